@@ -1,0 +1,51 @@
+#pragma once
+// Fixed-size blocks for one shard (scratch heads, output buffers). Blocks are kept after release, so
+// steady state allocates nothing; the pool holds at most `max_free` spare blocks.
+
+#include <cstddef>
+#include <cstdlib>
+#include <vector>
+
+namespace ringgate {
+
+class BlockPool {
+ public:
+  BlockPool(size_t block_size, size_t max_free) : block_size_(block_size), max_free_(max_free) {
+    free_.reserve(max_free);
+  }
+  ~BlockPool() {
+    for (void* b : free_) {
+      std::free(b);
+    }
+  }
+  BlockPool(const BlockPool&) = delete;
+  BlockPool& operator=(const BlockPool&) = delete;
+
+  size_t block_size() const { return block_size_; }
+  void* acquire() {
+    ++in_use_;
+    if (!free_.empty()) {
+      void* b = free_.back();
+      free_.pop_back();
+      return b;
+    }
+    return std::aligned_alloc(64, (block_size_ + 63) & ~size_t{63});
+  }
+  void release(void* block) {
+    --in_use_;
+    if (free_.size() < max_free_) {
+      free_.push_back(block);
+    } else {
+      std::free(block);
+    }
+  }
+  size_t in_use() const { return in_use_; }
+
+ private:
+  size_t block_size_;
+  size_t max_free_;
+  size_t in_use_ = 0;
+  std::vector<void*> free_;
+};
+
+}  // namespace ringgate

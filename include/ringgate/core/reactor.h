@@ -1,0 +1,103 @@
+#pragma once
+// The shard's event reactor. io_uring is the backend we build (and the only code that touches
+// liburing lives in src/core); everything above sees submit_* calls and Completion callbacks, so an
+// epoll backend for hosts that block io_uring can be added without changes outside src/core.
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ringgate {
+
+// Anything with operations in flight. A CQE's user_data is the object pointer with the operation
+// kind in its low bits, so dispatch is one virtual call and no lookup.
+class Completion {
+ public:
+  virtual void complete(unsigned op, int res, uint32_t flags) = 0;
+
+ protected:
+  ~Completion() = default;
+};
+
+constexpr unsigned kOpBits = 3;
+constexpr uint64_t kOpMask = (1u << kOpBits) - 1;
+
+// CQE flag helpers, so callers need not see io_uring's constants.
+inline bool cqe_more(uint32_t flags) { return flags & IORING_CQE_F_MORE; }
+inline bool cqe_has_buffer(uint32_t flags) { return flags & IORING_CQE_F_BUFFER; }
+inline uint16_t cqe_buffer_id(uint32_t flags) {
+  return static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
+struct ReactorOptions {
+  uint32_t entries = 4096;
+  uint32_t buffer_size = 16 * 1024;
+  uint32_t buffer_count = 4096;
+};
+
+class Reactor {
+ public:
+  Reactor() = default;
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // Must be called on the thread that will run the loop (SINGLE_ISSUER). Returns false with a
+  // readable error: kernel refusal, a missing opcode, buffer ring registration failure.
+  bool init(const ReactorOptions& options, std::string& error);
+  // A line describing the set-up actually obtained (flags, fallbacks), for the start-up log.
+  const std::string& setup_note() const { return setup_note_; }
+
+  // --- submissions (queued; flushed by wait()) ---
+  void submit_accept_multishot(int fd, Completion* c, unsigned op);
+  // Multishot recv into the provided-buffer ring.
+  void submit_recv_multishot(int fd, Completion* c, unsigned op);
+  void submit_recv(int fd, void* buf, size_t len, Completion* c, unsigned op);
+  void submit_send(int fd, const void* buf, size_t len, Completion* c, unsigned op);
+  void submit_sendmsg(int fd, const msghdr* msg, Completion* c, unsigned op);
+  void submit_read(int fd, void* buf, size_t len, Completion* c, unsigned op);
+  // Cancels every operation of (c, op). The cancel's own completion is ignored.
+  void submit_cancel(Completion* c, unsigned op);
+  // Cancels every operation on fd.
+  void submit_cancel_fd(int fd);
+  void submit_shutdown(int fd, int how);
+  // Close without a completion callback.
+  void submit_close(int fd);
+
+  // Flushes submissions and waits for at least one completion or `timeout_ms` (< 0: no limit),
+  // then dispatches every available completion in one batch. Returns completions dispatched.
+  unsigned wait_and_dispatch(int timeout_ms);
+  // Submits what is queued without waiting (before the loop exits).
+  void flush();
+
+  // --- provided-buffer ring ---
+  char* buffer(uint16_t bid) const { return buffers_ + size_t{bid} * buffer_size_; }
+  uint32_t buffer_size() const { return buffer_size_; }
+  uint32_t buffer_count() const { return buffer_count_; }
+  // Gives a buffer back to the kernel; published at the next wait (one tail store per batch).
+  void recycle(uint16_t bid);
+  uint32_t buffers_out() const { return buffers_out_; }  // held by user space right now
+  void note_buffer_taken() { ++buffers_out_; }
+
+ private:
+  io_uring_sqe* get_sqe();
+  void publish_buffers();
+
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  std::string setup_note_;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  size_t buf_ring_bytes_ = 0;
+  char* buffers_ = nullptr;
+  size_t buffers_bytes_ = 0;
+  uint32_t buffer_size_ = 0;
+  uint32_t buffer_count_ = 0;
+  uint32_t buffers_out_ = 0;
+  int pending_recycled_ = 0;
+};
+
+constexpr int kBufferGroup = 0;
+
+}  // namespace ringgate

@@ -1,0 +1,148 @@
+#pragma once
+// HTTP/1.1 request parser on llhttp. Parses in place: method, target, header names and values are
+// views into the bytes fed. A head that ends inside one fed piece is never copied; only a head
+// that spans pieces is moved into a scratch block (from the shard's pool) and continued there.
+// Stops (returns) at the end of each head and each message, so pipelined requests are handled
+// strictly one after another.
+
+#include <llhttp.h>
+
+#include <cstdint>
+#include <string_view>
+
+#include "ringgate/config/config.h"
+#include "ringgate/core/block_pool.h"
+
+namespace ringgate {
+
+// Where a header sits inside the head; offsets are relative to the head's first byte.
+struct HeaderSpan {
+  uint32_t name_off;
+  uint32_t name_len;
+  uint32_t value_off;
+  uint32_t value_len;
+};
+
+// Per-shard state shared by every parser of the shard.
+struct ParserContext {
+  const Limits* limits = nullptr;
+  BlockPool* scratch_pool = nullptr;  // blocks of scratch_block_size(limits)
+  HeaderSpan* shared_spans = nullptr;  // limits->headers entries, used while a head is in one piece
+};
+
+// Bytes of one scratch block: the head bytes followed by its header table.
+size_t scratch_block_size(const Limits& limits);
+
+// Body bytes are handed over as they are parsed (views into the fed bytes).
+class BodySink {
+ public:
+  virtual void on_body(std::string_view data) = 0;
+
+ protected:
+  ~BodySink() = default;
+};
+
+// Why a request was refused; `status` is the HTTP status to answer with.
+struct ParseError {
+  uint16_t status = 0;
+  const char* reason = "";
+};
+
+class RequestParser {
+ public:
+  enum class Event : uint8_t { kNeedMore, kHead, kMessageComplete, kError };
+
+  RequestParser();
+  ~RequestParser();
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  void init(ParserContext* context);
+
+  // Parses from `data` until an event; `consumed` says how many bytes were used. Bytes past
+  // `consumed` must be fed again. After kError the parser is dead (the connection closes).
+  Event feed(const char* data, size_t len, size_t& consumed);
+
+  // True between the first byte of a request and its end.
+  bool in_message() const { return in_message_; }
+  // True from the first byte of a request until its head is complete.
+  bool in_head() const { return in_head_; }
+  const ParseError& error() const { return error_; }
+
+  // --- the current request (valid from kHead until the next request begins) ---
+  int method() const { return parser_.method; }
+  std::string_view target() const { return view(url_off_, url_len_); }
+  std::string_view path() const;
+  std::string_view query() const;  // without '?'; empty if none
+  int http_minor() const { return parser_.http_minor; }
+  int header_count() const { return header_count_; }
+  std::string_view header_name(int i) const { return view(spans_[i].name_off, spans_[i].name_len); }
+  std::string_view header_value(int i) const {
+    return view(spans_[i].value_off, spans_[i].value_len);
+  }
+  // First header with this name (case-insensitive); empty view if absent.
+  std::string_view header(std::string_view name) const;
+  std::string_view host() const;  // Host without port, as sent
+  bool expect_continue() const { return flags_ & kExpectContinue; }
+  bool has_body() const;  // Content-Length > 0 or chunked
+  uint64_t content_length() const { return parser_.content_length; }
+  bool keep_alive() const { return keep_alive_; }
+  bool upgrade() const { return parser_.upgrade; }
+  uint64_t body_bytes() const { return body_bytes_; }
+  // Bytes of the current head (for counters).
+  uint32_t head_bytes() const { return head_bytes_; }
+
+  void set_body_sink(BodySink* sink) { body_sink_ = sink; }
+  // Releases the scratch block, if any (connection close).
+  void release();
+
+ private:
+  static int on_message_begin(llhttp_t*);
+  static int on_url(llhttp_t*, const char*, size_t);
+  static int on_header_field(llhttp_t*, const char*, size_t);
+  static int on_header_field_complete(llhttp_t*);
+  static int on_header_value(llhttp_t*, const char*, size_t);
+  static int on_header_value_complete(llhttp_t*);
+  static int on_headers_complete(llhttp_t*);
+  static int on_body(llhttp_t*, const char*, size_t);
+  static int on_message_complete(llhttp_t*);
+  static const llhttp_settings_t kSettings;
+
+  std::string_view view(uint32_t off, uint32_t len) const {
+    return std::string_view(head_base_ + off, len);
+  }
+  int fail(uint16_t status, const char* reason);
+  bool extend(uint32_t& off, uint32_t& len, const char* p, size_t n);
+  bool move_head_to_scratch(const char* end);
+  void begin_message(const char* data);
+
+  enum Flags : uint8_t {
+    kExpectContinue = 1,
+    kInField = 2,
+    kHasHost = 4,
+    kHeadEvent = 8,
+    kCompleteEvent = 16,
+  };
+
+  llhttp_t parser_;
+  ParserContext* context_ = nullptr;
+  BodySink* body_sink_ = nullptr;
+  const char* head_base_ = nullptr;  // first byte of the head (in the fed piece or in scratch_)
+  char* scratch_ = nullptr;          // head bytes, then the header table
+  HeaderSpan* spans_ = nullptr;
+  uint64_t body_bytes_ = 0;
+  uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
+  uint32_t url_off_ = 0;
+  uint32_t url_len_ = 0;
+  uint32_t head_bytes_ = 0;
+  uint16_t header_count_ = 0;
+  int16_t host_index_ = -1;
+  uint8_t flags_ = 0;
+  bool in_message_ = false;
+  bool in_head_ = false;
+  bool keep_alive_ = false;
+  bool dead_ = false;
+  ParseError error_;
+};
+
+}  // namespace ringgate

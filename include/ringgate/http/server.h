@@ -1,0 +1,84 @@
+#pragma once
+// The gateway process: N shards, each a thread running a Worker (HTTP/1.1 server on its own
+// reactor and SO_REUSEPORT listeners), plus the admin listener on shard 0.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "ringgate/config/config.h"
+#include "ringgate/core/counters.h"
+#include "ringgate/net/address.h"
+
+namespace ringgate {
+
+class Worker;
+
+// What an admin request gets back; built off the request path.
+struct AdminResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+using AdminHandler =
+    std::function<void(std::string_view method, std::string_view path, AdminResponse& out)>;
+
+struct BoundListener {
+  SocketAddress address;
+  bool admin = false;
+};
+
+class Gateway {
+ public:
+  explicit Gateway(std::shared_ptr<const Config> config);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  void set_admin_handler(AdminHandler handler) { admin_handler_ = std::move(handler); }
+
+  // Binds every listener (so address errors surface here), starts the shard threads and waits
+  // until each has its reactor up. False with `error` set on any failure (nothing left running).
+  bool start(std::string& error);
+  // Any thread: stop accepting, finish in-flight requests, close idle connections.
+  void request_stop();
+  // Joins the shard threads; true when every shard drained within server.drain_timeout.
+  bool wait();
+  // True once every shard thread has returned.
+  bool finished() const { return running_.load() == 0; }
+
+  const std::vector<BoundListener>& listeners() const { return bound_; }
+  unsigned workers() const { return static_cast<unsigned>(counters_.size()); }
+  const ShardCounters& counters(unsigned shard) const { return *counters_[shard]; }
+  const Config& config() const { return *config_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  const AdminHandler& admin_handler() const { return admin_handler_; }
+  const std::vector<std::string>& setup_notes() const { return setup_notes_; }
+
+ private:
+  friend class Worker;
+  void worker_ready(bool ok, const std::string& error, const std::string& note);
+  void worker_exited(bool drained);
+
+  std::shared_ptr<const Config> config_;
+  AdminHandler admin_handler_;
+  std::vector<BoundListener> bound_;
+  std::vector<std::unique_ptr<ShardCounters>> counters_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> running_{0};
+  std::atomic<int> ready_count_{0};
+  std::atomic<int> failed_count_{0};
+  std::atomic<bool> all_drained_{true};
+  std::vector<std::string> setup_notes_;
+  std::string first_error_;
+  std::mutex startup_mutex_;
+};
+
+}  // namespace ringgate

@@ -1,0 +1,55 @@
+#include "ringgate/admin/admin.h"
+
+namespace ringgate {
+
+std::string render_metrics(const Gateway& gateway) {
+  std::string out;
+  out.reserve(4096);
+  const unsigned shards = gateway.workers();
+#define RINGGATE_RENDER_COUNTER(field, name, type, help)                     \
+  {                                                                          \
+    uint64_t sum = 0;                                                        \
+    for (unsigned i = 0; i < shards; ++i) {                                  \
+      sum += gateway.counters(i).field.load(std::memory_order_relaxed);      \
+    }                                                                        \
+    out += "# HELP " name " " help "\n# TYPE " name " " type "\n" name " "; \
+    out += std::to_string(sum);                                              \
+    out += '\n';                                                             \
+  }
+  RINGGATE_SHARD_COUNTERS(RINGGATE_RENDER_COUNTER)
+#undef RINGGATE_RENDER_COUNTER
+  out += "# HELP ringgate_workers Shards running\n# TYPE ringgate_workers gauge\nringgate_workers ";
+  out += std::to_string(shards);
+  out += '\n';
+  return out;
+}
+
+AdminHandler make_admin_handler(const Gateway& gateway) {
+  return [&gateway](std::string_view method, std::string_view path, AdminResponse& r) {
+    const bool read = method == "GET" || method == "HEAD";
+    if (path == "/healthz") {
+      if (!read) {
+        r.status = 405;
+        r.body = "GET or HEAD only\n";
+        return;
+      }
+      const bool stopping = gateway.stopping();
+      r.status = stopping ? 503 : 200;
+      r.content_type = "application/json";
+      r.body = stopping ? "{\"status\":\"draining\"}\n" : "{\"status\":\"ok\"}\n";
+    } else if (path == "/metrics") {
+      if (!read) {
+        r.status = 405;
+        r.body = "GET or HEAD only\n";
+        return;
+      }
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = render_metrics(gateway);
+    } else {
+      r.status = 404;
+      r.body = "admin endpoints: /healthz /metrics\n";
+    }
+  };
+}
+
+}  // namespace ringgate

@@ -1,0 +1,1037 @@
+// YAML → validated Config. The schema and every default are documented in conf/ringgate.yaml.
+//
+// Every problem is reported as "FILE:LINE:COLUMN: path.to.key: reason", pointing at the offending
+// key or value, and the first problem ends the load: a gateway must not start on a config that
+// says something other than what its author meant.
+
+#include "ringgate/config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "ringgate/http/method.h"
+#include "ringgate/net/address.h"
+
+namespace ringgate {
+namespace {
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = 1024 * kKiB;
+constexpr uint64_t kGiB = 1024 * kMiB;
+constexpr uint64_t kTiB = 1024 * kGiB;
+
+// Bounds. Each one is documented next to its option in conf/ringgate.yaml.
+constexpr uint32_t kMaxWorkers = 1024;
+constexpr uint64_t kMinBufferSize = 1 * kKiB;
+constexpr uint64_t kMaxBufferSize = 64 * kKiB;  // buffer offsets are 16-bit
+constexpr uint32_t kMaxBufferCount = 32768;     // kernel limit on a provided-buffer ring
+constexpr uint64_t kMinRequestLine = 64;        // room for a method, a short target and the version
+constexpr uint64_t kMinHeaderBytes = 1 * kKiB;
+constexpr uint64_t kMaxHeaderBytes = 64 * kKiB;
+constexpr uint32_t kMaxHeaders = 1000;
+constexpr uint64_t kMaxBodyBytes = 1 * kTiB;
+constexpr uint32_t kMaxConnections = 1 << 20;  // a typical hard RLIMIT_NOFILE
+constexpr Duration kMinTimeout{1};
+constexpr Duration kMaxTimeout{24 * 60 * 60 * 1000};
+constexpr Duration kMaxDrainTimeout{60 * 60 * 1000};
+constexpr uint32_t kMinRingEntries = 64;
+constexpr uint32_t kMaxRingEntries = 32768;  // IORING_MAX_ENTRIES
+constexpr uint32_t kMaxBacklog = 65535;
+constexpr size_t kMaxServerHeader = 256;
+constexpr size_t kMaxRouteName = 128;
+constexpr size_t kMaxQuotedValue = 60;  // longer values are cut in error messages
+
+// ---------------------------------------------------------------------------------------------
+// Formatting for messages.
+
+std::string format_mark(const SourceMark& mark) {
+  if (mark.line <= 0) {
+    return mark.file;
+  }
+  return mark.file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column);
+}
+
+std::string quote(std::string_view text) {
+  std::string out = "'";
+  const size_t n = text.size() > kMaxQuotedValue ? kMaxQuotedValue : text.size();
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      // Control bytes would garble the terminal the message is printed on.
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (n < text.size()) {
+    out += "...";
+  }
+  out += "'";
+  return out;
+}
+
+std::string format_size(uint64_t bytes) {
+  struct Unit {
+    uint64_t factor;
+    const char* suffix;
+  };
+  static constexpr Unit kUnits[] = {{kTiB, "TiB"}, {kGiB, "GiB"}, {kMiB, "MiB"}, {kKiB, "KiB"}};
+  for (const Unit& unit : kUnits) {
+    if (bytes != 0 && bytes % unit.factor == 0) {
+      return std::to_string(bytes / unit.factor) + unit.suffix;
+    }
+  }
+  return std::to_string(bytes) + " bytes";
+}
+
+std::string format_duration(Duration d) {
+  const auto ms = d.count();
+  if (ms != 0 && ms % 3600000 == 0) {
+    return std::to_string(ms / 3600000) + "h";
+  }
+  if (ms != 0 && ms % 60000 == 0) {
+    return std::to_string(ms / 60000) + "m";
+  }
+  if (ms != 0 && ms % 1000 == 0) {
+    return std::to_string(ms / 1000) + "s";
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::string join(const std::vector<std::string_view>& items) {
+  std::string out;
+  for (std::string_view item : items) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += item;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small checks shared by several options.
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    c = ascii_lower(c);
+  }
+  return out;
+}
+
+bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+// RFC 9110 §5.6.2 tchar.
+bool is_token_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view text) {
+  if (text.empty()) {
+    return false;
+  }
+  for (char c : text) {
+    if (!is_token_char(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A field value (RFC 9110 §5.5) may hold HTAB but no other control byte; CR, LF and NUL in
+// particular would let a config value split or truncate the response head.
+std::optional<std::string> field_value_problem(std::string_view value) {
+  for (char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\r' || c == '\n') {
+      return "must not contain CR or LF";
+    }
+    if (c == 0) {
+      return "must not contain NUL";
+    }
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return "must not contain control characters";
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loader.
+
+// A node of the document, its dotted path for messages, and where to point at it. A value left
+// empty (`key:`) has no useful position of its own, so it points at its key.
+struct Field {
+  YAML::Node node;
+  std::string path;
+  YAML::Mark mark;
+};
+
+class Loader;
+
+// The entries of one YAML map, checked on construction against the keys that section allows:
+// unknown, duplicate and non-scalar keys are errors. An empty value (`limits:`) is an empty map.
+class Section {
+ public:
+  Section(const Loader& loader, const Field& field, const std::vector<std::string_view>& keys);
+
+  const Field& self() const { return self_; }
+  const Field* find(std::string_view key) const {
+    for (const auto& [name, field] : entries_) {
+      if (name == key) {
+        return &field;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  Field self_;
+  std::vector<std::pair<std::string, Field>> entries_;
+};
+
+class Loader {
+ public:
+  explicit Loader(std::string source) : source_(std::move(source)) {}
+
+  Config load(const YAML::Node& root);
+
+  SourceMark source_mark(const YAML::Mark& mark) const {
+    SourceMark out;
+    out.file = source_;
+    if (!mark.is_null()) {
+      out.line = mark.line + 1;
+      out.column = mark.column + 1;
+    }
+    return out;
+  }
+  [[noreturn]] void fail_at(const YAML::Mark& mark, const std::string& reason) const {
+    throw ConfigError(source_mark(mark), reason);
+  }
+  [[noreturn]] void fail(const Field& field, const std::string& reason) const {
+    fail_at(field.mark, field.path + ": " + reason);
+  }
+
+  static Field child(const Field& parent, std::string_view key, const YAML::Node& key_node,
+                     const YAML::Node& value) {
+    Field f;
+    f.node = value;
+    f.path = parent.path.empty() ? std::string(key) : parent.path + "." + std::string(key);
+    f.mark = value.IsNull() || value.Mark().is_null() ? key_node.Mark() : value.Mark();
+    return f;
+  }
+  static Field item(const Field& parent, size_t index, const YAML::Node& value) {
+    Field f;
+    f.node = value;
+    f.path = parent.path + "[" + std::to_string(index) + "]";
+    f.mark = value.IsNull() || value.Mark().is_null() ? parent.mark : value.Mark();
+    return f;
+  }
+
+  // Scalars --------------------------------------------------------------------------------
+
+  static std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+      case YAML::NodeType::Map:
+        return "a map";
+      case YAML::NodeType::Sequence:
+        return "a list";
+      case YAML::NodeType::Scalar:
+        return quote(node.Scalar());
+      default:
+        return "an empty value";
+    }
+  }
+
+  std::string scalar(const Field& f, std::string_view expected) const {
+    if (!f.node.IsScalar()) {
+      fail(f, "expected " + std::string(expected) + ", got " + describe(f.node));
+    }
+    return f.node.Scalar();
+  }
+
+  std::string read_string(const Field& f) const { return scalar(f, "a string"); }
+
+  // Only the YAML 1.2 spellings: `yes`/`on` are booleans in YAML 1.1 but strings in 1.2, and a
+  // config should not depend on which one a reader implements.
+  bool read_bool(const Field& f) const {
+    const std::string s = scalar(f, "true or false");
+    if (s == "true" || s == "True" || s == "TRUE") {
+      return true;
+    }
+    if (s == "false" || s == "False" || s == "FALSE") {
+      return false;
+    }
+    fail(f, "expected true or false, got " + quote(s));
+  }
+
+  uint64_t read_number(const Field& f, uint64_t min, uint64_t max) const {
+    const std::string s = scalar(f, "a whole number");
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+      fail(f, "expected a whole number, got " + quote(s));
+    }
+    if (v < min || v > max) {
+      fail(f, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                  s);
+    }
+    return v;
+  }
+
+  uint32_t read_power_of_two(const Field& f, uint32_t min, uint32_t max) const {
+    const uint64_t v = read_number(f, min, max);
+    if (!is_power_of_two(v)) {
+      fail(f, "must be a power of two (" + std::to_string(min) + ", " + std::to_string(min * 2) +
+                  ", ... " + std::to_string(max) + "), got " + std::to_string(v));
+    }
+    return static_cast<uint32_t>(v);
+  }
+
+  uint64_t read_size(const Field& f, uint64_t min, uint64_t max) const {
+    const std::string s = scalar(f, "a size like 16KiB");
+    uint64_t v = 0;
+    if (!parse_size(s, v)) {
+      fail(f, "expected a size like 16KiB, got " + quote(s) +
+                  " (units: B, KiB, MiB, GiB, TiB = powers of 1024; KB, MB, GB, TB = powers of "
+                  "1000; no space before the unit)");
+    }
+    if (v < min || v > max) {
+      fail(f, "must be between " + format_size(min) + " and " + format_size(max) + ", got " + s);
+    }
+    return v;
+  }
+
+  Duration read_duration(const Field& f, Duration min, Duration max) const {
+    const std::string s = scalar(f, "a duration like 300ms, 60s, 2m or 1h");
+    Duration v{};
+    if (!parse_duration(s, v)) {
+      std::string reason = "expected a duration like 300ms, 60s, 2m or 1h, got " + quote(s);
+      const bool bare_number = !s.empty() && s.find_first_not_of("0123456789") == s.npos;
+      if (bare_number) {
+        reason += " (a unit is required: ms, s, m or h)";
+      }
+      fail(f, reason);
+    }
+    if (v < min || v > max) {
+      fail(f, "must be between " + format_duration(min) + " and " + format_duration(max) +
+                  ", got " + s);
+    }
+    return v;
+  }
+
+  std::string read_address(const Field& f) const {
+    const std::string s = scalar(f, "an address like \"0.0.0.0:8080\"");
+    SocketAddress address;
+    std::string error;
+    if (!parse_socket_address(s, address, &error)) {
+      fail(f, quote(s) + " is not a valid address: " + error);
+    }
+    return s;
+  }
+
+  // Sections ---------------------------------------------------------------------------------
+
+  void load_server(const Field& f, ServerConfig& server) const;
+  void load_listen(const Field& f, std::vector<ListenConfig>& out) const;
+  ListenConfig load_listener(const Field& f) const;
+  void load_limits(const Field& f, const BufferConfig& buffers, const Field* buffers_field,
+                   Limits& limits) const;
+  // Returns whether `listen` was given.
+  bool load_admin(const Field& f, AdminConfig& admin) const;
+  void check_listener_overlap(const Config& config, bool admin_listen_given) const;
+  void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
+  RouteConfig load_route(const Field& f, size_t index) const;
+  void load_match(const Field& f, RouteMatch& match) const;
+  std::string load_path(const Field& f, RouteMatch::Kind kind) const;
+  std::string load_host(const Field& f) const;
+  std::vector<std::string> load_methods(const Field& f) const;
+
+  // Route actions -----------------------------------------------------------------------------
+  //
+  // A route has exactly one action, chosen by which of these keys it holds. A new action
+  // (upstream, aggregate, ...) is an alternative in RouteAction (config.h), a parse function here
+  // and one row in kActions below; nothing else in the loader changes.
+
+  RouteAction load_direct(const Field& f) const;
+  void load_direct_headers(const Field& f, DirectResponse& direct) const;
+
+  struct ActionParser {
+    std::string_view key;
+    RouteAction (Loader::*parse)(const Field&) const;
+  };
+  static constexpr ActionParser kActions[] = {
+      {"direct", &Loader::load_direct},
+  };
+
+ private:
+  std::string source_;
+};
+
+Section::Section(const Loader& loader, const Field& field,
+                 const std::vector<std::string_view>& keys)
+    : self_(field) {
+  if (field.node.IsNull()) {
+    return;
+  }
+  if (!field.node.IsMap()) {
+    if (field.path.empty()) {
+      loader.fail_at(field.mark, "expected a map with keys " + join(keys) + " at the top level, got " +
+                                     Loader::describe(field.node));
+    }
+    loader.fail(field, "expected a map, got " + Loader::describe(field.node));
+  }
+  const std::string where = field.path.empty() ? "at the top level" : "in '" + field.path + "'";
+  for (auto it = field.node.begin(); it != field.node.end(); ++it) {
+    const YAML::Node& key = it->first;
+    if (!key.IsScalar()) {
+      loader.fail_at(key.Mark(), "keys must be plain names, got " + Loader::describe(key) + " " +
+                                     where);
+    }
+    const std::string& name = key.Scalar();
+    bool known = false;
+    for (std::string_view k : keys) {
+      known = known || k == name;
+    }
+    if (!known) {
+      loader.fail_at(key.Mark(), "unknown key " + quote(name) + " " + where +
+                                     " (expected one of: " + join(keys) + ")");
+    }
+    if (const Field* first = find(name)) {
+      loader.fail_at(key.Mark(), "duplicate key " + quote(name) + " " + where + " (first at line " +
+                                     std::to_string(loader.source_mark(first->mark).line) + ")");
+    }
+    entries_.emplace_back(name, Loader::child(field, name, key, it->second));
+  }
+}
+
+Config Loader::load(const YAML::Node& root) {
+  Config config;
+  config.source = source_;
+  Field top{root, "", root.Mark()};
+  if (top.mark.is_null()) {
+    top.mark = YAML::Mark();  // an empty document: point at its start
+  }
+  const Section section(*this, top, {"server", "admin", "routes"});
+
+  const Field* server = section.find("server");
+  if (server) {
+    load_server(*server, config.server);
+  }
+  if (config.server.listen.empty()) {
+    const Field& where = server ? *server : top;
+    fail_at(where.mark, "server.listen: at least one listener is required, e.g. "
+                        "listen: \"0.0.0.0:8080\"");
+  }
+  const Field* admin = section.find("admin");
+  bool admin_listen_given = false;
+  if (admin) {
+    admin_listen_given = load_admin(*admin, config.admin);
+  } else {
+    config.admin.mark = source_mark(top.mark);
+  }
+  check_listener_overlap(config, admin_listen_given);
+  if (const Field* routes = section.find("routes")) {
+    load_routes(*routes, config.routes);
+  }
+  return config;
+}
+
+void Loader::load_server(const Field& f, ServerConfig& server) const {
+  const Section s(*this, f,
+                  {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout",
+                   "server_header", "ring_entries", "backlog"});
+  if (const Field* v = s.find("workers")) {
+    if (v->node.IsScalar() && v->node.Scalar() == "auto") {
+      server.workers = 0;
+    } else if (v->node.IsScalar() && !v->node.Scalar().empty() &&
+               v->node.Scalar().find_first_not_of("0123456789") == std::string::npos) {
+      server.workers = static_cast<uint32_t>(read_number(*v, 1, kMaxWorkers));
+    } else {
+      fail(*v, "expected a number or 'auto', got " + describe(v->node));
+    }
+  }
+  if (const Field* v = s.find("pin_cpus")) {
+    server.pin_cpus = read_bool(*v);
+  }
+  if (const Field* v = s.find("listen")) {
+    load_listen(*v, server.listen);
+  }
+  const Field* buffers = s.find("buffers");
+  if (buffers) {
+    const Section b(*this, *buffers, {"size", "count"});
+    if (const Field* v = b.find("size")) {
+      server.buffers.size = static_cast<uint32_t>(read_size(*v, kMinBufferSize, kMaxBufferSize));
+    }
+    if (const Field* v = b.find("count")) {
+      server.buffers.count = read_power_of_two(*v, 1, kMaxBufferCount);
+    }
+  }
+  if (const Field* v = s.find("limits")) {
+    load_limits(*v, server.buffers, buffers, server.limits);
+  } else {
+    load_limits(Field{YAML::Node(), f.path + ".limits", f.mark}, server.buffers, buffers,
+                server.limits);
+  }
+  if (const Field* v = s.find("drain_timeout")) {
+    server.drain_timeout = read_duration(*v, Duration{0}, kMaxDrainTimeout);
+  }
+  if (const Field* v = s.find("server_header")) {
+    server.server_header = read_string(*v);
+    if (server.server_header.size() > kMaxServerHeader) {
+      fail(*v, "longer than " + std::to_string(kMaxServerHeader) + " characters");
+    }
+    if (auto problem = field_value_problem(server.server_header)) {
+      fail(*v, *problem);
+    }
+  }
+  if (const Field* v = s.find("ring_entries")) {
+    server.ring_entries = read_power_of_two(*v, kMinRingEntries, kMaxRingEntries);
+  }
+  if (const Field* v = s.find("backlog")) {
+    server.backlog = static_cast<uint32_t>(read_number(*v, 1, kMaxBacklog));
+  }
+}
+
+// `listen` is a list of {address: ...} maps; a bare string, or a list of strings, is shorthand.
+void Loader::load_listen(const Field& f, std::vector<ListenConfig>& out) const {
+  if (f.node.IsScalar() || f.node.IsMap()) {
+    out.push_back(load_listener(f));
+    return;
+  }
+  if (!f.node.IsSequence()) {
+    fail(f, "expected an address, a list of addresses or a list of {address: ...} maps, got " +
+                describe(f.node));
+  }
+  size_t i = 0;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+    out.push_back(load_listener(item(f, i, *it)));
+  }
+}
+
+ListenConfig Loader::load_listener(const Field& f) const {
+  ListenConfig listener;
+  if (f.node.IsScalar()) {
+    listener.address = read_address(f);
+    listener.mark = source_mark(f.mark);
+    return listener;
+  }
+  if (!f.node.IsMap()) {
+    fail(f, "expected an address or an {address: ...} map, got " + describe(f.node));
+  }
+  const Section s(*this, f, {"address"});
+  const Field* address = s.find("address");
+  if (!address) {
+    fail(f, "missing 'address'");
+  }
+  listener.address = read_address(*address);
+  listener.mark = source_mark(address->mark);
+  return listener;
+}
+
+void Loader::load_limits(const Field& f, const BufferConfig& buffers, const Field* buffers_field,
+                         Limits& limits) const {
+  const Section s(*this, f,
+                  {"request_line", "header_bytes", "headers", "body_bytes", "connections",
+                   "header_timeout", "idle_timeout", "request_timeout"});
+  const Field* header_bytes = s.find("header_bytes");
+  if (header_bytes) {
+    limits.header_bytes =
+        static_cast<uint32_t>(read_size(*header_bytes, kMinHeaderBytes, kMaxHeaderBytes));
+  }
+  const Field* request_line = s.find("request_line");
+  if (request_line) {
+    limits.request_line =
+        static_cast<uint32_t>(read_size(*request_line, kMinRequestLine, kMaxHeaderBytes));
+  }
+  if (const Field* v = s.find("headers")) {
+    limits.headers = static_cast<uint32_t>(read_number(*v, 1, kMaxHeaders));
+  }
+  if (const Field* v = s.find("body_bytes")) {
+    limits.body_bytes = read_size(*v, 0, kMaxBodyBytes);
+  }
+  if (const Field* v = s.find("connections")) {
+    limits.connections = static_cast<uint32_t>(read_number(*v, 1, kMaxConnections));
+  }
+  if (const Field* v = s.find("header_timeout")) {
+    limits.header_timeout = read_duration(*v, kMinTimeout, kMaxTimeout);
+  }
+  if (const Field* v = s.find("idle_timeout")) {
+    limits.idle_timeout = read_duration(*v, kMinTimeout, kMaxTimeout);
+  }
+  if (const Field* v = s.find("request_timeout")) {
+    limits.request_timeout = read_duration(*v, kMinTimeout, kMaxTimeout);
+  }
+
+  // The request line is part of the head, so a larger line limit could never be reached.
+  if (limits.request_line > limits.header_bytes) {
+    const Field& where =
+        request_line ? *request_line : (header_bytes ? *header_bytes : s.self());
+    fail_at(where.mark, f.path + ".request_line (" + format_size(limits.request_line) +
+                            ") must not exceed " + f.path + ".header_bytes (" +
+                            format_size(limits.header_bytes) + ")");
+  }
+  // A request head waits in ring buffers until it is complete; a ring smaller than one head
+  // could never hold it.
+  const uint64_t ring_bytes = uint64_t{buffers.size} * buffers.count;
+  if (limits.header_bytes > ring_bytes) {
+    const Field& where =
+        header_bytes ? *header_bytes : (buffers_field ? *buffers_field : s.self());
+    fail_at(where.mark, f.path + ".header_bytes (" + format_size(limits.header_bytes) +
+                            ") must not exceed the receive ring, buffers.size x buffers.count (" +
+                            format_size(ring_bytes) + ")");
+  }
+}
+
+bool Loader::load_admin(const Field& f, AdminConfig& admin) const {
+  const Section s(*this, f, {"listen", "enabled"});
+  admin.mark = source_mark(f.mark);
+  if (const Field* v = s.find("enabled")) {
+    admin.enabled = read_bool(*v);
+  }
+  if (const Field* v = s.find("listen")) {
+    admin.listen = read_address(*v);
+    admin.mark = source_mark(v->mark);
+    return true;
+  }
+  return false;
+}
+
+// Two sockets on one port where one address covers the other would either fail to bind or, with
+// SO_REUSEPORT, silently split connections between the gateway and the admin server.
+void Loader::check_listener_overlap(const Config& config, bool admin_listen_given) const {
+  struct Bound {
+    SocketAddress address;
+    std::string name;
+    SourceMark mark;
+  };
+  std::vector<Bound> bound;
+  auto add = [&](const std::string& text, std::string name, const SourceMark& mark) {
+    Bound b{{}, std::move(name), mark};
+    parse_socket_address(text, b.address);  // already validated
+    if (b.address.port() == 0) {
+      return;  // each socket gets its own free port; no clash possible
+    }
+    const std::string here = b.address.to_string();
+    const std::string any =
+        (b.address.family() == AF_INET ? "0.0.0.0:" : "[::]:") + std::to_string(b.address.port());
+    for (const Bound& earlier : bound) {
+      const std::string there = earlier.address.to_string();
+      if (earlier.address.family() == b.address.family() &&
+          earlier.address.port() == b.address.port() &&
+          (here == there || here == any || there == any)) {
+        throw ConfigError(mark, b.name + ": " + here + " overlaps " + earlier.name + " (" + there +
+                                    ")");
+      }
+    }
+    bound.push_back(std::move(b));
+  };
+  // The admin address goes first so that a clash with its default is reported at the server
+  // listener, the line the user actually wrote.
+  if (config.admin.enabled) {
+    add(config.admin.listen,
+        admin_listen_given ? "admin.listen" : "admin.listen (default " + config.admin.listen + ")",
+        config.admin.mark);
+  }
+  for (size_t i = 0; i < config.server.listen.size(); ++i) {
+    add(config.server.listen[i].address, "server.listen[" + std::to_string(i) + "]",
+        config.server.listen[i].mark);
+  }
+}
+
+void Loader::load_routes(const Field& f, std::vector<RouteConfig>& routes) const {
+  if (f.node.IsNull()) {
+    return;
+  }
+  if (!f.node.IsSequence()) {
+    fail(f, "expected a list of routes, got " + describe(f.node));
+  }
+  size_t i = 0;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+    const Field route_field = item(f, i, *it);
+    RouteConfig route = load_route(route_field, i);
+    for (const RouteConfig& earlier : routes) {
+      if (earlier.name == route.name) {
+        fail(route_field, "duplicate route name " + quote(route.name) + " (first at line " +
+                              std::to_string(earlier.mark.line) + ")");
+      }
+    }
+    routes.push_back(std::move(route));
+  }
+}
+
+RouteConfig Loader::load_route(const Field& f, size_t index) const {
+  if (!f.node.IsMap()) {
+    fail(f, "expected a route map with 'match' and an action, got " + describe(f.node));
+  }
+  std::vector<std::string_view> keys = {"name", "match"};
+  for (const ActionParser& action : kActions) {
+    keys.push_back(action.key);
+  }
+  const Section s(*this, f, keys);
+
+  RouteConfig route;
+  route.mark = source_mark(f.mark);
+  route.name = "route#" + std::to_string(index + 1);
+  if (const Field* v = s.find("name")) {
+    route.name = read_string(*v);
+    if (route.name.empty() || route.name.size() > kMaxRouteName) {
+      fail(*v, "must be 1 to " + std::to_string(kMaxRouteName) + " characters");
+    }
+    if (field_value_problem(route.name)) {
+      fail(*v, "must not contain control characters");
+    }
+  }
+
+  const Field* match = s.find("match");
+  if (!match) {
+    fail(f, "missing 'match' (e.g. match: {path: /hello})");
+  }
+  load_match(*match, route.match);
+
+  const ActionParser* chosen = nullptr;
+  const Field* chosen_field = nullptr;
+  for (const ActionParser& action : kActions) {
+    const Field* v = s.find(action.key);
+    if (!v) {
+      continue;
+    }
+    if (chosen) {
+      fail(*v, "a route has exactly one action, but this one also has '" +
+                   std::string(chosen->key) + "'");
+    }
+    chosen = &action;
+    chosen_field = v;
+  }
+  if (!chosen) {
+    keys.erase(keys.begin(), keys.begin() + 2);
+    fail(f, "missing an action (expected one of: " + join(keys) + ")");
+  }
+  route.action = (this->*(chosen->parse))(*chosen_field);
+  return route;
+}
+
+void Loader::load_match(const Field& f, RouteMatch& match) const {
+  const Section s(*this, f, {"path", "prefix", "methods", "host"});
+  const Field* path = s.find("path");
+  const Field* prefix = s.find("prefix");
+  if (path && prefix) {
+    fail(*prefix, "'path' and 'prefix' are exclusive; a route matches one or the other");
+  }
+  if (!path && !prefix) {
+    fail(f, "needs 'path' (exact or template) or 'prefix'");
+  }
+  if (path) {
+    const bool is_template = path->node.IsScalar() &&
+                             path->node.Scalar().find_first_of("{}") != std::string::npos;
+    match.kind = is_template ? RouteMatch::Kind::kTemplate : RouteMatch::Kind::kExact;
+    match.path = load_path(*path, match.kind);
+  } else {
+    match.kind = RouteMatch::Kind::kPrefix;
+    match.path = load_path(*prefix, match.kind);
+  }
+  if (const Field* v = s.find("methods")) {
+    match.methods = load_methods(*v);
+  }
+  if (const Field* v = s.find("host")) {
+    match.host = load_host(*v);
+  }
+}
+
+std::string Loader::load_path(const Field& f, RouteMatch::Kind kind) const {
+  const std::string path = scalar(f, "a path starting with '/'");
+  if (path.empty() || path.front() != '/') {
+    fail(f, "must start with '/', got " + quote(path));
+  }
+  for (char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f) {
+      fail(f, "must not contain spaces or control characters (percent-encode them)");
+    }
+    if (c == '?' || c == '#') {
+      fail(f, "must not contain '?' or '#'; routes match the path, not the query string");
+    }
+  }
+  if (kind == RouteMatch::Kind::kPrefix && path.find_first_of("{}") != std::string::npos) {
+    fail(f, "a prefix cannot hold {parameters}; use 'path' for a template");
+  }
+  if (kind != RouteMatch::Kind::kTemplate) {
+    return path;
+  }
+  // Template syntax is checked here so the message points at the path itself; the router
+  // compiles it later.
+  std::vector<std::string_view> names;
+  std::string_view rest(path);
+  while (!rest.empty()) {
+    rest.remove_prefix(1);  // the '/'
+    const size_t slash = rest.find('/');
+    const std::string_view segment = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (segment.find_first_of("{}") == std::string_view::npos) {
+      continue;
+    }
+    if (segment.size() < 2 || segment.front() != '{' || segment.back() != '}' ||
+        segment.substr(1, segment.size() - 2).find_first_of("{}") != std::string_view::npos) {
+      fail(f, "in template " + quote(path) + ", a {parameter} must be a whole path segment, not " +
+                  quote(segment));
+    }
+    const std::string_view name = segment.substr(1, segment.size() - 2);
+    if (name.empty()) {
+      fail(f, "in template " + quote(path) + ", empty parameter name '{}'");
+    }
+    for (std::string_view earlier : names) {
+      if (earlier == name) {
+        fail(f, "in template " + quote(path) + ", duplicate parameter " + quote(name));
+      }
+    }
+    names.push_back(name);
+  }
+  return path;
+}
+
+// Hosts are compared case-insensitively and without the port (the gateway strips it from the
+// request's Host), so the config holds them lower-case and a port here could never match.
+std::string Loader::load_host(const Field& f) const {
+  const std::string host = ascii_lower(scalar(f, "a host name like example.com"));
+  if (host.empty()) {
+    fail(f, "empty; leave 'host' out to match any host");
+  }
+  if (host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close != host.size() - 1) {
+      fail(f, close == std::string::npos ? "unterminated IPv6 literal " + quote(host)
+                                         : "must not include a port, got " + quote(host));
+    }
+    if (host.find_first_not_of("0123456789abcdef:.", 1) != close) {
+      fail(f, "not an IPv6 literal: " + quote(host));
+    }
+    return host;
+  }
+  if (host.find(':') != std::string::npos) {
+    fail(f, "must not include a port, got " + quote(host) + " (the port is ignored when matching)");
+  }
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                    c == '_';
+    if (!ok) {
+      fail(f, "not a host name: " + quote(host) + " (letters, digits, '-', '.' and '_' only)");
+    }
+  }
+  return host;
+}
+
+// A single method name is shorthand for a one-element list.
+std::vector<std::string> Loader::load_methods(const Field& f) const {
+  std::vector<Field> items;
+  if (f.node.IsSequence()) {
+    size_t i = 0;
+    for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+      items.push_back(item(f, i, *it));
+    }
+    if (items.empty()) {
+      fail(f, "empty list; leave 'methods' out to match any method");
+    }
+  } else {
+    items.push_back(f);
+  }
+  std::vector<std::string> methods;
+  for (const Field& v : items) {
+    const std::string name = scalar(v, "a method name like GET");
+    if (method_from_name(name) < 0) {
+      const std::string upper = [&] {
+        std::string u = name;
+        for (char& c : u) {
+          c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+        }
+        return u;
+      }();
+      // Methods are case-sensitive (RFC 9110 §9.1): "get" is a different, unknown method.
+      if (upper != name && method_from_name(upper) >= 0) {
+        fail(v, "unknown method " + quote(name) + "; methods are case-sensitive, write " +
+                    quote(upper));
+      }
+      fail(v, "unknown method " + quote(name));
+    }
+    bool seen = false;
+    for (const std::string& m : methods) {
+      seen = seen || m == name;
+    }
+    if (seen) {
+      fail(v, "method " + quote(name) + " is listed twice");
+    }
+    methods.push_back(name);
+  }
+  return methods;
+}
+
+RouteAction Loader::load_direct(const Field& f) const {
+  const Section s(*this, f, {"status", "headers", "body"});
+  DirectResponse direct;
+  const Field* status = s.find("status");
+  if (status) {
+    direct.status = static_cast<int>(read_number(*status, 100, 599));
+    // An interim response cannot end an exchange: the client would wait for the real one.
+    if (direct.status < 200) {
+      fail(*status, "a 1xx status is an interim response and cannot answer a request");
+    }
+  }
+  if (const Field* v = s.find("headers")) {
+    load_direct_headers(*v, direct);
+  }
+  if (const Field* v = s.find("body")) {
+    direct.body = read_string(*v);
+    if (!direct.body.empty() && (direct.status == 204 || direct.status == 304)) {
+      fail(*v, "a " + std::to_string(direct.status) + " response has no body (RFC 9110 §15)");
+    }
+  }
+  return direct;
+}
+
+// `headers` maps a name to a value, or to a list of values for a field that repeats
+// (Set-Cookie). Names are case-insensitive, so two spellings of one name are one field twice.
+void Loader::load_direct_headers(const Field& f, DirectResponse& direct) const {
+  if (f.node.IsNull()) {
+    return;
+  }
+  if (!f.node.IsMap()) {
+    fail(f, "expected a map of header names to values, got " + describe(f.node));
+  }
+  std::vector<std::pair<std::string, YAML::Mark>> seen;  // lower-case names
+  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+    const YAML::Node& key = it->first;
+    if (!key.IsScalar()) {
+      fail_at(key.Mark(), f.path + ": header names must be plain strings, got " + describe(key));
+    }
+    const std::string name = key.Scalar();
+    const Field value = child(f, name, key, it->second);
+    if (!is_token(name)) {
+      fail_at(key.Mark(), f.path + ": " + quote(name) +
+                              " is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)");
+    }
+    const std::string lower = ascii_lower(name);
+    for (const auto& [earlier, mark] : seen) {
+      if (earlier == lower) {
+        fail_at(key.Mark(), f.path + ": header " + quote(name) + " is given twice (first at line " +
+                                std::to_string(mark.line + 1) +
+                                "); use a list of values to repeat a header");
+      }
+    }
+    seen.emplace_back(lower, key.Mark());
+    if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
+        lower == "date") {
+      fail_at(key.Mark(), f.path + ": " + quote(name) +
+                              " is set by the server for every response; remove it");
+    }
+    if (lower == "server") {
+      fail_at(key.Mark(), f.path + ": " + quote(name) +
+                              " is set by the server; configure it with server.server_header");
+    }
+    if (lower == "keep-alive" || lower == "upgrade" || lower == "trailer" || lower == "te") {
+      fail_at(key.Mark(), f.path + ": " + quote(name) +
+                              " is a connection-level header and cannot be part of a direct "
+                              "response");
+    }
+    std::vector<Field> values;
+    if (value.node.IsSequence()) {
+      size_t i = 0;
+      for (auto v = value.node.begin(); v != value.node.end(); ++v, ++i) {
+        values.push_back(item(value, i, *v));
+      }
+      if (values.empty()) {
+        fail(value, "empty list of values");
+      }
+    } else {
+      values.push_back(value);
+    }
+    for (const Field& v : values) {
+      std::string text = scalar(v, "a header value");
+      if (auto problem = field_value_problem(text)) {
+        fail(v, *problem);
+      }
+      direct.headers.push_back({name, std::move(text)});
+    }
+  }
+}
+
+Config load_from_text(const std::string& yaml, const std::string& source_name) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(yaml);
+  } catch (const YAML::DeepRecursion& e) {
+    throw ConfigError(Loader(source_name).source_mark(e.mark), "nested too deeply");
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(Loader(source_name).source_mark(e.mark), e.msg);
+  }
+  if (documents.size() > 1) {
+    // A second document would be silently ignored; say so instead.
+    throw ConfigError(Loader(source_name).source_mark(documents[1].Mark()),
+                      "more than one YAML document; a config is a single document");
+  }
+  const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+  return Loader(source_name).load(root);
+}
+
+}  // namespace
+
+ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
+    : std::runtime_error(format_mark(mark) + ": " + reason) {}
+
+Config load_config_string(const std::string& yaml, const std::string& source_name) {
+  try {
+    return load_from_text(yaml, source_name);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp may throw from node access on input the loader did not foresee; still a config
+    // problem, and still reported with a position.
+    throw ConfigError(Loader(source_name).source_mark(e.mark), e.msg);
+  } catch (const std::exception& e) {
+    throw ConfigError(source_name + ": " + e.what());
+  }
+}
+
+Config load_config_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw ConfigError(path + ": cannot open: " + std::strerror(errno));
+  }
+  std::string text;
+  char chunk[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      const int saved = errno;
+      ::close(fd);
+      throw ConfigError(path + ": cannot read: " + std::strerror(saved));
+    }
+    if (n == 0) {
+      break;
+    }
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return load_config_string(text, path);
+}
+
+}  // namespace ringgate

@@ -1,0 +1,87 @@
+#include "ringgate/core/shard.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ringgate/core/clock.h"
+
+namespace ringgate {
+
+thread_local Shard* Shard::current_ = nullptr;
+
+namespace {
+constexpr unsigned kOpWake = 1;
+}
+
+Shard::Shard(unsigned index) : index_(index), timers_(monotonic_ms()) {
+  now_ms_ = monotonic_ms();
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+}
+
+Shard::~Shard() {
+  if (wake_fd_ >= 0) {
+    close(wake_fd_);
+  }
+}
+
+bool Shard::init(const ReactorOptions& options, std::string& error) {
+  if (wake_fd_ < 0) {
+    error = std::string("eventfd: ") + strerror(errno);
+    return false;
+  }
+  current_ = this;
+  return reactor_.init(options, error);
+}
+
+void Shard::refresh_clock() { now_ms_ = monotonic_ms(); }
+
+void Shard::arm_wake_read() {
+  reactor_.submit_read(wake_fd_, &wake_value_, sizeof wake_value_, this, kOpWake);
+}
+
+void Shard::wake() {
+  uint64_t one = 1;
+  ssize_t n = write(wake_fd_, &one, sizeof one);
+  (void)n;  // an eventfd at its maximum is already signalled
+}
+
+void Shard::complete(unsigned op, int res, uint32_t) {
+  if (op != kOpWake) {
+    return;
+  }
+  if (res < 0 && res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
+    return;  // eventfd broken: nothing sensible to re-arm
+  }
+  arm_wake_read();
+  if (hooks_) {
+    hooks_->on_wake();
+  }
+}
+
+void Shard::run(ShardHooks& hooks) {
+  hooks_ = &hooks;
+  arm_wake_read();
+  while (!hooks.finished()) {
+    refresh_clock();
+    int timeout = timers_.next_timeout_ms(now_ms_);
+    reactor_.wait_and_dispatch(timeout);
+    refresh_clock();
+    timers_.advance(now_ms_);
+    hooks.end_of_iteration();
+  }
+  hooks_ = nullptr;
+}
+
+bool pin_current_thread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
+}  // namespace ringgate

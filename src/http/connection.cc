@@ -1,0 +1,588 @@
+#include "connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ringgate/http/method.h"
+#include "worker.h"
+
+namespace ringgate {
+
+namespace {
+
+constexpr uint16_t kNoBuffer = 0xffff;
+// A connection whose output is backed up stops receiving beyond this many held buffers.
+constexpr uint16_t kMaxHeldBuffers = 8;
+// Space kept free in the output buffer before another pipelined request is parsed.
+constexpr size_t kOutReserve = 3 * 1024;
+constexpr int kIovReserve = 6;
+// Bodies up to this size are copied next to their head (one iovec); larger ones are referenced.
+constexpr size_t kCopyBodyMax = 1024;
+constexpr uint64_t kLingerMs = 2000;
+constexpr uint32_t kLingerMaxBytes = 1 << 20;
+
+size_t out_capacity() { return kOutBlockSize - offsetof(OutBuffer, data); }
+
+}  // namespace
+
+size_t OutBuffer::pending_bytes() const {
+  size_t n = 0;
+  for (uint16_t i = iov_sent; i < iov_count; ++i) {
+    n += iov[i].iov_len;
+  }
+  return n;
+}
+
+Connection::Connection(Worker& worker, int fd, bool admin)
+    : Timer(&Connection::on_timer), worker_(worker), fd_(fd), admin_(admin) {
+  parser_.init(worker.parser_context());
+}
+
+Connection::~Connection() {
+  if (pending_kind_ == Pending::kAdmin) {
+    delete pending_.admin;
+  }
+}
+
+void Connection::start() {
+  arm_recv();
+  update_timer();
+}
+
+void Connection::arm_recv() {
+  if (recv_armed_ || state_ == State::kClosing) {
+    return;
+  }
+  worker_.reactor().submit_recv_multishot(fd_, this, kOpRecv);
+  recv_armed_ = true;
+}
+
+void Connection::complete(unsigned op, int res, uint32_t flags) {
+  if (op == kOpRecv) {
+    on_recv(res, flags);
+  } else if (op == kOpSend) {
+    on_send(res);
+  }
+}
+
+void Connection::on_recv(int res, uint32_t flags) {
+  if (!cqe_more(flags)) {
+    recv_armed_ = false;
+    recv_cancelling_ = false;
+  }
+  if (res > 0 && cqe_has_buffer(flags)) {
+    const uint16_t bid = cqe_buffer_id(flags);
+    worker_.reactor().note_buffer_taken();
+    bump(worker_.counters().bytes_in, static_cast<uint64_t>(res));
+    if (state_ == State::kOpen) {
+      worker_.chain_next(bid) = kNoBuffer;
+      worker_.chain_len(bid) = static_cast<uint32_t>(res);
+      if (in_tail_ == kNoBuffer) {
+        in_head_ = in_tail_ = bid;
+        in_off_ = 0;
+      } else {
+        worker_.chain_next(in_tail_) = bid;
+        in_tail_ = bid;
+      }
+      ++in_count_;
+      process_input();
+    } else {
+      // Lingering or closing: discard, with a cap on how much a lingering client may send.
+      worker_.reactor().recycle(bid);
+      linger_bytes_ += static_cast<uint32_t>(res);
+      if (state_ == State::kLingering && linger_bytes_ > kLingerMaxBytes) {
+        close_now();
+      }
+    }
+  } else if (res == 0) {
+    peer_eof_ = true;
+    if (state_ == State::kOpen) {
+      process_input();
+    }
+    if (state_ == State::kOpen && out_ && out_->pending_bytes() > 0 && !parser_.in_message()) {
+      close_after_send_ = true;  // answer what was asked, then close
+    } else {
+      close_now();
+    }
+  } else if (res == -ENOBUFS) {
+    // The ring ran dry: the data stays in the socket. Re-armed when buffers come back.
+    bump(worker_.counters().buffer_ring_empty);
+    if (state_ == State::kOpen && !recv_armed_) {
+      worker_.add_starved(this);
+    }
+  } else if (res < 0 && res != -ECANCELED) {
+    close_now();
+  }
+  if (state_ == State::kClosing) {
+    maybe_retire();
+    return;
+  }
+  if (!recv_armed_ && !starved && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+    arm_recv();
+  }
+}
+
+void Connection::resume_receive() {
+  starved = false;
+  if (state_ != State::kClosing && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+    arm_recv();
+  }
+}
+
+bool Connection::output_room() const {
+  if (!out_) {
+    return true;
+  }
+  if (out_->owned) {
+    return false;  // one admin body at a time
+  }
+  return out_->used + kOutReserve <= out_capacity() && out_->iov_count + kIovReserve <= OutBuffer::kMaxIov;
+}
+
+void Connection::process_input() {
+  if (in_process_) {
+    return;  // re-entered from a send completion inside processing
+  }
+  in_process_ = true;
+  while (state_ == State::kOpen && in_count_ > 0 && !close_after_send_) {
+    if (!parser_.in_message() && !output_room()) {
+      break;  // backpressure: answer what we have before reading the next request
+    }
+    Reactor& reactor = worker_.reactor();
+    const uint16_t bid = in_head_;
+    const uint32_t len = worker_.chain_len(bid);
+    const char* data = reactor.buffer(bid) + in_off_;
+    size_t consumed = 0;
+    RequestParser::Event ev = parser_.feed(data, len - in_off_, consumed);
+    in_off_ += static_cast<uint32_t>(consumed);
+    if (ev == RequestParser::Event::kHead) {
+      on_head();
+    } else if (ev == RequestParser::Event::kMessageComplete) {
+      on_message_complete();
+    } else if (ev == RequestParser::Event::kError) {
+      on_parse_error();
+      break;
+    }
+    if (in_off_ >= len && ev != RequestParser::Event::kHead) {
+      // Buffer fully parsed (a head event may still have a pending completion to report).
+      in_head_ = worker_.chain_next(bid);
+      if (in_head_ == kNoBuffer) {
+        in_tail_ = kNoBuffer;
+      }
+      --in_count_;
+      in_off_ = 0;
+      reactor.recycle(bid);
+    }
+  }
+  in_process_ = false;
+  if (state_ == State::kClosing) {
+    return;
+  }
+  if (out_ && !send_inflight_) {
+    flush();
+  }
+  if (state_ == State::kOpen && in_count_ >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
+    // Output is backed up and input keeps coming: stop receiving until we catch up.
+    worker_.reactor().submit_cancel(this, kOpRecv);
+    recv_cancelling_ = true;
+  } else if (state_ == State::kOpen && !recv_armed_ && !starved && !peer_eof_ &&
+             in_count_ < kMaxHeldBuffers / 2) {
+    arm_recv();
+  }
+  update_timer();
+}
+
+void Connection::on_head() {
+  head_request_ = parser_.method() == HTTP_HEAD;
+  if (pending_kind_ == Pending::kAdmin) {
+    delete pending_.admin;
+  }
+  pending_kind_ = Pending::kNone;
+  if (parser_.expect_continue() && parser_.has_body() && parser_.http_minor() >= 1) {
+    append_copy("HTTP/1.1 100 Continue\r\n\r\n");
+    if (!send_inflight_) {
+      flush();
+    }
+  }
+  if (admin_) {
+    pending_.admin = new AdminResponse();
+    pending_kind_ = Pending::kAdmin;
+    const AdminHandler& handler = worker_.admin_handler();
+    if (handler) {
+      handler(method_name(parser_.method()), parser_.path(), *pending_.admin);
+    } else {
+      pending_.admin->status = 404;
+    }
+    return;
+  }
+  RouteMatchResult match;
+  worker_.router().match(parser_.host(), parser_.method(), parser_.path(), match);
+  switch (match.status) {
+    case RouteMatchResult::Status::kMatched:
+      pending_kind_ = Pending::kDirect;
+      pending_.route = &worker_.direct_route(match.route_index);
+      break;
+    case RouteMatchResult::Status::kMethodNotAllowed:
+      pending_kind_ = Pending::kMethodNotAllowed;
+      pending_.allow = match.allowed_methods;
+      break;
+    case RouteMatchResult::Status::kNotFound:
+      pending_kind_ = Pending::kError;
+      pending_status_ = 404;
+      pending_.reason = "no route matches this request";
+      break;
+  }
+}
+
+void Connection::on_message_complete() {
+  const bool keep_alive = parser_.keep_alive() && !worker_.draining() && !peer_eof_;
+  switch (pending_kind_) {
+    case Pending::kDirect:
+      emit_direct(*pending_.route, keep_alive, head_request_);
+      break;
+    case Pending::kMethodNotAllowed: {
+      std::string allow = "Allow: ";
+      bool first = true;
+      for (int m = 0; m < kMaxMethods; ++m) {
+        if (pending_.allow & method_bit(m)) {
+          allow += first ? "" : ", ";
+          allow += method_name(m);
+          first = false;
+        }
+      }
+      allow += "\r\n";
+      std::string body = problem_json(405, "method not allowed on this route");
+      emit_generated(405, allow.c_str(), "application/problem+json", body, keep_alive,
+                     head_request_);
+      break;
+    }
+    case Pending::kError: {
+      std::string body = problem_json(pending_status_, pending_.reason);
+      emit_generated(pending_status_, nullptr, "application/problem+json", body, keep_alive,
+                     head_request_);
+      break;
+    }
+    case Pending::kAdmin: {
+      AdminResponse* r = pending_.admin;
+      pending_kind_ = Pending::kNone;
+      emit_admin(r, keep_alive, head_request_);
+      break;
+    }
+    case Pending::kNone:
+      break;
+  }
+  pending_kind_ = Pending::kNone;
+  if (!keep_alive) {
+    close_after_send_ = true;
+  }
+}
+
+void Connection::on_parse_error() {
+  const ParseError& e = parser_.error();
+  ShardCounters& c = worker_.counters();
+  switch (e.status) {
+    case 414: bump(c.parse_uri_too_long); break;
+    case 431: bump(c.parse_header_too_large); break;
+    case 413: bump(c.parse_body_too_large); break;
+    case 400: bump(c.parse_bad_request); break;
+    default: bump(c.parse_other); break;
+  }
+  std::string body = problem_json(e.status, e.reason);
+  emit_generated(e.status, nullptr, "application/problem+json", body, false, false);
+  close_after_send_ = true;
+  release_input();
+  if (!send_inflight_) {
+    flush();
+  }
+}
+
+void Connection::append_copy(std::string_view bytes) {
+  if (!out_) {
+    out_ = worker_.acquire_out();
+  }
+  OutBuffer& o = *out_;
+  char* dst = o.data + o.used;
+  std::memcpy(dst, bytes.data(), bytes.size());
+  o.used += static_cast<uint32_t>(bytes.size());
+  // Extend the last iovec when it ends right here and is not part of a send in flight.
+  if (o.iov_count > o.inflight_end && o.iov_count > 0) {
+    iovec& last = o.iov[o.iov_count - 1];
+    if (static_cast<char*>(last.iov_base) + last.iov_len == dst) {
+      last.iov_len += bytes.size();
+      return;
+    }
+  }
+  o.iov[o.iov_count++] = iovec{dst, bytes.size()};
+}
+
+void Connection::append_ref(const char* data, size_t len) {
+  if (!out_) {
+    out_ = worker_.acquire_out();
+  }
+  out_->iov[out_->iov_count++] = iovec{const_cast<char*>(data), len};
+}
+
+void Connection::append_connection_header(bool keep_alive) {
+  if (!keep_alive) {
+    append_copy("Connection: close\r\n");
+  } else if (parser_.http_minor() == 0) {
+    append_copy("Connection: keep-alive\r\n");
+  }
+}
+
+void Connection::count_status(int status) {
+  ShardCounters& c = worker_.counters();
+  switch (status / 100) {
+    case 1: bump(c.requests_1xx); break;
+    case 2: bump(c.requests_2xx); break;
+    case 3: bump(c.requests_3xx); break;
+    case 4: bump(c.requests_4xx); break;
+    default: bump(c.requests_5xx); break;
+  }
+}
+
+void Connection::emit_direct(const DirectRoute& route, bool keep_alive, bool head_only) {
+  count_status(route.status);
+  const bool copy_head = route.head.size() + route.body.size() <= kOutReserve - 128;
+  if (copy_head) {
+    append_copy(route.head);
+  } else {
+    append_ref(route.head.data(), route.head.size());
+  }
+  append_copy(worker_.date().header_line());
+  append_connection_header(keep_alive);
+  append_copy("\r\n");
+  if (!head_only && !route.body.empty()) {
+    if (route.body.size() <= kCopyBodyMax && copy_head) {
+      append_copy(route.body);
+    } else {
+      append_ref(route.body.data(), route.body.size());
+    }
+  }
+}
+
+void Connection::emit_head(int status, const char* extra_headers, std::string_view content_type,
+                           size_t content_length, bool keep_alive) {
+  count_status(status);
+  char line[64];
+  int n = snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
+  append_copy(std::string_view(line, static_cast<size_t>(n)));
+  append_copy(reason_phrase(status));
+  append_copy("\r\n");
+  append_copy(worker_.server_line());
+  append_copy(worker_.date().header_line());
+  if (extra_headers) {
+    append_copy(extra_headers);
+  }
+  append_copy("Content-Type: ");
+  append_copy(content_type);
+  n = snprintf(line, sizeof line, "\r\nContent-Length: %zu\r\n", content_length);
+  append_copy(std::string_view(line, static_cast<size_t>(n)));
+  append_connection_header(keep_alive);
+  append_copy("\r\n");
+}
+
+void Connection::emit_generated(int status, const char* extra_headers,
+                                std::string_view content_type, std::string_view body,
+                                bool keep_alive, bool head_only) {
+  emit_head(status, extra_headers, content_type, body.size(), keep_alive);
+  if (!head_only) {
+    append_copy(body);  // generated bodies are small problem documents
+  }
+}
+
+void Connection::emit_admin(AdminResponse* r, bool keep_alive, bool head_only) {
+  emit_head(r->status, nullptr, r->content_type, r->body.size(), keep_alive);
+  if (!head_only && !r->body.empty()) {
+    // Owned by the output buffer until sent; output_room() stages one such body at a time.
+    out_->owned = new std::string(std::move(r->body));
+    append_ref(out_->owned->data(), out_->owned->size());
+  }
+  delete r;
+}
+
+void Connection::flush() {
+  if (!out_ || send_inflight_ || state_ == State::kClosing) {
+    return;
+  }
+  OutBuffer& o = *out_;
+  if (o.iov_sent >= o.iov_count) {
+    return;
+  }
+  o.inflight_end = o.iov_count;
+  send_inflight_ = true;
+  const int count = o.iov_count - o.iov_sent;
+  if (count == 1) {
+    worker_.reactor().submit_send(fd_, o.iov[o.iov_sent].iov_base, o.iov[o.iov_sent].iov_len,
+                                  this, kOpSend);
+  } else {
+    o.msg = msghdr{};
+    o.msg.msg_iov = &o.iov[o.iov_sent];
+    o.msg.msg_iovlen = static_cast<size_t>(count);
+    worker_.reactor().submit_sendmsg(fd_, &o.msg, this, kOpSend);
+  }
+}
+
+void Connection::on_send(int res) {
+  send_inflight_ = false;
+  if (state_ == State::kClosing) {
+    maybe_retire();
+    return;
+  }
+  if (res < 0) {
+    close_now();
+    return;
+  }
+  bump(worker_.counters().bytes_out, static_cast<uint64_t>(res));
+  OutBuffer& o = *out_;
+  size_t left = static_cast<size_t>(res);
+  while (left > 0 && o.iov_sent < o.inflight_end) {
+    iovec& v = o.iov[o.iov_sent];
+    if (left >= v.iov_len) {
+      left -= v.iov_len;
+      ++o.iov_sent;
+    } else {
+      v.iov_base = static_cast<char*>(v.iov_base) + left;
+      v.iov_len -= left;
+      left = 0;
+    }
+  }
+  o.inflight_end = o.iov_sent;
+  if (o.iov_sent < o.iov_count) {
+    flush();  // partial send, or more was staged meanwhile
+    phase_ = Phase::kNone;  // progress: restart the send deadline
+    update_timer();
+    return;
+  }
+  // Everything sent: the buffer goes back to the pool, so an idle connection holds none.
+  worker_.release_out(out_);
+  out_ = nullptr;
+  if (close_after_send_) {
+    start_linger();
+    return;
+  }
+  process_input();
+}
+
+void Connection::start_linger() {
+  // Half-close and drain what the client still sends, so the kernel does not answer its late
+  // bytes with a reset that could destroy the response in its receive queue.
+  release_input();
+  state_ = State::kLingering;
+  worker_.reactor().submit_shutdown(fd_, SHUT_WR);
+  if (peer_eof_) {
+    close_now();
+    return;
+  }
+  if (!recv_armed_ && !starved) {
+    arm_recv();
+  }
+  phase_ = Phase::kLinger;
+  worker_.shard().timers().arm(*this, worker_.shard().now_ms() + kLingerMs);
+}
+
+void Connection::release_input() {
+  Reactor& reactor = worker_.reactor();
+  while (in_head_ != kNoBuffer) {
+    uint16_t bid = in_head_;
+    in_head_ = worker_.chain_next(bid);
+    reactor.recycle(bid);
+  }
+  in_tail_ = kNoBuffer;
+  in_count_ = 0;
+  in_off_ = 0;
+}
+
+void Connection::close_now() {
+  if (state_ == State::kClosing) {
+    return;
+  }
+  state_ = State::kClosing;
+  worker_.shard().timers().disarm(*this);
+  release_input();
+  parser_.release();
+  if (recv_armed_) {
+    worker_.reactor().submit_cancel(this, kOpRecv);
+  }
+  maybe_retire();
+}
+
+void Connection::maybe_retire() {
+  // Nothing with an operation in flight is freed: wait for the last recv and send completions.
+  if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !retired_) {
+    retired_ = true;
+    worker_.retire(this);
+  }
+}
+
+void Connection::begin_drain() {
+  if (state_ != State::kOpen) {
+    return;
+  }
+  if (!parser_.in_message() && !(out_ && out_->pending_bytes() > 0) && in_count_ == 0) {
+    close_now();
+  }
+  // Otherwise the response in progress goes out with Connection: close (draining() is checked).
+}
+
+void Connection::update_timer() {
+  if (state_ != State::kOpen) {
+    return;
+  }
+  Phase want;
+  if (parser_.in_head()) {
+    want = Phase::kHeader;
+  } else if (parser_.in_message() || (out_ && out_->pending_bytes() > 0)) {
+    want = Phase::kRequest;
+  } else {
+    want = Phase::kIdle;
+  }
+  if (want == phase_) {
+    return;
+  }
+  phase_ = want;
+  const Limits& l = worker_.limits();
+  Duration d = want == Phase::kHeader    ? l.header_timeout
+               : want == Phase::kRequest ? l.request_timeout
+                                         : l.idle_timeout;
+  worker_.shard().timers().arm(*this,
+                               worker_.shard().now_ms() + static_cast<uint64_t>(d.count()));
+}
+
+void Connection::on_timer(Timer* t) {
+  auto* c = static_cast<Connection*>(t);
+  ShardCounters& counters = c->worker_.counters();
+  switch (c->phase_) {
+    case Phase::kIdle:
+      bump(counters.idle_timeouts);
+      c->close_now();
+      break;
+    case Phase::kHeader:
+    case Phase::kRequest:
+      if (c->parser_.in_message() && !c->close_after_send_) {
+        const bool header = c->phase_ == Phase::kHeader;
+        bump(header ? counters.header_timeouts : counters.request_timeouts);
+        std::string body = problem_json(
+            408, header ? "request head not received in time" : "request body not received in time");
+        c->emit_generated(408, nullptr, "application/problem+json", body, false, false);
+        c->close_after_send_ = true;
+        c->release_input();
+        c->phase_ = Phase::kLinger;
+        c->flush();
+        // If the client does not read the 408 either, the linger deadline closes the connection.
+        c->worker_.shard().timers().arm(*c, c->worker_.shard().now_ms() + kLingerMs);
+      } else {
+        c->close_now();  // stuck sending to a client that does not read
+      }
+      break;
+    case Phase::kLinger:
+    case Phase::kNone:
+      c->close_now();
+      break;
+  }
+}
+
+}  // namespace ringgate

@@ -1,0 +1,110 @@
+#pragma once
+// A downstream (client) HTTP/1.1 connection: one state machine, transitions in connection.cc.
+//
+//   kOpen ──error / close / drain──► (final response sent) ──► kLingering ──EOF/timeout──►
+//   kClosing ──(no operation in flight)──► freed at the end of the loop iteration
+//
+// Bytes stay in the shard's ring buffers until parsed; an idle connection holds no buffer.
+
+#include <cstdint>
+
+#include "ringgate/core/reactor.h"
+#include "ringgate/core/timer_wheel.h"
+#include "ringgate/http/request_parser.h"
+#include "ringgate/http/server.h"
+
+namespace ringgate {
+
+class Worker;
+struct OutBuffer;
+struct DirectRoute;
+
+// The transport seam: plain TCP now; TLS will wrap recv/send here without touching the parser.
+enum class Transport : uint8_t { kPlain };
+
+class Connection final : public Completion, public Timer {
+ public:
+  enum Op : unsigned { kOpRecv = 1, kOpSend = 2 };
+  enum class State : uint8_t { kOpen, kLingering, kClosing };
+
+  Connection(Worker& worker, int fd, bool admin);
+  ~Connection();
+
+  void start();
+  void complete(unsigned op, int res, uint32_t flags) override;
+  // SIGTERM: close now if idle, else after the response in progress.
+  void begin_drain();
+  // Drain timeout: close whatever the state.
+  void abort() { close_now(); }
+  // Buffers are available again after ENOBUFS.
+  void resume_receive();
+  bool closed() const { return state_ == State::kClosing; }
+
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+  bool starved = false;
+
+ private:
+  enum class Phase : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger };
+  enum class Pending : uint8_t { kNone, kDirect, kError, kMethodNotAllowed, kAdmin };
+
+  void on_recv(int res, uint32_t flags);
+  void on_send(int res);
+  void arm_recv();
+  void process_input();
+  bool output_room() const;
+  void on_head();
+  void on_message_complete();
+  void on_parse_error();
+  void emit_direct(const DirectRoute& route, bool keep_alive, bool head_only);
+  void emit_head(int status, const char* extra_headers, std::string_view content_type,
+                 size_t content_length, bool keep_alive);
+  void emit_generated(int status, const char* extra_headers, std::string_view content_type,
+                      std::string_view body, bool keep_alive, bool head_only);
+  void emit_admin(AdminResponse* response, bool keep_alive, bool head_only);
+  void append_copy(std::string_view bytes);
+  void append_ref(const char* data, size_t len);
+  void append_connection_header(bool keep_alive);
+  void count_status(int status);
+  void flush();
+  void start_linger();
+  void close_now();
+  void maybe_retire();
+  void release_input();
+  void update_timer();
+  static void on_timer(Timer* t);
+
+  friend class Worker;
+
+  Worker& worker_;
+  RequestParser parser_;
+  OutBuffer* out_ = nullptr;
+  union {
+    const DirectRoute* route;
+    uint64_t allow;
+    AdminResponse* admin;
+    const char* reason;
+  } pending_{};
+  int fd_;
+  uint32_t in_off_ = 0;  // bytes of the first held buffer already parsed
+  uint16_t in_head_ = 0xffff;
+  uint16_t in_tail_ = 0xffff;
+  uint16_t in_count_ = 0;
+  uint16_t pending_status_ = 0;
+  State state_ = State::kOpen;
+  Phase phase_ = Phase::kNone;
+  Pending pending_kind_ = Pending::kNone;
+  Transport transport_ = Transport::kPlain;
+  bool admin_;
+  bool recv_armed_ = false;
+  bool recv_cancelling_ = false;
+  bool send_inflight_ = false;
+  bool close_after_send_ = false;
+  bool peer_eof_ = false;
+  bool head_request_ = false;
+  bool in_process_ = false;
+  bool retired_ = false;
+  uint32_t linger_bytes_ = 0;
+};
+
+}  // namespace ringgate

@@ -1,0 +1,179 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "ringgate/core/shard.h"
+#include "ringgate/http/server.h"
+#include "ringgate/net/listener.h"
+#include "worker.h"
+
+namespace ringgate {
+
+Gateway::Gateway(std::shared_ptr<const Config> config) : config_(std::move(config)) {}
+
+Gateway::~Gateway() {
+  request_stop();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+}
+
+bool Gateway::start(std::string& error) {
+  const ServerConfig& server = config_->server;
+  unsigned n = server.workers;
+  if (n == 0) {
+    n = std::thread::hardware_concurrency();
+    if (n == 0) {
+      n = 1;
+    }
+  }
+  // Allowed CPUs, in order, for pinning.
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) {
+        cpus.push_back(c);
+      }
+    }
+  }
+
+  // Bind in the main thread so "address in use" is a start-up error. Port 0: the first shard's
+  // socket picks the port, the others bind the same one (SO_REUSEPORT).
+  struct Spec {
+    SocketAddress address;
+    bool admin;
+  };
+  std::vector<Spec> specs;
+  for (const ListenConfig& l : server.listen) {
+    Spec s{};
+    std::string why;
+    if (!parse_socket_address(l.address, s.address, &why)) {
+      error = "listen " + l.address + ": " + why;
+      return false;
+    }
+    s.admin = false;
+    specs.push_back(s);
+  }
+  std::vector<std::vector<int>> fds(n);
+  std::vector<std::vector<bool>> admin_flags(n);
+  auto close_all = [&] {
+    for (auto& v : fds) {
+      for (int fd : v) {
+        close(fd);
+      }
+    }
+  };
+  for (const Spec& s : specs) {
+    SocketAddress addr = s.address;
+    for (unsigned i = 0; i < n; ++i) {
+      SocketAddress bound;
+      int fd = open_listener(addr, static_cast<int>(server.backlog), error, &bound);
+      if (fd < 0) {
+        close_all();
+        return false;
+      }
+      if (i == 0) {
+        addr = bound;
+        bound_.push_back(BoundListener{bound, false});
+      }
+      fds[i].push_back(fd);
+      admin_flags[i].push_back(false);
+    }
+  }
+  if (config_->admin.enabled) {
+    // The admin listener lives on shard 0 only: it is not on the request path.
+    SocketAddress addr;
+    std::string why;
+    if (!parse_socket_address(config_->admin.listen, addr, &why)) {
+      close_all();
+      error = "admin.listen " + config_->admin.listen + ": " + why;
+      return false;
+    }
+    SocketAddress bound;
+    int fd = open_listener(addr, 128, error, &bound);
+    if (fd < 0) {
+      close_all();
+      error = "admin: " + error;
+      return false;
+    }
+    fds[0].push_back(fd);
+    admin_flags[0].push_back(true);
+    bound_.push_back(BoundListener{bound, true});
+  }
+
+  for (unsigned i = 0; i < n; ++i) {
+    counters_.push_back(std::make_unique<ShardCounters>());
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(
+        std::make_unique<Worker>(*this, i, std::move(fds[i]), admin_flags[i], *counters_[i]));
+  }
+  running_.store(static_cast<int>(n));
+  for (unsigned i = 0; i < n; ++i) {
+    int cpu = server.pin_cpus && !cpus.empty() ? cpus[i % cpus.size()] : -1;
+    threads_.emplace_back([this, i, cpu] {
+      if (cpu >= 0) {
+        pin_current_thread(cpu);
+      }
+      workers_[i]->run();
+    });
+  }
+  // Wait until every shard has its reactor (or one failed).
+  while (ready_count_.load() + failed_count_.load() < static_cast<int>(n)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (failed_count_.load() > 0) {
+    error = first_error_;
+    request_stop();
+    wait();
+    return false;
+  }
+  return true;
+}
+
+void Gateway::worker_ready(bool ok, const std::string& error, const std::string& note) {
+  {
+    // Start-up bookkeeping only; never on the request path.
+    std::lock_guard<std::mutex> lock(startup_mutex_);
+    if (!ok && first_error_.empty()) {
+      first_error_ = error;
+    }
+    if (ok && setup_notes_.empty() && !note.empty()) {
+      setup_notes_.push_back(note);  // shards are set up identically: one line says it
+    }
+  }
+  (ok ? ready_count_ : failed_count_).fetch_add(1);
+}
+
+void Gateway::worker_exited(bool drained) {
+  if (!drained) {
+    all_drained_.store(false);
+  }
+  running_.fetch_sub(1);
+}
+
+void Gateway::request_stop() {
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) {
+    return;
+  }
+  for (auto& w : workers_) {
+    w->shard().wake();
+  }
+}
+
+bool Gateway::wait() {
+  for (std::thread& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+  return all_drained_.load();
+}
+
+}  // namespace ringgate

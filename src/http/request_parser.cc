@@ -1,0 +1,380 @@
+#include "ringgate/http/request_parser.h"
+
+#include <cstring>
+
+namespace ringgate {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') {
+      x = static_cast<char>(x - 'A' + 'a');
+    }
+    if (y >= 'A' && y <= 'Z') {
+      y = static_cast<char>(y - 'A' + 'a');
+    }
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
+RequestParser* self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
+
+}  // namespace
+
+size_t scratch_block_size(const Limits& limits) {
+  return limits.header_bytes + sizeof(HeaderSpan) * limits.headers;
+}
+
+const llhttp_settings_t RequestParser::kSettings = [] {
+  llhttp_settings_t s;
+  llhttp_settings_init(&s);
+  s.on_message_begin = &RequestParser::on_message_begin;
+  s.on_url = &RequestParser::on_url;
+  s.on_header_field = &RequestParser::on_header_field;
+  s.on_header_field_complete = &RequestParser::on_header_field_complete;
+  s.on_header_value = &RequestParser::on_header_value;
+  s.on_header_value_complete = &RequestParser::on_header_value_complete;
+  s.on_headers_complete = &RequestParser::on_headers_complete;
+  s.on_body = &RequestParser::on_body;
+  s.on_message_complete = &RequestParser::on_message_complete;
+  return s;
+}();
+
+RequestParser::RequestParser() {
+  llhttp_init(&parser_, HTTP_REQUEST, &kSettings);
+  parser_.data = this;
+}
+
+RequestParser::~RequestParser() { release(); }
+
+void RequestParser::init(ParserContext* context) {
+  context_ = context;
+  spans_ = context->shared_spans;
+}
+
+void RequestParser::release() {
+  if (scratch_) {
+    context_->scratch_pool->release(scratch_);
+    scratch_ = nullptr;
+    scratch_len_ = 0;
+  }
+}
+
+int RequestParser::fail(uint16_t status, const char* reason) {
+  if (error_.status == 0) {
+    error_.status = status;
+    error_.reason = reason;
+  }
+  return -1;
+}
+
+// Grows a span by the piece [p, p+n). Pieces of one span arrive in order and, once the head is in
+// one place, contiguously, so the span is [off, end of the latest piece).
+bool RequestParser::extend(uint32_t& off, uint32_t& len, const char* p, size_t n) {
+  const size_t pos = static_cast<size_t>(p - head_base_);
+  const size_t end = pos + n;
+  if (end > context_->limits->header_bytes) {
+    return false;
+  }
+  if (len == 0) {
+    off = static_cast<uint32_t>(pos);
+  }
+  len = static_cast<uint32_t>(end - off);
+  head_bytes_ = static_cast<uint32_t>(end);
+  return true;
+}
+
+void RequestParser::begin_message(const char* data) {
+  release();
+  head_base_ = data;
+  spans_ = context_->shared_spans;
+  url_off_ = url_len_ = 0;
+  head_bytes_ = 0;
+  header_count_ = 0;
+  host_index_ = -1;
+  flags_ = 0;
+  body_bytes_ = 0;
+  in_message_ = true;
+  in_head_ = true;
+  keep_alive_ = false;
+}
+
+int RequestParser::on_message_begin(llhttp_t* p) {
+  RequestParser* r = self(p);
+  // in_message_ was set by feed() when it saw the first byte; llhttp may have skipped CRLFs
+  // between messages, which belong to no head.
+  r->in_message_ = true;
+  return 0;
+}
+
+int RequestParser::on_url(llhttp_t* p, const char* at, size_t n) {
+  RequestParser* r = self(p);
+  if (r->url_len_ + n > r->context_->limits->request_line) {
+    return r->fail(414, "request target too long");
+  }
+  if (!r->extend(r->url_off_, r->url_len_, at, n)) {
+    return r->fail(431, "request head too large");
+  }
+  return 0;
+}
+
+int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
+  RequestParser* r = self(p);
+  if (!(r->flags_ & kInField)) {
+    if (r->header_count_ >= r->context_->limits->headers) {
+      return r->fail(431, "too many header fields");
+    }
+    r->spans_[r->header_count_] = HeaderSpan{0, 0, 0, 0};
+    ++r->header_count_;
+    r->flags_ |= kInField;
+  }
+  HeaderSpan& s = r->spans_[r->header_count_ - 1];
+  if (!r->extend(s.name_off, s.name_len, at, n)) {
+    return r->fail(431, "request head too large");
+  }
+  return 0;
+}
+
+int RequestParser::on_header_field_complete(llhttp_t* p) {
+  self(p)->flags_ &= static_cast<uint8_t>(~kInField);
+  return 0;
+}
+
+int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
+  RequestParser* r = self(p);
+  HeaderSpan& s = r->spans_[r->header_count_ - 1];
+  if (!r->extend(s.value_off, s.value_len, at, n)) {
+    return r->fail(431, "request head too large");
+  }
+  return 0;
+}
+
+int RequestParser::on_header_value_complete(llhttp_t* p) {
+  RequestParser* r = self(p);
+  if (r->header_count_ == 0) {
+    return 0;
+  }
+  HeaderSpan& s = r->spans_[r->header_count_ - 1];
+  // Trailing OWS is not part of the value.
+  while (s.value_len > 0) {
+    char c = r->head_base_[s.value_off + s.value_len - 1];
+    if (c != ' ' && c != '\t') {
+      break;
+    }
+    --s.value_len;
+  }
+  std::string_view value = r->view(s.value_off, s.value_len);
+  // obs-fold (a CRLF followed by SP/HTAB inside a value) and bare CR/LF are rejected even in
+  // llhttp's strict mode, where folding is still accepted.
+  if (value.find_first_of("\r\n") != std::string_view::npos ||
+      value.find('\0') != std::string_view::npos) {
+    return r->fail(400, "invalid header value (obs-fold, CR, LF or NUL)");
+  }
+  std::string_view name = r->view(s.name_off, s.name_len);
+  if (iequals(name, "host")) {
+    if (r->flags_ & kHasHost) {
+      return r->fail(400, "more than one Host header");
+    }
+    r->flags_ |= kHasHost;
+    r->host_index_ = static_cast<int16_t>(r->header_count_ - 1);
+  } else if (iequals(name, "expect")) {
+    if (iequals(value, "100-continue")) {
+      r->flags_ |= kExpectContinue;
+    } else {
+      return r->fail(417, "unsupported expectation");
+    }
+  }
+  return 0;
+}
+
+int RequestParser::on_headers_complete(llhttp_t* p) {
+  RequestParser* r = self(p);
+  r->head_bytes_ += 4;  // the blank line and the last CRLF are in no span
+  if (r->head_bytes_ > r->context_->limits->header_bytes) {
+    return r->fail(431, "request head too large");
+  }
+  if (p->http_major != 1) {
+    return r->fail(505, "HTTP version not supported");
+  }
+  if (p->http_minor >= 1 && !(r->flags_ & kHasHost)) {
+    return r->fail(400, "missing Host header");
+  }
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->context_->limits->body_bytes) {
+    return r->fail(413, "request body too large");
+  }
+  r->keep_alive_ = llhttp_should_keep_alive(p);
+  r->in_head_ = false;
+  r->flags_ |= kHeadEvent;
+  // With a body, stop here so the head is handled before body bytes flow. Without one, llhttp
+  // completes the message at once; pausing here would leave that completion waiting for more input,
+  // so the head is reported at the message-complete pause instead.
+  return r->has_body() ? HPE_PAUSED : 0;
+}
+
+int RequestParser::on_body(llhttp_t* p, const char* at, size_t n) {
+  RequestParser* r = self(p);
+  r->body_bytes_ += n;
+  if (r->body_bytes_ > r->context_->limits->body_bytes) {
+    return r->fail(413, "request body too large");
+  }
+  if (r->body_sink_) {
+    r->body_sink_->on_body(std::string_view(at, n));
+  }
+  return 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t* p) {
+  RequestParser* r = self(p);
+  // keep_alive_ was decided at the end of the head, where llhttp's flags describe this message.
+  r->in_message_ = false;
+  r->flags_ |= kCompleteEvent;
+  return HPE_PAUSED;
+}
+
+bool RequestParser::move_head_to_scratch(const char* end) {
+  const size_t have = static_cast<size_t>(end - head_base_);
+  const Limits& limits = *context_->limits;
+  if (have > limits.header_bytes) {
+    return false;
+  }
+  char* block = static_cast<char*>(context_->scratch_pool->acquire());
+  std::memcpy(block, head_base_, have);
+  auto* table = reinterpret_cast<HeaderSpan*>(block + limits.header_bytes);
+  std::memcpy(table, spans_, sizeof(HeaderSpan) * header_count_);
+  scratch_ = block;
+  scratch_len_ = static_cast<uint32_t>(have);
+  head_base_ = block;
+  spans_ = table;
+  return true;
+}
+
+RequestParser::Event RequestParser::feed(const char* data, size_t len, size_t& consumed) {
+  consumed = 0;
+  if (dead_) {
+    return Event::kError;
+  }
+  if (flags_ & kCompleteEvent) {
+    // A bodiless request whose head was just reported: its message is already complete.
+    flags_ &= static_cast<uint8_t>(~kCompleteEvent);
+    return Event::kMessageComplete;
+  }
+  if (len == 0) {
+    return Event::kNeedMore;
+  }
+  if (!in_message_) {
+    begin_message(data);
+  }
+  const char* start = data;
+  size_t n = len;
+  const bool scratch_mode = scratch_ != nullptr && in_head_;
+  if (scratch_mode) {
+    // The head began in an earlier piece: continue it in scratch, so views stay contiguous.
+    const size_t room = context_->limits->header_bytes - scratch_len_;
+    if (room == 0) {
+      dead_ = true;
+      fail(431, "request head too large");
+      return Event::kError;
+    }
+    n = len < room ? len : room;
+    std::memcpy(scratch_ + scratch_len_, data, n);
+    start = scratch_ + scratch_len_;
+    scratch_len_ += static_cast<uint32_t>(n);
+  }
+  llhttp_errno_t err = llhttp_execute(&parser_, start, n);
+  while (err == HPE_PAUSED_UPGRADE) {
+    // Upgrade requests are answered as plain HTTP here (direct routes never switch protocols):
+    // keep parsing this connection as HTTP/1.1.
+    const char* pos = llhttp_get_error_pos(&parser_);
+    llhttp_resume_after_upgrade(&parser_);
+    if (flags_ & (kHeadEvent | kCompleteEvent)) {
+      err = HPE_PAUSED;
+      break;
+    }
+    err = llhttp_execute(&parser_, pos, static_cast<size_t>(start + n - pos));
+  }
+  if (err == HPE_OK) {
+    consumed = n;
+    if (in_head_ && in_message_) {
+      if (!scratch_mode && !move_head_to_scratch(start + n)) {
+        dead_ = true;
+        fail(431, "request head too large");
+        return Event::kError;
+      }
+      if (scratch_mode && n < len) {
+        // Scratch is full and the head is still not complete.
+        dead_ = true;
+        fail(431, "request head too large");
+        return Event::kError;
+      }
+    }
+    return Event::kNeedMore;
+  }
+  if (err == HPE_PAUSED) {
+    consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - start);
+    llhttp_resume(&parser_);
+    if (flags_ & kHeadEvent) {
+      flags_ &= static_cast<uint8_t>(~kHeadEvent);
+      return Event::kHead;  // kCompleteEvent may stay pending for the next feed()
+    }
+    flags_ &= static_cast<uint8_t>(~kCompleteEvent);
+    return Event::kMessageComplete;
+  }
+  dead_ = true;
+  if (error_.status == 0) {
+    error_.status = 400;
+    error_.reason = llhttp_get_error_reason(&parser_);
+    if (!error_.reason) {
+      error_.reason = llhttp_errno_name(err);
+    }
+  }
+  return Event::kError;
+}
+
+std::string_view RequestParser::path() const {
+  std::string_view t = target();
+  size_t q = t.find('?');
+  return q == std::string_view::npos ? t : t.substr(0, q);
+}
+
+std::string_view RequestParser::query() const {
+  std::string_view t = target();
+  size_t q = t.find('?');
+  return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+}
+
+std::string_view RequestParser::header(std::string_view name) const {
+  for (int i = 0; i < header_count_; ++i) {
+    if (iequals(header_name(i), name)) {
+      return header_value(i);
+    }
+  }
+  return {};
+}
+
+std::string_view RequestParser::host() const {
+  if (host_index_ < 0) {
+    return {};
+  }
+  std::string_view h = header_value(host_index_);
+  if (!h.empty() && h.front() == '[') {
+    size_t close = h.find(']');
+    return close == std::string_view::npos ? h : h.substr(0, close + 1);
+  }
+  size_t colon = h.find(':');
+  return colon == std::string_view::npos ? h : h.substr(0, colon);
+}
+
+bool RequestParser::has_body() const {
+  return (parser_.flags & F_CHUNKED) || ((parser_.flags & F_CONTENT_LENGTH) && content_length() > 0);
+}
+
+}  // namespace ringgate

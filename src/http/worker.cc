@@ -1,0 +1,286 @@
+#include "worker.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "connection.h"
+
+namespace ringgate {
+
+namespace {
+constexpr unsigned kOpAccept = 1;
+constexpr uint64_t kAcceptRetryMs = 100;
+
+std::string build_direct_head(const DirectResponse& d, const std::string& server_line) {
+  std::string head = "HTTP/1.1 " + std::to_string(d.status) + " ";
+  head += reason_phrase(d.status);
+  head += "\r\n";
+  head += server_line;
+  for (const HeaderPair& h : d.headers) {
+    head += h.name + ": " + h.value + "\r\n";
+  }
+  // 1xx, 204 and 304 carry no body and no Content-Length.
+  if (d.status >= 200 && d.status != 204 && d.status != 304) {
+    head += "Content-Length: " + std::to_string(d.body.size()) + "\r\n";
+  }
+  return head;
+}
+
+}  // namespace
+
+void ListenerSocket::complete(unsigned, int res, uint32_t flags) {
+  if (!cqe_more(flags)) {
+    armed = false;
+  }
+  worker->on_accept(*this, res, flags);
+}
+
+Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
+               std::vector<bool> listen_admin, ShardCounters& counters)
+    : gateway_(gateway),
+      config_(gateway.config_),
+      shard_(index),
+      counters_(counters),
+      scratch_pool_(scratch_block_size(config_->server.limits), 256),
+      out_pool_(kOutBlockSize, 1024) {
+  const Config& cfg = *config_;
+  router_ = std::make_unique<Router>(cfg);
+  if (!cfg.server.server_header.empty()) {
+    server_line_ = "Server: " + cfg.server.server_header + "\r\n";
+  }
+  direct_routes_.resize(cfg.routes.size());
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    if (const auto* d = std::get_if<DirectResponse>(&cfg.routes[i].action)) {
+      direct_routes_[i].status = d->status;
+      direct_routes_[i].head = build_direct_head(*d, server_line_);
+      direct_routes_[i].body = d->body;
+    }
+  }
+  listeners_.resize(listen_fds.size());
+  for (size_t i = 0; i < listen_fds.size(); ++i) {
+    listeners_[i].worker = this;
+    listeners_[i].fd = listen_fds[i];
+    listeners_[i].admin = listen_admin[i];
+  }
+  shared_spans_.resize(cfg.server.limits.headers);
+  parser_context_.limits = &cfg.server.limits;
+  parser_context_.scratch_pool = &scratch_pool_;
+  parser_context_.shared_spans = shared_spans_.data();
+  chain_next_.assign(cfg.server.buffers.count, 0xffff);
+  chain_len_.assign(cfg.server.buffers.count, 0);
+  const uint32_t workers = gateway.workers();
+  connection_limit_ = (cfg.server.limits.connections + workers - 1) / workers;
+}
+
+Worker::~Worker() {
+  for (ListenerSocket& l : listeners_) {
+    if (l.fd >= 0) {
+      close(l.fd);
+    }
+  }
+  while (connections_) {
+    Connection* c = connections_;
+    connections_ = c->next;
+    delete c;
+  }
+  for (Connection* c : dead_) {
+    delete c;
+  }
+}
+
+void Worker::run() {
+  const Config& cfg = *config_;
+  ReactorOptions opts;
+  opts.entries = cfg.server.ring_entries;
+  opts.buffer_size = cfg.server.buffers.size;
+  opts.buffer_count = cfg.server.buffers.count;
+  std::string error;
+  if (!shard_.init(opts, error)) {
+    init_failed_ = true;
+    gateway_.worker_ready(false, "shard " + std::to_string(shard_.index()) + ": " + error, "");
+    return;
+  }
+  gateway_.worker_ready(true, "", shard_.reactor().setup_note());
+  for (ListenerSocket& l : listeners_) {
+    reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+    l.armed = true;
+  }
+  // Timers capture the worker through a thread-local: one worker per shard thread.
+  static thread_local Worker* self;
+  self = this;
+  drain_timer_.set_callback([](Timer*) {
+    self->drain_expired_ = true;
+    for (Connection* c = self->connections_; c;) {
+      Connection* next = c->next;
+      c->abort();
+      c = next;
+    }
+  });
+  accept_retry_timer_.set_callback([](Timer*) {
+    if (self->draining_) {
+      return;
+    }
+    for (ListenerSocket& l : self->listeners_) {
+      if (!l.armed && l.fd >= 0) {
+        self->reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+        l.armed = true;
+      }
+    }
+  });
+  if (gateway_.stopping()) {
+    begin_drain();
+  }
+  shard_.run(*this);
+  reactor().flush();  // the last closes
+  gateway_.worker_exited(!drain_expired_);
+}
+
+void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
+  if (res < 0) {
+    if (res == -ECANCELED || draining_) {
+      if (!l.armed && l.fd >= 0) {
+        close(l.fd);
+        l.fd = -1;
+      }
+      return;
+    }
+    // EMFILE/ENFILE/ENOMEM: the multishot accept ended; retry shortly instead of spinning.
+    if (!l.armed) {
+      shard_.timers().arm(accept_retry_timer_, shard_.now_ms() + kAcceptRetryMs);
+    }
+    return;
+  }
+  if (draining_) {
+    close(res);
+  } else if (connection_count_ >= connection_limit_) {
+    bump(counters_.connections_rejected);
+    close(res);
+  } else {
+    auto* c = new Connection(*this, res, l.admin);
+    c->next = connections_;
+    if (connections_) {
+      connections_->prev = c;
+    }
+    connections_ = c;
+    ++connection_count_;
+    bump(counters_.connections_total);
+    bump(counters_.connections_active);
+    c->start();
+  }
+  if (!l.armed && !draining_ && !cqe_more(flags)) {
+    reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+    l.armed = true;
+  }
+}
+
+void Worker::retire(Connection* c) {
+  if (c->prev) {
+    c->prev->next = c->next;
+  } else {
+    connections_ = c->next;
+  }
+  if (c->next) {
+    c->next->prev = c->prev;
+  }
+  c->prev = c->next = nullptr;
+  --connection_count_;
+  drop(counters_.connections_active);
+  if (c->starved) {
+    for (Connection*& s : starved_) {
+      if (s == c) {
+        s = nullptr;
+      }
+    }
+  }
+  dead_.push_back(c);
+}
+
+void Worker::add_starved(Connection* c) {
+  if (!c->starved) {
+    c->starved = true;
+    starved_.push_back(c);
+  }
+}
+
+OutBuffer* Worker::acquire_out() {
+  auto* o = static_cast<OutBuffer*>(out_pool_.acquire());
+  o->reset();
+  return o;
+}
+
+void Worker::release_out(OutBuffer* out) {
+  delete out->owned;
+  out->owned = nullptr;
+  out_pool_.release(out);
+}
+
+void Worker::on_wake() {
+  if (gateway_.stopping() && !draining_) {
+    begin_drain();
+  }
+}
+
+void Worker::begin_drain() {
+  draining_ = true;
+  close_listeners();
+  for (Connection* c = connections_; c;) {
+    Connection* next = c->next;
+    c->begin_drain();
+    c = next;
+  }
+  shard_.timers().arm(drain_timer_,
+                      shard_.now_ms() + static_cast<uint64_t>(config_->server.drain_timeout.count()));
+}
+
+void Worker::close_listeners() {
+  shard_.timers().disarm(accept_retry_timer_);
+  for (ListenerSocket& l : listeners_) {
+    if (l.armed) {
+      reactor().submit_cancel(&l, kOpAccept);  // the fd is closed on the final CQE
+    } else if (l.fd >= 0) {
+      close(l.fd);
+      l.fd = -1;
+    }
+  }
+}
+
+void Worker::end_of_iteration() {
+  date_.refresh();
+  if (!starved_.empty() && reactor().buffers_out() < reactor().buffer_count()) {
+    std::vector<Connection*> starved;
+    starved.swap(starved_);
+    for (Connection* c : starved) {
+      if (c) {
+        c->resume_receive();
+      }
+    }
+  }
+  for (Connection* c : dead_) {
+    if (c->out_) {
+      release_out(c->out_);
+      c->out_ = nullptr;
+    }
+    reactor().submit_close(c->fd_);
+    delete c;
+  }
+  dead_.clear();
+}
+
+bool Worker::finished() {
+  if (init_failed_) {
+    return true;
+  }
+  if (!draining_) {
+    return false;
+  }
+  for (const ListenerSocket& l : listeners_) {
+    if (l.armed) {
+      return false;
+    }
+  }
+  return connections_ == nullptr && dead_.empty();
+}
+
+}  // namespace ringgate

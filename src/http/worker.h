@@ -1,0 +1,129 @@
+#pragma once
+// One shard's HTTP server: its listeners, connections, pools and the compiled routes.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringgate/core/block_pool.h"
+#include "ringgate/core/counters.h"
+#include "ringgate/core/shard.h"
+#include "ringgate/http/request_parser.h"
+#include "ringgate/http/response.h"
+#include "ringgate/http/server.h"
+#include "ringgate/router/router.h"
+
+namespace ringgate {
+
+class Connection;
+
+// A direct route's response, serialised once at start-up.
+struct DirectRoute {
+  int status = 200;
+  std::string head;  // status line, Server, configured headers, Content-Length (no Date, no CRLF end)
+  std::string body;
+};
+
+// Output staged for one connection: copies of small pieces plus references to static bytes,
+// sent with one send/sendmsg. Lives in a pooled block and only while there is output.
+struct OutBuffer {
+  static constexpr int kMaxIov = 64;
+  msghdr msg;
+  std::string* owned;  // a body owned by this buffer (admin responses), freed on reset
+  uint32_t used;       // bytes of data[] in use
+  uint16_t iov_count;
+  uint16_t iov_sent;      // first iovec not yet fully sent
+  uint16_t inflight_end;  // iovecs [iov_sent, inflight_end) are in a send now
+  iovec iov[kMaxIov];
+  char data[1];
+
+  void reset() {
+    used = 0;
+    iov_count = iov_sent = inflight_end = 0;
+    owned = nullptr;
+  }
+  size_t pending_bytes() const;
+};
+
+constexpr size_t kOutBlockSize = 16 * 1024;
+
+struct ListenerSocket final : Completion {
+  Worker* worker = nullptr;
+  int fd = -1;
+  bool admin = false;
+  bool armed = false;
+  void complete(unsigned op, int res, uint32_t flags) override;
+};
+
+class Worker final : public ShardHooks {
+ public:
+  Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
+         std::vector<bool> listen_admin, ShardCounters& counters);
+  ~Worker();
+
+  // Thread body.
+  void run();
+
+  // ShardHooks
+  void on_wake() override;
+  void end_of_iteration() override;
+  bool finished() override;
+
+  Shard& shard() { return shard_; }
+  Reactor& reactor() { return shard_.reactor(); }
+  ShardCounters& counters() { return counters_; }
+  const Config& config() const { return *config_; }
+  const Limits& limits() const { return config_->server.limits; }
+  ParserContext* parser_context() { return &parser_context_; }
+  const Router& router() const { return *router_; }
+  const DirectRoute& direct_route(uint32_t index) const { return direct_routes_[index]; }
+  const DateCache& date() const { return date_; }
+  const std::string& server_line() const { return server_line_; }
+  const AdminHandler& admin_handler() const { return gateway_.admin_handler(); }
+  bool draining() const { return draining_; }
+
+  OutBuffer* acquire_out();
+  void release_out(OutBuffer* out);
+
+  // Receive-buffer chains: per-buffer links, so a connection holding buffers stores only ends.
+  uint16_t& chain_next(uint16_t bid) { return chain_next_[bid]; }
+  uint32_t& chain_len(uint16_t bid) { return chain_len_[bid]; }
+
+  void on_accept(ListenerSocket& l, int res, uint32_t flags);
+  void add_starved(Connection* c);
+  void retire(Connection* c);
+
+ private:
+  void begin_drain();
+  void close_listeners();
+
+  Gateway& gateway_;
+  std::shared_ptr<const Config> config_;
+  Shard shard_;
+  ShardCounters& counters_;
+  std::unique_ptr<Router> router_;
+  std::vector<DirectRoute> direct_routes_;
+  std::vector<ListenerSocket> listeners_;
+  std::vector<HeaderSpan> shared_spans_;
+  ParserContext parser_context_;
+  BlockPool scratch_pool_;
+  BlockPool out_pool_;
+  std::vector<uint16_t> chain_next_;
+  std::vector<uint32_t> chain_len_;
+  DateCache date_;
+  std::string server_line_;
+  Connection* connections_ = nullptr;  // intrusive list of open connections
+  uint32_t connection_count_ = 0;
+  uint32_t connection_limit_ = 0;
+  std::vector<Connection*> starved_;
+  std::vector<Connection*> dead_;
+  Timer drain_timer_;
+  Timer accept_retry_timer_;
+  bool draining_ = false;
+  bool drain_expired_ = false;
+  bool init_failed_ = false;
+
+  friend class Connection;
+};
+
+}  // namespace ringgate

@@ -1,0 +1,146 @@
+// ringgate: command line, signals, start-up and shutdown.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "ringgate/admin/admin.h"
+#include "ringgate/config/config.h"
+#include "ringgate/http/server.h"
+#include "ringgate/versions.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: ringgate [-c FILE] [--check|-t] [--version|-v] [demo]\n"
+    "  -c, --config FILE  configuration file (default: the embedded conf/ringgate.yaml)\n"
+    "  -t, --check        validate the configuration and exit 0 (valid) or 1 (invalid)\n"
+    "  -v, --version      print versions of ringgate and its libraries\n"
+    "  demo               run the embedded demo configuration and print example requests\n"
+    "signals: SIGTERM/SIGINT drain and exit; SIGHUP is ignored (reload arrives later)\n";
+
+void print_demo_help(const ringgate::Gateway& gw) {
+  std::string http;
+  std::string admin;
+  for (const auto& l : gw.listeners()) {
+    std::string a = l.address.to_string();
+    if (a.rfind("0.0.0.0:", 0) == 0) {
+      a = "127.0.0.1:" + a.substr(8);
+    }
+    (l.admin ? admin : http) = a;
+  }
+  printf("\nringgate demo is running. Try:\n\n");
+  for (const auto& r : gw.config().routes) {
+    std::string path = r.match.path;
+    size_t brace;
+    while ((brace = path.find('{')) != std::string::npos) {
+      size_t close = path.find('}', brace);
+      path.replace(brace, close - brace + 1, "42");
+    }
+    if (r.match.kind == ringgate::RouteMatch::Kind::kPrefix) {
+      path += path.back() == '/' ? "example" : "/example";
+    }
+    printf("  curl -i http://%s%s\n", http.c_str(), path.c_str());
+  }
+  printf("  curl -i http://%s/no-such-route          # 404, JSON problem body\n", http.c_str());
+  if (!admin.empty()) {
+    printf("  curl http://%s/metrics\n", admin.c_str());
+  }
+  printf("\nCtrl-C drains and stops the gateway.\n\n");
+  fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool check = false;
+  bool demo = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "-t" || a == "--check") {
+      check = true;
+    } else if (a == "-v" || a == "--version") {
+      fputs(ringgate::version_report().c_str(), stdout);
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "demo") {
+      demo = true;
+    } else {
+      fprintf(stderr, "ringgate: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+
+  std::shared_ptr<const ringgate::Config> config;
+  try {
+    config = std::make_shared<const ringgate::Config>(
+        config_path.empty()
+            ? ringgate::load_config_string(ringgate::kEmbeddedDefaultConfig, "<embedded>")
+            : ringgate::load_config_file(config_path));
+  } catch (const ringgate::ConfigError& e) {
+    fprintf(stderr, "ringgate: %s\n", e.what());
+    return 1;
+  }
+  if (check) {
+    printf("ringgate: configuration %s is valid\n",
+           config_path.empty() ? "<embedded>" : config_path.c_str());
+    return 0;
+  }
+
+  // Signals are taken by this thread with sigtimedwait; shard threads inherit the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ringgate::Gateway gateway(config);
+  gateway.set_admin_handler(ringgate::make_admin_handler(gateway));
+  std::string error;
+  if (!gateway.start(error)) {
+    fprintf(stderr, "ringgate: %s\n", error.c_str());
+    return 1;
+  }
+  for (const std::string& note : gateway.setup_notes()) {
+    fprintf(stderr, "ringgate: %s\n", note.c_str());
+  }
+  for (const auto& l : gateway.listeners()) {
+    fprintf(stderr, "ringgate: %s on %s\n", l.admin ? "admin" : "listening",
+            l.address.to_string().c_str());
+  }
+  fprintf(stderr, "ringgate: ready, %u workers\n", gateway.workers());
+  fflush(stderr);
+  if (demo) {
+    print_demo_help(gateway);
+  }
+
+  bool stop_requested = false;
+  while (!gateway.finished()) {
+    timespec wait{0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGINT || sig == SIGTERM) {
+      if (!stop_requested) {
+        fprintf(stderr, "ringgate: %s: draining (up to %lld ms)\n", strsignal(sig),
+                static_cast<long long>(config->server.drain_timeout.count()));
+        stop_requested = true;
+        gateway.request_stop();
+      }
+    } else if (sig == SIGHUP) {
+      fprintf(stderr, "ringgate: SIGHUP: configuration reload is not available yet; ignored\n");
+    }
+  }
+  const bool drained = gateway.wait();
+  fprintf(stderr, "ringgate: stopped%s\n", drained ? "" : " (drain timeout: connections cut)");
+  return 0;
+}

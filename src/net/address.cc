@@ -1,0 +1,110 @@
+#include "ringgate/net/address.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace ringgate {
+
+uint16_t SocketAddress::port() const {
+  if (family() == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  }
+  if (family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return 0;
+}
+
+void SocketAddress::set_port(uint16_t port) {
+  if (family() == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+  } else if (family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+  }
+}
+
+std::string SocketAddress::to_string() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+    std::string out(buf);
+    out += ':';
+    out += std::to_string(port());
+    return out;
+  }
+  if (family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
+              sizeof buf);
+    std::string out = "[";
+    out += buf;
+    out += "]:";
+    out += std::to_string(port());
+    return out;
+  }
+  return "?";
+}
+
+bool parse_socket_address(std::string_view text, SocketAddress& out, std::string* error) {
+  auto fail = [&](const char* why) {
+    if (error) {
+      *error = why;
+    }
+    return false;
+  };
+  std::string_view host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return fail("expected [IPv6]:port");
+    }
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return fail("expected host:port");
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return fail("IPv6 addresses must be written [addr]:port");
+    }
+  }
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+      port > 65535) {
+    return fail("port must be a number 0..65535");
+  }
+  if (host == "localhost") {
+    host = "127.0.0.1";
+  }
+  std::string h(host);
+  out = SocketAddress{};
+  if (!text.empty() && text.front() == '[') {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    sa->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, h.c_str(), &sa->sin6_addr) != 1) {
+      return fail("not a numeric IPv6 address");
+    }
+    sa->sin6_port = htons(static_cast<uint16_t>(port));
+    out.length = sizeof(sockaddr_in6);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&out.storage);
+    sa->sin_family = AF_INET;
+    if (h.empty() || h == "*") {
+      h = "0.0.0.0";
+    }
+    if (inet_pton(AF_INET, h.c_str(), &sa->sin_addr) != 1) {
+      return fail("not a numeric IPv4 address");
+    }
+    sa->sin_port = htons(static_cast<uint16_t>(port));
+    out.length = sizeof(sockaddr_in);
+  }
+  return true;
+}
+
+}  // namespace ringgate

@@ -1,0 +1,248 @@
+#include "ringgate/http/request_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ringgate {
+namespace {
+
+class ParserTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    limits_.header_bytes = 1024;
+    limits_.headers = 8;
+    limits_.request_line = 128;
+    limits_.body_bytes = 64;
+    pool_ = std::make_unique<BlockPool>(scratch_block_size(limits_), 4);
+    spans_.resize(limits_.headers);
+    ctx_.limits = &limits_;
+    ctx_.scratch_pool = pool_.get();
+    ctx_.shared_spans = spans_.data();
+    parser_.init(&ctx_);
+  }
+
+  // Feeds `pieces` one after another (each copied into its own buffer, freed after use, as ring
+  // buffers are recycled) and records the events.
+  struct Seen {
+    std::vector<std::string> targets;
+    std::vector<std::string> hosts;
+    std::string path, query;  // of the last head
+    std::vector<std::pair<std::string, std::string>> headers;  // of the last head
+    bool keep_alive = false;
+    bool expect_continue = false;
+    bool has_body = false;
+    int complete = 0;
+    int errors = 0;
+    uint16_t status = 0;
+    std::string body;
+  };
+  class Sink final : public BodySink {
+   public:
+    explicit Sink(std::string& out) : out_(out) {}
+    void on_body(std::string_view d) override { out_.append(d); }
+
+   private:
+    std::string& out_;
+  };
+
+  Seen run(const std::vector<std::string>& pieces) {
+    Seen seen;
+    Sink sink(seen.body);
+    parser_.set_body_sink(&sink);
+    for (const std::string& piece : pieces) {
+      std::vector<char> buf(piece.begin(), piece.end());
+      size_t off = 0;
+      for (;;) {
+        size_t consumed = 0;
+        auto ev = parser_.feed(buf.data() + off, buf.size() - off, consumed);
+        off += consumed;
+        if (ev == RequestParser::Event::kHead) {
+          seen.targets.emplace_back(parser_.target());
+          seen.hosts.emplace_back(parser_.host());
+          // Views are valid only while the fed bytes are: copy what the checks need now.
+          seen.path = parser_.path();
+          seen.query = parser_.query();
+          seen.headers.clear();
+          for (int i = 0; i < parser_.header_count(); ++i) {
+            seen.headers.emplace_back(parser_.header_name(i), parser_.header_value(i));
+          }
+          seen.expect_continue = parser_.expect_continue();
+          seen.has_body = parser_.has_body();
+        } else if (ev == RequestParser::Event::kMessageComplete) {
+          ++seen.complete;
+          seen.keep_alive = parser_.keep_alive();
+        } else if (ev == RequestParser::Event::kError) {
+          ++seen.errors;
+          seen.status = parser_.error().status;
+          parser_.set_body_sink(nullptr);
+          return seen;
+        } else if (off >= buf.size()) {
+          break;
+        }
+      }
+      // The piece is gone now (like a recycled ring buffer); poison it to catch stale views.
+      std::fill(buf.begin(), buf.end(), '#');
+    }
+    parser_.set_body_sink(nullptr);
+    return seen;
+  }
+
+  Limits limits_;
+  std::unique_ptr<BlockPool> pool_;
+  std::vector<HeaderSpan> spans_;
+  ParserContext ctx_;
+  RequestParser parser_;
+};
+
+TEST_F(ParserTest, SimpleGetIsOneHeadAndOneCompletion) {
+  Seen s = run({"GET /a?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nX-Y:  v  \r\n\r\n"});
+  ASSERT_EQ(s.errors, 0);
+  ASSERT_EQ(s.targets.size(), 1u);
+  EXPECT_EQ(s.targets[0], "/a?x=1");
+  EXPECT_EQ(s.hosts[0], "example.com");
+  EXPECT_EQ(s.complete, 1);
+  EXPECT_EQ(s.path, "/a");
+  EXPECT_EQ(s.query, "x=1");
+  ASSERT_EQ(s.headers.size(), 2u);
+  EXPECT_EQ(s.headers[1].first, "X-Y");
+  EXPECT_EQ(s.headers[1].second, "v");  // OWS trimmed on both sides
+  EXPECT_TRUE(s.keep_alive);
+  EXPECT_FALSE(parser_.in_message());
+}
+
+TEST_F(ParserTest, PipelinedRequestsStopAtEachMessage) {
+  std::string two =
+      "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+      "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n";
+  Seen s = run({two});
+  ASSERT_EQ(s.errors, 0);
+  EXPECT_EQ(s.targets, (std::vector<std::string>{"/1", "/2", "/3"}));
+  EXPECT_EQ(s.complete, 3);
+  EXPECT_EQ(s.body, "abc");
+}
+
+TEST_F(ParserTest, HeadSpanningPiecesIsCopiedAndViewsStayValid) {
+  std::string req = "GET /spanning/path HTTP/1.1\r\nHost: span.example\r\nAccept: */*\r\n\r\n";
+  std::vector<std::string> bytes;
+  for (char c : req) {
+    bytes.emplace_back(1, c);  // one byte at a time
+  }
+  Seen s = run(bytes);
+  ASSERT_EQ(s.errors, 0);
+  ASSERT_EQ(s.targets.size(), 1u);
+  EXPECT_EQ(s.targets[0], "/spanning/path");
+  EXPECT_EQ(s.hosts[0], "span.example");
+  // Views are still readable after every piece was poisoned: they live in scratch.
+  EXPECT_EQ(parser_.header("accept"), "*/*");
+  EXPECT_EQ(s.complete, 1);
+}
+
+TEST_F(ParserTest, ChunkedBodyIsDecoded) {
+  Seen s = run({"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", "3\r\nabc\r\n",
+                "2\r\nde\r\n0\r\n\r\n"});
+  ASSERT_EQ(s.errors, 0);
+  EXPECT_EQ(s.body, "abcde");
+  EXPECT_EQ(s.complete, 1);
+}
+
+struct Bad {
+  const char* name;
+  const char* request;
+  uint16_t status;
+};
+
+class ParserRejects : public ParserTest, public ::testing::WithParamInterface<Bad> {};
+
+TEST_P(ParserRejects, WithStatus) {
+  Seen s = run({GetParam().request});
+  EXPECT_EQ(s.errors, 1) << GetParam().name;
+  EXPECT_EQ(s.status, GetParam().status) << GetParam().name;
+  EXPECT_EQ(s.complete, 0) << GetParam().name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Framing, ParserRejects,
+    ::testing::Values(
+        Bad{"cl_and_te",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\n\r\n",
+            400},
+        Bad{"double_cl",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400},
+        Bad{"obs_fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  folded\r\n\r\n", 400},
+        Bad{"bare_lf", "GET / HTTP/1.1\nHost: h\n\n", 400},
+        Bad{"bare_cr_in_value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
+        Bad{"space_before_colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
+        Bad{"bad_chunk_size",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        Bad{"te_not_chunked_last",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        Bad{"missing_host", "GET / HTTP/1.1\r\n\r\n", 400},
+        Bad{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        Bad{"expect_other", "GET / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n", 417},
+        Bad{"http2_line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+        Bad{"garbage", "\x01\x02\x03 / HTTP/1.1\r\n\r\n", 400},
+        Bad{"long_target",
+            "GET "
+            "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n",
+            414},
+        Bad{"too_many_headers",
+            "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\nG: 1\r\n"
+            "H: 1\r\n\r\n",
+            431},
+        Bad{"cl_over_limit", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n", 413},
+        Bad{"chunked_over_limit",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "41\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n0\r\n\r\n",
+            413}),
+    [](const ::testing::TestParamInfo<Bad>& p) { return std::string(p.param.name); });
+
+TEST_F(ParserTest, HeadOverByteLimitIs431EvenWhenSpanning) {
+  std::string big = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'v') + "\r\n\r\n";
+  std::vector<std::string> pieces;
+  for (size_t i = 0; i < big.size(); i += 100) {
+    pieces.push_back(big.substr(i, 100));
+  }
+  Seen s = run(pieces);
+  EXPECT_EQ(s.errors, 1);
+  EXPECT_EQ(s.status, 431);
+}
+
+TEST_F(ParserTest, Http10Closes) { EXPECT_FALSE(run({"GET / HTTP/1.0\r\n\r\n"}).keep_alive); }
+
+TEST_F(ParserTest, Http10KeepAliveOnRequest) {
+  EXPECT_TRUE(run({"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"}).keep_alive);
+}
+
+TEST_F(ParserTest, ConnectionCloseEndsTheConnection) {
+  Seen s = run({"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"});
+  EXPECT_FALSE(s.keep_alive);
+  // Anything after a request that closed the connection is refused, never parsed as a request.
+  s = run({"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"});
+  EXPECT_EQ(s.errors, 1);
+  EXPECT_TRUE(s.targets.empty());
+}
+
+TEST_F(ParserTest, ExpectContinueIsFlagged) {
+  Seen s = run({"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"});
+  ASSERT_EQ(s.targets.size(), 1u);
+  EXPECT_TRUE(s.expect_continue);
+  EXPECT_TRUE(s.has_body);
+  EXPECT_EQ(s.complete, 0);  // body still to come
+  s = run({"ok"});
+  EXPECT_EQ(s.complete, 1);
+}
+
+TEST_F(ParserTest, ScratchIsReturnedToThePool) {
+  run({"GET /x HTTP/1.1\r\nHo", "st: h\r\n\r\n"});
+  EXPECT_EQ(pool_->in_use(), 1u);  // the spanning head lives in scratch until the next request
+  run({"GET /y HTTP/1.1\r\nHost: h\r\n\r\n"});
+  EXPECT_EQ(pool_->in_use(), 0u);
+}
+
+}  // namespace
+}  // namespace ringgate
