@@ -1,6 +1,7 @@
 // ringgate: command line, signals, start-up and shutdown.
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -104,6 +105,20 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // Each connection is a descriptor: raise the soft limit to the hard one, as a gateway serving
+  // server.limits.connections clients needs, and say so when even that is too low.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  if (nofile.rlim_cur != RLIM_INFINITY &&
+      nofile.rlim_cur < config->server.limits.connections + 64u) {
+    fprintf(stderr,
+            "ringgate: warning: open-file limit %llu is below server.limits.connections (%u)\n",
+            static_cast<unsigned long long>(nofile.rlim_cur), config->server.limits.connections);
+  }
 
   ringgate::Gateway gateway(config);
   gateway.set_admin_handler(ringgate::make_admin_handler(gateway));

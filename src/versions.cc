@@ -2,9 +2,9 @@
 
 #include <llhttp.h>
 #include <openssl/crypto.h>
+#include <simdjson.h>
 
 #include <cstdlib>
-#include <simdjson.h>
 
 #ifdef RINGGATE_MIMALLOC
 #include <mimalloc.h>

@@ -6,15 +6,15 @@ std::string render_metrics(const Gateway& gateway) {
   std::string out;
   out.reserve(4096);
   const unsigned shards = gateway.workers();
-#define RINGGATE_RENDER_COUNTER(field, name, type, help)                     \
-  {                                                                          \
-    uint64_t sum = 0;                                                        \
-    for (unsigned i = 0; i < shards; ++i) {                                  \
-      sum += gateway.counters(i).field.load(std::memory_order_relaxed);      \
-    }                                                                        \
+#define RINGGATE_RENDER_COUNTER(field, name, type, help)                    \
+  {                                                                         \
+    uint64_t sum = 0;                                                       \
+    for (unsigned i = 0; i < shards; ++i) {                                 \
+      sum += gateway.counters(i).field.load(std::memory_order_relaxed);     \
+    }                                                                       \
     out += "# HELP " name " " help "\n# TYPE " name " " type "\n" name " "; \
-    out += std::to_string(sum);                                              \
-    out += '\n';                                                             \
+    out += std::to_string(sum);                                             \
+    out += '\n';                                                            \
   }
   RINGGATE_SHARD_COUNTERS(RINGGATE_RENDER_COUNTER)
 #undef RINGGATE_RENDER_COUNTER

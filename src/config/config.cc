@@ -124,7 +124,9 @@ std::string join(const std::vector<std::string_view>& items) {
 // ---------------------------------------------------------------------------------------------
 // Small checks shared by several options.
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::string ascii_lower(std::string_view text) {
   std::string out(text);
@@ -134,7 +136,9 @@ std::string ascii_lower(std::string_view text) {
   return out;
 }
 
-bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+bool is_power_of_two(uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 // RFC 9110 §5.6.2 tchar.
 bool is_token_char(char c) {
@@ -291,8 +295,8 @@ class Loader {
       fail(f, "expected a whole number, got " + quote(s));
     }
     if (v < min || v > max) {
-      fail(f, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                  s);
+      fail(f,
+           "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
     }
     return v;
   }
@@ -306,10 +310,27 @@ class Loader {
     return static_cast<uint32_t>(v);
   }
 
+  // Whether `text` failed to parse only because its number is too large: the same unit after a
+  // small number parses.
+  template <typename Parse>
+  static bool overflowed(const std::string& text, Parse parse) {
+    const size_t digits = text.find_first_not_of("0123456789");
+    if (digits == 0) {
+      return false;
+    }
+    return parse("1" + (digits == std::string::npos ? std::string() : text.substr(digits)));
+  }
+
   uint64_t read_size(const Field& f, uint64_t min, uint64_t max) const {
     const std::string s = scalar(f, "a size like 16KiB");
     uint64_t v = 0;
     if (!parse_size(s, v)) {
+      if (overflowed(s, [](const std::string& t) {
+            uint64_t ignored = 0;
+            return parse_size(t, ignored);
+          })) {
+        fail(f, quote(s) + " is too large; the most is " + format_size(max));
+      }
       fail(f, "expected a size like 16KiB, got " + quote(s) +
                   " (units: B, KiB, MiB, GiB, TiB = powers of 1024; KB, MB, GB, TB = powers of "
                   "1000; no space before the unit)");
@@ -324,6 +345,12 @@ class Loader {
     const std::string s = scalar(f, "a duration like 300ms, 60s, 2m or 1h");
     Duration v{};
     if (!parse_duration(s, v)) {
+      if (overflowed(s, [](const std::string& t) {
+            Duration ignored{};
+            return parse_duration(t, ignored);
+          })) {
+        fail(f, quote(s) + " is too long; the most is " + format_duration(max));
+      }
       std::string reason = "expected a duration like 300ms, 60s, 2m or 1h, got " + quote(s);
       const bool bare_number = !s.empty() && s.find_first_not_of("0123456789") == s.npos;
       if (bare_number) {
@@ -394,17 +421,17 @@ Section::Section(const Loader& loader, const Field& field,
   }
   if (!field.node.IsMap()) {
     if (field.path.empty()) {
-      loader.fail_at(field.mark, "expected a map with keys " + join(keys) + " at the top level, got " +
-                                     Loader::describe(field.node));
+      loader.fail_at(field.mark, "expected a map with keys " + join(keys) +
+                                     " at the top level, got " + Loader::describe(field.node));
     }
     loader.fail(field, "expected a map, got " + Loader::describe(field.node));
   }
   const std::string where = field.path.empty() ? "at the top level" : "in '" + field.path + "'";
   for (auto it = field.node.begin(); it != field.node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
     if (!key.IsScalar()) {
-      loader.fail_at(key.Mark(), "keys must be plain names, got " + Loader::describe(key) + " " +
-                                     where);
+      loader.fail_at(key.Mark(),
+                     "keys must be plain names, got " + Loader::describe(key) + " " + where);
     }
     const std::string& name = key.Scalar();
     bool known = false;
@@ -438,8 +465,9 @@ Config Loader::load(const YAML::Node& root) {
   }
   if (config.server.listen.empty()) {
     const Field& where = server ? *server : top;
-    fail_at(where.mark, "server.listen: at least one listener is required, e.g. "
-                        "listen: \"0.0.0.0:8080\"");
+    fail_at(where.mark,
+            "server.listen: at least one listener is required, e.g. "
+            "listen: \"0.0.0.0:8080\"");
   }
   const Field* admin = section.find("admin");
   bool admin_listen_given = false;
@@ -521,6 +549,9 @@ void Loader::load_listen(const Field& f, std::vector<ListenConfig>& out) const {
     fail(f, "expected an address, a list of addresses or a list of {address: ...} maps, got " +
                 describe(f.node));
   }
+  if (f.node.size() == 0) {
+    fail(f, "at least one listener is required, e.g. listen: \"0.0.0.0:8080\"");
+  }
   size_t i = 0;
   for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
     out.push_back(load_listener(item(f, i, *it)));
@@ -583,8 +614,7 @@ void Loader::load_limits(const Field& f, const BufferConfig& buffers, const Fiel
 
   // The request line is part of the head, so a larger line limit could never be reached.
   if (limits.request_line > limits.header_bytes) {
-    const Field& where =
-        request_line ? *request_line : (header_bytes ? *header_bytes : s.self());
+    const Field& where = request_line ? *request_line : (header_bytes ? *header_bytes : s.self());
     fail_at(where.mark, f.path + ".request_line (" + format_size(limits.request_line) +
                             ") must not exceed " + f.path + ".header_bytes (" +
                             format_size(limits.header_bytes) + ")");
@@ -593,8 +623,7 @@ void Loader::load_limits(const Field& f, const BufferConfig& buffers, const Fiel
   // could never hold it.
   const uint64_t ring_bytes = uint64_t{buffers.size} * buffers.count;
   if (limits.header_bytes > ring_bytes) {
-    const Field& where =
-        header_bytes ? *header_bytes : (buffers_field ? *buffers_field : s.self());
+    const Field& where = header_bytes ? *header_bytes : (buffers_field ? *buffers_field : s.self());
     fail_at(where.mark, f.path + ".header_bytes (" + format_size(limits.header_bytes) +
                             ") must not exceed the receive ring, buffers.size x buffers.count (" +
                             format_size(ring_bytes) + ")");
@@ -638,8 +667,8 @@ void Loader::check_listener_overlap(const Config& config, bool admin_listen_give
       if (earlier.address.family() == b.address.family() &&
           earlier.address.port() == b.address.port() &&
           (here == there || here == any || there == any)) {
-        throw ConfigError(mark, b.name + ": " + here + " overlaps " + earlier.name + " (" + there +
-                                    ")");
+        throw ConfigError(mark,
+                          b.name + ": " + here + " overlaps " + earlier.name + " (" + there + ")");
       }
     }
     bound.push_back(std::move(b));
@@ -740,8 +769,8 @@ void Loader::load_match(const Field& f, RouteMatch& match) const {
     fail(f, "needs 'path' (exact or template) or 'prefix'");
   }
   if (path) {
-    const bool is_template = path->node.IsScalar() &&
-                             path->node.Scalar().find_first_of("{}") != std::string::npos;
+    const bool is_template =
+        path->node.IsScalar() && path->node.Scalar().find_first_of("{}") != std::string::npos;
     match.kind = is_template ? RouteMatch::Kind::kTemplate : RouteMatch::Kind::kExact;
     match.path = load_path(*path, match.kind);
   } else {
@@ -829,8 +858,8 @@ std::string Loader::load_host(const Field& f) const {
     fail(f, "must not include a port, got " + quote(host) + " (the port is ignored when matching)");
   }
   for (char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
     if (!ok) {
       fail(f, "not a host name: " + quote(host) + " (letters, digits, '-', '.' and '_' only)");
     }
@@ -916,7 +945,7 @@ void Loader::load_direct_headers(const Field& f, DirectResponse& direct) const {
   }
   std::vector<std::pair<std::string, YAML::Mark>> seen;  // lower-case names
   for (auto it = f.node.begin(); it != f.node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
     if (!key.IsScalar()) {
       fail_at(key.Mark(), f.path + ": header names must be plain strings, got " + describe(key));
     }
@@ -937,8 +966,8 @@ void Loader::load_direct_headers(const Field& f, DirectResponse& direct) const {
     seen.emplace_back(lower, key.Mark());
     if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
         lower == "date") {
-      fail_at(key.Mark(), f.path + ": " + quote(name) +
-                              " is set by the server for every response; remove it");
+      fail_at(key.Mark(),
+              f.path + ": " + quote(name) + " is set by the server for every response; remove it");
     }
     if (lower == "server") {
       fail_at(key.Mark(), f.path + ": " + quote(name) +

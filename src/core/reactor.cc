@@ -85,7 +85,8 @@ bool Reactor::init(const ReactorOptions& options, std::string& error) {
     setup_note_ = "io_uring: SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN";
   } else if (used != 0) {
     setup_note_ =
-        "io_uring: kernel refused SINGLE_ISSUER|DEFER_TASKRUN (needs Linux 6.1); using COOP_TASKRUN";
+        "io_uring: kernel refused SINGLE_ISSUER|DEFER_TASKRUN (needs Linux 6.1); using "
+        "COOP_TASKRUN";
   } else {
     setup_note_ = "io_uring: kernel refused COOP_TASKRUN (needs Linux 5.19); using default set-up";
   }
@@ -115,8 +116,8 @@ bool Reactor::init(const ReactorOptions& options, std::string& error) {
   buffer_size_ = options.buffer_size;
   buffer_count_ = options.buffer_count;
   buf_ring_bytes_ = sizeof(io_uring_buf) * buffer_count_;
-  void* ring_mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* ring_mem =
+      mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (ring_mem == MAP_FAILED) {
     error = std::string("buffer ring: mmap failed: ") + strerror(errno);
     return false;
@@ -135,8 +136,8 @@ bool Reactor::init(const ReactorOptions& options, std::string& error) {
   }
   // Buffer memory is touched on first use only, so an idle shard's RSS stays small.
   buffers_bytes_ = size_t{buffer_size_} * buffer_count_;
-  void* mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+  void* mem =
+      mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
     error = std::string("buffers: mmap failed: ") + strerror(errno);
     return false;

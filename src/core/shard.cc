@@ -38,7 +38,9 @@ bool Shard::init(const ReactorOptions& options, std::string& error) {
   return reactor_.init(options, error);
 }
 
-void Shard::refresh_clock() { now_ms_ = monotonic_ms(); }
+void Shard::refresh_clock() {
+  now_ms_ = monotonic_ms();
+}
 
 void Shard::arm_wake_read() {
   reactor_.submit_read(wake_fd_, &wake_value_, sizeof wake_value_, this, kOpWake);

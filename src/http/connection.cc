@@ -24,7 +24,9 @@ constexpr size_t kCopyBodyMax = 1024;
 constexpr uint64_t kLingerMs = 2000;
 constexpr uint32_t kLingerMaxBytes = 1 << 20;
 
-size_t out_capacity() { return kOutBlockSize - offsetof(OutBuffer, data); }
+size_t out_capacity() {
+  return kOutBlockSize - offsetof(OutBuffer, data);
+}
 
 }  // namespace
 
@@ -139,7 +141,8 @@ bool Connection::output_room() const {
   if (out_->owned) {
     return false;  // one admin body at a time
   }
-  return out_->used + kOutReserve <= out_capacity() && out_->iov_count + kIovReserve <= OutBuffer::kMaxIov;
+  return out_->used + kOutReserve <= out_capacity() &&
+         out_->iov_count + kIovReserve <= OutBuffer::kMaxIov;
 }
 
 void Connection::process_input() {
@@ -284,11 +287,21 @@ void Connection::on_parse_error() {
   const ParseError& e = parser_.error();
   ShardCounters& c = worker_.counters();
   switch (e.status) {
-    case 414: bump(c.parse_uri_too_long); break;
-    case 431: bump(c.parse_header_too_large); break;
-    case 413: bump(c.parse_body_too_large); break;
-    case 400: bump(c.parse_bad_request); break;
-    default: bump(c.parse_other); break;
+    case 414:
+      bump(c.parse_uri_too_long);
+      break;
+    case 431:
+      bump(c.parse_header_too_large);
+      break;
+    case 413:
+      bump(c.parse_body_too_large);
+      break;
+    case 400:
+      bump(c.parse_bad_request);
+      break;
+    default:
+      bump(c.parse_other);
+      break;
   }
   std::string body = problem_json(e.status, e.reason);
   emit_generated(e.status, nullptr, "application/problem+json", body, false, false);
@@ -336,11 +349,21 @@ void Connection::append_connection_header(bool keep_alive) {
 void Connection::count_status(int status) {
   ShardCounters& c = worker_.counters();
   switch (status / 100) {
-    case 1: bump(c.requests_1xx); break;
-    case 2: bump(c.requests_2xx); break;
-    case 3: bump(c.requests_3xx); break;
-    case 4: bump(c.requests_4xx); break;
-    default: bump(c.requests_5xx); break;
+    case 1:
+      bump(c.requests_1xx);
+      break;
+    case 2:
+      bump(c.requests_2xx);
+      break;
+    case 3:
+      bump(c.requests_3xx);
+      break;
+    case 4:
+      bump(c.requests_4xx);
+      break;
+    default:
+      bump(c.requests_5xx);
+      break;
   }
 }
 
@@ -416,8 +439,8 @@ void Connection::flush() {
   send_inflight_ = true;
   const int count = o.iov_count - o.iov_sent;
   if (count == 1) {
-    worker_.reactor().submit_send(fd_, o.iov[o.iov_sent].iov_base, o.iov[o.iov_sent].iov_len,
-                                  this, kOpSend);
+    worker_.reactor().submit_send(fd_, o.iov[o.iov_sent].iov_base, o.iov[o.iov_sent].iov_len, this,
+                                  kOpSend);
   } else {
     o.msg = msghdr{};
     o.msg.msg_iov = &o.iov[o.iov_sent];
@@ -452,7 +475,7 @@ void Connection::on_send(int res) {
   }
   o.inflight_end = o.iov_sent;
   if (o.iov_sent < o.iov_count) {
-    flush();  // partial send, or more was staged meanwhile
+    flush();                // partial send, or more was staged meanwhile
     phase_ = Phase::kNone;  // progress: restart the send deadline
     update_timer();
     return;
@@ -548,8 +571,7 @@ void Connection::update_timer() {
   Duration d = want == Phase::kHeader    ? l.header_timeout
                : want == Phase::kRequest ? l.request_timeout
                                          : l.idle_timeout;
-  worker_.shard().timers().arm(*this,
-                               worker_.shard().now_ms() + static_cast<uint64_t>(d.count()));
+  worker_.shard().timers().arm(*this, worker_.shard().now_ms() + static_cast<uint64_t>(d.count()));
 }
 
 void Connection::on_timer(Timer* t) {
@@ -565,8 +587,8 @@ void Connection::on_timer(Timer* t) {
       if (c->parser_.in_message() && !c->close_after_send_) {
         const bool header = c->phase_ == Phase::kHeader;
         bump(header ? counters.header_timeouts : counters.request_timeouts);
-        std::string body = problem_json(
-            408, header ? "request head not received in time" : "request body not received in time");
+        std::string body = problem_json(408, header ? "request head not received in time"
+                                                    : "request body not received in time");
         c->emit_generated(408, nullptr, "application/problem+json", body, false, false);
         c->close_after_send_ = true;
         c->release_input();

@@ -26,7 +26,9 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-RequestParser* self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
+RequestParser* self(llhttp_t* p) {
+  return static_cast<RequestParser*>(p->data);
+}
 
 }  // namespace
 
@@ -54,7 +56,9 @@ RequestParser::RequestParser() {
   parser_.data = this;
 }
 
-RequestParser::~RequestParser() { release(); }
+RequestParser::~RequestParser() {
+  release();
+}
 
 void RequestParser::init(ParserContext* context) {
   context_ = context;
@@ -374,7 +378,8 @@ std::string_view RequestParser::host() const {
 }
 
 bool RequestParser::has_body() const {
-  return (parser_.flags & F_CHUNKED) || ((parser_.flags & F_CONTENT_LENGTH) && content_length() > 0);
+  return (parser_.flags & F_CHUNKED) ||
+         ((parser_.flags & F_CONTENT_LENGTH) && content_length() > 0);
 }
 
 }  // namespace ringgate

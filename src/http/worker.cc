@@ -230,8 +230,8 @@ void Worker::begin_drain() {
     c->begin_drain();
     c = next;
   }
-  shard_.timers().arm(drain_timer_,
-                      shard_.now_ms() + static_cast<uint64_t>(config_->server.drain_timeout.count()));
+  shard_.timers().arm(
+      drain_timer_, shard_.now_ms() + static_cast<uint64_t>(config_->server.drain_timeout.count()));
 }
 
 void Worker::close_listeners() {

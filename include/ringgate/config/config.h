@@ -1,6 +1,6 @@
 #pragma once
-// Validated, immutable gateway configuration. Built once from YAML at start-up (or on reload, off the
-// request path) and then shared read-only by every shard.
+// Validated, immutable gateway configuration. Built once from YAML at start-up (or on reload, off
+// the request path) and then shared read-only by every shard.
 
 #include <chrono>
 #include <cstdint>
@@ -15,7 +15,8 @@ namespace ringgate {
 
 using Duration = std::chrono::milliseconds;
 
-// Where a config value came from, for error messages (`file:line:column`). Lines and columns are 1-based.
+// Where a config value came from, for error messages (`file:line:column`). Lines and columns are
+// 1-based.
 struct SourceMark {
   std::string file;
   int line = 0;
@@ -30,7 +31,8 @@ class ConfigError : public std::runtime_error {
 };
 
 struct ListenConfig {
-  std::string address;  // "host:port", IPv4 or [IPv6]; port 0 picks a free port (shared by all shards)
+  std::string
+      address;  // "host:port", IPv4 or [IPv6]; port 0 picks a free port (shared by all shards)
   SourceMark mark;
 };
 
@@ -41,14 +43,14 @@ struct BufferConfig {
 };
 
 struct Limits {
-  uint32_t request_line = 8 * 1024;    // method + target + version; longer → 414
-  uint32_t header_bytes = 16 * 1024;   // whole request head; more → 431 (≤ 64KiB)
-  uint32_t headers = 100;              // header fields; more → 431
-  uint64_t body_bytes = 8ull << 20;    // request body; more → 413
-  uint32_t connections = 10000;        // open client connections per process; more are closed at once
-  Duration header_timeout{10000};      // from the first byte of a request to the end of its head → 408
-  Duration idle_timeout{60000};        // keep-alive connection with no request in progress → close
-  Duration request_timeout{60000};     // from head complete to the response being sent → 408 and close
+  uint32_t request_line = 8 * 1024;   // method + target + version; longer → 414
+  uint32_t header_bytes = 16 * 1024;  // whole request head; more → 431 (≤ 64KiB)
+  uint32_t headers = 100;             // header fields; more → 431
+  uint64_t body_bytes = 8ull << 20;   // request body; more → 413
+  uint32_t connections = 10000;    // open client connections per process; more are closed at once
+  Duration header_timeout{10000};  // from the first byte of a request to the end of its head → 408
+  Duration idle_timeout{60000};    // keep-alive connection with no request in progress → close
+  Duration request_timeout{60000};  // from head complete to the response being sent → 408 and close
 };
 
 struct ServerConfig {
@@ -57,10 +59,10 @@ struct ServerConfig {
   std::vector<ListenConfig> listen;
   BufferConfig buffers;
   Limits limits;
-  Duration drain_timeout{10000};      // SIGTERM: time allowed for in-flight requests
+  Duration drain_timeout{10000};           // SIGTERM: time allowed for in-flight requests
   std::string server_header = "ringgate";  // empty: no Server header
-  uint32_t ring_entries = 4096;       // io_uring SQ entries per shard (power of two)
-  uint32_t backlog = 4096;            // listen(2) backlog
+  uint32_t ring_entries = 4096;            // io_uring SQ entries per shard (power of two)
+  uint32_t backlog = 4096;                 // listen(2) backlog
 };
 
 struct AdminConfig {
@@ -112,7 +114,8 @@ Config load_config_string(const std::string& yaml, const std::string& source_nam
 // conf/ringgate.yaml, compiled into the binary.
 extern const char* const kEmbeddedDefaultConfig;
 
-// "16KiB", "8MiB", "512" → bytes; "300ms", "60s", "2m", "1h" → Duration. false on bad syntax/overflow.
+// "16KiB", "8MiB", "512" → bytes; "300ms", "60s", "2m", "1h" → Duration. false on bad
+// syntax/overflow.
 bool parse_size(const std::string& text, uint64_t& out);
 bool parse_duration(const std::string& text, Duration& out);
 

@@ -1,6 +1,6 @@
 #pragma once
-// Fixed-size blocks for one shard (scratch heads, output buffers). Blocks are kept after release, so
-// steady state allocates nothing; the pool holds at most `max_free` spare blocks.
+// Fixed-size blocks for one shard (scratch heads, output buffers). Blocks are kept after release,
+// so steady state allocates nothing; the pool holds at most `max_free` spare blocks.
 
 #include <cstddef>
 #include <cstdlib>

@@ -8,35 +8,35 @@
 namespace ringgate {
 
 // X(field, prometheus name, type, help)
-#define RINGGATE_SHARD_COUNTERS(X)                                                                \
-  X(connections_total, "ringgate_connections_total", "counter", "Client connections accepted")    \
-  X(connections_active, "ringgate_connections_active", "gauge", "Open client connections")        \
-  X(connections_rejected, "ringgate_connections_rejected_total", "counter",                       \
+#define RINGGATE_SHARD_COUNTERS(X)                                                               \
+  X(connections_total, "ringgate_connections_total", "counter", "Client connections accepted")   \
+  X(connections_active, "ringgate_connections_active", "gauge", "Open client connections")       \
+  X(connections_rejected, "ringgate_connections_rejected_total", "counter",                      \
     "Connections closed at once because server.limits.connections was reached")                  \
-  X(requests_1xx, "ringgate_requests_1xx_total", "counter", "Responses with status 1xx (final)")  \
-  X(requests_2xx, "ringgate_requests_2xx_total", "counter", "Responses with status 2xx")          \
-  X(requests_3xx, "ringgate_requests_3xx_total", "counter", "Responses with status 3xx")          \
-  X(requests_4xx, "ringgate_requests_4xx_total", "counter", "Responses with status 4xx")          \
-  X(requests_5xx, "ringgate_requests_5xx_total", "counter", "Responses with status 5xx")          \
-  X(bytes_in, "ringgate_bytes_received_total", "counter", "Bytes received from clients")          \
-  X(bytes_out, "ringgate_bytes_sent_total", "counter", "Bytes sent to clients")                   \
-  X(parse_bad_request, "ringgate_parse_errors_bad_request_total", "counter",                      \
-    "Malformed requests answered 400")                                                            \
-  X(parse_uri_too_long, "ringgate_parse_errors_uri_too_long_total", "counter",                    \
+  X(requests_1xx, "ringgate_requests_1xx_total", "counter", "Responses with status 1xx (final)") \
+  X(requests_2xx, "ringgate_requests_2xx_total", "counter", "Responses with status 2xx")         \
+  X(requests_3xx, "ringgate_requests_3xx_total", "counter", "Responses with status 3xx")         \
+  X(requests_4xx, "ringgate_requests_4xx_total", "counter", "Responses with status 4xx")         \
+  X(requests_5xx, "ringgate_requests_5xx_total", "counter", "Responses with status 5xx")         \
+  X(bytes_in, "ringgate_bytes_received_total", "counter", "Bytes received from clients")         \
+  X(bytes_out, "ringgate_bytes_sent_total", "counter", "Bytes sent to clients")                  \
+  X(parse_bad_request, "ringgate_parse_errors_bad_request_total", "counter",                     \
+    "Malformed requests answered 400")                                                           \
+  X(parse_uri_too_long, "ringgate_parse_errors_uri_too_long_total", "counter",                   \
     "Requests answered 414 (request target over server.limits.request_line)")                    \
-  X(parse_header_too_large, "ringgate_parse_errors_header_too_large_total", "counter",            \
+  X(parse_header_too_large, "ringgate_parse_errors_header_too_large_total", "counter",           \
     "Requests answered 431 (header bytes or count over the limits)")                             \
-  X(parse_body_too_large, "ringgate_parse_errors_body_too_large_total", "counter",                \
+  X(parse_body_too_large, "ringgate_parse_errors_body_too_large_total", "counter",               \
     "Requests answered 413 (body over server.limits.body_bytes)")                                \
-  X(parse_other, "ringgate_parse_errors_other_total", "counter",                                  \
+  X(parse_other, "ringgate_parse_errors_other_total", "counter",                                 \
     "Requests refused 417/505 (unsupported expectation or version)")                             \
-  X(header_timeouts, "ringgate_header_timeouts_total", "counter",                                 \
+  X(header_timeouts, "ringgate_header_timeouts_total", "counter",                                \
     "Requests answered 408 because the head was not received in time")                           \
-  X(request_timeouts, "ringgate_request_timeouts_total", "counter",                               \
+  X(request_timeouts, "ringgate_request_timeouts_total", "counter",                              \
     "Requests answered 408 because the body was not received in time")                           \
-  X(idle_timeouts, "ringgate_idle_timeouts_total", "counter",                                     \
+  X(idle_timeouts, "ringgate_idle_timeouts_total", "counter",                                    \
     "Keep-alive connections closed after server.limits.idle_timeout")                            \
-  X(buffer_ring_empty, "ringgate_buffer_ring_empty_total", "counter",                             \
+  X(buffer_ring_empty, "ringgate_buffer_ring_empty_total", "counter",                            \
     "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")
 
 struct ShardCounters {

@@ -25,8 +25,12 @@ constexpr unsigned kOpBits = 3;
 constexpr uint64_t kOpMask = (1u << kOpBits) - 1;
 
 // CQE flag helpers, so callers need not see io_uring's constants.
-inline bool cqe_more(uint32_t flags) { return flags & IORING_CQE_F_MORE; }
-inline bool cqe_has_buffer(uint32_t flags) { return flags & IORING_CQE_F_BUFFER; }
+inline bool cqe_more(uint32_t flags) {
+  return flags & IORING_CQE_F_MORE;
+}
+inline bool cqe_has_buffer(uint32_t flags) {
+  return flags & IORING_CQE_F_BUFFER;
+}
 inline uint16_t cqe_buffer_id(uint32_t flags) {
   return static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Per-shard hashed timer wheel. Timers are intrusive nodes embedded in their owners (connections),
-// so arming and disarming never allocate. Resolution is one tick (kTickMs); expiry may be late by up
-// to a tick, never early.
+// so arming and disarming never allocate. Resolution is one tick (kTickMs); expiry may be late by
+// up to a tick, never early.
 
 #include <cstdint>
 

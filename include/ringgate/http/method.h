@@ -13,6 +13,8 @@ int method_from_name(std::string_view name);
 // Name for an llhttp method number ("GET"); "" if out of range.
 std::string_view method_name(int method);
 
-inline uint64_t method_bit(int method) { return uint64_t{1} << static_cast<unsigned>(method); }
+inline uint64_t method_bit(int method) {
+  return uint64_t{1} << static_cast<unsigned>(method);
+}
 
 }  // namespace ringgate

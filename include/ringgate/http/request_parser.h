@@ -26,7 +26,7 @@ struct HeaderSpan {
 // Per-shard state shared by every parser of the shard.
 struct ParserContext {
   const Limits* limits = nullptr;
-  BlockPool* scratch_pool = nullptr;  // blocks of scratch_block_size(limits)
+  BlockPool* scratch_pool = nullptr;   // blocks of scratch_block_size(limits)
   HeaderSpan* shared_spans = nullptr;  // limits->headers entries, used while a head is in one piece
 };
 

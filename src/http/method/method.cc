@@ -6,7 +6,8 @@ namespace ringgate {
 
 int method_from_name(std::string_view name) {
 #define RINGGATE_METHOD_CASE(num, upper, string) \
-  if (name == #string) return num;
+  if (name == #string)                           \
+    return num;
   HTTP_METHOD_MAP(RINGGATE_METHOD_CASE)
 #undef RINGGATE_METHOD_CASE
   return -1;

@@ -1,6 +1,8 @@
 // Config loading: every field read back, defaults, shorthands, the embedded default config, and
 // one case per class of error with its exact file:line:column.
 
+#include "ringgate/config/config.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,8 +11,6 @@
 #include <fstream>
 #include <string>
 #include <variant>
-
-#include "ringgate/config/config.h"
 
 namespace ringgate {
 namespace {
@@ -189,12 +189,13 @@ routes:
   EXPECT_EQ(direct_of(c.routes[0]).status, 200);
 
   // Port 0 everywhere never clashes; a disabled admin cannot clash.
-  c = load_config_string("server: {listen: [\"127.0.0.1:0\", \"0.0.0.0:0\"]}\n"
-                         "admin: {listen: \"127.0.0.1:0\"}\n",
-                         "s");
+  c = load_config_string(
+      "server: {listen: [\"127.0.0.1:0\", \"0.0.0.0:0\"]}\n"
+      "admin: {listen: \"127.0.0.1:0\"}\n",
+      "s");
   EXPECT_EQ(c.server.listen.size(), 2u);
-  EXPECT_NO_THROW(load_config_string(
-      "server: {listen: \"127.0.0.1:9901\"}\nadmin: {enabled: false}\n", "s"));
+  EXPECT_NO_THROW(
+      load_config_string("server: {listen: \"127.0.0.1:9901\"}\nadmin: {enabled: false}\n", "s"));
 }
 
 TEST(Config, EmbeddedDefaultLoads) {
@@ -340,6 +341,12 @@ const ErrorCase kErrors[] = {
      "must be between 1 and 1000"},
     {"server:\n  listen: \":0\"\n  limits: {header_bytes: 65537}\n", "t.yaml:3:26",
      "must be between 1KiB and 64KiB, got 65537"},
+    {"server:\n  listen: \":0\"\n  limits: {body_bytes: 99999999999999999999999GiB}\n",
+     "t.yaml:3:24",
+     "server.limits.body_bytes: '99999999999999999999999GiB' is too large; the most "
+     "is 1TiB"},
+    {"server:\n  listen: \":0\"\n  drain_timeout: 99999999999999999999h\n", "t.yaml:3:18",
+     "server.drain_timeout: '99999999999999999999h' is too long; the most is 1h"},
     {"server:\n  listen: \":0\"\n  limits: {idle_timeout: 0ms}\n", "t.yaml:3:26",
      "must be between 1ms and 24h, got 0ms"},
     {"server:\n  listen: \":0\"\n  limits:\n    header_bytes: 2KiB\n    request_line: 4KiB\n",
@@ -361,8 +368,7 @@ const ErrorCase kErrors[] = {
     {"server:\n  listen:\n    - address: \"1.2.3:80\"\n", "t.yaml:3:16",
      "server.listen[0].address: '1.2.3:80' is not a valid address"},
     {"server:\n  listen:\n    - {}\n", "t.yaml:3:7", "server.listen[0]: missing 'address'"},
-    {"admin: {enabled: false}\n", "t.yaml:1:1",
-     "server.listen: at least one listener is required"},
+    {"admin: {enabled: false}\n", "t.yaml:1:1", "server.listen: at least one listener is required"},
     {"", "t.yaml:1:1", "server.listen: at least one listener is required"},
     {"server:\n  workers: 2\n", "t.yaml:2:3", "at least one listener is required"},
     {"server:\n  listen: []\n", "t.yaml:2:11", "at least one listener is required"},
@@ -399,30 +405,30 @@ const ErrorCase kErrors[] = {
      "duplicate parameter 'id'"},
     {SERVER "routes:\n  - match: {path: /a, methods: [get]}\n    direct: {}\n", "t.yaml:3:33",
      "routes[0].match.methods[0]: unknown method 'get'; methods are case-sensitive, write 'GET'"},
-    {SERVER "routes:\n  - match: {path: /a, methods: [GET, FOO]}\n    direct: {}\n",
-     "t.yaml:3:38", "routes[0].match.methods[1]: unknown method 'FOO'"},
-    {SERVER "routes:\n  - match: {path: /a, methods: [GET, GET]}\n    direct: {}\n",
-     "t.yaml:3:38", "method 'GET' is listed twice"},
+    {SERVER "routes:\n  - match: {path: /a, methods: [GET, FOO]}\n    direct: {}\n", "t.yaml:3:38",
+     "routes[0].match.methods[1]: unknown method 'FOO'"},
+    {SERVER "routes:\n  - match: {path: /a, methods: [GET, GET]}\n    direct: {}\n", "t.yaml:3:38",
+     "method 'GET' is listed twice"},
     {SERVER "routes:\n  - match: {path: /a, methods: []}\n    direct: {}\n", "t.yaml:3:32",
      "routes[0].match.methods: empty list"},
     {SERVER "routes:\n  - match: {path: /a, host: example.com:8080}\n    direct: {}\n",
      "t.yaml:3:29", "routes[0].match.host: must not include a port"},
-    {SERVER "routes:\n  - match: {path: /a, host: \"ex ample\"}\n    direct: {}\n",
-     "t.yaml:3:29", "not a host name"},
+    {SERVER "routes:\n  - match: {path: /a, host: \"ex ample\"}\n    direct: {}\n", "t.yaml:3:29",
+     "not a host name"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {status: 700}\n", "t.yaml:4:22",
      "routes[0].direct.status: must be between 100 and 599, got 700"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {status: 99}\n", "t.yaml:4:22",
      "must be between 100 and 599, got 99"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {status: 101}\n", "t.yaml:4:22",
      "interim response"},
-    {SERVER "routes:\n  - match: {path: /a}\n    direct: {status: 204, body: x}\n",
-     "t.yaml:4:33", "routes[0].direct.body: a 204 response has no body"},
+    {SERVER "routes:\n  - match: {path: /a}\n    direct: {status: 204, body: x}\n", "t.yaml:4:33",
+     "routes[0].direct.body: a 204 response has no body"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {\"bad header\": x}}\n",
      "t.yaml:4:24", "routes[0].direct.headers: 'bad header' is not a valid header name"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {x-a: \"a\\nb\"}}\n",
      "t.yaml:4:29", "routes[0].direct.headers.x-a: must not contain CR or LF"},
-    {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {x-a: {b: c}}}\n",
-     "t.yaml:4:28", "routes[0].direct.headers.x-a: expected a header value, got a map"},
+    {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {x-a: {b: c}}}\n", "t.yaml:4:29",
+     "routes[0].direct.headers.x-a: expected a header value, got a map"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {Content-Length: 5}}\n",
      "t.yaml:4:24", "'Content-Length' is set by the server"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {transfer-encoding: x}}\n",
@@ -431,8 +437,8 @@ const ErrorCase kErrors[] = {
      "t.yaml:4:24", "'CONNECTION' is set by the server"},
     {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {date: x}}\n", "t.yaml:4:24",
      "'date' is set by the server"},
-    {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {a: x, A: y}}\n",
-     "t.yaml:4:30", "header 'A' is given twice"},
+    {SERVER "routes:\n  - match: {path: /a}\n    direct: {headers: {a: x, A: y}}\n", "t.yaml:4:30",
+     "header 'A' is given twice"},
     {SERVER "routes:\n  - {name: a, match: {path: /a}, direct: {}}\n"
             "  - {name: a, match: {path: /b}, direct: {}}\n",
      "t.yaml:4:5", "routes[1]: duplicate route name 'a' (first at line 3)"},
@@ -440,7 +446,9 @@ const ErrorCase kErrors[] = {
      "routes[0].name: must be 1 to 128 characters"},
 
     // YAML itself.
-    {"server:\n  listen: [\":0\"\n", "t.yaml:2:11", "end of sequence flow not found"},
+    {"server:\n  listen: a: b\n", "t.yaml:2:12", "illegal map value"},
+    // An unclosed flow list is noticed where the input ends.
+    {"server:\n  listen: [\":0\"\n", "t.yaml:3:1", "end of sequence flow not found"},
     {"server: {listen: \":0\"}\nroutes: *nope\n", "t.yaml:2:9", "anchor is not defined"},
     {SERVER "---\nserver: {}\n", "t.yaml:3:1", "more than one YAML document"},
 };

@@ -28,7 +28,7 @@ class ParserTest : public ::testing::Test {
   struct Seen {
     std::vector<std::string> targets;
     std::vector<std::string> hosts;
-    std::string path, query;  // of the last head
+    std::string path, query;                                   // of the last head
     std::vector<std::pair<std::string, std::string>> headers;  // of the last head
     bool keep_alive = false;
     bool expect_continue = false;
@@ -212,7 +212,9 @@ TEST_F(ParserTest, HeadOverByteLimitIs431EvenWhenSpanning) {
   EXPECT_EQ(s.status, 431);
 }
 
-TEST_F(ParserTest, Http10Closes) { EXPECT_FALSE(run({"GET / HTTP/1.0\r\n\r\n"}).keep_alive); }
+TEST_F(ParserTest, Http10Closes) {
+  EXPECT_FALSE(run({"GET / HTTP/1.0\r\n\r\n"}).keep_alive);
+}
 
 TEST_F(ParserTest, Http10KeepAliveOnRequest) {
   EXPECT_TRUE(run({"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"}).keep_alive);
