@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
   if (nofile.rlim_cur != RLIM_INFINITY &&
       nofile.rlim_cur < config->server.limits.connections + 64u) {
     fprintf(stderr,
-            "ringgate: warning: open-file limit %llu is below server.limits.connections (%u)\n",
+            "ringgate: warning: open-file limit %llu leaves too little room for "
+            "server.limits.connections (%u) plus listeners and upstreams\n",
             static_cast<unsigned long long>(nofile.rlim_cur), config->server.limits.connections);
   }
 

@@ -107,6 +107,7 @@ void RequestParser::begin_message(const char* data) {
   host_index_ = -1;
   flags_ = 0;
   body_bytes_ = 0;
+  trailer_bytes_ = 0;
   in_message_ = true;
   in_head_ = true;
   keep_alive_ = false;
@@ -131,8 +132,22 @@ int RequestParser::on_url(llhttp_t* p, const char* at, size_t n) {
   return 0;
 }
 
+// Chunked trailers arrive through the header callbacks after the head is complete. They are not
+// head fields (and may sit in another buffer than the head): count them against the body limit
+// and drop them.
+int RequestParser::on_trailer_bytes(size_t n) {
+  trailer_bytes_ += n;
+  if (body_bytes_ + trailer_bytes_ > context_->limits->body_bytes) {
+    return fail(413, "request body too large");
+  }
+  return 0;
+}
+
 int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   RequestParser* r = self(p);
+  if (!r->in_head_) {
+    return r->on_trailer_bytes(n);
+  }
   if (!(r->flags_ & kInField)) {
     if (r->header_count_ >= r->context_->limits->headers) {
       return r->fail(431, "too many header fields");
@@ -149,13 +164,38 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
 }
 
 int RequestParser::on_header_field_complete(llhttp_t* p) {
-  self(p)->flags_ &= static_cast<uint8_t>(~kInField);
+  RequestParser* r = self(p);
+  if (!r->in_head_) {
+    return 0;
+  }
+  if (!(r->flags_ & kInField) || r->spans_[r->header_count_ - 1].name_len == 0) {
+    // No name bytes at all (": value"): llhttp 8.1 lets it through; RFC 9112 does not.
+    return r->fail(400, "empty header name");
+  }
+  r->flags_ &= static_cast<uint8_t>(~kInField);
   return 0;
 }
 
 int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
   RequestParser* r = self(p);
+  if (!r->in_head_) {
+    return r->on_trailer_bytes(n);
+  }
+  if (r->header_count_ == 0) {
+    return r->fail(400, "header value without a name");
+  }
   HeaderSpan& s = r->spans_[r->header_count_ - 1];
+  if (s.value_len == 0) {
+    // llhttp skips a CRLF + SP between the colon and the value as leading whitespace: that is
+    // obs-fold with an empty first line, invisible in the value itself.
+    const size_t name_end = s.name_off + s.name_len;
+    const size_t pos = static_cast<size_t>(at - r->head_base_);
+    for (size_t i = name_end; i < pos; ++i) {
+      if (r->head_base_[i] == '\r' || r->head_base_[i] == '\n') {
+        return r->fail(400, "invalid header value (obs-fold, CR, LF or NUL)");
+      }
+    }
+  }
   if (!r->extend(s.value_off, s.value_len, at, n)) {
     return r->fail(431, "request head too large");
   }
@@ -164,7 +204,7 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
 
 int RequestParser::on_header_value_complete(llhttp_t* p) {
   RequestParser* r = self(p);
-  if (r->header_count_ == 0) {
+  if (!r->in_head_ || r->header_count_ == 0) {
     return 0;
   }
   HeaderSpan& s = r->spans_[r->header_count_ - 1];
@@ -227,7 +267,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
 int RequestParser::on_body(llhttp_t* p, const char* at, size_t n) {
   RequestParser* r = self(p);
   r->body_bytes_ += n;
-  if (r->body_bytes_ > r->context_->limits->body_bytes) {
+  if (r->body_bytes_ + r->trailer_bytes_ > r->context_->limits->body_bytes) {
     return r->fail(413, "request body too large");
   }
   if (r->body_sink_) {

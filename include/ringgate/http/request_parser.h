@@ -112,6 +112,7 @@ class RequestParser {
     return std::string_view(head_base_ + off, len);
   }
   int fail(uint16_t status, const char* reason);
+  int on_trailer_bytes(size_t n);
   bool extend(uint32_t& off, uint32_t& len, const char* p, size_t n);
   bool move_head_to_scratch(const char* end);
   void begin_message(const char* data);
@@ -131,6 +132,7 @@ class RequestParser {
   char* scratch_ = nullptr;          // head bytes, then the header table
   HeaderSpan* spans_ = nullptr;
   uint64_t body_bytes_ = 0;
+  uint64_t trailer_bytes_ = 0;  // chunked trailers: dropped, but bounded with the body
   uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;

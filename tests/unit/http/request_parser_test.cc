@@ -175,6 +175,10 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"obs_fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  folded\r\n\r\n", 400},
         Bad{"bare_lf", "GET / HTTP/1.1\nHost: h\n\n", 400},
         Bad{"bare_cr_in_value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
+        Bad{"obs_fold_empty_first_line",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
+        Bad{"empty_header_name", "GET / HTTP/1.1\r\nHost: h\r\n: v\r\n\r\n", 400},
+        Bad{"empty_first_header_name", "GET / HTTP/1.1\r\n: v\r\nHost: h\r\n\r\n", 400},
         Bad{"space_before_colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
         Bad{"bad_chunk_size",
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
@@ -200,6 +204,25 @@ INSTANTIATE_TEST_SUITE_P(
             "41\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n0\r\n\r\n",
             413}),
     [](const ::testing::TestParamInfo<Bad>& p) { return std::string(p.param.name); });
+
+TEST_F(ParserTest, TrailersAreNotHeadFields) {
+  // A trailer named Host or Expect must not count as a second Host or an expectation, and a
+  // trailer in a later piece than the head must not be measured against the head.
+  Seen s = run({"POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+                "0\r\nHost: evil\r\nExpect: magic\r\n\r\n"});
+  EXPECT_EQ(s.errors, 0) << s.status;
+  EXPECT_EQ(s.complete, 1);
+  EXPECT_EQ(s.body, "abc");
+  ASSERT_EQ(s.hosts.size(), 1u);
+  EXPECT_EQ(s.hosts[0], "h");
+}
+
+TEST_F(ParserTest, TrailersCountAgainstTheBodyLimit) {
+  Seen s = run({"POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " +
+                std::string(100, 'a') + "\r\n\r\n"});
+  EXPECT_EQ(s.errors, 1);
+  EXPECT_EQ(s.status, 413);
+}
 
 TEST_F(ParserTest, HeadOverByteLimitIs431EvenWhenSpanning) {
   std::string big = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'v') + "\r\n\r\n";

@@ -1,0 +1,96 @@
+# shellcheck shell=bash
+# Shell functions shared by bench/run and perf/cpu_per_request (source it; bash only).
+
+# Clock ticks per second for /proc/PID/stat's utime and stime.
+CLK_TCK=${CLK_TCK:-$(getconf CLK_TCK)}
+
+# cpu_ticks PID... → "UTIME STIME": clock ticks summed over the processes (a process's stat already
+# includes all of its threads). Fields 14 and 15, counted after the ")" that ends the command name.
+cpu_ticks() {
+  local u=0 s=0 pid line rest f
+  for pid in "$@"; do
+    line=$(cat "/proc/$pid/stat") || return 1
+    rest=${line##*) }
+    # rest starts at field 3 (state): utime is field 14 → index 11, stime index 12.
+    read -r -a f <<<"$rest"
+    u=$((u + f[11]))
+    s=$((s + f[12]))
+  done
+  echo "$u $s"
+}
+
+# cpu_us_per_request "U0 S0" "U1 S1" REQUESTS → "USER_US SYS_US TOTAL_US" per request.
+cpu_us_per_request() {
+  local before=$1 after=$2 requests=$3
+  awk -v b="$before" -v a="$after" -v n="$requests" -v hz="$CLK_TCK" 'BEGIN {
+    split(b, x, " "); split(a, y, " ");
+    if (n <= 0) { print "nan nan nan"; exit }
+    u = (y[1] - x[1]) * 1e6 / hz / n; s = (y[2] - x[2]) * 1e6 / hz / n;
+    printf "%.2f %.2f %.2f\n", u, s, u + s }'
+}
+
+# rss_kib PID → VmRSS in KiB.
+rss_kib() {
+  awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}
+
+# wrk_summary FILE → "REQUESTS REQ_PER_S P99_US ERRORS" from `wrk --latency` output.
+wrk_summary() {
+  awk '
+    function us(v) {
+      if (v ~ /us$/) return v + 0;
+      if (v ~ /ms$/) return (v + 0) * 1000;
+      if (v ~ /m$/) return (v + 0) * 60e6;
+      if (v ~ /s$/) return (v + 0) * 1e6;
+      return v + 0;
+    }
+    / requests in / { req = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "99%" && p99 == "" { p99 = us($2) }
+    /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { err += $NF }
+    END { printf "%d %.0f %.0f %d\n", req, rps, p99, err }' "$1"
+}
+
+# wait_port PORT [SECONDS] → waits until 127.0.0.1:PORT accepts connections.
+wait_port() {
+  local port=$1 deadline=$((SECONDS + ${2:-10}))
+  while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "port $port did not open" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# port_free PORT → true if nothing listens on 127.0.0.1:PORT.
+port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# median of the numbers on stdin (one a line).
+median() {
+  sort -g | awk '{v[NR] = $1} END { if (NR == 0) { print "nan"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# cpu_stat → "BUSY TOTAL" jiffies summed over all CPUs from /proc/stat (busy = user nice system irq
+# softirq steal; total adds idle and iowait).
+cpu_stat() {
+  awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
+}
+
+# children_ticks → sets CHILD_TICKS to the CPU ticks (user+sys) used so far by this shell's
+# waited-for children. Call it directly, not in $(...): `times` must run in this very shell.
+children_ticks() {
+  local f
+  f=$(mktemp)
+  times >"$f"
+  # shellcheck disable=SC2034  # read by the caller
+  CHILD_TICKS=$(awk -v hz="$CLK_TCK" 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] }
+    printf "%d\n", t * hz + 0.5 }' "$f")
+  rm -f "$f"
+}
