@@ -43,6 +43,8 @@ constexpr uint32_t kMaxConnections = 1 << 20;  // a typical hard RLIMIT_NOFILE
 constexpr Duration kMinTimeout{1};
 constexpr Duration kMaxTimeout{24 * 60 * 60 * 1000};
 constexpr Duration kMaxDrainTimeout{60 * 60 * 1000};
+// Waiting longer than this for a batch costs more latency than any batch saves.
+constexpr uint64_t kMaxBatchWaitUs = 10000;
 constexpr uint32_t kMinRingEntries = 64;
 constexpr uint32_t kMaxRingEntries = 32768;  // IORING_MAX_ENTRIES
 constexpr uint32_t kMaxBacklog = 65535;
@@ -486,7 +488,7 @@ Config Loader::load(const YAML::Node& root) {
 void Loader::load_server(const Field& f, ServerConfig& server) const {
   const Section s(*this, f,
                   {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout",
-                   "server_header", "ring_entries", "backlog"});
+                   "server_header", "ring_entries", "backlog", "batch_wait"});
   if (const Field* v = s.find("workers")) {
     if (v->node.IsScalar() && v->node.Scalar() == "auto") {
       server.workers = 0;
@@ -521,6 +523,17 @@ void Loader::load_server(const Field& f, ServerConfig& server) const {
   }
   if (const Field* v = s.find("drain_timeout")) {
     server.drain_timeout = read_duration(*v, Duration{0}, kMaxDrainTimeout);
+  }
+  if (const Field* v = s.find("batch_wait")) {
+    const std::string text = scalar(*v, "a duration like 50us or 1ms");
+    uint64_t us = 0;
+    if (!parse_microseconds(text, us)) {
+      fail(*v, "expected a duration like 50us or 1ms (units: us, ms, s), got " + quote(text));
+    }
+    if (us > kMaxBatchWaitUs) {
+      fail(*v, "must be between 0us and 10ms, got " + text);
+    }
+    server.batch_wait_us = static_cast<uint32_t>(us);
   }
   if (const Field* v = s.find("server_header")) {
     server.server_header = read_string(*v);

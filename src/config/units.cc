@@ -74,7 +74,24 @@ bool scale(uint64_t value, std::string_view suffix, const Unit* begin, const Uni
   return false;
 }
 
+// Finer grain for the few settings below a millisecond (server.batch_wait).
+constexpr Unit kMicroUnits[] = {
+    {"us", 1},
+    {"ms", 1000},
+    {"s", 1000 * 1000},
+};
+
 }  // namespace
+
+bool parse_microseconds(const std::string& text, uint64_t& out) {
+  uint64_t value = 0;
+  std::string_view suffix;
+  if (!split_number(text, value, suffix) || suffix.empty()) {
+    return false;
+  }
+  return scale(value, suffix, std::begin(kMicroUnits), std::end(kMicroUnits),
+               std::numeric_limits<uint32_t>::max(), out);
+}
 
 bool parse_size(const std::string& text, uint64_t& out) {
   uint64_t value = 0;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -96,6 +97,7 @@ void Worker::run() {
   opts.entries = cfg.server.ring_entries;
   opts.buffer_size = cfg.server.buffers.size;
   opts.buffer_count = cfg.server.buffers.count;
+  opts.batch_wait_us = cfg.server.batch_wait_us;
   std::string error;
   if (!shard_.init(opts, error)) {
     init_failed_ = true;
@@ -248,6 +250,9 @@ void Worker::close_listeners() {
 
 void Worker::end_of_iteration() {
   date_.refresh();
+  // Batch only under concurrency: wait for about half the open connections' worth of completions
+  // (bounded). With few connections a lone request is never held back.
+  reactor().set_batch_target(connection_count_ < 4 ? 1 : std::min(connection_count_ / 2, 64u));
   if (!starved_.empty() && reactor().buffers_out() < reactor().buffer_count()) {
     std::vector<Connection*> starved;
     starved.swap(starved_);

@@ -39,6 +39,7 @@ struct ReactorOptions {
   uint32_t entries = 4096;
   uint32_t buffer_size = 16 * 1024;
   uint32_t buffer_count = 4096;
+  uint32_t batch_wait_us = 0;  // see ServerConfig::batch_wait_us
 };
 
 class Reactor {
@@ -76,6 +77,10 @@ class Reactor {
   // Submits what is queued without waiting (before the loop exits).
   void flush();
 
+  // Adaptive batching: while busy, wait for up to `target` completions but at most the batch
+  // wait (server.batch_wait) once one has arrived. 0/1 disables it.
+  void set_batch_target(unsigned target) { batch_target_ = target; }
+
   // --- provided-buffer ring ---
   char* buffer(uint16_t bid) const { return buffers_ + size_t{bid} * buffer_size_; }
   uint32_t buffer_size() const { return buffer_size_; }
@@ -88,6 +93,8 @@ class Reactor {
  private:
   io_uring_sqe* get_sqe();
   void publish_buffers();
+  unsigned flush_sq();
+  void enter_min_wait(unsigned wait_nr, int timeout_ms);
 
   io_uring ring_{};
   bool ring_ready_ = false;
@@ -100,6 +107,10 @@ class Reactor {
   uint32_t buffer_count_ = 0;
   uint32_t buffers_out_ = 0;
   int pending_recycled_ = 0;
+  uint32_t used_features_ = 0;
+  bool min_timeout_supported_ = false;
+  uint32_t batch_wait_us_ = 0;
+  unsigned batch_target_ = 0;
 };
 
 constexpr int kBufferGroup = 0;

@@ -133,7 +133,7 @@ class RequestParser {
   HeaderSpan* spans_ = nullptr;
   uint64_t body_bytes_ = 0;
   uint64_t trailer_bytes_ = 0;  // chunked trailers: dropped, but bounded with the body
-  uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
+  uint32_t scratch_len_ = 0;    // head bytes copied into scratch_
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;
   uint32_t head_bytes_ = 0;

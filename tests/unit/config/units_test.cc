@@ -114,3 +114,39 @@ TEST(ConfigErrorFormat, FileLineColumn) {
 
 }  // namespace
 }  // namespace ringgate
+
+namespace ringgate {
+namespace {
+
+TEST(ParseMicroseconds, Table) {
+  uint64_t us = 0;
+  ASSERT_TRUE(parse_microseconds("50us", us));
+  EXPECT_EQ(us, 50u);
+  ASSERT_TRUE(parse_microseconds("2ms", us));
+  EXPECT_EQ(us, 2000u);
+  ASSERT_TRUE(parse_microseconds("0us", us));
+  EXPECT_EQ(us, 0u);
+  for (const char* bad : {"50", "", "us", "5 us", "1m", "-1us", "99999999999s"}) {
+    EXPECT_FALSE(parse_microseconds(bad, us)) << bad;
+  }
+}
+
+TEST(BatchWait, DefaultRangeAndErrors) {
+  EXPECT_EQ(
+      load_config_string("server: {listen: \"127.0.0.1:0\"}\n", "t.yaml").server.batch_wait_us,
+      50u);
+  EXPECT_EQ(load_config_string("server: {listen: \"127.0.0.1:0\", batch_wait: 0us}\n", "t.yaml")
+                .server.batch_wait_us,
+            0u);
+  try {
+    load_config_string("server:\n  listen: \"127.0.0.1:0\"\n  batch_wait: 20ms\n", "t.yaml");
+    FAIL() << "20ms accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("t.yaml:3:15: server.batch_wait: must be between"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ringgate
