@@ -1,0 +1,209 @@
+#pragma once
+// Integration-test harness: runs the real `ringgate` binary on port 0 with a config written to a
+// private temp dir, and talks to it over raw sockets so every byte on the wire is under the
+// test's control (pipelining, partial writes, malformed input).
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace ringgate::it {
+
+using Millis = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// Path of the binary under test and of the source tree (compile definitions from CMake).
+const char* binary_path();
+const char* source_dir();
+
+// Raises RLIMIT_NOFILE's soft limit to the hard limit; the spawned gateway inherits it. Returns
+// the new soft limit.
+uint64_t raise_fd_limit();
+
+// A directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Writes `content` to path()/name and returns the full path.
+  std::string write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+// Result of running the binary to completion (--check, --version, a bad config).
+struct CommandResult {
+  int exit_code = -1;  // WEXITSTATUS, or -signal when killed; -1 on spawn failure or timeout
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+CommandResult run_binary(const std::vector<std::string>& args, Millis timeout = 10s);
+
+// One running gateway process.
+class GatewayProcess {
+ public:
+  // Writes `yaml` to a fresh temp dir and starts `ringgate -c FILE`. Check ok() afterwards; on
+  // failure error() says why and log() holds what the process printed.
+  explicit GatewayProcess(const std::string& yaml, Millis ready_timeout = 10s);
+  ~GatewayProcess();  // SIGKILL if still running
+  GatewayProcess(const GatewayProcess&) = delete;
+  GatewayProcess& operator=(const GatewayProcess&) = delete;
+
+  bool ok() const { return ready_; }
+  const std::string& error() const { return error_; }
+  std::string log() const;
+  const std::string& config_path() const { return config_path_; }
+  pid_t pid() const { return pid_; }
+
+  uint16_t port(size_t listener = 0) const { return ports_.at(listener); }
+  const std::vector<uint16_t>& ports() const { return ports_; }
+  uint16_t admin_port() const { return admin_port_; }
+  unsigned workers() const { return workers_; }
+
+  void signal(int sig) const;
+  // Waits for the process to exit: its exit status (WEXITSTATUS, or -signal), or nullopt when it
+  // is still running after `timeout`.
+  std::optional<int> wait_exit(Millis timeout);
+  // SIGTERM, then wait_exit(timeout).
+  std::optional<int> stop(Millis timeout = 15s);
+  bool running();
+
+ private:
+  void drain_stderr();
+
+  TempDir dir_;
+  std::string config_path_;
+  pid_t pid_ = -1;
+  int err_fd_ = -1;
+  bool reaped_ = false;
+  int exit_status_ = -1;
+  bool ready_ = false;
+  std::string error_;
+  std::vector<uint16_t> ports_;
+  uint16_t admin_port_ = 0;
+  unsigned workers_ = 0;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::string log_;
+  bool log_eof_ = false;
+  std::thread drainer_;
+};
+
+// An owned socket plus the bytes received but not yet consumed (pipelined responses arrive
+// together).
+class Conn {
+ public:
+  Conn() = default;
+  explicit Conn(int fd) : fd_(fd) {}
+  ~Conn() { close(); }
+  Conn(Conn&& other) noexcept
+      : pending(std::move(other.pending)), fd_(std::exchange(other.fd_, -1)) {}
+  Conn& operator=(Conn&& other) noexcept;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  int fd() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void close();
+
+  std::string pending;
+
+ private:
+  int fd_ = -1;
+};
+
+// Blocking TCP connect to 127.0.0.1:port with TCP_NODELAY; an invalid Conn on failure (errno set).
+Conn connect_to(uint16_t port, Millis timeout = 5s);
+// Writes everything (MSG_NOSIGNAL); false on error.
+bool send_all(const Conn& c, std::string_view data);
+
+struct Response {
+  std::string version;  // "HTTP/1.1"
+  int status = 0;
+  std::string reason;
+  std::vector<std::pair<std::string, std::string>> headers;  // in order, names as received
+  std::string body;
+  std::string raw;  // the exact bytes of this response
+
+  // First value of the (case-insensitive) header, or nullopt.
+  std::optional<std::string> header(std::string_view name) const;
+  size_t header_count(std::string_view name) const;
+  bool has(std::string_view name) const { return header_count(name) > 0; }
+  // True when the Connection header lists `token` (case-insensitive).
+  bool connection_has(std::string_view token) const;
+};
+
+struct ReadOptions {
+  Millis timeout = 5s;
+  bool head_request = false;  // the response to HEAD has no body whatever its headers say
+  bool skip_interim = true;   // skip 1xx responses (false: return them)
+};
+
+// Reads one full response (body by Content-Length, chunked, or until close). nullopt on timeout,
+// malformed bytes or close before the response was complete; `why` says which.
+std::optional<Response> read_response(Conn& c, const ReadOptions& options = {},
+                                      std::string* why = nullptr);
+// Reads until the peer closes; false on timeout (everything read so far lands in `out`).
+bool read_until_eof(Conn& c, std::string& out, Millis timeout = 5s);
+// Waits for the peer to close (recv returns 0 or ECONNRESET). Bytes that arrive first are
+// appended to `received` (if given) and do not stop the wait. False on timeout.
+bool wait_closed(Conn& c, Millis timeout = 3s, std::string* received = nullptr);
+// Nothing arrives and the connection stays open for `period`.
+bool stays_silent(Conn& c, Millis period);
+
+// "GET /x HTTP/1.1\r\nHost: h\r\n<extra>\r\n" — `extra` is raw header lines, each ending in CRLF.
+std::string request(std::string_view method, std::string_view target, std::string_view extra = "",
+                    std::string_view host = "test");
+
+// One request on a fresh connection; nullopt (with `why`) on any failure.
+std::optional<Response> fetch(uint16_t port, std::string_view raw_request,
+                              const ReadOptions& options = {}, std::string* why = nullptr);
+
+// GET /metrics on the admin port, parsed into name → value (samples without labels).
+std::map<std::string, double> scrape_metrics(uint16_t admin_port, std::string* why = nullptr);
+// One sample; -1 when missing or the scrape failed.
+double metric(uint16_t admin_port, const std::string& name);
+// Polls until metric(name) satisfies `pred` or `timeout` passes; returns the last value seen.
+template <typename Pred>
+double wait_metric(uint16_t admin_port, const std::string& name, Pred pred, Millis timeout = 3s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  double v = metric(admin_port, name);
+  while (!pred(v) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    v = metric(admin_port, name);
+  }
+  return v;
+}
+
+// Config YAML: one listener on 127.0.0.1:0, admin on 127.0.0.1:0, no CPU pinning, timeouts short
+// enough for tests. `limits` entries override the defaults below key by key.
+struct ConfigSpec {
+  unsigned workers = 1;
+  std::map<std::string, std::string> limits;  // e.g. {"header_timeout", "300ms"}
+  std::string buffers;                        // flow mapping, e.g. "{size: 4KiB, count: 8}"
+  std::string drain_timeout = "5s";
+  std::string server_extra;  // more lines inside `server:`, each indented two spaces
+  std::string routes;        // the YAML list under `routes:`; empty → default_routes()
+};
+std::string make_config(const ConfigSpec& spec);
+
+// Routes most tests use: GET /hello → 200 "hello"; prefix /p/; template /t/{id}; POST /upload.
+std::string default_routes();
+
+}  // namespace ringgate::it
