@@ -303,8 +303,14 @@ void Connection::on_parse_error() {
       bump(c.parse_other);
       break;
   }
-  std::string body = problem_json(e.status, e.reason);
-  emit_generated(e.status, nullptr, "application/problem+json", body, false, false);
+  fail_and_close(e.status, e.reason);
+}
+
+void Connection::fail_and_close(int status, const char* detail) {
+  // The request cannot go on: answer with a problem document and close once it is sent; nothing
+  // more is read as a request on this connection.
+  std::string body = problem_json(status, detail);
+  emit_generated(status, nullptr, "application/problem+json", body, false, false);
   close_after_send_ = true;
   release_input();
   if (!send_inflight_) {
@@ -587,13 +593,9 @@ void Connection::on_timer(Timer* t) {
       if (c->parser_.in_message() && !c->close_after_send_) {
         const bool header = c->phase_ == Phase::kHeader;
         bump(header ? counters.header_timeouts : counters.request_timeouts);
-        std::string body = problem_json(408, header ? "request head not received in time"
-                                                    : "request body not received in time");
-        c->emit_generated(408, nullptr, "application/problem+json", body, false, false);
-        c->close_after_send_ = true;
-        c->release_input();
+        c->fail_and_close(408, header ? "request head not received in time"
+                                      : "request body not received in time");
         c->phase_ = Phase::kLinger;
-        c->flush();
         // If the client does not read the 408 either, the linger deadline closes the connection.
         c->worker_.shard().timers().arm(*c, c->worker_.shard().now_ms() + kLingerMs);
       } else {

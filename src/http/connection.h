@@ -56,6 +56,7 @@ class Connection final : public Completion, public Timer {
   void on_head();
   void on_message_complete();
   void on_parse_error();
+  void fail_and_close(int status, const char* detail);
   void emit_direct(const DirectRoute& route, bool keep_alive, bool head_only);
   void emit_head(int status, const char* extra_headers, std::string_view content_type,
                  size_t content_length, bool keep_alive);
