@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -62,9 +63,9 @@ bool Reactor::init(const ReactorOptions& options, std::string& error) {
   for (unsigned flags : attempts) {
     io_uring_params p{};
     p.flags = flags;
-    // A CQ twice the SQ: multishot ops post many CQEs per SQE.
+    // A CQ four times the SQ (multishot ops post many CQEs per SQE), within the kernel's 65536.
     p.flags |= IORING_SETUP_CQSIZE;
-    p.cq_entries = options.entries * 4;
+    p.cq_entries = std::min<uint32_t>(options.entries * 4, 65536);
     rc = io_uring_queue_init_params(options.entries, &ring_, &p);
     if (rc == 0) {
       used = flags;
@@ -281,7 +282,7 @@ void Reactor::enter_min_wait(unsigned wait_nr, int timeout_ms) {
           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
 }
 
-unsigned Reactor::wait_and_dispatch(int timeout_ms) {
+void Reactor::wait(int timeout_ms) {
   publish_buffers();
   io_uring_cqe* cqe = nullptr;
   if (batch_wait_us_ > 0 && batch_target_ > 1) {
@@ -294,6 +295,10 @@ unsigned Reactor::wait_and_dispatch(int timeout_ms) {
     ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
+}
+
+unsigned Reactor::dispatch() {
+  io_uring_cqe* cqe = nullptr;
   unsigned total = 0;
   // Reap in batches; the CQ head is advanced once per batch. Handlers may submit more work and
   // recycle buffers while we iterate (that only touches the SQ and the buffer ring).

@@ -69,10 +69,13 @@ void Shard::run(ShardHooks& hooks) {
   hooks_ = &hooks;
   arm_wake_read();
   while (!hooks.finished()) {
-    refresh_clock();
     int timeout = timers_.next_timeout_ms(now_ms_);
-    reactor_.wait_and_dispatch(timeout);
+    reactor_.wait(timeout);
+    // The clock must be fresh before any handler runs: a timer armed by a completion with the
+    // time from before a long sleep would expire at once.
     refresh_clock();
+    hooks.after_wait();
+    reactor_.dispatch();
     timers_.advance(now_ms_);
     hooks.end_of_iteration();
   }

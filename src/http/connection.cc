@@ -102,18 +102,15 @@ void Connection::on_recv(int res, uint32_t flags) {
   } else if (res == 0) {
     peer_eof_ = true;
     if (state_ == State::kOpen) {
-      process_input();
-    }
-    if (state_ == State::kOpen && out_ && out_->pending_bytes() > 0 && !parser_.in_message()) {
-      close_after_send_ = true;  // answer what was asked, then close
+      process_input();  // ends with finish_after_eof() once the held input is used up
     } else {
       close_now();
     }
   } else if (res == -ENOBUFS) {
     // The ring ran dry: the data stays in the socket. Re-armed when buffers come back.
     bump(worker_.counters().buffer_ring_empty);
-    if (state_ == State::kOpen && !recv_armed_) {
-      worker_.add_starved(this);
+    if (state_ != State::kClosing && !recv_armed_) {
+      worker_.add_starved(this);  // lingering too: re-arming now would only spin on ENOBUFS
     }
   } else if (res < 0 && res != -ECANCELED) {
     close_now();
@@ -124,6 +121,19 @@ void Connection::on_recv(int res, uint32_t flags) {
   }
   if (!recv_armed_ && !starved && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
     arm_recv();
+  }
+}
+
+void Connection::finish_after_eof() {
+  // The client half-closed and every request it sent has been parsed: answer what was asked,
+  // then close. An incomplete request can never complete.
+  if (out_ && out_->pending_bytes() > 0) {
+    close_after_send_ = true;
+    if (!send_inflight_) {
+      flush();
+    }
+  } else {
+    close_now();
   }
 }
 
@@ -187,6 +197,10 @@ void Connection::process_input() {
   if (out_ && !send_inflight_) {
     flush();
   }
+  if (peer_eof_ && in_count_ == 0 && state_ == State::kOpen) {
+    finish_after_eof();
+    return;
+  }
   if (state_ == State::kOpen && in_count_ >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
     // Output is backed up and input keeps coming: stop receiving until we catch up.
     worker_.reactor().submit_cancel(this, kOpRecv);
@@ -241,7 +255,9 @@ void Connection::on_head() {
 }
 
 void Connection::on_message_complete() {
-  const bool keep_alive = parser_.keep_alive() && !worker_.draining() && !peer_eof_;
+  // After a half-close the remaining pipelined requests are still answered; finish_after_eof()
+  // closes once the input is used up.
+  const bool keep_alive = parser_.keep_alive() && !worker_.draining();
   switch (pending_kind_) {
     case Pending::kDirect:
       emit_direct(*pending_.route, keep_alive, head_request_);
@@ -278,6 +294,7 @@ void Connection::on_message_complete() {
       break;
   }
   pending_kind_ = Pending::kNone;
+  phase_ = Phase::kNone;  // the next request gets its own header deadline
   if (!keep_alive) {
     close_after_send_ = true;
   }
@@ -493,6 +510,11 @@ void Connection::on_send(int res) {
     start_linger();
     return;
   }
+  if (worker_.draining() && !parser_.in_message() && in_count_ == 0) {
+    // Shutting down: this response was built before the drain began; nothing else is coming.
+    start_linger();
+    return;
+  }
   process_input();
 }
 
@@ -535,6 +557,10 @@ void Connection::close_now() {
   parser_.release();
   if (recv_armed_) {
     worker_.reactor().submit_cancel(this, kOpRecv);
+  }
+  if (send_inflight_) {
+    // A client that stopped reading leaves the send waiting for buffer space forever.
+    worker_.reactor().submit_cancel(this, kOpSend);
   }
   maybe_retire();
 }

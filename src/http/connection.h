@@ -69,6 +69,7 @@ class Connection final : public Completion, public Timer {
   void count_status(int status);
   void flush();
   void start_linger();
+  void finish_after_eof();
   void close_now();
   void maybe_retire();
   void release_input();

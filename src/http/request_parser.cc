@@ -108,16 +108,17 @@ void RequestParser::begin_message(const char* data) {
   flags_ = 0;
   body_bytes_ = 0;
   trailer_bytes_ = 0;
-  in_message_ = true;
-  in_head_ = true;
+  in_message_ = false;  // set by on_message_begin at the first byte of a request
+  in_head_ = false;
   keep_alive_ = false;
 }
 
 int RequestParser::on_message_begin(llhttp_t* p) {
   RequestParser* r = self(p);
-  // in_message_ was set by feed() when it saw the first byte; llhttp may have skipped CRLFs
-  // between messages, which belong to no head.
+  // A request starts at its first non-CRLF byte: blank lines between requests (RFC 9112 2.2)
+  // are skipped by llhttp and start nothing, so they do not arm a header deadline.
   r->in_message_ = true;
+  r->in_head_ = true;
   return 0;
 }
 
@@ -185,7 +186,8 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
     return r->fail(400, "header value without a name");
   }
   HeaderSpan& s = r->spans_[r->header_count_ - 1];
-  if (s.value_len == 0) {
+  if (s.value_len == 0 && n > 0) {
+    // (An empty value arrives as n == 0 at the start of the next line: nothing to check.)
     // llhttp skips a CRLF + SP between the colon and the value as leading whitespace: that is
     // obs-fold with an empty first line, invisible in the value itself.
     const size_t name_end = s.name_off + s.name_len;

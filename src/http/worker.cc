@@ -249,7 +249,6 @@ void Worker::close_listeners() {
 }
 
 void Worker::end_of_iteration() {
-  date_.refresh();
   // Batch only under concurrency: wait for about half the open connections' worth of completions
   // (bounded). With few connections a lone request is never held back.
   reactor().set_batch_target(connection_count_ < 4 ? 1 : std::min(connection_count_ / 2, 64u));

@@ -20,7 +20,8 @@ class Connection;
 // A direct route's response, serialised once at start-up.
 struct DirectRoute {
   int status = 200;
-  std::string head;  // status line, Server, configured headers, Content-Length (no Date, no CRLF end)
+  std::string
+      head;  // status line, Server, configured headers, Content-Length (no Date, no CRLF end)
   std::string body;
 };
 
@@ -66,6 +67,7 @@ class Worker final : public ShardHooks {
 
   // ShardHooks
   void on_wake() override;
+  void after_wait() override { date_.refresh(); }
   void end_of_iteration() override;
   bool finished() override;
 

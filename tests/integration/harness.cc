@@ -328,6 +328,7 @@ GatewayProcess::GatewayProcess(const std::string& yaml, Millis ready_timeout) {
   });
   if (!seen || log_.find("ringgate: ready, ") == std::string::npos) {
     error_ = seen ? "gateway exited before it was ready" : "gateway not ready in time";
+    error_ += "; its output:\n" + log_;
     return;
   }
   std::istringstream lines(log_);

@@ -71,9 +71,10 @@ class Reactor {
   // Close without a completion callback.
   void submit_close(int fd);
 
-  // Flushes submissions and waits for at least one completion or `timeout_ms` (< 0: no limit),
-  // then dispatches every available completion in one batch. Returns completions dispatched.
-  unsigned wait_and_dispatch(int timeout_ms);
+  // Flushes submissions and waits for at least one completion or `timeout_ms` (< 0: no limit).
+  void wait(int timeout_ms);
+  // Dispatches every available completion, in batches. Returns completions dispatched.
+  unsigned dispatch();
   // Submits what is queued without waiting (before the loop exits).
   void flush();
 

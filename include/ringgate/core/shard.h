@@ -16,6 +16,8 @@ class ShardHooks {
  public:
   // Another thread called wake(): look at the shared atomics (stop request, config snapshot).
   virtual void on_wake() = 0;
+  // After every wait, before completions are handled (the clock has just been refreshed).
+  virtual void after_wait() = 0;
   // Once per loop iteration after completions and timers: free what is no longer in flight.
   virtual void end_of_iteration() = 0;
   // True when the loop may exit.
