@@ -28,9 +28,10 @@ using ringgate::RequestParser;
   std::abort();
 }
 
-#define FUZZ_CHECK(cond)         \
-  do {                           \
-    if (!(cond)) fail(#cond);    \
+#define FUZZ_CHECK(cond) \
+  do {                   \
+    if (!(cond))         \
+      fail(#cond);       \
   } while (0)
 
 struct Fixture {
