@@ -219,16 +219,10 @@ void Reactor::submit_cancel(Completion* c, unsigned op) {
   io_uring_sqe_set_data64(sqe, 0);
 }
 
-void Reactor::submit_cancel_fd(int fd) {
-  io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, 0);
-}
-
-void Reactor::submit_shutdown(int fd, int how) {
+void Reactor::submit_shutdown(int fd, int how, Completion* c, unsigned op) {
   io_uring_sqe* sqe = get_sqe();
   io_uring_prep_shutdown(sqe, fd, how);
-  io_uring_sqe_set_data64(sqe, 0);
+  io_uring_sqe_set_data64(sqe, tag(c, op));
 }
 
 void Reactor::submit_close(int fd) {

@@ -67,6 +67,11 @@ void Connection::complete(unsigned op, int res, uint32_t flags) {
     on_recv(res, flags);
   } else if (op == kOpSend) {
     on_send(res);
+  } else if (op == kOpShutdown) {
+    shutdown_inflight_ = false;
+    if (state_ == State::kClosing) {
+      maybe_retire();
+    }
   }
 }
 
@@ -523,7 +528,11 @@ void Connection::start_linger() {
   // bytes with a reset that could destroy the response in its receive queue.
   release_input();
   state_ = State::kLingering;
-  worker_.reactor().submit_shutdown(fd_, SHUT_WR);
+  // Tracked like any other operation: io_uring may run SHUTDOWN later in a worker thread that
+  // looks the fd number up then. Closing first would let accept reuse the number, and the stale
+  // shutdown would cut the new connection.
+  worker_.reactor().submit_shutdown(fd_, SHUT_WR, this, kOpShutdown);
+  shutdown_inflight_ = true;
   if (peer_eof_) {
     close_now();
     return;
@@ -567,7 +576,8 @@ void Connection::close_now() {
 
 void Connection::maybe_retire() {
   // Nothing with an operation in flight is freed: wait for the last recv and send completions.
-  if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !retired_) {
+  if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !shutdown_inflight_ &&
+      !retired_) {
     retired_ = true;
     worker_.retire(this);
   }

@@ -24,7 +24,7 @@ enum class Transport : uint8_t { kPlain };
 
 class Connection final : public Completion, public Timer {
  public:
-  enum Op : unsigned { kOpRecv = 1, kOpSend = 2 };
+  enum Op : unsigned { kOpRecv = 1, kOpSend = 2, kOpShutdown = 3 };
   enum class State : uint8_t { kOpen, kLingering, kClosing };
 
   Connection(Worker& worker, int fd, bool admin);
@@ -101,6 +101,7 @@ class Connection final : public Completion, public Timer {
   bool recv_armed_ = false;
   bool recv_cancelling_ = false;
   bool send_inflight_ = false;
+  bool shutdown_inflight_ = false;
   bool close_after_send_ = false;
   bool peer_eof_ = false;
   bool head_request_ = false;

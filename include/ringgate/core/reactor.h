@@ -65,10 +65,9 @@ class Reactor {
   void submit_read(int fd, void* buf, size_t len, Completion* c, unsigned op);
   // Cancels every operation of (c, op). The cancel's own completion is ignored.
   void submit_cancel(Completion* c, unsigned op);
-  // Cancels every operation on fd.
-  void submit_cancel_fd(int fd);
-  void submit_shutdown(int fd, int how);
-  // Close without a completion callback.
+  void submit_shutdown(int fd, int how, Completion* c, unsigned op);
+  // Close without a completion callback. Must be the fd's last operation: io_uring may resolve an
+  // fd number late (in a worker thread), after accept has reused it.
   void submit_close(int fd);
 
   // Flushes submissions and waits for at least one completion or `timeout_ms` (< 0: no limit).
