@@ -24,13 +24,22 @@ std::string render_metrics(const Gateway& gateway) {
   return out;
 }
 
+namespace {
+
+void method_not_allowed(AdminResponse& r) {
+  r.status = 405;
+  r.headers = "Allow: GET, HEAD\r\n";
+  r.body = "GET or HEAD only\n";
+}
+
+}  // namespace
+
 AdminHandler make_admin_handler(const Gateway& gateway) {
   return [&gateway](std::string_view method, std::string_view path, AdminResponse& r) {
     const bool read = method == "GET" || method == "HEAD";
     if (path == "/healthz") {
       if (!read) {
-        r.status = 405;
-        r.body = "GET or HEAD only\n";
+        method_not_allowed(r);
         return;
       }
       const bool stopping = gateway.stopping();
@@ -39,8 +48,7 @@ AdminHandler make_admin_handler(const Gateway& gateway) {
       r.body = stopping ? "{\"status\":\"draining\"}\n" : "{\"status\":\"ok\"}\n";
     } else if (path == "/metrics") {
       if (!read) {
-        r.status = 405;
-        r.body = "GET or HEAD only\n";
+        method_not_allowed(r);
         return;
       }
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -49,6 +49,10 @@ Connection::~Connection() {
   }
 }
 
+ShardCounters& Connection::counters() const {
+  return admin_ ? worker_.admin_counters() : worker_.counters();
+}
+
 void Connection::start() {
   arm_recv();
   update_timer();
@@ -83,7 +87,7 @@ void Connection::on_recv(int res, uint32_t flags) {
   if (res > 0 && cqe_has_buffer(flags)) {
     const uint16_t bid = cqe_buffer_id(flags);
     worker_.reactor().note_buffer_taken();
-    bump(worker_.counters().bytes_in, static_cast<uint64_t>(res));
+    bump(counters().bytes_in, static_cast<uint64_t>(res));
     if (state_ == State::kOpen) {
       worker_.chain_next(bid) = kNoBuffer;
       worker_.chain_len(bid) = static_cast<uint32_t>(res);
@@ -113,7 +117,7 @@ void Connection::on_recv(int res, uint32_t flags) {
     }
   } else if (res == -ENOBUFS) {
     // The ring ran dry: the data stays in the socket. Re-armed when buffers come back.
-    bump(worker_.counters().buffer_ring_empty);
+    bump(counters().buffer_ring_empty);
     if (state_ != State::kClosing && !recv_armed_) {
       worker_.add_starved(this);  // lingering too: re-arming now would only spin on ENOBUFS
     }
@@ -307,7 +311,7 @@ void Connection::on_message_complete() {
 
 void Connection::on_parse_error() {
   const ParseError& e = parser_.error();
-  ShardCounters& c = worker_.counters();
+  ShardCounters& c = counters();
   switch (e.status) {
     case 414:
       bump(c.parse_uri_too_long);
@@ -375,7 +379,7 @@ void Connection::append_connection_header(bool keep_alive) {
 }
 
 void Connection::count_status(int status) {
-  ShardCounters& c = worker_.counters();
+  ShardCounters& c = counters();
   switch (status / 100) {
     case 1:
       bump(c.requests_1xx);
@@ -446,7 +450,8 @@ void Connection::emit_generated(int status, const char* extra_headers,
 }
 
 void Connection::emit_admin(AdminResponse* r, bool keep_alive, bool head_only) {
-  emit_head(r->status, nullptr, r->content_type, r->body.size(), keep_alive);
+  emit_head(r->status, r->headers.empty() ? nullptr : r->headers.c_str(), r->content_type,
+            r->body.size(), keep_alive);
   if (!head_only && !r->body.empty()) {
     // Owned by the output buffer until sent; output_room() stages one such body at a time.
     out_->owned = new std::string(std::move(r->body));
@@ -487,7 +492,7 @@ void Connection::on_send(int res) {
     close_now();
     return;
   }
-  bump(worker_.counters().bytes_out, static_cast<uint64_t>(res));
+  bump(counters().bytes_out, static_cast<uint64_t>(res));
   OutBuffer& o = *out_;
   size_t left = static_cast<size_t>(res);
   while (left > 0 && o.iov_sent < o.inflight_end) {
@@ -618,7 +623,7 @@ void Connection::update_timer() {
 
 void Connection::on_timer(Timer* t) {
   auto* c = static_cast<Connection*>(t);
-  ShardCounters& counters = c->worker_.counters();
+  ShardCounters& counters = c->counters();
   switch (c->phase_) {
     case Phase::kIdle:
       bump(counters.idle_timeouts);

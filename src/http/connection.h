@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "ringgate/core/counters.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/http/request_parser.h"
@@ -48,6 +49,8 @@ class Connection final : public Completion, public Timer {
   enum class Phase : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger };
   enum class Pending : uint8_t { kNone, kDirect, kError, kMethodNotAllowed, kAdmin };
 
+  // Admin traffic is kept out of the client metrics (and out of limits.connections).
+  ShardCounters& counters() const;
   void on_recv(int res, uint32_t flags);
   void on_send(int res);
   void arm_recv();

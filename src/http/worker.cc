@@ -156,7 +156,7 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   }
   if (draining_) {
     close(res);
-  } else if (connection_count_ >= connection_limit_) {
+  } else if (!l.admin && connection_count_ >= connection_limit_) {
     bump(counters_.connections_rejected);
     close(res);
   } else {
@@ -166,9 +166,12 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
       connections_->prev = c;
     }
     connections_ = c;
-    ++connection_count_;
-    bump(counters_.connections_total);
-    bump(counters_.connections_active);
+    if (!l.admin) {
+      ++connection_count_;
+    }
+    ShardCounters& counters = l.admin ? admin_counters_ : counters_;
+    bump(counters.connections_total);
+    bump(counters.connections_active);
     c->start();
   }
   if (!l.armed && !draining_ && !cqe_more(flags)) {
@@ -187,8 +190,10 @@ void Worker::retire(Connection* c) {
     c->next->prev = c->prev;
   }
   c->prev = c->next = nullptr;
-  --connection_count_;
-  drop(counters_.connections_active);
+  if (!c->admin_) {
+    --connection_count_;
+  }
+  drop(c->counters().connections_active);
   if (c->starved) {
     for (Connection*& s : starved_) {
       if (s == c) {

@@ -74,6 +74,8 @@ class Worker final : public ShardHooks {
   Shard& shard() { return shard_; }
   Reactor& reactor() { return shard_.reactor(); }
   ShardCounters& counters() { return counters_; }
+  // Where admin connections count: not reported, so scrapes do not show up as client traffic.
+  ShardCounters& admin_counters() { return admin_counters_; }
   const Config& config() const { return *config_; }
   const Limits& limits() const { return config_->server.limits; }
   ParserContext* parser_context() { return &parser_context_; }
@@ -103,6 +105,7 @@ class Worker final : public ShardHooks {
   std::shared_ptr<const Config> config_;
   Shard shard_;
   ShardCounters& counters_;
+  ShardCounters admin_counters_;
   std::unique_ptr<Router> router_;
   std::vector<DirectRoute> direct_routes_;
   std::vector<ListenerSocket> listeners_;
@@ -115,7 +118,7 @@ class Worker final : public ShardHooks {
   DateCache date_;
   std::string server_line_;
   Connection* connections_ = nullptr;  // intrusive list of open connections
-  uint32_t connection_count_ = 0;
+  uint32_t connection_count_ = 0;      // client connections (admin ones are not limited)
   uint32_t connection_limit_ = 0;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;

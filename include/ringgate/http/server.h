@@ -23,6 +23,7 @@ class Worker;
 struct AdminResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
+  std::string headers;  // extra header lines, each ending in CRLF (e.g. Allow on a 405)
   std::string body;
 };
 using AdminHandler =
