@@ -435,21 +435,29 @@ std::string config_on_port(uint16_t port) {
   return y;
 }
 
+// Binds and listens on a free loopback port with a plain socket (no SO_REUSEPORT), as another
+// program would. Returns the port (0 on failure) and the socket in `fd`.
+uint16_t hold_loopback_port(int& fd) {
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(fd, 8) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return 0;
+  }
+  return ntohs(addr.sin_port);
+}
+
 TEST_F(LifecycleTest, PortHeldByAnotherSocketIsABindError) {
   // Note: ringgate sets SO_REUSEPORT on its listeners (one socket per shard), so a *second
   // ringgate* on the same port starts and the kernel splits connections between the two. That
   // is the kernel's rule for same-user REUSEPORT sockets, not something ringgate can detect. A
   // port held by a socket without SO_REUSEPORT must make it fail.
-  int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(holder, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(holder, 8), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const uint16_t port = ntohs(addr.sin_port);
+  int holder = -1;
+  const uint16_t port = hold_loopback_port(holder);
+  ASSERT_NE(port, 0) << std::strerror(errno);
 
   TempDir dir;
   const std::string file = dir.write("taken.yaml", config_on_port(port));
@@ -467,16 +475,9 @@ TEST_F(LifecycleTest, PortHeldByAnotherSocketIsABindError) {
 }
 
 TEST_F(LifecycleTest, AdminPortHeldByAnotherSocketIsABindError) {
-  int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(holder, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(holder, 8), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const uint16_t port = ntohs(addr.sin_port);
+  int holder = -1;
+  const uint16_t port = hold_loopback_port(holder);
+  ASSERT_NE(port, 0) << std::strerror(errno);
 
   std::string y = make_config({});
   const std::string from = "admin:\n  listen: \"127.0.0.1:0\"";
