@@ -26,8 +26,8 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-RequestParser* self(llhttp_t* p) {
-  return static_cast<RequestParser*>(p->data);
+MessageParser* self(llhttp_t* p) {
+  return static_cast<MessageParser*>(p->data);
 }
 
 }  // namespace
@@ -36,36 +36,36 @@ size_t scratch_block_size(const Limits& limits) {
   return limits.header_bytes + sizeof(HeaderSpan) * limits.headers;
 }
 
-const llhttp_settings_t RequestParser::kSettings = [] {
+const llhttp_settings_t MessageParser::kSettings = [] {
   llhttp_settings_t s;
   llhttp_settings_init(&s);
-  s.on_message_begin = &RequestParser::on_message_begin;
-  s.on_url = &RequestParser::on_url;
-  s.on_header_field = &RequestParser::on_header_field;
-  s.on_header_field_complete = &RequestParser::on_header_field_complete;
-  s.on_header_value = &RequestParser::on_header_value;
-  s.on_header_value_complete = &RequestParser::on_header_value_complete;
-  s.on_headers_complete = &RequestParser::on_headers_complete;
-  s.on_body = &RequestParser::on_body;
-  s.on_message_complete = &RequestParser::on_message_complete;
+  s.on_message_begin = &MessageParser::on_message_begin;
+  s.on_url = &MessageParser::on_url;
+  s.on_header_field = &MessageParser::on_header_field;
+  s.on_header_field_complete = &MessageParser::on_header_field_complete;
+  s.on_header_value = &MessageParser::on_header_value;
+  s.on_header_value_complete = &MessageParser::on_header_value_complete;
+  s.on_headers_complete = &MessageParser::on_headers_complete;
+  s.on_body = &MessageParser::on_body;
+  s.on_message_complete = &MessageParser::on_message_complete;
   return s;
 }();
 
-RequestParser::RequestParser() {
-  llhttp_init(&parser_, HTTP_REQUEST, &kSettings);
+MessageParser::MessageParser(Kind kind) : kind_(kind) {
+  llhttp_init(&parser_, kind == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
   parser_.data = this;
 }
 
-RequestParser::~RequestParser() {
+MessageParser::~MessageParser() {
   release();
 }
 
-void RequestParser::init(ParserContext* context) {
+void MessageParser::init(ParserContext* context) {
   context_ = context;
   spans_ = context->shared_spans;
 }
 
-void RequestParser::release() {
+void MessageParser::release() {
   if (scratch_) {
     context_->scratch_pool->release(scratch_);
     scratch_ = nullptr;
@@ -73,9 +73,10 @@ void RequestParser::release() {
   }
 }
 
-int RequestParser::fail(uint16_t status, const char* reason) {
+int MessageParser::fail(uint16_t status, const char* reason) {
   if (error_.status == 0) {
-    error_.status = status;
+    // Whatever is wrong with an upstream's response, the client gets a 502 for it.
+    error_.status = kind_ == Kind::kResponse ? 502 : status;
     error_.reason = reason;
   }
   return -1;
@@ -83,7 +84,7 @@ int RequestParser::fail(uint16_t status, const char* reason) {
 
 // Grows a span by the piece [p, p+n). Pieces of one span arrive in order and, once the head is in
 // one place, contiguously, so the span is [off, end of the latest piece).
-bool RequestParser::extend(uint32_t& off, uint32_t& len, const char* p, size_t n) {
+bool MessageParser::extend(uint32_t& off, uint32_t& len, const char* p, size_t n) {
   const size_t pos = static_cast<size_t>(p - head_base_);
   const size_t end = pos + n;
   if (end > context_->limits->header_bytes) {
@@ -97,7 +98,7 @@ bool RequestParser::extend(uint32_t& off, uint32_t& len, const char* p, size_t n
   return true;
 }
 
-void RequestParser::begin_message(const char* data) {
+void MessageParser::begin_message(const char* data) {
   release();
   head_base_ = data;
   spans_ = context_->shared_spans;
@@ -113,8 +114,8 @@ void RequestParser::begin_message(const char* data) {
   keep_alive_ = false;
 }
 
-int RequestParser::on_message_begin(llhttp_t* p) {
-  RequestParser* r = self(p);
+int MessageParser::on_message_begin(llhttp_t* p) {
+  MessageParser* r = self(p);
   // A request starts at its first non-CRLF byte: blank lines between requests (RFC 9112 2.2)
   // are skipped by llhttp and start nothing, so they do not arm a header deadline.
   r->in_message_ = true;
@@ -122,8 +123,8 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   return 0;
 }
 
-int RequestParser::on_url(llhttp_t* p, const char* at, size_t n) {
-  RequestParser* r = self(p);
+int MessageParser::on_url(llhttp_t* p, const char* at, size_t n) {
+  MessageParser* r = self(p);
   if (r->url_len_ + n > r->context_->limits->request_line) {
     return r->fail(414, "request target too long");
   }
@@ -136,7 +137,7 @@ int RequestParser::on_url(llhttp_t* p, const char* at, size_t n) {
 // Chunked trailers arrive through the header callbacks after the head is complete. They are not
 // head fields (and may sit in another buffer than the head): count them against the body limit
 // and drop them.
-int RequestParser::on_trailer_bytes(size_t n) {
+int MessageParser::on_trailer_bytes(size_t n) {
   trailer_bytes_ += n;
   if (body_bytes_ + trailer_bytes_ > context_->limits->body_bytes) {
     return fail(413, "request body too large");
@@ -144,8 +145,8 @@ int RequestParser::on_trailer_bytes(size_t n) {
   return 0;
 }
 
-int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
-  RequestParser* r = self(p);
+int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
+  MessageParser* r = self(p);
   if (!r->in_head_) {
     return r->on_trailer_bytes(n);
   }
@@ -164,8 +165,8 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   return 0;
 }
 
-int RequestParser::on_header_field_complete(llhttp_t* p) {
-  RequestParser* r = self(p);
+int MessageParser::on_header_field_complete(llhttp_t* p) {
+  MessageParser* r = self(p);
   if (!r->in_head_) {
     return 0;
   }
@@ -177,8 +178,8 @@ int RequestParser::on_header_field_complete(llhttp_t* p) {
   return 0;
 }
 
-int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
-  RequestParser* r = self(p);
+int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
+  MessageParser* r = self(p);
   if (!r->in_head_) {
     return r->on_trailer_bytes(n);
   }
@@ -204,8 +205,8 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
   return 0;
 }
 
-int RequestParser::on_header_value_complete(llhttp_t* p) {
-  RequestParser* r = self(p);
+int MessageParser::on_header_value_complete(llhttp_t* p) {
+  MessageParser* r = self(p);
   if (!r->in_head_ || r->header_count_ == 0) {
     return 0;
   }
@@ -225,6 +226,9 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
       value.find('\0') != std::string_view::npos) {
     return r->fail(400, "invalid header value (obs-fold, CR, LF or NUL)");
   }
+  if (r->kind_ == Kind::kResponse) {
+    return 0;
+  }
   std::string_view name = r->view(s.name_off, s.name_len);
   if (iequals(name, "host")) {
     if (r->flags_ & kHasHost) {
@@ -242,32 +246,36 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
   return 0;
 }
 
-int RequestParser::on_headers_complete(llhttp_t* p) {
-  RequestParser* r = self(p);
+int MessageParser::on_headers_complete(llhttp_t* p) {
+  MessageParser* r = self(p);
   r->head_bytes_ += 4;  // the blank line and the last CRLF are in no span
   if (r->head_bytes_ > r->context_->limits->header_bytes) {
-    return r->fail(431, "request head too large");
+    return r->fail(431, "message head too large");
   }
   if (p->http_major != 1) {
     return r->fail(505, "HTTP version not supported");
   }
-  if (p->http_minor >= 1 && !(r->flags_ & kHasHost)) {
+  if (r->kind_ == Kind::kRequest && p->http_minor >= 1 && !(r->flags_ & kHasHost)) {
     return r->fail(400, "missing Host header");
   }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->context_->limits->body_bytes) {
-    return r->fail(413, "request body too large");
+    return r->fail(413, "body too large");
   }
   r->keep_alive_ = llhttp_should_keep_alive(p);
   r->in_head_ = false;
   r->flags_ |= kHeadEvent;
+  if (r->skip_body_) {
+    // A response to HEAD: tell llhttp there is no body; the message completes at once.
+    return 1;
+  }
   // With a body, stop here so the head is handled before body bytes flow. Without one, llhttp
   // completes the message at once; pausing here would leave that completion waiting for more input,
   // so the head is reported at the message-complete pause instead.
   return r->has_body() ? HPE_PAUSED : 0;
 }
 
-int RequestParser::on_body(llhttp_t* p, const char* at, size_t n) {
-  RequestParser* r = self(p);
+int MessageParser::on_body(llhttp_t* p, const char* at, size_t n) {
+  MessageParser* r = self(p);
   r->body_bytes_ += n;
   if (r->body_bytes_ + r->trailer_bytes_ > r->context_->limits->body_bytes) {
     return r->fail(413, "request body too large");
@@ -278,15 +286,15 @@ int RequestParser::on_body(llhttp_t* p, const char* at, size_t n) {
   return 0;
 }
 
-int RequestParser::on_message_complete(llhttp_t* p) {
-  RequestParser* r = self(p);
+int MessageParser::on_message_complete(llhttp_t* p) {
+  MessageParser* r = self(p);
   // keep_alive_ was decided at the end of the head, where llhttp's flags describe this message.
   r->in_message_ = false;
   r->flags_ |= kCompleteEvent;
   return HPE_PAUSED;
 }
 
-bool RequestParser::move_head_to_scratch(const char* end) {
+bool MessageParser::move_head_to_scratch(const char* end) {
   const size_t have = static_cast<size_t>(end - head_base_);
   const Limits& limits = *context_->limits;
   if (have > limits.header_bytes) {
@@ -303,7 +311,7 @@ bool RequestParser::move_head_to_scratch(const char* end) {
   return true;
 }
 
-RequestParser::Event RequestParser::feed(const char* data, size_t len, size_t& consumed) {
+MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& consumed) {
   consumed = 0;
   if (dead_) {
     return Event::kError;
@@ -376,28 +384,25 @@ RequestParser::Event RequestParser::feed(const char* data, size_t len, size_t& c
   }
   dead_ = true;
   if (error_.status == 0) {
-    error_.status = 400;
-    error_.reason = llhttp_get_error_reason(&parser_);
-    if (!error_.reason) {
-      error_.reason = llhttp_errno_name(err);
-    }
+    const char* reason = llhttp_get_error_reason(&parser_);
+    fail(400, reason ? reason : llhttp_errno_name(err));
   }
   return Event::kError;
 }
 
-std::string_view RequestParser::path() const {
+std::string_view MessageParser::path() const {
   std::string_view t = target();
   size_t q = t.find('?');
   return q == std::string_view::npos ? t : t.substr(0, q);
 }
 
-std::string_view RequestParser::query() const {
+std::string_view MessageParser::query() const {
   std::string_view t = target();
   size_t q = t.find('?');
   return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
 }
 
-std::string_view RequestParser::header(std::string_view name) const {
+std::string_view MessageParser::header(std::string_view name) const {
   for (int i = 0; i < header_count_; ++i) {
     if (iequals(header_name(i), name)) {
       return header_value(i);
@@ -406,7 +411,7 @@ std::string_view RequestParser::header(std::string_view name) const {
   return {};
 }
 
-std::string_view RequestParser::host() const {
+std::string_view MessageParser::host() const {
   if (host_index_ < 0) {
     return {};
   }
@@ -419,9 +424,31 @@ std::string_view RequestParser::host() const {
   return colon == std::string_view::npos ? h : h.substr(0, colon);
 }
 
-bool RequestParser::has_body() const {
+bool MessageParser::has_body() const {
+  if (kind_ == Kind::kResponse) {
+    // Chunked, a non-zero length, or (neither given) everything until the upstream closes.
+    return !skip_body_ && !(parser_.flags & F_SKIPBODY) && parser_.status_code >= 200 &&
+           parser_.status_code != 204 && parser_.status_code != 304 &&
+           (!(parser_.flags & F_CONTENT_LENGTH) || content_length() > 0);
+  }
   return (parser_.flags & F_CHUNKED) ||
          ((parser_.flags & F_CONTENT_LENGTH) && content_length() > 0);
+}
+
+MessageParser::Event ResponseParser::finish() {
+  if (!in_message()) {
+    return Event::kNeedMore;  // closed between responses: nothing lost
+  }
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  if (err == HPE_PAUSED) {
+    // The close ended a body delimited by the connection: the response is complete.
+    llhttp_resume(&parser_);
+    flags_ &= static_cast<uint8_t>(~(kHeadEvent | kCompleteEvent));
+    return Event::kMessageComplete;
+  }
+  fail(502, "upstream closed the connection before the response was complete");
+  dead_ = true;
+  return Event::kError;
 }
 
 }  // namespace ringgate

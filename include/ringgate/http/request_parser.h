@@ -1,5 +1,6 @@
 #pragma once
-// HTTP/1.1 request parser on llhttp. Parses in place: method, target, header names and values are
+// HTTP/1.1 message parsers on llhttp: RequestParser for clients' requests, ResponseParser for
+// upstreams' responses. Both parse in place: method, target, header names and values are
 // views into the bytes fed. A head that ends inside one fed piece is never copied; only a head
 // that spans pieces is moved into a scratch block (from the shard's pool) and continued there.
 // Stops (returns) at the end of each head and each message, so pipelined requests are handled
@@ -48,14 +49,16 @@ struct ParseError {
   const char* reason = "";
 };
 
-class RequestParser {
+// What requests and responses share: in-place head capture, limits, body delivery, framing.
+class MessageParser {
  public:
   enum class Event : uint8_t { kNeedMore, kHead, kMessageComplete, kError };
+  enum class Kind : uint8_t { kRequest, kResponse };
 
-  RequestParser();
-  ~RequestParser();
-  RequestParser(const RequestParser&) = delete;
-  RequestParser& operator=(const RequestParser&) = delete;
+  explicit MessageParser(Kind kind);
+  ~MessageParser();
+  MessageParser(const MessageParser&) = delete;
+  MessageParser& operator=(const MessageParser&) = delete;
 
   void init(ParserContext* context);
 
@@ -71,6 +74,7 @@ class RequestParser {
 
   // --- the current request (valid from kHead until the next request begins) ---
   int method() const { return parser_.method; }
+  int parser_status() const { return parser_.status_code; }
   std::string_view target() const { return view(url_off_, url_len_); }
   std::string_view path() const;
   std::string_view query() const;  // without '?'; empty if none
@@ -96,7 +100,10 @@ class RequestParser {
   // Releases the scratch block, if any (connection close).
   void release();
 
- private:
+ protected:
+  Kind kind_;
+  bool skip_body_ = false;  // response to HEAD: no body whatever its headers say
+
   static int on_message_begin(llhttp_t*);
   static int on_url(llhttp_t*, const char*, size_t);
   static int on_header_field(llhttp_t*, const char*, size_t);
@@ -145,6 +152,25 @@ class RequestParser {
   bool keep_alive_ = false;
   bool dead_ = false;
   ParseError error_;
+};
+
+// A client's request. Errors carry the status to answer with (400, 413, 414, 431, 417, 505).
+class RequestParser final : public MessageParser {
+ public:
+  RequestParser() : MessageParser(Kind::kRequest) {}
+};
+
+// An upstream's response. Every error (bad framing: CL with TE, differing CLs, a bad chunk,
+// garbage; or a limit crossed) is a 502 for that upstream, and the connection is not reused.
+class ResponseParser final : public MessageParser {
+ public:
+  ResponseParser() : MessageParser(Kind::kResponse) {}
+  int status() const { return parser_status(); }
+  // The request was HEAD: the response has no body, whatever its Content-Length says.
+  void set_head_request(bool head) { skip_body_ = head; }
+  // The upstream closed the connection. kMessageComplete when that ended a body read until
+  // close, kNeedMore when no response was in progress, kError for a truncated one.
+  Event finish();
 };
 
 }  // namespace ringgate
