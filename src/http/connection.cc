@@ -565,6 +565,10 @@ void Connection::close_now() {
   if (state_ == State::kClosing) {
     return;
   }
+  if (state_ == State::kOpen && (parser_.in_message() || (out_ && out_->pending_bytes() > 0))) {
+    // A request that began but will never be (fully) answered is counted, never lost silently.
+    bump(counters().requests_aborted);
+  }
   state_ = State::kClosing;
   worker_.shard().timers().disarm(*this);
   release_input();

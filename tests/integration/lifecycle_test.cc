@@ -353,6 +353,7 @@ TEST_F(LifecycleTest, AdminHealthzMetricsAndErrors) {
                          "ringgate_header_timeouts_total",
                          "ringgate_request_timeouts_total",
                          "ringgate_idle_timeouts_total",
+                         "ringgate_requests_aborted_total",
                          "ringgate_buffer_ring_empty_total",
                          "ringgate_workers"};
   for (const char* name : names) {

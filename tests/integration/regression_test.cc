@@ -114,6 +114,7 @@ TEST_F(RegressionTest, ClientThatStopsReadingIsCutAtTheRequestTimeout) {
   // Not reading. The gateway must give up and free the connection (admin scrapes are not counted).
   auto none = [](double v) { return v == 0; };
   EXPECT_EQ(wait_metric(gw.admin_port(), "ringgate_connections_active", none, 5s), 0);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_requests_aborted_total"), 1);
   // And a drain with nothing left is immediate.
   auto status = gw.stop(5s);
   ASSERT_TRUE(status.has_value());

@@ -36,6 +36,8 @@ namespace ringgate {
     "Requests answered 408 because the body was not received in time")                           \
   X(idle_timeouts, "ringgate_idle_timeouts_total", "counter",                                    \
     "Keep-alive connections closed after server.limits.idle_timeout")                            \
+  X(requests_aborted, "ringgate_requests_aborted_total", "counter",                              \
+    "Requests cut off unanswered or half-answered (client gone, stuck reader, drain timeout)")   \
   X(buffer_ring_empty, "ringgate_buffer_ring_empty_total", "counter",                            \
     "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")
 
