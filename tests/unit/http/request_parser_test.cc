@@ -1,26 +1,18 @@
-#include "ringgate/http/request_parser.h"
-
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include "parser_fixture.h"
 
 namespace ringgate {
 namespace {
 
-class ParserTest : public ::testing::Test {
+class ParserTest : public ParserFixture<RequestParser> {
  protected:
-  void SetUp() override {
+  ParserTest() {
     limits_.header_bytes = 1024;
     limits_.headers = 8;
     limits_.request_line = 128;
     limits_.body_bytes = 64;
-    pool_ = std::make_unique<BlockPool>(scratch_block_size(limits_), 4);
-    spans_.resize(limits_.headers);
-    ctx_.limits = &limits_;
-    ctx_.scratch_pool = pool_.get();
-    ctx_.shared_spans = spans_.data();
-    parser_.init(&ctx_);
   }
 
   // Feeds `pieces` one after another (each copied into its own buffer, freed after use, as ring
@@ -38,18 +30,10 @@ class ParserTest : public ::testing::Test {
     uint16_t status = 0;
     std::string body;
   };
-  class Sink final : public BodySink {
-   public:
-    explicit Sink(std::string& out) : out_(out) {}
-    void on_body(std::string_view d) override { out_.append(d); }
-
-   private:
-    std::string& out_;
-  };
 
   Seen run(const std::vector<std::string>& pieces) {
     Seen seen;
-    Sink sink(seen.body);
+    StringSink sink(seen.body);
     parser_.set_body_sink(&sink);
     for (const std::string& piece : pieces) {
       std::vector<char> buf(piece.begin(), piece.end());
@@ -88,12 +72,6 @@ class ParserTest : public ::testing::Test {
     parser_.set_body_sink(nullptr);
     return seen;
   }
-
-  Limits limits_;
-  std::unique_ptr<BlockPool> pool_;
-  std::vector<HeaderSpan> spans_;
-  ParserContext ctx_;
-  RequestParser parser_;
 };
 
 TEST_F(ParserTest, SimpleGetIsOneHeadAndOneCompletion) {

@@ -1,25 +1,17 @@
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
 
-#include "ringgate/http/request_parser.h"
+#include "parser_fixture.h"
 
 namespace ringgate {
 namespace {
 
-class ResponseParserTest : public ::testing::Test {
+class ResponseParserTest : public ParserFixture<ResponseParser> {
  protected:
-  void SetUp() override {
+  ResponseParserTest() {
     limits_.header_bytes = 2048;
     limits_.headers = 16;
     limits_.body_bytes = 1024;
-    pool_ = std::make_unique<BlockPool>(scratch_block_size(limits_), 4);
-    spans_.resize(limits_.headers);
-    ctx_.limits = &limits_;
-    ctx_.scratch_pool = pool_.get();
-    ctx_.shared_spans = spans_.data();
-    parser_.init(&ctx_);
   }
 
   struct Seen {
@@ -30,19 +22,11 @@ class ResponseParserTest : public ::testing::Test {
     std::string body;
     bool keep_alive = false;
   };
-  class Sink final : public BodySink {
-   public:
-    explicit Sink(std::string& out) : out_(out) {}
-    void on_body(std::string_view d) override { out_.append(d); }
-
-   private:
-    std::string& out_;
-  };
 
   // Feeds the pieces in order; `eof` then reports the upstream closing the connection.
   Seen run(const std::vector<std::string>& pieces, bool eof = false) {
     Seen seen;
-    Sink sink(seen.body);
+    StringSink sink(seen.body);
     parser_.set_body_sink(&sink);
     auto on_event = [&](MessageParser::Event ev) {
       if (ev == MessageParser::Event::kHead) {
@@ -78,12 +62,6 @@ class ResponseParserTest : public ::testing::Test {
     parser_.set_body_sink(nullptr);
     return seen;
   }
-
-  Limits limits_;
-  std::unique_ptr<BlockPool> pool_;
-  std::vector<HeaderSpan> spans_;
-  ParserContext ctx_;
-  ResponseParser parser_;
 };
 
 TEST_F(ResponseParserTest, ContentLengthAndChunkedResponsesInOneStream) {

@@ -1,0 +1,44 @@
+#pragma once
+// What the request and response parser tests share: a parser wired to small limits, a scratch
+// pool and a header table, and a sink that collects body bytes.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringgate/http/request_parser.h"
+
+namespace ringgate {
+
+class StringSink final : public BodySink {
+ public:
+  explicit StringSink(std::string& out) : out_(out) {}
+  void on_body(std::string_view d) override { out_.append(d); }
+
+ private:
+  std::string& out_;
+};
+
+template <typename Parser>
+class ParserFixture : public ::testing::Test {
+ protected:
+  // Sets up the parser with `limits_` as adjusted by the test's constructor.
+  void SetUp() override {
+    pool_ = std::make_unique<BlockPool>(scratch_block_size(limits_), 4);
+    spans_.resize(limits_.headers);
+    ctx_.limits = &limits_;
+    ctx_.scratch_pool = pool_.get();
+    ctx_.shared_spans = spans_.data();
+    parser_.init(&ctx_);
+  }
+
+  Limits limits_;
+  std::unique_ptr<BlockPool> pool_;
+  std::vector<HeaderSpan> spans_;
+  ParserContext ctx_;
+  Parser parser_;
+};
+
+}  // namespace ringgate
