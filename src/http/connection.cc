@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -256,9 +257,7 @@ void Connection::on_head() {
       pending_.allow = match.allowed_methods;
       break;
     case RouteMatchResult::Status::kNotFound:
-      pending_kind_ = Pending::kError;
-      pending_status_ = 404;
-      pending_.reason = "no route matches this request";
+      pending_kind_ = Pending::kNotFound;
       break;
   }
 }
@@ -272,27 +271,33 @@ void Connection::on_message_complete() {
       emit_direct(*pending_.route, keep_alive, head_request_);
       break;
     case Pending::kMethodNotAllowed: {
-      std::string allow = "Allow: ";
+      // Built on the stack: a client can send wrong methods at full rate on keep-alive.
+      char allow[512];
+      size_t n = 0;
+      auto put = [&](std::string_view text) {
+        const size_t k = std::min(text.size(), sizeof allow - 1 - n);
+        std::memcpy(allow + n, text.data(), k);
+        n += k;
+      };
+      put("Allow: ");
       bool first = true;
       for (int m = 0; m < kMaxMethods; ++m) {
         if (pending_.allow & method_bit(m)) {
-          allow += first ? "" : ", ";
-          allow += method_name(m);
+          put(first ? "" : ", ");
+          put(method_name(m));
           first = false;
         }
       }
-      allow += "\r\n";
-      std::string body = problem_json(405, "method not allowed on this route");
-      emit_generated(405, allow.c_str(), "application/problem+json", body, keep_alive,
-                     head_request_);
+      put("\r\n");
+      allow[n] = '\0';
+      emit_generated(405, allow, "application/problem+json", worker_.method_not_allowed_body(),
+                     keep_alive, head_request_);
       break;
     }
-    case Pending::kError: {
-      std::string body = problem_json(pending_status_, pending_.reason);
-      emit_generated(pending_status_, nullptr, "application/problem+json", body, keep_alive,
+    case Pending::kNotFound:
+      emit_generated(404, nullptr, "application/problem+json", worker_.not_found_body(), keep_alive,
                      head_request_);
       break;
-    }
     case Pending::kAdmin: {
       AdminResponse* r = pending_.admin;
       pending_kind_ = Pending::kNone;

@@ -47,7 +47,7 @@ class Connection final : public Completion, public Timer {
 
  private:
   enum class Phase : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger };
-  enum class Pending : uint8_t { kNone, kDirect, kError, kMethodNotAllowed, kAdmin };
+  enum class Pending : uint8_t { kNone, kDirect, kNotFound, kMethodNotAllowed, kAdmin };
 
   // Admin traffic is kept out of the client metrics (and out of limits.connections).
   ShardCounters& counters() const;
@@ -88,14 +88,12 @@ class Connection final : public Completion, public Timer {
     const DirectRoute* route;
     uint64_t allow;
     AdminResponse* admin;
-    const char* reason;
   } pending_{};
   int fd_;
   uint32_t in_off_ = 0;  // bytes of the first held buffer already parsed
   uint16_t in_head_ = 0xffff;
   uint16_t in_tail_ = 0xffff;
   uint16_t in_count_ = 0;
-  uint16_t pending_status_ = 0;
   State state_ = State::kOpen;
   Phase phase_ = Phase::kNone;
   Pending pending_kind_ = Pending::kNone;

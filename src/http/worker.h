@@ -83,6 +83,9 @@ class Worker final : public ShardHooks {
   const DirectRoute& direct_route(uint32_t index) const { return direct_routes_[index]; }
   const DateCache& date() const { return date_; }
   const std::string& server_line() const { return server_line_; }
+  // Problem bodies of the gateway's own 404 and 405, built once: no allocation per answer.
+  const std::string& not_found_body() const { return not_found_body_; }
+  const std::string& method_not_allowed_body() const { return method_not_allowed_body_; }
   const AdminHandler& admin_handler() const { return gateway_.admin_handler(); }
   bool draining() const { return draining_; }
 
@@ -117,6 +120,8 @@ class Worker final : public ShardHooks {
   std::vector<uint32_t> chain_len_;
   DateCache date_;
   std::string server_line_;
+  std::string not_found_body_ = problem_json(404, "no route matches this request");
+  std::string method_not_allowed_body_ = problem_json(405, "method not allowed on this route");
   Connection* connections_ = nullptr;  // intrusive list of open connections
   uint32_t connection_count_ = 0;      // client connections (admin ones are not limited)
   uint32_t connection_limit_ = 0;
