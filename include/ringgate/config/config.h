@@ -67,6 +67,10 @@ struct ServerConfig {
   // (only while at least 4 connections are open; needs Linux 6.12, ignored before). Fewer
   // wake-ups per request for up to this much added latency; 0 turns it off.
   uint32_t batch_wait_us = 50;
+  // Proxies in front of this gateway whose X-Forwarded-* headers are trusted. 0 (the edge): a
+  // client's X-Forwarded-For/-Proto/-Host are replaced by what the gateway saw. N: they are
+  // kept and the peer appended, and the client address is the Nth entry from the right.
+  uint32_t trusted_hops = 0;
 };
 
 struct AdminConfig {
@@ -95,7 +99,27 @@ struct RouteMatch {
   std::string host;                  // lower-case, no port; empty = any host
 };
 
-using RouteAction = std::variant<DirectResponse>;
+// Route action: proxy to a cluster from `upstreams:`.
+struct UpstreamAction {
+  std::string cluster;         // a key of `upstreams:`
+  uint32_t cluster_index = 0;  // its position in Config::upstreams (resolved at load)
+  // Path sent upstream. At most one of the two: `strip_prefix` removes a leading prefix (on a
+  // segment boundary; an emptied path becomes "/"); `rewrite` replaces the part the route
+  // matched: the whole path of an exact or template route, the prefix of a prefix route (the
+  // rest is kept). The query string is always kept.
+  std::string strip_prefix;
+  std::string rewrite;
+  // Host header sent upstream: kPreserve = the client's, kEndpoint = the endpoint's
+  // "host:port" as configured, kFixed = `host_value`.
+  enum class HostPolicy : uint8_t { kPreserve, kEndpoint, kFixed };
+  HostPolicy host = HostPolicy::kPreserve;
+  std::string host_value;
+  Duration timeout{15000};     // whole request, all tries, until the response head → 504
+  Duration try_timeout{0};     // one try until the response head; 0 = timeout
+  uint32_t retries = 1;        // extra tries after the first (0..10)
+};
+
+using RouteAction = std::variant<DirectResponse, UpstreamAction>;
 
 struct RouteConfig {
   std::string name;  // `name:` or "route#N" (1-based index)
@@ -104,10 +128,78 @@ struct RouteConfig {
   SourceMark mark;
 };
 
+// --- upstream clusters (`upstreams:`) ---
+
+enum class BalanceKind : uint8_t { kRoundRobin, kLeastRequest, kP2C, kRingHash, kMaglev };
+
+struct EndpointConfig {
+  std::string address;  // "host:port", "[v6]:port" or "name:port" (resolved at load)
+  uint32_t weight = 1;  // 1..1000
+  SourceMark mark;
+};
+
+// Key of the hash policies: a request header, a cookie or the client address.
+struct HashKeyConfig {
+  enum class Kind : uint8_t { kClientIp, kHeader, kCookie };
+  Kind kind = Kind::kClientIp;
+  std::string name;  // header (lower-case) or cookie name
+};
+
+struct HealthCheckConfig {
+  bool enabled = false;              // on when `health:` is given
+  std::string path = "/healthz";     // GET; 2xx = pass
+  Duration interval{5000};
+  Duration timeout{1000};
+  uint32_t healthy_threshold = 2;    // consecutive passes to become healthy
+  uint32_t unhealthy_threshold = 3;  // consecutive failures to become unhealthy
+};
+
+// Passive outlier ejection: an endpoint that keeps failing is taken out for a while, longer each
+// time (base_ejection × times ejected, at most max_ejection).
+struct OutlierConfig {
+  uint32_t consecutive_5xx = 5;               // 0 = off
+  uint32_t consecutive_connect_failures = 3;  // 0 = off
+  Duration base_ejection{30000};
+  Duration max_ejection{300000};
+  uint32_t max_ejection_percent = 50;  // never eject more than this share of the endpoints
+};
+
+// Per cluster; the limits are process-wide, split evenly across shards (at least 1 each).
+struct CircuitConfig {
+  uint32_t max_connections = 10000;  // open upstream connections
+  uint32_t max_pending = 1000;       // requests waiting for a connection
+  uint32_t max_requests = 10000;     // requests in flight
+  uint32_t consecutive_failures = 0;  // failed requests that open the circuit; 0 = never
+  Duration open_for{10000};           // then one probe request; success closes it
+};
+
+struct RetryBudgetConfig {
+  uint32_t percent = 20;         // retries may add at most this share of requests in flight
+  uint32_t min_concurrent = 3;   // ... but this many concurrent retries are always allowed
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::vector<EndpointConfig> endpoints;
+  BalanceKind balance = BalanceKind::kRoundRobin;
+  HashKeyConfig hash_key;            // for ring_hash / maglev
+  uint32_t keepalive = 64;           // idle connections kept per endpoint per shard
+  Duration keepalive_timeout{60000};  // idle pooled connection closed after this
+  uint32_t max_requests_per_connection = 0;  // 0 = unlimited
+  Duration connect_timeout{1000};
+  Duration dns_refresh{30000};  // re-resolve names this often; 0 = only at load
+  HealthCheckConfig health;
+  OutlierConfig outlier;
+  CircuitConfig circuit;
+  RetryBudgetConfig retry_budget;
+  SourceMark mark;
+};
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   ServerConfig server;
   AdminConfig admin;
+  std::vector<UpstreamConfig> upstreams;  // in file order
   std::vector<RouteConfig> routes;
 };
 

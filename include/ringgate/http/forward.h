@@ -1,0 +1,83 @@
+#pragma once
+// Heads that cross the proxy. The request head sent upstream and the response head sent back to
+// the client are written from the received bytes: every header that passes through is copied as
+// it arrived (name and value bytes unchanged), only what must change is dropped or added.
+//
+// Dropped both ways (hop-by-hop, RFC 9110 §7.6.1): Connection and every header it names,
+// Keep-Alive, Proxy-Connection, TE (except that `TE: trailers` is kept on requests), Trailer,
+// Transfer-Encoding (the proxy frames bodies itself), Upgrade (unless tunnelling), and on requests
+// Proxy-Authorization. Content-Length passes through unless the body is re-framed.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "ringgate/http/request_parser.h"
+
+namespace ringgate {
+
+// How the proxy frames a body it forwards.
+enum class BodyFraming : uint8_t {
+  kNone,           // no body (Content-Length: 0 is passed through if the client sent it)
+  kLength,         // Content-Length, passed through
+  kChunked,        // re-encoded chunked: Transfer-Encoding: chunked is written by the proxy
+  kUntilClose,     // response without length to an HTTP/1.0 client: delimited by close
+};
+
+struct ForwardRequest {
+  // Request target to send: the (possibly rewritten) path followed by "?query" if any. Must be
+  // set by the caller (the original target, or a rewritten one).
+  std::string_view target;
+  // Host header value: empty = the client's Host as sent.
+  std::string_view host;
+  // The peer's address as text ("192.0.2.1" or "2001:db8::1", no port or brackets).
+  std::string_view client_ip;
+  bool tls = false;  // X-Forwarded-Proto https / http
+  // 0: the client's X-Forwarded-For/-Proto/-Host are dropped and replaced. N > 0: kept, with
+  // client_ip appended to X-Forwarded-For (-Proto and -Host set only when absent).
+  uint32_t trusted_hops = 0;
+  // X-Request-Id to add when the client sent none (`generated` out-param of the writer says
+  // whether it was used). Usually from RequestIdGenerator.
+  std::string_view request_id;
+  // Keep the Upgrade header and send `Connection: upgrade` (a tunnel is being set up).
+  bool upgrade = false;
+  BodyFraming framing = BodyFraming::kNone;
+};
+
+// Writes the upstream request head (request line through the final CRLF) into out[0, cap).
+// Returns the bytes written, or 0 when it does not fit. The request line is always HTTP/1.1 and
+// the connection is kept alive (no Connection header unless upgrading).
+size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
+                                  char* out, size_t cap);
+
+struct ForwardResponse {
+  bool keep_alive = true;   // client connection stays open: no Connection header (1.1) or
+                            // `Connection: keep-alive` (client 1.0); false: `Connection: close`
+  int client_minor = 1;     // the client's HTTP minor version
+  bool upgrade = false;     // 101 to a tunnel: keep Upgrade, send `Connection: upgrade`
+  BodyFraming framing = BodyFraming::kLength;
+  // Extra header lines to add, each ending in CRLF (e.g. "X-Request-Id: ...\r\n"); may be empty.
+  std::string_view extra;
+};
+
+// Writes the client response head (status line through the final CRLF) from an upstream
+// response. The status line is "HTTP/1.1 <code> <reason as the upstream sent it, or ours>".
+// Returns bytes written, or 0 when it does not fit.
+size_t write_forward_response_head(const MessageParser& response, const ForwardResponse& forward,
+                                   char* out, size_t cap);
+
+// Request ids: 32 lower-case hex characters, unique per process run (shard index, a per-shard
+// counter and a random per-process seed mixed), made without a syscall or allocation.
+class RequestIdGenerator {
+ public:
+  static constexpr size_t kLength = 32;
+  RequestIdGenerator(uint64_t seed, unsigned shard);
+  // Writes kLength characters into out.
+  void next(char* out);
+
+ private:
+  uint64_t seed_;
+  uint64_t counter_ = 0;
+};
+
+}  // namespace ringgate
