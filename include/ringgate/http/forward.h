@@ -7,6 +7,10 @@
 // Keep-Alive, Proxy-Connection, TE (except that `TE: trailers` is kept on requests), Trailer,
 // Transfer-Encoding (the proxy frames bodies itself), Upgrade (unless tunnelling), and on requests
 // Proxy-Authorization. Content-Length passes through unless the body is re-framed.
+//
+// A header named in Connection is dropped only when no rule of its own governs it: naming
+// Content-Length there must not strip the framing of a body still forwarded by length (request
+// smuggling), nor naming Host or X-Forwarded-For hide what the gateway vouches for.
 
 #include <cstddef>
 #include <cstdint>
@@ -18,17 +22,18 @@ namespace ringgate {
 
 // How the proxy frames a body it forwards.
 enum class BodyFraming : uint8_t {
-  kNone,           // no body (Content-Length: 0 is passed through if the client sent it)
-  kLength,         // Content-Length, passed through
-  kChunked,        // re-encoded chunked: Transfer-Encoding: chunked is written by the proxy
-  kUntilClose,     // response without length to an HTTP/1.0 client: delimited by close
+  kNone,        // no body (Content-Length: 0 is passed through if the client sent it)
+  kLength,      // Content-Length, passed through
+  kChunked,     // re-encoded chunked: Transfer-Encoding: chunked is written by the proxy
+  kUntilClose,  // response without length to an HTTP/1.0 client: delimited by close
 };
 
 struct ForwardRequest {
-  // Request target to send: the (possibly rewritten) path followed by "?query" if any. Must be
-  // set by the caller (the original target, or a rewritten one).
+  // Request target to send: the (possibly rewritten) path followed by "?query" if any. Set by
+  // the caller (the original target, or a rewritten one); empty = the original target.
   std::string_view target;
-  // Host header value: empty = the client's Host as sent.
+  // Host header value: empty = the client's Host as sent. A request without Host (HTTP/1.0) gets
+  // `Host: <host>` first, with an empty value when this is empty too (HTTP/1.1 requires one).
   std::string_view host;
   // The peer's address as text ("192.0.2.1" or "2001:db8::1", no port or brackets).
   std::string_view client_ip;
@@ -36,8 +41,9 @@ struct ForwardRequest {
   // 0: the client's X-Forwarded-For/-Proto/-Host are dropped and replaced. N > 0: kept, with
   // client_ip appended to X-Forwarded-For (-Proto and -Host set only when absent).
   uint32_t trusted_hops = 0;
-  // X-Request-Id to add when the client sent none (`generated` out-param of the writer says
-  // whether it was used). Usually from RequestIdGenerator.
+  // X-Request-Id to add when the client sent no usable one (the first X-Request-Id must be 1 to
+  // 200 visible ASCII characters; otherwise every client X-Request-Id is dropped and this one
+  // sent). Empty: none added. Usually from RequestIdGenerator.
   std::string_view request_id;
   // Keep the Upgrade header and send `Connection: upgrade` (a tunnel is being set up).
   bool upgrade = false;
@@ -45,24 +51,30 @@ struct ForwardRequest {
 };
 
 // Writes the upstream request head (request line through the final CRLF) into out[0, cap).
-// Returns the bytes written, or 0 when it does not fit. The request line is always HTTP/1.1 and
-// the connection is kept alive (no Connection header unless upgrading).
+// Returns the bytes written, or 0 when it does not fit (bytes past cap are never touched). The
+// request line is always HTTP/1.1 and the connection is kept alive (no Connection header unless
+// upgrading). Headers that pass through keep their order; X-Forwarded-For/-Proto/-Host, a
+// generated X-Request-Id, `Connection: upgrade` and `Transfer-Encoding: chunked` follow them.
+// `request_id_used`, when given, is set to the X-Request-Id sent (a view into the request's
+// bytes or into forward.request_id; empty if none), whether or not the head fit.
 size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
-                                  char* out, size_t cap);
+                                  char* out, size_t cap,
+                                  std::string_view* request_id_used = nullptr);
 
 struct ForwardResponse {
-  bool keep_alive = true;   // client connection stays open: no Connection header (1.1) or
-                            // `Connection: keep-alive` (client 1.0); false: `Connection: close`
-  int client_minor = 1;     // the client's HTTP minor version
-  bool upgrade = false;     // 101 to a tunnel: keep Upgrade, send `Connection: upgrade`
+  bool keep_alive = true;  // client connection stays open: no Connection header (1.1) or
+                           // `Connection: keep-alive` (client 1.0); false: `Connection: close`
+  int client_minor = 1;    // the client's HTTP minor version
+  bool upgrade = false;    // 101 to a tunnel: keep Upgrade, send `Connection: upgrade`
   BodyFraming framing = BodyFraming::kLength;
   // Extra header lines to add, each ending in CRLF (e.g. "X-Request-Id: ...\r\n"); may be empty.
   std::string_view extra;
 };
 
 // Writes the client response head (status line through the final CRLF) from an upstream
-// response. The status line is "HTTP/1.1 <code> <reason as the upstream sent it, or ours>".
-// Returns bytes written, or 0 when it does not fit.
+// response. The status line is "HTTP/1.1 <code> <reason_phrase(code)>" (the parser keeps no
+// reason; clients ignore it). The upstream's Date and Server pass through; none is added.
+// Returns bytes written, or 0 when it does not fit (bytes past cap are never touched).
 size_t write_forward_response_head(const MessageParser& response, const ForwardResponse& forward,
                                    char* out, size_t cap);
 
@@ -71,12 +83,14 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
 class RequestIdGenerator {
  public:
   static constexpr size_t kLength = 32;
+  // `seed`: random per process (e.g. getrandom at start-up); `shard`: the shard's index.
   RequestIdGenerator(uint64_t seed, unsigned shard);
-  // Writes kLength characters into out.
+  // Writes kLength characters into out (no terminating NUL). Distinct (shard, counter) pairs
+  // give distinct ids for a given seed: both halves come from bijective mixes.
   void next(char* out);
 
  private:
-  uint64_t seed_;
+  uint64_t seed_;  // the process seed mixed with the shard index
   uint64_t counter_ = 0;
 };
 

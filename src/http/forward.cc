@@ -1,0 +1,485 @@
+#include "ringgate/http/forward.h"
+
+#include <cstring>
+
+#include "ringgate/http/method.h"
+#include "ringgate/http/response.h"
+
+namespace ringgate {
+namespace {
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+// `b` is lower-case: the names this file matches against are literals.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Case-insensitive on both sides: Connection tokens against header names.
+bool iequals_both(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Calls `fn` with each non-empty element of a comma-separated list, OWS trimmed; returns true as
+// soon as `fn` does.
+template <typename Fn>
+bool any_list_element(std::string_view list, Fn fn) {
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string_view::npos) {
+      comma = list.size();
+    }
+    const std::string_view item = trim_ows(list.substr(pos, comma - pos));
+    if (!item.empty() && fn(item)) {
+      return true;
+    }
+    pos = comma + 1;
+  }
+  return false;
+}
+
+// Headers with a rule of their own. Everything else passes unless Connection names it.
+enum class Field : uint8_t {
+  kOther,
+  kConnection,
+  kKeepAlive,
+  kProxyConnection,
+  kTe,
+  kTrailer,
+  kTransferEncoding,
+  kUpgrade,
+  kProxyAuthorization,
+  kHost,
+  kContentLength,
+  kXForwardedFor,
+  kXForwardedProto,
+  kXForwardedHost,
+  kXRequestId,
+};
+
+struct KnownField {
+  std::string_view name;  // lower-case
+  Field field;
+};
+
+constexpr KnownField kKnownFields[] = {
+    {"host", Field::kHost},
+    {"connection", Field::kConnection},
+    {"keep-alive", Field::kKeepAlive},
+    {"proxy-connection", Field::kProxyConnection},
+    {"te", Field::kTe},
+    {"trailer", Field::kTrailer},
+    {"transfer-encoding", Field::kTransferEncoding},
+    {"upgrade", Field::kUpgrade},
+    {"proxy-authorization", Field::kProxyAuthorization},
+    {"content-length", Field::kContentLength},
+    {"x-forwarded-for", Field::kXForwardedFor},
+    {"x-forwarded-proto", Field::kXForwardedProto},
+    {"x-forwarded-host", Field::kXForwardedHost},
+    {"x-request-id", Field::kXRequestId},
+};
+
+Field classify(std::string_view name) {
+  // The shortest known name is "te" and the longest "proxy-authorization".
+  if (name.size() < 2 || name.size() > 19) {
+    return Field::kOther;
+  }
+  for (const KnownField& k : kKnownFields) {
+    if (iequals(name, k.name)) {
+      return k.field;
+    }
+  }
+  return Field::kOther;
+}
+
+// True when a Connection header at or after `first_connection` lists `name`.
+bool named_by_connection(const MessageParser& m, int first_connection, std::string_view name) {
+  if (first_connection < 0) {
+    return false;
+  }
+  for (int i = first_connection; i < m.header_count(); ++i) {
+    if (!iequals(m.header_name(i), "connection")) {
+      continue;
+    }
+    if (any_list_element(m.header_value(i),
+                         [name](std::string_view token) { return iequals_both(token, name); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool lists_trailers(std::string_view te) {
+  return any_list_element(te, [](std::string_view item) {
+    // "trailers" takes no parameters, but a client may still write "trailers;q=1".
+    return iequals(trim_ows(item.substr(0, item.find(';'))), "trailers");
+  });
+}
+
+// What the gateway accepts as a client's X-Request-Id: short and printable, so that it can be
+// logged and echoed without escaping.
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 200) {
+    return false;
+  }
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Appends to out[0, cap). Once one piece does not fit nothing more is written and finish()
+// returns 0, so a caller never sees a truncated head.
+class HeadWriter {
+ public:
+  HeadWriter(char* out, size_t cap) : begin_(out), pos_(out), end_(out + cap) {}
+
+  void put(std::string_view s) {
+    if (full_) {
+      return;
+    }
+    if (static_cast<size_t>(end_ - pos_) < s.size()) {
+      full_ = true;
+      return;
+    }
+    if (!s.empty()) {
+      std::memcpy(pos_, s.data(), s.size());
+      pos_ += s.size();
+    }
+  }
+
+  void put_header(std::string_view name, std::string_view value) {
+    put(name);
+    put(": ");
+    put(value);
+    put("\r\n");
+  }
+
+  size_t finish() const { return full_ ? 0 : static_cast<size_t>(pos_ - begin_); }
+
+ private:
+  char* begin_;
+  char* pos_;
+  char* end_;
+  bool full_ = false;
+};
+
+// What the request writer must know before the first header goes out.
+struct RequestScan {
+  int first_connection = -1;
+  int host = -1;         // the first Host
+  int te_trailers = -1;  // the first TE that lists "trailers": `TE: trailers` goes in its place
+  int request_id = -1;   // the first X-Request-Id, when valid
+  bool has_xff = false;
+  bool has_xfp = false;
+  bool has_xfh = false;
+};
+
+RequestScan scan_request(const MessageParser& m) {
+  RequestScan s;
+  bool seen_request_id = false;
+  for (int i = 0; i < m.header_count(); ++i) {
+    switch (classify(m.header_name(i))) {
+      case Field::kConnection:
+        if (s.first_connection < 0) {
+          s.first_connection = i;
+        }
+        break;
+      case Field::kHost:
+        if (s.host < 0) {
+          s.host = i;
+        }
+        break;
+      case Field::kTe:
+        if (s.te_trailers < 0 && lists_trailers(m.header_value(i))) {
+          s.te_trailers = i;
+        }
+        break;
+      case Field::kXRequestId:
+        if (!seen_request_id) {
+          seen_request_id = true;
+          if (valid_request_id(m.header_value(i))) {
+            s.request_id = i;
+          }
+        }
+        break;
+      case Field::kXForwardedFor:
+        s.has_xff = true;
+        break;
+      case Field::kXForwardedProto:
+        s.has_xfp = true;
+        break;
+      case Field::kXForwardedHost:
+        s.has_xfh = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return s;
+}
+
+// The first Connection header's index, or -1.
+int first_connection(const MessageParser& m) {
+  for (int i = 0; i < m.header_count(); ++i) {
+    if (iequals(m.header_name(i), "connection")) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+// splitmix64's finalizer: a bijection on 64-bit values that spreads every input bit.
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;  // odd: multiplying by it is a bijection
+
+void put_hex64(uint64_t v, char* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    out[i] = kHex[v & 0xf];
+    v >>= 4;
+  }
+}
+
+}  // namespace
+
+size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
+                                  char* out, size_t cap, std::string_view* request_id_used) {
+  const RequestScan s = scan_request(request);
+  std::string_view id_used;
+  if (s.request_id >= 0) {
+    id_used = request.header_value(s.request_id);
+  } else {
+    id_used = forward.request_id;
+  }
+  if (request_id_used != nullptr) {
+    *request_id_used = id_used;
+  }
+  const std::string_view method = method_name(request.method());
+  if (method.empty()) {
+    return 0;
+  }
+  const bool trusted = forward.trusted_hops > 0;
+
+  HeadWriter w(out, cap);
+  w.put(method);
+  w.put(" ");
+  w.put(forward.target.empty() ? request.target() : forward.target);
+  w.put(" HTTP/1.1\r\n");
+  if (s.host < 0) {
+    w.put_header("Host", forward.host);
+  }
+  for (int i = 0; i < request.header_count(); ++i) {
+    const std::string_view name = request.header_name(i);
+    const std::string_view value = request.header_value(i);
+    switch (classify(name)) {
+      case Field::kConnection:
+      case Field::kKeepAlive:
+      case Field::kProxyConnection:
+      case Field::kTrailer:
+      case Field::kTransferEncoding:
+      case Field::kProxyAuthorization:
+      case Field::kXForwardedFor:  // written after the loop, as one line
+        break;
+      case Field::kTe:
+        if (i == s.te_trailers) {
+          w.put("TE: trailers\r\n");
+        }
+        break;
+      case Field::kUpgrade:
+        if (forward.upgrade) {
+          w.put_header(name, value);
+        }
+        break;
+      case Field::kHost:
+        if (i == s.host) {
+          if (forward.host.empty()) {
+            w.put_header(name, value);
+          } else {
+            w.put_header("Host", forward.host);
+          }
+        }
+        break;
+      case Field::kContentLength:
+        if (forward.framing != BodyFraming::kChunked) {
+          w.put_header(name, value);
+        }
+        break;
+      case Field::kXForwardedProto:
+      case Field::kXForwardedHost:
+        if (trusted) {
+          w.put_header(name, value);
+        }
+        break;
+      case Field::kXRequestId:
+        if (i == s.request_id) {
+          w.put_header(name, value);
+        }
+        break;
+      case Field::kOther:
+        if (!named_by_connection(request, s.first_connection, name)) {
+          w.put_header(name, value);
+        }
+        break;
+    }
+  }
+
+  if (trusted) {
+    // The chain so far, then the peer: one line, so that no upstream has to join repeated ones.
+    if (s.has_xff || !forward.client_ip.empty()) {
+      w.put("X-Forwarded-For: ");
+      bool first = true;
+      auto append = [&](std::string_view item) {
+        if (!first) {
+          w.put(", ");
+        }
+        first = false;
+        w.put(item);
+        return false;
+      };
+      for (int i = 0; s.has_xff && i < request.header_count(); ++i) {
+        if (iequals(request.header_name(i), "x-forwarded-for")) {
+          any_list_element(request.header_value(i), append);
+        }
+      }
+      if (!forward.client_ip.empty()) {
+        append(forward.client_ip);
+      }
+      w.put("\r\n");
+    }
+  } else if (!forward.client_ip.empty()) {
+    w.put_header("X-Forwarded-For", forward.client_ip);
+  }
+  if (!trusted || !s.has_xfp) {
+    w.put_header("X-Forwarded-Proto", forward.tls ? "https" : "http");
+  }
+  if ((!trusted || !s.has_xfh) && s.host >= 0 && !request.header_value(s.host).empty()) {
+    w.put_header("X-Forwarded-Host", request.header_value(s.host));
+  }
+  if (s.request_id < 0 && !forward.request_id.empty()) {
+    w.put_header("X-Request-Id", forward.request_id);
+  }
+  if (forward.upgrade) {
+    w.put("Connection: upgrade\r\n");
+  }
+  if (forward.framing == BodyFraming::kChunked) {
+    w.put("Transfer-Encoding: chunked\r\n");
+  }
+  w.put("\r\n");
+  return w.finish();
+}
+
+size_t write_forward_response_head(const MessageParser& response, const ForwardResponse& forward,
+                                   char* out, size_t cap) {
+  const int status = response.parser_status();
+  if (status < 100 || status > 999) {
+    return 0;
+  }
+  const int first_conn = first_connection(response);
+  const bool drop_length =
+      forward.framing == BodyFraming::kChunked || forward.framing == BodyFraming::kUntilClose;
+
+  HeadWriter w(out, cap);
+  const char code[4] = {static_cast<char>('0' + status / 100),
+                        static_cast<char>('0' + status / 10 % 10),
+                        static_cast<char>('0' + status % 10), ' '};
+  w.put("HTTP/1.1 ");
+  w.put(std::string_view(code, sizeof code));
+  w.put(reason_phrase(status));
+  w.put("\r\n");
+  for (int i = 0; i < response.header_count(); ++i) {
+    const std::string_view name = response.header_name(i);
+    const std::string_view value = response.header_value(i);
+    switch (classify(name)) {
+      case Field::kConnection:
+      case Field::kKeepAlive:
+      case Field::kProxyConnection:
+      case Field::kTe:
+      case Field::kTrailer:
+      case Field::kTransferEncoding:
+        break;
+      case Field::kUpgrade:
+        if (forward.upgrade) {
+          w.put_header(name, value);
+        }
+        break;
+      case Field::kContentLength:
+        if (!drop_length) {
+          w.put_header(name, value);
+        }
+        break;
+      default:
+        // Request-only names (Host, X-Forwarded-*, ...) have no rule on responses.
+        if (!named_by_connection(response, first_conn, name)) {
+          w.put_header(name, value);
+        }
+        break;
+    }
+  }
+  if (forward.framing == BodyFraming::kChunked) {
+    w.put("Transfer-Encoding: chunked\r\n");
+  }
+  w.put(forward.extra);
+  if (forward.upgrade) {
+    w.put("Connection: upgrade\r\n");
+  } else if (!forward.keep_alive) {
+    w.put("Connection: close\r\n");
+  } else if (forward.client_minor == 0) {
+    w.put("Connection: keep-alive\r\n");
+  }
+  w.put("\r\n");
+  return w.finish();
+}
+
+RequestIdGenerator::RequestIdGenerator(uint64_t seed, unsigned shard)
+    // Distinct shards give distinct seed_: adding an odd multiple of the shard and mixing are
+    // both bijections.
+    : seed_(mix64(mix64(seed) + kGolden * (uint64_t{shard} + 1))) {}
+
+void RequestIdGenerator::next(char* out) {
+  const uint64_t n = counter_++;
+  // lo is a bijection of the counter (for one shard), hi a bijection of seed_ for a given lo:
+  // two ids are equal only if both the counter and the shard are.
+  const uint64_t lo = mix64(seed_ + kGolden * n);
+  const uint64_t hi = mix64(lo ^ seed_);
+  put_hex64(hi, out);
+  put_hex64(lo, out + 16);
+}
+
+}  // namespace ringgate
