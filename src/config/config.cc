@@ -6,11 +6,13 @@
 
 #include "ringgate/config/config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -51,6 +53,24 @@ constexpr uint32_t kMaxBacklog = 65535;
 constexpr size_t kMaxServerHeader = 256;
 constexpr size_t kMaxRouteName = 128;
 constexpr size_t kMaxQuotedValue = 60;  // longer values are cut in error messages
+// Upstream clusters.
+constexpr size_t kMaxClusterName = 64;
+constexpr uint32_t kMaxTrustedHops = 16;
+constexpr uint32_t kMaxEndpointWeight = 1000;
+constexpr uint32_t kMaxKeepalive = 100000;
+constexpr uint32_t kMaxRequestsPerConnection = 10000000;
+constexpr uint32_t kMaxCircuitLimit = 10000000;
+constexpr uint32_t kMaxConsecutive = 1000;  // outlier and circuit failure counts
+constexpr uint32_t kMaxThreshold = 100;     // health check pass/fail streaks
+constexpr uint32_t kMaxRetryConcurrency = 100000;
+constexpr uint32_t kMaxRetries = 10;
+constexpr Duration kOneSecond{1000};
+constexpr Duration kOneMinute{60 * 1000};
+constexpr Duration kOneHour{60 * 60 * 1000};
+constexpr Duration kMaxConnectTimeout{5 * 60 * 1000};
+constexpr Duration kMinHealthInterval{100};
+constexpr size_t kMaxHostName = 253;  // RFC 1035 §2.3.4
+constexpr size_t kMaxHostLabel = 63;
 
 // ---------------------------------------------------------------------------------------------
 // Formatting for messages.
@@ -175,6 +195,118 @@ std::optional<std::string> field_value_problem(std::string_view value) {
     }
     if ((c < 0x20 && c != '\t') || c == 0x7f) {
       return "must not contain control characters";
+    }
+  }
+  return std::nullopt;
+}
+
+// "host:port" as an endpoint or a Host header value: host is an IPv4 address, a bracketed IPv6
+// address or a DNS name. Syntax only; names are resolved later, off the loader. `canonical`
+// (when given) gets a spelling in which two ways of writing one address compare equal.
+std::optional<std::string> host_port_problem(std::string_view text, bool port_required,
+                                             std::string* canonical) {
+  if (text.empty()) {
+    return "empty";
+  }
+  std::string_view host;
+  std::string_view port;
+  bool has_port = false;
+  if (text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      return "unterminated IPv6 literal (expected [addr]:port)";
+    }
+    host = text.substr(1, close - 1);
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') {
+      return "expected ':' and a port after ']'";
+    }
+    has_port = !rest.empty();
+    port = has_port ? rest.substr(1) : std::string_view();
+    in6_addr ignored{};
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &ignored) != 1) {
+      return "not a numeric IPv6 address inside [...]";
+    }
+  } else {
+    const size_t colon = text.rfind(':');
+    has_port = colon != std::string_view::npos;
+    host = text.substr(0, has_port ? colon : text.size());
+    port = has_port ? text.substr(colon + 1) : std::string_view();
+    if (host.find(':') != std::string_view::npos) {
+      return "IPv6 addresses must be written [addr]:port";
+    }
+    if (host.empty()) {
+      return "missing the host before ':'";
+    }
+    if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
+      in_addr ignored{};
+      if (inet_pton(AF_INET, std::string(host).c_str(), &ignored) != 1) {
+        return "not a valid IPv4 address";
+      }
+    } else {
+      if (host.size() > kMaxHostName) {
+        return "host name longer than " + std::to_string(kMaxHostName) + " characters";
+      }
+      size_t start = 0;
+      while (start <= host.size()) {
+        const size_t dot = std::min(host.find('.', start), host.size());
+        const std::string_view label = host.substr(start, dot - start);
+        if (label.empty() || label.size() > kMaxHostLabel) {
+          return "not a host name: each dot-separated part must be 1 to " +
+                 std::to_string(kMaxHostLabel) + " characters";
+        }
+        for (char c : label) {
+          const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '_';
+          if (!ok) {
+            return "not a host name (letters, digits, '-', '.' and '_' only)";
+          }
+        }
+        if (label.front() == '-' || label.back() == '-') {
+          return "not a host name: a part may not begin or end with '-'";
+        }
+        start = dot + 1;
+      }
+    }
+  }
+  if (!has_port && port_required) {
+    return "missing the port (expected host:port)";
+  }
+  if (has_port) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
+        value > 65535) {
+      return "the port must be a number 1..65535";
+    }
+  }
+  if (canonical) {
+    SocketAddress address;
+    if (has_port && parse_socket_address(text, address)) {
+      *canonical = address.to_string();
+    } else {
+      *canonical = ascii_lower(text);
+    }
+  }
+  return std::nullopt;
+}
+
+// A path the gateway itself puts in a request line (health checks, rewrites): no byte that
+// would end the target or be read as a fragment.
+std::optional<std::string> request_path_problem(std::string_view path, bool query_allowed) {
+  if (path.empty() || path.front() != '/') {
+    return "must start with '/', got " + quote(path);
+  }
+  for (char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f) {
+      return std::string("must not contain spaces or control characters (percent-encode them)");
+    }
+    if (c == '#') {
+      return std::string("must not contain '#'");
+    }
+    if (c == '?' && !query_allowed) {
+      return std::string("must not contain '?'; the query string is always kept");
     }
   }
   return std::nullopt;
@@ -394,6 +526,27 @@ class Loader {
   std::string load_host(const Field& f) const;
   std::vector<std::string> load_methods(const Field& f) const;
 
+  // Upstream clusters ---------------------------------------------------------------------------
+
+  void load_upstreams(const Field& f, std::vector<UpstreamConfig>& upstreams) const;
+  UpstreamConfig load_upstream(const Field& f, std::string name, const YAML::Mark& key) const;
+  void load_endpoints(const Field& f, std::vector<EndpointConfig>& endpoints) const;
+  // `canonical` gets the address spelled so that duplicates compare equal.
+  EndpointConfig load_endpoint(const Field& f, std::string& canonical) const;
+  BalanceKind load_balance(const Field& f) const;
+  HashKeyConfig load_hash_key(const Field& f) const;
+  void load_health(const Field& f, HealthCheckConfig& health) const;
+  void load_outlier(const Field& f, OutlierConfig& outlier) const;
+  void load_circuit(const Field& f, CircuitConfig& circuit) const;
+  void load_retry_budget(const Field& f, RetryBudgetConfig& budget) const;
+  // 0 (with or without a unit) turns the option off; anything else must lie in min..max.
+  Duration read_duration_or_off(const Field& f, Duration min, Duration max) const;
+  // `smaller` must not exceed `larger`. The message points at the smaller option when it was
+  // given, else at the larger one, else at the section holding both defaults.
+  void check_not_above(const Field* smaller, const Field* larger, const Field& section,
+                       std::string_view smaller_key, Duration smaller_value,
+                       std::string_view larger_key, Duration larger_value) const;
+
   // Route actions -----------------------------------------------------------------------------
   //
   // A route has exactly one action, chosen by which of these keys it holds. A new action
@@ -402,6 +555,8 @@ class Loader {
 
   RouteAction load_direct(const Field& f) const;
   void load_direct_headers(const Field& f, DirectResponse& direct) const;
+  RouteAction load_upstream_action(const Field& f) const;
+  std::string load_action_path(const Field& f) const;
 
   struct ActionParser {
     std::string_view key;
@@ -409,10 +564,13 @@ class Loader {
   };
   static constexpr ActionParser kActions[] = {
       {"direct", &Loader::load_direct},
+      {"upstream", &Loader::load_upstream_action},
   };
 
  private:
   std::string source_;
+  // The clusters, loaded before the routes that name them.
+  const std::vector<UpstreamConfig>* upstreams_ = nullptr;
 };
 
 Section::Section(const Loader& loader, const Field& field,
@@ -459,7 +617,7 @@ Config Loader::load(const YAML::Node& root) {
   if (top.mark.is_null()) {
     top.mark = YAML::Mark();  // an empty document: point at its start
   }
-  const Section section(*this, top, {"server", "admin", "routes"});
+  const Section section(*this, top, {"server", "admin", "upstreams", "routes"});
 
   const Field* server = section.find("server");
   if (server) {
@@ -479,6 +637,11 @@ Config Loader::load(const YAML::Node& root) {
     config.admin.mark = source_mark(top.mark);
   }
   check_listener_overlap(config, admin_listen_given);
+  // Routes refer to clusters by name, so the clusters come first whatever the order in the file.
+  if (const Field* upstreams = section.find("upstreams")) {
+    load_upstreams(*upstreams, config.upstreams);
+  }
+  upstreams_ = &config.upstreams;
   if (const Field* routes = section.find("routes")) {
     load_routes(*routes, config.routes);
   }
@@ -488,7 +651,7 @@ Config Loader::load(const YAML::Node& root) {
 void Loader::load_server(const Field& f, ServerConfig& server) const {
   const Section s(*this, f,
                   {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout",
-                   "server_header", "ring_entries", "backlog", "batch_wait"});
+                   "server_header", "ring_entries", "backlog", "batch_wait", "trusted_hops"});
   if (const Field* v = s.find("workers")) {
     if (v->node.IsScalar() && v->node.Scalar() == "auto") {
       server.workers = 0;
@@ -549,6 +712,9 @@ void Loader::load_server(const Field& f, ServerConfig& server) const {
   }
   if (const Field* v = s.find("backlog")) {
     server.backlog = static_cast<uint32_t>(read_number(*v, 1, kMaxBacklog));
+  }
+  if (const Field* v = s.find("trusted_hops")) {
+    server.trusted_hops = static_cast<uint32_t>(read_number(*v, 0, kMaxTrustedHops));
   }
 }
 
@@ -1011,6 +1177,452 @@ void Loader::load_direct_headers(const Field& f, DirectResponse& direct) const {
       direct.headers.push_back({name, std::move(text)});
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream clusters.
+
+struct BalanceName {
+  std::string_view name;
+  BalanceKind kind;
+};
+constexpr BalanceName kBalanceNames[] = {
+    {"round_robin", BalanceKind::kRoundRobin},
+    {"least_request", BalanceKind::kLeastRequest},
+    {"p2c", BalanceKind::kP2C},
+    {"ring_hash", BalanceKind::kRingHash},
+    {"maglev", BalanceKind::kMaglev},
+};
+
+std::string_view balance_name(BalanceKind kind) {
+  for (const BalanceName& b : kBalanceNames) {
+    if (b.kind == kind) {
+      return b.name;
+    }
+  }
+  return "?";
+}
+
+bool is_cluster_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxClusterName) {
+    return false;
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Cluster names are a map's keys, so duplicates and bad names are reported at the key.
+void Loader::load_upstreams(const Field& f, std::vector<UpstreamConfig>& upstreams) const {
+  if (f.node.IsNull()) {
+    return;
+  }
+  if (!f.node.IsMap()) {
+    fail(f, "expected a map of cluster names to clusters, got " + describe(f.node));
+  }
+  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+    if (!key.IsScalar()) {
+      fail_at(key.Mark(), f.path + ": cluster names must be plain names, got " + describe(key));
+    }
+    const std::string name = key.Scalar();
+    if (!is_cluster_name(name)) {
+      fail_at(key.Mark(), f.path + ": cluster name " + quote(name) + " must be 1 to " +
+                              std::to_string(kMaxClusterName) +
+                              " characters: letters, digits, '_', '.' and '-'");
+    }
+    for (const UpstreamConfig& earlier : upstreams) {
+      if (earlier.name == name) {
+        fail_at(key.Mark(), f.path + ": duplicate upstream " + quote(name) + " (first at line " +
+                                std::to_string(earlier.mark.line) + ")");
+      }
+    }
+    upstreams.push_back(load_upstream(child(f, name, key, it->second), name, key.Mark()));
+  }
+}
+
+UpstreamConfig Loader::load_upstream(const Field& f, std::string name,
+                                     const YAML::Mark& key) const {
+  const Section s(*this, f,
+                  {"endpoints", "balance", "hash_key", "keepalive", "keepalive_timeout",
+                   "max_requests_per_connection", "connect_timeout", "dns_refresh", "health",
+                   "outlier", "circuit", "retry_budget"});
+  UpstreamConfig up;
+  up.name = std::move(name);
+  up.mark = source_mark(key);
+  const Field* endpoints = s.find("endpoints");
+  if (!endpoints) {
+    fail(f, "missing 'endpoints' (e.g. endpoints: [\"10.0.0.1:8080\"])");
+  }
+  load_endpoints(*endpoints, up.endpoints);
+  const Field* balance = s.find("balance");
+  if (balance) {
+    up.balance = load_balance(*balance);
+  }
+  if (const Field* v = s.find("hash_key")) {
+    // A key given to a policy that never hashes would be silently ignored.
+    if (up.balance != BalanceKind::kRingHash && up.balance != BalanceKind::kMaglev) {
+      fail(*v, "only balance ring_hash or maglev hashes requests, but balance is " +
+                   std::string(balance_name(up.balance)) + (balance ? "" : " (the default)"));
+    }
+    up.hash_key = load_hash_key(*v);
+  }
+  if (const Field* v = s.find("keepalive")) {
+    up.keepalive = static_cast<uint32_t>(read_number(*v, 0, kMaxKeepalive));
+  }
+  if (const Field* v = s.find("keepalive_timeout")) {
+    up.keepalive_timeout = read_duration(*v, kOneSecond, kOneHour);
+  }
+  if (const Field* v = s.find("max_requests_per_connection")) {
+    up.max_requests_per_connection =
+        static_cast<uint32_t>(read_number(*v, 0, kMaxRequestsPerConnection));
+  }
+  if (const Field* v = s.find("connect_timeout")) {
+    up.connect_timeout = read_duration(*v, kMinTimeout, kMaxConnectTimeout);
+  }
+  if (const Field* v = s.find("dns_refresh")) {
+    up.dns_refresh = read_duration_or_off(*v, kOneSecond, kMaxTimeout);
+  }
+  if (const Field* v = s.find("health")) {
+    up.health.enabled = true;  // even `health: {}`: checks with every default
+    load_health(*v, up.health);
+  }
+  if (const Field* v = s.find("outlier")) {
+    load_outlier(*v, up.outlier);
+  }
+  if (const Field* v = s.find("circuit")) {
+    load_circuit(*v, up.circuit);
+  }
+  if (const Field* v = s.find("retry_budget")) {
+    load_retry_budget(*v, up.retry_budget);
+  }
+  return up;
+}
+
+void Loader::load_endpoints(const Field& f, std::vector<EndpointConfig>& endpoints) const {
+  if (!f.node.IsSequence()) {
+    fail(f, "expected a list of endpoints like [\"10.0.0.1:8080\"], got " + describe(f.node));
+  }
+  if (f.node.size() == 0) {
+    fail(f, "at least one endpoint is required");
+  }
+  std::vector<std::string> canonical;  // parallel to `endpoints`
+  size_t i = 0;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+    const Field v = item(f, i, *it);
+    std::string same;
+    EndpointConfig endpoint = load_endpoint(v, same);
+    for (size_t j = 0; j < endpoints.size(); ++j) {
+      if (canonical[j] == same) {
+        const std::string spelled =
+            endpoints[j].address == endpoint.address ? "" : " as " + quote(endpoints[j].address);
+        throw ConfigError(endpoint.mark, v.path + ": duplicate endpoint " +
+                                             quote(endpoint.address) + " (first at line " +
+                                             std::to_string(endpoints[j].mark.line) + spelled +
+                                             ")");
+      }
+    }
+    canonical.push_back(std::move(same));
+    endpoints.push_back(std::move(endpoint));
+  }
+}
+
+// An endpoint is "host:port", or an {address, weight} map when its weight is not 1.
+EndpointConfig Loader::load_endpoint(const Field& f, std::string& canonical) const {
+  const auto read_address = [&](const Field& v) {
+    const std::string text = scalar(v, "an address like \"10.0.0.1:8080\"");
+    if (auto problem = host_port_problem(text, true, &canonical)) {
+      fail(v, quote(text) + " is not a valid endpoint: " + *problem);
+    }
+    return text;
+  };
+  EndpointConfig endpoint;
+  if (f.node.IsScalar()) {
+    endpoint.address = read_address(f);
+    endpoint.mark = source_mark(f.mark);
+    return endpoint;
+  }
+  if (!f.node.IsMap()) {
+    fail(f,
+         "expected \"host:port\" or an {address: ..., weight: ...} map, got " + describe(f.node));
+  }
+  const Section s(*this, f, {"address", "weight"});
+  const Field* address = s.find("address");
+  if (!address) {
+    fail(f, "missing 'address'");
+  }
+  endpoint.address = read_address(*address);
+  endpoint.mark = source_mark(address->mark);
+  if (const Field* v = s.find("weight")) {
+    endpoint.weight = static_cast<uint32_t>(read_number(*v, 1, kMaxEndpointWeight));
+  }
+  return endpoint;
+}
+
+BalanceKind Loader::load_balance(const Field& f) const {
+  const std::string text = scalar(f, "a balance policy");
+  std::vector<std::string_view> names;
+  for (const BalanceName& b : kBalanceNames) {
+    if (b.name == text) {
+      return b.kind;
+    }
+    names.push_back(b.name);
+  }
+  fail(f, "expected one of " + join(names) + ", got " + quote(text));
+}
+
+HashKeyConfig Loader::load_hash_key(const Field& f) const {
+  const std::string text = scalar(f, "client_ip, header:NAME or cookie:NAME");
+  HashKeyConfig key;
+  if (text == "client_ip") {
+    return key;
+  }
+  const size_t colon = text.find(':');
+  const std::string kind = colon == std::string::npos ? text : text.substr(0, colon);
+  const std::string name = colon == std::string::npos ? "" : text.substr(colon + 1);
+  if (colon == std::string::npos || (kind != "header" && kind != "cookie")) {
+    fail(f, "expected client_ip, header:NAME or cookie:NAME, got " + quote(text));
+  }
+  if (name.empty()) {
+    fail(f, "missing the " + kind + " name after '" + kind + ":'");
+  }
+  // Cookie names are tokens too (RFC 6265 §4.1.1).
+  if (!is_token(name)) {
+    fail(f,
+         quote(name) + " is not a valid " + kind + " name (letters, digits and !#$%&'*+-.^_`|~)");
+  }
+  if (kind == "header") {
+    key.kind = HashKeyConfig::Kind::kHeader;
+    key.name = ascii_lower(name);  // header names are case-insensitive; cookie names are not
+  } else {
+    key.kind = HashKeyConfig::Kind::kCookie;
+    key.name = name;
+  }
+  return key;
+}
+
+void Loader::load_health(const Field& f, HealthCheckConfig& health) const {
+  const Section s(*this, f,
+                  {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"});
+  if (const Field* v = s.find("path")) {
+    health.path = scalar(*v, "a path starting with '/'");
+    if (auto problem = request_path_problem(health.path, true)) {
+      fail(*v, *problem);
+    }
+  }
+  const Field* interval = s.find("interval");
+  if (interval) {
+    health.interval = read_duration(*interval, kMinHealthInterval, kOneHour);
+  }
+  const Field* timeout = s.find("timeout");
+  if (timeout) {
+    health.timeout = read_duration(*timeout, kMinTimeout, kOneMinute);
+  }
+  if (const Field* v = s.find("healthy_threshold")) {
+    health.healthy_threshold = static_cast<uint32_t>(read_number(*v, 1, kMaxThreshold));
+  }
+  if (const Field* v = s.find("unhealthy_threshold")) {
+    health.unhealthy_threshold = static_cast<uint32_t>(read_number(*v, 1, kMaxThreshold));
+  }
+  // A check still running when the next is due would overlap it.
+  check_not_above(timeout, interval, s.self(), "timeout", health.timeout, "interval",
+                  health.interval);
+}
+
+void Loader::load_outlier(const Field& f, OutlierConfig& outlier) const {
+  const Section s(*this, f,
+                  {"consecutive_5xx", "consecutive_connect_failures", "base_ejection",
+                   "max_ejection", "max_ejection_percent"});
+  if (const Field* v = s.find("consecutive_5xx")) {
+    outlier.consecutive_5xx = static_cast<uint32_t>(read_number(*v, 0, kMaxConsecutive));
+  }
+  if (const Field* v = s.find("consecutive_connect_failures")) {
+    outlier.consecutive_connect_failures =
+        static_cast<uint32_t>(read_number(*v, 0, kMaxConsecutive));
+  }
+  const Field* base = s.find("base_ejection");
+  if (base) {
+    outlier.base_ejection = read_duration(*base, kMinTimeout, kOneHour);
+  }
+  const Field* max = s.find("max_ejection");
+  if (max) {
+    outlier.max_ejection = read_duration(*max, kMinTimeout, kMaxTimeout);
+  }
+  if (const Field* v = s.find("max_ejection_percent")) {
+    outlier.max_ejection_percent = static_cast<uint32_t>(read_number(*v, 0, 100));
+  }
+  check_not_above(base, max, s.self(), "base_ejection", outlier.base_ejection, "max_ejection",
+                  outlier.max_ejection);
+}
+
+void Loader::load_circuit(const Field& f, CircuitConfig& circuit) const {
+  const Section s(
+      *this, f,
+      {"max_connections", "max_pending", "max_requests", "consecutive_failures", "open_for"});
+  if (const Field* v = s.find("max_connections")) {
+    circuit.max_connections = static_cast<uint32_t>(read_number(*v, 1, kMaxCircuitLimit));
+  }
+  if (const Field* v = s.find("max_pending")) {
+    circuit.max_pending = static_cast<uint32_t>(read_number(*v, 0, kMaxCircuitLimit));
+  }
+  if (const Field* v = s.find("max_requests")) {
+    circuit.max_requests = static_cast<uint32_t>(read_number(*v, 1, kMaxCircuitLimit));
+  }
+  if (const Field* v = s.find("consecutive_failures")) {
+    circuit.consecutive_failures = static_cast<uint32_t>(read_number(*v, 0, kMaxConsecutive));
+  }
+  if (const Field* v = s.find("open_for")) {
+    circuit.open_for = read_duration(*v, kMinTimeout, kOneHour);
+  }
+}
+
+void Loader::load_retry_budget(const Field& f, RetryBudgetConfig& budget) const {
+  const Section s(*this, f, {"percent", "min_concurrent"});
+  if (const Field* v = s.find("percent")) {
+    budget.percent = static_cast<uint32_t>(read_number(*v, 0, 100));
+  }
+  if (const Field* v = s.find("min_concurrent")) {
+    budget.min_concurrent = static_cast<uint32_t>(read_number(*v, 0, kMaxRetryConcurrency));
+  }
+}
+
+// A bare 0 needs no unit: it means off, whatever the unit.
+Duration Loader::read_duration_or_off(const Field& f, Duration min, Duration max) const {
+  if (f.node.IsScalar() && f.node.Scalar() == "0") {
+    return Duration{0};
+  }
+  const Duration v = read_duration(f, Duration{0}, max);
+  if (v.count() != 0 && v < min) {
+    fail(f, "must be 0 (off) or between " + format_duration(min) + " and " + format_duration(max) +
+                ", got " + f.node.Scalar());
+  }
+  return v;
+}
+
+void Loader::check_not_above(const Field* smaller, const Field* larger, const Field& section,
+                             std::string_view smaller_key, Duration smaller_value,
+                             std::string_view larger_key, Duration larger_value) const {
+  if (smaller_value <= larger_value) {
+    return;
+  }
+  const Field& where = smaller ? *smaller : (larger ? *larger : section);
+  fail_at(where.mark, section.path + "." + std::string(smaller_key) + " (" +
+                          format_duration(smaller_value) + ") must not exceed " + section.path +
+                          "." + std::string(larger_key) + " (" + format_duration(larger_value) +
+                          ")");
+}
+
+// `upstream: NAME` is shorthand for `upstream: {cluster: NAME}`.
+RouteAction Loader::load_upstream_action(const Field& f) const {
+  if (!f.node.IsScalar() && !f.node.IsMap()) {
+    fail(f, "expected a cluster name or a map with 'cluster', got " + describe(f.node));
+  }
+  std::optional<Section> s;
+  const Field* cluster = &f;
+  if (f.node.IsMap()) {
+    s.emplace(*this, f,
+              std::vector<std::string_view>{"cluster", "strip_prefix", "rewrite", "host", "timeout",
+                                            "try_timeout", "retries"});
+    cluster = s->find("cluster");
+    if (!cluster) {
+      fail(f, "missing 'cluster' (the name of one of the upstreams)");
+    }
+  }
+  UpstreamAction action;
+  action.cluster = scalar(*cluster, "a cluster name");
+  bool found = false;
+  std::vector<std::string_view> defined;
+  for (size_t i = 0; i < upstreams_->size(); ++i) {
+    const UpstreamConfig& up = (*upstreams_)[i];
+    if (up.name == action.cluster) {
+      action.cluster_index = static_cast<uint32_t>(i);
+      found = true;
+    }
+    defined.push_back(up.name);
+  }
+  if (!found) {
+    std::string name = quote(action.cluster);
+    name.front() = '"';
+    name.back() = '"';
+    fail(*cluster, "unknown upstream " + name +
+                       (defined.empty() ? " (no upstreams are defined)"
+                                        : " (defined: " + join(defined) + ")"));
+  }
+  if (!s) {
+    return action;
+  }
+
+  const Field* strip = s->find("strip_prefix");
+  const Field* rewrite = s->find("rewrite");
+  if (strip && rewrite) {
+    const bool rewrite_later =
+        rewrite->mark.line > strip->mark.line ||
+        (rewrite->mark.line == strip->mark.line && rewrite->mark.column > strip->mark.column);
+    fail(rewrite_later ? *rewrite : *strip,
+         "'strip_prefix' and 'rewrite' are exclusive; a route changes the path one way or the "
+         "other");
+  }
+  if (strip) {
+    action.strip_prefix = load_action_path(*strip);
+    // Stripping happens on a segment boundary, so the prefix names whole segments: "/v1", not
+    // "/v1/"; and stripping "/" would change nothing.
+    if (action.strip_prefix == "/") {
+      fail(*strip, "stripping '/' changes nothing; leave 'strip_prefix' out");
+    }
+    if (action.strip_prefix.back() == '/') {
+      fail(*strip,
+           "must not end with '/'; it removes whole segments (\"/v1\" turns /v1/x "
+           "into /x)");
+    }
+  }
+  if (rewrite) {
+    action.rewrite = load_action_path(*rewrite);
+  }
+  if (const Field* v = s->find("host")) {
+    const std::string text = scalar(*v, "preserve, endpoint or a host name");
+    if (text == "preserve") {
+      action.host = UpstreamAction::HostPolicy::kPreserve;
+    } else if (text == "endpoint") {
+      action.host = UpstreamAction::HostPolicy::kEndpoint;
+    } else {
+      if (auto problem = host_port_problem(text, false, nullptr)) {
+        fail(*v, "expected preserve, endpoint or a host[:port] to send, but " + quote(text) +
+                     " is not one: " + *problem);
+      }
+      action.host = UpstreamAction::HostPolicy::kFixed;
+      action.host_value = text;
+    }
+  }
+  const Field* timeout = s->find("timeout");
+  if (timeout) {
+    action.timeout = read_duration(*timeout, kMinTimeout, kOneHour);
+  }
+  const Field* try_timeout = s->find("try_timeout");
+  if (try_timeout) {
+    action.try_timeout = read_duration_or_off(*try_timeout, kMinTimeout, kOneHour);
+  }
+  if (const Field* v = s->find("retries")) {
+    action.retries = static_cast<uint32_t>(read_number(*v, 0, kMaxRetries));
+  }
+  // A try that may outlast the whole request could never time out on its own.
+  if (action.try_timeout.count() != 0) {
+    check_not_above(try_timeout, timeout, s->self(), "try_timeout", action.try_timeout, "timeout",
+                    action.timeout);
+  }
+  return action;
+}
+
+std::string Loader::load_action_path(const Field& f) const {
+  std::string path = scalar(f, "a path starting with '/'");
+  if (auto problem = request_path_problem(path, false)) {
+    fail(f, *problem);
+  }
+  return path;
 }
 
 Config load_from_text(const std::string& yaml, const std::string& source_name) {

@@ -10,26 +10,17 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <variant>
+
+#include "config_test_util.h"
 
 namespace ringgate {
 namespace {
 
-const DirectResponse& direct_of(const RouteConfig& route) {
-  const auto* direct = std::get_if<DirectResponse>(&route.action);
-  EXPECT_NE(direct, nullptr) << route.name;
-  static const DirectResponse kNone;
-  return direct ? *direct : kNone;
-}
+using config_test::error_of;
+using config_test::ErrorCase;
 
-// Loads `yaml` as "t.yaml" and returns the ConfigError's message, or "" when it loaded.
-std::string error_of(const std::string& yaml) {
-  try {
-    load_config_string(yaml, "t.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
+const DirectResponse& direct_of(const RouteConfig& route) {
+  return config_test::action_of<DirectResponse>(route);
 }
 
 TEST(Config, EveryFieldRoundTrips) {
@@ -94,6 +85,7 @@ routes:
   EXPECT_EQ(s.server_header, "gw/1");
   EXPECT_EQ(s.ring_entries, 256u);
   EXPECT_EQ(s.backlog, 128u);
+  EXPECT_EQ(s.trusted_hops, 0u);  // not given
 
   EXPECT_FALSE(c.admin.enabled);
   EXPECT_EQ(c.admin.listen, "127.0.0.1:9999");
@@ -224,6 +216,9 @@ TEST(Config, EmbeddedDefaultLoads) {
   EXPECT_EQ(c.server.server_header, d.server_header);
   EXPECT_EQ(c.server.ring_entries, d.ring_entries);
   EXPECT_EQ(c.server.backlog, d.backlog);
+  EXPECT_EQ(c.server.batch_wait_us, d.batch_wait_us);
+  EXPECT_EQ(c.server.trusted_hops, d.trusted_hops);
+  EXPECT_TRUE(c.upstreams.empty());  // documented, commented out
 
   ASSERT_EQ(c.routes.size(), 4u);
   EXPECT_EQ(c.routes[0].name, "hello");
@@ -270,12 +265,6 @@ TEST(Config, ExamplesLoad) {
   EXPECT_GT(loaded, 0);
 }
 
-struct ErrorCase {
-  const char* yaml;
-  const char* where;   // exact "file:line:column"
-  const char* reason;  // substring of what follows
-};
-
 // The first line of every route case: a valid server section.
 #define SERVER "server: {listen: \"127.0.0.1:0\"}\n"
 
@@ -283,13 +272,13 @@ const ErrorCase kErrors[] = {
     // Unknown keys, at each level.
     {"server:\n  wokers: 4\n  listen: \":0\"\n", "t.yaml:2:3",
      "unknown key 'wokers' in 'server' (expected one of: workers, pin_cpus, listen, buffers, "
-     "limits, drain_timeout, server_header, ring_entries, backlog, batch_wait)"},
+     "limits, drain_timeout, server_header, ring_entries, backlog, batch_wait, trusted_hops)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
-     "unknown key 'routs' at the top level (expected one of: server, admin, routes)"},
+     "unknown key 'routs' at the top level (expected one of: server, admin, upstreams, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
-    {SERVER "routes:\n  - match: {path: /a}\n    upstream: x\n", "t.yaml:4:5",
-     "unknown key 'upstream' in 'routes[0]' (expected one of: name, match, direct)"},
+    {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
+     "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, direct, upstream)"},
     {SERVER "admin: {listen: \":1\", enable: false}\n", "t.yaml:2:23", "unknown key 'enable'"},
     {"server:\n  listen: \":0\"\n  listen: \":1\"\n", "t.yaml:3:3",
      "duplicate key 'listen' in 'server' (first at line 2)"},
@@ -297,7 +286,7 @@ const ErrorCase kErrors[] = {
 
     // Wrong types.
     {"- a\n- b\n", "t.yaml:1:1",
-     "expected a map with keys server, admin, routes at the top level, got a list"},
+     "expected a map with keys server, admin, upstreams, routes at the top level, got a list"},
     {"server:\n  listen: \":0\"\n  workers: {a: 1}\n", "t.yaml:3:12",
      "server.workers: expected a number or 'auto', got a map"},
     {"server:\n  listen: \":0\"\n  workers:\n", "t.yaml:3:3",
@@ -381,7 +370,7 @@ const ErrorCase kErrors[] = {
     // Routes.
     {SERVER "routes:\n  - direct: {}\n", "t.yaml:3:5", "routes[0]: missing 'match'"},
     {SERVER "routes:\n  - match: {path: /a}\n", "t.yaml:3:5",
-     "routes[0]: missing an action (expected one of: direct)"},
+     "routes[0]: missing an action (expected one of: direct, upstream)"},
     {SERVER "routes:\n  - hello\n", "t.yaml:3:5", "routes[0]: expected a route map"},
     {SERVER "routes:\n  - match: {methods: [GET]}\n    direct: {}\n", "t.yaml:3:12",
      "routes[0].match: needs 'path' (exact or template) or 'prefix'"},
@@ -454,14 +443,7 @@ const ErrorCase kErrors[] = {
 };
 
 TEST(ConfigErrors, ExactPositionAndReason) {
-  for (const ErrorCase& c : kErrors) {
-    const std::string message = error_of(c.yaml);
-    SCOPED_TRACE("yaml:\n" + std::string(c.yaml));
-    ASSERT_FALSE(message.empty()) << "loaded, but should have failed";
-    const std::string where = std::string(c.where) + ": ";
-    EXPECT_EQ(message.substr(0, where.size()), where) << message;
-    EXPECT_NE(message.find(c.reason), std::string::npos) << message;
-  }
+  config_test::expect_errors(kErrors);
 }
 
 TEST(ConfigErrors, DeepNestingIsAnErrorNotACrash) {
