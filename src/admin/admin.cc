@@ -21,6 +21,7 @@ std::string render_metrics(const Gateway& gateway) {
   out += "# HELP ringgate_workers Shards running\n# TYPE ringgate_workers gauge\nringgate_workers ";
   out += std::to_string(shards);
   out += '\n';
+  gateway.render_upstream_metrics(out);
   return out;
 }
 

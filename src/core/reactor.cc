@@ -201,6 +201,13 @@ void Reactor::submit_send(int fd, const void* buf, size_t len, Completion* c, un
   io_uring_sqe_set_data64(sqe, tag(c, op));
 }
 
+void Reactor::submit_connect(int fd, const sockaddr* addr, socklen_t len, Completion* c,
+                             unsigned op) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_connect(sqe, fd, addr, len);
+  io_uring_sqe_set_data64(sqe, tag(c, op));
+}
+
 void Reactor::submit_sendmsg(int fd, const msghdr* msg, Completion* c, unsigned op) {
   io_uring_sqe* sqe = get_sqe();
   io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);

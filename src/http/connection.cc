@@ -1,5 +1,6 @@
 #include "connection.h"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy.h"
 #include "ringgate/http/method.h"
 #include "worker.h"
 
@@ -171,15 +173,26 @@ void Connection::process_input() {
   }
   in_process_ = true;
   while (state_ == State::kOpen && in_count_ > 0 && !close_after_send_) {
-    if (!parser_.in_message() && !output_room()) {
-      break;  // backpressure: answer what we have before reading the next request
+    if (!parser_.in_message() && (call_ || !output_room())) {
+      // Backpressure: answer what we have before reading the next request. A proxied
+      // response in progress holds the next pipelined request back until it is complete.
+      break;
     }
     Reactor& reactor = worker_.reactor();
     const uint16_t bid = in_head_;
     const uint32_t len = worker_.chain_len(bid);
     const char* data = reactor.buffer(bid) + in_off_;
+    size_t avail = len - in_off_;
+    if (call_ && !parser_.in_head()) {
+      // Request body for the upstream: no more than the call can buffer now.
+      const size_t room = call_->request_room();
+      if (room == 0) {
+        break;  // resumed by proxy_request_room() when the upstream has taken the bytes
+      }
+      avail = std::min(avail, room);
+    }
     size_t consumed = 0;
-    RequestParser::Event ev = parser_.feed(data, len - in_off_, consumed);
+    RequestParser::Event ev = parser_.feed(data, avail, consumed);
     in_off_ += static_cast<uint32_t>(consumed);
     if (ev == RequestParser::Event::kHead) {
       on_head();
@@ -203,6 +216,9 @@ void Connection::process_input() {
   in_process_ = false;
   if (state_ == State::kClosing) {
     return;
+  }
+  if (call_) {
+    call_->flush_request();  // one upstream send for the head and the body bytes parsed now
   }
   if (out_ && !send_inflight_) {
     flush();
@@ -249,6 +265,10 @@ void Connection::on_head() {
   worker_.router().match(parser_.host(), parser_.method(), parser_.path(), match);
   switch (match.status) {
     case RouteMatchResult::Status::kMatched:
+      if (const ProxyRoute* proxy = worker_.proxy_route(match.route_index)) {
+        start_proxy(*proxy);
+        break;
+      }
       pending_kind_ = Pending::kDirect;
       pending_.route = &worker_.direct_route(match.route_index);
       break;
@@ -260,6 +280,22 @@ void Connection::on_head() {
       pending_kind_ = Pending::kNotFound;
       break;
   }
+}
+
+void Connection::start_proxy(const ProxyRoute& route) {
+  ProxyCall* call = worker_.acquire_call();
+  const std::string* error_body = nullptr;
+  const int status = call->start(*this, *route.route, *route.action, *route.cluster, error_body);
+  if (status != 0) {
+    // Refused before anything was sent (no endpoint, limits): answered at message complete.
+    worker_.release_call(call);
+    pending_kind_ = Pending::kProxyError;
+    pending_.error = ErrorAnswer{error_body, status};
+    return;
+  }
+  call_ = call;
+  pending_kind_ = Pending::kProxy;
+  parser_.set_body_sink(call);
 }
 
 void Connection::on_message_complete() {
@@ -304,6 +340,19 @@ void Connection::on_message_complete() {
       emit_admin(r, keep_alive, head_request_);
       break;
     }
+    case Pending::kProxyError:
+      emit_generated(pending_.error.status, nullptr, "application/problem+json",
+                     *pending_.error.body, keep_alive, head_request_);
+      break;
+    case Pending::kProxy:
+      parser_.set_body_sink(nullptr);
+      pending_kind_ = Pending::kNone;
+      if (call_) {
+        // The response may still be on its way: keep-alive is settled when it completes.
+        call_->on_request_complete(keep_alive);
+        return;
+      }
+      break;
     case Pending::kNone:
       break;
   }
@@ -312,6 +361,121 @@ void Connection::on_message_complete() {
   if (!keep_alive) {
     close_after_send_ = true;
   }
+}
+
+char* Connection::out_space(size_t& avail) {
+  if (!out_) {
+    out_ = worker_.acquire_out();
+  }
+  OutBuffer& o = *out_;
+  if (o.owned || o.iov_count + 2 > OutBuffer::kMaxIov) {
+    avail = 0;
+    return nullptr;
+  }
+  avail = out_capacity() - o.used;
+  return o.data + o.used;
+}
+
+void Connection::out_commit(size_t n) {
+  if (n == 0) {
+    return;
+  }
+  OutBuffer& o = *out_;
+  char* dst = o.data + o.used;
+  o.used += static_cast<uint32_t>(n);
+  if (o.iov_count > o.inflight_end && o.iov_count > 0) {
+    iovec& last = o.iov[o.iov_count - 1];
+    if (static_cast<char*>(last.iov_base) + last.iov_len == dst) {
+      last.iov_len += n;
+      return;
+    }
+  }
+  o.iov[o.iov_count++] = iovec{dst, n};
+}
+
+bool Connection::out_pending() const {
+  return out_ && out_->pending_bytes() > 0;
+}
+
+void Connection::out_discard() {
+  if (!out_ || send_inflight_) {
+    return;
+  }
+  worker_.release_out(out_);
+  out_ = nullptr;
+}
+
+void Connection::out_flush() {
+  if (!send_inflight_) {
+    flush();
+  }
+}
+
+std::string_view Connection::peer_ip() {
+  if (peer_ip_[0] == '\0') {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, peer_ip_,
+                  sizeof peer_ip_);
+      } else if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, peer_ip_,
+                  sizeof peer_ip_);
+      }
+    }
+    if (peer_ip_[0] == '\0') {
+      std::memcpy(peer_ip_, "unknown", 8);
+    }
+  }
+  return peer_ip_;
+}
+
+void Connection::proxy_error(int status, std::string_view body, bool keep_alive) {
+  call_ = nullptr;
+  const bool request_done = !parser_.in_message();
+  if (!request_done) {
+    // The rest of the request body will never be read as a request.
+    parser_.set_body_sink(nullptr);
+    pending_kind_ = Pending::kNone;
+    keep_alive = false;
+  }
+  emit_generated(status, nullptr, "application/problem+json", body,
+                 keep_alive && !worker_.draining(), head_request_);
+  if (!keep_alive || worker_.draining()) {
+    close_after_send_ = true;
+  }
+  phase_ = Phase::kNone;
+  if (!in_process_) {
+    process_input();
+  }
+}
+
+void Connection::proxy_done(bool keep_alive) {
+  call_ = nullptr;
+  if (parser_.in_message()) {
+    // Answered before the request was complete: the rest cannot be read as a request.
+    parser_.set_body_sink(nullptr);
+    pending_kind_ = Pending::kNone;
+    keep_alive = false;
+  }
+  if (!keep_alive) {
+    close_after_send_ = true;
+  }
+  phase_ = Phase::kNone;
+  if (!in_process_) {
+    process_input();
+  }
+}
+
+void Connection::proxy_abort() {
+  call_ = nullptr;
+  parser_.set_body_sink(nullptr);
+  if (!parser_.in_message() && !out_pending()) {
+    // Everything of the cut response went out: close_now() would not see it unanswered.
+    bump(counters().requests_aborted);
+  }
+  close_now();
 }
 
 void Connection::on_parse_error() {
@@ -521,6 +685,10 @@ void Connection::on_send(int res) {
   // Everything sent: the buffer goes back to the pool, so an idle connection holds none.
   worker_.release_out(out_);
   out_ = nullptr;
+  if (call_) {
+    call_->on_client_drained();  // the response in progress may go on
+    return;
+  }
   if (close_after_send_) {
     start_linger();
     return;
@@ -570,12 +738,19 @@ void Connection::close_now() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (state_ == State::kOpen && (parser_.in_message() || (out_ && out_->pending_bytes() > 0))) {
+  if (state_ == State::kOpen &&
+      (parser_.in_message() || call_ || (out_ && out_->pending_bytes() > 0))) {
     // A request that began but will never be (fully) answered is counted, never lost silently.
     bump(counters().requests_aborted);
   }
   state_ = State::kClosing;
   worker_.shard().timers().disarm(*this);
+  if (call_) {
+    ProxyCall* call = call_;
+    call_ = nullptr;
+    parser_.set_body_sink(nullptr);
+    call->client_gone();
+  }
   release_input();
   parser_.release();
   if (recv_armed_) {
@@ -601,7 +776,7 @@ void Connection::begin_drain() {
   if (state_ != State::kOpen) {
     return;
   }
-  if (!parser_.in_message() && !(out_ && out_->pending_bytes() > 0) && in_count_ == 0) {
+  if (!parser_.in_message() && !call_ && !(out_ && out_->pending_bytes() > 0) && in_count_ == 0) {
     close_now();
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).
@@ -612,6 +787,14 @@ void Connection::update_timer() {
     return;
   }
   Phase want;
+  if (call_ && !parser_.in_message()) {
+    // The call keeps its own deadlines (connect, try, route timeout, stalled transfer).
+    if (phase_ != Phase::kProxy) {
+      phase_ = Phase::kProxy;
+      worker_.shard().timers().disarm(*this);
+    }
+    return;
+  }
   if (parser_.in_head()) {
     want = Phase::kHeader;
   } else if (parser_.in_message() || (out_ && out_->pending_bytes() > 0)) {
@@ -640,7 +823,10 @@ void Connection::on_timer(Timer* t) {
       break;
     case Phase::kHeader:
     case Phase::kRequest:
-      if (c->parser_.in_message() && !c->close_after_send_) {
+      if (c->call_) {
+        bump(counters.request_timeouts);
+        c->close_now();  // the body stalled while being proxied: the upstream side is cut too
+      } else if (c->parser_.in_message() && !c->close_after_send_) {
         const bool header = c->phase_ == Phase::kHeader;
         bump(header ? counters.header_timeouts : counters.request_timeouts);
         c->fail_and_close(408, header ? "request head not received in time"
@@ -653,6 +839,7 @@ void Connection::on_timer(Timer* t) {
       }
       break;
     case Phase::kLinger:
+    case Phase::kProxy:
     case Phase::kNone:
       c->close_now();
       break;

@@ -17,8 +17,10 @@
 namespace ringgate {
 
 class Worker;
+class ProxyCall;
 struct OutBuffer;
 struct DirectRoute;
+struct ProxyRoute;
 
 // The transport seam: plain TCP now; TLS will wrap recv/send here without touching the parser.
 enum class Transport : uint8_t { kPlain };
@@ -41,13 +43,48 @@ class Connection final : public Completion, public Timer {
   void resume_receive();
   bool closed() const { return state_ == State::kClosing; }
 
+  // --- used by the proxy call in progress ---
+  RequestParser& parser() { return parser_; }
+  Worker& worker() { return worker_; }
+  // Free output space for writing in place: `avail` bytes at the returned pointer (nullptr when
+  // the output is full until the next send completes).
+  char* out_space(size_t& avail);
+  void out_commit(size_t n);
+  bool out_pending() const;
+  // Drops output not yet handed to a send (a response head that turned out bad).
+  void out_discard();
+  void out_flush();
+  void count_status(int status);
+  // The peer's address as text (no port), looked up once per connection.
+  std::string_view peer_ip();
+  // The call answered with an error of its own (the response did not start).
+  void proxy_error(int status, std::string_view body, bool keep_alive);
+  // The response is complete in the output.
+  void proxy_done(bool keep_alive);
+  // The response started but cannot be completed: cut the connection.
+  void proxy_abort();
+  // The upstream took the buffered request bytes: feed more of the body.
+  void proxy_request_room() { process_input(); }
+
   Connection* prev = nullptr;
   Connection* next = nullptr;
   bool starved = false;
 
  private:
-  enum class Phase : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger };
-  enum class Pending : uint8_t { kNone, kDirect, kNotFound, kMethodNotAllowed, kAdmin };
+  enum class Phase : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger, kProxy };
+  enum class Pending : uint8_t {
+    kNone,
+    kDirect,
+    kNotFound,
+    kMethodNotAllowed,
+    kAdmin,
+    kProxy,       // call_ is in progress
+    kProxyError,  // the call could not start: answer pending_.error at message complete
+  };
+  struct ErrorAnswer {
+    const std::string* body;
+    int status;
+  };
 
   // Admin traffic is kept out of the client metrics (and out of limits.connections).
   ShardCounters& counters() const;
@@ -58,6 +95,7 @@ class Connection final : public Completion, public Timer {
   bool output_room() const;
   void on_head();
   void on_message_complete();
+  void start_proxy(const ProxyRoute& route);
   void on_parse_error();
   void fail_and_close(int status, const char* detail);
   void emit_direct(const DirectRoute& route, bool keep_alive, bool head_only);
@@ -69,7 +107,6 @@ class Connection final : public Completion, public Timer {
   void append_copy(std::string_view bytes);
   void append_ref(const char* data, size_t len);
   void append_connection_header(bool keep_alive);
-  void count_status(int status);
   void flush();
   void start_linger();
   void finish_after_eof();
@@ -88,7 +125,9 @@ class Connection final : public Completion, public Timer {
     const DirectRoute* route;
     uint64_t allow;
     AdminResponse* admin;
+    ErrorAnswer error;
   } pending_{};
+  ProxyCall* call_ = nullptr;
   int fd_;
   uint32_t in_off_ = 0;  // bytes of the first held buffer already parsed
   uint16_t in_head_ = 0xffff;
@@ -109,6 +148,7 @@ class Connection final : public Completion, public Timer {
   bool in_process_ = false;
   bool retired_ = false;
   uint32_t linger_bytes_ = 0;
+  char peer_ip_[46] = {};  // filled on the first proxied request
 };
 
 }  // namespace ringgate

@@ -110,6 +110,9 @@ bool Gateway::start(std::string& error) {
   for (unsigned i = 0; i < n; ++i) {
     counters_.push_back(std::make_unique<ShardCounters>());
   }
+  for (const UpstreamConfig& u : config_->upstreams) {
+    shared_clusters_.push_back(std::make_unique<SharedCluster>(u.endpoints.size()));
+  }
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(
         std::make_unique<Worker>(*this, i, std::move(fds[i]), admin_flags[i], *counters_[i]));
@@ -174,6 +177,29 @@ bool Gateway::wait() {
     }
   }
   return all_drained_.load();
+}
+
+void Gateway::render_upstream_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.upstreams.empty() || workers_.empty()) {
+    return;
+  }
+#define RINGGATE_RENDER_CLUSTER(field, suffix, type, help)                                         \
+  out += "# HELP ringgate_upstream_" suffix " " help "\n# TYPE ringgate_upstream_" suffix " " type \
+         "\n";                                                                                     \
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {                                              \
+    uint64_t sum = 0;                                                                              \
+    for (const auto& w : workers_) {                                                               \
+      sum += w->clusters()[c]->counters.field.load(std::memory_order_relaxed);                     \
+    }                                                                                              \
+    out += "ringgate_upstream_" suffix "{upstream=\"";                                             \
+    out += cfg.upstreams[c].name;                                                                  \
+    out += "\"} ";                                                                                 \
+    out += std::to_string(sum);                                                                    \
+    out += '\n';                                                                                   \
+  }
+  RINGGATE_CLUSTER_COUNTERS(RINGGATE_RENDER_CLUSTER)
+#undef RINGGATE_RENDER_CLUSTER
 }
 
 }  // namespace ringgate

@@ -139,7 +139,7 @@ int MessageParser::on_url(llhttp_t* p, const char* at, size_t n) {
 // and drop them.
 int MessageParser::on_trailer_bytes(size_t n) {
   trailer_bytes_ += n;
-  if (body_bytes_ + trailer_bytes_ > context_->limits->body_bytes) {
+  if (body_bytes_ + trailer_bytes_ > body_limit()) {
     return fail(413, "request body too large");
   }
   return 0;
@@ -258,7 +258,7 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   if (r->kind_ == Kind::kRequest && p->http_minor >= 1 && !(r->flags_ & kHasHost)) {
     return r->fail(400, "missing Host header");
   }
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->context_->limits->body_bytes) {
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body_limit()) {
     return r->fail(413, "body too large");
   }
   r->keep_alive_ = llhttp_should_keep_alive(p);
@@ -277,7 +277,7 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
 int MessageParser::on_body(llhttp_t* p, const char* at, size_t n) {
   MessageParser* r = self(p);
   r->body_bytes_ += n;
-  if (r->body_bytes_ + r->trailer_bytes_ > r->context_->limits->body_bytes) {
+  if (r->body_bytes_ + r->trailer_bytes_ > r->body_limit()) {
     return r->fail(413, "request body too large");
   }
   if (r->body_sink_) {
@@ -422,6 +422,11 @@ std::string_view MessageParser::host() const {
   }
   size_t colon = h.find(':');
   return colon == std::string_view::npos ? h : h.substr(0, colon);
+}
+
+uint64_t MessageParser::body_limit() const {
+  // Responses stream through with backpressure: a download is not bounded by the request limit.
+  return kind_ == Kind::kResponse ? UINT64_MAX : context_->limits->body_bytes;
 }
 
 bool MessageParser::has_body() const {

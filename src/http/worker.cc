@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,39 @@ namespace ringgate {
 namespace {
 constexpr unsigned kOpAccept = 1;
 constexpr uint64_t kAcceptRetryMs = 100;
+
+uint64_t process_seed() {
+  static const uint64_t seed = [] {
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != static_cast<ssize_t>(sizeof v)) {
+      v = static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ull ^
+          static_cast<uint64_t>(time(nullptr));
+    }
+    return v;
+  }();
+  return seed;
+}
+
+// Request bytes of one proxied request: the rewritten head with room to spare, then body.
+size_t request_bytes(const Limits& limits) {
+  return std::max<size_t>(16 * 1024, size_t{limits.header_bytes} + limits.request_line + 4096);
+}
+
+BalancePolicy balance_policy(BalanceKind kind) {
+  switch (kind) {
+    case BalanceKind::kLeastRequest:
+      return BalancePolicy::kLeastRequest;
+    case BalanceKind::kP2C:
+      return BalancePolicy::kP2C;
+    case BalanceKind::kRingHash:
+      return BalancePolicy::kRingHash;
+    case BalanceKind::kMaglev:
+      return BalancePolicy::kMaglev;
+    case BalanceKind::kRoundRobin:
+      break;
+  }
+  return BalancePolicy::kRoundRobin;
+}
 
 std::string build_direct_head(const DirectResponse& d, const std::string& server_line) {
   std::string head = "HTTP/1.1 " + std::to_string(d.status) + " ";
@@ -45,7 +79,9 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
       shard_(index),
       counters_(counters),
       scratch_pool_(scratch_block_size(config_->server.limits), 256),
-      out_pool_(kOutBlockSize, 1024) {
+      out_pool_(kOutBlockSize, 1024),
+      request_pool_(request_bytes(config_->server.limits), 1024),
+      request_ids_(process_seed(), index) {
   const Config& cfg = *config_;
   router_ = std::make_unique<Router>(cfg);
   if (!cfg.server.server_header.empty()) {
@@ -73,6 +109,101 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
   chain_len_.assign(cfg.server.buffers.count, 0);
   const uint32_t workers = gateway.workers();
   connection_limit_ = (cfg.server.limits.connections + workers - 1) / workers;
+  build_clusters();
+}
+
+void Worker::build_clusters() {
+  const Config& cfg = *config_;
+  const uint32_t workers = gateway_.workers();
+  auto share = [workers](uint32_t limit) { return std::max(1u, (limit + workers - 1) / workers); };
+  for (size_t i = 0; i < cfg.upstreams.size(); ++i) {
+    const UpstreamConfig& u = cfg.upstreams[i];
+    auto c = std::make_unique<UpstreamCluster>();
+    c->config = &u;
+    c->index = static_cast<uint32_t>(i);
+    c->shared = gateway_.shared_clusters_[i].get();
+    c->endpoints.resize(u.endpoints.size());
+    c->views.resize(u.endpoints.size());
+    std::vector<std::string> names;
+    std::vector<uint32_t> weights;
+    for (size_t e = 0; e < u.endpoints.size(); ++e) {
+      UpstreamEndpoint& ep = c->endpoints[e];
+      ep.authority = u.endpoints[e].address;
+      ep.weight = u.endpoints[e].weight;
+      ep.shared = &c->shared->endpoints[e];
+      std::string error;
+      if (!resolve_socket_address(ep.authority, ep.address, &error)) {
+        // Unresolvable now: the endpoint stays unusable (connect fails) until a refresh.
+        fprintf(stderr, "ringgate: upstream %s: endpoint %s: %s\n", u.name.c_str(),
+                ep.authority.c_str(), error.c_str());
+      }
+      c->views[e].weight = ep.weight;
+      names.push_back(ep.authority);
+      weights.push_back(ep.weight);
+    }
+    if (u.balance == BalanceKind::kRingHash) {
+      c->table = build_ring_hash(names, weights);
+    } else if (u.balance == BalanceKind::kMaglev) {
+      c->table = build_maglev(names, weights);
+    }
+    c->balancer = std::make_unique<Balancer>(balance_policy(u.balance), u.endpoints.size(),
+                                             c->table.get(), process_seed() + shard_.index());
+    c->max_connections = share(u.circuit.max_connections);
+    c->max_pending = share(u.circuit.max_pending);
+    c->max_requests = share(u.circuit.max_requests);
+    const std::string quoted = "upstream \"" + u.name + "\"";
+    c->body_502_connect = problem_json(502, quoted + " could not be reached");
+    c->body_502_response = problem_json(502, quoted + " sent an invalid or incomplete response");
+    c->body_503_unavailable = problem_json(503, quoted + " has no available endpoint");
+    c->body_503_limit = problem_json(503, quoted + " is at its connection or request limit");
+    c->body_503_circuit = problem_json(503, quoted + " is failing; its circuit breaker is open");
+    c->body_504 = problem_json(504, quoted + " did not answer in time");
+    clusters_.push_back(std::move(c));
+  }
+  proxy_routes_.resize(cfg.routes.size());
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    if (const auto* a = std::get_if<UpstreamAction>(&cfg.routes[i].action)) {
+      proxy_routes_[i] = ProxyRoute{&cfg.routes[i], a, clusters_[a->cluster_index].get()};
+    }
+  }
+  response_spans_.resize(cfg.server.limits.headers);
+  response_parser_context_.limits = &cfg.server.limits;
+  response_parser_context_.scratch_pool = &scratch_pool_;
+  response_parser_context_.shared_spans = response_spans_.data();
+}
+
+ProxyCall* Worker::acquire_call() {
+  if (!free_calls_) {
+    calls_.push_back(std::make_unique<ProxyCall>(*this));
+    return calls_.back().get();
+  }
+  ProxyCall* c = free_calls_;
+  free_calls_ = c->next_free;
+  c->next_free = nullptr;
+  return c;
+}
+
+void Worker::release_call(ProxyCall* call) {
+  call->next_free = free_calls_;
+  free_calls_ = call;
+}
+
+void Worker::add_starved(UpstreamConn* u) {
+  if (!u->starved) {
+    u->starved = true;
+    starved_upstreams_.push_back(u);
+  }
+}
+
+void Worker::retire(UpstreamConn* u) {
+  if (u->starved) {
+    for (UpstreamConn*& s : starved_upstreams_) {
+      if (s == u) {
+        s = nullptr;
+      }
+    }
+  }
+  dead_upstreams_.push_back(u);
 }
 
 Worker::~Worker() {
@@ -88,6 +219,9 @@ Worker::~Worker() {
   }
   for (Connection* c : dead_) {
     delete c;
+  }
+  for (UpstreamConn* u : dead_upstreams_) {
+    delete u;
   }
 }
 
@@ -131,6 +265,18 @@ void Worker::run() {
       }
     }
   });
+  if (shard_.index() == 0) {
+    // Health checks run once per endpoint for the whole process: here, on shard 0.
+    for (auto& c : clusters_) {
+      if (!c->config->health.enabled) {
+        continue;
+      }
+      for (UpstreamEndpoint& ep : c->endpoints) {
+        probes_.push_back(std::make_unique<HealthProbe>(*this, *c, ep));
+        probes_.back()->start();
+      }
+    }
+  }
   if (gateway_.stopping()) {
     begin_drain();
   }
@@ -237,6 +383,17 @@ void Worker::begin_drain() {
     c->begin_drain();
     c = next;
   }
+  for (auto& p : probes_) {
+    p->stop();
+  }
+  // Idle upstream connections are closed now; busy ones when their response is done.
+  for (auto& c : clusters_) {
+    for (UpstreamEndpoint& ep : c->endpoints) {
+      while (ep.idle) {
+        ep.idle->close();
+      }
+    }
+  }
   shard_.timers().arm(
       drain_timer_, shard_.now_ms() + static_cast<uint64_t>(config_->server.drain_timeout.count()));
 }
@@ -257,6 +414,15 @@ void Worker::end_of_iteration() {
   // Batch only under concurrency: wait for about half the open connections' worth of completions
   // (bounded). With few connections a lone request is never held back.
   reactor().set_batch_target(connection_count_ < 4 ? 1 : std::min(connection_count_ / 2, 64u));
+  if (!starved_upstreams_.empty() && reactor().buffers_out() < reactor().buffer_count()) {
+    std::vector<UpstreamConn*> starved;
+    starved.swap(starved_upstreams_);
+    for (UpstreamConn* u : starved) {
+      if (u) {
+        u->resume_receive();
+      }
+    }
+  }
   if (!starved_.empty() && reactor().buffers_out() < reactor().buffer_count()) {
     std::vector<Connection*> starved;
     starved.swap(starved_);
@@ -275,6 +441,12 @@ void Worker::end_of_iteration() {
     delete c;
   }
   dead_.clear();
+  for (UpstreamConn* u : dead_upstreams_) {
+    reactor().submit_close(u->fd_);
+    delete u;
+    --upstream_open_;
+  }
+  dead_upstreams_.clear();
 }
 
 bool Worker::finished() {
@@ -289,7 +461,12 @@ bool Worker::finished() {
       return false;
     }
   }
-  return connections_ == nullptr && dead_.empty();
+  for (const auto& p : probes_) {
+    if (!p->idle()) {
+      return false;
+    }
+  }
+  return connections_ == nullptr && dead_.empty() && upstream_open_ == 0;
 }
 
 }  // namespace ringgate

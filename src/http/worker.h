@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "health.h"
+#include "proxy.h"
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/shard.h"
@@ -16,6 +18,13 @@
 namespace ringgate {
 
 class Connection;
+
+// A route whose action is `upstream`, with this shard's cluster.
+struct ProxyRoute {
+  const RouteConfig* route = nullptr;
+  const UpstreamAction* action = nullptr;
+  UpstreamCluster* cluster = nullptr;
+};
 
 // A direct route's response, serialised once at start-up.
 struct DirectRoute {
@@ -100,9 +109,27 @@ class Worker final : public ShardHooks {
   void add_starved(Connection* c);
   void retire(Connection* c);
 
+  // --- proxying ---
+  const ProxyRoute* proxy_route(uint32_t route_index) const {
+    const ProxyRoute& r = proxy_routes_[route_index];
+    return r.route ? &r : nullptr;
+  }
+  const std::vector<std::unique_ptr<UpstreamCluster>>& clusters() const { return clusters_; }
+  ParserContext* response_parser_context() { return &response_parser_context_; }
+  ProxyCall* acquire_call();
+  void release_call(ProxyCall* call);
+  char* acquire_request_block() { return static_cast<char*>(request_pool_.acquire()); }
+  void release_request_block(char* block) { request_pool_.release(block); }
+  size_t request_block_size() const { return request_pool_.block_size(); }
+  RequestIdGenerator& request_ids() { return request_ids_; }
+  void upstream_opened() { ++upstream_open_; }
+  void add_starved(UpstreamConn* u);
+  void retire(UpstreamConn* u);
+
  private:
   void begin_drain();
   void close_listeners();
+  void build_clusters();
 
   Gateway& gateway_;
   std::shared_ptr<const Config> config_;
@@ -122,8 +149,20 @@ class Worker final : public ShardHooks {
   std::string server_line_;
   std::string not_found_body_ = problem_json(404, "no route matches this request");
   std::string method_not_allowed_body_ = problem_json(405, "method not allowed on this route");
-  Connection* connections_ = nullptr;  // intrusive list of open connections
-  uint32_t connection_count_ = 0;      // client connections (admin ones are not limited)
+  std::vector<std::unique_ptr<UpstreamCluster>> clusters_;
+  std::vector<ProxyRoute> proxy_routes_;  // by route index; route == nullptr: not a proxy route
+  std::vector<HeaderSpan> response_spans_;
+  ParserContext response_parser_context_;
+  BlockPool request_pool_;
+  std::vector<std::unique_ptr<ProxyCall>> calls_;  // every call ever made; free ones listed below
+  ProxyCall* free_calls_ = nullptr;
+  RequestIdGenerator request_ids_;
+  uint32_t upstream_open_ = 0;  // upstream connections not yet retired
+  std::vector<UpstreamConn*> starved_upstreams_;
+  std::vector<UpstreamConn*> dead_upstreams_;
+  std::vector<std::unique_ptr<HealthProbe>> probes_;  // shard 0 only
+  Connection* connections_ = nullptr;                 // intrusive list of open connections
+  uint32_t connection_count_ = 0;  // client connections (admin ones are not limited)
   uint32_t connection_limit_ = 0;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;

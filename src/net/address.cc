@@ -1,6 +1,7 @@
 #include "ringgate/net/address.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <charconv>
 #include <cstring>
@@ -104,6 +105,35 @@ bool parse_socket_address(std::string_view text, SocketAddress& out, std::string
     sa->sin_port = htons(static_cast<uint16_t>(port));
     out.length = sizeof(sockaddr_in);
   }
+  return true;
+}
+
+bool resolve_socket_address(std::string_view text, SocketAddress& out, std::string* error) {
+  if (parse_socket_address(text, out, nullptr)) {
+    return true;
+  }
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || text.front() == '[') {
+    return parse_socket_address(text, out, error);
+  }
+  const std::string host(text.substr(0, colon));
+  const std::string port(text.substr(colon + 1));
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+  addrinfo* result = nullptr;
+  const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &result);
+  if (rc != 0 || !result) {
+    if (error) {
+      *error = std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
+    }
+    return false;
+  }
+  out = SocketAddress{};
+  std::memcpy(&out.storage, result->ai_addr, result->ai_addrlen);
+  out.length = result->ai_addrlen;
+  freeaddrinfo(result);
   return true;
 }
 

@@ -765,6 +765,9 @@ std::string make_config(const ConfigSpec& spec) {
   y += "  drain_timeout: " + spec.drain_timeout + "\n";
   y += spec.server_extra;
   y += "admin:\n  listen: \"127.0.0.1:0\"\n";
+  if (!spec.upstreams.empty()) {
+    y += "upstreams:\n" + spec.upstreams;
+  }
   y += "routes:\n";
   y += spec.routes.empty() ? default_routes() : spec.routes;
   return y;

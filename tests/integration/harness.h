@@ -200,6 +200,7 @@ struct ConfigSpec {
   std::string drain_timeout = "5s";
   std::string server_extra;  // more lines inside `server:`, each indented two spaces
   std::string routes;        // the YAML list under `routes:`; empty → default_routes()
+  std::string upstreams;     // the YAML map under `upstreams:` (indented two spaces); empty: none
 };
 std::string make_config(const ConfigSpec& spec);
 

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "upstream_process.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -34,80 +36,7 @@ int remaining_ms(Clock::time_point deadline) {
   return left.count() <= 0 ? 0 : static_cast<int>(left.count());
 }
 
-// One test_upstream process; SIGKILLed on destruction if still running.
-class Upstream {
- public:
-  explicit Upstream(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {TEST_UPSTREAM_BINARY, "--listen", "127.0.0.1:0"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) {
-      return;
-    }
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ == 0) {
-      // The server dies with the test, so a failed test never leaves it holding a port.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) {
-        _exit(127);
-      }
-      dup2(out[1], STDOUT_FILENO);
-      std::vector<char*> argv;
-      for (std::string& a : args) {
-        argv.push_back(a.data());
-      }
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    // Read "listening 127.0.0.1:PORT\n".
-    std::string line;
-    auto deadline = Clock::now() + 10s;
-    while (line.find('\n') == std::string::npos) {
-      pollfd p{out[0], POLLIN, 0};
-      char c[256];
-      ssize_t n = 0;
-      if (poll(&p, 1, remaining_ms(deadline)) <= 0 || (n = read(out[0], c, sizeof c)) <= 0) {
-        break;
-      }
-      line.append(c, static_cast<size_t>(n));
-    }
-    close(out[0]);
-    constexpr std::string_view kPrefix = "listening 127.0.0.1:";
-    if (line.starts_with(kPrefix)) {
-      port_ = static_cast<uint16_t>(std::atoi(line.c_str() + kPrefix.size()));
-    }
-  }
-  ~Upstream() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  uint16_t port() const { return port_; }
-
-  // SIGTERM and wait: the exit status, or -1.
-  int stop() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 500; ++i) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        reaped_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      usleep(10'000);
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  uint16_t port_ = 0;
-};
+using test_upstream::Upstream;
 
 class Conn {
  public:

@@ -114,9 +114,9 @@ struct UpstreamAction {
   enum class HostPolicy : uint8_t { kPreserve, kEndpoint, kFixed };
   HostPolicy host = HostPolicy::kPreserve;
   std::string host_value;
-  Duration timeout{15000};     // whole request, all tries, until the response head → 504
-  Duration try_timeout{0};     // one try until the response head; 0 = timeout
-  uint32_t retries = 1;        // extra tries after the first (0..10)
+  Duration timeout{15000};  // whole request, all tries, until the response head → 504
+  Duration try_timeout{0};  // one try until the response head; 0 = timeout
+  uint32_t retries = 1;     // extra tries after the first (0..10)
 };
 
 using RouteAction = std::variant<DirectResponse, UpstreamAction>;
@@ -146,8 +146,8 @@ struct HashKeyConfig {
 };
 
 struct HealthCheckConfig {
-  bool enabled = false;              // on when `health:` is given
-  std::string path = "/healthz";     // GET; 2xx = pass
+  bool enabled = false;           // on when `health:` is given
+  std::string path = "/healthz";  // GET; 2xx = pass
   Duration interval{5000};
   Duration timeout{1000};
   uint32_t healthy_threshold = 2;    // consecutive passes to become healthy
@@ -166,25 +166,25 @@ struct OutlierConfig {
 
 // Per cluster; the limits are process-wide, split evenly across shards (at least 1 each).
 struct CircuitConfig {
-  uint32_t max_connections = 10000;  // open upstream connections
-  uint32_t max_pending = 1000;       // requests waiting for a connection
-  uint32_t max_requests = 10000;     // requests in flight
+  uint32_t max_connections = 10000;   // open upstream connections
+  uint32_t max_pending = 1000;        // requests waiting for a connection
+  uint32_t max_requests = 10000;      // requests in flight
   uint32_t consecutive_failures = 0;  // failed requests that open the circuit; 0 = never
   Duration open_for{10000};           // then one probe request; success closes it
 };
 
 struct RetryBudgetConfig {
-  uint32_t percent = 20;         // retries may add at most this share of requests in flight
-  uint32_t min_concurrent = 3;   // ... but this many concurrent retries are always allowed
+  uint32_t percent = 20;        // retries may add at most this share of requests in flight
+  uint32_t min_concurrent = 3;  // ... but this many concurrent retries are always allowed
 };
 
 struct UpstreamConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;
   BalanceKind balance = BalanceKind::kRoundRobin;
-  HashKeyConfig hash_key;            // for ring_hash / maglev
-  uint32_t keepalive = 64;           // idle connections kept per endpoint per shard
-  Duration keepalive_timeout{60000};  // idle pooled connection closed after this
+  HashKeyConfig hash_key;                    // for ring_hash / maglev
+  uint32_t keepalive = 64;                   // idle connections kept per endpoint per shard
+  Duration keepalive_timeout{60000};         // idle pooled connection closed after this
   uint32_t max_requests_per_connection = 0;  // 0 = unlimited
   Duration connect_timeout{1000};
   Duration dns_refresh{30000};  // re-resolve names this often; 0 = only at load

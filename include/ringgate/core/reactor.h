@@ -61,6 +61,8 @@ class Reactor {
   void submit_recv_multishot(int fd, Completion* c, unsigned op);
   void submit_recv(int fd, void* buf, size_t len, Completion* c, unsigned op);
   void submit_send(int fd, const void* buf, size_t len, Completion* c, unsigned op);
+  // `addr` must stay valid until the completion (the kernel may read it late).
+  void submit_connect(int fd, const sockaddr* addr, socklen_t len, Completion* c, unsigned op);
   void submit_sendmsg(int fd, const msghdr* msg, Completion* c, unsigned op);
   void submit_read(int fd, void* buf, size_t len, Completion* c, unsigned op);
   // Cancels every operation of (c, op). The cancel's own completion is ignored.

@@ -66,8 +66,9 @@ class MessageParser {
   // `consumed` must be fed again. After kError the parser is dead (the connection closes).
   Event feed(const char* data, size_t len, size_t& consumed);
 
-  // True between the first byte of a request and its end.
-  bool in_message() const { return in_message_; }
+  // True between the first byte of a request and the report of its end (a bodiless message's
+  // end is reported by the feed after its head).
+  bool in_message() const { return in_message_ || (flags_ & kCompleteEvent); }
   // True from the first byte of a request until its head is complete.
   bool in_head() const { return in_head_; }
   const ParseError& error() const { return error_; }
@@ -90,6 +91,8 @@ class MessageParser {
   bool expect_continue() const { return flags_ & kExpectContinue; }
   bool has_body() const;  // Content-Length > 0 or chunked
   uint64_t content_length() const { return parser_.content_length; }
+  bool has_content_length() const { return parser_.flags & F_CONTENT_LENGTH; }
+  bool chunked() const { return parser_.flags & F_CHUNKED; }
   bool keep_alive() const { return keep_alive_; }
   bool upgrade() const { return parser_.upgrade; }
   uint64_t body_bytes() const { return body_bytes_; }
@@ -119,6 +122,7 @@ class MessageParser {
     return std::string_view(head_base_ + off, len);
   }
   int fail(uint16_t status, const char* reason);
+  uint64_t body_limit() const;
   int on_trailer_bytes(size_t n);
   bool extend(uint32_t& off, uint32_t& len, const char* p, size_t n);
   bool move_head_to_scratch(const char* end);

@@ -18,6 +18,7 @@
 namespace ringgate {
 
 class Worker;
+struct SharedCluster;
 
 // What an admin request gets back; built off the request path.
 struct AdminResponse {
@@ -60,6 +61,8 @@ class Gateway {
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   const AdminHandler& admin_handler() const { return admin_handler_; }
   const std::vector<std::string>& setup_notes() const { return setup_notes_; }
+  // Appends the per-upstream metrics (summed over shards, labelled by cluster) in Prometheus text.
+  void render_upstream_metrics(std::string& out) const;
 
  private:
   friend class Worker;
@@ -70,6 +73,7 @@ class Gateway {
   AdminHandler admin_handler_;
   std::vector<BoundListener> bound_;
   std::vector<std::unique_ptr<ShardCounters>> counters_;
+  std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};

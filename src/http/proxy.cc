@@ -1,0 +1,1144 @@
+#include "proxy.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "connection.h"
+#include "worker.h"
+
+namespace ringgate {
+
+namespace {
+
+constexpr uint16_t kNoBuffer = 0xffff;
+constexpr uint16_t kMaxHeldBuffers = 8;
+// Room kept for chunk framing around the pieces of one feed: a chunk-size line and CRLF at each
+// end of what was fed, beyond what the input itself carried.
+constexpr size_t kFramingSlack = 64;
+// Less room than this is treated as none: wait for the output to drain.
+constexpr size_t kMinRoom = 256;
+constexpr uint8_t kMaxTries = 8;
+
+bool idempotent(int method) {
+  switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// "<hex>\r\n" into out; returns its length.
+size_t chunk_header(char* out, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  char tmp[16];
+  size_t k = 0;
+  do {
+    tmp[k++] = kHex[n & 15];
+    n >>= 4;
+  } while (n);
+  for (size_t i = 0; i < k; ++i) {
+    out[i] = tmp[k - 1 - i];
+  }
+  out[k] = '\r';
+  out[k + 1] = '\n';
+  return k + 2;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string_view cookie_value(const MessageParser& p, std::string_view name) {
+  for (int i = 0; i < p.header_count(); ++i) {
+    std::string_view h = p.header_name(i);
+    if (h.size() != 6 || strncasecmp(h.data(), "cookie", 6) != 0) {
+      continue;
+    }
+    std::string_view v = p.header_value(i);
+    while (!v.empty()) {
+      const size_t semi = v.find(';');
+      std::string_view pair = trim(v.substr(0, semi));
+      v = semi == std::string_view::npos ? std::string_view() : v.substr(semi + 1);
+      const size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+        return pair.substr(eq + 1);
+      }
+    }
+  }
+  return {};
+}
+
+// The client address: the peer, or with trusted proxies in front the entry they appended.
+std::string_view client_address(Connection& c, uint32_t trusted_hops) {
+  if (trusted_hops > 0) {
+    std::string_view xff = c.parser().header("x-forwarded-for");
+    if (!xff.empty()) {
+      std::string_view entries[16];
+      size_t n = 0;
+      while (n < 16) {
+        const size_t comma = xff.find(',');
+        entries[n++] = trim(xff.substr(0, comma));
+        if (comma == std::string_view::npos) {
+          break;
+        }
+        xff.remove_prefix(comma + 1);
+      }
+      return entries[n >= trusted_hops ? n - trusted_hops : 0];
+    }
+  }
+  return c.peer_ip();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// UpstreamConn
+
+UpstreamConn::UpstreamConn(Worker& worker, UpstreamCluster& cluster, UpstreamEndpoint& endpoint,
+                           int fd)
+    : Timer(&UpstreamConn::on_timer),
+      worker_(worker),
+      cluster_(cluster),
+      endpoint_(endpoint),
+      fd_(fd) {
+  parser_.init(worker.response_parser_context());
+  ++endpoint_.connections;
+  ++cluster_.connections;
+  bump(cluster_.counters.connections_active);
+  worker_.upstream_opened();
+}
+
+UpstreamConn::~UpstreamConn() = default;
+
+void UpstreamConn::connect() {
+  state_ = State::kConnecting;
+  connect_inflight_ = true;
+  worker_.reactor().submit_connect(fd_, endpoint_.address.get(), endpoint_.address.length, this,
+                                   kOpConnect);
+  worker_.shard().timers().arm(
+      *this,
+      worker_.shard().now_ms() + static_cast<uint64_t>(cluster_.config->connect_timeout.count()));
+}
+
+void UpstreamConn::attach(ProxyCall* call) {
+  call_ = call;
+  parser_.set_body_sink(nullptr);
+  parser_.set_head_request(call->head_request());
+  if (state_ == State::kIdle) {
+    // Out of the pool.
+    if (prev_idle) {
+      prev_idle->next_idle = next_idle;
+    } else {
+      endpoint_.idle = next_idle;
+    }
+    if (next_idle) {
+      next_idle->prev_idle = prev_idle;
+    }
+    prev_idle = next_idle = nullptr;
+    --endpoint_.idle_count;
+    worker_.shard().timers().disarm(*this);
+    state_ = State::kActive;
+  }
+}
+
+void UpstreamConn::release(bool reusable) {
+  call_ = nullptr;
+  ++requests_;
+  const UpstreamConfig& cfg = *cluster_.config;
+  const bool keep =
+      reusable && state_ == State::kActive && in_count_ == 0 && !peer_eof_ &&
+      !parser_.in_message() && !send_inflight_ && !worker_.draining() &&
+      endpoint_.idle_count < cfg.keepalive &&
+      (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
+  if (!keep) {
+    close();
+    return;
+  }
+  state_ = State::kIdle;
+  next_idle = endpoint_.idle;
+  prev_idle = nullptr;
+  if (endpoint_.idle) {
+    endpoint_.idle->prev_idle = this;
+  }
+  endpoint_.idle = this;
+  ++endpoint_.idle_count;
+  worker_.shard().timers().arm(
+      *this, worker_.shard().now_ms() + static_cast<uint64_t>(cfg.keepalive_timeout.count()));
+  arm_recv();
+}
+
+void UpstreamConn::complete(unsigned op, int res, uint32_t flags) {
+  switch (op) {
+    case kOpConnect:
+      on_connect(res);
+      break;
+    case kOpRecv:
+      on_recv(res, flags);
+      break;
+    case kOpSend:
+      on_send(res);
+      break;
+    default:
+      break;
+  }
+}
+
+void UpstreamConn::on_connect(int res) {
+  connect_inflight_ = false;
+  if (state_ == State::kClosing) {
+    maybe_retire();
+    return;
+  }
+  worker_.shard().timers().disarm(*this);
+  if (res < 0) {
+    bump(cluster_.counters.connect_failures);
+    ProxyCall* call = call_;
+    call_ = nullptr;
+    close();
+    if (call) {
+      call->on_upstream_failure(502, false, true);
+    }
+    return;
+  }
+  state_ = State::kActive;
+  arm_recv();
+  if (call_) {
+    call_->on_connected();
+    flush();
+  } else {
+    release(true);  // the client left while we connected: keep the connection for the next one
+  }
+}
+
+void UpstreamConn::arm_recv() {
+  if (recv_armed_ || state_ == State::kClosing || state_ == State::kConnecting || peer_eof_) {
+    return;
+  }
+  worker_.reactor().submit_recv_multishot(fd_, this, kOpRecv);
+  recv_armed_ = true;
+}
+
+void UpstreamConn::resume_receive() {
+  starved = false;
+  if (state_ != State::kClosing && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+    arm_recv();
+  }
+}
+
+void UpstreamConn::flush() {
+  if (state_ != State::kActive || send_inflight_ || !call_ || call_->request_pending() == 0) {
+    return;
+  }
+  send_inflight_ = true;
+  worker_.reactor().submit_send(fd_, call_->request_data(), call_->request_pending(), this,
+                                kOpSend);
+}
+
+void UpstreamConn::on_send(int res) {
+  send_inflight_ = false;
+  if (state_ == State::kClosing) {
+    maybe_retire();
+    return;
+  }
+  if (res < 0) {
+    fail(502, false);
+    return;
+  }
+  if (call_) {
+    call_->on_request_sent(static_cast<size_t>(res));  // may flush again
+  }
+}
+
+void UpstreamConn::on_recv(int res, uint32_t flags) {
+  if (!cqe_more(flags)) {
+    recv_armed_ = false;
+    recv_cancelling_ = false;
+  }
+  if (res > 0 && cqe_has_buffer(flags)) {
+    const uint16_t bid = cqe_buffer_id(flags);
+    worker_.reactor().note_buffer_taken();
+    if (state_ != State::kActive || !call_) {
+      // Bytes nobody asked for (an idle pooled connection): this connection is out of step.
+      worker_.reactor().recycle(bid);
+      close();
+    } else {
+      worker_.chain_next(bid) = kNoBuffer;
+      worker_.chain_len(bid) = static_cast<uint32_t>(res);
+      if (in_tail_ == kNoBuffer) {
+        in_head_ = in_tail_ = bid;
+        in_off_ = 0;
+      } else {
+        worker_.chain_next(in_tail_) = bid;
+        in_tail_ = bid;
+      }
+      ++in_count_;
+      process_input();
+    }
+  } else if (res == 0) {
+    peer_eof_ = true;
+    if (state_ == State::kActive && call_) {
+      process_input();
+    } else {
+      close();
+    }
+  } else if (res == -ENOBUFS) {
+    if (state_ != State::kClosing && !recv_armed_) {
+      worker_.add_starved(this);
+    }
+  } else if (res < 0 && res != -ECANCELED) {
+    if (state_ == State::kActive && call_) {
+      fail(502, false);
+    } else {
+      close();
+    }
+  }
+  if (state_ == State::kClosing) {
+    maybe_retire();
+    return;
+  }
+  if (!recv_armed_ && !starved && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+    arm_recv();
+  }
+}
+
+void UpstreamConn::process_input() {
+  if (in_process_) {
+    return;
+  }
+  in_process_ = true;
+  Reactor& reactor = worker_.reactor();
+  while (state_ == State::kActive && call_ && in_count_ > 0) {
+    const size_t room = call_->response_room();
+    if (room == 0) {
+      break;  // the client is backed up: resumed when its output drains
+    }
+    const uint16_t bid = in_head_;
+    const uint32_t len = worker_.chain_len(bid);
+    const char* data = reactor.buffer(bid) + in_off_;
+    size_t consumed = 0;
+    const MessageParser::Event ev =
+        parser_.feed(data, std::min<size_t>(len - in_off_, room), consumed);
+    in_off_ += static_cast<uint32_t>(consumed);
+    if (in_off_ >= len && ev != MessageParser::Event::kHead) {
+      in_head_ = worker_.chain_next(bid);
+      if (in_head_ == kNoBuffer) {
+        in_tail_ = kNoBuffer;
+      }
+      --in_count_;
+      in_off_ = 0;
+      reactor.recycle(bid);
+    }
+    if (ev == MessageParser::Event::kHead) {
+      if (!call_->on_response_head()) {
+        break;
+      }
+    } else if (ev == MessageParser::Event::kMessageComplete) {
+      call_->on_response_complete();  // may release this connection to the pool or close it
+    } else if (ev == MessageParser::Event::kError) {
+      bump(cluster_.counters.bad_responses);
+      fail(502, false);
+      break;
+    }
+  }
+  in_process_ = false;
+  if (call_) {
+    call_->flush_response();  // one client send for everything parsed now
+  }
+  if (state_ == State::kActive && call_ && peer_eof_ && in_count_ == 0) {
+    // The upstream closed: that may end a body read until close, or cut a response short.
+    const MessageParser::Event ev = parser_.finish();
+    if (ev == MessageParser::Event::kMessageComplete) {
+      call_->on_response_complete();
+    } else {
+      if (ev == MessageParser::Event::kError) {
+        bump(cluster_.counters.bad_responses);
+      }
+      fail(502, false);
+    }
+    return;
+  }
+  if (state_ == State::kClosing) {
+    return;
+  }
+  if (in_count_ >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
+    reactor.submit_cancel(this, kOpRecv);
+    recv_cancelling_ = true;
+  } else if (!recv_armed_ && !starved && !peer_eof_ && in_count_ < kMaxHeldBuffers / 2) {
+    arm_recv();
+  }
+}
+
+void UpstreamConn::fail(int status, bool timeout) {
+  ProxyCall* call = call_;
+  call_ = nullptr;
+  close();
+  if (call) {
+    call->on_upstream_failure(status, timeout, false);
+  }
+}
+
+void UpstreamConn::release_input() {
+  Reactor& reactor = worker_.reactor();
+  while (in_head_ != kNoBuffer) {
+    const uint16_t bid = in_head_;
+    in_head_ = worker_.chain_next(bid);
+    reactor.recycle(bid);
+  }
+  in_tail_ = kNoBuffer;
+  in_count_ = 0;
+  in_off_ = 0;
+}
+
+void UpstreamConn::close() {
+  if (state_ == State::kClosing) {
+    return;
+  }
+  if (state_ == State::kIdle) {
+    if (prev_idle) {
+      prev_idle->next_idle = next_idle;
+    } else {
+      endpoint_.idle = next_idle;
+    }
+    if (next_idle) {
+      next_idle->prev_idle = prev_idle;
+    }
+    prev_idle = next_idle = nullptr;
+    --endpoint_.idle_count;
+  }
+  state_ = State::kClosing;
+  call_ = nullptr;
+  worker_.shard().timers().disarm(*this);
+  release_input();
+  parser_.release();
+  --endpoint_.connections;
+  --cluster_.connections;
+  drop(cluster_.counters.connections_active);
+  Reactor& reactor = worker_.reactor();
+  if (recv_armed_) {
+    reactor.submit_cancel(this, kOpRecv);
+  }
+  if (send_inflight_) {
+    reactor.submit_cancel(this, kOpSend);
+  }
+  if (connect_inflight_) {
+    reactor.submit_cancel(this, kOpConnect);
+  }
+  maybe_retire();
+}
+
+void UpstreamConn::maybe_retire() {
+  if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !connect_inflight_ &&
+      !retired_) {
+    retired_ = true;
+    worker_.retire(this);
+  }
+}
+
+void UpstreamConn::on_timer(Timer* t) {
+  auto* u = static_cast<UpstreamConn*>(t);
+  if (u->state_ == State::kConnecting) {
+    bump(u->cluster_.counters.connect_failures);
+    bump(u->cluster_.counters.timeouts);
+    ProxyCall* call = u->call_;
+    u->call_ = nullptr;
+    u->close();
+    if (call) {
+      call->on_upstream_failure(504, true, true);
+    }
+  } else {
+    u->close();  // idle past keepalive_timeout
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ProxyCall
+
+ProxyCall::ProxyCall(Worker& worker)
+    : Timer(&ProxyCall::on_timer), worker_(worker), response_sink_(*this) {}
+
+ProxyCall::~ProxyCall() {
+  if (req_) {
+    worker_.release_request_block(req_);
+  }
+}
+
+int ProxyCall::start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
+                     UpstreamCluster& cluster, const std::string*& error_body) {
+  client_ = &client;
+  route_ = &route;
+  action_ = &action;
+  cluster_ = &cluster;
+  const RequestParser& p = client.parser();
+  head_request_ = p.method() == HTTP_HEAD;
+  idempotent_ = idempotent(p.method());
+  client_minor_ = p.http_minor();
+  client_keep_alive_ = p.keep_alive();
+  request_framing_ = p.chunked()                                        ? BodyFraming::kChunked
+                     : p.has_content_length() && p.content_length() > 0 ? BodyFraming::kLength
+                                                                        : BodyFraming::kNone;
+  bump(cluster.counters.requests);
+  if (!circuit_admits()) {
+    bump(cluster.counters.circuit_rejections);
+    bump(cluster.counters.failures_503);
+    error_body = &cluster.body_503_circuit;
+    clear();
+    return 503;
+  }
+  if (cluster.requests >= cluster.max_requests) {
+    bump(cluster.counters.circuit_rejections);
+    bump(cluster.counters.failures_503);
+    error_body = &cluster.body_503_limit;
+    clear();
+    return 503;
+  }
+  const uint64_t now = worker_.shard().now_ms();
+  deadline_ms_ = now + static_cast<uint64_t>(action.timeout.count());
+  const UpstreamConfig& cfg = *cluster.config;
+  if (cfg.balance == BalanceKind::kRingHash || cfg.balance == BalanceKind::kMaglev) {
+    std::string_view key;
+    switch (cfg.hash_key.kind) {
+      case HashKeyConfig::Kind::kHeader:
+        key = p.header(cfg.hash_key.name);
+        break;
+      case HashKeyConfig::Kind::kCookie:
+        key = cookie_value(p, cfg.hash_key.name);
+        break;
+      case HashKeyConfig::Kind::kClientIp:
+        key = client_address(client, worker_.config().server.trusted_hops);
+        break;
+    }
+    key_hash_ = hash_key(key);
+  }
+  ++cluster.requests;
+  const int status = try_once();
+  if (status != 0) {
+    --cluster.requests;
+    error_body = error_;
+    clear();
+    return status;
+  }
+  if (!req_) {
+    req_ = worker_.acquire_request_block();  // kept with the pooled call afterwards
+  }
+  if (!build_head()) {
+    // Only with a rewrite that makes the head outgrow the request buffer.
+    detach_upstream(true);
+    --cluster.requests;
+    bump(cluster.counters.failures_502);
+    error_body = &cluster.body_502_response;
+    clear();
+    return 502;
+  }
+  return 0;
+}
+
+bool ProxyCall::build_head() {
+  const RequestParser& p = client_->parser();
+  const size_t cap = worker_.request_block_size();
+  // The target is composed at the end of the block, the head written from its start.
+  std::string_view path = p.path();
+  const std::string_view query = p.query();
+  std::string_view prefix;  // what replaces the matched part
+  std::string_view rest = path;
+  if (!action_->strip_prefix.empty()) {
+    const std::string& sp = action_->strip_prefix;
+    if (path.substr(0, sp.size()) == sp &&
+        (path.size() == sp.size() || path[sp.size()] == '/' || sp.back() == '/')) {
+      rest = path.substr(sp.size());
+    }
+  } else if (!action_->rewrite.empty()) {
+    prefix = action_->rewrite;
+    if (route_->match.kind == RouteMatch::Kind::kPrefix) {
+      std::string_view matched = route_->match.path;
+      while (!matched.empty() && matched.back() == '/' && matched.size() > 1) {
+        matched.remove_suffix(1);
+      }
+      rest = path.substr(std::min(matched.size(), path.size()));
+      if (!prefix.empty() && prefix.back() == '/' && !rest.empty() && rest.front() == '/') {
+        rest.remove_prefix(1);
+      }
+    } else {
+      rest = {};
+    }
+  }
+  const size_t target_len =
+      prefix.size() + rest.size() + (query.empty() ? 0 : query.size() + 1) + 1;
+  if (target_len + 1024 > cap) {
+    return false;
+  }
+  char* target = req_ + cap - target_len;
+  size_t t = 0;
+  std::memcpy(target + t, prefix.data(), prefix.size());
+  t += prefix.size();
+  std::memcpy(target + t, rest.data(), rest.size());
+  t += rest.size();
+  if (t == 0 || target[0] != '/') {
+    std::memmove(target + 1, target, t);
+    target[0] = '/';
+    ++t;
+  }
+  if (!query.empty()) {
+    target[t++] = '?';
+    std::memcpy(target + t, query.data(), query.size());
+    t += query.size();
+  }
+  ForwardRequest f;
+  f.target = std::string_view(target, t);
+  switch (action_->host) {
+    case UpstreamAction::HostPolicy::kPreserve:
+      break;
+    case UpstreamAction::HostPolicy::kEndpoint:
+      f.host = endpoint_->authority;  // a retry resends these bytes, to the same name
+      break;
+    case UpstreamAction::HostPolicy::kFixed:
+      f.host = action_->host_value;
+      break;
+  }
+  f.client_ip = client_->peer_ip();
+  f.trusted_hops = worker_.config().server.trusted_hops;
+  char id[RequestIdGenerator::kLength];
+  worker_.request_ids().next(id);
+  f.request_id = std::string_view(id, sizeof id);
+  f.framing = request_framing_;
+  const size_t n = write_forward_request_head(p, f, req_, cap - target_len);
+  if (n == 0) {
+    return false;
+  }
+  req_len_ = static_cast<uint32_t>(n);
+  req_sent_ = 0;
+  return true;
+}
+
+int ProxyCall::try_once() {
+  UpstreamCluster& c = *cluster_;
+  const uint64_t now = worker_.shard().now_ms();
+  for (size_t i = 0; i < c.endpoints.size(); ++i) {
+    const SharedEndpoint& shared = *c.endpoints[i].shared;
+    c.views[i].in_flight = c.endpoints[i].in_flight;
+    c.views[i].available = shared.healthy.load(std::memory_order_relaxed) &&
+                           shared.ejected_until_ms.load(std::memory_order_relaxed) <= now;
+  }
+  const int index = c.balancer->pick(c.views, key_hash_, std::span<const uint16_t>(tried_, tries_));
+  if (index < 0) {
+    bump(c.counters.failures_503);
+    error_ = &c.body_503_unavailable;
+    return 503;
+  }
+  UpstreamEndpoint& ep = c.endpoints[static_cast<size_t>(index)];
+  UpstreamConn* conn = ep.idle;
+  if (conn) {
+    bump(c.counters.pool_hits);
+    conn->attach(this);
+  } else {
+    if (c.connections >= c.max_connections || c.pending >= c.max_pending) {
+      bump(c.counters.circuit_rejections);
+      bump(c.counters.failures_503);
+      error_ = &c.body_503_limit;
+      return 503;
+    }
+    const int fd = socket(ep.address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      bump(c.counters.connect_failures);
+      bump(c.counters.failures_502);
+      error_ = &c.body_502_connect;
+      return 502;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bump(c.counters.pool_misses);
+    conn = new UpstreamConn(worker_, c, ep, fd);
+    conn->attach(this);
+    ++c.pending;
+    pending_counted_ = true;
+    conn->connect();
+  }
+  if (tries_ < kMaxTries) {
+    tried_[tries_] = static_cast<uint16_t>(index);
+  }
+  ++tries_;
+  up_ = conn;
+  endpoint_ = &ep;
+  ++ep.in_flight;
+  try_sent_ = false;
+  req_sent_ = 0;
+  up_->parser().set_head_request(head_request_);
+  arm_try_timer();
+  return 0;
+}
+
+void ProxyCall::arm_try_timer() {
+  const uint64_t now = worker_.shard().now_ms();
+  const Duration per_try =
+      action_->try_timeout.count() > 0 ? action_->try_timeout : action_->timeout;
+  try_deadline_ms_ = std::min(deadline_ms_, now + static_cast<uint64_t>(per_try.count()));
+  worker_.shard().timers().arm(*this, try_deadline_ms_);
+}
+
+void ProxyCall::on_connected() {
+  if (pending_counted_) {
+    --cluster_->pending;
+    pending_counted_ = false;
+  }
+}
+
+size_t ProxyCall::request_room() const {
+  const size_t cap = worker_.request_block_size();
+  const size_t used = req_len_ + kFramingSlack;
+  return used + kMinRoom > cap ? 0 : cap - used;
+}
+
+void ProxyCall::put_request(const char* data, size_t n) {
+  std::memcpy(req_ + req_len_, data, n);
+  req_len_ += static_cast<uint32_t>(n);
+}
+
+void ProxyCall::on_body(std::string_view data) {
+  if (request_framing_ == BodyFraming::kChunked) {
+    char line[24];
+    put_request(line, chunk_header(line, data.size()));
+    put_request(data.data(), data.size());
+    put_request("\r\n", 2);
+  } else {
+    put_request(data.data(), data.size());
+  }
+}
+
+void ProxyCall::on_request_complete(bool keep_alive) {
+  request_complete_ = true;
+  client_keep_alive_ = keep_alive;
+  if (request_framing_ == BodyFraming::kChunked) {
+    put_request("0\r\n\r\n", 5);
+  }
+}
+
+void ProxyCall::flush_request() {
+  if (up_) {
+    up_->flush();
+  }
+}
+
+void ProxyCall::on_request_sent(size_t n) {
+  try_sent_ = true;
+  req_sent_ += static_cast<uint32_t>(n);
+  if (req_sent_ < req_len_) {
+    up_->flush();
+    return;
+  }
+  if (!request_complete_) {
+    // Everything buffered is upstream: reuse the buffer for the rest of the body. From here a
+    // retry cannot replay the request.
+    replayable_ = false;
+    req_len_ = req_sent_ = 0;
+    client_->proxy_request_room();
+  }
+}
+
+size_t ProxyCall::response_room() const {
+  if (!head_sent_) {
+    // The head is written into an empty output, so it always fits the block.
+    return client_->out_pending() ? 0 : SIZE_MAX;
+  }
+  size_t avail = 0;
+  client_->out_space(avail);
+  return avail < kFramingSlack + kMinRoom ? 0 : avail - kFramingSlack;
+}
+
+bool ProxyCall::on_response_head() {
+  ResponseParser& p = up_->parser();
+  const int status = p.status();
+  if (status >= 100 && status < 200) {
+    if (status == 101) {
+      // Upgrades are not tunnelled yet: refuse rather than pass a switched protocol on.
+      bump(cluster_->counters.bad_responses);
+      UpstreamConn* u = up_;
+      u->close();
+      on_upstream_failure(502, false, false);
+      return false;
+    }
+    informational_ = true;  // 100 Continue and friends: the client got ours already
+    return true;
+  }
+  last_status_ = status;
+  if (!p.has_body()) {
+    response_framing_ = BodyFraming::kNone;
+  } else if (p.has_content_length()) {
+    response_framing_ = BodyFraming::kLength;
+  } else if (client_minor_ >= 1) {
+    response_framing_ = BodyFraming::kChunked;
+  } else {
+    response_framing_ = BodyFraming::kUntilClose;
+  }
+  const bool keep_alive = client_keep_alive_ && request_complete_ && !worker_.draining() &&
+                          response_framing_ != BodyFraming::kUntilClose;
+  client_keep_alive_ = keep_alive;
+  ForwardResponse f;
+  f.keep_alive = keep_alive;
+  f.client_minor = client_minor_;
+  f.framing = response_framing_;
+  size_t avail = 0;
+  char* out = client_->out_space(avail);
+  const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;
+  if (n == 0) {
+    bump(cluster_->counters.bad_responses);
+    UpstreamConn* u = up_;
+    u->close();
+    on_upstream_failure(502, false, false);
+    return false;
+  }
+  client_->out_commit(n);
+  head_sent_ = true;
+  count_response(status);
+  if (p.has_body()) {
+    p.set_body_sink(&response_sink_);
+  }
+  // From here the timeout bounds a stalled transfer, re-armed on progress.
+  worker_.shard().timers().arm(
+      *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+  return true;
+}
+
+void ProxyCall::on_response_body(std::string_view data) {
+  size_t avail = 0;
+  char* out = client_->out_space(avail);
+  if (response_framing_ == BodyFraming::kChunked) {
+    if (data.empty()) {
+      return;
+    }
+    size_t n = chunk_header(out, data.size());
+    std::memcpy(out + n, data.data(), data.size());
+    n += data.size();
+    out[n++] = '\r';
+    out[n++] = '\n';
+    client_->out_commit(n);
+  } else {
+    std::memcpy(out, data.data(), data.size());
+    client_->out_commit(data.size());
+  }
+}
+
+void ProxyCall::on_response_complete() {
+  if (informational_) {
+    informational_ = false;
+    return;
+  }
+  if (response_framing_ == BodyFraming::kChunked) {
+    size_t avail = 0;
+    char* out = client_->out_space(avail);
+    std::memcpy(out, "0\r\n\r\n", 5);
+    client_->out_commit(5);
+  }
+  response_complete_ = true;
+  flush_response();
+  finish();
+}
+
+void ProxyCall::flush_response() {
+  if (head_sent_) {
+    if (!head_flushed_) {
+      // Until now a failure could still take the head back and answer 502 instead.
+      head_flushed_ = true;
+      client_->count_status(last_status_);
+    }
+    client_->out_flush();
+  }
+}
+
+void ProxyCall::on_client_drained() {
+  if (!up_) {
+    return;
+  }
+  if (head_sent_) {
+    worker_.shard().timers().arm(
+        *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+  }
+  up_->resume();
+}
+
+void ProxyCall::count_response(int status) {
+  ClusterCounters& c = cluster_->counters;
+  switch (status / 100) {
+    case 1:
+      bump(c.responses_1xx);
+      break;
+    case 2:
+      bump(c.responses_2xx);
+      break;
+    case 3:
+      bump(c.responses_3xx);
+      break;
+    case 4:
+      bump(c.responses_4xx);
+      break;
+    default:
+      bump(c.responses_5xx);
+      break;
+  }
+}
+
+void ProxyCall::detach_upstream(bool reusable) {
+  if (pending_counted_) {
+    --cluster_->pending;
+    pending_counted_ = false;
+  }
+  if (endpoint_) {
+    --endpoint_->in_flight;
+    endpoint_ = nullptr;
+  }
+  if (up_) {
+    UpstreamConn* u = up_;
+    up_ = nullptr;
+    if (!u->closed()) {
+      u->release(reusable);
+    }
+  }
+}
+
+bool ProxyCall::circuit_admits() {
+  const CircuitConfig& cfg = cluster_->config->circuit;
+  if (cfg.consecutive_failures == 0) {
+    return true;
+  }
+  SharedCluster& shared = *cluster_->shared;
+  const uint64_t open_until = shared.open_until_ms.load(std::memory_order_relaxed);
+  if (open_until == 0) {
+    return true;
+  }
+  if (worker_.shard().now_ms() < open_until) {
+    return false;
+  }
+  // Half-open: one request (from any shard) probes; the others are refused until it is done.
+  bool expected = false;
+  if (!shared.half_open_probe.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+    return false;
+  }
+  probe_ = true;
+  return true;
+}
+
+void ProxyCall::record_outcome(bool success) {
+  const CircuitConfig& cfg = cluster_->config->circuit;
+  if (cfg.consecutive_failures == 0) {
+    return;
+  }
+  SharedCluster& shared = *cluster_->shared;
+  if (success) {
+    if (shared.consecutive_failures.load(std::memory_order_relaxed) != 0) {
+      shared.consecutive_failures.store(0, std::memory_order_relaxed);
+    }
+    if (probe_) {
+      shared.open_until_ms.store(0, std::memory_order_relaxed);
+      shared.half_open_probe.store(false, std::memory_order_release);
+      probe_ = false;
+    }
+    return;
+  }
+  const uint32_t n = shared.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t reopen = worker_.shard().now_ms() + static_cast<uint64_t>(cfg.open_for.count());
+  if (probe_) {
+    shared.open_until_ms.store(reopen, std::memory_order_relaxed);
+    shared.half_open_probe.store(false, std::memory_order_release);
+    shared.circuit_opened.fetch_add(1, std::memory_order_relaxed);
+    probe_ = false;
+  } else if (n >= cfg.consecutive_failures) {
+    uint64_t closed = 0;
+    if (shared.open_until_ms.compare_exchange_strong(closed, reopen, std::memory_order_relaxed)) {
+      shared.circuit_opened.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+void ProxyCall::note_endpoint(bool connect_failed, bool server_error) {
+  if (!endpoint_) {
+    return;
+  }
+  UpstreamEndpoint& ep = *endpoint_;
+  const OutlierConfig& cfg = cluster_->config->outlier;
+  bool eject = false;
+  if (connect_failed) {
+    eject = cfg.consecutive_connect_failures > 0 &&
+            ++ep.consecutive_connect_failures >= cfg.consecutive_connect_failures;
+  } else {
+    ep.consecutive_connect_failures = 0;
+    if (server_error) {
+      eject = cfg.consecutive_5xx > 0 && ++ep.consecutive_5xx >= cfg.consecutive_5xx;
+    } else {
+      ep.consecutive_5xx = 0;
+    }
+  }
+  if (!eject) {
+    return;
+  }
+  ep.consecutive_5xx = ep.consecutive_connect_failures = 0;
+  // Never take out more than max_ejection_percent of the endpoints.
+  const uint64_t now = worker_.shard().now_ms();
+  size_t ejected = 0;
+  for (const UpstreamEndpoint& e : cluster_->endpoints) {
+    ejected += e.shared->ejected_until_ms.load(std::memory_order_relaxed) > now;
+  }
+  if ((ejected + 1) * 100 > size_t{cfg.max_ejection_percent} * cluster_->endpoints.size()) {
+    return;
+  }
+  SharedEndpoint& shared = *ep.shared;
+  const uint32_t times = shared.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t base = static_cast<uint64_t>(cfg.base_ejection.count());
+  const uint64_t duration = std::min(base * times, static_cast<uint64_t>(cfg.max_ejection.count()));
+  shared.ejected_until_ms.store(now + duration, std::memory_order_relaxed);
+  bump(cluster_->counters.ejections);
+}
+
+void ProxyCall::finish() {
+  const bool reusable = request_complete_ && req_sent_ == req_len_;
+  note_endpoint(false, last_status_ >= 500);
+  record_outcome(last_status_ < 500);
+  detach_upstream(reusable);
+  Connection* client = client_;
+  const bool keep_alive = client_keep_alive_;
+  --cluster_->requests;
+  clear();
+  worker_.release_call(this);
+  client->proxy_done(keep_alive);
+}
+
+bool ProxyCall::can_retry(bool connect_failed) const {
+  if (tries_ > action_->retries || !replayable_ || head_sent_) {
+    return false;
+  }
+  if (!idempotent_ && try_sent_ && !connect_failed) {
+    return false;  // the upstream may have acted on it
+  }
+  if (worker_.shard().now_ms() >= deadline_ms_) {
+    return false;
+  }
+  const UpstreamCluster& c = *cluster_;
+  const RetryBudgetConfig& b = c.config->retry_budget;
+  const uint32_t allowed = std::max(b.min_concurrent, c.requests * b.percent / 100);
+  return c.retries < allowed;
+}
+
+void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_failed) {
+  // The connection has closed itself (or is being closed by our caller).
+  up_ = nullptr;
+  note_endpoint(connect_failed, !connect_failed);
+  detach_upstream(false);
+  if (head_sent_ && !head_flushed_) {
+    // The head (and perhaps some body) is still in the output: take it back, so the client gets
+    // a clean 502 or a retried response instead of a cut one.
+    client_->out_discard();
+    head_sent_ = false;
+    response_framing_ = BodyFraming::kLength;
+  }
+  if (head_sent_) {
+    record_outcome(false);
+    Connection* client = client_;
+    --cluster_->requests;
+    clear();
+    worker_.release_call(this);
+    client->proxy_abort();
+    return;
+  }
+  if (!can_retry(connect_failed)) {
+    record_outcome(false);
+  } else {
+    bump(cluster_->counters.retries);
+    if (!counted_retry_) {
+      counted_retry_ = true;
+      ++cluster_->retries;
+    }
+    const int s = try_once();
+    if (s == 0) {
+      flush_request();
+      return;
+    }
+    record_outcome(false);
+    fail_request(s, error_);
+    return;
+  }
+  (void)timeout;
+  switch (status) {
+    case 504:
+      bump(cluster_->counters.failures_504);
+      fail_request(504, &cluster_->body_504);
+      break;
+    default:
+      bump(cluster_->counters.failures_502);
+      fail_request(502,
+                   connect_failed ? &cluster_->body_502_connect : &cluster_->body_502_response);
+      break;
+  }
+}
+
+void ProxyCall::fail_request(int status, const std::string* body) {
+  Connection* client = client_;
+  const bool keep_alive = client_keep_alive_;
+  --cluster_->requests;
+  clear();
+  worker_.release_call(this);
+  client->proxy_error(status, *body, keep_alive);
+}
+
+void ProxyCall::client_gone() {
+  // A response that was not complete leaves the upstream connection out of step: close it.
+  detach_upstream(false);
+  --cluster_->requests;
+  clear();
+  worker_.release_call(this);
+}
+
+void ProxyCall::clear() {
+  worker_.shard().timers().disarm(*this);
+  if (probe_) {
+    // Ended without an outcome (refused by a limit, client gone): let another request probe.
+    cluster_->shared->half_open_probe.store(false, std::memory_order_release);
+    probe_ = false;
+  }
+  if (counted_retry_) {
+    --cluster_->retries;
+    counted_retry_ = false;
+  }
+  client_ = nullptr;
+  up_ = nullptr;
+  endpoint_ = nullptr;
+  req_len_ = req_sent_ = 0;
+  tries_ = 0;
+  replayable_ = true;
+  request_complete_ = false;
+  head_sent_ = false;
+  head_flushed_ = false;
+  informational_ = false;
+  response_complete_ = false;
+  try_sent_ = false;
+  key_hash_ = 0;
+  error_ = nullptr;
+  last_status_ = 0;
+}
+
+void ProxyCall::on_timer(Timer* t) {
+  auto* call = static_cast<ProxyCall*>(t);
+  bump(call->cluster_->counters.timeouts);
+  UpstreamConn* u = call->up_;
+  if (u) {
+    u->close();  // a late response must not land on the next request
+  }
+  call->on_upstream_failure(504, true, false);
+}
+
+}  // namespace ringgate

@@ -1,0 +1,304 @@
+#pragma once
+// Reverse proxying: per-shard clusters and keep-alive pools, upstream connections, and the
+// exchange (ProxyCall) that carries one client request to an upstream and its response back.
+//
+//   Connection ──head──► ProxyCall::start ── pick endpoint ── pooled UpstreamConn or connect
+//        │ body (bounded by request_room)        │ request bytes (one buffer, replayable)
+//        ▼                                        ▼
+//   ProxyCall request buffer ──send──► UpstreamConn ──recv──► ResponseParser
+//                                                            │ head / body (bounded by the
+//                                                            ▼ client's output room)
+//                                           Connection output ──send──► client
+//
+// Everything here belongs to one shard. Nothing allocates per request in steady state: calls,
+// request buffers and upstream connections are pooled.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringgate/config/config.h"
+#include "ringgate/core/reactor.h"
+#include "ringgate/core/timer_wheel.h"
+#include "ringgate/http/forward.h"
+#include "ringgate/http/request_parser.h"
+#include "ringgate/net/address.h"
+#include "ringgate/upstream/balancer.h"
+
+namespace ringgate {
+
+class Connection;
+class ProxyCall;
+class UpstreamConn;
+class Worker;
+
+// Per cluster and shard; written only by the shard, summed on scrape.
+// X(field, prometheus name suffix, type, help)
+#define RINGGATE_CLUSTER_COUNTERS(X)                                                          \
+  X(requests, "requests_total", "counter", "Requests proxied to the cluster")                 \
+  X(responses_1xx, "responses_1xx_total", "counter", "Upstream responses 1xx (101)")          \
+  X(responses_2xx, "responses_2xx_total", "counter", "Upstream responses 2xx")                \
+  X(responses_3xx, "responses_3xx_total", "counter", "Upstream responses 3xx")                \
+  X(responses_4xx, "responses_4xx_total", "counter", "Upstream responses 4xx")                \
+  X(responses_5xx, "responses_5xx_total", "counter", "Upstream responses 5xx")                \
+  X(failures_502, "errors_502_total", "counter", "Requests answered 502 by the gateway")      \
+  X(failures_503, "errors_503_total", "counter", "Requests answered 503 by the gateway")      \
+  X(failures_504, "errors_504_total", "counter", "Requests answered 504 by the gateway")      \
+  X(connect_failures, "connect_failures_total", "counter", "Failed connection attempts")      \
+  X(timeouts, "timeouts_total", "counter", "Tries that timed out (connect or response)")      \
+  X(retries, "retries_total", "counter", "Retried tries")                                     \
+  X(bad_responses, "bad_responses_total", "counter", "Responses with bad framing or cut off") \
+  X(pool_hits, "pool_hits_total", "counter", "Requests sent on a pooled connection")          \
+  X(pool_misses, "pool_misses_total", "counter", "Requests that needed a new connection")     \
+  X(ejections, "ejections_total", "counter", "Endpoints ejected by outlier detection")        \
+  X(circuit_rejections, "circuit_rejections_total", "counter",                                \
+    "Requests refused 503 by the circuit breaker or its limits")                              \
+  X(connections_active, "connections_active", "gauge", "Open upstream connections")
+
+struct ClusterCounters {
+#define RINGGATE_CLUSTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};
+  RINGGATE_CLUSTER_COUNTERS(RINGGATE_CLUSTER_FIELD)
+#undef RINGGATE_CLUSTER_FIELD
+};
+
+// What all shards share about an endpoint: the health verdict (written by the one health
+// checker) and passive ejection (written by whichever shard saw the failures).
+struct SharedEndpoint {
+  std::atomic<bool> healthy{true};
+  std::atomic<uint64_t> ejected_until_ms{0};
+  std::atomic<uint32_t> ejections{0};  // times ejected: the next ejection lasts longer
+  std::atomic<uint64_t> checks_failed{0};
+};
+
+// Per cluster, shared by all shards; touched only on failures, health changes and while the
+// circuit is open, never per request in the steady state.
+struct SharedCluster {
+  explicit SharedCluster(size_t endpoints) : endpoints(endpoints) {}
+  std::vector<SharedEndpoint> endpoints;
+  std::atomic<uint32_t> consecutive_failures{0};
+  std::atomic<uint64_t> open_until_ms{0};    // circuit open until then; 0 = closed
+  std::atomic<bool> half_open_probe{false};  // one request is probing an open circuit
+  std::atomic<uint64_t> circuit_opened{0};   // times opened (metric)
+};
+
+// One endpoint of a cluster, as this shard sees it.
+struct UpstreamEndpoint {
+  SocketAddress address;
+  std::string authority;  // "host:port" as configured (Host policy `endpoint`)
+  uint32_t weight = 1;
+  UpstreamConn* idle = nullptr;  // pooled idle connections, most recently used first
+  uint32_t idle_count = 0;
+  uint32_t connections = 0;  // open: connecting, idle or busy
+  uint32_t in_flight = 0;
+  // Passive outlier detection, counted by this shard.
+  uint32_t consecutive_5xx = 0;
+  uint32_t consecutive_connect_failures = 0;
+  SharedEndpoint* shared = nullptr;
+};
+
+struct UpstreamCluster {
+  const UpstreamConfig* config = nullptr;
+  SharedCluster* shared = nullptr;
+  uint32_t index = 0;
+  std::vector<UpstreamEndpoint> endpoints;
+  std::vector<EndpointView> views;
+  std::unique_ptr<HashTable> table;
+  std::unique_ptr<Balancer> balancer;
+  // This shard's share of the circuit limits, and what it uses of them now.
+  uint32_t max_connections = 0;
+  uint32_t max_pending = 0;
+  uint32_t max_requests = 0;
+  uint32_t connections = 0;
+  uint32_t pending = 0;   // calls waiting for a connection
+  uint32_t requests = 0;  // calls in flight
+  uint32_t retries = 0;   // retries in flight
+  ClusterCounters counters;
+  // Problem documents naming the cluster, built once.
+  std::string body_502_connect;
+  std::string body_502_response;
+  std::string body_503_unavailable;
+  std::string body_503_limit;
+  std::string body_503_circuit;
+  std::string body_504;
+};
+
+// A connection to one endpoint. Idle ones wait in their endpoint's pool with a receive armed,
+// so an upstream that closes them is noticed at once.
+class UpstreamConn final : public Completion, public Timer {
+ public:
+  enum Op : unsigned { kOpConnect = 1, kOpRecv = 2, kOpSend = 3 };
+  enum class State : uint8_t { kConnecting, kIdle, kActive, kClosing };
+
+  UpstreamConn(Worker& worker, UpstreamCluster& cluster, UpstreamEndpoint& endpoint, int fd);
+  ~UpstreamConn();
+
+  void complete(unsigned op, int res, uint32_t flags) override;
+
+  void connect();
+  // Bound to a call: sends its request bytes, feeds its response.
+  void attach(ProxyCall* call);
+  // The call is done with this connection: back to the pool if it can carry another request.
+  void release(bool reusable);
+  // Sends what the call has buffered (no-op while connecting or a send is in flight).
+  void flush();
+  // The client has output room again: parse held response bytes.
+  void resume() { process_input(); }
+  // Receive buffers are available again after ENOBUFS.
+  void resume_receive();
+  void close();
+
+  State state() const { return state_; }
+  UpstreamEndpoint& endpoint() { return endpoint_; }
+  UpstreamCluster& cluster() { return cluster_; }
+  ResponseParser& parser() { return parser_; }
+  bool reused() const { return requests_ > 0; }
+  bool closed() const { return state_ == State::kClosing; }
+
+  UpstreamConn* next_idle = nullptr;
+  UpstreamConn* prev_idle = nullptr;
+  bool starved = false;
+
+ private:
+  void on_connect(int res);
+  void on_recv(int res, uint32_t flags);
+  void on_send(int res);
+  void process_input();
+  void arm_recv();
+  void release_input();
+  void fail(int status_hint, bool timeout);
+  void maybe_retire();
+  static void on_timer(Timer* t);
+
+  friend class Worker;
+
+  Worker& worker_;
+  UpstreamCluster& cluster_;
+  UpstreamEndpoint& endpoint_;
+  ProxyCall* call_ = nullptr;
+  ResponseParser parser_;
+  int fd_;
+  uint32_t requests_ = 0;
+  uint32_t in_off_ = 0;
+  uint16_t in_head_ = 0xffff;
+  uint16_t in_tail_ = 0xffff;
+  uint16_t in_count_ = 0;
+  State state_ = State::kConnecting;
+  bool connect_inflight_ = false;
+  bool recv_armed_ = false;
+  bool recv_cancelling_ = false;
+  bool send_inflight_ = false;
+  bool in_process_ = false;
+  bool retired_ = false;
+  bool peer_eof_ = false;
+};
+
+// One proxied request. Lives from the client's request head until the response has been handed
+// to the client's output (or the request failed). Pooled per shard.
+class ProxyCall final : public BodySink, public Timer {
+ public:
+  explicit ProxyCall(Worker& worker);
+  ~ProxyCall();
+
+  // Called at the client's request head. Returns 0 when the call is under way, or the status to
+  // answer with (`error_body` set) when it could not start; the call is unused then.
+  int start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
+            UpstreamCluster& cluster, const std::string*& error_body);
+
+  // --- from the client connection ---
+  // Request body bytes the call can take now (0: wait for the upstream to drain).
+  size_t request_room() const;
+  void on_body(std::string_view data) override;  // request body piece
+  void on_request_complete(bool keep_alive);
+  // After the client's input was processed: push buffered request bytes upstream.
+  void flush_request();
+  // The client's output was sent: there is room for more response bytes.
+  void on_client_drained();
+  // The client connection is closing: stop and let go of everything.
+  void client_gone();
+
+  // --- from the upstream connection ---
+  UpstreamConn* upstream() const { return up_; }
+  bool head_request() const { return head_request_; }
+  const char* request_data() const { return req_ + req_sent_; }
+  size_t request_pending() const { return req_len_ - req_sent_; }
+  void on_request_sent(size_t n);
+  void on_connected();
+  // Response events. The *_room call bounds what the connection feeds to the parser.
+  size_t response_room() const;
+  // false: the call failed (and is gone).
+  bool on_response_head();
+  void on_response_body(std::string_view data);
+  void on_response_complete();
+  // Sends what the response has put into the client's output so far.
+  void flush_response();
+  // The try failed: connect error/timeout, reset, close, bad response.
+  void on_upstream_failure(int status, bool timeout, bool connect_failed);
+
+  ProxyCall* next_free = nullptr;
+
+ private:
+  class ResponseSink final : public BodySink {
+   public:
+    explicit ResponseSink(ProxyCall& call) : call_(call) {}
+    void on_body(std::string_view data) override { call_.on_response_body(data); }
+
+   private:
+    ProxyCall& call_;
+  };
+
+  // Picks an endpoint and binds a connection. 0, or the status to fail with (error_ set).
+  int try_once();
+  bool build_head();
+  bool can_retry(bool connect_failed) const;
+  bool circuit_admits();
+  // Circuit breaker bookkeeping for a finished request.
+  void record_outcome(bool success);
+  // Passive outlier detection for the endpoint of the try that just ended.
+  void note_endpoint(bool connect_failed, bool server_error);
+  void fail_request(int status, const std::string* body);
+  void clear();
+  void finish();
+  void detach_upstream(bool reusable);
+  void arm_try_timer();
+  void put_request(const char* data, size_t n);
+  void count_response(int status);
+  static void on_timer(Timer* t);
+
+  Worker& worker_;
+  ResponseSink response_sink_;
+  Connection* client_ = nullptr;
+  const RouteConfig* route_ = nullptr;
+  const UpstreamAction* action_ = nullptr;
+  UpstreamCluster* cluster_ = nullptr;
+  UpstreamConn* up_ = nullptr;
+  UpstreamEndpoint* endpoint_ = nullptr;
+  char* req_ = nullptr;  // request bytes (pooled block): head, then body as it arrives
+  uint32_t req_len_ = 0;
+  uint32_t req_sent_ = 0;
+  uint64_t deadline_ms_ = 0;  // whole request
+  uint64_t try_deadline_ms_ = 0;
+  uint16_t tried_[8] = {};
+  uint8_t tries_ = 0;
+  BodyFraming request_framing_ = BodyFraming::kNone;
+  BodyFraming response_framing_ = BodyFraming::kLength;
+  bool replayable_ = true;  // req_ still holds every request byte from the first
+  bool request_complete_ = false;
+  bool client_keep_alive_ = true;
+  bool idempotent_ = false;
+  bool head_sent_ = false;      // the response head is in the client's output
+  bool head_flushed_ = false;   // ... and was handed to a send: it cannot be taken back
+  bool informational_ = false;  // a 1xx (not 101) is being skipped
+  bool try_sent_ = false;       // this try handed bytes to the upstream
+  bool response_complete_ = false;
+  bool counted_retry_ = false;
+  bool pending_counted_ = false;
+  bool head_request_ = false;
+  bool probe_ = false;  // this request probes a half-open circuit
+  int client_minor_ = 1;
+  uint64_t key_hash_ = 0;
+  const std::string* error_ = nullptr;
+  int last_status_ = 0;
+};
+
+}  // namespace ringgate

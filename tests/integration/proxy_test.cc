@@ -1,0 +1,489 @@
+// Reverse proxying against real upstream servers (test_upstream) on 127.0.0.1: forwarding,
+// header rewriting, bodies both ways, keep-alive pooling, failures and retries.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fixture.h"
+#include "upstream_process.h"
+
+namespace ringgate::it {
+namespace {
+
+using test_upstream::Upstream;
+
+// A port nothing listens on: bound, never listened, then closed.
+uint16_t dead_port() {
+  Conn c(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(c.fd(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(c.fd(), reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+std::string endpoint(uint16_t port) {
+  return "\"127.0.0.1:" + std::to_string(port) + "\"";
+}
+
+// Requests recorded by `test_upstream --record FILE`: the raw bytes of each, in arrival order.
+struct Recorded {
+  std::vector<std::string> requests;
+  std::vector<std::string> bad;  // "=== bad request ..." lines
+};
+
+Recorded read_record(const std::string& path) {
+  Recorded r;
+  std::ifstream in(path, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t pos = 0;
+  while (pos < all.size()) {
+    const size_t eol = all.find('\n', pos);
+    if (eol == std::string::npos) {
+      break;
+    }
+    const std::string line = all.substr(pos, eol - pos);
+    const size_t open = line.find('(');
+    const size_t bytes = open == std::string::npos ? 0 : std::stoul(line.substr(open + 1));
+    if (line.rfind("=== bad", 0) == 0) {
+      r.bad.push_back(line);
+    }
+    if (line.rfind("=== request", 0) == 0) {
+      r.requests.push_back(all.substr(eol + 1, bytes));
+    }
+    pos = eol + 1 + bytes + 1;
+  }
+  return r;
+}
+
+// Header lines of a raw request, lower-cased names → values.
+std::vector<std::pair<std::string, std::string>> header_lines(const std::string& raw) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const size_t end = raw.find("\r\n\r\n");
+  std::istringstream in(raw.substr(0, end));
+  std::string line;
+  std::getline(in, line);  // request line
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    const size_t colon = line.find(':');
+    std::string name = line.substr(0, colon);
+    for (char& ch : name) {
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') {
+      value.erase(0, 1);
+    }
+    out.emplace_back(name, value);
+  }
+  return out;
+}
+
+std::vector<std::string> values(const std::string& raw, const std::string& name) {
+  std::vector<std::string> v;
+  for (const auto& [n, value] : header_lines(raw)) {
+    if (n == name) {
+      v.push_back(value);
+    }
+  }
+  return v;
+}
+
+class ProxyTest : public GatewayTest {
+ protected:
+  // A gateway with cluster "api" over `endpoints` and the given routes (default: everything
+  // under /api proxied).
+  GatewayProcess& start_proxy(const std::string& endpoints, const std::string& cluster_extra = "",
+                              std::string routes = "", ConfigSpec spec = {}) {
+    spec.upstreams = "  api:\n    endpoints: [" + endpoints + "]\n" + cluster_extra;
+    if (routes.empty()) {
+      routes = "  - match: {prefix: /api}\n    upstream: api\n";
+    }
+    spec.routes = routes + default_routes();
+    return start(spec);
+  }
+
+  std::string record_file() { return dir_.path() + "/record.txt"; }
+
+  TempDir dir_;
+};
+
+TEST_F(ProxyTest, ForwardsGetAndReturnsUpstreamResponse) {
+  Upstream up({"--name", "one"});
+  ASSERT_NE(up.port(), 0);
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::string why;
+  auto r = fetch(gw.port(), request("GET", "/api/items?x=1"), {}, &why);
+  ASSERT_TRUE(r) << why;
+  EXPECT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(r->header("x-upstream").value_or(""), "one");
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/json");
+  EXPECT_NE(r->body.find("\"path\":\"/api/items\""), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("\"method\":\"GET\""), std::string::npos) << r->body;
+}
+
+TEST_F(ProxyTest, RewritesOnlyWhatMustChange) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string extra =
+      "Connection: keep-alive, X-Hop\r\n"
+      "X-Hop: secret\r\n"
+      "Keep-Alive: timeout=5\r\n"
+      "Proxy-Connection: keep-alive\r\n"
+      "Proxy-Authorization: Basic Zm9vOmJhcg==\r\n"
+      "TE: trailers, deflate\r\n"
+      "Trailer: X-Sum\r\n"
+      "Upgrade: websocket\r\n"
+      "X-Forwarded-For: 203.0.113.9\r\n"
+      "X-Forwarded-Proto: https\r\n"
+      "X-Custom:  kept as is\r\n"
+      "Accept: */*\r\n";
+  auto r = fetch(gw.port(), request("GET", "/api/h?q=%20", extra, "front.example:8080"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 1u);
+  ASSERT_TRUE(rec.bad.empty());
+  const std::string& raw = rec.requests[0];
+  EXPECT_EQ(raw.rfind("GET /api/h?q=%20 HTTP/1.1\r\n", 0), 0u) << visible(raw);
+  for (const char* gone : {"connection", "x-hop", "keep-alive", "proxy-connection",
+                           "proxy-authorization", "trailer", "upgrade", "x-forwarded-proto"}) {
+    if (std::string(gone) == "x-forwarded-proto") {
+      continue;  // replaced, checked below
+    }
+    EXPECT_TRUE(values(raw, gone).empty()) << gone << "\n" << visible(raw);
+  }
+  EXPECT_EQ(values(raw, "te"), std::vector<std::string>{"trailers"}) << visible(raw);
+  EXPECT_EQ(values(raw, "host"), std::vector<std::string>{"front.example:8080"});
+  // The edge (trusted_hops 0) does not believe the client's X-Forwarded-*.
+  EXPECT_EQ(values(raw, "x-forwarded-for"), std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(values(raw, "x-forwarded-proto"), std::vector<std::string>{"http"});
+  EXPECT_EQ(values(raw, "x-forwarded-host"), std::vector<std::string>{"front.example:8080"});
+  EXPECT_EQ(values(raw, "x-custom"), std::vector<std::string>{"kept as is"});
+  EXPECT_EQ(values(raw, "accept"), std::vector<std::string>{"*/*"});
+  auto id = values(raw, "x-request-id");
+  ASSERT_EQ(id.size(), 1u) << visible(raw);
+  EXPECT_EQ(id[0].size(), 32u);
+}
+
+TEST_F(ProxyTest, ClientRequestIdPassesThrough) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  ASSERT_TRUE(fetch(gw.port(), request("GET", "/api/a", "X-Request-Id: abc-123\r\n")));
+  ASSERT_TRUE(fetch(gw.port(), request("GET", "/api/b")));
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 2u);
+  EXPECT_EQ(values(rec.requests[0], "x-request-id"), std::vector<std::string>{"abc-123"});
+  auto generated = values(rec.requests[1], "x-request-id");
+  ASSERT_EQ(generated.size(), 1u);
+  EXPECT_NE(generated[0], "abc-123");
+}
+
+TEST_F(ProxyTest, TrustedHopsKeepForwardedChain) {
+  Upstream up({"--record", record_file()});
+  ConfigSpec spec;
+  spec.server_extra = "  trusted_hops: 1\n";
+  auto& gw = start_proxy(endpoint(up.port()), "", "", spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  ASSERT_TRUE(fetch(gw.port(), request("GET", "/api/x",
+                                       "X-Forwarded-For: 198.51.100.7\r\n"
+                                       "X-Forwarded-Proto: https\r\n")));
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 1u);
+  EXPECT_EQ(values(rec.requests[0], "x-forwarded-for"),
+            std::vector<std::string>{"198.51.100.7, 127.0.0.1"});
+  EXPECT_EQ(values(rec.requests[0], "x-forwarded-proto"), std::vector<std::string>{"https"});
+}
+
+TEST_F(ProxyTest, StripPrefixRewriteAndHostPolicy) {
+  Upstream up({"--record", record_file()});
+  const std::string routes =
+      "  - match: {prefix: /strip}\n"
+      "    upstream: {cluster: api, strip_prefix: /strip}\n"
+      "  - match: {prefix: /old}\n"
+      "    upstream: {cluster: api, rewrite: /new, host: endpoint}\n"
+      "  - match: {path: /fixed}\n"
+      "    upstream: {cluster: api, rewrite: /internal/fixed, host: backend.internal}\n";
+  auto& gw = start_proxy(endpoint(up.port()), "", routes);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (const char* target : {"/strip/a/b?z=1", "/strip", "/old/x", "/fixed?k=v"}) {
+    auto r = fetch(gw.port(), request("GET", target));
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->status, 200) << target << "\n" << r->raw;
+  }
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 4u);
+  EXPECT_EQ(rec.requests[0].rfind("GET /a/b?z=1 HTTP/1.1\r\n", 0), 0u) << visible(rec.requests[0]);
+  EXPECT_EQ(rec.requests[1].rfind("GET / HTTP/1.1\r\n", 0), 0u) << visible(rec.requests[1]);
+  EXPECT_EQ(rec.requests[2].rfind("GET /new/x HTTP/1.1\r\n", 0), 0u) << visible(rec.requests[2]);
+  EXPECT_EQ(values(rec.requests[2], "host"),
+            std::vector<std::string>{"127.0.0.1:" + std::to_string(up.port())});
+  EXPECT_EQ(rec.requests[3].rfind("GET /internal/fixed?k=v HTTP/1.1\r\n", 0), 0u)
+      << visible(rec.requests[3]);
+  EXPECT_EQ(values(rec.requests[3], "host"), std::vector<std::string>{"backend.internal"});
+}
+
+TEST_F(ProxyTest, RequestBodiesBothFramings) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string body(100000, 'b');
+  auto r = fetch(gw.port(), request("POST", "/api/upload?echo=1",
+                                    "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+                                body);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.size() > body.size(), true);
+  EXPECT_EQ(r->body.substr(r->body.size() - body.size()), body);
+
+  // Chunked from the client: re-encoded by the gateway, never passed through raw.
+  auto c =
+      fetch(gw.port(), request("POST", "/api/chunked?echo=1", "Transfer-Encoding: chunked\r\n") +
+                           "5;ext=1\r\nhello\r\n000006\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, 200) << c->raw;
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 2u);
+  ASSERT_TRUE(rec.bad.empty()) << rec.bad[0];
+  const std::string& raw = rec.requests[1];
+  EXPECT_EQ(values(raw, "transfer-encoding"), std::vector<std::string>{"chunked"});
+  const std::string sent_body = raw.substr(raw.find("\r\n\r\n") + 4);
+  EXPECT_EQ(sent_body, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n") << visible(sent_body);
+}
+
+TEST_F(ProxyTest, ResponseBodiesStreamIntact) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (const char* q :
+       {"body_size=3000000", "body_size=3000000&chunked=1&chunk=7000",
+        "body_size=200000&chunked=1&chunk=1", "body_size=50000&slow=1ms&chunk=5000"}) {
+    std::string why;
+    auto r = fetch(gw.port(), request("GET", std::string("/api/big?") + q), {20s}, &why);
+    ASSERT_TRUE(r) << q << ": " << why;
+    EXPECT_EQ(r->status, 200) << q;
+    const size_t n = std::stoul(std::string(q).substr(10));
+    ASSERT_EQ(r->body.size(), n) << q;
+    EXPECT_EQ(r->body.front(), '"');
+    EXPECT_EQ(r->body.back(), '"');
+    if (std::string(q).find("chunked") != std::string::npos) {
+      EXPECT_EQ(r->header("transfer-encoding").value_or(""), "chunked") << q;
+      EXPECT_FALSE(r->has("content-length"));
+    } else {
+      EXPECT_EQ(r->header("content-length").value_or(""), std::to_string(n));
+    }
+  }
+}
+
+TEST_F(ProxyTest, HeadAndBodylessStatuses) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("HEAD", "/api/h?body_size=5000")));
+  ReadOptions head;
+  head.head_request = true;
+  auto h = read_response(c, head);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->header("content-length").value_or(""), "5000");
+  EXPECT_TRUE(h->body.empty());
+  ASSERT_TRUE(send_all(c, request("GET", "/api/x?status=204")));
+  auto r204 = read_response(c);
+  ASSERT_TRUE(r204);
+  EXPECT_EQ(r204->status, 204);
+  ASSERT_TRUE(send_all(c, request("GET", "/api/x?status=404")));
+  auto r404 = read_response(c);
+  ASSERT_TRUE(r404);
+  EXPECT_EQ(r404->status, 404);
+  // The connection is still usable afterwards.
+  ASSERT_TRUE(send_all(c, request("GET", "/hello")));
+  auto hello = read_response(c);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->body, "hello");
+}
+
+TEST_F(ProxyTest, PipelinedRequestsAnsweredInOrderOnePerUpstreamRequest) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  std::string batch;
+  for (int i = 0; i < 20; ++i) {
+    batch += request("GET", "/api/p" + std::to_string(i) + (i % 3 == 0 ? "?delay=5ms" : ""));
+    if (i == 10) {
+      batch += request("GET", "/hello");
+    }
+  }
+  ASSERT_TRUE(send_all(c, batch));
+  for (int i = 0; i < 20; ++i) {
+    auto r = read_response(c);
+    ASSERT_TRUE(r) << i;
+    EXPECT_NE(r->body.find("\"path\":\"/api/p" + std::to_string(i) + "\""), std::string::npos)
+        << i << ": " << r->body;
+    if (i == 10) {
+      auto hello = read_response(c);
+      ASSERT_TRUE(hello);
+      EXPECT_EQ(hello->body, "hello");
+    }
+  }
+  Recorded rec = read_record(record_file());
+  EXPECT_EQ(rec.requests.size(), 20u);
+  EXPECT_TRUE(rec.bad.empty());
+}
+
+TEST_F(ProxyTest, KeepAlivePoolReusesConnections) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (int i = 0; i < 10; ++i) {
+    auto r = fetch(gw.port(), request("GET", "/api/k"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"api\"}"), 1);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_hits_total{upstream=\"api\"}"), 9);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_requests_total{upstream=\"api\"}"), 10);
+  // An upstream that says Connection: close is not pooled.
+  ASSERT_TRUE(fetch(gw.port(), request("GET", "/api/k?close=1")));
+  ASSERT_TRUE(fetch(gw.port(), request("GET", "/api/k")));
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"api\"}"), 2);
+}
+
+TEST_F(ProxyTest, ConnectFailureIs502NamingTheCluster) {
+  auto& gw = start_proxy(endpoint(dead_port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("GET", "/api/x")));
+  auto r = read_response(c);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502);
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/problem+json");
+  EXPECT_NE(r->body.find("upstream \\\"api\\\""), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find("127.0.0.1"), std::string::npos) << "leaks the address: " << r->body;
+  // Still keep-alive: the next request on the same connection is served.
+  ASSERT_TRUE(send_all(c, request("GET", "/hello")));
+  auto hello = read_response(c);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->status, 200);
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_connect_failures_total{upstream=\"api\"}"),
+            1);
+}
+
+TEST_F(ProxyTest, HungUpstreamTimesOutWith504) {
+  Upstream up;
+  const std::string routes =
+      "  - match: {prefix: /api}\n"
+      "    upstream: {cluster: api, timeout: 300ms, retries: 0}\n";
+  auto& gw = start_proxy(endpoint(up.port()), "", routes);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = fetch(gw.port(), request("GET", "/api/x?hang=1"));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  EXPECT_NE(r->body.find("upstream \\\"api\\\" did not answer in time"), std::string::npos)
+      << r->body;
+  EXPECT_GE(took, 290ms);
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_timeouts_total{upstream=\"api\"}"), 1);
+}
+
+TEST_F(ProxyTest, BadUpstreamFramingIs502AndNotPooled) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()), "",
+                         "  - match: {prefix: /api}\n    upstream: {cluster: api, retries: 0}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // bad_chunk arrives with its head: the head is taken back before it reaches the client.
+  for (const char* kind : {"cl_te", "two_cl", "bad_chunk", "garbage", "no_status"}) {
+    auto r = fetch(gw.port(), request("GET", std::string("/api/x?bad=") + kind));
+    ASSERT_TRUE(r) << kind;
+    EXPECT_EQ(r->status, 502) << kind << "\n" << r->raw;
+    EXPECT_NE(r->body.find("invalid or incomplete response"), std::string::npos) << r->body;
+  }
+  // Each bad connection was closed: the next request gets a fresh one and works.
+  auto ok = fetch(gw.port(), request("GET", "/api/fine"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_bad_responses_total{upstream=\"api\"}"), 5);
+}
+
+TEST_F(ProxyTest, ResponseCutMidBodyClosesClientConnection) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("GET", "/api/x?body_size=10000&close_mid_body=1")));
+  std::string got;
+  EXPECT_TRUE(wait_closed(c, 3s, &got));
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got.substr(0, 200);
+  EXPECT_LT(got.size(), 10000u);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_requests_aborted_total"), 1);
+}
+
+TEST_F(ProxyTest, RetriesAnotherEndpointWhenOneIsDown) {
+  Upstream up({"--name", "alive"});
+  auto& gw = start_proxy(endpoint(dead_port()) + ", " + endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (int i = 0; i < 10; ++i) {
+    auto r = fetch(gw.port(), request(i % 2 ? "POST" : "GET", "/api/r", "Content-Length: 0\r\n"));
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200) << i << "\n" << r->raw;
+    EXPECT_EQ(r->header("x-upstream").value_or(""), "alive");
+  }
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"api\"}"), 1);
+}
+
+TEST_F(ProxyTest, SmugglingAttemptsNeverReachTheUpstream) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string attacks[] = {
+      // CL.TE
+      "POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\nG",
+      // two Content-Lengths
+      "POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc",
+      // obs-fold in Transfer-Encoding
+      "POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+      // TE other than chunked
+      "POST /api/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: "
+      "3\r\n\r\nabc",
+  };
+  for (const std::string& a : attacks) {
+    auto r = fetch(gw.port(), a);
+    ASSERT_TRUE(r) << visible(a);
+    EXPECT_EQ(r->status, 400) << visible(a);
+  }
+  // A well-formed pipelined pair after a body: exactly two requests upstream.
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("POST", "/api/one", "Content-Length: 6\r\n") + "GET /x" +
+                              request("GET", "/api/two")));
+  auto r1 = read_response(c);
+  auto r2 = read_response(c);
+  ASSERT_TRUE(r1 && r2);
+  Recorded rec = read_record(record_file());
+  EXPECT_TRUE(rec.bad.empty()) << rec.bad[0];
+  ASSERT_EQ(rec.requests.size(), 2u);
+  EXPECT_EQ(rec.requests[0].rfind("POST /api/one HTTP/1.1\r\n", 0), 0u);
+  EXPECT_EQ(rec.requests[0].substr(rec.requests[0].size() - 10), "\r\n\r\nGET /x")
+      << visible(rec.requests[0]);
+  EXPECT_EQ(rec.requests[1].rfind("GET /api/two HTTP/1.1\r\n", 0), 0u);
+}
+
+}  // namespace
+}  // namespace ringgate::it
