@@ -173,6 +173,12 @@ void Connection::process_input() {
   }
   in_process_ = true;
   while (state_ == State::kOpen && in_count_ > 0 && !close_after_send_) {
+    if (tunnel_ && call_) {
+      if (!tunnel_input()) {
+        break;
+      }
+      continue;
+    }
     if (!parser_.in_message() && (call_ || !output_room())) {
       // Backpressure: answer what we have before reading the next request. A proxied
       // response in progress holds the next pipelined request back until it is complete.
@@ -224,6 +230,16 @@ void Connection::process_input() {
     flush();
   }
   if (peer_eof_ && in_count_ == 0 && state_ == State::kOpen) {
+    if (call_ && tunnel_) {
+      call_->on_client_eof();  // may end the tunnel (and re-enter here through proxy_done)
+      return;
+    }
+    if (call_ && !parser_.in_message()) {
+      // A complete request whose response is on its way: answer it, then close.
+      close_after_send_ = true;
+      update_timer();
+      return;
+    }
     finish_after_eof();
     return;
   }
@@ -236,6 +252,29 @@ void Connection::process_input() {
     arm_recv();
   }
   update_timer();
+}
+
+bool Connection::tunnel_input() {
+  const size_t room = call_->request_room();
+  if (room == 0) {
+    return false;  // resumed by proxy_request_room() when the upstream has taken the bytes
+  }
+  Reactor& reactor = worker_.reactor();
+  const uint16_t bid = in_head_;
+  const uint32_t len = worker_.chain_len(bid);
+  const size_t n = std::min<size_t>(len - in_off_, room);
+  call_->on_tunnel_request(reactor.buffer(bid) + in_off_, n);
+  in_off_ += static_cast<uint32_t>(n);
+  if (in_off_ >= len) {
+    in_head_ = worker_.chain_next(bid);
+    if (in_head_ == kNoBuffer) {
+      in_tail_ = kNoBuffer;
+    }
+    --in_count_;
+    in_off_ = 0;
+    reactor.recycle(bid);
+  }
+  return true;
 }
 
 void Connection::on_head() {
@@ -462,9 +501,20 @@ void Connection::proxy_done(bool keep_alive) {
   if (!keep_alive) {
     close_after_send_ = true;
   }
+  tunnel_ = false;
   phase_ = Phase::kNone;
   if (!in_process_) {
     process_input();
+  }
+  if (close_after_send_ && state_ == State::kOpen && !send_inflight_ && !out_pending()) {
+    start_linger();  // nothing left to send (a tunnel that ended quiet)
+  }
+}
+
+void Connection::proxy_tunnel() {
+  tunnel_ = true;
+  if (!in_process_) {
+    process_input();  // bytes the client sent behind its request are the tunnel's first
   }
 }
 

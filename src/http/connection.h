@@ -65,6 +65,10 @@ class Connection final : public Completion, public Timer {
   void proxy_abort();
   // The upstream took the buffered request bytes: feed more of the body.
   void proxy_request_room() { process_input(); }
+  // The upstream switched protocols (101): from here input goes to the call unparsed.
+  void proxy_tunnel();
+  // The client half-closed or the connection closes after this response anyway.
+  bool closing() const { return close_after_send_ || peer_eof_; }
 
   Connection* prev = nullptr;
   Connection* next = nullptr;
@@ -96,6 +100,8 @@ class Connection final : public Completion, public Timer {
   void on_head();
   void on_message_complete();
   void start_proxy(const ProxyRoute& route);
+  // Hands held input to the tunnel; false when the call has no room now.
+  bool tunnel_input();
   void on_parse_error();
   void fail_and_close(int status, const char* detail);
   void emit_direct(const DirectRoute& route, bool keep_alive, bool head_only);
@@ -147,6 +153,7 @@ class Connection final : public Completion, public Timer {
   bool head_request_ = false;
   bool in_process_ = false;
   bool retired_ = false;
+  bool tunnel_ = false;
   uint32_t linger_bytes_ = 0;
   char peer_ip_[46] = {};  // filled on the first proxied request
 };

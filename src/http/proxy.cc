@@ -334,6 +334,21 @@ void UpstreamConn::process_input() {
     const uint16_t bid = in_head_;
     const uint32_t len = worker_.chain_len(bid);
     const char* data = reactor.buffer(bid) + in_off_;
+    if (call_->tunnelling()) {
+      const size_t n = std::min<size_t>(len - in_off_, room);
+      call_->on_tunnel_response(std::string_view(data, n));
+      in_off_ += static_cast<uint32_t>(n);
+      if (in_off_ >= len) {
+        in_head_ = worker_.chain_next(bid);
+        if (in_head_ == kNoBuffer) {
+          in_tail_ = kNoBuffer;
+        }
+        --in_count_;
+        in_off_ = 0;
+        reactor.recycle(bid);
+      }
+      continue;
+    }
     size_t consumed = 0;
     const MessageParser::Event ev =
         parser_.feed(data, std::min<size_t>(len - in_off_, room), consumed);
@@ -362,6 +377,11 @@ void UpstreamConn::process_input() {
   in_process_ = false;
   if (call_) {
     call_->flush_response();  // one client send for everything parsed now
+  }
+  if (state_ == State::kActive && call_ && peer_eof_ && in_count_ == 0 && call_->tunnelling()) {
+    ProxyCall* call = call_;
+    call->on_upstream_eof();  // releases (closes) this connection
+    return;
   }
   if (state_ == State::kActive && call_ && peer_eof_ && in_count_ == 0) {
     // The upstream closed: that may end a body read until close, or cut a response short.
@@ -492,6 +512,7 @@ int ProxyCall::start(Connection& client, const RouteConfig& route, const Upstrea
   idempotent_ = idempotent(p.method());
   client_minor_ = p.http_minor();
   client_keep_alive_ = p.keep_alive();
+  upgrade_ = p.upgrade() && p.method() != HTTP_CONNECT && p.http_minor() >= 1 && !p.has_body();
   request_framing_ = p.chunked()                                        ? BodyFraming::kChunked
                      : p.has_content_length() && p.content_length() > 0 ? BodyFraming::kLength
                                                                         : BodyFraming::kNone;
@@ -619,6 +640,7 @@ bool ProxyCall::build_head() {
   worker_.request_ids().next(id);
   f.request_id = std::string_view(id, sizeof id);
   f.framing = request_framing_;
+  f.upgrade = upgrade_;
   const size_t n = write_forward_request_head(p, f, req_, cap - target_len);
   if (n == 0) {
     return false;
@@ -743,7 +765,15 @@ void ProxyCall::on_request_sent(size_t n) {
     up_->flush();
     return;
   }
-  if (!request_complete_) {
+  if (tunnel_) {
+    req_len_ = req_sent_ = 0;
+    arm_tunnel_timer();
+    if (client_eof_) {
+      end_tunnel();  // everything the client sent before closing has reached the upstream
+      return;
+    }
+    client_->proxy_request_room();
+  } else if (!request_complete_) {
     // Everything buffered is upstream: reuse the buffer for the rest of the body. From here a
     // retry cannot replay the request.
     replayable_ = false;
@@ -767,12 +797,7 @@ bool ProxyCall::on_response_head() {
   const int status = p.status();
   if (status >= 100 && status < 200) {
     if (status == 101) {
-      // Upgrades are not tunnelled yet: refuse rather than pass a switched protocol on.
-      bump(cluster_->counters.bad_responses);
-      UpstreamConn* u = up_;
-      u->close();
-      on_upstream_failure(502, false, false);
-      return false;
+      return start_tunnel();
     }
     informational_ = true;  // 100 Continue and friends: the client got ours already
     return true;
@@ -788,7 +813,7 @@ bool ProxyCall::on_response_head() {
     response_framing_ = BodyFraming::kUntilClose;
   }
   const bool keep_alive = client_keep_alive_ && request_complete_ && !worker_.draining() &&
-                          response_framing_ != BodyFraming::kUntilClose;
+                          !client_->closing() && response_framing_ != BodyFraming::kUntilClose;
   client_keep_alive_ = keep_alive;
   ForwardResponse f;
   f.keep_alive = keep_alive;
@@ -851,6 +876,80 @@ void ProxyCall::on_response_complete() {
   finish();
 }
 
+bool ProxyCall::start_tunnel() {
+  ResponseParser& p = up_->parser();
+  if (!upgrade_ || !request_complete_) {
+    // A switch nobody asked for: the upstream is out of step.
+    bump(cluster_->counters.bad_responses);
+    UpstreamConn* u = up_;
+    u->close();
+    on_upstream_failure(502, false, false);
+    return false;
+  }
+  last_status_ = 101;
+  response_framing_ = BodyFraming::kUntilClose;  // raw bytes from here, both ways
+  ForwardResponse f;
+  f.keep_alive = false;
+  f.upgrade = true;
+  f.client_minor = client_minor_;
+  f.framing = BodyFraming::kNone;
+  size_t avail = 0;
+  char* out = client_->out_space(avail);
+  const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;
+  if (n == 0) {
+    bump(cluster_->counters.bad_responses);
+    UpstreamConn* u = up_;
+    u->close();
+    on_upstream_failure(502, false, false);
+    return false;
+  }
+  client_->out_commit(n);
+  head_sent_ = true;
+  tunnel_ = true;
+  client_keep_alive_ = false;
+  count_response(101);
+  record_outcome(true);
+  note_endpoint(false, false);
+  req_len_ = req_sent_ = 0;
+  replayable_ = false;
+  arm_tunnel_timer();
+  client_->proxy_tunnel();
+  return true;
+}
+
+void ProxyCall::arm_tunnel_timer() {
+  // An idle tunnel is closed after the server's idle timeout; traffic either way re-arms it.
+  worker_.shard().timers().arm(
+      *this, worker_.shard().now_ms() +
+                 static_cast<uint64_t>(worker_.config().server.limits.idle_timeout.count()));
+}
+
+void ProxyCall::on_tunnel_request(const char* data, size_t n) {
+  put_request(data, n);
+}
+
+void ProxyCall::on_client_eof() {
+  client_eof_ = true;
+  if (request_pending() == 0) {
+    end_tunnel();
+  }
+}
+
+void ProxyCall::on_upstream_eof() {
+  // What the upstream sent is in the client's output: it goes out, then the client is closed.
+  end_tunnel();
+}
+
+void ProxyCall::end_tunnel() {
+  flush_response();
+  detach_upstream(false);
+  Connection* client = client_;
+  --cluster_->requests;
+  clear();
+  worker_.release_call(this);
+  client->proxy_done(false);
+}
+
 void ProxyCall::flush_response() {
   if (head_sent_) {
     if (!head_flushed_) {
@@ -866,7 +965,9 @@ void ProxyCall::on_client_drained() {
   if (!up_) {
     return;
   }
-  if (head_sent_) {
+  if (tunnel_) {
+    arm_tunnel_timer();
+  } else if (head_sent_) {
     worker_.shard().timers().arm(
         *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
   }
@@ -1123,6 +1224,7 @@ void ProxyCall::clear() {
   request_complete_ = false;
   head_sent_ = false;
   head_flushed_ = false;
+  upgrade_ = tunnel_ = client_eof_ = false;
   informational_ = false;
   response_complete_ = false;
   try_sent_ = false;
@@ -1133,6 +1235,10 @@ void ProxyCall::clear() {
 
 void ProxyCall::on_timer(Timer* t) {
   auto* call = static_cast<ProxyCall*>(t);
+  if (call->tunnel_) {
+    call->end_tunnel();  // idle
+    return;
+  }
   bump(call->cluster_->counters.timeouts);
   UpstreamConn* u = call->up_;
   if (u) {

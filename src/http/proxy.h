@@ -216,6 +216,12 @@ class ProxyCall final : public BodySink, public Timer {
   void on_client_drained();
   // The client connection is closing: stop and let go of everything.
   void client_gone();
+  // After a 101 the exchange is a two-way byte tunnel until either side closes.
+  bool tunnelling() const { return tunnel_; }
+  // Client bytes for the upstream (no more than request_room()).
+  void on_tunnel_request(const char* data, size_t n);
+  // The client half-closed its side of the tunnel.
+  void on_client_eof();
 
   // --- from the upstream connection ---
   UpstreamConn* upstream() const { return up_; }
@@ -229,6 +235,10 @@ class ProxyCall final : public BodySink, public Timer {
   // false: the call failed (and is gone).
   bool on_response_head();
   void on_response_body(std::string_view data);
+  // Upstream bytes for the client while tunnelling (no more than response_room()).
+  void on_tunnel_response(std::string_view data) { on_response_body(data); }
+  // The upstream closed its side of the tunnel.
+  void on_upstream_eof();
   void on_response_complete();
   // Sends what the response has put into the client's output so far.
   void flush_response();
@@ -263,6 +273,9 @@ class ProxyCall final : public BodySink, public Timer {
   void arm_try_timer();
   void put_request(const char* data, size_t n);
   void count_response(int status);
+  bool start_tunnel();
+  void end_tunnel();
+  void arm_tunnel_timer();
   static void on_timer(Timer* t);
 
   Worker& worker_;
@@ -294,7 +307,10 @@ class ProxyCall final : public BodySink, public Timer {
   bool counted_retry_ = false;
   bool pending_counted_ = false;
   bool head_request_ = false;
-  bool probe_ = false;  // this request probes a half-open circuit
+  bool probe_ = false;    // this request probes a half-open circuit
+  bool upgrade_ = false;  // the client asked to switch protocols: Upgrade is forwarded
+  bool tunnel_ = false;   // ... and the upstream agreed (101): bytes flow both ways unparsed
+  bool client_eof_ = false;
   int client_minor_ = 1;
   uint64_t key_hash_ = 0;
   const std::string* error_ = nullptr;

@@ -1,6 +1,8 @@
 // Reverse proxying against real upstream servers (test_upstream) on 127.0.0.1: forwarding,
 // header rewriting, bodies both ways, keep-alive pooling, failures and retries.
 
+#include <poll.h>
+
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -374,6 +376,137 @@ TEST_F(ProxyTest, SmugglingAttemptsNeverReachTheUpstream) {
   EXPECT_EQ(rec.requests[0].substr(rec.requests[0].size() - 10), "\r\n\r\nGET /x")
       << visible(rec.requests[0]);
   EXPECT_EQ(rec.requests[1].rfind("GET /api/two HTTP/1.1\r\n", 0), 0u);
+}
+
+// Exactly n bytes: what `c.pending` holds first, then from the socket. Empty on timeout or close.
+std::string read_exact(Conn& c, size_t n, Millis timeout = 5s) {
+  std::string out = std::move(c.pending);
+  c.pending.clear();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  while (out.size() < n) {
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    pollfd p{c.fd(), POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      return {};
+    }
+    const ssize_t k = recv(c.fd(), buf, sizeof buf, 0);
+    if (k <= 0) {
+      return {};
+    }
+    out.append(buf, static_cast<size_t>(k));
+  }
+  c.pending = out.substr(n);
+  out.resize(n);
+  return out;
+}
+
+std::string upgrade_request(const std::string& target) {
+  return request("GET", target, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+}
+
+TEST_F(ProxyTest, UpgradeBecomesTwoWayTunnel) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  // Bytes right behind the request (a client that does not wait for the 101) belong to the
+  // tunnel, not to a next request.
+  ASSERT_TRUE(send_all(c, upgrade_request("/api/ws?upgrade=1") + "early"));
+  ReadOptions interim;
+  interim.skip_interim = false;
+  auto r = read_response(c, interim);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 101) << r->raw;
+  EXPECT_EQ(r->header("upgrade").value_or(""), "websocket");
+  EXPECT_TRUE(r->connection_has("upgrade")) << r->raw;
+  EXPECT_EQ(read_exact(c, 5), "early");
+  // The upstream saw Upgrade and `Connection: upgrade`, and nothing after the head as HTTP.
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 1u);
+  EXPECT_EQ(values(rec.requests[0], "upgrade"), std::vector<std::string>{"websocket"});
+  EXPECT_EQ(values(rec.requests[0], "connection"), std::vector<std::string>{"upgrade"});
+
+  // Megabytes both ways at once: neither side may stall the other (bounded buffers).
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) {
+    big[i] = static_cast<char>('a' + (i * 7) % 26);
+  }
+  std::string echoed;
+  std::thread reader([&] { echoed = read_exact(c, big.size(), 20s); });
+  const bool sent = send_all(c, big);
+  reader.join();
+  ASSERT_TRUE(sent);
+  ASSERT_EQ(echoed.size(), big.size());
+  EXPECT_TRUE(echoed == big);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_responses_1xx_total{upstream=\"api\"}"), 1);
+
+  // The client closes its side: the gateway closes both.
+  shutdown(c.fd(), SHUT_WR);
+  EXPECT_TRUE(wait_closed(c, 5s));
+  EXPECT_EQ(wait_metric(gw.admin_port(), "ringgate_upstream_connections_active{upstream=\"api\"}",
+                        [](double v) { return v == 0; }),
+            0);
+}
+
+TEST_F(ProxyTest, TunnelEndsWhenTheUpstreamCloses) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, upgrade_request("/api/ws?upgrade=1")));
+  ReadOptions interim;
+  interim.skip_interim = false;
+  auto r = read_response(c, interim);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 101);
+  ASSERT_TRUE(send_all(c, "ping"));
+  EXPECT_EQ(read_exact(c, 4), "ping");
+  up.kill_now();
+  EXPECT_TRUE(wait_closed(c, 5s));
+}
+
+TEST_F(ProxyTest, UpgradeDeclinedStaysHttp) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  // The upstream answers the upgrade request as plain HTTP: the connection stays HTTP.
+  ASSERT_TRUE(send_all(c, upgrade_request("/api/plain")));
+  auto r = read_response(c);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+  ASSERT_TRUE(send_all(c, request("GET", "/api/next")));
+  auto next = read_response(c);
+  ASSERT_TRUE(next);
+  EXPECT_NE(next->body.find("\"path\":\"/api/next\""), std::string::npos) << next->body;
+}
+
+TEST_F(ProxyTest, UnrequestedSwitchIs502) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()), "",
+                         "  - match: {prefix: /api}\n    upstream: {cluster: api, retries: 0}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/api/x?status=101"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->raw;
+}
+
+TEST_F(ProxyTest, HalfClosedClientStillGetsItsResponse) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  // Sent, then the write side closed (`printf ... | nc` style) before the slow answer comes.
+  ASSERT_TRUE(send_all(c, request("GET", "/api/slow?delay=200ms&body_size=50000")));
+  shutdown(c.fd(), SHUT_WR);
+  std::string all;
+  ASSERT_TRUE(read_until_eof(c, all, 5s));
+  EXPECT_EQ(all.rfind("HTTP/1.1 200", 0), 0u) << all.substr(0, 200);
+  EXPECT_NE(all.find("Connection: close"), std::string::npos) << all.substr(0, 300);
+  EXPECT_EQ(all.size() - all.find("\r\n\r\n") - 4, 50000u);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_requests_aborted_total"), 0);
 }
 
 }  // namespace
