@@ -649,9 +649,10 @@ Config Loader::load(const YAML::Node& root) {
 }
 
 void Loader::load_server(const Field& f, ServerConfig& server) const {
-  const Section s(*this, f,
-                  {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout",
-                   "server_header", "ring_entries", "backlog", "batch_wait", "trusted_hops"});
+  const Section s(
+      *this, f,
+      {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout", "server_header",
+       "ring_entries", "backlog", "batch_wait", "trusted_hops", "hosts_file"});
   if (const Field* v = s.find("workers")) {
     if (v->node.IsScalar() && v->node.Scalar() == "auto") {
       server.workers = 0;
@@ -715,6 +716,12 @@ void Loader::load_server(const Field& f, ServerConfig& server) const {
   }
   if (const Field* v = s.find("trusted_hops")) {
     server.trusted_hops = static_cast<uint32_t>(read_number(*v, 0, kMaxTrustedHops));
+  }
+  if (const Field* v = s.find("hosts_file")) {
+    server.hosts_file = read_string(*v);
+    if (server.hosts_file.empty() || access(server.hosts_file.c_str(), R_OK) != 0) {
+      fail(*v, "hosts_file \"" + server.hosts_file + "\" cannot be read");
+    }
   }
 }
 

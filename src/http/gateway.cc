@@ -1,6 +1,9 @@
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -11,6 +14,16 @@
 
 namespace ringgate {
 
+namespace {
+
+uint64_t steady_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
 Gateway::Gateway(std::shared_ptr<const Config> config) : config_(std::move(config)) {}
 
 Gateway::~Gateway() {
@@ -19,6 +32,88 @@ Gateway::~Gateway() {
     if (t.joinable()) {
       t.join();
     }
+  }
+  stop_dns();
+}
+
+void Gateway::publish_addresses() {
+  const Config& cfg = *config_;
+  const uint64_t now = steady_ms();
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
+    const UpstreamConfig& u = cfg.upstreams[c];
+    for (size_t e = 0; e < u.endpoints.size(); ++e) {
+      const std::string& text = u.endpoints[e].address;
+      if (is_numeric_address(text)) {
+        auto a = std::make_unique<SocketAddress>();
+        parse_socket_address(text, *a);
+        shared_clusters_[c]->endpoints[e].address.store(a.get(), std::memory_order_release);
+        addresses_.push_back(std::move(a));
+        continue;
+      }
+      NamedEndpoint n{c, e, UINT64_MAX, false};
+      resolve_named(n);
+      if (u.dns_refresh.count() > 0) {
+        n.next_ms = now + static_cast<uint64_t>(u.dns_refresh.count());
+      }
+      named_.push_back(n);
+    }
+  }
+}
+
+bool Gateway::resolve_named(NamedEndpoint& n) {
+  const UpstreamConfig& u = config_->upstreams[n.cluster];
+  const std::string& name = u.endpoints[n.endpoint].address;
+  SharedEndpoint& shared = shared_clusters_[n.cluster]->endpoints[n.endpoint];
+  SocketAddress resolved;
+  std::string error;
+  if (!resolve_socket_address(name, resolved, &error, config_->server.hosts_file)) {
+    // The last good address (if any) stays in use.
+    shared_clusters_[n.cluster]->dns_failures.fetch_add(1, std::memory_order_relaxed);
+    if (!n.failing) {
+      fprintf(stderr, "ringgate: upstream %s: endpoint %s: %s\n", u.name.c_str(), name.c_str(),
+              error.c_str());
+    }
+    n.failing = true;
+    return false;
+  }
+  n.failing = false;
+  const SocketAddress* current = shared.address.load(std::memory_order_acquire);
+  if (current && current->length == resolved.length &&
+      std::memcmp(&current->storage, &resolved.storage, resolved.length) == 0) {
+    return true;
+  }
+  if (current) {
+    fprintf(stderr, "ringgate: upstream %s: endpoint %s now resolves to %s (was %s)\n",
+            u.name.c_str(), name.c_str(), resolved.to_string().c_str(),
+            current->to_string().c_str());
+  }
+  addresses_.push_back(std::make_unique<SocketAddress>(resolved));
+  shared.address.store(addresses_.back().get(), std::memory_order_release);
+  return true;
+}
+
+void Gateway::dns_loop() {
+  std::unique_lock<std::mutex> lock(dns_mutex_);
+  while (!stopping()) {
+    uint64_t next = UINT64_MAX;
+    const uint64_t now = steady_ms();
+    for (NamedEndpoint& n : named_) {
+      if (n.next_ms <= now) {
+        resolve_named(n);  // blocking lookups happen here, never on a shard
+        n.next_ms = now + static_cast<uint64_t>(config_->upstreams[n.cluster].dns_refresh.count());
+      }
+      next = std::min(next, n.next_ms);
+    }
+    dns_wake_.wait_for(lock, std::chrono::milliseconds(next - std::min(next, steady_ms())),
+                       [this] { return stopping(); });
+  }
+}
+
+void Gateway::stop_dns() {
+  { std::lock_guard<std::mutex> lock(dns_mutex_); }
+  dns_wake_.notify_all();
+  if (dns_thread_.joinable()) {
+    dns_thread_.join();
   }
 }
 
@@ -113,6 +208,7 @@ bool Gateway::start(std::string& error) {
   for (const UpstreamConfig& u : config_->upstreams) {
     shared_clusters_.push_back(std::make_unique<SharedCluster>(u.endpoints.size()));
   }
+  publish_addresses();
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(
         std::make_unique<Worker>(*this, i, std::move(fds[i]), admin_flags[i], *counters_[i]));
@@ -136,6 +232,12 @@ bool Gateway::start(std::string& error) {
     request_stop();
     wait();
     return false;
+  }
+  const bool refreshing = std::any_of(named_.begin(), named_.end(), [](const NamedEndpoint& named) {
+    return named.next_ms != UINT64_MAX;
+  });
+  if (refreshing) {
+    dns_thread_ = std::thread([this] { dns_loop(); });
   }
   return true;
 }
@@ -168,6 +270,10 @@ void Gateway::request_stop() {
   for (auto& w : workers_) {
     w->shard().wake();
   }
+  {
+    std::lock_guard<std::mutex> lock(dns_mutex_);  // the resolver sees stopping_ or the wake
+  }
+  dns_wake_.notify_all();
 }
 
 bool Gateway::wait() {
@@ -176,6 +282,7 @@ bool Gateway::wait() {
       t.join();
     }
   }
+  stop_dns();
   return all_drained_.load();
 }
 
@@ -200,6 +307,13 @@ void Gateway::render_upstream_metrics(std::string& out) const {
   }
   RINGGATE_CLUSTER_COUNTERS(RINGGATE_RENDER_CLUSTER)
 #undef RINGGATE_RENDER_CLUSTER
+  out +=
+      "# HELP ringgate_upstream_dns_failures_total Failed lookups of endpoint names\n"
+      "# TYPE ringgate_upstream_dns_failures_total counter\n";
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
+    out += "ringgate_upstream_dns_failures_total{upstream=\"" + cfg.upstreams[c].name + "\"} " +
+           std::to_string(shared_clusters_[c]->dns_failures.load(std::memory_order_relaxed)) + '\n';
+  }
 }
 
 }  // namespace ringgate

@@ -38,6 +38,10 @@ void HealthProbe::stop() {
 }
 
 void HealthProbe::begin_check() {
+  if (!sync_endpoint_address(endpoint_)) {
+    end_check(false);  // the name does not resolve (yet)
+    return;
+  }
   fd_ = socket(endpoint_.address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     end_check(false);

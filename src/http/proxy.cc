@@ -110,6 +110,22 @@ std::string_view client_address(Connection& c, uint32_t trusted_hops) {
 
 }  // namespace
 
+bool sync_endpoint_address(UpstreamEndpoint& ep) {
+  const SocketAddress* a = ep.shared->address.load(std::memory_order_acquire);
+  if (a != ep.published) {
+    ep.published = a;
+    if (a) {
+      ep.address = *a;
+    }
+    ++ep.generation;
+    // Pooled connections go to the old address: let them go.
+    while (ep.idle) {
+      ep.idle->close();
+    }
+  }
+  return a != nullptr;
+}
+
 // ---------------------------------------------------------------------------------------------
 // UpstreamConn
 
@@ -119,7 +135,8 @@ UpstreamConn::UpstreamConn(Worker& worker, UpstreamCluster& cluster, UpstreamEnd
       worker_(worker),
       cluster_(cluster),
       endpoint_(endpoint),
-      fd_(fd) {
+      fd_(fd),
+      generation_(endpoint.generation) {
   parser_.init(worker.response_parser_context());
   ++endpoint_.connections;
   ++cluster_.connections;
@@ -166,8 +183,8 @@ void UpstreamConn::release(bool reusable) {
   const UpstreamConfig& cfg = *cluster_.config;
   const bool keep =
       reusable && state_ == State::kActive && in_count_ == 0 && !peer_eof_ &&
-      !parser_.in_message() && !send_inflight_ && !worker_.draining() &&
-      endpoint_.idle_count < cfg.keepalive &&
+      generation_ == endpoint_.generation && !parser_.in_message() && !send_inflight_ &&
+      !worker_.draining() && endpoint_.idle_count < cfg.keepalive &&
       (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
   if (!keep) {
     close();
@@ -656,7 +673,8 @@ int ProxyCall::try_once() {
   for (size_t i = 0; i < c.endpoints.size(); ++i) {
     const SharedEndpoint& shared = *c.endpoints[i].shared;
     c.views[i].in_flight = c.endpoints[i].in_flight;
-    c.views[i].available = shared.healthy.load(std::memory_order_relaxed) &&
+    c.views[i].available = sync_endpoint_address(c.endpoints[i]) &&
+                           shared.healthy.load(std::memory_order_relaxed) &&
                            shared.ejected_until_ms.load(std::memory_order_relaxed) <= now;
   }
   const int index = c.balancer->pick(c.views, key_hash_, std::span<const uint16_t>(tried_, tries_));

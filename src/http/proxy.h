@@ -65,6 +65,9 @@ struct ClusterCounters {
 // What all shards share about an endpoint: the health verdict (written by the one health
 // checker) and passive ejection (written by whichever shard saw the failures).
 struct SharedEndpoint {
+  // The address to connect to, published by the gateway (at start and by DNS refreshes); null
+  // while a name has never resolved. Published addresses live as long as the gateway.
+  std::atomic<const SocketAddress*> address{nullptr};
   std::atomic<bool> healthy{true};
   std::atomic<uint64_t> ejected_until_ms{0};
   std::atomic<uint32_t> ejections{0};  // times ejected: the next ejection lasts longer
@@ -80,12 +83,15 @@ struct SharedCluster {
   std::atomic<uint64_t> open_until_ms{0};    // circuit open until then; 0 = closed
   std::atomic<bool> half_open_probe{false};  // one request is probing an open circuit
   std::atomic<uint64_t> circuit_opened{0};   // times opened (metric)
+  std::atomic<uint64_t> dns_failures{0};     // failed lookups of endpoint names (metric)
 };
 
 // One endpoint of a cluster, as this shard sees it.
 struct UpstreamEndpoint {
   SocketAddress address;
-  std::string authority;  // "host:port" as configured (Host policy `endpoint`)
+  const SocketAddress* published = nullptr;  // the shared address `address` was copied from
+  uint32_t generation = 0;                   // bumped when the address changes
+  std::string authority;                     // "host:port" as configured (Host policy `endpoint`)
   uint32_t weight = 1;
   UpstreamConn* idle = nullptr;  // pooled idle connections, most recently used first
   uint32_t idle_count = 0;
@@ -122,6 +128,10 @@ struct UpstreamCluster {
   std::string body_503_circuit;
   std::string body_504;
 };
+
+// Picks up an address the gateway re-resolved; connections to the old one are not pooled again.
+// False while the endpoint has no address.
+bool sync_endpoint_address(UpstreamEndpoint& ep);
 
 // A connection to one endpoint. Idle ones wait in their endpoint's pool with a receive armed,
 // so an upstream that closes them is noticed at once.
@@ -179,6 +189,7 @@ class UpstreamConn final : public Completion, public Timer {
   ResponseParser parser_;
   int fd_;
   uint32_t requests_ = 0;
+  uint32_t generation_ = 0;  // the endpoint's address generation at connect
   uint32_t in_off_ = 0;
   uint16_t in_head_ = 0xffff;
   uint16_t in_tail_ = 0xffff;

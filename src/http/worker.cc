@@ -131,12 +131,7 @@ void Worker::build_clusters() {
       ep.authority = u.endpoints[e].address;
       ep.weight = u.endpoints[e].weight;
       ep.shared = &c->shared->endpoints[e];
-      std::string error;
-      if (!resolve_socket_address(ep.authority, ep.address, &error)) {
-        // Unresolvable now: the endpoint stays unusable (connect fails) until a refresh.
-        fprintf(stderr, "ringgate: upstream %s: endpoint %s: %s\n", u.name.c_str(),
-                ep.authority.c_str(), error.c_str());
-      }
+      sync_endpoint_address(ep);  // resolved by the gateway; refreshed when it re-resolves
       c->views[e].weight = ep.weight;
       names.push_back(ep.authority);
       weights.push_back(ep.weight);

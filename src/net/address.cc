@@ -2,8 +2,12 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <strings.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace ringgate {
@@ -108,7 +112,54 @@ bool parse_socket_address(std::string_view text, SocketAddress& out, std::string
   return true;
 }
 
-bool resolve_socket_address(std::string_view text, SocketAddress& out, std::string* error) {
+bool is_numeric_address(std::string_view text) {
+  SocketAddress unused;
+  return parse_socket_address(text, unused, nullptr);
+}
+
+namespace {
+
+// The address of `host` in a hosts(5) file: "ADDRESS NAME [ALIAS...]", '#' comments.
+// 1: found; 0: not in the file; -1: the file cannot be read (`error` set).
+int lookup_hosts_file(const std::string& path, const std::string& host, uint16_t port,
+                      SocketAddress& out, std::string* error) {
+  FILE* f = fopen(path.c_str(), "re");
+  if (!f) {
+    if (error) {
+      *error = "cannot read " + path + ": " + strerror(errno);
+    }
+    return -1;
+  }
+  char line[1024];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) {
+    if (char* hash = strchr(line, '#')) {
+      *hash = '\0';
+    }
+    char* save = nullptr;
+    const char* addr = strtok_r(line, " \t\r\n", &save);
+    if (!addr) {
+      continue;
+    }
+    for (const char* name = strtok_r(nullptr, " \t\r\n", &save); name;
+         name = strtok_r(nullptr, " \t\r\n", &save)) {
+      if (strcasecmp(name, host.c_str()) == 0) {
+        const std::string a(addr);
+        const std::string numeric =
+            (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(port);
+        found = parse_socket_address(numeric, out, nullptr);
+        break;
+      }
+    }
+  }
+  fclose(f);
+  return found ? 1 : 0;
+}
+
+}  // namespace
+
+bool resolve_socket_address(std::string_view text, SocketAddress& out, std::string* error,
+                            const std::string& hosts_file) {
   if (parse_socket_address(text, out, nullptr)) {
     return true;
   }
@@ -118,6 +169,15 @@ bool resolve_socket_address(std::string_view text, SocketAddress& out, std::stri
   }
   const std::string host(text.substr(0, colon));
   const std::string port(text.substr(colon + 1));
+  if (!hosts_file.empty()) {
+    const int p = atoi(port.c_str());
+    const int found = p > 0 && p < 65536 ? lookup_hosts_file(hosts_file, host,
+                                                             static_cast<uint16_t>(p), out, error)
+                                         : 0;
+    if (found != 0) {
+      return found > 0;  // an unreadable file is an error, not a silent fall-back
+    }
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

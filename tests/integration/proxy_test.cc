@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "proxy_fixture.h"
@@ -507,6 +508,73 @@ TEST_F(ProxyTest, HalfClosedClientStillGetsItsResponse) {
   EXPECT_NE(all.find("Connection: close"), std::string::npos) << all.substr(0, 300);
   EXPECT_EQ(all.size() - all.find("\r\n\r\n") - 4, 50000u);
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_requests_aborted_total"), 0);
+}
+
+TEST_F(ProxyTest, EndpointsByNameAndIpv6) {
+  Upstream v4({"--name", "v4"});
+  Upstream v6({"--name", "v6"}, "[::1]:0");
+  ASSERT_NE(v6.port(), 0) << "no IPv6 loopback";
+  auto& gw = start_proxy("\"localhost:" + std::to_string(v4.port()) +
+                         "\", \"[::1]:" + std::to_string(v6.port()) + "\"");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::set<std::string> seen;
+  for (int i = 0; i < 6; ++i) {
+    auto r = fetch(gw.port(), request("GET", "/api/x"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->raw;
+    seen.insert(r->header("x-upstream").value_or(""));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"v4", "v6"}));
+}
+
+// A name is re-resolved every dns_refresh (here from server.hosts_file): when it moves, new
+// requests go to the new address and connections pooled to the old one are not reused.
+TEST_F(ProxyTest, NamesAreReResolvedEveryDnsRefresh) {
+  Upstream first({"--name", "first"}, "127.0.0.1:0");
+  ASSERT_NE(first.port(), 0);
+  const std::string port = std::to_string(first.port());
+  Upstream second({"--name", "second"}, "127.0.0.2:" + port);
+  ASSERT_NE(second.port(), 0) << "port " << port << " is taken on 127.0.0.2";
+  const std::string hosts = dir_.path() + "/hosts";
+  auto write_hosts = [&](const std::string& address) {
+    const std::string tmp = hosts + ".tmp";
+    std::ofstream(tmp) << "# written by the test\n" << address << " orders.internal\n";
+    std::filesystem::rename(tmp, hosts);
+  };
+  write_hosts("127.0.0.1");
+  ConfigSpec spec;
+  spec.server_extra = "  hosts_file: " + hosts + "\n";
+  auto& gw = start_proxy("\"orders.internal:" + port + "\"", "    dns_refresh: 1s\n", "", spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("GET", "/api/a")));
+  auto r = read_response(c);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("x-upstream").value_or(""), "first");
+
+  write_hosts("127.0.0.2");
+  std::string now_at;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (now_at != "second" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(send_all(c, request("GET", "/api/b")));
+    auto next = read_response(c);
+    ASSERT_TRUE(next);
+    now_at = next->header("x-upstream").value_or("");
+  }
+  EXPECT_EQ(now_at, "second");
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_dns_failures_total{upstream=\"api\"}"), 0);
+
+  // The name vanishes: the last good address stays in use, and the failure is counted.
+  std::ofstream(hosts, std::ios::trunc) << "# nothing\n";
+  EXPECT_GE(wait_metric(
+                gw.admin_port(), "ringgate_upstream_dns_failures_total{upstream=\"api\"}",
+                [](double v) { return v >= 1; }, 5s),
+            1);
+  ASSERT_TRUE(send_all(c, request("GET", "/api/c")));
+  auto last = read_response(c);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->header("x-upstream").value_or(""), "second");
 }
 
 }  // namespace

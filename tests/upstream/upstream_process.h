@@ -52,7 +52,7 @@ class Upstream {
       _exit(127);
     }
     close(out[1]);
-    // Read "listening 127.0.0.1:PORT\n".
+    // Read "listening HOST:PORT\n".
     std::string line;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (line.find('\n') == std::string::npos) {
@@ -65,9 +65,9 @@ class Upstream {
       line.append(c, static_cast<size_t>(n));
     }
     close(out[0]);
-    constexpr std::string_view kPrefix = "listening 127.0.0.1:";
-    if (line.starts_with(kPrefix)) {
-      port_ = static_cast<uint16_t>(std::atoi(line.c_str() + kPrefix.size()));
+    const size_t colon = line.rfind(':');
+    if (line.starts_with("listening ") && colon != std::string::npos) {
+      port_ = static_cast<uint16_t>(std::atoi(line.c_str() + colon + 1));
     }
   }
   ~Upstream() {

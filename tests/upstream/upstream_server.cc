@@ -2,10 +2,10 @@
 //
 //   test_upstream --listen 127.0.0.1:0 [--name NAME] [--unhealthy] [--record FILE] [--files DIR]
 //
-// Prints "listening 127.0.0.1:PORT" on stdout (flushed) once it accepts connections; exits 0 on
-// SIGTERM or SIGINT. One thread per connection; requests on a connection (keep-alive, pipelined)
-// are answered strictly in order. Every request, on any connection, takes the next number n
-// (1, 2, ...) from one process-wide counter.
+// --listen takes IPV4:PORT or [IPV6]:PORT. Prints "listening HOST:PORT" on stdout (flushed) once it
+// accepts connections; exits 0 on SIGTERM or SIGINT. One thread per connection; requests on a
+// connection (keep-alive, pipelined) are answered strictly in order. Every request, on any
+// connection, takes the next number n (1, 2, ...) from one process-wide counter.
 //
 // Requests are parsed strictly: a malformed request line or header, a bare LF, obs-fold, both
 // Content-Length and Transfer-Encoding, conflicting Content-Lengths, a Transfer-Encoding other
@@ -917,15 +917,26 @@ int main(int argc, char** argv) {
       usage("unknown argument");
     }
   }
+  // IPV4:PORT or [IPV6]:PORT.
   size_t colon = listen.rfind(':');
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
+  sockaddr_storage addr{};
   auto port = colon == std::string::npos ? std::nullopt : parse_decimal(listen.substr(colon + 1));
-  if (!port || *port > 65535 ||
-      ::inet_pton(AF_INET, listen.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
-    usage("--listen needs IPV4:PORT");
+  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  const bool v6 = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (v6) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(port.value_or(0)));
+  } else {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(port.value_or(0)));
   }
-  addr.sin_port = htons(static_cast<uint16_t>(*port));
+  if (!port || *port > 65535 ||
+      (v6 ? ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &a6->sin6_addr)
+          : ::inet_pton(AF_INET, host.c_str(), &a4->sin_addr)) != 1) {
+    usage("--listen needs IPV4:PORT or [IPV6]:PORT");
+  }
 
   // Every thread inherits this mask, so SIGTERM/SIGINT reach only the sigwait below.
   sigset_t stop;
@@ -935,19 +946,24 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+  socklen_t len = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
       ::listen(fd, 1024) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     std::fprintf(stderr, "test_upstream: cannot listen on %s: %s\n", listen.c_str(),
                  std::strerror(errno));
     return 1;
   }
-  char ip[INET_ADDRSTRLEN];
-  ::inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
-  std::printf("listening %s:%u\n", ip, ntohs(addr.sin_port));
+  char ip[INET6_ADDRSTRLEN];
+  if (v6) {
+    ::inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof ip);
+    std::printf("listening [%s]:%u\n", ip, ntohs(a6->sin6_port));
+  } else {
+    ::inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof ip);
+    std::printf("listening %s:%u\n", ip, ntohs(a4->sin_port));
+  }
   std::fflush(stdout);
 
   std::thread(accept_loop, fd).detach();

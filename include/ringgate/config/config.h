@@ -71,6 +71,9 @@ struct ServerConfig {
   // client's X-Forwarded-For/-Proto/-Host are replaced by what the gateway saw. N: they are
   // kept and the peer appended, and the client address is the Nth entry from the right.
   uint32_t trusted_hops = 0;
+  // Upstream endpoint names are looked up in this hosts(5)-format file before DNS, reread at
+  // every dns_refresh (file-based service discovery). Empty: DNS only.
+  std::string hosts_file;
 };
 
 struct AdminConfig {

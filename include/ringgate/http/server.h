@@ -3,6 +3,7 @@
 // reactor and SO_REUSEPORT listeners), plus the admin listener on shard 0.
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -68,6 +69,17 @@ class Gateway {
   friend class Worker;
   void worker_ready(bool ok, const std::string& error, const std::string& note);
   void worker_exited(bool drained);
+  // Endpoint addresses: numeric ones published at start, names resolved and then refreshed.
+  struct NamedEndpoint {
+    size_t cluster;
+    size_t endpoint;
+    uint64_t next_ms;  // next refresh (steady clock); UINT64_MAX: never
+    bool failing;      // the last lookup failed (logged once per failure spell)
+  };
+  void publish_addresses();
+  bool resolve_named(NamedEndpoint& n);
+  void dns_loop();
+  void stop_dns();
 
   std::shared_ptr<const Config> config_;
   AdminHandler admin_handler_;
@@ -84,6 +96,12 @@ class Gateway {
   std::vector<std::string> setup_notes_;
   std::string first_error_;
   std::mutex startup_mutex_;
+  // Published endpoint addresses, kept for the gateway's life (shards may hold any of them).
+  std::vector<std::unique_ptr<SocketAddress>> addresses_;
+  std::vector<NamedEndpoint> named_;
+  std::thread dns_thread_;
+  std::mutex dns_mutex_;  // the resolver thread's sleep only; never on the request path
+  std::condition_variable dns_wake_;
 };
 
 }  // namespace ringgate

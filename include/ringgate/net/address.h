@@ -24,8 +24,11 @@ struct SocketAddress {
 // Numeric addresses only ("0.0.0.0:8080", "[::]:80", "localhost:80" is mapped to 127.0.0.1).
 // Returns false with `error` set on bad syntax.
 bool parse_socket_address(std::string_view text, SocketAddress& out, std::string* error = nullptr);
-// Like parse_socket_address, and a DNS name is resolved (getaddrinfo: blocking, start-up only).
-bool resolve_socket_address(std::string_view text, SocketAddress& out,
-                            std::string* error = nullptr);
+// Like parse_socket_address, and a name is resolved: from `hosts_file` when given (hosts(5)
+// format, first line naming it), else through getaddrinfo (blocking: never on a shard).
+bool resolve_socket_address(std::string_view text, SocketAddress& out, std::string* error = nullptr,
+                            const std::string& hosts_file = {});
+// True when `text` is a numeric "host:port" (nothing to resolve).
+bool is_numeric_address(std::string_view text);
 
 }  // namespace ringgate

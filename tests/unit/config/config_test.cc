@@ -272,7 +272,8 @@ const ErrorCase kErrors[] = {
     // Unknown keys, at each level.
     {"server:\n  wokers: 4\n  listen: \":0\"\n", "t.yaml:2:3",
      "unknown key 'wokers' in 'server' (expected one of: workers, pin_cpus, listen, buffers, "
-     "limits, drain_timeout, server_header, ring_entries, backlog, batch_wait, trusted_hops)"},
+     "limits, drain_timeout, server_header, ring_entries, backlog, batch_wait, trusted_hops, "
+     "hosts_file)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
      "unknown key 'routs' at the top level (expected one of: server, admin, upstreams, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",

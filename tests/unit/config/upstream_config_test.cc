@@ -341,6 +341,8 @@ const ErrorCase kErrors[] = {
     // server.trusted_hops; the top level.
     {"server:\n  listen: \":0\"\n  trusted_hops: 17\n", "t.yaml:3:17",
      "server.trusted_hops: must be between 0 and 16, got 17"},
+    {"server:\n  listen: \":0\"\n  hosts_file: /nonexistent/hosts\n", "t.yaml:3:15",
+     "hosts_file \"/nonexistent/hosts\" cannot be read"},
     {SERVER "upstream:\n  a: {}\n", "t.yaml:2:1",
      "unknown key 'upstream' at the top level (expected one of: server, admin, upstreams, "
      "routes)"},

@@ -59,5 +59,37 @@ TEST(Listener, BindFailureIsAReadableError) {
   EXPECT_NE(error.find("bind 192.0.2.1:1"), std::string::npos) << error;
 }
 
+TEST(Resolve, NumericAddressesNeedNoLookup) {
+  EXPECT_TRUE(is_numeric_address("10.0.0.1:80"));
+  EXPECT_TRUE(is_numeric_address("[fd00::1]:80"));
+  EXPECT_FALSE(is_numeric_address("orders.svc:80"));
+}
+
+TEST(Resolve, HostsFileComesBeforeDns) {
+  char path[] = "/tmp/ringgate-hosts-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text =
+      "# service discovery\n"
+      "10.1.2.3   orders orders.svc   # two names\n"
+      "fd00::7    users\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  SocketAddress a;
+  std::string error;
+  ASSERT_TRUE(resolve_socket_address("orders.svc:8080", a, &error, path)) << error;
+  EXPECT_EQ(a.to_string(), "10.1.2.3:8080");
+  ASSERT_TRUE(resolve_socket_address("USERS:81", a, &error, path)) << error;
+  EXPECT_EQ(a.to_string(), "[fd00::7]:81");
+  // Not in the file: the system resolver answers ("localhost" is in /etc/hosts).
+  ASSERT_TRUE(resolve_socket_address("localhost:82", a, &error, path)) << error;
+  EXPECT_EQ(a.port(), 82);
+  unlink(path);
+  // An unreadable file is an error, not a silent fall-back to DNS.
+  error.clear();
+  EXPECT_FALSE(resolve_socket_address("orders:80", a, &error, path));
+  EXPECT_NE(error.find("cannot read"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace ringgate
