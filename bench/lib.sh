@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shell functions shared by bench/run and perf/cpu_per_request (source it; bash only).
+# Shell functions shared by bench/run, perf/cpu_per_request and perf/allocs_per_request (source
+# it; bash only).
 
 # Clock ticks per second for /proc/PID/stat's utime and stime.
 CLK_TCK=${CLK_TCK:-$(getconf CLK_TCK)}
@@ -34,7 +35,7 @@ rss_kib() {
   awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
 }
 
-# wrk_summary FILE → "REQUESTS REQ_PER_S P99_US ERRORS" from `wrk --latency` output.
+# wrk_summary FILE → "REQUESTS REQ_PER_S P99_US ERRORS P50_US" from `wrk --latency` output.
 wrk_summary() {
   awk '
     function us(v) {
@@ -46,10 +47,11 @@ wrk_summary() {
     }
     / requests in / { req = $1 }
     /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" && p50 == "" { p50 = us($2) }
     $1 == "99%" && p99 == "" { p99 = us($2) }
     /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
     /Non-2xx or 3xx responses:/ { err += $NF }
-    END { printf "%d %.0f %.0f %d\n", req, rps, p99, err }' "$1"
+    END { printf "%d %.0f %.0f %d %.0f\n", req, rps, p99, err, p50 }' "$1"
 }
 
 # wait_port PORT [SECONDS] → waits until 127.0.0.1:PORT accepts connections.
@@ -93,4 +95,80 @@ children_ticks() {
     for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] }
     printf "%d\n", t * hz + 0.5 }' "$f")
   rm -f "$f"
+}
+
+# --- background processes -----------------------------------------------------------------------
+# spawn and start_nginx remember what they start in BG_PIDS; stop_all (from an EXIT trap) stops it.
+BG_PIDS=()
+
+# spawn LOG CPU CMD [ARGS...] → runs CMD in the background, pinned to CPU by taskset (CPU "" = not
+# pinned), stdout and stderr to LOG; sets SPAWNED to its PID (taskset execs, so it is CMD's own).
+# Call it directly, not in $(...).
+spawn() {
+  local log=$1 cpu=$2
+  shift 2
+  if [[ -n $cpu ]]; then
+    taskset -c "$cpu" "$@" >"$log" 2>&1 &
+  else
+    "$@" >"$log" 2>&1 &
+  fi
+  SPAWNED=$!
+  BG_PIDS+=("$SPAWNED")
+}
+
+# stop_pid PID → SIGTERM, up to 5 s for it to exit, then SIGKILL; reaps it.
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# stop_all → stops every process spawned so far, newest first.
+stop_all() {
+  local i
+  for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do
+    stop_pid "${BG_PIDS[i]}"
+  done
+  BG_PIDS=()
+}
+
+# render_conf TEMPLATE OUT [NAME=VALUE...] → OUT is TEMPLATE with each @NAME@ replaced by VALUE
+# (values must not contain '|').
+render_conf() {
+  local template=$1 out=$2 kv
+  shift 2
+  local args=()
+  for kv in "$@"; do
+    args+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
+  done
+  sed "${args[@]}" "$template" >"$out"
+}
+
+# start_nginx TEMPLATE DIR PORT CPU [NAME=VALUE...] → NGINX (master and one worker) on a
+# bench/conf/nginx*.conf.in template with @DIR@, @PORT@ and each @NAME@ filled in, pinned to CPU,
+# its files and logs in DIR; returns once PORT accepts connections and the worker exists. Sets
+# NGINX_MASTER and NGINX_WORKER; returns 1 (logs on stderr) if it did not come up.
+start_nginx() {
+  local template=$1 dir=$2 port=$3 cpu=$4
+  shift 4
+  port_free "$port" || { echo "port $port is in use" >&2; return 1; }
+  mkdir -p "$dir"
+  render_conf "$template" "$dir/nginx.conf" "DIR=$dir" "PORT=$port" "$@"
+  spawn "$dir/stdout.log" "$cpu" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+  NGINX_MASTER=$SPAWNED
+  NGINX_WORKER=
+  wait_port "$port" || { cat "$dir/error.log" "$dir/stdout.log" >&2; return 1; }
+  local i
+  for ((i = 0; i < 50; i++)); do
+    NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1 || true)
+    [[ -n $NGINX_WORKER ]] && return 0
+    sleep 0.1
+  done
+  echo "nginx on port $port has no worker" >&2
+  return 1
 }
