@@ -19,7 +19,8 @@ constexpr unsigned kOpWake = 1;
 }
 
 Shard::Shard(unsigned index) : index_(index), timers_(monotonic_ms()) {
-  now_ms_ = monotonic_ms();
+  now_us_ = monotonic_ns() / 1000;
+  now_ms_ = now_us_ / 1000;
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
 }
 
@@ -39,7 +40,8 @@ bool Shard::init(const ReactorOptions& options, std::string& error) {
 }
 
 void Shard::refresh_clock() {
-  now_ms_ = monotonic_ms();
+  now_us_ = monotonic_ns() / 1000;
+  now_ms_ = now_us_ / 1000;
 }
 
 void Shard::arm_wake_read() {

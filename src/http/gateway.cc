@@ -7,22 +7,14 @@
 #include <mutex>
 #include <thread>
 
+#include "ringgate/core/clock.h"
+#include "ringgate/core/histogram.h"
 #include "ringgate/core/shard.h"
 #include "ringgate/http/server.h"
 #include "ringgate/net/listener.h"
 #include "worker.h"
 
 namespace ringgate {
-
-namespace {
-
-uint64_t steady_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-}  // namespace
 
 Gateway::Gateway(std::shared_ptr<const Config> config) : config_(std::move(config)) {}
 
@@ -38,7 +30,7 @@ Gateway::~Gateway() {
 
 void Gateway::publish_addresses() {
   const Config& cfg = *config_;
-  const uint64_t now = steady_ms();
+  const uint64_t now = monotonic_ms();
   for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
     const UpstreamConfig& u = cfg.upstreams[c];
     for (size_t e = 0; e < u.endpoints.size(); ++e) {
@@ -96,7 +88,7 @@ void Gateway::dns_loop() {
   std::unique_lock<std::mutex> lock(dns_mutex_);
   while (!stopping()) {
     uint64_t next = UINT64_MAX;
-    const uint64_t now = steady_ms();
+    const uint64_t now = monotonic_ms();
     for (NamedEndpoint& n : named_) {
       if (n.next_ms <= now) {
         resolve_named(n);  // blocking lookups happen here, never on a shard
@@ -104,7 +96,7 @@ void Gateway::dns_loop() {
       }
       next = std::min(next, n.next_ms);
     }
-    dns_wake_.wait_for(lock, std::chrono::milliseconds(next - std::min(next, steady_ms())),
+    dns_wake_.wait_for(lock, std::chrono::milliseconds(next - std::min(next, monotonic_ms())),
                        [this] { return stopping(); });
   }
 }
@@ -307,6 +299,55 @@ void Gateway::render_upstream_metrics(std::string& out) const {
   }
   RINGGATE_CLUSTER_COUNTERS(RINGGATE_RENDER_CLUSTER)
 #undef RINGGATE_RENDER_CLUSTER
+  out +=
+      "# HELP ringgate_upstream_request_duration_seconds Proxied requests, from the request head "
+      "to "
+      "the response complete\n"
+      "# TYPE ringgate_upstream_request_duration_seconds histogram\n";
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
+    std::vector<const LatencyHistogram*> parts;
+    for (const auto& w : workers_) {
+      parts.push_back(&w->clusters()[c]->counters.latency);
+    }
+    render_histogram(out, "ringgate_upstream_request_duration_seconds",
+                     "upstream=\"" + cfg.upstreams[c].name + "\"", parts);
+  }
+  const uint64_t now = monotonic_ms();
+  auto endpoint_labels = [&](size_t c, size_t e) {
+    return "{upstream=\"" + cfg.upstreams[c].name + "\",endpoint=\"" +
+           cfg.upstreams[c].endpoints[e].address + "\"} ";
+  };
+#define RINGGATE_RENDER_ENDPOINT(field, suffix, type, help)                                       \
+  out += "# HELP ringgate_upstream_endpoint_" suffix " " help                                     \
+         "\n# TYPE ringgate_upstream_endpoint_" suffix " " type "\n";                             \
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {                                             \
+    for (size_t e = 0; e < cfg.upstreams[c].endpoints.size(); ++e) {                              \
+      uint64_t sum = 0;                                                                           \
+      for (const auto& w : workers_) {                                                            \
+        sum += w->clusters()[c]->endpoint_counters[e].field.load(std::memory_order_relaxed);      \
+      }                                                                                           \
+      out += "ringgate_upstream_endpoint_" suffix + endpoint_labels(c, e) + std::to_string(sum) + \
+             '\n';                                                                                \
+    }                                                                                             \
+  }
+  RINGGATE_ENDPOINT_COUNTERS(RINGGATE_RENDER_ENDPOINT)
+#undef RINGGATE_RENDER_ENDPOINT
+  auto render_shared = [&](const char* name, const char* type, const char* help, auto value) {
+    out += std::string("# HELP ringgate_upstream_endpoint_") + name + " " + help +
+           "\n# TYPE ringgate_upstream_endpoint_" + name + " " + type + "\n";
+    for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
+      for (size_t e = 0; e < cfg.upstreams[c].endpoints.size(); ++e) {
+        out += std::string("ringgate_upstream_endpoint_") + name + endpoint_labels(c, e) +
+               std::to_string(value(shared_clusters_[c]->endpoints[e])) + '\n';
+      }
+    }
+  };
+  render_shared("healthy", "gauge", "1 while active health checks pass (or are off)",
+                [](const SharedEndpoint& s) { return s.healthy.load() ? 1 : 0; });
+  render_shared("ejected", "gauge", "1 while ejected by outlier detection",
+                [now](const SharedEndpoint& s) { return s.ejected_until_ms.load() > now ? 1 : 0; });
+  render_shared("ejections_total", "counter", "Times ejected by outlier detection",
+                [](const SharedEndpoint& s) { return s.ejections.load(); });
   out +=
       "# HELP ringgate_upstream_dns_failures_total Failed lookups of endpoint names\n"
       "# TYPE ringgate_upstream_dns_failures_total counter\n";

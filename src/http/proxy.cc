@@ -141,6 +141,7 @@ UpstreamConn::UpstreamConn(Worker& worker, UpstreamCluster& cluster, UpstreamEnd
   ++endpoint_.connections;
   ++cluster_.connections;
   bump(cluster_.counters.connections_active);
+  bump(endpoint_.counters->connections_active);
   worker_.upstream_opened();
 }
 
@@ -228,6 +229,7 @@ void UpstreamConn::on_connect(int res) {
   worker_.shard().timers().disarm(*this);
   if (res < 0) {
     bump(cluster_.counters.connect_failures);
+    bump(endpoint_.counters->connect_failures);
     ProxyCall* call = call_;
     call_ = nullptr;
     close();
@@ -469,6 +471,7 @@ void UpstreamConn::close() {
   --endpoint_.connections;
   --cluster_.connections;
   drop(cluster_.counters.connections_active);
+  drop(endpoint_.counters->connections_active);
   Reactor& reactor = worker_.reactor();
   if (recv_armed_) {
     reactor.submit_cancel(this, kOpRecv);
@@ -494,6 +497,7 @@ void UpstreamConn::on_timer(Timer* t) {
   auto* u = static_cast<UpstreamConn*>(t);
   if (u->state_ == State::kConnecting) {
     bump(u->cluster_.counters.connect_failures);
+    bump(u->endpoint_.counters->connect_failures);
     bump(u->cluster_.counters.timeouts);
     ProxyCall* call = u->call_;
     u->call_ = nullptr;
@@ -524,6 +528,7 @@ int ProxyCall::start(Connection& client, const RouteConfig& route, const Upstrea
   route_ = &route;
   action_ = &action;
   cluster_ = &cluster;
+  start_us_ = worker_.shard().now_us();
   const RequestParser& p = client.parser();
   head_request_ = p.method() == HTTP_HEAD;
   idempotent_ = idempotent(p.method());
@@ -684,6 +689,7 @@ int ProxyCall::try_once() {
     return 503;
   }
   UpstreamEndpoint& ep = c.endpoints[static_cast<size_t>(index)];
+  bump(ep.counters->requests);
   UpstreamConn* conn = ep.idle;
   if (conn) {
     bump(c.counters.pool_hits);
@@ -926,6 +932,7 @@ bool ProxyCall::start_tunnel() {
   tunnel_ = true;
   client_keep_alive_ = false;
   count_response(101);
+  record_latency();  // the time to the switch; the tunnel's life is not a latency
   record_outcome(true);
   note_endpoint(false, false);
   req_len_ = req_sent_ = 0;
@@ -992,6 +999,10 @@ void ProxyCall::on_client_drained() {
   up_->resume();
 }
 
+void ProxyCall::record_latency() {
+  cluster_->counters.latency.record(worker_.shard().now_us() - start_us_);
+}
+
 void ProxyCall::count_response(int status) {
   ClusterCounters& c = cluster_->counters;
   switch (status / 100) {
@@ -1009,6 +1020,9 @@ void ProxyCall::count_response(int status) {
       break;
     default:
       bump(c.responses_5xx);
+      if (endpoint_) {
+        bump(endpoint_->counters->responses_5xx);
+      }
       break;
   }
 }
@@ -1132,6 +1146,7 @@ void ProxyCall::finish() {
   Connection* client = client_;
   const bool keep_alive = client_keep_alive_;
   --cluster_->requests;
+  record_latency();
   clear();
   worker_.release_call(this);
   client->proxy_done(keep_alive);
@@ -1156,6 +1171,9 @@ bool ProxyCall::can_retry(bool connect_failed) const {
 void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_failed) {
   // The connection has closed itself (or is being closed by our caller).
   up_ = nullptr;
+  if (endpoint_ && !connect_failed) {
+    bump(endpoint_->counters->failures);
+  }
   note_endpoint(connect_failed, !connect_failed);
   detach_upstream(false);
   if (head_sent_ && !head_flushed_) {
@@ -1209,6 +1227,7 @@ void ProxyCall::fail_request(int status, const std::string* body) {
   Connection* client = client_;
   const bool keep_alive = client_keep_alive_;
   --cluster_->requests;
+  record_latency();
   clear();
   worker_.release_call(this);
   client->proxy_error(status, *body, keep_alive);

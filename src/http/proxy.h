@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ringgate/config/config.h"
+#include "ringgate/core/histogram.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/http/forward.h"
@@ -60,6 +61,23 @@ struct ClusterCounters {
 #define RINGGATE_CLUSTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};
   RINGGATE_CLUSTER_COUNTERS(RINGGATE_CLUSTER_FIELD)
 #undef RINGGATE_CLUSTER_FIELD
+  // From the request head to the response complete (or the gateway's error answer).
+  LatencyHistogram latency;
+};
+
+// Per endpoint and shard, labelled {upstream, endpoint} on scrape.
+#define RINGGATE_ENDPOINT_COUNTERS(X)                                                    \
+  X(requests, "requests_total", "counter", "Tries sent to the endpoint")                 \
+  X(connect_failures, "connect_failures_total", "counter", "Failed connection attempts") \
+  X(failures, "failures_total", "counter",                                               \
+    "Tries that failed after connecting (reset, timeout, bad or cut response)")          \
+  X(responses_5xx, "responses_5xx_total", "counter", "Responses 5xx from the endpoint")  \
+  X(connections_active, "connections_active", "gauge", "Open connections to the endpoint")
+
+struct EndpointCounters {
+#define RINGGATE_ENDPOINT_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};
+  RINGGATE_ENDPOINT_COUNTERS(RINGGATE_ENDPOINT_FIELD)
+#undef RINGGATE_ENDPOINT_FIELD
 };
 
 // What all shards share about an endpoint: the health verdict (written by the one health
@@ -91,6 +109,7 @@ struct UpstreamEndpoint {
   SocketAddress address;
   const SocketAddress* published = nullptr;  // the shared address `address` was copied from
   uint32_t generation = 0;                   // bumped when the address changes
+  EndpointCounters* counters = nullptr;      // in the cluster's endpoint_counters
   std::string authority;                     // "host:port" as configured (Host policy `endpoint`)
   uint32_t weight = 1;
   UpstreamConn* idle = nullptr;  // pooled idle connections, most recently used first
@@ -120,6 +139,7 @@ struct UpstreamCluster {
   uint32_t requests = 0;  // calls in flight
   uint32_t retries = 0;   // retries in flight
   ClusterCounters counters;
+  std::unique_ptr<EndpointCounters[]> endpoint_counters;
   // Problem documents naming the cluster, built once.
   std::string body_502_connect;
   std::string body_502_response;
@@ -284,6 +304,7 @@ class ProxyCall final : public BodySink, public Timer {
   void arm_try_timer();
   void put_request(const char* data, size_t n);
   void count_response(int status);
+  void record_latency();
   bool start_tunnel();
   void end_tunnel();
   void arm_tunnel_timer();
@@ -324,6 +345,7 @@ class ProxyCall final : public BodySink, public Timer {
   bool client_eof_ = false;
   int client_minor_ = 1;
   uint64_t key_hash_ = 0;
+  uint64_t start_us_ = 0;
   const std::string* error_ = nullptr;
   int last_status_ = 0;
 };

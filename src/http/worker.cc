@@ -123,6 +123,7 @@ void Worker::build_clusters() {
     c->index = static_cast<uint32_t>(i);
     c->shared = gateway_.shared_clusters_[i].get();
     c->endpoints.resize(u.endpoints.size());
+    c->endpoint_counters = std::make_unique<EndpointCounters[]>(u.endpoints.size());
     c->views.resize(u.endpoints.size());
     std::vector<std::string> names;
     std::vector<uint32_t> weights;
@@ -131,6 +132,7 @@ void Worker::build_clusters() {
       ep.authority = u.endpoints[e].address;
       ep.weight = u.endpoints[e].weight;
       ep.shared = &c->shared->endpoints[e];
+      ep.counters = &c->endpoint_counters[e];
       sync_endpoint_address(ep);  // resolved by the gateway; refreshed when it re-resolves
       c->views[e].weight = ep.weight;
       names.push_back(ep.authority);

@@ -577,5 +577,36 @@ TEST_F(ProxyTest, NamesAreReResolvedEveryDnsRefresh) {
   EXPECT_EQ(last->header("x-upstream").value_or(""), "second");
 }
 
+TEST_F(ProxyTest, MetricsPerEndpointAndLatencyHistogram) {
+  Upstream up;
+  const uint16_t dead = dead_port();
+  auto& gw = start_proxy(endpoint(up.port()) + ", " + endpoint(dead),
+                         "    outlier: {consecutive_connect_failures: 0}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (int i = 0; i < 4; ++i) {
+    auto r = fetch(gw.port(), request("GET", "/api/slow?delay=30ms"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->raw;  // retried on the live endpoint when the dead one fails
+  }
+  const std::string live =
+      "{upstream=\"api\",endpoint=\"127.0.0.1:" + std::to_string(up.port()) + "\"}";
+  const std::string gone = "{upstream=\"api\",endpoint=\"127.0.0.1:" + std::to_string(dead) + "\"}";
+  const uint16_t admin = gw.admin_port();
+  EXPECT_EQ(metric(admin, "ringgate_upstream_endpoint_requests_total" + live), 4);
+  const double failed = metric(admin, "ringgate_upstream_endpoint_connect_failures_total" + gone);
+  EXPECT_GE(failed, 1);  // round robin sends some first tries to the dead endpoint
+  EXPECT_EQ(metric(admin, "ringgate_upstream_endpoint_requests_total" + gone), failed);
+  EXPECT_EQ(metric(admin, "ringgate_upstream_endpoint_connect_failures_total" + live), 0);
+  EXPECT_EQ(metric(admin, "ringgate_upstream_endpoint_connections_active" + live), 1);
+  EXPECT_EQ(metric(admin, "ringgate_upstream_endpoint_healthy" + live), 1);
+  // Four requests of at least 30 ms: none under 25 ms, all under 10 s.
+  const std::string h = "ringgate_upstream_request_duration_seconds";
+  EXPECT_EQ(metric(admin, h + "_count{upstream=\"api\"}"), 4);
+  EXPECT_EQ(metric(admin, h + "_bucket{upstream=\"api\",le=\"0.025\"}"), 0);
+  EXPECT_EQ(metric(admin, h + "_bucket{upstream=\"api\",le=\"10\"}"), 4);
+  EXPECT_EQ(metric(admin, h + "_bucket{upstream=\"api\",le=\"+Inf\"}"), 4);
+  EXPECT_GE(metric(admin, h + "_sum{upstream=\"api\"}"), 0.12);
+}
+
 }  // namespace
 }  // namespace ringgate::it

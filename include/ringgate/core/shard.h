@@ -46,6 +46,7 @@ class Shard final : public Completion {
   TimerWheel& timers() { return timers_; }
   // Monotonic milliseconds, refreshed once per loop iteration.
   uint64_t now_ms() const { return now_ms_; }
+  uint64_t now_us() const { return now_us_; }  // same instant as now_ms(), finer
   void refresh_clock();
 
   void complete(unsigned op, int res, uint32_t flags) override;
@@ -60,6 +61,7 @@ class Shard final : public Completion {
   Reactor reactor_;
   TimerWheel timers_;
   uint64_t now_ms_ = 0;
+  uint64_t now_us_ = 0;
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
   ShardHooks* hooks_ = nullptr;
