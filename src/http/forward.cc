@@ -108,17 +108,37 @@ constexpr KnownField kKnownFields[] = {
     {"x-request-id", Field::kXRequestId},
 };
 
+// At most two known names share a length: one comparison or two per header.
 Field classify(std::string_view name) {
-  // The shortest known name is "te" and the longest "proxy-authorization".
-  if (name.size() < 2 || name.size() > 19) {
-    return Field::kOther;
+  auto is = [name](std::string_view lower, Field f, Field otherwise = Field::kOther) {
+    return iequals(name, lower) ? f : otherwise;
+  };
+  switch (name.size()) {
+    case 2:
+      return is("te", Field::kTe);
+    case 4:
+      return is("host", Field::kHost);
+    case 7:
+      return is("trailer", Field::kTrailer, is("upgrade", Field::kUpgrade));
+    case 10:
+      return is("connection", Field::kConnection, is("keep-alive", Field::kKeepAlive));
+    case 12:
+      return is("x-request-id", Field::kXRequestId);
+    case 14:
+      return is("content-length", Field::kContentLength);
+    case 15:
+      return is("x-forwarded-for", Field::kXForwardedFor);
+    case 16:
+      return is("proxy-connection", Field::kProxyConnection,
+                is("x-forwarded-host", Field::kXForwardedHost));
+    case 17:
+      return is("transfer-encoding", Field::kTransferEncoding,
+                is("x-forwarded-proto", Field::kXForwardedProto));
+    case 19:
+      return is("proxy-authorization", Field::kProxyAuthorization);
+    default:
+      return Field::kOther;
   }
-  for (const KnownField& k : kKnownFields) {
-    if (iequals(name, k.name)) {
-      return k.field;
-    }
-  }
-  return Field::kOther;
 }
 
 // True when a Connection header at or after `first_connection` lists `name`.
@@ -137,6 +157,50 @@ bool named_by_connection(const MessageParser& m, int first_connection, std::stri
   }
   return false;
 }
+
+// The tokens of every Connection header of a message, gathered once: each other header is then
+// checked against them instead of re-reading the Connection headers (past kMax tokens, it is).
+class ConnectionTokens {
+ public:
+  ConnectionTokens(const MessageParser& m, int first_connection)
+      : message_(m), first_(first_connection) {
+    for (int i = first_connection < 0 ? m.header_count() : first_connection; i < m.header_count();
+         ++i) {
+      if (!iequals(m.header_name(i), "connection")) {
+        continue;
+      }
+      any_list_element(m.header_value(i), [this](std::string_view token) {
+        if (count_ == kMax) {
+          overflow_ = true;
+          return true;
+        }
+        tokens_[count_++] = token;
+        return false;
+      });
+    }
+  }
+
+  // True when a Connection header lists `name`.
+  bool names(std::string_view name) const {
+    if (overflow_) {
+      return named_by_connection(message_, first_, name);
+    }
+    for (size_t i = 0; i < count_; ++i) {
+      if (iequals_both(tokens_[i], name)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  static constexpr size_t kMax = 16;
+  const MessageParser& message_;
+  int first_;
+  std::string_view tokens_[kMax];
+  size_t count_ = 0;
+  bool overflow_ = false;
+};
 
 bool lists_trailers(std::string_view te) {
   return any_list_element(te, [](std::string_view item) {
@@ -282,6 +346,7 @@ void put_hex64(uint64_t v, char* out) {
 size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
                                   char* out, size_t cap, std::string_view* request_id_used) {
   const RequestScan s = scan_request(request);
+  const ConnectionTokens tokens(request, s.first_connection);
   std::string_view id_used;
   if (s.request_id >= 0) {
     id_used = request.header_value(s.request_id);
@@ -353,7 +418,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
         }
         break;
       case Field::kOther:
-        if (!named_by_connection(request, s.first_connection, name)) {
+        if (!tokens.names(name)) {
           w.put_header(name, value);
         }
         break;
@@ -411,7 +476,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   if (status < 100 || status > 999) {
     return 0;
   }
-  const int first_conn = first_connection(response);
+  const ConnectionTokens tokens(response, first_connection(response));
   const bool drop_length =
       forward.framing == BodyFraming::kChunked || forward.framing == BodyFraming::kUntilClose;
 
@@ -446,7 +511,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
         break;
       default:
         // Request-only names (Host, X-Forwarded-*, ...) have no rule on responses.
-        if (!named_by_connection(response, first_conn, name)) {
+        if (!tokens.names(name)) {
           w.put_header(name, value);
         }
         break;

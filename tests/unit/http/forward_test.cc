@@ -153,6 +153,20 @@ TEST_F(ForwardRequestTest, DropsHeadersNamedByConnection) {
             "\r\n");
 }
 
+// Past the tokens gathered up front, every Connection token still counts.
+TEST_F(ForwardRequestTest, ManyConnectionTokensAllCount) {
+  std::string list;
+  for (int i = 0; i < 20; ++i) {
+    list += "x-t" + std::to_string(i) + ", ";
+  }
+  parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: " + list +
+        "X-Last\r\nX-Last: 1\r\nX-T19: 2\r\nX-Kept: 3\r\n\r\n");
+  const std::string head = write(edge());
+  EXPECT_EQ(head.find("X-Last:"), std::string::npos) << head;
+  EXPECT_EQ(head.find("X-T19:"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Kept: 3\r\n"), std::string::npos) << head;
+}
+
 TEST_F(ForwardRequestTest, ConnectionCannotStripHeadersWithTheirOwnRule) {
   // Dropping Content-Length while the body is still forwarded by length would smuggle the body
   // to the upstream as the next request.
