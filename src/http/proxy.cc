@@ -827,6 +827,15 @@ bool ProxyCall::on_response_head() {
     return true;
   }
   last_status_ = status;
+  if ((status == 502 || status == 503 || status == 504) && can_retry(false)) {
+    // The upstream says it (or what is behind it) failed: try another endpoint rather than pass
+    // the failure on. The response is not wanted; its connection goes.
+    count_response(status);
+    UpstreamConn* u = up_;
+    u->close();
+    on_upstream_failure(status, status == 504, false);
+    return false;
+  }
   if (!p.has_body()) {
     response_framing_ = BodyFraming::kNone;
   } else if (p.has_content_length()) {

@@ -608,5 +608,82 @@ TEST_F(ProxyTest, MetricsPerEndpointAndLatencyHistogram) {
   EXPECT_GE(metric(admin, h + "_sum{upstream=\"api\"}"), 0.12);
 }
 
+TEST_F(ProxyTest, Upstream5xxIsRetriedElsewhereForIdempotentRequests) {
+  Upstream failing({"--name", "failing", "--status", "503", "--record", record_file()});
+  Upstream healthy({"--name", "healthy"});
+  auto& gw = start_proxy(endpoint(failing.port()) + ", " + endpoint(healthy.port()),
+                         "    outlier: {consecutive_5xx: 0}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (int i = 0; i < 6; ++i) {
+    auto r = fetch(gw.port(), request("GET", "/api/g"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << i << "\n" << r->raw;
+    EXPECT_EQ(r->header("x-upstream").value_or(""), "healthy");
+  }
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"api\"}"), 1);
+  // A POST may have been acted on: the upstream's 503 is passed on, not retried.
+  int passed_on = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto r = fetch(gw.port(), request("POST", "/api/p", "Content-Length: 0\r\n"));
+    ASSERT_TRUE(r);
+    if (r->status == 503) {
+      EXPECT_EQ(r->header("x-upstream").value_or(""), "failing");
+      ++passed_on;
+    }
+  }
+  EXPECT_EQ(passed_on, 2);  // round robin: every other POST lands on the failing endpoint
+}
+
+TEST_F(ProxyTest, Last5xxIsPassedOnWhenRetriesRunOut) {
+  Upstream only({"--name", "only", "--status", "502", "--record", record_file()});
+  auto& gw = start_proxy(endpoint(only.port()), "",
+                         "  - match: {prefix: /api}\n    upstream: {cluster: api, retries: 2}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/api/x"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502);
+  EXPECT_EQ(r->header("x-upstream").value_or(""), "only");    // the upstream's own answer
+  EXPECT_EQ(read_record(record_file()).requests.size(), 3u);  // the first try and two retries
+}
+
+// A listening socket nobody accepts from: connects succeed, no answer ever comes.
+class Sink {
+ public:
+  Sink() : conn_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(conn_.fd(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(conn_.fd(), 64);
+    socklen_t len = sizeof a;
+    getsockname(conn_.fd(), reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  Conn conn_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ProxyTest, TryTimeoutMovesOnToAnotherEndpoint) {
+  Sink sink;
+  Upstream live({"--name", "live"});
+  auto& gw =
+      start_proxy(endpoint(sink.port()) + ", " + endpoint(live.port()), "",
+                  "  - match: {prefix: /api}\n"
+                  "    upstream: {cluster: api, try_timeout: 200ms, timeout: 5s, retries: 1}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (int i = 0; i < 4; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = fetch(gw.port(), request("GET", "/api/t"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->raw;
+    EXPECT_EQ(r->header("x-upstream").value_or(""), "live");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  }
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_timeouts_total{upstream=\"api\"}"), 1);
+}
+
 }  // namespace
 }  // namespace ringgate::it

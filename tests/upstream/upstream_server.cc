@@ -1,6 +1,7 @@
 // test_upstream: a scriptable HTTP/1.1 origin server for ringgate's proxy and aggregation tests.
 //
-//   test_upstream --listen 127.0.0.1:0 [--name NAME] [--unhealthy] [--record FILE] [--files DIR]
+//   test_upstream --listen 127.0.0.1:0 [--name NAME] [--unhealthy] [--status N] [--record FILE]
+//                 [--files DIR]
 //
 // --listen takes IPV4:PORT or [IPV6]:PORT. Prints "listening HOST:PORT" on stdout (flushed) once it
 // accepts connections; exits 0 on SIGTERM or SIGINT. One thread per connection; requests on a
@@ -15,6 +16,8 @@
 // Base response, by path:
 //   /healthz               200 "ok" (text/plain); 503 "unhealthy" after --unhealthy or
 //                          POST /control/unhealthy; POST /control/healthy restores.
+//   /control/status/N      POST: every later response on "anything else" paths gets status N
+//                          (200..599; 0 stops it), as --status N does from the start.
 //   /files/NAME            GET/HEAD: the bytes of DIR/NAME (--files DIR), application/json;
 //                          404 when absent; 403 when NAME (percent-decoded) contains '/' or is
 //                          "." or "..".
@@ -93,6 +96,7 @@ int g_record_fd = -1;
 std::mutex g_record_mutex;
 std::atomic<uint64_t> g_counter{0};
 std::atomic<bool> g_healthy{true};
+std::atomic<int> g_forced_status{0};  // --status N or POST /control/status/N; 0 = none
 
 char lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -514,6 +518,16 @@ void plan_base(const Request& req, std::string_view path, Plan& p) {
     }
     g_healthy = path == "/control/healthy";
     p.body = "ok";
+  } else if (path.starts_with("/control/status/")) {
+    auto code = parse_decimal(path.substr(16));
+    p.content_type = "text/plain";
+    if (req.method != "POST" || !code || (*code != 0 && (*code < 200 || *code > 599))) {
+      p.status = 400;
+      p.body = "POST /control/status/N with N 200..599, or 0 to stop forcing";
+      return;
+    }
+    g_forced_status = static_cast<int>(*code);
+    p.body = "ok";
   } else if (path.starts_with("/files/")) {
     auto name = percent_decode(path.substr(7));
     if (!get) {
@@ -531,6 +545,9 @@ void plan_base(const Request& req, std::string_view path, Plan& p) {
       p.body = error_json("not found");
     }
   } else {
+    if (int forced = g_forced_status.load()) {
+      p.status = forced;
+    }
     p.body = "{\"path\":\"" + json_escape(path) + "\",\"method\":\"" + json_escape(req.method) +
              "\",\"server\":\"" + json_escape(g_name) + "\",\"n\":" + std::to_string(req.n) + "}";
   }
@@ -882,7 +899,7 @@ void accept_loop(int listen_fd) {
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "test_upstream: %s\nusage: test_upstream --listen HOST:PORT [--name NAME] "
-               "[--unhealthy] [--record FILE] [--files DIR]\n",
+               "[--unhealthy] [--status N] [--record FILE] [--files DIR]\n",
                msg);
   std::exit(2);
 }
@@ -905,6 +922,12 @@ int main(int argc, char** argv) {
       g_name = value();
     } else if (arg == "--unhealthy") {
       g_healthy = false;
+    } else if (arg == "--status") {
+      auto code = parse_decimal(value());
+      if (!code || *code < 200 || *code > 599) {
+        usage("--status needs 200..599");
+      }
+      g_forced_status = static_cast<int>(*code);
     } else if (arg == "--record") {
       std::string path = value();
       g_record_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
