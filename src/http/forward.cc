@@ -250,6 +250,18 @@ class HeadWriter {
     put("\r\n");
   }
 
+  // A header passed through unchanged: its received line (name, colon, OWS, value) is copied in
+  // one piece when name and value are views into one head, as the parser's always are.
+  void put_received(std::string_view name, std::string_view value) {
+    const char* end = value.data() + value.size();
+    if (!value.empty() && value.data() > name.data() && end - name.data() < 65536) {
+      put(std::string_view(name.data(), static_cast<size_t>(end - name.data())));
+      put("\r\n");
+    } else {
+      put_header(name, value);
+    }
+  }
+
   size_t finish() const { return full_ ? 0 : static_cast<size_t>(pos_ - begin_); }
 
  private:
@@ -333,12 +345,19 @@ uint64_t mix64(uint64_t z) {
 
 constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;  // odd: multiplying by it is a bijection
 
-void put_hex64(uint64_t v, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; --i) {
-    out[i] = kHex[v & 0xf];
-    v >>= 4;
-  }
+// Eight lower-case hex digits of `v`, most significant first, computed for all eight at once.
+void put_hex32(uint32_t v, char* out) {
+  uint64_t x = v;
+  // Spread the nibbles into bytes: the i-th most significant nibble lands in the i-th most
+  // significant byte; the byte swap below then puts it at out[i].
+  x = ((x & 0xffff0000ull) << 16) | (x & 0x0000ffffull);
+  x = ((x & 0x0000ff000000ff00ull) << 8) | (x & 0x000000ff000000ffull);
+  x = ((x & 0x00f000f000f000f0ull) << 4) | (x & 0x000f000f000f000full);
+  // Each byte holds 0..15: add '0', and 'a' - '0' - 10 more where it is 10 or above.
+  const uint64_t letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+  x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
+  x = __builtin_bswap64(x);
+  std::memcpy(out, &x, 8);
 }
 
 }  // namespace
@@ -419,7 +438,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
         break;
       case Field::kOther:
         if (!tokens.names(name)) {
-          w.put_header(name, value);
+          w.put_received(name, value);
         }
         break;
     }
@@ -512,7 +531,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
       default:
         // Request-only names (Host, X-Forwarded-*, ...) have no rule on responses.
         if (!tokens.names(name)) {
-          w.put_header(name, value);
+          w.put_received(name, value);
         }
         break;
     }
@@ -532,6 +551,11 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   return w.finish();
 }
 
+void write_hex64(uint64_t v, char* out) {
+  put_hex32(static_cast<uint32_t>(v >> 32), out);
+  put_hex32(static_cast<uint32_t>(v), out + 8);
+}
+
 RequestIdGenerator::RequestIdGenerator(uint64_t seed, unsigned shard)
     // Distinct shards give distinct seed_: adding an odd multiple of the shard and mixing are
     // both bijections.
@@ -543,8 +567,8 @@ void RequestIdGenerator::next(char* out) {
   // two ids are equal only if both the counter and the shard are.
   const uint64_t lo = mix64(seed_ + kGolden * n);
   const uint64_t hi = mix64(lo ^ seed_);
-  put_hex64(hi, out);
-  put_hex64(lo, out + 16);
+  write_hex64(hi, out);
+  write_hex64(lo, out + 16);
 }
 
 }  // namespace ringgate

@@ -53,10 +53,11 @@ struct ForwardRequest {
 // Writes the upstream request head (request line through the final CRLF) into out[0, cap).
 // Returns the bytes written, or 0 when it does not fit (bytes past cap are never touched). The
 // request line is always HTTP/1.1 and the connection is kept alive (no Connection header unless
-// upgrading). Headers that pass through keep their order; X-Forwarded-For/-Proto/-Host, a
-// generated X-Request-Id, `Connection: upgrade` and `Transfer-Encoding: chunked` follow them.
-// `request_id_used`, when given, is set to the X-Request-Id sent (a view into the request's
-// bytes or into forward.request_id; empty if none), whether or not the head fit.
+// upgrading). Headers that pass through keep their order and their received line (OWS included);
+// X-Forwarded-For/-Proto/-Host, a generated X-Request-Id, `Connection: upgrade` and
+// `Transfer-Encoding: chunked` follow them. `request_id_used`, when given, is set to the
+// X-Request-Id sent (a view into the request's bytes or into forward.request_id; empty if none),
+// whether or not the head fit.
 size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
                                   char* out, size_t cap,
                                   std::string_view* request_id_used = nullptr);
@@ -77,6 +78,9 @@ struct ForwardResponse {
 // Returns bytes written, or 0 when it does not fit (bytes past cap are never touched).
 size_t write_forward_response_head(const MessageParser& response, const ForwardResponse& forward,
                                    char* out, size_t cap);
+
+// Writes `v` as 16 lower-case hex digits, most significant first (no terminator).
+void write_hex64(uint64_t v, char* out);
 
 // Request ids: 32 lower-case hex characters, unique per process run (shard index, a per-shard
 // counter and a random per-process seed mixed), made without a syscall or allocation.

@@ -86,7 +86,7 @@ TEST_F(ForwardRequestTest, PassesEndToEndHeadersThroughAsSent) {
             "GET /a/b?x=1 HTTP/1.1\r\n"
             "Host: example.com:8080\r\n"
             "aCCept: */*\r\n"
-            "User-Agent: curl/8.0\r\n"
+            "User-Agent:   curl/8.0\r\n"  // the received line, trailing OWS dropped
             "Cookie: a=1; b=2\r\n"
             "Authorization: Bearer t\r\n"
             "X-Forwarded-For: 192.0.2.1\r\n"
@@ -625,6 +625,23 @@ bool is_lower_hex(std::string_view s) {
     }
   }
   return true;
+}
+
+TEST(ForwardRequestIdTest, HexDigitsMatchPrintf) {
+  uint64_t v = 0x0123456789abcdefull;
+  for (int i = 0; i < 1000; ++i) {
+    char got[17] = {};
+    char want[17];
+    write_hex64(v, got);
+    snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(v));
+    ASSERT_STREQ(got, want);
+    v = v * 6364136223846793005ull + 1442695040888963407ull;
+  }
+  char edge[17] = {};
+  write_hex64(~0ull, edge);
+  EXPECT_STREQ(edge, "ffffffffffffffff");
+  write_hex64(0, edge);
+  EXPECT_STREQ(edge, "0000000000000000");
 }
 
 TEST(ForwardRequestIdTest, IdsAre32LowerCaseHexCharacters) {
