@@ -1475,7 +1475,7 @@ void Loader::load_circuit(const Field& f, CircuitConfig& circuit) const {
     circuit.max_connections = static_cast<uint32_t>(read_number(*v, 1, kMaxCircuitLimit));
   }
   if (const Field* v = s.find("max_pending")) {
-    circuit.max_pending = static_cast<uint32_t>(read_number(*v, 0, kMaxCircuitLimit));
+    circuit.max_pending = static_cast<uint32_t>(read_number(*v, 1, kMaxCircuitLimit));
   }
   if (const Field* v = s.find("max_requests")) {
     circuit.max_requests = static_cast<uint32_t>(read_number(*v, 1, kMaxCircuitLimit));

@@ -630,10 +630,14 @@ bool ProxyCall::build_head() {
   }
   char* target = req_ + cap - target_len;
   size_t t = 0;
-  std::memcpy(target + t, prefix.data(), prefix.size());
-  t += prefix.size();
-  std::memcpy(target + t, rest.data(), rest.size());
-  t += rest.size();
+  auto append = [&](std::string_view piece) {
+    if (!piece.empty()) {  // an empty view may have no data pointer: never memcpy from null
+      std::memcpy(target + t, piece.data(), piece.size());
+      t += piece.size();
+    }
+  };
+  append(prefix);
+  append(rest);
   if (t == 0 || target[0] != '/') {
     std::memmove(target + 1, target, t);
     target[0] = '/';
@@ -641,8 +645,7 @@ bool ProxyCall::build_head() {
   }
   if (!query.empty()) {
     target[t++] = '?';
-    std::memcpy(target + t, query.data(), query.size());
-    t += query.size();
+    append(query);
   }
   ForwardRequest f;
   f.target = std::string_view(target, t);
@@ -650,7 +653,7 @@ bool ProxyCall::build_head() {
     case UpstreamAction::HostPolicy::kPreserve:
       break;
     case UpstreamAction::HostPolicy::kEndpoint:
-      f.host = endpoint_->authority;  // a retry resends these bytes, to the same name
+      f.host = endpoint_->authority;  // a retry to another endpoint rewrites it (retarget_host)
       break;
     case UpstreamAction::HostPolicy::kFixed:
       f.host = action_->host_value;
@@ -669,6 +672,34 @@ bool ProxyCall::build_head() {
   }
   req_len_ = static_cast<uint32_t>(n);
   req_sent_ = 0;
+  host_off_ = host_len_ = 0;
+  if (action_->host == UpstreamAction::HostPolicy::kEndpoint) {
+    // Remembered so that a retry to another endpoint can name that endpoint instead.
+    const size_t at = std::string_view(req_, n).find("\r\nHost: ");
+    if (at != std::string_view::npos) {
+      host_off_ = static_cast<uint32_t>(at + 8);
+      host_len_ = static_cast<uint32_t>(endpoint_->authority.size());
+    }
+  }
+  return true;
+}
+
+bool ProxyCall::retarget_host() {
+  const std::string& a = endpoint_->authority;
+  if (host_off_ == 0 ||
+      (a.size() == host_len_ && std::memcmp(req_ + host_off_, a.data(), a.size()) == 0)) {
+    return true;
+  }
+  const size_t end = host_off_ + host_len_;
+  const size_t len = req_len_ - host_len_ + a.size();
+  if (len + kFramingSlack > worker_.request_block_size()) {
+    return false;
+  }
+  // Everything after the value (the rest of the head, the body so far) moves with it.
+  std::memmove(req_ + host_off_ + a.size(), req_ + end, req_len_ - end);
+  std::memcpy(req_ + host_off_, a.data(), a.size());
+  req_len_ = static_cast<uint32_t>(len);
+  host_len_ = static_cast<uint32_t>(a.size());
   return true;
 }
 
@@ -1211,6 +1242,13 @@ void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_faile
     }
     const int s = try_once();
     if (s == 0) {
+      if (!retarget_host()) {
+        detach_upstream(false);
+        record_outcome(false);
+        bump(cluster_->counters.failures_502);
+        fail_request(502, &cluster_->body_502_response);
+        return;
+      }
       flush_request();
       return;
     }
@@ -1275,6 +1313,7 @@ void ProxyCall::clear() {
   response_complete_ = false;
   try_sent_ = false;
   key_hash_ = 0;
+  host_off_ = host_len_ = 0;
   error_ = nullptr;
   last_status_ = 0;
 }

@@ -291,6 +291,9 @@ class ProxyCall final : public BodySink, public Timer {
   // Picks an endpoint and binds a connection. 0, or the status to fail with (error_ set).
   int try_once();
   bool build_head();
+  // `host: endpoint`: rewrites the Host value in the buffered request for the endpoint this try
+  // goes to. false when the longer name does not fit the request block.
+  bool retarget_host();
   bool can_retry(bool connect_failed) const;
   bool circuit_admits();
   // Circuit breaker bookkeeping for a finished request.
@@ -348,6 +351,8 @@ class ProxyCall final : public BodySink, public Timer {
   uint64_t start_us_ = 0;
   const std::string* error_ = nullptr;
   int last_status_ = 0;
+  uint32_t host_off_ = 0;  // `host: endpoint`: where the Host value starts in req_; 0 = none
+  uint32_t host_len_ = 0;
 };
 
 }  // namespace ringgate

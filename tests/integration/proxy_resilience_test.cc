@@ -457,10 +457,8 @@ TEST_F(ProxyResilienceTest, RetryNeverRepeatsATriedEndpointHashed) {
 
 // With `host: endpoint` the Host header names the endpoint the request is sent to, retries
 // included.
-// DISABLED: gateway bug. ProxyCall::build_head writes the first endpoint's authority into the
-// request bytes once, and a retry resends those bytes unchanged ("a retry resends these bytes, to
-// the same name" in proxy.cc), so the endpoint the retry reaches gets another endpoint's Host.
-TEST_F(ProxyResilienceTest, DISABLED_RetryCarriesTheHostOfTheEndpointItGoesTo) {
+// `host: endpoint`: the buffered request is rewritten for each try's endpoint.
+TEST_F(ProxyResilienceTest, RetryCarriesTheHostOfTheEndpointItGoesTo) {
   Upstream live({"--name", "live"});
   const uint16_t down = dead_port();
   auto& gw = start_proxy(endpoint(down) + ", " + endpoint(live.port()),

@@ -66,7 +66,7 @@ upstreams:
       max_ejection_percent: 30
     circuit:
       max_connections: 500
-      max_pending: 0
+      max_pending: 1
       max_requests: 800
       consecutive_failures: 20
       open_for: 3s
@@ -127,7 +127,7 @@ TEST(UpstreamConfig, EveryFieldRoundTrips) {
   EXPECT_EQ(users.outlier.max_ejection, Duration(60000));
   EXPECT_EQ(users.outlier.max_ejection_percent, 30u);
   EXPECT_EQ(users.circuit.max_connections, 500u);
-  EXPECT_EQ(users.circuit.max_pending, 0u);
+  EXPECT_EQ(users.circuit.max_pending, 1u);
   EXPECT_EQ(users.circuit.max_requests, 800u);
   EXPECT_EQ(users.circuit.consecutive_failures, 20u);
   EXPECT_EQ(users.circuit.open_for, Duration(3000));
@@ -499,7 +499,8 @@ const ErrorCase kErrors[] = {
     {UPSTREAM "    circuit: {max_connections: 0}\n", "t.yaml:5:32",
      "upstreams.a.circuit.max_connections: must be between 1 and 10000000, got 0"},
     {UPSTREAM "    circuit: {max_pending: 10000001}\n", "t.yaml:5:28",
-     "must be between 0 and 10000000"},
+     "must be between 1 and 10000000"},
+    {UPSTREAM "    circuit: {max_pending: 0}\n", "t.yaml:5:28", "must be between 1 and 10000000"},
     {UPSTREAM "    circuit: {max_requests: 0}\n", "t.yaml:5:29", "must be between 1 and 10000000"},
     {UPSTREAM "    circuit: {consecutive_failures: 1001}\n", "t.yaml:5:37",
      "must be between 0 and 1000"},
