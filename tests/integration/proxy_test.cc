@@ -702,5 +702,41 @@ TEST_F(ProxyTest, RetryBudgetBoundsRetries) {
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"api\"}"), 0);
 }
 
+// Each ejection of the same endpoint lasts longer: base_ejection x times ejected.
+TEST_F(ProxyTest, EjectionTimeGrowsWithEachEjection) {
+  Upstream failing({"--name", "failing", "--status", "503"});
+  Upstream healthy({"--name", "healthy"});
+  auto& gw =
+      start_proxy(endpoint(failing.port()) + ", " + endpoint(healthy.port()),
+                  "    outlier: {consecutive_5xx: 1, base_ejection: 300ms, max_ejection: 10s}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string gauge =
+      "ringgate_upstream_endpoint_ejected{upstream=\"api\",endpoint=\"127.0.0.1:" +
+      std::to_string(failing.port()) + "\"}";
+  using Clock = std::chrono::steady_clock;
+  std::vector<Millis> lasted;
+  bool ejected = false;
+  Clock::time_point since;
+  const auto deadline = Clock::now() + 8s;
+  while (lasted.size() < 2 && Clock::now() < deadline) {
+    // Traffic keeps coming, so the endpoint is tried (and fails) as soon as it is back.
+    auto r = fetch(gw.port(), request("GET", "/api/e"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);  // the 503 is retried on the healthy endpoint
+    const bool now = metric(gw.admin_port(), gauge) == 1;
+    if (now && !ejected) {
+      since = Clock::now();
+    } else if (!now && ejected) {
+      lasted.push_back(std::chrono::duration_cast<Millis>(Clock::now() - since));
+    }
+    ejected = now;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(lasted.size(), 2u);
+  EXPECT_GE(lasted[0], 250ms);
+  EXPECT_GE(lasted[1], 550ms);  // 2 x 300 ms
+  EXPECT_GT(lasted[1], lasted[0] + 150ms);
+}
+
 }  // namespace
 }  // namespace ringgate::it
