@@ -16,7 +16,6 @@ namespace ringgate {
 
 namespace {
 
-constexpr uint16_t kNoBuffer = 0xffff;
 // A connection whose output is backed up stops receiving beyond this many held buffers.
 constexpr uint16_t kMaxHeldBuffers = 8;
 // Space kept free in the output buffer before another pipelined request is parsed.
@@ -92,16 +91,7 @@ void Connection::on_recv(int res, uint32_t flags) {
     worker_.reactor().note_buffer_taken();
     bump(counters().bytes_in, static_cast<uint64_t>(res));
     if (state_ == State::kOpen) {
-      worker_.chain_next(bid) = kNoBuffer;
-      worker_.chain_len(bid) = static_cast<uint32_t>(res);
-      if (in_tail_ == kNoBuffer) {
-        in_head_ = in_tail_ = bid;
-        in_off_ = 0;
-      } else {
-        worker_.chain_next(in_tail_) = bid;
-        in_tail_ = bid;
-      }
-      ++in_count_;
+      in_.push(worker_, bid, static_cast<uint32_t>(res));
       process_input();
     } else {
       // Lingering or closing: discard, with a cap on how much a lingering client may send.
@@ -131,7 +121,7 @@ void Connection::on_recv(int res, uint32_t flags) {
     maybe_retire();
     return;
   }
-  if (!recv_armed_ && !starved && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+  if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
     arm_recv();
   }
 }
@@ -151,7 +141,7 @@ void Connection::finish_after_eof() {
 
 void Connection::resume_receive() {
   starved = false;
-  if (state_ != State::kClosing && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+  if (state_ != State::kClosing && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
     arm_recv();
   }
 }
@@ -172,7 +162,7 @@ void Connection::process_input() {
     return;  // re-entered from a send completion inside processing
   }
   in_process_ = true;
-  while (state_ == State::kOpen && in_count_ > 0 && !close_after_send_) {
+  while (state_ == State::kOpen && !in_.empty() && !close_after_send_) {
     if (tunnel_ && call_) {
       if (!tunnel_input()) {
         break;
@@ -184,11 +174,8 @@ void Connection::process_input() {
       // response in progress holds the next pipelined request back until it is complete.
       break;
     }
-    Reactor& reactor = worker_.reactor();
-    const uint16_t bid = in_head_;
-    const uint32_t len = worker_.chain_len(bid);
-    const char* data = reactor.buffer(bid) + in_off_;
-    size_t avail = len - in_off_;
+    size_t avail = 0;
+    const char* data = in_.front(worker_, avail);
     if (call_ && !parser_.in_head()) {
       // Request body for the upstream: no more than the call can buffer now.
       const size_t room = call_->request_room();
@@ -199,7 +186,7 @@ void Connection::process_input() {
     }
     size_t consumed = 0;
     RequestParser::Event ev = parser_.feed(data, avail, consumed);
-    in_off_ += static_cast<uint32_t>(consumed);
+    in_.consume(consumed);
     if (ev == RequestParser::Event::kHead) {
       on_head();
     } else if (ev == RequestParser::Event::kMessageComplete) {
@@ -208,15 +195,9 @@ void Connection::process_input() {
       on_parse_error();
       break;
     }
-    if (in_off_ >= len && ev != RequestParser::Event::kHead) {
+    if (ev != RequestParser::Event::kHead && in_.front_used(worker_)) {
       // Buffer fully parsed (a head event may still have a pending completion to report).
-      in_head_ = worker_.chain_next(bid);
-      if (in_head_ == kNoBuffer) {
-        in_tail_ = kNoBuffer;
-      }
-      --in_count_;
-      in_off_ = 0;
-      reactor.recycle(bid);
+      in_.pop(worker_);
     }
   }
   in_process_ = false;
@@ -229,7 +210,7 @@ void Connection::process_input() {
   if (out_ && !send_inflight_) {
     flush();
   }
-  if (peer_eof_ && in_count_ == 0 && state_ == State::kOpen) {
+  if (peer_eof_ && in_.empty() && state_ == State::kOpen) {
     if (call_ && tunnel_) {
       call_->on_client_eof();  // may end the tunnel (and re-enter here through proxy_done)
       return;
@@ -243,12 +224,13 @@ void Connection::process_input() {
     finish_after_eof();
     return;
   }
-  if (state_ == State::kOpen && in_count_ >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
+  if (state_ == State::kOpen && in_.count() >= kMaxHeldBuffers && recv_armed_ &&
+      !recv_cancelling_) {
     // Output is backed up and input keeps coming: stop receiving until we catch up.
     worker_.reactor().submit_cancel(this, kOpRecv);
     recv_cancelling_ = true;
   } else if (state_ == State::kOpen && !recv_armed_ && !starved && !peer_eof_ &&
-             in_count_ < kMaxHeldBuffers / 2) {
+             in_.count() < kMaxHeldBuffers / 2) {
     arm_recv();
   }
   update_timer();
@@ -259,20 +241,13 @@ bool Connection::tunnel_input() {
   if (room == 0) {
     return false;  // resumed by proxy_request_room() when the upstream has taken the bytes
   }
-  Reactor& reactor = worker_.reactor();
-  const uint16_t bid = in_head_;
-  const uint32_t len = worker_.chain_len(bid);
-  const size_t n = std::min<size_t>(len - in_off_, room);
-  call_->on_tunnel_request(reactor.buffer(bid) + in_off_, n);
-  in_off_ += static_cast<uint32_t>(n);
-  if (in_off_ >= len) {
-    in_head_ = worker_.chain_next(bid);
-    if (in_head_ == kNoBuffer) {
-      in_tail_ = kNoBuffer;
-    }
-    --in_count_;
-    in_off_ = 0;
-    reactor.recycle(bid);
+  size_t len = 0;
+  const char* data = in_.front(worker_, len);
+  const size_t n = std::min(len, room);
+  call_->on_tunnel_request(data, n);
+  in_.consume(n);
+  if (in_.front_used(worker_)) {
+    in_.pop(worker_);
   }
   return true;
 }
@@ -743,7 +718,7 @@ void Connection::on_send(int res) {
     start_linger();
     return;
   }
-  if (worker_.draining() && !parser_.in_message() && in_count_ == 0) {
+  if (worker_.draining() && !parser_.in_message() && in_.empty()) {
     // Shutting down: this response was built before the drain began; nothing else is coming.
     start_linger();
     return;
@@ -773,15 +748,7 @@ void Connection::start_linger() {
 }
 
 void Connection::release_input() {
-  Reactor& reactor = worker_.reactor();
-  while (in_head_ != kNoBuffer) {
-    uint16_t bid = in_head_;
-    in_head_ = worker_.chain_next(bid);
-    reactor.recycle(bid);
-  }
-  in_tail_ = kNoBuffer;
-  in_count_ = 0;
-  in_off_ = 0;
+  in_.release(worker_);
 }
 
 void Connection::close_now() {
@@ -826,7 +793,7 @@ void Connection::begin_drain() {
   if (state_ != State::kOpen) {
     return;
   }
-  if (!parser_.in_message() && !call_ && !(out_ && out_->pending_bytes() > 0) && in_count_ == 0) {
+  if (!parser_.in_message() && !call_ && !(out_ && out_->pending_bytes() > 0) && in_.empty()) {
     close_now();
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).

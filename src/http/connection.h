@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "input_chain.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
@@ -135,10 +136,7 @@ class Connection final : public Completion, public Timer {
   } pending_{};
   ProxyCall* call_ = nullptr;
   int fd_;
-  uint32_t in_off_ = 0;  // bytes of the first held buffer already parsed
-  uint16_t in_head_ = 0xffff;
-  uint16_t in_tail_ = 0xffff;
-  uint16_t in_count_ = 0;
+  InputChain in_;
   State state_ = State::kOpen;
   Phase phase_ = Phase::kNone;
   Pending pending_kind_ = Pending::kNone;

@@ -17,7 +17,6 @@ namespace ringgate {
 
 namespace {
 
-constexpr uint16_t kNoBuffer = 0xffff;
 constexpr uint16_t kMaxHeldBuffers = 8;
 // Room kept for chunk framing around the pieces of one feed: a chunk-size line and CRLF at each
 // end of what was fed, beyond what the input itself carried.
@@ -183,7 +182,7 @@ void UpstreamConn::release(bool reusable) {
   ++requests_;
   const UpstreamConfig& cfg = *cluster_.config;
   const bool keep =
-      reusable && state_ == State::kActive && in_count_ == 0 && !peer_eof_ &&
+      reusable && state_ == State::kActive && in_.empty() && !peer_eof_ &&
       generation_ == endpoint_.generation && !parser_.in_message() && !send_inflight_ &&
       !worker_.draining() && endpoint_.idle_count < cfg.keepalive &&
       (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
@@ -258,7 +257,7 @@ void UpstreamConn::arm_recv() {
 
 void UpstreamConn::resume_receive() {
   starved = false;
-  if (state_ != State::kClosing && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+  if (state_ != State::kClosing && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
     arm_recv();
   }
 }
@@ -300,16 +299,7 @@ void UpstreamConn::on_recv(int res, uint32_t flags) {
       worker_.reactor().recycle(bid);
       close();
     } else {
-      worker_.chain_next(bid) = kNoBuffer;
-      worker_.chain_len(bid) = static_cast<uint32_t>(res);
-      if (in_tail_ == kNoBuffer) {
-        in_head_ = in_tail_ = bid;
-        in_off_ = 0;
-      } else {
-        worker_.chain_next(in_tail_) = bid;
-        in_tail_ = bid;
-      }
-      ++in_count_;
+      in_.push(worker_, bid, static_cast<uint32_t>(res));
       process_input();
     }
   } else if (res == 0) {
@@ -334,7 +324,7 @@ void UpstreamConn::on_recv(int res, uint32_t flags) {
     maybe_retire();
     return;
   }
-  if (!recv_armed_ && !starved && !peer_eof_ && in_count_ < kMaxHeldBuffers) {
+  if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
     arm_recv();
   }
 }
@@ -344,42 +334,27 @@ void UpstreamConn::process_input() {
     return;
   }
   in_process_ = true;
-  Reactor& reactor = worker_.reactor();
-  while (state_ == State::kActive && call_ && in_count_ > 0) {
+  while (state_ == State::kActive && call_ && !in_.empty()) {
     const size_t room = call_->response_room();
     if (room == 0) {
       break;  // the client is backed up: resumed when its output drains
     }
-    const uint16_t bid = in_head_;
-    const uint32_t len = worker_.chain_len(bid);
-    const char* data = reactor.buffer(bid) + in_off_;
+    size_t len = 0;
+    const char* data = in_.front(worker_, len);
     if (call_->tunnelling()) {
-      const size_t n = std::min<size_t>(len - in_off_, room);
+      const size_t n = std::min(len, room);
       call_->on_tunnel_response(std::string_view(data, n));
-      in_off_ += static_cast<uint32_t>(n);
-      if (in_off_ >= len) {
-        in_head_ = worker_.chain_next(bid);
-        if (in_head_ == kNoBuffer) {
-          in_tail_ = kNoBuffer;
-        }
-        --in_count_;
-        in_off_ = 0;
-        reactor.recycle(bid);
+      in_.consume(n);
+      if (in_.front_used(worker_)) {
+        in_.pop(worker_);
       }
       continue;
     }
     size_t consumed = 0;
-    const MessageParser::Event ev =
-        parser_.feed(data, std::min<size_t>(len - in_off_, room), consumed);
-    in_off_ += static_cast<uint32_t>(consumed);
-    if (in_off_ >= len && ev != MessageParser::Event::kHead) {
-      in_head_ = worker_.chain_next(bid);
-      if (in_head_ == kNoBuffer) {
-        in_tail_ = kNoBuffer;
-      }
-      --in_count_;
-      in_off_ = 0;
-      reactor.recycle(bid);
+    const MessageParser::Event ev = parser_.feed(data, std::min(len, room), consumed);
+    in_.consume(consumed);
+    if (ev != MessageParser::Event::kHead && in_.front_used(worker_)) {
+      in_.pop(worker_);
     }
     if (ev == MessageParser::Event::kHead) {
       if (!call_->on_response_head()) {
@@ -397,12 +372,12 @@ void UpstreamConn::process_input() {
   if (call_) {
     call_->flush_response();  // one client send for everything parsed now
   }
-  if (state_ == State::kActive && call_ && peer_eof_ && in_count_ == 0 && call_->tunnelling()) {
+  if (state_ == State::kActive && call_ && peer_eof_ && in_.empty() && call_->tunnelling()) {
     ProxyCall* call = call_;
     call->on_upstream_eof();  // releases (closes) this connection
     return;
   }
-  if (state_ == State::kActive && call_ && peer_eof_ && in_count_ == 0) {
+  if (state_ == State::kActive && call_ && peer_eof_ && in_.empty()) {
     // The upstream closed: that may end a body read until close, or cut a response short.
     const MessageParser::Event ev = parser_.finish();
     if (ev == MessageParser::Event::kMessageComplete) {
@@ -418,10 +393,10 @@ void UpstreamConn::process_input() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (in_count_ >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
-    reactor.submit_cancel(this, kOpRecv);
+  if (in_.count() >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
+    worker_.reactor().submit_cancel(this, kOpRecv);
     recv_cancelling_ = true;
-  } else if (!recv_armed_ && !starved && !peer_eof_ && in_count_ < kMaxHeldBuffers / 2) {
+  } else if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers / 2) {
     arm_recv();
   }
 }
@@ -436,15 +411,7 @@ void UpstreamConn::fail(int status, bool timeout) {
 }
 
 void UpstreamConn::release_input() {
-  Reactor& reactor = worker_.reactor();
-  while (in_head_ != kNoBuffer) {
-    const uint16_t bid = in_head_;
-    in_head_ = worker_.chain_next(bid);
-    reactor.recycle(bid);
-  }
-  in_tail_ = kNoBuffer;
-  in_count_ = 0;
-  in_off_ = 0;
+  in_.release(worker_);
 }
 
 void UpstreamConn::close() {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "input_chain.h"
 #include "ringgate/config/config.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/core/reactor.h"
@@ -210,10 +211,7 @@ class UpstreamConn final : public Completion, public Timer {
   int fd_;
   uint32_t requests_ = 0;
   uint32_t generation_ = 0;  // the endpoint's address generation at connect
-  uint32_t in_off_ = 0;
-  uint16_t in_head_ = 0xffff;
-  uint16_t in_tail_ = 0xffff;
-  uint16_t in_count_ = 0;
+  InputChain in_;
   State state_ = State::kConnecting;
   bool connect_inflight_ = false;
   bool recv_armed_ = false;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "health.h"
+#include "input_chain.h"
 #include "proxy.h"
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/counters.h"
@@ -174,5 +175,45 @@ class Worker final : public ShardHooks {
 
   friend class Connection;
 };
+
+// InputChain, inline here where the chain table is known (hot path).
+inline void InputChain::push(Worker& w, uint16_t bid, uint32_t len) {
+  w.chain_next(bid) = kNone;
+  w.chain_len(bid) = len;
+  if (tail_ == kNone) {
+    head_ = tail_ = bid;
+    off_ = 0;
+  } else {
+    w.chain_next(tail_) = bid;
+    tail_ = bid;
+  }
+  ++count_;
+}
+
+inline const char* InputChain::front(Worker& w, size_t& len) const {
+  len = w.chain_len(head_) - off_;
+  return w.reactor().buffer(head_) + off_;
+}
+
+inline bool InputChain::front_used(Worker& w) const {
+  return off_ >= w.chain_len(head_);
+}
+
+inline void InputChain::pop(Worker& w) {
+  const uint16_t bid = head_;
+  head_ = w.chain_next(bid);
+  if (head_ == kNone) {
+    tail_ = kNone;
+  }
+  --count_;
+  off_ = 0;
+  w.reactor().recycle(bid);
+}
+
+inline void InputChain::release(Worker& w) {
+  while (head_ != kNone) {
+    pop(w);
+  }
+}
 
 }  // namespace ringgate
