@@ -1,0 +1,43 @@
+#pragma once
+// JSON text helpers shared by the aggregate module: whitespace, number grammar, string escapes
+// (checking, unescaping, escaping with UTF-8 repair).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ringgate::json::detail {
+
+// RFC 8259 whitespace only (no form feed, no vertical tab).
+inline bool is_ws(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+// [begin, end) with JSON whitespace removed from both ends.
+inline std::string_view trim(const char* begin, const char* end) {
+  while (begin < end && is_ws(*begin)) {
+    ++begin;
+  }
+  while (end > begin && is_ws(end[-1])) {
+    --end;
+  }
+  return std::string_view(begin, static_cast<size_t>(end - begin));
+}
+
+// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, the whole of [p, end).
+bool is_number(const char* p, const char* end);
+
+// String content (between the quotes): every backslash starts a valid escape and \u escapes
+// pair their surrogates. Unescaped quotes, control characters and UTF-8 are not checked here
+// (simdjson's index checks those for bodies).
+bool check_escapes(const char* p, const char* end);
+
+// Appends the unescaped content to `out`; false on a bad escape (out then holds a prefix).
+bool unescape(const char* p, const char* end, std::string* out);
+
+// Appends `text` as JSON string content (no quotes): `"`, `\` and control characters escaped,
+// invalid UTF-8 replaced by U+FFFD.
+void append_escaped(std::string* out, std::string_view text);
+
+}  // namespace ringgate::json::detail
