@@ -38,16 +38,6 @@ bool iequals_both(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // Calls `fn` with each non-empty element of a comma-separated list, OWS trimmed; returns true as
 // soon as `fn` does.
 template <typename Fn>
@@ -549,6 +539,16 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   }
   w.put("\r\n");
   return w.finish();
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
 }
 
 void write_hex64(uint64_t v, char* out) {

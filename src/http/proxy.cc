@@ -56,16 +56,6 @@ size_t chunk_header(char* out, size_t n) {
   return k + 2;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 std::string_view cookie_value(const MessageParser& p, std::string_view name) {
   for (int i = 0; i < p.header_count(); ++i) {
     std::string_view h = p.header_name(i);
@@ -75,7 +65,7 @@ std::string_view cookie_value(const MessageParser& p, std::string_view name) {
     std::string_view v = p.header_value(i);
     while (!v.empty()) {
       const size_t semi = v.find(';');
-      std::string_view pair = trim(v.substr(0, semi));
+      std::string_view pair = trim_ows(v.substr(0, semi));
       v = semi == std::string_view::npos ? std::string_view() : v.substr(semi + 1);
       const size_t eq = pair.find('=');
       if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
@@ -95,7 +85,7 @@ std::string_view client_address(Connection& c, uint32_t trusted_hops) {
       size_t n = 0;
       while (n < 16) {
         const size_t comma = xff.find(',');
-        entries[n++] = trim(xff.substr(0, comma));
+        entries[n++] = trim_ows(xff.substr(0, comma));
         if (comma == std::string_view::npos) {
           break;
         }
@@ -161,20 +151,23 @@ void UpstreamConn::attach(ProxyCall* call) {
   parser_.set_body_sink(nullptr);
   parser_.set_head_request(call->head_request());
   if (state_ == State::kIdle) {
-    // Out of the pool.
-    if (prev_idle) {
-      prev_idle->next_idle = next_idle;
-    } else {
-      endpoint_.idle = next_idle;
-    }
-    if (next_idle) {
-      next_idle->prev_idle = prev_idle;
-    }
-    prev_idle = next_idle = nullptr;
-    --endpoint_.idle_count;
+    leave_pool();
     worker_.shard().timers().disarm(*this);
     state_ = State::kActive;
   }
+}
+
+void UpstreamConn::leave_pool() {
+  if (prev_idle) {
+    prev_idle->next_idle = next_idle;
+  } else {
+    endpoint_.idle = next_idle;
+  }
+  if (next_idle) {
+    next_idle->prev_idle = prev_idle;
+  }
+  prev_idle = next_idle = nullptr;
+  --endpoint_.idle_count;
 }
 
 void UpstreamConn::release(bool reusable) {
@@ -419,16 +412,7 @@ void UpstreamConn::close() {
     return;
   }
   if (state_ == State::kIdle) {
-    if (prev_idle) {
-      prev_idle->next_idle = next_idle;
-    } else {
-      endpoint_.idle = next_idle;
-    }
-    if (next_idle) {
-      next_idle->prev_idle = prev_idle;
-    }
-    prev_idle = next_idle = nullptr;
-    --endpoint_.idle_count;
+    leave_pool();
   }
   state_ = State::kClosing;
   call_ = nullptr;

@@ -197,6 +197,7 @@ class UpstreamConn final : public Completion, public Timer {
   void process_input();
   void arm_recv();
   void release_input();
+  void leave_pool();  // out of the endpoint's idle list
   void fail(int status_hint, bool timeout);
   void maybe_retire();
   static void on_timer(Timer* t);

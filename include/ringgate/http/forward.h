@@ -79,6 +79,9 @@ struct ForwardResponse {
 size_t write_forward_response_head(const MessageParser& response, const ForwardResponse& forward,
                                    char* out, size_t cap);
 
+// `s` without leading and trailing spaces and tabs (HTTP's optional whitespace).
+std::string_view trim_ows(std::string_view s);
+
 // Writes `v` as 16 lower-case hex digits, most significant first (no terminator).
 void write_hex64(uint64_t v, char* out);
 
