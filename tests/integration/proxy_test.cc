@@ -738,5 +738,24 @@ TEST_F(ProxyTest, EjectionTimeGrowsWithEachEjection) {
   EXPECT_GT(lasted[1], lasted[0] + 150ms);
 }
 
+// An upstream that resets instead of answering: a GET is retried, a POST (which the upstream may
+// have acted on) is not; both end in a 502 naming the cluster.
+TEST_F(ProxyTest, ResetIsRetriedOnlyForIdempotentRequests) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()), "    outlier: {consecutive_5xx: 0}\n",
+                         "  - match: {prefix: /api}\n    upstream: {cluster: api, retries: 1}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto get = fetch(gw.port(), request("GET", "/api/g?reset=1"));
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 502) << get->raw;
+  EXPECT_NE(get->body.find("upstream \\\"api\\\""), std::string::npos) << get->body;
+  EXPECT_EQ(read_record(record_file()).requests.size(), 2u);  // the try and its retry
+  auto post = fetch(gw.port(), request("POST", "/api/p?reset=1", "Content-Length: 2\r\n") + "{}");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 502);
+  EXPECT_EQ(read_record(record_file()).requests.size(), 3u);  // no retry
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"api\"}"), 1);
+}
+
 }  // namespace
 }  // namespace ringgate::it
