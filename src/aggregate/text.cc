@@ -68,20 +68,15 @@ void append_utf8(std::string* out, uint32_t cp) {
   out->append(buf, n);
 }
 
-// One pass over string content; with kWrite the unescaped text is appended to `out`.
-template <bool kWrite>
+// One pass over string content, appending the unescaped text to `out`.
 bool decode(const char* p, const char* end, std::string* out) {
   while (p < end) {
     const char* bs = static_cast<const char*>(std::memchr(p, '\\', static_cast<size_t>(end - p)));
     if (bs == nullptr) {
-      if constexpr (kWrite) {
-        out->append(p, end);
-      }
+      out->append(p, end);
       return true;
     }
-    if constexpr (kWrite) {
-      out->append(p, bs);
-    }
+    out->append(p, bs);
     p = bs + 1;
     if (p >= end) {
       return false;
@@ -125,17 +120,13 @@ bool decode(const char* p, const char* end, std::string* out) {
         } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
           return false;
         }
-        if constexpr (kWrite) {
-          append_utf8(out, cp);
-        }
+        append_utf8(out, cp);
         continue;
       }
       default:
         return false;
     }
-    if constexpr (kWrite) {
-      out->push_back(c);
-    }
+    out->push_back(c);
   }
   return true;
 }
@@ -251,12 +242,8 @@ bool is_number(const char* p, const char* end) {
   return p == end;
 }
 
-bool check_escapes(const char* p, const char* end) {
-  return decode<false>(p, end, nullptr);
-}
-
 bool unescape(const char* p, const char* end, std::string* out) {
-  return decode<true>(p, end, out);
+  return decode(p, end, out);
 }
 
 void append_escaped(std::string* out, std::string_view text) {

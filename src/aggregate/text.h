@@ -1,6 +1,6 @@
 #pragma once
 // JSON text helpers shared by the aggregate module: whitespace, number grammar, string escapes
-// (checking, unescaping, escaping with UTF-8 repair).
+// (unescaping, escaping with UTF-8 repair).
 
 #include <cstddef>
 #include <cstdint>
@@ -27,11 +27,6 @@ inline std::string_view trim(const char* begin, const char* end) {
 
 // `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, the whole of [p, end).
 bool is_number(const char* p, const char* end);
-
-// String content (between the quotes): every backslash starts a valid escape and \u escapes
-// pair their surrogates. Unescaped quotes, control characters and UTF-8 are not checked here
-// (simdjson's index checks those for bodies).
-bool check_escapes(const char* p, const char* end);
 
 // Appends the unescaped content to `out`; false on a bad escape (out then holds a prefix).
 bool unescape(const char* p, const char* end, std::string* out);
