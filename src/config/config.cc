@@ -71,6 +71,20 @@ constexpr Duration kMaxConnectTimeout{5 * 60 * 1000};
 constexpr Duration kMinHealthInterval{100};
 constexpr size_t kMaxHostName = 253;  // RFC 1035 §2.3.4
 constexpr size_t kMaxHostLabel = 63;
+// Aggregation.
+// The aggregation engine has not landed: until it does, `aggregate:` routes are validated in full
+// and then refused, because the server would otherwise answer them as something else.
+constexpr bool kAggregateEnabled = false;
+constexpr size_t kMaxBackends = 64;
+constexpr size_t kMaxBackendKey = 64;
+constexpr size_t kMaxProfileName = 64;
+constexpr uint64_t kMaxAggregateBody = 64 * kMiB;
+constexpr uint32_t kMaxAggregateDepth = 1024;
+constexpr uint32_t kMaxAggregateElements = 10000000;
+// An index at or past the element limit could never be found in a body the engine accepts.
+constexpr uint32_t kMaxPathIndex = kMaxAggregateElements - 1;
+constexpr uint32_t kMaxForEachConcurrency = 256;
+constexpr uint32_t kMaxForEachItems = 10000;
 
 // ---------------------------------------------------------------------------------------------
 // Formatting for messages.
@@ -115,7 +129,7 @@ std::string format_size(uint64_t bytes) {
       return std::to_string(bytes / unit.factor) + unit.suffix;
     }
   }
-  return std::to_string(bytes) + " bytes";
+  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
 }
 
 std::string format_duration(Duration d) {
@@ -348,7 +362,8 @@ class Section {
 
 class Loader {
  public:
-  explicit Loader(std::string source) : source_(std::move(source)) {}
+  explicit Loader(std::string source, LoadOptions options = {})
+      : source_(std::move(source)), options_(options) {}
 
   Config load(const YAML::Node& root);
 
@@ -525,6 +540,8 @@ class Loader {
   std::string load_path(const Field& f, RouteMatch::Kind kind) const;
   std::string load_host(const Field& f) const;
   std::vector<std::string> load_methods(const Field& f) const;
+  // One upper-case method name, as `methods` and aggregate backends spell it.
+  std::string read_method(const Field& f) const;
 
   // Upstream clusters ---------------------------------------------------------------------------
 
@@ -551,24 +568,69 @@ class Loader {
   //
   // A route has exactly one action, chosen by which of these keys it holds. A new action
   // (upstream, aggregate, ...) is an alternative in RouteAction (config.h), a parse function here
-  // and one row in kActions below; nothing else in the loader changes.
+  // and one row in kActions below; nothing else in the loader changes. A parse function gets the
+  // route's match, already loaded, for what depends on it (path parameters).
 
-  RouteAction load_direct(const Field& f) const;
+  RouteAction load_direct(const Field& f, const RouteMatch& match) const;
   void load_direct_headers(const Field& f, DirectResponse& direct) const;
-  RouteAction load_upstream_action(const Field& f) const;
+  RouteAction load_upstream_action(const Field& f, const RouteMatch& match) const;
   std::string load_action_path(const Field& f) const;
+  // The index in Config::upstreams of the cluster `f` names.
+  uint32_t resolve_cluster(const Field& f, const std::string& name) const;
+
+  // The aggregate action ------------------------------------------------------------------------
+
+  struct TemplateScope;
+  struct BackendRefs;
+  enum class TemplateUse : uint8_t { kPath, kQuery, kHeader, kBody };
+
+  RouteAction load_aggregate(const Field& f, const RouteMatch& match) const;
+  void load_backends(const Field& f, const RouteMatch& match, const Section& aggregate,
+                     AggregateAction& action) const;
+  // `scope` arrives with the keys and `self` set; for_each is filled in here.
+  AggregateBackend load_backend(const Section& s, TemplateScope scope, const Section& aggregate,
+                                const AggregateAction& action, BackendRefs& refs) const;
+  void load_backend_params(const Field& f, TemplateUse use, const TemplateScope& scope,
+                           BackendRefs& refs, std::vector<AggregateParam>& out) const;
+  AggregateForEach load_for_each(const Field& f, const TemplateScope& scope,
+                                 BackendRefs& refs) const;
+  AggregateTemplate load_template(const Field& f, TemplateUse use, const TemplateScope& scope,
+                                  BackendRefs& refs) const;
+  TemplatePiece load_placeholder(const Field& f, std::string_view content,
+                                 const TemplateScope& scope, BackendRefs& refs) const;
+  // A standalone dotted path: pick's ("a.b[0]", "[0].a"), or with `filter` allow's and deny's
+  // ("a[*].b": [*] at most once, no [N]).
+  JsonPath load_json_path(const Field& f, std::string_view text, bool filter) const;
+  // pick, allow, deny and rename of a backend or of a profile's override. `base` is what an
+  // override changes (nullptr for a backend's own); `merge` is the backend's.
+  AggregateProjection load_projection(const Section& s, const AggregateProjection* base,
+                                      bool merge) const;
+  // `fields` (when given) gets the field of each path, for messages.
+  std::vector<JsonPath> load_path_list(const Field& f, std::vector<Field>* fields) const;
+  std::vector<MemberRename> load_renames(const Field& f) const;
+  std::vector<std::string> load_response_headers(const Field& f) const;
+  void load_profiles(const Field& f, AggregateAction& action) const;
+  AggregateProfiles::Select load_profile_select(const Field& f, std::string& name) const;
+  // depends_on, stage and stage_count; a cycle is reported where its first backend reads the
+  // next one.
+  void plan_backends(const std::vector<BackendRefs>& refs, AggregateAction& action) const;
+  // `default:` as JSON text.
+  void append_json(const Field& f, std::string& out) const;
+  void append_json_string(const Field& f, std::string_view text, std::string& out) const;
 
   struct ActionParser {
     std::string_view key;
-    RouteAction (Loader::*parse)(const Field&) const;
+    RouteAction (Loader::*parse)(const Field&, const RouteMatch&) const;
   };
   static constexpr ActionParser kActions[] = {
       {"direct", &Loader::load_direct},
       {"upstream", &Loader::load_upstream_action},
+      {"aggregate", &Loader::load_aggregate},
   };
 
  private:
   std::string source_;
+  LoadOptions options_;
   // The clusters, loaded before the routes that name them.
   const std::vector<UpstreamConfig>* upstreams_ = nullptr;
 };
@@ -940,7 +1002,11 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     keys.erase(keys.begin(), keys.begin() + 2);
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
-  route.action = (this->*(chosen->parse))(*chosen_field);
+  route.action = (this->*(chosen->parse))(*chosen_field, route.match);
+  if (std::holds_alternative<AggregateAction>(route.action) && !kAggregateEnabled &&
+      !options_.allow_aggregate) {
+    fail(*chosen_field, "aggregate routes are not supported by this build yet");
+  }
   return route;
 }
 
@@ -1069,22 +1135,7 @@ std::vector<std::string> Loader::load_methods(const Field& f) const {
   }
   std::vector<std::string> methods;
   for (const Field& v : items) {
-    const std::string name = scalar(v, "a method name like GET");
-    if (method_from_name(name) < 0) {
-      const std::string upper = [&] {
-        std::string u = name;
-        for (char& c : u) {
-          c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-        }
-        return u;
-      }();
-      // Methods are case-sensitive (RFC 9110 §9.1): "get" is a different, unknown method.
-      if (upper != name && method_from_name(upper) >= 0) {
-        fail(v, "unknown method " + quote(name) + "; methods are case-sensitive, write " +
-                    quote(upper));
-      }
-      fail(v, "unknown method " + quote(name));
-    }
+    const std::string name = read_method(v);
     bool seen = false;
     for (const std::string& m : methods) {
       seen = seen || m == name;
@@ -1097,7 +1148,27 @@ std::vector<std::string> Loader::load_methods(const Field& f) const {
   return methods;
 }
 
-RouteAction Loader::load_direct(const Field& f) const {
+std::string Loader::read_method(const Field& f) const {
+  const std::string name = scalar(f, "a method name like GET");
+  if (method_from_name(name) < 0) {
+    const std::string upper = [&] {
+      std::string u = name;
+      for (char& c : u) {
+        c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+      }
+      return u;
+    }();
+    // Methods are case-sensitive (RFC 9110 §9.1): "get" is a different, unknown method.
+    if (upper != name && method_from_name(upper) >= 0) {
+      fail(f,
+           "unknown method " + quote(name) + "; methods are case-sensitive, write " + quote(upper));
+    }
+    fail(f, "unknown method " + quote(name));
+  }
+  return name;
+}
+
+RouteAction Loader::load_direct(const Field& f, const RouteMatch& /*match*/) const {
   const Section s(*this, f, {"status", "headers", "body"});
   DirectResponse direct;
   const Field* status = s.find("status");
@@ -1525,7 +1596,7 @@ void Loader::check_not_above(const Field* smaller, const Field* larger, const Fi
 }
 
 // `upstream: NAME` is shorthand for `upstream: {cluster: NAME}`.
-RouteAction Loader::load_upstream_action(const Field& f) const {
+RouteAction Loader::load_upstream_action(const Field& f, const RouteMatch& /*match*/) const {
   if (!f.node.IsScalar() && !f.node.IsMap()) {
     fail(f, "expected a cluster name or a map with 'cluster', got " + describe(f.node));
   }
@@ -1542,24 +1613,7 @@ RouteAction Loader::load_upstream_action(const Field& f) const {
   }
   UpstreamAction action;
   action.cluster = scalar(*cluster, "a cluster name");
-  bool found = false;
-  std::vector<std::string_view> defined;
-  for (size_t i = 0; i < upstreams_->size(); ++i) {
-    const UpstreamConfig& up = (*upstreams_)[i];
-    if (up.name == action.cluster) {
-      action.cluster_index = static_cast<uint32_t>(i);
-      found = true;
-    }
-    defined.push_back(up.name);
-  }
-  if (!found) {
-    std::string name = quote(action.cluster);
-    name.front() = '"';
-    name.back() = '"';
-    fail(*cluster, "unknown upstream " + name +
-                       (defined.empty() ? " (no upstreams are defined)"
-                                        : " (defined: " + join(defined) + ")"));
-  }
+  action.cluster_index = resolve_cluster(*cluster, action.cluster);
   if (!s) {
     return action;
   }
@@ -1624,6 +1678,23 @@ RouteAction Loader::load_upstream_action(const Field& f) const {
   return action;
 }
 
+uint32_t Loader::resolve_cluster(const Field& f, const std::string& name) const {
+  std::vector<std::string_view> defined;
+  for (size_t i = 0; i < upstreams_->size(); ++i) {
+    const UpstreamConfig& up = (*upstreams_)[i];
+    if (up.name == name) {
+      return static_cast<uint32_t>(i);
+    }
+    defined.push_back(up.name);
+  }
+  std::string quoted = quote(name);
+  quoted.front() = '"';
+  quoted.back() = '"';
+  fail(f,
+       "unknown upstream " + quoted +
+           (defined.empty() ? " (no upstreams are defined)" : " (defined: " + join(defined) + ")"));
+}
+
 std::string Loader::load_action_path(const Field& f) const {
   std::string path = scalar(f, "a path starting with '/'");
   if (auto problem = request_path_problem(path, false)) {
@@ -1632,7 +1703,1401 @@ std::string Loader::load_action_path(const Field& f) const {
   return path;
 }
 
-Config load_from_text(const std::string& yaml, const std::string& source_name) {
+// ---------------------------------------------------------------------------------------------
+// The aggregate route action.
+
+// Backend keys, profile names and the members of dotted paths: what can follow a '.' in a
+// placeholder without quoting.
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+bool is_name(std::string_view text, size_t max_size) {
+  if (text.empty() || text.size() > max_size) {
+    return false;
+  }
+  for (char c : text) {
+    if (!is_name_char(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A query parameter name as `{query.NAME}` and `select: query:NAME` read it.
+bool is_query_name(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f || c == '&' || c == '=' || c == '#' || c == '{' || c == '}') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool comes_after(const Field& a, const Field& b) {
+  return a.mark.line > b.mark.line || (a.mark.line == b.mark.line && a.mark.column > b.mark.column);
+}
+
+// The `{name}` parameters of a template route, left to right (the router captures them in this
+// order).
+std::vector<std::string> path_params(const RouteMatch& match) {
+  std::vector<std::string> names;
+  if (match.kind != RouteMatch::Kind::kTemplate) {
+    return names;
+  }
+  for (size_t open = match.path.find('{'); open != std::string::npos;
+       open = match.path.find('{', open + 1)) {
+    const size_t close = match.path.find('}', open);
+    names.push_back(match.path.substr(open + 1, close - open - 1));
+  }
+  return names;
+}
+
+// Steps of a dotted path after its first name: ".a", "[3]", "[*]" (each position of a `[*]` goes
+// to `each`). Returns what is wrong, if anything.
+std::optional<std::string> parse_path_steps(std::string_view text, std::vector<JsonPathStep>& steps,
+                                            std::vector<size_t>& each) {
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == '.') {
+      size_t end = i + 1;
+      while (end < text.size() && is_name_char(text[end])) {
+        ++end;
+      }
+      if (end == i + 1) {
+        return "expected a member name (letters, digits, '_' and '-') after '.'";
+      }
+      JsonPathStep step;
+      step.member = std::string(text.substr(i + 1, end - i - 1));
+      steps.push_back(std::move(step));
+      i = end;
+    } else if (text[i] == '[') {
+      const size_t close = text.find(']', i);
+      if (close == std::string_view::npos) {
+        return std::string("'[' without its ']'");
+      }
+      const std::string_view inside = text.substr(i + 1, close - i - 1);
+      if (inside == "*") {
+        each.push_back(steps.size());
+      } else {
+        uint32_t index = 0;
+        auto [end, ec] = std::from_chars(inside.data(), inside.data() + inside.size(), index);
+        if (inside.empty() || end != inside.data() + inside.size() ||
+            (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+          return "expected an element number [N] or [*], got " +
+                 quote("[" + std::string(inside) + "]");
+        }
+        if (inside.size() > 1 && inside.front() == '0') {
+          return "element " + quote("[" + std::string(inside) + "]") +
+                 " has a leading zero; write [" + std::to_string(index) + "]";
+        }
+        if (ec == std::errc::result_out_of_range || index > kMaxPathIndex) {
+          return "element " + quote("[" + std::string(inside) + "]") + " is past the most " +
+                 std::to_string(kMaxAggregateElements) + " elements a body may hold";
+        }
+        JsonPathStep step;
+        step.kind = JsonPathStep::Kind::kIndex;
+        step.index = index;
+        steps.push_back(std::move(step));
+      }
+      i = close + 1;
+    } else {
+      return "unexpected " + quote(text.substr(i, 1)) +
+             " (a path is names joined by '.', each optionally followed by [N])";
+    }
+  }
+  return std::nullopt;
+}
+
+bool same_step(const JsonPathStep& a, const JsonPathStep& b) {
+  return a.kind == b.kind && a.member == b.member && a.index == b.index;
+}
+
+// Whether `inner` lies inside `outer` or is the same path.
+bool path_within(const JsonPath& inner, const JsonPath& outer) {
+  if (inner.steps.size() < outer.steps.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < outer.steps.size(); ++i) {
+    if (!same_step(inner.steps[i], outer.steps[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Well-formed UTF-8: no overlong forms, surrogates or code points past U+10FFFF, so the JSON
+// written from it is valid.
+bool is_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = 0;
+    uint32_t code = 0;
+    uint32_t min = 0;
+    if ((c & 0xe0) == 0xc0) {
+      length = 2, code = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      length = 3, code = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      length = 4, code = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) {
+      return false;
+    }
+    for (size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) {
+        return false;
+      }
+      code = (code << 6) | (next & 0x3f);
+    }
+    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+// A plain YAML 1.2 (core schema) number, spelled as JSON: no '+', no leading zeros, a digit on
+// both sides of '.', hexadecimal (0x) and octal (0o) in decimal. nullopt: not a number (then
+// `too_large` says whether it was a hexadecimal or octal number past 64 bits).
+std::optional<std::string> json_number(std::string_view s, bool& too_large) {
+  too_large = false;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data() + 2, s.data() + s.size(), v, s[1] == 'x' ? 16 : 8);
+    if (end != s.data() + s.size()) {
+      return std::nullopt;
+    }
+    if (ec == std::errc::result_out_of_range) {
+      too_large = true;
+      return std::nullopt;
+    }
+    if (ec != std::errc()) {
+      return std::nullopt;
+    }
+    return std::to_string(v);
+  }
+  const auto digits_from = [&](size_t at) {
+    size_t end = at;
+    while (end < s.size() && s[end] >= '0' && s[end] <= '9') {
+      ++end;
+    }
+    return end;
+  };
+  size_t i = 0;
+  const bool negative = !s.empty() && s[0] == '-';
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    i = 1;
+  }
+  const size_t int_end = digits_from(i);
+  const std::string_view whole = s.substr(i, int_end - i);
+  i = int_end;
+  bool dot = false;
+  std::string_view fraction;
+  if (i < s.size() && s[i] == '.') {
+    dot = true;
+    const size_t fraction_end = digits_from(i + 1);
+    fraction = s.substr(i + 1, fraction_end - i - 1);
+    i = fraction_end;
+  }
+  if (whole.empty() && fraction.empty()) {
+    return std::nullopt;
+  }
+  std::string_view exponent;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    size_t at = i + 1;
+    if (at < s.size() && (s[at] == '+' || s[at] == '-')) {
+      ++at;
+    }
+    const size_t exponent_end = digits_from(at);
+    if (exponent_end == at) {
+      return std::nullopt;
+    }
+    exponent = s.substr(i, exponent_end - i);
+    i = exponent_end;
+  }
+  if (i != s.size()) {
+    return std::nullopt;
+  }
+  std::string out = negative ? "-" : "";
+  const size_t first = whole.find_first_not_of('0');
+  out += first == std::string_view::npos ? std::string_view("0") : whole.substr(first);
+  if (dot) {
+    out += '.';
+    out += fraction.empty() ? std::string_view("0") : fraction;
+  }
+  out += exponent;
+  return out;
+}
+
+struct Loader::TemplateScope {
+  RouteMatch::Kind match_kind = RouteMatch::Kind::kExact;
+  std::vector<std::string> params;  // the route's path parameters, left to right
+  std::vector<std::string> keys;    // every backend's key, in order
+  uint32_t self = 0;                // the backend whose templates these are
+  bool for_each = false;            // it has for_each, so {item} is defined
+
+  std::string other_keys() const {
+    std::vector<std::string_view> others;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (i != self) {
+        others.push_back(keys[i]);
+      }
+    }
+    return others.empty() ? "none" : join(others);
+  }
+};
+
+// The backends one backend reads, each with the first field that reads it (where a cycle
+// through it is reported).
+struct Loader::BackendRefs {
+  std::vector<std::pair<uint32_t, Field>> reads;
+  bool uses_item = false;
+
+  void add(uint32_t backend, const Field& f) {
+    for (const auto& read : reads) {
+      if (read.first == backend) {
+        return;
+      }
+    }
+    reads.emplace_back(backend, f);
+  }
+};
+
+RouteAction Loader::load_aggregate(const Field& f, const RouteMatch& match) const {
+  const Section s(*this, f,
+                  {"timeout", "errors", "on_collision", "status_from", "headers", "limits",
+                   "profiles", "backends"});
+  AggregateAction action;
+  if (const Field* v = s.find("timeout")) {
+    action.timeout = read_duration(*v, kMinTimeout, kOneHour);
+  }
+  if (const Field* v = s.find("errors")) {
+    action.errors = read_bool(*v);
+  }
+  if (const Field* v = s.find("on_collision")) {
+    const std::string text = scalar(*v, "error, first or last");
+    if (text == "error") {
+      action.on_collision = AggregateAction::Collision::kError;
+    } else if (text == "first") {
+      action.on_collision = AggregateAction::Collision::kFirst;
+    } else if (text == "last") {
+      action.on_collision = AggregateAction::Collision::kLast;
+    } else {
+      fail(*v, "expected error, first or last, got " + quote(text));
+    }
+  }
+  if (const Field* v = s.find("headers")) {
+    action.headers = load_response_headers(*v);
+  }
+  if (const Field* v = s.find("limits")) {
+    const Section l(*this, *v, {"body_bytes", "depth", "elements"});
+    if (const Field* n = l.find("body_bytes")) {
+      action.limits.body_bytes = read_size(*n, 1, kMaxAggregateBody);
+    }
+    if (const Field* n = l.find("depth")) {
+      action.limits.depth = static_cast<uint32_t>(read_number(*n, 1, kMaxAggregateDepth));
+    }
+    if (const Field* n = l.find("elements")) {
+      action.limits.elements = static_cast<uint32_t>(read_number(*n, 1, kMaxAggregateElements));
+    }
+  }
+  const Field* backends = s.find("backends");
+  if (!backends) {
+    fail(f,
+         "missing 'backends' (the calls to make, e.g. backends: [{key: product, upstream: "
+         "catalog, path: \"/products/{id}\"}])");
+  }
+  load_backends(*backends, match, s, action);
+
+  if (const Field* v = s.find("status_from")) {
+    const std::string key = scalar(*v, "a backend key");
+    std::vector<std::string_view> keys;
+    for (size_t i = 0; i < action.backends.size(); ++i) {
+      const AggregateBackend& b = action.backends[i];
+      if (b.key == key) {
+        if (b.optional) {
+          fail(*v, quote(key) +
+                       " is optional: its failure never fails the request, so its status is never "
+                       "the answer; status_from names a required backend");
+        }
+        action.status_from = static_cast<uint32_t>(i);
+      }
+      keys.push_back(b.key);
+    }
+    if (!action.status_from) {
+      fail(*v, "names no backend: " + quote(key) + " (backends: " + join(keys) + ")");
+    }
+  }
+  if (const Field* v = s.find("profiles")) {
+    load_profiles(*v, action);
+  }
+  return action;
+}
+
+void Loader::load_backends(const Field& f, const RouteMatch& match, const Section& aggregate,
+                           AggregateAction& action) const {
+  if (!f.node.IsSequence()) {
+    fail(f, "expected a list of backends, got " + describe(f.node));
+  }
+  if (f.node.size() == 0) {
+    fail(f, "at least one backend is required");
+  }
+  static const std::vector<std::string_view> kBackendKeys = {
+      "key",          "upstream", "method",   "path",        "query",    "headers", "body",
+      "content_type", "timeout",  "optional", "default",     "merge",    "pick",    "allow",
+      "deny",         "rename",   "for_each", "concurrency", "max_items"};
+  TemplateScope scope;
+  scope.match_kind = match.kind;
+  scope.params = path_params(match);
+
+  // Every key first: a template may read a backend listed after its own.
+  std::vector<Section> sections;
+  std::vector<int> key_lines;
+  size_t i = 0;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+    const Field v = item(f, i, *it);
+    if (i == kMaxBackends) {
+      fail(v, "more than " + std::to_string(kMaxBackends) + " backends");
+    }
+    if (!v.node.IsMap()) {
+      fail(v, "expected a backend map with key, upstream and path, got " + describe(v.node));
+    }
+    sections.emplace_back(*this, v, kBackendKeys);
+    const Field* key = sections.back().find("key");
+    if (!key) {
+      fail(v, "missing 'key' (the member of the response this backend fills)");
+    }
+    std::string name = scalar(*key, "a key name");
+    if (!is_name(name, kMaxBackendKey)) {
+      fail(*key, "must be 1 to " + std::to_string(kMaxBackendKey) +
+                     " characters: letters, digits, '_' and '-' (it names a response member and "
+                     "{placeholders}), got " +
+                     quote(name));
+    }
+    if (name == "item" || name == "query" || name == "header") {
+      fail(*key, quote(name) + " is reserved for " +
+                     (name == "item" ? std::string("{item} in for_each templates")
+                                     : "{" + name + ".NAME} placeholders") +
+                     "; choose another key");
+    }
+    if (name == "errors" && action.errors) {
+      fail(*key,
+           "'errors' is the member that lists failed backends when errors: true; choose another "
+           "key");
+    }
+    for (const std::string& param : scope.params) {
+      if (param == name) {
+        fail(*key, quote(name) + " is also a path parameter of this route, so {" + name +
+                       "} would be ambiguous; rename one");
+      }
+    }
+    for (size_t j = 0; j < scope.keys.size(); ++j) {
+      if (scope.keys[j] == name) {
+        fail(*key, "duplicate backend key " + quote(name) + " (first at line " +
+                       std::to_string(key_lines[j]) + ")");
+      }
+    }
+    key_lines.push_back(source_mark(key->mark).line);
+    scope.keys.push_back(std::move(name));
+  }
+
+  std::vector<BackendRefs> refs(sections.size());
+  for (size_t b = 0; b < sections.size(); ++b) {
+    scope.self = static_cast<uint32_t>(b);
+    action.backends.push_back(load_backend(sections[b], scope, aggregate, action, refs[b]));
+  }
+  plan_backends(refs, action);
+}
+
+AggregateBackend Loader::load_backend(const Section& s, TemplateScope scope,
+                                      const Section& aggregate, const AggregateAction& action,
+                                      BackendRefs& refs) const {
+  AggregateBackend b;
+  b.key = scope.keys[scope.self];
+  const Field& self = s.self();
+
+  const Field* upstream = s.find("upstream");
+  if (!upstream) {
+    fail(self, "missing 'upstream' (the name of one of the upstreams)");
+  }
+  b.cluster = scalar(*upstream, "a cluster name");
+  b.cluster_index = resolve_cluster(*upstream, b.cluster);
+  const Field* method = s.find("method");
+  if (method) {
+    b.method = read_method(*method);
+    if (b.method == "CONNECT") {
+      fail(*method, "CONNECT opens a tunnel; a backend call must answer with a JSON body");
+    }
+    if (b.method == "HEAD") {
+      fail(*method, "a HEAD response has no body to aggregate");
+    }
+  }
+
+  const Field* for_each = s.find("for_each");
+  if (for_each) {
+    scope.for_each = true;
+    b.for_each = load_for_each(*for_each, scope, refs);
+  }
+  for (std::string_view key : {"concurrency", "max_items"}) {
+    const Field* v = s.find(key);
+    if (!v) {
+      continue;
+    }
+    if (!for_each) {
+      fail(*v,
+           "'" + std::string(key) + "' applies to for_each calls; this backend has no for_each");
+    }
+    if (key == "concurrency") {
+      b.for_each->concurrency = static_cast<uint32_t>(read_number(*v, 1, kMaxForEachConcurrency));
+    } else {
+      b.for_each->max_items = static_cast<uint32_t>(read_number(*v, 1, kMaxForEachItems));
+    }
+  }
+
+  const Field* path = s.find("path");
+  if (!path) {
+    fail(self, "missing 'path' (the path to call, e.g. path: \"/items/{id}\")");
+  }
+  b.path = load_template(*path, TemplateUse::kPath, scope, refs);
+  if (const Field* v = s.find("query")) {
+    load_backend_params(*v, TemplateUse::kQuery, scope, refs, b.query);
+  }
+  if (const Field* v = s.find("headers")) {
+    load_backend_params(*v, TemplateUse::kHeader, scope, refs, b.headers);
+  }
+  const Field* body = s.find("body");
+  if (body) {
+    if (b.method != "POST" && b.method != "PUT" && b.method != "PATCH" && b.method != "DELETE") {
+      const bool vowel = std::string_view("AEIOU").find(b.method.front()) != std::string::npos;
+      fail(*body, (vowel ? "an " : "a ") + b.method + " request carries no body" +
+                      (method ? std::string() : std::string(" (GET is the default method)")) +
+                      "; 'body' needs method POST, PUT, PATCH or DELETE");
+    }
+    b.body = load_template(*body, TemplateUse::kBody, scope, refs);
+    b.content_type = "application/json";
+  }
+  if (const Field* v = s.find("content_type")) {
+    if (!body) {
+      fail(*v, "'content_type' is the type of 'body', which this backend does not send");
+    }
+    b.content_type = scalar(*v, "a media type like application/json");
+    const std::string_view media =
+        std::string_view(b.content_type)
+            .substr(0, std::min(b.content_type.find(';'), b.content_type.size()));
+    const size_t slash = media.find('/');
+    if (slash == std::string_view::npos || !is_token(media.substr(0, slash)) ||
+        !is_token(media.substr(slash + 1))) {
+      fail(*v, "expected a media type like application/json, got " + quote(b.content_type));
+    }
+    if (auto problem = field_value_problem(b.content_type)) {
+      fail(*v, *problem);
+    }
+  }
+
+  b.timeout = action.timeout;
+  if (const Field* v = s.find("timeout")) {
+    b.timeout = read_duration(*v, kMinTimeout, kOneHour);
+    // A call that may outlast the whole aggregation could never time out on its own.
+    if (b.timeout > action.timeout) {
+      fail_at(v->mark, v->path + " (" + format_duration(b.timeout) + ") must not exceed " +
+                           aggregate.self().path + ".timeout (" + format_duration(action.timeout) +
+                           (aggregate.find("timeout") ? ")" : ", the default)"));
+    }
+  }
+
+  if (const Field* v = s.find("optional")) {
+    b.optional = read_bool(*v);
+  }
+  const Field* merge = s.find("merge");
+  if (merge) {
+    b.merge = read_bool(*merge);
+    if (b.merge && for_each) {
+      fail(*merge, "a for_each backend answers an array, which has no members to merge");
+    }
+  }
+  if (const Field* v = s.find("default")) {
+    if (!b.optional) {
+      fail(*v, "'default' is used only when an optional backend fails; add optional: true");
+    }
+    if (b.merge && !v->node.IsMap()) {
+      fail(*v, "with merge: true the default must be a map: its members go to the top level");
+    }
+    b.default_json.clear();
+    append_json(*v, b.default_json);
+  } else if (b.merge) {
+    b.default_json = "{}";
+  }
+  b.projection = load_projection(s, nullptr, b.merge);
+
+  if (for_each && !refs.uses_item) {
+    fail(*for_each,
+         "for_each makes one call per element, but no template of this backend uses {item}, so "
+         "every call would be the same");
+  }
+  return b;
+}
+
+void Loader::load_backend_params(const Field& f, TemplateUse use, const TemplateScope& scope,
+                                 BackendRefs& refs, std::vector<AggregateParam>& out) const {
+  const bool header = use == TemplateUse::kHeader;
+  if (f.node.IsNull()) {
+    return;
+  }
+  if (!f.node.IsMap()) {
+    fail(f, std::string("expected a map of ") + (header ? "header" : "query parameter") +
+                " names to templates, got " + describe(f.node));
+  }
+  std::vector<std::pair<std::string, YAML::Mark>> seen;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+    if (!key.IsScalar()) {
+      fail_at(key.Mark(), f.path + ": names must be plain strings, got " + describe(key));
+    }
+    const std::string name = key.Scalar();
+    std::string stored = name;
+    if (header) {
+      if (!is_token(name)) {
+        fail_at(key.Mark(), f.path + ": " + quote(name) +
+                                " is not a valid header name (letters, digits and "
+                                "!#$%&'*+-.^_`|~)");
+      }
+      stored = ascii_lower(name);
+      std::string_view why;
+      if (stored == "connection" || stored == "keep-alive" || stored == "proxy-connection" ||
+          stored == "te" || stored == "trailer" || stored == "upgrade") {
+        why = "is hop-by-hop: the gateway manages its own connections to backends";
+      } else if (stored == "content-length" || stored == "transfer-encoding") {
+        why = "frames the body; the gateway sets it";
+      } else if (stored == "host") {
+        why = "is set by the gateway for the endpoint it calls";
+      } else if (stored == "content-type") {
+        why = "describes the body; set it with content_type";
+      }
+      if (!why.empty()) {
+        fail_at(key.Mark(), f.path + ": " + quote(name) + " " + std::string(why));
+      }
+    } else if (!is_query_name(name)) {
+      fail_at(key.Mark(), f.path + ": " + quote(name) +
+                              " is not a query parameter name (no spaces, control characters, "
+                              "'&', '=', '#' or braces)");
+    }
+    for (const auto& [earlier, mark] : seen) {
+      if (earlier == stored) {
+        fail_at(key.Mark(), f.path + ": " + quote(name) + " is given twice (first at line " +
+                                std::to_string(mark.line + 1) + ")");
+      }
+    }
+    seen.emplace_back(stored, key.Mark());
+    const Field value = child(f, name, key, it->second);
+    out.push_back({std::move(stored), load_template(value, use, scope, refs)});
+  }
+}
+
+AggregateForEach Loader::load_for_each(const Field& f, const TemplateScope& scope,
+                                       BackendRefs& refs) const {
+  const std::string text = scalar(f, "a path like order.lines[*].id");
+  const size_t split = std::min(text.find_first_of(".["), text.size());
+  const std::string head = text.substr(0, split);
+  const std::string_view rest = std::string_view(text).substr(split);
+  AggregateForEach each;
+  bool found = false;
+  for (size_t i = 0; i < scope.keys.size(); ++i) {
+    if (scope.keys[i] == head) {
+      each.backend = static_cast<uint32_t>(i);
+      found = true;
+    }
+  }
+  if (!found) {
+    fail(f, "must start with the key of another backend (" + scope.other_keys() + "), got " +
+                quote(text));
+  }
+  if (each.backend == scope.self) {
+    fail(f, "backend " + quote(head) + " cannot iterate over its own response");
+  }
+  std::vector<JsonPathStep> steps;
+  std::vector<size_t> stars;
+  if (auto problem = parse_path_steps(rest, steps, stars)) {
+    fail(f, "in " + quote(text) + ": " + *problem);
+  }
+  if (stars.size() != 1) {
+    fail(f, "needs exactly one '[*]' to mark the array to iterate over, got " +
+                (stars.empty() ? std::string("none") : std::to_string(stars.size())) + " in " +
+                quote(text));
+  }
+  const size_t star = rest.find("[*]");
+  std::string_view before = rest.substr(0, star);
+  std::string_view after = rest.substr(star + 3);
+  if (!before.empty() && before.front() == '.') {
+    before.remove_prefix(1);
+  }
+  if (!after.empty() && after.front() == '.') {
+    after.remove_prefix(1);
+  }
+  each.array.text = std::string(before);
+  each.array.steps.assign(steps.begin(), steps.begin() + static_cast<ptrdiff_t>(stars[0]));
+  each.element.text = std::string(after);
+  each.element.steps.assign(steps.begin() + static_cast<ptrdiff_t>(stars[0]), steps.end());
+  refs.add(each.backend, f);
+  return each;
+}
+
+AggregateTemplate Loader::load_template(const Field& f, TemplateUse use, const TemplateScope& scope,
+                                        BackendRefs& refs) const {
+  AggregateTemplate t;
+  t.text = scalar(
+      f, use == TemplateUse::kPath ? "a path template like \"/items/{id}\"" : "a template string");
+  const std::string& text = t.text;
+  std::string literal;
+  const auto flush = [&] {
+    if (!literal.empty()) {
+      TemplatePiece piece;
+      piece.text = std::move(literal);
+      t.pieces.push_back(std::move(piece));
+      literal.clear();
+    }
+  };
+  size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    const bool doubled = i + 1 < text.size() && text[i + 1] == c;
+    if ((c == '{' || c == '}') && doubled) {
+      literal += c;
+      i += 2;
+      continue;
+    }
+    if (c == '}') {
+      fail(f, "unmatched '}' at character " + std::to_string(i + 1) + " of " + quote(text) +
+                  "; write '}}' for a literal brace");
+    }
+    if (c != '{') {
+      literal += c;
+      ++i;
+      continue;
+    }
+    const size_t close = text.find('}', i + 1);
+    const size_t open = text.find('{', i + 1);
+    if (close == std::string::npos) {
+      fail(f, "'{' at character " + std::to_string(i + 1) + " of " + quote(text) +
+                  " is never closed; write '{{' for a literal brace");
+    }
+    if (open < close) {
+      fail(f, "'{' at character " + std::to_string(i + 1) + " of " + quote(text) +
+                  " opens a placeholder that holds another '{'; write '{{' and '}}' for literal "
+                  "braces (a JSON body: '{{\"id\": {item}}}')");
+    }
+    flush();
+    t.pieces.push_back(
+        load_placeholder(f, std::string_view(text).substr(i + 1, close - i - 1), scope, refs));
+    i = close + 1;
+  }
+  flush();
+
+  // The literal text, where it lands in the request; placeholders are encoded by the engine.
+  if (use == TemplateUse::kPath) {
+    if (t.pieces.empty() || t.pieces.front().kind != TemplatePiece::Kind::kLiteral ||
+        t.pieces.front().text.front() != '/') {
+      fail(f, "must start with '/', got " + quote(text));
+    }
+  }
+  for (const TemplatePiece& piece : t.pieces) {
+    if (piece.kind != TemplatePiece::Kind::kLiteral) {
+      continue;
+    }
+    if (use == TemplateUse::kPath) {
+      // What request_path_problem checks, but for a piece of a path.
+      for (char ch : piece.text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c == 0x7f) {
+          fail(f, "must not contain spaces or control characters (percent-encode them)");
+        }
+        if (c == '#') {
+          fail(f, "must not contain '#'");
+        }
+        if (c == '?') {
+          fail(f, "must not contain '?'; give query parameters in 'query'");
+        }
+      }
+    } else if (use == TemplateUse::kHeader) {
+      if (auto problem = field_value_problem(piece.text)) {
+        fail(f, *problem);
+      }
+    } else if (use == TemplateUse::kQuery) {
+      for (char ch : piece.text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+          fail(f, "must not contain control characters");
+        }
+      }
+    }
+  }
+  return t;
+}
+
+TemplatePiece Loader::load_placeholder(const Field& f, std::string_view content,
+                                       const TemplateScope& scope, BackendRefs& refs) const {
+  const std::string shown = quote("{" + std::string(content) + "}");
+  if (content.empty()) {
+    fail(f, "empty placeholder '{}'; write '{{}}' for literal braces");
+  }
+  const size_t split = std::min(content.find_first_of(".["), content.size());
+  const std::string_view head = content.substr(0, split);
+  const std::string_view rest = content.substr(split);
+  TemplatePiece piece;
+  if (head == "query" || head == "header") {
+    if (rest.size() < 2 || rest.front() != '.') {
+      fail(f, "placeholder " + shown + " needs a name: {" + std::string(head) + ".NAME}");
+    }
+    const std::string name(rest.substr(1));
+    if (head == "header") {
+      if (!is_token(name)) {
+        fail(f, "in placeholder " + shown + ", " + quote(name) + " is not a valid header name");
+      }
+      piece.kind = TemplatePiece::Kind::kHeader;
+      piece.text = ascii_lower(name);
+    } else {
+      if (!is_query_name(name)) {
+        fail(f, "in placeholder " + shown + ", " + quote(name) +
+                    " is not a query parameter name (no spaces, control characters, '&', '=' or "
+                    "'#')");
+      }
+      piece.kind = TemplatePiece::Kind::kQuery;
+      piece.text = name;
+    }
+    return piece;
+  }
+  if (!is_name(head, content.size())) {
+    fail(f, shown +
+                " is not a placeholder (a name of letters, digits, '_' and '-', then .member or "
+                "[N] steps); write '{{' and '}}' for literal braces");
+  }
+  const auto read_path = [&](JsonPath& path) {
+    std::vector<size_t> stars;
+    if (auto problem = parse_path_steps(rest, path.steps, stars)) {
+      fail(f, "in placeholder " + shown + ": " + *problem);
+    }
+    if (!stars.empty()) {
+      fail(f, "in placeholder " + shown +
+                  ": '[*]' belongs in for_each; a placeholder stands for one value");
+    }
+    path.text = std::string(!rest.empty() && rest.front() == '.' ? rest.substr(1) : rest);
+  };
+  if (head == "item") {
+    if (!scope.for_each) {
+      fail(f, "{item} is the for_each element, but this backend has no for_each");
+    }
+    piece.kind = TemplatePiece::Kind::kItem;
+    read_path(piece.path);
+    refs.uses_item = true;
+    return piece;
+  }
+  for (size_t i = 0; i < scope.params.size(); ++i) {
+    if (scope.params[i] == head) {
+      if (!rest.empty()) {
+        fail(f, "path parameter " + quote(head) + " is text; " + shown +
+                    " cannot read a member or element of it");
+      }
+      piece.kind = TemplatePiece::Kind::kPathParam;
+      piece.text = std::string(head);
+      piece.index = static_cast<uint32_t>(i);
+      return piece;
+    }
+  }
+  for (size_t i = 0; i < scope.keys.size(); ++i) {
+    if (scope.keys[i] != head) {
+      continue;
+    }
+    if (i == scope.self) {
+      fail(f, "backend " + quote(head) + " cannot read its own response (" + shown + ")");
+    }
+    piece.kind = TemplatePiece::Kind::kBackend;
+    piece.index = static_cast<uint32_t>(i);
+    read_path(piece.path);
+    refs.add(piece.index, f);
+    return piece;
+  }
+  if (!rest.empty()) {
+    fail(f, "placeholder " + shown + " reads backend " + quote(head) +
+                ", but no backend has that key (other backends: " + scope.other_keys() + ")");
+  }
+  std::vector<std::string_view> params(scope.params.begin(), scope.params.end());
+  const std::string params_text = !params.empty() ? join(params)
+                                  : scope.match_kind == RouteMatch::Kind::kPrefix
+                                      ? "none: a prefix route has none"
+                                      : "none: match.path has no {parameters}";
+  fail(f, "unknown placeholder " + shown + " (path parameters: " + params_text +
+              "; other backends: " + scope.other_keys() + "; or query.NAME, header.NAME" +
+              (scope.for_each ? ", item" : "") + ")");
+}
+
+JsonPath Loader::load_json_path(const Field& f, std::string_view text, bool filter) const {
+  JsonPath path;
+  path.text = std::string(text);
+  if (text.empty()) {
+    fail(f, filter ? "empty path; expected a member path like items[*].id"
+                   : "empty path; expected a dotted path like items[0].id");
+  }
+  if (text.front() == '.') {
+    fail(f, "in " + quote(text) + ": a path starts with a member name or [N], not '.'");
+  }
+  std::vector<size_t> stars;
+  const std::string steps = text.front() == '[' ? std::string(text) : "." + std::string(text);
+  if (auto problem = parse_path_steps(steps, path.steps, stars)) {
+    fail(f, "in " + quote(text) + ": " + *problem);
+  }
+  if (!filter) {
+    if (!stars.empty()) {
+      fail(f, "in " + quote(text) + ": '[*]' selects many values; pick takes one");
+    }
+    return path;
+  }
+  // allow and deny name members (of every element, with [*]), not positions.
+  for (const JsonPathStep& step : path.steps) {
+    if (step.kind == JsonPathStep::Kind::kIndex) {
+      fail(f, "in " + quote(text) +
+                  ": allow and deny take no element numbers; use [*] for every element");
+    }
+  }
+  if (stars.size() > 1) {
+    fail(f, "in " + quote(text) + ": more than one '[*]' (nested arrays are not supported)");
+  }
+  for (size_t at : stars) {
+    JsonPathStep each;
+    each.kind = JsonPathStep::Kind::kEach;
+    path.steps.insert(path.steps.begin() + static_cast<ptrdiff_t>(at), std::move(each));
+  }
+  if (path.steps.back().kind == JsonPathStep::Kind::kEach) {
+    fail(f, "in " + quote(text) + ": a path ends at a member; '[*]' goes before one, as in " +
+                "lines[*].sku");
+  }
+  return path;
+}
+
+AggregateProjection Loader::load_projection(const Section& s, const AggregateProjection* base,
+                                            bool merge) const {
+  const Field* pick = s.find("pick");
+  const Field* allow = s.find("allow");
+  const Field* deny = s.find("deny");
+  const Field* rename = s.find("rename");
+  if (pick && (allow || deny)) {
+    const Field& other = allow ? *allow : *deny;
+    fail(comes_after(other, *pick) ? other : *pick,
+         std::string("'pick' and '") + (allow ? "allow" : "deny") +
+             "' are exclusive: pick replaces the body with one value, allow and deny filter its "
+             "members");
+  }
+  if (pick && merge) {
+    fail(*pick,
+         "'pick' and merge: true are exclusive: pick replaces the body with one value, merge "
+         "needs the members of an object (keep some members with allow instead)");
+  }
+  AggregateProjection p = base ? *base : AggregateProjection{};
+  // An override replaces pick, allow and deny together, so it never mixes with the backend's.
+  if (pick || allow || deny) {
+    p.pick.reset();
+    p.allow.clear();
+    p.deny.clear();
+  }
+  if (pick) {
+    p.pick = load_json_path(*pick, scalar(*pick, "a dotted path like items[0].id"), false);
+  }
+  std::vector<Field> deny_fields;
+  if (allow) {
+    p.allow = load_path_list(*allow, nullptr);
+  }
+  if (deny) {
+    p.deny = load_path_list(*deny, &deny_fields);
+  }
+  if (!p.allow.empty()) {
+    for (size_t i = 0; i < p.deny.size(); ++i) {
+      bool inside = false;
+      for (const JsonPath& kept : p.allow) {
+        if (path_within(p.deny[i], kept)) {
+          if (p.deny[i].steps.size() == kept.steps.size()) {
+            fail(deny_fields[i], quote(p.deny[i].text) + " drops what allow keeps");
+          }
+          inside = true;
+        }
+      }
+      if (!inside) {
+        fail(deny_fields[i],
+             quote(p.deny[i].text) + " lies outside every allow path, so allow already drops it");
+      }
+    }
+  }
+  if (rename) {
+    p.rename = load_renames(*rename);
+  }
+  return p;
+}
+
+// A list of dotted paths; one path alone is shorthand for a list of one.
+std::vector<JsonPath> Loader::load_path_list(const Field& f, std::vector<Field>* fields) const {
+  std::vector<Field> items;
+  if (f.node.IsSequence()) {
+    size_t i = 0;
+    for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+      items.push_back(item(f, i, *it));
+    }
+    if (items.empty()) {
+      fail(f, "empty list of paths");
+    }
+  } else {
+    items.push_back(f);
+  }
+  std::vector<JsonPath> paths;
+  for (const Field& v : items) {
+    JsonPath path = load_json_path(v, scalar(v, "a member path like items[*].id"), true);
+    for (const JsonPath& earlier : paths) {
+      if (path_within(path, earlier) || path_within(earlier, path)) {
+        fail(v, path.steps.size() == earlier.steps.size()
+                    ? quote(path.text) + " is listed twice"
+                    : quote(path.text) + " overlaps " + quote(earlier.text) +
+                          "; list the outer path only");
+      }
+    }
+    paths.push_back(std::move(path));
+  }
+  if (fields) {
+    *fields = std::move(items);
+  }
+  return paths;
+}
+
+std::vector<MemberRename> Loader::load_renames(const Field& f) const {
+  if (!f.node.IsMap()) {
+    fail(f, "expected a map of member names to new names, got " + describe(f.node));
+  }
+  // Names are written into the response as they are, so nothing in them may need escaping.
+  const auto check = [&](const YAML::Mark& mark, const std::string& name) {
+    const bool plain = !name.empty() && is_utf8(name) && [&] {
+      for (char ch : name) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+          return false;
+        }
+      }
+      return true;
+    }();
+    if (!plain) {
+      fail_at(mark, f.path + ": " + quote(name) +
+                        " is not a member name this gateway writes (non-empty UTF-8 without "
+                        "quotes, backslashes or control characters)");
+    }
+  };
+  std::vector<MemberRename> renames;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+    if (!key.IsScalar()) {
+      fail_at(key.Mark(), f.path + ": member names must be plain strings, got " + describe(key));
+    }
+    const Field value = child(f, key.Scalar(), key, it->second);
+    MemberRename r{key.Scalar(), scalar(value, "the new member name")};
+    check(key.Mark(), r.from);
+    check(value.mark, r.to);
+    if (r.from == r.to) {
+      fail(value, "renames " + quote(r.from) + " to itself");
+    }
+    for (const MemberRename& earlier : renames) {
+      if (earlier.from == r.from) {
+        fail_at(key.Mark(), f.path + ": " + quote(r.from) + " is renamed twice");
+      }
+      if (earlier.to == r.to) {
+        fail(value,
+             quote(earlier.from) + " and " + quote(r.from) + " are both renamed to " + quote(r.to));
+      }
+    }
+    renames.push_back(std::move(r));
+  }
+  return renames;
+}
+
+// A single name is shorthand for a one-element list.
+std::vector<std::string> Loader::load_response_headers(const Field& f) const {
+  std::vector<Field> items;
+  if (f.node.IsSequence()) {
+    size_t i = 0;
+    for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+      items.push_back(item(f, i, *it));
+    }
+    if (items.empty()) {
+      fail(f, "empty list; leave 'headers' out to pass no upstream header on");
+    }
+  } else {
+    items.push_back(f);
+  }
+  std::vector<std::string> names;
+  for (const Field& v : items) {
+    const std::string name = scalar(v, "a header name");
+    if (!is_token(name)) {
+      fail(v, quote(name) + " is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)");
+    }
+    const std::string lower = ascii_lower(name);
+    std::string_view why;
+    if (lower == "cache-control") {
+      why =
+          "is always computed (the most restrictive of the backends'), so it cannot be passed "
+          "on";
+    } else if (lower == "content-type" || lower == "content-length" ||
+               lower == "transfer-encoding" || lower == "content-encoding") {
+      why = "describes one backend's body, not the aggregated one";
+    } else if (lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
+               lower == "te" || lower == "trailer" || lower == "upgrade") {
+      why = "is hop-by-hop: it describes one connection, not a response";
+    } else if (lower == "ringgate-partial" || lower == "date" || lower == "server") {
+      why = "is set by the gateway";
+    }
+    if (!why.empty()) {
+      fail(v, quote(name) + " " + std::string(why));
+    }
+    for (const std::string& earlier : names) {
+      if (earlier == lower) {
+        fail(v, "header " + quote(name) + " is listed twice");
+      }
+    }
+    names.push_back(lower);
+  }
+  return names;
+}
+
+AggregateProfiles::Select Loader::load_profile_select(const Field& f, std::string& name) const {
+  const std::string text = scalar(f, "header:NAME or query:NAME");
+  const size_t colon = text.find(':');
+  const std::string kind = text.substr(0, std::min(colon, text.size()));
+  if (colon == std::string::npos || (kind != "header" && kind != "query")) {
+    fail(f, "expected \"header:NAME\" or \"query:NAME\", got " + quote(text));
+  }
+  name = text.substr(colon + 1);
+  if (name.empty()) {
+    fail(f, "missing the " + kind + " name after '" + kind + ":'");
+  }
+  if (kind == "header") {
+    if (!is_token(name)) {
+      fail(f, quote(name) + " is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)");
+    }
+    name = ascii_lower(name);
+    return AggregateProfiles::Select::kHeader;
+  }
+  if (!is_query_name(name)) {
+    fail(f, quote(name) +
+                " is not a query parameter name (no spaces, control characters, '&', '=' or '#')");
+  }
+  return AggregateProfiles::Select::kQuery;
+}
+
+// `profiles` holds `select`, `default` and one entry per profile, named by its key.
+void Loader::load_profiles(const Field& f, AggregateAction& action) const {
+  if (!f.node.IsMap()) {
+    fail(f, "expected a map with select, default and the profiles, got " + describe(f.node));
+  }
+  std::vector<std::string_view> keys;
+  for (const AggregateBackend& b : action.backends) {
+    keys.push_back(b.key);
+  }
+  AggregateProfiles profiles;
+  bool has_select = false;
+  std::optional<Field> default_field;
+  std::vector<std::pair<std::string, YAML::Mark>> seen;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+    if (!key.IsScalar()) {
+      fail_at(key.Mark(), f.path + ": keys must be plain names, got " + describe(key));
+    }
+    const std::string name = key.Scalar();
+    for (const auto& [earlier, mark] : seen) {
+      if (earlier == name) {
+        fail_at(key.Mark(), f.path + ": duplicate key " + quote(name) + " (first at line " +
+                                std::to_string(mark.line + 1) + ")");
+      }
+    }
+    seen.emplace_back(name, key.Mark());
+    const Field value = child(f, name, key, it->second);
+    if (name == "select") {
+      profiles.select = load_profile_select(value, profiles.select_name);
+      has_select = true;
+      continue;
+    }
+    if (name == "default") {
+      default_field = value;
+      continue;
+    }
+    if (!is_name(name, kMaxProfileName)) {
+      fail_at(key.Mark(), f.path + ": profile name " + quote(name) + " must be 1 to " +
+                              std::to_string(kMaxProfileName) +
+                              " characters: letters, digits, '_' and '-'");
+    }
+    AggregateProfile profile;
+    profile.name = name;
+    for (const AggregateBackend& b : action.backends) {
+      profile.backends.push_back({false, b.projection});
+    }
+    std::vector<std::optional<Field>> overrides(action.backends.size());
+    if (!value.node.IsNull() && !value.node.IsMap()) {
+      fail(value,
+           "expected a map of backend keys to overrides like {allow: [id]} or {skip: "
+           "true}, got " +
+               describe(value.node));
+    }
+    for (auto b = value.node.begin(); value.node.IsMap() && b != value.node.end(); ++b) {
+      const YAML::Node backend_key = b->first;  // a copy: it-> yields a temporary proxy
+      if (!backend_key.IsScalar()) {
+        fail_at(backend_key.Mark(),
+                value.path + ": keys must be backend keys, got " + describe(backend_key));
+      }
+      const std::string backend = backend_key.Scalar();
+      const auto at = std::find(keys.begin(), keys.end(), backend);
+      if (at == keys.end()) {
+        fail_at(backend_key.Mark(), value.path + ": unknown backend " + quote(backend) +
+                                        " (backends: " + join(keys) + ")");
+      }
+      const size_t index = static_cast<size_t>(at - keys.begin());
+      if (overrides[index]) {
+        fail_at(backend_key.Mark(),
+                value.path + ": duplicate key " + quote(backend) + " (first at line " +
+                    std::to_string(source_mark(overrides[index]->mark).line) + ")");
+      }
+      const Field o = child(value, backend, backend_key, b->second);
+      overrides[index] = o;
+      const Section os(*this, o, {"skip", "pick", "allow", "deny", "rename"});
+      ProfileBackend& entry = profile.backends[index];
+      if (const Field* skip = os.find("skip")) {
+        entry.skip = read_bool(*skip);
+        for (std::string_view other : {"pick", "allow", "deny", "rename"}) {
+          if (const Field* v = os.find(other); v && entry.skip) {
+            fail(*v, "a skipped backend is not called, so '" + std::string(other) +
+                         "' would never apply");
+          }
+        }
+      }
+      entry.projection =
+          load_projection(os, &action.backends[index].projection, action.backends[index].merge);
+    }
+    // A backend that reads a skipped one could not be called.
+    for (size_t i = 0; i < action.backends.size(); ++i) {
+      if (profile.backends[i].skip) {
+        continue;
+      }
+      for (uint32_t d : action.backends[i].depends_on) {
+        if (profile.backends[d].skip) {
+          fail(*overrides[d], "profile " + quote(name) + " skips " + quote(keys[d]) + ", but " +
+                                  quote(keys[i]) + " reads its response; skip " + quote(keys[i]) +
+                                  " too");
+        }
+      }
+    }
+    profiles.profiles.push_back(std::move(profile));
+  }
+  if (!has_select) {
+    fail(f,
+         "missing 'select' (where a request names its profile: \"header:NAME\" or "
+         "\"query:NAME\")");
+  }
+  if (profiles.profiles.empty()) {
+    fail(f, "no profiles; add at least one, e.g. web: {}");
+  }
+  if (default_field) {
+    const std::string name = scalar(*default_field, "a profile name");
+    std::vector<std::string_view> names;
+    for (size_t i = 0; i < profiles.profiles.size(); ++i) {
+      if (profiles.profiles[i].name == name) {
+        profiles.default_profile = static_cast<uint32_t>(i);
+      }
+      names.push_back(profiles.profiles[i].name);
+    }
+    if (!profiles.default_profile) {
+      fail(*default_field, "names no profile: " + quote(name) + " (profiles: " + join(names) + ")");
+    }
+  }
+  action.profiles = std::move(profiles);
+}
+
+void Loader::plan_backends(const std::vector<BackendRefs>& refs, AggregateAction& action) const {
+  std::vector<AggregateBackend>& backends = action.backends;
+  for (size_t i = 0; i < backends.size(); ++i) {
+    for (const auto& read : refs[i].reads) {
+      backends[i].depends_on.push_back(read.first);
+    }
+    std::sort(backends[i].depends_on.begin(), backends[i].depends_on.end());
+  }
+  // Depth first from each backend in order; a dependency met again while still on the path closes
+  // a cycle. At most kMaxBackends deep.
+  enum class State : uint8_t { kNew, kOnPath, kDone };
+  std::vector<State> state(backends.size(), State::kNew);
+  std::vector<uint32_t> path;
+  const auto visit = [&](const auto& self, uint32_t i) -> void {
+    state[i] = State::kOnPath;
+    path.push_back(i);
+    uint32_t stage = 0;
+    for (uint32_t d : backends[i].depends_on) {
+      if (state[d] == State::kOnPath) {
+        const std::vector<uint32_t> cycle(std::find(path.begin(), path.end(), d), path.end());
+        std::string names;
+        for (uint32_t c : cycle) {
+          names += backends[c].key + " → ";
+        }
+        names += backends[cycle.front()].key;
+        // Reported where the cycle's first backend reads the next one (it always does: its
+        // depends_on came from these reads).
+        const uint32_t next = cycle.size() > 1 ? cycle[1] : cycle[0];
+        const auto& reads = refs[cycle.front()].reads;
+        const auto read = std::find_if(reads.begin(), reads.end(),
+                                       [&](const auto& r) { return r.first == next; });
+        fail(read != reads.end() ? read->second : reads.front().second,
+             "backends " + names + " form a cycle");
+      }
+      if (state[d] == State::kNew) {
+        self(self, d);
+      }
+      stage = std::max(stage, backends[d].stage + 1);
+    }
+    backends[i].stage = stage;
+    action.stage_count = std::max(action.stage_count, stage + 1);
+    state[i] = State::kDone;
+    path.pop_back();
+  };
+  for (uint32_t i = 0; i < backends.size(); ++i) {
+    if (state[i] == State::kNew) {
+      visit(visit, i);
+    }
+  }
+}
+
+// `default:` as JSON: strings quoted and escaped, YAML 1.2 numbers, booleans and null as JSON,
+// lists and maps recursively.
+void Loader::append_json(const Field& f, std::string& out) const {
+  const YAML::Node& node = f.node;
+  if (node.IsSequence()) {
+    out += '[';
+    size_t i = 0;
+    for (auto it = node.begin(); it != node.end(); ++it, ++i) {
+      if (i != 0) {
+        out += ',';
+      }
+      append_json(item(f, i, *it), out);
+    }
+    out += ']';
+    return;
+  }
+  if (node.IsMap()) {
+    out += '{';
+    std::vector<std::string> names;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+      if (!key.IsScalar()) {
+        fail_at(key.Mark(), f.path + ": JSON member names are strings, got " + describe(key));
+      }
+      const std::string name = key.Scalar();
+      if (std::find(names.begin(), names.end(), name) != names.end()) {
+        fail_at(key.Mark(), f.path + ": duplicate member " + quote(name));
+      }
+      const Field value = child(f, name, key, it->second);
+      if (!names.empty()) {
+        out += ',';
+      }
+      names.push_back(name);
+      append_json_string(value, name, out);
+      out += ':';
+      append_json(value, out);
+    }
+    out += '}';
+    return;
+  }
+  if (!node.IsScalar()) {
+    out += "null";  // `default:` left empty, `~`, `null`
+    return;
+  }
+  const std::string& text = node.Scalar();
+  const std::string& tag = node.Tag();
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") {  // quoted, or !!str
+    append_json_string(f, text, out);
+    return;
+  }
+  if (tag != "?") {
+    fail(f, "unsupported tag " + quote(tag) +
+                " (a default is plain YAML; quote a value to keep it a string)");
+  }
+  if (text == "true" || text == "True" || text == "TRUE") {
+    out += "true";
+  } else if (text == "false" || text == "False" || text == "FALSE") {
+    out += "false";
+  } else if (text == "null" || text == "Null" || text == "NULL" || text == "~") {
+    out += "null";
+  } else if (bool too_large = false; auto number = json_number(text, too_large)) {
+    out += *number;
+  } else if (too_large) {
+    fail(f, quote(text) + " does not fit in 64 bits; write large numbers in decimal");
+  } else {
+    std::string_view rest(text);
+    if (!rest.empty() && (rest.front() == '+' || rest.front() == '-')) {
+      rest.remove_prefix(1);
+    }
+    if (rest == ".inf" || rest == ".Inf" || rest == ".INF" || text == ".nan" || text == ".NaN" ||
+        text == ".NAN") {
+      fail(f, quote(text) + " has no JSON form (JSON numbers are finite); quote it for a string");
+    }
+    append_json_string(f, text, out);
+  }
+}
+
+void Loader::append_json_string(const Field& f, std::string_view text, std::string& out) const {
+  if (!is_utf8(text)) {
+    fail(f, "not valid UTF-8, so it has no JSON form");
+  }
+  static const char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+Config load_from_text(const std::string& yaml, const std::string& source_name,
+                      const LoadOptions& options) {
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(yaml);
@@ -1647,7 +3112,7 @@ Config load_from_text(const std::string& yaml, const std::string& source_name) {
                       "more than one YAML document; a config is a single document");
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-  return Loader(source_name).load(root);
+  return Loader(source_name, options).load(root);
 }
 
 }  // namespace
@@ -1655,9 +3120,10 @@ Config load_from_text(const std::string& yaml, const std::string& source_name) {
 ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
     : std::runtime_error(format_mark(mark) + ": " + reason) {}
 
-Config load_config_string(const std::string& yaml, const std::string& source_name) {
+Config load_config_string(const std::string& yaml, const std::string& source_name,
+                          const LoadOptions& options) {
   try {
-    return load_from_text(yaml, source_name);
+    return load_from_text(yaml, source_name, options);
   } catch (const ConfigError&) {
     throw;
   } catch (const YAML::Exception& e) {
@@ -1669,7 +3135,7 @@ Config load_config_string(const std::string& yaml, const std::string& source_nam
   }
 }
 
-Config load_config_file(const std::string& path) {
+Config load_config_file(const std::string& path, const LoadOptions& options) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     throw ConfigError(path + ": cannot open: " + std::strerror(errno));
@@ -1692,7 +3158,7 @@ Config load_config_file(const std::string& path) {
     text.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
-  return load_config_string(text, path);
+  return load_config_string(text, path, options);
 }
 
 }  // namespace ringgate

@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "ringgate/config/aggregate.h"
+
 namespace ringgate {
 
 using Duration = std::chrono::milliseconds;
@@ -122,7 +124,8 @@ struct UpstreamAction {
   uint32_t retries = 1;     // extra tries after the first (0..10)
 };
 
-using RouteAction = std::variant<DirectResponse, UpstreamAction>;
+// AggregateAction (the third action) is in aggregate.h.
+using RouteAction = std::variant<DirectResponse, UpstreamAction, AggregateAction>;
 
 struct RouteConfig {
   std::string name;  // `name:` or "route#N" (1-based index)
@@ -206,9 +209,18 @@ struct Config {
   std::vector<RouteConfig> routes;
 };
 
+// What a load accepts beyond what this build can serve.
+struct LoadOptions {
+  // Accept `aggregate:` routes although this build has no aggregation engine yet (they are
+  // refused otherwise): lets the config tests check the schema ahead of the engine. Ignored once
+  // the engine is in (kAggregateEnabled in config.cc).
+  bool allow_aggregate = false;
+};
+
 // Parse and validate; throws ConfigError with file:line:column on the first problem.
-Config load_config_file(const std::string& path);
-Config load_config_string(const std::string& yaml, const std::string& source_name);
+Config load_config_file(const std::string& path, const LoadOptions& options = {});
+Config load_config_string(const std::string& yaml, const std::string& source_name,
+                          const LoadOptions& options = {});
 
 // conf/ringgate.yaml, compiled into the binary.
 extern const char* const kEmbeddedDefaultConfig;

@@ -279,7 +279,8 @@ const ErrorCase kErrors[] = {
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
-     "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, direct, upstream)"},
+     "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, direct, upstream, "
+     "aggregate)"},
     {SERVER "admin: {listen: \":1\", enable: false}\n", "t.yaml:2:23", "unknown key 'enable'"},
     {"server:\n  listen: \":0\"\n  listen: \":1\"\n", "t.yaml:3:3",
      "duplicate key 'listen' in 'server' (first at line 2)"},
@@ -371,7 +372,7 @@ const ErrorCase kErrors[] = {
     // Routes.
     {SERVER "routes:\n  - direct: {}\n", "t.yaml:3:5", "routes[0]: missing 'match'"},
     {SERVER "routes:\n  - match: {path: /a}\n", "t.yaml:3:5",
-     "routes[0]: missing an action (expected one of: direct, upstream)"},
+     "routes[0]: missing an action (expected one of: direct, upstream, aggregate)"},
     {SERVER "routes:\n  - hello\n", "t.yaml:3:5", "routes[0]: expected a route map"},
     {SERVER "routes:\n  - match: {methods: [GET]}\n    direct: {}\n", "t.yaml:3:12",
      "routes[0].match: needs 'path' (exact or template) or 'prefix'"},
