@@ -130,7 +130,6 @@ bool Projection::build(const ProjectionSpec& spec, Projection* out, std::string*
     }
     p.pick_ = std::move(path);
   }
-  p.nodes_.emplace_back();
 
   auto add = [&](const std::string& text, bool allow) {
     const char* list = allow ? "allow" : "deny";

@@ -10,10 +10,6 @@ namespace ringgate::json {
 namespace detail {
 namespace {
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
@@ -200,47 +196,6 @@ void append_escaped_utf8(std::string* out, const char* p, const char* end) {
 }
 
 }  // namespace
-
-bool is_number(const char* p, const char* end) {
-  if (p < end && *p == '-') {
-    ++p;
-  }
-  if (p >= end) {
-    return false;
-  }
-  if (*p == '0') {
-    ++p;
-  } else if (*p >= '1' && *p <= '9') {
-    while (p < end && is_digit(*p)) {
-      ++p;
-    }
-  } else {
-    return false;
-  }
-  if (p < end && *p == '.') {
-    const char* digits = ++p;
-    while (p < end && is_digit(*p)) {
-      ++p;
-    }
-    if (p == digits) {
-      return false;
-    }
-  }
-  if (p < end && (*p == 'e' || *p == 'E')) {
-    ++p;
-    if (p < end && (*p == '+' || *p == '-')) {
-      ++p;
-    }
-    const char* digits = p;
-    while (p < end && is_digit(*p)) {
-      ++p;
-    }
-    if (p == digits) {
-      return false;
-    }
-  }
-  return p == end;
-}
 
 bool unescape(const char* p, const char* end, std::string* out) {
   return decode(p, end, out);

@@ -25,8 +25,52 @@ inline std::string_view trim(const char* begin, const char* end) {
   return std::string_view(begin, static_cast<size_t>(end - begin));
 }
 
-// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, the whole of [p, end).
-bool is_number(const char* p, const char* end);
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, the whole of [p, end). Inline: the
+// validation walk calls it for every number.
+inline bool is_number(const char* p, const char* end) {
+  if (p < end && *p == '-') {
+    ++p;
+  }
+  if (p >= end) {
+    return false;
+  }
+  if (*p == '0') {
+    ++p;
+  } else if (*p >= '1' && *p <= '9') {
+    while (p < end && is_digit(*p)) {
+      ++p;
+    }
+  } else {
+    return false;
+  }
+  if (p < end && *p == '.') {
+    const char* digits = ++p;
+    while (p < end && is_digit(*p)) {
+      ++p;
+    }
+    if (p == digits) {
+      return false;
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    if (p < end && (*p == '+' || *p == '-')) {
+      ++p;
+    }
+    const char* digits = p;
+    while (p < end && is_digit(*p)) {
+      ++p;
+    }
+    if (p == digits) {
+      return false;
+    }
+  }
+  return p == end;
+}
 
 // Appends the unescaped content to `out`; false on a bad escape (out then holds a prefix).
 bool unescape(const char* p, const char* end, std::string* out);

@@ -197,6 +197,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     json::ProjectionSpec spec;
     project(f, spec, body, len);
+    size_t members = 0;
+    const json::Status ms =
+        f.reader.members(json::Projection(), [&](const json::Member&) { ++members; });
+    FUZZ_CHECK(ms == json::Status::kOk || ms == json::Status::kNotObject);
+    FUZZ_CHECK(ms == json::Status::kOk || members == 0);
     for (const std::string& t : texts) {
       spec = {};
       spec.pick = t;

@@ -44,7 +44,7 @@ namespace ringgate::json {
 // `}` simdjson scans the whole index once more per walk to check balance, so zeroing it is best.
 inline constexpr size_t kPadding = 64;
 
-// Hard ceiling on Limits::max_depth: validation recurses once per nesting level.
+// Hard ceiling on Limits::max_depth: the validator keeps fixed-size state per nesting level.
 inline constexpr uint32_t kMaxDepthCap = 1024;
 
 // Per-body limits enforced by Reader::validate (body bytes are checked by the caller before).
@@ -122,7 +122,7 @@ struct ProjectionSpec {
 //   duplicates pass through. A rename onto a name that already exists yields duplicate keys.
 class Projection {
  public:
-  Projection() = default;  // identity: the body as it is
+  Projection() : nodes_(1) {}  // identity: the body as it is
 
   // Fails (returns false, sets `why`) for a malformed path, pick together with allow or deny,
   // `[N]` or the empty path in allow/deny, and two renames of one name or onto one name.
@@ -154,8 +154,8 @@ class Projection {
   };
 
   std::optional<Path> pick_;
-  bool filter_ = false;  // there are allow paths
-  std::vector<Node> nodes_;
+  bool filter_ = false;      // there are allow paths
+  std::vector<Node> nodes_;  // never empty
   std::vector<Rename> renames_;
 };
 
@@ -248,11 +248,12 @@ class Reader {
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
 
-  // Full walk: `data[0..len)` must be exactly one JSON value (RFC 8259) with optional whitespace
-  // around it, within `limits`. `data` must be followed by kPadding readable bytes. On success
-  // the body is open; on failure `*why` (if given) is a short reason such as "invalid JSON
-  // (TAPE_ERROR) near byte 17", "nesting deeper than 64 levels" or "array longer than 10000
-  // elements", pointing into Reader storage valid until the next call.
+  // Full check: `data[0..len)` must be exactly one JSON value (RFC 8259) with optional whitespace
+  // around it, within `limits`. `data` must be followed by kPadding readable bytes (read, never
+  // written, like the body). On success the body is open; on failure `*why` (if given) is a short
+  // reason such as "invalid JSON (expected ',' or '}') near byte 17", "invalid JSON
+  // (UTF8_ERROR)", "nesting deeper than 64 levels" or "array longer than 10000 elements",
+  // pointing into Reader storage valid until the next validate().
   // Stricter than the RFC in one respect: a \u escape of a lone UTF-16 surrogate is rejected
   // (its text could not be UTF-8), as are bytes that are not UTF-8.
   bool validate(const char* data, size_t len, const Limits& limits, std::string_view* why);
@@ -275,9 +276,9 @@ class Reader {
   }
 
   // Writes the projected body into `out` as one value (where a value may come). Untouched
-  // subtrees are copied raw, one copy per kept member. kAbsent (nothing written) when a pick's
-  // path is missing or the root does not fit the allow paths; on any failure `out` is left as
-  // it was.
+  // subtrees are copied raw, one copy per kept member, and dropped ones are jumped over. kAbsent
+  // (nothing written) when a pick's path is missing or the root does not fit the allow paths.
+  // The identity projection is one copy of the body without its surrounding whitespace.
   Status project(const Projection& projection, Writer& out);
 
   // Merge support: calls `fn(const Member&)` for each top-level member of the projected body, in
