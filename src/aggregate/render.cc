@@ -1,0 +1,198 @@
+#include "ringgate/aggregate/render.h"
+
+#include "aggregate/text.h"
+
+namespace ringgate::aggregate {
+
+namespace {
+
+bool unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// A value taken from the request (already text): encoded for the target.
+template <typename What>
+bool put_text(std::string_view text, Target target, std::string& out, std::string* why,
+              const What& what) {
+  switch (target) {
+    case Target::kPath:
+    case Target::kQuery:
+      percent_encode(text, out);
+      return true;
+    case Target::kHeader:
+      for (char c : text) {
+        if (c == '\r' || c == '\n' || c == '\0') {
+          if (why) {
+            *why = std::string(what()) + " holds CR, LF or NUL, which a header cannot carry";
+          }
+          return false;
+        }
+      }
+      out.append(text);
+      return true;
+    case Target::kBody:
+      json::detail::append_escaped(&out, text);
+      return true;
+  }
+  return false;
+}
+
+// A raw JSON value from a body: strings and other scalars by their text, containers only into
+// a body.
+template <typename What>
+bool put_json(std::string_view raw, Target target, std::string& out, std::string* why,
+              const What& what) {
+  std::string scratch;
+  std::string_view text;
+  const json::ScalarKind kind = json::scalar_text(raw, &scratch, &text);
+  if (kind == json::ScalarKind::kNotScalar) {
+    if (target == Target::kBody) {
+      out.append(raw);
+      return true;
+    }
+    if (why) {
+      *why = std::string(what()) + " is an object or an array, not a value for a " +
+             (target == Target::kHeader ? "header" : "URL");
+    }
+    return false;
+  }
+  if (target == Target::kBody && kind != json::ScalarKind::kString) {
+    out.append(raw);  // numbers, true, false, null as written
+    return true;
+  }
+  return put_text(text, target, out, why, what);
+}
+
+}  // namespace
+
+bool CompiledTemplate::compile(const AggregateTemplate& source, const AggregateAction& action,
+                               CompiledTemplate* out, std::string* why) {
+  CompiledTemplate t;
+  for (const TemplatePiece& p : source.pieces) {
+    Piece piece;
+    piece.piece = &p;
+    switch (p.kind) {
+      case TemplatePiece::Kind::kLiteral:
+      case TemplatePiece::Kind::kPathParam:
+        piece.name = p.text;
+        break;
+      case TemplatePiece::Kind::kQuery:
+        piece.name = "query." + p.text;
+        break;
+      case TemplatePiece::Kind::kHeader:
+        piece.name = "header." + p.text;
+        break;
+      case TemplatePiece::Kind::kItem:
+      case TemplatePiece::Kind::kBackend:
+        piece.name = p.kind == TemplatePiece::Kind::kItem ? "item" : action.backends[p.index].key;
+        if (!p.path.text.empty()) {
+          piece.name += "." + p.path.text;
+          if (!json::Path::parse(p.path.text, &piece.path, why)) {
+            return false;
+          }
+        }
+        break;
+    }
+    t.pieces_.push_back(std::move(piece));
+  }
+  *out = std::move(t);
+  return true;
+}
+
+bool render(const CompiledTemplate& t, Target target, TemplateValues& values, std::string& out,
+            std::string* why) {
+  std::string decoded;
+  for (const CompiledTemplate::Piece& piece : t.pieces()) {
+    const TemplatePiece& p = *piece.piece;
+    switch (p.kind) {
+      case TemplatePiece::Kind::kLiteral:
+        out.append(p.text);
+        break;
+      case TemplatePiece::Kind::kPathParam:
+      case TemplatePiece::Kind::kQuery:
+      case TemplatePiece::Kind::kHeader: {
+        std::string_view value;
+        if (p.kind == TemplatePiece::Kind::kPathParam) {
+          value = values.path_param(p.index);
+        } else if (p.kind == TemplatePiece::Kind::kQuery) {
+          value = values.query(p.text).value_or(std::string_view());
+        } else {
+          value = values.header(p.text).value_or(std::string_view());
+        }
+        if (p.kind == TemplatePiece::Kind::kHeader) {
+          decoded.assign(value);  // a header value is text already
+        } else {
+          decoded.clear();
+          percent_decode(value, decoded);
+        }
+        if (!put_text(decoded, target, out, why, [&piece] { return piece.name; })) {
+          return false;
+        }
+        break;
+      }
+      case TemplatePiece::Kind::kItem:
+      case TemplatePiece::Kind::kBackend: {
+        const std::optional<std::string_view> raw = p.kind == TemplatePiece::Kind::kItem
+                                                        ? values.item(piece.path)
+                                                        : values.backend(p.index, piece.path);
+        auto what = [&piece] { return piece.name; };
+        if (!raw) {
+          if (why) {
+            *why = piece.name + " is absent";
+          }
+          return false;
+        }
+        if (!put_json(*raw, target, out, why, what)) {
+          return false;
+        }
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+void percent_decode(std::string_view in, std::string& out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      const int hi = hex_value(in[i + 1]);
+      const int lo = hex_value(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(in[i]);
+  }
+}
+
+void percent_encode(std::string_view in, std::string& out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char ch : in) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (unreserved(c)) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+}
+
+}  // namespace ringgate::aggregate
