@@ -120,7 +120,11 @@ bool render(const CompiledTemplate& t, Target target, TemplateValues& values, st
     const TemplatePiece& p = *piece.piece;
     switch (p.kind) {
       case TemplatePiece::Kind::kLiteral:
-        out.append(p.text);
+        if (target == Target::kQuery) {
+          percent_encode(p.text, out);  // a query template is a value: all of it is encoded
+        } else {
+          out.append(p.text);  // path, header and body text is written as meant
+        }
         break;
       case TemplatePiece::Kind::kPathParam:
       case TemplatePiece::Kind::kQuery:

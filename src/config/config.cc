@@ -74,7 +74,6 @@ constexpr size_t kMaxHostLabel = 63;
 // Aggregation.
 // The aggregation engine has not landed: until it does, `aggregate:` routes are validated in full
 // and then refused, because the server would otherwise answer them as something else.
-constexpr bool kAggregateEnabled = false;
 constexpr size_t kMaxBackends = 64;
 constexpr size_t kMaxBackendKey = 64;
 constexpr size_t kMaxProfileName = 64;
@@ -1003,9 +1002,19 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
   route.action = (this->*(chosen->parse))(*chosen_field, route.match);
-  if (std::holds_alternative<AggregateAction>(route.action) && !kAggregateEnabled &&
-      !options_.allow_aggregate) {
-    fail(*chosen_field, "aggregate routes are not supported by this build yet");
+  if (const auto* a = std::get_if<AggregateAction>(&route.action); a && !options_.allow_aggregate) {
+    // Loaded and checked in full, but not run by this build's engine yet.
+    if (a->profiles) {
+      fail(*chosen_field, "aggregate profiles are not supported by this build yet");
+    }
+    if (!a->headers.empty()) {
+      fail(*chosen_field, "aggregate headers are not supported by this build yet");
+    }
+    for (const AggregateBackend& b : a->backends) {
+      if (b.for_each) {
+        fail(*chosen_field, "backend '" + b.key + "': for_each is not supported by this build yet");
+      }
+    }
   }
   return route;
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "aggregate_call.h"
 #include "proxy.h"
 #include "ringgate/http/method.h"
 #include "worker.h"
@@ -169,7 +170,7 @@ void Connection::process_input() {
       }
       continue;
     }
-    if (!parser_.in_message() && (call_ || !output_room())) {
+    if (!parser_.in_message() && (call_ || agg_ || !output_room())) {
       // Backpressure: answer what we have before reading the next request. A proxied
       // response in progress holds the next pipelined request back until it is complete.
       break;
@@ -215,7 +216,7 @@ void Connection::process_input() {
       call_->on_client_eof();  // may end the tunnel (and re-enter here through proxy_done)
       return;
     }
-    if (call_ && !parser_.in_message()) {
+    if ((call_ || agg_) && !parser_.in_message()) {
       // A complete request whose response is on its way: answer it, then close.
       close_after_send_ = true;
       update_timer();
@@ -283,6 +284,10 @@ void Connection::on_head() {
         start_proxy(*proxy);
         break;
       }
+      if (const AggregateRoute* agg = worker_.aggregate_route(match.route_index)) {
+        start_aggregate(*agg, match);
+        break;
+      }
       pending_kind_ = Pending::kDirect;
       pending_.route = &worker_.direct_route(match.route_index);
       break;
@@ -310,6 +315,32 @@ void Connection::start_proxy(const ProxyRoute& route) {
   call_ = call;
   pending_kind_ = Pending::kProxy;
   parser_.set_body_sink(call);
+}
+
+void Connection::start_aggregate(const AggregateRoute& route, const RouteMatchResult& match) {
+  agg_ = worker_.acquire_aggregate();
+  pending_kind_ = Pending::kAggregate;
+  agg_->start(*this, route, match);  // answers through aggregate_answer() once the request is done
+}
+
+void Connection::aggregate_answer(int status, const std::string& extra_headers,
+                                  const char* content_type, std::string body, bool keep_alive) {
+  agg_ = nullptr;
+  keep_alive = keep_alive && !worker_.draining() && !peer_eof_;
+  emit_head(status, extra_headers.empty() ? nullptr : extra_headers.c_str(), content_type,
+            body.size(), keep_alive);
+  if (!head_request_ && !body.empty()) {
+    // Owned by the output buffer until sent (output_room() stages one such body at a time).
+    out_->owned = new std::string(std::move(body));
+    append_ref(out_->owned->data(), out_->owned->size());
+  }
+  if (!keep_alive) {
+    close_after_send_ = true;
+  }
+  phase_ = Phase::kNone;
+  if (!in_process_) {
+    process_input();
+  }
 }
 
 void Connection::on_message_complete() {
@@ -357,6 +388,13 @@ void Connection::on_message_complete() {
     case Pending::kProxyError:
       emit_generated(pending_.error.status, nullptr, "application/problem+json",
                      *pending_.error.body, keep_alive, head_request_);
+      break;
+    case Pending::kAggregate:
+      pending_kind_ = Pending::kNone;
+      if (agg_) {
+        agg_->on_request_complete(keep_alive);  // may answer at once
+        return;
+      }
       break;
     case Pending::kProxy:
       parser_.set_body_sink(nullptr);
@@ -756,7 +794,7 @@ void Connection::close_now() {
     return;
   }
   if (state_ == State::kOpen &&
-      (parser_.in_message() || call_ || (out_ && out_->pending_bytes() > 0))) {
+      (parser_.in_message() || call_ || agg_ || (out_ && out_->pending_bytes() > 0))) {
     // A request that began but will never be (fully) answered is counted, never lost silently.
     bump(counters().requests_aborted);
   }
@@ -767,6 +805,11 @@ void Connection::close_now() {
     call_ = nullptr;
     parser_.set_body_sink(nullptr);
     call->client_gone();
+  }
+  if (agg_) {
+    AggregateCall* agg = agg_;
+    agg_ = nullptr;
+    agg->client_gone();
   }
   release_input();
   parser_.release();
@@ -793,7 +836,8 @@ void Connection::begin_drain() {
   if (state_ != State::kOpen) {
     return;
   }
-  if (!parser_.in_message() && !call_ && !(out_ && out_->pending_bytes() > 0) && in_.empty()) {
+  if (!parser_.in_message() && !call_ && !agg_ && !(out_ && out_->pending_bytes() > 0) &&
+      in_.empty()) {
     close_now();
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).
@@ -804,7 +848,7 @@ void Connection::update_timer() {
     return;
   }
   Phase want;
-  if (call_ && !parser_.in_message()) {
+  if ((call_ || agg_) && !parser_.in_message()) {
     // The call keeps its own deadlines (connect, try, route timeout, stalled transfer).
     if (phase_ != Phase::kProxy) {
       phase_ = Phase::kProxy;

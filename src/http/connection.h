@@ -19,6 +19,9 @@ namespace ringgate {
 
 class Worker;
 class ProxyCall;
+class AggregateCall;
+struct AggregateRoute;
+struct RouteMatchResult;
 struct OutBuffer;
 struct DirectRoute;
 struct ProxyRoute;
@@ -68,6 +71,9 @@ class Connection final : public Completion, public Timer {
   void proxy_request_room() { process_input(); }
   // The upstream switched protocols (101): from here input goes to the call unparsed.
   void proxy_tunnel();
+  // The aggregation's answer: `body` is handed to the output until it is sent.
+  void aggregate_answer(int status, const std::string& extra_headers, const char* content_type,
+                        std::string body, bool keep_alive);
   // The client half-closed or the connection closes after this response anyway.
   bool closing() const { return close_after_send_ || peer_eof_; }
 
@@ -85,6 +91,7 @@ class Connection final : public Completion, public Timer {
     kAdmin,
     kProxy,       // call_ is in progress
     kProxyError,  // the call could not start: answer pending_.error at message complete
+    kAggregate,   // agg_ is in progress
   };
   struct ErrorAnswer {
     const std::string* body;
@@ -101,6 +108,7 @@ class Connection final : public Completion, public Timer {
   void on_head();
   void on_message_complete();
   void start_proxy(const ProxyRoute& route);
+  void start_aggregate(const AggregateRoute& route, const RouteMatchResult& match);
   // Hands held input to the tunnel; false when the call has no room now.
   bool tunnel_input();
   void on_parse_error();
@@ -135,6 +143,7 @@ class Connection final : public Completion, public Timer {
     ErrorAnswer error;
   } pending_{};
   ProxyCall* call_ = nullptr;
+  AggregateCall* agg_ = nullptr;
   int fd_;
   InputChain in_;
   State state_ = State::kOpen;

@@ -545,6 +545,46 @@ int ProxyCall::start(Connection& client, const RouteConfig& route, const Upstrea
   return 0;
 }
 
+int ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
+                             UpstreamCluster& cluster, std::string_view request, bool idempotent) {
+  sink_ = &sink;
+  action_ = &action;
+  cluster_ = &cluster;
+  start_us_ = worker_.shard().now_us();
+  idempotent_ = idempotent;
+  head_request_ = false;
+  bump(cluster.counters.requests);
+  if (!req_) {
+    req_ = worker_.acquire_request_block();
+  }
+  int status = 0;
+  if (request.size() + kFramingSlack > worker_.request_block_size()) {
+    bump(cluster.counters.failures_502);
+    status = 502;  // a rendered request larger than a request block
+  } else if (!circuit_admits() || cluster.requests >= cluster.max_requests) {
+    bump(cluster.counters.circuit_rejections);
+    bump(cluster.counters.failures_503);
+    status = 503;
+  }
+  if (status != 0) {
+    clear();
+    return status;
+  }
+  std::memcpy(req_, request.data(), request.size());
+  req_len_ = static_cast<uint32_t>(request.size());
+  request_complete_ = true;
+  deadline_ms_ = worker_.shard().now_ms() + static_cast<uint64_t>(action.timeout.count());
+  ++cluster.requests;
+  status = try_once();
+  if (status != 0) {
+    --cluster.requests;
+    clear();
+    return status;
+  }
+  flush_request();  // a pooled connection sends at once; a new one when it connects
+  return 0;
+}
+
 bool ProxyCall::build_head() {
   const RequestParser& p = client_->parser();
   const size_t cap = worker_.request_block_size();
@@ -789,6 +829,9 @@ void ProxyCall::on_request_sent(size_t n) {
 }
 
 size_t ProxyCall::response_room() const {
+  if (sink_) {
+    return SIZE_MAX;  // the sink bounds what it keeps
+  }
   if (!head_sent_) {
     // The head is written into an empty output, so it always fits the block.
     return client_->out_pending() ? 0 : SIZE_MAX;
@@ -817,6 +860,23 @@ bool ProxyCall::on_response_head() {
     u->close();
     on_upstream_failure(status, status == 504, false);
     return false;
+  }
+  if (sink_) {
+    if (!sink_->backend_head(p)) {
+      bump(cluster_->counters.bad_responses);
+      UpstreamConn* u = up_;
+      u->close();
+      on_upstream_failure(502, false, false);
+      return false;
+    }
+    head_sent_ = head_flushed_ = true;
+    count_response(status);
+    if (p.has_body()) {
+      p.set_body_sink(&response_sink_);
+    }
+    worker_.shard().timers().arm(
+        *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+    return true;
   }
   if (!p.has_body()) {
     response_framing_ = BodyFraming::kNone;
@@ -857,6 +917,10 @@ bool ProxyCall::on_response_head() {
 }
 
 void ProxyCall::on_response_body(std::string_view data) {
+  if (sink_) {
+    sink_->backend_body(data);
+    return;
+  }
   size_t avail = 0;
   char* out = client_->out_space(avail);
   if (response_framing_ == BodyFraming::kChunked) {
@@ -880,7 +944,7 @@ void ProxyCall::on_response_complete() {
     informational_ = false;
     return;
   }
-  if (response_framing_ == BodyFraming::kChunked) {
+  if (response_framing_ == BodyFraming::kChunked && !sink_) {
     size_t avail = 0;
     char* out = client_->out_space(avail);
     std::memcpy(out, "0\r\n\r\n", 5);
@@ -967,7 +1031,7 @@ void ProxyCall::end_tunnel() {
 }
 
 void ProxyCall::flush_response() {
-  if (head_sent_) {
+  if (head_sent_ && !sink_) {
     if (!head_flushed_) {
       // Until now a failure could still take the head back and answer 502 instead.
       head_flushed_ = true;
@@ -1135,12 +1199,18 @@ void ProxyCall::finish() {
   record_outcome(last_status_ < 500);
   detach_upstream(reusable);
   Connection* client = client_;
+  BackendSink* sink = sink_;
+  const int status = last_status_;
   const bool keep_alive = client_keep_alive_;
   --cluster_->requests;
   record_latency();
   clear();
   worker_.release_call(this);
-  client->proxy_done(keep_alive);
+  if (sink) {
+    sink->backend_done(status);
+  } else {
+    client->proxy_done(keep_alive);
+  }
 }
 
 bool ProxyCall::can_retry(bool connect_failed) const {
@@ -1177,10 +1247,15 @@ void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_faile
   if (head_sent_) {
     record_outcome(false);
     Connection* client = client_;
+    BackendSink* sink = sink_;
     --cluster_->requests;
     clear();
     worker_.release_call(this);
-    client->proxy_abort();
+    if (sink) {
+      sink->backend_failed(status == 504 ? 504 : 502);  // cut or stalled after its head
+    } else {
+      client->proxy_abort();
+    }
     return;
   }
   if (!can_retry(connect_failed)) {
@@ -1223,12 +1298,17 @@ void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_faile
 
 void ProxyCall::fail_request(int status, const std::string* body) {
   Connection* client = client_;
+  BackendSink* sink = sink_;
   const bool keep_alive = client_keep_alive_;
   --cluster_->requests;
   record_latency();
   clear();
   worker_.release_call(this);
-  client->proxy_error(status, *body, keep_alive);
+  if (sink) {
+    sink->backend_failed(status);
+  } else {
+    client->proxy_error(status, *body, keep_alive);
+  }
 }
 
 void ProxyCall::client_gone() {
@@ -1251,6 +1331,7 @@ void ProxyCall::clear() {
     counted_retry_ = false;
   }
   client_ = nullptr;
+  sink_ = nullptr;
   up_ = nullptr;
   endpoint_ = nullptr;
   req_len_ = req_sent_ = 0;

@@ -223,6 +223,23 @@ class UpstreamConn final : public Completion, public Timer {
   bool peer_eof_ = false;
 };
 
+// Where the response of an aggregation backend goes (ProxyCall in backend mode), instead of a
+// client connection.
+class BackendSink {
+ public:
+  // The final response head (never 1xx). false refuses it: the call fails as a bad response.
+  virtual bool backend_head(const ResponseParser& p) = 0;
+  // A piece of the body.
+  virtual void backend_body(std::string_view data) = 0;
+  // The response is complete; `status` is the upstream's.
+  virtual void backend_done(int status) = 0;
+  // No usable response: the gateway's own 502, 503 or 504.
+  virtual void backend_failed(int status) = 0;
+
+ protected:
+  ~BackendSink() = default;
+};
+
 // One proxied request. Lives from the client's request head until the response has been handed
 // to the client's output (or the request failed). Pooled per shard.
 class ProxyCall final : public BodySink, public Timer {
@@ -234,6 +251,14 @@ class ProxyCall final : public BodySink, public Timer {
   // answer with (`error_body` set) when it could not start; the call is unused then.
   int start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
             UpstreamCluster& cluster, const std::string*& error_body);
+  // Backend mode (aggregation): sends `request` (head and body, complete) to the cluster with the
+  // same endpoint choice, pools, retries, timeouts and breakers as proxying, and hands the
+  // response to `sink`. 0 when under way, else the status it failed with at once (the sink is
+  // not called then, and the call is unused).
+  int start_backend(BackendSink& sink, const UpstreamAction& action, UpstreamCluster& cluster,
+                    std::string_view request, bool idempotent);
+  // Backend mode: the aggregation no longer wants the answer; the sink is not called again.
+  void cancel() { client_gone(); }
 
   // --- from the client connection ---
   // Request body bytes the call can take now (0: wait for the upstream to drain).
@@ -315,6 +340,7 @@ class ProxyCall final : public BodySink, public Timer {
   Worker& worker_;
   ResponseSink response_sink_;
   Connection* client_ = nullptr;
+  BackendSink* sink_ = nullptr;  // backend mode: the response goes here, not to client_
   const RouteConfig* route_ = nullptr;
   const UpstreamAction* action_ = nullptr;
   UpstreamCluster* cluster_ = nullptr;

@@ -157,6 +157,18 @@ void Worker::build_clusters() {
     c->body_504 = problem_json(504, quoted + " did not answer in time");
     clusters_.push_back(std::move(c));
   }
+  aggregate_routes_.resize(cfg.routes.size());
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    if (const auto* a = std::get_if<AggregateAction>(&cfg.routes[i].action)) {
+      auto route = std::make_unique<AggregateRoute>();
+      std::string why;
+      if (!build_aggregate_route(cfg.routes[i], *a, clusters_, route.get(), &why)) {
+        // Config validated every path already; a mismatch here is a bug worth stopping for.
+        throw ConfigError(cfg.routes[i].name + ": " + why);
+      }
+      aggregate_routes_[i] = std::move(route);
+    }
+  }
   proxy_routes_.resize(cfg.routes.size());
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     if (const auto* a = std::get_if<UpstreamAction>(&cfg.routes[i].action)) {
@@ -178,6 +190,22 @@ ProxyCall* Worker::acquire_call() {
   free_calls_ = c->next_free;
   c->next_free = nullptr;
   return c;
+}
+
+AggregateCall* Worker::acquire_aggregate() {
+  if (!free_aggregates_) {
+    aggregates_.push_back(std::make_unique<AggregateCall>(*this));
+    return aggregates_.back().get();
+  }
+  AggregateCall* c = free_aggregates_;
+  free_aggregates_ = c->next_free;
+  c->next_free = nullptr;
+  return c;
+}
+
+void Worker::release_aggregate(AggregateCall* call) {
+  call->next_free = free_aggregates_;
+  free_aggregates_ = call;
 }
 
 void Worker::release_call(ProxyCall* call) {

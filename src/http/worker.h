@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregate_call.h"
 #include "health.h"
 #include "input_chain.h"
 #include "proxy.h"
@@ -123,6 +124,14 @@ class Worker final : public ShardHooks {
   void release_request_block(char* block) { request_pool_.release(block); }
   size_t request_block_size() const { return request_pool_.block_size(); }
   RequestIdGenerator& request_ids() { return request_ids_; }
+
+  // --- aggregation ---
+  const AggregateRoute* aggregate_route(uint32_t route_index) const {
+    return aggregate_routes_[route_index].get();
+  }
+  AggregateCall* acquire_aggregate();
+  void release_aggregate(AggregateCall* call);
+  json::Reader& json_reader() { return json_reader_; }
   void upstream_opened() { ++upstream_open_; }
   void add_starved(UpstreamConn* u);
   void retire(UpstreamConn* u);
@@ -157,6 +166,10 @@ class Worker final : public ShardHooks {
   BlockPool request_pool_;
   std::vector<std::unique_ptr<ProxyCall>> calls_;  // every call ever made; free ones listed below
   ProxyCall* free_calls_ = nullptr;
+  std::vector<std::unique_ptr<AggregateRoute>> aggregate_routes_;  // by route index, or null
+  std::vector<std::unique_ptr<AggregateCall>> aggregates_;
+  AggregateCall* free_aggregates_ = nullptr;
+  json::Reader json_reader_;
   RequestIdGenerator request_ids_;
   uint32_t upstream_open_ = 0;  // upstream connections not yet retired
   std::vector<UpstreamConn*> starved_upstreams_;

@@ -12,7 +12,9 @@
 //   kBody    JSON-escaped, without quotes              strings escaped without quotes; other
 //                                                      values (objects, arrays too) as JSON text
 //
-// A query parameter or header the request lacks stands for "". A JSON value that is absent, or
+// Literal text goes in as written, except in a query value, which is encoded whole (the
+// template is the value; `&` and `=` in it stay data). A query parameter or header the request
+// lacks stands for "". A JSON value that is absent, or
 // an object or array outside a body, fails the rendering: the backend cannot be called. A header
 // value with CR, LF or NUL fails it too.
 

@@ -211,9 +211,8 @@ struct Config {
 
 // What a load accepts beyond what this build can serve.
 struct LoadOptions {
-  // Accept `aggregate:` routes although this build has no aggregation engine yet (they are
-  // refused otherwise): lets the config tests check the schema ahead of the engine. Ignored once
-  // the engine is in (kAggregateEnabled in config.cc).
+  // Accept the parts of `aggregate:` the engine does not run yet (profiles, headers, for_each;
+  // refused otherwise): lets the config tests check the whole schema ahead of the engine.
   bool allow_aggregate = false;
 };
 

@@ -1,0 +1,567 @@
+#include "aggregate_call.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "connection.h"
+#include "ringgate/http/method.h"
+#include "ringgate/http/response.h"
+#include "worker.h"
+
+namespace ringgate {
+
+namespace {
+
+bool idempotent_method(std::string_view m) {
+  return m == "GET" || m == "PUT" || m == "DELETE" || m == "OPTIONS";
+}
+
+bool compile_all(const std::vector<AggregateParam>& params, const AggregateAction& action,
+                 std::vector<aggregate::CompiledTemplate>& out, std::string* why) {
+  out.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!aggregate::CompiledTemplate::compile(params[i].value, action, &out[i], why)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+json::ProjectionSpec spec_of(const AggregateProjection& p) {
+  json::ProjectionSpec spec;
+  if (p.pick) {
+    spec.pick = p.pick->text;
+  }
+  for (const JsonPath& a : p.allow) {
+    spec.allow.push_back(a.text);
+  }
+  for (const JsonPath& d : p.deny) {
+    spec.deny.push_back(d.text);
+  }
+  for (const MemberRename& r : p.rename) {
+    spec.rename.emplace_back(r.from, r.to);
+  }
+  return spec;
+}
+
+}  // namespace
+
+bool build_aggregate_route(const RouteConfig& route, const AggregateAction& action,
+                           const std::vector<std::unique_ptr<UpstreamCluster>>& clusters,
+                           AggregateRoute* out, std::string* why) {
+  out->route = &route;
+  out->action = &action;
+  out->limits.max_depth = action.limits.depth;
+  out->limits.max_array_elements = action.limits.elements;
+  out->backends.resize(action.backends.size());
+  for (size_t i = 0; i < action.backends.size(); ++i) {
+    const AggregateBackend& cfg = action.backends[i];
+    AggregateRoute::Backend& b = out->backends[i];
+    b.config = &cfg;
+    b.cluster = clusters[cfg.cluster_index].get();
+    b.upstream.cluster = cfg.cluster;
+    b.upstream.cluster_index = cfg.cluster_index;
+    b.upstream.timeout = cfg.timeout;
+    b.idempotent = idempotent_method(cfg.method);
+    b.upstream.retries = b.idempotent ? 1 : 0;
+    if (!aggregate::CompiledTemplate::compile(cfg.path, action, &b.path, why) ||
+        !compile_all(cfg.query, action, b.query, why) ||
+        !compile_all(cfg.headers, action, b.headers, why)) {
+      return false;
+    }
+    if (cfg.body) {
+      b.body.emplace();
+      if (!aggregate::CompiledTemplate::compile(*cfg.body, action, &*b.body, why)) {
+        return false;
+      }
+    }
+    if (!json::Projection::build(spec_of(cfg.projection), &b.projection, why)) {
+      return false;
+    }
+    // Request headers the templates read, copied at the request head.
+    auto note_headers = [out](const AggregateTemplate& t) {
+      for (const TemplatePiece& p : t.pieces) {
+        if (p.kind == TemplatePiece::Kind::kHeader &&
+            std::find(out->header_names.begin(), out->header_names.end(), p.text) ==
+                out->header_names.end()) {
+          out->header_names.push_back(p.text);
+        }
+      }
+    };
+    note_headers(cfg.path);
+    for (const AggregateParam& q : cfg.query) {
+      note_headers(q.value);
+    }
+    for (const AggregateParam& h : cfg.headers) {
+      note_headers(h.value);
+    }
+    if (cfg.body) {
+      note_headers(*cfg.body);
+    }
+  }
+  return true;
+}
+
+AggregateCall::AggregateCall(Worker& worker) : Timer(&AggregateCall::on_timer), worker_(worker) {}
+
+AggregateCall::~AggregateCall() = default;
+
+void AggregateCall::start(Connection& client, const AggregateRoute& route,
+                          const RouteMatchResult& match) {
+  client_ = &client;
+  route_ = &route;
+  answered_ = request_complete_ = false;
+  keep_alive_ = true;
+  running_ = 0;
+  const RequestParser& p = client.parser();
+  params_.resize(static_cast<size_t>(match.param_count));
+  for (int i = 0; i < match.param_count; ++i) {
+    params_[static_cast<size_t>(i)].assign(match.params[i].value);
+  }
+  query_.assign(p.query());
+  headers_.clear();
+  for (const std::string& name : route.header_names) {
+    const std::string_view v = p.header(name);
+    if (!v.empty()) {
+      headers_.emplace_back(name, std::string(v));
+    }
+  }
+  host_.assign(p.header("host"));
+  peer_.assign(client.peer_ip());
+  const std::string_view id = p.header("x-request-id");
+  if (!id.empty() && id.size() <= 200 &&
+      std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    request_id_.assign(id);  // one id for the client's request and every backend call
+  } else {
+    char generated[RequestIdGenerator::kLength];
+    worker_.request_ids().next(generated);
+    request_id_.assign(generated, sizeof generated);
+  }
+  backends_.resize(route.backends.size());
+  for (size_t i = 0; i < backends_.size(); ++i) {
+    Backend& b = backends_[i];
+    b.call = this;
+    b.index = static_cast<uint32_t>(i);
+    b.state = Backend::State::kWaiting;
+    b.proxy = nullptr;
+    b.status = 0;
+    b.own_status = b.too_big = false;
+    b.body.clear();
+    b.reason.clear();
+  }
+  worker_.shard().timers().arm(
+      *this, worker_.shard().now_ms() + static_cast<uint64_t>(route.action->timeout.count()));
+  settle();
+}
+
+void AggregateCall::on_request_complete(bool keep_alive) {
+  request_complete_ = true;
+  keep_alive_ = keep_alive;
+  if (answered_) {
+    deliver();
+  }
+}
+
+void AggregateCall::client_gone() {
+  for (Backend& b : backends_) {
+    if (b.proxy) {
+      ProxyCall* p = b.proxy;
+      b.proxy = nullptr;
+      p->cancel();
+    }
+  }
+  release();
+}
+
+void AggregateCall::settle() {
+  if (answered_) {
+    return;
+  }
+  for (;;) {
+    for (const Backend& b : backends_) {
+      if (b.state == Backend::State::kFailed && !route_->backends[b.index].config->optional) {
+        answer();  // a required backend failed: nothing can save the response
+        return;
+      }
+    }
+    const uint32_t before = running_;
+    bool failed_now = false;
+    for (Backend& b : backends_) {
+      if (b.state != Backend::State::kWaiting) {
+        continue;
+      }
+      const AggregateBackend& cfg = *route_->backends[b.index].config;
+      const bool ready = std::all_of(cfg.depends_on.begin(), cfg.depends_on.end(), [&](uint32_t d) {
+        return backends_[d].state == Backend::State::kDone ||
+               backends_[d].state == Backend::State::kFailed;
+      });
+      if (ready) {
+        launch(b);
+        failed_now |= b.state == Backend::State::kFailed;
+      }
+    }
+    if (!failed_now) {
+      break;  // launches failing at once may unblock (or doom) others: look again
+    }
+    (void)before;
+  }
+  if (running_ == 0) {
+    answer();
+  }
+}
+
+void AggregateCall::launch(Backend& b) {
+  const AggregateRoute::Backend& rb = route_->backends[b.index];
+  const AggregateBackend& cfg = *rb.config;
+  std::string why;
+  request_.clear();
+  request_.append(cfg.method).push_back(' ');
+  bool ok = aggregate::render(rb.path, aggregate::Target::kPath, *this, request_, &why);
+  for (size_t i = 0; ok && i < cfg.query.size(); ++i) {
+    request_.push_back(i == 0 ? '?' : '&');
+    aggregate::percent_encode(cfg.query[i].name, request_);
+    request_.push_back('=');
+    ok = aggregate::render(rb.query[i], aggregate::Target::kQuery, *this, request_, &why);
+  }
+  request_.append(" HTTP/1.1\r\nHost: ").append(host_).append("\r\n");
+  for (size_t i = 0; ok && i < cfg.headers.size(); ++i) {
+    request_.append(cfg.headers[i].name).append(": ");
+    ok = aggregate::render(rb.headers[i], aggregate::Target::kHeader, *this, request_, &why);
+    request_.append("\r\n");
+  }
+  request_.append("X-Forwarded-For: ").append(peer_).append("\r\nX-Forwarded-Proto: http\r\n");
+  if (!host_.empty()) {
+    request_.append("X-Forwarded-Host: ").append(host_).append("\r\n");
+  }
+  request_.append("X-Request-Id: ").append(request_id_).append("\r\n");
+  if (ok && rb.body) {
+    out_.clear();  // scratch for the body until the answer is written
+    ok = aggregate::render(*rb.body, aggregate::Target::kBody, *this, out_, &why);
+    request_.append("Content-Type: ").append(cfg.content_type).append("\r\n");
+    request_.append("Content-Length: ").append(std::to_string(out_.size())).append("\r\n\r\n");
+    request_.append(out_);
+  } else {
+    request_.append("\r\n");
+  }
+  if (!ok) {
+    fail(b, 502, "could not be called: " + why);
+    return;
+  }
+  b.state = Backend::State::kRunning;
+  ProxyCall* call = worker_.acquire_call();
+  const int status = call->start_backend(b, rb.upstream, *rb.cluster, request_, rb.idempotent);
+  if (status != 0) {
+    worker_.release_call(call);
+    fail(b, status,
+         status == 503 ? "is unavailable (no endpoint, or at its limits)" : "could not be called");
+    return;
+  }
+  b.proxy = call;
+  ++running_;
+}
+
+void AggregateCall::fail(Backend& b, int status, std::string reason) {
+  b.state = Backend::State::kFailed;
+  b.status = status;
+  b.reason = std::move(reason);
+  const AggregateBackend& cfg = *route_->backends[b.index].config;
+  if (cfg.optional) {
+    b.body.assign(cfg.default_json);  // what templates and the response read in its place
+    b.body.reserve(b.body.size() + json::kPadding);
+  }
+}
+
+bool AggregateCall::Backend::backend_head(const ResponseParser& p) {
+  const uint64_t limit = call->route_->action->limits.body_bytes;
+  body.clear();
+  too_big = p.has_content_length() && p.content_length() > limit;
+  return !too_big;  // refused at once: no need to read what will not be kept
+}
+
+void AggregateCall::Backend::backend_body(std::string_view data) {
+  if (too_big || body.size() + data.size() > call->route_->action->limits.body_bytes) {
+    too_big = true;
+    return;
+  }
+  body.append(data);
+}
+
+void AggregateCall::Backend::backend_done(int upstream_status) {
+  proxy = nullptr;
+  --call->running_;
+  const uint64_t limit = call->route_->action->limits.body_bytes;
+  if (too_big) {
+    call->fail(*this, 502, "sent a body larger than " + std::to_string(limit) + " bytes");
+  } else if (upstream_status < 200 || upstream_status > 299) {
+    call->fail(*this, upstream_status, "answered " + std::to_string(upstream_status));
+    own_status = true;
+  } else {
+    body.reserve(body.size() + json::kPadding);
+    const size_t len = body.size();
+    body.append(json::kPadding, '\0');
+    std::string_view why;
+    const bool valid =
+        call->worker_.json_reader().validate(body.data(), len, call->route_->limits, &why);
+    body.resize(len);
+    if (!valid) {
+      call->fail(*this, 502, "sent " + std::string(why));
+    } else {
+      state = State::kDone;
+    }
+  }
+  call->settle();
+}
+
+void AggregateCall::Backend::backend_failed(int gateway_status) {
+  proxy = nullptr;
+  --call->running_;
+  const uint64_t limit = call->route_->action->limits.body_bytes;
+  call->fail(*this, gateway_status,
+             too_big                 ? "sent a body larger than " + std::to_string(limit) + " bytes"
+             : gateway_status == 504 ? std::string("did not answer in time")
+             : gateway_status == 503 ? std::string("is unavailable (no endpoint, or circuit open)")
+                                     : std::string("could not be reached or sent a bad response"));
+  call->settle();
+}
+
+std::string_view AggregateCall::path_param(uint32_t index) {
+  return index < params_.size() ? std::string_view(params_[index]) : std::string_view();
+}
+
+std::optional<std::string_view> AggregateCall::query(std::string_view name) {
+  std::string_view q = query_;
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> AggregateCall::header(std::string_view lower_name) {
+  for (const auto& [name, value] : headers_) {
+    if (name == lower_name) {
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> AggregateCall::item(const json::Path&) {
+  return std::nullopt;  // for_each is refused at load until it is supported
+}
+
+std::optional<std::string_view> AggregateCall::backend(uint32_t index, const json::Path& path) {
+  // A done backend's body, or a failed optional one's default. The reader holds one body at a
+  // time: this one is opened (again) for the lookup, with the padding behind it meanwhile.
+  if (!open(backends_[index])) {
+    return std::nullopt;
+  }
+  std::string_view raw;
+  if (worker_.json_reader().find(path, &raw) != json::Status::kOk) {
+    return std::nullopt;
+  }
+  return raw;
+}
+
+bool AggregateCall::open(Backend& b) {
+  std::string& text = b.body;
+  const size_t len = text.size();
+  text.append(json::kPadding, '\0');
+  std::string_view why;
+  const bool ok = worker_.json_reader().validate(text.data(), len, route_->limits, &why);
+  text.resize(len);  // the bytes stay where they are: views into the body remain valid
+  return ok;
+}
+
+void AggregateCall::answer() {
+  answered_ = true;
+  worker_.shard().timers().disarm(*this);
+  // The cause is found before anything still out is cancelled (and so marked failed too).
+  const Backend* cause = nullptr;
+  for (const Backend& b : backends_) {
+    if (b.state == Backend::State::kFailed && !route_->backends[b.index].config->optional) {
+      cause = &b;
+      break;
+    }
+  }
+  for (Backend& b : backends_) {
+    if (b.proxy) {
+      ProxyCall* p = b.proxy;
+      b.proxy = nullptr;
+      p->cancel();
+      fail(b, 504, "was cancelled: the response was decided without it");
+    }
+  }
+  running_ = 0;
+  const AggregateAction& action = *route_->action;
+  partial_.clear();
+  if (cause) {
+    const bool own = cause->own_status && action.status_from && *action.status_from == cause->index;
+    answer_status_ =
+        own ? cause->status : (cause->status == 503 || cause->status == 504 ? cause->status : 502);
+    out_ = problem_json(answer_status_, "backend \"" + route_->backends[cause->index].config->key +
+                                            "\" " + cause->reason);
+    content_type_ = "application/problem+json";
+    if (request_complete_) {
+      deliver();
+    }
+    return;
+  }
+  answer_status_ = 200;
+  content_type_ = "application/json";
+  std::string why;
+  if (!write_response(&why)) {
+    answer_status_ = 502;
+    content_type_ = "application/problem+json";
+    out_ = problem_json(502, why);
+  }
+  if (request_complete_) {
+    deliver();
+  }
+}
+
+bool AggregateCall::write_response(std::string* why) {
+  const AggregateAction& action = *route_->action;
+  json::Reader& reader = worker_.json_reader();
+  // Top-level names in the order they would be written, and whether each is written: merged
+  // members can collide with each other and with backends' keys.
+  struct Name {
+    std::string key;
+    bool keep = true;
+  };
+  std::vector<Name> names;
+  for (Backend& b : backends_) {
+    const AggregateRoute::Backend& rb = route_->backends[b.index];
+    if (!rb.config->merge) {
+      names.push_back(Name{rb.config->key});
+    } else if (open(b)) {
+      reader.members(rb.projection,
+                     [&](const json::Member& m) { names.push_back(Name{std::string(m.key)}); });
+    }
+  }
+  if (action.errors) {
+    names.push_back(Name{"errors"});
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    for (size_t k = i + 1; k < names.size(); ++k) {
+      if (names[k].key != names[i].key || !names[i].keep || !names[k].keep) {
+        continue;
+      }
+      switch (action.on_collision) {
+        case AggregateAction::Collision::kError:
+          *why = "two members named \"" + names[i].key + "\" in the response";
+          return false;
+        case AggregateAction::Collision::kFirst:
+          names[k].keep = false;
+          break;
+        case AggregateAction::Collision::kLast:
+          names[i].keep = false;
+          break;
+      }
+    }
+  }
+  out_.clear();
+  json::Writer w(out_);
+  w.begin_object();
+  size_t n = 0;
+  for (Backend& b : backends_) {
+    const AggregateRoute::Backend& rb = route_->backends[b.index];
+    if (b.state == Backend::State::kFailed) {
+      partial_.append(partial_.empty() ? "" : ",").append(rb.config->key);
+    }
+    if (rb.config->merge) {
+      if (!open(b)) {
+        *why = "backend \"" + rb.config->key + "\" changed while the response was written";
+        return false;
+      }
+      const json::Status st = reader.members(rb.projection, [&](const json::Member& m) {
+        if (names[n++].keep) {
+          w.raw_key(m.raw_key);
+          w.raw(m.value);
+        }
+      });
+      if (st != json::Status::kOk) {
+        *why = "backend \"" + rb.config->key + "\" sent no object to merge";
+        return false;
+      }
+      continue;
+    }
+    if (!names[n++].keep) {
+      continue;
+    }
+    w.key(rb.config->key);
+    if (!open(b) || reader.project(rb.projection, w) != json::Status::kOk) {
+      w.null();  // a pick or allow that selected nothing
+    }
+  }
+  if (action.errors) {
+    if (names[n++].keep) {
+      w.key("errors");
+      w.begin_array();
+      for (const Backend& b : backends_) {
+        if (b.state != Backend::State::kFailed) {
+          continue;
+        }
+        w.begin_object();
+        w.key("backend");
+        w.string(route_->backends[b.index].config->key);
+        w.key("status");
+        w.number(b.status);
+        w.key("reason");
+        w.string(b.reason);
+        w.end_object();
+      }
+      w.end_array();
+    }
+  }
+  w.end_object();
+  if (!w.complete()) {
+    *why = "the response could not be written";
+    return false;
+  }
+  return true;
+}
+
+void AggregateCall::deliver() {
+  Connection* client = client_;
+  std::string headers;
+  if (!partial_.empty() && answer_status_ == 200) {
+    headers = "Ringgate-Partial: " + partial_ + "\r\n";
+  }
+  const int status = answer_status_;
+  const char* content_type = content_type_;
+  const bool keep_alive = keep_alive_;
+  std::string body = std::move(out_);
+  release();
+  client->aggregate_answer(status, headers, content_type, std::move(body), keep_alive);
+}
+
+void AggregateCall::release() {
+  worker_.shard().timers().disarm(*this);
+  client_ = nullptr;
+  route_ = nullptr;
+  worker_.release_aggregate(this);
+}
+
+void AggregateCall::on_timer(Timer* t) {
+  auto* call = static_cast<AggregateCall*>(t);
+  for (Backend& b : call->backends_) {
+    if (b.proxy) {
+      ProxyCall* p = b.proxy;
+      b.proxy = nullptr;
+      p->cancel();
+      call->fail(b, 504, "did not answer within the aggregate timeout");
+    } else if (b.state == Backend::State::kWaiting) {
+      call->fail(b, 504, "was not called within the aggregate timeout");
+    }
+  }
+  call->running_ = 0;
+  call->answer();
+}
+
+}  // namespace ringgate

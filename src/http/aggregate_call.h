@@ -1,0 +1,137 @@
+#pragma once
+// One aggregated request: the backends of an `aggregate:` route called through ProxyCalls in
+// backend mode, stage by stage (a backend starts once the backends it reads are done), under one
+// deadline, and their JSON bodies spliced into one response object.
+//
+//   Connection ──head──► AggregateCall::start ── copy what templates read (params, query,
+//        │                   │                   headers), launch the backends that read no other
+//        │                   ▼
+//        │              Backend ──ProxyCall (backend mode)──► upstream
+//        │                   │ body into a padded buffer, validated when complete
+//        │                   ▼
+//        │              all done, or a required one failed, or the deadline:
+//        ◄──answer──── json::Writer over the raw bodies (projections, merge, defaults, errors)
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proxy.h"
+#include "ringgate/aggregate/json.h"
+#include "ringgate/aggregate/render.h"
+#include "ringgate/config/config.h"
+#include "ringgate/core/timer_wheel.h"
+#include "ringgate/router/router.h"
+
+namespace ringgate {
+
+class Connection;
+class Worker;
+
+// An aggregate route as a shard runs it: templates and projections compiled, clusters resolved.
+struct AggregateRoute {
+  struct Backend {
+    const AggregateBackend* config = nullptr;
+    UpstreamCluster* cluster = nullptr;
+    UpstreamAction upstream;  // timeout and retries of its calls
+    aggregate::CompiledTemplate path;
+    std::vector<aggregate::CompiledTemplate> query;    // as config->query
+    std::vector<aggregate::CompiledTemplate> headers;  // as config->headers
+    std::optional<aggregate::CompiledTemplate> body;
+    json::Projection projection;
+    bool idempotent = true;
+  };
+  const RouteConfig* route = nullptr;
+  const AggregateAction* action = nullptr;
+  std::vector<Backend> backends;
+  std::vector<std::string> header_names;  // request headers the templates read (lower-case)
+  json::Limits limits;
+};
+
+// Builds the shard's view of an aggregate route; false with `why` for a path or projection
+// json::Path rejects.
+bool build_aggregate_route(const RouteConfig& route, const AggregateAction& action,
+                           const std::vector<std::unique_ptr<UpstreamCluster>>& clusters,
+                           AggregateRoute* out, std::string* why);
+
+class AggregateCall final : public Timer, private aggregate::TemplateValues {
+ public:
+  explicit AggregateCall(Worker& worker);
+  ~AggregateCall();
+
+  // At the client's request head: copies what the templates read and starts the first stage.
+  void start(Connection& client, const AggregateRoute& route, const RouteMatchResult& match);
+  // The client's request is complete: the answer may go out once it is ready.
+  void on_request_complete(bool keep_alive);
+  // The client connection is closing: cancel what is out and let go.
+  void client_gone();
+
+  AggregateCall* next_free = nullptr;
+
+ private:
+  struct Backend final : BackendSink {
+    enum class State : uint8_t { kWaiting, kRunning, kDone, kFailed };
+    AggregateCall* call = nullptr;
+    uint32_t index = 0;
+    State state = State::kWaiting;
+    ProxyCall* proxy = nullptr;
+    int status = 0;  // the upstream's (done, or failed with its own status) or the gateway's
+    bool own_status = false;  // failed with the upstream's own 4xx/5xx (status_from)
+    bool too_big = false;
+    // The body once done (a failed optional backend: its default). Capacity for json::kPadding
+    // more bytes is kept, so padding it for the reader never moves it.
+    std::string body;
+    std::string reason;  // why it failed
+
+    bool backend_head(const ResponseParser& p) override;
+    void backend_body(std::string_view data) override;
+    void backend_done(int status) override;
+    void backend_failed(int status) override;
+  };
+
+  void launch_ready();
+  void launch(Backend& b);
+  void fail(Backend& b, int status, std::string reason);
+  void settle();  // after a backend ends: answer, or launch what can go now
+  void answer();
+  void deliver();
+  void release();
+  bool write_response(std::string* why);
+  // Opens a backend's body (or a failed optional one's default) in the shard's reader.
+  bool open(Backend& b);
+  static void on_timer(Timer* t);
+
+  // aggregate::TemplateValues
+  std::string_view path_param(uint32_t index) override;
+  std::optional<std::string_view> query(std::string_view name) override;
+  std::optional<std::string_view> header(std::string_view lower_name) override;
+  std::optional<std::string_view> item(const json::Path& path) override;
+  std::optional<std::string_view> backend(uint32_t index, const json::Path& path) override;
+
+  Worker& worker_;
+  Connection* client_ = nullptr;
+  const AggregateRoute* route_ = nullptr;
+  std::vector<Backend> backends_;
+  // Copies of what templates read from the request (its bytes may be recycled before the last
+  // stage runs).
+  std::vector<std::string> params_;
+  std::string query_;  // without '?'
+  std::vector<std::pair<std::string, std::string>> headers_;
+  std::string host_;
+  std::string peer_;
+  std::string request_id_;
+  std::string request_;  // one backend's request, rendered
+  std::string out_;      // the response body
+  std::string partial_;  // keys of failed optional backends, comma-separated
+  const char* content_type_ = "application/json";
+  int answer_status_ = 0;
+  uint32_t running_ = 0;
+  bool answered_ = false;  // the answer is built (out_, answer_status_, answer_headers_)
+  bool request_complete_ = false;
+  bool keep_alive_ = true;
+};
+
+}  // namespace ringgate

@@ -1,0 +1,352 @@
+// Aggregation against real upstream servers (test_upstream) on 127.0.0.1: parallel and chained
+// backends spliced into one JSON object, projections and merge, failure policies, the deadline,
+// body limits, and JSONTestSuite bodies served by an upstream.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "proxy_fixture.h"
+#include "ringgate/aggregate/json.h"
+
+namespace ringgate::it {
+namespace {
+
+// The response body checked with the gateway's own JSON reader (it must always be valid JSON),
+// with lookups by path.
+class Json {
+ public:
+  explicit Json(std::string text) : text_(std::move(text)) {
+    size_ = text_.size();
+    text_.append(json::kPadding, '\0');
+    std::string_view why;
+    valid_ = reader_.validate(text_.data(), size_, {}, &why);
+    why_ = why;
+  }
+  bool valid() const { return valid_; }
+  const std::string& why() const { return why_; }
+  // The raw JSON at `path`, or "<absent>".
+  std::string at(const std::string& path) {
+    json::Path p;
+    std::string why;
+    if (!json::Path::parse(path, &p, &why)) {
+      return "<bad path: " + why + ">";
+    }
+    std::string_view raw;
+    return reader_.find(p, &raw) == json::Status::kOk ? std::string(raw) : "<absent>";
+  }
+
+ private:
+  std::string text_;
+  size_t size_ = 0;
+  json::Reader reader_;
+  bool valid_ = false;
+  std::string why_;
+};
+
+class AggregateTest : public GatewayTest {
+ protected:
+  // Clusters `a`, `b` and `c` over the given upstreams (plus `down`, which nothing serves), and
+  // one aggregate route under /agg/{id}.
+  GatewayProcess& start_agg(const std::string& action, uint16_t a, uint16_t b = 0, uint16_t c = 0) {
+    ConfigSpec spec;
+    spec.upstreams = "  a: {endpoints: [" + endpoint(a) + "]}\n";
+    if (b) {
+      spec.upstreams += "  b: {endpoints: [" + endpoint(b) + "]}\n";
+    }
+    if (c) {
+      spec.upstreams += "  c: {endpoints: [" + endpoint(c) + "]}\n";
+    }
+    spec.upstreams += "  down: {endpoints: [" + endpoint(dead_port()) + "]}\n";
+    spec.routes = "  - match: {path: \"/agg/{id}\"}\n    aggregate:\n" + action + default_routes();
+    return start(spec);
+  }
+
+  std::string record_file(const std::string& name) { return dir_.path() + "/" + name; }
+
+  TempDir dir_;
+};
+
+TEST_F(AggregateTest, ParallelBackendsAreSplicedUnderTheirKeysInConfigOrder) {
+  Upstream a({"--name", "catalog", "--record", record_file("a")});
+  Upstream b({"--name", "inventory"});
+  Upstream c({"--name", "reviews"});
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: product, upstream: a, path: \"/catalog/{id}\"}\n"
+      "        - {key: stock, upstream: b, path: \"/stock/{id}\", query: {json: '{{\"n\": 3}}'}}\n"
+      "        - {key: reviews, upstream: c, path: \"/reviews/{id}\"}\n",
+      a.port(), b.port(), c.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/42", "X-Request-Id: trace-1\r\n"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/json");
+  EXPECT_FALSE(r->has("ringgate-partial"));
+  Json body(r->body);
+  ASSERT_TRUE(body.valid()) << body.why() << "\n" << r->body;
+  EXPECT_EQ(r->body.rfind("{\"product\":", 0), 0u) << r->body;
+  EXPECT_EQ(body.at("product.server"), "\"catalog\"");
+  EXPECT_EQ(body.at("product.path"), "\"/catalog/42\"");
+  EXPECT_EQ(body.at("stock"), "{\"n\": 3}");  // the upstream's bytes, spliced as sent
+  EXPECT_EQ(body.at("reviews.server"), "\"reviews\"");
+  Recorded rec = read_record(record_file("a"));
+  ASSERT_EQ(rec.requests.size(), 1u);
+  EXPECT_EQ(values(rec.requests[0], "x-request-id"), std::vector<std::string>{"trace-1"});
+  EXPECT_EQ(values(rec.requests[0], "x-forwarded-for"), std::vector<std::string>{"127.0.0.1"});
+}
+
+TEST_F(AggregateTest, ChainedBackendReadsAnEarlierResponse) {
+  Upstream orders({"--name", "orders"});
+  Upstream customers({"--name", "customers", "--record", record_file("c")});
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: order, upstream: a, path: \"/orders/{id}\","
+      " query: {json: '{{\"id\": 9, \"customer\": {{\"id\": \"c/7\"}}}}'}}\n"
+      "        - {key: customer, upstream: b, path: \"/customers/{order.customer.id}\","
+      " headers: {x-order: \"{order.id}\"}}\n",
+      orders.port(), customers.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/9"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  Json body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("order.customer.id"), "\"c/7\"");
+  EXPECT_EQ(body.at("customer.server"), "\"customers\"");
+  Recorded rec = read_record(record_file("c"));
+  ASSERT_EQ(rec.requests.size(), 1u);
+  // The value went in percent-encoded: one path segment, whatever it holds.
+  EXPECT_EQ(rec.requests[0].rfind("GET /customers/c%2F7 HTTP/1.1\r\n", 0), 0u)
+      << visible(rec.requests[0]);
+  EXPECT_EQ(values(rec.requests[0], "x-order"), std::vector<std::string>{"9"});
+}
+
+TEST_F(AggregateTest, ProjectionsAndMergeSpliceOnlyWhatIsAskedFor) {
+  Upstream a;
+  const std::string user =
+      "query: {json: '{{\"id\": 7, \"name\": \"Ann\", \"secret\": \"x\", "
+      "\"address\": {{\"city\": \"Oslo\", \"zip\": \"0150\"}}}}'}";
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: picked, upstream: a, path: /u, " +
+          user +
+          ", pick: address.city}\n"
+          "        - {key: allowed, upstream: a, path: /u, " +
+          user +
+          ", allow: [id, address.city]}\n"
+          "        - {key: denied, upstream: a, path: /u, " +
+          user +
+          ", deny: [secret, address],"
+          " rename: {name: fullName}}\n"
+          "        - {key: merged, upstream: a, path: /m, query: {json: '{{\"total\": 2, \"page\": "
+          "1}}'},"
+          " merge: true}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  Json body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("picked"), "\"Oslo\"");
+  EXPECT_EQ(body.at("allowed"), "{\"id\": 7,\"address\":{\"city\": \"Oslo\"}}") << r->body;
+  EXPECT_EQ(body.at("denied.fullName"), "\"Ann\"");
+  EXPECT_EQ(body.at("denied.secret"), "<absent>");
+  EXPECT_EQ(body.at("denied.address"), "<absent>");
+  EXPECT_EQ(body.at("total"), "2");  // merged into the top level
+  EXPECT_EQ(body.at("page"), "1");
+  EXPECT_EQ(body.at("merged"), "<absent>");
+}
+
+TEST_F(AggregateTest, RequiredBackendFailureIs502NamingIt) {
+  Upstream a;
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: product, upstream: a, path: /p}\n"
+      "        - {key: price, upstream: a, path: /price, query: {status: \"500\"}}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/problem+json");
+  EXPECT_NE(r->body.find("backend \\\"price\\\" answered 500"), std::string::npos) << r->raw;
+}
+
+TEST_F(AggregateTest, StatusFromPassesTheBackendsOwnStatus) {
+  Upstream a;
+  auto& gw = start_agg(
+      "      status_from: product\n"
+      "      backends:\n"
+      "        - {key: product, upstream: a, path: /p, query: {status: \"404\"}}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/404"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->raw;
+  EXPECT_NE(r->body.find("backend \\\"product\\\" answered 404"), std::string::npos) << r->body;
+}
+
+TEST_F(AggregateTest, OptionalFailuresGiveDefaultsPartialHeaderAndErrors) {
+  Upstream a;
+  auto& gw = start_agg(
+      "      errors: true\n"
+      "      backends:\n"
+      "        - {key: product, upstream: a, path: /p}\n"
+      "        - {key: reviews, upstream: down, path: /r, optional: true, default: []}\n"
+      "        - {key: stock, upstream: a, path: /s, query: {json: '{{bad'}, optional: true,"
+      " default: {count: 0}}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(r->header("ringgate-partial").value_or(""), "reviews,stock");
+  Json body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("reviews"), "[]");
+  EXPECT_EQ(body.at("stock"), "{\"count\":0}");
+  EXPECT_EQ(body.at("errors[0].backend"), "\"reviews\"");
+  EXPECT_EQ(body.at("errors[0].status"), "502");
+  EXPECT_EQ(body.at("errors[1].backend"), "\"stock\"");
+  EXPECT_NE(body.at("errors[1].reason").find("invalid JSON"), std::string::npos) << r->body;
+}
+
+TEST_F(AggregateTest, DeadlineCancelsWhatIsStillOut) {
+  Upstream a;
+  auto& gw = start_agg(
+      "      timeout: 300ms\n"
+      "      backends:\n"
+      "        - {key: fast, upstream: a, path: /f}\n"
+      "        - {key: slow, upstream: a, path: /s, query: {delay: 3s}, optional: true}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(r->header("ringgate-partial").value_or(""), "slow");
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 2s);
+  // A required backend that misses the deadline: 504.
+  auto& gw2 = start_agg(
+      "      timeout: 200ms\n"
+      "      backends:\n"
+      "        - {key: slow, upstream: a, path: /s, query: {delay: 3s}}\n",
+      a.port());
+  ASSERT_TRUE(gw2.ok()) << gw2.error();
+  auto r2 = fetch(gw2.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 504) << r2->raw;
+}
+
+TEST_F(AggregateTest, BodyLimitsAreBackendFailures) {
+  Upstream a;
+  auto& gw = start_agg(
+      "      errors: true\n"
+      "      limits: {body_bytes: 1KiB, depth: 3}\n"
+      "      backends:\n"
+      "        - {key: big, upstream: a, path: /b, query: {body_size: \"5000\"}, optional: true}\n"
+      "        - {key: deep, upstream: a, path: /d, query: {json: \"[[[[1]]]]\"}, optional: true}\n"
+      "        - {key: ok, upstream: a, path: /o, query: {json: \"[[[1]]]\"}}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  Json body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("big"), "null");
+  EXPECT_EQ(body.at("deep"), "null");
+  EXPECT_EQ(body.at("ok"), "[[[1]]]");
+  EXPECT_NE(body.at("errors[0].reason").find("larger than 1024 bytes"), std::string::npos)
+      << r->body;
+  EXPECT_NE(body.at("errors[1].reason").find("nesting deeper than 3"), std::string::npos)
+      << r->body;
+}
+
+TEST_F(AggregateTest, MergeCollisionsFollowOnCollision) {
+  Upstream a;
+  const std::string backends =
+      "      backends:\n"
+      "        - {key: one, upstream: a, path: /1, query: {json: '{{\"x\": 1}}'}, merge: true}\n"
+      "        - {key: two, upstream: a, path: /2, query: {json: '{{\"x\": 2}}'}, merge: true}\n";
+  for (const auto& [policy, want] : std::vector<std::pair<std::string, std::string>>{
+           {"first", "1"}, {"last", "2"}, {"error", ""}}) {
+    auto& gw = start_agg("      on_collision: " + policy + "\n" + backends, a.port());
+    ASSERT_TRUE(gw.ok()) << gw.error();
+    auto r = fetch(gw.port(), request("GET", "/agg/1"));
+    ASSERT_TRUE(r);
+    if (want.empty()) {
+      EXPECT_EQ(r->status, 502) << r->raw;
+      EXPECT_NE(r->body.find("two members named \\\"x\\\""), std::string::npos) << r->body;
+      continue;
+    }
+    ASSERT_EQ(r->status, 200) << policy << "\n" << r->raw;
+    Json body(r->body);
+    ASSERT_TRUE(body.valid()) << r->body;
+    EXPECT_EQ(body.at("x"), want) << policy << ": " << r->body;
+    EXPECT_EQ(r->body.find("\"x\"", r->body.find("\"x\"") + 1), std::string::npos) << r->body;
+  }
+}
+
+// Every JSONTestSuite file served by an upstream: valid ones are spliced as sent, invalid ones
+// are failures of their backend, and the gateway's answer is always valid JSON.
+TEST_F(AggregateTest, JsonTestSuiteBodies) {
+  const std::filesystem::path dir =
+      std::filesystem::path(RINGGATE_SOURCE_DIR) / "../shared/testdata/JSONTestSuite/test_parsing";
+  if (!std::filesystem::is_directory(dir)) {
+    GTEST_SKIP() << "JSONTestSuite not found at " << dir;
+  }
+  Upstream a({"--files", dir.string()});
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: v, upstream: a, path: \"/files/{id}\", optional: true, default: \"bad\"}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  int valid = 0;
+  int invalid = 0;
+  Conn c = connect_to(gw.port());
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() < 2 || (name[0] != 'y' && name[0] != 'n') || name[1] != '_') {
+      continue;  // i_ files may go either way
+    }
+    std::string encoded;
+    for (char ch : name) {
+      const auto u = static_cast<unsigned char>(ch);
+      if (std::isalnum(u) || ch == '_' || ch == '-' || ch == '.') {
+        encoded.push_back(ch);
+      } else {
+        char hex[4];
+        std::snprintf(hex, sizeof hex, "%%%02X", u);
+        encoded += hex;
+      }
+    }
+    if (!c.valid()) {
+      c = connect_to(gw.port());
+    }
+    ASSERT_TRUE(send_all(c, request("GET", "/agg/" + encoded))) << name;
+    auto r = read_response(c);
+    ASSERT_TRUE(r) << name;
+    ASSERT_EQ(r->status, 200) << name << "\n" << r->raw;
+    Json body(r->body);
+    ASSERT_TRUE(body.valid()) << name << ": " << body.why() << "\n" << r->body;
+    const bool failed = r->has("ringgate-partial");
+    if (name[0] == 'y') {
+      EXPECT_FALSE(failed) << name << " is valid JSON\n" << r->body;
+      ++valid;
+    } else {
+      EXPECT_TRUE(failed) << name << " is not valid JSON\n" << r->body;
+      EXPECT_EQ(body.at("v"), "\"bad\"") << name;
+      ++invalid;
+    }
+  }
+  EXPECT_GT(valid, 50);
+  EXPECT_GT(invalid, 100);
+}
+
+}  // namespace
+}  // namespace ringgate::it
