@@ -145,7 +145,9 @@ void AggregateCall::start(Connection& client, const AggregateRoute& route,
     b.state = Backend::State::kWaiting;
     b.proxy = nullptr;
     b.status = 0;
-    b.own_status = b.too_big = false;
+    b.own_status = b.too_big = b.has_cache_control = false;
+    b.cache_control.clear();
+    b.listed.clear();
     b.body.clear();
     b.reason.clear();
   }
@@ -272,8 +274,16 @@ void AggregateCall::fail(Backend& b, int status, std::string reason) {
 }
 
 bool AggregateCall::Backend::backend_head(const ResponseParser& p) {
-  const uint64_t limit = call->route_->action->limits.body_bytes;
+  const AggregateAction& action = *call->route_->action;
+  const uint64_t limit = action.limits.body_bytes;
   body.clear();
+  const std::string_view cc = p.header("cache-control");
+  has_cache_control = !cc.empty();
+  cache_control.assign(cc);
+  listed.resize(action.headers.size());
+  for (size_t i = 0; i < action.headers.size(); ++i) {
+    listed[i].assign(p.header(action.headers[i]));
+  }
   too_big = p.has_content_length() && p.content_length() > limit;
   return !too_big;  // refused at once: no need to read what will not be kept
 }
@@ -527,11 +537,76 @@ bool AggregateCall::write_response(std::string* why) {
   return true;
 }
 
+void AggregateCall::response_headers(std::string& out) const {
+  // The most restrictive Cache-Control of the backends: a partial response, or one built from a
+  // backend that sent none, is not stored at all.
+  bool no_store = !partial_.empty();
+  bool no_cache = false;
+  bool is_private = false;
+  int64_t max_age = -1;
+  for (const Backend& b : backends_) {
+    if (!b.has_cache_control) {
+      no_store = true;
+      continue;
+    }
+    std::string_view v = b.cache_control;
+    while (!v.empty()) {
+      const size_t comma = v.find(',');
+      std::string d(trim_ows(v.substr(0, comma)));
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+      for (char& ch : d) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      if (d == "no-store") {
+        no_store = true;
+      } else if (d == "no-cache") {
+        no_cache = true;
+      } else if (d == "private") {
+        is_private = true;
+      } else if (d.rfind("max-age=", 0) == 0) {
+        const int64_t age = std::strtoll(d.c_str() + 8, nullptr, 10);
+        max_age = max_age < 0 ? age : std::min(max_age, age);
+      }
+    }
+  }
+  if (no_store) {
+    out.append("Cache-Control: no-store\r\n");
+  } else {
+    std::string cc;
+    auto add = [&cc](const std::string& d) { cc.append(cc.empty() ? "" : ", ").append(d); };
+    if (is_private) {
+      add("private");
+    }
+    if (no_cache) {
+      add("no-cache");
+    }
+    if (max_age >= 0) {
+      add("max-age=" + std::to_string(max_age));
+    }
+    if (!cc.empty()) {
+      out.append("Cache-Control: ").append(cc).append("\r\n");
+    }
+  }
+  // Listed headers: the first backend (in config order) that sent one wins.
+  const AggregateAction& action = *route_->action;
+  for (size_t i = 0; i < action.headers.size(); ++i) {
+    for (const Backend& b : backends_) {
+      if (b.state == Backend::State::kDone && i < b.listed.size() && !b.listed[i].empty()) {
+        out.append(action.headers[i]).append(": ").append(b.listed[i]).append("\r\n");
+        break;
+      }
+    }
+  }
+}
+
 void AggregateCall::deliver() {
   Connection* client = client_;
   std::string headers;
-  if (!partial_.empty() && answer_status_ == 200) {
-    headers = "Ringgate-Partial: " + partial_ + "\r\n";
+  if (answer_status_ == 200) {
+    if (!partial_.empty()) {
+      headers = "Ringgate-Partial: " + partial_ + "\r\n";
+    }
+    response_headers(headers);
   }
   const int status = answer_status_;
   const char* content_type = content_type_;

@@ -85,6 +85,9 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
     // more bytes is kept, so padding it for the reader never moves it.
     std::string body;
     std::string reason;  // why it failed
+    std::string cache_control;  // its Cache-Control, when it sent one
+    bool has_cache_control = false;
+    std::vector<std::string> listed;  // values of the action's `headers`, by position ("" absent)
 
     bool backend_head(const ResponseParser& p) override;
     void backend_body(std::string_view data) override;
@@ -100,6 +103,8 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   void deliver();
   void release();
   bool write_response(std::string* why);
+  // Cache-Control and the listed headers for a 200 answer, as header lines.
+  void response_headers(std::string& out) const;
   // Opens a backend's body (or a failed optional one's default) in the shard's reader.
   bool open(Backend& b);
   static void on_timer(Timer* t);

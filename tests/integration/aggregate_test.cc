@@ -348,5 +348,47 @@ TEST_F(AggregateTest, JsonTestSuiteBodies) {
   EXPECT_GT(invalid, 100);
 }
 
+TEST_F(AggregateTest, CacheControlIsTheMostRestrictiveAndListedHeadersPass) {
+  Upstream a;
+  auto backends = [](const std::string& second_cc) {
+    return "      headers: [etag]\n"
+           "      backends:\n"
+           "        - {key: one, upstream: a, path: /1,"
+           " query: {header: \"Cache-Control:public, max-age=60\"}}\n"
+           "        - {key: two, upstream: a, path: /2, query: {header: \"" +
+           second_cc +
+           "\"}}\n"
+           "        - {key: three, upstream: a, path: /3, query: {header: \"ETag:\\\"v3\\\"\"},"
+           " optional: true}\n";
+  };
+  auto& gw = start_agg(backends("Cache-Control:max-age=30, private"), a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  // `three` sent no Cache-Control: nothing may be stored.
+  EXPECT_EQ(r->header("cache-control").value_or(""), "no-store") << r->raw;
+  EXPECT_EQ(r->header("etag").value_or(""), "\"v3\"");
+  EXPECT_FALSE(r->has("x-upstream"));  // other upstream headers are dropped
+
+  auto all_cacheable = [](const std::string& cc) {
+    return "      backends:\n"
+           "        - {key: one, upstream: a, path: /1,"
+           " query: {header: \"Cache-Control:public, max-age=60\"}}\n"
+           "        - {key: two, upstream: a, path: /2, query: {header: \"" +
+           cc + "\"}}\n";
+  };
+  auto& gw2 = start_agg(all_cacheable("Cache-Control:max-age=30, private"), a.port());
+  ASSERT_TRUE(gw2.ok()) << gw2.error();
+  auto r2 = fetch(gw2.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->header("cache-control").value_or(""), "private, max-age=30") << r2->raw;
+  auto& gw3 = start_agg(all_cacheable("Cache-Control:no-store"), a.port());
+  ASSERT_TRUE(gw3.ok()) << gw3.error();
+  auto r3 = fetch(gw3.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->header("cache-control").value_or(""), "no-store") << r3->raw;
+}
+
 }  // namespace
 }  // namespace ringgate::it

@@ -545,7 +545,7 @@ routes:
   EXPECT_EQ(a.backends[1].default_json, R"({"reviews":[],"rating":{"average":0,"count":0}})");
 }
 
-// Profiles, listed headers and for_each are checked in full but not served by this build's
+// Profiles and for_each are checked in full but not served by this build's
 // engine yet: refused unless the schema itself is under test.
 TEST(AggregateConfig, PartsTheEngineDoesNotRunYetAreRefused) {
   const std::string head = R"(server: {listen: "127.0.0.1:0"}
@@ -556,12 +556,6 @@ routes:
 )";
   EXPECT_EQ(config_test::error_of(head + "      backends: [{key: p, upstream: a, path: /p}]\n"),
             "");
-  const std::string with_headers =
-      head + "      headers: [etag]\n      backends: [{key: p, upstream: a, path: /p}]\n";
-  EXPECT_EQ(config_test::error_of(with_headers),
-            "t.yaml:6:7: routes[0].aggregate: aggregate headers are not supported by this build "
-            "yet");
-  EXPECT_EQ(config_test::error_of(with_headers, kAllowAggregate), "");
   const std::string with_for_each = head +
                                     "      backends:\n"
                                     "        - {key: o, upstream: a, path: /o}\n"
