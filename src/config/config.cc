@@ -1007,11 +1007,6 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     if (a->profiles) {
       fail(*chosen_field, "aggregate profiles are not supported by this build yet");
     }
-    for (const AggregateBackend& b : a->backends) {
-      if (b.for_each) {
-        fail(*chosen_field, "backend '" + b.key + "': for_each is not supported by this build yet");
-      }
-    }
   }
   return route;
 }

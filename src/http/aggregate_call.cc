@@ -78,6 +78,15 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
     if (!json::Projection::build(spec_of(cfg.projection), &b.projection, why)) {
       return false;
     }
+    if (cfg.for_each) {
+      std::string text = cfg.for_each->array.text + "[*]";
+      if (!cfg.for_each->element.text.empty()) {
+        text += "." + cfg.for_each->element.text;
+      }
+      if (!json::Path::parse(text, &b.for_each, why)) {
+        return false;
+      }
+    }
     // Request headers the templates read, copied at the request head.
     auto note_headers = [out](const AggregateTemplate& t) {
       for (const TemplatePiece& p : t.pieces) {
@@ -148,6 +157,9 @@ void AggregateCall::start(Connection& client, const AggregateRoute& route,
     b.own_status = b.too_big = b.has_cache_control = false;
     b.cache_control.clear();
     b.listed.clear();
+    b.elements.clear();
+    b.items.clear();
+    b.next_item = b.items_done = 0;
     b.body.clear();
     b.reason.clear();
   }
@@ -166,28 +178,40 @@ void AggregateCall::on_request_complete(bool keep_alive) {
 
 void AggregateCall::client_gone() {
   for (Backend& b : backends_) {
-    if (b.proxy) {
-      ProxyCall* p = b.proxy;
-      b.proxy = nullptr;
+    cancel(b);
+  }
+  release();
+}
+
+void AggregateCall::cancel(Backend& b) {
+  if (b.proxy) {
+    ProxyCall* p = b.proxy;
+    b.proxy = nullptr;
+    p->cancel();
+  }
+  for (Item& item : b.items) {
+    if (item.proxy) {
+      ProxyCall* p = item.proxy;
+      item.proxy = nullptr;
       p->cancel();
     }
   }
-  release();
 }
 
 void AggregateCall::settle() {
   if (answered_) {
     return;
   }
-  for (;;) {
+  for (bool again = true; again;) {
     for (const Backend& b : backends_) {
       if (b.state == Backend::State::kFailed && !route_->backends[b.index].config->optional) {
         answer();  // a required backend failed: nothing can save the response
         return;
       }
     }
-    const uint32_t before = running_;
-    bool failed_now = false;
+    // Launch what is ready. A launch that ends at once (failed, or a for_each over no elements)
+    // may make more ready: look again.
+    again = false;
     for (Backend& b : backends_) {
       if (b.state != Backend::State::kWaiting) {
         continue;
@@ -199,36 +223,36 @@ void AggregateCall::settle() {
       });
       if (ready) {
         launch(b);
-        failed_now |= b.state == Backend::State::kFailed;
+        again |= b.state != Backend::State::kRunning;
       }
     }
-    if (!failed_now) {
-      break;  // launches failing at once may unblock (or doom) others: look again
-    }
-    (void)before;
   }
   if (running_ == 0) {
     answer();
   }
 }
 
-void AggregateCall::launch(Backend& b) {
-  const AggregateRoute::Backend& rb = route_->backends[b.index];
+bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::string* why) {
   const AggregateBackend& cfg = *rb.config;
-  std::string why;
   request_.clear();
   request_.append(cfg.method).push_back(' ');
-  bool ok = aggregate::render(rb.path, aggregate::Target::kPath, *this, request_, &why);
-  for (size_t i = 0; ok && i < cfg.query.size(); ++i) {
+  if (!aggregate::render(rb.path, aggregate::Target::kPath, *this, request_, why)) {
+    return false;
+  }
+  for (size_t i = 0; i < cfg.query.size(); ++i) {
     request_.push_back(i == 0 ? '?' : '&');
     aggregate::percent_encode(cfg.query[i].name, request_);
     request_.push_back('=');
-    ok = aggregate::render(rb.query[i], aggregate::Target::kQuery, *this, request_, &why);
+    if (!aggregate::render(rb.query[i], aggregate::Target::kQuery, *this, request_, why)) {
+      return false;
+    }
   }
   request_.append(" HTTP/1.1\r\nHost: ").append(host_).append("\r\n");
-  for (size_t i = 0; ok && i < cfg.headers.size(); ++i) {
+  for (size_t i = 0; i < cfg.headers.size(); ++i) {
     request_.append(cfg.headers[i].name).append(": ");
-    ok = aggregate::render(rb.headers[i], aggregate::Target::kHeader, *this, request_, &why);
+    if (!aggregate::render(rb.headers[i], aggregate::Target::kHeader, *this, request_, why)) {
+      return false;
+    }
     request_.append("\r\n");
   }
   request_.append("X-Forwarded-For: ").append(peer_).append("\r\nX-Forwarded-Proto: http\r\n");
@@ -236,16 +260,29 @@ void AggregateCall::launch(Backend& b) {
     request_.append("X-Forwarded-Host: ").append(host_).append("\r\n");
   }
   request_.append("X-Request-Id: ").append(request_id_).append("\r\n");
-  if (ok && rb.body) {
-    out_.clear();  // scratch for the body until the answer is written
-    ok = aggregate::render(*rb.body, aggregate::Target::kBody, *this, out_, &why);
+  if (rb.body) {
+    body_.clear();
+    if (!aggregate::render(*rb.body, aggregate::Target::kBody, *this, body_, why)) {
+      return false;
+    }
     request_.append("Content-Type: ").append(cfg.content_type).append("\r\n");
-    request_.append("Content-Length: ").append(std::to_string(out_.size())).append("\r\n\r\n");
-    request_.append(out_);
+    request_.append("Content-Length: ").append(std::to_string(body_.size())).append("\r\n\r\n");
+    request_.append(body_);
   } else {
     request_.append("\r\n");
   }
-  if (!ok) {
+  return true;
+}
+
+void AggregateCall::launch(Backend& b) {
+  const AggregateRoute::Backend& rb = route_->backends[b.index];
+  if (rb.config->for_each) {
+    launch_for_each(b);
+    return;
+  }
+  std::string why;
+  element_ = nullptr;
+  if (!render_request(rb, &why)) {
     fail(b, 502, "could not be called: " + why);
     return;
   }
@@ -260,6 +297,143 @@ void AggregateCall::launch(Backend& b) {
   }
   b.proxy = call;
   ++running_;
+}
+
+void AggregateCall::launch_for_each(Backend& b) {
+  const AggregateRoute::Backend& rb = route_->backends[b.index];
+  const AggregateForEach& fe = *rb.config->for_each;
+  b.elements.clear();
+  bool too_many = false;
+  const json::Status st =
+      open(backends_[fe.backend])
+          ? worker_.json_reader().for_each(rb.for_each,
+                                           [&](std::string_view raw) {
+                                             if (b.elements.size() == fe.max_items) {
+                                               too_many = true;
+                                               return false;
+                                             }
+                                             b.elements.emplace_back(raw);
+                                             return true;
+                                           })
+          : json::Status::kAbsent;
+  if (st != json::Status::kOk) {
+    fail(b, 502, "could not be called: " + rb.for_each.text() + " is not an array");
+    return;
+  }
+  if (too_many) {
+    fail(b, 502, "could not be called: more than " + std::to_string(fe.max_items) + " elements");
+    return;
+  }
+  b.items.resize(b.elements.size());
+  b.next_item = b.items_done = 0;
+  if (b.elements.empty()) {
+    b.body.assign("[]");
+    b.state = Backend::State::kDone;
+    return;
+  }
+  b.state = Backend::State::kRunning;
+  ++running_;
+  for (uint32_t i = 0; i < b.items.size(); ++i) {
+    b.items[i].backend = &b;
+    b.items[i].index = i;
+    b.items[i].proxy = nullptr;
+  }
+  while (b.next_item < b.items.size() && b.next_item < fe.concurrency) {
+    if (!launch_item(b, b.next_item++)) {
+      return;
+    }
+  }
+}
+
+bool AggregateCall::launch_item(Backend& b, uint32_t i) {
+  const AggregateRoute::Backend& rb = route_->backends[b.index];
+  std::string why;
+  element_ = &b.elements[i];
+  const bool rendered = render_request(rb, &why);
+  element_ = nullptr;
+  int status = 502;
+  if (rendered) {
+    ProxyCall* call = worker_.acquire_call();
+    status = call->start_backend(b.items[i], rb.upstream, *rb.cluster, request_, rb.idempotent);
+    if (status == 0) {
+      b.items[i].proxy = call;
+      b.items[i].body.clear();
+      b.items[i].too_big = false;
+      return true;
+    }
+    worker_.release_call(call);
+    why = "could not be called";
+  }
+  cancel(b);
+  --running_;
+  fail(b, status, "element " + std::to_string(i) + " " + why);
+  return false;
+}
+
+bool AggregateCall::Item::backend_head(const ResponseParser& p) {
+  const uint64_t limit = backend->call->route_->action->limits.body_bytes;
+  body.clear();
+  too_big = p.has_content_length() && p.content_length() > limit;
+  return !too_big;
+}
+
+void AggregateCall::Item::backend_body(std::string_view data) {
+  if (too_big || body.size() + data.size() > backend->call->route_->action->limits.body_bytes) {
+    too_big = true;
+    return;
+  }
+  body.append(data);
+}
+
+void AggregateCall::Item::backend_done(int status) {
+  proxy = nullptr;
+  AggregateCall* call = backend->call;
+  if (too_big) {
+    call->item_finished(*this, 502, "sent a body over the limit");
+  } else if (status < 200 || status > 299) {
+    call->item_finished(*this, status, "answered " + std::to_string(status));
+  } else {
+    body.reserve(body.size() + json::kPadding);
+    const size_t len = body.size();
+    body.append(json::kPadding, '\0');
+    std::string_view why;
+    const bool valid =
+        call->worker_.json_reader().validate(body.data(), len, call->route_->limits, &why);
+    body.resize(len);
+    call->item_finished(*this, valid ? 0 : 502, valid ? std::string() : "sent " + std::string(why));
+  }
+}
+
+void AggregateCall::Item::backend_failed(int status) {
+  proxy = nullptr;
+  backend->call->item_finished(*this, status,
+                               status == 504 ? "did not answer in time" : "could not be reached");
+}
+
+void AggregateCall::item_finished(Item& item, int status, std::string reason) {
+  Backend& b = *item.backend;
+  if (status != 0) {
+    cancel(b);
+    --running_;
+    fail(b, status, "element " + std::to_string(item.index) + " " + reason);
+    settle();
+    return;
+  }
+  ++b.items_done;
+  if (b.next_item < b.items.size()) {
+    launch_item(b, b.next_item++);  // keeps `concurrency` calls in flight
+  } else if (b.items_done == b.items.size()) {
+    // Joined in element order: each item body is valid JSON, so the array is too.
+    b.body.assign("[");
+    for (size_t i = 0; i < b.items.size(); ++i) {
+      b.body.append(i ? "," : "").append(b.items[i].body);
+    }
+    b.body.push_back(']');
+    b.body.reserve(b.body.size() + json::kPadding);
+    b.state = Backend::State::kDone;
+    --running_;
+  }
+  settle();
 }
 
 void AggregateCall::fail(Backend& b, int status, std::string reason) {
@@ -361,8 +535,23 @@ std::optional<std::string_view> AggregateCall::header(std::string_view lower_nam
   return std::nullopt;
 }
 
-std::optional<std::string_view> AggregateCall::item(const json::Path&) {
-  return std::nullopt;  // for_each is refused at load until it is supported
+std::optional<std::string_view> AggregateCall::item(const json::Path& path) {
+  if (!element_) {
+    return std::nullopt;
+  }
+  if (path.is_document()) {
+    return std::string_view(*element_);
+  }
+  scratch_.assign(*element_);
+  const size_t len = scratch_.size();
+  scratch_.append(json::kPadding, '\0');
+  std::string_view why;
+  std::string_view raw;
+  if (!worker_.json_reader().validate(scratch_.data(), len, route_->limits, &why) ||
+      worker_.json_reader().find(path, &raw) != json::Status::kOk) {
+    return std::nullopt;
+  }
+  return raw;
 }
 
 std::optional<std::string_view> AggregateCall::backend(uint32_t index, const json::Path& path) {
@@ -400,10 +589,8 @@ void AggregateCall::answer() {
     }
   }
   for (Backend& b : backends_) {
-    if (b.proxy) {
-      ProxyCall* p = b.proxy;
-      b.proxy = nullptr;
-      p->cancel();
+    if (b.state == Backend::State::kRunning) {
+      cancel(b);
       fail(b, 504, "was cancelled: the response was decided without it");
     }
   }
@@ -626,10 +813,8 @@ void AggregateCall::release() {
 void AggregateCall::on_timer(Timer* t) {
   auto* call = static_cast<AggregateCall*>(t);
   for (Backend& b : call->backends_) {
-    if (b.proxy) {
-      ProxyCall* p = b.proxy;
-      b.proxy = nullptr;
-      p->cancel();
+    if (b.state == Backend::State::kRunning) {
+      call->cancel(b);
       call->fail(b, 504, "did not answer within the aggregate timeout");
     } else if (b.state == Backend::State::kWaiting) {
       call->fail(b, 504, "was not called within the aggregate timeout");

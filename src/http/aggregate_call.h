@@ -42,6 +42,7 @@ struct AggregateRoute {
     std::vector<aggregate::CompiledTemplate> headers;  // as config->headers
     std::optional<aggregate::CompiledTemplate> body;
     json::Projection projection;
+    json::Path for_each;  // for_each: the array's `[*]` and the element path, as one Path
     bool idempotent = true;
   };
   const RouteConfig* route = nullptr;
@@ -72,6 +73,21 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   AggregateCall* next_free = nullptr;
 
  private:
+  struct Backend;
+  // One call of a for_each backend: its element's request and response.
+  struct Item final : BackendSink {
+    Backend* backend = nullptr;
+    uint32_t index = 0;
+    ProxyCall* proxy = nullptr;
+    bool too_big = false;
+    std::string body;
+
+    bool backend_head(const ResponseParser& p) override;
+    void backend_body(std::string_view data) override;
+    void backend_done(int status) override;
+    void backend_failed(int status) override;
+  };
+
   struct Backend final : BackendSink {
     enum class State : uint8_t { kWaiting, kRunning, kDone, kFailed };
     AggregateCall* call = nullptr;
@@ -84,10 +100,15 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
     // The body once done (a failed optional backend: its default). Capacity for json::kPadding
     // more bytes is kept, so padding it for the reader never moves it.
     std::string body;
-    std::string reason;  // why it failed
+    std::string reason;         // why it failed
     std::string cache_control;  // its Cache-Control, when it sent one
     bool has_cache_control = false;
     std::vector<std::string> listed;  // values of the action's `headers`, by position ("" absent)
+    // for_each: the elements (raw JSON), their calls, and how far they are.
+    std::vector<std::string> elements;
+    std::vector<Item> items;
+    uint32_t next_item = 0;
+    uint32_t items_done = 0;
 
     bool backend_head(const ResponseParser& p) override;
     void backend_body(std::string_view data) override;
@@ -95,8 +116,15 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
     void backend_failed(int status) override;
   };
 
-  void launch_ready();
   void launch(Backend& b);
+  void launch_for_each(Backend& b);
+  // Starts element `i` of a for_each backend; false when it failed at once (b is failed then).
+  bool launch_item(Backend& b, uint32_t i);
+  void item_finished(Item& item, int status, std::string reason);
+  // Renders backend `rb`'s request into request_ (element `item` for {item}).
+  bool render_request(const AggregateRoute::Backend& rb, std::string* why);
+  // Cancels whatever of `b` is still out.
+  void cancel(Backend& b);
   void fail(Backend& b, int status, std::string reason);
   void settle();  // after a backend ends: answer, or launch what can go now
   void answer();
@@ -128,9 +156,12 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   std::string host_;
   std::string peer_;
   std::string request_id_;
-  std::string request_;  // one backend's request, rendered
-  std::string out_;      // the response body
-  std::string partial_;  // keys of failed optional backends, comma-separated
+  std::string request_;                   // one backend's request, rendered
+  std::string body_;                      // one backend's request body, rendered
+  std::string scratch_;                   // an element, padded for the reader
+  const std::string* element_ = nullptr;  // the element {item} stands for while rendering
+  std::string out_;                       // the response body
+  std::string partial_;                   // keys of failed optional backends, comma-separated
   const char* content_type_ = "application/json";
   int answer_status_ = 0;
   uint32_t running_ = 0;

@@ -390,5 +390,61 @@ TEST_F(AggregateTest, CacheControlIsTheMostRestrictiveAndListedHeadersPass) {
   EXPECT_EQ(r3->header("cache-control").value_or(""), "no-store") << r3->raw;
 }
 
+// One call per element of an earlier backend's array, at most `concurrency` at once, joined in
+// element order.
+TEST_F(AggregateTest, ForEachCallsOncePerElementAndJoinsInOrder) {
+  Upstream orders;
+  Upstream products({"--name", "products", "--record", record_file("p")});
+  const std::string order =
+      "query: {json: '{{\"lines\": [{{\"sku\": \"a1\"}}, {{\"sku\": \"b/2\"}}, "
+      "{{\"sku\": \"c3\"}}]}}'}";
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: order, upstream: a, path: /o, " +
+          order +
+          "}\n"
+          "        - {key: items, upstream: b, path: \"/products/{item}\","
+          " for_each: \"order.lines[*].sku\", concurrency: 2}\n",
+      orders.port(), products.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  Json body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("items[0].path"), "\"/products/a1\"") << r->body;
+  EXPECT_EQ(body.at("items[1].path"), "\"/products/b%2F2\"") << r->body;
+  EXPECT_EQ(body.at("items[2].path"), "\"/products/c3\"") << r->body;
+  EXPECT_EQ(read_record(record_file("p")).requests.size(), 3u);
+}
+
+TEST_F(AggregateTest, ForEachLimitsAndFailures) {
+  Upstream a;
+  const std::string many = "query: {json: \"[1,2,3,4,5]\"}";
+  auto& gw = start_agg(
+      "      errors: true\n"
+      "      backends:\n"
+      "        - {key: list, upstream: a, path: /l, " +
+          many +
+          "}\n"
+          "        - {key: capped, upstream: a, path: \"/x/{item}\", for_each: \"list[*]\","
+          " max_items: 4, optional: true}\n"
+          "        - {key: failing, upstream: a, path: \"/x/{item}\","
+          " query: {status: \"503\"}, for_each: \"list[*]\", optional: true}\n"
+          "        - {key: empty, upstream: a, path: \"/x/{item}\", for_each: \"list[9][*]\","
+          " optional: true}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(r->header("ringgate-partial").value_or(""), "capped,failing,empty");
+  Json body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_NE(body.at("errors[0].reason").find("more than 4 elements"), std::string::npos) << r->body;
+  EXPECT_NE(body.at("errors[1].reason").find("answered 503"), std::string::npos) << r->body;
+  EXPECT_NE(body.at("errors[2].reason").find("is not an array"), std::string::npos) << r->body;
+}
+
 }  // namespace
 }  // namespace ringgate::it

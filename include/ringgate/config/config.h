@@ -211,7 +211,7 @@ struct Config {
 
 // What a load accepts beyond what this build can serve.
 struct LoadOptions {
-  // Accept the parts of `aggregate:` the engine does not run yet (profiles, for_each;
+  // Accept the parts of `aggregate:` the engine does not run yet (profiles;
   // refused otherwise): lets the config tests check the whole schema ahead of the engine.
   bool allow_aggregate = false;
 };
