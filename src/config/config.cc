@@ -361,8 +361,7 @@ class Section {
 
 class Loader {
  public:
-  explicit Loader(std::string source, LoadOptions options = {})
-      : source_(std::move(source)), options_(options) {}
+  explicit Loader(std::string source) : source_(std::move(source)) {}
 
   Config load(const YAML::Node& root);
 
@@ -629,7 +628,6 @@ class Loader {
 
  private:
   std::string source_;
-  LoadOptions options_;
   // The clusters, loaded before the routes that name them.
   const std::vector<UpstreamConfig>* upstreams_ = nullptr;
 };
@@ -1002,12 +1000,6 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
   route.action = (this->*(chosen->parse))(*chosen_field, route.match);
-  if (const auto* a = std::get_if<AggregateAction>(&route.action); a && !options_.allow_aggregate) {
-    // Loaded and checked in full, but not run by this build's engine yet.
-    if (a->profiles) {
-      fail(*chosen_field, "aggregate profiles are not supported by this build yet");
-    }
-  }
   return route;
 }
 
@@ -3097,8 +3089,7 @@ void Loader::append_json_string(const Field& f, std::string_view text, std::stri
   out += '"';
 }
 
-Config load_from_text(const std::string& yaml, const std::string& source_name,
-                      const LoadOptions& options) {
+Config load_from_text(const std::string& yaml, const std::string& source_name) {
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(yaml);
@@ -3113,7 +3104,7 @@ Config load_from_text(const std::string& yaml, const std::string& source_name,
                       "more than one YAML document; a config is a single document");
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-  return Loader(source_name, options).load(root);
+  return Loader(source_name).load(root);
 }
 
 }  // namespace
@@ -3121,10 +3112,9 @@ Config load_from_text(const std::string& yaml, const std::string& source_name,
 ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
     : std::runtime_error(format_mark(mark) + ": " + reason) {}
 
-Config load_config_string(const std::string& yaml, const std::string& source_name,
-                          const LoadOptions& options) {
+Config load_config_string(const std::string& yaml, const std::string& source_name) {
   try {
-    return load_from_text(yaml, source_name, options);
+    return load_from_text(yaml, source_name);
   } catch (const ConfigError&) {
     throw;
   } catch (const YAML::Exception& e) {
@@ -3136,7 +3126,7 @@ Config load_config_string(const std::string& yaml, const std::string& source_nam
   }
 }
 
-Config load_config_file(const std::string& path, const LoadOptions& options) {
+Config load_config_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     throw ConfigError(path + ": cannot open: " + std::strerror(errno));
@@ -3159,7 +3149,7 @@ Config load_config_file(const std::string& path, const LoadOptions& options) {
     text.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
-  return load_config_string(text, path, options);
+  return load_config_string(text, path);
 }
 
 }  // namespace ringgate

@@ -108,6 +108,19 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
       note_headers(*cfg.body);
     }
   }
+  if (action.profiles) {
+    for (const AggregateProfile& profile : action.profiles->profiles) {
+      std::vector<AggregateRoute::ProfileBackend> backends(profile.backends.size());
+      for (size_t i = 0; i < profile.backends.size(); ++i) {
+        backends[i].skip = profile.backends[i].skip;
+        if (!json::Projection::build(spec_of(profile.backends[i].projection),
+                                     &backends[i].projection, why)) {
+          return false;
+        }
+      }
+      out->profiles.push_back(std::move(backends));
+    }
+  }
   return true;
 }
 
@@ -146,12 +159,28 @@ void AggregateCall::start(Connection& client, const AggregateRoute& route,
     worker_.request_ids().next(generated);
     request_id_.assign(generated, sizeof generated);
   }
+  profile_ = -1;
+  if (const auto& profiles = route.action->profiles) {
+    const std::string_view chosen = profiles->select == AggregateProfiles::Select::kHeader
+                                        ? p.header(profiles->select_name)
+                                        : query(profiles->select_name).value_or("");
+    for (size_t i = 0; i < profiles->profiles.size(); ++i) {
+      if (!chosen.empty() && profiles->profiles[i].name == chosen) {
+        profile_ = static_cast<int>(i);
+      }
+    }
+    if (profile_ < 0 && profiles->default_profile) {
+      profile_ = static_cast<int>(*profiles->default_profile);
+    }
+  }
   backends_.resize(route.backends.size());
   for (size_t i = 0; i < backends_.size(); ++i) {
     Backend& b = backends_[i];
     b.call = this;
     b.index = static_cast<uint32_t>(i);
-    b.state = Backend::State::kWaiting;
+    b.state = profile_ >= 0 && route.profiles[static_cast<size_t>(profile_)][i].skip
+                  ? Backend::State::kSkipped
+                  : Backend::State::kWaiting;
     b.proxy = nullptr;
     b.status = 0;
     b.own_status = b.too_big = b.has_cache_control = false;
@@ -535,6 +564,11 @@ std::optional<std::string_view> AggregateCall::header(std::string_view lower_nam
   return std::nullopt;
 }
 
+const json::Projection& AggregateCall::projection(uint32_t backend) const {
+  return profile_ >= 0 ? route_->profiles[static_cast<size_t>(profile_)][backend].projection
+                       : route_->backends[backend].projection;
+}
+
 std::optional<std::string_view> AggregateCall::item(const json::Path& path) {
   if (!element_) {
     return std::nullopt;
@@ -634,10 +668,13 @@ bool AggregateCall::write_response(std::string* why) {
   std::vector<Name> names;
   for (Backend& b : backends_) {
     const AggregateRoute::Backend& rb = route_->backends[b.index];
+    if (b.state == Backend::State::kSkipped) {
+      continue;  // this profile leaves it out
+    }
     if (!rb.config->merge) {
       names.push_back(Name{rb.config->key});
     } else if (open(b)) {
-      reader.members(rb.projection,
+      reader.members(projection(b.index),
                      [&](const json::Member& m) { names.push_back(Name{std::string(m.key)}); });
     }
   }
@@ -668,6 +705,9 @@ bool AggregateCall::write_response(std::string* why) {
   size_t n = 0;
   for (Backend& b : backends_) {
     const AggregateRoute::Backend& rb = route_->backends[b.index];
+    if (b.state == Backend::State::kSkipped) {
+      continue;
+    }
     if (b.state == Backend::State::kFailed) {
       partial_.append(partial_.empty() ? "" : ",").append(rb.config->key);
     }
@@ -676,7 +716,7 @@ bool AggregateCall::write_response(std::string* why) {
         *why = "backend \"" + rb.config->key + "\" changed while the response was written";
         return false;
       }
-      const json::Status st = reader.members(rb.projection, [&](const json::Member& m) {
+      const json::Status st = reader.members(projection(b.index), [&](const json::Member& m) {
         if (names[n++].keep) {
           w.raw_key(m.raw_key);
           w.raw(m.value);
@@ -692,7 +732,7 @@ bool AggregateCall::write_response(std::string* why) {
       continue;
     }
     w.key(rb.config->key);
-    if (!open(b) || reader.project(rb.projection, w) != json::Status::kOk) {
+    if (!open(b) || reader.project(projection(b.index), w) != json::Status::kOk) {
       w.null();  // a pick or allow that selected nothing
     }
   }

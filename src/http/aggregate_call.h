@@ -50,6 +50,12 @@ struct AggregateRoute {
   std::vector<Backend> backends;
   std::vector<std::string> header_names;  // request headers the templates read (lower-case)
   json::Limits limits;
+  // Profiles (BFF): per profile, per backend, whether it is skipped and its projection.
+  struct ProfileBackend {
+    bool skip = false;
+    json::Projection projection;
+  };
+  std::vector<std::vector<ProfileBackend>> profiles;
 };
 
 // Builds the shard's view of an aggregate route; false with `why` for a path or projection
@@ -89,7 +95,7 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   };
 
   struct Backend final : BackendSink {
-    enum class State : uint8_t { kWaiting, kRunning, kDone, kFailed };
+    enum class State : uint8_t { kWaiting, kRunning, kDone, kFailed, kSkipped };
     AggregateCall* call = nullptr;
     uint32_t index = 0;
     State state = State::kWaiting;
@@ -131,6 +137,7 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   void deliver();
   void release();
   bool write_response(std::string* why);
+  const json::Projection& projection(uint32_t backend) const;
   // Cache-Control and the listed headers for a 200 answer, as header lines.
   void response_headers(std::string& out) const;
   // Opens a backend's body (or a failed optional one's default) in the shard's reader.
@@ -154,6 +161,7 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   std::string query_;  // without '?'
   std::vector<std::pair<std::string, std::string>> headers_;
   std::string host_;
+  int profile_ = -1;  // the request's profile, or -1: the backends' own projections
   std::string peer_;
   std::string request_id_;
   std::string request_;                   // one backend's request, rendered

@@ -446,5 +446,38 @@ TEST_F(AggregateTest, ForEachLimitsAndFailures) {
   EXPECT_NE(body.at("errors[2].reason").find("is not an array"), std::string::npos) << r->body;
 }
 
+// BFF profiles: one route, a small payload for mobile clients and the full one for the web.
+TEST_F(AggregateTest, ProfilesProjectPerKindOfClient) {
+  Upstream a({"--record", record_file("a")});
+  auto& gw = start_agg(
+      "      profiles:\n"
+      "        select: \"header:X-Client\"\n"
+      "        default: web\n"
+      "        mobile:\n"
+      "          product: {allow: [id]}\n"
+      "          reviews: {skip: true}\n"
+      "        web: {}\n"
+      "      backends:\n"
+      "        - {key: product, upstream: a, path: /p,"
+      " query: {json: '{{\"id\": 1, \"name\": \"n\", \"long\": \"text\"}}'}}\n"
+      "        - {key: reviews, upstream: a, path: /r, query: {json: \"[5, 4]\"}}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto mobile = fetch(gw.port(), request("GET", "/agg/1", "X-Client: mobile\r\n"));
+  ASSERT_TRUE(mobile);
+  ASSERT_EQ(mobile->status, 200) << mobile->raw;
+  EXPECT_EQ(mobile->body, "{\"product\":{\"id\": 1}}");
+  EXPECT_EQ(read_record(record_file("a")).requests.size(), 1u);  // reviews was not called
+  for (const char* client : {"X-Client: web\r\n", "X-Client: fridge\r\n", ""}) {
+    auto web = fetch(gw.port(), request("GET", "/agg/1", client));
+    ASSERT_TRUE(web);
+    ASSERT_EQ(web->status, 200) << web->raw;
+    Json body(web->body);
+    ASSERT_TRUE(body.valid()) << web->body;
+    EXPECT_EQ(body.at("product.long"), "\"text\"") << client;
+    EXPECT_EQ(body.at("reviews"), "[5, 4]") << client;
+  }
+}
+
 }  // namespace
 }  // namespace ringgate::it

@@ -209,17 +209,9 @@ struct Config {
   std::vector<RouteConfig> routes;
 };
 
-// What a load accepts beyond what this build can serve.
-struct LoadOptions {
-  // Accept the parts of `aggregate:` the engine does not run yet (profiles;
-  // refused otherwise): lets the config tests check the whole schema ahead of the engine.
-  bool allow_aggregate = false;
-};
-
 // Parse and validate; throws ConfigError with file:line:column on the first problem.
-Config load_config_file(const std::string& path, const LoadOptions& options = {});
-Config load_config_string(const std::string& yaml, const std::string& source_name,
-                          const LoadOptions& options = {});
+Config load_config_file(const std::string& path);
+Config load_config_string(const std::string& yaml, const std::string& source_name);
 
 // conf/ringgate.yaml, compiled into the binary.
 extern const char* const kEmbeddedDefaultConfig;

@@ -31,7 +31,7 @@ routes:
           headers: {x-name: "{order.customer.name}"}
           body: '{{"id": {order.customer.id}, "name": "{order.customer.name}", "lines": {order.lines}}}'
 )",
-                                   "t.yaml", LoadOptions{true})),
+                                   "t.yaml")),
         action_(std::get<AggregateAction>(config_.routes[0].action)) {}
 
   std::string render_ok(const AggregateTemplate& source, Target target) {

@@ -19,10 +19,9 @@ namespace {
 using config_test::ErrorCase;
 
 // The engine has not landed, so the loader refuses aggregate routes unless asked not to.
-constexpr LoadOptions kAllowAggregate{true};
 
 Config load(const std::string& yaml) {
-  return load_config_string(yaml, "a.yaml", kAllowAggregate);
+  return load_config_string(yaml, "a.yaml");
 }
 
 const AggregateAction& aggregate_of(const RouteConfig& route) {
@@ -545,22 +544,8 @@ routes:
   EXPECT_EQ(a.backends[1].default_json, R"({"reviews":[],"rating":{"average":0,"count":0}})");
 }
 
-// Profiles are checked in full but not served by this build's engine yet: refused unless the
-// schema itself is under test.
-TEST(AggregateConfig, ProfilesAreRefusedUntilTheEngineRunsThem) {
-  const std::string yaml = R"(server: {listen: "127.0.0.1:0"}
-upstreams: {a: {endpoints: ["127.0.0.1:1"]}}
-routes:
-  - match: {path: /p}
-    aggregate:
-      profiles: {select: "header:X-Client", mobile: {p: {pick: id}}}
-      backends: [{key: p, upstream: a, path: /p}]
-)";
-  EXPECT_EQ(config_test::error_of(yaml),
-            "t.yaml:6:7: routes[0].aggregate: aggregate profiles are not supported by this build "
-            "yet");
-  EXPECT_EQ(config_test::error_of(yaml, kAllowAggregate), "");
-  // The whole action is checked first, so `ringgate -t` still reports its mistakes.
+// The whole action is checked, so `ringgate -t` reports its mistakes.
+TEST(AggregateConfig, TheWholeActionIsChecked) {
   EXPECT_EQ(config_test::error_of(
                 "server: {listen: \"127.0.0.1:0\"}\nroutes:\n  - match: {path: /p}\n"
                 "    aggregate:\n      backends: [{key: p, upstream: nope, path: /p}]\n"),
@@ -1160,7 +1145,7 @@ const ErrorCase kErrors[] = {
 #undef UPSTREAMS
 
 TEST(AggregateConfigErrors, ExactPositionAndReason) {
-  config_test::expect_errors(kErrors, kAllowAggregate);
+  config_test::expect_errors(kErrors);
 }
 
 TEST(AggregateConfigErrors, AtMost64Backends) {
@@ -1170,9 +1155,9 @@ TEST(AggregateConfigErrors, AtMost64Backends) {
   for (int i = 0; i < 64; ++i) {
     yaml += "        - {key: k" + std::to_string(i) + ", upstream: a, path: /x}\n";
   }
-  EXPECT_EQ(config_test::error_of(yaml, kAllowAggregate), "");
+  EXPECT_EQ(config_test::error_of(yaml), "");
   yaml += "        - {key: k64, upstream: a, path: /x}\n";
-  EXPECT_EQ(config_test::error_of(yaml, kAllowAggregate),
+  EXPECT_EQ(config_test::error_of(yaml),
             "t.yaml:71:11: routes[0].aggregate.backends[64]: more than 64 backends");
 }
 
@@ -1181,7 +1166,7 @@ TEST(AggregateConfigErrors, EveryTruncationIsHandled) {
   const std::string text = kFull;
   for (size_t n = 0; n <= text.size(); ++n) {
     try {
-      load_config_string(text.substr(0, n), "cut", kAllowAggregate);
+      load_config_string(text.substr(0, n), "cut");
     } catch (const ConfigError& e) {
       EXPECT_EQ(std::string(e.what()).rfind("cut", 0), 0u) << e.what();
     } catch (...) {

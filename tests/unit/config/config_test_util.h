@@ -11,9 +11,9 @@
 namespace ringgate::config_test {
 
 // Loads `yaml` as "t.yaml" and returns the ConfigError's message, or "" when it loaded.
-inline std::string error_of(const std::string& yaml, const LoadOptions& options = {}) {
+inline std::string error_of(const std::string& yaml) {
   try {
-    load_config_string(yaml, "t.yaml", options);
+    load_config_string(yaml, "t.yaml");
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -28,9 +28,9 @@ struct ErrorCase {
 
 // Each case must fail to load, at exactly its position, with its reason in the message.
 template <typename Cases>
-void expect_errors(const Cases& cases, const LoadOptions& options = {}) {
+void expect_errors(const Cases& cases) {
   for (const ErrorCase& c : cases) {
-    const std::string message = error_of(c.yaml, options);
+    const std::string message = error_of(c.yaml);
     SCOPED_TRACE("yaml:\n" + std::string(c.yaml));
     ASSERT_FALSE(message.empty()) << "loaded, but should have failed";
     const std::string where = std::string(c.where) + ": ";
