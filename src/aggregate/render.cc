@@ -11,19 +11,6 @@ bool unreserved(unsigned char c) {
          c == '.' || c == '_' || c == '~';
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // A value taken from the request (already text): encoded for the target.
 template <typename What>
 bool put_text(std::string_view text, Target target, std::string& out, std::string* why,
@@ -173,8 +160,8 @@ bool render(const CompiledTemplate& t, Target target, TemplateValues& values, st
 void percent_decode(std::string_view in, std::string& out) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '%' && i + 2 < in.size()) {
-      const int hi = hex_value(in[i + 1]);
-      const int lo = hex_value(in[i + 2]);
+      const int hi = json::detail::hex_value(in[i + 1]);
+      const int lo = json::detail::hex_value(in[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

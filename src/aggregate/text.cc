@@ -8,7 +8,6 @@
 
 namespace ringgate::json {
 namespace detail {
-namespace {
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') {
@@ -22,6 +21,8 @@ int hex_value(char c) {
   }
   return -1;
 }
+
+namespace {
 
 bool hex4(const char* p, const char* end, uint32_t* out) {
   if (end - p < 4) {

@@ -894,17 +894,9 @@ bool ProxyCall::on_response_head() {
   f.keep_alive = keep_alive;
   f.client_minor = client_minor_;
   f.framing = response_framing_;
-  size_t avail = 0;
-  char* out = client_->out_space(avail);
-  const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;
-  if (n == 0) {
-    bump(cluster_->counters.bad_responses);
-    UpstreamConn* u = up_;
-    u->close();
-    on_upstream_failure(502, false, false);
-    return false;
+  if (!write_client_head(p, f)) {
+    return reject_response();
   }
-  client_->out_commit(n);
   head_sent_ = true;
   count_response(status);
   if (p.has_body()) {
@@ -955,15 +947,30 @@ void ProxyCall::on_response_complete() {
   finish();
 }
 
+bool ProxyCall::reject_response() {
+  bump(cluster_->counters.bad_responses);
+  UpstreamConn* u = up_;
+  u->close();
+  on_upstream_failure(502, false, false);
+  return false;
+}
+
+bool ProxyCall::write_client_head(const ResponseParser& p, const ForwardResponse& f) {
+  size_t avail = 0;
+  char* out = client_->out_space(avail);
+  const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;
+  if (n == 0) {
+    return false;
+  }
+  client_->out_commit(n);
+  return true;
+}
+
 bool ProxyCall::start_tunnel() {
   ResponseParser& p = up_->parser();
   if (!upgrade_ || !request_complete_) {
     // A switch nobody asked for: the upstream is out of step.
-    bump(cluster_->counters.bad_responses);
-    UpstreamConn* u = up_;
-    u->close();
-    on_upstream_failure(502, false, false);
-    return false;
+    return reject_response();
   }
   last_status_ = 101;
   response_framing_ = BodyFraming::kUntilClose;  // raw bytes from here, both ways
@@ -972,17 +979,9 @@ bool ProxyCall::start_tunnel() {
   f.upgrade = true;
   f.client_minor = client_minor_;
   f.framing = BodyFraming::kNone;
-  size_t avail = 0;
-  char* out = client_->out_space(avail);
-  const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;
-  if (n == 0) {
-    bump(cluster_->counters.bad_responses);
-    UpstreamConn* u = up_;
-    u->close();
-    on_upstream_failure(502, false, false);
-    return false;
+  if (!write_client_head(p, f)) {
+    return reject_response();
   }
-  client_->out_commit(n);
   head_sent_ = true;
   tunnel_ = true;
   client_keep_alive_ = false;

@@ -333,6 +333,11 @@ class ProxyCall final : public BodySink, public Timer {
   void count_response(int status);
   void record_latency();
   bool start_tunnel();
+  // The upstream's response cannot be used: counted, its connection closed, the try failed.
+  // Always false (for on_response_head to return).
+  bool reject_response();
+  // Writes the client's response head into its output; false when it does not fit.
+  bool write_client_head(const ResponseParser& p, const ForwardResponse& f);
   void end_tunnel();
   void arm_tunnel_timer();
   static void on_timer(Timer* t);
