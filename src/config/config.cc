@@ -538,6 +538,7 @@ class Loader {
   std::string load_path(const Field& f, RouteMatch::Kind kind) const;
   std::string load_host(const Field& f) const;
   std::vector<std::string> load_methods(const Field& f) const;
+  std::vector<Field> list_or_one(const Field& f, const char* when_empty) const;
   // One upper-case method name, as `methods` and aggregate backends spell it.
   std::string read_method(const Field& f) const;
 
@@ -1112,20 +1113,27 @@ std::string Loader::load_host(const Field& f) const {
   return host;
 }
 
+// The items of a list, or the one scalar given in its place; an empty list fails with `when_empty`.
+std::vector<Field> Loader::list_or_one(const Field& f, const char* when_empty) const {
+  std::vector<Field> items;
+  if (!f.node.IsSequence()) {
+    items.push_back(f);
+    return items;
+  }
+  size_t i = 0;
+  for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
+    items.push_back(item(f, i, *it));
+  }
+  if (items.empty()) {
+    fail(f, when_empty);
+  }
+  return items;
+}
+
 // A single method name is shorthand for a one-element list.
 std::vector<std::string> Loader::load_methods(const Field& f) const {
-  std::vector<Field> items;
-  if (f.node.IsSequence()) {
-    size_t i = 0;
-    for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
-      items.push_back(item(f, i, *it));
-    }
-    if (items.empty()) {
-      fail(f, "empty list; leave 'methods' out to match any method");
-    }
-  } else {
-    items.push_back(f);
-  }
+  const std::vector<Field> items =
+      list_or_one(f, "empty list; leave 'methods' out to match any method");
   std::vector<std::string> methods;
   for (const Field& v : items) {
     const std::string name = read_method(v);
@@ -2721,18 +2729,8 @@ std::vector<MemberRename> Loader::load_renames(const Field& f) const {
 
 // A single name is shorthand for a one-element list.
 std::vector<std::string> Loader::load_response_headers(const Field& f) const {
-  std::vector<Field> items;
-  if (f.node.IsSequence()) {
-    size_t i = 0;
-    for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
-      items.push_back(item(f, i, *it));
-    }
-    if (items.empty()) {
-      fail(f, "empty list; leave 'headers' out to pass no upstream header on");
-    }
-  } else {
-    items.push_back(f);
-  }
+  const std::vector<Field> items =
+      list_or_one(f, "empty list; leave 'headers' out to pass no upstream header on");
   std::vector<std::string> names;
   for (const Field& v : items) {
     const std::string name = scalar(v, "a header name");

@@ -414,23 +414,12 @@ void AggregateCall::Item::backend_body(std::string_view data) {
   body.append(data);
 }
 
-void AggregateCall::Item::backend_done(int status) {
+void AggregateCall::Item::backend_done(int upstream_status) {
   proxy = nullptr;
-  AggregateCall* call = backend->call;
-  if (too_big) {
-    call->item_finished(*this, 502, "sent a body over the limit");
-  } else if (status < 200 || status > 299) {
-    call->item_finished(*this, status, "answered " + std::to_string(status));
-  } else {
-    body.reserve(body.size() + json::kPadding);
-    const size_t len = body.size();
-    body.append(json::kPadding, '\0');
-    std::string_view why;
-    const bool valid =
-        call->worker_.json_reader().validate(body.data(), len, call->route_->limits, &why);
-    body.resize(len);
-    call->item_finished(*this, valid ? 0 : 502, valid ? std::string() : "sent " + std::string(why));
-  }
+  int status = 0;
+  std::string reason;
+  backend->call->accept_body(body, too_big, upstream_status, &status, &reason);
+  backend->call->item_finished(*this, status, std::move(reason));
 }
 
 void AggregateCall::Item::backend_failed(int status) {
@@ -502,27 +491,42 @@ void AggregateCall::Backend::backend_body(std::string_view data) {
 void AggregateCall::Backend::backend_done(int upstream_status) {
   proxy = nullptr;
   --call->running_;
-  const uint64_t limit = call->route_->action->limits.body_bytes;
-  if (too_big) {
-    call->fail(*this, 502, "sent a body larger than " + std::to_string(limit) + " bytes");
-  } else if (upstream_status < 200 || upstream_status > 299) {
-    call->fail(*this, upstream_status, "answered " + std::to_string(upstream_status));
-    own_status = true;
+  int status = 0;
+  std::string why;
+  if (call->accept_body(body, too_big, upstream_status, &status, &why)) {
+    state = State::kDone;
   } else {
-    body.reserve(body.size() + json::kPadding);
-    const size_t len = body.size();
-    body.append(json::kPadding, '\0');
-    std::string_view why;
-    const bool valid =
-        call->worker_.json_reader().validate(body.data(), len, call->route_->limits, &why);
-    body.resize(len);
-    if (!valid) {
-      call->fail(*this, 502, "sent " + std::string(why));
-    } else {
-      state = State::kDone;
-    }
+    call->fail(*this, status, std::move(why));
+    own_status = status == upstream_status;
   }
   call->settle();
+}
+
+bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_status, int* status,
+                                std::string* reason) {
+  if (too_big) {
+    *status = 502;
+    *reason =
+        "sent a body larger than " + std::to_string(route_->action->limits.body_bytes) + " bytes";
+    return false;
+  }
+  if (upstream_status < 200 || upstream_status > 299) {
+    *status = upstream_status;
+    *reason = "answered " + std::to_string(upstream_status);
+    return false;
+  }
+  // Room for the padding is kept, so padding the body for the reader never moves it.
+  body.reserve(body.size() + json::kPadding);
+  const size_t len = body.size();
+  body.append(json::kPadding, '\0');
+  std::string_view why;
+  const bool valid = worker_.json_reader().validate(body.data(), len, route_->limits, &why);
+  body.resize(len);
+  if (!valid) {
+    *status = 502;
+    *reason = "sent " + std::string(why);
+  }
+  return valid;
 }
 
 void AggregateCall::Backend::backend_failed(int gateway_status) {

@@ -127,6 +127,10 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   // Starts element `i` of a for_each backend; false when it failed at once (b is failed then).
   bool launch_item(Backend& b, uint32_t i);
   void item_finished(Item& item, int status, std::string reason);
+  // A complete response of a backend or element: 2xx, within the limits, valid JSON. Otherwise
+  // false with the status and reason it fails with.
+  bool accept_body(std::string& body, bool too_big, int upstream_status, int* status,
+                   std::string* reason);
   // Renders backend `rb`'s request into request_ (element `item` for {item}).
   bool render_request(const AggregateRoute::Backend& rb, std::string* why);
   // Cancels whatever of `b` is still out.
