@@ -1023,9 +1023,7 @@ void ProxyCall::end_tunnel() {
   flush_response();
   detach_upstream(false);
   Connection* client = client_;
-  --cluster_->requests;
-  clear();
-  worker_.release_call(this);
+  end_call(false);
   client->proxy_done(false);
 }
 
@@ -1201,10 +1199,7 @@ void ProxyCall::finish() {
   BackendSink* sink = sink_;
   const int status = last_status_;
   const bool keep_alive = client_keep_alive_;
-  --cluster_->requests;
-  record_latency();
-  clear();
-  worker_.release_call(this);
+  end_call(true);
   if (sink) {
     sink->backend_done(status);
   } else {
@@ -1247,9 +1242,7 @@ void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_faile
     record_outcome(false);
     Connection* client = client_;
     BackendSink* sink = sink_;
-    --cluster_->requests;
-    clear();
-    worker_.release_call(this);
+    end_call(false);
     if (sink) {
       sink->backend_failed(status == 504 ? 504 : 502);  // cut or stalled after its head
     } else {
@@ -1299,10 +1292,7 @@ void ProxyCall::fail_request(int status, const std::string* body) {
   Connection* client = client_;
   BackendSink* sink = sink_;
   const bool keep_alive = client_keep_alive_;
-  --cluster_->requests;
-  record_latency();
-  clear();
-  worker_.release_call(this);
+  end_call(true);
   if (sink) {
     sink->backend_failed(status);
   } else {
@@ -1310,12 +1300,19 @@ void ProxyCall::fail_request(int status, const std::string* body) {
   }
 }
 
+void ProxyCall::end_call(bool record) {
+  --cluster_->requests;
+  if (record) {
+    record_latency();
+  }
+  clear();
+  worker_.release_call(this);  // nothing of the call may be touched after this
+}
+
 void ProxyCall::client_gone() {
   // A response that was not complete leaves the upstream connection out of step: close it.
   detach_upstream(false);
-  --cluster_->requests;
-  clear();
-  worker_.release_call(this);
+  end_call(false);
 }
 
 void ProxyCall::clear() {

@@ -332,6 +332,9 @@ class ProxyCall final : public BodySink, public Timer {
   void put_request(const char* data, size_t n);
   void count_response(int status);
   void record_latency();
+  // The request is over: out of the cluster's in-flight count, its latency recorded when
+  // `record`, the call cleared and back in the pool.
+  void end_call(bool record);
   bool start_tunnel();
   // The upstream's response cannot be used: counted, its connection closed, the try failed.
   // Always false (for on_response_head to return).
