@@ -517,11 +517,8 @@ bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_st
   }
   // Room for the padding is kept, so padding the body for the reader never moves it.
   body.reserve(body.size() + json::kPadding);
-  const size_t len = body.size();
-  body.append(json::kPadding, '\0');
   std::string_view why;
-  const bool valid = worker_.json_reader().validate(body.data(), len, route_->limits, &why);
-  body.resize(len);
+  const bool valid = open_text(body, &why);
   if (!valid) {
     *status = 502;
     *reason = "sent " + std::string(why);
@@ -581,11 +578,8 @@ std::optional<std::string_view> AggregateCall::item(const json::Path& path) {
     return std::string_view(*element_);
   }
   scratch_.assign(*element_);
-  const size_t len = scratch_.size();
-  scratch_.append(json::kPadding, '\0');
-  std::string_view why;
   std::string_view raw;
-  if (!worker_.json_reader().validate(scratch_.data(), len, route_->limits, &why) ||
+  if (!open_text(scratch_, nullptr) ||
       worker_.json_reader().find(path, &raw) != json::Status::kOk) {
     return std::nullopt;
   }
@@ -606,12 +600,18 @@ std::optional<std::string_view> AggregateCall::backend(uint32_t index, const jso
 }
 
 bool AggregateCall::open(Backend& b) {
-  std::string& text = b.body;
+  return open_text(b.body, nullptr);
+}
+
+bool AggregateCall::open_text(std::string& text, std::string_view* why) {
   const size_t len = text.size();
   text.append(json::kPadding, '\0');
-  std::string_view why;
-  const bool ok = worker_.json_reader().validate(text.data(), len, route_->limits, &why);
-  text.resize(len);  // the bytes stay where they are: views into the body remain valid
+  std::string_view reason;
+  const bool ok = worker_.json_reader().validate(text.data(), len, route_->limits, &reason);
+  text.resize(len);  // the bytes stay where they are: views into the text remain valid
+  if (why) {
+    *why = reason;
+  }
   return ok;
 }
 

@@ -146,6 +146,8 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   void response_headers(std::string& out) const;
   // Opens a backend's body (or a failed optional one's default) in the shard's reader.
   bool open(Backend& b);
+  // Validates `text` in the shard's reader (padding it meanwhile) and leaves it open there.
+  bool open_text(std::string& text, std::string_view* why);
   static void on_timer(Timer* t);
 
   // aggregate::TemplateValues
