@@ -11,49 +11,23 @@
 
 #include "ringgate/admin/admin.h"
 #include "ringgate/config/config.h"
+#include "ringgate/demo/demo.h"
 #include "ringgate/http/server.h"
 #include "ringgate/versions.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: ringgate [-c FILE] [--check|-t] [--version|-v] [demo]\n"
-    "  -c, --config FILE  configuration file (default: the embedded conf/ringgate.yaml)\n"
+    "usage: ringgate [-c FILE] [--check|-t] [--version|-v]\n"
+    "       ringgate demo [-c FILE] [--ephemeral]\n"
+    "  -c, --config FILE  configuration file (default: the embedded conf/ringgate.yaml, or\n"
+    "                     conf/demo.yaml for demo)\n"
     "  -t, --check        validate the configuration and exit 0 (valid) or 1 (invalid)\n"
     "  -v, --version      print versions of ringgate and its libraries\n"
-    "  demo               run the embedded demo configuration and print example requests\n"
+    "  demo               start the demo's services on loopback and the gateway in front of\n"
+    "                     them (conf/demo.yaml), and print example requests\n"
+    "  --ephemeral        demo: free ports for the services, listeners and admin\n"
     "signals: SIGTERM/SIGINT drain and exit; SIGHUP is ignored (reload arrives later)\n";
-
-void print_demo_help(const ringgate::Gateway& gw) {
-  std::string http;
-  std::string admin;
-  for (const auto& l : gw.listeners()) {
-    std::string a = l.address.to_string();
-    if (a.rfind("0.0.0.0:", 0) == 0) {
-      a = "127.0.0.1:" + a.substr(8);
-    }
-    (l.admin ? admin : http) = a;
-  }
-  printf("\nringgate demo is running. Try:\n\n");
-  for (const auto& r : gw.config().routes) {
-    std::string path = r.match.path;
-    size_t brace;
-    while ((brace = path.find('{')) != std::string::npos) {
-      size_t close = path.find('}', brace);
-      path.replace(brace, close - brace + 1, "42");
-    }
-    if (r.match.kind == ringgate::RouteMatch::Kind::kPrefix) {
-      path += path.back() == '/' ? "example" : "/example";
-    }
-    printf("  curl -i http://%s%s\n", http.c_str(), path.c_str());
-  }
-  printf("  curl -i http://%s/no-such-route          # 404, JSON problem body\n", http.c_str());
-  if (!admin.empty()) {
-    printf("  curl http://%s/metrics\n", admin.c_str());
-  }
-  printf("\nCtrl-C drains and stops the gateway.\n\n");
-  fflush(stdout);
-}
 
 }  // namespace
 
@@ -61,6 +35,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   bool check = false;
   bool demo = false;
+  bool ephemeral = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if ((a == "-c" || a == "--config") && i + 1 < argc) {
@@ -75,29 +50,39 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "demo") {
       demo = true;
+    } else if (a == "--ephemeral") {
+      ephemeral = true;
     } else {
       fprintf(stderr, "ringgate: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
   }
 
-  std::shared_ptr<const ringgate::Config> config;
+  if (ephemeral && !demo) {
+    fprintf(stderr, "ringgate: --ephemeral is for demo only\n%s", kUsage);
+    return 2;
+  }
+
+  const char* embedded_name = demo ? "<embedded demo.yaml>" : "<embedded>";
+  ringgate::Config loaded;
   try {
-    config = std::make_shared<const ringgate::Config>(
-        config_path.empty()
-            ? ringgate::load_config_string(ringgate::kEmbeddedDefaultConfig, "<embedded>")
-            : ringgate::load_config_file(config_path));
+    loaded = config_path.empty()
+                 ? ringgate::load_config_string(demo ? ringgate::demo::kEmbeddedDemoConfig
+                                                     : ringgate::kEmbeddedDefaultConfig,
+                                                embedded_name)
+                 : ringgate::load_config_file(config_path);
   } catch (const ringgate::ConfigError& e) {
     fprintf(stderr, "ringgate: %s\n", e.what());
     return 1;
   }
   if (check) {
     printf("ringgate: configuration %s is valid\n",
-           config_path.empty() ? "<embedded>" : config_path.c_str());
+           config_path.empty() ? embedded_name : config_path.c_str());
     return 0;
   }
 
-  // Signals are taken by this thread with sigtimedwait; shard threads inherit the blocked mask.
+  // Signals are taken by this thread with sigtimedwait; shard threads (the demo's
+  // services' too) inherit the blocked mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -105,6 +90,21 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // The demo's services come up first: the gateway's upstreams point at them (with --ephemeral,
+  // at the ports they got).
+  ringgate::demo::DemoServices demo_services;
+  if (demo) {
+    std::string error;
+    if (!demo_services.start(loaded, ephemeral, error)) {
+      fprintf(stderr, "ringgate: %s\n", error.c_str());
+      return 1;
+    }
+    for (const std::string& line : demo_services.describe()) {
+      fprintf(stderr, "ringgate: demo service %s\n", line.c_str());
+    }
+  }
+  auto config = std::make_shared<const ringgate::Config>(std::move(loaded));
 
   // Each connection is a descriptor: raise the soft limit to the hard one, as a gateway serving
   // server.limits.connections clients needs, and say so when even that is too low.
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   fprintf(stderr, "ringgate: ready, %u workers\n", gateway.workers());
   fflush(stderr);
   if (demo) {
-    print_demo_help(gateway);
+    ringgate::demo::print_examples(gateway.config(), gateway.listeners(), stdout);
   }
 
   bool stop_requested = false;

@@ -402,6 +402,9 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
 bool AggregateCall::Item::backend_head(const ResponseParser& p) {
   const uint64_t limit = backend->call->route_->action->limits.body_bytes;
   body.clear();
+  const std::string_view cc = p.header("cache-control");
+  has_cache_control = !cc.empty();
+  cache_control.assign(cc);
   too_big = p.has_content_length() && p.content_length() > limit;
   return !too_big;
 }
@@ -769,18 +772,18 @@ bool AggregateCall::write_response(std::string* why) {
 }
 
 void AggregateCall::response_headers(std::string& out) const {
-  // The most restrictive Cache-Control of the backends: a partial response, or one built from a
-  // backend that sent none, is not stored at all.
+  // The most restrictive Cache-Control of the responses the body was built from (each call of
+  // a for_each backend counts; a skipped backend does not): a partial response, or one built
+  // from a response that sent none, is not stored at all.
   bool no_store = !partial_.empty();
   bool no_cache = false;
   bool is_private = false;
   int64_t max_age = -1;
-  for (const Backend& b : backends_) {
-    if (!b.has_cache_control) {
+  auto consider = [&](bool has, std::string_view v) {
+    if (!has) {
       no_store = true;
-      continue;
+      return;
     }
-    std::string_view v = b.cache_control;
     while (!v.empty()) {
       const size_t comma = v.find(',');
       std::string d(trim_ows(v.substr(0, comma)));
@@ -798,6 +801,18 @@ void AggregateCall::response_headers(std::string& out) const {
         const int64_t age = std::strtoll(d.c_str() + 8, nullptr, 10);
         max_age = max_age < 0 ? age : std::min(max_age, age);
       }
+    }
+  };
+  for (const Backend& b : backends_) {
+    if (b.state != Backend::State::kDone) {
+      continue;  // skipped; a failed one made the response partial
+    }
+    if (!route_->backends[b.index].config->for_each) {
+      consider(b.has_cache_control, b.cache_control);
+      continue;
+    }
+    for (const Item& item : b.items) {
+      consider(item.has_cache_control, item.cache_control);
     }
   }
   if (no_store) {

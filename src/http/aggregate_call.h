@@ -86,7 +86,9 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
     uint32_t index = 0;
     ProxyCall* proxy = nullptr;
     bool too_big = false;
+    bool has_cache_control = false;
     std::string body;
+    std::string cache_control;  // its Cache-Control, when it sent one
 
     bool backend_head(const ResponseParser& p) override;
     void backend_body(std::string_view data) override;

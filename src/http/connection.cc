@@ -41,8 +41,8 @@ size_t OutBuffer::pending_bytes() const {
   return n;
 }
 
-Connection::Connection(Worker& worker, int fd, bool admin)
-    : Timer(&Connection::on_timer), worker_(worker), fd_(fd), admin_(admin) {
+Connection::Connection(Worker& worker, int fd, const AdminHandler* local)
+    : Timer(&Connection::on_timer), worker_(worker), fd_(fd), local_(local) {
   parser_.init(worker.parser_context());
 }
 
@@ -53,7 +53,7 @@ Connection::~Connection() {
 }
 
 ShardCounters& Connection::counters() const {
-  return admin_ ? worker_.admin_counters() : worker_.counters();
+  return local_ ? worker_.admin_counters() : worker_.counters();
 }
 
 void Connection::start() {
@@ -265,12 +265,11 @@ void Connection::on_head() {
       flush();
     }
   }
-  if (admin_) {
+  if (local_) {
     pending_.admin = new AdminResponse();
     pending_kind_ = Pending::kAdmin;
-    const AdminHandler& handler = worker_.admin_handler();
-    if (handler) {
-      handler(method_name(parser_.method()), parser_.path(), *pending_.admin);
+    if (*local_) {
+      (*local_)(method_name(parser_.method()), parser_.path(), *pending_.admin);
     } else {
       pending_.admin->status = 404;
     }

@@ -34,7 +34,9 @@ class Connection final : public Completion, public Timer {
   enum Op : unsigned { kOpRecv = 1, kOpSend = 2, kOpShutdown = 3 };
   enum class State : uint8_t { kOpen, kLingering, kClosing };
 
-  Connection(Worker& worker, int fd, bool admin);
+  // `local`: the handler that answers every request (admin, local services); nullptr for a
+  // client connection, which is routed.
+  Connection(Worker& worker, int fd, const AdminHandler* local);
   ~Connection();
 
   void start();
@@ -150,7 +152,7 @@ class Connection final : public Completion, public Timer {
   Phase phase_ = Phase::kNone;
   Pending pending_kind_ = Pending::kNone;
   Transport transport_ = Transport::kPlain;
-  bool admin_;
+  const AdminHandler* local_;
   bool recv_armed_ = false;
   bool recv_cancelling_ = false;
   bool send_inflight_ = false;

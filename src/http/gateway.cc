@@ -18,6 +18,11 @@ namespace ringgate {
 
 Gateway::Gateway(std::shared_ptr<const Config> config) : config_(std::move(config)) {}
 
+void Gateway::add_local_service(std::string name, const SocketAddress& address,
+                                AdminHandler handler) {
+  local_services_.push_back(LocalService{std::move(name), address, std::move(handler)});
+}
+
 Gateway::~Gateway() {
   request_stop();
   for (std::thread& t : threads_) {
@@ -132,23 +137,19 @@ bool Gateway::start(std::string& error) {
 
   // Bind in the main thread so "address in use" is a start-up error. Port 0: the first shard's
   // socket picks the port, the others bind the same one (SO_REUSEPORT).
-  struct Spec {
-    SocketAddress address;
-    bool admin;
-  };
-  std::vector<Spec> specs;
+  std::vector<SocketAddress> specs;
   for (const ListenConfig& l : server.listen) {
-    Spec s{};
+    SocketAddress a;
     std::string why;
-    if (!parse_socket_address(l.address, s.address, &why)) {
+    if (!parse_socket_address(l.address, a, &why)) {
       error = "listen " + l.address + ": " + why;
       return false;
     }
-    s.admin = false;
-    specs.push_back(s);
+    specs.push_back(a);
   }
   std::vector<std::vector<int>> fds(n);
-  std::vector<std::vector<bool>> admin_flags(n);
+  // Per listener socket: the handler of a local one (admin, services), nullptr for clients.
+  std::vector<std::vector<const AdminHandler*>> handlers(n);
   auto close_all = [&] {
     for (auto& v : fds) {
       for (int fd : v) {
@@ -156,8 +157,8 @@ bool Gateway::start(std::string& error) {
       }
     }
   };
-  for (const Spec& s : specs) {
-    SocketAddress addr = s.address;
+  for (const SocketAddress& spec : specs) {
+    SocketAddress addr = spec;
     for (unsigned i = 0; i < n; ++i) {
       SocketAddress bound;
       int fd = open_listener(addr, static_cast<int>(server.backlog), error, &bound);
@@ -167,10 +168,10 @@ bool Gateway::start(std::string& error) {
       }
       if (i == 0) {
         addr = bound;
-        bound_.push_back(BoundListener{bound, false});
+        bound_.push_back(BoundListener{bound, false, ""});
       }
       fds[i].push_back(fd);
-      admin_flags[i].push_back(false);
+      handlers[i].push_back(nullptr);
     }
   }
   if (config_->admin.enabled) {
@@ -190,8 +191,21 @@ bool Gateway::start(std::string& error) {
       return false;
     }
     fds[0].push_back(fd);
-    admin_flags[0].push_back(true);
-    bound_.push_back(BoundListener{bound, true});
+    handlers[0].push_back(&admin_handler_);
+    bound_.push_back(BoundListener{bound, true, "admin"});
+  }
+  // Local services live on shard 0 only, as the admin listener does.
+  for (const LocalService& service : local_services_) {
+    SocketAddress bound;
+    int fd = open_listener(service.address, 128, error, &bound);
+    if (fd < 0) {
+      close_all();
+      error = service.name + ": " + error;
+      return false;
+    }
+    fds[0].push_back(fd);
+    handlers[0].push_back(&service.handler);
+    bound_.push_back(BoundListener{bound, false, service.name});
   }
 
   for (unsigned i = 0; i < n; ++i) {
@@ -203,7 +217,7 @@ bool Gateway::start(std::string& error) {
   publish_addresses();
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(
-        std::make_unique<Worker>(*this, i, std::move(fds[i]), admin_flags[i], *counters_[i]));
+        std::make_unique<Worker>(*this, i, std::move(fds[i]), handlers[i], *counters_[i]));
   }
   running_.store(static_cast<int>(n));
   for (unsigned i = 0; i < n; ++i) {

@@ -73,7 +73,7 @@ void ListenerSocket::complete(unsigned, int res, uint32_t flags) {
 }
 
 Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
-               std::vector<bool> listen_admin, ShardCounters& counters)
+               std::vector<const AdminHandler*> listen_local, ShardCounters& counters)
     : gateway_(gateway),
       config_(gateway.config_),
       shard_(index),
@@ -99,7 +99,7 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
   for (size_t i = 0; i < listen_fds.size(); ++i) {
     listeners_[i].worker = this;
     listeners_[i].fd = listen_fds[i];
-    listeners_[i].admin = listen_admin[i];
+    listeners_[i].local = listen_local[i];
   }
   shared_spans_.resize(cfg.server.limits.headers);
   parser_context_.limits = &cfg.server.limits;
@@ -327,20 +327,20 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   }
   if (draining_) {
     close(res);
-  } else if (!l.admin && connection_count_ >= connection_limit_) {
+  } else if (!l.local && connection_count_ >= connection_limit_) {
     bump(counters_.connections_rejected);
     close(res);
   } else {
-    auto* c = new Connection(*this, res, l.admin);
+    auto* c = new Connection(*this, res, l.local);
     c->next = connections_;
     if (connections_) {
       connections_->prev = c;
     }
     connections_ = c;
-    if (!l.admin) {
+    if (!l.local) {
       ++connection_count_;
     }
-    ShardCounters& counters = l.admin ? admin_counters_ : counters_;
+    ShardCounters& counters = l.local ? admin_counters_ : counters_;
     bump(counters.connections_total);
     bump(counters.connections_active);
     c->start();
@@ -361,7 +361,7 @@ void Worker::retire(Connection* c) {
     c->next->prev = c->prev;
   }
   c->prev = c->next = nullptr;
-  if (!c->admin_) {
+  if (!c->local_) {
     --connection_count_;
   }
   drop(c->counters().connections_active);

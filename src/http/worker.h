@@ -62,7 +62,7 @@ constexpr size_t kOutBlockSize = 16 * 1024;
 struct ListenerSocket final : Completion {
   Worker* worker = nullptr;
   int fd = -1;
-  bool admin = false;
+  const AdminHandler* local = nullptr;  // a local listener's handler; nullptr: client traffic
   bool armed = false;
   void complete(unsigned op, int res, uint32_t flags) override;
 };
@@ -70,7 +70,7 @@ struct ListenerSocket final : Completion {
 class Worker final : public ShardHooks {
  public:
   Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
-         std::vector<bool> listen_admin, ShardCounters& counters);
+         std::vector<const AdminHandler*> listen_local, ShardCounters& counters);
   ~Worker();
 
   // Thread body.
@@ -85,7 +85,8 @@ class Worker final : public ShardHooks {
   Shard& shard() { return shard_; }
   Reactor& reactor() { return shard_.reactor(); }
   ShardCounters& counters() { return counters_; }
-  // Where admin connections count: not reported, so scrapes do not show up as client traffic.
+  // Where local connections (admin, local services) count: not reported, so scrapes do not
+  // show up as client traffic.
   ShardCounters& admin_counters() { return admin_counters_; }
   const Config& config() const { return *config_; }
   const Limits& limits() const { return config_->server.limits; }
@@ -97,7 +98,6 @@ class Worker final : public ShardHooks {
   // Problem bodies of the gateway's own 404 and 405, built once: no allocation per answer.
   const std::string& not_found_body() const { return not_found_body_; }
   const std::string& method_not_allowed_body() const { return method_not_allowed_body_; }
-  const AdminHandler& admin_handler() const { return gateway_.admin_handler(); }
   bool draining() const { return draining_; }
 
   OutBuffer* acquire_out();
@@ -176,7 +176,7 @@ class Worker final : public ShardHooks {
   std::vector<UpstreamConn*> dead_upstreams_;
   std::vector<std::unique_ptr<HealthProbe>> probes_;  // shard 0 only
   Connection* connections_ = nullptr;                 // intrusive list of open connections
-  uint32_t connection_count_ = 0;  // client connections (admin ones are not limited)
+  uint32_t connection_count_ = 0;  // client connections (local ones are not limited)
   uint32_t connection_limit_ = 0;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;

@@ -6,43 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "json_body.h"
 #include "proxy_fixture.h"
-#include "ringgate/aggregate/json.h"
 
 namespace ringgate::it {
 namespace {
-
-// The response body checked with the gateway's own JSON reader (it must always be valid JSON),
-// with lookups by path.
-class Json {
- public:
-  explicit Json(std::string text) : text_(std::move(text)) {
-    size_ = text_.size();
-    text_.append(json::kPadding, '\0');
-    std::string_view why;
-    valid_ = reader_.validate(text_.data(), size_, {}, &why);
-    why_ = why;
-  }
-  bool valid() const { return valid_; }
-  const std::string& why() const { return why_; }
-  // The raw JSON at `path`, or "<absent>".
-  std::string at(const std::string& path) {
-    json::Path p;
-    std::string why;
-    if (!json::Path::parse(path, &p, &why)) {
-      return "<bad path: " + why + ">";
-    }
-    std::string_view raw;
-    return reader_.find(p, &raw) == json::Status::kOk ? std::string(raw) : "<absent>";
-  }
-
- private:
-  std::string text_;
-  size_t size_ = 0;
-  json::Reader reader_;
-  bool valid_ = false;
-  std::string why_;
-};
 
 class AggregateTest : public GatewayTest {
  protected:
@@ -83,7 +51,7 @@ TEST_F(AggregateTest, ParallelBackendsAreSplicedUnderTheirKeysInConfigOrder) {
   ASSERT_EQ(r->status, 200) << r->raw;
   EXPECT_EQ(r->header("content-type").value_or(""), "application/json");
   EXPECT_FALSE(r->has("ringgate-partial"));
-  Json body(r->body);
+  JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << body.why() << "\n" << r->body;
   EXPECT_EQ(r->body.rfind("{\"product\":", 0), 0u) << r->body;
   EXPECT_EQ(body.at("product.server"), "\"catalog\"");
@@ -110,7 +78,7 @@ TEST_F(AggregateTest, ChainedBackendReadsAnEarlierResponse) {
   auto r = fetch(gw.port(), request("GET", "/agg/9"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->raw;
-  Json body(r->body);
+  JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << r->body;
   EXPECT_EQ(body.at("order.customer.id"), "\"c/7\"");
   EXPECT_EQ(body.at("customer.server"), "\"customers\"");
@@ -147,7 +115,7 @@ TEST_F(AggregateTest, ProjectionsAndMergeSpliceOnlyWhatIsAskedFor) {
   auto r = fetch(gw.port(), request("GET", "/agg/1"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->raw;
-  Json body(r->body);
+  JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << r->body;
   EXPECT_EQ(body.at("picked"), "\"Oslo\"");
   EXPECT_EQ(body.at("allowed"), "{\"id\": 7,\"address\":{\"city\": \"Oslo\"}}") << r->body;
@@ -203,7 +171,7 @@ TEST_F(AggregateTest, OptionalFailuresGiveDefaultsPartialHeaderAndErrors) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->raw;
   EXPECT_EQ(r->header("ringgate-partial").value_or(""), "reviews,stock");
-  Json body(r->body);
+  JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << r->body;
   EXPECT_EQ(body.at("reviews"), "[]");
   EXPECT_EQ(body.at("stock"), "{\"count\":0}");
@@ -256,7 +224,7 @@ TEST_F(AggregateTest, BodyLimitsAreBackendFailures) {
   auto r = fetch(gw.port(), request("GET", "/agg/1"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->raw;
-  Json body(r->body);
+  JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << r->body;
   EXPECT_EQ(body.at("big"), "null");
   EXPECT_EQ(body.at("deep"), "null");
@@ -285,7 +253,7 @@ TEST_F(AggregateTest, MergeCollisionsFollowOnCollision) {
       continue;
     }
     ASSERT_EQ(r->status, 200) << policy << "\n" << r->raw;
-    Json body(r->body);
+    JsonBody body(r->body);
     ASSERT_TRUE(body.valid()) << r->body;
     EXPECT_EQ(body.at("x"), want) << policy << ": " << r->body;
     EXPECT_EQ(r->body.find("\"x\"", r->body.find("\"x\"") + 1), std::string::npos) << r->body;
@@ -332,7 +300,7 @@ TEST_F(AggregateTest, JsonTestSuiteBodies) {
     auto r = read_response(c);
     ASSERT_TRUE(r) << name;
     ASSERT_EQ(r->status, 200) << name << "\n" << r->raw;
-    Json body(r->body);
+    JsonBody body(r->body);
     ASSERT_TRUE(body.valid()) << name << ": " << body.why() << "\n" << r->body;
     const bool failed = r->has("ringgate-partial");
     if (name[0] == 'y') {
@@ -390,6 +358,44 @@ TEST_F(AggregateTest, CacheControlIsTheMostRestrictiveAndListedHeadersPass) {
   EXPECT_EQ(r3->header("cache-control").value_or(""), "no-store") << r3->raw;
 }
 
+// Every call of a for_each backend counts toward Cache-Control, an empty for_each and a skipped
+// backend do not.
+TEST_F(AggregateTest, CacheControlCountsEachForEachCallAndNotSkippedBackends) {
+  Upstream a;
+  // Element 2's response is the only one with a shorter max-age; element 3's has none.
+  auto action = [](const std::string& list) {
+    return "      profiles:\n"
+           "        select: \"header:X-Client\"\n"
+           "        mobile: {extra: {skip: true}}\n"
+           "      backends:\n"
+           "        - {key: list, upstream: a, path: /l, query: {json: \"" +
+           list +
+           "\", header: \"Cache-Control:max-age=60\"}}\n"
+           "        - {key: each, upstream: a, path: \"/x/{item}\", for_each: \"list[*]\","
+           " query: {header: \"Cache-Control:max-age={item}\"}}\n"
+           "        - {key: extra, upstream: a, path: /e}\n";
+  };
+  auto& gw = start_agg(action("[50,20,40]"), a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // `extra` sends no Cache-Control: only skipping it makes the response cacheable.
+  auto web = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(web);
+  ASSERT_EQ(web->status, 200) << web->raw;
+  EXPECT_EQ(web->header("cache-control").value_or(""), "no-store") << web->raw;
+  auto mobile = fetch(gw.port(), request("GET", "/agg/1", "X-Client: mobile\r\n"));
+  ASSERT_TRUE(mobile);
+  ASSERT_EQ(mobile->status, 200) << mobile->raw;
+  EXPECT_EQ(mobile->header("cache-control").value_or(""), "max-age=20") << mobile->raw;
+
+  auto& empty = start_agg(action("[]"), a.port());
+  ASSERT_TRUE(empty.ok()) << empty.error();
+  auto r = fetch(empty.port(), request("GET", "/agg/1", "X-Client: mobile\r\n"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(r->body, "{\"list\":[],\"each\":[]}");
+  EXPECT_EQ(r->header("cache-control").value_or(""), "max-age=60") << r->raw;
+}
+
 // One call per element of an earlier backend's array, at most `concurrency` at once, joined in
 // element order.
 TEST_F(AggregateTest, ForEachCallsOncePerElementAndJoinsInOrder) {
@@ -410,7 +416,7 @@ TEST_F(AggregateTest, ForEachCallsOncePerElementAndJoinsInOrder) {
   auto r = fetch(gw.port(), request("GET", "/agg/1"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->raw;
-  Json body(r->body);
+  JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << r->body;
   EXPECT_EQ(body.at("items[0].path"), "\"/products/a1\"") << r->body;
   EXPECT_EQ(body.at("items[1].path"), "\"/products/b%2F2\"") << r->body;
@@ -439,7 +445,7 @@ TEST_F(AggregateTest, ForEachLimitsAndFailures) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->raw;
   EXPECT_EQ(r->header("ringgate-partial").value_or(""), "capped,failing,empty");
-  Json body(r->body);
+  JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << r->body;
   EXPECT_NE(body.at("errors[0].reason").find("more than 4 elements"), std::string::npos) << r->body;
   EXPECT_NE(body.at("errors[1].reason").find("answered 503"), std::string::npos) << r->body;
@@ -472,7 +478,7 @@ TEST_F(AggregateTest, ProfilesProjectPerKindOfClient) {
     auto web = fetch(gw.port(), request("GET", "/agg/1", client));
     ASSERT_TRUE(web);
     ASSERT_EQ(web->status, 200) << web->raw;
-    Json body(web->body);
+    JsonBody body(web->body);
     ASSERT_TRUE(body.valid()) << web->body;
     EXPECT_EQ(body.at("product.long"), "\"text\"") << client;
     EXPECT_EQ(body.at("reviews"), "[5, 4]") << client;

@@ -305,13 +305,33 @@ GatewayProcess::GatewayProcess(const std::string& yaml, Millis ready_timeout) {
     return;
   }
   config_path_ = dir_.write("ringgate.yaml", yaml);
+  launch({binary_path(), "-c", config_path_}, ready_timeout);
+}
+
+GatewayProcess::GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout) {
+  std::vector<std::string> argv{binary_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  launch(argv, ready_timeout);
+}
+
+bool GatewayProcess::wait_output(std::string_view text, Millis timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto found = [&] {
+    const size_t at = log_.find(text);
+    return at != std::string::npos && log_.find('\n', at) != std::string::npos;
+  };
+  cv_.wait_for(lock, timeout, [&] { return found() || log_eof_; });
+  return found();
+}
+
+void GatewayProcess::launch(const std::vector<std::string>& args, Millis ready_timeout) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     error_ = std::string("pipe2: ") + std::strerror(errno);
     return;
   }
   raise_fd_limit();
-  pid_ = spawn({binary_path(), "-c", config_path_}, pipe_fds[1], pipe_fds[1]);
+  pid_ = spawn(args, pipe_fds[1], pipe_fds[1]);
   ::close(pipe_fds[1]);
   if (pid_ < 0) {
     ::close(pipe_fds[0]);

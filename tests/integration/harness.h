@@ -60,6 +60,8 @@ class GatewayProcess {
   // Writes `yaml` to a fresh temp dir and starts `ringgate -c FILE`. Check ok() afterwards; on
   // failure error() says why and log() holds what the process printed.
   explicit GatewayProcess(const std::string& yaml, Millis ready_timeout = 10s);
+  // Starts `ringgate ARGS...` with no config file of its own (e.g. {"demo", "--ephemeral"}).
+  GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout);
   ~GatewayProcess();  // SIGKILL if still running
   GatewayProcess(const GatewayProcess&) = delete;
   GatewayProcess& operator=(const GatewayProcess&) = delete;
@@ -75,6 +77,10 @@ class GatewayProcess {
   uint16_t admin_port() const { return admin_port_; }
   unsigned workers() const { return workers_; }
 
+  // Waits until the output (stdout and stderr together) holds `text` followed by the end of
+  // its line; false when the process exits first or `timeout` passes.
+  bool wait_output(std::string_view text, Millis timeout);
+
   void signal(int sig) const;
   // Waits for the process to exit: its exit status (WEXITSTATUS, or -signal), or nullopt when it
   // is still running after `timeout`.
@@ -84,6 +90,7 @@ class GatewayProcess {
   bool running();
 
  private:
+  void launch(const std::vector<std::string>& args, Millis ready_timeout);
   void drain_stderr();
 
   TempDir dir_;

@@ -28,12 +28,15 @@ struct AdminResponse {
   std::string headers;  // extra header lines, each ending in CRLF (e.g. Allow on a 405)
   std::string body;
 };
+// Answers every request of a local listener (admin, or a service added with add_local_service)
+// from its method and path (without the query), on shard 0.
 using AdminHandler =
     std::function<void(std::string_view method, std::string_view path, AdminResponse& out)>;
 
 struct BoundListener {
   SocketAddress address;
   bool admin = false;
+  std::string service;  // "" for client listeners, "admin", or a local service's name
 };
 
 class Gateway {
@@ -44,6 +47,10 @@ class Gateway {
   Gateway& operator=(const Gateway&) = delete;
 
   void set_admin_handler(AdminHandler handler) { admin_handler_ = std::move(handler); }
+  // Before start(): one more listener on shard 0, not routed: `handler` answers each request
+  // (as the admin endpoints are). Its connections are not client traffic: not limited by
+  // server.limits.connections and not in the metrics. The demo's built-in services use this.
+  void add_local_service(std::string name, const SocketAddress& address, AdminHandler handler);
 
   // Binds every listener (so address errors surface here), starts the shard threads and waits
   // until each has its reactor up. False with `error` set on any failure (nothing left running).
@@ -81,8 +88,15 @@ class Gateway {
   void dns_loop();
   void stop_dns();
 
+  struct LocalService {
+    std::string name;
+    SocketAddress address;
+    AdminHandler handler;
+  };
+
   std::shared_ptr<const Config> config_;
   AdminHandler admin_handler_;
+  std::vector<LocalService> local_services_;
   std::vector<BoundListener> bound_;
   std::vector<std::unique_ptr<ShardCounters>> counters_;
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
