@@ -667,29 +667,34 @@ bool AggregateCall::write_response(std::string* why) {
   const AggregateAction& action = *route_->action;
   json::Reader& reader = worker_.json_reader();
   // Top-level names in the order they would be written, and whether each is written: merged
-  // members can collide with each other and with backends' keys.
-  struct Name {
-    std::string key;
-    bool keep = true;
+  // members can collide with each other and with backends' keys. names_ keeps its strings'
+  // capacity from one request to the next.
+  size_t count = 0;
+  auto add = [&](std::string_view key) {
+    if (count == names_.size()) {
+      names_.emplace_back();
+    }
+    names_[count].key.assign(key);
+    names_[count].keep = true;
+    ++count;
   };
-  std::vector<Name> names;
   for (Backend& b : backends_) {
     const AggregateRoute::Backend& rb = route_->backends[b.index];
     if (b.state == Backend::State::kSkipped) {
       continue;  // this profile leaves it out
     }
     if (!rb.config->merge) {
-      names.push_back(Name{rb.config->key});
+      add(rb.config->key);
     } else if (open(b)) {
-      reader.members(projection(b.index),
-                     [&](const json::Member& m) { names.push_back(Name{std::string(m.key)}); });
+      reader.members(projection(b.index), [&](const json::Member& m) { add(m.key); });
     }
   }
   if (action.errors) {
-    names.push_back(Name{"errors"});
+    add("errors");
   }
-  for (size_t i = 0; i < names.size(); ++i) {
-    for (size_t k = i + 1; k < names.size(); ++k) {
+  Name* names = names_.data();
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t k = i + 1; k < count; ++k) {
       if (names[k].key != names[i].key || !names[i].keep || !names[k].keep) {
         continue;
       }
@@ -847,19 +852,24 @@ void AggregateCall::response_headers(std::string& out) const {
 
 void AggregateCall::deliver() {
   Connection* client = client_;
-  std::string headers;
+  response_head_.clear();
   if (answer_status_ == 200) {
     if (!partial_.empty()) {
-      headers = "Ringgate-Partial: " + partial_ + "\r\n";
+      response_head_.append("Ringgate-Partial: ").append(partial_).append("\r\n");
     }
-    response_headers(headers);
+    response_headers(response_head_);
   }
   const int status = answer_status_;
   const char* content_type = content_type_;
   const bool keep_alive = keep_alive_;
-  std::string body = std::move(out_);
+  // The body goes out in a pooled string; out_ keeps that one's capacity for the next answer.
+  std::string* body = worker_.acquire_body();
+  body->swap(out_);
+  // Released first, so the client's next pipelined request may reuse this call. The head is
+  // read from response_head_ before aggregate_answer() parses anything more, and only deliver()
+  // writes it.
   release();
-  client->aggregate_answer(status, headers, content_type, std::move(body), keep_alive);
+  client->aggregate_answer(status, response_head_, content_type, body, keep_alive);
 }
 
 void AggregateCall::release() {

@@ -177,7 +177,14 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   std::string scratch_;                   // an element, padded for the reader
   const std::string* element_ = nullptr;  // the element {item} stands for while rendering
   std::string out_;                       // the response body
-  std::string partial_;                   // keys of failed optional backends, comma-separated
+  std::string response_head_;             // its extra header lines (Cache-Control, ...)
+  // Top-level member names of the response being written, and whether each is kept.
+  struct Name {
+    std::string key;
+    bool keep = true;
+  };
+  std::vector<Name> names_;
+  std::string partial_;  // keys of failed optional backends, comma-separated
   const char* content_type_ = "application/json";
   int answer_status_ = 0;
   uint32_t running_ = 0;

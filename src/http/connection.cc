@@ -323,16 +323,12 @@ void Connection::start_aggregate(const AggregateRoute& route, const RouteMatchRe
 }
 
 void Connection::aggregate_answer(int status, const std::string& extra_headers,
-                                  const char* content_type, std::string body, bool keep_alive) {
+                                  const char* content_type, std::string* body, bool keep_alive) {
   agg_ = nullptr;
   keep_alive = keep_alive && !worker_.draining() && !peer_eof_;
   emit_head(status, extra_headers.empty() ? nullptr : extra_headers.c_str(), content_type,
-            body.size(), keep_alive);
-  if (!head_request_ && !body.empty()) {
-    // Owned by the output buffer until sent (output_room() stages one such body at a time).
-    out_->owned = new std::string(std::move(body));
-    append_ref(out_->owned->data(), out_->owned->size());
-  }
+            body->size(), keep_alive);
+  stage_owned_body(body, head_request_);
   if (!keep_alive) {
     close_after_send_ = true;
   }
@@ -683,12 +679,20 @@ void Connection::emit_generated(int status, const char* extra_headers,
 void Connection::emit_admin(AdminResponse* r, bool keep_alive, bool head_only) {
   emit_head(r->status, r->headers.empty() ? nullptr : r->headers.c_str(), r->content_type,
             r->body.size(), keep_alive);
-  if (!head_only && !r->body.empty()) {
-    // Owned by the output buffer until sent; output_room() stages one such body at a time.
-    out_->owned = new std::string(std::move(r->body));
-    append_ref(out_->owned->data(), out_->owned->size());
-  }
+  std::string* body = worker_.acquire_body();
+  body->swap(r->body);
+  stage_owned_body(body, head_only);
   delete r;
+}
+
+void Connection::stage_owned_body(std::string* body, bool drop) {
+  if (drop || body->empty()) {
+    worker_.release_body(body);
+    return;
+  }
+  // Owned by the output buffer until sent; output_room() stages one such body at a time.
+  out_->owned = body;
+  append_ref(body->data(), body->size());
 }
 
 void Connection::flush() {

@@ -73,9 +73,10 @@ class Connection final : public Completion, public Timer {
   void proxy_request_room() { process_input(); }
   // The upstream switched protocols (101): from here input goes to the call unparsed.
   void proxy_tunnel();
-  // The aggregation's answer: `body` is handed to the output until it is sent.
+  // The aggregation's answer: `body` (from Worker::acquire_body) is handed to the output until
+  // it is sent, then released.
   void aggregate_answer(int status, const std::string& extra_headers, const char* content_type,
-                        std::string body, bool keep_alive);
+                        std::string* body, bool keep_alive);
   // The client half-closed or the connection closes after this response anyway.
   bool closing() const { return close_after_send_ || peer_eof_; }
 
@@ -121,6 +122,9 @@ class Connection final : public Completion, public Timer {
   void emit_generated(int status, const char* extra_headers, std::string_view content_type,
                       std::string_view body, bool keep_alive, bool head_only);
   void emit_admin(AdminResponse* response, bool keep_alive, bool head_only);
+  // Hands `body` (Worker::acquire_body) to the output after the head just emitted, or back to
+  // the worker when `drop` (HEAD) or empty.
+  void stage_owned_body(std::string* body, bool drop);
   void append_copy(std::string_view bytes);
   void append_ref(const char* data, size_t len);
   void append_connection_header(bool keep_alive);

@@ -389,9 +389,29 @@ OutBuffer* Worker::acquire_out() {
 }
 
 void Worker::release_out(OutBuffer* out) {
-  delete out->owned;
-  out->owned = nullptr;
+  if (out->owned) {
+    release_body(out->owned);
+    out->owned = nullptr;
+  }
   out_pool_.release(out);
+}
+
+std::string* Worker::acquire_body() {
+  if (free_bodies_.empty()) {
+    return new std::string();
+  }
+  std::string* body = free_bodies_.back();
+  free_bodies_.pop_back();
+  return body;
+}
+
+void Worker::release_body(std::string* body) {
+  if (free_bodies_.size() >= kMaxFreeBodies || body->capacity() > kMaxKeptBodyCapacity) {
+    delete body;
+    return;
+  }
+  body->clear();
+  free_bodies_.push_back(body);
 }
 
 void Worker::on_wake() {

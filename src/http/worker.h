@@ -41,7 +41,7 @@ struct DirectRoute {
 struct OutBuffer {
   static constexpr int kMaxIov = 64;
   msghdr msg;
-  std::string* owned;  // a body owned by this buffer (admin responses), freed on reset
+  std::string* owned;  // a body owned by this buffer (Worker::acquire_body), released on reset
   uint32_t used;       // bytes of data[] in use
   uint16_t iov_count;
   uint16_t iov_sent;      // first iovec not yet fully sent
@@ -102,6 +102,10 @@ class Worker final : public ShardHooks {
 
   OutBuffer* acquire_out();
   void release_out(OutBuffer* out);
+  // Response bodies built per request (aggregate, admin), owned by an OutBuffer until sent, then
+  // kept for the next one with their capacity: no allocation per response in steady state.
+  std::string* acquire_body();
+  void release_body(std::string* body);
 
   // Receive-buffer chains: per-buffer links, so a connection holding buffers stores only ends.
   uint16_t& chain_next(uint16_t bid) { return chain_next_[bid]; }
@@ -153,6 +157,11 @@ class Worker final : public ShardHooks {
   ParserContext parser_context_;
   BlockPool scratch_pool_;
   BlockPool out_pool_;
+  // Free response bodies (acquire_body). Bounded in number and in what each may keep, so a
+  // burst of large responses does not stay resident.
+  static constexpr size_t kMaxFreeBodies = 256;
+  static constexpr size_t kMaxKeptBodyCapacity = 256 * 1024;
+  std::vector<std::string*> free_bodies_;
   std::vector<uint16_t> chain_next_;
   std::vector<uint32_t> chain_len_;
   DateCache date_;
