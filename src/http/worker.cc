@@ -248,6 +248,9 @@ Worker::~Worker() {
   for (UpstreamConn* u : dead_upstreams_) {
     delete u;
   }
+  for (std::string* body : free_bodies_) {
+    delete body;
+  }
 }
 
 void Worker::run() {
