@@ -427,8 +427,7 @@ void AggregateCall::Item::backend_done(int upstream_status) {
 
 void AggregateCall::Item::backend_failed(int status) {
   proxy = nullptr;
-  backend->call->item_finished(*this, status,
-                               status == 504 ? "did not answer in time" : "could not be reached");
+  backend->call->item_finished(*this, status, backend->call->failure_reason(too_big, status));
 }
 
 void AggregateCall::item_finished(Item& item, int status, std::string reason) {
@@ -509,8 +508,7 @@ bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_st
                                 std::string* reason) {
   if (too_big) {
     *status = 502;
-    *reason =
-        "sent a body larger than " + std::to_string(route_->action->limits.body_bytes) + " bytes";
+    *reason = failure_reason(true, 502);
     return false;
   }
   if (upstream_status < 200 || upstream_status > 299) {
@@ -529,15 +527,18 @@ bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_st
   return valid;
 }
 
+std::string AggregateCall::failure_reason(bool too_big, int gateway_status) const {
+  return too_big ? "sent a body larger than " + std::to_string(route_->action->limits.body_bytes) +
+                       " bytes"
+         : gateway_status == 504 ? std::string("did not answer in time")
+         : gateway_status == 503 ? std::string("is unavailable (no endpoint, or circuit open)")
+                                 : std::string("could not be reached or sent a bad response");
+}
+
 void AggregateCall::Backend::backend_failed(int gateway_status) {
   proxy = nullptr;
   --call->running_;
-  const uint64_t limit = call->route_->action->limits.body_bytes;
-  call->fail(*this, gateway_status,
-             too_big                 ? "sent a body larger than " + std::to_string(limit) + " bytes"
-             : gateway_status == 504 ? std::string("did not answer in time")
-             : gateway_status == 503 ? std::string("is unavailable (no endpoint, or circuit open)")
-                                     : std::string("could not be reached or sent a bad response"));
+  call->fail(*this, gateway_status, call->failure_reason(too_big, gateway_status));
   call->settle();
 }
 

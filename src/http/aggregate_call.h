@@ -133,6 +133,9 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   // false with the status and reason it fails with.
   bool accept_body(std::string& body, bool too_big, int upstream_status, int* status,
                    std::string* reason);
+  // Why a call that the proxy gave up on failed (a body over the limit, or its gateway status),
+  // for the "errors" member and problem bodies.
+  std::string failure_reason(bool too_big, int gateway_status) const;
   // Renders backend `rb`'s request into request_ (element `item` for {item}).
   bool render_request(const AggregateRoute::Backend& rb, std::string* why);
   // Cancels whatever of `b` is still out.

@@ -90,6 +90,78 @@ TEST_F(AggregateTest, ChainedBackendReadsAnEarlierResponse) {
   EXPECT_EQ(values(rec.requests[0], "x-order"), std::vector<std::string>{"9"});
 }
 
+// A POST backend whose body, query and headers are templates over the client's path, query and
+// headers: each value encoded for where it goes, the body framed and typed.
+TEST_F(AggregateTest, TemplatedPostBodyQueryAndHeadersReachTheBackend) {
+  Upstream a({"--record", record_file("a")});
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - key: created\n"
+      "          upstream: a\n"
+      "          method: POST\n"
+      "          path: /items\n"
+      "          query: {q: \"{query.lang} & more\"}\n"
+      "          headers: {x-who: \"{header.x-user}\"}\n"
+      "          body: '{{\"id\": \"{id}\", \"lang\": \"{query.lang}\", \"user\": "
+      "\"{header.x-user}\"}}'\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/5?lang=de", "X-User: ann \"q\"\r\n"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  JsonBody body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("created.method"), "\"POST\"");
+  Recorded rec = read_record(record_file("a"));
+  ASSERT_EQ(rec.requests.size(), 1u);
+  const std::string& sent = rec.requests[0];
+  EXPECT_EQ(sent.rfind("POST /items?q=de%20%26%20more HTTP/1.1\r\n", 0), 0u) << visible(sent);
+  EXPECT_EQ(values(sent, "x-who"), std::vector<std::string>{"ann \"q\""});
+  EXPECT_EQ(values(sent, "content-type"), std::vector<std::string>{"application/json"});
+  const std::string expected = R"({"id": "5", "lang": "de", "user": "ann \"q\""})";
+  EXPECT_EQ(values(sent, "content-length"),
+            std::vector<std::string>{std::to_string(expected.size())});
+  const size_t head_end = sent.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(sent.substr(head_end + 4), expected);
+}
+
+// for_each elements that are too slow for the backend's timeout or too large for the body limit
+// fail their backend (an optional one gives its default), without holding up the response.
+TEST_F(AggregateTest, ForEachElementsThatAreSlowOrHugeFailTheirBackend) {
+  Upstream a;
+  auto& gw = start_agg(
+      "      errors: true\n"
+      "      timeout: 5s\n"
+      "      limits: {body_bytes: 1KiB}\n"
+      "      backends:\n"
+      "        - {key: list, upstream: a, path: /l, query: {json: \"[10, 3000]\"}}\n"
+      "        - {key: slow, upstream: a, path: \"/s/{item}\", for_each: \"list[*]\","
+      " query: {delay: \"{item}ms\"}, timeout: 300ms, optional: true, default: []}\n"
+      "        - {key: huge, upstream: a, path: \"/h/{item}\", for_each: \"list[*]\","
+      " query: {body_size: \"{item}\"}, optional: true, default: []}\n"
+      "        - {key: fine, upstream: a, path: \"/f/{item}\", for_each: \"list[*]\","
+      " pick: \"[1].path\"}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  EXPECT_LT(took, 2s);
+  EXPECT_EQ(r->header("ringgate-partial").value_or(""), "slow,huge");
+  JsonBody body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("slow"), "[]");
+  EXPECT_EQ(body.at("huge"), "[]");
+  EXPECT_EQ(body.at("fine"), "\"/f/3000\"");
+  EXPECT_EQ(body.at("errors[0].status"), "504") << r->body;
+  EXPECT_NE(body.at("errors[0].reason").find("element 1"), std::string::npos) << r->body;
+  EXPECT_NE(body.at("errors[1].reason").find("larger than 1024 bytes"), std::string::npos)
+      << r->body;
+}
+
 TEST_F(AggregateTest, ProjectionsAndMergeSpliceOnlyWhatIsAskedFor) {
   Upstream a;
   const std::string user =
