@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "ringgate/http/method.h"
+#include "ringgate/http/path.h"  // PathFlag names only (header-only)
 #include "ringgate/net/address.h"
 
 namespace ringgate {
@@ -957,7 +958,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
   if (!f.node.IsMap()) {
     fail(f, "expected a route map with 'match' and an action, got " + describe(f.node));
   }
-  std::vector<std::string_view> keys = {"name", "match"};
+  std::vector<std::string_view> keys = {"name", "match", "path_allow"};
   for (const ActionParser& action : kActions) {
     keys.push_back(action.key);
   }
@@ -981,6 +982,17 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     fail(f, "missing 'match' (e.g. match: {path: /hello})");
   }
   load_match(*match, route.match);
+  if (const Field* v = s.find("path_allow")) {
+    for (const Field& item : list_or_one(*v, "empty list; leave 'path_allow' out to allow none")) {
+      const std::string name = read_string(item);
+      const uint8_t flag = path_flag_by_name(name);
+      if (flag == 0) {
+        fail(item, "unknown path_allow value " + quote(name) +
+                       " (encoded_slash, backslash, nul, overlong_utf8)");
+      }
+      route.path_allow |= flag;
+    }
+  }
 
   const ActionParser* chosen = nullptr;
   const Field* chosen_field = nullptr;
@@ -997,7 +1009,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     chosen_field = v;
   }
   if (!chosen) {
-    keys.erase(keys.begin(), keys.begin() + 2);
+    keys.erase(keys.begin(), keys.begin() + 3);  // name, match, path_allow: not actions
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
   route.action = (this->*(chosen->parse))(*chosen_field, route.match);

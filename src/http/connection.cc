@@ -265,7 +265,17 @@ void Connection::on_head() {
       flush();
     }
   }
+  // One path from here on: what is routed, what a rule checks and what goes upstream.
+  uint8_t path_flags = 0;
+  if (!parser_.normalize_path(&path_flags)) {
+    refuse_path(worker_.bad_escape_body());
+    return;
+  }
   if (local_) {
+    if (path_flags != 0) {
+      refuse_path(worker_.path_not_allowed_body());
+      return;
+    }
     pending_.admin = new AdminResponse();
     pending_kind_ = Pending::kAdmin;
     if (*local_) {
@@ -277,6 +287,13 @@ void Connection::on_head() {
   }
   RouteMatchResult match;
   worker_.router().match(parser_.host(), parser_.method(), parser_.path(), match);
+  const uint8_t allowed = match.status == RouteMatchResult::Status::kMatched
+                              ? worker_.config().routes[match.route_index].path_allow
+                              : 0;
+  if (path_flags & ~allowed) {
+    refuse_path(worker_.path_not_allowed_body());
+    return;
+  }
   switch (match.status) {
     case RouteMatchResult::Status::kMatched:
       if (const ProxyRoute* proxy = worker_.proxy_route(match.route_index)) {
@@ -298,6 +315,12 @@ void Connection::on_head() {
       pending_kind_ = Pending::kNotFound;
       break;
   }
+}
+
+void Connection::refuse_path(const std::string& body) {
+  bump(counters().parse_bad_path);
+  pending_kind_ = Pending::kProxyError;  // answered at message complete, like any refusal
+  pending_.error = ErrorAnswer{&body, 400};
 }
 
 void Connection::start_proxy(const ProxyRoute& route) {

@@ -122,6 +122,8 @@ class Connection final : public Completion, public Timer {
   void emit_generated(int status, const char* extra_headers, std::string_view content_type,
                       std::string_view body, bool keep_alive, bool head_only);
   void emit_admin(AdminResponse* response, bool keep_alive, bool head_only);
+  // A 400 for the request's path (counted), with one of the worker's prebuilt problem bodies.
+  void refuse_path(const std::string& body);
   // Hands `body` (Worker::acquire_body) to the output after the head just emitted, or back to
   // the worker when `drop` (HEAD) or empty.
   void stage_owned_body(std::string* body, bool drop);

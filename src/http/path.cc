@@ -157,20 +157,4 @@ bool normalize_path(std::string_view in, char* out, NormalizedPath* result) {
   return true;
 }
 
-uint8_t path_flag_by_name(std::string_view name) {
-  if (name == "encoded_slash") {
-    return kPathEncodedSlash;
-  }
-  if (name == "backslash") {
-    return kPathBackslash;
-  }
-  if (name == "nul") {
-    return kPathNul;
-  }
-  if (name == "overlong_utf8") {
-    return kPathOverlongUtf8;
-  }
-  return 0;
-}
-
 }  // namespace ringgate

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "ringgate/http/path.h"
+
 namespace ringgate {
 
 namespace {
@@ -420,6 +422,24 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
     fail(400, reason ? reason : llhttp_errno_name(err));
   }
   return Event::kError;
+}
+
+bool RequestParser::normalize_path(uint8_t* flags) {
+  const std::string_view p = path();
+  // The head's bytes belong to this parser until the next request begins, and the normalised
+  // path is never longer: it is written over the path itself, and the query moved up to it.
+  char* at = const_cast<char*>(p.data());
+  NormalizedPath r;
+  if (!ringgate::normalize_path(p, at, &r)) {
+    return false;
+  }
+  *flags = r.flags;
+  if (r.path.size() != p.size()) {
+    const size_t query = url_len_ - p.size();  // "?..." or nothing
+    std::memmove(at + r.path.size(), at + p.size(), query);
+    url_len_ = static_cast<uint32_t>(r.path.size() + query);
+  }
+  return true;
 }
 
 std::string_view MessageParser::path() const {

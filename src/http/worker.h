@@ -98,6 +98,8 @@ class Worker final : public ShardHooks {
   // Problem bodies of the gateway's own 404 and 405, built once: no allocation per answer.
   const std::string& not_found_body() const { return not_found_body_; }
   const std::string& method_not_allowed_body() const { return method_not_allowed_body_; }
+  const std::string& bad_escape_body() const { return bad_escape_body_; }
+  const std::string& path_not_allowed_body() const { return path_not_allowed_body_; }
   bool draining() const { return draining_; }
 
   OutBuffer* acquire_out();
@@ -168,6 +170,12 @@ class Worker final : public ShardHooks {
   std::string server_line_;
   std::string not_found_body_ = problem_json(404, "no route matches this request");
   std::string method_not_allowed_body_ = problem_json(405, "method not allowed on this route");
+  std::string bad_escape_body_ =
+      problem_json(400, "the path holds a malformed percent-escape ('%' without two hex digits)");
+  std::string path_not_allowed_body_ = problem_json(
+      400,
+      "the path holds an encoded slash, a backslash, an encoded NUL or overlong UTF-8, which "
+      "this route does not allow");
   std::vector<std::unique_ptr<UpstreamCluster>> clusters_;
   std::vector<ProxyRoute> proxy_routes_;  // by route index; route == nullptr: not a proxy route
   std::vector<HeaderSpan> response_spans_;

@@ -130,6 +130,9 @@ using RouteAction = std::variant<DirectResponse, UpstreamAction, AggregateAction
 struct RouteConfig {
   std::string name;  // `name:` or "route#N" (1-based index)
   RouteMatch match;
+  // PathFlag bits (ringgate/http/path.h) this route accepts in a request path: an encoded slash,
+  // a backslash, an encoded NUL, overlong UTF-8. Anything else flagged is a 400.
+  uint8_t path_allow = 0;
   RouteAction action;
   SourceMark mark;
 };

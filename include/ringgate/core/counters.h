@@ -30,6 +30,9 @@ namespace ringgate {
     "Requests answered 413 (body over server.limits.body_bytes)")                                \
   X(parse_other, "ringgate_parse_errors_other_total", "counter",                                 \
     "Requests refused 417/505 (unsupported expectation or version)")                             \
+  X(parse_bad_path, "ringgate_parse_errors_bad_path_total", "counter",                           \
+    "Requests answered 400 for their path: a malformed escape, or an encoded slash, backslash, " \
+    "NUL or overlong UTF-8 that the route does not allow")                                       \
   X(header_timeouts, "ringgate_header_timeouts_total", "counter",                                \
     "Requests answered 408 because the head was not received in time")                           \
   X(request_timeouts, "ringgate_request_timeouts_total", "counter",                              \

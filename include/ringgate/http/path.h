@@ -29,13 +29,19 @@ struct NormalizedPath {
 //   - repeated slashes are merged;
 //   - "." and ".." segments are removed, decoded dots included (RFC 3986 5.2.4); ".." never
 //     climbs above the root.
-// `out` must have room for in.size() bytes: the result is never longer. False (nothing usable in
+// `out` must have room for in.size() bytes: the result is never longer, and it is written no
+// faster than `in` is read, so `out` may be in.data() (in place). False (nothing usable in
 // `result`) on a malformed escape: '%' not followed by two hex digits. A path that does not
 // start with '/' is returned as is.
 bool normalize_path(std::string_view in, char* out, NormalizedPath* result);
 
-// The config names of the PathFlag bits, for routes' `allow:` ("encoded_slash", "backslash",
-// "nul", "overlong_utf8"); 0 for an unknown name.
-uint8_t path_flag_by_name(std::string_view name);
+// The config names of the PathFlag bits, for routes' `path_allow:`; 0 for an unknown name.
+inline uint8_t path_flag_by_name(std::string_view name) {
+  return name == "encoded_slash"   ? kPathEncodedSlash
+         : name == "backslash"     ? kPathBackslash
+         : name == "nul"           ? kPathNul
+         : name == "overlong_utf8" ? kPathOverlongUtf8
+                                   : 0;
+}
 
 }  // namespace ringgate

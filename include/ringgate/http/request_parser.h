@@ -162,6 +162,10 @@ class MessageParser {
 class RequestParser final : public MessageParser {
  public:
   RequestParser() : MessageParser(Kind::kRequest) {}
+  // After kHead: normalises the target's path in place (ringgate/http/path.h), so path(),
+  // target() and query() give the normalised form from here on; `flags` gets the PathFlag bits
+  // a route must allow. False on a malformed escape.
+  bool normalize_path(uint8_t* flags);
 };
 
 // An upstream's response. Every error (bad framing: CL with TE, differing CLs, a bad chunk,

@@ -279,8 +279,12 @@ const ErrorCase kErrors[] = {
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
-     "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, direct, upstream, "
-     "aggregate)"},
+     "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, path_allow, direct, "
+     "upstream, aggregate)"},
+    {SERVER "routes:\n  - match: {path: /a}\n    path_allow: [encoded_slash, dots]\n"
+            "    direct: {}\n",
+     "t.yaml:4:33",
+     "unknown path_allow value 'dots' (encoded_slash, backslash, nul, overlong_utf8)"},
     {SERVER "admin: {listen: \":1\", enable: false}\n", "t.yaml:2:23", "unknown key 'enable'"},
     {"server:\n  listen: \":0\"\n  listen: \":1\"\n", "t.yaml:3:3",
      "duplicate key 'listen' in 'server' (first at line 2)"},
