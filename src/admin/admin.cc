@@ -22,6 +22,7 @@ std::string render_metrics(const Gateway& gateway) {
   out += std::to_string(shards);
   out += '\n';
   gateway.render_upstream_metrics(out);
+  gateway.render_rate_limit_metrics(out);
   return out;
 }
 

@@ -56,6 +56,7 @@ constexpr size_t kMaxRouteName = 128;
 constexpr size_t kMaxQuotedValue = 60;  // longer values are cut in error messages
 // Upstream clusters.
 constexpr size_t kMaxClusterName = 64;
+constexpr uint64_t kMaxRateTokens = 1000000000;  // per period; also the largest burst
 constexpr uint32_t kMaxTrustedHops = 16;
 constexpr uint32_t kMaxEndpointWeight = 1000;
 constexpr uint32_t kMaxKeepalive = 100000;
@@ -534,6 +535,8 @@ class Loader {
   bool load_admin(const Field& f, AdminConfig& admin) const;
   void check_listener_overlap(const Config& config, bool admin_listen_given) const;
   void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
+  void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const;
+  RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key) const;
   RouteConfig load_route(const Field& f, size_t index) const;
   void load_match(const Field& f, RouteMatch& match) const;
   std::string load_path(const Field& f, RouteMatch::Kind kind) const;
@@ -632,6 +635,7 @@ class Loader {
   std::string source_;
   // The clusters, loaded before the routes that name them.
   const std::vector<UpstreamConfig>* upstreams_ = nullptr;
+  const std::vector<RateLimitPolicy>* rate_limits_ = nullptr;
 };
 
 Section::Section(const Loader& loader, const Field& field,
@@ -678,7 +682,7 @@ Config Loader::load(const YAML::Node& root) {
   if (top.mark.is_null()) {
     top.mark = YAML::Mark();  // an empty document: point at its start
   }
-  const Section section(*this, top, {"server", "admin", "upstreams", "routes"});
+  const Section section(*this, top, {"server", "admin", "upstreams", "rate_limits", "routes"});
 
   const Field* server = section.find("server");
   if (server) {
@@ -703,6 +707,10 @@ Config Loader::load(const YAML::Node& root) {
     load_upstreams(*upstreams, config.upstreams);
   }
   upstreams_ = &config.upstreams;
+  if (const Field* rate_limits = section.find("rate_limits")) {
+    load_rate_limits(*rate_limits, config.rate_limits);
+  }
+  rate_limits_ = &config.rate_limits;
   if (const Field* routes = section.find("routes")) {
     load_routes(*routes, config.routes);
   }
@@ -958,7 +966,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
   if (!f.node.IsMap()) {
     fail(f, "expected a route map with 'match' and an action, got " + describe(f.node));
   }
-  std::vector<std::string_view> keys = {"name", "match", "path_allow"};
+  std::vector<std::string_view> keys = {"name", "match", "path_allow", "rate_limit"};
   for (const ActionParser& action : kActions) {
     keys.push_back(action.key);
   }
@@ -993,6 +1001,38 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
       route.path_allow |= flag;
     }
   }
+  for (size_t i = 0; i < rate_limits_->size(); ++i) {
+    if ((*rate_limits_)[i].global) {
+      route.rate_limits.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  if (const Field* v = s.find("rate_limit")) {
+    for (const Field& item : list_or_one(*v, "empty list; leave 'rate_limit' out for none")) {
+      const std::string name = read_string(item);
+      size_t i = 0;
+      while (i < rate_limits_->size() && (*rate_limits_)[i].name != name) {
+        ++i;
+      }
+      if (i == rate_limits_->size()) {
+        std::string known;
+        for (const RateLimitPolicy& p : *rate_limits_) {
+          known += (known.empty() ? "" : ", ") + p.name;
+        }
+        fail(item,
+             "unknown rate limit " + quote(name) +
+                 (known.empty() ? " (no rate_limits are defined)" : " (defined: " + known + ")"));
+      }
+      if ((*rate_limits_)[i].global) {
+        continue;  // already checked for every route
+      }
+      for (uint32_t earlier : route.rate_limits) {
+        if (earlier == i) {
+          fail(item, "rate limit " + quote(name) + " is listed twice");
+        }
+      }
+      route.rate_limits.push_back(static_cast<uint32_t>(i));
+    }
+  }
 
   const ActionParser* chosen = nullptr;
   const Field* chosen_field = nullptr;
@@ -1009,7 +1049,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     chosen_field = v;
   }
   if (!chosen) {
-    keys.erase(keys.begin(), keys.begin() + 3);  // name, match, path_allow: not actions
+    keys.erase(keys.begin(), keys.begin() + 4);  // name, match, path_allow, rate_limit
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
   route.action = (this->*(chosen->parse))(*chosen_field, route.match);
@@ -1309,6 +1349,93 @@ bool is_cluster_name(std::string_view name) {
 }
 
 // Cluster names are a map's keys, so duplicates and bad names are reported at the key.
+void Loader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const {
+  if (f.node.IsNull()) {
+    return;
+  }
+  if (!f.node.IsMap()) {
+    fail(f, "expected a map of policy names to policies, got " + describe(f.node));
+  }
+  for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+    if (!key.IsScalar()) {
+      fail_at(key.Mark(), f.path + ": policy names must be plain names, got " + describe(key));
+    }
+    const std::string name = key.Scalar();
+    if (!is_cluster_name(name)) {
+      fail_at(key.Mark(), f.path + ": policy name " + quote(name) + " must be 1 to " +
+                              std::to_string(kMaxClusterName) +
+                              " characters: letters, digits, '_', '.' and '-'");
+    }
+    for (const RateLimitPolicy& earlier : policies) {
+      if (earlier.name == name) {
+        fail_at(key.Mark(), f.path + ": duplicate rate limit " + quote(name) + " (first at line " +
+                                std::to_string(earlier.mark.line) + ")");
+      }
+    }
+    policies.push_back(load_rate_limit(child(f, name, key, it->second), name, key.Mark()));
+  }
+}
+
+RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name,
+                                        const YAML::Mark& key) const {
+  const Section s(*this, f, {"key", "rate", "burst", "max_keys", "global"});
+  RateLimitPolicy p;
+  p.name = std::move(name);
+  p.mark = source_mark(key);
+  const Field* rate = s.find("rate");
+  if (!rate) {
+    fail(f, "missing 'rate' (e.g. rate: 100/s)");
+  }
+  {
+    // "N/s", "N/m" or "N/h".
+    const std::string text = scalar(*rate, "a rate like 100/s");
+    const size_t slash = text.find('/');
+    uint64_t n = 0;
+    const char* digits_end = text.data() + (slash == std::string::npos ? text.size() : slash);
+    auto [end, ec] = std::from_chars(text.data(), digits_end, n);
+    const std::string unit = slash == std::string::npos ? "" : text.substr(slash + 1);
+    const int64_t period_ms = unit == "s" ? 1000 : unit == "m" ? 60000 : unit == "h" ? 3600000 : 0;
+    if (ec != std::errc() || end != digits_end || period_ms == 0 || text.empty()) {
+      fail(*rate, "expected a rate like 100/s, 600/m or 5000/h, got " + quote(text));
+    }
+    if (n < 1 || n > kMaxRateTokens) {
+      fail(*rate, "the count must be between 1 and " + std::to_string(kMaxRateTokens) + ", got " +
+                      std::to_string(n));
+    }
+    p.tokens = n;
+    p.period = Duration(period_ms);
+    p.burst = n;
+  }
+  if (const Field* v = s.find("burst")) {
+    p.burst = read_number(*v, 1, kMaxRateTokens);
+  }
+  if (const Field* v = s.find("max_keys")) {
+    p.max_keys = read_power_of_two(*v, 16, 1u << 24);
+  }
+  if (const Field* v = s.find("global")) {
+    p.global = read_bool(*v);
+  }
+  if (const Field* v = s.find("key")) {
+    const std::string k = read_string(*v);
+    if (k == "client_ip") {
+      p.key = RateLimitPolicy::Key::kClientIp;
+    } else if (k == "route") {
+      p.key = RateLimitPolicy::Key::kRoute;
+    } else if (k.rfind("header:", 0) == 0 && is_token(k.substr(7))) {
+      p.key = RateLimitPolicy::Key::kHeader;
+      p.header = ascii_lower(k.substr(7));
+    } else if (k.rfind("claim:", 0) == 0 || k == "consumer") {
+      fail(*v, quote(k) +
+                   " needs authentication (auth.jwt or auth.api_keys), which this build "
+                   "does not have yet; use client_ip, header:NAME or route");
+    } else {
+      fail(*v, "expected client_ip, header:NAME or route, got " + quote(k));
+    }
+  }
+  return p;
+}
+
 void Loader::load_upstreams(const Field& f, std::vector<UpstreamConfig>& upstreams) const {
   if (f.node.IsNull()) {
     return;

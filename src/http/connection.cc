@@ -294,6 +294,10 @@ void Connection::on_head() {
     refuse_path(worker_.path_not_allowed_body());
     return;
   }
+  if (match.status == RouteMatchResult::Status::kMatched &&
+      !within_rate_limits(worker_.config().routes[match.route_index])) {
+    return;
+  }
   switch (match.status) {
     case RouteMatchResult::Status::kMatched:
       if (const ProxyRoute* proxy = worker_.proxy_route(match.route_index)) {
@@ -315,6 +319,89 @@ void Connection::on_head() {
       pending_kind_ = Pending::kNotFound;
       break;
   }
+}
+
+bool Connection::within_rate_limits(const RouteConfig& route) {
+  if (route.rate_limits.empty()) {
+    return true;
+  }
+  const Config& cfg = worker_.config();
+  ShardRateLimiter& limiter = worker_.rate_limiter();
+  const uint64_t now_us = worker_.shard().now_us();
+  for (uint32_t policy : route.rate_limits) {
+    const RateLimitPolicy& p = cfg.rate_limits[policy];
+    std::string_view key;
+    switch (p.key) {
+      case RateLimitPolicy::Key::kClientIp:
+        key = client_address();
+        break;
+      case RateLimitPolicy::Key::kHeader:
+        key = parser_.header(p.header);
+        break;
+      case RateLimitPolicy::Key::kRoute:
+        key = route.name;
+        break;
+    }
+    uint32_t retry_after_s = 0;
+    if (!limiter.check(policy, key, now_us, &retry_after_s)) {
+      pending_kind_ = Pending::kRateLimited;
+      pending_.limited = LimitedAnswer{policy, retry_after_s};
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view Connection::client_address() {
+  const uint32_t hops = worker_.config().server.trusted_hops;
+  if (hops == 0) {
+    return peer_ip();
+  }
+  // The entries of every X-Forwarded-For line, in order; the Nth from the right is the one the
+  // outermost trusted proxy saw.
+  std::string_view entries[32];
+  size_t count = 0;
+  size_t seen = 0;
+  for (int i = 0; i < parser_.header_count(); ++i) {
+    if (!iequals(parser_.header_name(i), "x-forwarded-for")) {
+      continue;
+    }
+    std::string_view v = parser_.header_value(i);
+    while (!v.empty()) {
+      const size_t comma = v.find(',');
+      const std::string_view item = trim_ows(v.substr(0, comma));
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+      if (!item.empty()) {
+        entries[seen % 32] = item;  // a ring: only the rightmost 32 can matter
+        ++seen;
+        count = std::min<size_t>(seen, 32);
+      }
+    }
+  }
+  if (count == 0) {
+    return peer_ip();
+  }
+  const size_t from_right = std::min<size_t>(hops, count);
+  return entries[(seen - from_right) % 32];
+}
+
+void Connection::emit_rate_limited(const LimitedAnswer& limited, bool keep_alive) {
+  const RateLimitPolicy& p = worker_.config().rate_limits[limited.policy];
+  // The window in which the whole burst refills, whole seconds.
+  const uint64_t period_ms = static_cast<uint64_t>(p.period.count());
+  const uint64_t window_s =
+      std::max<uint64_t>(1, (p.burst * period_ms + p.tokens * 1000 - 1) / (p.tokens * 1000));
+  // Built on the stack: a client over its limit can send at full rate.
+  char headers[256];
+  const int n =
+      snprintf(headers, sizeof headers,
+               "Retry-After: %u\r\nRateLimit-Policy: \"%s\";q=%llu;w=%llu\r\n"
+               "RateLimit: \"%s\";r=0;t=%u\r\n",
+               limited.retry_after_s, p.name.c_str(), static_cast<unsigned long long>(p.burst),
+               static_cast<unsigned long long>(window_s), p.name.c_str(), limited.retry_after_s);
+  emit_generated(429, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
+                 "application/problem+json", worker_.rate_limited_body(limited.policy), keep_alive,
+                 head_request_);
 }
 
 void Connection::refuse_path(const std::string& body) {
@@ -406,6 +493,9 @@ void Connection::on_message_complete() {
     case Pending::kProxyError:
       emit_generated(pending_.error.status, nullptr, "application/problem+json",
                      *pending_.error.body, keep_alive, head_request_);
+      break;
+    case Pending::kRateLimited:
+      emit_rate_limited(pending_.limited, keep_alive);
       break;
     case Pending::kAggregate:
       pending_kind_ = Pending::kNone;

@@ -92,9 +92,14 @@ class Connection final : public Completion, public Timer {
     kNotFound,
     kMethodNotAllowed,
     kAdmin,
-    kProxy,       // call_ is in progress
-    kProxyError,  // the call could not start: answer pending_.error at message complete
-    kAggregate,   // agg_ is in progress
+    kProxy,        // call_ is in progress
+    kProxyError,   // the call could not start: answer pending_.error at message complete
+    kAggregate,    // agg_ is in progress
+    kRateLimited,  // over a rate limit: 429 with pending_.limited at message complete
+  };
+  struct LimitedAnswer {
+    uint32_t policy;
+    uint32_t retry_after_s;
   };
   struct ErrorAnswer {
     const std::string* body;
@@ -124,6 +129,12 @@ class Connection final : public Completion, public Timer {
   void emit_admin(AdminResponse* response, bool keep_alive, bool head_only);
   // A 400 for the request's path (counted), with one of the worker's prebuilt problem bodies.
   void refuse_path(const std::string& body);
+  // Checks the route's rate limits in order; false (the 429 pending) when one refuses.
+  bool within_rate_limits(const RouteConfig& route);
+  // The client's address for rate limiting: the peer, or with server.trusted_hops N the Nth
+  // X-Forwarded-For entry from the right (the leftmost when there are fewer).
+  std::string_view client_address();
+  void emit_rate_limited(const LimitedAnswer& limited, bool keep_alive);
   // Hands `body` (Worker::acquire_body) to the output after the head just emitted, or back to
   // the worker when `drop` (HEAD) or empty.
   void stage_owned_body(std::string* body, bool drop);
@@ -149,6 +160,7 @@ class Connection final : public Completion, public Timer {
     uint64_t allow;
     AdminResponse* admin;
     ErrorAnswer error;
+    LimitedAnswer limited;
   } pending_{};
   ProxyCall* call_ = nullptr;
   AggregateCall* agg_ = nullptr;

@@ -12,7 +12,8 @@ char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-// `b` is lower-case: the names this file matches against are literals.
+}  // namespace
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     return false;
@@ -24,6 +25,8 @@ bool iequals(std::string_view a, std::string_view b) {
   }
   return true;
 }
+
+namespace {
 
 // Case-insensitive on both sides: Connection tokens against header names.
 bool iequals_both(std::string_view a, std::string_view b) {

@@ -10,6 +10,7 @@
 #include "ringgate/core/clock.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/core/shard.h"
+#include "ringgate/filters/rate_limit.h"
 #include "ringgate/http/server.h"
 #include "ringgate/net/listener.h"
 #include "worker.h"
@@ -214,6 +215,7 @@ bool Gateway::start(std::string& error) {
   for (const UpstreamConfig& u : config_->upstreams) {
     shared_clusters_.push_back(std::make_unique<SharedCluster>(u.endpoints.size()));
   }
+  rate_limits_ = std::make_unique<SharedRateLimits>(*config_);
   publish_addresses();
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(
@@ -290,6 +292,31 @@ bool Gateway::wait() {
   }
   stop_dns();
   return all_drained_.load();
+}
+
+void Gateway::render_rate_limit_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.rate_limits.empty() || workers_.empty()) {
+    return;
+  }
+#define RINGGATE_RENDER_RATE_LIMIT(field, suffix, type, help)                                 \
+  out += "# HELP ringgate_rate_limit_" suffix " " help "\n# TYPE ringgate_rate_limit_" suffix \
+         " " type "\n";                                                                       \
+  for (size_t p = 0; p < cfg.rate_limits.size(); ++p) {                                       \
+    uint64_t sum = 0;                                                                         \
+    for (const auto& w : workers_) {                                                          \
+      sum += w->rate_limiter()                                                                \
+                 .counters(static_cast<uint32_t>(p))                                          \
+                 .field.load(std::memory_order_relaxed);                                      \
+    }                                                                                         \
+    out += "ringgate_rate_limit_" suffix "{policy=\"";                                        \
+    out += cfg.rate_limits[p].name;                                                           \
+    out += "\"} ";                                                                            \
+    out += std::to_string(sum);                                                               \
+    out += '\n';                                                                              \
+  }
+  RINGGATE_RATE_LIMIT_COUNTERS(RINGGATE_RENDER_RATE_LIMIT)
+#undef RINGGATE_RENDER_RATE_LIMIT
 }
 
 void Gateway::render_upstream_metrics(std::string& out) const {

@@ -84,6 +84,12 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
       request_ids_(process_seed(), index) {
   const Config& cfg = *config_;
   router_ = std::make_unique<Router>(cfg);
+  rate_limiter_ = std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
+                                                     shard_.timers());
+  for (const RateLimitPolicy& p : cfg.rate_limits) {
+    rate_limited_bodies_.push_back(
+        problem_json(429, "too many requests: over the rate limit \"" + p.name + "\""));
+  }
   if (!cfg.server.server_header.empty()) {
     server_line_ = "Server: " + cfg.server.server_header + "\r\n";
   }

@@ -12,6 +12,7 @@
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/shard.h"
+#include "ringgate/filters/rate_limit.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/response.h"
 #include "ringgate/http/server.h"
@@ -117,6 +118,14 @@ class Worker final : public ShardHooks {
   void add_starved(Connection* c);
   void retire(Connection* c);
 
+  // --- rate limiting ---
+  ShardRateLimiter& rate_limiter() { return *rate_limiter_; }
+  const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
+  // The 429 problem body of policy `policy`, built once.
+  const std::string& rate_limited_body(uint32_t policy) const {
+    return rate_limited_bodies_[policy];
+  }
+
   // --- proxying ---
   const ProxyRoute* proxy_route(uint32_t route_index) const {
     const ProxyRoute& r = proxy_routes_[route_index];
@@ -150,6 +159,9 @@ class Worker final : public ShardHooks {
   Gateway& gateway_;
   std::shared_ptr<const Config> config_;
   Shard shard_;
+  // After shard_: destroyed first, while its timer wheel is still there.
+  std::unique_ptr<ShardRateLimiter> rate_limiter_;
+  std::vector<std::string> rate_limited_bodies_;
   ShardCounters& counters_;
   ShardCounters admin_counters_;
   std::unique_ptr<Router> router_;

@@ -133,6 +133,9 @@ struct RouteConfig {
   // PathFlag bits (ringgate/http/path.h) this route accepts in a request path: an encoded slash,
   // a backslash, an encoded NUL, overlong UTF-8. Anything else flagged is a 400.
   uint8_t path_allow = 0;
+  // Indexes into Config::rate_limits checked for this route, in order: the global policies,
+  // then the route's `rate_limit`.
+  std::vector<uint32_t> rate_limits;
   RouteAction action;
   SourceMark mark;
 };
@@ -204,11 +207,35 @@ struct UpstreamConfig {
   SourceMark mark;
 };
 
+// --- rate limits (`rate_limits:`) ---
+
+// A named token-bucket policy: `rate` requests per `period`, bursts of up to `burst`, per key.
+// The limit holds for the whole process (every shard together).
+struct RateLimitPolicy {
+  std::string name;
+  enum class Key : uint8_t {
+    kClientIp,  // the client's address: the peer, or with server.trusted_hops N the Nth
+                // X-Forwarded-For entry from the right
+    kHeader,    // a request header's value (`header`); requests without it share one bucket
+    kRoute,     // one bucket per route that applies the policy
+  };
+  Key key = Key::kClientIp;
+  std::string header;         // kHeader: lower-case name
+  uint64_t tokens = 1;        // `rate: N/s`: N ...
+  Duration period{1000};      // ... per second, minute (60s) or hour
+  uint64_t burst = 1;         // bucket size: requests let through at once; default max(1, N)
+  uint32_t max_keys = 65536;  // keys tracked at once (power of two); beyond, new keys share one
+                              // overflow bucket until idle ones are reclaimed
+  bool global = false;        // checked for every route, before the route's own policies
+  SourceMark mark;
+};
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   ServerConfig server;
   AdminConfig admin;
-  std::vector<UpstreamConfig> upstreams;  // in file order
+  std::vector<UpstreamConfig> upstreams;     // in file order
+  std::vector<RateLimitPolicy> rate_limits;  // in file order
   std::vector<RouteConfig> routes;
 };
 

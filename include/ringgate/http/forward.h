@@ -82,6 +82,9 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
 // `s` without leading and trailing spaces and tabs (HTTP's optional whitespace).
 std::string_view trim_ows(std::string_view s);
 
+// ASCII case-insensitive equality with `lower`, which is lower-case (a header name literal).
+bool iequals(std::string_view a, std::string_view lower);
+
 // Writes `v` as 16 lower-case hex digits, most significant first (no terminator).
 void write_hex64(uint64_t v, char* out);
 

@@ -20,6 +20,7 @@ namespace ringgate {
 
 class Worker;
 struct SharedCluster;
+struct SharedRateLimits;
 
 // What an admin request gets back; built off the request path.
 struct AdminResponse {
@@ -71,6 +72,8 @@ class Gateway {
   const std::vector<std::string>& setup_notes() const { return setup_notes_; }
   // Appends the per-upstream metrics (summed over shards, labelled by cluster) in Prometheus text.
   void render_upstream_metrics(std::string& out) const;
+  // Appends the per-policy rate-limit counters (summed over shards) in Prometheus text.
+  void render_rate_limit_metrics(std::string& out) const;
 
  private:
   friend class Worker;
@@ -100,6 +103,7 @@ class Gateway {
   std::vector<BoundListener> bound_;
   std::vector<std::unique_ptr<ShardCounters>> counters_;
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
+  std::unique_ptr<SharedRateLimits> rate_limits_;  // the policies' process-wide buckets
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};

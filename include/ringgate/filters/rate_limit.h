@@ -1,0 +1,129 @@
+#pragma once
+// Rate limiting: token buckets per key that hold for the whole process without locks.
+//
+// Each policy has one process-wide table (SharedRateTable) holding, per key, a GCRA
+// "theoretical arrival time" in a single atomic word: taking n tokens moves it n intervals
+// forward, refilling is the clock catching up, so a bucket is one compare-and-swap. Shards do
+// not touch it per request: each shard leases tokens in small batches into its own per-key
+// cache (ShardRateLimiter, touched only by that shard) and gives back what it has not used once
+// the key goes quiet. A client whose connections land on every shard gets the configured rate
+// within the tokens leased and not yet given back (at most shards x batch).
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "ringgate/config/config.h"
+#include "ringgate/core/timer_wheel.h"
+
+namespace ringgate {
+
+// Time in the tables: 1/16 ns ticks, so intervals like 1/3 s stay exact enough (2^64 ticks are
+// 36 years of uptime).
+constexpr uint64_t kRateTicksPerUs = 16000;
+
+class SharedRateTable {
+ public:
+  struct Slot {
+    std::atomic<uint64_t> key{0};  // hash of the key (never 0); 0 = free
+    std::atomic<uint64_t> tat{0};  // theoretical arrival time, in ticks
+  };
+
+  explicit SharedRateTable(const RateLimitPolicy& policy);
+
+  // The slot of `hash` (non-zero): its own, a free one, or one whose key has been idle long
+  // enough that its bucket is full again (indistinguishable from a fresh one). When every slot
+  // of its probe window holds a live key, the shared overflow slot, and *overflow is set.
+  Slot& slot(uint64_t hash, uint64_t now_ticks, bool* overflow);
+  // Takes up to `want` tokens (at least 1 when any is there). 0 when none: *wait_ticks says
+  // how long until the next one.
+  uint32_t lease(Slot& slot, uint32_t want, uint64_t now_ticks, uint64_t* wait_ticks);
+  // Returns `n` tokens taken earlier and not used (never beyond a full bucket).
+  void give_back(Slot& slot, uint32_t n, uint64_t now_ticks);
+  // Tokens in the bucket now.
+  uint64_t available(const Slot& slot, uint64_t now_ticks) const;
+
+  uint64_t interval_ticks() const { return interval_; }
+  uint64_t burst() const { return burst_tokens_; }
+  uint32_t capacity() const { return mask_ + 1; }
+
+ private:
+  std::unique_ptr<Slot[]> slots_;
+  Slot overflow_;
+  uint32_t mask_;
+  uint64_t interval_;       // ticks per token
+  uint64_t burst_tokens_;   // bucket size
+  uint64_t burst_ticks_;    // burst x interval: how far ahead of now the TAT may run
+  uint64_t reclaim_ticks_;  // a key whose TAT is this far behind now may lose its slot
+};
+
+// The process-wide tables of a config's policies, by Config::rate_limits index.
+struct SharedRateLimits {
+  explicit SharedRateLimits(const Config& config);
+  std::vector<std::unique_ptr<SharedRateTable>> tables;
+};
+
+// Per-policy counters, summed over shards for /metrics.
+#define RINGGATE_RATE_LIMIT_COUNTERS(X)                                                  \
+  X(allowed, "requests_allowed_total", "counter", "Requests the policy let through")     \
+  X(limited, "requests_limited_total", "counter", "Requests answered 429 by the policy") \
+  X(overflow, "overflow_total", "counter",                                               \
+    "Checks that found the key table full and used the shared overflow bucket")          \
+  X(leases, "leases_total", "counter",                                                   \
+    "Batches of tokens this process took from the shared buckets")
+
+struct RateLimitCounters {
+#define RINGGATE_RATE_LIMIT_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};
+  RINGGATE_RATE_LIMIT_COUNTERS(RINGGATE_RATE_LIMIT_FIELD)
+#undef RINGGATE_RATE_LIMIT_FIELD
+};
+
+// One shard's side of every policy. Not thread-safe: only its shard calls it.
+class ShardRateLimiter final : public Timer {
+ public:
+  ShardRateLimiter(const Config& config, SharedRateLimits& shared, unsigned shards,
+                   TimerWheel& timers);
+  ~ShardRateLimiter();
+  ShardRateLimiter(const ShardRateLimiter&) = delete;
+  ShardRateLimiter& operator=(const ShardRateLimiter&) = delete;
+
+  // One request under policy `policy` for `key` at `now_us` (the shard's clock). False when it
+  // is over the limit: *retry_after_s is when to try again (whole seconds, at least 1).
+  bool check(uint32_t policy, std::string_view key, uint64_t now_us, uint32_t* retry_after_s);
+  // Tokens in `key`'s bucket now (shared and leased here), for the RateLimit header.
+  uint64_t remaining(uint32_t policy, std::string_view key, uint64_t now_us);
+  // Gives back the tokens of keys idle for a while; true while some are still held.
+  bool sweep(uint64_t now_us);
+
+  const RateLimitCounters& counters(uint32_t policy) const { return policies_[policy].counters; }
+  // Tokens leased to this shard and not used yet (all keys of `policy`).
+  uint64_t held(uint32_t policy) const;
+
+ private:
+  struct Entry {
+    uint64_t hash = 0;
+    SharedRateTable::Slot* slot = nullptr;
+    uint32_t tokens = 0;  // leased, not used yet
+    uint64_t last_us = 0;
+  };
+  struct Policy {
+    SharedRateTable* table = nullptr;
+    uint64_t seed = 0;
+    uint32_t batch = 1;
+    uint32_t mask = 0;
+    std::vector<Entry> entries;  // direct-mapped by hash
+    RateLimitCounters counters;
+  };
+
+  static void on_sweep(Timer* t);
+  uint64_t hash_of(const Policy& p, std::string_view key) const;
+  void release(Policy& p, Entry& e, uint64_t now_ticks);
+
+  std::vector<Policy> policies_;
+  TimerWheel& timers_;
+  uint64_t last_now_us_ = 0;
+};
+
+}  // namespace ringgate
