@@ -788,6 +788,7 @@ std::string make_config(const ConfigSpec& spec) {
   if (!spec.upstreams.empty()) {
     y += "upstreams:\n" + spec.upstreams;
   }
+  y += spec.sections;
   y += "routes:\n";
   y += spec.routes.empty() ? default_routes() : spec.routes;
   return y;

@@ -208,6 +208,7 @@ struct ConfigSpec {
   std::string server_extra;  // more lines inside `server:`, each indented two spaces
   std::string routes;        // the YAML list under `routes:`; empty → default_routes()
   std::string upstreams;     // the YAML map under `upstreams:` (indented two spaces); empty: none
+  std::string sections;      // more top-level sections (e.g. "rate_limits:\n  ..."), before routes
 };
 std::string make_config(const ConfigSpec& spec);
 
