@@ -158,7 +158,9 @@ uint64_t ShardRateLimiter::hash_of(const Policy& p, std::string_view key) const 
     h = mix(h ^ chunk);
   }
   uint64_t tail = 0;
-  std::memcpy(&tail, key.data() + i, key.size() - i);
+  if (i < key.size()) {  // an absent header is an empty view that may have no data pointer
+    std::memcpy(&tail, key.data() + i, key.size() - i);
+  }
   h = mix(h ^ tail);
   return h | 1;  // never 0, the free-slot mark
 }
