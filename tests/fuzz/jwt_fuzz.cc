@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "ringgate/filters/jwt.h"
+#include "ringgate/jose/jwt.h"
 
 namespace {
 

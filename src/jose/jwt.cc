@@ -1,4 +1,4 @@
-#include "ringgate/filters/jwt.h"
+#include "ringgate/jose/jwt.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

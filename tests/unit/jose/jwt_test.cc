@@ -1,7 +1,7 @@
 // JWS verification: the Wycheproof JWS vectors, the RFC 7515 and RFC 8037 examples, tokens
 // signed here with OpenSSL for every algorithm, and the attacks the verifier must refuse.
 
-#include "ringgate/filters/jwt.h"
+#include "ringgate/jose/jwt.h"
 
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
