@@ -23,6 +23,7 @@ std::string render_metrics(const Gateway& gateway) {
   out += '\n';
   gateway.render_upstream_metrics(out);
   gateway.render_rate_limit_metrics(out);
+  gateway.render_jwt_metrics(out);
   return out;
 }
 

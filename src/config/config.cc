@@ -147,6 +147,22 @@ std::string format_duration(Duration d) {
   return std::to_string(ms) + "ms";
 }
 
+// The whole file at `path`; false (errno set) when it cannot be opened or read.
+bool read_whole_file(const std::string& path, std::string* out) {
+  FILE* f = fopen(path.c_str(), "rb");
+  if (!f) {
+    return false;
+  }
+  char buf[8192];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+    out->append(buf, n);
+  }
+  const bool ok = !ferror(f);
+  fclose(f);
+  return ok;
+}
+
 std::string join(const std::vector<std::string_view>& items) {
   std::string out;
   for (std::string_view item : items) {
@@ -536,6 +552,9 @@ class Loader {
   void check_listener_overlap(const Config& config, bool admin_listen_given) const;
   void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
   void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const;
+  void load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers) const;
+  JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key) const;
+  void load_route_auth(const Field& f, RouteConfig& route) const;
   RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key) const;
   RouteConfig load_route(const Field& f, size_t index) const;
   void load_match(const Field& f, RouteMatch& match) const;
@@ -636,6 +655,8 @@ class Loader {
   // The clusters, loaded before the routes that name them.
   const std::vector<UpstreamConfig>* upstreams_ = nullptr;
   const std::vector<RateLimitPolicy>* rate_limits_ = nullptr;
+  // Mutable while routes load: each route's scopes are added to its issuer's rules.
+  std::vector<JwtIssuerConfig>* jwt_issuers_ = nullptr;
 };
 
 Section::Section(const Loader& loader, const Field& field,
@@ -682,7 +703,8 @@ Config Loader::load(const YAML::Node& root) {
   if (top.mark.is_null()) {
     top.mark = YAML::Mark();  // an empty document: point at its start
   }
-  const Section section(*this, top, {"server", "admin", "upstreams", "rate_limits", "routes"});
+  const Section section(*this, top,
+                        {"server", "admin", "upstreams", "auth", "rate_limits", "routes"});
 
   const Field* server = section.find("server");
   if (server) {
@@ -711,6 +733,10 @@ Config Loader::load(const YAML::Node& root) {
     load_rate_limits(*rate_limits, config.rate_limits);
   }
   rate_limits_ = &config.rate_limits;
+  if (const Field* auth = section.find("auth")) {
+    load_auth(*auth, config.jwt_issuers);
+  }
+  jwt_issuers_ = &config.jwt_issuers;
   if (const Field* routes = section.find("routes")) {
     load_routes(*routes, config.routes);
   }
@@ -966,7 +992,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
   if (!f.node.IsMap()) {
     fail(f, "expected a route map with 'match' and an action, got " + describe(f.node));
   }
-  std::vector<std::string_view> keys = {"name", "match", "path_allow", "rate_limit"};
+  std::vector<std::string_view> keys = {"name", "match", "path_allow", "rate_limit", "auth"};
   for (const ActionParser& action : kActions) {
     keys.push_back(action.key);
   }
@@ -1000,6 +1026,9 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
       }
       route.path_allow |= flag;
     }
+  }
+  if (const Field* v = s.find("auth")) {
+    load_route_auth(*v, route);
   }
   for (size_t i = 0; i < rate_limits_->size(); ++i) {
     if ((*rate_limits_)[i].global) {
@@ -1049,7 +1078,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     chosen_field = v;
   }
   if (!chosen) {
-    keys.erase(keys.begin(), keys.begin() + 4);  // name, match, path_allow, rate_limit
+    keys.erase(keys.begin(), keys.begin() + 5);  // name, match, path_allow, rate_limit, auth
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
   route.action = (this->*(chosen->parse))(*chosen_field, route.match);
@@ -1349,6 +1378,203 @@ bool is_cluster_name(std::string_view name) {
 }
 
 // Cluster names are a map's keys, so duplicates and bad names are reported at the key.
+void Loader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers) const {
+  const Section s(*this, f, {"jwt"});
+  const Field* jwt = s.find("jwt");
+  if (!jwt || jwt->node.IsNull()) {
+    return;
+  }
+  if (!jwt->node.IsMap()) {
+    fail(*jwt, "expected a map of issuer names to issuers, got " + describe(jwt->node));
+  }
+  for (auto it = jwt->node.begin(); it != jwt->node.end(); ++it) {
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+    const std::string name = key.IsScalar() ? key.Scalar() : "";
+    if (!is_cluster_name(name)) {
+      fail_at(key.Mark(), jwt->path + ": issuer name " + quote(name) + " must be 1 to " +
+                              std::to_string(kMaxClusterName) +
+                              " characters: letters, digits, '_', '.' and '-'");
+    }
+    for (const JwtIssuerConfig& earlier : issuers) {
+      if (earlier.name == name) {
+        fail_at(key.Mark(), jwt->path + ": duplicate issuer " + quote(name) + " (first at line " +
+                                std::to_string(earlier.mark.line) + ")");
+      }
+    }
+    issuers.push_back(load_jwt_issuer(child(*jwt, name, key, it->second), name, key.Mark()));
+  }
+}
+
+JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name,
+                                        const YAML::Mark& key) const {
+  const Section s(*this, f,
+                  {"issuer", "audiences", "jwks_file", "algorithms", "leeway", "require_exp",
+                   "required_claims", "from", "forward_claims", "cache_entries"});
+  JwtIssuerConfig j;
+  j.name = std::move(name);
+  j.mark = source_mark(key);
+  const Field* file = s.find("jwks_file");
+  if (!file) {
+    fail(f, "missing 'jwks_file' (the issuer's keys, a JWKS document)");
+  }
+  {
+    j.jwks_file = read_string(*file);
+    std::string text;
+    if (!read_whole_file(j.jwks_file, &text)) {
+      fail(*file, "jwks_file \"" + j.jwks_file + "\" cannot be read: " + std::strerror(errno));
+    }
+    auto keys = std::make_shared<std::vector<jwt::Key>>();
+    std::vector<std::string> skipped;
+    std::string why;
+    if (!jwt::parse_jwks(text, keys.get(), &skipped, &why)) {
+      fail(*file, "jwks_file \"" + j.jwks_file + "\" is not a JWKS document: " + why);
+    }
+    if (keys->empty()) {
+      fail(*file,
+           "jwks_file \"" + j.jwks_file + "\" has no usable key" +
+               (skipped.empty()
+                    ? ""
+                    : " (" + join(std::vector<std::string_view>(skipped.begin(), skipped.end())) +
+                          ")"));
+    }
+    for (const jwt::Key& k : *keys) {
+      j.algorithms |= jwt::alg_bit(k.alg());
+    }
+    j.keys = std::move(keys);
+  }
+  if (const Field* v = s.find("algorithms")) {
+    uint32_t allowed = 0;
+    for (const Field& item :
+         list_or_one(*v, "empty list; leave 'algorithms' out for the keys' own")) {
+      const std::string alg = read_string(item);
+      const std::optional<jwt::Alg> a = jwt::alg_by_name(alg);
+      if (!a) {
+        fail(item, "unknown or refused algorithm " + quote(alg) +
+                       " (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
+                       "ES384, ES512, EdDSA; never none)");
+      }
+      if (!(j.algorithms & jwt::alg_bit(*a))) {
+        fail(item, "no key of jwks_file uses " + alg);
+      }
+      allowed |= jwt::alg_bit(*a);
+    }
+    j.algorithms = allowed;
+  }
+  if (const Field* v = s.find("issuer")) {
+    j.rules.issuer = read_string(*v);
+  }
+  if (const Field* v = s.find("audiences")) {
+    for (const Field& item : list_or_one(*v, "empty list; leave 'audiences' out to accept any")) {
+      j.rules.audiences.push_back(read_string(item));
+    }
+  }
+  if (const Field* v = s.find("leeway")) {
+    j.rules.leeway_s = read_duration(*v, Duration(0), Duration(3600000)).count() / 1000;
+  }
+  if (const Field* v = s.find("require_exp")) {
+    j.rules.require_exp = read_bool(*v);
+  }
+  if (const Field* v = s.find("required_claims")) {
+    for (const Field& item : list_or_one(*v, "empty list; leave 'required_claims' out for none")) {
+      j.rules.required.push_back(read_string(item));
+    }
+    if (j.rules.required.size() > 64) {
+      fail(*v, "at most 64 required claims");
+    }
+  }
+  if (const Field* v = s.find("from")) {
+    const std::string from = read_string(*v);
+    if (from == "bearer") {
+      j.from = JwtIssuerConfig::From::kBearer;
+    } else if (from.rfind("header:", 0) == 0 && is_token(from.substr(7))) {
+      j.from = JwtIssuerConfig::From::kHeader;
+      j.from_name = ascii_lower(from.substr(7));
+    } else if (from.rfind("query:", 0) == 0 && from.size() > 6) {
+      j.from = JwtIssuerConfig::From::kQuery;
+      j.from_name = from.substr(6);
+    } else if (from.rfind("cookie:", 0) == 0 && is_token(from.substr(7))) {
+      j.from = JwtIssuerConfig::From::kCookie;
+      j.from_name = from.substr(7);
+    } else {
+      fail(*v, "expected bearer, header:NAME, query:NAME or cookie:NAME, got " + quote(from));
+    }
+  }
+  if (const Field* v = s.find("forward_claims")) {
+    if (!v->node.IsMap()) {
+      fail(*v, "expected a map of claim names to header names, e.g. {sub: X-User-Id}");
+    }
+    for (auto it = v->node.begin(); it != v->node.end(); ++it) {
+      const YAML::Node claim_key = it->first;
+      const std::string claim = claim_key.IsScalar() ? claim_key.Scalar() : "";
+      const Field header_field = child(*v, claim, claim_key, it->second);
+      const std::string header = read_string(header_field);
+      static const char* const kChecked[] = {"exp", "nbf", "iat", "iss", "aud", "scope", "scp"};
+      for (const char* c : kChecked) {
+        if (claim == c) {
+          fail_at(claim_key.Mark(), "claim " + quote(claim) +
+                                        " is checked, not forwarded; forward sub, email or "
+                                        "your own claims");
+        }
+      }
+      if (claim.empty()) {
+        fail_at(claim_key.Mark(), "claim names must be plain strings");
+      }
+      if (!is_token(header)) {
+        fail(header_field, quote(header) + " is not a valid header name");
+      }
+      j.rules.forward.push_back(claim);
+      j.forward_headers.push_back(ascii_lower(header));
+    }
+  }
+  if (const Field* v = s.find("cache_entries")) {
+    j.cache_entries = read_power_of_two(*v, 16, 1u << 20);
+  }
+  return j;
+}
+
+void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
+  const Section s(*this, f, {"jwt", "scopes"});
+  const Field* jwt = s.find("jwt");
+  if (!jwt) {
+    fail(f, "missing 'jwt' (an issuer of auth.jwt)");
+  }
+  const std::string name = read_string(*jwt);
+  size_t i = 0;
+  while (i < jwt_issuers_->size() && (*jwt_issuers_)[i].name != name) {
+    ++i;
+  }
+  if (i == jwt_issuers_->size()) {
+    std::string known;
+    for (const JwtIssuerConfig& j : *jwt_issuers_) {
+      known += (known.empty() ? "" : ", ") + j.name;
+    }
+    fail(*jwt, "unknown JWT issuer " + quote(name) +
+                   (known.empty() ? " (auth.jwt defines none)" : " (defined: " + known + ")"));
+  }
+  route.auth.jwt = static_cast<int32_t>(i);
+  if (const Field* v = s.find("scopes")) {
+    std::vector<std::string>& scopes = (*jwt_issuers_)[i].rules.scopes;
+    for (const Field& item : list_or_one(*v, "empty list; leave 'scopes' out for none")) {
+      const std::string scope = read_string(item);
+      if (scope.empty() || scope.find(' ') != std::string::npos || field_value_problem(scope)) {
+        fail(item, "a scope is one word without spaces or control characters");
+      }
+      size_t bit = 0;
+      while (bit < scopes.size() && scopes[bit] != scope) {
+        ++bit;
+      }
+      if (bit == scopes.size()) {
+        if (scopes.size() == 64) {
+          fail(item, "an issuer's routes may require at most 64 different scopes");
+        }
+        scopes.push_back(scope);
+      }
+      route.auth.scopes |= uint64_t{1} << bit;
+      route.auth.scope_text += (route.auth.scope_text.empty() ? "" : " ") + scope;
+    }
+  }
+}
+
 void Loader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const {
   if (f.node.IsNull()) {
     return;

@@ -294,9 +294,14 @@ void Connection::on_head() {
     refuse_path(worker_.path_not_allowed_body());
     return;
   }
-  if (match.status == RouteMatchResult::Status::kMatched &&
-      !within_rate_limits(worker_.config().routes[match.route_index])) {
-    return;
+  auth_drop_ = nullptr;
+  auth_forward_ = {};
+  if (match.status == RouteMatchResult::Status::kMatched) {
+    const RouteConfig& route = worker_.config().routes[match.route_index];
+    // Phases in order: authentication, then rate limits (which may key on what auth found).
+    if (!authenticated(route) || !within_rate_limits(route)) {
+      return;
+    }
   }
   switch (match.status) {
     case RouteMatchResult::Status::kMatched:
@@ -319,6 +324,64 @@ void Connection::on_head() {
       pending_kind_ = Pending::kNotFound;
       break;
   }
+}
+
+bool Connection::authenticated(const RouteConfig& route) {
+  if (route.auth.jwt < 0) {
+    return true;
+  }
+  const uint32_t issuer = static_cast<uint32_t>(route.auth.jwt);
+  const JwtIssuerConfig& cfg = worker_.config().jwt_issuers[issuer];
+  const std::string_view token = find_token(
+      cfg, [this](std::string_view name) { return parser_.header(name); }, parser_.query());
+  const int64_t now_s = static_cast<int64_t>(time(nullptr));
+  const ShardJwtAuth::Result r = worker_.jwt_auth().check(issuer, token, route.auth.scopes, now_s);
+  if (r.outcome == ShardJwtAuth::Outcome::kOk) {
+    auth_drop_ = &cfg.forward_headers;
+    auth_forward_ = r.forward;
+    return true;
+  }
+  pending_kind_ = Pending::kUnauthorized;
+  pending_.refused = AuthRefusal{issuer, r.outcome, r.reason.data(),
+                                 static_cast<uint32_t>(r.reason.size()), &route};
+  return false;
+}
+
+void Connection::emit_auth_refusal(const AuthRefusal& refused, bool keep_alive) {
+  const JwtIssuerConfig& cfg = worker_.config().jwt_issuers[refused.issuer];
+  // RFC 6750 3: no error code when no token was sent; invalid_token (401) or
+  // insufficient_scope (403, naming the scopes) otherwise.
+  char headers[600];
+  int n = 0;
+  int status = 401;
+  std::string_view detail;
+  switch (refused.outcome) {
+    case ShardJwtAuth::Outcome::kMissing:
+      n = snprintf(headers, sizeof headers, "WWW-Authenticate: Bearer realm=\"%s\"\r\n",
+                   cfg.name.c_str());
+      detail = "a bearer token is required";
+      break;
+    case ShardJwtAuth::Outcome::kInvalid:
+      n = snprintf(headers, sizeof headers,
+                   "WWW-Authenticate: Bearer realm=\"%s\", error=\"invalid_token\", "
+                   "error_description=\"%.*s\"\r\n",
+                   cfg.name.c_str(), static_cast<int>(refused.reason_len), refused.reason);
+      detail = std::string_view(refused.reason, refused.reason_len);
+      break;
+    case ShardJwtAuth::Outcome::kInsufficientScope:
+    case ShardJwtAuth::Outcome::kOk:
+      status = 403;
+      n = snprintf(headers, sizeof headers,
+                   "WWW-Authenticate: Bearer realm=\"%s\", error=\"insufficient_scope\", "
+                   "scope=\"%s\"\r\n",
+                   cfg.name.c_str(), refused.route->auth.scope_text.c_str());
+      detail = "the token does not grant the scope this route requires";
+      break;
+  }
+  std::string& body = worker_.auth_body_scratch();
+  problem_json_into(status, detail, body);
+  emit_generated(status, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
+                 "application/problem+json", body, keep_alive, head_request_);
 }
 
 bool Connection::within_rate_limits(const RouteConfig& route) {
@@ -496,6 +559,9 @@ void Connection::on_message_complete() {
       break;
     case Pending::kRateLimited:
       emit_rate_limited(pending_.limited, keep_alive);
+      break;
+    case Pending::kUnauthorized:
+      emit_auth_refusal(pending_.refused, keep_alive);
       break;
     case Pending::kAggregate:
       pending_kind_ = Pending::kNone;

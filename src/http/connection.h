@@ -12,6 +12,7 @@
 #include "ringgate/core/counters.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
+#include "ringgate/filters/auth_jwt.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/server.h"
 
@@ -77,6 +78,10 @@ class Connection final : public Completion, public Timer {
   // it is sent, then released.
   void aggregate_answer(int status, const std::string& extra_headers, const char* content_type,
                         std::string* body, bool keep_alive);
+  // Headers the gateway sets for the current request (forwarded JWT claims): the client's
+  // copies of `auth_drop()` are dropped and `auth_forward()` added. Valid during on_head.
+  const std::vector<std::string>* auth_drop() const { return auth_drop_; }
+  std::string_view auth_forward() const { return auth_forward_; }
   // The client half-closed or the connection closes after this response anyway.
   bool closing() const { return close_after_send_ || peer_eof_; }
 
@@ -92,10 +97,18 @@ class Connection final : public Completion, public Timer {
     kNotFound,
     kMethodNotAllowed,
     kAdmin,
-    kProxy,        // call_ is in progress
-    kProxyError,   // the call could not start: answer pending_.error at message complete
-    kAggregate,    // agg_ is in progress
-    kRateLimited,  // over a rate limit: 429 with pending_.limited at message complete
+    kProxy,         // call_ is in progress
+    kProxyError,    // the call could not start: answer pending_.error at message complete
+    kAggregate,     // agg_ is in progress
+    kRateLimited,   // over a rate limit: 429 with pending_.limited at message complete
+    kUnauthorized,  // auth refused: 401/403 with pending_.refused at message complete
+  };
+  struct AuthRefusal {
+    uint32_t issuer;
+    ShardJwtAuth::Outcome outcome;
+    const char* reason;  // static text (kInvalid); length in reason_len
+    uint32_t reason_len;
+    const RouteConfig* route;
   };
   struct LimitedAnswer {
     uint32_t policy;
@@ -131,6 +144,9 @@ class Connection final : public Completion, public Timer {
   void refuse_path(const std::string& body);
   // Checks the route's rate limits in order; false (the 429 pending) when one refuses.
   bool within_rate_limits(const RouteConfig& route);
+  // Checks the route's authentication; false (the 401/403 pending) when it refuses.
+  bool authenticated(const RouteConfig& route);
+  void emit_auth_refusal(const AuthRefusal& refused, bool keep_alive);
   // The client's address for rate limiting: the peer, or with server.trusted_hops N the Nth
   // X-Forwarded-For entry from the right (the leftmost when there are fewer).
   std::string_view client_address();
@@ -161,6 +177,7 @@ class Connection final : public Completion, public Timer {
     AdminResponse* admin;
     ErrorAnswer error;
     LimitedAnswer limited;
+    AuthRefusal refused;
   } pending_{};
   ProxyCall* call_ = nullptr;
   AggregateCall* agg_ = nullptr;
@@ -171,6 +188,8 @@ class Connection final : public Completion, public Timer {
   Pending pending_kind_ = Pending::kNone;
   Transport transport_ = Transport::kPlain;
   const AdminHandler* local_;
+  const std::vector<std::string>* auth_drop_ = nullptr;
+  std::string_view auth_forward_;
   bool recv_armed_ = false;
   bool recv_cancelling_ = false;
   bool send_inflight_ = false;

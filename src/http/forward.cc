@@ -14,6 +14,12 @@ char ascii_lower(char c) {
 
 }  // namespace
 
+namespace {
+
+bool dropped(const ForwardRequest& forward, std::string_view name);
+
+}  // namespace
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     return false;
@@ -353,6 +359,19 @@ void put_hex32(uint32_t v, char* out) {
   std::memcpy(out, &x, 8);
 }
 
+// A header the gateway sets itself for this request.
+bool dropped(const ForwardRequest& forward, std::string_view name) {
+  if (!forward.drop) {
+    return false;
+  }
+  for (const std::string& d : *forward.drop) {
+    if (iequals(name, d)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
@@ -430,7 +449,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
         }
         break;
       case Field::kOther:
-        if (!tokens.names(name)) {
+        if (!tokens.names(name) && !dropped(forward, name)) {
           w.put_received(name, value);
         }
         break;
@@ -472,6 +491,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
   if (s.request_id < 0 && !forward.request_id.empty()) {
     w.put_header("X-Request-Id", forward.request_id);
   }
+  w.put(forward.extra);
   if (forward.upgrade) {
     w.put("Connection: upgrade\r\n");
   }

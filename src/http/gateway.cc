@@ -319,6 +319,29 @@ void Gateway::render_rate_limit_metrics(std::string& out) const {
 #undef RINGGATE_RENDER_RATE_LIMIT
 }
 
+void Gateway::render_jwt_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.jwt_issuers.empty() || workers_.empty()) {
+    return;
+  }
+#define RINGGATE_RENDER_JWT(field, suffix, type, help)                                            \
+  out += "# HELP ringgate_jwt_" suffix " " help "\n# TYPE ringgate_jwt_" suffix " " type "\n";    \
+  for (size_t i = 0; i < cfg.jwt_issuers.size(); ++i) {                                           \
+    uint64_t sum = 0;                                                                             \
+    for (const auto& w : workers_) {                                                              \
+      sum +=                                                                                      \
+          w->jwt_auth().counters(static_cast<uint32_t>(i)).field.load(std::memory_order_relaxed); \
+    }                                                                                             \
+    out += "ringgate_jwt_" suffix "{issuer=\"";                                                   \
+    out += cfg.jwt_issuers[i].name;                                                               \
+    out += "\"} ";                                                                                \
+    out += std::to_string(sum);                                                                   \
+    out += '\n';                                                                                  \
+  }
+  RINGGATE_JWT_COUNTERS(RINGGATE_RENDER_JWT)
+#undef RINGGATE_RENDER_JWT
+}
+
 void Gateway::render_upstream_metrics(std::string& out) const {
   const Config& cfg = *config_;
   if (cfg.upstreams.empty() || workers_.empty()) {

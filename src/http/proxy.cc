@@ -657,6 +657,8 @@ bool ProxyCall::build_head() {
   f.request_id = std::string_view(id, sizeof id);
   f.framing = request_framing_;
   f.upgrade = upgrade_;
+  f.drop = client_->auth_drop();
+  f.extra = client_->auth_forward();
   const size_t n = write_forward_request_head(p, f, req_, cap - target_len);
   if (n == 0) {
     return false;

@@ -99,7 +99,13 @@ void DateCache::refresh() {
 }
 
 std::string problem_json(int status, std::string_view detail) {
-  std::string body = "{\"type\":\"about:blank\",\"title\":\"";
+  std::string body;
+  problem_json_into(status, detail, body);
+  return body;
+}
+
+void problem_json_into(int status, std::string_view detail, std::string& body) {
+  body.assign("{\"type\":\"about:blank\",\"title\":\"");
   body += reason_phrase(status);
   body += "\",\"status\":";
   body += std::to_string(status);
@@ -117,7 +123,6 @@ std::string problem_json(int status, std::string_view detail) {
     }
   }
   body += "\"}";
-  return body;
 }
 
 }  // namespace ringgate

@@ -12,6 +12,7 @@
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/shard.h"
+#include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/response.h"
@@ -118,6 +119,12 @@ class Worker final : public ShardHooks {
   void add_starved(Connection* c);
   void retire(Connection* c);
 
+  // --- authentication ---
+  ShardJwtAuth& jwt_auth() { return *jwt_auth_; }
+  const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
+  // Scratch for a 401/403 problem body (reused: bad tokens can come at full rate).
+  std::string& auth_body_scratch() { return auth_body_; }
+
   // --- rate limiting ---
   ShardRateLimiter& rate_limiter() { return *rate_limiter_; }
   const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
@@ -161,6 +168,8 @@ class Worker final : public ShardHooks {
   Shard shard_;
   // After shard_: destroyed first, while its timer wheel is still there.
   std::unique_ptr<ShardRateLimiter> rate_limiter_;
+  std::unique_ptr<ShardJwtAuth> jwt_auth_;
+  std::string auth_body_;
   std::vector<std::string> rate_limited_bodies_;
   ShardCounters& counters_;
   ShardCounters admin_counters_;

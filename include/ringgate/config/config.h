@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "ringgate/config/aggregate.h"
+#include "ringgate/jose/claims.h"
+#include "ringgate/jose/jwt.h"
 
 namespace ringgate {
 
@@ -136,6 +138,14 @@ struct RouteConfig {
   // Indexes into Config::rate_limits checked for this route, in order: the global policies,
   // then the route's `rate_limit`.
   std::vector<uint32_t> rate_limits;
+  // `auth: {jwt: NAME, scopes: [...]}`: the issuer (index into Config::jwt_issuers, -1: none)
+  // and the scopes a token must grant, as bits of that issuer's rules.scopes.
+  struct Auth {
+    int32_t jwt = -1;
+    uint64_t scopes = 0;
+    std::string scope_text;  // the scopes, space-separated (for WWW-Authenticate)
+  };
+  Auth auth;
   RouteAction action;
   SourceMark mark;
 };
@@ -207,6 +217,29 @@ struct UpstreamConfig {
   SourceMark mark;
 };
 
+// --- authentication (`auth:`) ---
+
+// A JWT issuer (`auth.jwt.NAME`): its keys, the algorithms and claims its tokens must have,
+// where the token is read, and which claims go upstream as headers.
+struct JwtIssuerConfig {
+  std::string name;
+  std::string jwks_file;  // as given (relative to the working directory)
+  // The keys of jwks_file, loaded with the config (a bad file is a config error).
+  std::shared_ptr<const std::vector<jwt::Key>> keys;
+  uint32_t algorithms = 0;  // jwt::alg_bit mask; default: the algorithms of the keys
+  jwt::ClaimRules rules;    // scopes are filled in from the routes that use this issuer
+  // Where the token is: kBearer = `Authorization: Bearer TOKEN`; kHeader = a header's whole
+  // value; kQuery = a query parameter; kCookie = a cookie.
+  enum class From : uint8_t { kBearer, kHeader, kQuery, kCookie };
+  From from = From::kBearer;
+  std::string from_name;  // kHeader: lower-case header name; kQuery, kCookie: the name
+  // Claims sent upstream as headers (each header's client-sent copies are dropped first),
+  // parallel to rules.forward.
+  std::vector<std::string> forward_headers;  // lower-case header names
+  uint32_t cache_entries = 1024;             // verified tokens remembered per shard (power of two)
+  SourceMark mark;
+};
+
 // --- rate limits (`rate_limits:`) ---
 
 // A named token-bucket policy: `rate` requests per `period`, bursts of up to `burst`, per key.
@@ -236,6 +269,7 @@ struct Config {
   AdminConfig admin;
   std::vector<UpstreamConfig> upstreams;     // in file order
   std::vector<RateLimitPolicy> rate_limits;  // in file order
+  std::vector<JwtIssuerConfig> jwt_issuers;  // `auth.jwt`, in file order
   std::vector<RouteConfig> routes;
 };
 

@@ -14,7 +14,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "ringgate/http/request_parser.h"
 
@@ -48,6 +50,11 @@ struct ForwardRequest {
   // Keep the Upgrade header and send `Connection: upgrade` (a tunnel is being set up).
   bool upgrade = false;
   BodyFraming framing = BodyFraming::kNone;
+  // Header names (lower-case) the gateway sets itself: the client's copies are dropped.
+  const std::vector<std::string>* drop = nullptr;
+  // Header lines the gateway adds after the passed-through ones, each ending in CRLF (e.g.
+  // forwarded JWT claims).
+  std::string_view extra;
 };
 
 // Writes the upstream request head (request line through the final CRLF) into out[0, cap).

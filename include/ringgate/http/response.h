@@ -27,5 +27,7 @@ class DateCache {
 
 // RFC 9457 problem body for a status the gateway generated itself.
 std::string problem_json(int status, std::string_view detail);
+// The same into `body` (its capacity reused: no allocation once it is large enough).
+void problem_json_into(int status, std::string_view detail, std::string& body);
 
 }  // namespace ringgate

@@ -74,6 +74,8 @@ class Gateway {
   void render_upstream_metrics(std::string& out) const;
   // Appends the per-policy rate-limit counters (summed over shards) in Prometheus text.
   void render_rate_limit_metrics(std::string& out) const;
+  // Appends the per-issuer JWT counters (summed over shards) in Prometheus text.
+  void render_jwt_metrics(std::string& out) const;
 
  private:
   friend class Worker;

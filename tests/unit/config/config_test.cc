@@ -276,12 +276,12 @@ const ErrorCase kErrors[] = {
      "hosts_file)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
      "unknown key 'routs' at the top level (expected one of: server, admin, upstreams, "
-     "rate_limits, routes)"},
+     "auth, rate_limits, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
      "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, path_allow, rate_limit, "
-     "direct, upstream, aggregate)"},
+     "auth, direct, upstream, aggregate)"},
     {SERVER "routes:\n  - match: {path: /a}\n    path_allow: [encoded_slash, dots]\n"
             "    direct: {}\n",
      "t.yaml:4:33",
@@ -293,7 +293,8 @@ const ErrorCase kErrors[] = {
 
     // Wrong types.
     {"- a\n- b\n", "t.yaml:1:1",
-     "expected a map with keys server, admin, upstreams, rate_limits, routes at the top level, got "
+     "expected a map with keys server, admin, upstreams, auth, rate_limits, routes at the top "
+     "level, got "
      "a list"},
     {"server:\n  listen: \":0\"\n  workers: {a: 1}\n", "t.yaml:3:12",
      "server.workers: expected a number or 'auto', got a map"},

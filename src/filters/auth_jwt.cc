@@ -1,0 +1,146 @@
+#include "ringgate/filters/auth_jwt.h"
+
+#include <cstring>
+#include <random>
+
+#include "ringgate/core/clock.h"
+
+namespace ringgate {
+
+namespace {
+
+uint64_t mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+uint64_t hash_bytes(std::string_view s, uint64_t seed) {
+  uint64_t h = seed ^ (s.size() * 0x9e3779b97f4a7c15ull);
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t chunk;
+    std::memcpy(&chunk, s.data() + i, 8);
+    h = mix(h ^ chunk);
+  }
+  uint64_t tail = 0;
+  if (i < s.size()) {
+    std::memcpy(&tail, s.data() + i, s.size() - i);
+  }
+  return mix(h ^ tail);
+}
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ monotonic_ns();
+}
+
+// A claim value that can go into a header as it is: visible ASCII, spaces, tabs, UTF-8.
+bool header_safe(std::string_view v) {
+  for (char c : v) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+ShardJwtAuth::ShardJwtAuth(const Config& config) : issuers_(config.jwt_issuers.size()) {
+  for (size_t i = 0; i < issuers_.size(); ++i) {
+    Issuer& is = issuers_[i];
+    is.config = &config.jwt_issuers[i];
+    is.seed1 = random_seed();
+    is.seed2 = random_seed() ^ 0x5bd1e9955bd1e995ull;
+    is.cache.resize(is.config->cache_entries);
+  }
+}
+
+ShardJwtAuth::~ShardJwtAuth() = default;
+
+ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token, uint64_t scopes,
+                                         int64_t now_s) {
+  Issuer& is = issuers_[issuer];
+  const JwtIssuerConfig& cfg = *is.config;
+  Result r;
+  if (token.empty()) {
+    is.counters.missing.fetch_add(1, std::memory_order_relaxed);
+    r.outcome = Outcome::kMissing;
+    return r;
+  }
+  // Two independent 64-bit hashes under per-process random seeds: a cached verdict is reused
+  // only for the very same token.
+  const uint64_t h1 = hash_bytes(token, is.seed1) | 1;
+  const uint64_t h2 = hash_bytes(token, is.seed2);
+  Entry& e = is.cache[h1 & (is.cache.size() - 1)];
+  if (e.h1 == h1 && e.h2 == h2 && now_s <= e.valid_until) {
+    if ((e.scopes & scopes) != scopes) {
+      is.counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
+      r.outcome = Outcome::kInsufficientScope;
+      return r;
+    }
+    is.counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
+    is.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    r.outcome = Outcome::kOk;
+    r.forward = std::string_view(e.forward, e.forward_len);
+    return r;
+  }
+  auto invalid = [&](std::string_view why) {
+    is.counters.invalid.fetch_add(1, std::memory_order_relaxed);
+    r.outcome = Outcome::kInvalid;
+    r.reason = why;
+    return r;
+  };
+  const size_t need = jwt::verify_buffer_size(token.size());
+  if (verify_buf_.size() < need) {
+    verify_buf_.resize(need);
+  }
+  jwt::Verified v;
+  const jwt::Error err = jwt::verify(token, *cfg.keys, cfg.algorithms, verify_buf_.data(), &v);
+  if (err != jwt::Error::kOk) {
+    return invalid(jwt::error_text(err));
+  }
+  // The payload is followed by the zeroed padding verify() leaves after it.
+  const size_t capacity =
+      static_cast<size_t>(verify_buf_.data() + verify_buf_.size() - v.payload.data());
+  const jwt::ClaimError ce = jwt::check_claims(v.payload, capacity, cfg.rules, now_s, &claims_);
+  if (ce != jwt::ClaimError::kOk) {
+    return invalid(jwt::claim_error_text(ce));
+  }
+  forward_.clear();
+  for (size_t i = 0; i < cfg.forward_headers.size(); ++i) {
+    const std::string& value = claims_.values[i];
+    if (value.empty()) {
+      continue;
+    }
+    if (!header_safe(value)) {
+      return invalid("a forwarded claim holds control characters");
+    }
+    forward_.append(cfg.forward_headers[i]).append(": ").append(value).append("\r\n");
+  }
+  const bool granted = (claims_.scopes & scopes) == scopes;
+  if (forward_.size() <= kMaxForward) {
+    e.h1 = h1;
+    e.h2 = h2;
+    e.valid_until = claims_.exp == INT64_MAX ? INT64_MAX : claims_.exp + cfg.rules.leeway_s;
+    e.scopes = claims_.scopes;
+    e.forward_len = static_cast<uint32_t>(forward_.size());
+    std::memcpy(e.forward, forward_.data(), forward_.size());
+  }
+  if (!granted) {
+    is.counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
+    r.outcome = Outcome::kInsufficientScope;
+    return r;
+  }
+  is.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+  r.outcome = Outcome::kOk;
+  r.forward = forward_;
+  return r;
+}
+
+}  // namespace ringgate
