@@ -6,14 +6,20 @@
 //   BM_RateLimitCheckTwoShards: two threads, one key: leases contend on the shared atomic.
 //   BM_NormalizePathClean / BM_NormalizePathDirty: a typical API path, and one with escapes,
 //                              dot segments and doubled slashes.
+//   BM_JwtVerify/ALG:          a full check of a fresh token (signature and claims), per
+//                              algorithm: what a cache miss costs.
+//   BM_JwtCached/ALG:          the same token again: the shard's token cache.
 
 #include <benchmark/benchmark.h>
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "jwt_signer.h"
 #include "ringgate/core/clock.h"
+#include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
 #include "ringgate/http/path.h"
 
@@ -107,6 +113,71 @@ void BM_NormalizePathDirty(benchmark::State& state) {
   normalize(state, "/api//v1/./orders/%7Eadmin/../12345/%6cines");
 }
 BENCHMARK(BM_NormalizePathDirty);
+
+// One issuer over one signer's key; tokens with sub and a scope, valid for an hour.
+struct JwtSetup {
+  explicit JwtSetup(jwt::Alg alg) : signer(test_jwt::make_signer(alg, "k")) {
+    JwtIssuerConfig issuer;
+    issuer.name = "bench";
+    auto keys = std::make_shared<std::vector<jwt::Key>>();
+    std::vector<std::string> skipped;
+    std::string why;
+    jwt::parse_jwks("{\"keys\":[" + signer.jwk + "]}", keys.get(), &skipped, &why);
+    issuer.keys = keys;
+    issuer.algorithms = jwt::alg_bit(alg);
+    issuer.rules.scopes = {"bench"};
+    issuer.rules.forward = {"sub"};
+    issuer.forward_headers = {"x-user-id"};
+    config.jwt_issuers.push_back(std::move(issuer));
+    auth = std::make_unique<ShardJwtAuth>(config);
+  }
+  std::string token(int n) const {
+    return signer.sign(test_jwt::header_for(signer.alg, ",\"kid\":\"k\""),
+                       "{\"sub\":\"user-" + std::to_string(n) + "\",\"scope\":\"bench\",\"exp\":" +
+                           std::to_string(static_cast<long long>(time(nullptr)) + 3600) + "}");
+  }
+  test_jwt::Signer signer;
+  Config config;
+  std::unique_ptr<ShardJwtAuth> auth;
+};
+
+void BM_JwtVerify(benchmark::State& state) {
+  JwtSetup setup(static_cast<jwt::Alg>(state.range(0)));
+  // Distinct tokens, more than the cache holds, so every check verifies.
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 4096; ++i) {
+    tokens.push_back(setup.token(i));
+  }
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  size_t i = 0;
+  for (auto _ : state) {
+    auto r = setup.auth->check(0, tokens[i], 1, now);
+    benchmark::DoNotOptimize(r.outcome);
+    i = (i + 1) % tokens.size();
+  }
+  state.SetLabel(std::string(jwt::alg_name(setup.signer.alg)));
+}
+BENCHMARK(BM_JwtVerify)
+    ->Arg(static_cast<int>(jwt::Alg::kHS256))
+    ->Arg(static_cast<int>(jwt::Alg::kRS256))
+    ->Arg(static_cast<int>(jwt::Alg::kPS256))
+    ->Arg(static_cast<int>(jwt::Alg::kES256))
+    ->Arg(static_cast<int>(jwt::Alg::kES384))
+    ->Arg(static_cast<int>(jwt::Alg::kEdDSA));
+
+void BM_JwtCached(benchmark::State& state) {
+  JwtSetup setup(static_cast<jwt::Alg>(state.range(0)));
+  const std::string token = setup.token(1);
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  for (auto _ : state) {
+    auto r = setup.auth->check(0, token, 1, now);
+    benchmark::DoNotOptimize(r.forward.data());
+  }
+  state.SetLabel(std::string(jwt::alg_name(setup.signer.alg)));
+}
+BENCHMARK(BM_JwtCached)
+    ->Arg(static_cast<int>(jwt::Alg::kRS256))
+    ->Arg(static_cast<int>(jwt::Alg::kES256));
 
 }  // namespace
 

@@ -18,19 +18,21 @@ uint64_t mix(uint64_t h) {
   return h;
 }
 
-uint64_t hash_bytes(std::string_view s, uint64_t seed) {
-  uint64_t h = seed ^ (s.size() * 0x9e3779b97f4a7c15ull);
+// Where a token's cache entry is; not a proof of identity (entries hold the whole token).
+uint64_t hash_token(std::string_view s, uint64_t seed) {
+  uint64_t a = seed ^ (s.size() * 0x9e3779b97f4a7c15ull);
   size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     uint64_t chunk;
     std::memcpy(&chunk, s.data() + i, 8);
-    h = mix(h ^ chunk);
+    a = (a ^ chunk) * 0xff51afd7ed558ccdull;
+    a ^= a >> 29;
   }
   uint64_t tail = 0;
   if (i < s.size()) {
     std::memcpy(&tail, s.data() + i, s.size() - i);
   }
-  return mix(h ^ tail);
+  return mix(a ^ tail);
 }
 
 uint64_t random_seed() {
@@ -55,8 +57,7 @@ ShardJwtAuth::ShardJwtAuth(const Config& config) : issuers_(config.jwt_issuers.s
   for (size_t i = 0; i < issuers_.size(); ++i) {
     Issuer& is = issuers_[i];
     is.config = &config.jwt_issuers[i];
-    is.seed1 = random_seed();
-    is.seed2 = random_seed() ^ 0x5bd1e9955bd1e995ull;
+    is.seed = random_seed();
     is.cache.resize(is.config->cache_entries);
   }
 }
@@ -73,12 +74,10 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
     r.outcome = Outcome::kMissing;
     return r;
   }
-  // Two independent 64-bit hashes under per-process random seeds: a cached verdict is reused
-  // only for the very same token.
-  const uint64_t h1 = hash_bytes(token, is.seed1) | 1;
-  const uint64_t h2 = hash_bytes(token, is.seed2);
-  Entry& e = is.cache[h1 & (is.cache.size() - 1)];
-  if (e.h1 == h1 && e.h2 == h2 && now_s <= e.valid_until) {
+  const uint64_t hash = hash_token(token, is.seed) | 1;
+  Entry& e = is.cache[hash & (is.cache.size() - 1)];
+  if (e.hash == hash && e.token_len == token.size() && now_s <= e.valid_until &&
+      std::memcmp(e.token, token.data(), token.size()) == 0) {
     if ((e.scopes & scopes) != scopes) {
       is.counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
       r.outcome = Outcome::kInsufficientScope;
@@ -124,9 +123,10 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
     forward_.append(cfg.forward_headers[i]).append(": ").append(value).append("\r\n");
   }
   const bool granted = (claims_.scopes & scopes) == scopes;
-  if (forward_.size() <= kMaxForward) {
-    e.h1 = h1;
-    e.h2 = h2;
+  if (forward_.size() <= kMaxForward && token.size() <= kMaxCachedToken) {
+    e.hash = hash;
+    e.token_len = static_cast<uint32_t>(token.size());
+    std::memcpy(e.token, token.data(), token.size());
     e.valid_until = claims_.exp == INT64_MAX ? INT64_MAX : claims_.exp + cfg.rules.leeway_s;
     e.scopes = claims_.scopes;
     e.forward_len = static_cast<uint32_t>(forward_.size());

@@ -50,19 +50,22 @@ class ShardJwtAuth {
   const JwtCounters& counters(uint32_t issuer) const { return issuers_[issuer].counters; }
 
  private:
-  static constexpr size_t kMaxForward = 512;  // forwarded-claim bytes a cache entry holds
+  static constexpr size_t kMaxForward = 512;       // forwarded-claim bytes a cache entry holds
+  static constexpr size_t kMaxCachedToken = 2048;  // longer tokens are verified every time
+  // A verified token, kept whole: a cached verdict is reused only for byte-for-byte the same
+  // token (the hash only finds the entry).
   struct Entry {
-    uint64_t h1 = 0;
-    uint64_t h2 = 0;
+    uint64_t hash = 0;
     int64_t valid_until = 0;  // exp + leeway
     uint64_t scopes = 0;
+    uint32_t token_len = 0;
     uint32_t forward_len = 0;
+    char token[kMaxCachedToken];
     char forward[kMaxForward];
   };
   struct Issuer {
     const JwtIssuerConfig* config = nullptr;
-    uint64_t seed1 = 0;
-    uint64_t seed2 = 0;
+    uint64_t seed = 0;
     std::vector<Entry> cache;  // direct-mapped by h1
     JwtCounters counters;
   };
