@@ -56,7 +56,8 @@ constexpr size_t kMaxRouteName = 128;
 constexpr size_t kMaxQuotedValue = 60;  // longer values are cut in error messages
 // Upstream clusters.
 constexpr size_t kMaxClusterName = 64;
-constexpr uint64_t kMaxRateTokens = 1000000000;  // per period; also the largest burst
+constexpr uint64_t kMaxRateTokens = 1000000000;
+constexpr size_t kMaxJwtValues = 16;  // claims an issuer extracts (ShardJwtAuth::kMaxValues)  // per period; also the largest burst
 constexpr uint32_t kMaxTrustedHops = 16;
 constexpr uint32_t kMaxEndpointWeight = 1000;
 constexpr uint32_t kMaxKeepalive = 100000;
@@ -552,7 +553,9 @@ class Loader {
   void check_listener_overlap(const Config& config, bool admin_listen_given) const;
   void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
   void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const;
-  void load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers) const;
+  void load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
+                 std::vector<ApiKeyConfig>& api_keys) const;
+  ApiKeyConfig load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const;
   JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key) const;
   void load_route_auth(const Field& f, RouteConfig& route) const;
   RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key) const;
@@ -657,6 +660,7 @@ class Loader {
   const std::vector<RateLimitPolicy>* rate_limits_ = nullptr;
   // Mutable while routes load: each route's scopes are added to its issuer's rules.
   std::vector<JwtIssuerConfig>* jwt_issuers_ = nullptr;
+  const std::vector<ApiKeyConfig>* api_keys_ = nullptr;
 };
 
 Section::Section(const Loader& loader, const Field& field,
@@ -734,9 +738,10 @@ Config Loader::load(const YAML::Node& root) {
   }
   rate_limits_ = &config.rate_limits;
   if (const Field* auth = section.find("auth")) {
-    load_auth(*auth, config.jwt_issuers);
+    load_auth(*auth, config.jwt_issuers, config.api_keys);
   }
   jwt_issuers_ = &config.jwt_issuers;
+  api_keys_ = &config.api_keys;
   if (const Field* routes = section.find("routes")) {
     load_routes(*routes, config.routes);
   }
@@ -1059,8 +1064,39 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
           fail(item, "rate limit " + quote(name) + " is listed twice");
         }
       }
+      const RateLimitPolicy::Key key = (*rate_limits_)[i].key;
+      if (key == RateLimitPolicy::Key::kConsumer && route.auth.api_key < 0) {
+        fail(item, "rate limit " + quote(name) + " is per consumer: the route needs auth.api_key");
+      }
+      if (key == RateLimitPolicy::Key::kClaim && route.auth.jwt < 0) {
+        fail(item, "rate limit " + quote(name) + " is per JWT claim: the route needs auth.jwt");
+      }
       route.rate_limits.push_back(static_cast<uint32_t>(i));
     }
+  }
+  // A claim-keyed policy reads its claim from the route's issuer: the issuer extracts it with
+  // the claims it forwards (as a value only, when it is not forwarded as a header).
+  for (uint32_t policy : route.rate_limits) {
+    const RateLimitPolicy& p = (*rate_limits_)[policy];
+    int32_t claim_index = -1;
+    if (p.key == RateLimitPolicy::Key::kClaim) {
+      JwtIssuerConfig& issuer = (*jwt_issuers_)[static_cast<size_t>(route.auth.jwt)];
+      std::vector<std::string>& names = issuer.rules.forward;
+      size_t k = 0;
+      while (k < names.size() && names[k] != p.claim) {
+        ++k;
+      }
+      if (k == names.size()) {
+        if (names.size() == kMaxJwtValues) {
+          fail(f, "issuer " + quote(issuer.name) + " would extract more than " +
+                      std::to_string(kMaxJwtValues) + " claims (forwarded and rate-limit keys)");
+        }
+        names.push_back(p.claim);
+        issuer.forward_headers.emplace_back();  // a value only, not a header
+      }
+      claim_index = static_cast<int32_t>(k);
+    }
+    route.rate_limit_claims.push_back(claim_index);
   }
 
   const ActionParser* chosen = nullptr;
@@ -1378,8 +1414,29 @@ bool is_cluster_name(std::string_view name) {
 }
 
 // Cluster names are a map's keys, so duplicates and bad names are reported at the key.
-void Loader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers) const {
-  const Section s(*this, f, {"jwt"});
+void Loader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
+                       std::vector<ApiKeyConfig>& api_keys) const {
+  const Section s(*this, f, {"jwt", "api_keys"});
+  if (const Field* keys = s.find("api_keys"); keys && !keys->node.IsNull()) {
+    if (!keys->node.IsMap()) {
+      fail(*keys, "expected a map of key-set names to key sets, got " + describe(keys->node));
+    }
+    for (auto it = keys->node.begin(); it != keys->node.end(); ++it) {
+      const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+      const std::string name = key.IsScalar() ? key.Scalar() : "";
+      if (!is_cluster_name(name)) {
+        fail_at(key.Mark(), keys->path + ": key-set name " + quote(name) + " must be 1 to " +
+                                std::to_string(kMaxClusterName) +
+                                " characters: letters, digits, '_', '.' and '-'");
+      }
+      for (const ApiKeyConfig& earlier : api_keys) {
+        if (earlier.name == name) {
+          fail_at(key.Mark(), keys->path + ": duplicate key set " + quote(name));
+        }
+      }
+      api_keys.push_back(load_api_keys(child(*keys, name, key, it->second), name, key.Mark()));
+    }
+  }
   const Field* jwt = s.find("jwt");
   if (!jwt || jwt->node.IsNull()) {
     return;
@@ -1525,6 +1582,9 @@ JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name,
       j.rules.forward.push_back(claim);
       j.forward_headers.push_back(ascii_lower(header));
     }
+    if (j.rules.forward.size() > kMaxJwtValues) {
+      fail(*v, "at most " + std::to_string(kMaxJwtValues) + " forwarded claims");
+    }
   }
   if (const Field* v = s.find("cache_entries")) {
     j.cache_entries = read_power_of_two(*v, 16, 1u << 20);
@@ -1532,11 +1592,82 @@ JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name,
   return j;
 }
 
+ApiKeyConfig Loader::load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const {
+  const Section s(*this, f, {"file", "header", "query", "consumer_header", "reload_interval"});
+  ApiKeyConfig k;
+  k.name = std::move(name);
+  k.mark = source_mark(key);
+  const Field* file = s.find("file");
+  if (!file) {
+    fail(f, "missing 'file' (SHA-256 digests of the keys with consumer names)");
+  }
+  k.file = read_string(*file);
+  std::string text;
+  if (!read_whole_file(k.file, &text)) {
+    fail(*file, "file \"" + k.file + "\" cannot be read: " + std::strerror(errno));
+  }
+  auto table = std::make_shared<ApiKeyTable>();
+  std::string why;
+  if (!ApiKeyTable::parse(text, table.get(), &why)) {
+    fail(*file, "file \"" + k.file + "\": " + why);
+  }
+  k.table = std::move(table);
+  const Field* header = s.find("header");
+  const Field* query = s.find("query");
+  if (header && query) {
+    fail(*query, "'header' and 'query' are exclusive: a key is read from one place");
+  }
+  if (header) {
+    const std::string h = read_string(*header);
+    if (!is_token(h)) {
+      fail(*header, quote(h) + " is not a valid header name");
+    }
+    k.from_name = ascii_lower(h);
+  } else if (query) {
+    k.from = ApiKeyConfig::From::kQuery;
+    k.from_name = read_string(*query);
+    if (k.from_name.empty()) {
+      fail(*query, "the query parameter name is empty");
+    }
+  }
+  if (const Field* v = s.find("consumer_header")) {
+    const std::string h = read_string(*v);
+    if (!h.empty() && !is_token(h)) {
+      fail(*v, quote(h) + " is not a valid header name");
+    }
+    k.consumer_header = ascii_lower(h);
+  }
+  if (const Field* v = s.find("reload_interval")) {
+    k.reload_interval = read_duration_or_off(*v, kOneSecond, kOneHour);
+  }
+  return k;
+}
+
 void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
-  const Section s(*this, f, {"jwt", "scopes"});
+  const Section s(*this, f, {"jwt", "scopes", "api_key"});
+  if (const Field* v = s.find("api_key")) {
+    const std::string name = read_string(*v);
+    size_t i = 0;
+    while (i < api_keys_->size() && (*api_keys_)[i].name != name) {
+      ++i;
+    }
+    if (i == api_keys_->size()) {
+      fail(*v, "unknown API-key set " + quote(name) + " (auth.api_keys)");
+    }
+    route.auth.api_key = static_cast<int32_t>(i);
+    if (!(*api_keys_)[i].consumer_header.empty()) {
+      route.auth.drop_headers.push_back((*api_keys_)[i].consumer_header);
+    }
+  }
   const Field* jwt = s.find("jwt");
   if (!jwt) {
-    fail(f, "missing 'jwt' (an issuer of auth.jwt)");
+    if (route.auth.api_key < 0) {
+      fail(f, "needs 'jwt' (an issuer of auth.jwt) or 'api_key' (a set of auth.api_keys)");
+    }
+    if (const Field* v = s.find("scopes")) {
+      fail(*v, "scopes are JWT scopes: they need 'jwt'");
+    }
+    return;
   }
   const std::string name = read_string(*jwt);
   size_t i = 0;
@@ -1552,6 +1683,11 @@ void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
                    (known.empty() ? " (auth.jwt defines none)" : " (defined: " + known + ")"));
   }
   route.auth.jwt = static_cast<int32_t>(i);
+  for (const std::string& h : (*jwt_issuers_)[i].forward_headers) {
+    if (!h.empty()) {
+      route.auth.drop_headers.push_back(h);
+    }
+  }
   if (const Field* v = s.find("scopes")) {
     std::vector<std::string>& scopes = (*jwt_issuers_)[i].rules.scopes;
     for (const Field& item : list_or_one(*v, "empty list; leave 'scopes' out for none")) {
@@ -1639,9 +1775,7 @@ RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name,
   if (const Field* v = s.find("max_keys")) {
     p.max_keys = read_power_of_two(*v, 16, 1u << 24);
   }
-  if (const Field* v = s.find("global")) {
-    p.global = read_bool(*v);
-  }
+
   if (const Field* v = s.find("key")) {
     const std::string k = read_string(*v);
     if (k == "client_ip") {
@@ -1651,12 +1785,20 @@ RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name,
     } else if (k.rfind("header:", 0) == 0 && is_token(k.substr(7))) {
       p.key = RateLimitPolicy::Key::kHeader;
       p.header = ascii_lower(k.substr(7));
-    } else if (k.rfind("claim:", 0) == 0 || k == "consumer") {
-      fail(*v, quote(k) +
-                   " needs authentication (auth.jwt or auth.api_keys), which this build "
-                   "does not have yet; use client_ip, header:NAME or route");
+    } else if (k == "consumer") {
+      p.key = RateLimitPolicy::Key::kConsumer;
+    } else if (k.rfind("claim:", 0) == 0 && k.size() > 6) {
+      p.key = RateLimitPolicy::Key::kClaim;
+      p.claim = k.substr(6);
     } else {
-      fail(*v, "expected client_ip, header:NAME or route, got " + quote(k));
+      fail(*v, "expected client_ip, header:NAME, route, consumer or claim:NAME, got " + quote(k));
+    }
+  }
+  if (const Field* v = s.find("global")) {
+    p.global = read_bool(*v);
+    if (p.global &&
+        (p.key == RateLimitPolicy::Key::kConsumer || p.key == RateLimitPolicy::Key::kClaim)) {
+      fail(*v, "a global policy applies to every route, so it cannot be per consumer or claim");
     }
   }
   return p;

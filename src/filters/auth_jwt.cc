@@ -1,5 +1,6 @@
 #include "ringgate/filters/auth_jwt.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -86,7 +87,10 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
     is.counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
     is.counters.accepted.fetch_add(1, std::memory_order_relaxed);
     r.outcome = Outcome::kOk;
-    r.forward = std::string_view(e.forward, e.forward_len);
+    r.forward = std::string_view(e.data, e.forward_len);
+    for (size_t i = 0; i < cfg.rules.forward.size() && i < kMaxValues; ++i) {
+      r.values[i] = std::string_view(e.data + e.value_off[i], e.value_len[i]);
+    }
     return r;
   }
   auto invalid = [&](std::string_view why) {
@@ -111,26 +115,36 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
   if (ce != jwt::ClaimError::kOk) {
     return invalid(jwt::claim_error_text(ce));
   }
-  forward_.clear();
+  // data_: the forwarded header lines, then every value (offsets in `off`).
+  data_.clear();
+  uint16_t off[kMaxValues] = {};
+  uint16_t len[kMaxValues] = {};
   for (size_t i = 0; i < cfg.forward_headers.size(); ++i) {
     const std::string& value = claims_.values[i];
-    if (value.empty()) {
-      continue;
-    }
     if (!header_safe(value)) {
       return invalid("a forwarded claim holds control characters");
     }
-    forward_.append(cfg.forward_headers[i]).append(": ").append(value).append("\r\n");
+    if (!value.empty() && !cfg.forward_headers[i].empty()) {
+      data_.append(cfg.forward_headers[i]).append(": ").append(value).append("\r\n");
+    }
+  }
+  const size_t forward_len = data_.size();
+  for (size_t i = 0; i < cfg.rules.forward.size() && i < kMaxValues; ++i) {
+    off[i] = static_cast<uint16_t>(std::min<size_t>(data_.size(), UINT16_MAX));
+    len[i] = static_cast<uint16_t>(std::min<size_t>(claims_.values[i].size(), UINT16_MAX));
+    data_.append(claims_.values[i]);
   }
   const bool granted = (claims_.scopes & scopes) == scopes;
-  if (forward_.size() <= kMaxForward && token.size() <= kMaxCachedToken) {
+  if (data_.size() <= kMaxData && token.size() <= kMaxCachedToken) {
     e.hash = hash;
     e.token_len = static_cast<uint32_t>(token.size());
     std::memcpy(e.token, token.data(), token.size());
     e.valid_until = claims_.exp == INT64_MAX ? INT64_MAX : claims_.exp + cfg.rules.leeway_s;
     e.scopes = claims_.scopes;
-    e.forward_len = static_cast<uint32_t>(forward_.size());
-    std::memcpy(e.forward, forward_.data(), forward_.size());
+    e.forward_len = static_cast<uint16_t>(forward_len);
+    std::memcpy(e.value_off, off, sizeof off);
+    std::memcpy(e.value_len, len, sizeof len);
+    std::memcpy(e.data, data_.data(), data_.size());
   }
   if (!granted) {
     is.counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
@@ -139,7 +153,10 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
   }
   is.counters.accepted.fetch_add(1, std::memory_order_relaxed);
   r.outcome = Outcome::kOk;
-  r.forward = forward_;
+  r.forward = std::string_view(data_.data(), forward_len);
+  for (size_t i = 0; i < cfg.rules.forward.size() && i < kMaxValues; ++i) {
+    r.values[i] = std::string_view(data_.data() + off[i], len[i]);
+  }
   return r;
 }
 

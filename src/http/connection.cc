@@ -294,8 +294,10 @@ void Connection::on_head() {
     refuse_path(worker_.path_not_allowed_body());
     return;
   }
-  auth_drop_ = nullptr;
-  auth_forward_ = {};
+  Worker::AuthFound& found = worker_.auth_found();
+  found.drop = nullptr;
+  found.forward.clear();
+  found.consumer = {};
   if (match.status == RouteMatchResult::Status::kMatched) {
     const RouteConfig& route = worker_.config().routes[match.route_index];
     // Phases in order: authentication, then rate limits (which may key on what auth found).
@@ -327,27 +329,81 @@ void Connection::on_head() {
 }
 
 bool Connection::authenticated(const RouteConfig& route) {
-  if (route.auth.jwt < 0) {
+  if (route.auth.jwt < 0 && route.auth.api_key < 0) {
     return true;
   }
-  const uint32_t issuer = static_cast<uint32_t>(route.auth.jwt);
-  const JwtIssuerConfig& cfg = worker_.config().jwt_issuers[issuer];
-  const std::string_view token = find_token(
-      cfg, [this](std::string_view name) { return parser_.header(name); }, parser_.query());
-  const int64_t now_s = static_cast<int64_t>(time(nullptr));
-  const ShardJwtAuth::Result r = worker_.jwt_auth().check(issuer, token, route.auth.scopes, now_s);
-  if (r.outcome == ShardJwtAuth::Outcome::kOk) {
-    auth_drop_ = &cfg.forward_headers;
-    auth_forward_ = r.forward;
-    return true;
+  const Config& config = worker_.config();
+  Worker::AuthFound& found = worker_.auth_found();
+  if (route.auth.api_key >= 0) {
+    const size_t set = static_cast<size_t>(route.auth.api_key);
+    const ApiKeyConfig& kc = config.api_keys[set];
+    const std::string_view key = kc.from == ApiKeyConfig::From::kHeader
+                                     ? parser_.header(kc.from_name)
+                                     : auth_detail::pair_value(parser_.query(), kc.from_name, '&');
+    const std::string* consumer = worker_.gateway().api_keys(set)->find(key);
+    Worker::ApiKeyCounters& counters = worker_.api_key_counters(set);
+    if (!consumer) {
+      (key.empty() ? counters.missing : counters.invalid).fetch_add(1, std::memory_order_relaxed);
+      const std::string_view why = "the API key is not valid";
+      pending_kind_ = Pending::kUnauthorized;
+      pending_.refused = AuthRefusal{
+          static_cast<uint32_t>(set),
+          true,
+          key.empty() ? ShardJwtAuth::Outcome::kMissing : ShardJwtAuth::Outcome::kInvalid,
+          why.data(),
+          static_cast<uint32_t>(why.size()),
+          &route};
+      return false;
+    }
+    counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    found.consumer = *consumer;
   }
-  pending_kind_ = Pending::kUnauthorized;
-  pending_.refused = AuthRefusal{issuer, r.outcome, r.reason.data(),
-                                 static_cast<uint32_t>(r.reason.size()), &route};
-  return false;
+  if (route.auth.jwt >= 0) {
+    const uint32_t issuer = static_cast<uint32_t>(route.auth.jwt);
+    const JwtIssuerConfig& cfg = config.jwt_issuers[issuer];
+    const std::string_view token = find_token(
+        cfg, [this](std::string_view name) { return parser_.header(name); }, parser_.query());
+    const int64_t now_s = static_cast<int64_t>(time(nullptr));
+    found.jwt = worker_.jwt_auth().check(issuer, token, route.auth.scopes, now_s);
+    if (found.jwt.outcome != ShardJwtAuth::Outcome::kOk) {
+      pending_kind_ = Pending::kUnauthorized;
+      pending_.refused = AuthRefusal{issuer,
+                                     false,
+                                     found.jwt.outcome,
+                                     found.jwt.reason.data(),
+                                     static_cast<uint32_t>(found.jwt.reason.size()),
+                                     &route};
+      return false;
+    }
+    found.forward.assign(found.jwt.forward);
+  }
+  if (route.auth.api_key >= 0) {
+    const std::string& header =
+        config.api_keys[static_cast<size_t>(route.auth.api_key)].consumer_header;
+    if (!header.empty()) {
+      found.forward.append(header).append(": ").append(found.consumer).append("\r\n");
+    }
+  }
+  found.drop = &route.auth.drop_headers;
+  return true;
 }
 
 void Connection::emit_auth_refusal(const AuthRefusal& refused, bool keep_alive) {
+  if (refused.api_key) {
+    // No registered scheme for API keys: the challenge names ours and the key set.
+    char headers[200];
+    const int n = snprintf(headers, sizeof headers, "WWW-Authenticate: ApiKey realm=\"%s\"\r\n",
+                           worker_.config().api_keys[refused.issuer].name.c_str());
+    std::string& body = worker_.auth_body_scratch();
+    problem_json_into(401,
+                      refused.outcome == ShardJwtAuth::Outcome::kMissing
+                          ? std::string_view("an API key is required")
+                          : std::string_view(refused.reason, refused.reason_len),
+                      body);
+    emit_generated(401, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
+                   "application/problem+json", body, keep_alive, head_request_);
+    return;
+  }
   const JwtIssuerConfig& cfg = worker_.config().jwt_issuers[refused.issuer];
   // RFC 6750 3: no error code when no token was sent; invalid_token (401) or
   // insufficient_scope (403, naming the scopes) otherwise.
@@ -391,10 +447,20 @@ bool Connection::within_rate_limits(const RouteConfig& route) {
   const Config& cfg = worker_.config();
   ShardRateLimiter& limiter = worker_.rate_limiter();
   const uint64_t now_us = worker_.shard().now_us();
-  for (uint32_t policy : route.rate_limits) {
+  const Worker::AuthFound& found = worker_.auth_found();
+  for (size_t k = 0; k < route.rate_limits.size(); ++k) {
+    const uint32_t policy = route.rate_limits[k];
     const RateLimitPolicy& p = cfg.rate_limits[policy];
     std::string_view key;
     switch (p.key) {
+      case RateLimitPolicy::Key::kConsumer:
+        key = found.consumer;
+        break;
+      case RateLimitPolicy::Key::kClaim: {
+        const int32_t claim = route.rate_limit_claims[k];
+        key = claim >= 0 ? found.jwt.values[claim] : std::string_view();
+        break;
+      }
       case RateLimitPolicy::Key::kClientIp:
         key = client_address();
         break;

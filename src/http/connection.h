@@ -78,10 +78,6 @@ class Connection final : public Completion, public Timer {
   // it is sent, then released.
   void aggregate_answer(int status, const std::string& extra_headers, const char* content_type,
                         std::string* body, bool keep_alive);
-  // Headers the gateway sets for the current request (forwarded JWT claims): the client's
-  // copies of `auth_drop()` are dropped and `auth_forward()` added. Valid during on_head.
-  const std::vector<std::string>* auth_drop() const { return auth_drop_; }
-  std::string_view auth_forward() const { return auth_forward_; }
   // The client half-closed or the connection closes after this response anyway.
   bool closing() const { return close_after_send_ || peer_eof_; }
 
@@ -104,7 +100,8 @@ class Connection final : public Completion, public Timer {
     kUnauthorized,  // auth refused: 401/403 with pending_.refused at message complete
   };
   struct AuthRefusal {
-    uint32_t issuer;
+    uint32_t issuer;  // the JWT issuer, or the API-key set when api_key
+    bool api_key;
     ShardJwtAuth::Outcome outcome;
     const char* reason;  // static text (kInvalid); length in reason_len
     uint32_t reason_len;
@@ -188,8 +185,6 @@ class Connection final : public Completion, public Timer {
   Pending pending_kind_ = Pending::kNone;
   Transport transport_ = Transport::kPlain;
   const AdminHandler* local_;
-  const std::vector<std::string>* auth_drop_ = nullptr;
-  std::string_view auth_forward_;
   bool recv_armed_ = false;
   bool recv_cancelling_ = false;
   bool send_inflight_ = false;

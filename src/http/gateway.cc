@@ -1,9 +1,11 @@
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -17,7 +19,78 @@
 
 namespace ringgate {
 
+// One API-key set as it is now: the table in use, the ones kept for shards that may still read
+// them, and what the file looked like when it was last read.
+struct ApiKeySource {
+  const ApiKeyConfig* config = nullptr;
+  std::atomic<const ApiKeyTable*> current{nullptr};
+  std::deque<std::shared_ptr<const ApiKeyTable>> kept;  // newest last; at most 3
+  struct timespec mtime {};
+  off_t size = 0;
+  uint64_t next_ms = 0;
+};
+
 Gateway::Gateway(std::shared_ptr<const Config> config) : config_(std::move(config)) {}
+
+const ApiKeyTable* Gateway::api_keys(size_t index) const {
+  return api_key_sources_[index]->current.load(std::memory_order_acquire);
+}
+
+void Gateway::watch_api_keys() {
+  std::unique_lock<std::mutex> lock(dns_mutex_);
+  while (!stopping()) {
+    uint64_t next = UINT64_MAX;
+    const uint64_t now = monotonic_ms();
+    for (auto& src : api_key_sources_) {
+      const ApiKeyConfig& cfg = *src->config;
+      if (cfg.reload_interval.count() == 0) {
+        continue;
+      }
+      if (src->next_ms <= now) {
+        src->next_ms = now + static_cast<uint64_t>(cfg.reload_interval.count());
+        struct stat st {};
+        if (stat(cfg.file.c_str(), &st) != 0) {
+          fprintf(stderr, "ringgate: api_keys %s: %s: %s; the keys in use stay\n", cfg.name.c_str(),
+                  cfg.file.c_str(), strerror(errno));
+        } else if (st.st_mtim.tv_sec != src->mtime.tv_sec ||
+                   st.st_mtim.tv_nsec != src->mtime.tv_nsec || st.st_size != src->size) {
+          src->mtime = st.st_mtim;
+          src->size = st.st_size;
+          std::string text;
+          FILE* f = fopen(cfg.file.c_str(), "rb");
+          char buf[8192];
+          size_t n;
+          while (f && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+            text.append(buf, n);
+          }
+          if (f) {
+            fclose(f);
+          }
+          auto table = std::make_shared<ApiKeyTable>();
+          std::string why;
+          if (!f || !ApiKeyTable::parse(text, table.get(), &why)) {
+            fprintf(stderr, "ringgate: api_keys %s: %s: %s; the keys in use stay\n",
+                    cfg.name.c_str(), cfg.file.c_str(), f ? why.c_str() : strerror(errno));
+          } else {
+            src->kept.push_back(table);
+            src->current.store(table.get(), std::memory_order_release);
+            while (src->kept.size() > 3) {
+              src->kept.pop_front();
+            }
+            fprintf(stderr, "ringgate: api_keys %s: %zu keys loaded from %s\n", cfg.name.c_str(),
+                    table->size(), cfg.file.c_str());
+          }
+        }
+      }
+      next = std::min(next, src->next_ms);
+    }
+    if (next == UINT64_MAX) {
+      return;
+    }
+    dns_wake_.wait_for(lock, std::chrono::milliseconds(next - std::min(next, monotonic_ms())),
+                       [this] { return stopping(); });
+  }
+}
 
 void Gateway::add_local_service(std::string name, const SocketAddress& address,
                                 AdminHandler handler) {
@@ -112,6 +185,9 @@ void Gateway::stop_dns() {
   dns_wake_.notify_all();
   if (dns_thread_.joinable()) {
     dns_thread_.join();
+  }
+  if (watch_thread_.joinable()) {
+    watch_thread_.join();
   }
 }
 
@@ -216,6 +292,21 @@ bool Gateway::start(std::string& error) {
     shared_clusters_.push_back(std::make_unique<SharedCluster>(u.endpoints.size()));
   }
   rate_limits_ = std::make_unique<SharedRateLimits>(*config_);
+  bool watching = false;
+  for (const ApiKeyConfig& k : config_->api_keys) {
+    auto src = std::make_unique<ApiKeySource>();
+    src->config = &k;
+    src->kept.push_back(k.table);
+    src->current.store(k.table.get(), std::memory_order_release);
+    struct stat st {};
+    if (stat(k.file.c_str(), &st) == 0) {
+      src->mtime = st.st_mtim;
+      src->size = st.st_size;
+    }
+    src->next_ms = monotonic_ms() + static_cast<uint64_t>(k.reload_interval.count());
+    watching = watching || k.reload_interval.count() > 0;
+    api_key_sources_.push_back(std::move(src));
+  }
   publish_addresses();
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(
@@ -246,6 +337,9 @@ bool Gateway::start(std::string& error) {
   });
   if (refreshing) {
     dns_thread_ = std::thread([this] { dns_loop(); });
+  }
+  if (watching) {
+    watch_thread_ = std::thread([this] { watch_api_keys(); });
   }
   return true;
 }
@@ -340,6 +434,34 @@ void Gateway::render_jwt_metrics(std::string& out) const {
   }
   RINGGATE_JWT_COUNTERS(RINGGATE_RENDER_JWT)
 #undef RINGGATE_RENDER_JWT
+}
+
+void Gateway::render_api_key_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.api_keys.empty() || workers_.empty()) {
+    return;
+  }
+  const struct {
+    const char* suffix;
+    const char* help;
+    std::atomic<uint64_t> Worker::ApiKeyCounters::*field;
+  } kinds[] = {
+      {"accepted_total", "Requests with a known API key", &Worker::ApiKeyCounters::accepted},
+      {"missing_total", "Requests without an API key (401)", &Worker::ApiKeyCounters::missing},
+      {"invalid_total", "Requests with an unknown API key (401)", &Worker::ApiKeyCounters::invalid},
+  };
+  for (const auto& k : kinds) {
+    out.append("# HELP ringgate_api_key_").append(k.suffix).append(" ").append(k.help);
+    out.append("\n# TYPE ringgate_api_key_").append(k.suffix).append(" counter\n");
+    for (size_t i = 0; i < cfg.api_keys.size(); ++i) {
+      uint64_t sum = 0;
+      for (const auto& w : workers_) {
+        sum += (w->api_key_counters(i).*k.field).load(std::memory_order_relaxed);
+      }
+      out.append("ringgate_api_key_").append(k.suffix).append("{set=\"");
+      out.append(cfg.api_keys[i].name).append("\"} ").append(std::to_string(sum)).append("\n");
+    }
+  }
 }
 
 void Gateway::render_upstream_metrics(std::string& out) const {

@@ -657,8 +657,9 @@ bool ProxyCall::build_head() {
   f.request_id = std::string_view(id, sizeof id);
   f.framing = request_framing_;
   f.upgrade = upgrade_;
-  f.drop = client_->auth_drop();
-  f.extra = client_->auth_forward();
+  // Set by the authentication of this very request (start() runs within its on_head).
+  f.drop = worker_.auth_found().drop;
+  f.extra = worker_.auth_found().forward;
   const size_t n = write_forward_request_head(p, f, req_, cap - target_len);
   if (n == 0) {
     return false;

@@ -87,6 +87,7 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
   rate_limiter_ = std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
                                                      shard_.timers());
   jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg);
+  api_key_counters_ = std::make_unique<ApiKeyCounters[]>(cfg.api_keys.size());
   for (const RateLimitPolicy& p : cfg.rate_limits) {
     rate_limited_bodies_.push_back(
         problem_json(429, "too many requests: over the rate limit \"" + p.name + "\""));

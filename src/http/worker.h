@@ -124,6 +124,23 @@ class Worker final : public ShardHooks {
   const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
   // Scratch for a 401/403 problem body (reused: bad tokens can come at full rate).
   std::string& auth_body_scratch() { return auth_body_; }
+  // What authentication found for the request whose head is being handled (set and read
+  // within one Connection::on_head: by the rate limits and by the proxy's request head).
+  struct AuthFound {
+    const std::vector<std::string>* drop = nullptr;  // headers the gateway sets (lower-case)
+    std::string forward;                             // header lines it adds
+    std::string_view consumer;                       // the API-key consumer
+    ShardJwtAuth::Result jwt;                        // the JWT check (values for claim keys)
+  };
+  AuthFound& auth_found() { return auth_found_; }
+  struct ApiKeyCounters {
+    std::atomic<uint64_t> accepted{0};
+    std::atomic<uint64_t> missing{0};
+    std::atomic<uint64_t> invalid{0};
+  };
+  ApiKeyCounters& api_key_counters(size_t set) { return api_key_counters_[set]; }
+  const ApiKeyCounters& api_key_counters(size_t set) const { return api_key_counters_[set]; }
+  const Gateway& gateway() const { return gateway_; }
 
   // --- rate limiting ---
   ShardRateLimiter& rate_limiter() { return *rate_limiter_; }
@@ -170,6 +187,8 @@ class Worker final : public ShardHooks {
   std::unique_ptr<ShardRateLimiter> rate_limiter_;
   std::unique_ptr<ShardJwtAuth> jwt_auth_;
   std::string auth_body_;
+  AuthFound auth_found_;
+  std::unique_ptr<ApiKeyCounters[]> api_key_counters_;
   std::vector<std::string> rate_limited_bodies_;
   ShardCounters& counters_;
   ShardCounters admin_counters_;

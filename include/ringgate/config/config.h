@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ringgate/config/aggregate.h"
+#include "ringgate/jose/api_keys.h"
 #include "ringgate/jose/claims.h"
 #include "ringgate/jose/jwt.h"
 
@@ -138,12 +139,19 @@ struct RouteConfig {
   // Indexes into Config::rate_limits checked for this route, in order: the global policies,
   // then the route's `rate_limit`.
   std::vector<uint32_t> rate_limits;
+  // Per rate_limits entry: for a claim-keyed policy, the index of its claim in the route's
+  // issuer's rules.forward (the value the check returns); -1 otherwise.
+  std::vector<int32_t> rate_limit_claims;
   // `auth: {jwt: NAME, scopes: [...]}`: the issuer (index into Config::jwt_issuers, -1: none)
   // and the scopes a token must grant, as bits of that issuer's rules.scopes.
   struct Auth {
     int32_t jwt = -1;
     uint64_t scopes = 0;
     std::string scope_text;  // the scopes, space-separated (for WWW-Authenticate)
+    int32_t api_key = -1;    // index into Config::api_keys, -1: none
+    // Headers the gateway sets on this route (forwarded claims, the consumer), lower-case: the
+    // client's copies are dropped.
+    std::vector<std::string> drop_headers;
   };
   Auth auth;
   RouteAction action;
@@ -240,6 +248,19 @@ struct JwtIssuerConfig {
   SourceMark mark;
 };
 
+// An API-key set (`auth.api_keys.NAME`): SHA-256 digests of the keys with consumer names.
+struct ApiKeyConfig {
+  std::string name;
+  std::string file;                          // as given (relative to the working directory)
+  std::shared_ptr<const ApiKeyTable> table;  // as loaded with the config
+  enum class From : uint8_t { kHeader, kQuery };
+  From from = From::kHeader;
+  std::string from_name = "x-api-key";         // header (lower-case) or query parameter
+  std::string consumer_header = "x-consumer";  // sent upstream (lower-case); "" = none
+  Duration reload_interval{5000};              // the file is re-read when it changes; 0 = never
+  SourceMark mark;
+};
+
 // --- rate limits (`rate_limits:`) ---
 
 // A named token-bucket policy: `rate` requests per `period`, bursts of up to `burst`, per key.
@@ -251,9 +272,12 @@ struct RateLimitPolicy {
                 // X-Forwarded-For entry from the right
     kHeader,    // a request header's value (`header`); requests without it share one bucket
     kRoute,     // one bucket per route that applies the policy
+    kConsumer,  // the API-key consumer (routes with auth.api_key only)
+    kClaim,     // a verified JWT claim (`claim`; routes with auth.jwt only)
   };
   Key key = Key::kClientIp;
   std::string header;         // kHeader: lower-case name
+  std::string claim;          // kClaim: the claim's name
   uint64_t tokens = 1;        // `rate: N/s`: N ...
   Duration period{1000};      // ... per second, minute (60s) or hour
   uint64_t burst = 1;         // bucket size: requests let through at once; default max(1, N)
@@ -270,6 +294,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;     // in file order
   std::vector<RateLimitPolicy> rate_limits;  // in file order
   std::vector<JwtIssuerConfig> jwt_issuers;  // `auth.jwt`, in file order
+  std::vector<ApiKeyConfig> api_keys;        // `auth.api_keys`, in file order
   std::vector<RouteConfig> routes;
 };
 

@@ -35,12 +35,16 @@ class ShardJwtAuth {
   ShardJwtAuth(const ShardJwtAuth&) = delete;
   ShardJwtAuth& operator=(const ShardJwtAuth&) = delete;
 
+  static constexpr size_t kMaxValues = 16;  // claims an issuer extracts (forwarded or keys)
   enum class Outcome : uint8_t { kOk, kMissing, kInvalid, kInsufficientScope };
   struct Result {
     Outcome outcome = Outcome::kMissing;
     std::string_view reason;   // kInvalid: why, for error_description (static text)
     std::string_view forward;  // kOk: the forwarded-claim header lines ("name: value\r\n"...),
                                // valid until the next check() on this shard
+    // kOk: the value of each claim of the issuer's rules.forward (empty when absent), as valid
+    // as `forward`.
+    std::string_view values[kMaxValues];
   };
 
   // Checks `token` (empty: none was sent) for issuer `issuer` at `now_s` (seconds since the
@@ -50,18 +54,21 @@ class ShardJwtAuth {
   const JwtCounters& counters(uint32_t issuer) const { return issuers_[issuer].counters; }
 
  private:
-  static constexpr size_t kMaxForward = 512;       // forwarded-claim bytes a cache entry holds
+  static constexpr size_t kMaxData = 768;          // forwarded headers and values an entry holds
   static constexpr size_t kMaxCachedToken = 2048;  // longer tokens are verified every time
   // A verified token, kept whole: a cached verdict is reused only for byte-for-byte the same
-  // token (the hash only finds the entry).
+  // token (the hash only finds the entry). `data` holds the forwarded header lines, then the
+  // claim values.
   struct Entry {
     uint64_t hash = 0;
     int64_t valid_until = 0;  // exp + leeway
     uint64_t scopes = 0;
     uint32_t token_len = 0;
-    uint32_t forward_len = 0;
+    uint16_t forward_len = 0;
+    uint16_t value_off[kMaxValues];
+    uint16_t value_len[kMaxValues];
     char token[kMaxCachedToken];
-    char forward[kMaxForward];
+    char data[kMaxData];
   };
   struct Issuer {
     const JwtIssuerConfig* config = nullptr;
@@ -72,7 +79,7 @@ class ShardJwtAuth {
 
   std::vector<Issuer> issuers_;
   std::vector<char> verify_buf_;  // decoded token parts (grown to the largest token seen)
-  std::string forward_;           // forwarded headers of an uncacheable token
+  std::string data_;              // forwarded headers and values of the token just verified
   jwt::Claims claims_;
 };
 

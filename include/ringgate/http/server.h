@@ -21,6 +21,7 @@ namespace ringgate {
 class Worker;
 struct SharedCluster;
 struct SharedRateLimits;
+struct ApiKeySource;
 
 // What an admin request gets back; built off the request path.
 struct AdminResponse {
@@ -76,6 +77,11 @@ class Gateway {
   void render_rate_limit_metrics(std::string& out) const;
   // Appends the per-issuer JWT counters (summed over shards) in Prometheus text.
   void render_jwt_metrics(std::string& out) const;
+  // Appends the per-set API-key counters (summed over shards) in Prometheus text.
+  void render_api_key_metrics(std::string& out) const;
+  // The current keys of API-key set `index` (Config::api_keys): re-read when the file changes.
+  // A table stays valid for at least two more reloads, far longer than one request uses it.
+  const ApiKeyTable* api_keys(size_t index) const;
 
  private:
   friend class Worker;
@@ -89,6 +95,7 @@ class Gateway {
     bool failing;      // the last lookup failed (logged once per failure spell)
   };
   void publish_addresses();
+  void watch_api_keys();  // thread body: re-reads changed API-key files
   bool resolve_named(NamedEndpoint& n);
   void dns_loop();
   void stop_dns();
@@ -106,6 +113,8 @@ class Gateway {
   std::vector<std::unique_ptr<ShardCounters>> counters_;
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
   std::unique_ptr<SharedRateLimits> rate_limits_;  // the policies' process-wide buckets
+  std::vector<std::unique_ptr<ApiKeySource>> api_key_sources_;  // by Config::api_keys index
+  std::thread watch_thread_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
