@@ -56,8 +56,8 @@ constexpr size_t kMaxRouteName = 128;
 constexpr size_t kMaxQuotedValue = 60;  // longer values are cut in error messages
 // Upstream clusters.
 constexpr size_t kMaxClusterName = 64;
-constexpr uint64_t kMaxRateTokens = 1000000000;
-constexpr size_t kMaxJwtValues = 16;  // claims an issuer extracts (ShardJwtAuth::kMaxValues)  // per period; also the largest burst
+constexpr uint64_t kMaxRateTokens = 1000000000;  // per period; also the largest burst
+constexpr size_t kMaxJwtValues = 16;  // claims an issuer extracts (ShardJwtAuth::kMaxValues)
 constexpr uint32_t kMaxTrustedHops = 16;
 constexpr uint32_t kMaxEndpointWeight = 1000;
 constexpr uint32_t kMaxKeepalive = 100000;
