@@ -105,10 +105,9 @@ const std::string* ApiKeyTable::find(std::string_view key) const {
   }
   std::array<uint8_t, 32> d{};
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), d.data());
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), d,
-                             [](const Entry& e, const std::array<uint8_t, 32>& v) {
-                               return e.digest < v;
-                             });
+  auto it = std::lower_bound(
+      entries_.begin(), entries_.end(), d,
+      [](const Entry& e, const std::array<uint8_t, 32>& v) { return e.digest < v; });
   return it != entries_.end() && it->digest == d ? &it->consumer : nullptr;
 }
 
