@@ -129,7 +129,8 @@ struct JwtSetup {
     issuer.rules.forward = {"sub"};
     issuer.forward_headers = {"x-user-id"};
     config.jwt_issuers.push_back(std::move(issuer));
-    auth = std::make_unique<ShardJwtAuth>(config);
+    source.publish(config.jwt_issuers[0].keys, {});
+    auth = std::make_unique<ShardJwtAuth>(config, std::vector<JwtKeySource*>{&source});
   }
   std::string token(int n) const {
     return signer.sign(test_jwt::header_for(signer.alg, ",\"kid\":\"k\""),
@@ -138,6 +139,7 @@ struct JwtSetup {
   }
   test_jwt::Signer signer;
   Config config;
+  JwtKeySource source;
   std::unique_ptr<ShardJwtAuth> auth;
 };
 

@@ -554,9 +554,10 @@ class Loader {
   void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
   void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const;
   void load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
-                 std::vector<ApiKeyConfig>& api_keys) const;
+                 std::vector<ApiKeyConfig>& api_keys, std::vector<UpstreamConfig>& upstreams) const;
   ApiKeyConfig load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const;
-  JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key) const;
+  JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
+                                  std::vector<UpstreamConfig>& upstreams) const;
   void load_route_auth(const Field& f, RouteConfig& route) const;
   RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key) const;
   RouteConfig load_route(const Field& f, size_t index) const;
@@ -738,7 +739,7 @@ Config Loader::load(const YAML::Node& root) {
   }
   rate_limits_ = &config.rate_limits;
   if (const Field* auth = section.find("auth")) {
-    load_auth(*auth, config.jwt_issuers, config.api_keys);
+    load_auth(*auth, config.jwt_issuers, config.api_keys, config.upstreams);
   }
   jwt_issuers_ = &config.jwt_issuers;
   api_keys_ = &config.api_keys;
@@ -1415,7 +1416,8 @@ bool is_cluster_name(std::string_view name) {
 
 // Cluster names are a map's keys, so duplicates and bad names are reported at the key.
 void Loader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
-                       std::vector<ApiKeyConfig>& api_keys) const {
+                       std::vector<ApiKeyConfig>& api_keys,
+                       std::vector<UpstreamConfig>& upstreams) const {
   const Section s(*this, f, {"jwt", "api_keys"});
   if (const Field* keys = s.find("api_keys"); keys && !keys->node.IsNull()) {
     if (!keys->node.IsMap()) {
@@ -1458,23 +1460,77 @@ void Loader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
                                 std::to_string(earlier.mark.line) + ")");
       }
     }
-    issuers.push_back(load_jwt_issuer(child(*jwt, name, key, it->second), name, key.Mark()));
+    issuers.push_back(
+        load_jwt_issuer(child(*jwt, name, key, it->second), name, key.Mark(), upstreams));
   }
 }
 
-JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name,
-                                        const YAML::Mark& key) const {
+JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
+                                        std::vector<UpstreamConfig>& upstreams) const {
   const Section s(*this, f,
-                  {"issuer", "audiences", "jwks_file", "algorithms", "leeway", "require_exp",
+                  {"issuer", "audiences", "jwks_file", "jwks_url", "jwks_refresh",
+                   "jwks_min_refresh", "jwks_timeout", "algorithms", "leeway", "require_exp",
                    "required_claims", "from", "forward_claims", "cache_entries"});
   JwtIssuerConfig j;
   j.name = std::move(name);
   j.mark = source_mark(key);
   const Field* file = s.find("jwks_file");
-  if (!file) {
-    fail(f, "missing 'jwks_file' (the issuer's keys, a JWKS document)");
+  const Field* url = s.find("jwks_url");
+  if (!file && !url) {
+    fail(f, "needs 'jwks_file' (a JWKS document) or 'jwks_url' (where to fetch one), or both");
   }
-  {
+  j.keys = std::make_shared<std::vector<jwt::Key>>();
+  if (url) {
+    // http://host[:port]/path: the host:port becomes the endpoint of a cluster of its own.
+    j.jwks_url = read_string(*url);
+    const std::string& u = j.jwks_url;
+    if (u.rfind("https://", 0) == 0) {
+      fail(*url, "https is not available yet (no TLS client): use http:// on a trusted network");
+    }
+    if (u.rfind("http://", 0) != 0) {
+      fail(*url, "expected http://host:port/path, got " + quote(u));
+    }
+    const size_t slash = u.find('/', 7);
+    j.jwks_host = u.substr(7, slash == std::string::npos ? std::string::npos : slash - 7);
+    j.jwks_path = slash == std::string::npos ? "/" : u.substr(slash);
+    std::string endpoint = j.jwks_host;
+    if (endpoint.find(':') == std::string::npos || endpoint.back() == ']') {
+      endpoint += ":80";
+    }
+    std::string canonical;
+    if (auto problem = host_port_problem(endpoint, true, &canonical)) {
+      fail(*url, quote(j.jwks_host) + " is not a valid host: " + *problem);
+    }
+    if (j.jwks_path.find_first_of(" \r\n") != std::string::npos) {
+      fail(*url, "the path has spaces or line breaks");
+    }
+    UpstreamConfig up;
+    up.name = "jwks." + j.name;
+    EndpointConfig ep;
+    ep.address = endpoint;
+    ep.mark = source_mark(url->mark);
+    up.endpoints.push_back(ep);
+    up.keepalive = 2;
+    up.mark = source_mark(url->mark);
+    for (const UpstreamConfig& other : upstreams) {
+      if (other.name == up.name) {
+        fail(*url, "an upstream is already named " + quote(up.name));
+      }
+    }
+    j.jwks_cluster = static_cast<uint32_t>(upstreams.size());
+    upstreams.push_back(std::move(up));
+    j.algorithms = 0xffffffffu >> (32 - jwt::kAlgCount);
+  }
+  if (const Field* v = s.find("jwks_refresh")) {
+    j.jwks_refresh = read_duration(*v, kOneSecond, Duration(86400000));
+  }
+  if (const Field* v = s.find("jwks_min_refresh")) {
+    j.jwks_min_refresh = read_duration(*v, kOneSecond, Duration(3600000));
+  }
+  if (const Field* v = s.find("jwks_timeout")) {
+    j.jwks_timeout = read_duration(*v, kMinTimeout, kOneMinute);
+  }
+  if (file) {
     j.jwks_file = read_string(*file);
     std::string text;
     if (!read_whole_file(j.jwks_file, &text)) {
@@ -1494,8 +1550,10 @@ JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name,
                     : " (" + join(std::vector<std::string_view>(skipped.begin(), skipped.end())) +
                           ")"));
     }
-    for (const jwt::Key& k : *keys) {
-      j.algorithms |= jwt::alg_bit(k.alg());
+    if (!url) {
+      for (const jwt::Key& k : *keys) {
+        j.algorithms |= jwt::alg_bit(k.alg());
+      }
     }
     j.keys = std::move(keys);
   }
@@ -1510,7 +1568,7 @@ JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name,
                        " (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
                        "ES384, ES512, EdDSA; never none)");
       }
-      if (!(j.algorithms & jwt::alg_bit(*a))) {
+      if (!url && !(j.algorithms & jwt::alg_bit(*a))) {
         fail(item, "no key of jwks_file uses " + alg);
       }
       allowed |= jwt::alg_bit(*a);

@@ -54,7 +54,20 @@ bool header_safe(std::string_view v) {
 
 }  // namespace
 
-ShardJwtAuth::ShardJwtAuth(const Config& config) : issuers_(config.jwt_issuers.size()) {
+void JwtKeySource::publish(std::shared_ptr<const std::vector<jwt::Key>> file,
+                           std::vector<jwt::Key> fetched_keys) {
+  auto set = std::make_unique<JwtKeySet>();
+  set->file = std::move(file);
+  set->fetched = std::move(fetched_keys);
+  current.store(set.get(), std::memory_order_release);
+  kept.push_back(std::move(set));
+  while (kept.size() > 4) {
+    kept.pop_front();
+  }
+}
+
+ShardJwtAuth::ShardJwtAuth(const Config& config, std::vector<JwtKeySource*> sources)
+    : issuers_(config.jwt_issuers.size()), sources_(std::move(sources)) {
   for (size_t i = 0; i < issuers_.size(); ++i) {
     Issuer& is = issuers_[i];
     is.config = &config.jwt_issuers[i];
@@ -104,7 +117,19 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
     verify_buf_.resize(need);
   }
   jwt::Verified v;
-  const jwt::Error err = jwt::verify(token, *cfg.keys, cfg.algorithms, verify_buf_.data(), &v);
+  const JwtKeySet* keys = sources_[issuer]->current.load(std::memory_order_acquire);
+  jwt::Error err = jwt::Error::kNoKey;
+  if (keys && keys->file) {
+    err = jwt::verify(token, *keys->file, cfg.algorithms, verify_buf_.data(), &v);
+  }
+  if (err == jwt::Error::kNoKey && keys && !keys->fetched.empty()) {
+    err = jwt::verify(token, keys->fetched, cfg.algorithms, verify_buf_.data(), &v);
+  }
+  if (err == jwt::Error::kNoKey && !cfg.jwks_url.empty()) {
+    // Perhaps the issuer rotated its keys: the fetcher refetches (at most once per
+    // jwks_min_refresh); this request is refused meanwhile.
+    sources_[issuer]->refetch.store(true, std::memory_order_relaxed);
+  }
   if (err != jwt::Error::kOk) {
     return invalid(jwt::error_text(err));
   }

@@ -12,6 +12,7 @@
 #include "ringgate/core/clock.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/core/shard.h"
+#include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
 #include "ringgate/http/server.h"
 #include "ringgate/net/listener.h"
@@ -31,6 +32,14 @@ struct ApiKeySource {
 };
 
 Gateway::Gateway(std::shared_ptr<const Config> config) : config_(std::move(config)) {}
+
+std::vector<JwtKeySource*> Gateway::jwt_source_pointers() const {
+  std::vector<JwtKeySource*> out;
+  for (const auto& s : jwt_sources_) {
+    out.push_back(s.get());
+  }
+  return out;
+}
 
 const ApiKeyTable* Gateway::api_keys(size_t index) const {
   return api_key_sources_[index]->current.load(std::memory_order_acquire);
@@ -292,6 +301,12 @@ bool Gateway::start(std::string& error) {
     shared_clusters_.push_back(std::make_unique<SharedCluster>(u.endpoints.size()));
   }
   rate_limits_ = std::make_unique<SharedRateLimits>(*config_);
+  for (const JwtIssuerConfig& j : config_->jwt_issuers) {
+    auto src = std::make_unique<JwtKeySource>();
+    src->publish(j.keys, {});  // the file's keys; a jwks_url adds its own when fetched
+    src->first_fetch.store(j.jwks_url.empty() ? 1 : 0, std::memory_order_release);
+    jwt_sources_.push_back(std::move(src));
+  }
   bool watching = false;
   for (const ApiKeyConfig& k : config_->api_keys) {
     auto src = std::make_unique<ApiKeySource>();
@@ -331,6 +346,29 @@ bool Gateway::start(std::string& error) {
     request_stop();
     wait();
     return false;
+  }
+  // Keys from jwks_url are fetched before the gateway reports ready. Without them (and without
+  // a jwks_file) the issuer could accept nothing: that is a start-up error.
+  for (size_t i = 0; i < jwt_sources_.size(); ++i) {
+    const JwtIssuerConfig& j = config_->jwt_issuers[i];
+    JwtKeySource& src = *jwt_sources_[i];
+    const uint64_t deadline = monotonic_ms() + static_cast<uint64_t>(j.jwks_timeout.count()) * 2;
+    while (src.first_fetch.load(std::memory_order_acquire) == 0 && monotonic_ms() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const int state = src.first_fetch.load(std::memory_order_acquire);
+    if (state == 1) {
+      continue;
+    }
+    const std::string why = state == 0 ? "no answer in time" : src.first_error;
+    if (j.keys->empty()) {
+      error = "auth.jwt." + j.name + ": jwks_url " + j.jwks_url + ": " + why;
+      request_stop();
+      wait();
+      return false;
+    }
+    setup_notes_.push_back("auth.jwt." + j.name + ": jwks_url " + j.jwks_url + ": " + why +
+                           "; using jwks_file's keys until a fetch succeeds");
   }
   const bool refreshing = std::any_of(named_.begin(), named_.end(), [](const NamedEndpoint& named) {
     return named.next_ms != UINT64_MAX;
@@ -434,6 +472,25 @@ void Gateway::render_jwt_metrics(std::string& out) const {
   }
   RINGGATE_JWT_COUNTERS(RINGGATE_RENDER_JWT)
 #undef RINGGATE_RENDER_JWT
+  const struct {
+    const char* name;
+    const char* help;
+    std::atomic<uint64_t> JwtKeySource::*field;
+  } fetch_counters[] = {
+      {"ringgate_jwt_jwks_fetches_total", "Fetches of the issuer's jwks_url",
+       &JwtKeySource::fetches},
+      {"ringgate_jwt_jwks_failures_total", "Fetches of jwks_url that failed (last keys kept)",
+       &JwtKeySource::failures},
+  };
+  for (const auto& c : fetch_counters) {
+    out.append("# HELP ").append(c.name).append(" ").append(c.help).append("\n# TYPE ");
+    out.append(c.name).append(" counter\n");
+    for (size_t i = 0; i < cfg.jwt_issuers.size(); ++i) {
+      out.append(c.name).append("{issuer=\"").append(cfg.jwt_issuers[i].name).append("\"} ");
+      out.append(std::to_string((jwt_sources_[i].get()->*c.field).load(std::memory_order_relaxed)));
+      out.append("\n");
+    }
+  }
 }
 
 void Gateway::render_api_key_metrics(std::string& out) const {

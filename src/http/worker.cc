@@ -86,7 +86,7 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
   router_ = std::make_unique<Router>(cfg);
   rate_limiter_ = std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
                                                      shard_.timers());
-  jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg);
+  jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg, gateway.jwt_source_pointers());
   api_key_counters_ = std::make_unique<ApiKeyCounters[]>(cfg.api_keys.size());
   for (const RateLimitPolicy& p : cfg.rate_limits) {
     rate_limited_bodies_.push_back(
@@ -312,6 +312,14 @@ void Worker::run() {
         probes_.back()->start();
       }
     }
+    // JWKS URLs are fetched once for the whole process, here too.
+    for (size_t i = 0; i < config_->jwt_issuers.size(); ++i) {
+      if (!config_->jwt_issuers[i].jwks_url.empty()) {
+        jwks_fetchers_.push_back(
+            std::make_unique<JwksFetcher>(*this, config_->jwt_issuers[i], gateway_.jwt_source(i)));
+        jwks_fetchers_.back()->start();
+      }
+    }
   }
   if (gateway_.stopping()) {
     begin_drain();
@@ -442,6 +450,9 @@ void Worker::begin_drain() {
   for (auto& p : probes_) {
     p->stop();
   }
+  for (auto& f : jwks_fetchers_) {
+    f->stop();
+  }
   // Idle upstream connections are closed now; busy ones when their response is done.
   for (auto& c : clusters_) {
     for (UpstreamEndpoint& ep : c->endpoints) {
@@ -514,6 +525,11 @@ bool Worker::finished() {
   }
   for (const ListenerSocket& l : listeners_) {
     if (l.armed) {
+      return false;
+    }
+  }
+  for (const auto& f : jwks_fetchers_) {
+    if (!f->idle()) {
       return false;
     }
   }

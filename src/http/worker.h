@@ -8,6 +8,7 @@
 #include "aggregate_call.h"
 #include "health.h"
 #include "input_chain.h"
+#include "jwks_fetcher.h"
 #include "proxy.h"
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/counters.h"
@@ -231,8 +232,9 @@ class Worker final : public ShardHooks {
   uint32_t upstream_open_ = 0;  // upstream connections not yet retired
   std::vector<UpstreamConn*> starved_upstreams_;
   std::vector<UpstreamConn*> dead_upstreams_;
-  std::vector<std::unique_ptr<HealthProbe>> probes_;  // shard 0 only
-  Connection* connections_ = nullptr;                 // intrusive list of open connections
+  std::vector<std::unique_ptr<HealthProbe>> probes_;         // shard 0 only
+  std::vector<std::unique_ptr<JwksFetcher>> jwks_fetchers_;  // shard 0 only
+  Connection* connections_ = nullptr;                        // intrusive list of open connections
   uint32_t connection_count_ = 0;  // client connections (local ones are not limited)
   uint32_t connection_limit_ = 0;
   std::vector<Connection*> starved_;

@@ -231,11 +231,26 @@ struct UpstreamConfig {
 // where the token is read, and which claims go upstream as headers.
 struct JwtIssuerConfig {
   std::string name;
-  std::string jwks_file;  // as given (relative to the working directory)
-  // The keys of jwks_file, loaded with the config (a bad file is a config error).
+  std::string jwks_file;  // as given (relative to the working directory); may be empty
+  // The keys of jwks_file, loaded with the config (a bad file is a config error); empty
+  // without a file.
   std::shared_ptr<const std::vector<jwt::Key>> keys;
-  uint32_t algorithms = 0;  // jwt::alg_bit mask; default: the algorithms of the keys
-  jwt::ClaimRules rules;    // scopes are filled in from the routes that use this issuer
+  // `jwks_url: http://host:port/path`: keys fetched by the gateway through its own upstream
+  // client, from the cluster the loader adds for it (`jwks.NAME`), before it reports ready and
+  // then every jwks_refresh; an unknown kid asks for a refetch, at most once per
+  // jwks_min_refresh. The last good keys stay while the URL fails.
+  std::string jwks_url;
+  uint32_t jwks_cluster = 0;  // index into Config::upstreams
+  std::string jwks_host;      // Host header: the URL's host[:port]
+  std::string jwks_path;      // path and query of the URL
+  Duration jwks_refresh{300000};
+  Duration jwks_min_refresh{30000};
+  Duration jwks_timeout{5000};  // one fetch; the first must succeed within it (unless a file
+                                // gives keys) or the gateway does not start
+  // jwt::alg_bit mask; default: the algorithms of the file's keys, or every algorithm with a
+  // URL (each key is pinned to its own anyway).
+  uint32_t algorithms = 0;
+  jwt::ClaimRules rules;  // scopes are filled in from the routes that use this issuer
   // Where the token is: kBearer = `Authorization: Bearer TOKEN`; kHeader = a header's whole
   // value; kQuery = a query parameter; kCookie = a cookie.
   enum class From : uint8_t { kBearer, kHeader, kQuery, kCookie };

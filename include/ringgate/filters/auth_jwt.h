@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,9 +29,31 @@ struct JwtCounters {
 #undef RINGGATE_JWT_FIELD
 };
 
+// An issuer's keys as they are now: the file's (from the config) and the last good fetch of
+// its jwks_url. Published by the fetcher (shard 0) through an atomic pointer; a set stays valid
+// for several more publications, far longer than one check uses it.
+struct JwtKeySet {
+  std::shared_ptr<const std::vector<jwt::Key>> file;
+  std::vector<jwt::Key> fetched;
+};
+
+struct JwtKeySource {
+  std::atomic<const JwtKeySet*> current{nullptr};
+  std::atomic<bool> refetch{false};  // a shard met a token no key matches (an unknown kid)
+  // The first fetch of a jwks_url: 0 under way, 1 done, -1 failed (first_error says why).
+  std::atomic<int> first_fetch{0};
+  std::string first_error;
+  std::atomic<uint64_t> fetches{0};
+  std::atomic<uint64_t> failures{0};
+  std::deque<std::unique_ptr<JwtKeySet>> kept;  // the fetcher's; newest last
+  // The fetcher's side: makes `fetched` the current set (with the file's keys).
+  void publish(std::shared_ptr<const std::vector<jwt::Key>> file, std::vector<jwt::Key> fetched);
+};
+
 class ShardJwtAuth {
  public:
-  explicit ShardJwtAuth(const Config& config);
+  // `sources`: one per issuer of the config, owned by the gateway.
+  ShardJwtAuth(const Config& config, std::vector<JwtKeySource*> sources);
   ~ShardJwtAuth();
   ShardJwtAuth(const ShardJwtAuth&) = delete;
   ShardJwtAuth& operator=(const ShardJwtAuth&) = delete;
@@ -78,6 +101,7 @@ class ShardJwtAuth {
   };
 
   std::vector<Issuer> issuers_;
+  std::vector<JwtKeySource*> sources_;
   std::vector<char> verify_buf_;  // decoded token parts (grown to the largest token seen)
   std::string data_;              // forwarded headers and values of the token just verified
   jwt::Claims claims_;

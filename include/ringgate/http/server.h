@@ -22,6 +22,7 @@ class Worker;
 struct SharedCluster;
 struct SharedRateLimits;
 struct ApiKeySource;
+struct JwtKeySource;
 
 // What an admin request gets back; built off the request path.
 struct AdminResponse {
@@ -82,6 +83,9 @@ class Gateway {
   // The current keys of API-key set `index` (Config::api_keys): re-read when the file changes.
   // A table stays valid for at least two more reloads, far longer than one request uses it.
   const ApiKeyTable* api_keys(size_t index) const;
+  // The keys of JWT issuer `index` (Config::jwt_issuers), published by its fetcher.
+  JwtKeySource& jwt_source(size_t index) { return *jwt_sources_[index]; }
+  std::vector<JwtKeySource*> jwt_source_pointers() const;
 
  private:
   friend class Worker;
@@ -114,6 +118,7 @@ class Gateway {
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
   std::unique_ptr<SharedRateLimits> rate_limits_;  // the policies' process-wide buckets
   std::vector<std::unique_ptr<ApiKeySource>> api_key_sources_;  // by Config::api_keys index
+  std::vector<std::unique_ptr<JwtKeySource>> jwt_sources_;      // by Config::jwt_issuers index
   std::thread watch_thread_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

@@ -34,13 +34,15 @@ struct IssuerSetup {
     issuer.forward_headers = {"x-user-id", "x-note"};
     issuer.cache_entries = 16;
     config.jwt_issuers.push_back(std::move(issuer));
-    auth = std::make_unique<ShardJwtAuth>(config);
+    source.publish(config.jwt_issuers[0].keys, {});
+    auth = std::make_unique<ShardJwtAuth>(config, std::vector<JwtKeySource*>{&source});
   }
   std::string token(const std::string& claims) const {
     return signer.sign(test_jwt::header_for(Alg::kES256, ",\"kid\":\"k\""), claims);
   }
   test_jwt::Signer signer;
   Config config;
+  JwtKeySource source;
   std::unique_ptr<ShardJwtAuth> auth;
 };
 

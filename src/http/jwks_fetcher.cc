@@ -1,0 +1,145 @@
+#include "jwks_fetcher.h"
+
+#include <cstdio>
+
+#include "worker.h"
+
+namespace ringgate {
+
+JwksFetcher::JwksFetcher(Worker& worker, const JwtIssuerConfig& issuer, JwtKeySource& source)
+    : Timer(&JwksFetcher::on_timer), worker_(worker), issuer_(issuer), source_(source) {
+  action_.cluster = worker.config().upstreams[issuer.jwks_cluster].name;
+  action_.cluster_index = issuer.jwks_cluster;
+  action_.timeout = issuer.jwks_timeout;
+  action_.retries = 1;
+  request_ = "GET " + issuer.jwks_path + " HTTP/1.1\r\nHost: " + issuer.jwks_host +
+             "\r\nAccept: application/json\r\nUser-Agent: ringgate-jwks\r\n\r\n";
+}
+
+JwksFetcher::~JwksFetcher() = default;
+
+void JwksFetcher::start() {
+  fetch();
+}
+
+void JwksFetcher::stop() {
+  stopped_ = true;
+  worker_.shard().timers().disarm(*this);
+  if (call_) {
+    ProxyCall* call = call_;
+    call_ = nullptr;
+    call->cancel();  // the sink is not called again
+  }
+}
+
+void JwksFetcher::fetch() {
+  if (stopped_) {
+    return;
+  }
+  const uint64_t now = worker_.shard().now_ms();
+  last_fetch_ms_ = now;
+  source_.refetch.store(false, std::memory_order_relaxed);
+  body_.clear();
+  too_big_ = false;
+  ProxyCall* call = worker_.acquire_call();
+  UpstreamCluster& cluster = *worker_.clusters()[issuer_.jwks_cluster];
+  const int status = call->start_backend(*this, action_, cluster, request_, true);
+  if (status != 0) {
+    worker_.release_call(call);
+    finished(false, "the cluster refused the call (" + std::to_string(status) + ")");
+    return;
+  }
+  call_ = call;
+}
+
+bool JwksFetcher::backend_head(const ResponseParser& p) {
+  too_big_ = p.has_content_length() && p.content_length() > kMaxBody;
+  return !too_big_;
+}
+
+void JwksFetcher::backend_body(std::string_view data) {
+  if (body_.size() + data.size() > kMaxBody) {
+    too_big_ = true;
+    return;
+  }
+  body_.append(data);
+}
+
+void JwksFetcher::backend_done(int status) {
+  call_ = nullptr;
+  if (too_big_) {
+    finished(false, "the JWKS is larger than 1 MiB");
+    return;
+  }
+  if (status != 200) {
+    finished(false, "answered " + std::to_string(status));
+    return;
+  }
+  std::vector<jwt::Key> keys;
+  std::vector<std::string> skipped;
+  std::string why;
+  if (!jwt::parse_jwks(body_, &keys, &skipped, &why)) {
+    finished(false, "not a JWKS: " + why);
+    return;
+  }
+  if (keys.empty()) {
+    finished(false, "no usable key" + (skipped.empty() ? "" : " (" + skipped.front() + ")"));
+    return;
+  }
+  for (const std::string& s : skipped) {
+    fprintf(stderr, "ringgate: auth.jwt.%s: %s: key skipped: %s\n", issuer_.name.c_str(),
+            issuer_.jwks_url.c_str(), s.c_str());
+  }
+  const size_t n = keys.size();
+  source_.publish(issuer_.keys, std::move(keys));
+  fprintf(stderr, "ringgate: auth.jwt.%s: %zu keys fetched from %s\n", issuer_.name.c_str(), n,
+          issuer_.jwks_url.c_str());
+  finished(true, "");
+}
+
+void JwksFetcher::backend_failed(int status) {
+  call_ = nullptr;
+  finished(false, status == 504 ? "did not answer in time" : "could not be reached");
+}
+
+void JwksFetcher::finished(bool ok, const std::string& why) {
+  source_.fetches.fetch_add(1, std::memory_order_relaxed);
+  if (!ok) {
+    source_.failures.fetch_add(1, std::memory_order_relaxed);
+    fprintf(stderr, "ringgate: auth.jwt.%s: %s: %s; the keys in use stay\n", issuer_.name.c_str(),
+            issuer_.jwks_url.c_str(), why.c_str());
+  }
+  if (source_.first_fetch.load(std::memory_order_acquire) == 0) {
+    if (!ok) {
+      source_.first_error = why;
+    }
+    source_.first_fetch.store(ok ? 1 : -1, std::memory_order_release);
+  }
+  fflush(stderr);
+  if (stopped_) {
+    return;
+  }
+  const uint64_t now = worker_.shard().now_ms();
+  // After a failure, try again as soon as a refetch may run; after a success, at the refresh.
+  next_refresh_ms_ =
+      now + static_cast<uint64_t>((ok ? issuer_.jwks_refresh : issuer_.jwks_min_refresh).count());
+  worker_.shard().timers().arm(*this, std::min(next_refresh_ms_, now + kPollMs));
+}
+
+void JwksFetcher::on_timer(Timer* t) {
+  auto* self = static_cast<JwksFetcher*>(t);
+  if (self->stopped_ || self->call_) {
+    return;
+  }
+  const uint64_t now = self->worker_.shard().now_ms();
+  const bool asked =
+      self->source_.refetch.load(std::memory_order_relaxed) &&
+      now >= self->last_fetch_ms_ + static_cast<uint64_t>(self->issuer_.jwks_min_refresh.count());
+  if (now >= self->next_refresh_ms_ || asked) {
+    self->fetch();
+    return;
+  }
+  self->worker_.shard().timers().arm(*self, std::min(self->next_refresh_ms_, now + kPollMs));
+}
+
+}  // namespace ringgate

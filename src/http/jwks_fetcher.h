@@ -1,0 +1,55 @@
+#pragma once
+// Fetches an issuer's jwks_url through the gateway's own upstream client (a backend call on the
+// issuer's `jwks.NAME` cluster: pooled connections, timeouts, retries) and publishes the keys to
+// every shard. Runs on shard 0: at once at start, then every jwks_refresh, and sooner when a
+// shard met a token no key matches (at most once per jwks_min_refresh). A failed fetch keeps
+// the last good keys.
+
+#include <cstdint>
+#include <string>
+
+#include "proxy.h"
+#include "ringgate/core/timer_wheel.h"
+#include "ringgate/filters/auth_jwt.h"
+
+namespace ringgate {
+
+class Worker;
+
+class JwksFetcher final : public BackendSink, public Timer {
+ public:
+  JwksFetcher(Worker& worker, const JwtIssuerConfig& issuer, JwtKeySource& source);
+  ~JwksFetcher();
+
+  void start();  // the first fetch runs at once
+  void stop();   // shutting down: a fetch under way is cancelled
+  bool idle() const { return call_ == nullptr; }
+
+  // BackendSink
+  bool backend_head(const ResponseParser& p) override;
+  void backend_body(std::string_view data) override;
+  void backend_done(int status) override;
+  void backend_failed(int status) override;
+
+ private:
+  static constexpr uint64_t kPollMs = 200;  // how often a refetch request is looked for
+  static constexpr size_t kMaxBody = 1 << 20;
+
+  void fetch();
+  void finished(bool ok, const std::string& why);
+  static void on_timer(Timer* t);
+
+  Worker& worker_;
+  const JwtIssuerConfig& issuer_;
+  JwtKeySource& source_;
+  UpstreamAction action_;
+  std::string request_;
+  std::string body_;
+  bool too_big_ = false;
+  bool stopped_ = false;
+  ProxyCall* call_ = nullptr;
+  uint64_t last_fetch_ms_ = 0;
+  uint64_t next_refresh_ms_ = 0;
+};
+
+}  // namespace ringgate
