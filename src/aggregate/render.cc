@@ -83,6 +83,9 @@ bool CompiledTemplate::compile(const AggregateTemplate& source, const AggregateA
       case TemplatePiece::Kind::kHeader:
         piece.name = "header." + p.text;
         break;
+      case TemplatePiece::Kind::kClaim:
+        piece.name = "claim." + p.text;
+        break;
       case TemplatePiece::Kind::kItem:
       case TemplatePiece::Kind::kBackend:
         piece.name = p.kind == TemplatePiece::Kind::kItem ? "item" : action.backends[p.index].key;
@@ -115,17 +118,20 @@ bool render(const CompiledTemplate& t, Target target, TemplateValues& values, st
         break;
       case TemplatePiece::Kind::kPathParam:
       case TemplatePiece::Kind::kQuery:
-      case TemplatePiece::Kind::kHeader: {
+      case TemplatePiece::Kind::kHeader:
+      case TemplatePiece::Kind::kClaim: {
         std::string_view value;
         if (p.kind == TemplatePiece::Kind::kPathParam) {
           value = values.path_param(p.index);
         } else if (p.kind == TemplatePiece::Kind::kQuery) {
           value = values.query(p.text).value_or(std::string_view());
-        } else {
+        } else if (p.kind == TemplatePiece::Kind::kHeader) {
           value = values.header(p.text).value_or(std::string_view());
+        } else {
+          value = values.claim(p.index);
         }
-        if (p.kind == TemplatePiece::Kind::kHeader) {
-          decoded.assign(value);  // a header value is text already
+        if (p.kind == TemplatePiece::Kind::kHeader || p.kind == TemplatePiece::Kind::kClaim) {
+          decoded.assign(value);  // a header value or a claim is text already
         } else {
           decoded.clear();
           percent_decode(value, decoded);

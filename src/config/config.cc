@@ -559,6 +559,8 @@ class Loader {
   JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
                                   std::vector<UpstreamConfig>& upstreams) const;
   void load_route_auth(const Field& f, RouteConfig& route) const;
+  // The index of `claim` in the issuer's rules.forward, added (as a value only) if absent.
+  uint32_t extract_claim(JwtIssuerConfig& issuer, const std::string& claim, const Field& f) const;
   RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key) const;
   RouteConfig load_route(const Field& f, size_t index) const;
   void load_match(const Field& f, RouteMatch& match) const;
@@ -661,6 +663,7 @@ class Loader {
   const std::vector<RateLimitPolicy>* rate_limits_ = nullptr;
   // Mutable while routes load: each route's scopes are added to its issuer's rules.
   std::vector<JwtIssuerConfig>* jwt_issuers_ = nullptr;
+  mutable int32_t route_jwt_ = -1;  // the JWT issuer of the route being loaded
   const std::vector<ApiKeyConfig>* api_keys_ = nullptr;
 };
 
@@ -1082,20 +1085,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     int32_t claim_index = -1;
     if (p.key == RateLimitPolicy::Key::kClaim) {
       JwtIssuerConfig& issuer = (*jwt_issuers_)[static_cast<size_t>(route.auth.jwt)];
-      std::vector<std::string>& names = issuer.rules.forward;
-      size_t k = 0;
-      while (k < names.size() && names[k] != p.claim) {
-        ++k;
-      }
-      if (k == names.size()) {
-        if (names.size() == kMaxJwtValues) {
-          fail(f, "issuer " + quote(issuer.name) + " would extract more than " +
-                      std::to_string(kMaxJwtValues) + " claims (forwarded and rate-limit keys)");
-        }
-        names.push_back(p.claim);
-        issuer.forward_headers.emplace_back();  // a value only, not a header
-      }
-      claim_index = static_cast<int32_t>(k);
+      claim_index = static_cast<int32_t>(extract_claim(issuer, p.claim, f));
     }
     route.rate_limit_claims.push_back(claim_index);
   }
@@ -1118,6 +1108,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
     keys.erase(keys.begin(), keys.begin() + 5);  // name, match, path_allow, rate_limit, auth
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
+  route_jwt_ = route.auth.jwt;  // for {claim.NAME} placeholders
   route.action = (this->*(chosen->parse))(*chosen_field, route.match);
   return route;
 }
@@ -1699,6 +1690,25 @@ ApiKeyConfig Loader::load_api_keys(const Field& f, std::string name, const YAML:
     k.reload_interval = read_duration_or_off(*v, kOneSecond, kOneHour);
   }
   return k;
+}
+
+uint32_t Loader::extract_claim(JwtIssuerConfig& issuer, const std::string& claim,
+                               const Field& f) const {
+  std::vector<std::string>& names = issuer.rules.forward;
+  size_t k = 0;
+  while (k < names.size() && names[k] != claim) {
+    ++k;
+  }
+  if (k == names.size()) {
+    if (names.size() == kMaxJwtValues) {
+      fail(f, "issuer " + quote(issuer.name) + " would extract more than " +
+                  std::to_string(kMaxJwtValues) +
+                  " claims (forwarded, rate-limit keys and templates)");
+    }
+    names.push_back(claim);
+    issuer.forward_headers.emplace_back();  // a value only, not a header
+  }
+  return static_cast<uint32_t>(k);
 }
 
 void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
@@ -3024,6 +3034,19 @@ TemplatePiece Loader::load_placeholder(const Field& f, std::string_view content,
   const std::string_view head = content.substr(0, split);
   const std::string_view rest = content.substr(split);
   TemplatePiece piece;
+  if (head == "claim") {
+    if (rest.size() < 2 || rest.front() != '.') {
+      fail(f, "placeholder " + shown + " needs a name: {claim.NAME}");
+    }
+    if (route_jwt_ < 0) {
+      fail(f, "placeholder " + shown + " reads the verified JWT: the route needs auth.jwt");
+    }
+    JwtIssuerConfig& issuer = (*jwt_issuers_)[static_cast<size_t>(route_jwt_)];
+    piece.kind = TemplatePiece::Kind::kClaim;
+    piece.text = std::string(rest.substr(1));
+    piece.index = extract_claim(issuer, piece.text, f);
+    return piece;
+  }
   if (head == "query" || head == "header") {
     if (rest.size() < 2 || rest.front() != '.') {
       fail(f, "placeholder " + shown + " needs a name: {" + std::string(head) + ".NAME}");

@@ -150,6 +150,18 @@ void AggregateCall::start(Connection& client, const AggregateRoute& route,
   }
   host_.assign(p.header("host"));
   peer_.assign(client.peer_ip());
+  // What authentication found for this request, kept for the later stages.
+  const Worker::AuthFound& found = worker_.auth_found();
+  auth_forward_.assign(found.forward);
+  const RouteConfig& rc = *route.route;
+  const size_t n_claims =
+      rc.auth.jwt >= 0
+          ? worker_.config().jwt_issuers[static_cast<size_t>(rc.auth.jwt)].rules.forward.size()
+          : 0;
+  claims_.resize(n_claims);
+  for (size_t i = 0; i < n_claims && i < ShardJwtAuth::kMaxValues; ++i) {
+    claims_[i].assign(found.jwt.values[i]);
+  }
   const std::string_view id = p.header("x-request-id");
   if (!id.empty() && id.size() <= 200 &&
       std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
@@ -289,6 +301,7 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
     request_.append("X-Forwarded-Host: ").append(host_).append("\r\n");
   }
   request_.append("X-Request-Id: ").append(request_id_).append("\r\n");
+  request_.append(auth_forward_);
   if (rb.body) {
     body_.clear();
     if (!aggregate::render(*rb.body, aggregate::Target::kBody, *this, body_, why)) {
@@ -540,6 +553,10 @@ void AggregateCall::Backend::backend_failed(int gateway_status) {
   --call->running_;
   call->fail(*this, gateway_status, call->failure_reason(too_big, gateway_status));
   call->settle();
+}
+
+std::string_view AggregateCall::claim(uint32_t index) {
+  return index < claims_.size() ? std::string_view(claims_[index]) : std::string_view();
 }
 
 std::string_view AggregateCall::path_param(uint32_t index) {

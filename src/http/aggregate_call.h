@@ -161,6 +161,7 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   std::optional<std::string_view> header(std::string_view lower_name) override;
   std::optional<std::string_view> item(const json::Path& path) override;
   std::optional<std::string_view> backend(uint32_t index, const json::Path& path) override;
+  std::string_view claim(uint32_t index) override;
 
   Worker& worker_;
   Connection* client_ = nullptr;
@@ -172,7 +173,9 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   std::string query_;  // without '?'
   std::vector<std::pair<std::string, std::string>> headers_;
   std::string host_;
-  int profile_ = -1;  // the request's profile, or -1: the backends' own projections
+  std::string auth_forward_;         // headers from authentication (forwarded claims, consumer)
+  std::vector<std::string> claims_;  // the verified JWT's extracted claims
+  int profile_ = -1;                 // the request's profile, or -1: the backends' own projections
   std::string peer_;
   std::string request_id_;
   std::string request_;                   // one backend's request, rendered

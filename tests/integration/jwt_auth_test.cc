@@ -3,6 +3,7 @@
 // a missing scope, forwarded claims replacing the client's copies, the token cache, and the
 // algorithm attacks.
 
+#include <algorithm>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -190,6 +191,39 @@ TEST_F(JwtAuthTest, ARepeatedTokenComesFromTheCache) {
   }
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_jwt_accepted_total{issuer=\"main\"}"), 5);
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_jwt_cache_hits_total{issuer=\"main\"}"), 4);
+}
+
+// An aggregate route reads verified claims in its templates and sends the forwarded-claim
+// headers to every backend call.
+TEST_F(JwtAuthTest, AggregationBackendsGetClaimsInTemplatesAndHeaders) {
+  Upstream up({"--record", record_file()});
+  ConfigSpec spec;
+  spec.sections = "auth:\n  jwt:\n    main:\n      jwks_file: \"" + jwks_ +
+                  "\"\n      forward_claims: {sub: X-User-Id}\n";
+  auto& gw = start_proxy(endpoint(up.port()), "",
+                         "  - match: {path: /me/summary}\n"
+                         "    auth: {jwt: main}\n"
+                         "    aggregate:\n"
+                         "      backends:\n"
+                         "        - {key: user, upstream: api, path: \"/users/{claim.sub}\"}\n"
+                         "        - {key: orders, upstream: api, path: /orders,"
+                         " query: {owner: \"{claim.email}\"}}\n",
+                         spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/me/summary",
+                                    bearer(token(ec_, claims(), "ec-1")) + "X-User-Id: root\r\n"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 2u);
+  std::vector<std::string> lines;
+  for (const std::string& sent : rec.requests) {
+    lines.push_back(sent.substr(0, sent.find("\r\n")));
+    EXPECT_EQ(values(sent, "x-user-id"), std::vector<std::string>{"ann"}) << visible(sent);
+  }
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines[0], "GET /orders?owner=ann%40example.com HTTP/1.1");
+  EXPECT_EQ(lines[1], "GET /users/ann HTTP/1.1");
 }
 
 TEST_F(JwtAuthTest, ABadJwksFileIsAConfigErrorWithItsPosition) {

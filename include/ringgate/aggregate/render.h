@@ -63,6 +63,9 @@ class TemplateValues {
   // nullopt when it is absent.
   virtual std::optional<std::string_view> item(const json::Path& path) = 0;
   virtual std::optional<std::string_view> backend(uint32_t index, const json::Path& path) = 0;
+  // The value of the verified JWT's claim number `index` (of its issuer's rules.forward); empty
+  // when the token has none.
+  virtual std::string_view claim(uint32_t index) = 0;
 
  protected:
   ~TemplateValues() = default;

@@ -46,6 +46,8 @@ struct TemplatePiece {
     kBackend,    // the response of backend number `index`, at `path` (the body as received:
                  // before projection; for a for_each backend the joined array; for a failed
                  // optional backend its default)
+    kClaim,      // a claim (`text`) of the route's verified JWT: number `index` of its issuer's
+                 // rules.forward
   };
   Kind kind = Kind::kLiteral;
   std::string text;

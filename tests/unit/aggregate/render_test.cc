@@ -73,6 +73,7 @@ routes:
     return it == headers_.end() ? std::nullopt : std::optional<std::string_view>(it->second);
   }
   std::optional<std::string_view> item(const json::Path&) override { return std::nullopt; }
+  std::string_view claim(uint32_t index) override { return index == 0 ? "ann" : ""; }
   std::optional<std::string_view> backend(uint32_t index, const json::Path& path) override {
     EXPECT_EQ(index, 0u);
     std::string_view raw;

@@ -43,6 +43,8 @@ std::string describe(const TemplatePiece& p) {
       return "item(" + p.path.text + ")";
     case TemplatePiece::Kind::kBackend:
       return "backend(" + std::to_string(p.index) + ":" + p.path.text + ")";
+    case TemplatePiece::Kind::kClaim:
+      return "claim(" + p.text + "#" + std::to_string(p.index) + ")";
   }
   return "?";
 }
@@ -636,6 +638,8 @@ const ErrorCase kErrors[] = {
                "    aggregate: x\n",
      "t.yaml:7:16", "routes[0].aggregate: expected a map, got 'x'"},
     {ROUTE "", "t.yaml:7:5", "routes[0].aggregate: missing 'backends'"},
+    {BACKENDS BACKEND("key: p, upstream: a, path: \"/u/{claim.sub}\""), "t.yaml:9:39",
+     "placeholder '{claim.sub}' reads the verified JWT: the route needs auth.jwt"},
     {ROUTE "      timeout: 1s\n", "t.yaml:8:7",
      "routes[0].aggregate: missing 'backends' (the calls to make"},
     {ROUTE "      backend:\n", "t.yaml:8:7",
