@@ -552,7 +552,9 @@ class Loader {
   bool load_admin(const Field& f, AdminConfig& admin) const;
   void check_listener_overlap(const Config& config, bool admin_listen_given) const;
   void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
-  void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const;
+  void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies,
+                        const RedisConfig& redis) const;
+  void load_redis(const Field& f, RedisConfig& redis) const;
   void load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
                  std::vector<ApiKeyConfig>& api_keys, std::vector<UpstreamConfig>& upstreams) const;
   ApiKeyConfig load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const;
@@ -561,7 +563,8 @@ class Loader {
   void load_route_auth(const Field& f, RouteConfig& route) const;
   // The index of `claim` in the issuer's rules.forward, added (as a value only) if absent.
   uint32_t extract_claim(JwtIssuerConfig& issuer, const std::string& claim, const Field& f) const;
-  RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key) const;
+  RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key,
+                                  bool have_redis) const;
   RouteConfig load_route(const Field& f, size_t index) const;
   void load_match(const Field& f, RouteMatch& match) const;
   std::string load_path(const Field& f, RouteMatch::Kind kind) const;
@@ -712,7 +715,7 @@ Config Loader::load(const YAML::Node& root) {
     top.mark = YAML::Mark();  // an empty document: point at its start
   }
   const Section section(*this, top,
-                        {"server", "admin", "upstreams", "auth", "rate_limits", "routes"});
+                        {"server", "admin", "upstreams", "auth", "redis", "rate_limits", "routes"});
 
   const Field* server = section.find("server");
   if (server) {
@@ -737,8 +740,11 @@ Config Loader::load(const YAML::Node& root) {
     load_upstreams(*upstreams, config.upstreams);
   }
   upstreams_ = &config.upstreams;
+  if (const Field* redis = section.find("redis")) {
+    load_redis(*redis, config.redis);
+  }
   if (const Field* rate_limits = section.find("rate_limits")) {
-    load_rate_limits(*rate_limits, config.rate_limits);
+    load_rate_limits(*rate_limits, config.rate_limits, config.redis);
   }
   rate_limits_ = &config.rate_limits;
   if (const Field* auth = section.find("auth")) {
@@ -1779,7 +1785,37 @@ void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
   }
 }
 
-void Loader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies) const {
+void Loader::load_redis(const Field& f, RedisConfig& redis) const {
+  const Section s(*this, f, {"address", "password", "database", "timeout", "retry", "key_prefix"});
+  redis.enabled = true;
+  redis.mark = source_mark(f.mark);
+  const Field* address = s.find("address");
+  if (!address) {
+    fail(f, "missing 'address' (e.g. address: \"127.0.0.1:6379\")");
+  }
+  redis.address = read_address(*address);
+  if (const Field* v = s.find("password")) {
+    redis.password = read_string(*v);
+  }
+  if (const Field* v = s.find("database")) {
+    redis.database = static_cast<uint32_t>(read_number(*v, 0, 1000000));
+  }
+  if (const Field* v = s.find("timeout")) {
+    redis.timeout = read_duration(*v, kMinTimeout, Duration{10000});
+  }
+  if (const Field* v = s.find("retry")) {
+    redis.retry = read_duration(*v, Duration{10}, Duration{600000});
+  }
+  if (const Field* v = s.find("key_prefix")) {
+    redis.key_prefix = read_string(*v);
+    if (redis.key_prefix.size() > 200) {
+      fail(*v, "key_prefix is longer than 200 bytes");
+    }
+  }
+}
+
+void Loader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies,
+                              const RedisConfig& redis) const {
   if (f.node.IsNull()) {
     return;
   }
@@ -1803,13 +1839,15 @@ void Loader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& poli
                                 std::to_string(earlier.mark.line) + ")");
       }
     }
-    policies.push_back(load_rate_limit(child(f, name, key, it->second), name, key.Mark()));
+    policies.push_back(
+        load_rate_limit(child(f, name, key, it->second), name, key.Mark(), redis.enabled));
   }
 }
 
-RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name,
-                                        const YAML::Mark& key) const {
-  const Section s(*this, f, {"key", "rate", "burst", "max_keys", "global"});
+RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name, const YAML::Mark& key,
+                                        bool have_redis) const {
+  const Section s(*this, f,
+                  {"key", "rate", "burst", "max_keys", "global", "backend", "on_error", "batch"});
   RateLimitPolicy p;
   p.name = std::move(name);
   p.mark = source_mark(key);
@@ -1868,6 +1906,35 @@ RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name,
         (p.key == RateLimitPolicy::Key::kConsumer || p.key == RateLimitPolicy::Key::kClaim)) {
       fail(*v, "a global policy applies to every route, so it cannot be per consumer or claim");
     }
+  }
+  const Field* backend = s.find("backend");
+  if (backend) {
+    const std::string b = read_string(*backend);
+    if (b == "local") {
+      p.backend = RateLimitPolicy::Backend::kLocal;
+    } else if (b == "redis") {
+      p.backend = RateLimitPolicy::Backend::kRedis;
+      if (!have_redis) {
+        fail(*backend,
+             "backend: redis needs a top-level 'redis:' section (e.g. redis: {address: "
+             "\"127.0.0.1:6379\"})");
+      }
+    } else {
+      fail(*backend, "expected local or redis, got " + quote(b));
+    }
+  }
+  if (const Field* v = s.find("on_error")) {
+    const std::string e = read_string(*v);
+    if (e != "allow" && e != "deny") {
+      fail(*v, "expected allow or deny, got " + quote(e));
+    }
+    if (p.backend != RateLimitPolicy::Backend::kRedis) {
+      fail(*v, "on_error applies to backend: redis only (a local budget cannot fail)");
+    }
+    p.deny_on_error = e == "deny";
+  }
+  if (const Field* v = s.find("batch")) {
+    p.batch = static_cast<uint32_t>(read_number(*v, 1, 1024));
   }
   return p;
 }

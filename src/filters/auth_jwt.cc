@@ -79,12 +79,13 @@ ShardJwtAuth::ShardJwtAuth(const Config& config, std::vector<JwtKeySource*> sour
 ShardJwtAuth::~ShardJwtAuth() = default;
 
 ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token, uint64_t scopes,
-                                         int64_t now_s) {
+                                         int64_t now_s, bool count) {
   Issuer& is = issuers_[issuer];
+  JwtCounters& counters = count ? is.counters : is.uncounted;
   const JwtIssuerConfig& cfg = *is.config;
   Result r;
   if (token.empty()) {
-    is.counters.missing.fetch_add(1, std::memory_order_relaxed);
+    counters.missing.fetch_add(1, std::memory_order_relaxed);
     r.outcome = Outcome::kMissing;
     return r;
   }
@@ -93,12 +94,12 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
   if (e.hash == hash && e.token_len == token.size() && now_s <= e.valid_until &&
       std::memcmp(e.token, token.data(), token.size()) == 0) {
     if ((e.scopes & scopes) != scopes) {
-      is.counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
+      counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
       r.outcome = Outcome::kInsufficientScope;
       return r;
     }
-    is.counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
-    is.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
+    counters.accepted.fetch_add(1, std::memory_order_relaxed);
     r.outcome = Outcome::kOk;
     r.forward = std::string_view(e.data, e.forward_len);
     for (size_t i = 0; i < cfg.rules.forward.size() && i < kMaxValues; ++i) {
@@ -107,7 +108,7 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
     return r;
   }
   auto invalid = [&](std::string_view why) {
-    is.counters.invalid.fetch_add(1, std::memory_order_relaxed);
+    counters.invalid.fetch_add(1, std::memory_order_relaxed);
     r.outcome = Outcome::kInvalid;
     r.reason = why;
     return r;
@@ -172,11 +173,11 @@ ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token
     std::memcpy(e.data, data_.data(), data_.size());
   }
   if (!granted) {
-    is.counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
+    counters.insufficient_scope.fetch_add(1, std::memory_order_relaxed);
     r.outcome = Outcome::kInsufficientScope;
     return r;
   }
-  is.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+  counters.accepted.fetch_add(1, std::memory_order_relaxed);
   r.outcome = Outcome::kOk;
   r.forward = std::string_view(data_.data(), forward_len);
   for (size_t i = 0; i < cfg.rules.forward.size() && i < kMaxValues; ++i) {

@@ -1,6 +1,8 @@
 #include "ringgate/filters/rate_limit.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -119,8 +121,11 @@ SharedRateLimits::SharedRateLimits(const Config& config) {
 }
 
 ShardRateLimiter::ShardRateLimiter(const Config& config, SharedRateLimits& shared, unsigned shards,
-                                   TimerWheel& timers)
-    : Timer(&ShardRateLimiter::on_sweep), policies_(config.rate_limits.size()), timers_(timers) {
+                                   TimerWheel& timers, LeaseBackend* backend)
+    : Timer(&ShardRateLimiter::on_sweep),
+      backend_(backend),
+      policies_(config.rate_limits.size()),
+      timers_(timers) {
   for (size_t i = 0; i < config.rate_limits.size(); ++i) {
     const RateLimitPolicy& rp = config.rate_limits[i];
     Policy& p = policies_[i];
@@ -133,6 +138,19 @@ ShardRateLimiter::ShardRateLimiter(const Config& config, SharedRateLimits& share
     const uint64_t by_rate = per_second / (50 * std::max(1u, shards));
     const uint64_t by_burst = rp.burst / (4 * std::max(1u, shards));
     p.batch = static_cast<uint32_t>(std::clamp<uint64_t>(std::min(by_rate, by_burst), 1, 64));
+    if (rp.batch > 0) {
+      p.batch = rp.batch;
+    }
+    if (rp.backend == RateLimitPolicy::Backend::kRedis) {
+      p.remote = true;
+      p.deny_on_error = rp.deny_on_error;
+      p.name = rp.name;
+      p.burst = rp.burst;
+      p.interval = static_cast<double>(rp.period.count()) * 1000.0 / static_cast<double>(rp.tokens);
+      char text[64];
+      const int n = snprintf(text, sizeof text, "%.6f", p.interval);
+      p.interval_us.assign(text, static_cast<size_t>(std::max(0, n)));
+    }
     const uint32_t entries = std::min(rp.max_keys, kMaxCacheEntries);
     p.entries.resize(entries);
     p.mask = entries - 1;
@@ -143,6 +161,9 @@ ShardRateLimiter::~ShardRateLimiter() {
   timers_.disarm(*this);
   const uint64_t now_ticks = monotonic_ns() / 1000 * kRateTicksPerUs;
   for (Policy& p : policies_) {
+    if (p.remote) {
+      continue;  // tokens leased from Redis come back by themselves within a burst window
+    }
     for (Entry& e : p.entries) {
       release(p, e, now_ticks);
     }
@@ -166,6 +187,14 @@ uint64_t ShardRateLimiter::hash_of(const Policy& p, std::string_view key) const 
 }
 
 void ShardRateLimiter::release(Policy& p, Entry& e, uint64_t now_ticks) {
+  if (p.remote) {
+    if (e.tokens > 0 && backend_ && backend_->usable()) {
+      backend_->lease(p.name, e.key, p.interval_us, p.burst, -static_cast<int64_t>(e.tokens),
+                      nullptr, 0);
+    }
+    e.tokens = 0;
+    return;
+  }
   if (e.tokens > 0 && e.slot) {
     // The slot may have passed to another key meanwhile (only after kReclaimUs of quiet): then
     // these few tokens are simply dropped.
@@ -176,18 +205,229 @@ void ShardRateLimiter::release(Policy& p, Entry& e, uint64_t now_ticks) {
   e.tokens = 0;
 }
 
-bool ShardRateLimiter::check(uint32_t policy, std::string_view key, uint64_t now_us,
-                             uint32_t* retry_after_s) {
-  Policy& p = policies_[policy];
-  const uint64_t hash = hash_of(p, key);
-  const uint64_t now_ticks = now_us * kRateTicksPerUs;
-  last_now_us_ = now_us;
+ShardRateLimiter::Entry& ShardRateLimiter::entry_for(Policy& p, uint64_t hash, std::string_view key,
+                                                     uint64_t now_ticks) {
   Entry& e = p.entries[hash & p.mask];
   if (e.hash != hash) {
     release(p, e, now_ticks);  // another key had this cache entry
+    if (e.lease) {
+      e.lease->entry = nullptr;  // its answer goes to its waiters only
+      e.lease = nullptr;
+    }
     e.hash = hash;
     e.slot = nullptr;
+    e.empty_until_us = 0;
+    if (p.remote) {
+      e.key.assign(key);
+    }
   }
+  return e;
+}
+
+RateVerdict ShardRateLimiter::admit(uint32_t policy, std::string_view key, uint64_t now_us,
+                                    uint32_t* retry_after_s, RateWaiter* waiter) {
+  Policy& p = policies_[policy];
+  if (!p.remote) {
+    return check(policy, key, now_us, retry_after_s) ? RateVerdict::kAllowed
+                                                     : RateVerdict::kLimited;
+  }
+  const uint64_t hash = hash_of(p, key);
+  last_now_us_ = now_us;
+  Entry& e = entry_for(p, hash, key, now_us * kRateTicksPerUs);
+  e.last_us = now_us;
+  return admit_remote(policy, p, e, now_us, retry_after_s, waiter);
+}
+
+RateVerdict ShardRateLimiter::admit_remote(uint32_t policy, Policy& p, Entry& e, uint64_t now_us,
+                                           uint32_t* retry_after_s, RateWaiter* waiter) {
+  if (e.tokens > 0) {
+    --e.tokens;
+    p.counters.allowed.fetch_add(1, std::memory_order_relaxed);
+    // Ask for the next batch while half of this one is left, so a steady client never waits.
+    if (p.batch >= 2 && e.tokens <= p.batch / 2 && !e.lease && now_us >= e.empty_until_us) {
+      start_lease(policy, &e, e.key, e.hash, p.batch);
+    }
+    return RateVerdict::kAllowed;
+  }
+  if (e.lease && waiter) {
+    wait_on(e.lease, waiter);
+    return RateVerdict::kWait;
+  }
+  if (now_us < e.empty_until_us) {
+    *retry_after_s = retry_seconds(p, static_cast<int64_t>(e.empty_until_us - now_us));
+    p.counters.limited.fetch_add(1, std::memory_order_relaxed);
+    return RateVerdict::kLimited;
+  }
+  Lease* l = waiter ? start_lease(policy, &e, e.key, e.hash, p.batch) : nullptr;
+  if (!l) {
+    return on_error(p, retry_after_s);
+  }
+  wait_on(l, waiter);
+  return RateVerdict::kWait;
+}
+
+ShardRateLimiter::Lease* ShardRateLimiter::start_lease(uint32_t policy, Entry* e,
+                                                       std::string_view key, uint64_t hash,
+                                                       int64_t want) {
+  Policy& p = policies_[policy];
+  if (!backend_ || !backend_->usable()) {
+    return nullptr;
+  }
+  Lease* l = free_leases_;
+  if (l) {
+    free_leases_ = l->next_free;
+  } else {
+    leases_.push_back(std::make_unique<Lease>());
+    l = leases_.back().get();
+  }
+  l->policy = policy;
+  l->hash = hash;
+  l->entry = e;
+  l->key.assign(key);
+  l->want = want;
+  l->head = l->tail = nullptr;
+  l->next_free = nullptr;
+  if (!backend_->lease(p.name, l->key, p.interval_us, p.burst, want, this,
+                       reinterpret_cast<uintptr_t>(l))) {
+    l->next_free = free_leases_;
+    free_leases_ = l;
+    return nullptr;
+  }
+  p.counters.backend_calls.fetch_add(1, std::memory_order_relaxed);
+  if (e) {
+    e->lease = l;
+  }
+  if (!armed()) {
+    timers_.arm(*this, last_now_us_ / 1000 + kSweepMs);
+  }
+  return l;
+}
+
+RateVerdict ShardRateLimiter::on_error(Policy& p, uint32_t* retry_after_s) {
+  p.counters.backend_errors.fetch_add(1, std::memory_order_relaxed);
+  if (p.deny_on_error) {
+    *retry_after_s = 1;
+    p.counters.limited.fetch_add(1, std::memory_order_relaxed);
+    return RateVerdict::kLimited;
+  }
+  p.counters.allowed.fetch_add(1, std::memory_order_relaxed);
+  return RateVerdict::kAllowed;
+}
+
+uint32_t ShardRateLimiter::retry_seconds(const Policy& p, int64_t wait_us) const {
+  const double us = wait_us > 0 ? static_cast<double>(wait_us) : p.interval;
+  return static_cast<uint32_t>(std::max(1.0, std::ceil(us / 1e6)));
+}
+
+void ShardRateLimiter::wait_on(Lease* l, RateWaiter* w) {
+  w->lease_ = l;
+  w->next_ = nullptr;
+  w->prev_ = l->tail;
+  if (l->tail) {
+    l->tail->next_ = w;
+  } else {
+    l->head = w;
+  }
+  l->tail = w;
+}
+
+RateWaiter* ShardRateLimiter::pop_waiter(Lease* l) {
+  RateWaiter* w = l->head;
+  if (w) {
+    cancel(w);
+  }
+  return w;
+}
+
+void ShardRateLimiter::cancel(RateWaiter* w) {
+  auto* l = static_cast<Lease*>(w->lease_);
+  if (!l) {
+    return;
+  }
+  (w->prev_ ? w->prev_->next_ : l->head) = w->next_;
+  (w->next_ ? w->next_->prev_ : l->tail) = w->prev_;
+  w->prev_ = w->next_ = nullptr;
+  w->lease_ = nullptr;
+}
+
+void ShardRateLimiter::lease_answer(uint64_t tag, bool ok, int64_t granted, int64_t wait_us) {
+  Lease* l = reinterpret_cast<Lease*>(static_cast<uintptr_t>(tag));
+  const uint32_t policy = l->policy;
+  Policy& p = policies_[policy];
+  Entry* e = l->entry;
+  if (e && e->lease == l) {
+    e->lease = nullptr;
+  }
+  l->entry = nullptr;
+  auto entry_of = [&]() -> Entry* {  // looked up again after each callback, which may move it
+    Entry& found = p.entries[l->hash & p.mask];
+    return found.hash == l->hash ? &found : nullptr;
+  };
+  uint32_t spare = 0;  // tokens with no cache entry to go to
+  if (ok) {
+    const uint32_t got = static_cast<uint32_t>(std::clamp<int64_t>(granted, 0, UINT32_MAX));
+    if (got > 0) {
+      p.counters.leases.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (e && e->hash == l->hash) {
+      e->tokens += got;
+      if (got == 0) {
+        e->empty_until_us = last_now_us_ + static_cast<uint64_t>(std::max<int64_t>(0, wait_us));
+      }
+    } else {
+      spare = got;
+    }
+  }
+  // Redis had at least what was asked: waiters beyond it may be served by another batch.
+  const bool more = ok && granted >= l->want;
+  while (RateWaiter* w = pop_waiter(l)) {
+    uint32_t retry_after_s = 0;
+    if (!ok) {
+      const RateVerdict v = on_error(p, &retry_after_s);
+      w->rate_decided(v == RateVerdict::kAllowed, retry_after_s);
+      continue;
+    }
+    Entry* now_entry = entry_of();
+    uint32_t& pool = now_entry ? now_entry->tokens : spare;
+    if (pool > 0) {
+      --pool;
+      p.counters.allowed.fetch_add(1, std::memory_order_relaxed);
+      w->rate_decided(true, 0);
+      continue;
+    }
+    if (more) {
+      Lease* next = now_entry && now_entry->lease
+                        ? now_entry->lease
+                        : start_lease(policy, now_entry, l->key, l->hash, p.batch);
+      if (next) {
+        wait_on(next, w);
+        continue;
+      }
+      const RateVerdict v = on_error(p, &retry_after_s);
+      w->rate_decided(v == RateVerdict::kAllowed, retry_after_s);
+      continue;
+    }
+    p.counters.limited.fetch_add(1, std::memory_order_relaxed);
+    w->rate_decided(false, retry_seconds(p, wait_us));
+  }
+  if (spare > 0 && backend_ && backend_->usable()) {
+    backend_->lease(p.name, l->key, p.interval_us, p.burst, -static_cast<int64_t>(spare), nullptr,
+                    0);
+  }
+  l->next_free = free_leases_;
+  free_leases_ = l;
+}
+
+bool ShardRateLimiter::check(uint32_t policy, std::string_view key, uint64_t now_us,
+                             uint32_t* retry_after_s) {
+  Policy& p = policies_[policy];
+  if (p.remote) {
+    return admit(policy, key, now_us, retry_after_s, nullptr) == RateVerdict::kAllowed;
+  }
+  const uint64_t hash = hash_of(p, key);
+  const uint64_t now_ticks = now_us * kRateTicksPerUs;
+  last_now_us_ = now_us;
+  Entry& e = entry_for(p, hash, key, now_ticks);
   e.last_us = now_us;
   if (e.tokens == 0) {
     if (!e.slot || e.slot->key.load(std::memory_order_acquire) != hash) {

@@ -163,7 +163,7 @@ void Connection::process_input() {
     return;  // re-entered from a send completion inside processing
   }
   in_process_ = true;
-  while (state_ == State::kOpen && !in_.empty() && !close_after_send_) {
+  while (state_ == State::kOpen && !in_.empty() && !close_after_send_ && !rate_waiting()) {
     if (tunnel_ && call_) {
       if (!tunnel_input()) {
         break;
@@ -211,7 +211,7 @@ void Connection::process_input() {
   if (out_ && !send_inflight_) {
     flush();
   }
-  if (peer_eof_ && in_.empty() && state_ == State::kOpen) {
+  if (peer_eof_ && in_.empty() && state_ == State::kOpen && !rate_waiting()) {
     if (call_ && tunnel_) {
       call_->on_client_eof();  // may end the tunnel (and re-enter here through proxy_done)
       return;
@@ -267,6 +267,7 @@ void Connection::on_head() {
   }
   // One path from here on: what is routed, what a rule checks and what goes upstream.
   uint8_t path_flags = 0;
+  rate_next_ = 0;
   if (!parser_.normalize_path(&path_flags)) {
     refuse_path(worker_.bad_escape_body());
     return;
@@ -285,12 +286,17 @@ void Connection::on_head() {
     }
     return;
   }
+  path_flags_ = path_flags;
+  route_request(false);
+}
+
+void Connection::route_request(bool resumed) {
   RouteMatchResult match;
   worker_.router().match(parser_.host(), parser_.method(), parser_.path(), match);
   const uint8_t allowed = match.status == RouteMatchResult::Status::kMatched
                               ? worker_.config().routes[match.route_index].path_allow
                               : 0;
-  if (path_flags & ~allowed) {
+  if (path_flags_ & ~allowed) {
     refuse_path(worker_.path_not_allowed_body());
     return;
   }
@@ -301,7 +307,7 @@ void Connection::on_head() {
   if (match.status == RouteMatchResult::Status::kMatched) {
     const RouteConfig& route = worker_.config().routes[match.route_index];
     // Phases in order: authentication, then rate limits (which may key on what auth found).
-    if (!authenticated(route) || !within_rate_limits(route)) {
+    if (!authenticated(route, !resumed) || !within_rate_limits(route)) {
       return;
     }
   }
@@ -328,7 +334,7 @@ void Connection::on_head() {
   }
 }
 
-bool Connection::authenticated(const RouteConfig& route) {
+bool Connection::authenticated(const RouteConfig& route, bool count) {
   if (route.auth.jwt < 0 && route.auth.api_key < 0) {
     return true;
   }
@@ -343,7 +349,9 @@ bool Connection::authenticated(const RouteConfig& route) {
     const std::string* consumer = worker_.gateway().api_keys(set)->find(key);
     Worker::ApiKeyCounters& counters = worker_.api_key_counters(set);
     if (!consumer) {
-      (key.empty() ? counters.missing : counters.invalid).fetch_add(1, std::memory_order_relaxed);
+      if (count) {
+        (key.empty() ? counters.missing : counters.invalid).fetch_add(1, std::memory_order_relaxed);
+      }
       const std::string_view why = "the API key is not valid";
       pending_kind_ = Pending::kUnauthorized;
       pending_.refused = AuthRefusal{
@@ -355,7 +363,9 @@ bool Connection::authenticated(const RouteConfig& route) {
           &route};
       return false;
     }
-    counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    if (count) {
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    }
     found.consumer = *consumer;
   }
   if (route.auth.jwt >= 0) {
@@ -364,7 +374,7 @@ bool Connection::authenticated(const RouteConfig& route) {
     const std::string_view token = find_token(
         cfg, [this](std::string_view name) { return parser_.header(name); }, parser_.query());
     const int64_t now_s = static_cast<int64_t>(time(nullptr));
-    found.jwt = worker_.jwt_auth().check(issuer, token, route.auth.scopes, now_s);
+    found.jwt = worker_.jwt_auth().check(issuer, token, route.auth.scopes, now_s, count);
     if (found.jwt.outcome != ShardJwtAuth::Outcome::kOk) {
       pending_kind_ = Pending::kUnauthorized;
       pending_.refused = AuthRefusal{issuer,
@@ -448,7 +458,7 @@ bool Connection::within_rate_limits(const RouteConfig& route) {
   ShardRateLimiter& limiter = worker_.rate_limiter();
   const uint64_t now_us = worker_.shard().now_us();
   const Worker::AuthFound& found = worker_.auth_found();
-  for (size_t k = 0; k < route.rate_limits.size(); ++k) {
+  for (size_t k = rate_next_; k < route.rate_limits.size(); ++k) {
     const uint32_t policy = route.rate_limits[k];
     const RateLimitPolicy& p = cfg.rate_limits[policy];
     std::string_view key;
@@ -472,13 +482,42 @@ bool Connection::within_rate_limits(const RouteConfig& route) {
         break;
     }
     uint32_t retry_after_s = 0;
-    if (!limiter.check(policy, key, now_us, &retry_after_s)) {
-      pending_kind_ = Pending::kRateLimited;
-      pending_.limited = LimitedAnswer{policy, retry_after_s};
-      return false;
+    switch (limiter.admit(policy, key, now_us, &retry_after_s, this)) {
+      case RateVerdict::kAllowed:
+        break;
+      case RateVerdict::kLimited:
+        pending_kind_ = Pending::kRateLimited;
+        pending_.limited = LimitedAnswer{policy, retry_after_s};
+        return false;
+      case RateVerdict::kWait:
+        // Parsing stops here until rate_decided(); the head's views stay valid meanwhile.
+        rate_next_ = static_cast<uint8_t>(k);
+        return false;
     }
   }
   return true;
+}
+
+void Connection::rate_decided(bool allowed, uint32_t retry_after_s) {
+  if (state_ != State::kOpen) {
+    return;
+  }
+  const RouteConfig* route = nullptr;
+  RouteMatchResult match;
+  worker_.router().match(parser_.host(), parser_.method(), parser_.path(), match);
+  if (match.status == RouteMatchResult::Status::kMatched) {
+    route = &worker_.config().routes[match.route_index];
+  }
+  if (!allowed && route && rate_next_ < route->rate_limits.size()) {
+    pending_kind_ = Pending::kRateLimited;
+    pending_.limited = LimitedAnswer{route->rate_limits[rate_next_], retry_after_s};
+  } else if (allowed) {
+    ++rate_next_;  // this policy passed: the resumed request checks the ones after it
+    route_request(true);
+  }
+  if (!in_process_) {
+    process_input();
+  }
 }
 
 std::string_view Connection::client_address() {
@@ -1041,13 +1080,17 @@ void Connection::close_now() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (state_ == State::kOpen &&
+  if (state_ == State::kOpen && !rate_waiting() &&
       (parser_.in_message() || call_ || agg_ || (out_ && out_->pending_bytes() > 0))) {
     // A request that began but will never be (fully) answered is counted, never lost silently.
     bump(counters().requests_aborted);
   }
   state_ = State::kClosing;
   worker_.shard().timers().disarm(*this);
+  if (rate_waiting()) {
+    bump(counters().requests_aborted);  // a bodiless request is no longer "in message"
+    worker_.rate_limiter().cancel(this);
+  }
   if (call_) {
     ProxyCall* call = call_;
     call_ = nullptr;
@@ -1085,7 +1128,7 @@ void Connection::begin_drain() {
     return;
   }
   if (!parser_.in_message() && !call_ && !agg_ && !(out_ && out_->pending_bytes() > 0) &&
-      in_.empty()) {
+      in_.empty() && !rate_waiting()) {
     close_now();
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).
@@ -1106,7 +1149,7 @@ void Connection::update_timer() {
   }
   if (parser_.in_head()) {
     want = Phase::kHeader;
-  } else if (parser_.in_message() || (out_ && out_->pending_bytes() > 0)) {
+  } else if (parser_.in_message() || rate_waiting() || (out_ && out_->pending_bytes() > 0)) {
     want = Phase::kRequest;
   } else {
     want = Phase::kIdle;

@@ -13,6 +13,7 @@
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/filters/auth_jwt.h"
+#include "ringgate/filters/rate_limit.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/server.h"
 
@@ -30,7 +31,7 @@ struct ProxyRoute;
 // The transport seam: plain TCP now; TLS will wrap recv/send here without touching the parser.
 enum class Transport : uint8_t { kPlain };
 
-class Connection final : public Completion, public Timer {
+class Connection final : public Completion, public Timer, public RateWaiter {
  public:
   enum Op : unsigned { kOpRecv = 1, kOpSend = 2, kOpShutdown = 3 };
   enum class State : uint8_t { kOpen, kLingering, kClosing };
@@ -78,6 +79,8 @@ class Connection final : public Completion, public Timer {
   // it is sent, then released.
   void aggregate_answer(int status, const std::string& extra_headers, const char* content_type,
                         std::string* body, bool keep_alive);
+  // A backend: redis rate limit the request waited for has decided.
+  void rate_decided(bool allowed, uint32_t retry_after_s) override;
   // The client half-closed or the connection closes after this response anyway.
   bool closing() const { return close_after_send_ || peer_eof_; }
 
@@ -139,10 +142,16 @@ class Connection final : public Completion, public Timer {
   void emit_admin(AdminResponse* response, bool keep_alive, bool head_only);
   // A 400 for the request's path (counted), with one of the worker's prebuilt problem bodies.
   void refuse_path(const std::string& body);
-  // Checks the route's rate limits in order; false (the 429 pending) when one refuses.
+  // From routing on (the path is normal): match, path flags, auth, rate limits, action. Run
+  // again when a rate limit that waited for Redis lets the request through (`resumed`: auth
+  // results are looked up again, uncounted, and the policies already passed are skipped).
+  void route_request(bool resumed);
+  // Checks the route's rate limits in order from rate_next_; false when one refuses (the 429
+  // pending) or waits for a lease (rate_waiting()).
   bool within_rate_limits(const RouteConfig& route);
-  // Checks the route's authentication; false (the 401/403 pending) when it refuses.
-  bool authenticated(const RouteConfig& route);
+  // Checks the route's authentication; false (the 401/403 pending) when it refuses. `count`:
+  // false when looked up again for a resumed request.
+  bool authenticated(const RouteConfig& route, bool count);
   void emit_auth_refusal(const AuthRefusal& refused, bool keep_alive);
   // The client's address for rate limiting: the peer, or with server.trusted_hops N the Nth
   // X-Forwarded-For entry from the right (the leftmost when there are fewer).
@@ -195,6 +204,8 @@ class Connection final : public Completion, public Timer {
   bool in_process_ = false;
   bool retired_ = false;
   bool tunnel_ = false;
+  uint8_t path_flags_ = 0;  // of the request in progress (normalize_path)
+  uint8_t rate_next_ = 0;   // index into the route's rate_limits: the next policy to check
   uint32_t linger_bytes_ = 0;
   char peer_ip_[46] = {};  // filled on the first proxied request
 };

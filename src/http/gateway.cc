@@ -449,6 +449,37 @@ void Gateway::render_rate_limit_metrics(std::string& out) const {
   }
   RINGGATE_RATE_LIMIT_COUNTERS(RINGGATE_RENDER_RATE_LIMIT)
 #undef RINGGATE_RENDER_RATE_LIMIT
+  if (!workers_.front()->redis()) {
+    return;
+  }
+  uint64_t calls = 0;
+  uint64_t failures = 0;
+  uint64_t connects = 0;
+  uint64_t up = 0;
+  for (const auto& w : workers_) {
+    const RedisLink::Stats& st = w->redis()->stats();
+    calls += st.calls.load(std::memory_order_relaxed);
+    failures += st.failures.load(std::memory_order_relaxed);
+    connects += st.connects.load(std::memory_order_relaxed);
+    up += st.up.load(std::memory_order_relaxed) ? 1 : 0;
+  }
+  out +=
+      "# HELP ringgate_redis_calls_total Lease calls sent to Redis\n"
+      "# TYPE ringgate_redis_calls_total counter\nringgate_redis_calls_total ";
+  out += std::to_string(calls);
+  out +=
+      "\n# HELP ringgate_redis_failures_total Calls Redis did not answer (down, timeout, "
+      "error)\n# TYPE ringgate_redis_failures_total counter\nringgate_redis_failures_total ";
+  out += std::to_string(failures);
+  out +=
+      "\n# HELP ringgate_redis_connects_total Connections to Redis made and set up\n"
+      "# TYPE ringgate_redis_connects_total counter\nringgate_redis_connects_total ";
+  out += std::to_string(connects);
+  out +=
+      "\n# HELP ringgate_redis_connected Shards connected to Redis now\n"
+      "# TYPE ringgate_redis_connected gauge\nringgate_redis_connected ";
+  out += std::to_string(up);
+  out += '\n';
 }
 
 void Gateway::render_jwt_metrics(std::string& out) const {

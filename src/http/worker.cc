@@ -84,8 +84,14 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
       request_ids_(process_seed(), index) {
   const Config& cfg = *config_;
   router_ = std::make_unique<Router>(cfg);
+  for (const RateLimitPolicy& p : cfg.rate_limits) {
+    if (p.backend == RateLimitPolicy::Backend::kRedis && !redis_) {
+      redis_ = std::make_unique<RedisLink>(shard_.reactor(), shard_.timers(), cfg.redis,
+                                           shard_.now_ms_ref());
+    }
+  }
   rate_limiter_ = std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
-                                                     shard_.timers());
+                                                     shard_.timers(), redis_.get());
   jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg, gateway.jwt_source_pointers());
   api_key_counters_ = std::make_unique<ApiKeyCounters[]>(cfg.api_keys.size());
   for (const RateLimitPolicy& p : cfg.rate_limits) {
@@ -538,7 +544,15 @@ bool Worker::finished() {
       return false;
     }
   }
-  return connections_ == nullptr && dead_.empty() && upstream_open_ == 0;
+  if (connections_ != nullptr || !dead_.empty() || upstream_open_ != 0) {
+    return false;
+  }
+  if (redis_) {
+    // Kept up while connections drain (their requests may wait for a lease); closed last.
+    redis_->stop();
+    return redis_->idle();
+  }
+  return true;
 }
 
 }  // namespace ringgate

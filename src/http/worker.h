@@ -15,6 +15,7 @@
 #include "ringgate/core/shard.h"
 #include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
+#include "ringgate/filters/redis.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/response.h"
 #include "ringgate/http/server.h"
@@ -146,6 +147,7 @@ class Worker final : public ShardHooks {
   // --- rate limiting ---
   ShardRateLimiter& rate_limiter() { return *rate_limiter_; }
   const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
+  const RedisLink* redis() const { return redis_.get(); }
   // The 429 problem body of policy `policy`, built once.
   const std::string& rate_limited_body(uint32_t policy) const {
     return rate_limited_bodies_[policy];
@@ -184,7 +186,9 @@ class Worker final : public ShardHooks {
   Gateway& gateway_;
   std::shared_ptr<const Config> config_;
   Shard shard_;
-  // After shard_: destroyed first, while its timer wheel is still there.
+  // After shard_: destroyed first, while its timer wheel is still there. The Redis link (when a
+  // policy uses backend: redis) outlives the limiter that leases through it.
+  std::unique_ptr<RedisLink> redis_;
   std::unique_ptr<ShardRateLimiter> rate_limiter_;
   std::unique_ptr<ShardJwtAuth> jwt_auth_;
   std::string auth_body_;

@@ -299,6 +299,26 @@ struct RateLimitPolicy {
   uint32_t max_keys = 65536;  // keys tracked at once (power of two); beyond, new keys share one
                               // overflow bucket until idle ones are reclaimed
   bool global = false;        // checked for every route, before the route's own policies
+  // Where the shared budget lives: this process (shards lease from one table), or a Redis server
+  // shared by every gateway node (shards lease batches from it, one call per batch).
+  enum class Backend : uint8_t { kLocal, kRedis };
+  Backend backend = Backend::kLocal;
+  // kRedis: what a request gets when Redis cannot answer in time (counted either way).
+  bool deny_on_error = false;  // `on_error: allow | deny`
+  uint32_t batch = 0;  // tokens a shard leases at once; 0 = from the rate (see rate_limit.h)
+  SourceMark mark;
+};
+
+// The Redis server of `backend: redis` rate limits (one for the process; each shard keeps one
+// connection to it).
+struct RedisConfig {
+  bool enabled = false;   // the `redis:` section is present
+  std::string address;    // "host:port" (a literal address)
+  std::string password;   // AUTH before anything else when set
+  uint32_t database = 0;  // SELECT when not 0
+  Duration timeout{50};   // a lease call (or the connect) that takes longer fails → on_error
+  Duration retry{1000};   // after a failure, requests use on_error until the next connect try
+  std::string key_prefix = "ringgate:rl:";  // keys are PREFIX + policy + ":" + key
   SourceMark mark;
 };
 
@@ -308,6 +328,7 @@ struct Config {
   AdminConfig admin;
   std::vector<UpstreamConfig> upstreams;     // in file order
   std::vector<RateLimitPolicy> rate_limits;  // in file order
+  RedisConfig redis;
   std::vector<JwtIssuerConfig> jwt_issuers;  // `auth.jwt`, in file order
   std::vector<ApiKeyConfig> api_keys;        // `auth.api_keys`, in file order
   std::vector<RouteConfig> routes;

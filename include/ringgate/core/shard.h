@@ -46,7 +46,8 @@ class Shard final : public Completion {
   TimerWheel& timers() { return timers_; }
   // Monotonic milliseconds, refreshed once per loop iteration.
   uint64_t now_ms() const { return now_ms_; }
-  uint64_t now_us() const { return now_us_; }  // same instant as now_ms(), finer
+  uint64_t now_us() const { return now_us_; }             // same instant as now_ms(), finer
+  const uint64_t& now_ms_ref() const { return now_ms_; }  // for objects that read it later
   void refresh_clock();
 
   void complete(unsigned op, int res, uint32_t flags) override;

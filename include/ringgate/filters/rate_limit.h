@@ -8,10 +8,18 @@
 // cache (ShardRateLimiter, touched only by that shard) and gives back what it has not used once
 // the key goes quiet. A client whose connections land on every shard gets the configured rate
 // within the tokens leased and not yet given back (at most shards x batch).
+//
+// A `backend: redis` policy keeps its shared budget in Redis instead, so that it holds across
+// gateway nodes: the shard leases batches from Redis (LeaseBackend, one call per batch) into the
+// same per-key cache. A request that finds no token leased waits for the call in flight
+// (RateWaiter) instead of being decided at once; the next batch is asked for when half of the
+// current one is used, so a steady client rarely waits. When Redis does not answer, the policy's
+// on_error decides (counted as backend_errors).
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -65,14 +73,58 @@ struct SharedRateLimits {
   std::vector<std::unique_ptr<SharedRateTable>> tables;
 };
 
+// Where backend: redis policies lease from (the shard's RedisLink; a fake in unit tests). Answers
+// come later, through LeaseHandler, never from inside lease().
+class LeaseHandler {
+ public:
+  virtual void lease_answer(uint64_t tag, bool ok, int64_t granted, int64_t wait_us) = 0;
+
+ protected:
+  ~LeaseHandler() = default;
+};
+class LeaseBackend {
+ public:
+  // Whether a call now would be sent at all (false: down, in its retry pause).
+  virtual bool usable() const = 0;
+  // Up to `want` tokens of bucket (policy, key); want < 0 gives -want tokens back (handler
+  // null). False when the call cannot be made: the caller decides now.
+  virtual bool lease(std::string_view policy, std::string_view key, std::string_view interval_us,
+                     uint64_t burst, int64_t want, LeaseHandler* handler, uint64_t tag) = 0;
+
+ protected:
+  ~LeaseBackend() = default;
+};
+
+// A request that waits for a lease (a connection). rate_decided() is called exactly once, unless
+// ShardRateLimiter::cancel() is called first.
+class RateWaiter {
+ public:
+  virtual void rate_decided(bool allowed, uint32_t retry_after_s) = 0;
+  bool rate_waiting() const { return lease_ != nullptr; }
+
+ protected:
+  virtual ~RateWaiter() = default;
+
+ private:
+  friend class ShardRateLimiter;
+  RateWaiter* prev_ = nullptr;
+  RateWaiter* next_ = nullptr;
+  void* lease_ = nullptr;
+};
+
+enum class RateVerdict : uint8_t { kAllowed, kLimited, kWait };
+
 // Per-policy counters, summed over shards for /metrics.
-#define RINGGATE_RATE_LIMIT_COUNTERS(X)                                                  \
-  X(allowed, "requests_allowed_total", "counter", "Requests the policy let through")     \
-  X(limited, "requests_limited_total", "counter", "Requests answered 429 by the policy") \
-  X(overflow, "overflow_total", "counter",                                               \
-    "Checks that found the key table full and used the shared overflow bucket")          \
-  X(leases, "leases_total", "counter",                                                   \
-    "Batches of tokens this process took from the shared buckets")
+#define RINGGATE_RATE_LIMIT_COUNTERS(X)                                                            \
+  X(allowed, "requests_allowed_total", "counter", "Requests the policy let through")               \
+  X(limited, "requests_limited_total", "counter", "Requests answered 429 by the policy")           \
+  X(overflow, "overflow_total", "counter",                                                         \
+    "Checks that found the key table full and used the shared overflow bucket")                    \
+  X(leases, "leases_total", "counter",                                                             \
+    "Batches of tokens this process took from the shared buckets")                                 \
+  X(backend_calls, "backend_calls_total", "counter", "Lease calls sent to Redis (backend: redis)") \
+  X(backend_errors, "backend_errors_total", "counter",                                             \
+    "Requests decided by on_error because Redis did not answer (backend: redis)")
 
 struct RateLimitCounters {
 #define RINGGATE_RATE_LIMIT_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};
@@ -81,17 +133,25 @@ struct RateLimitCounters {
 };
 
 // One shard's side of every policy. Not thread-safe: only its shard calls it.
-class ShardRateLimiter final : public Timer {
+class ShardRateLimiter final : public Timer, public LeaseHandler {
  public:
+  // `backend` serves the backend: redis policies (null when there are none).
   ShardRateLimiter(const Config& config, SharedRateLimits& shared, unsigned shards,
-                   TimerWheel& timers);
+                   TimerWheel& timers, LeaseBackend* backend = nullptr);
   ~ShardRateLimiter();
   ShardRateLimiter(const ShardRateLimiter&) = delete;
   ShardRateLimiter& operator=(const ShardRateLimiter&) = delete;
 
   // One request under policy `policy` for `key` at `now_us` (the shard's clock). False when it
   // is over the limit: *retry_after_s is when to try again (whole seconds, at least 1).
+  // Local policies only (a redis policy without a waiter decides by on_error when it must wait).
   bool check(uint32_t policy, std::string_view key, uint64_t now_us, uint32_t* retry_after_s);
+  // Any policy. kWait: `waiter` is told later (through rate_decided) unless cancelled.
+  RateVerdict admit(uint32_t policy, std::string_view key, uint64_t now_us, uint32_t* retry_after_s,
+                    RateWaiter* waiter);
+  // The waiter goes away (its connection closed): it will not be told.
+  void cancel(RateWaiter* waiter);
+  void lease_answer(uint64_t tag, bool ok, int64_t granted, int64_t wait_us) override;
   // Tokens in `key`'s bucket now (shared and leased here), for the RateLimit header.
   uint64_t remaining(uint32_t policy, std::string_view key, uint64_t now_us);
   // Gives back the tokens of keys idle for a while; true while some are still held.
@@ -102,11 +162,27 @@ class ShardRateLimiter final : public Timer {
   uint64_t held(uint32_t policy) const;
 
  private:
+  struct Lease;
   struct Entry {
     uint64_t hash = 0;
     SharedRateTable::Slot* slot = nullptr;
     uint32_t tokens = 0;  // leased, not used yet
     uint64_t last_us = 0;
+    // backend: redis
+    Lease* lease = nullptr;       // the call in flight for this key
+    uint64_t empty_until_us = 0;  // Redis said the bucket is empty until then
+    std::string key;              // for give-backs (capacity kept across keys)
+  };
+  // A lease call to the backend and the requests waiting for it.
+  struct Lease {
+    uint32_t policy = 0;
+    uint64_t hash = 0;
+    Entry* entry = nullptr;  // null once the cache entry went to another key
+    std::string key;
+    int64_t want = 0;
+    RateWaiter* head = nullptr;
+    RateWaiter* tail = nullptr;
+    Lease* next_free = nullptr;
   };
   struct Policy {
     SharedRateTable* table = nullptr;
@@ -115,11 +191,30 @@ class ShardRateLimiter final : public Timer {
     uint32_t mask = 0;
     std::vector<Entry> entries;  // direct-mapped by hash
     RateLimitCounters counters;
+    // backend: redis
+    bool remote = false;
+    bool deny_on_error = false;
+    std::string name;
+    std::string interval_us;  // µs per token, as the script's argument
+    double interval = 0;      // the same, as a number
+    uint64_t burst = 0;
   };
 
   static void on_sweep(Timer* t);
   uint64_t hash_of(const Policy& p, std::string_view key) const;
   void release(Policy& p, Entry& e, uint64_t now_ticks);
+  Entry& entry_for(Policy& p, uint64_t hash, std::string_view key, uint64_t now_ticks);
+  RateVerdict admit_remote(uint32_t policy, Policy& p, Entry& e, uint64_t now_us,
+                           uint32_t* retry_after_s, RateWaiter* waiter);
+  Lease* start_lease(uint32_t policy, Entry* e, std::string_view key, uint64_t hash, int64_t want);
+  RateVerdict on_error(Policy& p, uint32_t* retry_after_s);
+  void wait_on(Lease* l, RateWaiter* w);
+  RateWaiter* pop_waiter(Lease* l);
+  uint32_t retry_seconds(const Policy& p, int64_t wait_us) const;
+
+  LeaseBackend* backend_;
+  Lease* free_leases_ = nullptr;
+  std::vector<std::unique_ptr<Lease>> leases_;  // every Lease ever made (the pool)
 
   std::vector<Policy> policies_;
   TimerWheel& timers_;

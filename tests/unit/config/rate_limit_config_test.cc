@@ -84,8 +84,55 @@ TEST(RateLimitConfig, ErrorsAtTheirPosition) {
       {SERVER "rate_limits:\n  a: {rate: 1/s}\nroutes:\n  - match: {path: /x}\n"
               "    rate_limit: [a, a]\n    direct: {}\n",
        "t.yaml:6:21", "rate limit 'a' is listed twice"},
+      // backend: redis
+      {SERVER "rate_limits:\n  a: {rate: 1/s, backend: redis}\n", "t.yaml:3:27",
+       "backend: redis needs a top-level 'redis:' section"},
+      {SERVER
+       "redis: {address: \"127.0.0.1:6379\"}\nrate_limits:\n  a: {rate: 1/s, backend: disk}\n",
+       "t.yaml:4:27", "expected local or redis, got 'disk'"},
+      {SERVER "rate_limits:\n  a: {rate: 1/s, on_error: deny}\n", "t.yaml:3:28",
+       "on_error applies to backend: redis only"},
+      {SERVER "redis: {address: \"127.0.0.1:6379\"}\n"
+              "rate_limits:\n  a: {rate: 1/s, backend: redis, on_error: maybe}\n",
+       "t.yaml:4:44", "expected allow or deny, got 'maybe'"},
+      {SERVER "rate_limits:\n  a: {rate: 1/s, batch: 0}\n", "t.yaml:3:25", "must be between 1"},
+      {SERVER "redis: {timeout: 10ms}\n", "t.yaml:2:8", "missing 'address'"},
+      {SERVER "redis: {address: localhost}\n", "t.yaml:2:18", "is not a valid address"},
+      {SERVER "redis: {address: \"127.0.0.1:6379\", timeout: 0ms}\n", "t.yaml:2:45", "timeout"},
+      {SERVER "redis: {address: \"127.0.0.1:6379\", db: 1}\n", "t.yaml:2:36",
+       "unknown key 'db' in 'redis' (expected one of: address, password, database, timeout, "
+       "retry, key_prefix)"},
   };
   expect_errors(cases);
+}
+
+TEST(RateLimitConfig, RedisBackend) {
+  const Config c = load_config_string(
+      SERVER
+      "redis: {address: \"127.0.0.1:6390\", password: s3cret, database: 2, timeout: 20ms,\n"
+      "        retry: 250ms, key_prefix: \"edge:\"}\n"
+      "rate_limits:\n"
+      "  shared: {rate: 100/s, backend: redis, on_error: deny, batch: 8}\n"
+      "  open: {rate: 100/s, backend: redis}\n"
+      "  here: {rate: 100/s}\n",
+      "t.yaml");
+  EXPECT_TRUE(c.redis.enabled);
+  EXPECT_EQ(c.redis.address, "127.0.0.1:6390");
+  EXPECT_EQ(c.redis.password, "s3cret");
+  EXPECT_EQ(c.redis.database, 2u);
+  EXPECT_EQ(c.redis.timeout, Duration(20));
+  EXPECT_EQ(c.redis.retry, Duration(250));
+  EXPECT_EQ(c.redis.key_prefix, "edge:");
+  ASSERT_EQ(c.rate_limits.size(), 3u);
+  EXPECT_EQ(c.rate_limits[0].backend, RateLimitPolicy::Backend::kRedis);
+  EXPECT_TRUE(c.rate_limits[0].deny_on_error);
+  EXPECT_EQ(c.rate_limits[0].batch, 8u);
+  EXPECT_EQ(c.rate_limits[1].backend, RateLimitPolicy::Backend::kRedis);
+  EXPECT_FALSE(c.rate_limits[1].deny_on_error);  // fail open by default
+  EXPECT_EQ(c.rate_limits[1].batch, 0u);
+  EXPECT_EQ(c.rate_limits[2].backend, RateLimitPolicy::Backend::kLocal);
+  const Config none = load_config_string(SERVER, "t.yaml");
+  EXPECT_FALSE(none.redis.enabled);
 }
 
 }  // namespace
