@@ -316,7 +316,7 @@ RateVerdict ShardRateLimiter::on_error(Policy& p, uint32_t* retry_after_s) {
 
 uint32_t ShardRateLimiter::retry_seconds(const Policy& p, int64_t wait_us) const {
   const double us = wait_us > 0 ? static_cast<double>(wait_us) : p.interval;
-  return static_cast<uint32_t>(std::max(1.0, std::ceil(us / 1e6)));
+  return static_cast<uint32_t>(std::clamp(std::ceil(us / 1e6), 1.0, 1e9));
 }
 
 void ShardRateLimiter::wait_on(Lease* l, RateWaiter* w) {

@@ -84,7 +84,7 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   }
   dup2(out_fd, 1);
   dup2(err_fd, 2);
-  execv(argv[0], argv.data());
+  execvp(argv[0], argv.data());  // a path, or a program found in PATH
   _exit(127);
 }
 
@@ -230,6 +230,21 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
 // run_binary
 
 CommandResult run_binary(const std::vector<std::string>& args, Millis timeout) {
+  std::vector<std::string> argv{binary_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, timeout);
+}
+
+pid_t start_process(const std::vector<std::string>& argv) {
+  const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  const pid_t pid = spawn(argv, devnull, devnull);
+  if (devnull >= 0) {
+    ::close(devnull);
+  }
+  return pid;
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, Millis timeout) {
   CommandResult result;
   int out_pipe[2];
   int err_pipe[2];
@@ -241,8 +256,6 @@ CommandResult run_binary(const std::vector<std::string>& args, Millis timeout) {
     ::close(out_pipe[1]);
     return result;
   }
-  std::vector<std::string> argv{binary_path()};
-  argv.insert(argv.end(), args.begin(), args.end());
   raise_fd_limit();
   pid_t pid = spawn(argv, out_pipe[1], err_pipe[1]);
   ::close(out_pipe[1]);

@@ -53,6 +53,11 @@ struct CommandResult {
   std::string err;     // stderr
 };
 CommandResult run_binary(const std::vector<std::string>& args, Millis timeout = 10s);
+// Any program (a path, or a name looked up in PATH) run to completion.
+CommandResult run_command(const std::vector<std::string>& argv, Millis timeout = 10s);
+// Starts a program in the background (output discarded; killed if the test process dies).
+// -1 when it cannot be started; the caller reaps it.
+pid_t start_process(const std::vector<std::string>& argv);
 
 // One running gateway process.
 class GatewayProcess {
