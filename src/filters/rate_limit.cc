@@ -354,25 +354,30 @@ void ShardRateLimiter::lease_answer(uint64_t tag, bool ok, int64_t granted, int6
   Lease* l = reinterpret_cast<Lease*>(static_cast<uintptr_t>(tag));
   const uint32_t policy = l->policy;
   Policy& p = policies_[policy];
-  Entry* e = l->entry;
-  if (e && e->lease == l) {
-    e->lease = nullptr;
+  if (l->entry && l->entry->lease == l) {
+    l->entry->lease = nullptr;
   }
   l->entry = nullptr;
-  auto entry_of = [&]() -> Entry* {  // looked up again after each callback, which may move it
+  // The key's cache entry now: the one the call started from, or one made for the key since
+  // (after another key took it meanwhile). Looked up again after each callback, which may move it.
+  auto entry_of = [&]() -> Entry* {
     Entry& found = p.entries[l->hash & p.mask];
     return found.hash == l->hash ? &found : nullptr;
   };
+  Entry* e = entry_of();
   uint32_t spare = 0;  // tokens with no cache entry to go to
   if (ok) {
     const uint32_t got = static_cast<uint32_t>(std::clamp<int64_t>(granted, 0, UINT32_MAX));
     if (got > 0) {
       p.counters.leases.fetch_add(1, std::memory_order_relaxed);
     }
-    if (e && e->hash == l->hash) {
+    if (e) {
       e->tokens += got;
-      if (got == 0) {
-        e->empty_until_us = last_now_us_ + static_cast<uint64_t>(std::max<int64_t>(0, wait_us));
+      if (got < l->want) {
+        // Redis is out of tokens once these are used: no call until the next one is due.
+        const double wait =
+            got == 0 ? static_cast<double>(std::max<int64_t>(0, wait_us)) : std::ceil(p.interval);
+        e->empty_until_us = last_now_us_ + static_cast<uint64_t>(wait);
       }
     } else {
       spare = got;
@@ -380,6 +385,7 @@ void ShardRateLimiter::lease_answer(uint64_t tag, bool ok, int64_t granted, int6
   }
   // Redis had at least what was asked: waiters beyond it may be served by another batch.
   const bool more = ok && granted >= l->want;
+  Lease* detached = nullptr;  // that batch, for a key that has no cache entry now
   while (RateWaiter* w = pop_waiter(l)) {
     uint32_t retry_after_s = 0;
     if (!ok) {
@@ -396,9 +402,16 @@ void ShardRateLimiter::lease_answer(uint64_t tag, bool ok, int64_t granted, int6
       continue;
     }
     if (more) {
-      Lease* next = now_entry && now_entry->lease
-                        ? now_entry->lease
-                        : start_lease(policy, now_entry, l->key, l->hash, p.batch);
+      Lease* next = nullptr;
+      if (now_entry) {
+        next = now_entry->lease ? now_entry->lease
+                                : start_lease(policy, now_entry, l->key, l->hash, p.batch);
+      } else {
+        if (!detached) {
+          detached = start_lease(policy, nullptr, l->key, l->hash, p.batch);
+        }
+        next = detached;
+      }
       if (next) {
         wait_on(next, w);
         continue;
@@ -409,6 +422,11 @@ void ShardRateLimiter::lease_answer(uint64_t tag, bool ok, int64_t granted, int6
     }
     p.counters.limited.fetch_add(1, std::memory_order_relaxed);
     w->rate_decided(false, retry_seconds(p, wait_us));
+  }
+  // Waiters used most of the batch: ask for the next one now, as a request taking a token would.
+  Entry* after = entry_of();
+  if (more && after && p.batch >= 2 && !after->lease && after->tokens <= p.batch / 2) {
+    start_lease(policy, after, l->key, l->hash, p.batch);
   }
   if (spare > 0 && backend_ && backend_->usable()) {
     backend_->lease(p.name, l->key, p.interval_us, p.burst, -static_cast<int64_t>(spare), nullptr,
