@@ -327,6 +327,10 @@ void Worker::run() {
       }
     }
   }
+  if (redis_) {
+    shard_.refresh_clock();  // the link's deadlines count from now
+    redis_->start();
+  }
   if (gateway_.stopping()) {
     begin_drain();
   }

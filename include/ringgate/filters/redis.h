@@ -19,36 +19,10 @@
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/filters/rate_limit.h"
+#include "ringgate/filters/resp.h"
 #include "ringgate/net/address.h"
 
 namespace ringgate {
-
-namespace resp {
-
-// Appends a command (an array of bulk strings) to `out`. Each argument is the concatenation of
-// its parts, so a key like PREFIX + policy + ":" + key is written without a temporary.
-struct Arg {
-  std::string_view parts[4];
-};
-void append_command(std::string& out, const Arg* args, size_t count);
-
-// One reply, read from the front of a buffer. Arrays are read to their end (nested ones too),
-// keeping the first kMaxInts integers of the top level.
-struct Reply {
-  enum class Type : uint8_t { kSimple, kError, kInteger, kBulk, kNull, kArray };
-  static constexpr size_t kMaxInts = 4;
-  Type type = Type::kNull;
-  int64_t integer = 0;    // kInteger
-  std::string_view text;  // kSimple, kError, kBulk (a view into the buffer)
-  size_t count = 0;       // kArray: elements
-  int64_t ints[kMaxInts] = {};
-  size_t int_count = 0;  // kArray: leading integer elements kept in ints
-};
-enum class Parse : uint8_t { kDone, kNeedMore, kBad };
-// Reads one reply from data[0, len): kDone with *used bytes, kNeedMore, or kBad (not RESP).
-Parse parse_reply(const char* data, size_t len, Reply& reply, size_t* used);
-
-}  // namespace resp
 
 // The Lua script of a lease: KEYS[1] the bucket, ARGV interval (µs per token, may be
 // fractional), burst, want. want > 0 takes up to `want` tokens: {granted, 0}, or {0, µs until the
@@ -73,6 +47,8 @@ class RedisLink final : public Completion, public Timer, public LeaseBackend {
   RedisLink(const RedisLink&) = delete;
   RedisLink& operator=(const RedisLink&) = delete;
 
+  // Connects now (at shard start), so the first requests do not wait for the connect.
+  void start();
   // Whether a call now would be sent (up, connecting, or the retry pause is over).
   bool usable() const override;
   // Queues a lease of `want` tokens (negative: a give-back) of bucket PREFIX+policy:key.
