@@ -554,7 +554,7 @@ class Loader {
   void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
   void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies,
                         const RedisConfig& redis) const;
-  void load_redis(const Field& f, RedisConfig& redis) const;
+  void load_redis(const Field& f, RedisConfig& redis, Duration request_timeout) const;
   void load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
                  std::vector<ApiKeyConfig>& api_keys, std::vector<UpstreamConfig>& upstreams) const;
   ApiKeyConfig load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const;
@@ -741,7 +741,7 @@ Config Loader::load(const YAML::Node& root) {
   }
   upstreams_ = &config.upstreams;
   if (const Field* redis = section.find("redis")) {
-    load_redis(*redis, config.redis);
+    load_redis(*redis, config.redis, config.server.limits.request_timeout);
   }
   if (const Field* rate_limits = section.find("rate_limits")) {
     load_rate_limits(*rate_limits, config.rate_limits, config.redis);
@@ -1785,7 +1785,7 @@ void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
   }
 }
 
-void Loader::load_redis(const Field& f, RedisConfig& redis) const {
+void Loader::load_redis(const Field& f, RedisConfig& redis, Duration request_timeout) const {
   const Section s(*this, f, {"address", "password", "database", "timeout", "retry", "key_prefix"});
   redis.enabled = true;
   redis.mark = source_mark(f.mark);
@@ -1800,8 +1800,15 @@ void Loader::load_redis(const Field& f, RedisConfig& redis) const {
   if (const Field* v = s.find("database")) {
     redis.database = static_cast<uint32_t>(read_number(*v, 0, 1000000));
   }
-  if (const Field* v = s.find("timeout")) {
-    redis.timeout = read_duration(*v, kMinTimeout, Duration{10000});
+  const Field* timeout = s.find("timeout");
+  if (timeout) {
+    redis.timeout = read_duration(*timeout, kMinTimeout, Duration{10000});
+  }
+  if (redis.timeout >= request_timeout) {
+    // A request waits for its lease: the wait must end (on_error) before the request does.
+    fail(timeout ? *timeout : f, "redis.timeout (" + std::to_string(redis.timeout.count()) +
+                                     "ms) must be shorter than server.limits.request_timeout (" +
+                                     std::to_string(request_timeout.count()) + "ms)");
   }
   if (const Field* v = s.find("retry")) {
     redis.retry = read_duration(*v, Duration{10}, Duration{600000});

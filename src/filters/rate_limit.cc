@@ -18,6 +18,9 @@ constexpr uint32_t kProbe = 8;
 constexpr uint64_t kReclaimUs = 10 * 1000 * 1000;
 // Leased tokens of a key that has made no request for this long go back to the shared bucket.
 constexpr uint64_t kLeaseIdleUs = 50 * 1000;
+// The same for backend: redis, longer: a give-back is a Redis call, and a key of a few requests a
+// second should still make one call per batch.
+constexpr uint64_t kRemoteLeaseIdleUs = 1000 * 1000;
 constexpr uint64_t kSweepMs = 100;
 // Entries of a shard's cache per policy (keys it remembers leases for).
 constexpr uint32_t kMaxCacheEntries = 4096;
@@ -121,9 +124,11 @@ SharedRateLimits::SharedRateLimits(const Config& config) {
 }
 
 ShardRateLimiter::ShardRateLimiter(const Config& config, SharedRateLimits& shared, unsigned shards,
-                                   TimerWheel& timers, LeaseBackend* backend)
+                                   TimerWheel& timers, LeaseBackend* backend,
+                                   const uint64_t* clock_us)
     : Timer(&ShardRateLimiter::on_sweep),
       backend_(backend),
+      clock_us_(clock_us),
       policies_(config.rate_limits.size()),
       timers_(timers) {
   for (size_t i = 0; i < config.rate_limits.size(); ++i) {
@@ -377,7 +382,8 @@ void ShardRateLimiter::lease_answer(uint64_t tag, bool ok, int64_t granted, int6
         // Redis is out of tokens once these are used: no call until the next one is due.
         const double wait =
             got == 0 ? static_cast<double>(std::max<int64_t>(0, wait_us)) : std::ceil(p.interval);
-        e->empty_until_us = last_now_us_ + static_cast<uint64_t>(wait);
+        const uint64_t now_us = clock_us_ ? std::max(*clock_us_, last_now_us_) : last_now_us_;
+        e->empty_until_us = now_us + static_cast<uint64_t>(wait);
       }
     } else {
       spare = got;
@@ -499,7 +505,7 @@ bool ShardRateLimiter::sweep(uint64_t now_us) {
       if (e.tokens == 0) {
         continue;
       }
-      if (now_us - std::min(now_us, e.last_us) >= kLeaseIdleUs) {
+      if (now_us - std::min(now_us, e.last_us) >= (p.remote ? kRemoteLeaseIdleUs : kLeaseIdleUs)) {
         release(p, e, now_ticks);
       } else {
         holding = true;

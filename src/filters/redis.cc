@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -77,8 +78,10 @@ RedisLink::RedisLink(Reactor& reactor, TimerWheel& timers, const RedisConfig& co
 
 RedisLink::~RedisLink() {
   timers_.disarm(*this);
-  if (fd_ >= 0 && inflight_ == 0) {
-    reactor_.submit_close(fd_);
+  if (fd_ >= 0) {
+    // The loop has ended (stop() was not waited for, e.g. the shard failed to start): no
+    // submission would be flushed any more.
+    ::close(fd_);
   }
 }
 
@@ -292,9 +295,18 @@ void RedisLink::on_replies() {
     if (state_ != State::kUp) {
       return;  // a handler stopped us, or an error reply below failed the link
     }
-    if (!ok && reply.type == resp::Reply::Type::kError && reply.text.substr(0, 8) == "NOSCRIPT") {
-      fail("script cache flushed");  // the reconnect loads it again
-      return;
+    if (!ok && reply.type == resp::Reply::Type::kError) {
+      // Errors that last: the script cache was flushed (the reconnect loads it again), or this
+      // server cannot take writes now (a replica after a failover, loading, a busy script). The
+      // link goes down for redis.retry instead of every request waiting for the same error.
+      static const std::string_view kLasting[] = {"NOSCRIPT", "READONLY", "LOADING", "MASTERDOWN",
+                                                  "BUSY"};
+      for (std::string_view code : kLasting) {
+        if (reply.text.substr(0, code.size()) == code) {
+          fail("error reply");
+          return;
+        }
+      }
     }
   }
   if (at > 0) {

@@ -490,8 +490,10 @@ bool Connection::within_rate_limits(const RouteConfig& route) {
         pending_.limited = LimitedAnswer{policy, retry_after_s};
         return false;
       case RateVerdict::kWait:
-        // Parsing stops here until rate_decided(); the head's views stay valid meanwhile.
+        // Parsing stops here until rate_decided(). Other connections parse meanwhile, into the
+        // shard's shared header table: the head moves to this connection's own scratch block.
         rate_next_ = static_cast<uint8_t>(k);
+        parser_.pin_head();
         return false;
     }
   }
@@ -499,7 +501,7 @@ bool Connection::within_rate_limits(const RouteConfig& route) {
 }
 
 void Connection::rate_decided(bool allowed, uint32_t retry_after_s) {
-  if (state_ != State::kOpen) {
+  if (state_ != State::kOpen || close_after_send_) {
     return;
   }
   const RouteConfig* route = nullptr;
@@ -1175,7 +1177,15 @@ void Connection::on_timer(Timer* t) {
       break;
     case Phase::kHeader:
     case Phase::kRequest:
-      if (c->call_) {
+      if (c->rate_waiting()) {
+        // The rate limit's backend took longer than the request may (redis.timeout is shorter
+        // than request_timeout, but a waiter can be moved on to a second call).
+        c->worker_.rate_limiter().cancel(c);
+        bump(counters.request_timeouts);
+        c->fail_and_close(503, "the rate limit's backend did not answer in time");
+        c->phase_ = Phase::kLinger;
+        c->worker_.shard().timers().arm(*c, c->worker_.shard().now_ms() + kLingerMs);
+      } else if (c->call_) {
         bump(counters.request_timeouts);
         c->close_now();  // the body stalled while being proxied: the upstream side is cut too
       } else if (c->parser_.in_message() && !c->close_after_send_) {

@@ -1,5 +1,6 @@
 #include "ringgate/http/request_parser.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ringgate/http/path.h"
@@ -326,6 +327,34 @@ int MessageParser::on_message_complete(llhttp_t* p) {
   r->in_message_ = false;
   r->flags_ |= kCompleteEvent;
   return HPE_PAUSED;
+}
+
+void MessageParser::pin_head() {
+  if (scratch_) {
+    return;  // the head is in scratch already, its table too
+  }
+  // Every view starts at or after the target and ends by the last header value.
+  const uint32_t from = url_off_;
+  uint32_t to = url_off_ + url_len_;
+  for (int i = 0; i < header_count_; ++i) {
+    to = std::max(to, spans_[i].value_off + spans_[i].value_len);
+    to = std::max(to, spans_[i].name_off + spans_[i].name_len);
+  }
+  const Limits& limits = *context_->limits;
+  char* block = static_cast<char*>(context_->scratch_pool->acquire());
+  const uint32_t len = std::min<uint32_t>(to - from, limits.header_bytes);
+  std::memcpy(block, head_base_ + from, len);
+  auto* table = reinterpret_cast<HeaderSpan*>(block + limits.header_bytes);
+  for (int i = 0; i < header_count_; ++i) {
+    table[i] = spans_[i];
+    table[i].name_off -= from;
+    table[i].value_off -= from;
+  }
+  url_off_ -= from;
+  scratch_ = block;
+  scratch_len_ = len;
+  head_base_ = block;
+  spans_ = table;
 }
 
 bool MessageParser::move_head_to_scratch(const char* end) {

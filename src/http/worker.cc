@@ -90,8 +90,9 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
                                            shard_.now_ms_ref());
     }
   }
-  rate_limiter_ = std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
-                                                     shard_.timers(), redis_.get());
+  rate_limiter_ =
+      std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
+                                         shard_.timers(), redis_.get(), &shard_.now_us_ref());
   jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg, gateway.jwt_source_pointers());
   api_key_counters_ = std::make_unique<ApiKeyCounters[]>(cfg.api_keys.size());
   for (const RateLimitPolicy& p : cfg.rate_limits) {

@@ -17,7 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "fixture.h"
+#include "proxy_fixture.h"
+#include "upstream_process.h"
 
 namespace ringgate::it {
 namespace {
@@ -454,6 +455,87 @@ TEST_F(RedisRateLimitTest, PasswordAndWrongPassword) {
   EXPECT_EQ(metric(bad.admin_port(), "ringgate_rate_limit_backend_errors_total{policy=\"shared\"}"),
             1);
   EXPECT_EQ(metric(bad.admin_port(), "ringgate_redis_connected"), 0);
+}
+
+// A server that turned read-only (a replica now, as after a failover) answers every lease with an
+// error: the link goes down for redis.retry instead of every request waiting for that error.
+TEST_F(RedisRateLimitTest, AReadOnlyServerTakesTheLinkDown) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok()) << redis.error();
+  auto& gw = start_with(redis,
+                        "  shared: {key: route, rate: 1/m, burst: 3, backend: redis, batch: 1, "
+                        "on_error: deny}\n",
+                        kRoute, 1, ", retry: 200ms");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  EXPECT_EQ(status_of(gw.port(), "/x"), 200);
+  redis.cli({"REPLICAOF", "127.0.0.1", "1"});  // a master that is not there: read-only
+  EXPECT_EQ(status_of(gw.port(), "/x"), 429);  // on_error: deny
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_redis_connected"), 0);
+  EXPECT_EQ(status_of(gw.port(), "/x"), 429);  // in the retry pause: no call at all
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_redis_failures_total"), 1);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_rate_limit_backend_errors_total{policy=\"shared\"}"),
+            2);
+  redis.cli({"REPLICAOF", "NO", "ONE"});
+  std::this_thread::sleep_for(250ms);
+  EXPECT_EQ(status_of(gw.port(), "/x"), 200);  // the second of three tokens
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_redis_connected"), 1);
+}
+
+// While a request waits for its lease, other requests on the shard are parsed (into the shard's
+// shared header table, from other buffers): the waiting one still goes upstream with its own
+// target and headers, byte for byte.
+TEST_F(RedisRateLimitTest, AWaitingRequestKeepsItsOwnHead) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok()) << redis.error();
+  TempDir dir;
+  const std::string record = dir.path() + "/record.txt";
+  Upstream up({"--record", record});
+  ConfigSpec spec;
+  spec.sections = "redis: {address: \"" + redis.address() +
+                  "\", timeout: 1s}\n"
+                  "rate_limits:\n"
+                  "  shared: {key: \"header:X-Client\", rate: 1/m, burst: 5, backend: redis, "
+                  "batch: 1}\n";
+  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up.port()) + "]\n";
+  spec.routes =
+      "  - match: {prefix: /api}\n    rate_limit: shared\n    upstream: api\n"
+      "  - match: {prefix: /free}\n    direct: {body: free}\n";
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  ASSERT_EQ(wait_metric(
+                gw.admin_port(), "ringgate_redis_connected", [](double v) { return v == 1; }, 3s),
+            1);
+  redis.pause();  // the lease call stays unanswered until redis.timeout: on_error allows then
+  Conn a = connect_to(gw.port());
+  const std::string head =
+      "GET /api/first?q=1 HTTP/1.1\r\nHost: a.example\r\nX-Client: alpha\r\n"
+      "X-Marker: the-first-request\r\n\r\n";
+  ASSERT_TRUE(send_all(a, head));
+  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 5; ++i) {
+    // Other heads, laid out differently, parsed while the first one waits.
+    auto r = fetch(gw.port(), "GET /free/" + std::string(40 + i * 7, 'z') +
+                                  " HTTP/1.1\r\nHost: b.example\r\nX-Other-" + std::to_string(i) +
+                                  ": " + std::string(60, 'b') +
+                                  "\r\nX-Client: beta\r\nX-Marker: not-this-one\r\n\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  ReadOptions slow;
+  slow.timeout = 5s;
+  auto r = read_response(a, slow);
+  redis.resume();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+  const Recorded rec = read_record(record);
+  ASSERT_EQ(rec.requests.size(), 1u);
+  const std::string& got = rec.requests[0];
+  EXPECT_EQ(got.rfind("GET /api/first?q=1 HTTP/1.1\r\n", 0), 0u) << got;
+  EXPECT_EQ(values(got, "x-marker"), (std::vector<std::string>{"the-first-request"})) << got;
+  EXPECT_EQ(values(got, "x-client"), (std::vector<std::string>{"alpha"})) << got;
+  EXPECT_EQ(values(got, "host"), (std::vector<std::string>{"a.example"})) << got;
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_rate_limit_backend_errors_total{policy=\"shared\"}"),
+            1);
 }
 
 }  // namespace

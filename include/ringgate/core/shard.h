@@ -48,6 +48,7 @@ class Shard final : public Completion {
   uint64_t now_ms() const { return now_ms_; }
   uint64_t now_us() const { return now_us_; }             // same instant as now_ms(), finer
   const uint64_t& now_ms_ref() const { return now_ms_; }  // for objects that read it later
+  const uint64_t& now_us_ref() const { return now_us_; }
   void refresh_clock();
 
   void complete(unsigned op, int res, uint32_t flags) override;

@@ -135,9 +135,11 @@ struct RateLimitCounters {
 // One shard's side of every policy. Not thread-safe: only its shard calls it.
 class ShardRateLimiter final : public Timer, public LeaseHandler {
  public:
-  // `backend` serves the backend: redis policies (null when there are none).
+  // `backend` serves the backend: redis policies (null when there are none); `clock_us` is the
+  // shard's clock, read when an answer comes (null: the time of the last check).
   ShardRateLimiter(const Config& config, SharedRateLimits& shared, unsigned shards,
-                   TimerWheel& timers, LeaseBackend* backend = nullptr);
+                   TimerWheel& timers, LeaseBackend* backend = nullptr,
+                   const uint64_t* clock_us = nullptr);
   ~ShardRateLimiter();
   ShardRateLimiter(const ShardRateLimiter&) = delete;
   ShardRateLimiter& operator=(const ShardRateLimiter&) = delete;
@@ -213,6 +215,7 @@ class ShardRateLimiter final : public Timer, public LeaseHandler {
   uint32_t retry_seconds(const Policy& p, int64_t wait_us) const;
 
   LeaseBackend* backend_;
+  const uint64_t* clock_us_;
   Lease* free_leases_ = nullptr;
   std::vector<std::unique_ptr<Lease>> leases_;  // every Lease ever made (the pool)
 

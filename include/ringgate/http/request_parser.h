@@ -100,6 +100,10 @@ class MessageParser {
   uint32_t head_bytes() const { return head_bytes_; }
 
   void set_body_sink(BodySink* sink) { body_sink_ = sink; }
+  // After kHead: copies the head's bytes and its header table into a scratch block of this
+  // parser, so its views stay valid while the request waits (the input buffer and the shard's
+  // shared header table go on to serve other requests). Idempotent.
+  void pin_head();
   // Releases the scratch block, if any (connection close).
   void release();
 

@@ -99,6 +99,13 @@ TEST(RateLimitConfig, ErrorsAtTheirPosition) {
       {SERVER "redis: {timeout: 10ms}\n", "t.yaml:2:8", "missing 'address'"},
       {SERVER "redis: {address: localhost}\n", "t.yaml:2:18", "is not a valid address"},
       {SERVER "redis: {address: \"127.0.0.1:6379\", timeout: 0ms}\n", "t.yaml:2:45", "timeout"},
+      {"server: {listen: \"127.0.0.1:0\", limits: {request_timeout: 40ms}}\n"
+       "redis: {address: \"127.0.0.1:6379\"}\n",
+       "t.yaml:2:8",
+       "redis.timeout (50ms) must be shorter than server.limits.request_timeout (40ms)"},
+      {"server: {listen: \"127.0.0.1:0\", limits: {request_timeout: 1s}}\n"
+       "redis: {address: \"127.0.0.1:6379\", timeout: 2s}\n",
+       "t.yaml:2:45", "must be shorter than server.limits.request_timeout (1000ms)"},
       {SERVER "redis: {address: \"127.0.0.1:6379\", db: 1}\n", "t.yaml:2:36",
        "unknown key 'db' in 'redis' (expected one of: address, password, database, timeout, "
        "retry, key_prefix)"},

@@ -650,19 +650,21 @@ TEST(RemoteRateLimit, TwoShardsOnOneRedisKeepTheBurstAndTheRate) {
 // ----- give-backs -----
 
 TEST(RemoteRateLimit, AnIdleKeyGivesItsTokensBack) {
-  // 10/s (100 ms a token), a bucket of 100, batches of 8.
-  Remote r(remote_policy(10, 1000, 100, 8));
+  // 1 per 10 s, a bucket of 100, batches of 8.
+  Remote r(remote_policy(1, 10000, 100, 8));
   Waiter w;
   EXPECT_EQ(r.admit("k", &w), RateVerdict::kWait);
   r.redis.answer_all();
   ASSERT_TRUE(w.allowed);
   EXPECT_EQ(r.held(), 7u);
   EXPECT_EQ(r.available("k"), 92);
-  r.now = kStart + 10 * kMs;
+  // A give-back is a Redis call: a key keeps its batch for a second of quiet (a local policy
+  // gives back after 50 ms).
+  r.now = kStart + 999 * kMs;
   EXPECT_TRUE(r.shard().sweep(r.now));  // not idle long enough yet
   EXPECT_EQ(r.redis.calls.size(), 1u);
   EXPECT_EQ(r.held(), 7u);
-  r.now = kStart + 50 * kMs;
+  r.now = kStart + 1000 * kMs;
   EXPECT_FALSE(r.shard().sweep(r.now));
   EXPECT_EQ(r.held(), 0u);
   ASSERT_EQ(r.redis.calls.size(), 2u);
@@ -670,12 +672,12 @@ TEST(RemoteRateLimit, AnIdleKeyGivesItsTokensBack) {
   EXPECT_EQ(back.want, -7);
   EXPECT_EQ(back.key, "k");
   EXPECT_EQ(back.policy, "api");
-  EXPECT_EQ(back.interval_us, "100000.000000");
+  EXPECT_EQ(back.interval_us, "10000000.000000");
   EXPECT_EQ(back.burst, 100u);
   EXPECT_EQ(back.handler, nullptr);
   EXPECT_EQ(r.counters().backend_calls.load(), 1u);  // give-backs are not lease calls
   r.redis.answer_all();
-  // Only the token used is missing (and half of it came back with the clock).
+  // Only the token used is missing (a tenth of it came back with the clock).
   EXPECT_EQ(r.available("k"), 99);
   // Nothing held: nothing more to give back.
   r.now += 100 * kMs;
@@ -690,7 +692,7 @@ TEST(RemoteRateLimit, AnIdleKeyDropsItsTokensWhenRedisIsDown) {
   r.redis.answer_all();
   EXPECT_EQ(r.held(), 7u);
   r.redis.up = false;
-  r.now += 60 * kMs;
+  r.now += 1000 * kMs;
   EXPECT_FALSE(r.shard().sweep(r.now));
   EXPECT_EQ(r.held(), 0u);  // Redis gets them back by itself, within a burst window
   EXPECT_EQ(r.redis.calls.size(), 1u);
@@ -800,15 +802,15 @@ TEST(RemoteRateLimit, ManyKeysInASmallCacheAnswerEveryWaiterOnceAndLoseNoToken) 
   EXPECT_EQ(r.counters().backend_errors.load(), 0u);
   EXPECT_EQ(r.redis.granted(), r.allowed() + r.held() + r.redis.given_back);
   // Once quiet, every token held comes back.
-  r.now = kStart + 200 * kMs;
+  r.now = kStart + 1150 * kMs;  // a second after the last request
   EXPECT_FALSE(r.shard().sweep(r.now));
   EXPECT_EQ(r.held(), 0u);
   EXPECT_EQ(r.redis.granted(), r.allowed() + r.redis.given_back);
   r.redis.drain();
   for (int k = 0; k < 64; ++k) {
-    // Exactly the 18 tokens each key used are missing (200 ms brought 2 back): nothing leased
+    // Exactly the 18 tokens each key used are missing (1.15 s brought 11 back): nothing leased
     // is lost, nothing given back twice.
-    EXPECT_EQ(r.available("key-" + std::to_string(k)), 1000 - 18 + 2) << k;
+    EXPECT_EQ(r.available("key-" + std::to_string(k)), 1000 - 18 + 11) << k;
   }
 }
 
