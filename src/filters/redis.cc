@@ -214,7 +214,7 @@ void RedisLink::complete(unsigned op, int res, uint32_t) {
     return;
   }
   if (res < 0) {
-    fail(op == kOpConnect ? "connect failed" : "connection error");
+    fail();  // refused connect, reset
     return;
   }
   switch (op) {
@@ -237,14 +237,14 @@ void RedisLink::complete(unsigned op, int res, uint32_t) {
       break;
     case kOpRecv:
       if (res == 0) {
-        fail("closed by the server");
+        fail();  // closed by the server
         return;
       }
       in_len_ += static_cast<size_t>(res);
       on_replies();
       if (state_ == State::kUp && !recv_armed_) {
         if (in_len_ == in_.size()) {
-          fail("reply too large");
+          fail();  // a reply larger than the receive buffer
           return;
         }
         recv_armed_ = true;
@@ -267,7 +267,7 @@ void RedisLink::on_replies() {
       break;
     }
     if (p == resp::Parse::kBad || count_ == 0) {
-      fail(p == resp::Parse::kBad ? "not a RESP reply" : "a reply nobody asked for");
+      fail();  // not RESP, or a reply nobody asked for
       return;
     }
     at += used;
@@ -276,7 +276,7 @@ void RedisLink::on_replies() {
     --count_;
     if (call.setup) {
       if (reply.type == resp::Reply::Type::kError) {
-        fail("set-up refused");
+        fail();  // AUTH, SELECT or SCRIPT LOAD refused
         return;
       }
       if (count_ == 0 || !ring_[head_].setup) {
@@ -303,7 +303,7 @@ void RedisLink::on_replies() {
                                                   "BUSY"};
       for (std::string_view code : kLasting) {
         if (reply.text.substr(0, code.size()) == code) {
-          fail("error reply");
+          fail();
           return;
         }
       }
@@ -320,8 +320,7 @@ void RedisLink::on_replies() {
   }
 }
 
-void RedisLink::fail(const char* why) {
-  (void)why;
+void RedisLink::fail() {
   const bool stopping = state_ == State::kStopped;
   stats_.up.store(false, std::memory_order_relaxed);
   if (!stopping) {
@@ -365,7 +364,7 @@ void RedisLink::stop() {
     return;
   }
   state_ = State::kStopped;
-  fail("stopped");
+  fail();
 }
 
 void RedisLink::arm_deadline() {
@@ -377,7 +376,7 @@ void RedisLink::arm_deadline() {
 void RedisLink::on_timer(Timer* t) {
   auto* self = static_cast<RedisLink*>(t);
   if (self->count_ > 0 && self->ring_[self->head_].deadline_ms <= self->now_ms_) {
-    self->fail("timeout");
+    self->fail();  // timed out
   } else {
     self->arm_deadline();
   }

@@ -493,6 +493,7 @@ bool Connection::within_rate_limits(const RouteConfig& route) {
         // Parsing stops here until rate_decided(). Other connections parse meanwhile, into the
         // shard's shared header table: the head moves to this connection's own scratch block.
         rate_next_ = static_cast<uint8_t>(k);
+        rate_wait_policy_ = policy;
         parser_.pin_head();
         return false;
     }
@@ -504,18 +505,12 @@ void Connection::rate_decided(bool allowed, uint32_t retry_after_s) {
   if (state_ != State::kOpen || close_after_send_) {
     return;
   }
-  const RouteConfig* route = nullptr;
-  RouteMatchResult match;
-  worker_.router().match(parser_.host(), parser_.method(), parser_.path(), match);
-  if (match.status == RouteMatchResult::Status::kMatched) {
-    route = &worker_.config().routes[match.route_index];
-  }
-  if (!allowed && route && rate_next_ < route->rate_limits.size()) {
-    pending_kind_ = Pending::kRateLimited;
-    pending_.limited = LimitedAnswer{route->rate_limits[rate_next_], retry_after_s};
-  } else if (allowed) {
+  if (allowed) {
     ++rate_next_;  // this policy passed: the resumed request checks the ones after it
     route_request(true);
+  } else {
+    pending_kind_ = Pending::kRateLimited;
+    pending_.limited = LimitedAnswer{rate_wait_policy_, retry_after_s};
   }
   if (!in_process_) {
     process_input();

@@ -204,8 +204,9 @@ class Connection final : public Completion, public Timer, public RateWaiter {
   bool in_process_ = false;
   bool retired_ = false;
   bool tunnel_ = false;
-  uint8_t path_flags_ = 0;  // of the request in progress (normalize_path)
-  uint8_t rate_next_ = 0;   // index into the route's rate_limits: the next policy to check
+  uint8_t path_flags_ = 0;         // of the request in progress (normalize_path)
+  uint8_t rate_next_ = 0;          // index into the route's rate_limits: the next policy to check
+  uint32_t rate_wait_policy_ = 0;  // the policy a waiting request waits for
   uint32_t linger_bytes_ = 0;
   char peer_ip_[46] = {};  // filled on the first proxied request
 };

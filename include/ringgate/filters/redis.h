@@ -80,7 +80,8 @@ class RedisLink final : public Completion, public Timer, public LeaseBackend {
   void push(LeaseHandler* handler, uint64_t tag, bool setup);
   void send_more();
   void on_replies();
-  void fail(const char* why);
+  // Every pending call fails; the link goes down for redis.retry (or stays stopped).
+  void fail();
   void close_socket();
   void arm_deadline();
   static void on_timer(Timer* t);
