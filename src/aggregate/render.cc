@@ -1,6 +1,7 @@
 #include "ringgate/aggregate/render.h"
 
 #include "aggregate/text.h"
+#include "ringgate/core/hex.h"
 
 namespace ringgate::aggregate {
 
@@ -166,8 +167,8 @@ bool render(const CompiledTemplate& t, Target target, TemplateValues& values, st
 void percent_decode(std::string_view in, std::string& out) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '%' && i + 2 < in.size()) {
-      const int hi = json::detail::hex_value(in[i + 1]);
-      const int lo = json::detail::hex_value(in[i + 2]);
+      const int hi = hex_digit(in[i + 1]);
+      const int lo = hex_digit(in[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

@@ -5,22 +5,10 @@
 #include <cstring>
 
 #include "ringgate/aggregate/json.h"
+#include "ringgate/core/hex.h"
 
 namespace ringgate::json {
 namespace detail {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 namespace {
 
@@ -30,7 +18,7 @@ bool hex4(const char* p, const char* end, uint32_t* out) {
   }
   uint32_t v = 0;
   for (int i = 0; i < 4; ++i) {
-    const int h = hex_value(p[i]);
+    const int h = hex_digit(p[i]);
     if (h < 0) {
       return false;
     }

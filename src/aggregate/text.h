@@ -72,9 +72,6 @@ inline bool is_number(const char* p, const char* end) {
   return p == end;
 }
 
-// The value of a hex digit, or -1.
-int hex_value(char c);
-
 // Appends the unescaped content to `out`; false on a bad escape (out then holds a prefix).
 bool unescape(const char* p, const char* end, std::string* out);
 

@@ -2,22 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 
-#include "ringgate/core/clock.h"
+#include "ringgate/core/hash.h"
 
 namespace ringgate {
 
 namespace {
-
-uint64_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
 
 // Where a token's cache entry is; not a proof of identity (entries hold the whole token).
 uint64_t hash_token(std::string_view s, uint64_t seed) {
@@ -33,12 +23,7 @@ uint64_t hash_token(std::string_view s, uint64_t seed) {
   if (i < s.size()) {
     std::memcpy(&tail, s.data() + i, s.size() - i);
   }
-  return mix(a ^ tail);
-}
-
-uint64_t random_seed() {
-  std::random_device rd;
-  return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ monotonic_ns();
+  return mix64(a ^ tail);
 }
 
 // A claim value that can go into a header as it is: visible ASCII, spaces, tabs, UTF-8.
@@ -71,7 +56,7 @@ ShardJwtAuth::ShardJwtAuth(const Config& config, std::vector<JwtKeySource*> sour
   for (size_t i = 0; i < issuers_.size(); ++i) {
     Issuer& is = issuers_[i];
     is.config = &config.jwt_issuers[i];
-    is.seed = random_seed();
+    is.seed = mix64(process_seed() + (i + 1) * 0x9e3779b97f4a7c15ull);
     is.cache.resize(is.config->cache_entries);
   }
 }

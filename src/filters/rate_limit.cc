@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <random>
 
 #include "ringgate/core/clock.h"
+#include "ringgate/core/hash.h"
 
 namespace ringgate {
 
@@ -24,23 +24,6 @@ constexpr uint64_t kRemoteLeaseIdleUs = 1000 * 1000;
 constexpr uint64_t kSweepMs = 100;
 // Entries of a shard's cache per policy (keys it remembers leases for).
 constexpr uint32_t kMaxCacheEntries = 4096;
-
-uint64_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
-
-uint64_t process_seed() {
-  static const uint64_t seed = [] {
-    std::random_device rd;
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ monotonic_ns();
-  }();
-  return seed;
-}
 
 }  // namespace
 
@@ -135,7 +118,7 @@ ShardRateLimiter::ShardRateLimiter(const Config& config, SharedRateLimits& share
     const RateLimitPolicy& rp = config.rate_limits[i];
     Policy& p = policies_[i];
     p.table = shared.tables[i].get();
-    p.seed = mix(process_seed() + i * 0x9e3779b97f4a7c15ull);
+    p.seed = mix64(process_seed() + i * 0x9e3779b97f4a7c15ull);
     // Small batches keep the tokens stranded in other shards' caches few: about 1/50 s of the
     // rate split over the shards, at most a quarter of a shard's share of the burst, 1..64.
     const uint64_t per_second =
@@ -181,13 +164,13 @@ uint64_t ShardRateLimiter::hash_of(const Policy& p, std::string_view key) const 
   for (; i + 8 <= key.size(); i += 8) {
     uint64_t chunk;
     std::memcpy(&chunk, key.data() + i, 8);
-    h = mix(h ^ chunk);
+    h = mix64(h ^ chunk);
   }
   uint64_t tail = 0;
   if (i < key.size()) {  // an absent header is an empty view that may have no data pointer
     std::memcpy(&tail, key.data() + i, key.size() - i);
   }
-  h = mix(h ^ tail);
+  h = mix64(h ^ tail);
   return h | 1;  // never 0, the free-slot mark
 }
 

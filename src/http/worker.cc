@@ -1,6 +1,5 @@
 #include "worker.h"
 
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,24 +7,13 @@
 #include <cstdio>
 
 #include "connection.h"
+#include "ringgate/core/hash.h"
 
 namespace ringgate {
 
 namespace {
 constexpr unsigned kOpAccept = 1;
 constexpr uint64_t kAcceptRetryMs = 100;
-
-uint64_t process_seed() {
-  static const uint64_t seed = [] {
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != static_cast<ssize_t>(sizeof v)) {
-      v = static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ull ^
-          static_cast<uint64_t>(time(nullptr));
-    }
-    return v;
-  }();
-  return seed;
-}
 
 // Request bytes of one proxied request: the rewritten head with room to spare, then body.
 size_t request_bytes(const Limits& limits) {

@@ -5,22 +5,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ringgate/core/hex.h"
+
 namespace ringgate {
 
 namespace {
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 bool consumer_ok(std::string_view name) {
   if (name.empty() || name.size() > 128) {
@@ -67,8 +56,8 @@ bool ApiKeyTable::parse(std::string_view text, ApiKeyTable* out, std::string* wh
     Entry e;
     bool ok = digest.size() == 64;
     for (size_t i = 0; ok && i < 32; ++i) {
-      const int hi = hex(digest[2 * i]);
-      const int lo = hex(digest[2 * i + 1]);
+      const int hi = hex_digit(digest[2 * i]);
+      const int lo = hex_digit(digest[2 * i + 1]);
       ok = hi >= 0 && lo >= 0;
       e.digest[i] = static_cast<uint8_t>(hi * 16 + lo);
     }

@@ -1,0 +1,36 @@
+#pragma once
+// Hashing helpers for the shards' own tables (not for anything a client could rely on).
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <ctime>
+
+namespace ringgate {
+
+// A 64-bit finaliser (murmur3's fmix64): every input bit reaches every output bit.
+inline uint64_t mix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+// A random value drawn once per process, to seed table hashes so that clients cannot aim keys at
+// one slot.
+inline uint64_t process_seed() {
+  static const uint64_t seed = [] {
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != static_cast<ssize_t>(sizeof v)) {
+      v = static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ull ^
+          static_cast<uint64_t>(time(nullptr));
+    }
+    return v;
+  }();
+  return seed;
+}
+
+}  // namespace ringgate
