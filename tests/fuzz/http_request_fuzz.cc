@@ -5,6 +5,8 @@
 // Input layout: byte 0 = k (number of split bytes, k % 4), then k split bytes, then the stream.
 // Piece i has length split[i % k] (a split byte of 0 means "the rest"); k = 0 → one piece.
 
+#define FUZZ_TARGET "fuzz_http_request"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "ringgate/http/request_parser.h"
 
 namespace {
@@ -22,17 +25,6 @@ using ringgate::HeaderSpan;
 using ringgate::Limits;
 using ringgate::ParserContext;
 using ringgate::RequestParser;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_http_request: invariant violated: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond))         \
-      fail(#cond);       \
-  } while (0)
 
 struct Fixture {
   Limits limits;

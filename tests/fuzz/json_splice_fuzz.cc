@@ -10,6 +10,8 @@
 // body; every projection / merge output validates; the identity projection is the trimmed body;
 // Writer output validates whatever bytes go into keys and strings.
 
+#define FUZZ_TARGET "fuzz_json_splice"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -19,22 +21,12 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "ringgate/aggregate/json.h"
 
 namespace {
 
 namespace json = ringgate::json;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_json_splice: invariant violated: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond))         \
-      fail(#cond);       \
-  } while (0)
 
 constexpr json::Limits kLimits{32, 2000};
 // Projections and the wrappers below add a few levels at most.
@@ -63,7 +55,7 @@ void check_valid(Fixture& f, std::string_view text) {
   if (!f.check.validate(f.padded.data(), text.size(), kOutputLimits, &why)) {
     std::fprintf(stderr, "output [%.*s]: %.*s\n", static_cast<int>(text.size()), text.data(),
                  static_cast<int>(why.size()), why.data());
-    fail("output validates");
+    fuzz_fail(FUZZ_TARGET, "output validates");
   }
 }
 

@@ -7,6 +7,8 @@
 // the text. Invariants: a verified token's header and payload lie inside the buffer and its
 // key has the token's algorithm.
 
+#define FUZZ_TARGET "fuzz_jwt"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -16,22 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "ringgate/jose/jwt.h"
 
 namespace {
 
 namespace jwt = ringgate::jwt;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_jwt: invariant violated: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond))         \
-      fail(#cond);       \
-  } while (0)
 
 const std::vector<jwt::Key>& keys() {
   static const std::vector<jwt::Key>* k = [] {

@@ -6,6 +6,8 @@
 // with '/', has no empty, "." or ".." segment, decodes no escape of a character that is not
 // unreserved, and normalising it again gives the same bytes and no new flag.
 
+#define FUZZ_TARGET "fuzz_path_normalize"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -15,20 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "ringgate/http/path.h"
 
 namespace {
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_path_normalize: invariant violated: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond))         \
-      fail(#cond);       \
-  } while (0)
 
 bool ends_with(std::string_view s, std::string_view tail) {
   return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;

@@ -4,6 +4,8 @@
 // no more than there are, its text lies inside the buffer, every strict prefix of it needs more,
 // and a command built from the input's pieces parses back as the array of those pieces.
 
+#define FUZZ_TARGET "fuzz_resp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,22 +16,12 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "ringgate/filters/resp.h"
 
 namespace {
 
 namespace resp = ringgate::resp;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_resp: invariant violated: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond))         \
-      fail(#cond);       \
-  } while (0)
 
 void parse_stream(const char* data, size_t size) {
   size_t at = 0;

@@ -12,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -775,6 +778,59 @@ std::string default_routes() {
   - match: {path: /vhost}
     direct: {status: 200, body: "host-any"}
 )";
+}
+
+uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  uint16_t port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  return port;
+}
+
+LoadResult hammer(const std::vector<uint16_t>& ports, int threads, Millis duration,
+                  const std::string& raw_request) {
+  std::atomic<int> ok{0};
+  std::atomic<int> limited{0};
+  std::atomic<int> other{0};
+  const auto start = Clock::now();
+  const auto end = start + duration;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t) {
+    const uint16_t port = ports[static_cast<size_t>(t) % ports.size()];
+    clients.emplace_back([&, port] {
+      Conn c = connect_to(port);
+      while (c.valid() && Clock::now() < end) {
+        if (!send_all(c, raw_request)) {
+          break;
+        }
+        auto r = read_response(c);
+        if (!r) {
+          ++other;
+          break;
+        }
+        (r->status == 200 ? ok : r->status == 429 ? limited : other)++;
+      }
+    });
+  }
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  LoadResult out;
+  out.ok = ok.load();
+  out.limited = limited.load();
+  out.other = other.load();
+  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return out;
 }
 
 std::string make_config(const ConfigSpec& spec) {

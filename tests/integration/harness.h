@@ -203,6 +203,21 @@ double wait_metric(uint16_t admin_port, const std::string& name, Pred pred, Mill
   return v;
 }
 
+// A loopback port that was free a moment ago (0 if none could be had).
+uint16_t free_port();
+
+// `threads` clients, each on its own keep-alive connection to ports[i % ports.size()], sending
+// `raw_request` back to back for `duration`: responses by status (other: anything but 200 and
+// 429, or a connection that failed) and the seconds it took.
+struct LoadResult {
+  int ok = 0;
+  int limited = 0;
+  int other = 0;
+  double seconds = 0;
+};
+LoadResult hammer(const std::vector<uint16_t>& ports, int threads, Millis duration,
+                  const std::string& raw_request);
+
 // Config YAML: one listener on 127.0.0.1:0, admin on 127.0.0.1:0, no CPU pinning, timeouts short
 // enough for tests. `limits` entries override the defaults below key by key.
 struct ConfigSpec {

@@ -407,24 +407,6 @@ TEST_F(LifecycleTest, AdminHealthzMetricsAndErrors) {
 // ---------------------------------------------------------------------------------------------
 // Port already in use
 
-// A loopback port that was free a moment ago.
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  uint16_t port = 0;
-  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) {
-    close(fd);
-  }
-  return port;
-}
-
 // make_config's output with the client listener on `port` instead of 0.
 std::string config_on_port(uint16_t port) {
   std::string y = make_config({});

@@ -129,42 +129,15 @@ TEST_F(RateLimitTest, TheLimitHoldsAcrossShards) {
                            2);
   ASSERT_TRUE(gw.ok()) << gw.error();
   ASSERT_EQ(gw.workers(), 2u);
-  constexpr int kThreads = 8;  // each on its own connection; SO_REUSEPORT spreads them
-  std::atomic<int> ok{0};
-  std::atomic<int> limited{0};
-  std::atomic<int> other{0};
-  const auto start = std::chrono::steady_clock::now();
-  const auto end = start + 10s;  // the window
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      Conn c = connect_to(gw.port());
-      const std::string req = request("GET", "/x");
-      while (c.valid() && std::chrono::steady_clock::now() < end) {
-        if (!send_all(c, req)) {
-          break;
-        }
-        auto r = read_response(c);
-        if (!r) {
-          ++other;
-          break;
-        }
-        (r->status == 200 ? ok : r->status == 429 ? limited : other)++;
-      }
-    });
-  }
-  for (std::thread& t : threads) {
-    t.join();
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(other.load(), 0);
-  EXPECT_GT(limited.load(), ok.load());  // the clients really did ask for more
-  const double expected = 40 + 400 * seconds;
-  EXPECT_NEAR(ok.load(), expected, expected * 0.05) << "in " << seconds << " s";
+  // 8 clients, each on its own connection (SO_REUSEPORT spreads them), for the window.
+  const LoadResult load = hammer({gw.port()}, 8, 10s, request("GET", "/x"));
+  EXPECT_EQ(load.other, 0);
+  EXPECT_GT(load.limited, load.ok);  // the clients really did ask for more
+  const double expected = 40 + 400 * load.seconds;
+  EXPECT_NEAR(load.ok, expected, expected * 0.05) << "in " << load.seconds << " s";
   EXPECT_EQ(
       metric(gw.admin_port(), "ringgate_rate_limit_requests_allowed_total{policy=\"per_client\"}"),
-      ok.load());
+      load.ok);
 }
 
 }  // namespace

@@ -23,23 +23,6 @@
 namespace ringgate::it {
 namespace {
 
-uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    if (fd >= 0) {
-      close(fd);
-    }
-    return 0;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 // A redis-server of its own on 127.0.0.1 (no persistence), killed on destruction.
 class RedisServer {
  public:
@@ -220,42 +203,14 @@ TEST_F(RedisRateLimitTest, TwoGatewaysShareOneBudget) {
   auto& b = start_with(redis, policy, kRoute, 2);
   ASSERT_TRUE(a.ok()) << a.error();
   ASSERT_TRUE(b.ok()) << b.error();
-  std::atomic<int> ok{0};
-  std::atomic<int> limited{0};
-  std::atomic<int> other{0};
-  const auto start = std::chrono::steady_clock::now();
-  const auto end = start + 10s;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    const uint16_t port = t % 2 ? a.port() : b.port();
-    threads.emplace_back([&, port] {
-      Conn c = connect_to(port);
-      const std::string req = request("GET", "/x");
-      while (c.valid() && std::chrono::steady_clock::now() < end) {
-        if (!send_all(c, req)) {
-          break;
-        }
-        auto r = read_response(c);
-        if (!r) {
-          ++other;
-          break;
-        }
-        (r->status == 200 ? ok : r->status == 429 ? limited : other)++;
-      }
-    });
-  }
-  for (std::thread& t : threads) {
-    t.join();
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(other.load(), 0);
-  EXPECT_GT(limited.load(), ok.load());
-  const double expected = 30 + 300 * seconds;
-  EXPECT_NEAR(ok.load(), expected, expected * 0.05)
-      << "in " << seconds << " s, " << limited.load() << " limited";
+  const LoadResult load = hammer({b.port(), a.port()}, 8, 10s, request("GET", "/x"));
+  EXPECT_EQ(load.other, 0);
+  EXPECT_GT(load.limited, load.ok);
+  const double expected = 30 + 300 * load.seconds;
+  EXPECT_NEAR(load.ok, expected, expected * 0.05)
+      << "in " << load.seconds << " s, " << load.limited << " limited";
   const std::string allowed = "ringgate_rate_limit_requests_allowed_total{policy=\"shared\"}";
-  EXPECT_EQ(metric(a.admin_port(), allowed) + metric(b.admin_port(), allowed), ok.load());
+  EXPECT_EQ(metric(a.admin_port(), allowed) + metric(b.admin_port(), allowed), load.ok);
   EXPECT_GT(metric(a.admin_port(), allowed), 0);
   EXPECT_GT(metric(b.admin_port(), allowed), 0);
   const std::string errors = "ringgate_rate_limit_backend_errors_total{policy=\"shared\"}";
