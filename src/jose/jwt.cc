@@ -98,6 +98,22 @@ struct BnFree {
 };
 using Bn = std::unique_ptr<BIGNUM, BnFree>;
 
+// A public key of `type` ("RSA", "EC") from the parameters in `bld` (freed here); null when
+// OpenSSL refuses them.
+EVP_PKEY* public_key_from(const char* type, OSSL_PARAM_BLD* bld) {
+  EVP_PKEY* pkey = nullptr;
+  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr);
+  if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+      EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    pkey = nullptr;
+  }
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  return pkey;
+}
+
 Bn bn_from(const std::string& bytes) {
   return Bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()),
                       static_cast<int>(bytes.size()), nullptr));
@@ -346,15 +362,7 @@ bool parse_jwk(std::string_view json, Key* out, std::string* why) {
     OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n.get());
     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e.get());
-    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
-    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-      pkey = nullptr;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
+    pkey = public_key_from("RSA", bld);
   } else if (f.kty == "EC") {
     const Alg by_curve = f.crv == "P-256"   ? Alg::kES256
                          : f.crv == "P-384" ? Alg::kES384
@@ -383,15 +391,7 @@ bool parse_jwk(std::string_view json, Key* out, std::string* why) {
     OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
-    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
-    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-      pkey = nullptr;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
+    pkey = public_key_from("EC", bld);
     if (pkey) {
       // fromdata does not check that the point is on the curve; a public-key check does.
       EVP_PKEY_CTX* check = EVP_PKEY_CTX_new(pkey, nullptr);
