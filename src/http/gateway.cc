@@ -426,26 +426,42 @@ bool Gateway::wait() {
   return all_drained_.load();
 }
 
+namespace {
+
+// "# HELP name help" and "# TYPE name type" lines.
+void metric_head(std::string& out, std::string_view name, std::string_view type,
+                 std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+}
+
+// "name{label="value"} n", or "name n" without a label.
+void metric_line(std::string& out, std::string_view name, std::string_view label,
+                 std::string_view value, uint64_t n) {
+  out.append(name);
+  if (!label.empty()) {
+    out.append("{").append(label).append("=\"").append(value).append("\"}");
+  }
+  out.append(" ").append(std::to_string(n)).append("\n");
+}
+
+}  // namespace
+
 void Gateway::render_rate_limit_metrics(std::string& out) const {
   const Config& cfg = *config_;
   if (cfg.rate_limits.empty() || workers_.empty()) {
     return;
   }
-#define RINGGATE_RENDER_RATE_LIMIT(field, suffix, type, help)                                 \
-  out += "# HELP ringgate_rate_limit_" suffix " " help "\n# TYPE ringgate_rate_limit_" suffix \
-         " " type "\n";                                                                       \
-  for (size_t p = 0; p < cfg.rate_limits.size(); ++p) {                                       \
-    uint64_t sum = 0;                                                                         \
-    for (const auto& w : workers_) {                                                          \
-      sum += w->rate_limiter()                                                                \
-                 .counters(static_cast<uint32_t>(p))                                          \
-                 .field.load(std::memory_order_relaxed);                                      \
-    }                                                                                         \
-    out += "ringgate_rate_limit_" suffix "{policy=\"";                                        \
-    out += cfg.rate_limits[p].name;                                                           \
-    out += "\"} ";                                                                            \
-    out += std::to_string(sum);                                                               \
-    out += '\n';                                                                              \
+#define RINGGATE_RENDER_RATE_LIMIT(field, suffix, type, help)                                \
+  metric_head(out, "ringgate_rate_limit_" suffix, type, help);                               \
+  for (size_t p = 0; p < cfg.rate_limits.size(); ++p) {                                      \
+    uint64_t sum = 0;                                                                        \
+    for (const auto& w : workers_) {                                                         \
+      sum += w->rate_limiter()                                                               \
+                 .counters(static_cast<uint32_t>(p))                                         \
+                 .field.load(std::memory_order_relaxed);                                     \
+    }                                                                                        \
+    metric_line(out, "ringgate_rate_limit_" suffix, "policy", cfg.rate_limits[p].name, sum); \
   }
   RINGGATE_RATE_LIMIT_COUNTERS(RINGGATE_RENDER_RATE_LIMIT)
 #undef RINGGATE_RENDER_RATE_LIMIT
@@ -463,23 +479,23 @@ void Gateway::render_rate_limit_metrics(std::string& out) const {
     connects += st.connects.load(std::memory_order_relaxed);
     up += st.up.load(std::memory_order_relaxed) ? 1 : 0;
   }
-  out +=
-      "# HELP ringgate_redis_calls_total Lease calls sent to Redis\n"
-      "# TYPE ringgate_redis_calls_total counter\nringgate_redis_calls_total ";
-  out += std::to_string(calls);
-  out +=
-      "\n# HELP ringgate_redis_failures_total Calls Redis did not answer (down, timeout, "
-      "error)\n# TYPE ringgate_redis_failures_total counter\nringgate_redis_failures_total ";
-  out += std::to_string(failures);
-  out +=
-      "\n# HELP ringgate_redis_connects_total Connections to Redis made and set up\n"
-      "# TYPE ringgate_redis_connects_total counter\nringgate_redis_connects_total ";
-  out += std::to_string(connects);
-  out +=
-      "\n# HELP ringgate_redis_connected Shards connected to Redis now\n"
-      "# TYPE ringgate_redis_connected gauge\nringgate_redis_connected ";
-  out += std::to_string(up);
-  out += '\n';
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t value;
+  } redis[] = {
+      {"ringgate_redis_calls_total", "counter", "Lease calls sent to Redis", calls},
+      {"ringgate_redis_failures_total", "counter",
+       "Calls Redis did not answer (down, timeout, error)", failures},
+      {"ringgate_redis_connects_total", "counter", "Connections to Redis made and set up",
+       connects},
+      {"ringgate_redis_connected", "gauge", "Shards connected to Redis now", up},
+  };
+  for (const auto& m : redis) {
+    metric_head(out, m.name, m.type, m.help);
+    metric_line(out, m.name, {}, {}, m.value);
+  }
 }
 
 void Gateway::render_jwt_metrics(std::string& out) const {
@@ -488,18 +504,14 @@ void Gateway::render_jwt_metrics(std::string& out) const {
     return;
   }
 #define RINGGATE_RENDER_JWT(field, suffix, type, help)                                            \
-  out += "# HELP ringgate_jwt_" suffix " " help "\n# TYPE ringgate_jwt_" suffix " " type "\n";    \
+  metric_head(out, "ringgate_jwt_" suffix, type, help);                                           \
   for (size_t i = 0; i < cfg.jwt_issuers.size(); ++i) {                                           \
     uint64_t sum = 0;                                                                             \
     for (const auto& w : workers_) {                                                              \
       sum +=                                                                                      \
           w->jwt_auth().counters(static_cast<uint32_t>(i)).field.load(std::memory_order_relaxed); \
     }                                                                                             \
-    out += "ringgate_jwt_" suffix "{issuer=\"";                                                   \
-    out += cfg.jwt_issuers[i].name;                                                               \
-    out += "\"} ";                                                                                \
-    out += std::to_string(sum);                                                                   \
-    out += '\n';                                                                                  \
+    metric_line(out, "ringgate_jwt_" suffix, "issuer", cfg.jwt_issuers[i].name, sum);             \
   }
   RINGGATE_JWT_COUNTERS(RINGGATE_RENDER_JWT)
 #undef RINGGATE_RENDER_JWT
@@ -514,12 +526,10 @@ void Gateway::render_jwt_metrics(std::string& out) const {
        &JwtKeySource::failures},
   };
   for (const auto& c : fetch_counters) {
-    out.append("# HELP ").append(c.name).append(" ").append(c.help).append("\n# TYPE ");
-    out.append(c.name).append(" counter\n");
+    metric_head(out, c.name, "counter", c.help);
     for (size_t i = 0; i < cfg.jwt_issuers.size(); ++i) {
-      out.append(c.name).append("{issuer=\"").append(cfg.jwt_issuers[i].name).append("\"} ");
-      out.append(std::to_string((jwt_sources_[i].get()->*c.field).load(std::memory_order_relaxed)));
-      out.append("\n");
+      metric_line(out, c.name, "issuer", cfg.jwt_issuers[i].name,
+                  (jwt_sources_[i].get()->*c.field).load(std::memory_order_relaxed));
     }
   }
 }
@@ -530,24 +540,25 @@ void Gateway::render_api_key_metrics(std::string& out) const {
     return;
   }
   const struct {
-    const char* suffix;
+    const char* name;
     const char* help;
     std::atomic<uint64_t> Worker::ApiKeyCounters::*field;
   } kinds[] = {
-      {"accepted_total", "Requests with a known API key", &Worker::ApiKeyCounters::accepted},
-      {"missing_total", "Requests without an API key (401)", &Worker::ApiKeyCounters::missing},
-      {"invalid_total", "Requests with an unknown API key (401)", &Worker::ApiKeyCounters::invalid},
+      {"ringgate_api_key_accepted_total", "Requests with a known API key",
+       &Worker::ApiKeyCounters::accepted},
+      {"ringgate_api_key_missing_total", "Requests without an API key (401)",
+       &Worker::ApiKeyCounters::missing},
+      {"ringgate_api_key_invalid_total", "Requests with an unknown API key (401)",
+       &Worker::ApiKeyCounters::invalid},
   };
   for (const auto& k : kinds) {
-    out.append("# HELP ringgate_api_key_").append(k.suffix).append(" ").append(k.help);
-    out.append("\n# TYPE ringgate_api_key_").append(k.suffix).append(" counter\n");
+    metric_head(out, k.name, "counter", k.help);
     for (size_t i = 0; i < cfg.api_keys.size(); ++i) {
       uint64_t sum = 0;
       for (const auto& w : workers_) {
         sum += (w->api_key_counters(i).*k.field).load(std::memory_order_relaxed);
       }
-      out.append("ringgate_api_key_").append(k.suffix).append("{set=\"");
-      out.append(cfg.api_keys[i].name).append("\"} ").append(std::to_string(sum)).append("\n");
+      metric_line(out, k.name, "set", cfg.api_keys[i].name, sum);
     }
   }
 }
