@@ -20,8 +20,8 @@
 #include <string_view>
 #include <utility>
 
-#include "ringgate/http/method.h"
-#include "ringgate/http/path.h"  // PathFlag names only (header-only)
+#include "ringgate/core/method.h"
+#include "ringgate/core/path_flags.h"
 #include "ringgate/net/address.h"
 
 namespace ringgate {

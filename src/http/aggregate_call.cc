@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "connection.h"
-#include "ringgate/http/method.h"
+#include "ringgate/core/method.h"
 #include "ringgate/http/response.h"
 #include "worker.h"
 

@@ -10,7 +10,7 @@
 
 #include "aggregate_call.h"
 #include "proxy.h"
-#include "ringgate/http/method.h"
+#include "ringgate/core/method.h"
 #include "worker.h"
 
 namespace ringgate {

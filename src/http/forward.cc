@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "ringgate/http/method.h"
+#include "ringgate/core/method.h"
 #include "ringgate/http/response.h"
 
 namespace ringgate {

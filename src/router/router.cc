@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "ringgate/http/method.h"
+#include "ringgate/core/method.h"
 
 namespace ringgate {
 namespace {

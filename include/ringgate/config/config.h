@@ -133,7 +133,7 @@ using RouteAction = std::variant<DirectResponse, UpstreamAction, AggregateAction
 struct RouteConfig {
   std::string name;  // `name:` or "route#N" (1-based index)
   RouteMatch match;
-  // PathFlag bits (ringgate/http/path.h) this route accepts in a request path: an encoded slash,
+  // PathFlag bits (ringgate/core/path_flags.h) this route accepts in a request path: an encoded slash,
   // a backslash, an encoded NUL, overlong UTF-8. Anything else flagged is a 400.
   uint8_t path_allow = 0;
   // Indexes into Config::rate_limits checked for this route, in order: the global policies,

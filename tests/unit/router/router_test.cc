@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "ringgate/http/method.h"
+#include "ringgate/core/method.h"
 
 // Defined in alloc_counter.cc, which replaces the global operator new for this binary.
 long allocation_count();

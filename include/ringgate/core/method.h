@@ -1,5 +1,6 @@
 #pragma once
-// HTTP methods as llhttp numbers them, so the router can test a method with one bit.
+// HTTP methods as llhttp numbers them, so the router can test a method with one bit. In core:
+// config, router and http all name methods, and none of them may depend on another for it.
 
 #include <cstdint>
 #include <string_view>

@@ -1,4 +1,4 @@
-#include "ringgate/http/method.h"
+#include "ringgate/core/method.h"
 
 #include <llhttp.h>
 
