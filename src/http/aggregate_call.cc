@@ -5,6 +5,7 @@
 
 #include "connection.h"
 #include "ringgate/core/method.h"
+#include "ringgate/http/error_reply.h"
 #include "ringgate/http/response.h"
 #include "worker.h"
 
@@ -194,8 +195,8 @@ void AggregateCall::start(Connection& client, const AggregateRoute& route,
                   ? Backend::State::kSkipped
                   : Backend::State::kWaiting;
     b.proxy = nullptr;
-    b.status = 0;
-    b.own_status = b.too_big = b.has_cache_control = false;
+    b.error = Error{};
+    b.too_big = b.has_cache_control = false;
     b.cache_control.clear();
     b.listed.clear();
     b.elements.clear();
@@ -325,16 +326,15 @@ void AggregateCall::launch(Backend& b) {
   std::string why;
   element_ = nullptr;
   if (!render_request(rb, &why)) {
-    fail(b, 502, "could not be called: " + why);
+    fail(b, ErrorKind::kInternal, "could not be called: " + why);
     return;
   }
   b.state = Backend::State::kRunning;
   ProxyCall* call = worker_.acquire_call();
-  const int status = call->start_backend(b, rb.upstream, *rb.cluster, request_, rb.idempotent);
-  if (status != 0) {
+  const Error error = call->start_backend(b, rb.upstream, *rb.cluster, request_, rb.idempotent);
+  if (error) {
     worker_.release_call(call);
-    fail(b, status,
-         status == 503 ? "is unavailable (no endpoint, or at its limits)" : "could not be called");
+    fail(b, error);
     return;
   }
   b.proxy = call;
@@ -359,11 +359,13 @@ void AggregateCall::launch_for_each(Backend& b) {
                                            })
           : json::Status::kAbsent;
   if (st != json::Status::kOk) {
-    fail(b, 502, "could not be called: " + rb.for_each.text() + " is not an array");
+    fail(b, ErrorKind::kInternal,
+         "could not be called: " + rb.for_each.text() + " is not an array");
     return;
   }
   if (too_many) {
-    fail(b, 502, "could not be called: more than " + std::to_string(fe.max_items) + " elements");
+    fail(b, ErrorKind::kInternal,
+         "could not be called: more than " + std::to_string(fe.max_items) + " elements");
     return;
   }
   b.items.resize(b.elements.size());
@@ -393,22 +395,25 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
   element_ = &b.elements[i];
   const bool rendered = render_request(rb, &why);
   element_ = nullptr;
-  int status = 502;
+  Error error = Error::of(ErrorKind::kInternal);
   if (rendered) {
     ProxyCall* call = worker_.acquire_call();
-    status = call->start_backend(b.items[i], rb.upstream, *rb.cluster, request_, rb.idempotent);
-    if (status == 0) {
+    error = call->start_backend(b.items[i], rb.upstream, *rb.cluster, request_, rb.idempotent);
+    if (!error) {
       b.items[i].proxy = call;
       b.items[i].body.clear();
       b.items[i].too_big = false;
       return true;
     }
     worker_.release_call(call);
-    why = "could not be called";
+    why.clear();
+    append_error_reason(error, why);
+  } else {
+    why = "could not be called: " + why;
   }
   cancel(b);
   --running_;
-  fail(b, status, "element " + std::to_string(i) + " " + why);
+  fail(b, error, "element " + std::to_string(i) + " " + why);
   return false;
 }
 
@@ -432,23 +437,26 @@ void AggregateCall::Item::backend_body(std::string_view data) {
 
 void AggregateCall::Item::backend_done(int upstream_status) {
   proxy = nullptr;
-  int status = 0;
+  Error error;
   std::string reason;
-  backend->call->accept_body(body, too_big, upstream_status, &status, &reason);
-  backend->call->item_finished(*this, status, std::move(reason));
+  backend->call->accept_body(body, too_big, upstream_status, &error, &reason);
+  backend->call->item_finished(*this, error, std::move(reason));
 }
 
-void AggregateCall::Item::backend_failed(int status) {
+void AggregateCall::Item::backend_failed(const Error& error) {
   proxy = nullptr;
-  backend->call->item_finished(*this, status, backend->call->failure_reason(too_big, status));
+  backend->call->item_finished(*this, error, backend->call->failure_reason(too_big, error));
 }
 
-void AggregateCall::item_finished(Item& item, int status, std::string reason) {
+void AggregateCall::item_finished(Item& item, const Error& error, std::string reason) {
   Backend& b = *item.backend;
-  if (status != 0) {
+  if (error) {
+    if (reason.empty()) {
+      append_error_reason(error, reason);
+    }
     cancel(b);
     --running_;
-    fail(b, status, "element " + std::to_string(item.index) + " " + reason);
+    fail(b, error, "element " + std::to_string(item.index) + " " + reason);
     settle();
     return;
   }
@@ -469,11 +477,14 @@ void AggregateCall::item_finished(Item& item, int status, std::string reason) {
   settle();
 }
 
-void AggregateCall::fail(Backend& b, int status, std::string reason) {
-  b.state = Backend::State::kFailed;
-  b.status = status;
-  b.reason = std::move(reason);
+void AggregateCall::fail(Backend& b, const Error& error, std::string reason) {
   const AggregateBackend& cfg = *route_->backends[b.index].config;
+  b.state = Backend::State::kFailed;
+  b.reason = std::move(reason);
+  b.error = error;
+  b.error.source = ErrorSource::kBackend;
+  b.error.name = cfg.key;
+  b.error.detail = b.reason;  // empty: the kind's own words
   if (cfg.optional) {
     b.body.assign(cfg.default_json);  // what templates and the response read in its place
     b.body.reserve(b.body.size() + json::kPadding);
@@ -506,27 +517,26 @@ void AggregateCall::Backend::backend_body(std::string_view data) {
 void AggregateCall::Backend::backend_done(int upstream_status) {
   proxy = nullptr;
   --call->running_;
-  int status = 0;
+  Error error;
   std::string why;
-  if (call->accept_body(body, too_big, upstream_status, &status, &why)) {
+  if (call->accept_body(body, too_big, upstream_status, &error, &why)) {
     state = State::kDone;
   } else {
-    call->fail(*this, status, std::move(why));
-    own_status = status == upstream_status;
+    call->fail(*this, error, std::move(why));
   }
   call->settle();
 }
 
-bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_status, int* status,
+bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
                                 std::string* reason) {
   if (too_big) {
-    *status = 502;
-    *reason = failure_reason(true, 502);
+    *error = Error::of(ErrorKind::kBadResponse);
+    *reason = failure_reason(true, *error);
     return false;
   }
   if (upstream_status < 200 || upstream_status > 299) {
-    *status = upstream_status;
-    *reason = "answered " + std::to_string(upstream_status);
+    *error = Error::of(ErrorKind::kUpstreamStatus);
+    error->status = static_cast<uint16_t>(upstream_status);
     return false;
   }
   // Room for the padding is kept, so padding the body for the reader never moves it.
@@ -534,24 +544,27 @@ bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_st
   std::string_view why;
   const bool valid = open_text(body, &why);
   if (!valid) {
-    *status = 502;
+    *error = Error::of(ErrorKind::kBadResponse);
     *reason = "sent " + std::string(why);
   }
   return valid;
 }
 
-std::string AggregateCall::failure_reason(bool too_big, int gateway_status) const {
-  return too_big ? "sent a body larger than " + std::to_string(route_->action->limits.body_bytes) +
-                       " bytes"
-         : gateway_status == 504 ? std::string("did not answer in time")
-         : gateway_status == 503 ? std::string("is unavailable (no endpoint, or circuit open)")
-                                 : std::string("could not be reached or sent a bad response");
+std::string AggregateCall::failure_reason(bool too_big, const Error& error) const {
+  std::string reason;
+  if (too_big) {
+    reason =
+        "sent a body larger than " + std::to_string(route_->action->limits.body_bytes) + " bytes";
+  } else {
+    append_error_reason(error, reason);
+  }
+  return reason;
 }
 
-void AggregateCall::Backend::backend_failed(int gateway_status) {
+void AggregateCall::Backend::backend_failed(const Error& error) {
   proxy = nullptr;
   --call->running_;
-  call->fail(*this, gateway_status, call->failure_reason(too_big, gateway_status));
+  call->fail(*this, error, too_big ? call->failure_reason(true, error) : std::string());
   call->settle();
 }
 
@@ -650,19 +663,18 @@ void AggregateCall::answer() {
   for (Backend& b : backends_) {
     if (b.state == Backend::State::kRunning) {
       cancel(b);
-      fail(b, 504, "was cancelled: the response was decided without it");
+      fail(b, ErrorKind::kTimeout, "was cancelled: the response was decided without it");
     }
   }
   running_ = 0;
   const AggregateAction& action = *route_->action;
   partial_.clear();
   if (cause) {
-    const bool own = cause->own_status && action.status_from && *action.status_from == cause->index;
-    answer_status_ =
-        own ? cause->status : (cause->status == 503 || cause->status == 504 ? cause->status : 502);
-    out_ = problem_json(answer_status_, "backend \"" + route_->backends[cause->index].config->key +
-                                            "\" " + cause->reason);
-    content_type_ = "application/problem+json";
+    Error error = cause->error;
+    error.pass_status = action.status_from && *action.status_from == cause->index;
+    answer_status_ = error_status(error);
+    error_body(error, out_);
+    content_type_ = kProblemContentType.data();
     if (request_complete_) {
       deliver();
     }
@@ -672,9 +684,10 @@ void AggregateCall::answer() {
   content_type_ = "application/json";
   std::string why;
   if (!write_response(&why)) {
-    answer_status_ = 502;
-    content_type_ = "application/problem+json";
-    out_ = problem_json(502, why);
+    const Error error = Error::gateway(ErrorKind::kInternal, why);
+    answer_status_ = error_status(error);
+    content_type_ = kProblemContentType.data();
+    error_body(error, out_);
   }
   if (request_complete_) {
     deliver();
@@ -778,9 +791,11 @@ bool AggregateCall::write_response(std::string* why) {
         w.key("backend");
         w.string(route_->backends[b.index].config->key);
         w.key("status");
-        w.number(b.status);
+        w.number(error_reported_status(b.error));
         w.key("reason");
-        w.string(b.reason);
+        reason_.clear();
+        append_error_reason(b.error, reason_);
+        w.string(reason_);
         w.end_object();
       }
       w.end_array();
@@ -902,9 +917,9 @@ void AggregateCall::on_timer(Timer* t) {
   for (Backend& b : call->backends_) {
     if (b.state == Backend::State::kRunning) {
       call->cancel(b);
-      call->fail(b, 504, "did not answer within the aggregate timeout");
+      call->fail(b, ErrorKind::kTimeout, "did not answer within the aggregate timeout");
     } else if (b.state == Backend::State::kWaiting) {
-      call->fail(b, 504, "was not called within the aggregate timeout");
+      call->fail(b, ErrorKind::kTimeout, "was not called within the aggregate timeout");
     }
   }
   call->running_ = 0;

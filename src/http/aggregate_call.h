@@ -93,7 +93,7 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
     bool backend_head(const ResponseParser& p) override;
     void backend_body(std::string_view data) override;
     void backend_done(int status) override;
-    void backend_failed(int status) override;
+    void backend_failed(const Error& error) override;
   };
 
   struct Backend final : BackendSink {
@@ -102,13 +102,12 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
     uint32_t index = 0;
     State state = State::kWaiting;
     ProxyCall* proxy = nullptr;
-    int status = 0;  // the upstream's (done, or failed with its own status) or the gateway's
-    bool own_status = false;  // failed with the upstream's own 4xx/5xx (status_from)
+    Error error;  // why it failed (source kBackend, named by its key; detail: reason)
     bool too_big = false;
     // The body once done (a failed optional backend: its default). Capacity for json::kPadding
     // more bytes is kept, so padding it for the reader never moves it.
     std::string body;
-    std::string reason;         // why it failed
+    std::string reason;         // why it failed, when more than error.kind says
     std::string cache_control;  // its Cache-Control, when it sent one
     bool has_cache_control = false;
     std::vector<std::string> listed;  // values of the action's `headers`, by position ("" absent)
@@ -121,26 +120,29 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
     bool backend_head(const ResponseParser& p) override;
     void backend_body(std::string_view data) override;
     void backend_done(int status) override;
-    void backend_failed(int status) override;
+    void backend_failed(const Error& error) override;
   };
 
   void launch(Backend& b);
   void launch_for_each(Backend& b);
   // Starts element `i` of a for_each backend; false when it failed at once (b is failed then).
   bool launch_item(Backend& b, uint32_t i);
-  void item_finished(Item& item, int status, std::string reason);
+  // An element's call ended: `error` is empty when it succeeded.
+  void item_finished(Item& item, const Error& error, std::string reason);
   // A complete response of a backend or element: 2xx, within the limits, valid JSON. Otherwise
-  // false with the status and reason it fails with.
-  bool accept_body(std::string& body, bool too_big, int upstream_status, int* status,
+  // false with the error and reason it fails with.
+  bool accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
                    std::string* reason);
-  // Why a call that the proxy gave up on failed (a body over the limit, or its gateway status),
-  // for the "errors" member and problem bodies.
-  std::string failure_reason(bool too_big, int gateway_status) const;
+  // Why a call that the proxy gave up on failed: a body over the limit, or what the proxy says.
+  std::string failure_reason(bool too_big, const Error& error) const;
   // Renders backend `rb`'s request into request_ (element `item` for {item}).
   bool render_request(const AggregateRoute::Backend& rb, std::string* why);
   // Cancels whatever of `b` is still out.
   void cancel(Backend& b);
-  void fail(Backend& b, int status, std::string reason);
+  // `b` failed with `error` (any source: relabelled as the backend's), and `reason` when more is
+  // known than error's kind says.
+  void fail(Backend& b, const Error& error, std::string reason = {});
+  void fail(Backend& b, ErrorKind kind, std::string reason) { fail(b, Error::of(kind), reason); }
   void settle();  // after a backend ends: answer, or launch what can go now
   void answer();
   void deliver();
@@ -193,6 +195,7 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   std::string partial_;  // keys of failed optional backends, comma-separated
   const char* content_type_ = "application/json";
   int answer_status_ = 0;
+  std::string reason_;  // scratch: one failed backend's reason, for the "errors" member
   uint32_t running_ = 0;
   bool answered_ = false;  // the answer is built (out_, answer_status_, answer_headers_)
   bool request_complete_ = false;

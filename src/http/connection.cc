@@ -11,6 +11,7 @@
 #include "aggregate_call.h"
 #include "proxy.h"
 #include "ringgate/core/method.h"
+#include "ringgate/http/error_reply.h"
 #include "worker.h"
 
 namespace ringgate {
@@ -269,12 +270,12 @@ void Connection::on_head() {
   uint8_t path_flags = 0;
   rate_next_ = 0;
   if (!parser_.normalize_path(&path_flags)) {
-    refuse_path(worker_.bad_escape_body());
+    refuse_path(ErrorKind::kBadEscape);
     return;
   }
   if (local_) {
     if (path_flags != 0) {
-      refuse_path(worker_.path_not_allowed_body());
+      refuse_path(ErrorKind::kPathNotAllowed);
       return;
     }
     pending_.admin = new AdminResponse();
@@ -297,7 +298,7 @@ void Connection::route_request(bool resumed) {
                               ? worker_.config().routes[match.route_index].path_allow
                               : 0;
   if (path_flags_ & ~allowed) {
-    refuse_path(worker_.path_not_allowed_body());
+    refuse_path(ErrorKind::kPathNotAllowed);
     return;
   }
   Worker::AuthFound& found = worker_.auth_found();
@@ -329,7 +330,8 @@ void Connection::route_request(bool resumed) {
       pending_.allow = match.allowed_methods;
       break;
     case RouteMatchResult::Status::kNotFound:
-      pending_kind_ = Pending::kNotFound;
+      pending_kind_ = Pending::kError;
+      error_ = Error::client(ErrorKind::kNoRoute);
       break;
   }
 }
@@ -404,14 +406,12 @@ void Connection::emit_auth_refusal(const AuthRefusal& refused, bool keep_alive) 
     char headers[200];
     const int n = snprintf(headers, sizeof headers, "WWW-Authenticate: ApiKey realm=\"%s\"\r\n",
                            worker_.config().api_keys[refused.issuer].name.c_str());
-    std::string& body = worker_.auth_body_scratch();
-    problem_json_into(401,
-                      refused.outcome == ShardJwtAuth::Outcome::kMissing
-                          ? std::string_view("an API key is required")
-                          : std::string_view(refused.reason, refused.reason_len),
-                      body);
-    emit_generated(401, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
-                   "application/problem+json", body, keep_alive, head_request_);
+    const Error error = Error::client(ErrorKind::kUnauthorized,
+                                      refused.outcome == ShardJwtAuth::Outcome::kMissing
+                                          ? std::string_view("an API key is required")
+                                          : std::string_view(refused.reason, refused.reason_len));
+    emit_error(error, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
+               keep_alive);
     return;
   }
   const JwtIssuerConfig& cfg = worker_.config().jwt_issuers[refused.issuer];
@@ -419,7 +419,7 @@ void Connection::emit_auth_refusal(const AuthRefusal& refused, bool keep_alive) 
   // insufficient_scope (403, naming the scopes) otherwise.
   char headers[600];
   int n = 0;
-  int status = 401;
+  ErrorKind kind = ErrorKind::kUnauthorized;
   std::string_view detail;
   switch (refused.outcome) {
     case ShardJwtAuth::Outcome::kMissing:
@@ -436,7 +436,7 @@ void Connection::emit_auth_refusal(const AuthRefusal& refused, bool keep_alive) 
       break;
     case ShardJwtAuth::Outcome::kInsufficientScope:
     case ShardJwtAuth::Outcome::kOk:
-      status = 403;
+      kind = ErrorKind::kForbidden;
       n = snprintf(headers, sizeof headers,
                    "WWW-Authenticate: Bearer realm=\"%s\", error=\"insufficient_scope\", "
                    "scope=\"%s\"\r\n",
@@ -444,10 +444,8 @@ void Connection::emit_auth_refusal(const AuthRefusal& refused, bool keep_alive) 
       detail = "the token does not grant the scope this route requires";
       break;
   }
-  std::string& body = worker_.auth_body_scratch();
-  problem_json_into(status, detail, body);
-  emit_generated(status, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
-                 "application/problem+json", body, keep_alive, head_request_);
+  emit_error(Error::client(kind, detail),
+             n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr, keep_alive);
 }
 
 bool Connection::within_rate_limits(const RouteConfig& route) {
@@ -564,26 +562,26 @@ void Connection::emit_rate_limited(const LimitedAnswer& limited, bool keep_alive
                "RateLimit: \"%s\";r=0;t=%u\r\n",
                limited.retry_after_s, p.name.c_str(), static_cast<unsigned long long>(p.burst),
                static_cast<unsigned long long>(window_s), p.name.c_str(), limited.retry_after_s);
-  emit_generated(429, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
-                 "application/problem+json", worker_.rate_limited_body(limited.policy), keep_alive,
-                 head_request_);
+  Error error = Error::client(ErrorKind::kLimited);
+  error.name = p.name;
+  emit_error(error, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
+             keep_alive);
 }
 
-void Connection::refuse_path(const std::string& body) {
+void Connection::refuse_path(ErrorKind kind) {
   bump(counters().parse_bad_path);
-  pending_kind_ = Pending::kProxyError;  // answered at message complete, like any refusal
-  pending_.error = ErrorAnswer{&body, 400};
+  pending_kind_ = Pending::kError;  // answered at message complete, like any refusal
+  error_ = Error::client(kind);
 }
 
 void Connection::start_proxy(const ProxyRoute& route) {
   ProxyCall* call = worker_.acquire_call();
-  const std::string* error_body = nullptr;
-  const int status = call->start(*this, *route.route, *route.action, *route.cluster, error_body);
-  if (status != 0) {
+  const Error error = call->start(*this, *route.route, *route.action, *route.cluster);
+  if (error) {
     // Refused before anything was sent (no endpoint, limits): answered at message complete.
     worker_.release_call(call);
-    pending_kind_ = Pending::kProxyError;
-    pending_.error = ErrorAnswer{error_body, status};
+    pending_kind_ = Pending::kError;
+    error_ = error;
     return;
   }
   call_ = call;
@@ -641,23 +639,17 @@ void Connection::on_message_complete() {
       }
       put("\r\n");
       allow[n] = '\0';
-      emit_generated(405, allow, "application/problem+json", worker_.method_not_allowed_body(),
-                     keep_alive, head_request_);
+      emit_error(Error::client(ErrorKind::kMethodNotAllowed), allow, keep_alive);
       break;
     }
-    case Pending::kNotFound:
-      emit_generated(404, nullptr, "application/problem+json", worker_.not_found_body(), keep_alive,
-                     head_request_);
-      break;
     case Pending::kAdmin: {
       AdminResponse* r = pending_.admin;
       pending_kind_ = Pending::kNone;
       emit_admin(r, keep_alive, head_request_);
       break;
     }
-    case Pending::kProxyError:
-      emit_generated(pending_.error.status, nullptr, "application/problem+json",
-                     *pending_.error.body, keep_alive, head_request_);
+    case Pending::kError:
+      emit_error(error_, nullptr, keep_alive);
       break;
     case Pending::kRateLimited:
       emit_rate_limited(pending_.limited, keep_alive);
@@ -759,7 +751,7 @@ std::string_view Connection::peer_ip() {
   return peer_ip_;
 }
 
-void Connection::proxy_error(int status, std::string_view body, bool keep_alive) {
+void Connection::proxy_error(const Error& error, bool keep_alive) {
   call_ = nullptr;
   const bool request_done = !parser_.in_message();
   if (!request_done) {
@@ -768,8 +760,7 @@ void Connection::proxy_error(int status, std::string_view body, bool keep_alive)
     pending_kind_ = Pending::kNone;
     keep_alive = false;
   }
-  emit_generated(status, nullptr, "application/problem+json", body,
-                 keep_alive && !worker_.draining(), head_request_);
+  emit_error(error, nullptr, keep_alive && !worker_.draining());
   if (!keep_alive || worker_.draining()) {
     close_after_send_ = true;
   }
@@ -820,31 +811,31 @@ void Connection::proxy_abort() {
 void Connection::on_parse_error() {
   const ParseError& e = parser_.error();
   ShardCounters& c = counters();
-  switch (e.status) {
-    case 414:
+  switch (e.kind) {
+    case ErrorKind::kUriTooLong:
       bump(c.parse_uri_too_long);
       break;
-    case 431:
+    case ErrorKind::kHeadTooLarge:
       bump(c.parse_header_too_large);
       break;
-    case 413:
+    case ErrorKind::kBodyTooLarge:
       bump(c.parse_body_too_large);
       break;
-    case 400:
+    case ErrorKind::kMalformed:
       bump(c.parse_bad_request);
       break;
     default:
       bump(c.parse_other);
       break;
   }
-  fail_and_close(e.status, e.reason);
+  fail_and_close(e.error());
 }
 
-void Connection::fail_and_close(int status, const char* detail) {
+void Connection::fail_and_close(const Error& error) {
   // The request cannot go on: answer with a problem document and close once it is sent; nothing
   // more is read as a request on this connection.
-  std::string body = problem_json(status, detail);
-  emit_generated(status, nullptr, "application/problem+json", body, false, false);
+  head_request_ = false;
+  emit_error(error, nullptr, false);
   close_after_send_ = true;
   release_input();
   if (!send_inflight_) {
@@ -955,6 +946,13 @@ void Connection::emit_generated(int status, const char* extra_headers,
   if (!head_only) {
     append_copy(body);  // generated bodies are small problem documents
   }
+}
+
+void Connection::emit_error(const Error& error, const char* extra_headers, bool keep_alive) {
+  std::string& body = worker_.error_body_scratch();
+  error_body(error, body);
+  emit_generated(error_status(error), extra_headers, kProblemContentType, body, keep_alive,
+                 head_request_);
 }
 
 void Connection::emit_admin(AdminResponse* r, bool keep_alive, bool head_only) {
@@ -1177,7 +1175,8 @@ void Connection::on_timer(Timer* t) {
         // than request_timeout, but a waiter can be moved on to a second call).
         c->worker_.rate_limiter().cancel(c);
         bump(counters.request_timeouts);
-        c->fail_and_close(503, "the rate limit's backend did not answer in time");
+        c->fail_and_close(Error::gateway(ErrorKind::kDependencyTimeout,
+                                         "the rate limit's backend did not answer in time"));
         c->phase_ = Phase::kLinger;
         c->worker_.shard().timers().arm(*c, c->worker_.shard().now_ms() + kLingerMs);
       } else if (c->call_) {
@@ -1186,8 +1185,8 @@ void Connection::on_timer(Timer* t) {
       } else if (c->parser_.in_message() && !c->close_after_send_) {
         const bool header = c->phase_ == Phase::kHeader;
         bump(header ? counters.header_timeouts : counters.request_timeouts);
-        c->fail_and_close(408, header ? "request head not received in time"
-                                      : "request body not received in time");
+        c->fail_and_close(
+            Error::client(header ? ErrorKind::kHeadTimeout : ErrorKind::kBodyTimeout));
         c->phase_ = Phase::kLinger;
         // If the client does not read the 408 either, the linger deadline closes the connection.
         c->worker_.shard().timers().arm(*c, c->worker_.shard().now_ms() + kLingerMs);

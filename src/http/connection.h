@@ -10,6 +10,7 @@
 
 #include "input_chain.h"
 #include "ringgate/core/counters.h"
+#include "ringgate/core/error.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/filters/auth_jwt.h"
@@ -65,8 +66,8 @@ class Connection final : public Completion, public Timer, public RateWaiter {
   void count_status(int status);
   // The peer's address as text (no port), looked up once per connection.
   std::string_view peer_ip();
-  // The call answered with an error of its own (the response did not start).
-  void proxy_error(int status, std::string_view body, bool keep_alive);
+  // The call failed before its response started: the gateway answers for it.
+  void proxy_error(const Error& error, bool keep_alive);
   // The response is complete in the output.
   void proxy_done(bool keep_alive);
   // The response started but cannot be completed: cut the connection.
@@ -93,11 +94,10 @@ class Connection final : public Completion, public Timer, public RateWaiter {
   enum class Pending : uint8_t {
     kNone,
     kDirect,
-    kNotFound,
     kMethodNotAllowed,
     kAdmin,
     kProxy,         // call_ is in progress
-    kProxyError,    // the call could not start: answer pending_.error at message complete
+    kError,         // refused (no route, bad path, the call could not start): error_
     kAggregate,     // agg_ is in progress
     kRateLimited,   // over a rate limit: 429 with pending_.limited at message complete
     kUnauthorized,  // auth refused: 401/403 with pending_.refused at message complete
@@ -114,10 +114,6 @@ class Connection final : public Completion, public Timer, public RateWaiter {
     uint32_t policy;
     uint32_t retry_after_s;
   };
-  struct ErrorAnswer {
-    const std::string* body;
-    int status;
-  };
 
   // Admin traffic is kept out of the client metrics (and out of limits.connections).
   ShardCounters& counters() const;
@@ -133,15 +129,18 @@ class Connection final : public Completion, public Timer, public RateWaiter {
   // Hands held input to the tunnel; false when the call has no room now.
   bool tunnel_input();
   void on_parse_error();
-  void fail_and_close(int status, const char* detail);
+  // Answers `error` and closes once it is sent; nothing more is read as a request.
+  void fail_and_close(const Error& error);
+  // The gateway's own answer to a request it refuses, through error_reply.
+  void emit_error(const Error& error, const char* extra_headers, bool keep_alive);
   void emit_direct(const DirectRoute& route, bool keep_alive, bool head_only);
   void emit_head(int status, const char* extra_headers, std::string_view content_type,
                  size_t content_length, bool keep_alive);
   void emit_generated(int status, const char* extra_headers, std::string_view content_type,
                       std::string_view body, bool keep_alive, bool head_only);
   void emit_admin(AdminResponse* response, bool keep_alive, bool head_only);
-  // A 400 for the request's path (counted), with one of the worker's prebuilt problem bodies.
-  void refuse_path(const std::string& body);
+  // A 400 for the request's path (counted).
+  void refuse_path(ErrorKind kind);
   // From routing on (the path is normal): match, path flags, auth, rate limits, action. Run
   // again when a rate limit that waited for Redis lets the request through (`resumed`: auth
   // results are looked up again, uncounted, and the policies already passed are skipped).
@@ -181,10 +180,10 @@ class Connection final : public Completion, public Timer, public RateWaiter {
     const DirectRoute* route;
     uint64_t allow;
     AdminResponse* admin;
-    ErrorAnswer error;
     LimitedAnswer limited;
     AuthRefusal refused;
   } pending_{};
+  Error error_;  // Pending::kError
   ProxyCall* call_ = nullptr;
   AggregateCall* agg_ = nullptr;
   int fd_;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "ringgate/http/error_reply.h"
 #include "worker.h"
 
 namespace ringgate {
@@ -43,10 +44,10 @@ void JwksFetcher::fetch() {
   too_big_ = false;
   ProxyCall* call = worker_.acquire_call();
   UpstreamCluster& cluster = *worker_.clusters()[issuer_.jwks_cluster];
-  const int status = call->start_backend(*this, action_, cluster, request_, true);
-  if (status != 0) {
+  const Error error = call->start_backend(*this, action_, cluster, request_, true);
+  if (error) {
     worker_.release_call(call);
-    finished(false, "the cluster refused the call (" + std::to_string(status) + ")");
+    finished(false, describe(error));
     return;
   }
   call_ = call;
@@ -97,9 +98,15 @@ void JwksFetcher::backend_done(int status) {
   finished(true, "");
 }
 
-void JwksFetcher::backend_failed(int status) {
+void JwksFetcher::backend_failed(const Error& error) {
   call_ = nullptr;
-  finished(false, status == 504 ? "did not answer in time" : "could not be reached");
+  finished(false, describe(error));
+}
+
+std::string JwksFetcher::describe(const Error& error) {
+  std::string why;
+  append_error_reason(error, why);
+  return why;
 }
 
 void JwksFetcher::finished(bool ok, const std::string& why) {

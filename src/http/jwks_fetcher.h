@@ -29,7 +29,7 @@ class JwksFetcher final : public BackendSink, public Timer {
   bool backend_head(const ResponseParser& p) override;
   void backend_body(std::string_view data) override;
   void backend_done(int status) override;
-  void backend_failed(int status) override;
+  void backend_failed(const Error& error) override;
 
  private:
   static constexpr uint64_t kPollMs = 200;  // how often a refetch request is looked for
@@ -37,6 +37,7 @@ class JwksFetcher final : public BackendSink, public Timer {
 
   void fetch();
   void finished(bool ok, const std::string& why);
+  static std::string describe(const Error& error);
   static void on_timer(Timer* t);
 
   Worker& worker_;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "connection.h"
+#include "ringgate/http/error_reply.h"
 #include "worker.h"
 
 namespace ringgate {
@@ -24,6 +25,8 @@ constexpr size_t kFramingSlack = 64;
 // Less room than this is treated as none: wait for the output to drain.
 constexpr size_t kMinRoom = 256;
 constexpr uint8_t kMaxTries = 8;
+constexpr std::string_view kHeadOutgrown =
+    "could not be called: the rewritten request head does not fit a request buffer";
 
 bool idempotent(int method) {
   switch (method) {
@@ -226,7 +229,7 @@ void UpstreamConn::on_connect(int res) {
     call_ = nullptr;
     close();
     if (call) {
-      call->on_upstream_failure(502, false, true);
+      call->on_upstream_failure(cluster_.error(ErrorKind::kConnect));
     }
     return;
   }
@@ -271,7 +274,7 @@ void UpstreamConn::on_send(int res) {
     return;
   }
   if (res < 0) {
-    fail(502, false);
+    fail(ErrorKind::kReset);
     return;
   }
   if (call_) {
@@ -308,7 +311,7 @@ void UpstreamConn::on_recv(int res, uint32_t flags) {
     }
   } else if (res < 0 && res != -ECANCELED) {
     if (state_ == State::kActive && call_) {
-      fail(502, false);
+      fail(ErrorKind::kReset);
     } else {
       close();
     }
@@ -357,7 +360,7 @@ void UpstreamConn::process_input() {
       call_->on_response_complete();  // may release this connection to the pool or close it
     } else if (ev == MessageParser::Event::kError) {
       bump(cluster_.counters.bad_responses);
-      fail(502, false);
+      fail(ErrorKind::kBadResponse);
       break;
     }
   }
@@ -379,7 +382,7 @@ void UpstreamConn::process_input() {
       if (ev == MessageParser::Event::kError) {
         bump(cluster_.counters.bad_responses);
       }
-      fail(502, false);
+      fail(ErrorKind::kBadResponse);
     }
     return;
   }
@@ -394,12 +397,12 @@ void UpstreamConn::process_input() {
   }
 }
 
-void UpstreamConn::fail(int status, bool timeout) {
+void UpstreamConn::fail(ErrorKind kind) {
   ProxyCall* call = call_;
   call_ = nullptr;
   close();
   if (call) {
-    call->on_upstream_failure(status, timeout, false);
+    call->on_upstream_failure(cluster_.error(kind));
   }
 }
 
@@ -454,7 +457,7 @@ void UpstreamConn::on_timer(Timer* t) {
     u->call_ = nullptr;
     u->close();
     if (call) {
-      call->on_upstream_failure(504, true, true);
+      call->on_upstream_failure(u->cluster_.error(ErrorKind::kConnectTimeout));
     }
   } else {
     u->close();  // idle past keepalive_timeout
@@ -473,8 +476,8 @@ ProxyCall::~ProxyCall() {
   }
 }
 
-int ProxyCall::start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
-                     UpstreamCluster& cluster, const std::string*& error_body) {
+Error ProxyCall::start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
+                       UpstreamCluster& cluster) {
   client_ = &client;
   route_ = &route;
   action_ = &action;
@@ -491,18 +494,10 @@ int ProxyCall::start(Connection& client, const RouteConfig& route, const Upstrea
                                                                         : BodyFraming::kNone;
   bump(cluster.counters.requests);
   if (!circuit_admits()) {
-    bump(cluster.counters.circuit_rejections);
-    bump(cluster.counters.failures_503);
-    error_body = &cluster.body_503_circuit;
-    clear();
-    return 503;
+    return refuse(ErrorKind::kCircuitOpen);
   }
   if (cluster.requests >= cluster.max_requests) {
-    bump(cluster.counters.circuit_rejections);
-    bump(cluster.counters.failures_503);
-    error_body = &cluster.body_503_limit;
-    clear();
-    return 503;
+    return refuse(ErrorKind::kAtLimit);
   }
   const uint64_t now = worker_.shard().now_ms();
   deadline_ms_ = now + static_cast<uint64_t>(action.timeout.count());
@@ -523,12 +518,11 @@ int ProxyCall::start(Connection& client, const RouteConfig& route, const Upstrea
     key_hash_ = hash_key(key);
   }
   ++cluster.requests;
-  const int status = try_once();
-  if (status != 0) {
+  Error error = try_once();
+  if (error) {
     --cluster.requests;
-    error_body = error_;
     clear();
-    return status;
+    return error;
   }
   if (!req_) {
     req_ = worker_.acquire_request_block();  // kept with the pooled call afterwards
@@ -537,16 +531,41 @@ int ProxyCall::start(Connection& client, const RouteConfig& route, const Upstrea
     // Only with a rewrite that makes the head outgrow the request buffer.
     detach_upstream(true);
     --cluster.requests;
-    bump(cluster.counters.failures_502);
-    error_body = &cluster.body_502_response;
+    error = cluster.error(ErrorKind::kInternal);
+    error.detail = kHeadOutgrown;
+    count_failure(error);
     clear();
-    return 502;
+    return error;
   }
-  return 0;
+  return {};
 }
 
-int ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
-                             UpstreamCluster& cluster, std::string_view request, bool idempotent) {
+Error ProxyCall::refuse(ErrorKind kind) {
+  bump(cluster_->counters.circuit_rejections);
+  const Error error = cluster_->error(kind);
+  count_failure(error);
+  clear();
+  return error;
+}
+
+void ProxyCall::count_failure(const Error& error) {
+  ClusterCounters& c = cluster_->counters;
+  switch (error_status(error)) {
+    case 503:
+      bump(c.failures_503);
+      break;
+    case 504:
+      bump(c.failures_504);
+      break;
+    default:
+      bump(c.failures_502);
+      break;
+  }
+}
+
+Error ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
+                               UpstreamCluster& cluster, std::string_view request,
+                               bool idempotent) {
   sink_ = &sink;
   action_ = &action;
   cluster_ = &cluster;
@@ -557,32 +576,32 @@ int ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
   if (!req_) {
     req_ = worker_.acquire_request_block();
   }
-  int status = 0;
   if (request.size() + kFramingSlack > worker_.request_block_size()) {
-    bump(cluster.counters.failures_502);
-    status = 502;  // a rendered request larger than a request block
-  } else if (!circuit_admits() || cluster.requests >= cluster.max_requests) {
-    bump(cluster.counters.circuit_rejections);
-    bump(cluster.counters.failures_503);
-    status = 503;
-  }
-  if (status != 0) {
+    Error error = cluster.error(ErrorKind::kInternal);
+    error.detail = "could not be called: the request is larger than a request buffer";
+    count_failure(error);
     clear();
-    return status;
+    return error;
+  }
+  if (!circuit_admits()) {
+    return refuse(ErrorKind::kCircuitOpen);
+  }
+  if (cluster.requests >= cluster.max_requests) {
+    return refuse(ErrorKind::kAtLimit);
   }
   std::memcpy(req_, request.data(), request.size());
   req_len_ = static_cast<uint32_t>(request.size());
   request_complete_ = true;
   deadline_ms_ = worker_.shard().now_ms() + static_cast<uint64_t>(action.timeout.count());
   ++cluster.requests;
-  status = try_once();
-  if (status != 0) {
+  const Error error = try_once();
+  if (error) {
     --cluster.requests;
     clear();
-    return status;
+    return error;
   }
   flush_request();  // a pooled connection sends at once; a new one when it connects
-  return 0;
+  return {};
 }
 
 bool ProxyCall::build_head() {
@@ -697,7 +716,7 @@ bool ProxyCall::retarget_host() {
   return true;
 }
 
-int ProxyCall::try_once() {
+Error ProxyCall::try_once() {
   UpstreamCluster& c = *cluster_;
   const uint64_t now = worker_.shard().now_ms();
   for (size_t i = 0; i < c.endpoints.size(); ++i) {
@@ -709,9 +728,9 @@ int ProxyCall::try_once() {
   }
   const int index = c.balancer->pick(c.views, key_hash_, std::span<const uint16_t>(tried_, tries_));
   if (index < 0) {
-    bump(c.counters.failures_503);
-    error_ = &c.body_503_unavailable;
-    return 503;
+    const Error error = c.error(ErrorKind::kNoEndpoint);
+    count_failure(error);
+    return error;
   }
   UpstreamEndpoint& ep = c.endpoints[static_cast<size_t>(index)];
   bump(ep.counters->requests);
@@ -722,16 +741,16 @@ int ProxyCall::try_once() {
   } else {
     if (c.connections >= c.max_connections || c.pending >= c.max_pending) {
       bump(c.counters.circuit_rejections);
-      bump(c.counters.failures_503);
-      error_ = &c.body_503_limit;
-      return 503;
+      const Error error = c.error(ErrorKind::kAtLimit);
+      count_failure(error);
+      return error;
     }
     const int fd = socket(ep.address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       bump(c.counters.connect_failures);
-      bump(c.counters.failures_502);
-      error_ = &c.body_502_connect;
-      return 502;
+      const Error error = c.error(ErrorKind::kConnect);
+      count_failure(error);
+      return error;
     }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -753,7 +772,7 @@ int ProxyCall::try_once() {
   req_sent_ = 0;
   up_->parser().set_head_request(head_request_);
   arm_try_timer();
-  return 0;
+  return {};
 }
 
 void ProxyCall::arm_try_timer() {
@@ -861,16 +880,14 @@ bool ProxyCall::on_response_head() {
     count_response(status);
     UpstreamConn* u = up_;
     u->close();
-    on_upstream_failure(status, status == 504, false);
+    Error error = cluster_->error(ErrorKind::kUpstreamStatus);
+    error.status = static_cast<uint16_t>(status);
+    on_upstream_failure(error);
     return false;
   }
   if (sink_) {
     if (!sink_->backend_head(p)) {
-      bump(cluster_->counters.bad_responses);
-      UpstreamConn* u = up_;
-      u->close();
-      on_upstream_failure(502, false, false);
-      return false;
+      return reject_response();
     }
     head_sent_ = head_flushed_ = true;
     count_response(status);
@@ -954,7 +971,7 @@ bool ProxyCall::reject_response() {
   bump(cluster_->counters.bad_responses);
   UpstreamConn* u = up_;
   u->close();
-  on_upstream_failure(502, false, false);
+  on_upstream_failure(cluster_->error(ErrorKind::kBadResponse));
   return false;
 }
 
@@ -1226,9 +1243,10 @@ bool ProxyCall::can_retry(bool connect_failed) const {
   return c.retries < allowed;
 }
 
-void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_failed) {
+void ProxyCall::on_upstream_failure(const Error& error) {
   // The connection has closed itself (or is being closed by our caller).
   up_ = nullptr;
+  const bool connect_failed = error.before_connection();
   if (endpoint_ && !connect_failed) {
     bump(endpoint_->counters->failures);
   }
@@ -1247,7 +1265,7 @@ void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_faile
     BackendSink* sink = sink_;
     end_call(false);
     if (sink) {
-      sink->backend_failed(status == 504 ? 504 : 502);  // cut or stalled after its head
+      sink->backend_failed(error);  // cut or stalled after its head
     } else {
       client->proxy_abort();
     }
@@ -1255,51 +1273,42 @@ void ProxyCall::on_upstream_failure(int status, bool timeout, bool connect_faile
   }
   if (!can_retry(connect_failed)) {
     record_outcome(false);
-  } else {
-    bump(cluster_->counters.retries);
-    if (!counted_retry_) {
-      counted_retry_ = true;
-      ++cluster_->retries;
-    }
-    const int s = try_once();
-    if (s == 0) {
-      if (!retarget_host()) {
-        detach_upstream(false);
-        record_outcome(false);
-        bump(cluster_->counters.failures_502);
-        fail_request(502, &cluster_->body_502_response);
-        return;
-      }
-      flush_request();
-      return;
-    }
-    record_outcome(false);
-    fail_request(s, error_);
+    count_failure(error);
+    fail_request(error);
     return;
   }
-  (void)timeout;
-  switch (status) {
-    case 504:
-      bump(cluster_->counters.failures_504);
-      fail_request(504, &cluster_->body_504);
-      break;
-    default:
-      bump(cluster_->counters.failures_502);
-      fail_request(502,
-                   connect_failed ? &cluster_->body_502_connect : &cluster_->body_502_response);
-      break;
+  bump(cluster_->counters.retries);
+  if (!counted_retry_) {
+    counted_retry_ = true;
+    ++cluster_->retries;
   }
+  const Error again = try_once();
+  if (again) {
+    record_outcome(false);
+    fail_request(again);
+    return;
+  }
+  if (!retarget_host()) {
+    detach_upstream(false);
+    record_outcome(false);
+    Error too_long = cluster_->error(ErrorKind::kInternal);
+    too_long.detail = kHeadOutgrown;
+    count_failure(too_long);
+    fail_request(too_long);
+    return;
+  }
+  flush_request();
 }
 
-void ProxyCall::fail_request(int status, const std::string* body) {
+void ProxyCall::fail_request(const Error& error) {
   Connection* client = client_;
   BackendSink* sink = sink_;
   const bool keep_alive = client_keep_alive_;
   end_call(true);
   if (sink) {
-    sink->backend_failed(status);
+    sink->backend_failed(error);
   } else {
-    client->proxy_error(status, *body, keep_alive);
+    client->proxy_error(error, keep_alive);
   }
 }
 
@@ -1345,7 +1354,6 @@ void ProxyCall::clear() {
   try_sent_ = false;
   key_hash_ = 0;
   host_off_ = host_len_ = 0;
-  error_ = nullptr;
   last_status_ = 0;
 }
 
@@ -1360,7 +1368,7 @@ void ProxyCall::on_timer(Timer* t) {
   if (u) {
     u->close();  // a late response must not land on the next request
   }
-  call->on_upstream_failure(504, true, false);
+  call->on_upstream_failure(call->cluster_->error(ErrorKind::kTimeout));
 }
 
 }  // namespace ringgate

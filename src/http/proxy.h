@@ -20,6 +20,7 @@
 
 #include "input_chain.h"
 #include "ringgate/config/config.h"
+#include "ringgate/core/error.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
@@ -141,13 +142,8 @@ struct UpstreamCluster {
   uint32_t retries = 0;   // retries in flight
   ClusterCounters counters;
   std::unique_ptr<EndpointCounters[]> endpoint_counters;
-  // Problem documents naming the cluster, built once.
-  std::string body_502_connect;
-  std::string body_502_response;
-  std::string body_503_unavailable;
-  std::string body_503_limit;
-  std::string body_503_circuit;
-  std::string body_504;
+
+  Error error(ErrorKind kind) const { return Error::upstream(kind, config->name); }
 };
 
 // Picks up an address the gateway re-resolved; connections to the old one are not pooled again.
@@ -198,7 +194,7 @@ class UpstreamConn final : public Completion, public Timer {
   void arm_recv();
   void release_input();
   void leave_pool();  // out of the endpoint's idle list
-  void fail(int status_hint, bool timeout);
+  void fail(ErrorKind kind);
   void maybe_retire();
   static void on_timer(Timer* t);
 
@@ -233,8 +229,8 @@ class BackendSink {
   virtual void backend_body(std::string_view data) = 0;
   // The response is complete; `status` is the upstream's.
   virtual void backend_done(int status) = 0;
-  // No usable response: the gateway's own 502, 503 or 504.
-  virtual void backend_failed(int status) = 0;
+  // No usable response (source kUpstream, named by the cluster).
+  virtual void backend_failed(const Error& error) = 0;
 
  protected:
   ~BackendSink() = default;
@@ -247,16 +243,16 @@ class ProxyCall final : public BodySink, public Timer {
   explicit ProxyCall(Worker& worker);
   ~ProxyCall();
 
-  // Called at the client's request head. Returns 0 when the call is under way, or the status to
-  // answer with (`error_body` set) when it could not start; the call is unused then.
-  int start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
-            UpstreamCluster& cluster, const std::string*& error_body);
+  // Called at the client's request head. No error when the call is under way; otherwise why it
+  // could not start (the call is unused then).
+  Error start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
+              UpstreamCluster& cluster);
   // Backend mode (aggregation): sends `request` (head and body, complete) to the cluster with the
   // same endpoint choice, pools, retries, timeouts and breakers as proxying, and hands the
-  // response to `sink`. 0 when under way, else the status it failed with at once (the sink is
-  // not called then, and the call is unused).
-  int start_backend(BackendSink& sink, const UpstreamAction& action, UpstreamCluster& cluster,
-                    std::string_view request, bool idempotent);
+  // response to `sink`. No error when under way, else why it failed at once (the sink is not
+  // called then, and the call is unused).
+  Error start_backend(BackendSink& sink, const UpstreamAction& action, UpstreamCluster& cluster,
+                      std::string_view request, bool idempotent);
   // Backend mode: the aggregation no longer wants the answer; the sink is not called again.
   void cancel() { client_gone(); }
 
@@ -297,8 +293,9 @@ class ProxyCall final : public BodySink, public Timer {
   void on_response_complete();
   // Sends what the response has put into the client's output so far.
   void flush_response();
-  // The try failed: connect error/timeout, reset, close, bad response.
-  void on_upstream_failure(int status, bool timeout, bool connect_failed);
+  // The try failed: connect error or timeout, reset, close, bad response, an upstream 5xx to
+  // retry.
+  void on_upstream_failure(const Error& error);
 
   ProxyCall* next_free = nullptr;
 
@@ -312,8 +309,8 @@ class ProxyCall final : public BodySink, public Timer {
     ProxyCall& call_;
   };
 
-  // Picks an endpoint and binds a connection. 0, or the status to fail with (error_ set).
-  int try_once();
+  // Picks an endpoint and binds a connection; an error when none can take the try.
+  Error try_once();
   bool build_head();
   // `host: endpoint`: rewrites the Host value in the buffered request for the endpoint this try
   // goes to. false when the longer name does not fit the request block.
@@ -324,7 +321,11 @@ class ProxyCall final : public BodySink, public Timer {
   void record_outcome(bool success);
   // Passive outlier detection for the endpoint of the try that just ended.
   void note_endpoint(bool connect_failed, bool server_error);
-  void fail_request(int status, const std::string* body);
+  void fail_request(const Error& error);
+  // Refused before any try (circuit open, at the cluster's limits): counted, the call cleared.
+  Error refuse(ErrorKind kind);
+  // The gateway answers for the cluster: counted by the status it answers with.
+  void count_failure(const Error& error);
   void clear();
   void finish();
   void detach_upstream(bool reusable);
@@ -382,7 +383,6 @@ class ProxyCall final : public BodySink, public Timer {
   int client_minor_ = 1;
   uint64_t key_hash_ = 0;
   uint64_t start_us_ = 0;
-  const std::string* error_ = nullptr;
   int last_status_ = 0;
   uint32_t host_off_ = 0;  // `host: endpoint`: where the Host value starts in req_; 0 = none
   uint32_t host_len_ = 0;

@@ -76,10 +76,10 @@ void MessageParser::release() {
   }
 }
 
-int MessageParser::fail(uint16_t status, const char* reason) {
-  if (error_.status == 0) {
-    // Whatever is wrong with an upstream's response, the client gets a 502 for it.
-    error_.status = kind_ == Kind::kResponse ? 502 : status;
+int MessageParser::fail(ErrorKind kind, const char* reason) {
+  if (error_.kind == ErrorKind::kNone) {
+    // Whatever is wrong with an upstream's response, it is a bad response.
+    error_.kind = kind_ == Kind::kResponse ? ErrorKind::kBadResponse : kind;
     error_.reason = reason;
   }
   return -1;
@@ -129,10 +129,10 @@ int MessageParser::on_message_begin(llhttp_t* p) {
 int MessageParser::on_url(llhttp_t* p, const char* at, size_t n) {
   MessageParser* r = self(p);
   if (r->url_len_ + n > r->context_->limits->request_line) {
-    return r->fail(414, "request target too long");
+    return r->fail(ErrorKind::kUriTooLong, "request target too long");
   }
   if (!r->extend(r->url_off_, r->url_len_, at, n)) {
-    return r->fail(431, "request head too large");
+    return r->fail(ErrorKind::kHeadTooLarge, "request head too large");
   }
   return 0;
 }
@@ -143,7 +143,7 @@ int MessageParser::on_url(llhttp_t* p, const char* at, size_t n) {
 int MessageParser::on_trailer_bytes(size_t n) {
   trailer_bytes_ += n;
   if (body_bytes_ + trailer_bytes_ > body_limit()) {
-    return fail(413, "request body too large");
+    return fail(ErrorKind::kBodyTooLarge, "request body too large");
   }
   return 0;
 }
@@ -155,7 +155,7 @@ int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   }
   if (!(r->flags_ & kInField)) {
     if (r->header_count_ >= r->context_->limits->headers) {
-      return r->fail(431, "too many header fields");
+      return r->fail(ErrorKind::kHeadTooLarge, "too many header fields");
     }
     r->spans_[r->header_count_] = HeaderSpan{0, 0, 0, 0};
     ++r->header_count_;
@@ -163,7 +163,7 @@ int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   }
   HeaderSpan& s = r->spans_[r->header_count_ - 1];
   if (!r->extend(s.name_off, s.name_len, at, n)) {
-    return r->fail(431, "request head too large");
+    return r->fail(ErrorKind::kHeadTooLarge, "request head too large");
   }
   return 0;
 }
@@ -175,7 +175,7 @@ int MessageParser::on_header_field_complete(llhttp_t* p) {
   }
   if (!(r->flags_ & kInField) || r->spans_[r->header_count_ - 1].name_len == 0) {
     // No name bytes at all (": value"): llhttp 8.1 lets it through; RFC 9112 does not.
-    return r->fail(400, "empty header name");
+    return r->fail(ErrorKind::kMalformed, "empty header name");
   }
   r->flags_ &= static_cast<uint8_t>(~kInField);
   return 0;
@@ -187,7 +187,7 @@ int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
     return r->on_trailer_bytes(n);
   }
   if (r->header_count_ == 0) {
-    return r->fail(400, "header value without a name");
+    return r->fail(ErrorKind::kMalformed, "header value without a name");
   }
   HeaderSpan& s = r->spans_[r->header_count_ - 1];
   if (s.value_len == 0 && n > 0) {
@@ -198,12 +198,12 @@ int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
     const size_t pos = static_cast<size_t>(at - r->head_base_);
     for (size_t i = name_end; i < pos; ++i) {
       if (r->head_base_[i] == '\r' || r->head_base_[i] == '\n') {
-        return r->fail(400, "invalid header value (obs-fold, CR, LF or NUL)");
+        return r->fail(ErrorKind::kMalformed, "invalid header value (obs-fold, CR, LF or NUL)");
       }
     }
   }
   if (!r->extend(s.value_off, s.value_len, at, n)) {
-    return r->fail(431, "request head too large");
+    return r->fail(ErrorKind::kHeadTooLarge, "request head too large");
   }
   return 0;
 }
@@ -259,7 +259,7 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
   // obs-fold (a CRLF followed by SP/HTAB inside a value) and bare CR/LF are rejected even in
   // llhttp's strict mode, where folding is still accepted.
   if (has_cr_lf_or_nul(value)) {
-    return r->fail(400, "invalid header value (obs-fold, CR, LF or NUL)");
+    return r->fail(ErrorKind::kMalformed, "invalid header value (obs-fold, CR, LF or NUL)");
   }
   if (r->kind_ == Kind::kResponse) {
     return 0;
@@ -267,7 +267,7 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
   std::string_view name = r->view(s.name_off, s.name_len);
   if (iequals(name, "host")) {
     if (r->flags_ & kHasHost) {
-      return r->fail(400, "more than one Host header");
+      return r->fail(ErrorKind::kMalformed, "more than one Host header");
     }
     r->flags_ |= kHasHost;
     r->host_index_ = static_cast<int16_t>(r->header_count_ - 1);
@@ -275,7 +275,7 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
     if (iequals(value, "100-continue")) {
       r->flags_ |= kExpectContinue;
     } else {
-      return r->fail(417, "unsupported expectation");
+      return r->fail(ErrorKind::kExpectation, "unsupported expectation");
     }
   }
   return 0;
@@ -285,16 +285,16 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   MessageParser* r = self(p);
   r->head_bytes_ += 4;  // the blank line and the last CRLF are in no span
   if (r->head_bytes_ > r->context_->limits->header_bytes) {
-    return r->fail(431, "message head too large");
+    return r->fail(ErrorKind::kHeadTooLarge, "message head too large");
   }
   if (p->http_major != 1) {
-    return r->fail(505, "HTTP version not supported");
+    return r->fail(ErrorKind::kVersion, "HTTP version not supported");
   }
   if (r->kind_ == Kind::kRequest && p->http_minor >= 1 && !(r->flags_ & kHasHost)) {
-    return r->fail(400, "missing Host header");
+    return r->fail(ErrorKind::kMalformed, "missing Host header");
   }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body_limit()) {
-    return r->fail(413, "body too large");
+    return r->fail(ErrorKind::kBodyTooLarge, "body too large");
   }
   r->keep_alive_ = llhttp_should_keep_alive(p);
   r->in_head_ = false;
@@ -313,7 +313,7 @@ int MessageParser::on_body(llhttp_t* p, const char* at, size_t n) {
   MessageParser* r = self(p);
   r->body_bytes_ += n;
   if (r->body_bytes_ + r->trailer_bytes_ > r->body_limit()) {
-    return r->fail(413, "request body too large");
+    return r->fail(ErrorKind::kBodyTooLarge, "request body too large");
   }
   if (r->body_sink_) {
     r->body_sink_->on_body(std::string_view(at, n));
@@ -398,7 +398,7 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
     const size_t room = context_->limits->header_bytes - scratch_len_;
     if (room == 0) {
       dead_ = true;
-      fail(431, "request head too large");
+      fail(ErrorKind::kHeadTooLarge, "request head too large");
       return Event::kError;
     }
     n = len < room ? len : room;
@@ -423,13 +423,13 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
     if (in_head_ && in_message_) {
       if (!scratch_mode && !move_head_to_scratch(start + n)) {
         dead_ = true;
-        fail(431, "request head too large");
+        fail(ErrorKind::kHeadTooLarge, "request head too large");
         return Event::kError;
       }
       if (scratch_mode && n < len) {
         // Scratch is full and the head is still not complete.
         dead_ = true;
-        fail(431, "request head too large");
+        fail(ErrorKind::kHeadTooLarge, "request head too large");
         return Event::kError;
       }
     }
@@ -446,9 +446,9 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
     return Event::kMessageComplete;
   }
   dead_ = true;
-  if (error_.status == 0) {
+  if (error_.kind == ErrorKind::kNone) {
     const char* reason = llhttp_get_error_reason(&parser_);
-    fail(400, reason ? reason : llhttp_errno_name(err));
+    fail(ErrorKind::kMalformed, reason ? reason : llhttp_errno_name(err));
   }
   return Event::kError;
 }
@@ -532,7 +532,7 @@ MessageParser::Event ResponseParser::finish() {
     flags_ &= static_cast<uint8_t>(~(kHeadEvent | kCompleteEvent));
     return Event::kMessageComplete;
   }
-  fail(502, "upstream closed the connection before the response was complete");
+  fail(ErrorKind::kBadResponse, "upstream closed the connection before the response was complete");
   dead_ = true;
   return Event::kError;
 }

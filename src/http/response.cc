@@ -98,31 +98,36 @@ void DateCache::refresh() {
            t.tm_mday, kMonths[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec);
 }
 
-std::string problem_json(int status, std::string_view detail) {
-  std::string body;
-  problem_json_into(status, detail, body);
-  return body;
-}
-
-void problem_json_into(int status, std::string_view detail, std::string& body) {
-  body.assign("{\"type\":\"about:blank\",\"title\":\"");
-  body += reason_phrase(status);
-  body += "\",\"status\":";
-  body += std::to_string(status);
-  body += ",\"detail\":\"";
-  for (char c : detail) {
+void json_escape_tail(std::string& text, size_t from) {
+  size_t extra = 0;
+  for (size_t i = from; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    extra += c == '"' || c == '\\' ? 1 : c < 0x20 ? 5 : 0;
+  }
+  if (extra == 0) {
+    return;
+  }
+  // Moved from the back, so the bytes still to escape are read before they are overwritten.
+  size_t src = text.size();
+  text.resize(text.size() + extra);
+  size_t dst = text.size();
+  while (src > from) {
+    const unsigned char c = static_cast<unsigned char>(text[--src]);
     if (c == '"' || c == '\\') {
-      body += '\\';
-      body += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char esc[8];
-      snprintf(esc, sizeof esc, "\\u%04x", c);
-      body += esc;
+      text[--dst] = static_cast<char>(c);
+      text[--dst] = '\\';
+    } else if (c < 0x20) {
+      static const char kHex[] = "0123456789abcdef";
+      text[--dst] = kHex[c & 15];
+      text[--dst] = kHex[c >> 4];
+      text[--dst] = '0';
+      text[--dst] = '0';
+      text[--dst] = 'u';
+      text[--dst] = '\\';
     } else {
-      body += c;
+      text[--dst] = static_cast<char>(c);
     }
   }
-  body += "\"}";
 }
 
 }  // namespace ringgate

@@ -83,10 +83,6 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
                                          shard_.timers(), redis_.get(), &shard_.now_us_ref());
   jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg, gateway.jwt_source_pointers());
   api_key_counters_ = std::make_unique<ApiKeyCounters[]>(cfg.api_keys.size());
-  for (const RateLimitPolicy& p : cfg.rate_limits) {
-    rate_limited_bodies_.push_back(
-        problem_json(429, "too many requests: over the rate limit \"" + p.name + "\""));
-  }
   if (!cfg.server.server_header.empty()) {
     server_line_ = "Server: " + cfg.server.server_header + "\r\n";
   }
@@ -151,13 +147,6 @@ void Worker::build_clusters() {
     c->max_connections = share(u.circuit.max_connections);
     c->max_pending = share(u.circuit.max_pending);
     c->max_requests = share(u.circuit.max_requests);
-    const std::string quoted = "upstream \"" + u.name + "\"";
-    c->body_502_connect = problem_json(502, quoted + " could not be reached");
-    c->body_502_response = problem_json(502, quoted + " sent an invalid or incomplete response");
-    c->body_503_unavailable = problem_json(503, quoted + " has no available endpoint");
-    c->body_503_limit = problem_json(503, quoted + " is at its connection or request limit");
-    c->body_503_circuit = problem_json(503, quoted + " is failing; its circuit breaker is open");
-    c->body_504 = problem_json(504, quoted + " did not answer in time");
     clusters_.push_back(std::move(c));
   }
   aggregate_routes_.resize(cfg.routes.size());

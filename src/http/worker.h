@@ -99,11 +99,9 @@ class Worker final : public ShardHooks {
   const DirectRoute& direct_route(uint32_t index) const { return direct_routes_[index]; }
   const DateCache& date() const { return date_; }
   const std::string& server_line() const { return server_line_; }
-  // Problem bodies of the gateway's own 404 and 405, built once: no allocation per answer.
-  const std::string& not_found_body() const { return not_found_body_; }
-  const std::string& method_not_allowed_body() const { return method_not_allowed_body_; }
-  const std::string& bad_escape_body() const { return bad_escape_body_; }
-  const std::string& path_not_allowed_body() const { return path_not_allowed_body_; }
+  // Scratch for the problem body of an error answer (error_reply): reused, so refusals at full
+  // rate allocate nothing.
+  std::string& error_body_scratch() { return error_body_; }
   bool draining() const { return draining_; }
 
   OutBuffer* acquire_out();
@@ -124,8 +122,6 @@ class Worker final : public ShardHooks {
   // --- authentication ---
   ShardJwtAuth& jwt_auth() { return *jwt_auth_; }
   const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
-  // Scratch for a 401/403 problem body (reused: bad tokens can come at full rate).
-  std::string& auth_body_scratch() { return auth_body_; }
   // What authentication found for the request whose head is being handled (set and read
   // within one Connection::on_head: by the rate limits and by the proxy's request head).
   struct AuthFound {
@@ -148,10 +144,6 @@ class Worker final : public ShardHooks {
   ShardRateLimiter& rate_limiter() { return *rate_limiter_; }
   const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
   const RedisLink* redis() const { return redis_.get(); }
-  // The 429 problem body of policy `policy`, built once.
-  const std::string& rate_limited_body(uint32_t policy) const {
-    return rate_limited_bodies_[policy];
-  }
 
   // --- proxying ---
   const ProxyRoute* proxy_route(uint32_t route_index) const {
@@ -191,10 +183,9 @@ class Worker final : public ShardHooks {
   std::unique_ptr<RedisLink> redis_;
   std::unique_ptr<ShardRateLimiter> rate_limiter_;
   std::unique_ptr<ShardJwtAuth> jwt_auth_;
-  std::string auth_body_;
+  std::string error_body_;
   AuthFound auth_found_;
   std::unique_ptr<ApiKeyCounters[]> api_key_counters_;
-  std::vector<std::string> rate_limited_bodies_;
   ShardCounters& counters_;
   ShardCounters admin_counters_;
   std::unique_ptr<Router> router_;
@@ -213,14 +204,6 @@ class Worker final : public ShardHooks {
   std::vector<uint32_t> chain_len_;
   DateCache date_;
   std::string server_line_;
-  std::string not_found_body_ = problem_json(404, "no route matches this request");
-  std::string method_not_allowed_body_ = problem_json(405, "method not allowed on this route");
-  std::string bad_escape_body_ =
-      problem_json(400, "the path holds a malformed percent-escape ('%' without two hex digits)");
-  std::string path_not_allowed_body_ = problem_json(
-      400,
-      "the path holds an encoded slash, a backslash, an encoded NUL or overlong UTF-8, which "
-      "this route does not allow");
   std::vector<std::unique_ptr<UpstreamCluster>> clusters_;
   std::vector<ProxyRoute> proxy_routes_;  // by route index; route == nullptr: not a proxy route
   std::vector<HeaderSpan> response_spans_;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fuzz_check.h"
+#include "ringgate/http/error_reply.h"
 #include "ringgate/http/request_parser.h"
 
 namespace {
@@ -201,11 +202,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                          static_cast<unsigned long long>(parser.body_bytes()), parser.keep_alive());
           }
         } else if (ev == RequestParser::Event::kError) {
-          const uint16_t status = parser.error().status;
+          FUZZ_CHECK(parser.error().kind != ringgate::ErrorKind::kNone);
+          const int status = ringgate::error_status(parser.error().error());
           FUZZ_CHECK(status >= 400 && status < 600);
           FUZZ_CHECK(parser.error().reason != nullptr);
           if (verbose()) {
-            std::fprintf(stderr, "  error: %u %s\n", status, parser.error().reason);
+            std::fprintf(stderr, "  error: %d %s\n", status, parser.error().reason);
           }
           // Once dead, the parser stays dead.
           size_t again = 0;

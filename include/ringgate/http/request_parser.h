@@ -13,6 +13,7 @@
 
 #include "ringgate/config/config.h"
 #include "ringgate/core/block_pool.h"
+#include "ringgate/core/error.h"
 
 namespace ringgate {
 
@@ -43,10 +44,12 @@ class BodySink {
   ~BodySink() = default;
 };
 
-// Why a request was refused; `status` is the HTTP status to answer with.
+// Why a message was refused: for a request, what the client did wrong (answered through
+// error_reply); for a response, always ErrorKind::kBadResponse.
 struct ParseError {
-  uint16_t status = 0;
+  ErrorKind kind = ErrorKind::kNone;
   const char* reason = "";
+  Error error() const { return Error::client(kind, reason); }
 };
 
 // What requests and responses share: in-place head capture, limits, body delivery, framing.
@@ -125,7 +128,7 @@ class MessageParser {
   std::string_view view(uint32_t off, uint32_t len) const {
     return std::string_view(head_base_ + off, len);
   }
-  int fail(uint16_t status, const char* reason);
+  int fail(ErrorKind kind, const char* reason);
   uint64_t body_limit() const;
   int on_trailer_bytes(size_t n);
   bool extend(uint32_t& off, uint32_t& len, const char* p, size_t n);
@@ -162,7 +165,8 @@ class MessageParser {
   ParseError error_;
 };
 
-// A client's request. Errors carry the status to answer with (400, 413, 414, 431, 417, 505).
+// A client's request. Errors say what the client did wrong (answered 400, 413, 414, 431, 417 or
+// 505 by error_reply).
 class RequestParser final : public MessageParser {
  public:
   RequestParser() : MessageParser(Kind::kRequest) {}

@@ -1,5 +1,5 @@
 #pragma once
-// Building blocks for responses: reason phrases, the cached Date header, and error bodies.
+// Building blocks for responses: reason phrases, the cached Date header, JSON string escaping.
 
 #include <cstdint>
 #include <ctime>
@@ -25,9 +25,7 @@ class DateCache {
   char line_[64] = {};  // room for any tm value; 37 bytes are used
 };
 
-// RFC 9457 problem body for a status the gateway generated itself.
-std::string problem_json(int status, std::string_view detail);
-// The same into `body` (its capacity reused: no allocation once it is large enough).
-void problem_json_into(int status, std::string_view detail, std::string& body);
+// Escapes text[from, end) in place for a JSON string ('"', '\\' and control characters).
+void json_escape_tail(std::string& text, size_t from);
 
 }  // namespace ringgate

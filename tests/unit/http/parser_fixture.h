@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ringgate/http/error_reply.h"
 #include "ringgate/http/request_parser.h"
 
 namespace ringgate {

@@ -59,7 +59,7 @@ class ParserTest : public ParserFixture<RequestParser> {
           seen.keep_alive = parser_.keep_alive();
         } else if (ev == RequestParser::Event::kError) {
           ++seen.errors;
-          seen.status = parser_.error().status;
+          seen.status = static_cast<uint16_t>(error_status(parser_.error().error()));
           parser_.set_body_sink(nullptr);
           return seen;
         } else if (off >= buf.size()) {

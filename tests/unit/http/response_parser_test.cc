@@ -36,7 +36,7 @@ class ResponseParserTest : public ParserFixture<ResponseParser> {
         seen.keep_alive = parser_.keep_alive();
       } else if (ev == MessageParser::Event::kError) {
         ++seen.errors;
-        seen.error_status = parser_.error().status;
+        seen.error_status = ringgate::error_status(parser_.error().error());
       }
     };
     for (const std::string& piece : pieces) {

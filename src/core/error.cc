@@ -1,0 +1,67 @@
+#include "ringgate/core/error.h"
+
+namespace ringgate {
+
+std::string_view error_text(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNone:
+      return "no error";
+    case ErrorKind::kMalformed:
+      return "the request is malformed";
+    case ErrorKind::kUriTooLong:
+      return "request target too long";
+    case ErrorKind::kHeadTooLarge:
+      return "request head too large";
+    case ErrorKind::kBodyTooLarge:
+      return "request body too large";
+    case ErrorKind::kExpectation:
+      return "unsupported expectation";
+    case ErrorKind::kVersion:
+      return "HTTP version not supported";
+    case ErrorKind::kBadEscape:
+      return "the path holds a malformed percent-escape ('%' without two hex digits)";
+    case ErrorKind::kPathNotAllowed:
+      return "the path holds an encoded slash, a backslash, an encoded NUL or overlong UTF-8, "
+             "which this route does not allow";
+    case ErrorKind::kNoRoute:
+      return "no route matches this request";
+    case ErrorKind::kMethodNotAllowed:
+      return "method not allowed on this route";
+    case ErrorKind::kHeadTimeout:
+      return "request head not received in time";
+    case ErrorKind::kBodyTimeout:
+      return "request body not received in time";
+    case ErrorKind::kUnauthorized:
+      return "credentials are required";
+    case ErrorKind::kForbidden:
+      return "the credentials do not grant what this route requires";
+    case ErrorKind::kLimited:
+      return "too many requests";
+    case ErrorKind::kCorsRefused:
+      return "the CORS preflight asks for an origin, method or header this route does not allow";
+    case ErrorKind::kConnect:
+      return "could not be reached";
+    case ErrorKind::kConnectTimeout:
+      return "could not be reached in time";
+    case ErrorKind::kReset:
+    case ErrorKind::kBadResponse:
+      return "sent an invalid or incomplete response";
+    case ErrorKind::kTimeout:
+      return "did not answer in time";
+    case ErrorKind::kNoEndpoint:
+      return "has no available endpoint";
+    case ErrorKind::kAtLimit:
+      return "is at its connection or request limit";
+    case ErrorKind::kCircuitOpen:
+      return "is failing; its circuit breaker is open";
+    case ErrorKind::kUpstreamStatus:
+      return "answered an error status";
+    case ErrorKind::kDependencyTimeout:
+      return "a service the gateway depends on did not answer in time";
+    case ErrorKind::kInternal:
+      return "the response could not be built";
+  }
+  return "failed";
+}
+
+}  // namespace ringgate
