@@ -64,9 +64,9 @@ ShardJwtAuth::ShardJwtAuth(const Config& config, std::vector<JwtKeySource*> sour
 ShardJwtAuth::~ShardJwtAuth() = default;
 
 ShardJwtAuth::Result ShardJwtAuth::check(uint32_t issuer, std::string_view token, uint64_t scopes,
-                                         int64_t now_s, bool count) {
+                                         int64_t now_s) {
   Issuer& is = issuers_[issuer];
-  JwtCounters& counters = count ? is.counters : is.uncounted;
+  JwtCounters& counters = is.counters;
   const JwtIssuerConfig& cfg = *is.config;
   Result r;
   if (token.empty()) {

@@ -308,11 +308,11 @@ uint32_t ShardRateLimiter::retry_seconds(const Policy& p, int64_t wait_us) const
 }
 
 void ShardRateLimiter::wait_on(Lease* l, RateWaiter* w) {
-  w->lease_ = l;
-  w->next_ = nullptr;
-  w->prev_ = l->tail;
+  w->queue.lease = l;
+  w->queue.next = nullptr;
+  w->queue.prev = l->tail;
   if (l->tail) {
-    l->tail->next_ = w;
+    l->tail->queue.next = w;
   } else {
     l->head = w;
   }
@@ -328,14 +328,14 @@ RateWaiter* ShardRateLimiter::pop_waiter(Lease* l) {
 }
 
 void ShardRateLimiter::cancel(RateWaiter* w) {
-  auto* l = static_cast<Lease*>(w->lease_);
+  auto* l = static_cast<Lease*>(w->queue.lease);
   if (!l) {
     return;
   }
-  (w->prev_ ? w->prev_->next_ : l->head) = w->next_;
-  (w->next_ ? w->next_->prev_ : l->tail) = w->prev_;
-  w->prev_ = w->next_ = nullptr;
-  w->lease_ = nullptr;
+  (w->queue.prev ? w->queue.prev->queue.next : l->head) = w->queue.next;
+  (w->queue.next ? w->queue.next->queue.prev : l->tail) = w->queue.prev;
+  w->queue.prev = w->queue.next = nullptr;
+  w->queue.lease = nullptr;
 }
 
 void ShardRateLimiter::lease_answer(uint64_t tag, bool ok, int64_t granted, int64_t wait_us) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "connection.h"
 #include "ringgate/core/method.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/response.h"
@@ -129,14 +128,14 @@ AggregateCall::AggregateCall(Worker& worker) : Timer(&AggregateCall::on_timer), 
 
 AggregateCall::~AggregateCall() = default;
 
-void AggregateCall::start(Connection& client, const AggregateRoute& route,
-                          const RouteMatchResult& match) {
+void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute& route) {
   client_ = &client;
+  const RouteMatchResult& match = x.match;
   route_ = &route;
   answered_ = request_complete_ = false;
   keep_alive_ = true;
   running_ = 0;
-  const RequestParser& p = client.parser();
+  const RequestParser& p = x.request();
   params_.resize(static_cast<size_t>(match.param_count));
   for (int i = 0; i < match.param_count; ++i) {
     params_[static_cast<size_t>(i)].assign(match.params[i].value);
@@ -150,18 +149,12 @@ void AggregateCall::start(Connection& client, const AggregateRoute& route,
     }
   }
   host_.assign(p.header("host"));
-  peer_.assign(client.peer_ip());
+  peer_.assign(x.peer_ip());
   // What authentication found for this request, kept for the later stages.
-  const Worker::AuthFound& found = worker_.auth_found();
-  auth_forward_.assign(found.forward);
-  const RouteConfig& rc = *route.route;
-  const size_t n_claims =
-      rc.auth.jwt >= 0
-          ? worker_.config().jwt_issuers[static_cast<size_t>(rc.auth.jwt)].rules.forward.size()
-          : 0;
-  claims_.resize(n_claims);
-  for (size_t i = 0; i < n_claims && i < ShardJwtAuth::kMaxValues; ++i) {
-    claims_[i].assign(found.jwt.values[i]);
+  auth_forward_.assign(x.identity.add_headers);
+  claims_.resize(x.identity.claim_count);
+  for (size_t i = 0; i < x.identity.claim_count; ++i) {
+    claims_[i].assign(x.identity.claims[i]);
   }
   const std::string_view id = p.header("x-request-id");
   if (!id.empty() && id.size() <= 200 &&
@@ -218,7 +211,7 @@ void AggregateCall::on_request_complete(bool keep_alive) {
   }
 }
 
-void AggregateCall::client_gone() {
+void AggregateCall::on_client_gone() {
   for (Backend& b : backends_) {
     cancel(b);
   }
@@ -884,7 +877,7 @@ void AggregateCall::response_headers(std::string& out) const {
 }
 
 void AggregateCall::deliver() {
-  Connection* client = client_;
+  Downstream* client = client_;
   response_head_.clear();
   if (answer_status_ == 200) {
     if (!partial_.empty()) {
@@ -902,7 +895,7 @@ void AggregateCall::deliver() {
   // read from response_head_ before aggregate_answer() parses anything more, and only deliver()
   // writes it.
   release();
-  client->aggregate_answer(status, response_head_, content_type, body, keep_alive);
+  client->respond(status, response_head_, content_type, body, keep_alive);
 }
 
 void AggregateCall::release() {

@@ -28,7 +28,6 @@
 
 namespace ringgate {
 
-class Connection;
 class Worker;
 
 // An aggregate route as a shard runs it: templates and projections compiled, clusters resolved.
@@ -64,17 +63,18 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
                            const std::vector<std::unique_ptr<UpstreamCluster>>& clusters,
                            AggregateRoute* out, std::string* why);
 
-class AggregateCall final : public Timer, private aggregate::TemplateValues {
+class AggregateCall final : public Timer, public Responder, private aggregate::TemplateValues {
  public:
   explicit AggregateCall(Worker& worker);
   ~AggregateCall();
 
-  // At the client's request head: copies what the templates read and starts the first stage.
-  void start(Connection& client, const AggregateRoute& route, const RouteMatchResult& match);
+  // Once the route's filters let `x` through: copies what the templates read and starts the
+  // first stage.
+  void start(Exchange& x, Downstream& client, const AggregateRoute& route);
   // The client's request is complete: the answer may go out once it is ready.
-  void on_request_complete(bool keep_alive);
+  void on_request_complete(bool keep_alive) override;
   // The client connection is closing: cancel what is out and let go.
-  void client_gone();
+  void on_client_gone() override;
 
   AggregateCall* next_free = nullptr;
 
@@ -166,7 +166,7 @@ class AggregateCall final : public Timer, private aggregate::TemplateValues {
   std::string_view claim(uint32_t index) override;
 
   Worker& worker_;
-  Connection* client_ = nullptr;
+  Downstream* client_ = nullptr;
   const AggregateRoute* route_ = nullptr;
   std::vector<Backend> backends_;
   // Copies of what templates read from the request (its bytes may be recycled before the last

@@ -8,8 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "aggregate_call.h"
-#include "proxy.h"
+#include "ringgate/core/assert.h"
 #include "ringgate/core/method.h"
 #include "ringgate/http/error_reply.h"
 #include "worker.h"
@@ -42,22 +41,23 @@ size_t OutBuffer::pending_bytes() const {
   return n;
 }
 
-Connection::Connection(Worker& worker, int fd, const AdminHandler* local)
-    : Timer(&Connection::on_timer), worker_(worker), fd_(fd), local_(local) {
+Connection::Connection(Worker& worker, int fd, const RoutePlan* fixed)
+    : Timer(&Connection::on_timer),
+      worker_(worker),
+      arena_(worker.request_arena_pool()),
+      fixed_(fixed),
+      fd_(fd) {
   parser_.init(worker.parser_context());
 }
 
-Connection::~Connection() {
-  if (pending_kind_ == Pending::kAdmin) {
-    delete pending_.admin;
-  }
-}
+Connection::~Connection() = default;
 
 ShardCounters& Connection::counters() const {
-  return local_ ? worker_.admin_counters() : worker_.counters();
+  return fixed_ ? worker_.admin_counters() : worker_.counters();
 }
 
 void Connection::start() {
+  accepted_us_ = worker_.shard().now_us();
   arm_recv();
   update_timer();
 }
@@ -164,25 +164,25 @@ void Connection::process_input() {
     return;  // re-entered from a send completion inside processing
   }
   in_process_ = true;
-  while (state_ == State::kOpen && !in_.empty() && !close_after_send_ && !rate_waiting()) {
-    if (tunnel_ && call_) {
+  while (state_ == State::kOpen && !in_.empty() && !close_after_send_ && !waiting()) {
+    if (tunnel_ && responder_) {
       if (!tunnel_input()) {
         break;
       }
       continue;
     }
-    if (!parser_.in_message() && (call_ || agg_ || !output_room())) {
+    if (!parser_.in_message() && (busy() || !output_room())) {
       // Backpressure: answer what we have before reading the next request. A proxied
       // response in progress holds the next pipelined request back until it is complete.
       break;
     }
     size_t avail = 0;
     const char* data = in_.front(worker_, avail);
-    if (call_ && !parser_.in_head()) {
-      // Request body for the upstream: no more than the call can buffer now.
-      const size_t room = call_->request_room();
+    if (responder_ && !parser_.in_head()) {
+      // Request body for the responder: no more than it can buffer now.
+      const size_t room = responder_->request_room();
       if (room == 0) {
-        break;  // resumed by proxy_request_room() when the upstream has taken the bytes
+        break;  // resumed by request_room() when the upstream has taken the bytes
       }
       avail = std::min(avail, room);
     }
@@ -206,18 +206,18 @@ void Connection::process_input() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (call_) {
-    call_->flush_request();  // one upstream send for the head and the body bytes parsed now
+  if (responder_) {
+    responder_->flush_request();  // one upstream send for the head and the body bytes parsed now
   }
   if (out_ && !send_inflight_) {
     flush();
   }
-  if (peer_eof_ && in_.empty() && state_ == State::kOpen && !rate_waiting()) {
-    if (call_ && tunnel_) {
-      call_->on_client_eof();  // may end the tunnel (and re-enter here through proxy_done)
+  if (peer_eof_ && in_.empty() && state_ == State::kOpen && !waiting()) {
+    if (responder_ && tunnel_) {
+      responder_->on_client_eof();  // may end the tunnel (and re-enter here through response_done)
       return;
     }
-    if ((call_ || agg_) && !parser_.in_message()) {
+    if (busy() && !parser_.in_message()) {
       // A complete request whose response is on its way: answer it, then close.
       close_after_send_ = true;
       update_timer();
@@ -239,14 +239,14 @@ void Connection::process_input() {
 }
 
 bool Connection::tunnel_input() {
-  const size_t room = call_->request_room();
+  const size_t room = responder_->request_room();
   if (room == 0) {
-    return false;  // resumed by proxy_request_room() when the upstream has taken the bytes
+    return false;  // resumed by request_room() when the upstream has taken the bytes
   }
   size_t len = 0;
   const char* data = in_.front(worker_, len);
   const size_t n = std::min(len, room);
-  call_->on_tunnel_request(data, n);
+  responder_->on_tunnel_input(data, n);
   in_.consume(n);
   if (in_.front_used(worker_)) {
     in_.pop(worker_);
@@ -255,11 +255,17 @@ bool Connection::tunnel_input() {
 }
 
 void Connection::on_head() {
-  head_request_ = parser_.method() == HTTP_HEAD;
-  if (pending_kind_ == Pending::kAdmin) {
-    delete pending_.admin;
+  RG_ASSERT(x_ == nullptr);
+  x_ = arena_.make<Exchange>(*this, arena_, parser_, counters());
+  if (!x_) {
+    fail_and_close(Error::gateway(ErrorKind::kInternal, "no memory for the request"));
+    return;
   }
-  pending_kind_ = Pending::kNone;
+  Exchange& x = *x_;
+  x.trusted_hops = worker_.config().server.trusted_hops;
+  x.head_request = parser_.method() == HTTP_HEAD;
+  x.timings.accepted_us = accepted_us_;
+  x.timings.head_us = worker_.shard().now_us();
   if (parser_.expect_continue() && parser_.has_body() && parser_.http_minor() >= 1) {
     append_copy("HTTP/1.1 100 Continue\r\n\r\n");
     if (!send_inflight_) {
@@ -267,345 +273,40 @@ void Connection::on_head() {
     }
   }
   // One path from here on: what is routed, what a rule checks and what goes upstream.
-  uint8_t path_flags = 0;
-  rate_next_ = 0;
-  if (!parser_.normalize_path(&path_flags)) {
-    refuse_path(ErrorKind::kBadEscape);
-    return;
+  if (!parser_.normalize_path(&x.path_flags)) {
+    bump(counters().parse_bad_path);
+    x.error = Error::client(ErrorKind::kBadEscape);
+    return;  // answered at message complete, like any refusal
   }
-  if (local_) {
-    if (path_flags != 0) {
-      refuse_path(ErrorKind::kPathNotAllowed);
+  proceed(worker_.pipeline().start(x, fixed_));
+}
+
+void Connection::proceed(FilterStatus status) {
+  switch (status) {
+    case FilterStatus::kWait:
+      // Parsing stops here until resumed(). Other connections parse meanwhile, into the shard's
+      // shared header table: the head moves to this connection's own scratch block.
+      parser_.pin_head();
       return;
-    }
-    pending_.admin = new AdminResponse();
-    pending_kind_ = Pending::kAdmin;
-    if (*local_) {
-      (*local_)(method_name(parser_.method()), parser_.path(), *pending_.admin);
-    } else {
-      pending_.admin->status = 404;
-    }
-    return;
-  }
-  path_flags_ = path_flags;
-  route_request(false);
-}
-
-void Connection::route_request(bool resumed) {
-  RouteMatchResult match;
-  worker_.router().match(parser_.host(), parser_.method(), parser_.path(), match);
-  const uint8_t allowed = match.status == RouteMatchResult::Status::kMatched
-                              ? worker_.config().routes[match.route_index].path_allow
-                              : 0;
-  if (path_flags_ & ~allowed) {
-    refuse_path(ErrorKind::kPathNotAllowed);
-    return;
-  }
-  Worker::AuthFound& found = worker_.auth_found();
-  found.drop = nullptr;
-  found.forward.clear();
-  found.consumer = {};
-  if (match.status == RouteMatchResult::Status::kMatched) {
-    const RouteConfig& route = worker_.config().routes[match.route_index];
-    // Phases in order: authentication, then rate limits (which may key on what auth found).
-    if (!authenticated(route, !resumed) || !within_rate_limits(route)) {
-      return;
-    }
-  }
-  switch (match.status) {
-    case RouteMatchResult::Status::kMatched:
-      if (const ProxyRoute* proxy = worker_.proxy_route(match.route_index)) {
-        start_proxy(*proxy);
-        break;
-      }
-      if (const AggregateRoute* agg = worker_.aggregate_route(match.route_index)) {
-        start_aggregate(*agg, match);
-        break;
-      }
-      pending_kind_ = Pending::kDirect;
-      pending_.route = &worker_.direct_route(match.route_index);
+    case FilterStatus::kReply:
+      return;  // answered at message complete
+    case FilterStatus::kContinue:
       break;
-    case RouteMatchResult::Status::kMethodNotAllowed:
-      pending_kind_ = Pending::kMethodNotAllowed;
-      pending_.allow = match.allowed_methods;
-      break;
-    case RouteMatchResult::Status::kNotFound:
-      pending_kind_ = Pending::kError;
-      error_ = Error::client(ErrorKind::kNoRoute);
-      break;
+  }
+  responder_ = Pipeline::act(*x_, *this);
+  if (responder_) {
+    parser_.set_body_sink(responder_->body_sink());
   }
 }
 
-bool Connection::authenticated(const RouteConfig& route, bool count) {
-  if (route.auth.jwt < 0 && route.auth.api_key < 0) {
-    return true;
-  }
-  const Config& config = worker_.config();
-  Worker::AuthFound& found = worker_.auth_found();
-  if (route.auth.api_key >= 0) {
-    const size_t set = static_cast<size_t>(route.auth.api_key);
-    const ApiKeyConfig& kc = config.api_keys[set];
-    const std::string_view key = kc.from == ApiKeyConfig::From::kHeader
-                                     ? parser_.header(kc.from_name)
-                                     : auth_detail::pair_value(parser_.query(), kc.from_name, '&');
-    const std::string* consumer = worker_.gateway().api_keys(set)->find(key);
-    Worker::ApiKeyCounters& counters = worker_.api_key_counters(set);
-    if (!consumer) {
-      if (count) {
-        (key.empty() ? counters.missing : counters.invalid).fetch_add(1, std::memory_order_relaxed);
-      }
-      const std::string_view why = "the API key is not valid";
-      pending_kind_ = Pending::kUnauthorized;
-      pending_.refused = AuthRefusal{
-          static_cast<uint32_t>(set),
-          true,
-          key.empty() ? ShardJwtAuth::Outcome::kMissing : ShardJwtAuth::Outcome::kInvalid,
-          why.data(),
-          static_cast<uint32_t>(why.size()),
-          &route};
-      return false;
-    }
-    if (count) {
-      counters.accepted.fetch_add(1, std::memory_order_relaxed);
-    }
-    found.consumer = *consumer;
-  }
-  if (route.auth.jwt >= 0) {
-    const uint32_t issuer = static_cast<uint32_t>(route.auth.jwt);
-    const JwtIssuerConfig& cfg = config.jwt_issuers[issuer];
-    const std::string_view token = find_token(
-        cfg, [this](std::string_view name) { return parser_.header(name); }, parser_.query());
-    const int64_t now_s = static_cast<int64_t>(time(nullptr));
-    found.jwt = worker_.jwt_auth().check(issuer, token, route.auth.scopes, now_s, count);
-    if (found.jwt.outcome != ShardJwtAuth::Outcome::kOk) {
-      pending_kind_ = Pending::kUnauthorized;
-      pending_.refused = AuthRefusal{issuer,
-                                     false,
-                                     found.jwt.outcome,
-                                     found.jwt.reason.data(),
-                                     static_cast<uint32_t>(found.jwt.reason.size()),
-                                     &route};
-      return false;
-    }
-    found.forward.assign(found.jwt.forward);
-  }
-  if (route.auth.api_key >= 0) {
-    const std::string& header =
-        config.api_keys[static_cast<size_t>(route.auth.api_key)].consumer_header;
-    if (!header.empty()) {
-      found.forward.append(header).append(": ").append(found.consumer).append("\r\n");
-    }
-  }
-  found.drop = &route.auth.drop_headers;
-  return true;
-}
-
-void Connection::emit_auth_refusal(const AuthRefusal& refused, bool keep_alive) {
-  if (refused.api_key) {
-    // No registered scheme for API keys: the challenge names ours and the key set.
-    char headers[200];
-    const int n = snprintf(headers, sizeof headers, "WWW-Authenticate: ApiKey realm=\"%s\"\r\n",
-                           worker_.config().api_keys[refused.issuer].name.c_str());
-    const Error error = Error::client(ErrorKind::kUnauthorized,
-                                      refused.outcome == ShardJwtAuth::Outcome::kMissing
-                                          ? std::string_view("an API key is required")
-                                          : std::string_view(refused.reason, refused.reason_len));
-    emit_error(error, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
-               keep_alive);
-    return;
-  }
-  const JwtIssuerConfig& cfg = worker_.config().jwt_issuers[refused.issuer];
-  // RFC 6750 3: no error code when no token was sent; invalid_token (401) or
-  // insufficient_scope (403, naming the scopes) otherwise.
-  char headers[600];
-  int n = 0;
-  ErrorKind kind = ErrorKind::kUnauthorized;
-  std::string_view detail;
-  switch (refused.outcome) {
-    case ShardJwtAuth::Outcome::kMissing:
-      n = snprintf(headers, sizeof headers, "WWW-Authenticate: Bearer realm=\"%s\"\r\n",
-                   cfg.name.c_str());
-      detail = "a bearer token is required";
-      break;
-    case ShardJwtAuth::Outcome::kInvalid:
-      n = snprintf(headers, sizeof headers,
-                   "WWW-Authenticate: Bearer realm=\"%s\", error=\"invalid_token\", "
-                   "error_description=\"%.*s\"\r\n",
-                   cfg.name.c_str(), static_cast<int>(refused.reason_len), refused.reason);
-      detail = std::string_view(refused.reason, refused.reason_len);
-      break;
-    case ShardJwtAuth::Outcome::kInsufficientScope:
-    case ShardJwtAuth::Outcome::kOk:
-      kind = ErrorKind::kForbidden;
-      n = snprintf(headers, sizeof headers,
-                   "WWW-Authenticate: Bearer realm=\"%s\", error=\"insufficient_scope\", "
-                   "scope=\"%s\"\r\n",
-                   cfg.name.c_str(), refused.route->auth.scope_text.c_str());
-      detail = "the token does not grant the scope this route requires";
-      break;
-  }
-  emit_error(Error::client(kind, detail),
-             n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr, keep_alive);
-}
-
-bool Connection::within_rate_limits(const RouteConfig& route) {
-  if (route.rate_limits.empty()) {
-    return true;
-  }
-  const Config& cfg = worker_.config();
-  ShardRateLimiter& limiter = worker_.rate_limiter();
-  const uint64_t now_us = worker_.shard().now_us();
-  const Worker::AuthFound& found = worker_.auth_found();
-  for (size_t k = rate_next_; k < route.rate_limits.size(); ++k) {
-    const uint32_t policy = route.rate_limits[k];
-    const RateLimitPolicy& p = cfg.rate_limits[policy];
-    std::string_view key;
-    switch (p.key) {
-      case RateLimitPolicy::Key::kConsumer:
-        key = found.consumer;
-        break;
-      case RateLimitPolicy::Key::kClaim: {
-        const int32_t claim = route.rate_limit_claims[k];
-        key = claim >= 0 ? found.jwt.values[claim] : std::string_view();
-        break;
-      }
-      case RateLimitPolicy::Key::kClientIp:
-        key = client_address();
-        break;
-      case RateLimitPolicy::Key::kHeader:
-        key = parser_.header(p.header);
-        break;
-      case RateLimitPolicy::Key::kRoute:
-        key = route.name;
-        break;
-    }
-    uint32_t retry_after_s = 0;
-    switch (limiter.admit(policy, key, now_us, &retry_after_s, this)) {
-      case RateVerdict::kAllowed:
-        break;
-      case RateVerdict::kLimited:
-        pending_kind_ = Pending::kRateLimited;
-        pending_.limited = LimitedAnswer{policy, retry_after_s};
-        return false;
-      case RateVerdict::kWait:
-        // Parsing stops here until rate_decided(). Other connections parse meanwhile, into the
-        // shard's shared header table: the head moves to this connection's own scratch block.
-        rate_next_ = static_cast<uint8_t>(k);
-        rate_wait_policy_ = policy;
-        parser_.pin_head();
-        return false;
-    }
-  }
-  return true;
-}
-
-void Connection::rate_decided(bool allowed, uint32_t retry_after_s) {
+void Connection::resumed(Exchange& x, FilterStatus status) {
   if (state_ != State::kOpen || close_after_send_) {
     return;
   }
-  if (allowed) {
-    ++rate_next_;  // this policy passed: the resumed request checks the ones after it
-    route_request(true);
-  } else {
-    pending_kind_ = Pending::kRateLimited;
-    pending_.limited = LimitedAnswer{rate_wait_policy_, retry_after_s};
+  if (status == FilterStatus::kContinue) {
+    status = Pipeline::run_filters(x);
   }
-  if (!in_process_) {
-    process_input();
-  }
-}
-
-std::string_view Connection::client_address() {
-  const uint32_t hops = worker_.config().server.trusted_hops;
-  if (hops == 0) {
-    return peer_ip();
-  }
-  // The entries of every X-Forwarded-For line, in order; the Nth from the right is the one the
-  // outermost trusted proxy saw.
-  std::string_view entries[32];
-  size_t count = 0;
-  size_t seen = 0;
-  for (int i = 0; i < parser_.header_count(); ++i) {
-    if (!iequals(parser_.header_name(i), "x-forwarded-for")) {
-      continue;
-    }
-    std::string_view v = parser_.header_value(i);
-    while (!v.empty()) {
-      const size_t comma = v.find(',');
-      const std::string_view item = trim_ows(v.substr(0, comma));
-      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
-      if (!item.empty()) {
-        entries[seen % 32] = item;  // a ring: only the rightmost 32 can matter
-        ++seen;
-        count = std::min<size_t>(seen, 32);
-      }
-    }
-  }
-  if (count == 0) {
-    return peer_ip();
-  }
-  const size_t from_right = std::min<size_t>(hops, count);
-  return entries[(seen - from_right) % 32];
-}
-
-void Connection::emit_rate_limited(const LimitedAnswer& limited, bool keep_alive) {
-  const RateLimitPolicy& p = worker_.config().rate_limits[limited.policy];
-  // The window in which the whole burst refills, whole seconds.
-  const uint64_t period_ms = static_cast<uint64_t>(p.period.count());
-  const uint64_t window_s =
-      std::max<uint64_t>(1, (p.burst * period_ms + p.tokens * 1000 - 1) / (p.tokens * 1000));
-  // Built on the stack: a client over its limit can send at full rate.
-  char headers[256];
-  const int n =
-      snprintf(headers, sizeof headers,
-               "Retry-After: %u\r\nRateLimit-Policy: \"%s\";q=%llu;w=%llu\r\n"
-               "RateLimit: \"%s\";r=0;t=%u\r\n",
-               limited.retry_after_s, p.name.c_str(), static_cast<unsigned long long>(p.burst),
-               static_cast<unsigned long long>(window_s), p.name.c_str(), limited.retry_after_s);
-  Error error = Error::client(ErrorKind::kLimited);
-  error.name = p.name;
-  emit_error(error, n > 0 && static_cast<size_t>(n) < sizeof headers ? headers : nullptr,
-             keep_alive);
-}
-
-void Connection::refuse_path(ErrorKind kind) {
-  bump(counters().parse_bad_path);
-  pending_kind_ = Pending::kError;  // answered at message complete, like any refusal
-  error_ = Error::client(kind);
-}
-
-void Connection::start_proxy(const ProxyRoute& route) {
-  ProxyCall* call = worker_.acquire_call();
-  const Error error = call->start(*this, *route.route, *route.action, *route.cluster);
-  if (error) {
-    // Refused before anything was sent (no endpoint, limits): answered at message complete.
-    worker_.release_call(call);
-    pending_kind_ = Pending::kError;
-    error_ = error;
-    return;
-  }
-  call_ = call;
-  pending_kind_ = Pending::kProxy;
-  parser_.set_body_sink(call);
-}
-
-void Connection::start_aggregate(const AggregateRoute& route, const RouteMatchResult& match) {
-  agg_ = worker_.acquire_aggregate();
-  pending_kind_ = Pending::kAggregate;
-  agg_->start(*this, route, match);  // answers through aggregate_answer() once the request is done
-}
-
-void Connection::aggregate_answer(int status, const std::string& extra_headers,
-                                  const char* content_type, std::string* body, bool keep_alive) {
-  agg_ = nullptr;
-  keep_alive = keep_alive && !worker_.draining() && !peer_eof_;
-  emit_head(status, extra_headers.empty() ? nullptr : extra_headers.c_str(), content_type,
-            body->size(), keep_alive);
-  stage_owned_body(body, head_request_);
-  if (!keep_alive) {
-    close_after_send_ = true;
-  }
-  phase_ = Phase::kNone;
+  proceed(status);
   if (!in_process_) {
     process_input();
   }
@@ -615,71 +316,57 @@ void Connection::on_message_complete() {
   // After a half-close the remaining pipelined requests are still answered; finish_after_eof()
   // closes once the input is used up.
   const bool keep_alive = parser_.keep_alive() && !worker_.draining();
-  switch (pending_kind_) {
-    case Pending::kDirect:
-      emit_direct(*pending_.route, keep_alive, head_request_);
-      break;
-    case Pending::kMethodNotAllowed: {
-      // Built on the stack: a client can send wrong methods at full rate on keep-alive.
-      char allow[512];
-      size_t n = 0;
-      auto put = [&](std::string_view text) {
-        const size_t k = std::min(text.size(), sizeof allow - 1 - n);
-        std::memcpy(allow + n, text.data(), k);
-        n += k;
-      };
-      put("Allow: ");
-      bool first = true;
-      for (int m = 0; m < kMaxMethods; ++m) {
-        if (pending_.allow & method_bit(m)) {
-          put(first ? "" : ", ");
-          put(method_name(m));
-          first = false;
-        }
-      }
-      put("\r\n");
-      allow[n] = '\0';
-      emit_error(Error::client(ErrorKind::kMethodNotAllowed), allow, keep_alive);
-      break;
-    }
-    case Pending::kAdmin: {
-      AdminResponse* r = pending_.admin;
-      pending_kind_ = Pending::kNone;
-      emit_admin(r, keep_alive, head_request_);
-      break;
-    }
-    case Pending::kError:
-      emit_error(error_, nullptr, keep_alive);
-      break;
-    case Pending::kRateLimited:
-      emit_rate_limited(pending_.limited, keep_alive);
-      break;
-    case Pending::kUnauthorized:
-      emit_auth_refusal(pending_.refused, keep_alive);
-      break;
-    case Pending::kAggregate:
-      pending_kind_ = Pending::kNone;
-      if (agg_) {
-        agg_->on_request_complete(keep_alive);  // may answer at once
-        return;
-      }
-      break;
-    case Pending::kProxy:
-      parser_.set_body_sink(nullptr);
-      pending_kind_ = Pending::kNone;
-      if (call_) {
-        // The response may still be on its way: keep-alive is settled when it completes.
-        call_->on_request_complete(keep_alive);
-        return;
-      }
-      break;
-    case Pending::kNone:
-      break;
+  if (responder_) {
+    // The response may still be on its way: keep-alive is settled when it completes.
+    parser_.set_body_sink(nullptr);
+    responder_->on_request_complete(keep_alive);
+    return;
   }
-  pending_kind_ = Pending::kNone;
-  phase_ = Phase::kNone;  // the next request gets its own header deadline
+  if (x_) {
+    answer(keep_alive);
+  }
+  deadline_ = Deadline::kNone;  // the next request gets its own header deadline
   if (!keep_alive) {
     close_after_send_ = true;
+  }
+}
+
+void Connection::answer(bool keep_alive) {
+  Exchange& x = *x_;
+  if (x.error) {
+    emit_error(x.error, x.error_headers, keep_alive);
+  } else if (x.reply.canned) {
+    emit_canned(*static_cast<const CannedResponse*>(x.reply.canned), keep_alive, x.head_request);
+  } else {
+    emit_generated(x.reply.status, x.reply.headers, x.reply.content_type, x.reply.body, keep_alive,
+                   x.head_request);
+  }
+  end_exchange();
+}
+
+void Connection::end_exchange() {
+  if (!x_) {
+    return;
+  }
+  x_->timings.done_us = worker_.shard().now_us();
+  Pipeline::finish(*x_);
+  x_ = nullptr;
+  arena_.reset();
+}
+
+void Connection::respond(int status, std::string_view headers, std::string_view content_type,
+                         std::string* body, bool keep_alive) {
+  responder_ = nullptr;
+  keep_alive = keep_alive && !worker_.draining() && !peer_eof_;
+  emit_head(status, headers, content_type, body->size(), keep_alive);
+  stage_owned_body(body, x_ && x_->head_request);
+  end_exchange();
+  if (!keep_alive) {
+    close_after_send_ = true;
+  }
+  deadline_ = Deadline::kNone;
+  if (!in_process_) {
+    process_input();
   }
 }
 
@@ -751,38 +438,38 @@ std::string_view Connection::peer_ip() {
   return peer_ip_;
 }
 
-void Connection::proxy_error(const Error& error, bool keep_alive) {
-  call_ = nullptr;
-  const bool request_done = !parser_.in_message();
-  if (!request_done) {
+void Connection::response_failed(const Error& error, bool keep_alive) {
+  responder_ = nullptr;
+  if (parser_.in_message()) {
     // The rest of the request body will never be read as a request.
     parser_.set_body_sink(nullptr);
-    pending_kind_ = Pending::kNone;
     keep_alive = false;
   }
-  emit_error(error, nullptr, keep_alive && !worker_.draining());
-  if (!keep_alive || worker_.draining()) {
+  keep_alive = keep_alive && !worker_.draining();
+  emit_error(error, {}, keep_alive);
+  end_exchange();
+  if (!keep_alive) {
     close_after_send_ = true;
   }
-  phase_ = Phase::kNone;
+  deadline_ = Deadline::kNone;
   if (!in_process_) {
     process_input();
   }
 }
 
-void Connection::proxy_done(bool keep_alive) {
-  call_ = nullptr;
+void Connection::response_done(bool keep_alive) {
+  responder_ = nullptr;
   if (parser_.in_message()) {
     // Answered before the request was complete: the rest cannot be read as a request.
     parser_.set_body_sink(nullptr);
-    pending_kind_ = Pending::kNone;
     keep_alive = false;
   }
+  end_exchange();
   if (!keep_alive) {
     close_after_send_ = true;
   }
   tunnel_ = false;
-  phase_ = Phase::kNone;
+  deadline_ = Deadline::kNone;
   if (!in_process_) {
     process_input();
   }
@@ -791,21 +478,40 @@ void Connection::proxy_done(bool keep_alive) {
   }
 }
 
-void Connection::proxy_tunnel() {
+void Connection::tunnel() {
   tunnel_ = true;
   if (!in_process_) {
     process_input();  // bytes the client sent behind its request are the tunnel's first
   }
 }
 
-void Connection::proxy_abort() {
-  call_ = nullptr;
+void Connection::response_cut() {
+  responder_ = nullptr;
   parser_.set_body_sink(nullptr);
   if (!parser_.in_message() && !out_pending()) {
     // Everything of the cut response went out: close_now() would not see it unanswered.
     bump(counters().requests_aborted);
   }
   close_now();
+}
+
+const ResponseHead& Connection::response_head(int status) {
+  static const ResponseHead kNone(0, nullptr, 0);
+  if (!x_ || !Pipeline::edits_response(*x_)) {
+    return kNone;
+  }
+  constexpr size_t kRoom = 1024;  // header lines the filters may add
+  char* room = static_cast<char*>(arena_.allocate(kRoom, 1));
+  ResponseHead* head = arena_.make<ResponseHead>(status, room, room ? kRoom : 0);
+  if (!head) {
+    return kNone;
+  }
+  Pipeline::respond(*x_, *head);
+  return *head;
+}
+
+std::string_view Connection::filter_headers(int status) {
+  return response_head(status).added();
 }
 
 void Connection::on_parse_error() {
@@ -834,8 +540,17 @@ void Connection::on_parse_error() {
 void Connection::fail_and_close(const Error& error) {
   // The request cannot go on: answer with a problem document and close once it is sent; nothing
   // more is read as a request on this connection.
-  head_request_ = false;
-  emit_error(error, nullptr, false);
+  if (responder_) {
+    Responder* r = responder_;
+    responder_ = nullptr;
+    parser_.set_body_sink(nullptr);
+    r->on_client_gone();
+  }
+  if (x_) {
+    x_->head_request = false;  // the problem document goes out whatever the method
+  }
+  emit_error(error, {}, false);
+  end_exchange();
   close_after_send_ = true;
   release_input();
   if (!send_inflight_) {
@@ -898,27 +613,28 @@ void Connection::count_status(int status) {
   }
 }
 
-void Connection::emit_direct(const DirectRoute& route, bool keep_alive, bool head_only) {
-  count_status(route.status);
-  const bool copy_head = route.head.size() + route.body.size() <= kOutReserve - 128;
+void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head_only) {
+  count_status(r.status);
+  const bool copy_head = r.head.size() + r.body.size() <= kOutReserve - 128;
   if (copy_head) {
-    append_copy(route.head);
+    append_copy(r.head);
   } else {
-    append_ref(route.head.data(), route.head.size());
+    append_ref(r.head.data(), r.head.size());
   }
   append_copy(worker_.date().header_line());
+  append_copy(filter_headers(r.status));
   append_connection_header(keep_alive);
   append_copy("\r\n");
-  if (!head_only && !route.body.empty()) {
-    if (route.body.size() <= kCopyBodyMax && copy_head) {
-      append_copy(route.body);
+  if (!head_only && !r.body.empty()) {
+    if (r.body.size() <= kCopyBodyMax && copy_head) {
+      append_copy(r.body);
     } else {
-      append_ref(route.body.data(), route.body.size());
+      append_ref(r.body.data(), r.body.size());
     }
   }
 }
 
-void Connection::emit_head(int status, const char* extra_headers, std::string_view content_type,
+void Connection::emit_head(int status, std::string_view headers, std::string_view content_type,
                            size_t content_length, bool keep_alive) {
   count_status(status);
   char line[64];
@@ -928,40 +644,35 @@ void Connection::emit_head(int status, const char* extra_headers, std::string_vi
   append_copy("\r\n");
   append_copy(worker_.server_line());
   append_copy(worker_.date().header_line());
-  if (extra_headers) {
-    append_copy(extra_headers);
+  append_copy(headers);
+  append_copy(filter_headers(status));
+  if (!content_type.empty()) {
+    append_copy("Content-Type: ");
+    append_copy(content_type);
+    append_copy("\r\n");
   }
-  append_copy("Content-Type: ");
-  append_copy(content_type);
-  n = snprintf(line, sizeof line, "\r\nContent-Length: %zu\r\n", content_length);
-  append_copy(std::string_view(line, static_cast<size_t>(n)));
+  // 1xx, 204 and 304 carry no body and no Content-Length.
+  if (status >= 200 && status != 204 && status != 304) {
+    n = snprintf(line, sizeof line, "Content-Length: %zu\r\n", content_length);
+    append_copy(std::string_view(line, static_cast<size_t>(n)));
+  }
   append_connection_header(keep_alive);
   append_copy("\r\n");
 }
 
-void Connection::emit_generated(int status, const char* extra_headers,
-                                std::string_view content_type, std::string_view body,
-                                bool keep_alive, bool head_only) {
-  emit_head(status, extra_headers, content_type, body.size(), keep_alive);
+void Connection::emit_generated(int status, std::string_view headers, std::string_view content_type,
+                                std::string_view body, bool keep_alive, bool head_only) {
+  emit_head(status, headers, content_type, body.size(), keep_alive);
   if (!head_only) {
     append_copy(body);  // generated bodies are small problem documents
   }
 }
 
-void Connection::emit_error(const Error& error, const char* extra_headers, bool keep_alive) {
+void Connection::emit_error(const Error& error, std::string_view headers, bool keep_alive) {
   std::string& body = worker_.error_body_scratch();
   error_body(error, body);
-  emit_generated(error_status(error), extra_headers, kProblemContentType, body, keep_alive,
-                 head_request_);
-}
-
-void Connection::emit_admin(AdminResponse* r, bool keep_alive, bool head_only) {
-  emit_head(r->status, r->headers.empty() ? nullptr : r->headers.c_str(), r->content_type,
-            r->body.size(), keep_alive);
-  std::string* body = worker_.acquire_body();
-  body->swap(r->body);
-  stage_owned_body(body, head_only);
-  delete r;
+  emit_generated(error_status(error), headers, kProblemContentType, body, keep_alive,
+                 x_ && x_->head_request);
 }
 
 void Connection::stage_owned_body(std::string* body, bool drop) {
@@ -1022,17 +733,16 @@ void Connection::on_send(int res) {
   }
   o.inflight_end = o.iov_sent;
   if (o.iov_sent < o.iov_count) {
-    flush();                // partial send, or more was staged meanwhile
-    phase_ = Phase::kNone;  // progress: restart the send deadline
+    flush();                      // partial send, or more was staged meanwhile
+    deadline_ = Deadline::kNone;  // progress: restart the send deadline
     update_timer();
     return;
   }
   // Everything sent: the buffer goes back to the pool, so an idle connection holds none.
   worker_.release_out(out_);
   out_ = nullptr;
-  if (call_) {
-    call_->on_client_drained();  // the response in progress may go on
-    return;
+  if (responder_ && responder_->on_client_drained()) {
+    return;  // the response in progress goes on from here
   }
   if (close_after_send_) {
     start_linger();
@@ -1063,8 +773,7 @@ void Connection::start_linger() {
   if (!recv_armed_ && !starved) {
     arm_recv();
   }
-  phase_ = Phase::kLinger;
-  worker_.shard().timers().arm(*this, worker_.shard().now_ms() + kLingerMs);
+  arm_deadline(Deadline::kLinger, kLingerMs);
 }
 
 void Connection::release_input() {
@@ -1075,28 +784,13 @@ void Connection::close_now() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (state_ == State::kOpen && !rate_waiting() &&
-      (parser_.in_message() || call_ || agg_ || (out_ && out_->pending_bytes() > 0))) {
+  if (state_ == State::kOpen && (parser_.in_message() || x_ || out_pending())) {
     // A request that began but will never be (fully) answered is counted, never lost silently.
     bump(counters().requests_aborted);
   }
   state_ = State::kClosing;
   worker_.shard().timers().disarm(*this);
-  if (rate_waiting()) {
-    bump(counters().requests_aborted);  // a bodiless request is no longer "in message"
-    worker_.rate_limiter().cancel(this);
-  }
-  if (call_) {
-    ProxyCall* call = call_;
-    call_ = nullptr;
-    parser_.set_body_sink(nullptr);
-    call->client_gone();
-  }
-  if (agg_) {
-    AggregateCall* agg = agg_;
-    agg_ = nullptr;
-    agg->client_gone();
-  }
+  let_go();
   release_input();
   parser_.release();
   if (recv_armed_) {
@@ -1122,8 +816,7 @@ void Connection::begin_drain() {
   if (state_ != State::kOpen) {
     return;
   }
-  if (!parser_.in_message() && !call_ && !agg_ && !(out_ && out_->pending_bytes() > 0) &&
-      in_.empty() && !rate_waiting()) {
+  if (!parser_.in_message() && !x_ && !out_pending() && in_.empty()) {
     close_now();
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).
@@ -1133,70 +826,83 @@ void Connection::update_timer() {
   if (state_ != State::kOpen) {
     return;
   }
-  Phase want;
-  if ((call_ || agg_) && !parser_.in_message()) {
-    // The call keeps its own deadlines (connect, try, route timeout, stalled transfer).
-    if (phase_ != Phase::kProxy) {
-      phase_ = Phase::kProxy;
+  if (busy() && !parser_.in_message()) {
+    // The responder keeps its own deadlines (connect, try, route timeout, stalled transfer).
+    if (deadline_ != Deadline::kResponder) {
+      deadline_ = Deadline::kResponder;
       worker_.shard().timers().disarm(*this);
     }
     return;
   }
+  Deadline want;
   if (parser_.in_head()) {
-    want = Phase::kHeader;
-  } else if (parser_.in_message() || rate_waiting() || (out_ && out_->pending_bytes() > 0)) {
-    want = Phase::kRequest;
+    want = Deadline::kHeader;
+  } else if (parser_.in_message() || waiting() || out_pending()) {
+    want = Deadline::kRequest;
   } else {
-    want = Phase::kIdle;
+    want = Deadline::kIdle;
   }
-  if (want == phase_) {
+  if (want == deadline_) {
     return;
   }
-  phase_ = want;
   const Limits& l = worker_.limits();
-  Duration d = want == Phase::kHeader    ? l.header_timeout
-               : want == Phase::kRequest ? l.request_timeout
-                                         : l.idle_timeout;
-  worker_.shard().timers().arm(*this, worker_.shard().now_ms() + static_cast<uint64_t>(d.count()));
+  const Duration d = want == Deadline::kHeader    ? l.header_timeout
+                     : want == Deadline::kRequest ? l.request_timeout
+                                                  : l.idle_timeout;
+  arm_deadline(want, static_cast<uint64_t>(d.count()));
+}
+
+void Connection::arm_deadline(Deadline d, uint64_t ms) {
+  deadline_ = d;
+  worker_.shard().timers().arm(*this, worker_.shard().now_ms() + ms);
+}
+
+void Connection::let_go() {
+  if (responder_) {
+    Responder* r = responder_;
+    responder_ = nullptr;
+    parser_.set_body_sink(nullptr);
+    r->on_client_gone();
+  }
+  end_exchange();  // a filter that kept the exchange waiting lets go of it there
 }
 
 void Connection::on_timer(Timer* t) {
   auto* c = static_cast<Connection*>(t);
   ShardCounters& counters = c->counters();
-  switch (c->phase_) {
-    case Phase::kIdle:
+  switch (c->deadline_) {
+    case Deadline::kIdle:
       bump(counters.idle_timeouts);
       c->close_now();
       break;
-    case Phase::kHeader:
-    case Phase::kRequest:
-      if (c->rate_waiting()) {
-        // The rate limit's backend took longer than the request may (redis.timeout is shorter
-        // than request_timeout, but a waiter can be moved on to a second call).
-        c->worker_.rate_limiter().cancel(c);
+    case Deadline::kHeader:
+    case Deadline::kRequest:
+      if (c->waiting()) {
+        // A filter kept the request waiting longer than it may (the rate limit's Redis:
+        // redis.timeout is shorter than request_timeout, but a waiter can be moved on to a
+        // second call).
+        Pipeline::time_out(*c->x_);
         bump(counters.request_timeouts);
-        c->fail_and_close(Error::gateway(ErrorKind::kDependencyTimeout,
-                                         "the rate limit's backend did not answer in time"));
-        c->phase_ = Phase::kLinger;
-        c->worker_.shard().timers().arm(*c, c->worker_.shard().now_ms() + kLingerMs);
-      } else if (c->call_) {
+        const Error error = c->x_->error;
+        c->fail_and_close(error);
+        c->arm_deadline(Deadline::kLinger, kLingerMs);
+      } else if (c->responder_ && c->responder_->body_sink()) {
         bump(counters.request_timeouts);
         c->close_now();  // the body stalled while being proxied: the upstream side is cut too
       } else if (c->parser_.in_message() && !c->close_after_send_) {
-        const bool header = c->phase_ == Phase::kHeader;
+        const bool header = c->deadline_ == Deadline::kHeader;
         bump(header ? counters.header_timeouts : counters.request_timeouts);
         c->fail_and_close(
             Error::client(header ? ErrorKind::kHeadTimeout : ErrorKind::kBodyTimeout));
-        c->phase_ = Phase::kLinger;
         // If the client does not read the 408 either, the linger deadline closes the connection.
-        c->worker_.shard().timers().arm(*c, c->worker_.shard().now_ms() + kLingerMs);
+        c->arm_deadline(Deadline::kLinger, kLingerMs);
       } else {
         c->close_now();  // stuck sending to a client that does not read
       }
       break;
-    case Phase::kLinger:
-    case Phase::kProxy:
-    case Phase::kNone:
+    case Deadline::kLinger:
+    case Deadline::kResponder:
+    case Deadline::kNone:
       c->close_now();
       break;
   }

@@ -1,45 +1,42 @@
 #pragma once
-// A downstream (client) HTTP/1.1 connection: one state machine, transitions in connection.cc.
+// A downstream (client) HTTP/1.1 connection: bytes in and out, the parser, and one exchange at a
+// time handed to the pipeline. What a request means (routing, filters, the action) is the
+// pipeline's; how a failure reads is error_reply's; this file only moves bytes and keeps time.
 //
 //   kOpen ──error / close / drain──► (final response sent) ──► kLingering ──EOF/timeout──►
 //   kClosing ──(no operation in flight)──► freed at the end of the loop iteration
 //
-// Bytes stay in the shard's ring buffers until parsed; an idle connection holds no buffer.
+// Bytes stay in the shard's ring buffers until parsed; an idle connection holds no buffer and no
+// arena block.
 
 #include <cstdint>
 
 #include "input_chain.h"
+#include "ringgate/core/arena.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/error.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
-#include "ringgate/filters/auth_jwt.h"
-#include "ringgate/filters/rate_limit.h"
+#include "ringgate/http/exchange.h"
+#include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
-#include "ringgate/http/server.h"
 
 namespace ringgate {
 
 class Worker;
-class ProxyCall;
-class AggregateCall;
-struct AggregateRoute;
-struct RouteMatchResult;
 struct OutBuffer;
-struct DirectRoute;
-struct ProxyRoute;
 
 // The transport seam: plain TCP now; TLS will wrap recv/send here without touching the parser.
 enum class Transport : uint8_t { kPlain };
 
-class Connection final : public Completion, public Timer, public RateWaiter {
+class Connection final : public Completion, public Timer, public ExchangeOwner, public Downstream {
  public:
   enum Op : unsigned { kOpRecv = 1, kOpSend = 2, kOpShutdown = 3 };
   enum class State : uint8_t { kOpen, kLingering, kClosing };
 
-  // `local`: the handler that answers every request (admin, local services); nullptr for a
-  // client connection, which is routed.
-  Connection(Worker& worker, int fd, const AdminHandler* local);
+  // `fixed`: the plan that answers every request (a local listener: admin, local services);
+  // nullptr for a client connection, whose requests are routed.
+  Connection(Worker& worker, int fd, const RoutePlan* fixed);
   ~Connection();
 
   void start();
@@ -51,69 +48,36 @@ class Connection final : public Completion, public Timer, public RateWaiter {
   // Buffers are available again after ENOBUFS.
   void resume_receive();
   bool closed() const { return state_ == State::kClosing; }
+  bool local() const { return fixed_ != nullptr; }
 
-  // --- used by the proxy call in progress ---
-  RequestParser& parser() { return parser_; }
-  Worker& worker() { return worker_; }
-  // Free output space for writing in place: `avail` bytes at the returned pointer (nullptr when
-  // the output is full until the next send completes).
-  char* out_space(size_t& avail);
-  void out_commit(size_t n);
-  bool out_pending() const;
-  // Drops output not yet handed to a send (a response head that turned out bad).
-  void out_discard();
-  void out_flush();
-  void count_status(int status);
-  // The peer's address as text (no port), looked up once per connection.
-  std::string_view peer_ip();
-  // The call failed before its response started: the gateway answers for it.
-  void proxy_error(const Error& error, bool keep_alive);
-  // The response is complete in the output.
-  void proxy_done(bool keep_alive);
-  // The response started but cannot be completed: cut the connection.
-  void proxy_abort();
-  // The upstream took the buffered request bytes: feed more of the body.
-  void proxy_request_room() { process_input(); }
-  // The upstream switched protocols (101): from here input goes to the call unparsed.
-  void proxy_tunnel();
-  // The aggregation's answer: `body` (from Worker::acquire_body) is handed to the output until
-  // it is sent, then released.
-  void aggregate_answer(int status, const std::string& extra_headers, const char* content_type,
-                        std::string* body, bool keep_alive);
-  // A backend: redis rate limit the request waited for has decided.
-  void rate_decided(bool allowed, uint32_t retry_after_s) override;
-  // The client half-closed or the connection closes after this response anyway.
-  bool closing() const { return close_after_send_ || peer_eof_; }
+  // ExchangeOwner
+  void resumed(Exchange& x, FilterStatus status) override;
+  std::string_view peer_ip() override;
+
+  // Downstream
+  char* out_space(size_t& avail) override;
+  void out_commit(size_t n) override;
+  bool out_pending() const override;
+  void out_discard() override;
+  void out_flush() override;
+  bool closing() const override { return close_after_send_ || peer_eof_; }
+  void count_status(int status) override;
+  const ResponseHead& response_head(int status) override;
+  void response_done(bool keep_alive) override;
+  void response_failed(const Error& error, bool keep_alive) override;
+  void response_cut() override;
+  void respond(int status, std::string_view headers, std::string_view content_type,
+               std::string* body, bool keep_alive) override;
+  void request_room() override { process_input(); }
+  void tunnel() override;
 
   Connection* prev = nullptr;
   Connection* next = nullptr;
   bool starved = false;
 
  private:
-  enum class Phase : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger, kProxy };
-  enum class Pending : uint8_t {
-    kNone,
-    kDirect,
-    kMethodNotAllowed,
-    kAdmin,
-    kProxy,         // call_ is in progress
-    kError,         // refused (no route, bad path, the call could not start): error_
-    kAggregate,     // agg_ is in progress
-    kRateLimited,   // over a rate limit: 429 with pending_.limited at message complete
-    kUnauthorized,  // auth refused: 401/403 with pending_.refused at message complete
-  };
-  struct AuthRefusal {
-    uint32_t issuer;  // the JWT issuer, or the API-key set when api_key
-    bool api_key;
-    ShardJwtAuth::Outcome outcome;
-    const char* reason;  // static text (kInvalid); length in reason_len
-    uint32_t reason_len;
-    const RouteConfig* route;
-  };
-  struct LimitedAnswer {
-    uint32_t policy;
-    uint32_t retry_after_s;
-  };
+  // The deadline in force (one timer per connection).
+  enum class Deadline : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger, kResponder };
 
   // Admin traffic is kept out of the client metrics (and out of limits.connections).
   ShardCounters& counters() const;
@@ -122,40 +86,37 @@ class Connection final : public Completion, public Timer, public RateWaiter {
   void arm_recv();
   void process_input();
   bool output_room() const;
+  // Hands held input to the tunnel; false when the responder has no room now.
+  bool tunnel_input();
+
+  // --- exchanges ---
   void on_head();
   void on_message_complete();
-  void start_proxy(const ProxyRoute& route);
-  void start_aggregate(const AggregateRoute& route, const RouteMatchResult& match);
-  // Hands held input to the tunnel; false when the call has no room now.
-  bool tunnel_input();
+  // Where the pipeline left the exchange: waiting, answered (at message complete), or handed to
+  // the route's action.
+  void proceed(FilterStatus status);
+  // Sends the answer decided without a responder: an error, a filter's reply, a direct route.
+  void answer(bool keep_alive);
+  // The exchange is over: its log phase runs and its arena goes back.
+  void end_exchange();
+  // The client is gone or its request cannot go on: the responder (if any) is told, the
+  // exchange ends.
+  void let_go();
+  bool waiting() const { return x_ && x_->waiting(); }
+  bool busy() const { return responder_ != nullptr; }
   void on_parse_error();
   // Answers `error` and closes once it is sent; nothing more is read as a request.
   void fail_and_close(const Error& error);
-  // The gateway's own answer to a request it refuses, through error_reply.
-  void emit_error(const Error& error, const char* extra_headers, bool keep_alive);
-  void emit_direct(const DirectRoute& route, bool keep_alive, bool head_only);
-  void emit_head(int status, const char* extra_headers, std::string_view content_type,
+
+  // --- output ---
+  void emit_error(const Error& error, std::string_view headers, bool keep_alive);
+  void emit_canned(const CannedResponse& r, bool keep_alive, bool head_only);
+  void emit_head(int status, std::string_view headers, std::string_view content_type,
                  size_t content_length, bool keep_alive);
-  void emit_generated(int status, const char* extra_headers, std::string_view content_type,
+  void emit_generated(int status, std::string_view headers, std::string_view content_type,
                       std::string_view body, bool keep_alive, bool head_only);
-  void emit_admin(AdminResponse* response, bool keep_alive, bool head_only);
-  // A 400 for the request's path (counted).
-  void refuse_path(ErrorKind kind);
-  // From routing on (the path is normal): match, path flags, auth, rate limits, action. Run
-  // again when a rate limit that waited for Redis lets the request through (`resumed`: auth
-  // results are looked up again, uncounted, and the policies already passed are skipped).
-  void route_request(bool resumed);
-  // Checks the route's rate limits in order from rate_next_; false when one refuses (the 429
-  // pending) or waits for a lease (rate_waiting()).
-  bool within_rate_limits(const RouteConfig& route);
-  // Checks the route's authentication; false (the 401/403 pending) when it refuses. `count`:
-  // false when looked up again for a resumed request.
-  bool authenticated(const RouteConfig& route, bool count);
-  void emit_auth_refusal(const AuthRefusal& refused, bool keep_alive);
-  // The client's address for rate limiting: the peer, or with server.trusted_hops N the Nth
-  // X-Forwarded-For entry from the right (the leftmost when there are fewer).
-  std::string_view client_address();
-  void emit_rate_limited(const LimitedAnswer& limited, bool keep_alive);
+  // The response phase for an answer the connection writes itself: the filters' header lines.
+  std::string_view filter_headers(int status);
   // Hands `body` (Worker::acquire_body) to the output after the head just emitted, or back to
   // the worker when `drop` (HEAD) or empty.
   void stage_owned_body(std::string* body, bool drop);
@@ -163,51 +124,43 @@ class Connection final : public Completion, public Timer, public RateWaiter {
   void append_ref(const char* data, size_t len);
   void append_connection_header(bool keep_alive);
   void flush();
+
+  // --- closing ---
   void start_linger();
   void finish_after_eof();
   void close_now();
   void maybe_retire();
   void release_input();
   void update_timer();
+  void arm_deadline(Deadline d, uint64_t ms);
   static void on_timer(Timer* t);
 
   friend class Worker;
 
   Worker& worker_;
   RequestParser parser_;
+  Arena arena_;
+  Exchange* x_ = nullptr;           // the exchange in progress (its head has been parsed)
+  Responder* responder_ = nullptr;  // the action answering it, while one is
   OutBuffer* out_ = nullptr;
-  union {
-    const DirectRoute* route;
-    uint64_t allow;
-    AdminResponse* admin;
-    LimitedAnswer limited;
-    AuthRefusal refused;
-  } pending_{};
-  Error error_;  // Pending::kError
-  ProxyCall* call_ = nullptr;
-  AggregateCall* agg_ = nullptr;
+  const RoutePlan* fixed_;
   int fd_;
   InputChain in_;
   State state_ = State::kOpen;
-  Phase phase_ = Phase::kNone;
-  Pending pending_kind_ = Pending::kNone;
+  Deadline deadline_ = Deadline::kNone;
   Transport transport_ = Transport::kPlain;
-  const AdminHandler* local_;
   bool recv_armed_ = false;
   bool recv_cancelling_ = false;
   bool send_inflight_ = false;
   bool shutdown_inflight_ = false;
   bool close_after_send_ = false;
   bool peer_eof_ = false;
-  bool head_request_ = false;
   bool in_process_ = false;
   bool retired_ = false;
   bool tunnel_ = false;
-  uint8_t path_flags_ = 0;         // of the request in progress (normalize_path)
-  uint8_t rate_next_ = 0;          // index into the route's rate_limits: the next policy to check
-  uint32_t rate_wait_policy_ = 0;  // the policy a waiting request waits for
   uint32_t linger_bytes_ = 0;
-  char peer_ip_[46] = {};  // filled on the first proxied request
+  uint64_t accepted_us_ = 0;
+  char peer_ip_[46] = {};  // looked up when first asked for
 };
 
 }  // namespace ringgate

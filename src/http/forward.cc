@@ -1,5 +1,6 @@
 #include "ringgate/http/forward.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ringgate/core/method.h"
@@ -10,6 +11,15 @@ namespace {
 
 char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+bool dropped_from_response(const ForwardResponse& forward, std::string_view name) {
+  for (size_t i = 0; i < forward.drop_count; ++i) {
+    if (iequals(name, forward.drop[i])) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -543,7 +553,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
         break;
       default:
         // Request-only names (Host, X-Forwarded-*, ...) have no rule on responses.
-        if (!tokens.names(name)) {
+        if (!tokens.names(name) && !dropped_from_response(forward, name)) {
           w.put_received(name, value);
         }
         break;
@@ -562,6 +572,38 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   }
   w.put("\r\n");
   return w.finish();
+}
+
+std::string_view client_address(const MessageParser& request, std::string_view peer,
+                                uint32_t trusted_hops) {
+  if (trusted_hops == 0) {
+    return peer;
+  }
+  // The entries of every X-Forwarded-For line, in order; the Nth from the right is the one the
+  // outermost trusted proxy saw. A ring: only the rightmost 32 can matter.
+  constexpr size_t kRing = 32;
+  std::string_view entries[kRing];
+  size_t seen = 0;
+  for (int i = 0; i < request.header_count(); ++i) {
+    if (!iequals(request.header_name(i), "x-forwarded-for")) {
+      continue;
+    }
+    std::string_view v = request.header_value(i);
+    while (!v.empty()) {
+      const size_t comma = v.find(',');
+      const std::string_view item = trim_ows(v.substr(0, comma));
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+      if (!item.empty()) {
+        entries[seen % kRing] = item;
+        ++seen;
+      }
+    }
+  }
+  if (seen == 0) {
+    return peer;
+  }
+  const size_t from_right = std::min<size_t>({trusted_hops, seen, kRing});
+  return entries[(seen - from_right) % kRing];
 }
 
 std::string_view trim_ows(std::string_view s) {

@@ -41,8 +41,8 @@ std::vector<JwtKeySource*> Gateway::jwt_source_pointers() const {
   return out;
 }
 
-const ApiKeyTable* Gateway::api_keys(size_t index) const {
-  return api_key_sources_[index]->current.load(std::memory_order_acquire);
+const std::atomic<const ApiKeyTable*>& Gateway::api_key_table(size_t index) const {
+  return api_key_sources_[index]->current;
 }
 
 void Gateway::watch_api_keys() {
@@ -542,14 +542,14 @@ void Gateway::render_api_key_metrics(std::string& out) const {
   const struct {
     const char* name;
     const char* help;
-    std::atomic<uint64_t> Worker::ApiKeyCounters::*field;
+    std::atomic<uint64_t> ApiKeyCounters::*field;
   } kinds[] = {
       {"ringgate_api_key_accepted_total", "Requests with a known API key",
-       &Worker::ApiKeyCounters::accepted},
+       &ApiKeyCounters::accepted},
       {"ringgate_api_key_missing_total", "Requests without an API key (401)",
-       &Worker::ApiKeyCounters::missing},
+       &ApiKeyCounters::missing},
       {"ringgate_api_key_invalid_total", "Requests with an unknown API key (401)",
-       &Worker::ApiKeyCounters::invalid},
+       &ApiKeyCounters::invalid},
   };
   for (const auto& k : kinds) {
     metric_head(out, k.name, "counter", k.help);

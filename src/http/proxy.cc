@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "connection.h"
 #include "ringgate/http/error_reply.h"
 #include "worker.h"
 
@@ -77,27 +76,6 @@ std::string_view cookie_value(const MessageParser& p, std::string_view name) {
     }
   }
   return {};
-}
-
-// The client address: the peer, or with trusted proxies in front the entry they appended.
-std::string_view client_address(Connection& c, uint32_t trusted_hops) {
-  if (trusted_hops > 0) {
-    std::string_view xff = c.parser().header("x-forwarded-for");
-    if (!xff.empty()) {
-      std::string_view entries[16];
-      size_t n = 0;
-      while (n < 16) {
-        const size_t comma = xff.find(',');
-        entries[n++] = trim_ows(xff.substr(0, comma));
-        if (comma == std::string_view::npos) {
-          break;
-        }
-        xff.remove_prefix(comma + 1);
-      }
-      return entries[n >= trusted_hops ? n - trusted_hops : 0];
-    }
-  }
-  return c.peer_ip();
 }
 
 }  // namespace
@@ -476,14 +454,15 @@ ProxyCall::~ProxyCall() {
   }
 }
 
-Error ProxyCall::start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
-                       UpstreamCluster& cluster) {
+Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route,
+                       const UpstreamAction& action, UpstreamCluster& cluster) {
+  x_ = &x;
   client_ = &client;
   route_ = &route;
   action_ = &action;
   cluster_ = &cluster;
   start_us_ = worker_.shard().now_us();
-  const RequestParser& p = client.parser();
+  const RequestParser& p = x.request();
   head_request_ = p.method() == HTTP_HEAD;
   idempotent_ = idempotent(p.method());
   client_minor_ = p.http_minor();
@@ -512,7 +491,7 @@ Error ProxyCall::start(Connection& client, const RouteConfig& route, const Upstr
         key = cookie_value(p, cfg.hash_key.name);
         break;
       case HashKeyConfig::Kind::kClientIp:
-        key = client_address(client, worker_.config().server.trusted_hops);
+        key = x.client_address();
         break;
     }
     key_hash_ = hash_key(key);
@@ -524,6 +503,7 @@ Error ProxyCall::start(Connection& client, const RouteConfig& route, const Upstr
     clear();
     return error;
   }
+  x.timings.upstream_start_us = worker_.shard().now_us();
   if (!req_) {
     req_ = worker_.acquire_request_block();  // kept with the pooled call afterwards
   }
@@ -605,7 +585,7 @@ Error ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
 }
 
 bool ProxyCall::build_head() {
-  const RequestParser& p = client_->parser();
+  const RequestParser& p = x_->request();
   const size_t cap = worker_.request_block_size();
   // The target is composed at the end of the block, the head written from its start.
   std::string_view path = p.path();
@@ -669,16 +649,16 @@ bool ProxyCall::build_head() {
       f.host = action_->host_value;
       break;
   }
-  f.client_ip = client_->peer_ip();
+  f.client_ip = x_->peer_ip();
   f.trusted_hops = worker_.config().server.trusted_hops;
   char id[RequestIdGenerator::kLength];
   worker_.request_ids().next(id);
   f.request_id = std::string_view(id, sizeof id);
   f.framing = request_framing_;
   f.upgrade = upgrade_;
-  // Set by the authentication of this very request (start() runs within its on_head).
-  f.drop = worker_.auth_found().drop;
-  f.extra = worker_.auth_found().forward;
+  // What the request's authentication found.
+  f.drop = x_->identity.drop_headers;
+  f.extra = x_->identity.add_headers;
   const size_t n = write_forward_request_head(p, f, req_, cap - target_len);
   if (n == 0) {
     return false;
@@ -840,13 +820,13 @@ void ProxyCall::on_request_sent(size_t n) {
       end_tunnel();  // everything the client sent before closing has reached the upstream
       return;
     }
-    client_->proxy_request_room();
+    client_->request_room();
   } else if (!request_complete_) {
     // Everything buffered is upstream: reuse the buffer for the rest of the body. From here a
     // retry cannot replay the request.
     replayable_ = false;
     req_len_ = req_sent_ = 0;
-    client_->proxy_request_room();
+    client_->request_room();
   }
 }
 
@@ -874,6 +854,9 @@ bool ProxyCall::on_response_head() {
     return true;
   }
   last_status_ = status;
+  if (x_) {
+    x_->timings.upstream_head_us = worker_.shard().now_us();
+  }
   if ((status == 502 || status == 503 || status == 504) && can_retry(false)) {
     // The upstream says it (or what is behind it) failed: try another endpoint rather than pass
     // the failure on. The response is not wanted; its connection goes.
@@ -975,7 +958,12 @@ bool ProxyCall::reject_response() {
   return false;
 }
 
-bool ProxyCall::write_client_head(const ResponseParser& p, const ForwardResponse& f) {
+bool ProxyCall::write_client_head(const ResponseParser& p, ForwardResponse& f) {
+  // The response phase: what the route's filters add to the head and drop from it.
+  const ResponseHead& edits = client_->response_head(p.status());
+  f.extra = edits.added();
+  f.drop = edits.drops();
+  f.drop_count = edits.drop_count();
   size_t avail = 0;
   char* out = client_->out_space(avail);
   const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;
@@ -1012,7 +1000,7 @@ bool ProxyCall::start_tunnel() {
   req_len_ = req_sent_ = 0;
   replayable_ = false;
   arm_tunnel_timer();
-  client_->proxy_tunnel();
+  client_->tunnel();
   return true;
 }
 
@@ -1023,7 +1011,7 @@ void ProxyCall::arm_tunnel_timer() {
                  static_cast<uint64_t>(worker_.config().server.limits.idle_timeout.count()));
 }
 
-void ProxyCall::on_tunnel_request(const char* data, size_t n) {
+void ProxyCall::on_tunnel_input(const char* data, size_t n) {
   put_request(data, n);
 }
 
@@ -1042,9 +1030,9 @@ void ProxyCall::on_upstream_eof() {
 void ProxyCall::end_tunnel() {
   flush_response();
   detach_upstream(false);
-  Connection* client = client_;
+  Downstream* client = client_;
   end_call(false);
-  client->proxy_done(false);
+  client->response_done(false);
 }
 
 void ProxyCall::flush_response() {
@@ -1058,9 +1046,9 @@ void ProxyCall::flush_response() {
   }
 }
 
-void ProxyCall::on_client_drained() {
+bool ProxyCall::on_client_drained() {
   if (!up_) {
-    return;
+    return true;
   }
   if (tunnel_) {
     arm_tunnel_timer();
@@ -1069,6 +1057,7 @@ void ProxyCall::on_client_drained() {
         *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
   }
   up_->resume();
+  return true;
 }
 
 void ProxyCall::record_latency() {
@@ -1215,7 +1204,7 @@ void ProxyCall::finish() {
   note_endpoint(false, last_status_ >= 500);
   record_outcome(last_status_ < 500);
   detach_upstream(reusable);
-  Connection* client = client_;
+  Downstream* client = client_;
   BackendSink* sink = sink_;
   const int status = last_status_;
   const bool keep_alive = client_keep_alive_;
@@ -1223,7 +1212,7 @@ void ProxyCall::finish() {
   if (sink) {
     sink->backend_done(status);
   } else {
-    client->proxy_done(keep_alive);
+    client->response_done(keep_alive);
   }
 }
 
@@ -1261,13 +1250,13 @@ void ProxyCall::on_upstream_failure(const Error& error) {
   }
   if (head_sent_) {
     record_outcome(false);
-    Connection* client = client_;
+    Downstream* client = client_;
     BackendSink* sink = sink_;
     end_call(false);
     if (sink) {
       sink->backend_failed(error);  // cut or stalled after its head
     } else {
-      client->proxy_abort();
+      client->response_cut();
     }
     return;
   }
@@ -1301,14 +1290,14 @@ void ProxyCall::on_upstream_failure(const Error& error) {
 }
 
 void ProxyCall::fail_request(const Error& error) {
-  Connection* client = client_;
+  Downstream* client = client_;
   BackendSink* sink = sink_;
   const bool keep_alive = client_keep_alive_;
   end_call(true);
   if (sink) {
     sink->backend_failed(error);
   } else {
-    client->proxy_error(error, keep_alive);
+    client->response_failed(error, keep_alive);
   }
 }
 
@@ -1321,7 +1310,7 @@ void ProxyCall::end_call(bool record) {
   worker_.release_call(this);  // nothing of the call may be touched after this
 }
 
-void ProxyCall::client_gone() {
+void ProxyCall::on_client_gone() {
   // A response that was not complete leaves the upstream connection out of step: close it.
   detach_upstream(false);
   end_call(false);
@@ -1338,6 +1327,7 @@ void ProxyCall::clear() {
     --cluster_->retries;
     counted_retry_ = false;
   }
+  x_ = nullptr;
   client_ = nullptr;
   sink_ = nullptr;
   up_ = nullptr;

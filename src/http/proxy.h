@@ -25,13 +25,13 @@
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/http/forward.h"
+#include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/net/address.h"
 #include "ringgate/upstream/balancer.h"
 
 namespace ringgate {
 
-class Connection;
 class ProxyCall;
 class UpstreamConn;
 class Worker;
@@ -238,15 +238,15 @@ class BackendSink {
 
 // One proxied request. Lives from the client's request head until the response has been handed
 // to the client's output (or the request failed). Pooled per shard.
-class ProxyCall final : public BodySink, public Timer {
+class ProxyCall final : public BodySink, public Timer, public Responder {
  public:
   explicit ProxyCall(Worker& worker);
   ~ProxyCall();
 
-  // Called at the client's request head. No error when the call is under way; otherwise why it
-  // could not start (the call is unused then).
-  Error start(Connection& client, const RouteConfig& route, const UpstreamAction& action,
-              UpstreamCluster& cluster);
+  // Called at the client's request head, once the route's filters let `x` through. No error
+  // when the call is under way; otherwise why it could not start (the call is unused then).
+  Error start(Exchange& x, Downstream& client, const RouteConfig& route,
+              const UpstreamAction& action, UpstreamCluster& cluster);
   // Backend mode (aggregation): sends `request` (head and body, complete) to the cluster with the
   // same endpoint choice, pools, retries, timeouts and breakers as proxying, and hands the
   // response to `sink`. No error when under way, else why it failed at once (the sink is not
@@ -254,25 +254,26 @@ class ProxyCall final : public BodySink, public Timer {
   Error start_backend(BackendSink& sink, const UpstreamAction& action, UpstreamCluster& cluster,
                       std::string_view request, bool idempotent);
   // Backend mode: the aggregation no longer wants the answer; the sink is not called again.
-  void cancel() { client_gone(); }
+  void cancel() { on_client_gone(); }
 
-  // --- from the client connection ---
+  // --- Responder: from the client connection ---
+  BodySink* body_sink() override { return this; }
   // Request body bytes the call can take now (0: wait for the upstream to drain).
-  size_t request_room() const;
+  size_t request_room() const override;
   void on_body(std::string_view data) override;  // request body piece
-  void on_request_complete(bool keep_alive);
+  void on_request_complete(bool keep_alive) override;
   // After the client's input was processed: push buffered request bytes upstream.
-  void flush_request();
+  void flush_request() override;
   // The client's output was sent: there is room for more response bytes.
-  void on_client_drained();
+  bool on_client_drained() override;
   // The client connection is closing: stop and let go of everything.
-  void client_gone();
+  void on_client_gone() override;
   // After a 101 the exchange is a two-way byte tunnel until either side closes.
-  bool tunnelling() const { return tunnel_; }
+  bool tunnelling() const override { return tunnel_; }
   // Client bytes for the upstream (no more than request_room()).
-  void on_tunnel_request(const char* data, size_t n);
+  void on_tunnel_input(const char* data, size_t n) override;
   // The client half-closed its side of the tunnel.
-  void on_client_eof();
+  void on_client_eof() override;
 
   // --- from the upstream connection ---
   UpstreamConn* upstream() const { return up_; }
@@ -341,14 +342,15 @@ class ProxyCall final : public BodySink, public Timer {
   // Always false (for on_response_head to return).
   bool reject_response();
   // Writes the client's response head into its output; false when it does not fit.
-  bool write_client_head(const ResponseParser& p, const ForwardResponse& f);
+  bool write_client_head(const ResponseParser& p, ForwardResponse& f);
   void end_tunnel();
   void arm_tunnel_timer();
   static void on_timer(Timer* t);
 
   Worker& worker_;
   ResponseSink response_sink_;
-  Connection* client_ = nullptr;
+  Exchange* x_ = nullptr;  // the client's exchange (null in backend mode)
+  Downstream* client_ = nullptr;
   BackendSink* sink_ = nullptr;  // backend mode: the response goes here, not to client_
   const RouteConfig* route_ = nullptr;
   const UpstreamAction* action_ = nullptr;

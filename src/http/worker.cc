@@ -8,6 +8,7 @@
 
 #include "connection.h"
 #include "ringgate/core/hash.h"
+#include "route_actions.h"
 
 namespace ringgate {
 
@@ -36,7 +37,9 @@ BalancePolicy balance_policy(BalanceKind kind) {
   return BalancePolicy::kRoundRobin;
 }
 
-std::string build_direct_head(const DirectResponse& d, const std::string& server_line) {
+CannedResponse canned_response(const DirectResponse& d, const std::string& server_line) {
+  CannedResponse r;
+  r.status = d.status;
   std::string head = "HTTP/1.1 " + std::to_string(d.status) + " ";
   head += reason_phrase(d.status);
   head += "\r\n";
@@ -48,7 +51,9 @@ std::string build_direct_head(const DirectResponse& d, const std::string& server
   if (d.status >= 200 && d.status != 204 && d.status != 304) {
     head += "Content-Length: " + std::to_string(d.body.size()) + "\r\n";
   }
-  return head;
+  r.head = std::move(head);
+  r.body = d.body;
+  return r;
 }
 
 }  // namespace
@@ -66,6 +71,7 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
       config_(gateway.config_),
       shard_(index),
       counters_(counters),
+      arena_pool_(kArenaBlockSize, 1024),
       scratch_pool_(scratch_block_size(config_->server.limits), 256),
       out_pool_(kOutBlockSize, 1024),
       request_pool_(request_bytes(config_->server.limits), 1024),
@@ -86,14 +92,6 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
   if (!cfg.server.server_header.empty()) {
     server_line_ = "Server: " + cfg.server.server_header + "\r\n";
   }
-  direct_routes_.resize(cfg.routes.size());
-  for (size_t i = 0; i < cfg.routes.size(); ++i) {
-    if (const auto* d = std::get_if<DirectResponse>(&cfg.routes[i].action)) {
-      direct_routes_[i].status = d->status;
-      direct_routes_[i].head = build_direct_head(*d, server_line_);
-      direct_routes_[i].body = d->body;
-    }
-  }
   listeners_.resize(listen_fds.size());
   for (size_t i = 0; i < listen_fds.size(); ++i) {
     listeners_[i].worker = this;
@@ -109,6 +107,7 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
   const uint32_t workers = gateway.workers();
   connection_limit_ = (cfg.server.limits.connections + workers - 1) / workers;
   build_clusters();
+  build_plans();
 }
 
 void Worker::build_clusters() {
@@ -149,28 +148,63 @@ void Worker::build_clusters() {
     c->max_requests = share(u.circuit.max_requests);
     clusters_.push_back(std::move(c));
   }
-  aggregate_routes_.resize(cfg.routes.size());
-  for (size_t i = 0; i < cfg.routes.size(); ++i) {
-    if (const auto* a = std::get_if<AggregateAction>(&cfg.routes[i].action)) {
-      auto route = std::make_unique<AggregateRoute>();
-      std::string why;
-      if (!build_aggregate_route(cfg.routes[i], *a, clusters_, route.get(), &why)) {
-        // Config validated every path already; a mismatch here is a bug worth stopping for.
-        throw ConfigError(cfg.routes[i].name + ": " + why);
-      }
-      aggregate_routes_[i] = std::move(route);
-    }
-  }
-  proxy_routes_.resize(cfg.routes.size());
-  for (size_t i = 0; i < cfg.routes.size(); ++i) {
-    if (const auto* a = std::get_if<UpstreamAction>(&cfg.routes[i].action)) {
-      proxy_routes_[i] = ProxyRoute{&cfg.routes[i], a, clusters_[a->cluster_index].get()};
-    }
-  }
   response_spans_.resize(cfg.server.limits.headers);
   response_parser_context_.limits = &cfg.server.limits;
   response_parser_context_.scratch_pool = &scratch_pool_;
   response_parser_context_.shared_spans = response_spans_.data();
+}
+
+void Worker::build_plans() {
+  const Config& cfg = *config_;
+  FilterServices services;
+  services.config = &cfg;
+  services.jwt = jwt_auth_.get();
+  services.rate_limiter = rate_limiter_.get();
+  services.now_us = &shard_.now_us_ref();
+  services.api_key_counters = api_key_counters_.get();
+  for (size_t i = 0; i < cfg.api_keys.size(); ++i) {
+    services.api_key_tables.push_back(&gateway_.api_key_table(i));
+  }
+  std::vector<RoutePlan> plans;
+  plans.reserve(cfg.routes.size());
+  for (const RouteConfig& route : cfg.routes) {
+    std::vector<Filter*> chain;
+    for (auto& f : build_route_filters(route, services)) {
+      chain.push_back(f.get());
+      filters_.push_back(std::move(f));
+    }
+    plans.emplace_back(&route, std::move(chain), make_action(route));
+  }
+  pipeline_ = std::make_unique<Pipeline>(*router_, std::move(plans));
+  for (ListenerSocket& l : listeners_) {
+    if (!l.local) {
+      continue;
+    }
+    filters_.push_back(make_local_path_policy());
+    actions_.push_back(std::make_unique<LocalAction>(*this, l.local));
+    local_plans_.push_back(std::make_unique<RoutePlan>(
+        nullptr, std::vector<Filter*>{filters_.back().get()}, actions_.back().get()));
+    l.plan = local_plans_.back().get();
+  }
+}
+
+Action* Worker::make_action(const RouteConfig& route) {
+  if (const auto* a = std::get_if<UpstreamAction>(&route.action)) {
+    actions_.push_back(
+        std::make_unique<ProxyAction>(*this, route, *a, *clusters_[a->cluster_index]));
+  } else if (const auto* g = std::get_if<AggregateAction>(&route.action)) {
+    auto built = std::make_unique<AggregateRoute>();
+    std::string why;
+    if (!build_aggregate_route(route, *g, clusters_, built.get(), &why)) {
+      // Config validated every path already; a mismatch here is a bug worth stopping for.
+      throw ConfigError(route.name + ": " + why);
+    }
+    actions_.push_back(std::make_unique<AggregateRouteAction>(*this, std::move(built)));
+  } else {
+    const auto& d = std::get<DirectResponse>(route.action);
+    actions_.push_back(std::make_unique<DirectAction>(canned_response(d, server_line_)));
+  }
+  return actions_.back().get();
 }
 
 ProxyCall* Worker::acquire_call() {
@@ -338,7 +372,7 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
     bump(counters_.connections_rejected);
     close(res);
   } else {
-    auto* c = new Connection(*this, res, l.local);
+    auto* c = new Connection(*this, res, l.plan);
     c->next = connections_;
     if (connections_) {
       connections_->prev = c;
@@ -368,7 +402,7 @@ void Worker::retire(Connection* c) {
     c->next->prev = c->prev;
   }
   c->prev = c->next = nullptr;
-  if (!c->local_) {
+  if (!c->local()) {
     --connection_count_;
   }
   drop(c->counters().connections_active);

@@ -16,6 +16,8 @@
 #include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
 #include "ringgate/filters/redis.h"
+#include "ringgate/filters/registry.h"
+#include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/response.h"
 #include "ringgate/http/server.h"
@@ -24,21 +26,6 @@
 namespace ringgate {
 
 class Connection;
-
-// A route whose action is `upstream`, with this shard's cluster.
-struct ProxyRoute {
-  const RouteConfig* route = nullptr;
-  const UpstreamAction* action = nullptr;
-  UpstreamCluster* cluster = nullptr;
-};
-
-// A direct route's response, serialised once at start-up.
-struct DirectRoute {
-  int status = 200;
-  std::string
-      head;  // status line, Server, configured headers, Content-Length (no Date, no CRLF end)
-  std::string body;
-};
 
 // Output staged for one connection: copies of small pieces plus references to static bytes,
 // sent with one send/sendmsg. Lives in a pooled block and only while there is output.
@@ -62,11 +49,14 @@ struct OutBuffer {
 };
 
 constexpr size_t kOutBlockSize = 16 * 1024;
+// A request arena's block: the Exchange (about 1 KiB) and what filters keep per request.
+constexpr size_t kArenaBlockSize = 4 * 1024;
 
 struct ListenerSocket final : Completion {
   Worker* worker = nullptr;
   int fd = -1;
   const AdminHandler* local = nullptr;  // a local listener's handler; nullptr: client traffic
+  const RoutePlan* plan = nullptr;      // ... and the plan that runs it
   bool armed = false;
   void complete(unsigned op, int res, uint32_t flags) override;
 };
@@ -96,7 +86,9 @@ class Worker final : public ShardHooks {
   const Limits& limits() const { return config_->server.limits; }
   ParserContext* parser_context() { return &parser_context_; }
   const Router& router() const { return *router_; }
-  const DirectRoute& direct_route(uint32_t index) const { return direct_routes_[index]; }
+  Pipeline& pipeline() { return *pipeline_; }
+  // Blocks of the connections' request arenas (Exchange and what filters keep per request).
+  BlockPool* request_arena_pool() { return &arena_pool_; }
   const DateCache& date() const { return date_; }
   const std::string& server_line() const { return server_line_; }
   // Scratch for the problem body of an error answer (error_reply): reused, so refusals at full
@@ -122,20 +114,6 @@ class Worker final : public ShardHooks {
   // --- authentication ---
   ShardJwtAuth& jwt_auth() { return *jwt_auth_; }
   const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
-  // What authentication found for the request whose head is being handled (set and read
-  // within one Connection::on_head: by the rate limits and by the proxy's request head).
-  struct AuthFound {
-    const std::vector<std::string>* drop = nullptr;  // headers the gateway sets (lower-case)
-    std::string forward;                             // header lines it adds
-    std::string_view consumer;                       // the API-key consumer
-    ShardJwtAuth::Result jwt;                        // the JWT check (values for claim keys)
-  };
-  AuthFound& auth_found() { return auth_found_; }
-  struct ApiKeyCounters {
-    std::atomic<uint64_t> accepted{0};
-    std::atomic<uint64_t> missing{0};
-    std::atomic<uint64_t> invalid{0};
-  };
   ApiKeyCounters& api_key_counters(size_t set) { return api_key_counters_[set]; }
   const ApiKeyCounters& api_key_counters(size_t set) const { return api_key_counters_[set]; }
   const Gateway& gateway() const { return gateway_; }
@@ -146,10 +124,6 @@ class Worker final : public ShardHooks {
   const RedisLink* redis() const { return redis_.get(); }
 
   // --- proxying ---
-  const ProxyRoute* proxy_route(uint32_t route_index) const {
-    const ProxyRoute& r = proxy_routes_[route_index];
-    return r.route ? &r : nullptr;
-  }
   const std::vector<std::unique_ptr<UpstreamCluster>>& clusters() const { return clusters_; }
   ParserContext* response_parser_context() { return &response_parser_context_; }
   ProxyCall* acquire_call();
@@ -160,9 +134,6 @@ class Worker final : public ShardHooks {
   RequestIdGenerator& request_ids() { return request_ids_; }
 
   // --- aggregation ---
-  const AggregateRoute* aggregate_route(uint32_t route_index) const {
-    return aggregate_routes_[route_index].get();
-  }
   AggregateCall* acquire_aggregate();
   void release_aggregate(AggregateCall* call);
   json::Reader& json_reader() { return json_reader_; }
@@ -174,6 +145,9 @@ class Worker final : public ShardHooks {
   void begin_drain();
   void close_listeners();
   void build_clusters();
+  // The route plans: each route's filters (filters/registry) and action; one per local listener.
+  void build_plans();
+  Action* make_action(const RouteConfig& route);
 
   Gateway& gateway_;
   std::shared_ptr<const Config> config_;
@@ -184,12 +158,15 @@ class Worker final : public ShardHooks {
   std::unique_ptr<ShardRateLimiter> rate_limiter_;
   std::unique_ptr<ShardJwtAuth> jwt_auth_;
   std::string error_body_;
-  AuthFound auth_found_;
   std::unique_ptr<ApiKeyCounters[]> api_key_counters_;
   ShardCounters& counters_;
   ShardCounters admin_counters_;
   std::unique_ptr<Router> router_;
-  std::vector<DirectRoute> direct_routes_;
+  std::vector<std::unique_ptr<Filter>> filters_;         // every route's, on this shard
+  std::vector<std::unique_ptr<Action>> actions_;         // every route's and local listener's
+  std::vector<std::unique_ptr<RoutePlan>> local_plans_;  // by listener, for local listeners
+  std::unique_ptr<Pipeline> pipeline_;
+  BlockPool arena_pool_;
   std::vector<ListenerSocket> listeners_;
   std::vector<HeaderSpan> shared_spans_;
   ParserContext parser_context_;
@@ -205,13 +182,11 @@ class Worker final : public ShardHooks {
   DateCache date_;
   std::string server_line_;
   std::vector<std::unique_ptr<UpstreamCluster>> clusters_;
-  std::vector<ProxyRoute> proxy_routes_;  // by route index; route == nullptr: not a proxy route
   std::vector<HeaderSpan> response_spans_;
   ParserContext response_parser_context_;
   BlockPool request_pool_;
   std::vector<std::unique_ptr<ProxyCall>> calls_;  // every call ever made; free ones listed below
   ProxyCall* free_calls_ = nullptr;
-  std::vector<std::unique_ptr<AggregateRoute>> aggregate_routes_;  // by route index, or null
   std::vector<std::unique_ptr<AggregateCall>> aggregates_;
   AggregateCall* free_aggregates_ = nullptr;
   json::Reader json_reader_;

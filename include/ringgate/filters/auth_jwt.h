@@ -72,9 +72,7 @@ class ShardJwtAuth {
 
   // Checks `token` (empty: none was sent) for issuer `issuer` at `now_s` (seconds since the
   // epoch); a token must grant every bit of `scopes` (bits of the issuer's rules.scopes).
-  // `count` false: a second look at a request already counted (its counters stay as they are).
-  Result check(uint32_t issuer, std::string_view token, uint64_t scopes, int64_t now_s,
-               bool count = true);
+  Result check(uint32_t issuer, std::string_view token, uint64_t scopes, int64_t now_s);
 
   const JwtCounters& counters(uint32_t issuer) const { return issuers_[issuer].counters; }
 
@@ -100,7 +98,6 @@ class ShardJwtAuth {
     uint64_t seed = 0;
     std::vector<Entry> cache;  // direct-mapped by h1
     JwtCounters counters;
-    JwtCounters uncounted;  // bumped by checks that must not count
   };
 
   std::vector<Issuer> issuers_;

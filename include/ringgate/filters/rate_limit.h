@@ -95,21 +95,24 @@ class LeaseBackend {
   ~LeaseBackend() = default;
 };
 
-// A request that waits for a lease (a connection). rate_decided() is called exactly once, unless
-// ShardRateLimiter::cancel() is called first.
+// A request that waits for a lease (the rate-limit filter's per-request part). rate_decided() is
+// called exactly once, unless ShardRateLimiter::cancel() is called first.
 class RateWaiter {
  public:
   virtual void rate_decided(bool allowed, uint32_t retry_after_s) = 0;
-  bool rate_waiting() const { return lease_ != nullptr; }
+  bool rate_waiting() const { return queue.lease != nullptr; }
+
+  // The limiter's bookkeeping: the lease call waited for, and the other waiters of that call.
+  struct Queue {
+    RateWaiter* prev = nullptr;
+    RateWaiter* next = nullptr;
+    void* lease = nullptr;
+  };
+  Queue queue;
 
  protected:
-  virtual ~RateWaiter() = default;
-
- private:
-  friend class ShardRateLimiter;
-  RateWaiter* prev_ = nullptr;
-  RateWaiter* next_ = nullptr;
-  void* lease_ = nullptr;
+  // Not virtual: a waiter lives in a request's arena and is never deleted through this type.
+  ~RateWaiter() = default;
 };
 
 enum class RateVerdict : uint8_t { kAllowed, kLimited, kWait };

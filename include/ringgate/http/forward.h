@@ -77,6 +77,9 @@ struct ForwardResponse {
   BodyFraming framing = BodyFraming::kLength;
   // Extra header lines to add, each ending in CRLF (e.g. "X-Request-Id: ...\r\n"); may be empty.
   std::string_view extra;
+  // Lower-case names of upstream headers left out (the gateway's response filters set them).
+  const std::string_view* drop = nullptr;
+  size_t drop_count = 0;
 };
 
 // Writes the client response head (status line through the final CRLF) from an upstream
@@ -85,6 +88,12 @@ struct ForwardResponse {
 // Returns bytes written, or 0 when it does not fit (bytes past cap are never touched).
 size_t write_forward_response_head(const MessageParser& response, const ForwardResponse& forward,
                                    char* out, size_t cap);
+
+// The client's address as the gateway vouches for it: `peer` (the socket's), or with
+// `trusted_hops` N proxies in front the Nth X-Forwarded-For entry from the right (the leftmost
+// when there are fewer), over every X-Forwarded-For line of `request`.
+std::string_view client_address(const MessageParser& request, std::string_view peer,
+                                uint32_t trusted_hops);
 
 // `s` without leading and trailing spaces and tabs (HTTP's optional whitespace).
 std::string_view trim_ows(std::string_view s);

@@ -80,9 +80,9 @@ class Gateway {
   void render_jwt_metrics(std::string& out) const;
   // Appends the per-set API-key counters (summed over shards) in Prometheus text.
   void render_api_key_metrics(std::string& out) const;
-  // The current keys of API-key set `index` (Config::api_keys): re-read when the file changes.
-  // A table stays valid for at least two more reloads, far longer than one request uses it.
-  const ApiKeyTable* api_keys(size_t index) const;
+  // Where the current keys of API-key set `index` are published (re-read when the file
+  // changes); the API-key filters read it per request.
+  const std::atomic<const ApiKeyTable*>& api_key_table(size_t index) const;
   // The keys of JWT issuer `index` (Config::jwt_issuers), published by its fetcher.
   JwtKeySource& jwt_source(size_t index) { return *jwt_sources_[index]; }
   std::vector<JwtKeySource*> jwt_source_pointers() const;

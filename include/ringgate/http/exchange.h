@@ -1,0 +1,139 @@
+#pragma once
+// One request and its answer, as every phase sees it (the phases are drawn in filter.h). Made
+// from the connection's request arena when a request head has been parsed, given back when the
+// exchange ends (its log phase has run). Filters read the request and write what they found
+// (identity) or decided (an error, a reply) here; proxying and aggregation read it when they
+// start. Nothing about a request lives anywhere else on the shard.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "ringgate/config/config.h"
+#include "ringgate/core/arena.h"
+#include "ringgate/core/counters.h"
+#include "ringgate/core/error.h"
+#include "ringgate/http/request_parser.h"
+#include "ringgate/router/router.h"
+
+namespace ringgate {
+
+class Exchange;
+class Filter;
+struct RoutePlan;
+
+enum class FilterStatus : uint8_t {
+  kContinue,  // on to the next filter, then the route's action
+  kReply,     // answered: the exchange's error (or reply) is what the client gets
+  kWait,      // decided later: the filter calls Exchange::resume() exactly once (or is cancelled)
+};
+
+// The connection (or stream) an exchange belongs to.
+class ExchangeOwner {
+ public:
+  // A filter that returned kWait has decided (`status` is kContinue or kReply).
+  virtual void resumed(Exchange& x, FilterStatus status) = 0;
+  // The client's address as seen on the socket (looked up once, when first asked for).
+  virtual std::string_view peer_ip() = 0;
+
+ protected:
+  ~ExchangeOwner() = default;
+};
+
+// Who the caller is, as the authentication filters established it; read by later filters (rate
+// limit keys), by proxying (headers sent upstream) and by aggregation (`{claim.NAME}`). Every
+// view is into the exchange's arena or into the config.
+struct Identity {
+  static constexpr size_t kMaxClaims = 16;
+  std::string_view consumer;  // the API-key consumer
+  // The verified JWT's extracted claims, in the order of its issuer's rules.forward ("" absent).
+  std::string_view claims[kMaxClaims];
+  uint32_t claim_count = 0;
+  // Header lines the gateway adds upstream ("Name: value\r\n"...): forwarded claims, consumer.
+  std::string_view add_headers;
+  // Lower-case names of the headers the gateway sets on this route: the client's copies go.
+  const std::vector<std::string>* drop_headers = nullptr;
+};
+
+// An answer decided without an upstream: a filter's own (a CORS preflight) or a direct route's.
+struct Reply {
+  int status = 0;                 // 0: none
+  std::string_view headers;       // extra header lines, each ending in CRLF
+  std::string_view content_type;  // empty: no Content-Type
+  std::string_view body;
+  const void* canned = nullptr;  // a direct route's prebuilt response (the connection knows it)
+};
+
+// Shard-clock microseconds at each step (0: not reached).
+struct Timings {
+  uint64_t accepted_us = 0;        // the connection was accepted
+  uint64_t head_us = 0;            // the request head was parsed
+  uint64_t upstream_start_us = 0;  // the first try was sent on its way
+  uint64_t upstream_head_us = 0;   // the response head arrived
+  uint64_t done_us = 0;            // the response's last byte went to the connection's output
+};
+
+class Exchange {
+ public:
+  static constexpr size_t kMaxFilters = 16;  // filters on one route
+
+  Exchange(ExchangeOwner& owner, Arena& arena, const RequestParser& request,
+           ShardCounters& counters)
+      : owner_(owner), arena_(arena), request_(request), counters_(counters) {}
+
+  // --- the request ---
+  // Its head: views valid through the request phase (a waiting exchange's head is pinned).
+  const RequestParser& request() const { return request_; }
+  // The client's address as seen on the socket.
+  std::string_view peer_ip() const { return owner_.peer_ip(); }
+  uint32_t trusted_hops = 0;  // server.trusted_hops
+  uint8_t path_flags = 0;     // PathFlag bits of the normalised path
+  bool head_request = false;
+  // The client's address for limits and hashing: the peer, or with trusted proxies in front
+  // the X-Forwarded-For entry the outermost trusted one appended.
+  std::string_view client_address() const;
+
+  // --- routing ---
+  const RoutePlan* plan = nullptr;  // the matched route's filters and action
+  RouteMatchResult match;           // status, route, path parameters
+
+  // --- what the filters found and decided ---
+  Identity identity;
+  Error error;                     // set: the exchange is answered with it (error_reply)
+  std::string_view error_headers;  // header lines that go with the error (WWW-Authenticate, ...)
+  Reply reply;                     // a filter's or the route's own answer
+
+  Timings timings;
+
+  // --- memory ---
+  Arena& arena() { return arena_; }
+  ShardCounters& counters() { return counters_; }
+  // Appends a header line for the upstream to identity.add_headers (copied into the arena).
+  bool add_upstream_header(std::string_view name, std::string_view value);
+  // A filter's per-request part, by its position in the route's chain (nullptr until set).
+  void*& filter_state(size_t position) { return filter_state_[position]; }
+
+  // --- the pipeline's bookkeeping (pipeline.cc) ---
+  // The filter that returned kWait has decided: the owner goes on with the exchange.
+  void resume(FilterStatus status) {
+    waiting_ = false;
+    owner_.resumed(*this, status);
+  }
+  bool waiting() const { return waiting_; }
+  uint8_t next_filter() const { return next_; }
+
+ private:
+  friend class Pipeline;
+
+  ExchangeOwner& owner_;
+  Arena& arena_;
+  const RequestParser& request_;
+  ShardCounters& counters_;
+  void* filter_state_[kMaxFilters] = {};
+  uint8_t next_ = 0;     // the next filter whose on_request runs
+  uint8_t entered_ = 0;  // filters whose on_request ran: their on_response and on_log run
+  bool waiting_ = false;
+  bool logged_ = false;
+};
+
+}  // namespace ringgate

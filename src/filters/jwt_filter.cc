@@ -1,0 +1,113 @@
+// auth_jwt: a route with `auth: {jwt: ISSUER, scopes: [...]}` needs a token of that issuer that
+// verifies and grants the scopes (ShardJwtAuth does the checking and caching). The verified
+// claims become the exchange's identity; the forwarded ones go upstream as headers. 401 or 403
+// with an RFC 6750 challenge otherwise.
+
+#include <cstdio>
+#include <ctime>
+
+#include "ringgate/filters/auth_jwt.h"
+#include "ringgate/filters/registry.h"
+
+namespace ringgate {
+
+namespace {
+
+class JwtFilter final : public Filter {
+ public:
+  JwtFilter(const RouteConfig& route, uint32_t issuer, FilterServices& shard)
+      : route_(route),
+        issuer_(issuer),
+        config_(shard.config->jwt_issuers[issuer]),
+        auth_(*shard.jwt) {}
+
+  std::string_view name() const override { return "auth_jwt"; }
+
+  FilterStatus on_request(Exchange& x) override {
+    const RequestParser& r = x.request();
+    const std::string_view token = find_token(
+        config_, [&r](std::string_view name) { return r.header(name); }, r.query());
+    const int64_t now_s = static_cast<int64_t>(time(nullptr));
+    const ShardJwtAuth::Result result = auth_.check(issuer_, token, route_.auth.scopes, now_s);
+    if (result.outcome != ShardJwtAuth::Outcome::kOk) {
+      refuse(x, result);
+      return FilterStatus::kReply;
+    }
+    // The check's views last until the shard's next check: the exchange keeps copies.
+    const size_t values = config_.rules.forward.size();
+    x.identity.claim_count = static_cast<uint32_t>(std::min(values, Identity::kMaxClaims));
+    for (size_t i = 0; i < x.identity.claim_count; ++i) {
+      x.identity.claims[i] = x.arena().copy(result.values[i]);
+    }
+    if (!result.forward.empty()) {
+      const std::string_view before = x.identity.add_headers;
+      x.identity.add_headers = {};
+      // The forwarded claims first, then what earlier filters added (the API-key consumer).
+      const std::string_view lines = x.arena().copy(result.forward);
+      char* joined = static_cast<char*>(x.arena().allocate(lines.size() + before.size(), 1));
+      if (joined) {
+        std::memcpy(joined, lines.data(), lines.size());
+        if (!before.empty()) {
+          std::memcpy(joined + lines.size(), before.data(), before.size());
+        }
+        x.identity.add_headers = std::string_view(joined, lines.size() + before.size());
+      }
+    }
+    x.identity.drop_headers = &route_.auth.drop_headers;
+    return FilterStatus::kContinue;
+  }
+
+ private:
+  void refuse(Exchange& x, const ShardJwtAuth::Result& result) {
+    // RFC 6750 3: no error code when no token was sent; invalid_token (401) or
+    // insufficient_scope (403, naming the scopes) otherwise.
+    char line[600];
+    int n = 0;
+    ErrorKind kind = ErrorKind::kUnauthorized;
+    std::string_view detail;
+    switch (result.outcome) {
+      case ShardJwtAuth::Outcome::kMissing:
+        n = snprintf(line, sizeof line, "WWW-Authenticate: Bearer realm=\"%s\"\r\n",
+                     config_.name.c_str());
+        detail = "a bearer token is required";
+        break;
+      case ShardJwtAuth::Outcome::kInvalid:
+        n = snprintf(line, sizeof line,
+                     "WWW-Authenticate: Bearer realm=\"%s\", error=\"invalid_token\", "
+                     "error_description=\"%.*s\"\r\n",
+                     config_.name.c_str(), static_cast<int>(result.reason.size()),
+                     result.reason.data());
+        detail = result.reason;  // static text
+        break;
+      case ShardJwtAuth::Outcome::kInsufficientScope:
+      case ShardJwtAuth::Outcome::kOk:
+        kind = ErrorKind::kForbidden;
+        n = snprintf(line, sizeof line,
+                     "WWW-Authenticate: Bearer realm=\"%s\", error=\"insufficient_scope\", "
+                     "scope=\"%s\"\r\n",
+                     config_.name.c_str(), route_.auth.scope_text.c_str());
+        detail = "the token does not grant the scope this route requires";
+        break;
+    }
+    if (n > 0 && static_cast<size_t>(n) < sizeof line) {
+      x.error_headers = x.arena().copy(std::string_view(line, static_cast<size_t>(n)));
+    }
+    x.error = Error::client(kind, detail);
+  }
+
+  const RouteConfig& route_;
+  uint32_t issuer_;
+  const JwtIssuerConfig& config_;
+  ShardJwtAuth& auth_;
+};
+
+}  // namespace
+
+std::unique_ptr<Filter> make_jwt_filter(const RouteConfig& route, FilterServices& shard) {
+  if (route.auth.jwt < 0) {
+    return nullptr;
+  }
+  return std::make_unique<JwtFilter>(route, static_cast<uint32_t>(route.auth.jwt), shard);
+}
+
+}  // namespace ringgate
