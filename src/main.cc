@@ -9,10 +9,10 @@
 #include <memory>
 #include <string>
 
-#include "ringgate/admin/admin.h"
 #include "ringgate/config/config.h"
 #include "ringgate/demo/demo.h"
-#include "ringgate/http/server.h"
+#include "ringgate/server/admin.h"
+#include "ringgate/server/gateway.h"
 #include "ringgate/versions.h"
 
 namespace {

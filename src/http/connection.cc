@@ -8,10 +8,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "out_buffer.h"
 #include "ringgate/core/assert.h"
 #include "ringgate/core/method.h"
 #include "ringgate/http/error_reply.h"
-#include "worker.h"
+#include "ringgate/http/http_shard.h"
 
 namespace ringgate {
 
@@ -33,31 +34,23 @@ size_t out_capacity() {
 
 }  // namespace
 
-size_t OutBuffer::pending_bytes() const {
-  size_t n = 0;
-  for (uint16_t i = iov_sent; i < iov_count; ++i) {
-    n += iov[i].iov_len;
-  }
-  return n;
-}
-
-Connection::Connection(Worker& worker, int fd, const RoutePlan* fixed)
+Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed)
     : Timer(&Connection::on_timer),
-      worker_(worker),
-      arena_(worker.request_arena_pool()),
+      http_(http),
+      arena_(http.request_arena_pool()),
       fixed_(fixed),
       fd_(fd) {
-  parser_.init(worker.parser_context());
+  parser_.init(http.parser_context());
 }
 
 Connection::~Connection() = default;
 
 ShardCounters& Connection::counters() const {
-  return fixed_ ? worker_.admin_counters() : worker_.counters();
+  return fixed_ ? http_.admin_counters() : http_.counters();
 }
 
 void Connection::start() {
-  accepted_us_ = worker_.shard().now_us();
+  accepted_us_ = http_.shard().now_us();
   arm_recv();
   update_timer();
 }
@@ -66,7 +59,7 @@ void Connection::arm_recv() {
   if (recv_armed_ || state_ == State::kClosing) {
     return;
   }
-  worker_.reactor().submit_recv_multishot(fd_, this, kOpRecv);
+  http_.reactor().submit_recv_multishot(fd_, this, kOpRecv);
   recv_armed_ = true;
 }
 
@@ -90,14 +83,14 @@ void Connection::on_recv(int res, uint32_t flags) {
   }
   if (res > 0 && cqe_has_buffer(flags)) {
     const uint16_t bid = cqe_buffer_id(flags);
-    worker_.reactor().note_buffer_taken();
+    http_.reactor().note_buffer_taken();
     bump(counters().bytes_in, static_cast<uint64_t>(res));
     if (state_ == State::kOpen) {
-      in_.push(worker_, bid, static_cast<uint32_t>(res));
+      in_.push(http_.chains(), bid, static_cast<uint32_t>(res));
       process_input();
     } else {
       // Lingering or closing: discard, with a cap on how much a lingering client may send.
-      worker_.reactor().recycle(bid);
+      http_.reactor().recycle(bid);
       linger_bytes_ += static_cast<uint32_t>(res);
       if (state_ == State::kLingering && linger_bytes_ > kLingerMaxBytes) {
         close_now();
@@ -114,7 +107,7 @@ void Connection::on_recv(int res, uint32_t flags) {
     // The ring ran dry: the data stays in the socket. Re-armed when buffers come back.
     bump(counters().buffer_ring_empty);
     if (state_ != State::kClosing && !recv_armed_) {
-      worker_.add_starved(this);  // lingering too: re-arming now would only spin on ENOBUFS
+      http_.add_starved(this);  // lingering too: re-arming now would only spin on ENOBUFS
     }
   } else if (res < 0 && res != -ECANCELED) {
     close_now();
@@ -177,7 +170,7 @@ void Connection::process_input() {
       break;
     }
     size_t avail = 0;
-    const char* data = in_.front(worker_, avail);
+    const char* data = in_.front(http_.chains(), avail);
     if (responder_ && !parser_.in_head()) {
       // Request body for the responder: no more than it can buffer now.
       const size_t room = responder_->request_room();
@@ -197,9 +190,9 @@ void Connection::process_input() {
       on_parse_error();
       break;
     }
-    if (ev != RequestParser::Event::kHead && in_.front_used(worker_)) {
+    if (ev != RequestParser::Event::kHead && in_.front_used(http_.chains())) {
       // Buffer fully parsed (a head event may still have a pending completion to report).
-      in_.pop(worker_);
+      in_.pop(http_.chains());
     }
   }
   in_process_ = false;
@@ -229,7 +222,7 @@ void Connection::process_input() {
   if (state_ == State::kOpen && in_.count() >= kMaxHeldBuffers && recv_armed_ &&
       !recv_cancelling_) {
     // Output is backed up and input keeps coming: stop receiving until we catch up.
-    worker_.reactor().submit_cancel(this, kOpRecv);
+    http_.reactor().submit_cancel(this, kOpRecv);
     recv_cancelling_ = true;
   } else if (state_ == State::kOpen && !recv_armed_ && !starved && !peer_eof_ &&
              in_.count() < kMaxHeldBuffers / 2) {
@@ -244,12 +237,12 @@ bool Connection::tunnel_input() {
     return false;  // resumed by request_room() when the upstream has taken the bytes
   }
   size_t len = 0;
-  const char* data = in_.front(worker_, len);
+  const char* data = in_.front(http_.chains(), len);
   const size_t n = std::min(len, room);
   responder_->on_tunnel_input(data, n);
   in_.consume(n);
-  if (in_.front_used(worker_)) {
-    in_.pop(worker_);
+  if (in_.front_used(http_.chains())) {
+    in_.pop(http_.chains());
   }
   return true;
 }
@@ -262,10 +255,10 @@ void Connection::on_head() {
     return;
   }
   Exchange& x = *x_;
-  x.trusted_hops = worker_.config().server.trusted_hops;
+  x.trusted_hops = http_.config().server.trusted_hops;
   x.head_request = parser_.method() == HTTP_HEAD;
   x.timings.accepted_us = accepted_us_;
-  x.timings.head_us = worker_.shard().now_us();
+  x.timings.head_us = http_.shard().now_us();
   if (parser_.expect_continue() && parser_.has_body() && parser_.http_minor() >= 1) {
     append_copy("HTTP/1.1 100 Continue\r\n\r\n");
     if (!send_inflight_) {
@@ -278,7 +271,7 @@ void Connection::on_head() {
     x.error = Error::client(ErrorKind::kBadEscape);
     return;  // answered at message complete, like any refusal
   }
-  proceed(worker_.pipeline().start(x, fixed_));
+  proceed(http_.pipeline().start(x, fixed_));
 }
 
 void Connection::proceed(FilterStatus status) {
@@ -315,7 +308,7 @@ void Connection::resumed(Exchange& x, FilterStatus status) {
 void Connection::on_message_complete() {
   // After a half-close the remaining pipelined requests are still answered; finish_after_eof()
   // closes once the input is used up.
-  const bool keep_alive = parser_.keep_alive() && !worker_.draining();
+  const bool keep_alive = parser_.keep_alive() && !http_.draining();
   if (responder_) {
     // The response may still be on its way: keep-alive is settled when it completes.
     parser_.set_body_sink(nullptr);
@@ -348,7 +341,7 @@ void Connection::end_exchange() {
   if (!x_) {
     return;
   }
-  x_->timings.done_us = worker_.shard().now_us();
+  x_->timings.done_us = http_.shard().now_us();
   Pipeline::finish(*x_);
   x_ = nullptr;
   arena_.reset();
@@ -357,7 +350,7 @@ void Connection::end_exchange() {
 void Connection::respond(int status, std::string_view headers, std::string_view content_type,
                          std::string* body, bool keep_alive) {
   responder_ = nullptr;
-  keep_alive = keep_alive && !worker_.draining() && !peer_eof_;
+  keep_alive = keep_alive && !http_.draining() && !peer_eof_;
   emit_head(status, headers, content_type, body->size(), keep_alive);
   stage_owned_body(body, x_ && x_->head_request);
   end_exchange();
@@ -372,7 +365,7 @@ void Connection::respond(int status, std::string_view headers, std::string_view 
 
 char* Connection::out_space(size_t& avail) {
   if (!out_) {
-    out_ = worker_.acquire_out();
+    out_ = http_.acquire_out();
   }
   OutBuffer& o = *out_;
   if (o.owned || o.iov_count + 2 > OutBuffer::kMaxIov) {
@@ -408,7 +401,7 @@ void Connection::out_discard() {
   if (!out_ || send_inflight_) {
     return;
   }
-  worker_.release_out(out_);
+  http_.release_out(out_);
   out_ = nullptr;
 }
 
@@ -445,7 +438,7 @@ void Connection::response_failed(const Error& error, bool keep_alive) {
     parser_.set_body_sink(nullptr);
     keep_alive = false;
   }
-  keep_alive = keep_alive && !worker_.draining();
+  keep_alive = keep_alive && !http_.draining();
   emit_error(error, {}, keep_alive);
   end_exchange();
   if (!keep_alive) {
@@ -560,7 +553,7 @@ void Connection::fail_and_close(const Error& error) {
 
 void Connection::append_copy(std::string_view bytes) {
   if (!out_) {
-    out_ = worker_.acquire_out();
+    out_ = http_.acquire_out();
   }
   OutBuffer& o = *out_;
   char* dst = o.data + o.used;
@@ -579,7 +572,7 @@ void Connection::append_copy(std::string_view bytes) {
 
 void Connection::append_ref(const char* data, size_t len) {
   if (!out_) {
-    out_ = worker_.acquire_out();
+    out_ = http_.acquire_out();
   }
   out_->iov[out_->iov_count++] = iovec{const_cast<char*>(data), len};
 }
@@ -621,7 +614,7 @@ void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head
   } else {
     append_ref(r.head.data(), r.head.size());
   }
-  append_copy(worker_.date().header_line());
+  append_copy(http_.date().header_line());
   append_copy(filter_headers(r.status));
   append_connection_header(keep_alive);
   append_copy("\r\n");
@@ -642,8 +635,8 @@ void Connection::emit_head(int status, std::string_view headers, std::string_vie
   append_copy(std::string_view(line, static_cast<size_t>(n)));
   append_copy(reason_phrase(status));
   append_copy("\r\n");
-  append_copy(worker_.server_line());
-  append_copy(worker_.date().header_line());
+  append_copy(http_.server_line());
+  append_copy(http_.date().header_line());
   append_copy(headers);
   append_copy(filter_headers(status));
   if (!content_type.empty()) {
@@ -669,7 +662,7 @@ void Connection::emit_generated(int status, std::string_view headers, std::strin
 }
 
 void Connection::emit_error(const Error& error, std::string_view headers, bool keep_alive) {
-  std::string& body = worker_.error_body_scratch();
+  std::string& body = http_.error_body_scratch();
   error_body(error, body);
   emit_generated(error_status(error), headers, kProblemContentType, body, keep_alive,
                  x_ && x_->head_request);
@@ -677,7 +670,7 @@ void Connection::emit_error(const Error& error, std::string_view headers, bool k
 
 void Connection::stage_owned_body(std::string* body, bool drop) {
   if (drop || body->empty()) {
-    worker_.release_body(body);
+    http_.release_body(body);
     return;
   }
   // Owned by the output buffer until sent; output_room() stages one such body at a time.
@@ -697,13 +690,13 @@ void Connection::flush() {
   send_inflight_ = true;
   const int count = o.iov_count - o.iov_sent;
   if (count == 1) {
-    worker_.reactor().submit_send(fd_, o.iov[o.iov_sent].iov_base, o.iov[o.iov_sent].iov_len, this,
-                                  kOpSend);
+    http_.reactor().submit_send(fd_, o.iov[o.iov_sent].iov_base, o.iov[o.iov_sent].iov_len, this,
+                                kOpSend);
   } else {
     o.msg = msghdr{};
     o.msg.msg_iov = &o.iov[o.iov_sent];
     o.msg.msg_iovlen = static_cast<size_t>(count);
-    worker_.reactor().submit_sendmsg(fd_, &o.msg, this, kOpSend);
+    http_.reactor().submit_sendmsg(fd_, &o.msg, this, kOpSend);
   }
 }
 
@@ -739,7 +732,7 @@ void Connection::on_send(int res) {
     return;
   }
   // Everything sent: the buffer goes back to the pool, so an idle connection holds none.
-  worker_.release_out(out_);
+  http_.release_out(out_);
   out_ = nullptr;
   if (responder_ && responder_->on_client_drained()) {
     return;  // the response in progress goes on from here
@@ -748,7 +741,7 @@ void Connection::on_send(int res) {
     start_linger();
     return;
   }
-  if (worker_.draining() && !parser_.in_message() && in_.empty()) {
+  if (http_.draining() && !parser_.in_message() && in_.empty()) {
     // Shutting down: this response was built before the drain began; nothing else is coming.
     start_linger();
     return;
@@ -764,7 +757,7 @@ void Connection::start_linger() {
   // Tracked like any other operation: io_uring may run SHUTDOWN later in a worker thread that
   // looks the fd number up then. Closing first would let accept reuse the number, and the stale
   // shutdown would cut the new connection.
-  worker_.reactor().submit_shutdown(fd_, SHUT_WR, this, kOpShutdown);
+  http_.reactor().submit_shutdown(fd_, SHUT_WR, this, kOpShutdown);
   shutdown_inflight_ = true;
   if (peer_eof_) {
     close_now();
@@ -777,7 +770,7 @@ void Connection::start_linger() {
 }
 
 void Connection::release_input() {
-  in_.release(worker_);
+  in_.release(http_.chains());
 }
 
 void Connection::close_now() {
@@ -789,16 +782,16 @@ void Connection::close_now() {
     bump(counters().requests_aborted);
   }
   state_ = State::kClosing;
-  worker_.shard().timers().disarm(*this);
+  http_.shard().timers().disarm(*this);
   let_go();
   release_input();
   parser_.release();
   if (recv_armed_) {
-    worker_.reactor().submit_cancel(this, kOpRecv);
+    http_.reactor().submit_cancel(this, kOpRecv);
   }
   if (send_inflight_) {
     // A client that stopped reading leaves the send waiting for buffer space forever.
-    worker_.reactor().submit_cancel(this, kOpSend);
+    http_.reactor().submit_cancel(this, kOpSend);
   }
   maybe_retire();
 }
@@ -808,7 +801,7 @@ void Connection::maybe_retire() {
   if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !shutdown_inflight_ &&
       !retired_) {
     retired_ = true;
-    worker_.retire(this);
+    http_.retire(this);
   }
 }
 
@@ -830,7 +823,7 @@ void Connection::update_timer() {
     // The responder keeps its own deadlines (connect, try, route timeout, stalled transfer).
     if (deadline_ != Deadline::kResponder) {
       deadline_ = Deadline::kResponder;
-      worker_.shard().timers().disarm(*this);
+      http_.shard().timers().disarm(*this);
     }
     return;
   }
@@ -845,7 +838,7 @@ void Connection::update_timer() {
   if (want == deadline_) {
     return;
   }
-  const Limits& l = worker_.limits();
+  const Limits& l = http_.limits();
   const Duration d = want == Deadline::kHeader    ? l.header_timeout
                      : want == Deadline::kRequest ? l.request_timeout
                                                   : l.idle_timeout;
@@ -854,7 +847,7 @@ void Connection::update_timer() {
 
 void Connection::arm_deadline(Deadline d, uint64_t ms) {
   deadline_ = d;
-  worker_.shard().timers().arm(*this, worker_.shard().now_ms() + ms);
+  http_.shard().timers().arm(*this, http_.shard().now_ms() + ms);
 }
 
 void Connection::let_go() {

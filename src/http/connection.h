@@ -11,10 +11,10 @@
 
 #include <cstdint>
 
-#include "input_chain.h"
 #include "ringgate/core/arena.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/error.h"
+#include "ringgate/core/input_chain.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/http/exchange.h"
@@ -23,7 +23,7 @@
 
 namespace ringgate {
 
-class Worker;
+class HttpShard;
 struct OutBuffer;
 
 // The transport seam: plain TCP now; TLS will wrap recv/send here without touching the parser.
@@ -36,7 +36,7 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
 
   // `fixed`: the plan that answers every request (a local listener: admin, local services);
   // nullptr for a client connection, whose requests are routed.
-  Connection(Worker& worker, int fd, const RoutePlan* fixed);
+  Connection(HttpShard& http, int fd, const RoutePlan* fixed);
   ~Connection();
 
   void start();
@@ -117,8 +117,8 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
                       std::string_view body, bool keep_alive, bool head_only);
   // The response phase for an answer the connection writes itself: the filters' header lines.
   std::string_view filter_headers(int status);
-  // Hands `body` (Worker::acquire_body) to the output after the head just emitted, or back to
-  // the worker when `drop` (HEAD) or empty.
+  // Hands `body` (HttpShard::acquire_body) to the output after the head just emitted, or back to
+  // the shard's pool when `drop` (HEAD) or empty.
   void stage_owned_body(std::string* body, bool drop);
   void append_copy(std::string_view bytes);
   void append_ref(const char* data, size_t len);
@@ -135,9 +135,9 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
   void arm_deadline(Deadline d, uint64_t ms);
   static void on_timer(Timer* t);
 
-  friend class Worker;
+  friend class HttpShard;
 
-  Worker& worker_;
+  HttpShard& http_;
   RequestParser parser_;
   Arena arena_;
   Exchange* x_ = nullptr;           // the exchange in progress (its head has been parsed)

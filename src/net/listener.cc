@@ -8,13 +8,16 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ringgate/net/socket.h"
+
 namespace ringgate {
 
 int open_listener(const SocketAddress& address, int backlog, std::string& error,
                   SocketAddress* bound) {
-  int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Accepted sockets inherit TCP_NODELAY from the listener: no per-connection setsockopt.
+  const int fd = open_stream_socket(address.family());
   if (fd < 0) {
-    error = std::string("socket: ") + strerror(errno);
+    error = std::string("socket: ") + strerror(-fd);
     return -1;
   }
   int one = 1;
@@ -24,8 +27,6 @@ int open_listener(const SocketAddress& address, int backlog, std::string& error,
     close(fd);
     return -1;
   }
-  // Accepted sockets inherit TCP_NODELAY from the listener: no per-connection setsockopt.
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (address.family() == AF_INET6) {
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   }

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "fuzz_check.h"
-#include "ringgate/filters/resp.h"
+#include "ringgate/redis/resp.h"
 
 namespace {
 

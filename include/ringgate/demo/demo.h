@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "ringgate/config/config.h"
-#include "ringgate/http/server.h"
+#include "ringgate/server/gateway.h"
 
 namespace ringgate::demo {
 

@@ -1,3 +1,5 @@
+#include "ringgate/server/gateway.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,7 +16,6 @@
 #include "ringgate/core/shard.h"
 #include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
-#include "ringgate/http/server.h"
 #include "ringgate/net/listener.h"
 #include "worker.h"
 
@@ -37,6 +38,14 @@ std::vector<JwtKeySource*> Gateway::jwt_source_pointers() const {
   std::vector<JwtKeySource*> out;
   for (const auto& s : jwt_sources_) {
     out.push_back(s.get());
+  }
+  return out;
+}
+
+std::vector<SharedCluster*> Gateway::shared_cluster_pointers() const {
+  std::vector<SharedCluster*> out;
+  for (const auto& c : shared_clusters_) {
+    out.push_back(c.get());
   }
   return out;
 }

@@ -1,12 +1,14 @@
-#include "aggregate_call.h"
+#include "call.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "ringgate/aggregate/aggregate_shard.h"
 #include "ringgate/core/method.h"
 #include "ringgate/http/error_reply.h"
+#include "ringgate/http/http_shard.h"
 #include "ringgate/http/response.h"
-#include "worker.h"
+#include "ringgate/upstream/upstream_shard.h"
 
 namespace ringgate {
 
@@ -124,7 +126,8 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
   return true;
 }
 
-AggregateCall::AggregateCall(Worker& worker) : Timer(&AggregateCall::on_timer), worker_(worker) {}
+AggregateCall::AggregateCall(AggregateShard& shard)
+    : Timer(&AggregateCall::on_timer), shard_(shard) {}
 
 AggregateCall::~AggregateCall() = default;
 
@@ -162,7 +165,7 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
     request_id_.assign(id);  // one id for the client's request and every backend call
   } else {
     char generated[RequestIdGenerator::kLength];
-    worker_.request_ids().next(generated);
+    shard_.upstream().request_ids().next(generated);
     request_id_.assign(generated, sizeof generated);
   }
   profile_ = -1;
@@ -198,8 +201,8 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
     b.body.clear();
     b.reason.clear();
   }
-  worker_.shard().timers().arm(
-      *this, worker_.shard().now_ms() + static_cast<uint64_t>(route.action->timeout.count()));
+  shard_.upstream().timers().arm(
+      *this, shard_.upstream().now_ms() + static_cast<uint64_t>(route.action->timeout.count()));
   settle();
 }
 
@@ -323,10 +326,10 @@ void AggregateCall::launch(Backend& b) {
     return;
   }
   b.state = Backend::State::kRunning;
-  ProxyCall* call = worker_.acquire_call();
+  ProxyCall* call = shard_.upstream().acquire_call();
   const Error error = call->start_backend(b, rb.upstream, *rb.cluster, request_, rb.idempotent);
   if (error) {
-    worker_.release_call(call);
+    shard_.upstream().release_call(call);
     fail(b, error);
     return;
   }
@@ -341,15 +344,15 @@ void AggregateCall::launch_for_each(Backend& b) {
   bool too_many = false;
   const json::Status st =
       open(backends_[fe.backend])
-          ? worker_.json_reader().for_each(rb.for_each,
-                                           [&](std::string_view raw) {
-                                             if (b.elements.size() == fe.max_items) {
-                                               too_many = true;
-                                               return false;
-                                             }
-                                             b.elements.emplace_back(raw);
-                                             return true;
-                                           })
+          ? shard_.json_reader().for_each(rb.for_each,
+                                          [&](std::string_view raw) {
+                                            if (b.elements.size() == fe.max_items) {
+                                              too_many = true;
+                                              return false;
+                                            }
+                                            b.elements.emplace_back(raw);
+                                            return true;
+                                          })
           : json::Status::kAbsent;
   if (st != json::Status::kOk) {
     fail(b, ErrorKind::kInternal,
@@ -390,7 +393,7 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
   element_ = nullptr;
   Error error = Error::of(ErrorKind::kInternal);
   if (rendered) {
-    ProxyCall* call = worker_.acquire_call();
+    ProxyCall* call = shard_.upstream().acquire_call();
     error = call->start_backend(b.items[i], rb.upstream, *rb.cluster, request_, rb.idempotent);
     if (!error) {
       b.items[i].proxy = call;
@@ -398,7 +401,7 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
       b.items[i].too_big = false;
       return true;
     }
-    worker_.release_call(call);
+    shard_.upstream().release_call(call);
     why.clear();
     append_error_reason(error, why);
   } else {
@@ -606,8 +609,7 @@ std::optional<std::string_view> AggregateCall::item(const json::Path& path) {
   }
   scratch_.assign(*element_);
   std::string_view raw;
-  if (!open_text(scratch_, nullptr) ||
-      worker_.json_reader().find(path, &raw) != json::Status::kOk) {
+  if (!open_text(scratch_, nullptr) || shard_.json_reader().find(path, &raw) != json::Status::kOk) {
     return std::nullopt;
   }
   return raw;
@@ -620,7 +622,7 @@ std::optional<std::string_view> AggregateCall::backend(uint32_t index, const jso
     return std::nullopt;
   }
   std::string_view raw;
-  if (worker_.json_reader().find(path, &raw) != json::Status::kOk) {
+  if (shard_.json_reader().find(path, &raw) != json::Status::kOk) {
     return std::nullopt;
   }
   return raw;
@@ -634,7 +636,7 @@ bool AggregateCall::open_text(std::string& text, std::string_view* why) {
   const size_t len = text.size();
   text.append(json::kPadding, '\0');
   std::string_view reason;
-  const bool ok = worker_.json_reader().validate(text.data(), len, route_->limits, &reason);
+  const bool ok = shard_.json_reader().validate(text.data(), len, route_->limits, &reason);
   text.resize(len);  // the bytes stay where they are: views into the text remain valid
   if (why) {
     *why = reason;
@@ -644,7 +646,7 @@ bool AggregateCall::open_text(std::string& text, std::string_view* why) {
 
 void AggregateCall::answer() {
   answered_ = true;
-  worker_.shard().timers().disarm(*this);
+  shard_.upstream().timers().disarm(*this);
   // The cause is found before anything still out is cancelled (and so marked failed too).
   const Backend* cause = nullptr;
   for (const Backend& b : backends_) {
@@ -689,7 +691,7 @@ void AggregateCall::answer() {
 
 bool AggregateCall::write_response(std::string* why) {
   const AggregateAction& action = *route_->action;
-  json::Reader& reader = worker_.json_reader();
+  json::Reader& reader = shard_.json_reader();
   // Top-level names in the order they would be written, and whether each is written: merged
   // members can collide with each other and with backends' keys. names_ keeps its strings'
   // capacity from one request to the next.
@@ -889,7 +891,7 @@ void AggregateCall::deliver() {
   const char* content_type = content_type_;
   const bool keep_alive = keep_alive_;
   // The body goes out in a pooled string; out_ keeps that one's capacity for the next answer.
-  std::string* body = worker_.acquire_body();
+  std::string* body = shard_.http().acquire_body();
   body->swap(out_);
   // Released first, so the client's next pipelined request may reuse this call. The head is
   // read from response_head_ before aggregate_answer() parses anything more, and only deliver()
@@ -899,10 +901,10 @@ void AggregateCall::deliver() {
 }
 
 void AggregateCall::release() {
-  worker_.shard().timers().disarm(*this);
+  shard_.upstream().timers().disarm(*this);
   client_ = nullptr;
   route_ = nullptr;
-  worker_.release_aggregate(this);
+  shard_.release(this);
 }
 
 void AggregateCall::on_timer(Timer* t) {

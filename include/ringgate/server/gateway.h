@@ -14,6 +14,7 @@
 
 #include "ringgate/config/config.h"
 #include "ringgate/core/counters.h"
+#include "ringgate/http/actions.h"
 #include "ringgate/net/address.h"
 
 namespace ringgate {
@@ -23,18 +24,6 @@ struct SharedCluster;
 struct SharedRateLimits;
 struct ApiKeySource;
 struct JwtKeySource;
-
-// What an admin request gets back; built off the request path.
-struct AdminResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string headers;  // extra header lines, each ending in CRLF (e.g. Allow on a 405)
-  std::string body;
-};
-// Answers every request of a local listener (admin, or a service added with add_local_service)
-// from its method and path (without the query), on shard 0.
-using AdminHandler =
-    std::function<void(std::string_view method, std::string_view path, AdminResponse& out)>;
 
 struct BoundListener {
   SocketAddress address;
@@ -86,6 +75,8 @@ class Gateway {
   // The keys of JWT issuer `index` (Config::jwt_issuers), published by its fetcher.
   JwtKeySource& jwt_source(size_t index) { return *jwt_sources_[index]; }
   std::vector<JwtKeySource*> jwt_source_pointers() const;
+  // The process-wide part of each cluster (Config::upstreams order), shared by the shards.
+  std::vector<SharedCluster*> shared_cluster_pointers() const;
 
  private:
   friend class Worker;

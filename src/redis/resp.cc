@@ -1,4 +1,4 @@
-#include "ringgate/filters/resp.h"
+#include "ringgate/redis/resp.h"
 
 #include <charconv>
 

@@ -1,4 +1,4 @@
-#include "ringgate/admin/admin.h"
+#include "ringgate/server/admin.h"
 
 namespace ringgate {
 

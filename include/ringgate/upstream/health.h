@@ -16,13 +16,13 @@
 
 namespace ringgate {
 
-class Worker;
+class Shard;
 struct UpstreamCluster;
 struct UpstreamEndpoint;
 
 class HealthProbe final : public Completion, public Timer {
  public:
-  HealthProbe(Worker& worker, UpstreamCluster& cluster, UpstreamEndpoint& endpoint);
+  HealthProbe(Shard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint);
   ~HealthProbe();
 
   void complete(unsigned op, int res, uint32_t flags) override;
@@ -39,7 +39,7 @@ class HealthProbe final : public Completion, public Timer {
   void end_check(bool passed);
   static void on_timer(Timer* t);
 
-  Worker& worker_;
+  Shard& shard_;
   UpstreamCluster& cluster_;
   UpstreamEndpoint& endpoint_;
   std::string request_;

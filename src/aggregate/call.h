@@ -19,16 +19,17 @@
 #include <utility>
 #include <vector>
 
-#include "proxy.h"
 #include "ringgate/aggregate/json.h"
 #include "ringgate/aggregate/render.h"
 #include "ringgate/config/config.h"
 #include "ringgate/core/timer_wheel.h"
+#include "ringgate/http/pipeline.h"
 #include "ringgate/router/router.h"
+#include "ringgate/upstream/call.h"
 
 namespace ringgate {
 
-class Worker;
+class AggregateShard;
 
 // An aggregate route as a shard runs it: templates and projections compiled, clusters resolved.
 struct AggregateRoute {
@@ -65,7 +66,7 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
 
 class AggregateCall final : public Timer, public Responder, private aggregate::TemplateValues {
  public:
-  explicit AggregateCall(Worker& worker);
+  explicit AggregateCall(AggregateShard& shard);
   ~AggregateCall();
 
   // Once the route's filters let `x` through: copies what the templates read and starts the
@@ -165,7 +166,7 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
   std::optional<std::string_view> backend(uint32_t index, const json::Path& path) override;
   std::string_view claim(uint32_t index) override;
 
-  Worker& worker_;
+  AggregateShard& shard_;
   Downstream* client_ = nullptr;
   const AggregateRoute* route_ = nullptr;
   std::vector<Backend> backends_;

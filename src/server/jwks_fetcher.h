@@ -8,17 +8,17 @@
 #include <cstdint>
 #include <string>
 
-#include "proxy.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/filters/auth_jwt.h"
+#include "ringgate/upstream/call.h"
 
 namespace ringgate {
 
-class Worker;
+class UpstreamShard;
 
 class JwksFetcher final : public BackendSink, public Timer {
  public:
-  JwksFetcher(Worker& worker, const JwtIssuerConfig& issuer, JwtKeySource& source);
+  JwksFetcher(UpstreamShard& upstream, const JwtIssuerConfig& issuer, JwtKeySource& source);
   ~JwksFetcher();
 
   void start();  // the first fetch runs at once
@@ -40,7 +40,7 @@ class JwksFetcher final : public BackendSink, public Timer {
   static std::string describe(const Error& error);
   static void on_timer(Timer* t);
 
-  Worker& worker_;
+  UpstreamShard& upstream_;
   const JwtIssuerConfig& issuer_;
   JwtKeySource& source_;
   UpstreamAction action_;

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "ringgate/http/server.h"
+#include "ringgate/server/gateway.h"
 
 namespace ringgate {
 

@@ -1,4 +1,4 @@
-#include "health.h"
+#include "ringgate/upstream/health.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -7,13 +7,14 @@
 #include <cerrno>
 #include <cstring>
 
-#include "proxy.h"
-#include "worker.h"
+#include "ringgate/core/shard.h"
+#include "ringgate/net/socket.h"
+#include "ringgate/upstream/cluster.h"
 
 namespace ringgate {
 
-HealthProbe::HealthProbe(Worker& worker, UpstreamCluster& cluster, UpstreamEndpoint& endpoint)
-    : Timer(&HealthProbe::on_timer), worker_(worker), cluster_(cluster), endpoint_(endpoint) {
+HealthProbe::HealthProbe(Shard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint)
+    : Timer(&HealthProbe::on_timer), shard_(shard), cluster_(cluster), endpoint_(endpoint) {
   request_ = "GET " + cluster.config->health.path + " HTTP/1.1\r\nHost: " + endpoint.authority +
              "\r\nUser-Agent: ringgate-health-check\r\nConnection: close\r\n\r\n";
 }
@@ -21,18 +22,18 @@ HealthProbe::HealthProbe(Worker& worker, UpstreamCluster& cluster, UpstreamEndpo
 HealthProbe::~HealthProbe() = default;
 
 void HealthProbe::start() {
-  worker_.shard().timers().arm(*this, worker_.shard().now_ms());
+  shard_.timers().arm(*this, shard_.now_ms());
 }
 
 void HealthProbe::stop() {
   stopped_ = true;
-  worker_.shard().timers().disarm(*this);
+  shard_.timers().disarm(*this);
   if (inflight_ > 0) {
-    worker_.reactor().submit_cancel(this, kOpConnect);
-    worker_.reactor().submit_cancel(this, kOpSend);
-    worker_.reactor().submit_cancel(this, kOpRecv);
+    shard_.reactor().submit_cancel(this, kOpConnect);
+    shard_.reactor().submit_cancel(this, kOpSend);
+    shard_.reactor().submit_cancel(this, kOpRecv);
   } else if (fd_ >= 0) {
-    worker_.reactor().submit_close(fd_);
+    shard_.reactor().submit_close(fd_);
     fd_ = -1;
   }
 }
@@ -42,8 +43,9 @@ void HealthProbe::begin_check() {
     end_check(false);  // the name does not resolve (yet)
     return;
   }
-  fd_ = socket(endpoint_.address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd_ = open_stream_socket(endpoint_.address.family());
   if (fd_ < 0) {
+    fd_ = -1;
     end_check(false);
     return;
   }
@@ -51,18 +53,17 @@ void HealthProbe::begin_check() {
   verdict_ = false;
   received_ = 0;
   ++inflight_;
-  worker_.reactor().submit_connect(fd_, endpoint_.address.get(), endpoint_.address.length, this,
-                                   kOpConnect);
-  worker_.shard().timers().arm(
-      *this,
-      worker_.shard().now_ms() + static_cast<uint64_t>(cluster_.config->health.timeout.count()));
+  shard_.reactor().submit_connect(fd_, endpoint_.address.get(), endpoint_.address.length, this,
+                                  kOpConnect);
+  shard_.timers().arm(
+      *this, shard_.now_ms() + static_cast<uint64_t>(cluster_.config->health.timeout.count()));
 }
 
 void HealthProbe::complete(unsigned op, int res, uint32_t) {
   --inflight_;
   if (stopped_ || verdict_) {
     if (inflight_ == 0 && fd_ >= 0) {
-      worker_.reactor().submit_close(fd_);
+      shard_.reactor().submit_close(fd_);
       fd_ = -1;
       if (!stopped_) {
         end_check(verdict_passed_);
@@ -77,11 +78,11 @@ void HealthProbe::complete(unsigned op, int res, uint32_t) {
   switch (op) {
     case kOpConnect:
       ++inflight_;
-      worker_.reactor().submit_send(fd_, request_.data(), request_.size(), this, kOpSend);
+      shard_.reactor().submit_send(fd_, request_.data(), request_.size(), this, kOpSend);
       break;
     case kOpSend:
       ++inflight_;
-      worker_.reactor().submit_recv(fd_, response_, sizeof response_ - 1, this, kOpRecv);
+      shard_.reactor().submit_recv(fd_, response_, sizeof response_ - 1, this, kOpRecv);
       break;
     case kOpRecv: {
       received_ += static_cast<uint32_t>(res);
@@ -93,8 +94,8 @@ void HealthProbe::complete(unsigned op, int res, uint32_t) {
         end_check(passed);
       } else {
         ++inflight_;
-        worker_.reactor().submit_recv(fd_, response_ + received_, sizeof response_ - 1 - received_,
-                                      this, kOpRecv);
+        shard_.reactor().submit_recv(fd_, response_ + received_, sizeof response_ - 1 - received_,
+                                     this, kOpRecv);
       }
       break;
     }
@@ -108,14 +109,14 @@ void HealthProbe::end_check(bool passed) {
     // The timeout: cancel what is in flight and decide when it has come back.
     verdict_ = true;
     verdict_passed_ = passed;
-    worker_.reactor().submit_cancel(this, kOpConnect);
-    worker_.reactor().submit_cancel(this, kOpSend);
-    worker_.reactor().submit_cancel(this, kOpRecv);
-    worker_.shard().timers().disarm(*this);
+    shard_.reactor().submit_cancel(this, kOpConnect);
+    shard_.reactor().submit_cancel(this, kOpSend);
+    shard_.reactor().submit_cancel(this, kOpRecv);
+    shard_.timers().disarm(*this);
     return;
   }
   if (fd_ >= 0) {
-    worker_.reactor().submit_close(fd_);
+    shard_.reactor().submit_close(fd_);
     fd_ = -1;
   }
   checking_ = false;
@@ -138,8 +139,7 @@ void HealthProbe::end_check(bool passed) {
     }
   }
   if (!stopped_) {
-    worker_.shard().timers().arm(
-        *this, worker_.shard().now_ms() + static_cast<uint64_t>(h.interval.count()));
+    shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(h.interval.count()));
   }
 }
 

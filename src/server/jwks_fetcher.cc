@@ -3,13 +3,14 @@
 #include <cstdio>
 
 #include "ringgate/http/error_reply.h"
-#include "worker.h"
+#include "ringgate/upstream/upstream_shard.h"
 
 namespace ringgate {
 
-JwksFetcher::JwksFetcher(Worker& worker, const JwtIssuerConfig& issuer, JwtKeySource& source)
-    : Timer(&JwksFetcher::on_timer), worker_(worker), issuer_(issuer), source_(source) {
-  action_.cluster = worker.config().upstreams[issuer.jwks_cluster].name;
+JwksFetcher::JwksFetcher(UpstreamShard& upstream, const JwtIssuerConfig& issuer,
+                         JwtKeySource& source)
+    : Timer(&JwksFetcher::on_timer), upstream_(upstream), issuer_(issuer), source_(source) {
+  action_.cluster = upstream.config().upstreams[issuer.jwks_cluster].name;
   action_.cluster_index = issuer.jwks_cluster;
   action_.timeout = issuer.jwks_timeout;
   action_.retries = 1;
@@ -25,7 +26,7 @@ void JwksFetcher::start() {
 
 void JwksFetcher::stop() {
   stopped_ = true;
-  worker_.shard().timers().disarm(*this);
+  upstream_.timers().disarm(*this);
   if (call_) {
     ProxyCall* call = call_;
     call_ = nullptr;
@@ -37,16 +38,16 @@ void JwksFetcher::fetch() {
   if (stopped_) {
     return;
   }
-  const uint64_t now = worker_.shard().now_ms();
+  const uint64_t now = upstream_.now_ms();
   last_fetch_ms_ = now;
   source_.refetch.store(false, std::memory_order_relaxed);
   body_.clear();
   too_big_ = false;
-  ProxyCall* call = worker_.acquire_call();
-  UpstreamCluster& cluster = *worker_.clusters()[issuer_.jwks_cluster];
+  ProxyCall* call = upstream_.acquire_call();
+  UpstreamCluster& cluster = upstream_.cluster(issuer_.jwks_cluster);
   const Error error = call->start_backend(*this, action_, cluster, request_, true);
   if (error) {
-    worker_.release_call(call);
+    upstream_.release_call(call);
     finished(false, describe(error));
     return;
   }
@@ -126,11 +127,11 @@ void JwksFetcher::finished(bool ok, const std::string& why) {
   if (stopped_) {
     return;
   }
-  const uint64_t now = worker_.shard().now_ms();
+  const uint64_t now = upstream_.now_ms();
   // After a failure, try again as soon as a refetch may run; after a success, at the refresh.
   next_refresh_ms_ =
       now + static_cast<uint64_t>((ok ? issuer_.jwks_refresh : issuer_.jwks_min_refresh).count());
-  worker_.shard().timers().arm(*this, std::min(next_refresh_ms_, now + kPollMs));
+  upstream_.timers().arm(*this, std::min(next_refresh_ms_, now + kPollMs));
 }
 
 void JwksFetcher::on_timer(Timer* t) {
@@ -138,7 +139,7 @@ void JwksFetcher::on_timer(Timer* t) {
   if (self->stopped_ || self->call_) {
     return;
   }
-  const uint64_t now = self->worker_.shard().now_ms();
+  const uint64_t now = self->upstream_.now_ms();
   const bool asked =
       self->source_.refetch.load(std::memory_order_relaxed) &&
       now >= self->last_fetch_ms_ + static_cast<uint64_t>(self->issuer_.jwks_min_refresh.count());
@@ -146,7 +147,7 @@ void JwksFetcher::on_timer(Timer* t) {
     self->fetch();
     return;
   }
-  self->worker_.shard().timers().arm(*self, std::min(self->next_refresh_ms_, now + kPollMs));
+  self->upstream_.timers().arm(*self, std::min(self->next_refresh_ms_, now + kPollMs));
 }
 
 }  // namespace ringgate

@@ -1,4 +1,4 @@
-#include "ringgate/filters/redis.h"
+#include "ringgate/redis/link.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+
+#include "ringgate/net/socket.h"
 
 namespace ringgate {
 
@@ -150,13 +152,12 @@ void RedisLink::push(LeaseHandler* handler, uint64_t tag, bool setup) {
 }
 
 void RedisLink::connect() {
-  fd_ = socket(address_.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd_ = open_stream_socket(address_.family());
   if (fd_ < 0) {
+    fd_ = -1;
     retry_at_ms_ = now_ms_ + static_cast<uint64_t>(config_.retry.count());
     return;
   }
-  const int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   state_ = State::kConnecting;
   in_len_ = 0;
   sent_ = 0;

@@ -19,8 +19,8 @@
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/filters/rate_limit.h"
-#include "ringgate/filters/resp.h"
 #include "ringgate/net/address.h"
+#include "ringgate/redis/resp.h"
 
 namespace ringgate {
 

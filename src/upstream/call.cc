@@ -1,23 +1,19 @@
-#include "proxy.h"
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "ringgate/upstream/call.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "pool.h"
 #include "ringgate/http/error_reply.h"
-#include "worker.h"
+#include "ringgate/net/socket.h"
+#include "ringgate/upstream/upstream_shard.h"
 
 namespace ringgate {
 
 namespace {
 
-constexpr uint16_t kMaxHeldBuffers = 8;
 // Room kept for chunk framing around the pieces of one feed: a chunk-size line and CRLF at each
 // end of what was fed, beyond what the input itself carried.
 constexpr size_t kFramingSlack = 64;
@@ -80,377 +76,12 @@ std::string_view cookie_value(const MessageParser& p, std::string_view name) {
 
 }  // namespace
 
-bool sync_endpoint_address(UpstreamEndpoint& ep) {
-  const SocketAddress* a = ep.shared->address.load(std::memory_order_acquire);
-  if (a != ep.published) {
-    ep.published = a;
-    if (a) {
-      ep.address = *a;
-    }
-    ++ep.generation;
-    // Pooled connections go to the old address: let them go.
-    while (ep.idle) {
-      ep.idle->close();
-    }
-  }
-  return a != nullptr;
-}
-
-// ---------------------------------------------------------------------------------------------
-// UpstreamConn
-
-UpstreamConn::UpstreamConn(Worker& worker, UpstreamCluster& cluster, UpstreamEndpoint& endpoint,
-                           int fd)
-    : Timer(&UpstreamConn::on_timer),
-      worker_(worker),
-      cluster_(cluster),
-      endpoint_(endpoint),
-      fd_(fd),
-      generation_(endpoint.generation) {
-  parser_.init(worker.response_parser_context());
-  ++endpoint_.connections;
-  ++cluster_.connections;
-  bump(cluster_.counters.connections_active);
-  bump(endpoint_.counters->connections_active);
-  worker_.upstream_opened();
-}
-
-UpstreamConn::~UpstreamConn() = default;
-
-void UpstreamConn::connect() {
-  state_ = State::kConnecting;
-  connect_inflight_ = true;
-  worker_.reactor().submit_connect(fd_, endpoint_.address.get(), endpoint_.address.length, this,
-                                   kOpConnect);
-  worker_.shard().timers().arm(
-      *this,
-      worker_.shard().now_ms() + static_cast<uint64_t>(cluster_.config->connect_timeout.count()));
-}
-
-void UpstreamConn::attach(ProxyCall* call) {
-  call_ = call;
-  parser_.set_body_sink(nullptr);
-  parser_.set_head_request(call->head_request());
-  if (state_ == State::kIdle) {
-    leave_pool();
-    worker_.shard().timers().disarm(*this);
-    state_ = State::kActive;
-  }
-}
-
-void UpstreamConn::leave_pool() {
-  if (prev_idle) {
-    prev_idle->next_idle = next_idle;
-  } else {
-    endpoint_.idle = next_idle;
-  }
-  if (next_idle) {
-    next_idle->prev_idle = prev_idle;
-  }
-  prev_idle = next_idle = nullptr;
-  --endpoint_.idle_count;
-}
-
-void UpstreamConn::release(bool reusable) {
-  call_ = nullptr;
-  ++requests_;
-  const UpstreamConfig& cfg = *cluster_.config;
-  const bool keep =
-      reusable && state_ == State::kActive && in_.empty() && !peer_eof_ &&
-      generation_ == endpoint_.generation && !parser_.in_message() && !send_inflight_ &&
-      !worker_.draining() && endpoint_.idle_count < cfg.keepalive &&
-      (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
-  if (!keep) {
-    close();
-    return;
-  }
-  state_ = State::kIdle;
-  next_idle = endpoint_.idle;
-  prev_idle = nullptr;
-  if (endpoint_.idle) {
-    endpoint_.idle->prev_idle = this;
-  }
-  endpoint_.idle = this;
-  ++endpoint_.idle_count;
-  worker_.shard().timers().arm(
-      *this, worker_.shard().now_ms() + static_cast<uint64_t>(cfg.keepalive_timeout.count()));
-  arm_recv();
-}
-
-void UpstreamConn::complete(unsigned op, int res, uint32_t flags) {
-  switch (op) {
-    case kOpConnect:
-      on_connect(res);
-      break;
-    case kOpRecv:
-      on_recv(res, flags);
-      break;
-    case kOpSend:
-      on_send(res);
-      break;
-    default:
-      break;
-  }
-}
-
-void UpstreamConn::on_connect(int res) {
-  connect_inflight_ = false;
-  if (state_ == State::kClosing) {
-    maybe_retire();
-    return;
-  }
-  worker_.shard().timers().disarm(*this);
-  if (res < 0) {
-    bump(cluster_.counters.connect_failures);
-    bump(endpoint_.counters->connect_failures);
-    ProxyCall* call = call_;
-    call_ = nullptr;
-    close();
-    if (call) {
-      call->on_upstream_failure(cluster_.error(ErrorKind::kConnect));
-    }
-    return;
-  }
-  state_ = State::kActive;
-  arm_recv();
-  if (call_) {
-    call_->on_connected();
-    flush();
-  } else {
-    release(true);  // the client left while we connected: keep the connection for the next one
-  }
-}
-
-void UpstreamConn::arm_recv() {
-  if (recv_armed_ || state_ == State::kClosing || state_ == State::kConnecting || peer_eof_) {
-    return;
-  }
-  worker_.reactor().submit_recv_multishot(fd_, this, kOpRecv);
-  recv_armed_ = true;
-}
-
-void UpstreamConn::resume_receive() {
-  starved = false;
-  if (state_ != State::kClosing && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
-    arm_recv();
-  }
-}
-
-void UpstreamConn::flush() {
-  if (state_ != State::kActive || send_inflight_ || !call_ || call_->request_pending() == 0) {
-    return;
-  }
-  send_inflight_ = true;
-  worker_.reactor().submit_send(fd_, call_->request_data(), call_->request_pending(), this,
-                                kOpSend);
-}
-
-void UpstreamConn::on_send(int res) {
-  send_inflight_ = false;
-  if (state_ == State::kClosing) {
-    maybe_retire();
-    return;
-  }
-  if (res < 0) {
-    fail(ErrorKind::kReset);
-    return;
-  }
-  if (call_) {
-    call_->on_request_sent(static_cast<size_t>(res));  // may flush again
-  }
-}
-
-void UpstreamConn::on_recv(int res, uint32_t flags) {
-  if (!cqe_more(flags)) {
-    recv_armed_ = false;
-    recv_cancelling_ = false;
-  }
-  if (res > 0 && cqe_has_buffer(flags)) {
-    const uint16_t bid = cqe_buffer_id(flags);
-    worker_.reactor().note_buffer_taken();
-    if (state_ != State::kActive || !call_) {
-      // Bytes nobody asked for (an idle pooled connection): this connection is out of step.
-      worker_.reactor().recycle(bid);
-      close();
-    } else {
-      in_.push(worker_, bid, static_cast<uint32_t>(res));
-      process_input();
-    }
-  } else if (res == 0) {
-    peer_eof_ = true;
-    if (state_ == State::kActive && call_) {
-      process_input();
-    } else {
-      close();
-    }
-  } else if (res == -ENOBUFS) {
-    if (state_ != State::kClosing && !recv_armed_) {
-      worker_.add_starved(this);
-    }
-  } else if (res < 0 && res != -ECANCELED) {
-    if (state_ == State::kActive && call_) {
-      fail(ErrorKind::kReset);
-    } else {
-      close();
-    }
-  }
-  if (state_ == State::kClosing) {
-    maybe_retire();
-    return;
-  }
-  if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
-    arm_recv();
-  }
-}
-
-void UpstreamConn::process_input() {
-  if (in_process_) {
-    return;
-  }
-  in_process_ = true;
-  while (state_ == State::kActive && call_ && !in_.empty()) {
-    const size_t room = call_->response_room();
-    if (room == 0) {
-      break;  // the client is backed up: resumed when its output drains
-    }
-    size_t len = 0;
-    const char* data = in_.front(worker_, len);
-    if (call_->tunnelling()) {
-      const size_t n = std::min(len, room);
-      call_->on_tunnel_response(std::string_view(data, n));
-      in_.consume(n);
-      if (in_.front_used(worker_)) {
-        in_.pop(worker_);
-      }
-      continue;
-    }
-    size_t consumed = 0;
-    const MessageParser::Event ev = parser_.feed(data, std::min(len, room), consumed);
-    in_.consume(consumed);
-    if (ev != MessageParser::Event::kHead && in_.front_used(worker_)) {
-      in_.pop(worker_);
-    }
-    if (ev == MessageParser::Event::kHead) {
-      if (!call_->on_response_head()) {
-        break;
-      }
-    } else if (ev == MessageParser::Event::kMessageComplete) {
-      call_->on_response_complete();  // may release this connection to the pool or close it
-    } else if (ev == MessageParser::Event::kError) {
-      bump(cluster_.counters.bad_responses);
-      fail(ErrorKind::kBadResponse);
-      break;
-    }
-  }
-  in_process_ = false;
-  if (call_) {
-    call_->flush_response();  // one client send for everything parsed now
-  }
-  if (state_ == State::kActive && call_ && peer_eof_ && in_.empty() && call_->tunnelling()) {
-    ProxyCall* call = call_;
-    call->on_upstream_eof();  // releases (closes) this connection
-    return;
-  }
-  if (state_ == State::kActive && call_ && peer_eof_ && in_.empty()) {
-    // The upstream closed: that may end a body read until close, or cut a response short.
-    const MessageParser::Event ev = parser_.finish();
-    if (ev == MessageParser::Event::kMessageComplete) {
-      call_->on_response_complete();
-    } else {
-      if (ev == MessageParser::Event::kError) {
-        bump(cluster_.counters.bad_responses);
-      }
-      fail(ErrorKind::kBadResponse);
-    }
-    return;
-  }
-  if (state_ == State::kClosing) {
-    return;
-  }
-  if (in_.count() >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
-    worker_.reactor().submit_cancel(this, kOpRecv);
-    recv_cancelling_ = true;
-  } else if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers / 2) {
-    arm_recv();
-  }
-}
-
-void UpstreamConn::fail(ErrorKind kind) {
-  ProxyCall* call = call_;
-  call_ = nullptr;
-  close();
-  if (call) {
-    call->on_upstream_failure(cluster_.error(kind));
-  }
-}
-
-void UpstreamConn::release_input() {
-  in_.release(worker_);
-}
-
-void UpstreamConn::close() {
-  if (state_ == State::kClosing) {
-    return;
-  }
-  if (state_ == State::kIdle) {
-    leave_pool();
-  }
-  state_ = State::kClosing;
-  call_ = nullptr;
-  worker_.shard().timers().disarm(*this);
-  release_input();
-  parser_.release();
-  --endpoint_.connections;
-  --cluster_.connections;
-  drop(cluster_.counters.connections_active);
-  drop(endpoint_.counters->connections_active);
-  Reactor& reactor = worker_.reactor();
-  if (recv_armed_) {
-    reactor.submit_cancel(this, kOpRecv);
-  }
-  if (send_inflight_) {
-    reactor.submit_cancel(this, kOpSend);
-  }
-  if (connect_inflight_) {
-    reactor.submit_cancel(this, kOpConnect);
-  }
-  maybe_retire();
-}
-
-void UpstreamConn::maybe_retire() {
-  if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !connect_inflight_ &&
-      !retired_) {
-    retired_ = true;
-    worker_.retire(this);
-  }
-}
-
-void UpstreamConn::on_timer(Timer* t) {
-  auto* u = static_cast<UpstreamConn*>(t);
-  if (u->state_ == State::kConnecting) {
-    bump(u->cluster_.counters.connect_failures);
-    bump(u->endpoint_.counters->connect_failures);
-    bump(u->cluster_.counters.timeouts);
-    ProxyCall* call = u->call_;
-    u->call_ = nullptr;
-    u->close();
-    if (call) {
-      call->on_upstream_failure(u->cluster_.error(ErrorKind::kConnectTimeout));
-    }
-  } else {
-    u->close();  // idle past keepalive_timeout
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// ProxyCall
-
-ProxyCall::ProxyCall(Worker& worker)
-    : Timer(&ProxyCall::on_timer), worker_(worker), response_sink_(*this) {}
+ProxyCall::ProxyCall(UpstreamShard& shard)
+    : Timer(&ProxyCall::on_timer), shard_(shard), response_sink_(*this) {}
 
 ProxyCall::~ProxyCall() {
   if (req_) {
-    worker_.release_request_block(req_);
+    shard_.release_request_block(req_);
   }
 }
 
@@ -461,7 +92,7 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
   route_ = &route;
   action_ = &action;
   cluster_ = &cluster;
-  start_us_ = worker_.shard().now_us();
+  start_us_ = shard_.now_us();
   const RequestParser& p = x.request();
   head_request_ = p.method() == HTTP_HEAD;
   idempotent_ = idempotent(p.method());
@@ -478,7 +109,7 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
   if (cluster.requests >= cluster.max_requests) {
     return refuse(ErrorKind::kAtLimit);
   }
-  const uint64_t now = worker_.shard().now_ms();
+  const uint64_t now = shard_.now_ms();
   deadline_ms_ = now + static_cast<uint64_t>(action.timeout.count());
   const UpstreamConfig& cfg = *cluster.config;
   if (cfg.balance == BalanceKind::kRingHash || cfg.balance == BalanceKind::kMaglev) {
@@ -503,9 +134,9 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
     clear();
     return error;
   }
-  x.timings.upstream_start_us = worker_.shard().now_us();
+  x.timings.upstream_start_us = shard_.now_us();
   if (!req_) {
-    req_ = worker_.acquire_request_block();  // kept with the pooled call afterwards
+    req_ = shard_.acquire_request_block();  // kept with the pooled call afterwards
   }
   if (!build_head()) {
     // Only with a rewrite that makes the head outgrow the request buffer.
@@ -549,14 +180,14 @@ Error ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
   sink_ = &sink;
   action_ = &action;
   cluster_ = &cluster;
-  start_us_ = worker_.shard().now_us();
+  start_us_ = shard_.now_us();
   idempotent_ = idempotent;
   head_request_ = false;
   bump(cluster.counters.requests);
   if (!req_) {
-    req_ = worker_.acquire_request_block();
+    req_ = shard_.acquire_request_block();
   }
-  if (request.size() + kFramingSlack > worker_.request_block_size()) {
+  if (request.size() + kFramingSlack > shard_.request_block_size()) {
     Error error = cluster.error(ErrorKind::kInternal);
     error.detail = "could not be called: the request is larger than a request buffer";
     count_failure(error);
@@ -572,7 +203,7 @@ Error ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
   std::memcpy(req_, request.data(), request.size());
   req_len_ = static_cast<uint32_t>(request.size());
   request_complete_ = true;
-  deadline_ms_ = worker_.shard().now_ms() + static_cast<uint64_t>(action.timeout.count());
+  deadline_ms_ = shard_.now_ms() + static_cast<uint64_t>(action.timeout.count());
   ++cluster.requests;
   const Error error = try_once();
   if (error) {
@@ -586,7 +217,7 @@ Error ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
 
 bool ProxyCall::build_head() {
   const RequestParser& p = x_->request();
-  const size_t cap = worker_.request_block_size();
+  const size_t cap = shard_.request_block_size();
   // The target is composed at the end of the block, the head written from its start.
   std::string_view path = p.path();
   const std::string_view query = p.query();
@@ -650,9 +281,9 @@ bool ProxyCall::build_head() {
       break;
   }
   f.client_ip = x_->peer_ip();
-  f.trusted_hops = worker_.config().server.trusted_hops;
+  f.trusted_hops = shard_.config().server.trusted_hops;
   char id[RequestIdGenerator::kLength];
-  worker_.request_ids().next(id);
+  shard_.request_ids().next(id);
   f.request_id = std::string_view(id, sizeof id);
   f.framing = request_framing_;
   f.upgrade = upgrade_;
@@ -685,7 +316,7 @@ bool ProxyCall::retarget_host() {
   }
   const size_t end = host_off_ + host_len_;
   const size_t len = req_len_ - host_len_ + a.size();
-  if (len + kFramingSlack > worker_.request_block_size()) {
+  if (len + kFramingSlack > shard_.request_block_size()) {
     return false;
   }
   // Everything after the value (the rest of the head, the body so far) moves with it.
@@ -698,7 +329,7 @@ bool ProxyCall::retarget_host() {
 
 Error ProxyCall::try_once() {
   UpstreamCluster& c = *cluster_;
-  const uint64_t now = worker_.shard().now_ms();
+  const uint64_t now = shard_.now_ms();
   for (size_t i = 0; i < c.endpoints.size(); ++i) {
     const SharedEndpoint& shared = *c.endpoints[i].shared;
     c.views[i].in_flight = c.endpoints[i].in_flight;
@@ -725,17 +356,15 @@ Error ProxyCall::try_once() {
       count_failure(error);
       return error;
     }
-    const int fd = socket(ep.address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int fd = open_stream_socket(ep.address.family());
     if (fd < 0) {
       bump(c.counters.connect_failures);
       const Error error = c.error(ErrorKind::kConnect);
       count_failure(error);
       return error;
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     bump(c.counters.pool_misses);
-    conn = new UpstreamConn(worker_, c, ep, fd);
+    conn = new UpstreamConn(shard_, c, ep, fd);
     conn->attach(this);
     ++c.pending;
     pending_counted_ = true;
@@ -756,11 +385,11 @@ Error ProxyCall::try_once() {
 }
 
 void ProxyCall::arm_try_timer() {
-  const uint64_t now = worker_.shard().now_ms();
+  const uint64_t now = shard_.now_ms();
   const Duration per_try =
       action_->try_timeout.count() > 0 ? action_->try_timeout : action_->timeout;
   try_deadline_ms_ = std::min(deadline_ms_, now + static_cast<uint64_t>(per_try.count()));
-  worker_.shard().timers().arm(*this, try_deadline_ms_);
+  shard_.timers().arm(*this, try_deadline_ms_);
 }
 
 void ProxyCall::on_connected() {
@@ -771,7 +400,7 @@ void ProxyCall::on_connected() {
 }
 
 size_t ProxyCall::request_room() const {
-  const size_t cap = worker_.request_block_size();
+  const size_t cap = shard_.request_block_size();
   const size_t used = req_len_ + kFramingSlack;
   return used + kMinRoom > cap ? 0 : cap - used;
 }
@@ -855,7 +484,7 @@ bool ProxyCall::on_response_head() {
   }
   last_status_ = status;
   if (x_) {
-    x_->timings.upstream_head_us = worker_.shard().now_us();
+    x_->timings.upstream_head_us = shard_.now_us();
   }
   if ((status == 502 || status == 503 || status == 504) && can_retry(false)) {
     // The upstream says it (or what is behind it) failed: try another endpoint rather than pass
@@ -877,8 +506,7 @@ bool ProxyCall::on_response_head() {
     if (p.has_body()) {
       p.set_body_sink(&response_sink_);
     }
-    worker_.shard().timers().arm(
-        *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+    shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
     return true;
   }
   if (!p.has_body()) {
@@ -890,7 +518,7 @@ bool ProxyCall::on_response_head() {
   } else {
     response_framing_ = BodyFraming::kUntilClose;
   }
-  const bool keep_alive = client_keep_alive_ && request_complete_ && !worker_.draining() &&
+  const bool keep_alive = client_keep_alive_ && request_complete_ && !shard_.draining() &&
                           !client_->closing() && response_framing_ != BodyFraming::kUntilClose;
   client_keep_alive_ = keep_alive;
   ForwardResponse f;
@@ -906,8 +534,7 @@ bool ProxyCall::on_response_head() {
     p.set_body_sink(&response_sink_);
   }
   // From here the timeout bounds a stalled transfer, re-armed on progress.
-  worker_.shard().timers().arm(
-      *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+  shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
   return true;
 }
 
@@ -1006,9 +633,9 @@ bool ProxyCall::start_tunnel() {
 
 void ProxyCall::arm_tunnel_timer() {
   // An idle tunnel is closed after the server's idle timeout; traffic either way re-arms it.
-  worker_.shard().timers().arm(
-      *this, worker_.shard().now_ms() +
-                 static_cast<uint64_t>(worker_.config().server.limits.idle_timeout.count()));
+  shard_.timers().arm(
+      *this,
+      shard_.now_ms() + static_cast<uint64_t>(shard_.config().server.limits.idle_timeout.count()));
 }
 
 void ProxyCall::on_tunnel_input(const char* data, size_t n) {
@@ -1053,15 +680,14 @@ bool ProxyCall::on_client_drained() {
   if (tunnel_) {
     arm_tunnel_timer();
   } else if (head_sent_) {
-    worker_.shard().timers().arm(
-        *this, worker_.shard().now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+    shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
   }
   up_->resume();
   return true;
 }
 
 void ProxyCall::record_latency() {
-  cluster_->counters.latency.record(worker_.shard().now_us() - start_us_);
+  cluster_->counters.latency.record(shard_.now_us() - start_us_);
 }
 
 void ProxyCall::count_response(int status) {
@@ -1116,7 +742,7 @@ bool ProxyCall::circuit_admits() {
   if (open_until == 0) {
     return true;
   }
-  if (worker_.shard().now_ms() < open_until) {
+  if (shard_.now_ms() < open_until) {
     return false;
   }
   // Half-open: one request (from any shard) probes; the others are refused until it is done.
@@ -1146,7 +772,7 @@ void ProxyCall::record_outcome(bool success) {
     return;
   }
   const uint32_t n = shared.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-  const uint64_t reopen = worker_.shard().now_ms() + static_cast<uint64_t>(cfg.open_for.count());
+  const uint64_t reopen = shard_.now_ms() + static_cast<uint64_t>(cfg.open_for.count());
   if (probe_) {
     shared.open_until_ms.store(reopen, std::memory_order_relaxed);
     shared.half_open_probe.store(false, std::memory_order_release);
@@ -1183,7 +809,7 @@ void ProxyCall::note_endpoint(bool connect_failed, bool server_error) {
   }
   ep.consecutive_5xx = ep.consecutive_connect_failures = 0;
   // Never take out more than max_ejection_percent of the endpoints.
-  const uint64_t now = worker_.shard().now_ms();
+  const uint64_t now = shard_.now_ms();
   size_t ejected = 0;
   for (const UpstreamEndpoint& e : cluster_->endpoints) {
     ejected += e.shared->ejected_until_ms.load(std::memory_order_relaxed) > now;
@@ -1223,7 +849,7 @@ bool ProxyCall::can_retry(bool connect_failed) const {
   if (!idempotent_ && try_sent_ && !connect_failed) {
     return false;  // the upstream may have acted on it
   }
-  if (worker_.shard().now_ms() >= deadline_ms_) {
+  if (shard_.now_ms() >= deadline_ms_) {
     return false;
   }
   const UpstreamCluster& c = *cluster_;
@@ -1307,7 +933,7 @@ void ProxyCall::end_call(bool record) {
     record_latency();
   }
   clear();
-  worker_.release_call(this);  // nothing of the call may be touched after this
+  shard_.release_call(this);  // nothing of the call may be touched after this
 }
 
 void ProxyCall::on_client_gone() {
@@ -1317,7 +943,7 @@ void ProxyCall::on_client_gone() {
 }
 
 void ProxyCall::clear() {
-  worker_.shard().timers().disarm(*this);
+  shard_.timers().disarm(*this);
   if (probe_) {
     // Ended without an outcome (refused by a limit, client gone): let another request probe.
     cluster_->shared->half_open_probe.store(false, std::memory_order_release);

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ringgate/filters/redis.h"
+#include "ringgate/redis/link.h"
 
 namespace ringgate {
 namespace {

@@ -1,0 +1,36 @@
+#pragma once
+// The route actions that need nothing beyond HTTP itself: a direct route's prebuilt response, and
+// the handler of a local listener (the admin endpoints, the demo's services). Proxying and
+// aggregation have theirs in their own modules (upstream/proxy_action.h,
+// aggregate/aggregate_shard.h).
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ringgate/http/pipeline.h"
+
+namespace ringgate {
+
+class HttpShard;
+
+// What a local handler answers; built off the request path.
+struct AdminResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string headers;  // extra header lines, each ending in CRLF (e.g. Allow on a 405)
+  std::string body;
+};
+// Answers every request of a local listener (admin, or a service added with add_local_service)
+// from its method and path (without the query), on shard 0.
+using AdminHandler =
+    std::function<void(std::string_view method, std::string_view path, AdminResponse& out)>;
+
+// A direct route: the same prebuilt response every time.
+std::unique_ptr<Action> make_direct_action(CannedResponse response);
+// A local listener's handler, run per request (one allocation per request: local listeners are
+// off the request path that counts).
+std::unique_ptr<Action> make_local_action(HttpShard& http, const AdminHandler* handler);
+
+}  // namespace ringgate

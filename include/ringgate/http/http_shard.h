@@ -1,0 +1,112 @@
+#pragma once
+// One shard's HTTP/1.1 side: the client and local connections, the pools they draw on (output
+// blocks, response bodies, request arenas, parser scratch), and the pipeline their requests go
+// through. The server's worker owns one, hands it accepted sockets and drives its end of loop.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringgate/config/config.h"
+#include "ringgate/core/block_pool.h"
+#include "ringgate/core/counters.h"
+#include "ringgate/core/input_chain.h"
+#include "ringgate/core/shard.h"
+#include "ringgate/http/pipeline.h"
+#include "ringgate/http/request_parser.h"
+#include "ringgate/http/response.h"
+
+namespace ringgate {
+
+class Connection;
+struct OutBuffer;
+
+class HttpShard {
+ public:
+  // `connection_limit`: this shard's share of server.limits.connections.
+  HttpShard(Shard& shard, const Config& config, BufferChains& chains, ShardCounters& counters,
+            uint32_t connection_limit);
+  ~HttpShard();
+  HttpShard(const HttpShard&) = delete;
+  HttpShard& operator=(const HttpShard&) = delete;
+
+  // Before the loop runs: where requests go.
+  void set_pipeline(std::unique_ptr<Pipeline> pipeline) { pipeline_ = std::move(pipeline); }
+
+  // An accepted socket: a client connection (`local` null, routed, counted against the limit)
+  // or a local listener's (answered by `local`). False when the client limit is reached: the
+  // caller closes the socket.
+  bool accept(int fd, const RoutePlan* local);
+
+  // --- the worker's loop ---
+  void after_wait() { date_.refresh(); }
+  // Frees retired connections and re-arms the ones starved of buffers.
+  void end_of_iteration();
+  // Stop: idle connections close now, busy ones after their response.
+  void begin_drain();
+  // The drain timed out: every connection closes now.
+  void abort_all();
+  bool idle() const { return connections_ == nullptr && dead_.empty(); }
+  uint32_t client_connections() const { return connection_count_; }
+
+  // --- for connections ---
+  Shard& shard() { return shard_; }
+  Reactor& reactor() { return shard_.reactor(); }
+  BufferChains& chains() { return chains_; }
+  const Config& config() const { return config_; }
+  const Limits& limits() const { return config_.server.limits; }
+  ShardCounters& counters() { return counters_; }
+  // Where local connections (admin, local services) count: not reported, so scrapes do not
+  // show up as client traffic.
+  ShardCounters& admin_counters() { return admin_counters_; }
+  ParserContext* parser_context() { return &parser_context_; }
+  Pipeline& pipeline() { return *pipeline_; }
+  BlockPool* request_arena_pool() { return &arena_pool_; }
+  const DateCache& date() const { return date_; }
+  const std::string& server_line() const { return server_line_; }
+  bool draining() const { return draining_; }
+  // Scratch for the problem body of an error answer (error_reply): reused, so refusals at full
+  // rate allocate nothing.
+  std::string& error_body_scratch() { return error_body_; }
+
+  OutBuffer* acquire_out();
+  void release_out(OutBuffer* out);
+  // Response bodies built per request (aggregate, local handlers), owned by an OutBuffer until
+  // sent, then kept for the next one with their capacity: no allocation per response in steady
+  // state.
+  std::string* acquire_body();
+  void release_body(std::string* body);
+
+  void add_starved(Connection* c);
+  void retire(Connection* c);
+
+ private:
+  Shard& shard_;
+  const Config& config_;
+  BufferChains& chains_;
+  ShardCounters& counters_;
+  ShardCounters admin_counters_;
+  std::unique_ptr<Pipeline> pipeline_;
+  BlockPool arena_pool_;
+  BlockPool scratch_pool_;
+  BlockPool out_pool_;
+  std::vector<HeaderSpan> shared_spans_;
+  ParserContext parser_context_;
+  // Free response bodies (acquire_body). Bounded in number and in what each may keep, so a
+  // burst of large responses does not stay resident.
+  static constexpr size_t kMaxFreeBodies = 256;
+  static constexpr size_t kMaxKeptBodyCapacity = 256 * 1024;
+  std::vector<std::string*> free_bodies_;
+  DateCache date_;
+  std::string server_line_;
+  std::string error_body_;
+  Connection* connections_ = nullptr;  // intrusive list of open connections
+  uint32_t connection_count_ = 0;      // client connections (local ones are not limited)
+  uint32_t connection_limit_;
+  std::vector<Connection*> starved_;
+  std::vector<Connection*> dead_;
+  bool draining_ = false;
+};
+
+}  // namespace ringgate

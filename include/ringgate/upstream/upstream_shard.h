@@ -1,0 +1,86 @@
+#pragma once
+// One shard's upstream side: its view of every cluster (pools, balancers, limits, counters), its
+// pooled calls and request buffers, and the upstream connections it has open. The server's
+// worker owns one; proxying, aggregation and the JWKS fetcher draw calls from it.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ringgate/config/config.h"
+#include "ringgate/core/block_pool.h"
+#include "ringgate/core/input_chain.h"
+#include "ringgate/core/shard.h"
+#include "ringgate/http/forward.h"
+#include "ringgate/http/request_parser.h"
+#include "ringgate/upstream/cluster.h"
+
+namespace ringgate {
+
+class ProxyCall;
+class UpstreamConn;
+
+class UpstreamShard {
+ public:
+  // `shared`: the process-wide part of each cluster (Config::upstreams order); `shards`: how
+  // many shards split the clusters' limits.
+  UpstreamShard(Shard& shard, const Config& config, BufferChains& chains,
+                const std::vector<SharedCluster*>& shared, unsigned shards);
+  ~UpstreamShard();
+  UpstreamShard(const UpstreamShard&) = delete;
+  UpstreamShard& operator=(const UpstreamShard&) = delete;
+
+  Shard& shard() { return shard_; }
+  Reactor& reactor() { return shard_.reactor(); }
+  TimerWheel& timers() { return shard_.timers(); }
+  uint64_t now_ms() const { return shard_.now_ms(); }
+  uint64_t now_us() const { return shard_.now_us(); }
+  BufferChains& chains() { return chains_; }
+  const Config& config() const { return config_; }
+
+  UpstreamCluster& cluster(size_t index) { return *clusters_[index]; }
+  const std::vector<std::unique_ptr<UpstreamCluster>>& clusters() const { return clusters_; }
+
+  // Calls are pooled: none is allocated per request in steady state.
+  ProxyCall* acquire_call();
+  void release_call(ProxyCall* call);
+  // Request bytes of one call: the rewritten head with room to spare, then body.
+  char* acquire_request_block() { return static_cast<char*>(request_pool_.acquire()); }
+  void release_request_block(char* block) { request_pool_.release(block); }
+  size_t request_block_size() const { return request_pool_.block_size(); }
+  RequestIdGenerator& request_ids() { return request_ids_; }
+  ParserContext* response_parser_context() { return &response_parser_context_; }
+
+  // --- the worker's loop ---
+  bool draining() const { return draining_; }
+  // Stop: idle pooled connections close now, busy ones when their response is done.
+  void begin_drain();
+  // Re-arms connections starved of buffers and frees retired ones.
+  void end_of_iteration();
+  // No upstream connection is open any more.
+  bool idle() const { return open_ == 0; }
+
+  // --- for upstream connections ---
+  void opened() { ++open_; }
+  void add_starved(UpstreamConn* u);
+  void retire(UpstreamConn* u);
+
+ private:
+  Shard& shard_;
+  const Config& config_;
+  BufferChains& chains_;
+  std::vector<std::unique_ptr<UpstreamCluster>> clusters_;
+  BlockPool scratch_pool_;
+  std::vector<HeaderSpan> response_spans_;
+  ParserContext response_parser_context_;
+  BlockPool request_pool_;
+  std::vector<std::unique_ptr<ProxyCall>> calls_;  // every call ever made; free ones listed below
+  ProxyCall* free_calls_ = nullptr;
+  RequestIdGenerator request_ids_;
+  uint32_t open_ = 0;  // upstream connections not yet retired
+  std::vector<UpstreamConn*> starved_;
+  std::vector<UpstreamConn*> dead_;
+  bool draining_ = false;
+};
+
+}  // namespace ringgate

@@ -1,0 +1,181 @@
+#include "ringgate/http/http_shard.h"
+
+#include <unistd.h>
+
+#include "connection.h"
+#include "out_buffer.h"
+
+namespace ringgate {
+
+namespace {
+
+// A request arena's block: the Exchange (about 1 KiB) and what filters keep per request.
+constexpr size_t kArenaBlockSize = 4 * 1024;
+
+}  // namespace
+
+size_t OutBuffer::pending_bytes() const {
+  size_t n = 0;
+  for (uint16_t i = iov_sent; i < iov_count; ++i) {
+    n += iov[i].iov_len;
+  }
+  return n;
+}
+
+HttpShard::HttpShard(Shard& shard, const Config& config, BufferChains& chains,
+                     ShardCounters& counters, uint32_t connection_limit)
+    : shard_(shard),
+      config_(config),
+      chains_(chains),
+      counters_(counters),
+      arena_pool_(kArenaBlockSize, 1024),
+      scratch_pool_(scratch_block_size(config.server.limits), 256),
+      out_pool_(kOutBlockSize, 1024),
+      connection_limit_(connection_limit) {
+  shared_spans_.resize(config.server.limits.headers);
+  parser_context_.limits = &config.server.limits;
+  parser_context_.scratch_pool = &scratch_pool_;
+  parser_context_.shared_spans = shared_spans_.data();
+  if (!config.server.server_header.empty()) {
+    server_line_ = "Server: " + config.server.server_header + "\r\n";
+  }
+}
+
+HttpShard::~HttpShard() {
+  while (connections_) {
+    Connection* c = connections_;
+    connections_ = c->next;
+    delete c;
+  }
+  for (Connection* c : dead_) {
+    delete c;
+  }
+  for (std::string* body : free_bodies_) {
+    delete body;
+  }
+}
+
+bool HttpShard::accept(int fd, const RoutePlan* local) {
+  if (!local && connection_count_ >= connection_limit_) {
+    bump(counters_.connections_rejected);
+    return false;
+  }
+  auto* c = new Connection(*this, fd, local);
+  c->next = connections_;
+  if (connections_) {
+    connections_->prev = c;
+  }
+  connections_ = c;
+  if (!local) {
+    ++connection_count_;
+  }
+  ShardCounters& counters = local ? admin_counters_ : counters_;
+  bump(counters.connections_total);
+  bump(counters.connections_active);
+  c->start();
+  return true;
+}
+
+void HttpShard::retire(Connection* c) {
+  if (c->prev) {
+    c->prev->next = c->next;
+  } else {
+    connections_ = c->next;
+  }
+  if (c->next) {
+    c->next->prev = c->prev;
+  }
+  c->prev = c->next = nullptr;
+  if (!c->local()) {
+    --connection_count_;
+  }
+  drop((c->local() ? admin_counters_ : counters_).connections_active);
+  if (c->starved) {
+    for (Connection*& s : starved_) {
+      if (s == c) {
+        s = nullptr;
+      }
+    }
+  }
+  dead_.push_back(c);
+}
+
+void HttpShard::add_starved(Connection* c) {
+  if (!c->starved) {
+    c->starved = true;
+    starved_.push_back(c);
+  }
+}
+
+void HttpShard::end_of_iteration() {
+  Reactor& reactor = shard_.reactor();
+  if (!starved_.empty() && reactor.buffers_out() < reactor.buffer_count()) {
+    std::vector<Connection*> starved;
+    starved.swap(starved_);
+    for (Connection* c : starved) {
+      if (c) {
+        c->resume_receive();
+      }
+    }
+  }
+  for (Connection* c : dead_) {
+    if (c->out_) {
+      release_out(c->out_);
+      c->out_ = nullptr;
+    }
+    reactor.submit_close(c->fd_);
+    delete c;
+  }
+  dead_.clear();
+}
+
+void HttpShard::begin_drain() {
+  draining_ = true;
+  for (Connection* c = connections_; c;) {
+    Connection* next = c->next;
+    c->begin_drain();
+    c = next;
+  }
+}
+
+void HttpShard::abort_all() {
+  for (Connection* c = connections_; c;) {
+    Connection* next = c->next;
+    c->abort();
+    c = next;
+  }
+}
+
+OutBuffer* HttpShard::acquire_out() {
+  auto* o = static_cast<OutBuffer*>(out_pool_.acquire());
+  o->reset();
+  return o;
+}
+
+void HttpShard::release_out(OutBuffer* out) {
+  if (out->owned) {
+    release_body(out->owned);
+    out->owned = nullptr;
+  }
+  out_pool_.release(out);
+}
+
+std::string* HttpShard::acquire_body() {
+  if (free_bodies_.empty()) {
+    return new std::string();
+  }
+  std::string* body = free_bodies_.back();
+  free_bodies_.pop_back();
+  return body;
+}
+
+void HttpShard::release_body(std::string* body) {
+  if (free_bodies_.size() >= kMaxFreeBodies || body->capacity() > kMaxKeptBodyCapacity) {
+    delete body;
+    return;
+  }
+  body->clear();
+  free_bodies_.push_back(body);
+}
+
+}  // namespace ringgate

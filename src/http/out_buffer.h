@@ -1,0 +1,35 @@
+#pragma once
+// A client connection's output: copies of small pieces plus references to static bytes, sent with
+// one send/sendmsg. Lives in a pooled block and only while there is output.
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ringgate {
+
+struct OutBuffer {
+  static constexpr int kMaxIov = 64;
+  msghdr msg;
+  std::string* owned;  // a body owned by this buffer (HttpShard::acquire_body), released on reset
+  uint32_t used;       // bytes of data[] in use
+  uint16_t iov_count;
+  uint16_t iov_sent;      // first iovec not yet fully sent
+  uint16_t inflight_end;  // iovecs [iov_sent, inflight_end) are in a send now
+  iovec iov[kMaxIov];
+  char data[1];
+
+  void reset() {
+    used = 0;
+    iov_count = iov_sent = inflight_end = 0;
+    owned = nullptr;
+  }
+  size_t pending_bytes() const;
+};
+
+constexpr size_t kOutBlockSize = 16 * 1024;
+
+}  // namespace ringgate

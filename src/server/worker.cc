@@ -1,0 +1,308 @@
+#include "worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "ringgate/http/actions.h"
+#include "ringgate/http/response.h"
+#include "ringgate/upstream/proxy_action.h"
+
+namespace ringgate {
+
+namespace {
+constexpr unsigned kOpAccept = 1;
+constexpr uint64_t kAcceptRetryMs = 100;
+
+CannedResponse canned_response(const DirectResponse& d, const std::string& server_line) {
+  CannedResponse r;
+  r.status = d.status;
+  std::string head = "HTTP/1.1 " + std::to_string(d.status) + " ";
+  head += reason_phrase(d.status);
+  head += "\r\n";
+  head += server_line;
+  for (const HeaderPair& h : d.headers) {
+    head += h.name + ": " + h.value + "\r\n";
+  }
+  // 1xx, 204 and 304 carry no body and no Content-Length.
+  if (d.status >= 200 && d.status != 204 && d.status != 304) {
+    head += "Content-Length: " + std::to_string(d.body.size()) + "\r\n";
+  }
+  r.head = std::move(head);
+  r.body = d.body;
+  return r;
+}
+
+uint32_t share(uint32_t limit, unsigned shards) {
+  return (limit + shards - 1) / shards;
+}
+
+}  // namespace
+
+void ListenerSocket::complete(unsigned, int res, uint32_t flags) {
+  if (!cqe_more(flags)) {
+    armed = false;
+  }
+  worker->on_accept(*this, res, flags);
+}
+
+Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
+               std::vector<const AdminHandler*> listen_local, ShardCounters& counters)
+    : gateway_(gateway),
+      config_(gateway.config_),
+      shard_(index),
+      chains_(shard_.reactor(), config_->server.buffers.count),
+      http_(shard_, *config_, chains_, counters,
+            share(config_->server.limits.connections, gateway.workers())),
+      upstream_(shard_, *config_, chains_, gateway.shared_cluster_pointers(), gateway.workers()),
+      aggregate_(upstream_, http_) {
+  const Config& cfg = *config_;
+  router_ = std::make_unique<Router>(cfg);
+  for (const RateLimitPolicy& p : cfg.rate_limits) {
+    if (p.backend == RateLimitPolicy::Backend::kRedis && !redis_) {
+      redis_ = std::make_unique<RedisLink>(shard_.reactor(), shard_.timers(), cfg.redis,
+                                           shard_.now_ms_ref());
+    }
+  }
+  rate_limiter_ =
+      std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
+                                         shard_.timers(), redis_.get(), &shard_.now_us_ref());
+  jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg, gateway.jwt_source_pointers());
+  api_key_counters_ = std::make_unique<ApiKeyCounters[]>(cfg.api_keys.size());
+  listeners_.resize(listen_fds.size());
+  for (size_t i = 0; i < listen_fds.size(); ++i) {
+    listeners_[i].worker = this;
+    listeners_[i].fd = listen_fds[i];
+    listeners_[i].local = listen_local[i];
+  }
+  build_plans();
+}
+
+Worker::~Worker() {
+  for (ListenerSocket& l : listeners_) {
+    if (l.fd >= 0) {
+      close(l.fd);
+    }
+  }
+}
+
+void Worker::build_plans() {
+  const Config& cfg = *config_;
+  FilterServices services;
+  services.config = &cfg;
+  services.jwt = jwt_auth_.get();
+  services.rate_limiter = rate_limiter_.get();
+  services.now_us = &shard_.now_us_ref();
+  services.api_key_counters = api_key_counters_.get();
+  for (size_t i = 0; i < cfg.api_keys.size(); ++i) {
+    services.api_key_tables.push_back(&gateway_.api_key_table(i));
+  }
+  std::vector<RoutePlan> plans;
+  plans.reserve(cfg.routes.size());
+  for (const RouteConfig& route : cfg.routes) {
+    std::vector<Filter*> chain;
+    for (auto& f : build_route_filters(route, services)) {
+      chain.push_back(f.get());
+      filters_.push_back(std::move(f));
+    }
+    actions_.push_back(make_action(route));
+    plans.emplace_back(&route, std::move(chain), actions_.back().get());
+  }
+  http_.set_pipeline(std::make_unique<Pipeline>(*router_, std::move(plans)));
+  for (ListenerSocket& l : listeners_) {
+    if (!l.local) {
+      continue;
+    }
+    filters_.push_back(make_local_path_policy());
+    actions_.push_back(make_local_action(http_, l.local));
+    local_plans_.push_back(std::make_unique<RoutePlan>(
+        nullptr, std::vector<Filter*>{filters_.back().get()}, actions_.back().get()));
+    l.plan = local_plans_.back().get();
+  }
+}
+
+std::unique_ptr<Action> Worker::make_action(const RouteConfig& route) {
+  if (const auto* proxy = std::get_if<UpstreamAction>(&route.action)) {
+    return make_proxy_action(upstream_, route, *proxy);
+  }
+  if (const auto* aggregate = std::get_if<AggregateAction>(&route.action)) {
+    return aggregate_.make_action(route, *aggregate);
+  }
+  return make_direct_action(
+      canned_response(std::get<DirectResponse>(route.action), http_.server_line()));
+}
+
+void Worker::start_shard0_tasks() {
+  // Health checks run once per endpoint for the whole process: here, on shard 0.
+  for (const auto& c : upstream_.clusters()) {
+    if (!c->config->health.enabled) {
+      continue;
+    }
+    for (UpstreamEndpoint& ep : c->endpoints) {
+      probes_.push_back(std::make_unique<HealthProbe>(shard_, *c, ep));
+      probes_.back()->start();
+    }
+  }
+  // JWKS URLs are fetched once for the whole process, here too.
+  for (size_t i = 0; i < config_->jwt_issuers.size(); ++i) {
+    if (!config_->jwt_issuers[i].jwks_url.empty()) {
+      jwks_fetchers_.push_back(std::make_unique<JwksFetcher>(upstream_, config_->jwt_issuers[i],
+                                                             gateway_.jwt_source(i)));
+      jwks_fetchers_.back()->start();
+    }
+  }
+}
+
+void Worker::run() {
+  const Config& cfg = *config_;
+  ReactorOptions opts;
+  opts.entries = cfg.server.ring_entries;
+  opts.buffer_size = cfg.server.buffers.size;
+  opts.buffer_count = cfg.server.buffers.count;
+  opts.batch_wait_us = cfg.server.batch_wait_us;
+  std::string error;
+  if (!shard_.init(opts, error)) {
+    init_failed_ = true;
+    gateway_.worker_ready(false, "shard " + std::to_string(shard_.index()) + ": " + error, "");
+    return;
+  }
+  gateway_.worker_ready(true, "", shard_.reactor().setup_note());
+  for (ListenerSocket& l : listeners_) {
+    reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+    l.armed = true;
+  }
+  // Timers capture the worker through a thread-local: one worker per shard thread.
+  static thread_local Worker* self;
+  self = this;
+  drain_timer_.set_callback([](Timer*) {
+    self->drain_expired_ = true;
+    self->http_.abort_all();
+  });
+  accept_retry_timer_.set_callback([](Timer*) {
+    if (self->draining_) {
+      return;
+    }
+    for (ListenerSocket& l : self->listeners_) {
+      if (!l.armed && l.fd >= 0) {
+        self->reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+        l.armed = true;
+      }
+    }
+  });
+  if (shard_.index() == 0) {
+    start_shard0_tasks();
+  }
+  if (redis_) {
+    shard_.refresh_clock();  // the link's deadlines count from now
+    redis_->start();
+  }
+  if (gateway_.stopping()) {
+    begin_drain();
+  }
+  shard_.run(*this);
+  reactor().flush();  // the last closes
+  gateway_.worker_exited(!drain_expired_);
+}
+
+void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
+  if (res < 0) {
+    if (res == -ECANCELED || draining_) {
+      if (!l.armed && l.fd >= 0) {
+        close(l.fd);
+        l.fd = -1;
+      }
+      return;
+    }
+    // EMFILE/ENFILE/ENOMEM: the multishot accept ended; retry shortly instead of spinning.
+    if (!l.armed) {
+      shard_.timers().arm(accept_retry_timer_, shard_.now_ms() + kAcceptRetryMs);
+    }
+    return;
+  }
+  if (draining_ || !http_.accept(res, l.plan)) {
+    close(res);
+  }
+  if (!l.armed && !draining_ && !cqe_more(flags)) {
+    reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+    l.armed = true;
+  }
+}
+
+void Worker::on_wake() {
+  if (gateway_.stopping() && !draining_) {
+    begin_drain();
+  }
+}
+
+void Worker::begin_drain() {
+  draining_ = true;
+  close_listeners();
+  http_.begin_drain();
+  for (auto& p : probes_) {
+    p->stop();
+  }
+  for (auto& f : jwks_fetchers_) {
+    f->stop();
+  }
+  upstream_.begin_drain();
+  shard_.timers().arm(
+      drain_timer_, shard_.now_ms() + static_cast<uint64_t>(config_->server.drain_timeout.count()));
+}
+
+void Worker::close_listeners() {
+  shard_.timers().disarm(accept_retry_timer_);
+  for (ListenerSocket& l : listeners_) {
+    if (l.armed) {
+      reactor().submit_cancel(&l, kOpAccept);  // the fd is closed on the final CQE
+    } else if (l.fd >= 0) {
+      close(l.fd);
+      l.fd = -1;
+    }
+  }
+}
+
+void Worker::end_of_iteration() {
+  // Batch only under concurrency: wait for about half the open connections' worth of completions
+  // (bounded). With few connections a lone request is never held back.
+  const uint32_t open = http_.client_connections();
+  reactor().set_batch_target(open < 4 ? 1 : std::min(open / 2, 64u));
+  upstream_.end_of_iteration();
+  http_.end_of_iteration();
+}
+
+bool Worker::finished() {
+  if (init_failed_) {
+    return true;
+  }
+  if (!draining_) {
+    return false;
+  }
+  for (const ListenerSocket& l : listeners_) {
+    if (l.armed) {
+      return false;
+    }
+  }
+  for (const auto& f : jwks_fetchers_) {
+    if (!f->idle()) {
+      return false;
+    }
+  }
+  for (const auto& p : probes_) {
+    if (!p->idle()) {
+      return false;
+    }
+  }
+  if (!http_.idle() || !upstream_.idle()) {
+    return false;
+  }
+  if (redis_) {
+    // Kept up while connections drain (their requests may wait for a lease); closed last.
+    redis_->stop();
+    return redis_->idle();
+  }
+  return true;
+}
+
+}  // namespace ringgate

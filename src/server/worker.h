@@ -1,0 +1,108 @@
+#pragma once
+// One shard of the gateway process: the thread, its loop, and everything its requests touch,
+// put together. The parts are each module's own per-shard object: HttpShard (connections,
+// pipeline), UpstreamShard (clusters, calls, upstream connections), AggregateShard, and the
+// filters' engines (rate limiter, JWT checker, the Redis link). The worker builds the route
+// plans (each route's filters and action), accepts sockets, runs health checks and JWKS fetches
+// on shard 0, and drains on stop.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jwks_fetcher.h"
+#include "ringgate/aggregate/aggregate_shard.h"
+#include "ringgate/core/counters.h"
+#include "ringgate/core/input_chain.h"
+#include "ringgate/core/shard.h"
+#include "ringgate/filters/auth_jwt.h"
+#include "ringgate/filters/rate_limit.h"
+#include "ringgate/filters/registry.h"
+#include "ringgate/http/http_shard.h"
+#include "ringgate/http/pipeline.h"
+#include "ringgate/redis/link.h"
+#include "ringgate/router/router.h"
+#include "ringgate/server/gateway.h"
+#include "ringgate/upstream/health.h"
+#include "ringgate/upstream/upstream_shard.h"
+
+namespace ringgate {
+
+class Worker;
+
+struct ListenerSocket final : Completion {
+  Worker* worker = nullptr;
+  int fd = -1;
+  const AdminHandler* local = nullptr;  // a local listener's handler; nullptr: client traffic
+  const RoutePlan* plan = nullptr;      // ... and the plan that runs it
+  bool armed = false;
+  void complete(unsigned op, int res, uint32_t flags) override;
+};
+
+class Worker final : public ShardHooks {
+ public:
+  Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
+         std::vector<const AdminHandler*> listen_local, ShardCounters& counters);
+  ~Worker();
+
+  // Thread body.
+  void run();
+
+  // ShardHooks
+  void on_wake() override;
+  void after_wait() override { http_.after_wait(); }
+  void end_of_iteration() override;
+  bool finished() override;
+
+  Shard& shard() { return shard_; }
+  Reactor& reactor() { return shard_.reactor(); }
+  const Config& config() const { return *config_; }
+
+  void on_accept(ListenerSocket& l, int res, uint32_t flags);
+
+  // --- what the gateway's metrics read (summed over shards on scrape) ---
+  const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
+  const ApiKeyCounters& api_key_counters(size_t set) const { return api_key_counters_[set]; }
+  const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
+  const RedisLink* redis() const { return redis_.get(); }
+  const std::vector<std::unique_ptr<UpstreamCluster>>& clusters() const {
+    return upstream_.clusters();
+  }
+
+ private:
+  void begin_drain();
+  void close_listeners();
+  // The route plans: each route's filters (filters/registry) and action; one per local listener.
+  void build_plans();
+  std::unique_ptr<Action> make_action(const RouteConfig& route);
+  void start_shard0_tasks();
+
+  Gateway& gateway_;
+  std::shared_ptr<const Config> config_;
+  Shard shard_;
+  // After shard_: destroyed first, while its timer wheel is still there.
+  BufferChains chains_;
+  HttpShard http_;
+  UpstreamShard upstream_;
+  AggregateShard aggregate_;
+  // The Redis link (when a policy uses backend: redis) outlives the limiter that leases through
+  // it.
+  std::unique_ptr<RedisLink> redis_;
+  std::unique_ptr<ShardRateLimiter> rate_limiter_;
+  std::unique_ptr<ShardJwtAuth> jwt_auth_;
+  std::unique_ptr<ApiKeyCounters[]> api_key_counters_;
+  std::unique_ptr<Router> router_;
+  std::vector<std::unique_ptr<Filter>> filters_;         // every route's, on this shard
+  std::vector<std::unique_ptr<Action>> actions_;         // every route's and local listener's
+  std::vector<std::unique_ptr<RoutePlan>> local_plans_;  // one per local listener
+  std::vector<ListenerSocket> listeners_;
+  std::vector<std::unique_ptr<HealthProbe>> probes_;         // shard 0 only
+  std::vector<std::unique_ptr<JwksFetcher>> jwks_fetchers_;  // shard 0 only
+  Timer drain_timer_;
+  Timer accept_retry_timer_;
+  bool draining_ = false;
+  bool drain_expired_ = false;
+  bool init_failed_ = false;
+};
+
+}  // namespace ringgate

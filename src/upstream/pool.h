@@ -1,0 +1,88 @@
+#pragma once
+// Upstream connections and their keep-alive pools. A connection belongs to one endpoint of one
+// cluster on one shard; idle ones wait in their endpoint's pool with a receive armed, so an
+// upstream that closes them is noticed at once.
+
+#include <cstdint>
+
+#include "ringgate/core/error.h"
+#include "ringgate/core/input_chain.h"
+#include "ringgate/core/reactor.h"
+#include "ringgate/core/timer_wheel.h"
+#include "ringgate/http/request_parser.h"
+#include "ringgate/upstream/cluster.h"
+
+namespace ringgate {
+
+class ProxyCall;
+class UpstreamShard;
+
+// A connection to one endpoint. Idle ones wait in their endpoint's pool with a receive armed,
+// so an upstream that closes them is noticed at once.
+class UpstreamConn final : public Completion, public Timer {
+ public:
+  enum Op : unsigned { kOpConnect = 1, kOpRecv = 2, kOpSend = 3 };
+  enum class State : uint8_t { kConnecting, kIdle, kActive, kClosing };
+
+  UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint, int fd);
+  ~UpstreamConn();
+
+  void complete(unsigned op, int res, uint32_t flags) override;
+
+  void connect();
+  // Bound to a call: sends its request bytes, feeds its response.
+  void attach(ProxyCall* call);
+  // The call is done with this connection: back to the pool if it can carry another request.
+  void release(bool reusable);
+  // Sends what the call has buffered (no-op while connecting or a send is in flight).
+  void flush();
+  // The client has output room again: parse held response bytes.
+  void resume() { process_input(); }
+  // Receive buffers are available again after ENOBUFS.
+  void resume_receive();
+  void close();
+
+  State state() const { return state_; }
+  UpstreamEndpoint& endpoint() { return endpoint_; }
+  UpstreamCluster& cluster() { return cluster_; }
+  ResponseParser& parser() { return parser_; }
+  bool reused() const { return requests_ > 0; }
+  bool closed() const { return state_ == State::kClosing; }
+  int fd() const { return fd_; }
+
+  UpstreamConn* next_idle = nullptr;
+  UpstreamConn* prev_idle = nullptr;
+  bool starved = false;
+
+ private:
+  void on_connect(int res);
+  void on_recv(int res, uint32_t flags);
+  void on_send(int res);
+  void process_input();
+  void arm_recv();
+  void release_input();
+  void leave_pool();  // out of the endpoint's idle list
+  void fail(ErrorKind kind);
+  void maybe_retire();
+  static void on_timer(Timer* t);
+
+  UpstreamShard& shard_;
+  UpstreamCluster& cluster_;
+  UpstreamEndpoint& endpoint_;
+  ProxyCall* call_ = nullptr;
+  ResponseParser parser_;
+  int fd_;
+  uint32_t requests_ = 0;
+  uint32_t generation_ = 0;  // the endpoint's address generation at connect
+  InputChain in_;
+  State state_ = State::kConnecting;
+  bool connect_inflight_ = false;
+  bool recv_armed_ = false;
+  bool recv_cancelling_ = false;
+  bool send_inflight_ = false;
+  bool in_process_ = false;
+  bool retired_ = false;
+  bool peer_eof_ = false;
+};
+
+}  // namespace ringgate

@@ -1,0 +1,107 @@
+#include "ringgate/upstream/upstream_shard.h"
+
+#include <algorithm>
+
+#include "pool.h"
+#include "ringgate/core/hash.h"
+#include "ringgate/upstream/call.h"
+
+namespace ringgate {
+
+namespace {
+
+// Request bytes of one proxied request: the rewritten head with room to spare, then body.
+size_t request_bytes(const Limits& limits) {
+  return std::max<size_t>(16 * 1024, size_t{limits.header_bytes} + limits.request_line + 4096);
+}
+
+}  // namespace
+
+UpstreamShard::UpstreamShard(Shard& shard, const Config& config, BufferChains& chains,
+                             const std::vector<SharedCluster*>& shared, unsigned shards)
+    : shard_(shard),
+      config_(config),
+      chains_(chains),
+      scratch_pool_(scratch_block_size(config.server.limits), 256),
+      request_pool_(request_bytes(config.server.limits), 1024),
+      request_ids_(process_seed(), shard.index()) {
+  for (size_t i = 0; i < config.upstreams.size(); ++i) {
+    clusters_.push_back(build_cluster(config, i, *shared[i], shards, shard.index()));
+  }
+  response_spans_.resize(config.server.limits.headers);
+  response_parser_context_.limits = &config.server.limits;
+  response_parser_context_.scratch_pool = &scratch_pool_;
+  response_parser_context_.shared_spans = response_spans_.data();
+}
+
+UpstreamShard::~UpstreamShard() {
+  for (UpstreamConn* u : dead_) {
+    delete u;
+  }
+}
+
+ProxyCall* UpstreamShard::acquire_call() {
+  if (!free_calls_) {
+    calls_.push_back(std::make_unique<ProxyCall>(*this));
+    return calls_.back().get();
+  }
+  ProxyCall* c = free_calls_;
+  free_calls_ = c->next_free;
+  c->next_free = nullptr;
+  return c;
+}
+
+void UpstreamShard::release_call(ProxyCall* call) {
+  call->next_free = free_calls_;
+  free_calls_ = call;
+}
+
+void UpstreamShard::add_starved(UpstreamConn* u) {
+  if (!u->starved) {
+    u->starved = true;
+    starved_.push_back(u);
+  }
+}
+
+void UpstreamShard::retire(UpstreamConn* u) {
+  if (u->starved) {
+    for (UpstreamConn*& s : starved_) {
+      if (s == u) {
+        s = nullptr;
+      }
+    }
+  }
+  dead_.push_back(u);
+}
+
+void UpstreamShard::begin_drain() {
+  draining_ = true;
+  for (auto& c : clusters_) {
+    for (UpstreamEndpoint& ep : c->endpoints) {
+      while (ep.idle) {
+        ep.idle->close();
+      }
+    }
+  }
+}
+
+void UpstreamShard::end_of_iteration() {
+  Reactor& reactor = shard_.reactor();
+  if (!starved_.empty() && reactor.buffers_out() < reactor.buffer_count()) {
+    std::vector<UpstreamConn*> starved;
+    starved.swap(starved_);
+    for (UpstreamConn* u : starved) {
+      if (u) {
+        u->resume_receive();
+      }
+    }
+  }
+  for (UpstreamConn* u : dead_) {
+    reactor.submit_close(u->fd());
+    delete u;
+    --open_;
+  }
+  dead_.clear();
+}
+
+}  // namespace ringgate
