@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+// The public header is backend-neutral: including it must not bring in liburing.
+#ifdef LIB_URING_H
+#error "ringgate/core/reactor.h pulls in liburing; only src/core may include it"
+#endif
+
 namespace ringgate {
 namespace {
 
@@ -41,6 +46,15 @@ void pump(Reactor& reactor, const Recorder& recorder, size_t n) {
     reactor.wait(100);
     reactor.dispatch();
   }
+}
+
+TEST(Reactor, CompletionFlagHelpers) {
+  EXPECT_TRUE(cqe_more(kCompletionMore));
+  EXPECT_FALSE(cqe_more(kCompletionBuffer));
+  EXPECT_TRUE(cqe_has_buffer(kCompletionBuffer | (7u << kCompletionBufferShift)));
+  EXPECT_FALSE(cqe_has_buffer(kCompletionMore));
+  EXPECT_EQ(cqe_buffer_id(kCompletionBuffer | kCompletionMore | (4095u << kCompletionBufferShift)),
+            4095);
 }
 
 TEST(Reactor, ReadCompletesWithItsTag) {
