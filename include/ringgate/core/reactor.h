@@ -1,20 +1,25 @@
 #pragma once
-// The shard's event reactor. io_uring is the backend we build (and the only code that touches
-// liburing lives in src/core); everything above sees submit_* calls and Completion callbacks, so an
-// epoll backend for hosts that block io_uring can be added without changes outside src/core.
+// The shard's event reactor: it owns the shard's kernel event queue, the receive buffers lent to
+// multishot recv, and the dispatch of completions. io_uring is the backend built today, private to
+// src/core (src/core/uring_backend.h; nothing else sees liburing); everything above sees submit_*
+// calls and Completion callbacks, so an epoll backend for hosts that block io_uring can be added
+// in src/core without changing this header.
 
-#include <liburing.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace ringgate {
 
-// Anything with operations in flight. A CQE's user_data is the object pointer with the operation
-// kind in its low bits, so dispatch is one virtual call and no lookup.
+// Anything with operations in flight. An operation is tagged with the object pointer and the
+// operation kind in its low bits (io_uring: the CQE's user_data), so dispatch is one virtual call
+// and no lookup.
 class Completion {
  public:
+  // `flags` are completion flags: test them with cqe_more / cqe_has_buffer / cqe_buffer_id.
   virtual void complete(unsigned op, int res, uint32_t flags) = 0;
 
  protected:
@@ -24,15 +29,22 @@ class Completion {
 constexpr unsigned kOpBits = 3;
 constexpr uint64_t kOpMask = (1u << kOpBits) - 1;
 
-// CQE flag helpers, so callers need not see io_uring's constants.
+// Completion flags. They have the values of io_uring's CQE flags (static_assert-ed in
+// src/core/uring_backend.cc), so the io_uring backend passes the kernel's flags on untouched;
+// another backend builds them from these.
+constexpr uint32_t kCompletionBuffer = 1u << 0;  // a receive buffer was used; its id is above
+constexpr uint32_t kCompletionMore = 1u << 1;    // the multishot operation stays armed
+constexpr unsigned kCompletionBufferShift = 16;  // the buffer id's place in the flags
+
+// Completion-flag helpers; inline, as they run once per completion.
 inline bool cqe_more(uint32_t flags) {
-  return flags & IORING_CQE_F_MORE;
+  return flags & kCompletionMore;
 }
 inline bool cqe_has_buffer(uint32_t flags) {
-  return flags & IORING_CQE_F_BUFFER;
+  return flags & kCompletionBuffer;
 }
 inline uint16_t cqe_buffer_id(uint32_t flags) {
-  return static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  return static_cast<uint16_t>(flags >> kCompletionBufferShift);
 }
 
 struct ReactorOptions {
@@ -42,9 +54,12 @@ struct ReactorOptions {
   uint32_t batch_wait_us = 0;  // see ServerConfig::batch_wait_us
 };
 
+// The kernel-facing state of the backend built today; defined in src/core/uring_backend.h.
+class UringBackend;
+
 class Reactor {
  public:
-  Reactor() = default;
+  Reactor();
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -83,7 +98,8 @@ class Reactor {
   // wait (server.batch_wait) once one has arrived. 0/1 disables it.
   void set_batch_target(unsigned target) { batch_target_ = target; }
 
-  // --- provided-buffer ring ---
+  // --- provided-buffer ring: buffer_count buffers of buffer_size bytes, lent to the kernel and
+  // named by id in the completion flags ---
   char* buffer(uint16_t bid) const { return buffers_ + size_t{bid} * buffer_size_; }
   uint32_t buffer_size() const { return buffer_size_; }
   uint32_t buffer_count() const { return buffer_count_; }
@@ -93,28 +109,18 @@ class Reactor {
   void note_buffer_taken() { ++buffers_out_; }
 
  private:
-  io_uring_sqe* get_sqe();
-  void publish_buffers();
-  unsigned flush_sq();
-  void enter_min_wait(unsigned wait_nr, int timeout_ms);
-
-  io_uring ring_{};
-  bool ring_ready_ = false;
+  // A pointer, not a member, so that this header needs no io_uring type. Never null.
+  std::unique_ptr<UringBackend> backend_;
   std::string setup_note_;
-  io_uring_buf_ring* buf_ring_ = nullptr;
-  size_t buf_ring_bytes_ = 0;
-  char* buffers_ = nullptr;
+  char* buffers_ = nullptr;  // the buffer memory; the backend lends it to the kernel
   size_t buffers_bytes_ = 0;
   uint32_t buffer_size_ = 0;
   uint32_t buffer_count_ = 0;
   uint32_t buffers_out_ = 0;
-  int pending_recycled_ = 0;
-  uint32_t used_features_ = 0;
-  bool min_timeout_supported_ = false;
-  uint32_t batch_wait_us_ = 0;
   unsigned batch_target_ = 0;
 };
 
+// The buffer group the receive buffers are registered as (io_uring: the buffer ring's bgid).
 constexpr int kBufferGroup = 0;
 
 }  // namespace ringgate

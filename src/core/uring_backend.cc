@@ -1,0 +1,242 @@
+#include "uring_backend.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace ringgate {
+
+// The public completion flags are io_uring's CQE flags, so dispatch() passes cqe->flags on as
+// they are and cqe_more / cqe_has_buffer / cqe_buffer_id stay one AND or shift.
+static_assert(kCompletionMore == IORING_CQE_F_MORE);
+static_assert(kCompletionBuffer == IORING_CQE_F_BUFFER);
+static_assert(kCompletionBufferShift == static_cast<unsigned>(IORING_CQE_BUFFER_SHIFT));
+
+namespace {
+
+struct NeededOp {
+  int op;
+  const char* name;
+};
+
+// Every opcode the gateway submits; a kernel missing one is refused at start-up, not mid-request.
+constexpr NeededOp kNeededOps[] = {
+    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_RECV, "RECV"},
+    {IORING_OP_SEND, "SEND"},         {IORING_OP_SENDMSG, "SENDMSG"},
+    {IORING_OP_READ, "READ"},         {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+    {IORING_OP_SHUTDOWN, "SHUTDOWN"}, {IORING_OP_CLOSE, "CLOSE"},
+    {IORING_OP_CONNECT, "CONNECT"},   {IORING_OP_TIMEOUT, "TIMEOUT"},
+};
+
+}  // namespace
+
+UringBackend::~UringBackend() {
+  if (ring_ready_) {
+    if (buf_ring_) {
+      io_uring_unregister_buf_ring(&ring_, kBufferGroup);
+    }
+    io_uring_queue_exit(&ring_);
+  }
+  if (buf_ring_) {
+    munmap(buf_ring_, buf_ring_bytes_);
+  }
+}
+
+bool UringBackend::init(const ReactorOptions& options, std::string& note, std::string& error) {
+  // SINGLE_ISSUER: only this shard's thread submits, so the kernel skips submission locking.
+  // DEFER_TASKRUN: completion work runs when we ask for events, in our batch, instead of
+  // interrupting the thread (needs SINGLE_ISSUER). COOP_TASKRUN: no IPI to signal task work.
+  // SUBMIT_ALL: one bad SQE does not abort the rest of the batch.
+  const unsigned attempts[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+          IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+      0,
+  };
+  int rc = -EINVAL;
+  unsigned used = 0;
+  for (unsigned flags : attempts) {
+    io_uring_params p{};
+    p.flags = flags;
+    // A CQ four times the SQ (multishot ops post many CQEs per SQE), within the kernel's 65536.
+    p.flags |= IORING_SETUP_CQSIZE;
+    p.cq_entries = std::min<uint32_t>(options.entries * 4, 65536);
+    rc = io_uring_queue_init_params(options.entries, &ring_, &p);
+    if (rc == 0) {
+      used = flags;
+      used_features_ = p.features;
+      break;
+    }
+    if (rc != -EINVAL) {
+      break;
+    }
+  }
+  if (rc != 0) {
+    error = std::string("io_uring_setup failed: ") + strerror(-rc) +
+            (rc == -EPERM || rc == -ENOSYS
+                 ? " (io_uring is disabled on this host: kernel.io_uring_disabled or seccomp)"
+                 : "");
+    return false;
+  }
+  ring_ready_ = true;
+  if (used & IORING_SETUP_DEFER_TASKRUN) {
+    note = "io_uring: SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN";
+  } else if (used != 0) {
+    note =
+        "io_uring: kernel refused SINGLE_ISSUER|DEFER_TASKRUN (needs Linux 6.1); using "
+        "COOP_TASKRUN";
+  } else {
+    note = "io_uring: kernel refused COOP_TASKRUN (needs Linux 5.19); using default set-up";
+  }
+
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+  if (!probe) {
+    error = "io_uring: cannot probe supported operations";
+    return false;
+  }
+  std::string missing;
+  for (const NeededOp& op : kNeededOps) {
+    if (!io_uring_opcode_supported(probe, op.op)) {
+      missing += missing.empty() ? "" : ", ";
+      missing += op.name;
+    }
+  }
+  io_uring_free_probe(probe);
+  if (!missing.empty()) {
+    error = "io_uring: the kernel lacks required operations: " + missing;
+    return false;
+  }
+  // Saves an fget/fput per io_uring_enter; harmless if refused. (Not with our own enter call,
+  // which passes the real fd.)
+  min_timeout_supported_ = (used_features_ & (1u << 15)) != 0;
+  batch_wait_us_ = min_timeout_supported_ ? options.batch_wait_us : 0;
+  if (options.batch_wait_us > 0 && !min_timeout_supported_) {
+    note += "; batch_wait ignored (kernel lacks IORING_FEAT_MIN_TIMEOUT, Linux 6.12)";
+  } else if (batch_wait_us_ > 0) {
+    note += "; batch_wait " + std::to_string(batch_wait_us_) + "us";
+  }
+  if (batch_wait_us_ == 0) {
+    io_uring_register_ring_fd(&ring_);
+  }
+
+  // Provided-buffer ring. liburing 2.3 has no io_uring_setup_buf_ring: map, init and register
+  // by hand. The buffers themselves are added by provide_buffers() once the Reactor has mapped
+  // their memory.
+  buffer_size_ = options.buffer_size;
+  buffer_mask_ = io_uring_buf_ring_mask(options.buffer_count);
+  buf_ring_bytes_ = sizeof(io_uring_buf) * options.buffer_count;
+  void* ring_mem =
+      mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ring_mem == MAP_FAILED) {
+    error = std::string("buffer ring: mmap failed: ") + strerror(errno);
+    return false;
+  }
+  buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
+  io_uring_buf_ring_init(buf_ring_);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uintptr_t>(buf_ring_);
+  reg.ring_entries = options.buffer_count;
+  reg.bgid = kBufferGroup;
+  rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rc != 0) {
+    error = std::string("buffer ring: register failed: ") + strerror(-rc) +
+            " (provided-buffer rings need Linux 5.19)";
+    return false;
+  }
+  return true;
+}
+
+void UringBackend::provide_buffers(char* base, uint32_t size, uint32_t count) {
+  for (uint32_t i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(buf_ring_, base + size_t{i} * size, size, static_cast<uint16_t>(i),
+                          buffer_mask_, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
+}
+
+void UringBackend::flush() {
+  publish_buffers();
+  io_uring_submit(&ring_);
+}
+
+void UringBackend::publish_buffers() {
+  if (pending_recycled_ > 0) {
+    io_uring_buf_ring_advance(buf_ring_, pending_recycled_);
+    pending_recycled_ = 0;
+  }
+}
+
+unsigned UringBackend::flush_sq() {
+  // What liburing's submit does before entering the kernel: publish the SQ tail.
+  io_uring_sq* sq = &ring_.sq;
+  if (sq->sqe_head != sq->sqe_tail) {
+    sq->sqe_head = sq->sqe_tail;
+    io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+  }
+  return sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+}
+
+void UringBackend::enter_min_wait(unsigned wait_nr, int timeout_ms) {
+  // IORING_FEAT_MIN_TIMEOUT (Linux 6.12): wait for wait_nr completions, but once min_wait has
+  // passed return with whatever is there. liburing 2.3 predates it; the field is the old `pad`.
+  io_uring_getevents_arg arg{};
+  __kernel_timespec ts{};
+  arg.pad = batch_wait_us_;
+  if (timeout_ms >= 0) {
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+    arg.ts = reinterpret_cast<uintptr_t>(&ts);
+  }
+  unsigned to_submit = flush_sq();
+  syscall(__NR_io_uring_enter, ring_.ring_fd, to_submit, wait_nr,
+          IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+}
+
+void UringBackend::wait(int timeout_ms, unsigned batch_target) {
+  publish_buffers();
+  io_uring_cqe* cqe = nullptr;
+  if (batch_wait_us_ > 0 && batch_target > 1) {
+    enter_min_wait(batch_target, timeout_ms);
+  } else if (timeout_ms < 0) {
+    io_uring_submit_and_wait(&ring_, 1);
+  } else {
+    __kernel_timespec ts{};
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+}
+
+unsigned UringBackend::dispatch() {
+  io_uring_cqe* cqe = nullptr;
+  unsigned total = 0;
+  // Reap in batches; the CQ head is advanced once per batch. Handlers may submit more work and
+  // recycle buffers while we iterate (that only touches the SQ and the buffer ring).
+  for (;;) {
+    unsigned head;
+    unsigned n = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++n;
+      uint64_t data = cqe->user_data;
+      if (data == 0) {
+        continue;
+      }
+      auto* c = reinterpret_cast<Completion*>(data & ~kOpMask);
+      // cqe->flags as they are: the kCompletion* flags have the kernel's values (asserted above).
+      c->complete(static_cast<unsigned>(data & kOpMask), cqe->res, cqe->flags);
+    }
+    if (n == 0) {
+      break;
+    }
+    io_uring_cq_advance(&ring_, n);
+    total += n;
+    publish_buffers();
+  }
+  return total;
+}
+
+}  // namespace ringgate
