@@ -413,7 +413,7 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
   return false;
 }
 
-bool AggregateCall::Item::backend_head(const ResponseParser& p) {
+bool AggregateCall::Item::on_head(const ResponseParser& p) {
   const uint64_t limit = backend->call->route_->action->limits.body_bytes;
   body.clear();
   const std::string_view cc = p.header("cache-control");
@@ -423,7 +423,7 @@ bool AggregateCall::Item::backend_head(const ResponseParser& p) {
   return !too_big;
 }
 
-void AggregateCall::Item::backend_body(std::string_view data) {
+void AggregateCall::Item::on_body(std::string_view data) {
   if (too_big || body.size() + data.size() > backend->call->route_->action->limits.body_bytes) {
     too_big = true;
     return;
@@ -431,7 +431,7 @@ void AggregateCall::Item::backend_body(std::string_view data) {
   body.append(data);
 }
 
-void AggregateCall::Item::backend_done(int upstream_status) {
+void AggregateCall::Item::on_complete(int upstream_status) {
   proxy = nullptr;
   Error error;
   std::string reason;
@@ -439,7 +439,7 @@ void AggregateCall::Item::backend_done(int upstream_status) {
   backend->call->item_finished(*this, error, std::move(reason));
 }
 
-void AggregateCall::Item::backend_failed(const Error& error) {
+void AggregateCall::Item::on_failed(const Error& error) {
   proxy = nullptr;
   backend->call->item_finished(*this, error, backend->call->failure_reason(too_big, error));
 }
@@ -487,7 +487,7 @@ void AggregateCall::fail(Backend& b, const Error& error, std::string reason) {
   }
 }
 
-bool AggregateCall::Backend::backend_head(const ResponseParser& p) {
+bool AggregateCall::Backend::on_head(const ResponseParser& p) {
   const AggregateAction& action = *call->route_->action;
   const uint64_t limit = action.limits.body_bytes;
   body.clear();
@@ -502,7 +502,7 @@ bool AggregateCall::Backend::backend_head(const ResponseParser& p) {
   return !too_big;  // refused at once: no need to read what will not be kept
 }
 
-void AggregateCall::Backend::backend_body(std::string_view data) {
+void AggregateCall::Backend::on_body(std::string_view data) {
   if (too_big || body.size() + data.size() > call->route_->action->limits.body_bytes) {
     too_big = true;
     return;
@@ -510,7 +510,7 @@ void AggregateCall::Backend::backend_body(std::string_view data) {
   body.append(data);
 }
 
-void AggregateCall::Backend::backend_done(int upstream_status) {
+void AggregateCall::Backend::on_complete(int upstream_status) {
   proxy = nullptr;
   --call->running_;
   Error error;
@@ -557,7 +557,7 @@ std::string AggregateCall::failure_reason(bool too_big, const Error& error) cons
   return reason;
 }
 
-void AggregateCall::Backend::backend_failed(const Error& error) {
+void AggregateCall::Backend::on_failed(const Error& error) {
   proxy = nullptr;
   --call->running_;
   call->fail(*this, error, too_big ? call->failure_reason(true, error) : std::string());

@@ -82,7 +82,7 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
  private:
   struct Backend;
   // One call of a for_each backend: its element's request and response.
-  struct Item final : BackendSink {
+  struct Item final : ResponseSink {
     Backend* backend = nullptr;
     uint32_t index = 0;
     ProxyCall* proxy = nullptr;
@@ -91,13 +91,13 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
     std::string body;
     std::string cache_control;  // its Cache-Control, when it sent one
 
-    bool backend_head(const ResponseParser& p) override;
-    void backend_body(std::string_view data) override;
-    void backend_done(int status) override;
-    void backend_failed(const Error& error) override;
+    bool on_head(const ResponseParser& p) override;
+    void on_body(std::string_view data) override;
+    void on_complete(int status) override;
+    void on_failed(const Error& error) override;
   };
 
-  struct Backend final : BackendSink {
+  struct Backend final : ResponseSink {
     enum class State : uint8_t { kWaiting, kRunning, kDone, kFailed, kSkipped };
     AggregateCall* call = nullptr;
     uint32_t index = 0;
@@ -118,10 +118,10 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
     uint32_t next_item = 0;
     uint32_t items_done = 0;
 
-    bool backend_head(const ResponseParser& p) override;
-    void backend_body(std::string_view data) override;
-    void backend_done(int status) override;
-    void backend_failed(const Error& error) override;
+    bool on_head(const ResponseParser& p) override;
+    void on_body(std::string_view data) override;
+    void on_complete(int status) override;
+    void on_failed(const Error& error) override;
   };
 
   void launch(Backend& b);

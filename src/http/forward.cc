@@ -616,6 +616,22 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
+size_t write_chunk_size_line(char* out, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  char tmp[16];
+  size_t k = 0;
+  do {
+    tmp[k++] = kHex[n & 15];
+    n >>= 4;
+  } while (n);
+  for (size_t i = 0; i < k; ++i) {
+    out[i] = tmp[k - 1 - i];
+  }
+  out[k] = '\r';
+  out[k + 1] = '\n';
+  return k + 2;
+}
+
 void write_hex64(uint64_t v, char* out) {
   put_hex32(static_cast<uint32_t>(v >> 32), out);
   put_hex32(static_cast<uint32_t>(v), out + 8);

@@ -54,12 +54,12 @@ void JwksFetcher::fetch() {
   call_ = call;
 }
 
-bool JwksFetcher::backend_head(const ResponseParser& p) {
+bool JwksFetcher::on_head(const ResponseParser& p) {
   too_big_ = p.has_content_length() && p.content_length() > kMaxBody;
   return !too_big_;
 }
 
-void JwksFetcher::backend_body(std::string_view data) {
+void JwksFetcher::on_body(std::string_view data) {
   if (body_.size() + data.size() > kMaxBody) {
     too_big_ = true;
     return;
@@ -67,7 +67,7 @@ void JwksFetcher::backend_body(std::string_view data) {
   body_.append(data);
 }
 
-void JwksFetcher::backend_done(int status) {
+void JwksFetcher::on_complete(int status) {
   call_ = nullptr;
   if (too_big_) {
     finished(false, "the JWKS is larger than 1 MiB");
@@ -99,7 +99,7 @@ void JwksFetcher::backend_done(int status) {
   finished(true, "");
 }
 
-void JwksFetcher::backend_failed(const Error& error) {
+void JwksFetcher::on_failed(const Error& error) {
   call_ = nullptr;
   finished(false, describe(error));
 }

@@ -16,7 +16,7 @@ namespace ringgate {
 
 class UpstreamShard;
 
-class JwksFetcher final : public BackendSink, public Timer {
+class JwksFetcher final : public ResponseSink, public Timer {
  public:
   JwksFetcher(UpstreamShard& upstream, const JwtIssuerConfig& issuer, JwtKeySource& source);
   ~JwksFetcher();
@@ -25,11 +25,11 @@ class JwksFetcher final : public BackendSink, public Timer {
   void stop();   // shutting down: a fetch under way is cancelled
   bool idle() const { return call_ == nullptr; }
 
-  // BackendSink
-  bool backend_head(const ResponseParser& p) override;
-  void backend_body(std::string_view data) override;
-  void backend_done(int status) override;
-  void backend_failed(const Error& error) override;
+  // ResponseSink
+  bool on_head(const ResponseParser& p) override;
+  void on_body(std::string_view data) override;
+  void on_complete(int status) override;
+  void on_failed(const Error& error) override;
 
  private:
   static constexpr uint64_t kPollMs = 200;  // how often a refetch request is looked for

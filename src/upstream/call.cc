@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "pool.h"
+#include "ringgate/core/assert.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/net/socket.h"
 #include "ringgate/upstream/upstream_shard.h"
@@ -37,23 +38,6 @@ bool idempotent(int method) {
   }
 }
 
-// "<hex>\r\n" into out; returns its length.
-size_t chunk_header(char* out, size_t n) {
-  static const char kHex[] = "0123456789abcdef";
-  char tmp[16];
-  size_t k = 0;
-  do {
-    tmp[k++] = kHex[n & 15];
-    n >>= 4;
-  } while (n);
-  for (size_t i = 0; i < k; ++i) {
-    out[i] = tmp[k - 1 - i];
-  }
-  out[k] = '\r';
-  out[k + 1] = '\n';
-  return k + 2;
-}
-
 std::string_view cookie_value(const MessageParser& p, std::string_view name) {
   for (int i = 0; i < p.header_count(); ++i) {
     std::string_view h = p.header_name(i);
@@ -77,7 +61,7 @@ std::string_view cookie_value(const MessageParser& p, std::string_view name) {
 }  // namespace
 
 ProxyCall::ProxyCall(UpstreamShard& shard)
-    : Timer(&ProxyCall::on_timer), shard_(shard), response_sink_(*this) {}
+    : Timer(&ProxyCall::on_timer), shard_(shard), client_(shard) {}
 
 ProxyCall::~ProxyCall() {
   if (req_) {
@@ -85,10 +69,37 @@ ProxyCall::~ProxyCall() {
   }
 }
 
+void ProxyCall::enter(State next) {
+  bool legal = false;
+  switch (next) {
+    case State::kIdle:
+      legal = true;  // every state can end
+      break;
+    case State::kTrying:  // the first try, or a retry after a failed one
+      legal = state_ == State::kIdle || state_ == State::kTrying || state_ == State::kSent ||
+              state_ == State::kInterim || state_ == State::kResponding;
+      break;
+    case State::kSent:
+      legal = state_ == State::kTrying || state_ == State::kInterim;
+      break;
+    case State::kInterim:
+    case State::kResponding:
+    case State::kTunnel:
+      legal = state_ == State::kSent || state_ == State::kInterim;
+      break;
+    case State::kTunnelHalfClosed:
+      legal = state_ == State::kTunnel;
+      break;
+  }
+  RG_RELEASE_ASSERT(legal);
+  state_ = next;
+}
+
 Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route,
                        const UpstreamAction& action, UpstreamCluster& cluster) {
   x_ = &x;
-  client_ = &client;
+  downstream_ = &client;
+  sink_ = &client_;
   route_ = &route;
   action_ = &action;
   cluster_ = &cluster;
@@ -96,21 +107,19 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
   const RequestParser& p = x.request();
   head_request_ = p.method() == HTTP_HEAD;
   idempotent_ = idempotent(p.method());
-  client_minor_ = p.http_minor();
-  client_keep_alive_ = p.keep_alive();
   upgrade_ = p.upgrade() && p.method() != HTTP_CONNECT && p.http_minor() >= 1 && !p.has_body();
   request_framing_ = p.chunked()                                        ? BodyFraming::kChunked
                      : p.has_content_length() && p.content_length() > 0 ? BodyFraming::kLength
                                                                         : BodyFraming::kNone;
+  client_.start(client, p.http_minor(), p.keep_alive());
   bump(cluster.counters.requests);
-  if (!circuit_admits()) {
+  if (!circuit_admits(cluster, shard_.now_ms(), &holds_probe_)) {
     return refuse(ErrorKind::kCircuitOpen);
   }
   if (cluster.requests >= cluster.max_requests) {
     return refuse(ErrorKind::kAtLimit);
   }
-  const uint64_t now = shard_.now_ms();
-  deadline_ms_ = now + static_cast<uint64_t>(action.timeout.count());
+  deadline_ms_ = shard_.now_ms() + static_cast<uint64_t>(action.timeout.count());
   const UpstreamConfig& cfg = *cluster.config;
   if (cfg.balance == BalanceKind::kRingHash || cfg.balance == BalanceKind::kMaglev) {
     std::string_view key;
@@ -151,6 +160,47 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
   return {};
 }
 
+Error ProxyCall::start_backend(ResponseSink& sink, const UpstreamAction& action,
+                               UpstreamCluster& cluster, std::string_view request,
+                               bool idempotent) {
+  sink_ = &sink;
+  action_ = &action;
+  cluster_ = &cluster;
+  start_us_ = shard_.now_us();
+  idempotent_ = idempotent;
+  head_request_ = false;
+  bump(cluster.counters.requests);
+  if (!req_) {
+    req_ = shard_.acquire_request_block();
+  }
+  if (request.size() + kFramingSlack > shard_.request_block_size()) {
+    Error error = cluster.error(ErrorKind::kInternal);
+    error.detail = "could not be called: the request is larger than a request buffer";
+    count_failure(error);
+    clear();
+    return error;
+  }
+  if (!circuit_admits(cluster, shard_.now_ms(), &holds_probe_)) {
+    return refuse(ErrorKind::kCircuitOpen);
+  }
+  if (cluster.requests >= cluster.max_requests) {
+    return refuse(ErrorKind::kAtLimit);
+  }
+  std::memcpy(req_, request.data(), request.size());
+  req_len_ = static_cast<uint32_t>(request.size());
+  request_complete_ = true;
+  deadline_ms_ = shard_.now_ms() + static_cast<uint64_t>(action.timeout.count());
+  ++cluster.requests;
+  const Error error = try_once();
+  if (error) {
+    --cluster.requests;
+    clear();
+    return error;
+  }
+  flush_request();  // a pooled connection sends at once; a new one when it connects
+  return {};
+}
+
 Error ProxyCall::refuse(ErrorKind kind) {
   bump(cluster_->counters.circuit_rejections);
   const Error error = cluster_->error(kind);
@@ -172,47 +222,6 @@ void ProxyCall::count_failure(const Error& error) {
       bump(c.failures_502);
       break;
   }
-}
-
-Error ProxyCall::start_backend(BackendSink& sink, const UpstreamAction& action,
-                               UpstreamCluster& cluster, std::string_view request,
-                               bool idempotent) {
-  sink_ = &sink;
-  action_ = &action;
-  cluster_ = &cluster;
-  start_us_ = shard_.now_us();
-  idempotent_ = idempotent;
-  head_request_ = false;
-  bump(cluster.counters.requests);
-  if (!req_) {
-    req_ = shard_.acquire_request_block();
-  }
-  if (request.size() + kFramingSlack > shard_.request_block_size()) {
-    Error error = cluster.error(ErrorKind::kInternal);
-    error.detail = "could not be called: the request is larger than a request buffer";
-    count_failure(error);
-    clear();
-    return error;
-  }
-  if (!circuit_admits()) {
-    return refuse(ErrorKind::kCircuitOpen);
-  }
-  if (cluster.requests >= cluster.max_requests) {
-    return refuse(ErrorKind::kAtLimit);
-  }
-  std::memcpy(req_, request.data(), request.size());
-  req_len_ = static_cast<uint32_t>(request.size());
-  request_complete_ = true;
-  deadline_ms_ = shard_.now_ms() + static_cast<uint64_t>(action.timeout.count());
-  ++cluster.requests;
-  const Error error = try_once();
-  if (error) {
-    --cluster.requests;
-    clear();
-    return error;
-  }
-  flush_request();  // a pooled connection sends at once; a new one when it connects
-  return {};
 }
 
 bool ProxyCall::build_head() {
@@ -367,7 +376,7 @@ Error ProxyCall::try_once() {
     conn = new UpstreamConn(shard_, c, ep, fd);
     conn->attach(this);
     ++c.pending;
-    pending_counted_ = true;
+    holds_pending_ = true;
     conn->connect();
   }
   if (tries_ < kMaxTries) {
@@ -377,7 +386,7 @@ Error ProxyCall::try_once() {
   up_ = conn;
   endpoint_ = &ep;
   ++ep.in_flight;
-  try_sent_ = false;
+  enter(State::kTrying);
   req_sent_ = 0;
   up_->parser().set_head_request(head_request_);
   arm_try_timer();
@@ -393,11 +402,13 @@ void ProxyCall::arm_try_timer() {
 }
 
 void ProxyCall::on_connected() {
-  if (pending_counted_) {
+  if (holds_pending_) {
     --cluster_->pending;
-    pending_counted_ = false;
+    holds_pending_ = false;
   }
 }
+
+// --- the request, from the client --------------------------------------------------------------
 
 size_t ProxyCall::request_room() const {
   const size_t cap = shard_.request_block_size();
@@ -413,7 +424,7 @@ void ProxyCall::put_request(const char* data, size_t n) {
 void ProxyCall::on_body(std::string_view data) {
   if (request_framing_ == BodyFraming::kChunked) {
     char line[24];
-    put_request(line, chunk_header(line, data.size()));
+    put_request(line, write_chunk_size_line(line, data.size()));
     put_request(data.data(), data.size());
     put_request("\r\n", 2);
   } else {
@@ -423,7 +434,7 @@ void ProxyCall::on_body(std::string_view data) {
 
 void ProxyCall::on_request_complete(bool keep_alive) {
   request_complete_ = true;
-  client_keep_alive_ = keep_alive;
+  client_.request_complete(keep_alive);
   if (request_framing_ == BodyFraming::kChunked) {
     put_request("0\r\n\r\n", 5);
   }
@@ -436,57 +447,62 @@ void ProxyCall::flush_request() {
 }
 
 void ProxyCall::on_request_sent(size_t n) {
-  try_sent_ = true;
+  if (state_ == State::kTrying) {
+    enter(State::kSent);
+  }
   req_sent_ += static_cast<uint32_t>(n);
   if (req_sent_ < req_len_) {
     up_->flush();
     return;
   }
-  if (tunnel_) {
+  if (tunnelling()) {
     req_len_ = req_sent_ = 0;
     arm_tunnel_timer();
-    if (client_eof_) {
+    if (state_ == State::kTunnelHalfClosed) {
       end_tunnel();  // everything the client sent before closing has reached the upstream
       return;
     }
-    client_->request_room();
+    downstream_->request_room();
   } else if (!request_complete_) {
     // Everything buffered is upstream: reuse the buffer for the rest of the body. From here a
     // retry cannot replay the request.
     replayable_ = false;
     req_len_ = req_sent_ = 0;
-    client_->request_room();
+    downstream_->request_room();
   }
 }
 
-size_t ProxyCall::response_room() const {
-  if (sink_) {
-    return SIZE_MAX;  // the sink bounds what it keeps
-  }
-  if (!head_sent_) {
-    // The head is written into an empty output, so it always fits the block.
-    return client_->out_pending() ? 0 : SIZE_MAX;
-  }
-  size_t avail = 0;
-  client_->out_space(avail);
-  return avail < kFramingSlack + kMinRoom ? 0 : avail - kFramingSlack;
+void ProxyCall::on_tunnel_input(const char* data, size_t n) {
+  put_request(data, n);
 }
+
+void ProxyCall::on_client_eof() {
+  enter(State::kTunnelHalfClosed);
+  if (request_pending() == 0) {
+    end_tunnel();
+  }
+}
+
+// --- the response, from the upstream -----------------------------------------------------------
 
 bool ProxyCall::on_response_head() {
+  if (state_ == State::kTrying) {
+    enter(State::kSent);  // a response answers what was sent, whatever order completions came in
+  }
   ResponseParser& p = up_->parser();
   const int status = p.status();
+  if (status == 101) {
+    return switch_protocols();
+  }
   if (status >= 100 && status < 200) {
-    if (status == 101) {
-      return start_tunnel();
-    }
-    informational_ = true;  // 100 Continue and friends: the client got ours already
+    enter(State::kInterim);  // 100 Continue and friends: the client got ours already
     return true;
   }
   last_status_ = status;
   if (x_) {
     x_->timings.upstream_head_us = shard_.now_us();
   }
-  if ((status == 502 || status == 503 || status == 504) && can_retry(false)) {
+  if ((status == 502 || status == 503 || status == 504) && can_retry(false, /*sent=*/true)) {
     // The upstream says it (or what is behind it) failed: try another endpoint rather than pass
     // the failure on. The response is not wanted; its connection goes.
     count_response(status);
@@ -497,84 +513,24 @@ bool ProxyCall::on_response_head() {
     on_upstream_failure(error);
     return false;
   }
-  if (sink_) {
-    if (!sink_->backend_head(p)) {
-      return reject_response();
-    }
-    head_sent_ = head_flushed_ = true;
-    count_response(status);
-    if (p.has_body()) {
-      p.set_body_sink(&response_sink_);
-    }
-    shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
-    return true;
-  }
-  if (!p.has_body()) {
-    response_framing_ = BodyFraming::kNone;
-  } else if (p.has_content_length()) {
-    response_framing_ = BodyFraming::kLength;
-  } else if (client_minor_ >= 1) {
-    response_framing_ = BodyFraming::kChunked;
-  } else {
-    response_framing_ = BodyFraming::kUntilClose;
-  }
-  const bool keep_alive = client_keep_alive_ && request_complete_ && !shard_.draining() &&
-                          !client_->closing() && response_framing_ != BodyFraming::kUntilClose;
-  client_keep_alive_ = keep_alive;
-  ForwardResponse f;
-  f.keep_alive = keep_alive;
-  f.client_minor = client_minor_;
-  f.framing = response_framing_;
-  if (!write_client_head(p, f)) {
+  if (!sink_->on_head(p)) {
     return reject_response();
   }
-  head_sent_ = true;
+  enter(State::kResponding);
   count_response(status);
   if (p.has_body()) {
-    p.set_body_sink(&response_sink_);
+    p.set_body_sink(sink_);
   }
-  // From here the timeout bounds a stalled transfer, re-armed on progress.
-  shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+  arm_transfer_timer();
   return true;
 }
 
-void ProxyCall::on_response_body(std::string_view data) {
-  if (sink_) {
-    sink_->backend_body(data);
-    return;
-  }
-  size_t avail = 0;
-  char* out = client_->out_space(avail);
-  if (response_framing_ == BodyFraming::kChunked) {
-    if (data.empty()) {
-      return;
-    }
-    size_t n = chunk_header(out, data.size());
-    std::memcpy(out + n, data.data(), data.size());
-    n += data.size();
-    out[n++] = '\r';
-    out[n++] = '\n';
-    client_->out_commit(n);
-  } else {
-    std::memcpy(out, data.data(), data.size());
-    client_->out_commit(data.size());
-  }
-}
-
 void ProxyCall::on_response_complete() {
-  if (informational_) {
-    informational_ = false;
+  if (state_ == State::kInterim) {
+    enter(State::kSent);
     return;
   }
-  if (response_framing_ == BodyFraming::kChunked && !sink_) {
-    size_t avail = 0;
-    char* out = client_->out_space(avail);
-    std::memcpy(out, "0\r\n\r\n", 5);
-    client_->out_commit(5);
-  }
-  response_complete_ = true;
-  flush_response();
-  finish();
+  finish();  // the sink writes what ends the response and sends it
 }
 
 bool ProxyCall::reject_response() {
@@ -585,50 +541,30 @@ bool ProxyCall::reject_response() {
   return false;
 }
 
-bool ProxyCall::write_client_head(const ResponseParser& p, ForwardResponse& f) {
-  // The response phase: what the route's filters add to the head and drop from it.
-  const ResponseHead& edits = client_->response_head(p.status());
-  f.extra = edits.added();
-  f.drop = edits.drops();
-  f.drop_count = edits.drop_count();
-  size_t avail = 0;
-  char* out = client_->out_space(avail);
-  const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;
-  if (n == 0) {
-    return false;
-  }
-  client_->out_commit(n);
-  return true;
-}
-
-bool ProxyCall::start_tunnel() {
-  ResponseParser& p = up_->parser();
-  if (!upgrade_ || !request_complete_) {
+bool ProxyCall::switch_protocols() {
+  if (!upgrade_ || !request_complete_ || sink_ != &client_) {
     // A switch nobody asked for: the upstream is out of step.
     return reject_response();
   }
   last_status_ = 101;
-  response_framing_ = BodyFraming::kUntilClose;  // raw bytes from here, both ways
-  ForwardResponse f;
-  f.keep_alive = false;
-  f.upgrade = true;
-  f.client_minor = client_minor_;
-  f.framing = BodyFraming::kNone;
-  if (!write_client_head(p, f)) {
+  if (!client_.on_switch(up_->parser())) {
     return reject_response();
   }
-  head_sent_ = true;
-  tunnel_ = true;
-  client_keep_alive_ = false;
+  enter(State::kTunnel);
   count_response(101);
   record_latency();  // the time to the switch; the tunnel's life is not a latency
-  record_outcome(true);
-  note_endpoint(false, false);
+  circuit_record(*cluster_, true, &holds_probe_, shard_.now_ms());
+  outlier_note(*cluster_, *endpoint_, false, false, shard_.now_ms());
   req_len_ = req_sent_ = 0;
   replayable_ = false;
   arm_tunnel_timer();
-  client_->tunnel();
+  client_.begin_tunnel();
   return true;
+}
+
+void ProxyCall::arm_transfer_timer() {
+  // From the head on, the timeout bounds a stalled transfer, re-armed on progress.
+  shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
 }
 
 void ProxyCall::arm_tunnel_timer() {
@@ -636,17 +572,6 @@ void ProxyCall::arm_tunnel_timer() {
   shard_.timers().arm(
       *this,
       shard_.now_ms() + static_cast<uint64_t>(shard_.config().server.limits.idle_timeout.count()));
-}
-
-void ProxyCall::on_tunnel_input(const char* data, size_t n) {
-  put_request(data, n);
-}
-
-void ProxyCall::on_client_eof() {
-  client_eof_ = true;
-  if (request_pending() == 0) {
-    end_tunnel();
-  }
 }
 
 void ProxyCall::on_upstream_eof() {
@@ -657,34 +582,25 @@ void ProxyCall::on_upstream_eof() {
 void ProxyCall::end_tunnel() {
   flush_response();
   detach_upstream(false);
-  Downstream* client = client_;
+  ResponseSink* sink = sink_;
   end_call(false);
-  client->response_done(false);
-}
-
-void ProxyCall::flush_response() {
-  if (head_sent_ && !sink_) {
-    if (!head_flushed_) {
-      // Until now a failure could still take the head back and answer 502 instead.
-      head_flushed_ = true;
-      client_->count_status(last_status_);
-    }
-    client_->out_flush();
-  }
+  sink->on_complete(101);
 }
 
 bool ProxyCall::on_client_drained() {
   if (!up_) {
     return true;
   }
-  if (tunnel_) {
+  if (tunnelling()) {
     arm_tunnel_timer();
-  } else if (head_sent_) {
-    shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+  } else if (state_ == State::kResponding) {
+    arm_transfer_timer();
   }
   up_->resume();
   return true;
 }
+
+// --- outcomes ----------------------------------------------------------------------------------
 
 void ProxyCall::record_latency() {
   cluster_->counters.latency.record(shard_.now_us() - start_us_);
@@ -715,9 +631,9 @@ void ProxyCall::count_response(int status) {
 }
 
 void ProxyCall::detach_upstream(bool reusable) {
-  if (pending_counted_) {
+  if (holds_pending_) {
     --cluster_->pending;
-    pending_counted_ = false;
+    holds_pending_ = false;
   }
   if (endpoint_) {
     --endpoint_->in_flight;
@@ -732,180 +648,72 @@ void ProxyCall::detach_upstream(bool reusable) {
   }
 }
 
-bool ProxyCall::circuit_admits() {
-  const CircuitConfig& cfg = cluster_->config->circuit;
-  if (cfg.consecutive_failures == 0) {
-    return true;
-  }
-  SharedCluster& shared = *cluster_->shared;
-  const uint64_t open_until = shared.open_until_ms.load(std::memory_order_relaxed);
-  if (open_until == 0) {
-    return true;
-  }
-  if (shard_.now_ms() < open_until) {
-    return false;
-  }
-  // Half-open: one request (from any shard) probes; the others are refused until it is done.
-  bool expected = false;
-  if (!shared.half_open_probe.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
-    return false;
-  }
-  probe_ = true;
-  return true;
-}
-
-void ProxyCall::record_outcome(bool success) {
-  const CircuitConfig& cfg = cluster_->config->circuit;
-  if (cfg.consecutive_failures == 0) {
-    return;
-  }
-  SharedCluster& shared = *cluster_->shared;
-  if (success) {
-    if (shared.consecutive_failures.load(std::memory_order_relaxed) != 0) {
-      shared.consecutive_failures.store(0, std::memory_order_relaxed);
-    }
-    if (probe_) {
-      shared.open_until_ms.store(0, std::memory_order_relaxed);
-      shared.half_open_probe.store(false, std::memory_order_release);
-      probe_ = false;
-    }
-    return;
-  }
-  const uint32_t n = shared.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-  const uint64_t reopen = shard_.now_ms() + static_cast<uint64_t>(cfg.open_for.count());
-  if (probe_) {
-    shared.open_until_ms.store(reopen, std::memory_order_relaxed);
-    shared.half_open_probe.store(false, std::memory_order_release);
-    shared.circuit_opened.fetch_add(1, std::memory_order_relaxed);
-    probe_ = false;
-  } else if (n >= cfg.consecutive_failures) {
-    uint64_t closed = 0;
-    if (shared.open_until_ms.compare_exchange_strong(closed, reopen, std::memory_order_relaxed)) {
-      shared.circuit_opened.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
-}
-
-void ProxyCall::note_endpoint(bool connect_failed, bool server_error) {
-  if (!endpoint_) {
-    return;
-  }
-  UpstreamEndpoint& ep = *endpoint_;
-  const OutlierConfig& cfg = cluster_->config->outlier;
-  bool eject = false;
-  if (connect_failed) {
-    eject = cfg.consecutive_connect_failures > 0 &&
-            ++ep.consecutive_connect_failures >= cfg.consecutive_connect_failures;
-  } else {
-    ep.consecutive_connect_failures = 0;
-    if (server_error) {
-      eject = cfg.consecutive_5xx > 0 && ++ep.consecutive_5xx >= cfg.consecutive_5xx;
-    } else {
-      ep.consecutive_5xx = 0;
-    }
-  }
-  if (!eject) {
-    return;
-  }
-  ep.consecutive_5xx = ep.consecutive_connect_failures = 0;
-  // Never take out more than max_ejection_percent of the endpoints.
-  const uint64_t now = shard_.now_ms();
-  size_t ejected = 0;
-  for (const UpstreamEndpoint& e : cluster_->endpoints) {
-    ejected += e.shared->ejected_until_ms.load(std::memory_order_relaxed) > now;
-  }
-  if ((ejected + 1) * 100 > size_t{cfg.max_ejection_percent} * cluster_->endpoints.size()) {
-    return;
-  }
-  SharedEndpoint& shared = *ep.shared;
-  const uint32_t times = shared.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
-  const uint64_t base = static_cast<uint64_t>(cfg.base_ejection.count());
-  const uint64_t duration = std::min(base * times, static_cast<uint64_t>(cfg.max_ejection.count()));
-  shared.ejected_until_ms.store(now + duration, std::memory_order_relaxed);
-  bump(cluster_->counters.ejections);
-}
-
 void ProxyCall::finish() {
   const bool reusable = request_complete_ && req_sent_ == req_len_;
-  note_endpoint(false, last_status_ >= 500);
-  record_outcome(last_status_ < 500);
-  detach_upstream(reusable);
-  Downstream* client = client_;
-  BackendSink* sink = sink_;
-  const int status = last_status_;
-  const bool keep_alive = client_keep_alive_;
-  end_call(true);
-  if (sink) {
-    sink->backend_done(status);
-  } else {
-    client->response_done(keep_alive);
+  if (endpoint_) {
+    outlier_note(*cluster_, *endpoint_, false, last_status_ >= 500, shard_.now_ms());
   }
+  circuit_record(*cluster_, last_status_ < 500, &holds_probe_, shard_.now_ms());
+  detach_upstream(reusable);
+  ResponseSink* sink = sink_;
+  const int status = last_status_;
+  end_call(true);
+  sink->on_complete(status);
 }
 
-bool ProxyCall::can_retry(bool connect_failed) const {
-  if (tries_ > action_->retries || !replayable_ || head_sent_) {
+bool ProxyCall::can_retry(bool connect_failed, bool sent) const {
+  if (tries_ > action_->retries || !replayable_) {
     return false;
   }
-  if (!idempotent_ && try_sent_ && !connect_failed) {
+  if (!idempotent_ && sent && !connect_failed) {
     return false;  // the upstream may have acted on it
   }
   if (shard_.now_ms() >= deadline_ms_) {
     return false;
   }
-  const UpstreamCluster& c = *cluster_;
-  const RetryBudgetConfig& b = c.config->retry_budget;
-  const uint32_t allowed = std::max(b.min_concurrent, c.requests * b.percent / 100);
-  return c.retries < allowed;
+  return retry_budget_allows(*cluster_);
 }
 
 void ProxyCall::on_upstream_failure(const Error& error) {
   // The connection has closed itself (or is being closed by our caller).
   up_ = nullptr;
   const bool connect_failed = error.before_connection();
+  const bool sent = state_ != State::kTrying;
   if (endpoint_ && !connect_failed) {
     bump(endpoint_->counters->failures);
   }
-  note_endpoint(connect_failed, !connect_failed);
-  detach_upstream(false);
-  if (head_sent_ && !head_flushed_) {
-    // The head (and perhaps some body) is still in the output: take it back, so the client gets
-    // a clean 502 or a retried response instead of a cut one.
-    client_->out_discard();
-    head_sent_ = false;
-    response_framing_ = BodyFraming::kLength;
+  if (endpoint_) {
+    outlier_note(*cluster_, *endpoint_, connect_failed, !connect_failed, shard_.now_ms());
   }
-  if (head_sent_) {
-    record_outcome(false);
-    Downstream* client = client_;
-    BackendSink* sink = sink_;
+  detach_upstream(false);
+  if (state_ == State::kResponding && !sink_->retract()) {
+    // Part of the response went out: it cannot be answered any other way now.
+    circuit_record(*cluster_, false, &holds_probe_, shard_.now_ms());
+    ResponseSink* sink = sink_;
     end_call(false);
-    if (sink) {
-      sink->backend_failed(error);  // cut or stalled after its head
-    } else {
-      client->response_cut();
-    }
+    sink->on_failed(error);  // cut or stalled after its head
     return;
   }
-  if (!can_retry(connect_failed)) {
-    record_outcome(false);
+  if (!can_retry(connect_failed, sent)) {
+    circuit_record(*cluster_, false, &holds_probe_, shard_.now_ms());
     count_failure(error);
     fail_request(error);
     return;
   }
   bump(cluster_->counters.retries);
-  if (!counted_retry_) {
-    counted_retry_ = true;
+  if (!holds_retry_) {
+    holds_retry_ = true;
     ++cluster_->retries;
   }
   const Error again = try_once();
   if (again) {
-    record_outcome(false);
+    circuit_record(*cluster_, false, &holds_probe_, shard_.now_ms());
     fail_request(again);
     return;
   }
   if (!retarget_host()) {
     detach_upstream(false);
-    record_outcome(false);
+    circuit_record(*cluster_, false, &holds_probe_, shard_.now_ms());
     Error too_long = cluster_->error(ErrorKind::kInternal);
     too_long.detail = kHeadOutgrown;
     count_failure(too_long);
@@ -916,15 +724,9 @@ void ProxyCall::on_upstream_failure(const Error& error) {
 }
 
 void ProxyCall::fail_request(const Error& error) {
-  Downstream* client = client_;
-  BackendSink* sink = sink_;
-  const bool keep_alive = client_keep_alive_;
+  ResponseSink* sink = sink_;
   end_call(true);
-  if (sink) {
-    sink->backend_failed(error);
-  } else {
-    client->response_failed(error, keep_alive);
-  }
+  sink->on_failed(error);
 }
 
 void ProxyCall::end_call(bool record) {
@@ -944,17 +746,15 @@ void ProxyCall::on_client_gone() {
 
 void ProxyCall::clear() {
   shard_.timers().disarm(*this);
-  if (probe_) {
-    // Ended without an outcome (refused by a limit, client gone): let another request probe.
-    cluster_->shared->half_open_probe.store(false, std::memory_order_release);
-    probe_ = false;
-  }
-  if (counted_retry_) {
+  // Ended without an outcome (refused by a limit, client gone): let another request probe.
+  circuit_release_probe(*cluster_, &holds_probe_);
+  if (holds_retry_) {
     --cluster_->retries;
-    counted_retry_ = false;
+    holds_retry_ = false;
   }
+  enter(State::kIdle);
   x_ = nullptr;
-  client_ = nullptr;
+  downstream_ = nullptr;
   sink_ = nullptr;
   up_ = nullptr;
   endpoint_ = nullptr;
@@ -962,12 +762,7 @@ void ProxyCall::clear() {
   tries_ = 0;
   replayable_ = true;
   request_complete_ = false;
-  head_sent_ = false;
-  head_flushed_ = false;
-  upgrade_ = tunnel_ = client_eof_ = false;
-  informational_ = false;
-  response_complete_ = false;
-  try_sent_ = false;
+  upgrade_ = false;
   key_hash_ = 0;
   host_off_ = host_len_ = 0;
   last_status_ = 0;
@@ -975,7 +770,7 @@ void ProxyCall::clear() {
 
 void ProxyCall::on_timer(Timer* t) {
   auto* call = static_cast<ProxyCall*>(t);
-  if (call->tunnel_) {
+  if (call->tunnelling()) {
     call->end_tunnel();  // idle
     return;
   }

@@ -95,6 +95,10 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
 std::string_view client_address(const MessageParser& request, std::string_view peer,
                                 uint32_t trusted_hops);
 
+// Writes the line that opens a chunk of `n` bytes ("<hex>\r\n", at most 18 bytes) to `out`;
+// returns its length.
+size_t write_chunk_size_line(char* out, size_t n);
+
 // `s` without leading and trailing spaces and tabs (HTTP's optional whitespace).
 std::string_view trim_ows(std::string_view s);
 

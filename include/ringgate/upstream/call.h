@@ -1,16 +1,25 @@
 #pragma once
 // One call to an upstream cluster: endpoint choice, pooled connection, request bytes out,
 // response back, retries within the budget, timeouts, the circuit breaker and outlier detection.
-// A call answers a client exchange (proxying: the response streams to the client) or a sink of
-// the gateway's own (aggregation backends, the JWKS fetcher).
+// The response goes to a ResponseSink: the client (proxying: ClientResponse streams it into the
+// client's output) or a sink of the gateway's own (aggregation backends, the JWKS fetcher).
 //
 //   Exchange ──head──► ProxyCall::start ── pick endpoint ── pooled UpstreamConn or connect
 //        │ body (bounded by request_room)        │ request bytes (one buffer, replayable)
 //        ▼                                        ▼
 //   ProxyCall request buffer ──send──► UpstreamConn ──recv──► ResponseParser
 //                                                            │ head / body (bounded by the
-//                                                            ▼ client's output room)
-//                                           Downstream output ──send──► client
+//                                                            ▼ sink's room)
+//                                               ResponseSink (client output, or a backend's body)
+//
+// A call's states and their transitions (ProxyCall::enter checks every one):
+//
+//   kIdle ──start──► kTrying ──bytes sent──► kSent ──1xx──► kInterim ──1xx ends──► kSent
+//                      ▲  │                    │ └──final head──► kResponding ──complete──► kIdle
+//                      │  └─fail──┐            │                     │ fail: head retracted
+//                      └─ retry ◄─┴────────────┴─────────────────────┘  (else cut: kIdle)
+//                                              └──101──► kTunnel ──client EOF──► kTunnelHalfClosed
+//   any state ──failure without retry, client gone, timeout──► kIdle
 //
 // Everything here belongs to one shard. Nothing allocates per request in steady state: calls,
 // request buffers and upstream connections are pooled.
@@ -32,27 +41,85 @@ namespace ringgate {
 class UpstreamConn;
 class UpstreamShard;
 
-// Where the response of an aggregation backend goes (ProxyCall in backend mode), instead of a
-// client connection.
-class BackendSink {
+// Where a call's response goes. Body pieces arrive through BodySink::on_body.
+class ResponseSink : public BodySink {
  public:
-  // The final response head (never 1xx). false refuses it: the call fails as a bad response.
-  virtual bool backend_head(const ResponseParser& p) = 0;
-  // A piece of the body.
-  virtual void backend_body(std::string_view data) = 0;
-  // The response is complete; `status` is the upstream's.
-  virtual void backend_done(int status) = 0;
-  // No usable response (source kUpstream, named by the cluster).
-  virtual void backend_failed(const Error& error) = 0;
+  // Response bytes it takes now; 0 holds the upstream's input until the call is told there is
+  // room again (ProxyCall::on_client_drained).
+  virtual size_t room() const { return SIZE_MAX; }
+  // The final response head (never 1xx). false refuses it: the try fails as a bad response.
+  virtual bool on_head(const ResponseParser& p) = 0;
+  // The response is complete; `status` is the upstream's. The call is over.
+  virtual void on_complete(int status) = 0;
+  // No usable response; the call is over.
+  virtual void on_failed(const Error& error) = 0;
+  // What on_head() and on_body() wrote may go out now (once per batch of upstream input).
+  virtual void flush() {}
+  // A try failed after on_head(): true when nothing of the response has gone out yet and the
+  // sink forgot it, so another try may answer instead.
+  virtual bool retract() { return false; }
 
  protected:
-  ~BackendSink() = default;
+  ~ResponseSink() = default;
 };
 
-// One proxied request. Lives from the client's request head until the response has been handed
-// to the client's output (or the request failed). Pooled per shard.
+// The client side of a proxied call: writes the response into the client's output (the
+// route's response filters edit the head; bodies re-framed for the client), counts the status
+// once it cannot be taken back, and ends the client's exchange.
+class ClientResponse final : public ResponseSink {
+ public:
+  explicit ClientResponse(const UpstreamShard& shard) : shard_(shard) {}
+
+  void start(Downstream& client, int client_minor, bool keep_alive);
+  // The client's request has arrived in full; `keep_alive`: what the client asked for.
+  void request_complete(bool keep_alive) {
+    request_complete_ = true;
+    keep_alive_ = keep_alive;
+  }
+  // The upstream agreed to switch protocols (101): the head goes out, then raw bytes both ways.
+  bool on_switch(const ResponseParser& p);
+  void begin_tunnel();
+  bool keep_alive() const { return keep_alive_; }
+
+  size_t room() const override;
+  bool on_head(const ResponseParser& p) override;
+  void on_body(std::string_view data) override;
+  void on_complete(int status) override;
+  void on_failed(const Error& error) override;
+  void flush() override;
+  bool retract() override;
+
+ private:
+  // kStaged: the head is in the client's output but no send has it: it can still be taken
+  // back. kSent: it went to a send.
+  enum class Head : uint8_t { kNone, kStaged, kSent };
+
+  bool write_head(const ResponseParser& p, ForwardResponse& f);
+
+  const UpstreamShard& shard_;
+  Downstream* client_ = nullptr;
+  BodyFraming framing_ = BodyFraming::kLength;
+  Head head_ = Head::kNone;
+  int status_ = 0;
+  int client_minor_ = 1;
+  bool keep_alive_ = true;
+  bool request_complete_ = false;
+};
+
+// One proxied request or gateway call. Lives from start() until its sink has been told the
+// outcome (or the client is gone). Pooled per shard.
 class ProxyCall final : public BodySink, public Timer, public Responder {
  public:
+  enum class State : uint8_t {
+    kIdle,              // in the pool
+    kTrying,            // a try is under way: connecting, or its request not yet sent
+    kSent,              // the try handed request bytes to the upstream; no final head yet
+    kInterim,           // a 1xx other than 101 is being read past
+    kResponding,        // the final head went to the sink; its body follows
+    kTunnel,            // after a 101: raw bytes both ways
+    kTunnelHalfClosed,  // ... and the client has closed its side
+  };
+
   explicit ProxyCall(UpstreamShard& shard);
   ~ProxyCall();
 
@@ -60,14 +127,15 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   // when the call is under way; otherwise why it could not start (the call is unused then).
   Error start(Exchange& x, Downstream& client, const RouteConfig& route,
               const UpstreamAction& action, UpstreamCluster& cluster);
-  // Backend mode (aggregation): sends `request` (head and body, complete) to the cluster with the
-  // same endpoint choice, pools, retries, timeouts and breakers as proxying, and hands the
-  // response to `sink`. No error when under way, else why it failed at once (the sink is not
-  // called then, and the call is unused).
-  Error start_backend(BackendSink& sink, const UpstreamAction& action, UpstreamCluster& cluster,
+  // The gateway's own call (aggregation, JWKS): sends `request` (head and body, complete) to the
+  // cluster with the same endpoint choice, pools, retries, timeouts and breakers as proxying,
+  // and hands the response to `sink`. No error when under way, else why it failed at once (the
+  // sink is not called then, and the call is unused).
+  Error start_backend(ResponseSink& sink, const UpstreamAction& action, UpstreamCluster& cluster,
                       std::string_view request, bool idempotent);
-  // Backend mode: the aggregation no longer wants the answer; the sink is not called again.
+  // The gateway no longer wants the answer; the sink is not called again.
   void cancel() { on_client_gone(); }
+  State state() const { return state_; }
 
   // --- Responder: from the client connection ---
   BodySink* body_sink() override { return this; }
@@ -82,7 +150,9 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   // The client connection is closing: stop and let go of everything.
   void on_client_gone() override;
   // After a 101 the exchange is a two-way byte tunnel until either side closes.
-  bool tunnelling() const override { return tunnel_; }
+  bool tunnelling() const override {
+    return state_ == State::kTunnel || state_ == State::kTunnelHalfClosed;
+  }
   // Client bytes for the upstream (no more than request_room()).
   void on_tunnel_input(const char* data, size_t n) override;
   // The client half-closed its side of the tunnel.
@@ -95,18 +165,17 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   size_t request_pending() const { return req_len_ - req_sent_; }
   void on_request_sent(size_t n);
   void on_connected();
-  // Response events. The *_room call bounds what the connection feeds to the parser.
-  size_t response_room() const;
+  // What the connection may feed to the response parser now.
+  size_t response_room() const { return sink_->room(); }
   // false: the call failed (and is gone).
   bool on_response_head();
-  void on_response_body(std::string_view data);
   // Upstream bytes for the client while tunnelling (no more than response_room()).
-  void on_tunnel_response(std::string_view data) { on_response_body(data); }
+  void on_tunnel_response(std::string_view data) { sink_->on_body(data); }
   // The upstream closed its side of the tunnel.
   void on_upstream_eof();
   void on_response_complete();
-  // Sends what the response has put into the client's output so far.
-  void flush_response();
+  // Sends what the response has put into the sink's output so far.
+  void flush_response() { sink_->flush(); }
   // The try failed: connect error or timeout, reset, close, bad response, an upstream 5xx to
   // retry.
   void on_upstream_failure(const Error& error);
@@ -114,27 +183,16 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   ProxyCall* next_free = nullptr;
 
  private:
-  class ResponseSink final : public BodySink {
-   public:
-    explicit ResponseSink(ProxyCall& call) : call_(call) {}
-    void on_body(std::string_view data) override { call_.on_response_body(data); }
-
-   private:
-    ProxyCall& call_;
-  };
-
-  // Picks an endpoint and binds a connection; an error when none can take the try.
+  // The one place the state changes; a transition the drawing above does not have aborts.
+  void enter(State next);
+  // Picks an endpoint and binds a connection (kTrying); an error when none can take the try.
   Error try_once();
   bool build_head();
   // `host: endpoint`: rewrites the Host value in the buffered request for the endpoint this try
   // goes to. false when the longer name does not fit the request block.
   bool retarget_host();
-  bool can_retry(bool connect_failed) const;
-  bool circuit_admits();
-  // Circuit breaker bookkeeping for a finished request.
-  void record_outcome(bool success);
-  // Passive outlier detection for the endpoint of the try that just ended.
-  void note_endpoint(bool connect_failed, bool server_error);
+  // Another try may follow one that failed after `sent` request bytes reached the upstream.
+  bool can_retry(bool connect_failed, bool sent) const;
   void fail_request(const Error& error);
   // Refused before any try (circuit open, at the cluster's limits): counted, the call cleared.
   Error refuse(ErrorKind kind);
@@ -144,27 +202,26 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   void finish();
   void detach_upstream(bool reusable);
   void arm_try_timer();
+  void arm_transfer_timer();
   void put_request(const char* data, size_t n);
   void count_response(int status);
   void record_latency();
   // The request is over: out of the cluster's in-flight count, its latency recorded when
   // `record`, the call cleared and back in the pool.
   void end_call(bool record);
-  bool start_tunnel();
+  bool switch_protocols();
   // The upstream's response cannot be used: counted, its connection closed, the try failed.
   // Always false (for on_response_head to return).
   bool reject_response();
-  // Writes the client's response head into its output; false when it does not fit.
-  bool write_client_head(const ResponseParser& p, ForwardResponse& f);
   void end_tunnel();
   void arm_tunnel_timer();
   static void on_timer(Timer* t);
 
   UpstreamShard& shard_;
-  ResponseSink response_sink_;
-  Exchange* x_ = nullptr;  // the client's exchange (null in backend mode)
-  Downstream* client_ = nullptr;
-  BackendSink* sink_ = nullptr;  // backend mode: the response goes here, not to client_
+  ClientResponse client_;
+  Exchange* x_ = nullptr;             // the client's exchange (null for the gateway's own calls)
+  Downstream* downstream_ = nullptr;  // ... and its client, told when there is request room
+  ResponseSink* sink_ = nullptr;      // &client_, or the gateway's sink
   const RouteConfig* route_ = nullptr;
   const UpstreamAction* action_ = nullptr;
   UpstreamCluster* cluster_ = nullptr;
@@ -175,29 +232,23 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   uint32_t req_sent_ = 0;
   uint64_t deadline_ms_ = 0;  // whole request
   uint64_t try_deadline_ms_ = 0;
-  uint16_t tried_[8] = {};
-  uint8_t tries_ = 0;
-  BodyFraming request_framing_ = BodyFraming::kNone;
-  BodyFraming response_framing_ = BodyFraming::kLength;
-  bool replayable_ = true;  // req_ still holds every request byte from the first
-  bool request_complete_ = false;
-  bool client_keep_alive_ = true;
-  bool idempotent_ = false;
-  bool head_sent_ = false;      // the response head is in the client's output
-  bool head_flushed_ = false;   // ... and was handed to a send: it cannot be taken back
-  bool informational_ = false;  // a 1xx (not 101) is being skipped
-  bool try_sent_ = false;       // this try handed bytes to the upstream
-  bool response_complete_ = false;
-  bool counted_retry_ = false;
-  bool pending_counted_ = false;
-  bool head_request_ = false;
-  bool probe_ = false;    // this request probes a half-open circuit
-  bool upgrade_ = false;  // the client asked to switch protocols: Upgrade is forwarded
-  bool tunnel_ = false;   // ... and the upstream agreed (101): bytes flow both ways unparsed
-  bool client_eof_ = false;
-  int client_minor_ = 1;
   uint64_t key_hash_ = 0;
   uint64_t start_us_ = 0;
+  uint16_t tried_[8] = {};
+  uint8_t tries_ = 0;
+  State state_ = State::kIdle;
+  BodyFraming request_framing_ = BodyFraming::kNone;
+  // What the request is (fixed at start).
+  bool idempotent_ = false;
+  bool head_request_ = false;
+  bool upgrade_ = false;  // the client asked to switch protocols: Upgrade is forwarded
+  // How far the request is.
+  bool request_complete_ = false;
+  bool replayable_ = true;  // req_ still holds every request byte from the first
+  // Shared counts this call holds a place in, given back when it ends.
+  bool holds_retry_ = false;    // the cluster's retries in flight
+  bool holds_pending_ = false;  // the cluster's calls waiting for a connection
+  bool holds_probe_ = false;    // the half-open circuit's one probe
   int last_status_ = 0;
   uint32_t host_off_ = 0;  // `host: endpoint`: where the Host value starts in req_; 0 = none
   uint32_t host_len_ = 0;

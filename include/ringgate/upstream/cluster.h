@@ -134,6 +134,26 @@ struct UpstreamCluster {
 // False while the endpoint has no address.
 bool sync_endpoint_address(UpstreamEndpoint& ep);
 
+// --- circuit breaker and retry budget (circuit.cc) ---
+// Whether a call may start now. An open circuit refuses until open_for has passed; then one call
+// from any shard probes it (*probe set: that call holds the probe).
+bool circuit_admits(UpstreamCluster& c, uint64_t now_ms, bool* probe);
+// A call ended: a success closes a half-open circuit and restarts the failure count; failures
+// open it (consecutive_failures in a row, or a failed probe).
+void circuit_record(UpstreamCluster& c, bool success, bool* probe, uint64_t now_ms);
+// A call that held the probe ended without an outcome: another call may probe.
+void circuit_release_probe(UpstreamCluster& c, bool* probe);
+// One more retry fits the budget: retry_budget.percent of the calls in flight, at least
+// min_concurrent.
+bool retry_budget_allows(const UpstreamCluster& c);
+
+// --- outlier detection (outlier.cc) ---
+// The try on `ep` ended: consecutive connect failures or 5xx eject the endpoint for
+// base_ejection x times ejected (at most max_ejection), never more than max_ejection_percent of
+// the cluster at once.
+void outlier_note(UpstreamCluster& c, UpstreamEndpoint& ep, bool connect_failed, bool server_error,
+                  uint64_t now_ms);
+
 // This shard's view of cluster `index` of the config: endpoints, balancer (seeded per shard) and
 // its share of the circuit limits among `shards`.
 std::unique_ptr<UpstreamCluster> build_cluster(const Config& config, size_t index,
