@@ -481,11 +481,7 @@ void Connection::tunnel() {
 void Connection::response_cut() {
   responder_ = nullptr;
   parser_.set_body_sink(nullptr);
-  if (!parser_.in_message() && !out_pending()) {
-    // Everything of the cut response went out: close_now() would not see it unanswered.
-    bump(counters().requests_aborted);
-  }
-  close_now();
+  close_now();  // counts the request as aborted: its exchange never ended
 }
 
 const ResponseHead& Connection::response_head(int status) {
