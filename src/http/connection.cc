@@ -39,7 +39,8 @@ Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed)
       http_(http),
       arena_(http.request_arena_pool()),
       fixed_(fixed),
-      fd_(fd) {
+      plain_(http.reactor(), fd, *this),
+      io_(&plain_) {
   parser_.init(http.parser_context());
 }
 
@@ -51,73 +52,54 @@ ShardCounters& Connection::counters() const {
 
 void Connection::start() {
   accepted_us_ = http_.shard().now_us();
-  arm_recv();
+  io_->start_input();
   update_timer();
 }
 
-void Connection::arm_recv() {
-  if (recv_armed_ || state_ == State::kClosing) {
+void Connection::on_input(uint16_t bid, uint32_t len) {
+  bump(counters().bytes_in, len);
+  if (state_ == State::kOpen) {
+    in_.push(http_.chains(), bid, len);
+    process_input();
     return;
   }
-  http_.reactor().submit_recv_multishot(fd_, this, kOpRecv);
-  recv_armed_ = true;
-}
-
-void Connection::complete(unsigned op, int res, uint32_t flags) {
-  if (op == kOpRecv) {
-    on_recv(res, flags);
-  } else if (op == kOpSend) {
-    on_send(res);
-  } else if (op == kOpShutdown) {
-    shutdown_inflight_ = false;
-    if (state_ == State::kClosing) {
-      maybe_retire();
-    }
-  }
-}
-
-void Connection::on_recv(int res, uint32_t flags) {
-  if (!cqe_more(flags)) {
-    recv_armed_ = false;
-    recv_cancelling_ = false;
-  }
-  if (res > 0 && cqe_has_buffer(flags)) {
-    const uint16_t bid = cqe_buffer_id(flags);
-    http_.reactor().note_buffer_taken();
-    bump(counters().bytes_in, static_cast<uint64_t>(res));
-    if (state_ == State::kOpen) {
-      in_.push(http_.chains(), bid, static_cast<uint32_t>(res));
-      process_input();
-    } else {
-      // Lingering or closing: discard, with a cap on how much a lingering client may send.
-      http_.reactor().recycle(bid);
-      linger_bytes_ += static_cast<uint32_t>(res);
-      if (state_ == State::kLingering && linger_bytes_ > kLingerMaxBytes) {
-        close_now();
-      }
-    }
-  } else if (res == 0) {
-    peer_eof_ = true;
-    if (state_ == State::kOpen) {
-      process_input();  // ends with finish_after_eof() once the held input is used up
-    } else {
-      close_now();
-    }
-  } else if (res == -ENOBUFS) {
-    // The ring ran dry: the data stays in the socket. Re-armed when buffers come back.
-    bump(counters().buffer_ring_empty);
-    if (state_ != State::kClosing && !recv_armed_) {
-      http_.add_starved(this);  // lingering too: re-arming now would only spin on ENOBUFS
-    }
-  } else if (res < 0 && res != -ECANCELED) {
+  // Lingering: discard, with a cap on how much a lingering client may send.
+  http_.reactor().recycle(bid);
+  linger_bytes_ += len;
+  if (linger_bytes_ > kLingerMaxBytes) {
     close_now();
   }
-  if (state_ == State::kClosing) {
-    maybe_retire();
+}
+
+void Connection::on_input_end(int error) {
+  if (error != 0 || state_ != State::kOpen) {
+    close_now();
     return;
   }
-  if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
-    arm_recv();
+  peer_eof_ = true;
+  process_input();  // ends with finish_after_eof() once the held input is used up
+}
+
+void Connection::on_input_starved() {
+  // The data stays in the socket. Input resumes when buffers come back; lingering too: starting
+  // it now would only spin on an empty ring.
+  bump(counters().buffer_ring_empty);
+  if (!io_->receiving()) {
+    http_.add_starved(this);
+  }
+}
+
+void Connection::after_input() {
+  if (state_ != State::kClosing && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
+    io_->start_input();
+  }
+}
+
+void Connection::on_quiet() {
+  // Nothing with an operation in flight is freed: the transport's last completion is in.
+  if (!retired_) {
+    retired_ = true;
+    http_.retire(this);
   }
 }
 
@@ -126,7 +108,7 @@ void Connection::finish_after_eof() {
   // then close. An incomplete request can never complete.
   if (out_ && out_->pending_bytes() > 0) {
     close_after_send_ = true;
-    if (!send_inflight_) {
+    if (!io_->sending()) {
       flush();
     }
   } else {
@@ -137,7 +119,7 @@ void Connection::finish_after_eof() {
 void Connection::resume_receive() {
   starved = false;
   if (state_ != State::kClosing && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
-    arm_recv();
+    io_->start_input();
   }
 }
 
@@ -202,7 +184,7 @@ void Connection::process_input() {
   if (responder_) {
     responder_->flush_request();  // one upstream send for the head and the body bytes parsed now
   }
-  if (out_ && !send_inflight_) {
+  if (out_ && !io_->sending()) {
     flush();
   }
   if (peer_eof_ && in_.empty() && state_ == State::kOpen && !waiting()) {
@@ -219,14 +201,12 @@ void Connection::process_input() {
     finish_after_eof();
     return;
   }
-  if (state_ == State::kOpen && in_.count() >= kMaxHeldBuffers && recv_armed_ &&
-      !recv_cancelling_) {
+  if (state_ == State::kOpen && in_.count() >= kMaxHeldBuffers && io_->receiving()) {
     // Output is backed up and input keeps coming: stop receiving until we catch up.
-    http_.reactor().submit_cancel(this, kOpRecv);
-    recv_cancelling_ = true;
-  } else if (state_ == State::kOpen && !recv_armed_ && !starved && !peer_eof_ &&
+    io_->pause_input();
+  } else if (state_ == State::kOpen && !starved && !peer_eof_ &&
              in_.count() < kMaxHeldBuffers / 2) {
-    arm_recv();
+    io_->start_input();
   }
   update_timer();
 }
@@ -261,7 +241,7 @@ void Connection::on_head() {
   x.timings.head_us = http_.shard().now_us();
   if (parser_.expect_continue() && parser_.has_body() && parser_.http_minor() >= 1) {
     append_copy("HTTP/1.1 100 Continue\r\n\r\n");
-    if (!send_inflight_) {
+    if (!io_->sending()) {
       flush();
     }
   }
@@ -398,7 +378,7 @@ bool Connection::out_pending() const {
 }
 
 void Connection::out_discard() {
-  if (!out_ || send_inflight_) {
+  if (!out_ || io_->sending()) {
     return;
   }
   http_.release_out(out_);
@@ -406,7 +386,7 @@ void Connection::out_discard() {
 }
 
 void Connection::out_flush() {
-  if (!send_inflight_) {
+  if (!io_->sending()) {
     flush();
   }
 }
@@ -415,7 +395,7 @@ std::string_view Connection::peer_ip() {
   if (peer_ip_[0] == '\0') {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (getpeername(io_->fd(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
       if (ss.ss_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, peer_ip_,
                   sizeof peer_ip_);
@@ -466,7 +446,7 @@ void Connection::response_done(bool keep_alive) {
   if (!in_process_) {
     process_input();
   }
-  if (close_after_send_ && state_ == State::kOpen && !send_inflight_ && !out_pending()) {
+  if (close_after_send_ && state_ == State::kOpen && !io_->sending() && !out_pending()) {
     start_linger();  // nothing left to send (a tunnel that ended quiet)
   }
 }
@@ -542,7 +522,7 @@ void Connection::fail_and_close(const Error& error) {
   end_exchange();
   close_after_send_ = true;
   release_input();
-  if (!send_inflight_) {
+  if (!io_->sending()) {
     flush();
   }
 }
@@ -675,7 +655,7 @@ void Connection::stage_owned_body(std::string* body, bool drop) {
 }
 
 void Connection::flush() {
-  if (!out_ || send_inflight_ || state_ == State::kClosing) {
+  if (!out_ || io_->sending() || state_ == State::kClosing) {
     return;
   }
   OutBuffer& o = *out_;
@@ -683,25 +663,10 @@ void Connection::flush() {
     return;
   }
   o.inflight_end = o.iov_count;
-  send_inflight_ = true;
-  const int count = o.iov_count - o.iov_sent;
-  if (count == 1) {
-    http_.reactor().submit_send(fd_, o.iov[o.iov_sent].iov_base, o.iov[o.iov_sent].iov_len, this,
-                                kOpSend);
-  } else {
-    o.msg = msghdr{};
-    o.msg.msg_iov = &o.iov[o.iov_sent];
-    o.msg.msg_iovlen = static_cast<size_t>(count);
-    http_.reactor().submit_sendmsg(fd_, &o.msg, this, kOpSend);
-  }
+  io_->send(&o.iov[o.iov_sent], o.iov_count - o.iov_sent, &o.msg);
 }
 
-void Connection::on_send(int res) {
-  send_inflight_ = false;
-  if (state_ == State::kClosing) {
-    maybe_retire();
-    return;
-  }
+void Connection::on_sent(int res) {
   if (res < 0) {
     close_now();
     return;
@@ -750,17 +715,13 @@ void Connection::start_linger() {
   // bytes with a reset that could destroy the response in its receive queue.
   release_input();
   state_ = State::kLingering;
-  // Tracked like any other operation: io_uring may run SHUTDOWN later in a worker thread that
-  // looks the fd number up then. Closing first would let accept reuse the number, and the stale
-  // shutdown would cut the new connection.
-  http_.reactor().submit_shutdown(fd_, SHUT_WR, this, kOpShutdown);
-  shutdown_inflight_ = true;
+  io_->shutdown_write();
   if (peer_eof_) {
     close_now();
     return;
   }
-  if (!recv_armed_ && !starved) {
-    arm_recv();
+  if (!starved) {
+    io_->start_input();
   }
   arm_deadline(Deadline::kLinger, kLingerMs);
 }
@@ -782,23 +743,7 @@ void Connection::close_now() {
   let_go();
   release_input();
   parser_.release();
-  if (recv_armed_) {
-    http_.reactor().submit_cancel(this, kOpRecv);
-  }
-  if (send_inflight_) {
-    // A client that stopped reading leaves the send waiting for buffer space forever.
-    http_.reactor().submit_cancel(this, kOpSend);
-  }
-  maybe_retire();
-}
-
-void Connection::maybe_retire() {
-  // Nothing with an operation in flight is freed: wait for the last recv and send completions.
-  if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !shutdown_inflight_ &&
-      !retired_) {
-    retired_ = true;
-    http_.retire(this);
-  }
+  io_->close();  // on_quiet() once no operation is in flight: then the connection is retired
 }
 
 void Connection::begin_drain() {

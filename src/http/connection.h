@@ -20,18 +20,18 @@
 #include "ringgate/http/exchange.h"
 #include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
+#include "ringgate/http/transport.h"
 
 namespace ringgate {
 
 class HttpShard;
 struct OutBuffer;
 
-// The transport seam: plain TCP now; TLS will wrap recv/send here without touching the parser.
-enum class Transport : uint8_t { kPlain };
-
-class Connection final : public Completion, public Timer, public ExchangeOwner, public Downstream {
+class Connection final : public Timer,
+                         public TransportHandler,
+                         public ExchangeOwner,
+                         public Downstream {
  public:
-  enum Op : unsigned { kOpRecv = 1, kOpSend = 2, kOpShutdown = 3 };
   enum class State : uint8_t { kOpen, kLingering, kClosing };
 
   // `fixed`: the plan that answers every request (a local listener: admin, local services);
@@ -40,7 +40,6 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
   ~Connection();
 
   void start();
-  void complete(unsigned op, int res, uint32_t flags) override;
   // SIGTERM: close now if idle, else after the response in progress.
   void begin_drain();
   // Drain timeout: close whatever the state.
@@ -49,6 +48,14 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
   void resume_receive();
   bool closed() const { return state_ == State::kClosing; }
   bool local() const { return fixed_ != nullptr; }
+
+  // TransportHandler
+  void on_input(uint16_t bid, uint32_t len) override;
+  void on_input_end(int error) override;
+  void on_input_starved() override;
+  void after_input() override;
+  void on_sent(int res) override;
+  void on_quiet() override;
 
   // ExchangeOwner
   void resumed(Exchange& x, FilterStatus status) override;
@@ -81,9 +88,6 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
 
   // Admin traffic is kept out of the client metrics (and out of limits.connections).
   ShardCounters& counters() const;
-  void on_recv(int res, uint32_t flags);
-  void on_send(int res);
-  void arm_recv();
   void process_input();
   bool output_room() const;
   // Hands held input to the tunnel; false when the responder has no room now.
@@ -129,7 +133,6 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
   void start_linger();
   void finish_after_eof();
   void close_now();
-  void maybe_retire();
   void release_input();
   void update_timer();
   void arm_deadline(Deadline d, uint64_t ms);
@@ -144,15 +147,11 @@ class Connection final : public Completion, public Timer, public ExchangeOwner, 
   Responder* responder_ = nullptr;  // the action answering it, while one is
   OutBuffer* out_ = nullptr;
   const RoutePlan* fixed_;
-  int fd_;
+  PlainTransport plain_;
+  Transport* io_;  // &plain_ (TLS will be the other)
   InputChain in_;
   State state_ = State::kOpen;
   Deadline deadline_ = Deadline::kNone;
-  Transport transport_ = Transport::kPlain;
-  bool recv_armed_ = false;
-  bool recv_cancelling_ = false;
-  bool send_inflight_ = false;
-  bool shutdown_inflight_ = false;
   bool close_after_send_ = false;
   bool peer_eof_ = false;
   bool in_process_ = false;

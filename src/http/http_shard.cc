@@ -123,7 +123,7 @@ void HttpShard::end_of_iteration() {
       release_out(c->out_);
       c->out_ = nullptr;
     }
-    reactor.submit_close(c->fd_);
+    reactor.submit_close(c->io_->fd());
     delete c;
   }
   dead_.clear();
