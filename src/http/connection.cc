@@ -591,7 +591,9 @@ void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head
     append_ref(r.head.data(), r.head.size());
   }
   append_copy(http_.date().header_line());
-  append_copy(filter_headers(r.status));
+  if (x_ && Pipeline::edits_response(*x_)) {
+    append_copy(filter_headers(r.status));
+  }
   append_connection_header(keep_alive);
   append_copy("\r\n");
   if (!head_only && !r.body.empty()) {
@@ -613,8 +615,12 @@ void Connection::emit_head(int status, std::string_view headers, std::string_vie
   append_copy("\r\n");
   append_copy(http_.server_line());
   append_copy(http_.date().header_line());
-  append_copy(headers);
-  append_copy(filter_headers(status));
+  if (!headers.empty()) {
+    append_copy(headers);
+  }
+  if (x_ && Pipeline::edits_response(*x_)) {
+    append_copy(filter_headers(status));
+  }
   if (!content_type.empty()) {
     append_copy("Content-Type: ");
     append_copy(content_type);

@@ -553,7 +553,8 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
         break;
       default:
         // Request-only names (Host, X-Forwarded-*, ...) have no rule on responses.
-        if (!tokens.names(name) && !dropped_from_response(forward, name)) {
+        if (!tokens.names(name) &&
+            (forward.drop_count == 0 || !dropped_from_response(forward, name))) {
           w.put_received(name, value);
         }
         break;

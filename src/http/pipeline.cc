@@ -152,18 +152,6 @@ Responder* Pipeline::act(Exchange& x, Downstream& client) {
   return x.plan->action->start(x, client);
 }
 
-namespace {
-
-uint32_t entered_mask(uint8_t entered) {
-  return entered >= 32 ? ~0u : (1u << entered) - 1;
-}
-
-}  // namespace
-
-bool Pipeline::edits_response(const Exchange& x) {
-  return x.plan && (x.plan->response_mask & entered_mask(x.entered_)) != 0;
-}
-
 void Pipeline::respond(Exchange& x, ResponseHead& head) {
   if (!edits_response(x)) {
     return;
@@ -197,7 +185,7 @@ void Pipeline::finish(Exchange& x) {
     x.waiting_ = false;
     x.plan->filters[x.next_ - 1]->on_cancel(x);
   }
-  const uint32_t log = x.plan->log_mask & entered_mask(x.entered_);
+  const uint32_t log = x.plan->log_mask & Pipeline::entered_mask(x.entered_);
   for (size_t i = 0; log >> i; ++i) {
     if (log & (1u << i)) {
       x.plan->filters[i]->on_log(x);

@@ -45,9 +45,14 @@ class ExchangeOwner {
 // view is into the exchange's arena or into the config.
 struct Identity {
   static constexpr size_t kMaxClaims = 16;
+  // claims is left unset but for [0, claim_count): made per request, never zeroed in bulk.
+  Identity() {}
+
   std::string_view consumer;  // the API-key consumer
   // The verified JWT's extracted claims, in the order of its issuer's rules.forward ("" absent).
-  std::string_view claims[kMaxClaims];
+  union {
+    std::string_view claims[kMaxClaims];
+  };
   uint32_t claim_count = 0;
   // Header lines the gateway adds upstream ("Name: value\r\n"...): forwarded claims, consumer.
   std::string_view add_headers;

@@ -134,8 +134,11 @@ class Pipeline {
   static FilterStatus run_filters(Exchange& x);
   // The action, once every filter has let `x` through.
   static Responder* act(Exchange& x, Downstream& client);
-  // Whether a filter that ran for `x` takes part in the response phase.
-  static bool edits_response(const Exchange& x);
+  // Whether a filter that ran for `x` takes part in the response phase (inline: asked before
+  // every response head).
+  static bool edits_response(const Exchange& x) {
+    return x.plan && (x.plan->response_mask & entered_mask(x.entered_)) != 0;
+  }
   // The response phase, in reverse order.
   static void respond(Exchange& x, ResponseHead& head);
   // The exchange waited for a filter past the request timeout: the filter lets go of it
@@ -145,6 +148,10 @@ class Pipeline {
   static void finish(Exchange& x);
 
  private:
+  static uint32_t entered_mask(uint8_t entered) {
+    return entered >= 32 ? ~0u : (1u << entered) - 1;
+  }
+
   const Router& router_;
   std::vector<RoutePlan> plans_;
 };
