@@ -42,19 +42,11 @@ std::unique_ptr<Action> AggregateShard::make_action(const RouteConfig& route,
 }
 
 AggregateCall* AggregateShard::acquire() {
-  if (!free_) {
-    calls_.push_back(std::make_unique<AggregateCall>(*this));
-    return calls_.back().get();
-  }
-  AggregateCall* c = free_;
-  free_ = c->next_free;
-  c->next_free = nullptr;
-  return c;
+  return calls_.acquire(*this);
 }
 
 void AggregateShard::release(AggregateCall* call) {
-  call->next_free = free_;
-  free_ = call;
+  calls_.release(call);
 }
 
 }  // namespace ringgate

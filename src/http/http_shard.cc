@@ -109,15 +109,7 @@ void HttpShard::add_starved(Connection* c) {
 
 void HttpShard::end_of_iteration() {
   Reactor& reactor = shard_.reactor();
-  if (!starved_.empty() && reactor.buffers_out() < reactor.buffer_count()) {
-    std::vector<Connection*> starved;
-    starved.swap(starved_);
-    for (Connection* c : starved) {
-      if (c) {
-        c->resume_receive();
-      }
-    }
-  }
+  resume_starved(reactor, starved_);
   for (Connection* c : dead_) {
     if (c->out_) {
       release_out(c->out_);

@@ -41,19 +41,11 @@ UpstreamShard::~UpstreamShard() {
 }
 
 ProxyCall* UpstreamShard::acquire_call() {
-  if (!free_calls_) {
-    calls_.push_back(std::make_unique<ProxyCall>(*this));
-    return calls_.back().get();
-  }
-  ProxyCall* c = free_calls_;
-  free_calls_ = c->next_free;
-  c->next_free = nullptr;
-  return c;
+  return calls_.acquire(*this);
 }
 
 void UpstreamShard::release_call(ProxyCall* call) {
-  call->next_free = free_calls_;
-  free_calls_ = call;
+  calls_.release(call);
 }
 
 void UpstreamShard::add_starved(UpstreamConn* u) {
@@ -87,15 +79,7 @@ void UpstreamShard::begin_drain() {
 
 void UpstreamShard::end_of_iteration() {
   Reactor& reactor = shard_.reactor();
-  if (!starved_.empty() && reactor.buffers_out() < reactor.buffer_count()) {
-    std::vector<UpstreamConn*> starved;
-    starved.swap(starved_);
-    for (UpstreamConn* u : starved) {
-      if (u) {
-        u->resume_receive();
-      }
-    }
-  }
+  resume_starved(reactor, starved_);
   for (UpstreamConn* u : dead_) {
     reactor.submit_close(u->fd());
     delete u;

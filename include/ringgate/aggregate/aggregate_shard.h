@@ -8,6 +8,7 @@
 
 #include "ringgate/aggregate/json.h"
 #include "ringgate/config/config.h"
+#include "ringgate/core/object_pool.h"
 #include "ringgate/http/pipeline.h"
 
 namespace ringgate {
@@ -36,8 +37,7 @@ class AggregateShard {
  private:
   UpstreamShard& upstream_;
   HttpShard& http_;
-  std::vector<std::unique_ptr<AggregateCall>> calls_;  // every call ever made; free ones below
-  AggregateCall* free_ = nullptr;
+  ObjectPool<AggregateCall> calls_;
   json::Reader json_reader_;
 };
 

@@ -95,4 +95,20 @@ inline void InputChain::release(BufferChains& chains) {
   }
 }
 
+// Connections that found the buffer ring empty (retired ones nulled out) receive again once a
+// buffer is free: each gets resume_receive().
+template <typename Conn>
+void resume_starved(Reactor& reactor, std::vector<Conn*>& starved) {
+  if (starved.empty() || reactor.buffers_out() >= reactor.buffer_count()) {
+    return;
+  }
+  std::vector<Conn*> now;
+  now.swap(starved);
+  for (Conn* c : now) {
+    if (c) {
+      c->resume_receive();
+    }
+  }
+}
+
 }  // namespace ringgate

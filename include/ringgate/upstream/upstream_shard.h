@@ -10,14 +10,15 @@
 #include "ringgate/config/config.h"
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/input_chain.h"
+#include "ringgate/core/object_pool.h"
 #include "ringgate/core/shard.h"
 #include "ringgate/http/forward.h"
 #include "ringgate/http/request_parser.h"
+#include "ringgate/upstream/call.h"
 #include "ringgate/upstream/cluster.h"
 
 namespace ringgate {
 
-class ProxyCall;
 class UpstreamConn;
 
 class UpstreamShard {
@@ -74,8 +75,7 @@ class UpstreamShard {
   std::vector<HeaderSpan> response_spans_;
   ParserContext response_parser_context_;
   BlockPool request_pool_;
-  std::vector<std::unique_ptr<ProxyCall>> calls_;  // every call ever made; free ones listed below
-  ProxyCall* free_calls_ = nullptr;
+  ObjectPool<ProxyCall> calls_;
   RequestIdGenerator request_ids_;
   uint32_t open_ = 0;  // upstream connections not yet retired
   std::vector<UpstreamConn*> starved_;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ringgate/core/block_pool.h"
+#include "client_request.h"
 #include "ringgate/http/error_reply.h"
 
 namespace ringgate {
@@ -119,11 +119,7 @@ class PipelineTest : public ::testing::Test {
   void SetUp() override {
     config_ = std::make_unique<Config>(load_config_string(kConfig, "pipeline_test"));
     router_ = std::make_unique<Router>(*config_);
-    spans_.resize(config_->server.limits.headers);
-    context_.limits = &config_->server.limits;
-    context_.scratch_pool = &scratch_;
-    context_.shared_spans = spans_.data();
-    parser_.init(&context_);
+    client_ = std::make_unique<ClientRequest>(config_->server.limits);
   }
 
   // A pipeline whose one route runs `filters` then the fake action.
@@ -133,18 +129,7 @@ class PipelineTest : public ::testing::Test {
     pipeline_ = std::make_unique<Pipeline>(*router_, std::move(plans));
   }
 
-  Exchange& exchange(std::string request) {
-    request_ = std::move(request);
-    size_t consumed = 0;
-    RequestParser::Event ev = parser_.feed(request_.data(), request_.size(), consumed);
-    if (ev == RequestParser::Event::kMessageComplete) {  // the previous request's end first
-      size_t more = 0;
-      ev = parser_.feed(request_.data() + consumed, request_.size() - consumed, more);
-    }
-    EXPECT_EQ(ev, RequestParser::Event::kHead);
-    Exchange* x = arena_.make<Exchange>(owner_, arena_, parser_, counters_);
-    return *x;
-  }
+  Exchange& exchange(std::string request) { return client_->parse(std::move(request), owner_); }
 
   // The response phase as a connection runs it before writing a head.
   std::string respond(Exchange& x) {
@@ -160,14 +145,7 @@ class PipelineTest : public ::testing::Test {
   std::unique_ptr<Config> config_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<Pipeline> pipeline_;
-  BlockPool scratch_{scratch_block_size(Limits{}), 4};
-  BlockPool arena_pool_{4096, 4};
-  Arena arena_{&arena_pool_};
-  std::vector<HeaderSpan> spans_;
-  ParserContext context_;
-  RequestParser parser_;
-  ShardCounters counters_;
-  std::string request_;
+  std::unique_ptr<ClientRequest> client_;
 };
 
 TEST_F(PipelineTest, FiltersRunInRouteOrderThenTheAction) {
@@ -255,7 +233,6 @@ TEST_F(PipelineTest, UnroutedRequestsAre404Or405WithAllow) {
   EXPECT_EQ(pipeline_->start(missing, nullptr), FilterStatus::kReply);
   EXPECT_EQ(error_status(missing.error), 404);
   Pipeline::finish(missing);
-  arena_.reset();
   Exchange& wrong = exchange("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(pipeline_->start(wrong, nullptr), FilterStatus::kReply);
   EXPECT_EQ(error_status(wrong.error), 405);

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "client_request.h"
 #include "ringgate/config/config.h"
-#include "ringgate/core/block_pool.h"
 #include "ringgate/core/shard.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/upstream/upstream_shard.h"
@@ -100,11 +100,7 @@ class CallTest : public ::testing::Test {
     }
     upstream_ = std::make_unique<UpstreamShard>(*shard_, *config_, *chains_,
                                                 std::vector<SharedCluster*>{shared_.get()}, 1);
-    spans_.resize(config_->server.limits.headers);
-    context_.limits = &config_->server.limits;
-    context_.scratch_pool = &scratch_;
-    context_.shared_spans = spans_.data();
-    parser_.init(&context_);
+    request_ = std::make_unique<ClientRequest>(config_->server.limits);
   }
 
   void TearDown() override {
@@ -116,11 +112,7 @@ class CallTest : public ::testing::Test {
 
   // Parses `request` as the client's and starts a call for it.
   ProxyCall* start(std::string request) {
-    request_ = std::move(request);
-    size_t consumed = 0;
-    EXPECT_EQ(parser_.feed(request_.data(), request_.size(), consumed),
-              RequestParser::Event::kHead);
-    x_ = arena_.make<Exchange>(owner_, arena_, parser_, counters_);
+    x_ = &request_->parse(std::move(request), owner_);
     ProxyCall* call = upstream_->acquire_call();
     const UpstreamAction& action = std::get<UpstreamAction>(config_->routes[0].action);
     const Error error =
@@ -160,15 +152,8 @@ class CallTest : public ::testing::Test {
   std::unique_ptr<SharedCluster> shared_;
   SocketAddress addresses_[2];
   std::unique_ptr<UpstreamShard> upstream_;
-  BlockPool scratch_{scratch_block_size(Limits{}), 4};
-  BlockPool arena_pool_{4096, 4};
-  Arena arena_{&arena_pool_};
-  std::vector<HeaderSpan> spans_;
-  ParserContext context_;
-  RequestParser parser_;
-  std::string request_;
+  std::unique_ptr<ClientRequest> request_;
   std::string sent_;
-  ShardCounters counters_;
   Owner owner_;
   Exchange* x_ = nullptr;
   FakeClient client_;
