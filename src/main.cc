@@ -29,19 +29,23 @@ constexpr const char* kUsage =
     "  --ephemeral        demo: free ports for the services, listeners and admin\n"
     "signals: SIGTERM/SIGINT drain and exit; SIGHUP is ignored (reload arrives later)\n";
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// What the command line asks for.
+struct Options {
   std::string config_path;
   bool check = false;
   bool demo = false;
   bool ephemeral = false;
+};
+
+// Reads the command line into `out`; -1 to go on, or the exit status (after --version, --help,
+// or a usage error).
+int parse_options(int argc, char** argv, Options& out) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if ((a == "-c" || a == "--config") && i + 1 < argc) {
-      config_path = argv[++i];
+      out.config_path = argv[++i];
     } else if (a == "-t" || a == "--check") {
-      check = true;
+      out.check = true;
     } else if (a == "-v" || a == "--version") {
       fputs(ringgate::version_report().c_str(), stdout);
       return 0;
@@ -49,20 +53,66 @@ int main(int argc, char** argv) {
       fputs(kUsage, stdout);
       return 0;
     } else if (a == "demo") {
-      demo = true;
+      out.demo = true;
     } else if (a == "--ephemeral") {
-      ephemeral = true;
+      out.ephemeral = true;
     } else {
       fprintf(stderr, "ringgate: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
   }
-
-  if (ephemeral && !demo) {
+  if (out.ephemeral && !out.demo) {
     fprintf(stderr, "ringgate: --ephemeral is for demo only\n%s", kUsage);
     return 2;
   }
+  return -1;
+}
 
+// Each connection is a descriptor: raise the soft limit to the hard one, as a gateway serving
+// server.limits.connections clients needs, and say so when even that is too low.
+void raise_file_limit(const ringgate::Config& config) {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  if (nofile.rlim_cur != RLIM_INFINITY &&
+      nofile.rlim_cur < config.server.limits.connections + 64u) {
+    fprintf(stderr,
+            "ringgate: warning: open-file limit %llu leaves too little room for "
+            "server.limits.connections (%u) plus listeners and upstreams\n",
+            static_cast<unsigned long long>(nofile.rlim_cur), config.server.limits.connections);
+  }
+}
+
+// Runs until SIGINT or SIGTERM has drained the gateway.
+void serve(ringgate::Gateway& gateway, const sigset_t& signals) {
+  bool stop_requested = false;
+  while (!gateway.finished()) {
+    timespec wait{0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGINT || sig == SIGTERM) {
+      if (!stop_requested) {
+        fprintf(stderr, "ringgate: %s: draining (up to %lld ms)\n", strsignal(sig),
+                static_cast<long long>(gateway.config().server.drain_timeout.count()));
+        stop_requested = true;
+        gateway.request_stop();
+      }
+    } else if (sig == SIGHUP) {
+      fprintf(stderr, "ringgate: SIGHUP: configuration reload is not available yet; ignored\n");
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  if (const int status = parse_options(argc, argv, options); status >= 0) {
+    return status;
+  }
+  const bool demo = options.demo;
+  const std::string& config_path = options.config_path;
   const char* embedded_name = demo ? "<embedded demo.yaml>" : "<embedded>";
   ringgate::Config loaded;
   try {
@@ -75,7 +125,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ringgate: %s\n", e.what());
     return 1;
   }
-  if (check) {
+  if (options.check) {
     printf("ringgate: configuration %s is valid\n",
            config_path.empty() ? embedded_name : config_path.c_str());
     return 0;
@@ -96,7 +146,7 @@ int main(int argc, char** argv) {
   ringgate::demo::DemoServices demo_services;
   if (demo) {
     std::string error;
-    if (!demo_services.start(loaded, ephemeral, error)) {
+    if (!demo_services.start(loaded, options.ephemeral, error)) {
       fprintf(stderr, "ringgate: %s\n", error.c_str());
       return 1;
     }
@@ -105,21 +155,7 @@ int main(int argc, char** argv) {
     }
   }
   auto config = std::make_shared<const ringgate::Config>(std::move(loaded));
-
-  // Each connection is a descriptor: raise the soft limit to the hard one, as a gateway serving
-  // server.limits.connections clients needs, and say so when even that is too low.
-  rlimit nofile{};
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
-  if (nofile.rlim_cur != RLIM_INFINITY &&
-      nofile.rlim_cur < config->server.limits.connections + 64u) {
-    fprintf(stderr,
-            "ringgate: warning: open-file limit %llu leaves too little room for "
-            "server.limits.connections (%u) plus listeners and upstreams\n",
-            static_cast<unsigned long long>(nofile.rlim_cur), config->server.limits.connections);
-  }
+  raise_file_limit(*config);
 
   ringgate::Gateway gateway(config);
   gateway.set_admin_handler(ringgate::make_admin_handler(gateway));
@@ -140,22 +176,7 @@ int main(int argc, char** argv) {
   if (demo) {
     ringgate::demo::print_examples(gateway.config(), gateway.listeners(), stdout);
   }
-
-  bool stop_requested = false;
-  while (!gateway.finished()) {
-    timespec wait{0, 100 * 1000 * 1000};
-    int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (sig == SIGINT || sig == SIGTERM) {
-      if (!stop_requested) {
-        fprintf(stderr, "ringgate: %s: draining (up to %lld ms)\n", strsignal(sig),
-                static_cast<long long>(config->server.drain_timeout.count()));
-        stop_requested = true;
-        gateway.request_stop();
-      }
-    } else if (sig == SIGHUP) {
-      fprintf(stderr, "ringgate: SIGHUP: configuration reload is not available yet; ignored\n");
-    }
-  }
+  serve(gateway, signals);
   const bool drained = gateway.wait();
   fprintf(stderr, "ringgate: stopped%s\n", drained ? "" : " (drain timeout: connections cut)");
   return 0;

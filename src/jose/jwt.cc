@@ -293,6 +293,96 @@ bool Key::verify(std::string_view signing_input, std::string_view signature) con
   return ok;
 }
 
+namespace {
+
+// The public key of an RSA JWK (`alg` must be RS* or PS*); nullptr with `why` otherwise.
+EVP_PKEY* rsa_public_key(const JwkFields& f, const std::optional<Alg>& alg, std::string* why) {
+  if (!alg || !is_rsa(*alg)) {
+    *why = "an RSA key needs alg RS256, RS384, RS512, PS256, PS384 or PS512";
+    return nullptr;
+  }
+  std::string n;
+  std::string e;
+  if (!b64_member(f.n, &n) || !b64_member(f.e, &e) || n.empty() || e.empty()) {
+    *why = "n or e is missing or not base64url";
+    return nullptr;
+  }
+  Bn bn_n = bn_from(n);
+  Bn bn_e = bn_from(e);
+  if (BN_num_bits(bn_n.get()) < 2048) {
+    *why = "the RSA modulus has fewer than 2048 bits";
+    return nullptr;
+  }
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n.get());
+  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e.get());
+  return public_key_from("RSA", bld);
+}
+
+// The public key of an EC JWK; `alg` becomes its curve's (a different one given is refused).
+EVP_PKEY* ec_public_key(const JwkFields& f, std::optional<Alg>& alg, std::string* why) {
+  const Alg by_curve = f.crv == "P-256"   ? Alg::kES256
+                       : f.crv == "P-384" ? Alg::kES384
+                       : f.crv == "P-521" ? Alg::kES512
+                                          : Alg::kEdDSA;
+  if (by_curve == Alg::kEdDSA) {
+    *why = "curve \"" + f.crv + "\" is not supported (P-256, P-384, P-521)";
+    return nullptr;
+  }
+  if (alg && *alg != by_curve) {
+    *why = "alg " + f.alg + " does not go with curve " + f.crv;
+    return nullptr;
+  }
+  alg = by_curve;
+  std::string x;
+  std::string y;
+  const size_t size = ec_field_bytes(by_curve);
+  if (!b64_member(f.x, &x) || !b64_member(f.y, &y) || x.size() != size || y.size() != size) {
+    *why = "x or y is missing, not base64url or not " + std::to_string(size) + " bytes";
+    return nullptr;
+  }
+  const std::string point = '\x04' + x + y;
+  const char* group = by_curve == Alg::kES256   ? "prime256v1"
+                      : by_curve == Alg::kES384 ? "secp384r1"
+                                                : "secp521r1";
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+  OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+  EVP_PKEY* pkey = public_key_from("EC", bld);
+  if (pkey) {
+    // fromdata does not check that the point is on the curve; a public-key check does.
+    EVP_PKEY_CTX* check = EVP_PKEY_CTX_new(pkey, nullptr);
+    if (!check || EVP_PKEY_public_check(check) != 1) {
+      EVP_PKEY_free(pkey);
+      pkey = nullptr;
+    }
+    EVP_PKEY_CTX_free(check);
+  }
+  return pkey;
+}
+
+// The public key of an Ed25519 (OKP) JWK; `alg` becomes EdDSA.
+EVP_PKEY* okp_public_key(const JwkFields& f, std::optional<Alg>& alg, std::string* why) {
+  if (f.crv != "Ed25519") {
+    *why = "OKP curve \"" + f.crv + "\" is not supported (Ed25519)";
+    return nullptr;
+  }
+  if (alg && *alg != Alg::kEdDSA) {
+    *why = "alg " + f.alg + " does not go with an Ed25519 key";
+    return nullptr;
+  }
+  alg = Alg::kEdDSA;
+  std::string x;
+  if (!b64_member(f.x, &x) || x.size() != 32) {
+    *why = "x is missing, not base64url or not 32 bytes";
+    return nullptr;
+  }
+  return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
+                                     reinterpret_cast<const unsigned char*>(x.data()), x.size());
+}
+
+}  // namespace
+
 bool parse_jwk(std::string_view json, Key* out, std::string* why) {
   simdjson::padded_string padded(json);
   od::parser parser;
@@ -342,88 +432,19 @@ bool parse_jwk(std::string_view json, Key* out, std::string* why) {
     return true;
   }
   EVP_PKEY* pkey = nullptr;
+  std::string problem;  // what the key's own checks refused, if anything
   if (f.kty == "RSA") {
-    if (!alg || !is_rsa(*alg)) {
-      *why = "an RSA key needs alg RS256, RS384, RS512, PS256, PS384 or PS512";
-      return false;
-    }
-    std::string n;
-    std::string e;
-    if (!b64_member(f.n, &n) || !b64_member(f.e, &e) || n.empty() || e.empty()) {
-      *why = "n or e is missing or not base64url";
-      return false;
-    }
-    Bn bn_n = bn_from(n);
-    Bn bn_e = bn_from(e);
-    if (BN_num_bits(bn_n.get()) < 2048) {
-      *why = "the RSA modulus has fewer than 2048 bits";
-      return false;
-    }
-    OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n.get());
-    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e.get());
-    pkey = public_key_from("RSA", bld);
+    pkey = rsa_public_key(f, alg, &problem);
   } else if (f.kty == "EC") {
-    const Alg by_curve = f.crv == "P-256"   ? Alg::kES256
-                         : f.crv == "P-384" ? Alg::kES384
-                         : f.crv == "P-521" ? Alg::kES512
-                                            : Alg::kEdDSA;
-    if (by_curve == Alg::kEdDSA) {
-      *why = "curve \"" + f.crv + "\" is not supported (P-256, P-384, P-521)";
-      return false;
-    }
-    if (alg && *alg != by_curve) {
-      *why = "alg " + f.alg + " does not go with curve " + f.crv;
-      return false;
-    }
-    alg = by_curve;
-    std::string x;
-    std::string y;
-    const size_t size = ec_field_bytes(by_curve);
-    if (!b64_member(f.x, &x) || !b64_member(f.y, &y) || x.size() != size || y.size() != size) {
-      *why = "x or y is missing, not base64url or not " + std::to_string(size) + " bytes";
-      return false;
-    }
-    const std::string point = '\x04' + x + y;
-    const char* group = by_curve == Alg::kES256   ? "prime256v1"
-                        : by_curve == Alg::kES384 ? "secp384r1"
-                                                  : "secp521r1";
-    OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
-    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
-    pkey = public_key_from("EC", bld);
-    if (pkey) {
-      // fromdata does not check that the point is on the curve; a public-key check does.
-      EVP_PKEY_CTX* check = EVP_PKEY_CTX_new(pkey, nullptr);
-      if (!check || EVP_PKEY_public_check(check) != 1) {
-        EVP_PKEY_free(pkey);
-        pkey = nullptr;
-      }
-      EVP_PKEY_CTX_free(check);
-    }
+    pkey = ec_public_key(f, alg, &problem);
   } else if (f.kty == "OKP") {
-    if (f.crv != "Ed25519") {
-      *why = "OKP curve \"" + f.crv + "\" is not supported (Ed25519)";
-      return false;
-    }
-    if (alg && *alg != Alg::kEdDSA) {
-      *why = "alg " + f.alg + " does not go with an Ed25519 key";
-      return false;
-    }
-    alg = Alg::kEdDSA;
-    std::string x;
-    if (!b64_member(f.x, &x) || x.size() != 32) {
-      *why = "x is missing, not base64url or not 32 bytes";
-      return false;
-    }
-    pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                       reinterpret_cast<const unsigned char*>(x.data()), x.size());
+    pkey = okp_public_key(f, alg, &problem);
   } else {
     *why = f.kty.empty() ? "kty is missing" : "kty \"" + f.kty + "\" is not supported";
     return false;
   }
   if (!pkey) {
-    *why = "OpenSSL refused the key material";
+    *why = problem.empty() ? "OpenSSL refused the key material" : problem;
     return false;
   }
   key.alg_ = *alg;

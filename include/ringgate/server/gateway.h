@@ -89,6 +89,22 @@ class Gateway {
     uint64_t next_ms;  // next refresh (steady clock); UINT64_MAX: never
     bool failing;      // the last lookup failed (logged once per failure spell)
   };
+  // Per shard: its listening sockets and, for each, the handler of a local one (admin,
+  // services) or nullptr for client traffic.
+  struct ShardListeners {
+    explicit ShardListeners(unsigned shards) : fds(shards), handlers(shards) {}
+    std::vector<std::vector<int>> fds;
+    std::vector<std::vector<const AdminHandler*>> handlers;
+  };
+  // The steps of start(): bind every listener; make what the shards share (true when a file
+  // is to be watched); start the shard threads and wait until each has its reactor; wait for
+  // the jwks_url keys.
+  bool bind_listeners(ShardListeners& out, std::string& error);
+  bool bind_local(ShardListeners& out, const SocketAddress& address, const std::string& name,
+                  const AdminHandler* handler, bool admin, std::string& error);
+  bool make_shared_state(unsigned shards);
+  bool start_shards(ShardListeners& listeners, std::string& error);
+  bool await_jwks(std::string& error);
   void publish_addresses();
   void watch_api_keys();  // thread body: re-reads changed API-key files
   bool resolve_named(NamedEndpoint& n);

@@ -1,0 +1,232 @@
+// The per-cluster, per-policy, per-issuer and per-key-set metrics in Prometheus text, each summed
+// over the shards' own counters on scrape (nothing on the request path is shared).
+
+#include <string>
+#include <string_view>
+
+#include "ringgate/core/clock.h"
+#include "ringgate/core/histogram.h"
+#include "ringgate/filters/auth_jwt.h"
+#include "ringgate/filters/rate_limit.h"
+#include "ringgate/server/gateway.h"
+#include "worker.h"
+
+namespace ringgate {
+
+namespace {
+
+// "# HELP name help" and "# TYPE name type" lines.
+void metric_head(std::string& out, std::string_view name, std::string_view type,
+                 std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+}
+
+// "name{label="value"} n", or "name n" without a label.
+void metric_line(std::string& out, std::string_view name, std::string_view label,
+                 std::string_view value, uint64_t n) {
+  out.append(name);
+  if (!label.empty()) {
+    out.append("{").append(label).append("=\"").append(value).append("\"}");
+  }
+  out.append(" ").append(std::to_string(n)).append("\n");
+}
+
+}  // namespace
+
+void Gateway::render_rate_limit_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.rate_limits.empty() || workers_.empty()) {
+    return;
+  }
+#define RINGGATE_RENDER_RATE_LIMIT(field, suffix, type, help)                                \
+  metric_head(out, "ringgate_rate_limit_" suffix, type, help);                               \
+  for (size_t p = 0; p < cfg.rate_limits.size(); ++p) {                                      \
+    uint64_t sum = 0;                                                                        \
+    for (const auto& w : workers_) {                                                         \
+      sum += w->rate_limiter()                                                               \
+                 .counters(static_cast<uint32_t>(p))                                         \
+                 .field.load(std::memory_order_relaxed);                                     \
+    }                                                                                        \
+    metric_line(out, "ringgate_rate_limit_" suffix, "policy", cfg.rate_limits[p].name, sum); \
+  }
+  RINGGATE_RATE_LIMIT_COUNTERS(RINGGATE_RENDER_RATE_LIMIT)
+#undef RINGGATE_RENDER_RATE_LIMIT
+  if (!workers_.front()->redis()) {
+    return;
+  }
+  uint64_t calls = 0;
+  uint64_t failures = 0;
+  uint64_t connects = 0;
+  uint64_t up = 0;
+  for (const auto& w : workers_) {
+    const RedisLink::Stats& st = w->redis()->stats();
+    calls += st.calls.load(std::memory_order_relaxed);
+    failures += st.failures.load(std::memory_order_relaxed);
+    connects += st.connects.load(std::memory_order_relaxed);
+    up += st.up.load(std::memory_order_relaxed) ? 1 : 0;
+  }
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t value;
+  } redis[] = {
+      {"ringgate_redis_calls_total", "counter", "Lease calls sent to Redis", calls},
+      {"ringgate_redis_failures_total", "counter",
+       "Calls Redis did not answer (down, timeout, error)", failures},
+      {"ringgate_redis_connects_total", "counter", "Connections to Redis made and set up",
+       connects},
+      {"ringgate_redis_connected", "gauge", "Shards connected to Redis now", up},
+  };
+  for (const auto& m : redis) {
+    metric_head(out, m.name, m.type, m.help);
+    metric_line(out, m.name, {}, {}, m.value);
+  }
+}
+
+void Gateway::render_jwt_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.jwt_issuers.empty() || workers_.empty()) {
+    return;
+  }
+#define RINGGATE_RENDER_JWT(field, suffix, type, help)                                            \
+  metric_head(out, "ringgate_jwt_" suffix, type, help);                                           \
+  for (size_t i = 0; i < cfg.jwt_issuers.size(); ++i) {                                           \
+    uint64_t sum = 0;                                                                             \
+    for (const auto& w : workers_) {                                                              \
+      sum +=                                                                                      \
+          w->jwt_auth().counters(static_cast<uint32_t>(i)).field.load(std::memory_order_relaxed); \
+    }                                                                                             \
+    metric_line(out, "ringgate_jwt_" suffix, "issuer", cfg.jwt_issuers[i].name, sum);             \
+  }
+  RINGGATE_JWT_COUNTERS(RINGGATE_RENDER_JWT)
+#undef RINGGATE_RENDER_JWT
+  const struct {
+    const char* name;
+    const char* help;
+    std::atomic<uint64_t> JwtKeySource::*field;
+  } fetch_counters[] = {
+      {"ringgate_jwt_jwks_fetches_total", "Fetches of the issuer's jwks_url",
+       &JwtKeySource::fetches},
+      {"ringgate_jwt_jwks_failures_total", "Fetches of jwks_url that failed (last keys kept)",
+       &JwtKeySource::failures},
+  };
+  for (const auto& c : fetch_counters) {
+    metric_head(out, c.name, "counter", c.help);
+    for (size_t i = 0; i < cfg.jwt_issuers.size(); ++i) {
+      metric_line(out, c.name, "issuer", cfg.jwt_issuers[i].name,
+                  (jwt_sources_[i].get()->*c.field).load(std::memory_order_relaxed));
+    }
+  }
+}
+
+void Gateway::render_api_key_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.api_keys.empty() || workers_.empty()) {
+    return;
+  }
+  const struct {
+    const char* name;
+    const char* help;
+    std::atomic<uint64_t> ApiKeyCounters::*field;
+  } kinds[] = {
+      {"ringgate_api_key_accepted_total", "Requests with a known API key",
+       &ApiKeyCounters::accepted},
+      {"ringgate_api_key_missing_total", "Requests without an API key (401)",
+       &ApiKeyCounters::missing},
+      {"ringgate_api_key_invalid_total", "Requests with an unknown API key (401)",
+       &ApiKeyCounters::invalid},
+  };
+  for (const auto& k : kinds) {
+    metric_head(out, k.name, "counter", k.help);
+    for (size_t i = 0; i < cfg.api_keys.size(); ++i) {
+      uint64_t sum = 0;
+      for (const auto& w : workers_) {
+        sum += (w->api_key_counters(i).*k.field).load(std::memory_order_relaxed);
+      }
+      metric_line(out, k.name, "set", cfg.api_keys[i].name, sum);
+    }
+  }
+}
+
+void Gateway::render_upstream_metrics(std::string& out) const {
+  const Config& cfg = *config_;
+  if (cfg.upstreams.empty() || workers_.empty()) {
+    return;
+  }
+#define RINGGATE_RENDER_CLUSTER(field, suffix, type, help)                                         \
+  out += "# HELP ringgate_upstream_" suffix " " help "\n# TYPE ringgate_upstream_" suffix " " type \
+         "\n";                                                                                     \
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {                                              \
+    uint64_t sum = 0;                                                                              \
+    for (const auto& w : workers_) {                                                               \
+      sum += w->clusters()[c]->counters.field.load(std::memory_order_relaxed);                     \
+    }                                                                                              \
+    out += "ringgate_upstream_" suffix "{upstream=\"";                                             \
+    out += cfg.upstreams[c].name;                                                                  \
+    out += "\"} ";                                                                                 \
+    out += std::to_string(sum);                                                                    \
+    out += '\n';                                                                                   \
+  }
+  RINGGATE_CLUSTER_COUNTERS(RINGGATE_RENDER_CLUSTER)
+#undef RINGGATE_RENDER_CLUSTER
+  out +=
+      "# HELP ringgate_upstream_request_duration_seconds Proxied requests, from the request head "
+      "to "
+      "the response complete\n"
+      "# TYPE ringgate_upstream_request_duration_seconds histogram\n";
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
+    std::vector<const LatencyHistogram*> parts;
+    for (const auto& w : workers_) {
+      parts.push_back(&w->clusters()[c]->counters.latency);
+    }
+    render_histogram(out, "ringgate_upstream_request_duration_seconds",
+                     "upstream=\"" + cfg.upstreams[c].name + "\"", parts);
+  }
+  const uint64_t now = monotonic_ms();
+  auto endpoint_labels = [&](size_t c, size_t e) {
+    return "{upstream=\"" + cfg.upstreams[c].name + "\",endpoint=\"" +
+           cfg.upstreams[c].endpoints[e].address + "\"} ";
+  };
+#define RINGGATE_RENDER_ENDPOINT(field, suffix, type, help)                                       \
+  out += "# HELP ringgate_upstream_endpoint_" suffix " " help                                     \
+         "\n# TYPE ringgate_upstream_endpoint_" suffix " " type "\n";                             \
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {                                             \
+    for (size_t e = 0; e < cfg.upstreams[c].endpoints.size(); ++e) {                              \
+      uint64_t sum = 0;                                                                           \
+      for (const auto& w : workers_) {                                                            \
+        sum += w->clusters()[c]->endpoint_counters[e].field.load(std::memory_order_relaxed);      \
+      }                                                                                           \
+      out += "ringgate_upstream_endpoint_" suffix + endpoint_labels(c, e) + std::to_string(sum) + \
+             '\n';                                                                                \
+    }                                                                                             \
+  }
+  RINGGATE_ENDPOINT_COUNTERS(RINGGATE_RENDER_ENDPOINT)
+#undef RINGGATE_RENDER_ENDPOINT
+  auto render_shared = [&](const char* name, const char* type, const char* help, auto value) {
+    out += std::string("# HELP ringgate_upstream_endpoint_") + name + " " + help +
+           "\n# TYPE ringgate_upstream_endpoint_" + name + " " + type + "\n";
+    for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
+      for (size_t e = 0; e < cfg.upstreams[c].endpoints.size(); ++e) {
+        out += std::string("ringgate_upstream_endpoint_") + name + endpoint_labels(c, e) +
+               std::to_string(value(shared_clusters_[c]->endpoints[e])) + '\n';
+      }
+    }
+  };
+  render_shared("healthy", "gauge", "1 while active health checks pass (or are off)",
+                [](const SharedEndpoint& s) { return s.healthy.load() ? 1 : 0; });
+  render_shared("ejected", "gauge", "1 while ejected by outlier detection",
+                [now](const SharedEndpoint& s) { return s.ejected_until_ms.load() > now ? 1 : 0; });
+  render_shared("ejections_total", "counter", "Times ejected by outlier detection",
+                [](const SharedEndpoint& s) { return s.ejections.load(); });
+  out +=
+      "# HELP ringgate_upstream_dns_failures_total Failed lookups of endpoint names\n"
+      "# TYPE ringgate_upstream_dns_failures_total counter\n";
+  for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
+    out += "ringgate_upstream_dns_failures_total{upstream=\"" + cfg.upstreams[c].name + "\"} " +
+           std::to_string(shared_clusters_[c]->dns_failures.load(std::memory_order_relaxed)) + '\n';
+  }
+}
+
+}  // namespace ringgate
