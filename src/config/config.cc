@@ -20,17 +20,14 @@
 #include <string_view>
 #include <utility>
 
+#include "config/loader.h"
 #include "ringgate/core/method.h"
 #include "ringgate/core/path_flags.h"
 #include "ringgate/net/address.h"
 
 namespace ringgate {
+namespace config_detail {
 namespace {
-
-constexpr uint64_t kKiB = 1024;
-constexpr uint64_t kMiB = 1024 * kKiB;
-constexpr uint64_t kGiB = 1024 * kMiB;
-constexpr uint64_t kTiB = 1024 * kGiB;
 
 // Bounds. Each one is documented next to its option in conf/ringgate.yaml.
 constexpr uint32_t kMaxWorkers = 1024;
@@ -43,8 +40,6 @@ constexpr uint64_t kMaxHeaderBytes = 64 * kKiB;
 constexpr uint32_t kMaxHeaders = 1000;
 constexpr uint64_t kMaxBodyBytes = 1 * kTiB;
 constexpr uint32_t kMaxConnections = 1 << 20;  // a typical hard RLIMIT_NOFILE
-constexpr Duration kMinTimeout{1};
-constexpr Duration kMaxTimeout{24 * 60 * 60 * 1000};
 constexpr Duration kMaxDrainTimeout{60 * 60 * 1000};
 // Waiting longer than this for a batch costs more latency than any batch saves.
 constexpr uint64_t kMaxBatchWaitUs = 10000;
@@ -53,9 +48,7 @@ constexpr uint32_t kMaxRingEntries = 32768;  // IORING_MAX_ENTRIES
 constexpr uint32_t kMaxBacklog = 65535;
 constexpr size_t kMaxServerHeader = 256;
 constexpr size_t kMaxRouteName = 128;
-constexpr size_t kMaxQuotedValue = 60;  // longer values are cut in error messages
 // Upstream clusters.
-constexpr size_t kMaxClusterName = 64;
 constexpr uint64_t kMaxRateTokens = 1000000000;  // per period; also the largest burst
 constexpr size_t kMaxJwtValues = 16;  // claims an issuer extracts (ShardJwtAuth::kMaxValues)
 constexpr uint32_t kMaxTrustedHops = 16;
@@ -67,13 +60,8 @@ constexpr uint32_t kMaxConsecutive = 1000;  // outlier and circuit failure count
 constexpr uint32_t kMaxThreshold = 100;     // health check pass/fail streaks
 constexpr uint32_t kMaxRetryConcurrency = 100000;
 constexpr uint32_t kMaxRetries = 10;
-constexpr Duration kOneSecond{1000};
-constexpr Duration kOneMinute{60 * 1000};
-constexpr Duration kOneHour{60 * 60 * 1000};
 constexpr Duration kMaxConnectTimeout{5 * 60 * 1000};
 constexpr Duration kMinHealthInterval{100};
-constexpr size_t kMaxHostName = 253;  // RFC 1035 §2.3.4
-constexpr size_t kMaxHostLabel = 63;
 // Aggregation.
 // The aggregation engine has not landed: until it does, `aggregate:` routes are validated in full
 // and then refused, because the server would otherwise answer them as something else.
@@ -87,66 +75,6 @@ constexpr uint32_t kMaxAggregateElements = 10000000;
 constexpr uint32_t kMaxPathIndex = kMaxAggregateElements - 1;
 constexpr uint32_t kMaxForEachConcurrency = 256;
 constexpr uint32_t kMaxForEachItems = 10000;
-
-// ---------------------------------------------------------------------------------------------
-// Formatting for messages.
-
-std::string format_mark(const SourceMark& mark) {
-  if (mark.line <= 0) {
-    return mark.file;
-  }
-  return mark.file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column);
-}
-
-std::string quote(std::string_view text) {
-  std::string out = "'";
-  const size_t n = text.size() > kMaxQuotedValue ? kMaxQuotedValue : text.size();
-  for (size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      // Control bytes would garble the terminal the message is printed on.
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (n < text.size()) {
-    out += "...";
-  }
-  out += "'";
-  return out;
-}
-
-std::string format_size(uint64_t bytes) {
-  struct Unit {
-    uint64_t factor;
-    const char* suffix;
-  };
-  static constexpr Unit kUnits[] = {{kTiB, "TiB"}, {kGiB, "GiB"}, {kMiB, "MiB"}, {kKiB, "KiB"}};
-  for (const Unit& unit : kUnits) {
-    if (bytes != 0 && bytes % unit.factor == 0) {
-      return std::to_string(bytes / unit.factor) + unit.suffix;
-    }
-  }
-  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
-}
-
-std::string format_duration(Duration d) {
-  const auto ms = d.count();
-  if (ms != 0 && ms % 3600000 == 0) {
-    return std::to_string(ms / 3600000) + "h";
-  }
-  if (ms != 0 && ms % 60000 == 0) {
-    return std::to_string(ms / 60000) + "m";
-  }
-  if (ms != 0 && ms % 1000 == 0) {
-    return std::to_string(ms / 1000) + "s";
-  }
-  return std::to_string(ms) + "ms";
-}
 
 // The whole file at `path`; false (errno set) when it cannot be opened or read.
 bool read_whole_file(const std::string& path, std::string* out) {
@@ -164,382 +92,13 @@ bool read_whole_file(const std::string& path, std::string* out) {
   return ok;
 }
 
-std::string join(const std::vector<std::string_view>& items) {
-  std::string out;
-  for (std::string_view item : items) {
-    if (!out.empty()) {
-      out += ", ";
-    }
-    out += item;
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small checks shared by several options.
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = ascii_lower(c);
-  }
-  return out;
-}
-
-bool is_power_of_two(uint64_t v) {
-  return v != 0 && (v & (v - 1)) == 0;
-}
-
-// RFC 9110 §5.6.2 tchar.
-bool is_token_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view text) {
-  if (text.empty()) {
-    return false;
-  }
-  for (char c : text) {
-    if (!is_token_char(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// A field value (RFC 9110 §5.5) may hold HTAB but no other control byte; CR, LF and NUL in
-// particular would let a config value split or truncate the response head.
-std::optional<std::string> field_value_problem(std::string_view value) {
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '\r' || c == '\n') {
-      return "must not contain CR or LF";
-    }
-    if (c == 0) {
-      return "must not contain NUL";
-    }
-    if ((c < 0x20 && c != '\t') || c == 0x7f) {
-      return "must not contain control characters";
-    }
-  }
-  return std::nullopt;
-}
-
-// "host:port" as an endpoint or a Host header value: host is an IPv4 address, a bracketed IPv6
-// address or a DNS name. Syntax only; names are resolved later, off the loader. `canonical`
-// (when given) gets a spelling in which two ways of writing one address compare equal.
-std::optional<std::string> host_port_problem(std::string_view text, bool port_required,
-                                             std::string* canonical) {
-  if (text.empty()) {
-    return "empty";
-  }
-  std::string_view host;
-  std::string_view port;
-  bool has_port = false;
-  if (text.front() == '[') {
-    const size_t close = text.find(']');
-    if (close == std::string_view::npos) {
-      return "unterminated IPv6 literal (expected [addr]:port)";
-    }
-    host = text.substr(1, close - 1);
-    const std::string_view rest = text.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') {
-      return "expected ':' and a port after ']'";
-    }
-    has_port = !rest.empty();
-    port = has_port ? rest.substr(1) : std::string_view();
-    in6_addr ignored{};
-    if (inet_pton(AF_INET6, std::string(host).c_str(), &ignored) != 1) {
-      return "not a numeric IPv6 address inside [...]";
-    }
-  } else {
-    const size_t colon = text.rfind(':');
-    has_port = colon != std::string_view::npos;
-    host = text.substr(0, has_port ? colon : text.size());
-    port = has_port ? text.substr(colon + 1) : std::string_view();
-    if (host.find(':') != std::string_view::npos) {
-      return "IPv6 addresses must be written [addr]:port";
-    }
-    if (host.empty()) {
-      return "missing the host before ':'";
-    }
-    if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
-      in_addr ignored{};
-      if (inet_pton(AF_INET, std::string(host).c_str(), &ignored) != 1) {
-        return "not a valid IPv4 address";
-      }
-    } else {
-      if (host.size() > kMaxHostName) {
-        return "host name longer than " + std::to_string(kMaxHostName) + " characters";
-      }
-      size_t start = 0;
-      while (start <= host.size()) {
-        const size_t dot = std::min(host.find('.', start), host.size());
-        const std::string_view label = host.substr(start, dot - start);
-        if (label.empty() || label.size() > kMaxHostLabel) {
-          return "not a host name: each dot-separated part must be 1 to " +
-                 std::to_string(kMaxHostLabel) + " characters";
-        }
-        for (char c : label) {
-          const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || c == '-' || c == '_';
-          if (!ok) {
-            return "not a host name (letters, digits, '-', '.' and '_' only)";
-          }
-        }
-        if (label.front() == '-' || label.back() == '-') {
-          return "not a host name: a part may not begin or end with '-'";
-        }
-        start = dot + 1;
-      }
-    }
-  }
-  if (!has_port && port_required) {
-    return "missing the port (expected host:port)";
-  }
-  if (has_port) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
-        value > 65535) {
-      return "the port must be a number 1..65535";
-    }
-  }
-  if (canonical) {
-    SocketAddress address;
-    if (has_port && parse_socket_address(text, address)) {
-      *canonical = address.to_string();
-    } else {
-      *canonical = ascii_lower(text);
-    }
-  }
-  return std::nullopt;
-}
-
-// A path the gateway itself puts in a request line (health checks, rewrites): no byte that
-// would end the target or be read as a fragment.
-std::optional<std::string> request_path_problem(std::string_view path, bool query_allowed) {
-  if (path.empty() || path.front() != '/') {
-    return "must start with '/', got " + quote(path);
-  }
-  for (char ch : path) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c == 0x7f) {
-      return std::string("must not contain spaces or control characters (percent-encode them)");
-    }
-    if (c == '#') {
-      return std::string("must not contain '#'");
-    }
-    if (c == '?' && !query_allowed) {
-      return std::string("must not contain '?'; the query string is always kept");
-    }
-  }
-  return std::nullopt;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The loader.
-
-// A node of the document, its dotted path for messages, and where to point at it. A value left
-// empty (`key:`) has no useful position of its own, so it points at its key.
-struct Field {
-  YAML::Node node;
-  std::string path;
-  YAML::Mark mark;
-};
-
-class Loader;
-
-// The entries of one YAML map, checked on construction against the keys that section allows:
-// unknown, duplicate and non-scalar keys are errors. An empty value (`limits:`) is an empty map.
-class Section {
+// Every section of the config, for now in one class. The YAML walking core it builds on is in
+// loader.h.
+class SectionLoader : public Loader {
  public:
-  Section(const Loader& loader, const Field& field, const std::vector<std::string_view>& keys);
-
-  const Field& self() const { return self_; }
-  const Field* find(std::string_view key) const {
-    for (const auto& [name, field] : entries_) {
-      if (name == key) {
-        return &field;
-      }
-    }
-    return nullptr;
-  }
-
- private:
-  Field self_;
-  std::vector<std::pair<std::string, Field>> entries_;
-};
-
-class Loader {
- public:
-  explicit Loader(std::string source) : source_(std::move(source)) {}
+  explicit SectionLoader(std::string source) : Loader(std::move(source)) {}
 
   Config load(const YAML::Node& root);
-
-  SourceMark source_mark(const YAML::Mark& mark) const {
-    SourceMark out;
-    out.file = source_;
-    if (!mark.is_null()) {
-      out.line = mark.line + 1;
-      out.column = mark.column + 1;
-    }
-    return out;
-  }
-  [[noreturn]] void fail_at(const YAML::Mark& mark, const std::string& reason) const {
-    throw ConfigError(source_mark(mark), reason);
-  }
-  [[noreturn]] void fail(const Field& field, const std::string& reason) const {
-    fail_at(field.mark, field.path + ": " + reason);
-  }
-
-  static Field child(const Field& parent, std::string_view key, const YAML::Node& key_node,
-                     const YAML::Node& value) {
-    Field f;
-    f.node = value;
-    f.path = parent.path.empty() ? std::string(key) : parent.path + "." + std::string(key);
-    f.mark = value.IsNull() || value.Mark().is_null() ? key_node.Mark() : value.Mark();
-    return f;
-  }
-  static Field item(const Field& parent, size_t index, const YAML::Node& value) {
-    Field f;
-    f.node = value;
-    f.path = parent.path + "[" + std::to_string(index) + "]";
-    f.mark = value.IsNull() || value.Mark().is_null() ? parent.mark : value.Mark();
-    return f;
-  }
-
-  // Scalars --------------------------------------------------------------------------------
-
-  static std::string describe(const YAML::Node& node) {
-    switch (node.Type()) {
-      case YAML::NodeType::Map:
-        return "a map";
-      case YAML::NodeType::Sequence:
-        return "a list";
-      case YAML::NodeType::Scalar:
-        return quote(node.Scalar());
-      default:
-        return "an empty value";
-    }
-  }
-
-  std::string scalar(const Field& f, std::string_view expected) const {
-    if (!f.node.IsScalar()) {
-      fail(f, "expected " + std::string(expected) + ", got " + describe(f.node));
-    }
-    return f.node.Scalar();
-  }
-
-  std::string read_string(const Field& f) const { return scalar(f, "a string"); }
-
-  // Only the YAML 1.2 spellings: `yes`/`on` are booleans in YAML 1.1 but strings in 1.2, and a
-  // config should not depend on which one a reader implements.
-  bool read_bool(const Field& f) const {
-    const std::string s = scalar(f, "true or false");
-    if (s == "true" || s == "True" || s == "TRUE") {
-      return true;
-    }
-    if (s == "false" || s == "False" || s == "FALSE") {
-      return false;
-    }
-    fail(f, "expected true or false, got " + quote(s));
-  }
-
-  uint64_t read_number(const Field& f, uint64_t min, uint64_t max) const {
-    const std::string s = scalar(f, "a whole number");
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-      fail(f, "expected a whole number, got " + quote(s));
-    }
-    if (v < min || v > max) {
-      fail(f,
-           "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
-    }
-    return v;
-  }
-
-  uint32_t read_power_of_two(const Field& f, uint32_t min, uint32_t max) const {
-    const uint64_t v = read_number(f, min, max);
-    if (!is_power_of_two(v)) {
-      fail(f, "must be a power of two (" + std::to_string(min) + ", " + std::to_string(min * 2) +
-                  ", ... " + std::to_string(max) + "), got " + std::to_string(v));
-    }
-    return static_cast<uint32_t>(v);
-  }
-
-  // Whether `text` failed to parse only because its number is too large: the same unit after a
-  // small number parses.
-  template <typename Parse>
-  static bool overflowed(const std::string& text, Parse parse) {
-    const size_t digits = text.find_first_not_of("0123456789");
-    if (digits == 0) {
-      return false;
-    }
-    return parse("1" + (digits == std::string::npos ? std::string() : text.substr(digits)));
-  }
-
-  uint64_t read_size(const Field& f, uint64_t min, uint64_t max) const {
-    const std::string s = scalar(f, "a size like 16KiB");
-    uint64_t v = 0;
-    if (!parse_size(s, v)) {
-      if (overflowed(s, [](const std::string& t) {
-            uint64_t ignored = 0;
-            return parse_size(t, ignored);
-          })) {
-        fail(f, quote(s) + " is too large; the most is " + format_size(max));
-      }
-      fail(f, "expected a size like 16KiB, got " + quote(s) +
-                  " (units: B, KiB, MiB, GiB, TiB = powers of 1024; KB, MB, GB, TB = powers of "
-                  "1000; no space before the unit)");
-    }
-    if (v < min || v > max) {
-      fail(f, "must be between " + format_size(min) + " and " + format_size(max) + ", got " + s);
-    }
-    return v;
-  }
-
-  Duration read_duration(const Field& f, Duration min, Duration max) const {
-    const std::string s = scalar(f, "a duration like 300ms, 60s, 2m or 1h");
-    Duration v{};
-    if (!parse_duration(s, v)) {
-      if (overflowed(s, [](const std::string& t) {
-            Duration ignored{};
-            return parse_duration(t, ignored);
-          })) {
-        fail(f, quote(s) + " is too long; the most is " + format_duration(max));
-      }
-      std::string reason = "expected a duration like 300ms, 60s, 2m or 1h, got " + quote(s);
-      const bool bare_number = !s.empty() && s.find_first_not_of("0123456789") == s.npos;
-      if (bare_number) {
-        reason += " (a unit is required: ms, s, m or h)";
-      }
-      fail(f, reason);
-    }
-    if (v < min || v > max) {
-      fail(f, "must be between " + format_duration(min) + " and " + format_duration(max) +
-                  ", got " + s);
-    }
-    return v;
-  }
-
-  std::string read_address(const Field& f) const {
-    const std::string s = scalar(f, "an address like \"0.0.0.0:8080\"");
-    SocketAddress address;
-    std::string error;
-    if (!parse_socket_address(s, address, &error)) {
-      fail(f, quote(s) + " is not a valid address: " + error);
-    }
-    return s;
-  }
 
   // Sections ---------------------------------------------------------------------------------
 
@@ -570,9 +129,6 @@ class Loader {
   std::string load_path(const Field& f, RouteMatch::Kind kind) const;
   std::string load_host(const Field& f) const;
   std::vector<std::string> load_methods(const Field& f) const;
-  std::vector<Field> list_or_one(const Field& f, const char* when_empty) const;
-  // One upper-case method name, as `methods` and aggregate backends spell it.
-  std::string read_method(const Field& f) const;
 
   // Upstream clusters ---------------------------------------------------------------------------
 
@@ -587,13 +143,6 @@ class Loader {
   void load_outlier(const Field& f, OutlierConfig& outlier) const;
   void load_circuit(const Field& f, CircuitConfig& circuit) const;
   void load_retry_budget(const Field& f, RetryBudgetConfig& budget) const;
-  // 0 (with or without a unit) turns the option off; anything else must lie in min..max.
-  Duration read_duration_or_off(const Field& f, Duration min, Duration max) const;
-  // `smaller` must not exceed `larger`. The message points at the smaller option when it was
-  // given, else at the larger one, else at the section holding both defaults.
-  void check_not_above(const Field* smaller, const Field* larger, const Field& section,
-                       std::string_view smaller_key, Duration smaller_value,
-                       std::string_view larger_key, Duration larger_value) const;
 
   // Route actions -----------------------------------------------------------------------------
   //
@@ -651,16 +200,15 @@ class Loader {
 
   struct ActionParser {
     std::string_view key;
-    RouteAction (Loader::*parse)(const Field&, const RouteMatch&) const;
+    RouteAction (SectionLoader::*parse)(const Field&, const RouteMatch&) const;
   };
   static constexpr ActionParser kActions[] = {
-      {"direct", &Loader::load_direct},
-      {"upstream", &Loader::load_upstream_action},
-      {"aggregate", &Loader::load_aggregate},
+      {"direct", &SectionLoader::load_direct},
+      {"upstream", &SectionLoader::load_upstream_action},
+      {"aggregate", &SectionLoader::load_aggregate},
   };
 
  private:
-  std::string source_;
   // The clusters, loaded before the routes that name them.
   const std::vector<UpstreamConfig>* upstreams_ = nullptr;
   const std::vector<RateLimitPolicy>* rate_limits_ = nullptr;
@@ -670,46 +218,9 @@ class Loader {
   const std::vector<ApiKeyConfig>* api_keys_ = nullptr;
 };
 
-Section::Section(const Loader& loader, const Field& field,
-                 const std::vector<std::string_view>& keys)
-    : self_(field) {
-  if (field.node.IsNull()) {
-    return;
-  }
-  if (!field.node.IsMap()) {
-    if (field.path.empty()) {
-      loader.fail_at(field.mark, "expected a map with keys " + join(keys) +
-                                     " at the top level, got " + Loader::describe(field.node));
-    }
-    loader.fail(field, "expected a map, got " + Loader::describe(field.node));
-  }
-  const std::string where = field.path.empty() ? "at the top level" : "in '" + field.path + "'";
-  for (auto it = field.node.begin(); it != field.node.end(); ++it) {
-    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
-    if (!key.IsScalar()) {
-      loader.fail_at(key.Mark(),
-                     "keys must be plain names, got " + Loader::describe(key) + " " + where);
-    }
-    const std::string& name = key.Scalar();
-    bool known = false;
-    for (std::string_view k : keys) {
-      known = known || k == name;
-    }
-    if (!known) {
-      loader.fail_at(key.Mark(), "unknown key " + quote(name) + " " + where +
-                                     " (expected one of: " + join(keys) + ")");
-    }
-    if (const Field* first = find(name)) {
-      loader.fail_at(key.Mark(), "duplicate key " + quote(name) + " " + where + " (first at line " +
-                                     std::to_string(loader.source_mark(first->mark).line) + ")");
-    }
-    entries_.emplace_back(name, Loader::child(field, name, key, it->second));
-  }
-}
-
-Config Loader::load(const YAML::Node& root) {
+Config SectionLoader::load(const YAML::Node& root) {
   Config config;
-  config.source = source_;
+  config.source = source();
   Field top{root, "", root.Mark()};
   if (top.mark.is_null()) {
     top.mark = YAML::Mark();  // an empty document: point at its start
@@ -758,7 +269,7 @@ Config Loader::load(const YAML::Node& root) {
   return config;
 }
 
-void Loader::load_server(const Field& f, ServerConfig& server) const {
+void SectionLoader::load_server(const Field& f, ServerConfig& server) const {
   const Section s(
       *this, f,
       {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout", "server_header",
@@ -836,7 +347,7 @@ void Loader::load_server(const Field& f, ServerConfig& server) const {
 }
 
 // `listen` is a list of {address: ...} maps; a bare string, or a list of strings, is shorthand.
-void Loader::load_listen(const Field& f, std::vector<ListenConfig>& out) const {
+void SectionLoader::load_listen(const Field& f, std::vector<ListenConfig>& out) const {
   if (f.node.IsScalar() || f.node.IsMap()) {
     out.push_back(load_listener(f));
     return;
@@ -854,7 +365,7 @@ void Loader::load_listen(const Field& f, std::vector<ListenConfig>& out) const {
   }
 }
 
-ListenConfig Loader::load_listener(const Field& f) const {
+ListenConfig SectionLoader::load_listener(const Field& f) const {
   ListenConfig listener;
   if (f.node.IsScalar()) {
     listener.address = read_address(f);
@@ -874,8 +385,8 @@ ListenConfig Loader::load_listener(const Field& f) const {
   return listener;
 }
 
-void Loader::load_limits(const Field& f, const BufferConfig& buffers, const Field* buffers_field,
-                         Limits& limits) const {
+void SectionLoader::load_limits(const Field& f, const BufferConfig& buffers,
+                                const Field* buffers_field, Limits& limits) const {
   const Section s(*this, f,
                   {"request_line", "header_bytes", "headers", "body_bytes", "connections",
                    "header_timeout", "idle_timeout", "request_timeout"});
@@ -926,7 +437,7 @@ void Loader::load_limits(const Field& f, const BufferConfig& buffers, const Fiel
   }
 }
 
-bool Loader::load_admin(const Field& f, AdminConfig& admin) const {
+bool SectionLoader::load_admin(const Field& f, AdminConfig& admin) const {
   const Section s(*this, f, {"listen", "enabled"});
   admin.mark = source_mark(f.mark);
   if (const Field* v = s.find("enabled")) {
@@ -942,7 +453,7 @@ bool Loader::load_admin(const Field& f, AdminConfig& admin) const {
 
 // Two sockets on one port where one address covers the other would either fail to bind or, with
 // SO_REUSEPORT, silently split connections between the gateway and the admin server.
-void Loader::check_listener_overlap(const Config& config, bool admin_listen_given) const {
+void SectionLoader::check_listener_overlap(const Config& config, bool admin_listen_given) const {
   struct Bound {
     SocketAddress address;
     std::string name;
@@ -982,7 +493,7 @@ void Loader::check_listener_overlap(const Config& config, bool admin_listen_give
   }
 }
 
-void Loader::load_routes(const Field& f, std::vector<RouteConfig>& routes) const {
+void SectionLoader::load_routes(const Field& f, std::vector<RouteConfig>& routes) const {
   if (f.node.IsNull()) {
     return;
   }
@@ -1003,7 +514,7 @@ void Loader::load_routes(const Field& f, std::vector<RouteConfig>& routes) const
   }
 }
 
-RouteConfig Loader::load_route(const Field& f, size_t index) const {
+RouteConfig SectionLoader::load_route(const Field& f, size_t index) const {
   if (!f.node.IsMap()) {
     fail(f, "expected a route map with 'match' and an action, got " + describe(f.node));
   }
@@ -1119,7 +630,7 @@ RouteConfig Loader::load_route(const Field& f, size_t index) const {
   return route;
 }
 
-void Loader::load_match(const Field& f, RouteMatch& match) const {
+void SectionLoader::load_match(const Field& f, RouteMatch& match) const {
   const Section s(*this, f, {"path", "prefix", "methods", "host"});
   const Field* path = s.find("path");
   const Field* prefix = s.find("prefix");
@@ -1146,7 +657,7 @@ void Loader::load_match(const Field& f, RouteMatch& match) const {
   }
 }
 
-std::string Loader::load_path(const Field& f, RouteMatch::Kind kind) const {
+std::string SectionLoader::load_path(const Field& f, RouteMatch::Kind kind) const {
   const std::string path = scalar(f, "a path starting with '/'");
   if (path.empty() || path.front() != '/') {
     fail(f, "must start with '/', got " + quote(path));
@@ -1199,7 +710,7 @@ std::string Loader::load_path(const Field& f, RouteMatch::Kind kind) const {
 
 // Hosts are compared case-insensitively and without the port (the gateway strips it from the
 // request's Host), so the config holds them lower-case and a port here could never match.
-std::string Loader::load_host(const Field& f) const {
+std::string SectionLoader::load_host(const Field& f) const {
   const std::string host = ascii_lower(scalar(f, "a host name like example.com"));
   if (host.empty()) {
     fail(f, "empty; leave 'host' out to match any host");
@@ -1228,25 +739,8 @@ std::string Loader::load_host(const Field& f) const {
   return host;
 }
 
-// The items of a list, or the one scalar given in its place; an empty list fails with `when_empty`.
-std::vector<Field> Loader::list_or_one(const Field& f, const char* when_empty) const {
-  std::vector<Field> items;
-  if (!f.node.IsSequence()) {
-    items.push_back(f);
-    return items;
-  }
-  size_t i = 0;
-  for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
-    items.push_back(item(f, i, *it));
-  }
-  if (items.empty()) {
-    fail(f, when_empty);
-  }
-  return items;
-}
-
 // A single method name is shorthand for a one-element list.
-std::vector<std::string> Loader::load_methods(const Field& f) const {
+std::vector<std::string> SectionLoader::load_methods(const Field& f) const {
   const std::vector<Field> items =
       list_or_one(f, "empty list; leave 'methods' out to match any method");
   std::vector<std::string> methods;
@@ -1264,27 +758,7 @@ std::vector<std::string> Loader::load_methods(const Field& f) const {
   return methods;
 }
 
-std::string Loader::read_method(const Field& f) const {
-  const std::string name = scalar(f, "a method name like GET");
-  if (method_from_name(name) < 0) {
-    const std::string upper = [&] {
-      std::string u = name;
-      for (char& c : u) {
-        c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-      }
-      return u;
-    }();
-    // Methods are case-sensitive (RFC 9110 §9.1): "get" is a different, unknown method.
-    if (upper != name && method_from_name(upper) >= 0) {
-      fail(f,
-           "unknown method " + quote(name) + "; methods are case-sensitive, write " + quote(upper));
-    }
-    fail(f, "unknown method " + quote(name));
-  }
-  return name;
-}
-
-RouteAction Loader::load_direct(const Field& f, const RouteMatch& /*match*/) const {
+RouteAction SectionLoader::load_direct(const Field& f, const RouteMatch& /*match*/) const {
   const Section s(*this, f, {"status", "headers", "body"});
   DirectResponse direct;
   const Field* status = s.find("status");
@@ -1309,7 +783,7 @@ RouteAction Loader::load_direct(const Field& f, const RouteMatch& /*match*/) con
 
 // `headers` maps a name to a value, or to a list of values for a field that repeats
 // (Set-Cookie). Names are case-insensitive, so two spellings of one name are one field twice.
-void Loader::load_direct_headers(const Field& f, DirectResponse& direct) const {
+void SectionLoader::load_direct_headers(const Field& f, DirectResponse& direct) const {
   if (f.node.IsNull()) {
     return;
   }
@@ -1396,25 +870,10 @@ std::string_view balance_name(BalanceKind kind) {
   }
   return "?";
 }
-
-bool is_cluster_name(std::string_view name) {
-  if (name.empty() || name.size() > kMaxClusterName) {
-    return false;
-  }
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-';
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Cluster names are a map's keys, so duplicates and bad names are reported at the key.
-void Loader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
-                       std::vector<ApiKeyConfig>& api_keys,
-                       std::vector<UpstreamConfig>& upstreams) const {
+void SectionLoader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
+                              std::vector<ApiKeyConfig>& api_keys,
+                              std::vector<UpstreamConfig>& upstreams) const {
   const Section s(*this, f, {"jwt", "api_keys"});
   if (const Field* keys = s.find("api_keys"); keys && !keys->node.IsNull()) {
     if (!keys->node.IsMap()) {
@@ -1462,8 +921,9 @@ void Loader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
   }
 }
 
-JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
-                                        std::vector<UpstreamConfig>& upstreams) const {
+JwtIssuerConfig SectionLoader::load_jwt_issuer(const Field& f, std::string name,
+                                               const YAML::Mark& key,
+                                               std::vector<UpstreamConfig>& upstreams) const {
   const Section s(*this, f,
                   {"issuer", "audiences", "jwks_file", "jwks_url", "jwks_refresh",
                    "jwks_min_refresh", "jwks_timeout", "algorithms", "leeway", "require_exp",
@@ -1647,7 +1107,8 @@ JwtIssuerConfig Loader::load_jwt_issuer(const Field& f, std::string name, const 
   return j;
 }
 
-ApiKeyConfig Loader::load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const {
+ApiKeyConfig SectionLoader::load_api_keys(const Field& f, std::string name,
+                                          const YAML::Mark& key) const {
   const Section s(*this, f, {"file", "header", "query", "consumer_header", "reload_interval"});
   ApiKeyConfig k;
   k.name = std::move(name);
@@ -1698,8 +1159,8 @@ ApiKeyConfig Loader::load_api_keys(const Field& f, std::string name, const YAML:
   return k;
 }
 
-uint32_t Loader::extract_claim(JwtIssuerConfig& issuer, const std::string& claim,
-                               const Field& f) const {
+uint32_t SectionLoader::extract_claim(JwtIssuerConfig& issuer, const std::string& claim,
+                                      const Field& f) const {
   std::vector<std::string>& names = issuer.rules.forward;
   size_t k = 0;
   while (k < names.size() && names[k] != claim) {
@@ -1717,7 +1178,7 @@ uint32_t Loader::extract_claim(JwtIssuerConfig& issuer, const std::string& claim
   return static_cast<uint32_t>(k);
 }
 
-void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
+void SectionLoader::load_route_auth(const Field& f, RouteConfig& route) const {
   const Section s(*this, f, {"jwt", "scopes", "api_key"});
   if (const Field* v = s.find("api_key")) {
     const std::string name = read_string(*v);
@@ -1785,7 +1246,7 @@ void Loader::load_route_auth(const Field& f, RouteConfig& route) const {
   }
 }
 
-void Loader::load_redis(const Field& f, RedisConfig& redis, Duration request_timeout) const {
+void SectionLoader::load_redis(const Field& f, RedisConfig& redis, Duration request_timeout) const {
   const Section s(*this, f, {"address", "password", "database", "timeout", "retry", "key_prefix"});
   redis.enabled = true;
   redis.mark = source_mark(f.mark);
@@ -1821,8 +1282,8 @@ void Loader::load_redis(const Field& f, RedisConfig& redis, Duration request_tim
   }
 }
 
-void Loader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies,
-                              const RedisConfig& redis) const {
+void SectionLoader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies,
+                                     const RedisConfig& redis) const {
   if (f.node.IsNull()) {
     return;
   }
@@ -1851,8 +1312,8 @@ void Loader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& poli
   }
 }
 
-RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name, const YAML::Mark& key,
-                                        bool have_redis) const {
+RateLimitPolicy SectionLoader::load_rate_limit(const Field& f, std::string name,
+                                               const YAML::Mark& key, bool have_redis) const {
   const Section s(*this, f,
                   {"key", "rate", "burst", "max_keys", "global", "backend", "on_error", "batch"});
   RateLimitPolicy p;
@@ -1946,7 +1407,7 @@ RateLimitPolicy Loader::load_rate_limit(const Field& f, std::string name, const 
   return p;
 }
 
-void Loader::load_upstreams(const Field& f, std::vector<UpstreamConfig>& upstreams) const {
+void SectionLoader::load_upstreams(const Field& f, std::vector<UpstreamConfig>& upstreams) const {
   if (f.node.IsNull()) {
     return;
   }
@@ -1974,8 +1435,8 @@ void Loader::load_upstreams(const Field& f, std::vector<UpstreamConfig>& upstrea
   }
 }
 
-UpstreamConfig Loader::load_upstream(const Field& f, std::string name,
-                                     const YAML::Mark& key) const {
+UpstreamConfig SectionLoader::load_upstream(const Field& f, std::string name,
+                                            const YAML::Mark& key) const {
   const Section s(*this, f,
                   {"endpoints", "balance", "hash_key", "keepalive", "keepalive_timeout",
                    "max_requests_per_connection", "connect_timeout", "dns_refresh", "health",
@@ -2032,7 +1493,7 @@ UpstreamConfig Loader::load_upstream(const Field& f, std::string name,
   return up;
 }
 
-void Loader::load_endpoints(const Field& f, std::vector<EndpointConfig>& endpoints) const {
+void SectionLoader::load_endpoints(const Field& f, std::vector<EndpointConfig>& endpoints) const {
   if (!f.node.IsSequence()) {
     fail(f, "expected a list of endpoints like [\"10.0.0.1:8080\"], got " + describe(f.node));
   }
@@ -2061,7 +1522,7 @@ void Loader::load_endpoints(const Field& f, std::vector<EndpointConfig>& endpoin
 }
 
 // An endpoint is "host:port", or an {address, weight} map when its weight is not 1.
-EndpointConfig Loader::load_endpoint(const Field& f, std::string& canonical) const {
+EndpointConfig SectionLoader::load_endpoint(const Field& f, std::string& canonical) const {
   const auto read_address = [&](const Field& v) {
     const std::string text = scalar(v, "an address like \"10.0.0.1:8080\"");
     if (auto problem = host_port_problem(text, true, &canonical)) {
@@ -2092,7 +1553,7 @@ EndpointConfig Loader::load_endpoint(const Field& f, std::string& canonical) con
   return endpoint;
 }
 
-BalanceKind Loader::load_balance(const Field& f) const {
+BalanceKind SectionLoader::load_balance(const Field& f) const {
   const std::string text = scalar(f, "a balance policy");
   std::vector<std::string_view> names;
   for (const BalanceName& b : kBalanceNames) {
@@ -2104,7 +1565,7 @@ BalanceKind Loader::load_balance(const Field& f) const {
   fail(f, "expected one of " + join(names) + ", got " + quote(text));
 }
 
-HashKeyConfig Loader::load_hash_key(const Field& f) const {
+HashKeyConfig SectionLoader::load_hash_key(const Field& f) const {
   const std::string text = scalar(f, "client_ip, header:NAME or cookie:NAME");
   HashKeyConfig key;
   if (text == "client_ip") {
@@ -2134,7 +1595,7 @@ HashKeyConfig Loader::load_hash_key(const Field& f) const {
   return key;
 }
 
-void Loader::load_health(const Field& f, HealthCheckConfig& health) const {
+void SectionLoader::load_health(const Field& f, HealthCheckConfig& health) const {
   const Section s(*this, f,
                   {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"});
   if (const Field* v = s.find("path")) {
@@ -2162,7 +1623,7 @@ void Loader::load_health(const Field& f, HealthCheckConfig& health) const {
                   health.interval);
 }
 
-void Loader::load_outlier(const Field& f, OutlierConfig& outlier) const {
+void SectionLoader::load_outlier(const Field& f, OutlierConfig& outlier) const {
   const Section s(*this, f,
                   {"consecutive_5xx", "consecutive_connect_failures", "base_ejection",
                    "max_ejection", "max_ejection_percent"});
@@ -2188,7 +1649,7 @@ void Loader::load_outlier(const Field& f, OutlierConfig& outlier) const {
                   outlier.max_ejection);
 }
 
-void Loader::load_circuit(const Field& f, CircuitConfig& circuit) const {
+void SectionLoader::load_circuit(const Field& f, CircuitConfig& circuit) const {
   const Section s(
       *this, f,
       {"max_connections", "max_pending", "max_requests", "consecutive_failures", "open_for"});
@@ -2209,7 +1670,7 @@ void Loader::load_circuit(const Field& f, CircuitConfig& circuit) const {
   }
 }
 
-void Loader::load_retry_budget(const Field& f, RetryBudgetConfig& budget) const {
+void SectionLoader::load_retry_budget(const Field& f, RetryBudgetConfig& budget) const {
   const Section s(*this, f, {"percent", "min_concurrent"});
   if (const Field* v = s.find("percent")) {
     budget.percent = static_cast<uint32_t>(read_number(*v, 0, 100));
@@ -2219,34 +1680,8 @@ void Loader::load_retry_budget(const Field& f, RetryBudgetConfig& budget) const 
   }
 }
 
-// A bare 0 needs no unit: it means off, whatever the unit.
-Duration Loader::read_duration_or_off(const Field& f, Duration min, Duration max) const {
-  if (f.node.IsScalar() && f.node.Scalar() == "0") {
-    return Duration{0};
-  }
-  const Duration v = read_duration(f, Duration{0}, max);
-  if (v.count() != 0 && v < min) {
-    fail(f, "must be 0 (off) or between " + format_duration(min) + " and " + format_duration(max) +
-                ", got " + f.node.Scalar());
-  }
-  return v;
-}
-
-void Loader::check_not_above(const Field* smaller, const Field* larger, const Field& section,
-                             std::string_view smaller_key, Duration smaller_value,
-                             std::string_view larger_key, Duration larger_value) const {
-  if (smaller_value <= larger_value) {
-    return;
-  }
-  const Field& where = smaller ? *smaller : (larger ? *larger : section);
-  fail_at(where.mark, section.path + "." + std::string(smaller_key) + " (" +
-                          format_duration(smaller_value) + ") must not exceed " + section.path +
-                          "." + std::string(larger_key) + " (" + format_duration(larger_value) +
-                          ")");
-}
-
 // `upstream: NAME` is shorthand for `upstream: {cluster: NAME}`.
-RouteAction Loader::load_upstream_action(const Field& f, const RouteMatch& /*match*/) const {
+RouteAction SectionLoader::load_upstream_action(const Field& f, const RouteMatch& /*match*/) const {
   if (!f.node.IsScalar() && !f.node.IsMap()) {
     fail(f, "expected a cluster name or a map with 'cluster', got " + describe(f.node));
   }
@@ -2328,7 +1763,7 @@ RouteAction Loader::load_upstream_action(const Field& f, const RouteMatch& /*mat
   return action;
 }
 
-uint32_t Loader::resolve_cluster(const Field& f, const std::string& name) const {
+uint32_t SectionLoader::resolve_cluster(const Field& f, const std::string& name) const {
   std::vector<std::string_view> defined;
   for (size_t i = 0; i < upstreams_->size(); ++i) {
     const UpstreamConfig& up = (*upstreams_)[i];
@@ -2345,7 +1780,7 @@ uint32_t Loader::resolve_cluster(const Field& f, const std::string& name) const 
            (defined.empty() ? " (no upstreams are defined)" : " (defined: " + join(defined) + ")"));
 }
 
-std::string Loader::load_action_path(const Field& f) const {
+std::string SectionLoader::load_action_path(const Field& f) const {
   std::string path = scalar(f, "a path starting with '/'");
   if (auto problem = request_path_problem(path, false)) {
     fail(f, *problem);
@@ -2594,7 +2029,7 @@ std::optional<std::string> json_number(std::string_view s, bool& too_large) {
   return out;
 }
 
-struct Loader::TemplateScope {
+struct SectionLoader::TemplateScope {
   RouteMatch::Kind match_kind = RouteMatch::Kind::kExact;
   std::vector<std::string> params;  // the route's path parameters, left to right
   std::vector<std::string> keys;    // every backend's key, in order
@@ -2614,7 +2049,7 @@ struct Loader::TemplateScope {
 
 // The backends one backend reads, each with the first field that reads it (where a cycle
 // through it is reported).
-struct Loader::BackendRefs {
+struct SectionLoader::BackendRefs {
   std::vector<std::pair<uint32_t, Field>> reads;
   bool uses_item = false;
 
@@ -2628,7 +2063,7 @@ struct Loader::BackendRefs {
   }
 };
 
-RouteAction Loader::load_aggregate(const Field& f, const RouteMatch& match) const {
+RouteAction SectionLoader::load_aggregate(const Field& f, const RouteMatch& match) const {
   const Section s(*this, f,
                   {"timeout", "errors", "on_collision", "status_from", "headers", "limits",
                    "profiles", "backends"});
@@ -2699,8 +2134,8 @@ RouteAction Loader::load_aggregate(const Field& f, const RouteMatch& match) cons
   return action;
 }
 
-void Loader::load_backends(const Field& f, const RouteMatch& match, const Section& aggregate,
-                           AggregateAction& action) const {
+void SectionLoader::load_backends(const Field& f, const RouteMatch& match, const Section& aggregate,
+                                  AggregateAction& action) const {
   if (!f.node.IsSequence()) {
     fail(f, "expected a list of backends, got " + describe(f.node));
   }
@@ -2774,9 +2209,10 @@ void Loader::load_backends(const Field& f, const RouteMatch& match, const Sectio
   plan_backends(refs, action);
 }
 
-AggregateBackend Loader::load_backend(const Section& s, TemplateScope scope,
-                                      const Section& aggregate, const AggregateAction& action,
-                                      BackendRefs& refs) const {
+AggregateBackend SectionLoader::load_backend(const Section& s, TemplateScope scope,
+                                             const Section& aggregate,
+                                             const AggregateAction& action,
+                                             BackendRefs& refs) const {
   AggregateBackend b;
   b.key = scope.keys[scope.self];
   const Field& self = s.self();
@@ -2902,8 +2338,8 @@ AggregateBackend Loader::load_backend(const Section& s, TemplateScope scope,
   return b;
 }
 
-void Loader::load_backend_params(const Field& f, TemplateUse use, const TemplateScope& scope,
-                                 BackendRefs& refs, std::vector<AggregateParam>& out) const {
+void SectionLoader::load_backend_params(const Field& f, TemplateUse use, const TemplateScope& scope,
+                                        BackendRefs& refs, std::vector<AggregateParam>& out) const {
   const bool header = use == TemplateUse::kHeader;
   if (f.node.IsNull()) {
     return;
@@ -2958,8 +2394,8 @@ void Loader::load_backend_params(const Field& f, TemplateUse use, const Template
   }
 }
 
-AggregateForEach Loader::load_for_each(const Field& f, const TemplateScope& scope,
-                                       BackendRefs& refs) const {
+AggregateForEach SectionLoader::load_for_each(const Field& f, const TemplateScope& scope,
+                                              BackendRefs& refs) const {
   const std::string text = scalar(f, "a path like order.lines[*].id");
   const size_t split = std::min(text.find_first_of(".["), text.size());
   const std::string head = text.substr(0, split);
@@ -3006,8 +2442,9 @@ AggregateForEach Loader::load_for_each(const Field& f, const TemplateScope& scop
   return each;
 }
 
-AggregateTemplate Loader::load_template(const Field& f, TemplateUse use, const TemplateScope& scope,
-                                        BackendRefs& refs) const {
+AggregateTemplate SectionLoader::load_template(const Field& f, TemplateUse use,
+                                               const TemplateScope& scope,
+                                               BackendRefs& refs) const {
   AggregateTemplate t;
   t.text = scalar(
       f, use == TemplateUse::kPath ? "a path template like \"/items/{id}\"" : "a template string");
@@ -3098,8 +2535,8 @@ AggregateTemplate Loader::load_template(const Field& f, TemplateUse use, const T
   return t;
 }
 
-TemplatePiece Loader::load_placeholder(const Field& f, std::string_view content,
-                                       const TemplateScope& scope, BackendRefs& refs) const {
+TemplatePiece SectionLoader::load_placeholder(const Field& f, std::string_view content,
+                                              const TemplateScope& scope, BackendRefs& refs) const {
   const std::string shown = quote("{" + std::string(content) + "}");
   if (content.empty()) {
     fail(f, "empty placeholder '{}'; write '{{}}' for literal braces");
@@ -3207,7 +2644,7 @@ TemplatePiece Loader::load_placeholder(const Field& f, std::string_view content,
               (scope.for_each ? ", item" : "") + ")");
 }
 
-JsonPath Loader::load_json_path(const Field& f, std::string_view text, bool filter) const {
+JsonPath SectionLoader::load_json_path(const Field& f, std::string_view text, bool filter) const {
   JsonPath path;
   path.text = std::string(text);
   if (text.empty()) {
@@ -3250,8 +2687,9 @@ JsonPath Loader::load_json_path(const Field& f, std::string_view text, bool filt
   return path;
 }
 
-AggregateProjection Loader::load_projection(const Section& s, const AggregateProjection* base,
-                                            bool merge) const {
+AggregateProjection SectionLoader::load_projection(const Section& s,
+                                                   const AggregateProjection* base,
+                                                   bool merge) const {
   const Field* pick = s.find("pick");
   const Field* allow = s.find("allow");
   const Field* deny = s.find("deny");
@@ -3309,7 +2747,8 @@ AggregateProjection Loader::load_projection(const Section& s, const AggregatePro
 }
 
 // A list of dotted paths; one path alone is shorthand for a list of one.
-std::vector<JsonPath> Loader::load_path_list(const Field& f, std::vector<Field>* fields) const {
+std::vector<JsonPath> SectionLoader::load_path_list(const Field& f,
+                                                    std::vector<Field>* fields) const {
   std::vector<Field> items;
   if (f.node.IsSequence()) {
     size_t i = 0;
@@ -3341,7 +2780,7 @@ std::vector<JsonPath> Loader::load_path_list(const Field& f, std::vector<Field>*
   return paths;
 }
 
-std::vector<MemberRename> Loader::load_renames(const Field& f) const {
+std::vector<MemberRename> SectionLoader::load_renames(const Field& f) const {
   if (!f.node.IsMap()) {
     fail(f, "expected a map of member names to new names, got " + describe(f.node));
   }
@@ -3390,7 +2829,7 @@ std::vector<MemberRename> Loader::load_renames(const Field& f) const {
 }
 
 // A single name is shorthand for a one-element list.
-std::vector<std::string> Loader::load_response_headers(const Field& f) const {
+std::vector<std::string> SectionLoader::load_response_headers(const Field& f) const {
   const std::vector<Field> items =
       list_or_one(f, "empty list; leave 'headers' out to pass no upstream header on");
   std::vector<std::string> names;
@@ -3427,7 +2866,8 @@ std::vector<std::string> Loader::load_response_headers(const Field& f) const {
   return names;
 }
 
-AggregateProfiles::Select Loader::load_profile_select(const Field& f, std::string& name) const {
+AggregateProfiles::Select SectionLoader::load_profile_select(const Field& f,
+                                                             std::string& name) const {
   const std::string text = scalar(f, "header:NAME or query:NAME");
   const size_t colon = text.find(':');
   const std::string kind = text.substr(0, std::min(colon, text.size()));
@@ -3453,7 +2893,7 @@ AggregateProfiles::Select Loader::load_profile_select(const Field& f, std::strin
 }
 
 // `profiles` holds `select`, `default` and one entry per profile, named by its key.
-void Loader::load_profiles(const Field& f, AggregateAction& action) const {
+void SectionLoader::load_profiles(const Field& f, AggregateAction& action) const {
   if (!f.node.IsMap()) {
     fail(f, "expected a map with select, default and the profiles, got " + describe(f.node));
   }
@@ -3578,7 +3018,8 @@ void Loader::load_profiles(const Field& f, AggregateAction& action) const {
   action.profiles = std::move(profiles);
 }
 
-void Loader::plan_backends(const std::vector<BackendRefs>& refs, AggregateAction& action) const {
+void SectionLoader::plan_backends(const std::vector<BackendRefs>& refs,
+                                  AggregateAction& action) const {
   std::vector<AggregateBackend>& backends = action.backends;
   for (size_t i = 0; i < backends.size(); ++i) {
     for (const auto& read : refs[i].reads) {
@@ -3631,7 +3072,7 @@ void Loader::plan_backends(const std::vector<BackendRefs>& refs, AggregateAction
 
 // `default:` as JSON: strings quoted and escaped, YAML 1.2 numbers, booleans and null as JSON,
 // lists and maps recursively.
-void Loader::append_json(const Field& f, std::string& out) const {
+void SectionLoader::append_json(const Field& f, std::string& out) const {
   const YAML::Node& node = f.node;
   if (node.IsSequence()) {
     out += '[';
@@ -3706,7 +3147,8 @@ void Loader::append_json(const Field& f, std::string& out) const {
   }
 }
 
-void Loader::append_json_string(const Field& f, std::string_view text, std::string& out) const {
+void SectionLoader::append_json_string(const Field& f, std::string_view text,
+                                       std::string& out) const {
   if (!is_utf8(text)) {
     fail(f, "not valid UTF-8, so it has no JSON form");
   }
@@ -3764,23 +3206,21 @@ Config load_from_text(const std::string& yaml, const std::string& source_name) {
                       "more than one YAML document; a config is a single document");
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-  return Loader(source_name).load(root);
+  return SectionLoader(source_name).load(root);
 }
 
 }  // namespace
-
-ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
-    : std::runtime_error(format_mark(mark) + ": " + reason) {}
+}  // namespace config_detail
 
 Config load_config_string(const std::string& yaml, const std::string& source_name) {
   try {
-    return load_from_text(yaml, source_name);
+    return config_detail::load_from_text(yaml, source_name);
   } catch (const ConfigError&) {
     throw;
   } catch (const YAML::Exception& e) {
     // yaml-cpp may throw from node access on input the loader did not foresee; still a config
     // problem, and still reported with a position.
-    throw ConfigError(Loader(source_name).source_mark(e.mark), e.msg);
+    throw ConfigError(config_detail::Loader(source_name).source_mark(e.mark), e.msg);
   } catch (const std::exception& e) {
     throw ConfigError(source_name + ": " + e.what());
   }
