@@ -19,6 +19,7 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 #include "config/loader.h"
 #include "ringgate/core/method.h"
@@ -92,6 +93,51 @@ bool read_whole_file(const std::string& path, std::string* out) {
   return ok;
 }
 
+// A name given in one section for an entry of another, and the field to point at when there is
+// no such entry.
+struct NameRef {
+  Field field;
+  std::string name;
+};
+
+// What one route names in other sections, left by the route parser for validate().
+struct RouteRefs {
+  Field route;                       // the route itself
+  std::optional<NameRef> api_key;    // auth.api_key
+  std::optional<NameRef> jwt;        // auth.jwt
+  std::vector<NameRef> scopes;       // auth.scopes, in order
+  std::vector<NameRef> rate_limits;  // rate_limit, in order
+  std::optional<NameRef> cluster;    // an upstream action's
+  // One per backend of an aggregate action.
+  struct Backend {
+    NameRef cluster;
+    std::vector<NameRef> claims;  // {claim.NAME} placeholders, in the order they were read
+    // The backends it reads, each with where it first reads it (where a cycle through it is
+    // reported).
+    std::vector<std::pair<uint32_t, Field>> reads;
+  };
+  std::vector<Backend> backends;
+};
+
+// The cross-section references and checks that the section parsers leave for validate(): a
+// parser fills only its own part of Config, so whatever depends on another section waits here
+// until every section is parsed.
+struct References {
+  bool admin_listen_given = false;  // else a clash names the default admin address
+  // redis.timeout, or the redis section when it gives none: it must be shorter than
+  // server.limits.request_timeout.
+  std::optional<Field> redis_timeout;
+  std::vector<Field> redis_backends;  // `backend: redis` of the rate limits, in order
+  // An issuer with a jwks_url, whose keys come from a cluster of its own, `jwks.NAME`.
+  struct JwksSource {
+    uint32_t issuer = 0;   // index into Config::jwt_issuers
+    Field url;             // jwks_url
+    std::string endpoint;  // the URL's host:port (port 80 when it gives none)
+  };
+  std::vector<JwksSource> jwks;
+  std::vector<RouteRefs> routes;  // one per route
+};
+
 // Every section of the config, for now in one class. The YAML walking core it builds on is in
 // loader.h.
 class SectionLoader : public Loader {
@@ -109,22 +155,20 @@ class SectionLoader : public Loader {
                    Limits& limits) const;
   // Returns whether `listen` was given.
   bool load_admin(const Field& f, AdminConfig& admin) const;
-  void check_listener_overlap(const Config& config, bool admin_listen_given) const;
-  void load_routes(const Field& f, std::vector<RouteConfig>& routes) const;
+  void load_routes(const Field& f, std::vector<RouteConfig>& routes, References& refs) const;
   void load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies,
-                        const RedisConfig& redis) const;
-  void load_redis(const Field& f, RedisConfig& redis, Duration request_timeout) const;
+                        References& refs) const;
+  void load_redis(const Field& f, RedisConfig& redis, References& refs) const;
   void load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
-                 std::vector<ApiKeyConfig>& api_keys, std::vector<UpstreamConfig>& upstreams) const;
+                 std::vector<ApiKeyConfig>& api_keys, References& refs) const;
   ApiKeyConfig load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const;
+  // `jwks` gets the issuer's jwks_url when it has one.
   JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
-                                  std::vector<UpstreamConfig>& upstreams) const;
-  void load_route_auth(const Field& f, RouteConfig& route) const;
-  // The index of `claim` in the issuer's rules.forward, added (as a value only) if absent.
-  uint32_t extract_claim(JwtIssuerConfig& issuer, const std::string& claim, const Field& f) const;
+                                  std::optional<References::JwksSource>& jwks) const;
+  void load_route_auth(const Field& f, RouteConfig& route, RouteRefs& refs) const;
   RateLimitPolicy load_rate_limit(const Field& f, std::string name, const YAML::Mark& key,
-                                  bool have_redis) const;
-  RouteConfig load_route(const Field& f, size_t index) const;
+                                  References& refs) const;
+  RouteConfig load_route(const Field& f, size_t index, RouteRefs& refs) const;
   void load_match(const Field& f, RouteMatch& match) const;
   std::string load_path(const Field& f, RouteMatch::Kind kind) const;
   std::string load_host(const Field& f) const;
@@ -151,12 +195,10 @@ class SectionLoader : public Loader {
   // and one row in kActions below; nothing else in the loader changes. A parse function gets the
   // route's match, already loaded, for what depends on it (path parameters).
 
-  RouteAction load_direct(const Field& f, const RouteMatch& match) const;
+  RouteAction load_direct(const Field& f, const RouteMatch& match, RouteRefs& refs) const;
   void load_direct_headers(const Field& f, DirectResponse& direct) const;
-  RouteAction load_upstream_action(const Field& f, const RouteMatch& match) const;
+  RouteAction load_upstream_action(const Field& f, const RouteMatch& match, RouteRefs& refs) const;
   std::string load_action_path(const Field& f) const;
-  // The index in Config::upstreams of the cluster `f` names.
-  uint32_t resolve_cluster(const Field& f, const std::string& name) const;
 
   // The aggregate action ------------------------------------------------------------------------
 
@@ -164,9 +206,9 @@ class SectionLoader : public Loader {
   struct BackendRefs;
   enum class TemplateUse : uint8_t { kPath, kQuery, kHeader, kBody };
 
-  RouteAction load_aggregate(const Field& f, const RouteMatch& match) const;
+  RouteAction load_aggregate(const Field& f, const RouteMatch& match, RouteRefs& refs) const;
   void load_backends(const Field& f, const RouteMatch& match, const Section& aggregate,
-                     AggregateAction& action) const;
+                     AggregateAction& action, RouteRefs& route_refs) const;
   // `scope` arrives with the keys and `self` set; for_each is filled in here.
   AggregateBackend load_backend(const Section& s, TemplateScope scope, const Section& aggregate,
                                 const AggregateAction& action, BackendRefs& refs) const;
@@ -191,16 +233,13 @@ class SectionLoader : public Loader {
   std::vector<std::string> load_response_headers(const Field& f) const;
   void load_profiles(const Field& f, AggregateAction& action) const;
   AggregateProfiles::Select load_profile_select(const Field& f, std::string& name) const;
-  // depends_on, stage and stage_count; a cycle is reported where its first backend reads the
-  // next one.
-  void plan_backends(const std::vector<BackendRefs>& refs, AggregateAction& action) const;
   // `default:` as JSON text.
   void append_json(const Field& f, std::string& out) const;
   void append_json_string(const Field& f, std::string_view text, std::string& out) const;
 
   struct ActionParser {
     std::string_view key;
-    RouteAction (SectionLoader::*parse)(const Field&, const RouteMatch&) const;
+    RouteAction (SectionLoader::*parse)(const Field&, const RouteMatch&, RouteRefs&) const;
   };
   static constexpr ActionParser kActions[] = {
       {"direct", &SectionLoader::load_direct},
@@ -208,14 +247,27 @@ class SectionLoader : public Loader {
       {"aggregate", &SectionLoader::load_aggregate},
   };
 
- private:
-  // The clusters, loaded before the routes that name them.
-  const std::vector<UpstreamConfig>* upstreams_ = nullptr;
-  const std::vector<RateLimitPolicy>* rate_limits_ = nullptr;
-  // Mutable while routes load: each route's scopes are added to its issuer's rules.
-  std::vector<JwtIssuerConfig>* jwt_issuers_ = nullptr;
-  mutable int32_t route_jwt_ = -1;  // the JWT issuer of the route being loaded
-  const std::vector<ApiKeyConfig>* api_keys_ = nullptr;
+  // The validation pass ------------------------------------------------------------------------
+  //
+  // Runs once every section is parsed: resolves what one section names in another, derives what
+  // depends on more than one, and checks what no single section can.
+
+  void validate(Config& config, const References& refs) const;
+  void check_listener_overlap(const Config& config, bool admin_listen_given) const;
+  void check_redis(const Config& config, const References& refs) const;
+  // The `jwks.NAME` cluster of each issuer with a jwks_url, after the clusters of `upstreams:`.
+  void add_jwks_clusters(Config& config, const References& refs) const;
+  void resolve_route(Config& config, RouteConfig& route, const RouteRefs& refs) const;
+  void resolve_route_auth(Config& config, RouteConfig& route, const RouteRefs& refs) const;
+  void resolve_rate_limits(Config& config, RouteConfig& route, const RouteRefs& refs) const;
+  void resolve_action(Config& config, RouteConfig& route, const RouteRefs& refs) const;
+  // The index in Config::upstreams of the cluster `ref` names.
+  uint32_t resolve_cluster(const Config& config, const NameRef& ref) const;
+  // The index of `claim` in the issuer's rules.forward, added (as a value only) if absent.
+  uint32_t extract_claim(JwtIssuerConfig& issuer, const std::string& claim, const Field& f) const;
+  // stage and stage_count from depends_on; a cycle is reported where its first backend reads
+  // the next one.
+  void plan_backends(const RouteRefs& refs, AggregateAction& action) const;
 };
 
 Config SectionLoader::load(const YAML::Node& root) {
@@ -238,34 +290,31 @@ Config SectionLoader::load(const YAML::Node& root) {
             "server.listen: at least one listener is required, e.g. "
             "listen: \"0.0.0.0:8080\"");
   }
+  References refs;
   const Field* admin = section.find("admin");
-  bool admin_listen_given = false;
   if (admin) {
-    admin_listen_given = load_admin(*admin, config.admin);
+    refs.admin_listen_given = load_admin(*admin, config.admin);
   } else {
     config.admin.mark = source_mark(top.mark);
   }
-  check_listener_overlap(config, admin_listen_given);
-  // Routes refer to clusters by name, so the clusters come first whatever the order in the file.
   if (const Field* upstreams = section.find("upstreams")) {
     load_upstreams(*upstreams, config.upstreams);
   }
-  upstreams_ = &config.upstreams;
   if (const Field* redis = section.find("redis")) {
-    load_redis(*redis, config.redis, config.server.limits.request_timeout);
+    load_redis(*redis, config.redis, refs);
   }
   if (const Field* rate_limits = section.find("rate_limits")) {
-    load_rate_limits(*rate_limits, config.rate_limits, config.redis);
+    load_rate_limits(*rate_limits, config.rate_limits, refs);
   }
-  rate_limits_ = &config.rate_limits;
   if (const Field* auth = section.find("auth")) {
-    load_auth(*auth, config.jwt_issuers, config.api_keys, config.upstreams);
+    load_auth(*auth, config.jwt_issuers, config.api_keys, refs);
   }
-  jwt_issuers_ = &config.jwt_issuers;
-  api_keys_ = &config.api_keys;
   if (const Field* routes = section.find("routes")) {
-    load_routes(*routes, config.routes);
+    load_routes(*routes, config.routes, refs);
   }
+  // Names given in one section for entries of another are resolved only now, so the sections
+  // may come in any order in the file.
+  validate(config, refs);
   return config;
 }
 
@@ -451,49 +500,8 @@ bool SectionLoader::load_admin(const Field& f, AdminConfig& admin) const {
   return false;
 }
 
-// Two sockets on one port where one address covers the other would either fail to bind or, with
-// SO_REUSEPORT, silently split connections between the gateway and the admin server.
-void SectionLoader::check_listener_overlap(const Config& config, bool admin_listen_given) const {
-  struct Bound {
-    SocketAddress address;
-    std::string name;
-    SourceMark mark;
-  };
-  std::vector<Bound> bound;
-  auto add = [&](const std::string& text, std::string name, const SourceMark& mark) {
-    Bound b{{}, std::move(name), mark};
-    parse_socket_address(text, b.address);  // already validated
-    if (b.address.port() == 0) {
-      return;  // each socket gets its own free port; no clash possible
-    }
-    const std::string here = b.address.to_string();
-    const std::string any =
-        (b.address.family() == AF_INET ? "0.0.0.0:" : "[::]:") + std::to_string(b.address.port());
-    for (const Bound& earlier : bound) {
-      const std::string there = earlier.address.to_string();
-      if (earlier.address.family() == b.address.family() &&
-          earlier.address.port() == b.address.port() &&
-          (here == there || here == any || there == any)) {
-        throw ConfigError(mark,
-                          b.name + ": " + here + " overlaps " + earlier.name + " (" + there + ")");
-      }
-    }
-    bound.push_back(std::move(b));
-  };
-  // The admin address goes first so that a clash with its default is reported at the server
-  // listener, the line the user actually wrote.
-  if (config.admin.enabled) {
-    add(config.admin.listen,
-        admin_listen_given ? "admin.listen" : "admin.listen (default " + config.admin.listen + ")",
-        config.admin.mark);
-  }
-  for (size_t i = 0; i < config.server.listen.size(); ++i) {
-    add(config.server.listen[i].address, "server.listen[" + std::to_string(i) + "]",
-        config.server.listen[i].mark);
-  }
-}
-
-void SectionLoader::load_routes(const Field& f, std::vector<RouteConfig>& routes) const {
+void SectionLoader::load_routes(const Field& f, std::vector<RouteConfig>& routes,
+                                References& refs) const {
   if (f.node.IsNull()) {
     return;
   }
@@ -503,7 +511,9 @@ void SectionLoader::load_routes(const Field& f, std::vector<RouteConfig>& routes
   size_t i = 0;
   for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
     const Field route_field = item(f, i, *it);
-    RouteConfig route = load_route(route_field, i);
+    RouteRefs route_refs;
+    route_refs.route = route_field;
+    RouteConfig route = load_route(route_field, i, route_refs);
     for (const RouteConfig& earlier : routes) {
       if (earlier.name == route.name) {
         fail(route_field, "duplicate route name " + quote(route.name) + " (first at line " +
@@ -511,10 +521,11 @@ void SectionLoader::load_routes(const Field& f, std::vector<RouteConfig>& routes
       }
     }
     routes.push_back(std::move(route));
+    refs.routes.push_back(std::move(route_refs));
   }
 }
 
-RouteConfig SectionLoader::load_route(const Field& f, size_t index) const {
+RouteConfig SectionLoader::load_route(const Field& f, size_t index, RouteRefs& refs) const {
   if (!f.node.IsMap()) {
     fail(f, "expected a route map with 'match' and an action, got " + describe(f.node));
   }
@@ -554,57 +565,12 @@ RouteConfig SectionLoader::load_route(const Field& f, size_t index) const {
     }
   }
   if (const Field* v = s.find("auth")) {
-    load_route_auth(*v, route);
-  }
-  for (size_t i = 0; i < rate_limits_->size(); ++i) {
-    if ((*rate_limits_)[i].global) {
-      route.rate_limits.push_back(static_cast<uint32_t>(i));
-    }
+    load_route_auth(*v, route, refs);
   }
   if (const Field* v = s.find("rate_limit")) {
     for (const Field& item : list_or_one(*v, "empty list; leave 'rate_limit' out for none")) {
-      const std::string name = read_string(item);
-      size_t i = 0;
-      while (i < rate_limits_->size() && (*rate_limits_)[i].name != name) {
-        ++i;
-      }
-      if (i == rate_limits_->size()) {
-        std::string known;
-        for (const RateLimitPolicy& p : *rate_limits_) {
-          known += (known.empty() ? "" : ", ") + p.name;
-        }
-        fail(item,
-             "unknown rate limit " + quote(name) +
-                 (known.empty() ? " (no rate_limits are defined)" : " (defined: " + known + ")"));
-      }
-      if ((*rate_limits_)[i].global) {
-        continue;  // already checked for every route
-      }
-      for (uint32_t earlier : route.rate_limits) {
-        if (earlier == i) {
-          fail(item, "rate limit " + quote(name) + " is listed twice");
-        }
-      }
-      const RateLimitPolicy::Key key = (*rate_limits_)[i].key;
-      if (key == RateLimitPolicy::Key::kConsumer && route.auth.api_key < 0) {
-        fail(item, "rate limit " + quote(name) + " is per consumer: the route needs auth.api_key");
-      }
-      if (key == RateLimitPolicy::Key::kClaim && route.auth.jwt < 0) {
-        fail(item, "rate limit " + quote(name) + " is per JWT claim: the route needs auth.jwt");
-      }
-      route.rate_limits.push_back(static_cast<uint32_t>(i));
+      refs.rate_limits.push_back({item, read_string(item)});
     }
-  }
-  // A claim-keyed policy reads its claim from the route's issuer: the issuer extracts it with
-  // the claims it forwards (as a value only, when it is not forwarded as a header).
-  for (uint32_t policy : route.rate_limits) {
-    const RateLimitPolicy& p = (*rate_limits_)[policy];
-    int32_t claim_index = -1;
-    if (p.key == RateLimitPolicy::Key::kClaim) {
-      JwtIssuerConfig& issuer = (*jwt_issuers_)[static_cast<size_t>(route.auth.jwt)];
-      claim_index = static_cast<int32_t>(extract_claim(issuer, p.claim, f));
-    }
-    route.rate_limit_claims.push_back(claim_index);
   }
 
   const ActionParser* chosen = nullptr;
@@ -625,8 +591,7 @@ RouteConfig SectionLoader::load_route(const Field& f, size_t index) const {
     keys.erase(keys.begin(), keys.begin() + 5);  // name, match, path_allow, rate_limit, auth
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
-  route_jwt_ = route.auth.jwt;  // for {claim.NAME} placeholders
-  route.action = (this->*(chosen->parse))(*chosen_field, route.match);
+  route.action = (this->*(chosen->parse))(*chosen_field, route.match, refs);
   return route;
 }
 
@@ -758,7 +723,8 @@ std::vector<std::string> SectionLoader::load_methods(const Field& f) const {
   return methods;
 }
 
-RouteAction SectionLoader::load_direct(const Field& f, const RouteMatch& /*match*/) const {
+RouteAction SectionLoader::load_direct(const Field& f, const RouteMatch& /*match*/,
+                                       RouteRefs& /*refs*/) const {
   const Section s(*this, f, {"status", "headers", "body"});
   DirectResponse direct;
   const Field* status = s.find("status");
@@ -870,10 +836,10 @@ std::string_view balance_name(BalanceKind kind) {
   }
   return "?";
 }
+
 // Cluster names are a map's keys, so duplicates and bad names are reported at the key.
 void SectionLoader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issuers,
-                              std::vector<ApiKeyConfig>& api_keys,
-                              std::vector<UpstreamConfig>& upstreams) const {
+                              std::vector<ApiKeyConfig>& api_keys, References& refs) const {
   const Section s(*this, f, {"jwt", "api_keys"});
   if (const Field* keys = s.find("api_keys"); keys && !keys->node.IsNull()) {
     if (!keys->node.IsMap()) {
@@ -916,14 +882,18 @@ void SectionLoader::load_auth(const Field& f, std::vector<JwtIssuerConfig>& issu
                                 std::to_string(earlier.mark.line) + ")");
       }
     }
-    issuers.push_back(
-        load_jwt_issuer(child(*jwt, name, key, it->second), name, key.Mark(), upstreams));
+    std::optional<References::JwksSource> jwks;
+    issuers.push_back(load_jwt_issuer(child(*jwt, name, key, it->second), name, key.Mark(), jwks));
+    if (jwks) {
+      jwks->issuer = static_cast<uint32_t>(issuers.size() - 1);
+      refs.jwks.push_back(std::move(*jwks));
+    }
   }
 }
 
 JwtIssuerConfig SectionLoader::load_jwt_issuer(const Field& f, std::string name,
                                                const YAML::Mark& key,
-                                               std::vector<UpstreamConfig>& upstreams) const {
+                                               std::optional<References::JwksSource>& jwks) const {
   const Section s(*this, f,
                   {"issuer", "audiences", "jwks_file", "jwks_url", "jwks_refresh",
                    "jwks_min_refresh", "jwks_timeout", "algorithms", "leeway", "require_exp",
@@ -938,7 +908,8 @@ JwtIssuerConfig SectionLoader::load_jwt_issuer(const Field& f, std::string name,
   }
   j.keys = std::make_shared<std::vector<jwt::Key>>();
   if (url) {
-    // http://host[:port]/path: the host:port becomes the endpoint of a cluster of its own.
+    // http://host[:port]/path: the host:port becomes the endpoint of a cluster of its own, added
+    // once every section is parsed.
     j.jwks_url = read_string(*url);
     const std::string& u = j.jwks_url;
     if (u.rfind("https://", 0) == 0) {
@@ -961,21 +932,7 @@ JwtIssuerConfig SectionLoader::load_jwt_issuer(const Field& f, std::string name,
     if (j.jwks_path.find_first_of(" \r\n") != std::string::npos) {
       fail(*url, "the path has spaces or line breaks");
     }
-    UpstreamConfig up;
-    up.name = "jwks." + j.name;
-    EndpointConfig ep;
-    ep.address = endpoint;
-    ep.mark = source_mark(url->mark);
-    up.endpoints.push_back(ep);
-    up.keepalive = 2;
-    up.mark = source_mark(url->mark);
-    for (const UpstreamConfig& other : upstreams) {
-      if (other.name == up.name) {
-        fail(*url, "an upstream is already named " + quote(up.name));
-      }
-    }
-    j.jwks_cluster = static_cast<uint32_t>(upstreams.size());
-    upstreams.push_back(std::move(up));
+    jwks = References::JwksSource{0, *url, std::move(endpoint)};
     j.algorithms = 0xffffffffu >> (32 - jwt::kAlgCount);
   }
   if (const Field* v = s.find("jwks_refresh")) {
@@ -1159,44 +1116,14 @@ ApiKeyConfig SectionLoader::load_api_keys(const Field& f, std::string name,
   return k;
 }
 
-uint32_t SectionLoader::extract_claim(JwtIssuerConfig& issuer, const std::string& claim,
-                                      const Field& f) const {
-  std::vector<std::string>& names = issuer.rules.forward;
-  size_t k = 0;
-  while (k < names.size() && names[k] != claim) {
-    ++k;
-  }
-  if (k == names.size()) {
-    if (names.size() == kMaxJwtValues) {
-      fail(f, "issuer " + quote(issuer.name) + " would extract more than " +
-                  std::to_string(kMaxJwtValues) +
-                  " claims (forwarded, rate-limit keys and templates)");
-    }
-    names.push_back(claim);
-    issuer.forward_headers.emplace_back();  // a value only, not a header
-  }
-  return static_cast<uint32_t>(k);
-}
-
-void SectionLoader::load_route_auth(const Field& f, RouteConfig& route) const {
+void SectionLoader::load_route_auth(const Field& f, RouteConfig& route, RouteRefs& refs) const {
   const Section s(*this, f, {"jwt", "scopes", "api_key"});
   if (const Field* v = s.find("api_key")) {
-    const std::string name = read_string(*v);
-    size_t i = 0;
-    while (i < api_keys_->size() && (*api_keys_)[i].name != name) {
-      ++i;
-    }
-    if (i == api_keys_->size()) {
-      fail(*v, "unknown API-key set " + quote(name) + " (auth.api_keys)");
-    }
-    route.auth.api_key = static_cast<int32_t>(i);
-    if (!(*api_keys_)[i].consumer_header.empty()) {
-      route.auth.drop_headers.push_back((*api_keys_)[i].consumer_header);
-    }
+    refs.api_key = NameRef{*v, read_string(*v)};
   }
   const Field* jwt = s.find("jwt");
   if (!jwt) {
-    if (route.auth.api_key < 0) {
+    if (!refs.api_key) {
       fail(f, "needs 'jwt' (an issuer of auth.jwt) or 'api_key' (a set of auth.api_keys)");
     }
     if (const Field* v = s.find("scopes")) {
@@ -1204,49 +1131,20 @@ void SectionLoader::load_route_auth(const Field& f, RouteConfig& route) const {
     }
     return;
   }
-  const std::string name = read_string(*jwt);
-  size_t i = 0;
-  while (i < jwt_issuers_->size() && (*jwt_issuers_)[i].name != name) {
-    ++i;
-  }
-  if (i == jwt_issuers_->size()) {
-    std::string known;
-    for (const JwtIssuerConfig& j : *jwt_issuers_) {
-      known += (known.empty() ? "" : ", ") + j.name;
-    }
-    fail(*jwt, "unknown JWT issuer " + quote(name) +
-                   (known.empty() ? " (auth.jwt defines none)" : " (defined: " + known + ")"));
-  }
-  route.auth.jwt = static_cast<int32_t>(i);
-  for (const std::string& h : (*jwt_issuers_)[i].forward_headers) {
-    if (!h.empty()) {
-      route.auth.drop_headers.push_back(h);
-    }
-  }
+  refs.jwt = NameRef{*jwt, read_string(*jwt)};
   if (const Field* v = s.find("scopes")) {
-    std::vector<std::string>& scopes = (*jwt_issuers_)[i].rules.scopes;
     for (const Field& item : list_or_one(*v, "empty list; leave 'scopes' out for none")) {
       const std::string scope = read_string(item);
       if (scope.empty() || scope.find(' ') != std::string::npos || field_value_problem(scope)) {
         fail(item, "a scope is one word without spaces or control characters");
       }
-      size_t bit = 0;
-      while (bit < scopes.size() && scopes[bit] != scope) {
-        ++bit;
-      }
-      if (bit == scopes.size()) {
-        if (scopes.size() == 64) {
-          fail(item, "an issuer's routes may require at most 64 different scopes");
-        }
-        scopes.push_back(scope);
-      }
-      route.auth.scopes |= uint64_t{1} << bit;
       route.auth.scope_text += (route.auth.scope_text.empty() ? "" : " ") + scope;
+      refs.scopes.push_back({item, scope});
     }
   }
 }
 
-void SectionLoader::load_redis(const Field& f, RedisConfig& redis, Duration request_timeout) const {
+void SectionLoader::load_redis(const Field& f, RedisConfig& redis, References& refs) const {
   const Section s(*this, f, {"address", "password", "database", "timeout", "retry", "key_prefix"});
   redis.enabled = true;
   redis.mark = source_mark(f.mark);
@@ -1265,12 +1163,7 @@ void SectionLoader::load_redis(const Field& f, RedisConfig& redis, Duration requ
   if (timeout) {
     redis.timeout = read_duration(*timeout, kMinTimeout, Duration{10000});
   }
-  if (redis.timeout >= request_timeout) {
-    // A request waits for its lease: the wait must end (on_error) before the request does.
-    fail(timeout ? *timeout : f, "redis.timeout (" + std::to_string(redis.timeout.count()) +
-                                     "ms) must be shorter than server.limits.request_timeout (" +
-                                     std::to_string(request_timeout.count()) + "ms)");
-  }
+  refs.redis_timeout = timeout ? *timeout : f;  // checked against the request timeout later
   if (const Field* v = s.find("retry")) {
     redis.retry = read_duration(*v, Duration{10}, Duration{600000});
   }
@@ -1283,7 +1176,7 @@ void SectionLoader::load_redis(const Field& f, RedisConfig& redis, Duration requ
 }
 
 void SectionLoader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy>& policies,
-                                     const RedisConfig& redis) const {
+                                     References& refs) const {
   if (f.node.IsNull()) {
     return;
   }
@@ -1307,13 +1200,12 @@ void SectionLoader::load_rate_limits(const Field& f, std::vector<RateLimitPolicy
                                 std::to_string(earlier.mark.line) + ")");
       }
     }
-    policies.push_back(
-        load_rate_limit(child(f, name, key, it->second), name, key.Mark(), redis.enabled));
+    policies.push_back(load_rate_limit(child(f, name, key, it->second), name, key.Mark(), refs));
   }
 }
 
 RateLimitPolicy SectionLoader::load_rate_limit(const Field& f, std::string name,
-                                               const YAML::Mark& key, bool have_redis) const {
+                                               const YAML::Mark& key, References& refs) const {
   const Section s(*this, f,
                   {"key", "rate", "burst", "max_keys", "global", "backend", "on_error", "batch"});
   RateLimitPolicy p;
@@ -1382,11 +1274,7 @@ RateLimitPolicy SectionLoader::load_rate_limit(const Field& f, std::string name,
       p.backend = RateLimitPolicy::Backend::kLocal;
     } else if (b == "redis") {
       p.backend = RateLimitPolicy::Backend::kRedis;
-      if (!have_redis) {
-        fail(*backend,
-             "backend: redis needs a top-level 'redis:' section (e.g. redis: {address: "
-             "\"127.0.0.1:6379\"})");
-      }
+      refs.redis_backends.push_back(*backend);  // needs the redis section
     } else {
       fail(*backend, "expected local or redis, got " + quote(b));
     }
@@ -1681,7 +1569,8 @@ void SectionLoader::load_retry_budget(const Field& f, RetryBudgetConfig& budget)
 }
 
 // `upstream: NAME` is shorthand for `upstream: {cluster: NAME}`.
-RouteAction SectionLoader::load_upstream_action(const Field& f, const RouteMatch& /*match*/) const {
+RouteAction SectionLoader::load_upstream_action(const Field& f, const RouteMatch& /*match*/,
+                                                RouteRefs& refs) const {
   if (!f.node.IsScalar() && !f.node.IsMap()) {
     fail(f, "expected a cluster name or a map with 'cluster', got " + describe(f.node));
   }
@@ -1698,7 +1587,7 @@ RouteAction SectionLoader::load_upstream_action(const Field& f, const RouteMatch
   }
   UpstreamAction action;
   action.cluster = scalar(*cluster, "a cluster name");
-  action.cluster_index = resolve_cluster(*cluster, action.cluster);
+  refs.cluster = NameRef{*cluster, action.cluster};
   if (!s) {
     return action;
   }
@@ -1761,23 +1650,6 @@ RouteAction SectionLoader::load_upstream_action(const Field& f, const RouteMatch
                     action.timeout);
   }
   return action;
-}
-
-uint32_t SectionLoader::resolve_cluster(const Field& f, const std::string& name) const {
-  std::vector<std::string_view> defined;
-  for (size_t i = 0; i < upstreams_->size(); ++i) {
-    const UpstreamConfig& up = (*upstreams_)[i];
-    if (up.name == name) {
-      return static_cast<uint32_t>(i);
-    }
-    defined.push_back(up.name);
-  }
-  std::string quoted = quote(name);
-  quoted.front() = '"';
-  quoted.back() = '"';
-  fail(f,
-       "unknown upstream " + quoted +
-           (defined.empty() ? " (no upstreams are defined)" : " (defined: " + join(defined) + ")"));
 }
 
 std::string SectionLoader::load_action_path(const Field& f) const {
@@ -2048,10 +1920,11 @@ struct SectionLoader::TemplateScope {
 };
 
 // The backends one backend reads, each with the first field that reads it (where a cycle
-// through it is reported).
+// through it is reported), and the claims it reads.
 struct SectionLoader::BackendRefs {
   std::vector<std::pair<uint32_t, Field>> reads;
   bool uses_item = false;
+  std::vector<NameRef> claims;  // {claim.NAME} placeholders, in order
 
   void add(uint32_t backend, const Field& f) {
     for (const auto& read : reads) {
@@ -2063,7 +1936,8 @@ struct SectionLoader::BackendRefs {
   }
 };
 
-RouteAction SectionLoader::load_aggregate(const Field& f, const RouteMatch& match) const {
+RouteAction SectionLoader::load_aggregate(const Field& f, const RouteMatch& match,
+                                          RouteRefs& refs) const {
   const Section s(*this, f,
                   {"timeout", "errors", "on_collision", "status_from", "headers", "limits",
                    "profiles", "backends"});
@@ -2107,7 +1981,7 @@ RouteAction SectionLoader::load_aggregate(const Field& f, const RouteMatch& matc
          "missing 'backends' (the calls to make, e.g. backends: [{key: product, upstream: "
          "catalog, path: \"/products/{id}\"}])");
   }
-  load_backends(*backends, match, s, action);
+  load_backends(*backends, match, s, action, refs);
 
   if (const Field* v = s.find("status_from")) {
     const std::string key = scalar(*v, "a backend key");
@@ -2135,7 +2009,7 @@ RouteAction SectionLoader::load_aggregate(const Field& f, const RouteMatch& matc
 }
 
 void SectionLoader::load_backends(const Field& f, const RouteMatch& match, const Section& aggregate,
-                                  AggregateAction& action) const {
+                                  AggregateAction& action, RouteRefs& route_refs) const {
   if (!f.node.IsSequence()) {
     fail(f, "expected a list of backends, got " + describe(f.node));
   }
@@ -2206,7 +2080,16 @@ void SectionLoader::load_backends(const Field& f, const RouteMatch& match, const
     scope.self = static_cast<uint32_t>(b);
     action.backends.push_back(load_backend(sections[b], scope, aggregate, action, refs[b]));
   }
-  plan_backends(refs, action);
+  // The clusters and claims are resolved, and the stages planned, once every section is parsed.
+  for (size_t b = 0; b < refs.size(); ++b) {
+    AggregateBackend& backend = action.backends[b];
+    for (const auto& read : refs[b].reads) {
+      backend.depends_on.push_back(read.first);
+    }
+    std::sort(backend.depends_on.begin(), backend.depends_on.end());
+    route_refs.backends.push_back({NameRef{*sections[b].find("upstream"), backend.cluster},
+                                   std::move(refs[b].claims), std::move(refs[b].reads)});
+  }
 }
 
 AggregateBackend SectionLoader::load_backend(const Section& s, TemplateScope scope,
@@ -2222,7 +2105,6 @@ AggregateBackend SectionLoader::load_backend(const Section& s, TemplateScope sco
     fail(self, "missing 'upstream' (the name of one of the upstreams)");
   }
   b.cluster = scalar(*upstream, "a cluster name");
-  b.cluster_index = resolve_cluster(*upstream, b.cluster);
   const Field* method = s.find("method");
   if (method) {
     b.method = read_method(*method);
@@ -2549,13 +2431,9 @@ TemplatePiece SectionLoader::load_placeholder(const Field& f, std::string_view c
     if (rest.size() < 2 || rest.front() != '.') {
       fail(f, "placeholder " + shown + " needs a name: {claim.NAME}");
     }
-    if (route_jwt_ < 0) {
-      fail(f, "placeholder " + shown + " reads the verified JWT: the route needs auth.jwt");
-    }
-    JwtIssuerConfig& issuer = (*jwt_issuers_)[static_cast<size_t>(route_jwt_)];
     piece.kind = TemplatePiece::Kind::kClaim;
     piece.text = std::string(rest.substr(1));
-    piece.index = extract_claim(issuer, piece.text, f);
+    refs.claims.push_back({f, piece.text});  // needs the route's issuer, known later
     return piece;
   }
   if (head == "query" || head == "header") {
@@ -3018,58 +2896,6 @@ void SectionLoader::load_profiles(const Field& f, AggregateAction& action) const
   action.profiles = std::move(profiles);
 }
 
-void SectionLoader::plan_backends(const std::vector<BackendRefs>& refs,
-                                  AggregateAction& action) const {
-  std::vector<AggregateBackend>& backends = action.backends;
-  for (size_t i = 0; i < backends.size(); ++i) {
-    for (const auto& read : refs[i].reads) {
-      backends[i].depends_on.push_back(read.first);
-    }
-    std::sort(backends[i].depends_on.begin(), backends[i].depends_on.end());
-  }
-  // Depth first from each backend in order; a dependency met again while still on the path closes
-  // a cycle. At most kMaxBackends deep.
-  enum class State : uint8_t { kNew, kOnPath, kDone };
-  std::vector<State> state(backends.size(), State::kNew);
-  std::vector<uint32_t> path;
-  const auto visit = [&](const auto& self, uint32_t i) -> void {
-    state[i] = State::kOnPath;
-    path.push_back(i);
-    uint32_t stage = 0;
-    for (uint32_t d : backends[i].depends_on) {
-      if (state[d] == State::kOnPath) {
-        const std::vector<uint32_t> cycle(std::find(path.begin(), path.end(), d), path.end());
-        std::string names;
-        for (uint32_t c : cycle) {
-          names += backends[c].key + " → ";
-        }
-        names += backends[cycle.front()].key;
-        // Reported where the cycle's first backend reads the next one (it always does: its
-        // depends_on came from these reads).
-        const uint32_t next = cycle.size() > 1 ? cycle[1] : cycle[0];
-        const auto& reads = refs[cycle.front()].reads;
-        const auto read = std::find_if(reads.begin(), reads.end(),
-                                       [&](const auto& r) { return r.first == next; });
-        fail(read != reads.end() ? read->second : reads.front().second,
-             "backends " + names + " form a cycle");
-      }
-      if (state[d] == State::kNew) {
-        self(self, d);
-      }
-      stage = std::max(stage, backends[d].stage + 1);
-    }
-    backends[i].stage = stage;
-    action.stage_count = std::max(action.stage_count, stage + 1);
-    state[i] = State::kDone;
-    path.pop_back();
-  };
-  for (uint32_t i = 0; i < backends.size(); ++i) {
-    if (state[i] == State::kNew) {
-      visit(visit, i);
-    }
-  }
-}
-
 // `default:` as JSON: strings quoted and escaped, YAML 1.2 numbers, booleans and null as JSON,
 // lists and maps recursively.
 void SectionLoader::append_json(const Field& f, std::string& out) const {
@@ -3189,6 +3015,351 @@ void SectionLoader::append_json_string(const Field& f, std::string_view text,
     }
   }
   out += '"';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validation pass.
+
+void SectionLoader::validate(Config& config, const References& refs) const {
+  check_listener_overlap(config, refs.admin_listen_given);
+  check_redis(config, refs);
+  // Before the routes: a route may name a `jwks.NAME` cluster.
+  add_jwks_clusters(config, refs);
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    resolve_route(config, config.routes[i], refs.routes[i]);
+  }
+}
+
+// Two sockets on one port where one address covers the other would either fail to bind or, with
+// SO_REUSEPORT, silently split connections between the gateway and the admin server.
+void SectionLoader::check_listener_overlap(const Config& config, bool admin_listen_given) const {
+  struct Bound {
+    SocketAddress address;
+    std::string name;
+    SourceMark mark;
+  };
+  std::vector<Bound> bound;
+  auto add = [&](const std::string& text, std::string name, const SourceMark& mark) {
+    Bound b{{}, std::move(name), mark};
+    parse_socket_address(text, b.address);  // already validated
+    if (b.address.port() == 0) {
+      return;  // each socket gets its own free port; no clash possible
+    }
+    const std::string here = b.address.to_string();
+    const std::string any =
+        (b.address.family() == AF_INET ? "0.0.0.0:" : "[::]:") + std::to_string(b.address.port());
+    for (const Bound& earlier : bound) {
+      const std::string there = earlier.address.to_string();
+      if (earlier.address.family() == b.address.family() &&
+          earlier.address.port() == b.address.port() &&
+          (here == there || here == any || there == any)) {
+        throw ConfigError(mark,
+                          b.name + ": " + here + " overlaps " + earlier.name + " (" + there + ")");
+      }
+    }
+    bound.push_back(std::move(b));
+  };
+  // The admin address goes first so that a clash with its default is reported at the server
+  // listener, the line the user actually wrote.
+  if (config.admin.enabled) {
+    add(config.admin.listen,
+        admin_listen_given ? "admin.listen" : "admin.listen (default " + config.admin.listen + ")",
+        config.admin.mark);
+  }
+  for (size_t i = 0; i < config.server.listen.size(); ++i) {
+    add(config.server.listen[i].address, "server.listen[" + std::to_string(i) + "]",
+        config.server.listen[i].mark);
+  }
+}
+
+void SectionLoader::check_redis(const Config& config, const References& refs) const {
+  const Duration request_timeout = config.server.limits.request_timeout;
+  if (refs.redis_timeout && config.redis.timeout >= request_timeout) {
+    // A request waits for its lease: the wait must end (on_error) before the request does.
+    fail(*refs.redis_timeout, "redis.timeout (" + std::to_string(config.redis.timeout.count()) +
+                                  "ms) must be shorter than server.limits.request_timeout (" +
+                                  std::to_string(request_timeout.count()) + "ms)");
+  }
+  if (!config.redis.enabled && !refs.redis_backends.empty()) {
+    fail(refs.redis_backends.front(),
+         "backend: redis needs a top-level 'redis:' section (e.g. redis: {address: "
+         "\"127.0.0.1:6379\"})");
+  }
+}
+
+void SectionLoader::add_jwks_clusters(Config& config, const References& refs) const {
+  for (const References::JwksSource& source : refs.jwks) {
+    JwtIssuerConfig& j = config.jwt_issuers[source.issuer];
+    UpstreamConfig up;
+    up.name = "jwks." + j.name;
+    EndpointConfig ep;
+    ep.address = source.endpoint;
+    ep.mark = source_mark(source.url.mark);
+    up.endpoints.push_back(ep);
+    up.keepalive = 2;
+    up.mark = source_mark(source.url.mark);
+    for (const UpstreamConfig& other : config.upstreams) {
+      if (other.name == up.name) {
+        fail(source.url, "an upstream is already named " + quote(up.name));
+      }
+    }
+    j.jwks_cluster = static_cast<uint32_t>(config.upstreams.size());
+    config.upstreams.push_back(std::move(up));
+  }
+}
+
+// In the order the route's parts were read: its auth, its rate limits, its action.
+void SectionLoader::resolve_route(Config& config, RouteConfig& route, const RouteRefs& refs) const {
+  resolve_route_auth(config, route, refs);
+  resolve_rate_limits(config, route, refs);
+  resolve_action(config, route, refs);
+}
+
+void SectionLoader::resolve_route_auth(Config& config, RouteConfig& route,
+                                       const RouteRefs& refs) const {
+  if (refs.api_key) {
+    const std::vector<ApiKeyConfig>& api_keys = config.api_keys;
+    const std::string& name = refs.api_key->name;
+    size_t i = 0;
+    while (i < api_keys.size() && api_keys[i].name != name) {
+      ++i;
+    }
+    if (i == api_keys.size()) {
+      fail(refs.api_key->field, "unknown API-key set " + quote(name) + " (auth.api_keys)");
+    }
+    route.auth.api_key = static_cast<int32_t>(i);
+    if (!api_keys[i].consumer_header.empty()) {
+      route.auth.drop_headers.push_back(api_keys[i].consumer_header);
+    }
+  }
+  if (!refs.jwt) {
+    return;
+  }
+  std::vector<JwtIssuerConfig>& issuers = config.jwt_issuers;
+  const std::string& name = refs.jwt->name;
+  size_t i = 0;
+  while (i < issuers.size() && issuers[i].name != name) {
+    ++i;
+  }
+  if (i == issuers.size()) {
+    std::string known;
+    for (const JwtIssuerConfig& j : issuers) {
+      known += (known.empty() ? "" : ", ") + j.name;
+    }
+    fail(refs.jwt->field,
+         "unknown JWT issuer " + quote(name) +
+             (known.empty() ? " (auth.jwt defines none)" : " (defined: " + known + ")"));
+  }
+  route.auth.jwt = static_cast<int32_t>(i);
+  for (const std::string& h : issuers[i].forward_headers) {
+    if (!h.empty()) {
+      route.auth.drop_headers.push_back(h);
+    }
+  }
+  // The scopes the issuer's routes require, together, are its rules.scopes: a route's scopes
+  // are bits of it.
+  std::vector<std::string>& scopes = issuers[i].rules.scopes;
+  for (const NameRef& scope : refs.scopes) {
+    size_t bit = 0;
+    while (bit < scopes.size() && scopes[bit] != scope.name) {
+      ++bit;
+    }
+    if (bit == scopes.size()) {
+      if (scopes.size() == 64) {
+        fail(scope.field, "an issuer's routes may require at most 64 different scopes");
+      }
+      scopes.push_back(scope.name);
+    }
+    route.auth.scopes |= uint64_t{1} << bit;
+  }
+}
+
+void SectionLoader::resolve_rate_limits(Config& config, RouteConfig& route,
+                                        const RouteRefs& refs) const {
+  const std::vector<RateLimitPolicy>& policies = config.rate_limits;
+  for (size_t i = 0; i < policies.size(); ++i) {
+    if (policies[i].global) {
+      route.rate_limits.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  for (const NameRef& ref : refs.rate_limits) {
+    const std::string& name = ref.name;
+    const Field& item = ref.field;
+    size_t i = 0;
+    while (i < policies.size() && policies[i].name != name) {
+      ++i;
+    }
+    if (i == policies.size()) {
+      std::string known;
+      for (const RateLimitPolicy& p : policies) {
+        known += (known.empty() ? "" : ", ") + p.name;
+      }
+      fail(item,
+           "unknown rate limit " + quote(name) +
+               (known.empty() ? " (no rate_limits are defined)" : " (defined: " + known + ")"));
+    }
+    if (policies[i].global) {
+      continue;  // already checked for every route
+    }
+    for (uint32_t earlier : route.rate_limits) {
+      if (earlier == i) {
+        fail(item, "rate limit " + quote(name) + " is listed twice");
+      }
+    }
+    const RateLimitPolicy::Key key = policies[i].key;
+    if (key == RateLimitPolicy::Key::kConsumer && route.auth.api_key < 0) {
+      fail(item, "rate limit " + quote(name) + " is per consumer: the route needs auth.api_key");
+    }
+    if (key == RateLimitPolicy::Key::kClaim && route.auth.jwt < 0) {
+      fail(item, "rate limit " + quote(name) + " is per JWT claim: the route needs auth.jwt");
+    }
+    route.rate_limits.push_back(static_cast<uint32_t>(i));
+  }
+  // A claim-keyed policy reads its claim from the route's issuer: the issuer extracts it with
+  // the claims it forwards (as a value only, when it is not forwarded as a header).
+  for (uint32_t policy : route.rate_limits) {
+    const RateLimitPolicy& p = policies[policy];
+    int32_t claim_index = -1;
+    if (p.key == RateLimitPolicy::Key::kClaim) {
+      JwtIssuerConfig& issuer = config.jwt_issuers[static_cast<size_t>(route.auth.jwt)];
+      claim_index = static_cast<int32_t>(extract_claim(issuer, p.claim, refs.route));
+    }
+    route.rate_limit_claims.push_back(claim_index);
+  }
+}
+
+void SectionLoader::resolve_action(Config& config, RouteConfig& route,
+                                   const RouteRefs& refs) const {
+  if (auto* upstream = std::get_if<UpstreamAction>(&route.action)) {
+    upstream->cluster_index = resolve_cluster(config, *refs.cluster);
+    return;
+  }
+  auto* aggregate = std::get_if<AggregateAction>(&route.action);
+  if (!aggregate) {
+    return;
+  }
+  // A {claim.NAME} placeholder, like a claim-keyed rate limit, reads a value the route's issuer
+  // extracts; claims are added in the order the placeholders were read.
+  bool claims = false;
+  for (size_t b = 0; b < aggregate->backends.size(); ++b) {
+    aggregate->backends[b].cluster_index = resolve_cluster(config, refs.backends[b].cluster);
+    for (const NameRef& claim : refs.backends[b].claims) {
+      if (route.auth.jwt < 0) {
+        fail(claim.field, "placeholder " + quote("{claim." + claim.name + "}") +
+                              " reads the verified JWT: the route needs auth.jwt");
+      }
+      extract_claim(config.jwt_issuers[static_cast<size_t>(route.auth.jwt)], claim.name,
+                    claim.field);
+      claims = true;
+    }
+  }
+  if (claims) {
+    const std::vector<std::string>& names =
+        config.jwt_issuers[static_cast<size_t>(route.auth.jwt)].rules.forward;
+    const auto set_indexes = [&](AggregateTemplate& t) {
+      for (TemplatePiece& piece : t.pieces) {
+        if (piece.kind == TemplatePiece::Kind::kClaim) {
+          piece.index = static_cast<uint32_t>(std::find(names.begin(), names.end(), piece.text) -
+                                              names.begin());
+        }
+      }
+    };
+    for (AggregateBackend& b : aggregate->backends) {
+      set_indexes(b.path);
+      for (AggregateParam& param : b.query) {
+        set_indexes(param.value);
+      }
+      for (AggregateParam& param : b.headers) {
+        set_indexes(param.value);
+      }
+      if (b.body) {
+        set_indexes(*b.body);
+      }
+    }
+  }
+  plan_backends(refs, *aggregate);
+}
+
+uint32_t SectionLoader::resolve_cluster(const Config& config, const NameRef& ref) const {
+  const std::string& name = ref.name;
+  std::vector<std::string_view> defined;
+  for (size_t i = 0; i < config.upstreams.size(); ++i) {
+    const UpstreamConfig& up = config.upstreams[i];
+    if (up.name == name) {
+      return static_cast<uint32_t>(i);
+    }
+    defined.push_back(up.name);
+  }
+  std::string quoted = quote(name);
+  quoted.front() = '"';
+  quoted.back() = '"';
+  fail(ref.field,
+       "unknown upstream " + quoted +
+           (defined.empty() ? " (no upstreams are defined)" : " (defined: " + join(defined) + ")"));
+}
+
+uint32_t SectionLoader::extract_claim(JwtIssuerConfig& issuer, const std::string& claim,
+                                      const Field& f) const {
+  std::vector<std::string>& names = issuer.rules.forward;
+  size_t k = 0;
+  while (k < names.size() && names[k] != claim) {
+    ++k;
+  }
+  if (k == names.size()) {
+    if (names.size() == kMaxJwtValues) {
+      fail(f, "issuer " + quote(issuer.name) + " would extract more than " +
+                  std::to_string(kMaxJwtValues) +
+                  " claims (forwarded, rate-limit keys and templates)");
+    }
+    names.push_back(claim);
+    issuer.forward_headers.emplace_back();  // a value only, not a header
+  }
+  return static_cast<uint32_t>(k);
+}
+
+void SectionLoader::plan_backends(const RouteRefs& refs, AggregateAction& action) const {
+  std::vector<AggregateBackend>& backends = action.backends;
+  // Depth first from each backend in order; a dependency met again while still on the path closes
+  // a cycle. At most kMaxBackends deep.
+  enum class State : uint8_t { kNew, kOnPath, kDone };
+  std::vector<State> state(backends.size(), State::kNew);
+  std::vector<uint32_t> path;
+  const auto visit = [&](const auto& self, uint32_t i) -> void {
+    state[i] = State::kOnPath;
+    path.push_back(i);
+    uint32_t stage = 0;
+    for (uint32_t d : backends[i].depends_on) {
+      if (state[d] == State::kOnPath) {
+        const std::vector<uint32_t> cycle(std::find(path.begin(), path.end(), d), path.end());
+        std::string names;
+        for (uint32_t c : cycle) {
+          names += backends[c].key + " → ";
+        }
+        names += backends[cycle.front()].key;
+        // Reported where the cycle's first backend reads the next one (it always does: its
+        // depends_on came from these reads).
+        const uint32_t next = cycle.size() > 1 ? cycle[1] : cycle[0];
+        const auto& reads = refs.backends[cycle.front()].reads;
+        const auto read = std::find_if(reads.begin(), reads.end(),
+                                       [&](const auto& r) { return r.first == next; });
+        fail(read != reads.end() ? read->second : reads.front().second,
+             "backends " + names + " form a cycle");
+      }
+      if (state[d] == State::kNew) {
+        self(self, d);
+      }
+      stage = std::max(stage, backends[d].stage + 1);
+    }
+    backends[i].stage = stage;
+    action.stage_count = std::max(action.stage_count, stage + 1);
+    state[i] = State::kDone;
+    path.pop_back();
+  };
+  for (uint32_t i = 0; i < backends.size(); ++i) {
+    if (state[i] == State::kNew) {
+      visit(visit, i);
+    }
+  }
 }
 
 Config load_from_text(const std::string& yaml, const std::string& source_name) {
