@@ -1,14 +1,27 @@
-// The YAML walking core (see loader.h): message formatting, the small syntax checks several
-// sections share, map sections and the scalar readers. Everything here is about how a value is
-// read and how a problem is reported, never about what an option means.
+// YAML → validated Config. The schema and every default are documented in conf/ringgate.yaml.
+//
+// Every problem is reported as "FILE:LINE:COLUMN: path.to.key: reason", pointing at the offending
+// key or value, and the first problem ends the load: a gateway must not start on a config that
+// says something other than what its author meant.
+//
+// Here: the YAML walking core every section shares (message formatting, the small syntax checks
+// several sections need, map sections and the scalar readers: how a value is read and how a
+// problem is reported, never what an option means), and the load itself, which hands each
+// top-level key to its section (sections.h) and then runs validate().
 
 #include "config/loader.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
+#include "config/sections.h"
 #include "ringgate/core/method.h"
 #include "ringgate/net/address.h"
 
@@ -489,6 +502,79 @@ std::string Loader::read_method(const Field& f) const {
   return name;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The document.
+
+namespace {
+
+// The sections are parsed in this order whatever their order in the file; none reads another's
+// output, so the order only decides which of two problems is reported first.
+Config load_document(const Loader& loader, const YAML::Node& root) {
+  Config config;
+  config.source = loader.source();
+  Field top{root, "", root.Mark()};
+  if (top.mark.is_null()) {
+    top.mark = YAML::Mark();  // an empty document: point at its start
+  }
+  const Section section(loader, top,
+                        {"server", "admin", "upstreams", "auth", "redis", "rate_limits", "routes"});
+
+  const Field* server = section.find("server");
+  if (server) {
+    load_server(loader, *server, config.server);
+  }
+  if (config.server.listen.empty()) {
+    const Field& where = server ? *server : top;
+    loader.fail_at(where.mark,
+                   "server.listen: at least one listener is required, e.g. "
+                   "listen: \"0.0.0.0:8080\"");
+  }
+  References refs;
+  const Field* admin = section.find("admin");
+  if (admin) {
+    refs.admin_listen_given = load_admin(loader, *admin, config.admin);
+  } else {
+    config.admin.mark = loader.source_mark(top.mark);
+  }
+  if (const Field* upstreams = section.find("upstreams")) {
+    load_upstreams(loader, *upstreams, config.upstreams);
+  }
+  if (const Field* redis = section.find("redis")) {
+    load_redis(loader, *redis, config.redis, refs);
+  }
+  if (const Field* rate_limits = section.find("rate_limits")) {
+    load_rate_limits(loader, *rate_limits, config.rate_limits, refs);
+  }
+  if (const Field* auth = section.find("auth")) {
+    load_auth(loader, *auth, config.jwt_issuers, config.api_keys, refs);
+  }
+  if (const Field* routes = section.find("routes")) {
+    load_routes(loader, *routes, config.routes, refs);
+  }
+  // Names given in one section for entries of another are resolved only now, so the sections
+  // may come in any order in the file.
+  validate(loader, config, refs);
+  return config;
+}
+
+Config load_from_text(const std::string& yaml, const std::string& source_name) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(yaml);
+  } catch (const YAML::DeepRecursion& e) {
+    throw ConfigError(Loader(source_name).source_mark(e.mark), "nested too deeply");
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(Loader(source_name).source_mark(e.mark), e.msg);
+  }
+  if (documents.size() > 1) {
+    // A second document would be silently ignored; say so instead.
+    throw ConfigError(Loader(source_name).source_mark(documents[1].Mark()),
+                      "more than one YAML document; a config is a single document");
+  }
+  const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+  return load_document(Loader(source_name), root);
+}
+}  // namespace
 }  // namespace config_detail
 
 namespace {
@@ -504,5 +590,45 @@ std::string format_mark(const SourceMark& mark) {
 
 ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
     : std::runtime_error(format_mark(mark) + ": " + reason) {}
+
+Config load_config_string(const std::string& yaml, const std::string& source_name) {
+  try {
+    return config_detail::load_from_text(yaml, source_name);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp may throw from node access on input the loader did not foresee; still a config
+    // problem, and still reported with a position.
+    throw ConfigError(config_detail::Loader(source_name).source_mark(e.mark), e.msg);
+  } catch (const std::exception& e) {
+    throw ConfigError(source_name + ": " + e.what());
+  }
+}
+
+Config load_config_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw ConfigError(path + ": cannot open: " + std::strerror(errno));
+  }
+  std::string text;
+  char chunk[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      const int saved = errno;
+      ::close(fd);
+      throw ConfigError(path + ": cannot read: " + std::strerror(saved));
+    }
+    if (n == 0) {
+      break;
+    }
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return load_config_string(text, path);
+}
 
 }  // namespace ringgate
