@@ -1,6 +1,7 @@
-// The `rate_limits:` section: named token-bucket policies. A policy stands alone; whether the
-// routes that name it give it what it keys on (an API-key consumer, a JWT claim), and whether a
-// `backend: redis` has its redis section, is for validate() to check.
+// The `rate_limits:` section (named token-bucket policies) and a route's `rate_limit:` that names
+// them. A policy stands alone; whether the routes that name it give it what it keys on (an
+// API-key consumer, a JWT claim), and whether a `backend: redis` has its redis section, is for
+// validate() to check.
 
 #include <charconv>
 
@@ -143,6 +144,14 @@ RateLimitPolicy RateLimitsLoader::load_rate_limit(const Field& f, std::string na
 }
 
 }  // namespace
+
+// The policies a route names; validate() finds them and adds the global ones.
+void load_route_rate_limit(const Loader& loader, const Field& f, RouteConfig& /*route*/,
+                           RouteRefs& refs) {
+  for (const Field& item : loader.list_or_one(f, "empty list; leave 'rate_limit' out for none")) {
+    refs.rate_limits.push_back({item, loader.read_string(item)});
+  }
+}
 
 void load_rate_limits(const Loader& loader, const Field& f, std::vector<RateLimitPolicy>& policies,
                       References& refs) {

@@ -3,6 +3,7 @@
 // elsewhere (a cluster, an issuer, a key set, a policy) is only recorded here and resolved by
 // validate(), so routes may come before the sections they name.
 
+#include <iterator>
 #include <optional>
 
 #include "config/sections.h"
@@ -30,6 +31,39 @@ class RoutesLoader : public Loader {
   std::vector<std::string> load_methods(const Field& f) const;
   void load_direct_headers(const Field& f, DirectResponse& direct) const;
   std::string load_action_path(const Field& f) const;
+};
+
+// Route filters -------------------------------------------------------------------------------
+//
+// The keys of a route that configure a request filter, each read by its own function into the
+// route's part of Config, and into RouteRefs for what it names in other sections (resolved by
+// validate()). A new filter (cors, ...) is a file with its parse function, declared in
+// sections.h, and one row in kFilters below. Rows are parsed in their order, which is also the
+// order of the keys in messages.
+
+// `path_allow`: the PathFlag bits a route accepts in a request path.
+void load_path_allow(const Loader& loader, const Field& f, RouteConfig& route,
+                     RouteRefs& /*refs*/) {
+  for (const Field& item :
+       loader.list_or_one(f, "empty list; leave 'path_allow' out to allow none")) {
+    const std::string name = loader.read_string(item);
+    const uint8_t flag = path_flag_by_name(name);
+    if (flag == 0) {
+      loader.fail(item, "unknown path_allow value " + quote(name) +
+                            " (encoded_slash, backslash, nul, overlong_utf8)");
+    }
+    route.path_allow |= flag;
+  }
+}
+
+struct FilterParser {
+  std::string_view key;
+  void (*parse)(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
+};
+constexpr FilterParser kFilters[] = {
+    {"path_allow", &load_path_allow},
+    {"rate_limit", &load_route_rate_limit},
+    {"auth", &load_route_auth},
 };
 
 // Route actions -------------------------------------------------------------------------------
@@ -88,7 +122,10 @@ RouteConfig RoutesLoader::load_route(const Field& f, size_t index, RouteRefs& re
   if (!f.node.IsMap()) {
     fail(f, "expected a route map with 'match' and an action, got " + describe(f.node));
   }
-  std::vector<std::string_view> keys = {"name", "match", "path_allow", "rate_limit", "auth"};
+  std::vector<std::string_view> keys = {"name", "match"};
+  for (const FilterParser& filter : kFilters) {
+    keys.push_back(filter.key);
+  }
   for (const ActionParser& action : kActions) {
     keys.push_back(action.key);
   }
@@ -112,23 +149,9 @@ RouteConfig RoutesLoader::load_route(const Field& f, size_t index, RouteRefs& re
     fail(f, "missing 'match' (e.g. match: {path: /hello})");
   }
   load_match(*match, route.match);
-  if (const Field* v = s.find("path_allow")) {
-    for (const Field& item : list_or_one(*v, "empty list; leave 'path_allow' out to allow none")) {
-      const std::string name = read_string(item);
-      const uint8_t flag = path_flag_by_name(name);
-      if (flag == 0) {
-        fail(item, "unknown path_allow value " + quote(name) +
-                       " (encoded_slash, backslash, nul, overlong_utf8)");
-      }
-      route.path_allow |= flag;
-    }
-  }
-  if (const Field* v = s.find("auth")) {
-    load_route_auth(*this, *v, route, refs);
-  }
-  if (const Field* v = s.find("rate_limit")) {
-    for (const Field& item : list_or_one(*v, "empty list; leave 'rate_limit' out for none")) {
-      refs.rate_limits.push_back({item, read_string(item)});
+  for (const FilterParser& filter : kFilters) {
+    if (const Field* v = s.find(filter.key)) {
+      filter.parse(*this, *v, route, refs);
     }
   }
 
@@ -147,7 +170,7 @@ RouteConfig RoutesLoader::load_route(const Field& f, size_t index, RouteRefs& re
     chosen_field = v;
   }
   if (!chosen) {
-    keys.erase(keys.begin(), keys.begin() + 5);  // name, match, path_allow, rate_limit, auth
+    keys.erase(keys.begin(), keys.begin() + 2 + std::size(kFilters));  // name, match, filters
     fail(f, "missing an action (expected one of: " + join(keys) + ")");
   }
   route.action = chosen->parse(*this, *chosen_field, route.match, refs);

@@ -79,7 +79,10 @@ void load_routes(const Loader& loader, const Field& f, std::vector<RouteConfig>&
 
 // Parts of a route that other files own.
 
-// `auth:` of a route (auth.cc, with the issuers and key sets it names).
+// Route filter keys, dispatched by kFilters in routes.cc: `rate_limit:` (rate_limits.cc, with
+// the policies it names) and `auth:` (auth.cc, with the issuers and key sets it names).
+void load_route_rate_limit(const Loader& loader, const Field& f, RouteConfig& route,
+                           RouteRefs& refs);
 void load_route_auth(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
 // The `aggregate:` action (aggregate.cc).
 RouteAction load_aggregate(const Loader& loader, const Field& f, const RouteMatch& match,
