@@ -237,9 +237,24 @@ AggregateBackend AggregateLoader::load_backend(const Section& s, TemplateScope s
     }
   }
 
+  load_backend_request(s, scope, refs, method != nullptr, b);
+  load_backend_answer(s, aggregate, action, for_each != nullptr, b);
+
+  if (for_each && !refs.uses_item) {
+    fail(*for_each,
+         "for_each makes one call per element, but no template of this backend uses {item}, so "
+         "every call would be the same");
+  }
+  return b;
+}
+
+// The request a backend sends: its path, query, headers and body.
+void AggregateLoader::load_backend_request(const Section& s, const TemplateScope& scope,
+                                           BackendRefs& refs, bool method_given,
+                                           AggregateBackend& b) const {
   const Field* path = s.find("path");
   if (!path) {
-    fail(self, "missing 'path' (the path to call, e.g. path: \"/items/{id}\")");
+    fail(s.self(), "missing 'path' (the path to call, e.g. path: \"/items/{id}\")");
   }
   b.path = load_template(*path, TemplateUse::kPath, scope, refs);
   if (const Field* v = s.find("query")) {
@@ -253,7 +268,7 @@ AggregateBackend AggregateLoader::load_backend(const Section& s, TemplateScope s
     if (b.method != "POST" && b.method != "PUT" && b.method != "PATCH" && b.method != "DELETE") {
       const bool vowel = std::string_view("AEIOU").find(b.method.front()) != std::string::npos;
       fail(*body, (vowel ? "an " : "a ") + b.method + " request carries no body" +
-                      (method ? std::string() : std::string(" (GET is the default method)")) +
+                      (method_given ? std::string() : std::string(" (GET is the default method)")) +
                       "; 'body' needs method POST, PUT, PATCH or DELETE");
     }
     b.body = load_template(*body, TemplateUse::kBody, scope, refs);
@@ -276,7 +291,13 @@ AggregateBackend AggregateLoader::load_backend(const Section& s, TemplateScope s
       fail(*v, *problem);
     }
   }
+}
 
+// What becomes of a backend's answer: how long it may take, whether its failure fails the
+// request, and what of its body goes into the response.
+void AggregateLoader::load_backend_answer(const Section& s, const Section& aggregate,
+                                          const AggregateAction& action, bool for_each,
+                                          AggregateBackend& b) const {
   b.timeout = action.timeout;
   if (const Field* v = s.find("timeout")) {
     b.timeout = read_duration(*v, kMinTimeout, kOneHour);
@@ -311,13 +332,6 @@ AggregateBackend AggregateLoader::load_backend(const Section& s, TemplateScope s
     b.default_json = "{}";
   }
   b.projection = load_projection(s, nullptr, b.merge);
-
-  if (for_each && !refs.uses_item) {
-    fail(*for_each,
-         "for_each makes one call per element, but no template of this backend uses {item}, so "
-         "every call would be the same");
-  }
-  return b;
 }
 
 void AggregateLoader::load_backend_params(const Field& f, TemplateUse use,
@@ -489,6 +503,72 @@ AggregateProfiles::Select AggregateLoader::load_profile_select(const Field& f,
   return AggregateProfiles::Select::kQuery;
 }
 
+// One profile: its override of each backend it names, from the backends' own projections.
+AggregateProfile AggregateLoader::load_profile(const Field& value, const std::string& name,
+                                               const AggregateAction& action,
+                                               const std::vector<std::string_view>& keys) const {
+  AggregateProfile profile;
+  profile.name = name;
+  for (const AggregateBackend& b : action.backends) {
+    profile.backends.push_back({false, b.projection});
+  }
+  std::vector<std::optional<Field>> overrides(action.backends.size());
+  if (!value.node.IsNull() && !value.node.IsMap()) {
+    fail(value,
+         "expected a map of backend keys to overrides like {allow: [id]} or {skip: "
+         "true}, got " +
+             describe(value.node));
+  }
+  for (auto b = value.node.begin(); value.node.IsMap() && b != value.node.end(); ++b) {
+    const YAML::Node backend_key = b->first;  // a copy: it-> yields a temporary proxy
+    if (!backend_key.IsScalar()) {
+      fail_at(backend_key.Mark(),
+              value.path + ": keys must be backend keys, got " + describe(backend_key));
+    }
+    const std::string backend = backend_key.Scalar();
+    const auto at = std::find(keys.begin(), keys.end(), backend);
+    if (at == keys.end()) {
+      fail_at(backend_key.Mark(), value.path + ": unknown backend " + quote(backend) +
+                                      " (backends: " + join(keys) + ")");
+    }
+    const size_t index = static_cast<size_t>(at - keys.begin());
+    if (overrides[index]) {
+      fail_at(backend_key.Mark(),
+              value.path + ": duplicate key " + quote(backend) + " (first at line " +
+                  std::to_string(source_mark(overrides[index]->mark).line) + ")");
+    }
+    const Field o = child(value, backend, backend_key, b->second);
+    overrides[index] = o;
+    const Section os(*this, o, {"skip", "pick", "allow", "deny", "rename"});
+    ProfileBackend& entry = profile.backends[index];
+    if (const Field* skip = os.find("skip")) {
+      entry.skip = read_bool(*skip);
+      for (std::string_view other : {"pick", "allow", "deny", "rename"}) {
+        if (const Field* v = os.find(other); v && entry.skip) {
+          fail(*v, "a skipped backend is not called, so '" + std::string(other) +
+                       "' would never apply");
+        }
+      }
+    }
+    entry.projection =
+        load_projection(os, &action.backends[index].projection, action.backends[index].merge);
+  }
+  // A backend that reads a skipped one could not be called.
+  for (size_t i = 0; i < action.backends.size(); ++i) {
+    if (profile.backends[i].skip) {
+      continue;
+    }
+    for (uint32_t d : action.backends[i].depends_on) {
+      if (profile.backends[d].skip) {
+        fail(*overrides[d], "profile " + quote(name) + " skips " + quote(keys[d]) + ", but " +
+                                quote(keys[i]) + " reads its response; skip " + quote(keys[i]) +
+                                " too");
+      }
+    }
+  }
+  return profile;
+}
+
 // `profiles` holds `select`, `default` and one entry per profile, named by its key.
 void AggregateLoader::load_profiles(const Field& f, AggregateAction& action) const {
   if (!f.node.IsMap()) {
@@ -530,66 +610,7 @@ void AggregateLoader::load_profiles(const Field& f, AggregateAction& action) con
                               std::to_string(kMaxProfileName) +
                               " characters: letters, digits, '_' and '-'");
     }
-    AggregateProfile profile;
-    profile.name = name;
-    for (const AggregateBackend& b : action.backends) {
-      profile.backends.push_back({false, b.projection});
-    }
-    std::vector<std::optional<Field>> overrides(action.backends.size());
-    if (!value.node.IsNull() && !value.node.IsMap()) {
-      fail(value,
-           "expected a map of backend keys to overrides like {allow: [id]} or {skip: "
-           "true}, got " +
-               describe(value.node));
-    }
-    for (auto b = value.node.begin(); value.node.IsMap() && b != value.node.end(); ++b) {
-      const YAML::Node backend_key = b->first;  // a copy: it-> yields a temporary proxy
-      if (!backend_key.IsScalar()) {
-        fail_at(backend_key.Mark(),
-                value.path + ": keys must be backend keys, got " + describe(backend_key));
-      }
-      const std::string backend = backend_key.Scalar();
-      const auto at = std::find(keys.begin(), keys.end(), backend);
-      if (at == keys.end()) {
-        fail_at(backend_key.Mark(), value.path + ": unknown backend " + quote(backend) +
-                                        " (backends: " + join(keys) + ")");
-      }
-      const size_t index = static_cast<size_t>(at - keys.begin());
-      if (overrides[index]) {
-        fail_at(backend_key.Mark(),
-                value.path + ": duplicate key " + quote(backend) + " (first at line " +
-                    std::to_string(source_mark(overrides[index]->mark).line) + ")");
-      }
-      const Field o = child(value, backend, backend_key, b->second);
-      overrides[index] = o;
-      const Section os(*this, o, {"skip", "pick", "allow", "deny", "rename"});
-      ProfileBackend& entry = profile.backends[index];
-      if (const Field* skip = os.find("skip")) {
-        entry.skip = read_bool(*skip);
-        for (std::string_view other : {"pick", "allow", "deny", "rename"}) {
-          if (const Field* v = os.find(other); v && entry.skip) {
-            fail(*v, "a skipped backend is not called, so '" + std::string(other) +
-                         "' would never apply");
-          }
-        }
-      }
-      entry.projection =
-          load_projection(os, &action.backends[index].projection, action.backends[index].merge);
-    }
-    // A backend that reads a skipped one could not be called.
-    for (size_t i = 0; i < action.backends.size(); ++i) {
-      if (profile.backends[i].skip) {
-        continue;
-      }
-      for (uint32_t d : action.backends[i].depends_on) {
-        if (profile.backends[d].skip) {
-          fail(*overrides[d], "profile " + quote(name) + " skips " + quote(keys[d]) + ", but " +
-                                  quote(keys[i]) + " reads its response; skip " + quote(keys[i]) +
-                                  " too");
-        }
-      }
-    }
-    profiles.profiles.push_back(std::move(profile));
+    profiles.profiles.push_back(load_profile(value, name, action, keys));
   }
   if (!has_select) {
     fail(f,

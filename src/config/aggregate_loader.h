@@ -48,12 +48,20 @@ class AggregateLoader : public Loader {
   // `scope` arrives with the keys and `self` set; for_each is filled in here.
   AggregateBackend load_backend(const Section& s, TemplateScope scope, const Section& aggregate,
                                 const AggregateAction& action, BackendRefs& refs) const;
+  void load_backend_request(const Section& s, const TemplateScope& scope, BackendRefs& refs,
+                            bool method_given, AggregateBackend& b) const;
+  void load_backend_answer(const Section& s, const Section& aggregate,
+                           const AggregateAction& action, bool for_each, AggregateBackend& b) const;
   void load_backend_params(const Field& f, TemplateUse use, const TemplateScope& scope,
                            BackendRefs& refs, std::vector<AggregateParam>& out) const;
   AggregateForEach load_for_each(const Field& f, const TemplateScope& scope,
                                  BackendRefs& refs) const;
   std::vector<std::string> load_response_headers(const Field& f) const;
   void load_profiles(const Field& f, AggregateAction& action) const;
+  // `keys` are the backends' keys, in order.
+  AggregateProfile load_profile(const Field& value, const std::string& name,
+                                const AggregateAction& action,
+                                const std::vector<std::string_view>& keys) const;
   AggregateProfiles::Select load_profile_select(const Field& f, std::string& name) const;
 
   // aggregate_template.cc

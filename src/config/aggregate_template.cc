@@ -2,6 +2,8 @@
 // for path parameters, the client's query and headers, other backends' responses, the for_each
 // element and JWT claims. They are compiled into pieces at load, so a request only concatenates.
 
+#include <algorithm>
+
 #include "config/aggregate_loader.h"
 
 namespace ringgate::config_detail {

@@ -41,6 +41,14 @@ class AuthLoader : public Loader {
   // `jwks` gets the issuer's jwks_url when it has one.
   JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
                                   std::optional<References::JwksSource>& jwks) const;
+  void load_jwks_url(const Field& url, JwtIssuerConfig& j,
+                     std::optional<References::JwksSource>& jwks) const;
+  void load_jwks_file(const Field& file, bool has_url, JwtIssuerConfig& j) const;
+  void load_algorithms(const Field& v, bool has_url, JwtIssuerConfig& j) const;
+  // `from`: where a request carries the token.
+  void load_token_source(const Field& v, JwtIssuerConfig& j) const;
+  // `forward_claims`: claim name → header sent upstream.
+  void load_forward_claims(const Field& v, JwtIssuerConfig& j) const;
 };
 
 void AuthLoader::load(const Field& f, std::vector<JwtIssuerConfig>& issuers,
@@ -112,32 +120,7 @@ JwtIssuerConfig AuthLoader::load_jwt_issuer(const Field& f, std::string name, co
   }
   j.keys = std::make_shared<std::vector<jwt::Key>>();
   if (url) {
-    // http://host[:port]/path: the host:port becomes the endpoint of a cluster of its own, added
-    // once every section is parsed.
-    j.jwks_url = read_string(*url);
-    const std::string& u = j.jwks_url;
-    if (u.rfind("https://", 0) == 0) {
-      fail(*url, "https is not available yet (no TLS client): use http:// on a trusted network");
-    }
-    if (u.rfind("http://", 0) != 0) {
-      fail(*url, "expected http://host:port/path, got " + quote(u));
-    }
-    const size_t slash = u.find('/', 7);
-    j.jwks_host = u.substr(7, slash == std::string::npos ? std::string::npos : slash - 7);
-    j.jwks_path = slash == std::string::npos ? "/" : u.substr(slash);
-    std::string endpoint = j.jwks_host;
-    if (endpoint.find(':') == std::string::npos || endpoint.back() == ']') {
-      endpoint += ":80";
-    }
-    std::string canonical;
-    if (auto problem = host_port_problem(endpoint, true, &canonical)) {
-      fail(*url, quote(j.jwks_host) + " is not a valid host: " + *problem);
-    }
-    if (j.jwks_path.find_first_of(" \r\n") != std::string::npos) {
-      fail(*url, "the path has spaces or line breaks");
-    }
-    jwks = References::JwksSource{0, *url, std::move(endpoint)};
-    j.algorithms = 0xffffffffu >> (32 - jwt::kAlgCount);
+    load_jwks_url(*url, j, jwks);
   }
   if (const Field* v = s.find("jwks_refresh")) {
     j.jwks_refresh = read_duration(*v, kOneSecond, Duration(86400000));
@@ -149,49 +132,10 @@ JwtIssuerConfig AuthLoader::load_jwt_issuer(const Field& f, std::string name, co
     j.jwks_timeout = read_duration(*v, kMinTimeout, kOneMinute);
   }
   if (file) {
-    j.jwks_file = read_string(*file);
-    std::string text;
-    if (!read_whole_file(j.jwks_file, &text)) {
-      fail(*file, "jwks_file \"" + j.jwks_file + "\" cannot be read: " + std::strerror(errno));
-    }
-    auto keys = std::make_shared<std::vector<jwt::Key>>();
-    std::vector<std::string> skipped;
-    std::string why;
-    if (!jwt::parse_jwks(text, keys.get(), &skipped, &why)) {
-      fail(*file, "jwks_file \"" + j.jwks_file + "\" is not a JWKS document: " + why);
-    }
-    if (keys->empty()) {
-      fail(*file,
-           "jwks_file \"" + j.jwks_file + "\" has no usable key" +
-               (skipped.empty()
-                    ? ""
-                    : " (" + join(std::vector<std::string_view>(skipped.begin(), skipped.end())) +
-                          ")"));
-    }
-    if (!url) {
-      for (const jwt::Key& k : *keys) {
-        j.algorithms |= jwt::alg_bit(k.alg());
-      }
-    }
-    j.keys = std::move(keys);
+    load_jwks_file(*file, url != nullptr, j);
   }
   if (const Field* v = s.find("algorithms")) {
-    uint32_t allowed = 0;
-    for (const Field& item :
-         list_or_one(*v, "empty list; leave 'algorithms' out for the keys' own")) {
-      const std::string alg = read_string(item);
-      const std::optional<jwt::Alg> a = jwt::alg_by_name(alg);
-      if (!a) {
-        fail(item, "unknown or refused algorithm " + quote(alg) +
-                       " (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
-                       "ES384, ES512, EdDSA; never none)");
-      }
-      if (!url && !(j.algorithms & jwt::alg_bit(*a))) {
-        fail(item, "no key of jwks_file uses " + alg);
-      }
-      allowed |= jwt::alg_bit(*a);
-    }
-    j.algorithms = allowed;
+    load_algorithms(*v, url != nullptr, j);
   }
   if (const Field* v = s.find("issuer")) {
     j.rules.issuer = read_string(*v);
@@ -216,56 +160,143 @@ JwtIssuerConfig AuthLoader::load_jwt_issuer(const Field& f, std::string name, co
     }
   }
   if (const Field* v = s.find("from")) {
-    const std::string from = read_string(*v);
-    if (from == "bearer") {
-      j.from = JwtIssuerConfig::From::kBearer;
-    } else if (from.rfind("header:", 0) == 0 && is_token(from.substr(7))) {
-      j.from = JwtIssuerConfig::From::kHeader;
-      j.from_name = ascii_lower(from.substr(7));
-    } else if (from.rfind("query:", 0) == 0 && from.size() > 6) {
-      j.from = JwtIssuerConfig::From::kQuery;
-      j.from_name = from.substr(6);
-    } else if (from.rfind("cookie:", 0) == 0 && is_token(from.substr(7))) {
-      j.from = JwtIssuerConfig::From::kCookie;
-      j.from_name = from.substr(7);
-    } else {
-      fail(*v, "expected bearer, header:NAME, query:NAME or cookie:NAME, got " + quote(from));
-    }
+    load_token_source(*v, j);
   }
   if (const Field* v = s.find("forward_claims")) {
-    if (!v->node.IsMap()) {
-      fail(*v, "expected a map of claim names to header names, e.g. {sub: X-User-Id}");
-    }
-    for (auto it = v->node.begin(); it != v->node.end(); ++it) {
-      const YAML::Node claim_key = it->first;
-      const std::string claim = claim_key.IsScalar() ? claim_key.Scalar() : "";
-      const Field header_field = child(*v, claim, claim_key, it->second);
-      const std::string header = read_string(header_field);
-      static const char* const kChecked[] = {"exp", "nbf", "iat", "iss", "aud", "scope", "scp"};
-      for (const char* c : kChecked) {
-        if (claim == c) {
-          fail_at(claim_key.Mark(), "claim " + quote(claim) +
-                                        " is checked, not forwarded; forward sub, email or "
-                                        "your own claims");
-        }
-      }
-      if (claim.empty()) {
-        fail_at(claim_key.Mark(), "claim names must be plain strings");
-      }
-      if (!is_token(header)) {
-        fail(header_field, quote(header) + " is not a valid header name");
-      }
-      j.rules.forward.push_back(claim);
-      j.forward_headers.push_back(ascii_lower(header));
-    }
-    if (j.rules.forward.size() > kMaxJwtValues) {
-      fail(*v, "at most " + std::to_string(kMaxJwtValues) + " forwarded claims");
-    }
+    load_forward_claims(*v, j);
   }
   if (const Field* v = s.find("cache_entries")) {
     j.cache_entries = read_power_of_two(*v, 16, 1u << 20);
   }
   return j;
+}
+
+// http://host[:port]/path: the host:port becomes the endpoint of a cluster of its own, added
+// once every section is parsed.
+void AuthLoader::load_jwks_url(const Field& url, JwtIssuerConfig& j,
+                               std::optional<References::JwksSource>& jwks) const {
+  j.jwks_url = read_string(url);
+  const std::string& u = j.jwks_url;
+  if (u.rfind("https://", 0) == 0) {
+    fail(url, "https is not available yet (no TLS client): use http:// on a trusted network");
+  }
+  if (u.rfind("http://", 0) != 0) {
+    fail(url, "expected http://host:port/path, got " + quote(u));
+  }
+  const size_t slash = u.find('/', 7);
+  j.jwks_host = u.substr(7, slash == std::string::npos ? std::string::npos : slash - 7);
+  j.jwks_path = slash == std::string::npos ? "/" : u.substr(slash);
+  std::string endpoint = j.jwks_host;
+  if (endpoint.find(':') == std::string::npos || endpoint.back() == ']') {
+    endpoint += ":80";
+  }
+  std::string canonical;
+  if (auto problem = host_port_problem(endpoint, true, &canonical)) {
+    fail(url, quote(j.jwks_host) + " is not a valid host: " + *problem);
+  }
+  if (j.jwks_path.find_first_of(" \r\n") != std::string::npos) {
+    fail(url, "the path has spaces or line breaks");
+  }
+  jwks = References::JwksSource{0, url, std::move(endpoint)};
+  j.algorithms = 0xffffffffu >> (32 - jwt::kAlgCount);
+}
+
+// The keys of jwks_file, loaded now so that a bad file stops the gateway at start-up. Without a
+// jwks_url they also give the default algorithms.
+void AuthLoader::load_jwks_file(const Field& file, bool has_url, JwtIssuerConfig& j) const {
+  j.jwks_file = read_string(file);
+  std::string text;
+  if (!read_whole_file(j.jwks_file, &text)) {
+    fail(file, "jwks_file \"" + j.jwks_file + "\" cannot be read: " + std::strerror(errno));
+  }
+  auto keys = std::make_shared<std::vector<jwt::Key>>();
+  std::vector<std::string> skipped;
+  std::string why;
+  if (!jwt::parse_jwks(text, keys.get(), &skipped, &why)) {
+    fail(file, "jwks_file \"" + j.jwks_file + "\" is not a JWKS document: " + why);
+  }
+  if (keys->empty()) {
+    fail(file,
+         "jwks_file \"" + j.jwks_file + "\" has no usable key" +
+             (skipped.empty()
+                  ? ""
+                  : " (" + join(std::vector<std::string_view>(skipped.begin(), skipped.end())) +
+                        ")"));
+  }
+  if (!has_url) {
+    for (const jwt::Key& k : *keys) {
+      j.algorithms |= jwt::alg_bit(k.alg());
+    }
+  }
+  j.keys = std::move(keys);
+}
+
+// With a jwks_file only, each algorithm must be one of its keys'.
+void AuthLoader::load_algorithms(const Field& v, bool has_url, JwtIssuerConfig& j) const {
+  uint32_t allowed = 0;
+  for (const Field& item : list_or_one(v, "empty list; leave 'algorithms' out for the keys' own")) {
+    const std::string alg = read_string(item);
+    const std::optional<jwt::Alg> a = jwt::alg_by_name(alg);
+    if (!a) {
+      fail(item, "unknown or refused algorithm " + quote(alg) +
+                     " (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, "
+                     "ES384, ES512, EdDSA; never none)");
+    }
+    if (!has_url && !(j.algorithms & jwt::alg_bit(*a))) {
+      fail(item, "no key of jwks_file uses " + alg);
+    }
+    allowed |= jwt::alg_bit(*a);
+  }
+  j.algorithms = allowed;
+}
+
+void AuthLoader::load_token_source(const Field& v, JwtIssuerConfig& j) const {
+  const std::string from = read_string(v);
+  if (from == "bearer") {
+    j.from = JwtIssuerConfig::From::kBearer;
+  } else if (from.rfind("header:", 0) == 0 && is_token(from.substr(7))) {
+    j.from = JwtIssuerConfig::From::kHeader;
+    j.from_name = ascii_lower(from.substr(7));
+  } else if (from.rfind("query:", 0) == 0 && from.size() > 6) {
+    j.from = JwtIssuerConfig::From::kQuery;
+    j.from_name = from.substr(6);
+  } else if (from.rfind("cookie:", 0) == 0 && is_token(from.substr(7))) {
+    j.from = JwtIssuerConfig::From::kCookie;
+    j.from_name = from.substr(7);
+  } else {
+    fail(v, "expected bearer, header:NAME, query:NAME or cookie:NAME, got " + quote(from));
+  }
+}
+
+void AuthLoader::load_forward_claims(const Field& v, JwtIssuerConfig& j) const {
+  if (!v.node.IsMap()) {
+    fail(v, "expected a map of claim names to header names, e.g. {sub: X-User-Id}");
+  }
+  for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+    const YAML::Node claim_key = it->first;
+    const std::string claim = claim_key.IsScalar() ? claim_key.Scalar() : "";
+    const Field header_field = child(v, claim, claim_key, it->second);
+    const std::string header = read_string(header_field);
+    static const char* const kChecked[] = {"exp", "nbf", "iat", "iss", "aud", "scope", "scp"};
+    for (const char* c : kChecked) {
+      if (claim == c) {
+        fail_at(claim_key.Mark(), "claim " + quote(claim) +
+                                      " is checked, not forwarded; forward sub, email or "
+                                      "your own claims");
+      }
+    }
+    if (claim.empty()) {
+      fail_at(claim_key.Mark(), "claim names must be plain strings");
+    }
+    if (!is_token(header)) {
+      fail(header_field, quote(header) + " is not a valid header name");
+    }
+    j.rules.forward.push_back(claim);
+    j.forward_headers.push_back(ascii_lower(header));
+  }
+  if (j.rules.forward.size() > kMaxJwtValues) {
+    fail(v, "at most " + std::to_string(kMaxJwtValues) + " forwarded claims");
+  }
 }
 
 ApiKeyConfig AuthLoader::load_api_keys(const Field& f, std::string name,
