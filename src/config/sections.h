@@ -1,0 +1,95 @@
+#pragma once
+// The sections of a config and the pass that joins them. Each section parser fills only its own
+// part of Config; what it names in another section it leaves, with the field to blame, in
+// References, which validate() resolves once every section is parsed. So a section can be read,
+// tested and changed without knowing which sections were parsed before it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/loader.h"
+#include "ringgate/config/config.h"
+
+namespace ringgate::config_detail {
+
+constexpr size_t kMaxJwtValues = 16;  // claims an issuer extracts (ShardJwtAuth::kMaxValues)
+
+// A name given in one section for an entry of another, and the field to point at when there is
+// no such entry.
+struct NameRef {
+  Field field;
+  std::string name;
+};
+
+// What one route names in other sections, left by the route parser for validate().
+struct RouteRefs {
+  Field route;                       // the route itself
+  std::optional<NameRef> api_key;    // auth.api_key
+  std::optional<NameRef> jwt;        // auth.jwt
+  std::vector<NameRef> scopes;       // auth.scopes, in order
+  std::vector<NameRef> rate_limits;  // rate_limit, in order
+  std::optional<NameRef> cluster;    // an upstream action's
+  // One per backend of an aggregate action.
+  struct Backend {
+    NameRef cluster;
+    std::vector<NameRef> claims;  // {claim.NAME} placeholders, in the order they were read
+    // The backends it reads, each with where it first reads it (where a cycle through it is
+    // reported).
+    std::vector<std::pair<uint32_t, Field>> reads;
+  };
+  std::vector<Backend> backends;
+};
+
+// The cross-section references and checks that the section parsers leave for validate(): a
+// parser fills only its own part of Config, so whatever depends on another section waits here
+// until every section is parsed.
+struct References {
+  bool admin_listen_given = false;  // else a clash names the default admin address
+  // redis.timeout, or the redis section when it gives none: it must be shorter than
+  // server.limits.request_timeout.
+  std::optional<Field> redis_timeout;
+  std::vector<Field> redis_backends;  // `backend: redis` of the rate limits, in order
+  // An issuer with a jwks_url, whose keys come from a cluster of its own, `jwks.NAME`.
+  struct JwksSource {
+    uint32_t issuer = 0;   // index into Config::jwt_issuers
+    Field url;             // jwks_url
+    std::string endpoint;  // the URL's host:port (port 80 when it gives none)
+  };
+  std::vector<JwksSource> jwks;
+  std::vector<RouteRefs> routes;  // one per route
+};
+
+// Section parsers, in the order load_document() (loader.cc) calls them. Each reads one
+// top-level key.
+
+void load_server(const Loader& loader, const Field& f, ServerConfig& server);
+// Returns whether `listen` was given.
+bool load_admin(const Loader& loader, const Field& f, AdminConfig& admin);
+void load_upstreams(const Loader& loader, const Field& f, std::vector<UpstreamConfig>& upstreams);
+void load_redis(const Loader& loader, const Field& f, RedisConfig& redis, References& refs);
+void load_rate_limits(const Loader& loader, const Field& f, std::vector<RateLimitPolicy>& policies,
+                      References& refs);
+void load_auth(const Loader& loader, const Field& f, std::vector<JwtIssuerConfig>& issuers,
+               std::vector<ApiKeyConfig>& api_keys, References& refs);
+void load_routes(const Loader& loader, const Field& f, std::vector<RouteConfig>& routes,
+                 References& refs);
+
+// Parts of a route that other files own.
+
+// Route filter keys, dispatched by kFilters in routes.cc: `rate_limit:` (rate_limits.cc, with
+// the policies it names) and `auth:` (auth.cc, with the issuers and key sets it names).
+void load_route_rate_limit(const Loader& loader, const Field& f, RouteConfig& route,
+                           RouteRefs& refs);
+void load_route_auth(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
+// The `aggregate:` action (aggregate.cc).
+RouteAction load_aggregate(const Loader& loader, const Field& f, const RouteMatch& match,
+                           RouteRefs& refs);
+
+// Resolves `refs` into `config`, derives what depends on more than one section, and checks what
+// no single section can (validate.cc). The first problem throws ConfigError.
+void validate(const Loader& loader, Config& config, const References& refs);
+
+}  // namespace ringgate::config_detail
