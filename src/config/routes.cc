@@ -62,6 +62,7 @@ struct FilterParser {
 };
 constexpr FilterParser kFilters[] = {
     {"path_allow", &load_path_allow},
+    {"cors", &load_route_cors},
     {"rate_limit", &load_route_rate_limit},
     {"auth", &load_route_auth},
 };

@@ -84,6 +84,8 @@ void load_routes(const Loader& loader, const Field& f, std::vector<RouteConfig>&
 void load_route_rate_limit(const Loader& loader, const Field& f, RouteConfig& route,
                            RouteRefs& refs);
 void load_route_auth(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
+// `cors:` (cors.cc).
+void load_route_cors(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
 // The `aggregate:` action (aggregate.cc).
 RouteAction load_aggregate(const Loader& loader, const Field& f, const RouteMatch& match,
                            RouteRefs& refs);

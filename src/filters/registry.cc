@@ -9,6 +9,7 @@ using FilterFactory = std::unique_ptr<Filter> (*)(const RouteConfig& route, Filt
 
 // Each in its own file.
 std::unique_ptr<Filter> make_path_policy(const RouteConfig& route, FilterServices& shard);
+std::unique_ptr<Filter> make_cors_filter(const RouteConfig& route, FilterServices& shard);
 std::unique_ptr<Filter> make_api_key_filter(const RouteConfig& route, FilterServices& shard);
 std::unique_ptr<Filter> make_jwt_filter(const RouteConfig& route, FilterServices& shard);
 std::unique_ptr<Filter> make_rate_limit_filter(const RouteConfig& route, FilterServices& shard);
@@ -17,10 +18,8 @@ namespace {
 
 // In phase order (ringgate/http/filter.h).
 constexpr FilterFactory kFilters[] = {
-    &make_path_policy,
-    &make_api_key_filter,
-    &make_jwt_filter,
-    &make_rate_limit_filter,
+    &make_path_policy, &make_cors_filter,       &make_api_key_filter,
+    &make_jwt_filter,  &make_rate_limit_filter,
 };
 
 }  // namespace

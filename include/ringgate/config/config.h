@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "ringgate/config/aggregate.h"
+#include "ringgate/config/cors.h"
 #include "ringgate/jose/api_keys.h"
 #include "ringgate/jose/claims.h"
 #include "ringgate/jose/jwt.h"
@@ -133,8 +135,8 @@ using RouteAction = std::variant<DirectResponse, UpstreamAction, AggregateAction
 struct RouteConfig {
   std::string name;  // `name:` or "route#N" (1-based index)
   RouteMatch match;
-  // PathFlag bits (ringgate/core/path_flags.h) this route accepts in a request path: an encoded slash,
-  // a backslash, an encoded NUL, overlong UTF-8. Anything else flagged is a 400.
+  // PathFlag bits (ringgate/core/path_flags.h) this route accepts in a request path: an encoded
+  // slash, a backslash, an encoded NUL, overlong UTF-8. Anything else flagged is a 400.
   uint8_t path_allow = 0;
   // Indexes into Config::rate_limits checked for this route, in order: the global policies,
   // then the route's `rate_limit`.
@@ -154,6 +156,7 @@ struct RouteConfig {
     std::vector<std::string> drop_headers;
   };
   Auth auth;
+  std::optional<CorsConfig> cors;  // `cors:`: browsers' cross-origin calls (the cors filter)
   RouteAction action;
   SourceMark mark;
 };

@@ -280,7 +280,8 @@ const ErrorCase kErrors[] = {
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
-     "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, path_allow, rate_limit, "
+     "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, path_allow, cors, "
+     "rate_limit, "
      "auth, direct, upstream, aggregate)"},
     {SERVER "routes:\n  - match: {path: /a}\n    path_allow: [encoded_slash, dots]\n"
             "    direct: {}\n",
