@@ -181,6 +181,37 @@ struct Reader::Impl {
     return true;
   }
 
+  // A literal or a number from `p` to `e` (a token other than a string or a container): what is
+  // wrong with it, or kNone.
+  static Fault scalar_fault(const char* p, const char* e) {
+    auto is = [&](std::string_view word) {
+      return static_cast<size_t>(e - p) == word.size() &&
+             std::memcmp(p, word.data(), word.size()) == 0;
+    };
+    switch (*p) {
+      case 't':
+        return is("true") ? Fault::kNone : Fault::kToken;
+      case 'f':
+        return is("false") ? Fault::kNone : Fault::kToken;
+      case 'n':
+        return is("null") ? Fault::kNone : Fault::kToken;
+      case '-':
+      case '0':
+      case '1':
+      case '2':
+      case '3':
+      case '4':
+      case '5':
+      case '6':
+      case '7':
+      case '8':
+      case '9':
+        return detail::is_number(p, e) ? Fault::kNone : Fault::kNumber;
+      default:
+        return Fault::kToken;
+    }
+  }
+
   // The grammar over the structural index: which token may follow which, depth and array sizes,
   // and the text of numbers and literals. Stage 1 has already checked strings (closing quotes,
   // control characters, UTF-8); their escapes are checked by check_escapes().
@@ -195,9 +226,6 @@ struct Reader::Impl {
         --e;
       }
       return e;
-    };
-    auto literal = [&](const char* p, const char* word, size_t size) {
-      return static_cast<size_t>(token_end(i) - p) == size && std::memcmp(p, word, size) == 0;
     };
 
   value:
@@ -237,42 +265,14 @@ struct Reader::Impl {
             goto after_value;
           }
           goto element;
-        case 't':
-          if (!literal(p, "true", 4)) {
-            return fail(Fault::kToken, p);
+        default: {
+          const Fault fault = scalar_fault(p, token_end(i));
+          if (fault != Fault::kNone) {
+            return fail(fault, p);
           }
           ++i;
           goto after_value;
-        case 'f':
-          if (!literal(p, "false", 5)) {
-            return fail(Fault::kToken, p);
-          }
-          ++i;
-          goto after_value;
-        case 'n':
-          if (!literal(p, "null", 4)) {
-            return fail(Fault::kToken, p);
-          }
-          ++i;
-          goto after_value;
-        case '-':
-        case '0':
-        case '1':
-        case '2':
-        case '3':
-        case '4':
-        case '5':
-        case '6':
-        case '7':
-        case '8':
-        case '9':
-          if (!detail::is_number(p, token_end(i))) {
-            return fail(Fault::kNumber, p);
-          }
-          ++i;
-          goto after_value;
-        default:
-          return fail(Fault::kToken, p);
+        }
       }
     }
 

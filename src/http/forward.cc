@@ -384,6 +384,60 @@ bool dropped(const ForwardRequest& forward, std::string_view name) {
 
 }  // namespace
 
+namespace {
+
+// The request lines the gateway sets after the client's that pass: X-Forwarded-For (the trusted
+// chain and the peer), -Proto, -Host, a generated X-Request-Id, what the filters add, and the
+// framing and upgrade the proxy owns.
+void put_gateway_lines(HeadWriter& w, const MessageParser& request, const ForwardRequest& forward,
+                       const RequestScan& s) {
+  const bool trusted = forward.trusted_hops > 0;
+  if (trusted) {
+    // The chain so far, then the peer: one line, so that no upstream has to join repeated ones.
+    if (s.has_xff || !forward.client_ip.empty()) {
+      w.put("X-Forwarded-For: ");
+      bool first = true;
+      auto append = [&](std::string_view item) {
+        if (!first) {
+          w.put(", ");
+        }
+        first = false;
+        w.put(item);
+        return false;
+      };
+      for (int i = 0; s.has_xff && i < request.header_count(); ++i) {
+        if (iequals(request.header_name(i), "x-forwarded-for")) {
+          any_list_element(request.header_value(i), append);
+        }
+      }
+      if (!forward.client_ip.empty()) {
+        append(forward.client_ip);
+      }
+      w.put("\r\n");
+    }
+  } else if (!forward.client_ip.empty()) {
+    w.put_header("X-Forwarded-For", forward.client_ip);
+  }
+  if (!trusted || !s.has_xfp) {
+    w.put_header("X-Forwarded-Proto", forward.tls ? "https" : "http");
+  }
+  if ((!trusted || !s.has_xfh) && s.host >= 0 && !request.header_value(s.host).empty()) {
+    w.put_header("X-Forwarded-Host", request.header_value(s.host));
+  }
+  if (s.request_id < 0 && !forward.request_id.empty()) {
+    w.put_header("X-Request-Id", forward.request_id);
+  }
+  w.put(forward.extra);
+  if (forward.upgrade) {
+    w.put("Connection: upgrade\r\n");
+  }
+  if (forward.framing == BodyFraming::kChunked) {
+    w.put("Transfer-Encoding: chunked\r\n");
+  }
+}
+
+}  // namespace
+
 size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
                                   char* out, size_t cap, std::string_view* request_id_used) {
   const RequestScan s = scan_request(request);
@@ -466,48 +520,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
     }
   }
 
-  if (trusted) {
-    // The chain so far, then the peer: one line, so that no upstream has to join repeated ones.
-    if (s.has_xff || !forward.client_ip.empty()) {
-      w.put("X-Forwarded-For: ");
-      bool first = true;
-      auto append = [&](std::string_view item) {
-        if (!first) {
-          w.put(", ");
-        }
-        first = false;
-        w.put(item);
-        return false;
-      };
-      for (int i = 0; s.has_xff && i < request.header_count(); ++i) {
-        if (iequals(request.header_name(i), "x-forwarded-for")) {
-          any_list_element(request.header_value(i), append);
-        }
-      }
-      if (!forward.client_ip.empty()) {
-        append(forward.client_ip);
-      }
-      w.put("\r\n");
-    }
-  } else if (!forward.client_ip.empty()) {
-    w.put_header("X-Forwarded-For", forward.client_ip);
-  }
-  if (!trusted || !s.has_xfp) {
-    w.put_header("X-Forwarded-Proto", forward.tls ? "https" : "http");
-  }
-  if ((!trusted || !s.has_xfh) && s.host >= 0 && !request.header_value(s.host).empty()) {
-    w.put_header("X-Forwarded-Host", request.header_value(s.host));
-  }
-  if (s.request_id < 0 && !forward.request_id.empty()) {
-    w.put_header("X-Request-Id", forward.request_id);
-  }
-  w.put(forward.extra);
-  if (forward.upgrade) {
-    w.put("Connection: upgrade\r\n");
-  }
-  if (forward.framing == BodyFraming::kChunked) {
-    w.put("Transfer-Encoding: chunked\r\n");
-  }
+  put_gateway_lines(w, request, forward, s);
   w.put("\r\n");
   return w.finish();
 }

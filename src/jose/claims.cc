@@ -82,6 +82,171 @@ std::string_view claim_error_text(ClaimError e) {
   return "invalid claims";
 }
 
+namespace {
+
+// What the payload's claims said, as far as the checks after reading them need.
+struct Seen {
+  bool exp = false;
+  bool nbf = false;
+  bool iat = false;
+  bool iss = false;
+  bool aud = false;
+  bool scope = false;
+  bool scp = false;
+  int64_t nbf_s = 0;
+  int64_t iat_s = 0;
+  bool issuer_ok = false;
+  bool audience_ok = false;
+  uint64_t present = 0;  // bits of rules.required seen
+};
+
+// A registered claim given twice is read differently by different parsers: refused.
+bool once(bool& seen) {
+  const bool first = !seen;
+  seen = true;
+  return first;
+}
+
+// `aud`: a string or a list of strings; one of them must be an accepted audience.
+bool read_audience(od::value& v, const ClaimRules& rules, bool* ok) {
+  auto matches = [&rules](std::string_view a) {
+    for (const std::string& want : rules.audiences) {
+      if (a == want) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::string_view s;
+  od::array list;
+  if (!v.get_string().get(s)) {
+    *ok = *ok || matches(s);
+    return true;
+  }
+  if (v.get_array().get(list)) {
+    return false;
+  }
+  for (auto item : list) {
+    if (item.get_string().get(s)) {
+      return false;
+    }
+    *ok = *ok || matches(s);
+  }
+  return true;
+}
+
+// A forwarded claim's value: a string as it is, a number or boolean as written.
+ClaimError read_forwarded(od::value& v, std::string* out) {
+  od::json_type type;
+  if (v.type().get(type)) {
+    return ClaimError::kNotJson;
+  }
+  if (type == od::json_type::string) {
+    std::string_view s;
+    if (v.get_string().get(s)) {
+      return ClaimError::kNotJson;
+    }
+    out->assign(s);
+  } else if (type == od::json_type::number || type == od::json_type::boolean) {
+    std::string_view raw = v.raw_json_token();
+    while (!raw.empty() &&
+           (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r')) {
+      raw.remove_suffix(1);
+    }
+    out->assign(raw);
+  }
+  return ClaimError::kOk;
+}
+
+// One member of the payload.
+ClaimError read_claim(std::string_view key, od::value& v, const ClaimRules& rules, Seen& seen,
+                      Claims* out) {
+  auto bad = [out](std::string_view claim) {
+    out->missing.assign(claim);
+    return ClaimError::kBadType;
+  };
+  if (key == "exp") {
+    if (!once(seen.exp)) {
+      return ClaimError::kNotJson;
+    }
+    return numeric_date(v, &out->exp) ? ClaimError::kOk : bad("exp");
+  }
+  if (key == "nbf") {
+    if (!once(seen.nbf)) {
+      return ClaimError::kNotJson;
+    }
+    return numeric_date(v, &seen.nbf_s) ? ClaimError::kOk : bad("nbf");
+  }
+  if (key == "iat") {
+    if (!once(seen.iat)) {
+      return ClaimError::kNotJson;
+    }
+    return numeric_date(v, &seen.iat_s) ? ClaimError::kOk : bad("iat");
+  }
+  if (key == "iss") {
+    if (!once(seen.iss)) {
+      return ClaimError::kNotJson;
+    }
+    std::string_view iss;
+    if (v.get_string().get(iss)) {
+      return bad("iss");
+    }
+    seen.issuer_ok = rules.issuer.empty() || iss == rules.issuer;
+    return ClaimError::kOk;
+  }
+  if (key == "aud") {
+    if (!once(seen.aud)) {
+      return ClaimError::kNotJson;
+    }
+    return read_audience(v, rules, &seen.audience_ok) ? ClaimError::kOk : bad("aud");
+  }
+  if (key == "scope" || key == "scp") {
+    if (!once(key == "scope" ? seen.scope : seen.scp)) {
+      return ClaimError::kNotJson;
+    }
+    return read_scopes(v, rules, &out->scopes) ? ClaimError::kOk : bad(key);
+  }
+  for (size_t i = 0; i < rules.forward.size(); ++i) {
+    if (rules.forward[i] == key) {
+      return read_forwarded(v, &out->values[i]);
+    }
+  }
+  return ClaimError::kOk;
+}
+
+// After every claim was read: the times (with leeway), the issuer, the audience, what is
+// required.
+ClaimError judge(const Seen& seen, const ClaimRules& rules, int64_t now_s, Claims* out) {
+  const int64_t leeway = rules.leeway_s;
+  if (!seen.exp && rules.require_exp) {
+    return ClaimError::kNoExp;
+  }
+  if (seen.exp && now_s > out->exp + leeway) {
+    return ClaimError::kExpired;
+  }
+  if (seen.nbf && now_s < seen.nbf_s - leeway) {
+    return ClaimError::kNotYetValid;
+  }
+  if (seen.iat && now_s < seen.iat_s - leeway) {
+    return ClaimError::kIssuedInFuture;
+  }
+  if (!seen.issuer_ok || (!seen.iss && !rules.issuer.empty())) {
+    return ClaimError::kIssuer;
+  }
+  if (!seen.audience_ok) {
+    return ClaimError::kAudience;
+  }
+  for (size_t i = 0; i < rules.required.size() && i < 64; ++i) {
+    if (!(seen.present & (uint64_t{1} << i))) {
+      out->missing = rules.required[i];
+      return ClaimError::kMissing;
+    }
+  }
+  return ClaimError::kOk;
+}
+
+}  // namespace
+
 ClaimError check_claims(std::string_view payload, size_t capacity, const ClaimRules& rules,
                         int64_t now_s, Claims* out) {
   thread_local od::parser parser;  // per shard; keeps its buffers
@@ -95,22 +260,9 @@ ClaimError check_claims(std::string_view payload, size_t capacity, const ClaimRu
       doc.get_object().get(obj)) {
     return ClaimError::kNotJson;
   }
-  bool has_exp = false;
-  bool has_nbf = false;
-  bool has_iat = false;
-  bool has_iss = false;
-  bool has_aud = false;
-  bool has_scope = false;
-  bool has_scp = false;
-  int64_t nbf = 0;
-  int64_t iat = 0;
-  bool issuer_ok = rules.issuer.empty();
-  bool audience_ok = rules.audiences.empty();
-  uint64_t present = 0;  // bits of rules.required seen
-  auto bad = [out](std::string_view claim) {
-    out->missing.assign(claim);
-    return ClaimError::kBadType;
-  };
+  Seen seen;
+  seen.issuer_ok = rules.issuer.empty();
+  seen.audience_ok = rules.audiences.empty();
   for (auto field : obj) {
     std::string_view key;
     if (field.unescaped_key().get(key)) {
@@ -118,135 +270,19 @@ ClaimError check_claims(std::string_view payload, size_t capacity, const ClaimRu
     }
     for (size_t i = 0; i < rules.required.size() && i < 64; ++i) {
       if (rules.required[i] == key) {
-        present |= uint64_t{1} << i;
+        seen.present |= uint64_t{1} << i;
       }
     }
     od::value v;
     if (field.value().get(v)) {
       return ClaimError::kNotJson;
     }
-    // A registered claim given twice is read differently by different parsers: refused.
-    auto once = [](bool& seen) {
-      const bool first = !seen;
-      seen = true;
-      return first;
-    };
-    if (key == "exp") {
-      if (!once(has_exp)) {
-        return ClaimError::kNotJson;
-      }
-      if (!numeric_date(v, &out->exp)) {
-        return bad("exp");
-      }
-    } else if (key == "nbf") {
-      if (!once(has_nbf)) {
-        return ClaimError::kNotJson;
-      }
-      if (!numeric_date(v, &nbf)) {
-        return bad("nbf");
-      }
-    } else if (key == "iat") {
-      if (!once(has_iat)) {
-        return ClaimError::kNotJson;
-      }
-      if (!numeric_date(v, &iat)) {
-        return bad("iat");
-      }
-    } else if (key == "iss") {
-      if (!once(has_iss)) {
-        return ClaimError::kNotJson;
-      }
-      std::string_view iss;
-      if (v.get_string().get(iss)) {
-        return bad("iss");
-      }
-      issuer_ok = rules.issuer.empty() || iss == rules.issuer;
-    } else if (key == "aud") {
-      if (!once(has_aud)) {
-        return ClaimError::kNotJson;
-      }
-      auto matches = [&rules](std::string_view a) {
-        for (const std::string& want : rules.audiences) {
-          if (a == want) {
-            return true;
-          }
-        }
-        return false;
-      };
-      std::string_view s;
-      od::array list;
-      if (!v.get_string().get(s)) {
-        audience_ok = audience_ok || matches(s);
-      } else if (!v.get_array().get(list)) {
-        for (auto item : list) {
-          if (item.get_string().get(s)) {
-            return bad("aud");
-          }
-          audience_ok = audience_ok || matches(s);
-        }
-      } else {
-        return bad("aud");
-      }
-    } else if (key == "scope" || key == "scp") {
-      if (!once(key == "scope" ? has_scope : has_scp)) {
-        return ClaimError::kNotJson;
-      }
-      if (!read_scopes(v, rules, &out->scopes)) {
-        return bad(key);
-      }
-    } else {
-      for (size_t i = 0; i < rules.forward.size(); ++i) {
-        if (rules.forward[i] != key) {
-          continue;
-        }
-        std::string_view s;
-        od::json_type type;
-        if (v.type().get(type)) {
-          return ClaimError::kNotJson;
-        }
-        if (type == od::json_type::string) {
-          if (v.get_string().get(s)) {
-            return ClaimError::kNotJson;
-          }
-          out->values[i].assign(s);
-        } else if (type == od::json_type::number || type == od::json_type::boolean) {
-          std::string_view raw = v.raw_json_token();
-          while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' ||
-                                  raw.back() == '\r')) {
-            raw.remove_suffix(1);
-          }
-          out->values[i].assign(raw);
-        }
-        break;
-      }
+    const ClaimError e = read_claim(key, v, rules, seen, out);
+    if (e != ClaimError::kOk) {
+      return e;
     }
   }
-  const int64_t leeway = rules.leeway_s;
-  if (!has_exp && rules.require_exp) {
-    return ClaimError::kNoExp;
-  }
-  if (has_exp && now_s > out->exp + leeway) {
-    return ClaimError::kExpired;
-  }
-  if (has_nbf && now_s < nbf - leeway) {
-    return ClaimError::kNotYetValid;
-  }
-  if (has_iat && now_s < iat - leeway) {
-    return ClaimError::kIssuedInFuture;
-  }
-  if (!issuer_ok || (!has_iss && !rules.issuer.empty())) {
-    return ClaimError::kIssuer;
-  }
-  if (!audience_ok) {
-    return ClaimError::kAudience;
-  }
-  for (size_t i = 0; i < rules.required.size() && i < 64; ++i) {
-    if (!(present & (uint64_t{1} << i))) {
-      out->missing = rules.required[i];
-      return ClaimError::kMissing;
-    }
-  }
-  return ClaimError::kOk;
+  return judge(seen, rules, now_s, out);
 }
 
 }  // namespace ringgate::jwt
