@@ -1,6 +1,7 @@
 #include "ringgate/http/actions.h"
 
 #include "ringgate/core/method.h"
+#include "ringgate/http/error_reply.h"
 #include "ringgate/http/http_shard.h"
 
 namespace ringgate {
@@ -29,9 +30,14 @@ class LocalCall final : public Responder {
   void on_request_complete(bool keep_alive) override {
     Downstream& client = client_;
     std::string* body = http_.acquire_body();
-    body->swap(response_.body);
-    const AdminResponse r = std::move(response_);
+    AdminResponse r = std::move(response_);
     delete this;
+    if (r.error) {
+      error_body(r.error, *body);
+      client.respond(error_status(r.error), r.headers, kProblemContentType, body, keep_alive);
+      return;
+    }
+    body->swap(r.body);
     client.respond(r.status, r.headers, r.content_type, body, keep_alive);
   }
   void on_client_gone() override { delete this; }

@@ -31,9 +31,8 @@ std::string render_metrics(const Gateway& gateway) {
 namespace {
 
 void method_not_allowed(AdminResponse& r) {
-  r.status = 405;
+  r.error = Error::client(ErrorKind::kMethodNotAllowed, "the admin endpoints take GET or HEAD");
   r.headers = "Allow: GET, HEAD\r\n";
-  r.body = "GET or HEAD only\n";
 }
 
 }  // namespace
@@ -58,8 +57,7 @@ AdminHandler make_admin_handler(const Gateway& gateway) {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body = render_metrics(gateway);
     } else {
-      r.status = 404;
-      r.body = "admin endpoints: /healthz /metrics\n";
+      r.error = Error::client(ErrorKind::kNoRoute, "admin endpoints: /healthz /metrics");
     }
   };
 }

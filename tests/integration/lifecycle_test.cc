@@ -376,12 +376,17 @@ TEST_F(LifecycleTest, AdminHealthzMetricsAndErrors) {
   auto unknown = fetch(gw.admin_port(), request("GET", "/nope", "", "admin"), {}, &why);
   ASSERT_TRUE(unknown) << why;
   EXPECT_EQ(unknown->status, 404) << visible(unknown->raw);
+  // The admin listener's refusals read like the gateway's others: problem documents.
+  EXPECT_EQ(unknown->header("content-type").value_or(""), "application/problem+json");
+  EXPECT_NE(unknown->body.find("\"status\":404"), std::string::npos) << unknown->body;
+  EXPECT_NE(unknown->body.find("/healthz /metrics"), std::string::npos) << unknown->body;
 
   for (const char* path : {"/healthz", "/metrics"}) {
     auto post =
         fetch(gw.admin_port(), request("POST", path, "Content-Length: 0\r\n", "admin"), {}, &why);
     ASSERT_TRUE(post) << path << ": " << why;
     EXPECT_EQ(post->status, 405) << visible(post->raw);
+    EXPECT_EQ(post->header("content-type").value_or(""), "application/problem+json");
     // RFC 9110 §15.5.6: a 405 MUST carry Allow.
     const std::string allow = post->header("allow").value_or("");
     EXPECT_NE(allow.find("GET"), std::string::npos) << path << ": no Allow: GET in\n"

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "ringgate/core/error.h"
 #include "ringgate/http/pipeline.h"
 
 namespace ringgate {
@@ -21,6 +22,10 @@ struct AdminResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string headers;  // extra header lines, each ending in CRLF (e.g. Allow on a 405)
   std::string body;
+  // A refusal (no such endpoint, a method it does not take): answered through error_reply, like
+  // the gateway's every other refusal; status, content type and body are then not used. Its
+  // detail must be static text.
+  Error error;
 };
 // Answers every request of a local listener (admin, or a service added with add_local_service)
 // from its method and path (without the query), on shard 0.
