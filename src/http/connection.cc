@@ -528,6 +528,9 @@ void Connection::fail_and_close(const Error& error) {
 }
 
 void Connection::append_copy(std::string_view bytes) {
+  if (bytes.empty()) {
+    return;  // an empty view may have no data pointer, and an empty iovec is a wasted slot
+  }
   if (!out_) {
     out_ = http_.acquire_out();
   }

@@ -104,10 +104,20 @@ class CallTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (upstream_) {
-      upstream_->begin_drain();  // pooled connections close
+    if (!upstream_) {
+      return;
+    }
+    // Pooled connections close; every closed connection waits for its operations' last
+    // completions before it is freed. Here the kernel finally gets the submissions the test held
+    // back (connects to ports nothing listens on, receives, cancels) and answers them all.
+    upstream_->begin_drain();
+    Reactor& reactor = shard_->reactor();
+    for (int round = 0; round < 100 && !upstream_->idle(); ++round) {
+      reactor.wait(10);
+      reactor.dispatch();
       upstream_->end_of_iteration();
     }
+    EXPECT_TRUE(upstream_->idle()) << "an upstream connection was never freed";
   }
 
   // Parses `request` as the client's and starts a call for it.
