@@ -66,17 +66,16 @@ class CorsFilter final : public Filter {
       return FilterStatus::kContinue;  // not a CORS request, or not an origin this route allows
     }
     auto* state = x.arena().make<CorsState>();
-    if (!state) {
-      return FilterStatus::kContinue;
+    if (!state || !x.set_filter_state(slot_, state)) {
+      return FilterStatus::kContinue;  // no room to remember it: treated as not allowed
     }
     state->origin = x.arena().copy(origin);
-    x.filter_state(slot_) = state;
     if (!options || wanted_method.empty()) {
       return FilterStatus::kContinue;  // an actual request: marked on the way out
     }
     if (!method_allowed(wanted_method) ||
         !headers_allowed(r.header("access-control-request-headers"))) {
-      x.filter_state(slot_) = nullptr;
+      x.set_filter_state(slot_, nullptr);
       x.error = Error::client(ErrorKind::kCorsRefused);
       return FilterStatus::kReply;
     }

@@ -71,7 +71,9 @@ class RateLimitFilter final : public Filter {
       wait = static_cast<RateWait*>(x.filter_state(slot_));
       if (!wait) {
         wait = x.arena().make<RateWait>();
-        x.filter_state(slot_) = wait;
+        if (wait && !x.set_filter_state(slot_, wait)) {
+          wait = nullptr;
+        }
       }
       if (wait) {
         wait->filter = this;

@@ -66,6 +66,18 @@ std::string_view Exchange::client_address() const {
   return ringgate::client_address(request_, owner_.peer_ip(), trusted_hops);
 }
 
+bool Exchange::set_filter_state(size_t position, void* state) {
+  if (!filter_state_) {
+    filter_state_ = static_cast<void**>(arena_.allocate(sizeof(void*) * kMaxFilters));
+    if (!filter_state_) {
+      return false;
+    }
+    std::fill(filter_state_, filter_state_ + kMaxFilters, nullptr);
+  }
+  filter_state_[position] = state;
+  return true;
+}
+
 bool Exchange::add_upstream_header(std::string_view name, std::string_view value) {
   const std::string_view& old = identity.add_headers;
   const size_t n = old.size() + name.size() + 2 + value.size() + 2;

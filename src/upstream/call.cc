@@ -111,7 +111,7 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
   request_framing_ = p.chunked()                                        ? BodyFraming::kChunked
                      : p.has_content_length() && p.content_length() > 0 ? BodyFraming::kLength
                                                                         : BodyFraming::kNone;
-  client_.start(client, p.http_minor(), p.keep_alive());
+  client_.start(x, client, p.http_minor(), p.keep_alive());
   bump(cluster.counters.requests);
   if (!circuit_admits(cluster, shard_.now_ms(), &holds_probe_)) {
     return refuse(ErrorKind::kCircuitOpen);

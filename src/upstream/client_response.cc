@@ -18,7 +18,9 @@ constexpr size_t kMinRoom = 256;
 
 }  // namespace
 
-void ClientResponse::start(Downstream& client, int client_minor, bool keep_alive) {
+void ClientResponse::start(const Exchange& x, Downstream& client, int client_minor,
+                           bool keep_alive) {
+  x_ = &x;
   client_ = &client;
   client_minor_ = client_minor;
   keep_alive_ = keep_alive;
@@ -75,11 +77,14 @@ void ClientResponse::begin_tunnel() {
 }
 
 bool ClientResponse::write_head(const ResponseParser& p, ForwardResponse& f) {
-  // The response phase: what the route's filters add to the head and drop from it.
-  const ResponseHead& edits = client_->response_head(p.status());
-  f.extra = edits.added();
-  f.drop = edits.drops();
-  f.drop_count = edits.drop_count();
+  // The response phase: what the route's filters add to the head and drop from it (asked only
+  // when one of them takes part).
+  if (Pipeline::edits_response(*x_)) {
+    const ResponseHead& edits = client_->response_head(p.status());
+    f.extra = edits.added();
+    f.drop = edits.drops();
+    f.drop_count = edits.drop_count();
+  }
   size_t avail = 0;
   char* out = client_->out_space(avail);
   const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;

@@ -116,7 +116,12 @@ class Exchange {
   // Appends a header line for the upstream to identity.add_headers (copied into the arena).
   bool add_upstream_header(std::string_view name, std::string_view value);
   // A filter's per-request part, by its position in the route's chain (nullptr until set).
-  void*& filter_state(size_t position) { return filter_state_[position]; }
+  void* filter_state(size_t position) const {
+    return filter_state_ ? filter_state_[position] : nullptr;
+  }
+  // Sets it; false when the arena has no room for the table (made on first use: most requests
+  // have no filter that keeps anything).
+  bool set_filter_state(size_t position, void* state);
 
   // --- the pipeline's bookkeeping (pipeline.cc) ---
   // The filter that returned kWait has decided: the owner goes on with the exchange.
@@ -134,9 +139,9 @@ class Exchange {
   Arena& arena_;
   const RequestParser& request_;
   ShardCounters& counters_;
-  void* filter_state_[kMaxFilters] = {};
-  uint8_t next_ = 0;     // the next filter whose on_request runs
-  uint8_t entered_ = 0;  // filters whose on_request ran: their on_response and on_log run
+  void** filter_state_ = nullptr;  // kMaxFilters slots in the arena, once one is set
+  uint8_t next_ = 0;               // the next filter whose on_request runs
+  uint8_t entered_ = 0;            // filters whose on_request ran: their on_response and on_log run
   bool waiting_ = false;
   bool logged_ = false;
 };

@@ -70,7 +70,7 @@ class ClientResponse final : public ResponseSink {
  public:
   explicit ClientResponse(const UpstreamShard& shard) : shard_(shard) {}
 
-  void start(Downstream& client, int client_minor, bool keep_alive);
+  void start(const Exchange& x, Downstream& client, int client_minor, bool keep_alive);
   // The client's request has arrived in full; `keep_alive`: what the client asked for.
   void request_complete(bool keep_alive) {
     request_complete_ = true;
@@ -97,6 +97,7 @@ class ClientResponse final : public ResponseSink {
   bool write_head(const ResponseParser& p, ForwardResponse& f);
 
   const UpstreamShard& shard_;
+  const Exchange* x_ = nullptr;
   Downstream* client_ = nullptr;
   BodyFraming framing_ = BodyFraming::kLength;
   Head head_ = Head::kNone;
