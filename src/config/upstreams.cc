@@ -3,6 +3,8 @@
 // backends find it by name in validate(), after the `jwks.NAME` clusters of auth.jwt issuers
 // are added to it.
 
+#include <cctype>
+
 #include "config/sections.h"
 
 namespace ringgate::config_detail {
@@ -116,7 +118,15 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
     up.hash_key = load_hash_key(*v);
   }
   if (const Field* v = s.find("keepalive")) {
-    up.keepalive = static_cast<uint32_t>(read_number(*v, 0, kMaxKeepalive));
+    const bool digits = v->node.IsScalar() && !v->node.Scalar().empty() &&
+                        std::isdigit(static_cast<unsigned char>(v->node.Scalar()[0]));
+    if (v->node.IsScalar() && v->node.Scalar() == "unlimited") {
+      up.keepalive = kKeepaliveUnlimited;
+    } else if (!digits) {
+      fail(*v, "expected a whole number or unlimited, got '" + v->node.Scalar() + "'");
+    } else {
+      up.keepalive = static_cast<uint32_t>(read_number(*v, 0, kMaxKeepalive));
+    }
   }
   if (const Field* v = s.find("keepalive_timeout")) {
     up.keepalive_timeout = read_duration(*v, kOneSecond, kOneHour);

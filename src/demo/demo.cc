@@ -66,6 +66,15 @@ std::string reachable(const SocketAddress& a) {
   return text;
 }
 
+// `address` moved to the loopback address of its family, port 0 (the kernel picks one).
+std::string ephemeral_loopback(const std::string& address) {
+  SocketAddress a;
+  if (!parse_socket_address(address, a)) {
+    return address;  // the loader refused it already
+  }
+  return a.family() == AF_INET6 ? "[::1]:0" : "127.0.0.1:0";
+}
+
 struct Example {
   std::string_view route;  // a route name of conf/demo.yaml
   std::string_view what;
@@ -188,18 +197,11 @@ bool DemoServices::start(Config& config, bool ephemeral, std::string& error) {
     describe_.push_back(started[i]->name + " " + bound);
   }
   if (ephemeral) {
+    // A free port on loopback only: a throwaway demo is not served to the network.
     for (ListenConfig& l : config.server.listen) {
-      SocketAddress a;
-      if (parse_socket_address(l.address, a)) {
-        a.set_port(0);
-        l.address = a.to_string();
-      }
+      l.address = ephemeral_loopback(l.address);
     }
-    SocketAddress a;
-    if (parse_socket_address(config.admin.listen, a)) {
-      a.set_port(0);
-      config.admin.listen = a.to_string();
-    }
+    config.admin.listen = ephemeral_loopback(config.admin.listen);
   }
   return true;
 }

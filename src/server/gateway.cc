@@ -57,6 +57,9 @@ Gateway::~Gateway() {
     }
   }
   stop_dns();
+  for (int fd : claims_) {
+    close(fd);
+  }
 }
 
 namespace {
@@ -125,6 +128,9 @@ bool Gateway::bind_listeners(ShardListeners& out, std::string& error) {
       error = "listen " + l.address + ": " + why;
       return false;
     }
+    if (!claim(addr, error)) {
+      return false;
+    }
     for (size_t i = 0; i < out.fds.size(); ++i) {
       SocketAddress bound;
       const int fd = open_listener(addr, static_cast<int>(server.backlog), error, &bound);
@@ -162,6 +168,10 @@ bool Gateway::bind_listeners(ShardListeners& out, std::string& error) {
 bool Gateway::bind_local(ShardListeners& out, const SocketAddress& address, const std::string& name,
                          const AdminHandler* handler, bool admin, std::string& error) {
   SocketAddress bound;
+  if (!claim(address, error)) {
+    error = name + ": " + error;
+    return false;
+  }
   const int fd = open_listener(address, 128, error, &bound);
   if (fd < 0) {
     error = name + ": " + error;
@@ -170,6 +180,18 @@ bool Gateway::bind_local(ShardListeners& out, const SocketAddress& address, cons
   out.fds[0].push_back(fd);
   out.handlers[0].push_back(handler);
   bound_.push_back(BoundListener{bound, admin, name});
+  return true;
+}
+
+bool Gateway::claim(const SocketAddress& address, std::string& error) {
+  if (address.port() == 0) {
+    return true;  // the kernel picks a port no one listens on
+  }
+  const int fd = claim_address(address, error);
+  if (fd < 0) {
+    return false;
+  }
+  claims_.push_back(fd);
   return true;
 }
 

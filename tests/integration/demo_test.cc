@@ -163,6 +163,22 @@ TEST_F(DemoTest, StartsEveryServiceAndPrintsAnExampleForEveryScenario) {
   }
 }
 
+TEST_F(DemoTest, EphemeralModeListensOnLoopbackOnly) {
+  // conf/demo.yaml listens on 0.0.0.0:8080; --ephemeral is a throwaway run: loopback only.
+  const std::regex listening(R"(^ringgate: (listening|admin) on (\S+)$)");
+  std::istringstream lines(demo_->log());
+  std::string line;
+  int seen = 0;
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, listening)) {
+      ++seen;
+      EXPECT_EQ(m[2].str().rfind("127.0.0.1:", 0), 0u) << line;
+    }
+  }
+  EXPECT_EQ(seen, 2) << demo_->log();  // the gateway's listener and the admin listener
+}
+
 TEST_F(DemoTest, ProductDetailsSpliceThreeServices) {
   CurlResponse r = run("product details");
   ASSERT_EQ(r.status, 200) << r.head;

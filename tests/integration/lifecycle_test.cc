@@ -413,12 +413,21 @@ TEST_F(LifecycleTest, AdminHealthzMetricsAndErrors) {
 // Port already in use
 
 // make_config's output with the client listener on `port` instead of 0.
-std::string config_on_port(uint16_t port) {
-  std::string y = make_config({});
+std::string config_on_port(uint16_t port, const ConfigSpec& spec = {}) {
+  std::string y = make_config(spec);
   const std::string from = "- address: \"127.0.0.1:0\"";
   const size_t at = y.find(from);
   if (at != std::string::npos) {
     y.replace(at, from.size(), "- address: \"127.0.0.1:" + std::to_string(port) + "\"");
+  }
+  return y;
+}
+
+std::string with_admin_port(std::string y, uint16_t port) {
+  const std::string from = "admin:\n  listen: \"127.0.0.1:0\"";
+  const size_t at = y.find(from);
+  if (at != std::string::npos) {
+    y.replace(at, from.size(), "admin:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"");
   }
   return y;
 }
@@ -439,10 +448,7 @@ uint16_t hold_loopback_port(int& fd) {
 }
 
 TEST_F(LifecycleTest, PortHeldByAnotherSocketIsABindError) {
-  // Note: ringgate sets SO_REUSEPORT on its listeners (one socket per shard), so a *second
-  // ringgate* on the same port starts and the kernel splits connections between the two. That
-  // is the kernel's rule for same-user REUSEPORT sockets, not something ringgate can detect. A
-  // port held by a socket without SO_REUSEPORT must make it fail.
+  // A port held by a socket without SO_REUSEPORT (another program) makes the start fail.
   int holder = -1;
   const uint16_t port = hold_loopback_port(holder);
   ASSERT_NE(port, 0) << std::strerror(errno);
@@ -455,8 +461,8 @@ TEST_F(LifecycleTest, PortHeldByAnotherSocketIsABindError) {
   CommandResult run = run_binary({"-c", file}, 5s);
   close(holder);
   EXPECT_EQ(run.exit_code, 1) << run.err;
-  const std::string expected =
-      "bind 127.0.0.1:" + std::to_string(port) + ": Address already in use";
+  const std::string expected = "bind 127.0.0.1:" + std::to_string(port) +
+                               ": address already in use (another process is listening)";
   EXPECT_NE(run.err.find(expected), std::string::npos) << "expected '" << expected << "' in:\n"
                                                        << run.err;
   EXPECT_EQ(run.err.find("ringgate: ready,"), std::string::npos) << run.err;
@@ -467,17 +473,55 @@ TEST_F(LifecycleTest, AdminPortHeldByAnotherSocketIsABindError) {
   const uint16_t port = hold_loopback_port(holder);
   ASSERT_NE(port, 0) << std::strerror(errno);
 
-  std::string y = make_config({});
-  const std::string from = "admin:\n  listen: \"127.0.0.1:0\"";
-  const size_t at = y.find(from);
-  ASSERT_NE(at, std::string::npos) << y;
-  y.replace(at, from.size(), "admin:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"");
+  const std::string y = with_admin_port(make_config({}), port);
+  ASSERT_NE(y.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << y;
   TempDir dir;
   const std::string file = dir.write("admin-taken.yaml", y);
   CommandResult run = run_binary({"-c", file}, 5s);
   close(holder);
   EXPECT_EQ(run.exit_code, 1) << run.err;
   EXPECT_NE(run.err.find("bind 127.0.0.1:" + std::to_string(port)), std::string::npos) << run.err;
+}
+
+TEST_F(LifecycleTest, SecondGatewayOnTheSameAddressesRefusesToStart) {
+  // Every shard's listener has SO_REUSEPORT, which would let a second gateway of the same user
+  // join the group and take half the connections: the second one must refuse instead, for the
+  // traffic listener and for the admin listener, while the first keeps serving.
+  const uint16_t port = free_port();
+  ASSERT_NE(port, 0);
+  ConfigSpec spec;
+  spec.workers = 2;  // the first gateway's own shards do share the port
+  gateways_.push_back(std::make_unique<GatewayProcess>(config_on_port(port, spec)));
+  GatewayProcess* first = gateways_.back().get();
+  ASSERT_TRUE(first->ok()) << first->error();
+  ASSERT_EQ(first->port(), port);
+
+  TempDir dir;
+  const std::string same_port = dir.write("same-port.yaml", config_on_port(port));
+  CommandResult run = run_binary({"-c", same_port}, 5s);
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  const std::string expected = "bind 127.0.0.1:" + std::to_string(port) +
+                               ": address already in use (another process is listening)";
+  EXPECT_NE(run.err.find(expected), std::string::npos) << "expected '" << expected << "' in:\n"
+                                                       << run.err;
+  EXPECT_EQ(run.err.find("ringgate: ready,"), std::string::npos) << run.err;
+
+  const std::string same_admin =
+      dir.write("same-admin.yaml", with_admin_port(make_config({}), first->admin_port()));
+  run = run_binary({"-c", same_admin}, 5s);
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  const std::string admin_expected = "bind 127.0.0.1:" + std::to_string(first->admin_port()) +
+                                     ": address already in use (another process is listening)";
+  EXPECT_NE(run.err.find(admin_expected), std::string::npos) << run.err;
+
+  // Every connection still reaches the first gateway, whichever of its shards takes it.
+  for (int i = 0; i < 20; ++i) {
+    std::string why;
+    auto r = fetch(port, request("GET", "/hello"), {}, &why);
+    ASSERT_TRUE(r) << why;
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_TRUE(first->running());
 }
 
 TEST_F(LifecycleTest, FixedPortServesAndIsFreedOnExit) {

@@ -258,6 +258,46 @@ TEST_F(ProxyTest, KeepAlivePoolReusesConnections) {
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"api\"}"), 2);
 }
 
+// Sends `n` requests for `target` on `n` fresh connections at once, then reads every answer.
+void burst(uint16_t port, int n, const std::string& target) {
+  std::vector<Conn> conns;
+  for (int i = 0; i < n; ++i) {
+    conns.push_back(connect_to(port));
+    ASSERT_TRUE(send_all(conns.back(), request("GET", target)));
+  }
+  for (Conn& c : conns) {
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+TEST_F(ProxyTest, DefaultPoolKeepsEveryConnectionABurstOpened) {
+  // With a fixed idle cap, a burst wider than the cap closed the rest of its connections and the
+  // next burst opened them again. By default every connection opened stays pooled until
+  // keepalive_timeout: the second burst opens none.
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string misses = "ringgate_upstream_pool_misses_total{upstream=\"api\"}";
+  burst(gw.port(), 100, "/api/b?delay=300ms");
+  EXPECT_EQ(metric(gw.admin_port(), misses), 100);
+  burst(gw.port(), 100, "/api/b?delay=300ms");
+  EXPECT_EQ(metric(gw.admin_port(), misses), 100);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_hits_total{upstream=\"api\"}"), 100);
+}
+
+TEST_F(ProxyTest, KeepaliveCapsTheIdleConnectionsKept) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()), "    keepalive: 10\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string misses = "ringgate_upstream_pool_misses_total{upstream=\"api\"}";
+  burst(gw.port(), 30, "/api/b?delay=300ms");
+  EXPECT_EQ(metric(gw.admin_port(), misses), 30);
+  burst(gw.port(), 30, "/api/b?delay=300ms");
+  EXPECT_EQ(metric(gw.admin_port(), misses), 50);  // 10 kept, 20 opened again
+}
+
 TEST_F(ProxyTest, ConnectFailureIs502NamingTheCluster) {
   auto& gw = start_proxy(endpoint(dead_port()));
   ASSERT_TRUE(gw.ok()) << gw.error();

@@ -211,12 +211,17 @@ struct RetryBudgetConfig {
   uint32_t min_concurrent = 3;  // ... but this many concurrent retries are always allowed
 };
 
+inline constexpr uint32_t kKeepaliveUnlimited = UINT32_MAX;  // `keepalive: unlimited`
+
 struct UpstreamConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;
   BalanceKind balance = BalanceKind::kRoundRobin;
-  HashKeyConfig hash_key;                    // for ring_hash / maglev
-  uint32_t keepalive = 64;                   // idle connections kept per endpoint per shard
+  HashKeyConfig hash_key;  // for ring_hash / maglev
+  // Idle connections kept per endpoint per shard. Unlimited by default: every connection opened
+  // stays until keepalive_timeout (circuit.max_connections bounds how many are open), so a burst
+  // wider than a fixed cap does not close connections the next burst opens again.
+  uint32_t keepalive = kKeepaliveUnlimited;
   Duration keepalive_timeout{60000};         // idle pooled connection closed after this
   uint32_t max_requests_per_connection = 0;  // 0 = unlimited
   Duration connect_timeout{1000};

@@ -102,6 +102,8 @@ class Gateway {
   bool bind_listeners(ShardListeners& out, std::string& error);
   bool bind_local(ShardListeners& out, const SocketAddress& address, const std::string& name,
                   const AdminHandler* handler, bool admin, std::string& error);
+  // claim_address for a fixed port (no other process may listen on it); port 0 needs none.
+  bool claim(const SocketAddress& address, std::string& error);
   bool make_shared_state(unsigned shards);
   bool start_shards(ShardListeners& listeners, std::string& error);
   bool await_jwks(std::string& error);
@@ -121,6 +123,7 @@ class Gateway {
   AdminHandler admin_handler_;
   std::vector<LocalService> local_services_;
   std::vector<BoundListener> bound_;
+  std::vector<int> claims_;  // claim_address: one per fixed listen address, held until exit
   std::vector<std::unique_ptr<ShardCounters>> counters_;
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
   std::unique_ptr<SharedRateLimits> rate_limits_;  // the policies' process-wide buckets

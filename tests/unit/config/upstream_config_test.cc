@@ -178,6 +178,7 @@ routes:
   EXPECT_EQ(up.balance, BalanceKind::kRoundRobin);
   EXPECT_EQ(up.hash_key.kind, d.hash_key.kind);
   EXPECT_EQ(up.keepalive, d.keepalive);
+  EXPECT_EQ(up.keepalive, kKeepaliveUnlimited);  // a burst's connections are all kept
   EXPECT_EQ(up.keepalive_timeout, d.keepalive_timeout);
   EXPECT_EQ(up.max_requests_per_connection, d.max_requests_per_connection);
   EXPECT_EQ(up.connect_timeout, d.connect_timeout);
@@ -271,6 +272,32 @@ routes:
   EXPECT_EQ(upstream_of(c.routes[1]).host_value, "10.0.0.1");
   EXPECT_EQ(upstream_of(c.routes[2]).cluster_index, 3u);
   EXPECT_EQ(upstream_of(c.routes[2]).host_value, "[::1]:8080");
+}
+
+TEST(UpstreamConfig, KeepaliveIsACountOrUnlimited) {
+  const auto with = [](const std::string& value) {
+    return "server: {listen: \"127.0.0.1:0\"}\nupstreams:\n  a: {endpoints: [\"127.0.0.1:1\"], "
+           "keepalive: " +
+           value + "}\nroutes:\n  - match: {prefix: /}\n    upstream: a\n";
+  };
+  EXPECT_EQ(load_config_string(with("unlimited"), "k.yaml").upstreams[0].keepalive,
+            kKeepaliveUnlimited);
+  EXPECT_EQ(load_config_string(with("0"), "k.yaml").upstreams[0].keepalive, 0u);
+  EXPECT_EQ(load_config_string(with("12"), "k.yaml").upstreams[0].keepalive, 12u);
+  for (const char* bad : {"lots", "100001", "-1"}) {
+    try {
+      load_config_string(with(bad), "k.yaml");
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("k.yaml:3:"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("keepalive"), std::string::npos) << e.what();
+      if (std::string(bad) == "lots") {
+        EXPECT_NE(std::string(e.what()).find("expected a whole number or unlimited, got 'lots'"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
 }
 
 TEST(UpstreamConfig, EmbeddedDefaultDocumentsEveryOption) {
