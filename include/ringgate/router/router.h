@@ -1,5 +1,7 @@
 #pragma once
-// The route table: compiled once from config, matched per request without allocation.
+// The route table: compiled once from config, matched per request without allocation, in as many
+// steps as the path has segments whatever the number of routes (a trie; first match in config
+// order).
 
 #include <cstdint>
 #include <memory>

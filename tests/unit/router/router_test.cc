@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -438,6 +439,19 @@ TEST_F(RouterTest, SkippedMethodMismatchDoesNotLeakParams) {
   EXPECT_EQ(r.params[0].name, "second");
 }
 
+TEST_F(RouterTest, EarlierExactRouteBeatsATemplateWithoutItsCaptures) {
+  build({exact("/t/x"), tmpl("/t/{id}"), prefix("/t")});
+  RouteMatchResult r = match("/t/x");
+  ASSERT_EQ(r.status, Status::kMatched);
+  EXPECT_EQ(r.route_index, 0u);
+  EXPECT_EQ(r.param_count, 0);
+  r = match("/t/y");
+  ASSERT_EQ(r.status, Status::kMatched);
+  EXPECT_EQ(r.route_index, 1u);
+  ASSERT_EQ(r.param_count, 1);
+  EXPECT_EQ(r.params[0].value, "y");
+}
+
 TEST_F(RouterTest, MatchDoesNotAllocate) {
   std::vector<RouteConfig> routes;
   for (int i = 0; i < 50; ++i) {
@@ -541,6 +555,145 @@ TEST_F(RouterTest, AgreesWithLinearScan) {
     }
   }
   EXPECT_EQ(checked, 14 * 3 * 5);
+}
+
+// Random tables (deep templates with several parameters, prefixes with and without a trailing
+// slash, exact paths, hosts and methods mixed, many routes sharing segments) against an in-order
+// scan written from the rules in router.h: the first route that matches in full wins, captures
+// included.
+TEST_F(RouterTest, RandomTablesAgreeWithInOrderScan) {
+  std::mt19937 rng(20261203);
+  const std::vector<std::string> words = {"a", "b", "api", "v1", ""};
+  const std::vector<std::string> methods[] = {{}, {"GET"}, {"POST"}, {"PUT", "DELETE"}};
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  auto random_path = [&](bool params, int& param_count) {
+    std::string path;
+    const size_t depth = 1 + pick(4);
+    for (size_t d = 0; d < depth; ++d) {
+      path += '/';
+      if (params && pick(3) == 0) {
+        path += "{p" + std::to_string(param_count++) + "}";
+      } else {
+        path += words[pick(words.size())];
+      }
+    }
+    return path;
+  };
+  for (int table = 0; table < 20; ++table) {
+    std::vector<RouteConfig> routes;
+    for (int i = 0; i < 200; ++i) {
+      const auto kind = static_cast<RouteMatch::Kind>(pick(3));
+      int param_count = 0;
+      std::string path = random_path(kind == RouteMatch::Kind::kTemplate, param_count);
+      if (kind == RouteMatch::Kind::kPrefix && pick(2) == 0 && path.back() != '/') {
+        path += '/';
+      }
+      routes.push_back(route(kind, path, methods[pick(4)], pick(4) == 0 ? "a.test" : ""));
+    }
+    build(routes);
+
+    // The first route in config order that matches in full, its captures, and the methods of
+    // those that matched all but the method.
+    auto reference = [&](std::string_view host, int method, std::string_view path,
+                         std::map<std::string, std::string>& captures) {
+      uint64_t allowed = 0;
+      const auto segments = [](std::string_view text) {
+        std::vector<std::string_view> out;
+        size_t start = 0;
+        for (size_t slash; (slash = text.find('/', start)) != std::string_view::npos;
+             start = slash + 1) {
+          out.push_back(text.substr(start, slash - start));
+        }
+        out.push_back(text.substr(start));
+        return out;
+      };
+      for (size_t i = 0; i < routes.size(); ++i) {
+        const RouteMatch& m = routes[i].match;
+        if (!m.host.empty() && m.host != host) {
+          continue;
+        }
+        std::map<std::string, std::string> got;
+        bool path_ok = false;
+        if (m.kind == RouteMatch::Kind::kExact) {
+          path_ok = path == m.path;
+        } else if (m.kind == RouteMatch::Kind::kPrefix) {
+          path_ok = path.starts_with(m.path) &&
+                    (m.path.back() == '/' || path.size() == m.path.size() ||
+                     path[m.path.size()] == '/' || path[m.path.size()] == '?');
+        } else {
+          const auto want = segments(m.path);
+          const auto have = segments(path);
+          path_ok = want.size() == have.size();
+          for (size_t k = 0; path_ok && k < want.size(); ++k) {
+            if (want[k].starts_with('{')) {
+              path_ok = !have[k].empty();
+              got[std::string(want[k].substr(1, want[k].size() - 2))] = std::string(have[k]);
+            } else {
+              path_ok = want[k] == have[k];
+            }
+          }
+        }
+        if (!path_ok) {
+          continue;
+        }
+        uint64_t mbits = 0;
+        for (const std::string& name : m.methods) {
+          mbits |= method_bit(method_from_name(name));
+        }
+        if (mbits & method_bit(kGet)) {
+          mbits |= method_bit(kHead);
+        }
+        if (mbits == 0 || (mbits & method_bit(method))) {
+          captures = std::move(got);
+          return std::pair<int, uint64_t>(static_cast<int>(i), 0);
+        }
+        allowed |= mbits;
+      }
+      return std::pair<int, uint64_t>(allowed ? -2 : -1, allowed);
+    };
+
+    for (int q = 0; q < 400; ++q) {
+      int unused = 0;
+      std::string path = random_path(false, unused);
+      if (pick(6) == 0) {
+        path += "/x";
+      }
+      if (pick(8) == 0) {
+        path += "?q=1";
+      }
+      const std::string host = pick(3) == 0 ? "a.test" : "";
+      const int method = std::vector<int>{kGet, kHead, kPost, kPut, kDelete}[pick(5)];
+      std::map<std::string, std::string> want_params;
+      auto [want_index, want_allowed] = reference(host, method, path, want_params);
+      RouteMatchResult r = match(path, method, host);
+      const int got = r.status == Status::kMatched            ? static_cast<int>(r.route_index)
+                      : r.status == Status::kMethodNotAllowed ? -2
+                                                              : -1;
+      ASSERT_EQ(got, want_index) << "table " << table << " " << path << " " << host << " "
+                                 << method;
+      EXPECT_EQ(r.allowed_methods, want_allowed) << path;
+      std::map<std::string, std::string> got_params;
+      for (int i = 0; i < r.param_count; ++i) {
+        got_params.emplace(std::string(r.params[i].name), std::string(r.params[i].value));
+      }
+      EXPECT_EQ(got_params, want_params) << path;
+    }
+  }
+}
+
+// 2,000 prefix routes sharing their first segment's shape: each found, and nothing past them
+// (the cost of the last against the first is measured by bench/run routes, not here).
+TEST_F(RouterTest, LastOfManyPrefixRoutesMatches) {
+  std::vector<RouteConfig> routes;
+  for (int i = 0; i < 2000; ++i) {
+    routes.push_back(prefix("/svc" + std::to_string(i)));
+  }
+  routes.push_back(exact("/health"));
+  build(std::move(routes));
+  EXPECT_EQ(index_of("/svc0/x"), 0);
+  EXPECT_EQ(index_of("/svc1999/x/y"), 1999);
+  EXPECT_EQ(index_of("/health"), 2000);
+  EXPECT_EQ(index_of("/svc2000"), -1);
 }
 
 }  // namespace
