@@ -1,0 +1,367 @@
+// The io_uring floors of bench/run: the least a single-threaded io_uring server does for the
+// bench's exchanges, so the bench can say how far ringgate is from what io_uring itself costs on
+// the machine at hand (kernel time dominates, and it varies from machine to machine).
+//
+//   io_uring_floor respond PORT            answers every request head ("\r\n\r\n") with the
+//                                          bench's direct response; parses nothing else
+//   io_uring_floor forward PORT UPSTREAM   pairs each client connection with one connection to
+//                                          127.0.0.1:UPSTREAM and copies bytes both ways (an L4
+//                                          forwarder, like HAProxy's mode tcp)
+//
+// Both use what ringgate's reactor uses at best: one ring per thread with SINGLE_ISSUER,
+// DEFER_TASKRUN and COOP_TASKRUN, multishot accept, multishot receive into a provided-buffer
+// ring, one submit-and-wait per loop. Listens on 127.0.0.1; runs until killed. Not a product:
+// no timeouts, no limits, blocking connect to the upstream at accept (outside the measured
+// steady state, where wrk's connections are all open).
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+constexpr unsigned kBufferSize = 16384;
+constexpr unsigned kBufferCount = 4096;  // power of two
+constexpr int kBufferGroup = 0;
+constexpr unsigned kQueue = 64;  // buffers waiting to be sent in one direction
+
+constexpr std::string_view kResponse =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 30\r\n\r\n"
+    "hello from the ringgate bench\n";
+
+enum Op : uint64_t { kAccept = 1, kRecv = 2, kSend = 3 };
+
+// One direction of a forwarded pair, or a responder's connection: `fd` receives, `peer` is where
+// its bytes go (a forwarder) or the same socket (a responder).
+struct Side {
+  int fd = -1;
+  Side* peer = nullptr;
+  bool sending = false;
+  struct Pending {
+    uint16_t bid;
+    uint32_t offset;
+    uint32_t length;
+  };
+  Pending queue[kQueue];
+  unsigned head = 0;
+  unsigned count = 0;
+  // Responder: the "\r\n\r\n" bytes matched so far and the answers owed.
+  unsigned matched = 0;
+  unsigned owed = 0;
+  unsigned in_flight = 0;  // answers in the send in flight
+};
+
+struct Floor {
+  io_uring ring{};
+  io_uring_buf_ring* buffers = nullptr;
+  char* memory = nullptr;
+  int listener = -1;
+  uint16_t upstream = 0;  // forward mode when not 0
+  std::string answers;    // kResponse repeated: pipelined heads are answered in one send
+
+  static uint64_t data(Op op, void* p) { return reinterpret_cast<uint64_t>(p) | op; }
+
+  io_uring_sqe* sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (!s) {
+      io_uring_submit(&ring);
+      s = io_uring_get_sqe(&ring);
+    }
+    return s;
+  }
+
+  void arm_accept() {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_multishot_accept(s, listener, nullptr, nullptr, 0);
+    io_uring_sqe_set_data64(s, kAccept);
+  }
+
+  void arm_recv(Side* side) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_recv_multishot(s, side->fd, nullptr, 0, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = kBufferGroup;
+    io_uring_sqe_set_data64(s, data(kRecv, side));
+  }
+
+  void give_back(uint16_t bid) {
+    io_uring_buf_ring_add(buffers, memory + size_t{bid} * kBufferSize, kBufferSize, bid,
+                          io_uring_buf_ring_mask(kBufferCount), 0);
+    io_uring_buf_ring_advance(buffers, 1);
+  }
+
+  // Forwarder: the next queued buffer of `from` goes out on its peer's socket.
+  void send_next(Side* from) {
+    if (from->sending || from->count == 0) {
+      return;
+    }
+    const Side::Pending& p = from->queue[from->head];
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, from->peer->fd, memory + size_t{p.bid} * kBufferSize + p.offset, p.length,
+                       MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, data(kSend, from));
+    from->sending = true;
+  }
+
+  // Responder: every answer owed, in one send.
+  void answer(Side* side) {
+    if (side->sending || side->owed == 0) {
+      return;
+    }
+    side->in_flight = side->owed;
+    side->owed = 0;
+    const size_t bytes = size_t{side->in_flight} * kResponse.size();
+    if (answers.size() < bytes) {
+      while (answers.size() < bytes) {
+        answers += kResponse;
+      }
+    }
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, side->fd, answers.data(), static_cast<unsigned>(bytes), MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, data(kSend, side));
+    side->sending = true;
+  }
+
+  void close_side(Side* side) {
+    // Enough for a floor: the kernel cancels what is armed on a closed socket; the pair's memory
+    // is kept (wrk's connections live as long as the run).
+    if (side->fd >= 0) {
+      close(side->fd);
+      side->fd = -1;
+    }
+    if (side->peer && side->peer != side && side->peer->fd >= 0) {
+      close(side->peer->fd);
+      side->peer->fd = -1;
+    }
+  }
+
+  void on_accept(int fd) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto* client = new Side;
+    client->fd = fd;
+    if (upstream == 0) {
+      client->peer = client;
+      arm_recv(client);
+      return;
+    }
+    const int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(upstream);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (up < 0 || connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      perror("io_uring_floor: connect upstream");
+      close(fd);
+      if (up >= 0) {
+        close(up);
+      }
+      delete client;
+      return;
+    }
+    setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto* server = new Side;
+    server->fd = up;
+    server->peer = client;
+    client->peer = server;
+    arm_recv(client);
+    arm_recv(server);
+  }
+
+  void on_recv(Side* side, int res, unsigned flags) {
+    if (res == -ENOBUFS) {
+      arm_recv(side);  // the ring ran dry: the multishot receive ended
+      return;
+    }
+    if (res <= 0 || side->fd < 0) {
+      if (flags & IORING_CQE_F_BUFFER) {
+        give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+      }
+      close_side(side);
+      return;
+    }
+    const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    if (side->peer == side) {
+      const char* p = memory + size_t{bid} * kBufferSize;
+      for (int i = 0; i < res; ++i) {
+        const char want = (side->matched % 2 == 0) ? '\r' : '\n';
+        side->matched = p[i] == want ? side->matched + 1 : (p[i] == '\r' ? 1 : 0);
+        if (side->matched == 4) {
+          ++side->owed;
+          side->matched = 0;
+        }
+      }
+      give_back(bid);
+      answer(side);
+    } else if (side->count == kQueue) {
+      fprintf(stderr, "io_uring_floor: send queue full\n");
+      give_back(bid);
+      close_side(side);
+      return;
+    } else {
+      side->queue[(side->head + side->count) % kQueue] =
+          Side::Pending{bid, 0, static_cast<uint32_t>(res)};
+      ++side->count;
+      send_next(side);
+    }
+    if (!(flags & IORING_CQE_F_MORE)) {
+      arm_recv(side);
+    }
+  }
+
+  void on_send(Side* side, int res) {
+    side->sending = false;
+    if (side->peer == side) {
+      const size_t bytes = size_t{side->in_flight} * kResponse.size();
+      if (res < 0 || static_cast<size_t>(res) != bytes) {
+        close_side(side);  // loopback sends of a few hundred bytes go out whole
+        return;
+      }
+      side->in_flight = 0;
+      answer(side);
+      return;
+    }
+    Side::Pending& p = side->queue[side->head];
+    if (res < 0) {
+      close_side(side);
+      return;
+    }
+    if (static_cast<uint32_t>(res) < p.length) {
+      p.offset += static_cast<uint32_t>(res);
+      p.length -= static_cast<uint32_t>(res);
+    } else {
+      give_back(p.bid);
+      side->head = (side->head + 1) % kQueue;
+      --side->count;
+    }
+    send_next(side);
+  }
+
+  void dispatch(io_uring_cqe* cqe) {
+    const uint64_t d = io_uring_cqe_get_data64(cqe);
+    const auto op = static_cast<Op>(d & 7);
+    auto* side = reinterpret_cast<Side*>(d & ~uint64_t{7});
+    switch (op) {
+      case kAccept:
+        if (cqe->res >= 0) {
+          on_accept(cqe->res);
+        }
+        if (!(cqe->flags & IORING_CQE_F_MORE)) {
+          arm_accept();
+        }
+        break;
+      case kRecv:
+        on_recv(side, cqe->res, cqe->flags);
+        break;
+      case kSend:
+        on_send(side, cqe->res);
+        break;
+    }
+  }
+
+  bool setup(uint16_t port) {
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+              IORING_SETUP_CQSIZE;
+    p.cq_entries = 16384;
+    if (io_uring_queue_init_params(4096, &ring, &p) != 0) {
+      p = io_uring_params{};
+      if (io_uring_queue_init_params(4096, &ring, &p) != 0) {
+        perror("io_uring_floor: io_uring_queue_init");
+        return false;
+      }
+    }
+    memory = static_cast<char*>(mmap(nullptr, size_t{kBufferSize} * kBufferCount,
+                                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    void* ring_memory = mmap(nullptr, sizeof(io_uring_buf) * kBufferCount, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED || ring_memory == MAP_FAILED) {
+      perror("io_uring_floor: mmap");
+      return false;
+    }
+    buffers = static_cast<io_uring_buf_ring*>(ring_memory);
+    io_uring_buf_ring_init(buffers);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<uintptr_t>(buffers);
+    reg.ring_entries = kBufferCount;
+    reg.bgid = kBufferGroup;
+    if (io_uring_register_buf_ring(&ring, &reg, 0) != 0) {
+      fprintf(stderr, "io_uring_floor: io_uring_register_buf_ring failed\n");
+      return false;
+    }
+    for (unsigned i = 0; i < kBufferCount; ++i) {
+      io_uring_buf_ring_add(buffers, memory + size_t{i} * kBufferSize, kBufferSize,
+                            static_cast<uint16_t>(i), io_uring_buf_ring_mask(kBufferCount),
+                            static_cast<int>(i));
+    }
+    io_uring_buf_ring_advance(buffers, static_cast<int>(kBufferCount));
+
+    listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(listener, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listener, 4096) != 0) {
+      perror("io_uring_floor: listen");
+      return false;
+    }
+    arm_accept();
+    return true;
+  }
+
+  void run() {
+    while (true) {
+      io_uring_submit_and_wait(&ring, 1);
+      io_uring_cqe* cqe;
+      unsigned head;
+      unsigned seen = 0;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        dispatch(cqe);
+        ++seen;
+      }
+      io_uring_cq_advance(&ring, seen);
+    }
+  }
+};
+
+int usage() {
+  fprintf(stderr,
+          "usage: io_uring_floor respond PORT\n"
+          "       io_uring_floor forward PORT UPSTREAM_PORT\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    return usage();
+  }
+  const std::string mode = argv[1];
+  Floor floor;
+  if (mode == "forward" && argc == 4) {
+    floor.upstream = static_cast<uint16_t>(atoi(argv[3]));
+  } else if (mode != "respond" || argc != 3) {
+    return usage();
+  }
+  if (!floor.setup(static_cast<uint16_t>(atoi(argv[2])))) {
+    return 1;
+  }
+  floor.run();
+}
