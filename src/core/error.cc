@@ -60,6 +60,8 @@ std::string_view error_text(ErrorKind kind) {
       return "a service the gateway depends on did not answer in time";
     case ErrorKind::kInternal:
       return "the response could not be built";
+    case ErrorKind::kOverloaded:
+      return "the gateway is at its connection limit; try again shortly";
   }
   return "failed";
 }

@@ -229,6 +229,7 @@ bool Connection::tunnel_input() {
 
 void Connection::on_head() {
   RG_ASSERT(x_ == nullptr);
+  head_seen_ = true;
   x_ = arena_.make<Exchange>(*this, arena_, parser_, counters());
   if (!x_) {
     fail_and_close(Error::gateway(ErrorKind::kInternal, "no memory for the request"));
@@ -778,7 +779,9 @@ void Connection::update_timer() {
     return;
   }
   Deadline want;
-  if (parser_.in_head()) {
+  if (parser_.in_head() || (!head_seen_ && !parser_.in_message() && !out_pending())) {
+    // From accept to the first complete head: a connection that never sends a byte is held no
+    // longer than one that sends its head slowly.
     want = Deadline::kHeader;
   } else if (parser_.in_message() || waiting() || out_pending()) {
     want = Deadline::kRequest;
@@ -839,6 +842,9 @@ void Connection::on_timer(Timer* t) {
             Error::client(header ? ErrorKind::kHeadTimeout : ErrorKind::kBodyTimeout));
         // If the client does not read the 408 either, the linger deadline closes the connection.
         c->arm_deadline(Deadline::kLinger, kLingerMs);
+      } else if (!c->head_seen_ && !c->parser_.in_message() && !c->out_pending()) {
+        bump(counters.header_timeouts);
+        c->close_now();  // not a byte since accept: nothing to answer
       } else {
         c->close_now();  // stuck sending to a client that does not read
       }

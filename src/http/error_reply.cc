@@ -51,6 +51,7 @@ int error_status(const Error& e) {
     case ErrorKind::kAtLimit:
     case ErrorKind::kCircuitOpen:
     case ErrorKind::kDependencyTimeout:
+    case ErrorKind::kOverloaded:
       return 503;
     case ErrorKind::kNone:
     case ErrorKind::kConnect:

@@ -1,9 +1,11 @@
 #include "ringgate/http/http_shard.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "connection.h"
 #include "out_buffer.h"
+#include "ringgate/http/error_reply.h"
 
 namespace ringgate {
 
@@ -57,8 +59,7 @@ HttpShard::~HttpShard() {
 
 bool HttpShard::accept(int fd, const RoutePlan* local) {
   if (!local && connection_count_ >= connection_limit_) {
-    bump(counters_.connections_rejected);
-    return false;
+    return false;  // refuse() counts it
   }
   auto* c = new Connection(*this, fd, local);
   c->next = connections_;
@@ -74,6 +75,28 @@ bool HttpShard::accept(int fd, const RoutePlan* local) {
   bump(counters.connections_active);
   c->start();
   return true;
+}
+
+void HttpShard::refuse(int fd) {
+  bump(counters_.connections_rejected);
+  if (refusal_.empty()) {
+    Error error;
+    error.kind = ErrorKind::kOverloaded;
+    std::string body;
+    error_body(error, body);
+    refusal_ = "HTTP/1.1 503 " + std::string(reason_phrase(503)) +
+               "\r\nContent-Type: " + std::string(kProblemContentType) +
+               "\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\nRetry-After: 1\r\nConnection: close\r\n" + server_line_ + "\r\n" + body;
+  }
+  // What the client sent already is read first: closing with unread bytes would answer with a
+  // reset that can destroy the 503 before the client reads it.
+  char discard[4096];
+  while (recv(fd, discard, sizeof discard, MSG_DONTWAIT) > 0) {
+  }
+  send(fd, refusal_.data(), refusal_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  shutdown(fd, SHUT_WR);
+  close(fd);
 }
 
 void HttpShard::retire(Connection* c) {

@@ -185,7 +185,7 @@ void Worker::run() {
       return;
     }
     for (ListenerSocket& l : self->listeners_) {
-      if (!l.armed && l.fd >= 0) {
+      if (!l.armed && !l.paused && l.fd >= 0) {
         self->reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
         l.armed = true;
       }
@@ -208,10 +208,19 @@ void Worker::run() {
 
 void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   if (res < 0) {
-    if (res == -ECANCELED || draining_) {
+    if (draining_) {
       if (!l.armed && l.fd >= 0) {
         close(l.fd);
         l.fd = -1;
+      }
+      return;
+    }
+    if (res == -ECANCELED) {
+      // The pause's cancel landed. If the shard went below the mark before it did, accepting
+      // resumes now.
+      if (!l.paused && !l.armed && l.fd >= 0) {
+        reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+        l.armed = true;
       }
       return;
     }
@@ -221,10 +230,15 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
     }
     return;
   }
-  if (draining_ || !http_.accept(res, l.plan)) {
+  if (draining_) {
     close(res);
+  } else if (!http_.accept(res, l.plan)) {
+    http_.refuse(res);
   }
-  if (!l.armed && !draining_ && !cqe_more(flags)) {
+  if (!l.plan && !draining_ && http_.at_connection_limit()) {
+    pause_accepting();
+  }
+  if (!l.armed && !l.paused && !draining_ && !cqe_more(flags)) {
     reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
     l.armed = true;
   }
@@ -263,7 +277,39 @@ void Worker::close_listeners() {
   }
 }
 
+void Worker::pause_accepting() {
+  if (accept_paused_) {
+    return;
+  }
+  accept_paused_ = true;
+  bump(http_.counters().accept_pauses);
+  for (ListenerSocket& l : listeners_) {
+    if (!l.plan && l.fd >= 0) {
+      l.paused = true;
+      if (l.armed) {
+        reactor().submit_cancel(&l, kOpAccept);  // its last completion is -ECANCELED
+      }
+    }
+  }
+}
+
+void Worker::resume_accepting() {
+  accept_paused_ = false;
+  for (ListenerSocket& l : listeners_) {
+    if (l.paused) {
+      l.paused = false;
+      if (!l.armed && l.fd >= 0) {
+        reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
+        l.armed = true;
+      }
+    }
+  }
+}
+
 void Worker::end_of_iteration() {
+  if (accept_paused_ && !draining_ && http_.below_resume_mark()) {
+    resume_accepting();
+  }
   // Batch only under concurrency: wait for about half the open connections' worth of completions
   // (bounded). With few connections a lone request is never held back.
   const uint32_t open = http_.client_connections();

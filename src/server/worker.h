@@ -36,6 +36,7 @@ struct ListenerSocket final : Completion {
   const AdminHandler* local = nullptr;  // a local listener's handler; nullptr: client traffic
   const RoutePlan* plan = nullptr;      // ... and the plan that runs it
   bool armed = false;
+  bool paused = false;  // client listener at server.limits.connections: not re-armed until below
   void complete(unsigned op, int res, uint32_t flags) override;
 };
 
@@ -59,6 +60,10 @@ class Worker final : public ShardHooks {
   const Config& config() const { return *config_; }
 
   void on_accept(ListenerSocket& l, int res, uint32_t flags);
+  // server.limits.connections reached: the client listeners' accepts are cancelled (new
+  // connections wait in the kernel's backlog) until the shard is below the low-water mark.
+  void pause_accepting();
+  void resume_accepting();
 
   // --- what the gateway's metrics read (summed over shards on scrape) ---
   const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
@@ -101,6 +106,7 @@ class Worker final : public ShardHooks {
   Timer drain_timer_;
   Timer accept_retry_timer_;
   bool draining_ = false;
+  bool accept_paused_ = false;
   bool drain_expired_ = false;
   bool init_failed_ = false;
 };

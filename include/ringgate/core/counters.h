@@ -12,7 +12,9 @@ namespace ringgate {
   X(connections_total, "ringgate_connections_total", "counter", "Client connections accepted")   \
   X(connections_active, "ringgate_connections_active", "gauge", "Open client connections")       \
   X(connections_rejected, "ringgate_connections_rejected_total", "counter",                      \
-    "Connections closed at once because server.limits.connections was reached")                  \
+    "Connections accepted past server.limits.connections, answered 503 and closed")              \
+  X(accept_pauses, "ringgate_accept_pauses_total", "counter",                                    \
+    "Times a shard stopped accepting at server.limits.connections (until 5% below it)")          \
   X(requests_1xx, "ringgate_requests_1xx_total", "counter", "Responses with status 1xx (final)") \
   X(requests_2xx, "ringgate_requests_2xx_total", "counter", "Responses with status 2xx")         \
   X(requests_3xx, "ringgate_requests_3xx_total", "counter", "Responses with status 3xx")         \
@@ -34,7 +36,8 @@ namespace ringgate {
     "Requests answered 400 for their path: a malformed escape, or an encoded slash, backslash, " \
     "NUL or overlong UTF-8 that the route does not allow")                                       \
   X(header_timeouts, "ringgate_header_timeouts_total", "counter",                                \
-    "Requests answered 408 because the head was not received in time")                           \
+    "Requests answered 408, or connections closed silent, because a head was not received in "   \
+    "time (limits.header_timeout, counted from accept for the first request)")                   \
   X(request_timeouts, "ringgate_request_timeouts_total", "counter",                              \
     "Requests answered 408 because the body was not received in time")                           \
   X(idle_timeouts, "ringgate_idle_timeouts_total", "counter",                                    \

@@ -41,6 +41,7 @@ enum class ErrorKind : uint8_t {
   kUpstreamStatus,  // a backend answered a non-2xx status; 502 unless `pass_status`
   // --- the gateway itself (source kGateway) ---
   kDependencyTimeout,  // a service the gateway asks (the rate limit's Redis) did not answer → 503
+  kOverloaded,         // at server.limits.connections: a connection accepted past the cap → 503
   kInternal,           // the gateway could not build a response → 502
 };
 

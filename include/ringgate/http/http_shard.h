@@ -3,6 +3,7 @@
 // blocks, response bodies, request arenas, parser scratch), and the pipeline their requests go
 // through. The server's worker owns one, hands it accepted sockets and drives its end of loop.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,8 +37,18 @@ class HttpShard {
 
   // An accepted socket: a client connection (`local` null, routed, counted against the limit)
   // or a local listener's (answered by `local`). False when the client limit is reached: the
-  // caller closes the socket.
+  // caller refuses the socket (refuse()).
   bool accept(int fd, const RoutePlan* local);
+  // A client connection accepted past the limit (the worker stops accepting at the limit, but
+  // connections the kernel had already accepted still arrive): answered 503 with Retry-After and
+  // Connection: close, then closed. A plain send on the overload path, not the request path.
+  void refuse(int fd);
+  // At the limit the worker stops accepting, and starts again once below the low-water mark: the
+  // kernel's backlog holds new connections meanwhile instead of accept-then-close churn.
+  bool at_connection_limit() const { return connection_count_ >= connection_limit_; }
+  bool below_resume_mark() const {
+    return connection_count_ + std::max<uint32_t>(1, connection_limit_ / 20) <= connection_limit_;
+  }
 
   // --- the worker's loop ---
   void after_wait() { date_.refresh(); }
@@ -101,6 +112,7 @@ class HttpShard {
   DateCache date_;
   std::string server_line_;
   std::string error_body_;
+  std::string refusal_;                // refuse(): the whole 503, built on first use
   Connection* connections_ = nullptr;  // intrusive list of open connections
   uint32_t connection_count_ = 0;      // client connections (local ones are not limited)
   uint32_t connection_limit_;
