@@ -45,8 +45,8 @@ class ServerLoader : public Loader {
 void ServerLoader::load(const Field& f, ServerConfig& server) const {
   const Section s(
       *this, f,
-      {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout", "server_header",
-       "ring_entries", "backlog", "batch_wait", "trusted_hops", "hosts_file"});
+      {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout", "drain_grace",
+       "server_header", "ring_entries", "backlog", "batch_wait", "trusted_hops", "hosts_file"});
   if (const Field* v = s.find("workers")) {
     if (v->node.IsScalar() && v->node.Scalar() == "auto") {
       server.workers = 0;
@@ -81,6 +81,17 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
   }
   if (const Field* v = s.find("drain_timeout")) {
     server.drain_timeout = read_duration(*v, Duration{0}, kMaxDrainTimeout);
+  }
+  // The grace is part of the drain: an explicit one longer than drain_timeout is a mistake; the
+  // default one is cut to a shorter drain_timeout.
+  if (const Field* v = s.find("drain_grace")) {
+    server.drain_grace = read_duration(*v, Duration{0}, kMaxDrainTimeout);
+    if (server.drain_grace > server.drain_timeout) {
+      fail(*v, "must not exceed drain_timeout (" + std::to_string(server.drain_timeout.count()) +
+                   "ms)");
+    }
+  } else {
+    server.drain_grace = std::min(server.drain_grace, server.drain_timeout);
   }
   if (const Field* v = s.find("batch_wait")) {
     const std::string text = scalar(*v, "a duration like 50us or 1ms");

@@ -761,7 +761,14 @@ void Connection::begin_drain() {
     return;
   }
   if (!parser_.in_message() && !x_ && !out_pending() && in_.empty()) {
-    close_now();
+    // A request may be on the wire already: it is still answered, with Connection: close, if it
+    // arrives within server.drain_grace; then the connection closes.
+    const Duration grace = http_.config().server.drain_grace;
+    if (grace.count() == 0 || local()) {
+      close_now();
+    } else {
+      arm_deadline(Deadline::kDrainGrace, static_cast<uint64_t>(grace.count()));
+    }
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).
 }
@@ -788,7 +795,7 @@ void Connection::update_timer() {
   } else {
     want = Deadline::kIdle;
   }
-  if (want == deadline_) {
+  if (want == deadline_ || (want == Deadline::kIdle && deadline_ == Deadline::kDrainGrace)) {
     return;
   }
   const Limits& l = http_.limits();
@@ -820,6 +827,9 @@ void Connection::on_timer(Timer* t) {
     case Deadline::kIdle:
       bump(counters.idle_timeouts);
       c->close_now();
+      break;
+    case Deadline::kDrainGrace:
+      c->close_now();  // no response in flight that a reset could destroy
       break;
     case Deadline::kHeader:
     case Deadline::kRequest:

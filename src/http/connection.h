@@ -84,7 +84,15 @@ class Connection final : public Timer,
 
  private:
   // The deadline in force (one timer per connection).
-  enum class Deadline : uint8_t { kNone, kIdle, kHeader, kRequest, kLinger, kResponder };
+  enum class Deadline : uint8_t {
+    kNone,
+    kIdle,
+    kHeader,
+    kRequest,
+    kLinger,
+    kResponder,
+    kDrainGrace,  // draining: an idle connection's last chance to deliver a request
+  };
 
   // Admin traffic is kept out of the client metrics (and out of limits.connections).
   ShardCounters& counters() const;

@@ -96,9 +96,10 @@ TEST_F(LifecycleTest, SigtermFinishesTheRequestInFlightAndClosesIdleConnections)
   EXPECT_LT(Clock::now() - t0, 5s) << "exit took longer than drain_timeout";
 }
 
-TEST_F(LifecycleTest, SigtermWithOnlyIdleConnectionsExitsAtOnce) {
+TEST_F(LifecycleTest, SigtermWithOnlyIdleConnectionsExitsAtOnceWithoutGrace) {
   ConfigSpec spec;
   spec.drain_timeout = "10s";
+  spec.server_extra = "  drain_grace: 0s\n";
   spec.limits["idle_timeout"] = "60s";
   auto& gw = start(spec);
   ASSERT_TRUE(gw.ok()) << gw.error();
@@ -123,6 +124,44 @@ TEST_F(LifecycleTest, SigtermWithOnlyIdleConnectionsExitsAtOnce) {
     EXPECT_TRUE(wait_closed(c, 1s, &extra));
     EXPECT_EQ(extra, "");
   }
+}
+
+TEST_F(LifecycleTest, IdleConnectionIsStillAnsweredWithinTheDrainGrace) {
+  // A request already on its way when SIGTERM arrives, on an idle keep-alive connection, is
+  // answered with Connection: close within server.drain_grace; an idle connection that sends
+  // nothing is closed when the grace ends, and the process exits then.
+  ConfigSpec spec;
+  spec.drain_timeout = "10s";
+  spec.server_extra = "  drain_grace: 1s\n";
+  spec.limits["idle_timeout"] = "60s";
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn late = connect_to(gw.port());
+  Conn quiet = connect_to(gw.port());
+  for (Conn* c : {&late, &quiet}) {
+    ASSERT_TRUE(send_all(*c, request("GET", "/hello")));
+    ASSERT_TRUE(read_response(*c));
+  }
+  const auto t0 = Clock::now();
+  gw.signal(SIGTERM);
+  std::this_thread::sleep_for(200ms);  // the drain has begun
+  ASSERT_TRUE(send_all(late, request("GET", "/hello")));
+  std::string why;
+  auto r = read_response(late, {}, &why);
+  ASSERT_TRUE(r) << "a request on an idle connection during the grace was lost: " << why;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->connection_has("close")) << visible(r->raw);
+  EXPECT_TRUE(wait_closed(late, 2s));
+  late.close();  // the server lingers for our EOF after its last response
+  std::string extra;
+  EXPECT_TRUE(wait_closed(quiet, 3s, &extra)) << "idle connection outlived the grace";
+  EXPECT_EQ(extra, "");
+  const auto closed = Clock::now() - t0;
+  EXPECT_GE(closed, 900ms) << "idle connection closed before the grace ended";
+  auto status = gw.wait_exit(3s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0);
+  EXPECT_LT(Clock::now() - t0, 3s);
 }
 
 TEST_F(LifecycleTest, DrainTimeoutEndsAStuckRequest) {

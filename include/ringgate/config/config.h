@@ -66,7 +66,10 @@ struct ServerConfig {
   std::vector<ListenConfig> listen;
   BufferConfig buffers;
   Limits limits;
-  Duration drain_timeout{10000};           // SIGTERM: time allowed for in-flight requests
+  Duration drain_timeout{10000};  // SIGTERM: time allowed for in-flight requests
+  // SIGTERM: an idle keep-alive connection is kept this long (within drain_timeout) so that a
+  // request already on the wire is still answered (with Connection: close); then it is closed.
+  Duration drain_grace{1000};
   std::string server_header = "ringgate";  // empty: no Server header
   uint32_t ring_entries = 4096;            // io_uring SQ entries per shard (power of two)
   uint32_t backlog = 4096;                 // listen(2) backlog

@@ -145,6 +145,7 @@ TEST(Config, OmittedOptionsTakeTheStructDefaults) {
   EXPECT_EQ(c.server.limits.idle_timeout, defaults.limits.idle_timeout);
   EXPECT_EQ(c.server.limits.request_timeout, defaults.limits.request_timeout);
   EXPECT_EQ(c.server.drain_timeout, defaults.drain_timeout);
+  EXPECT_EQ(c.server.drain_grace, Duration(1000));
   EXPECT_EQ(c.server.server_header, "ringgate");
   EXPECT_EQ(c.server.ring_entries, defaults.ring_entries);
   EXPECT_EQ(c.server.backlog, defaults.backlog);
@@ -272,8 +273,8 @@ const ErrorCase kErrors[] = {
     // Unknown keys, at each level.
     {"server:\n  wokers: 4\n  listen: \":0\"\n", "t.yaml:2:3",
      "unknown key 'wokers' in 'server' (expected one of: workers, pin_cpus, listen, buffers, "
-     "limits, drain_timeout, server_header, ring_entries, backlog, batch_wait, trusted_hops, "
-     "hosts_file)"},
+     "limits, drain_timeout, drain_grace, server_header, ring_entries, backlog, batch_wait, "
+     "trusted_hops, hosts_file)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
      "unknown key 'routs' at the top level (expected one of: server, admin, upstreams, "
      "auth, redis, rate_limits, routes)"},
@@ -311,6 +312,8 @@ const ErrorCase kErrors[] = {
     {"server:\n  listen: \":0\"\n  limits:\n    idle_timeout: 60\n", "t.yaml:4:19",
      "server.limits.idle_timeout: expected a duration like 300ms, 60s, 2m or 1h, got '60' (a "
      "unit is required"},
+    {"server:\n  listen: \":0\"\n  drain_timeout: 2s\n  drain_grace: 3s\n", "t.yaml:4:16",
+     "server.drain_grace: must not exceed drain_timeout (2000ms)"},
     {"server:\n  listen: \":0\"\n  drain_timeout: [1s]\n", "t.yaml:3:18",
      "server.drain_timeout: expected a duration like 300ms, 60s, 2m or 1h, got a list"},
     {"server:\n  listen: \":0\"\n  pin_cpus: yes\n", "t.yaml:3:13",
@@ -452,6 +455,12 @@ const ErrorCase kErrors[] = {
     {"server: {listen: \":0\"}\nroutes: *nope\n", "t.yaml:2:9", "anchor is not defined"},
     {SERVER "---\nserver: {}\n", "t.yaml:3:1", "more than one YAML document"},
 };
+
+TEST(ServerConfig, DefaultDrainGraceIsCutToAShorterDrainTimeout) {
+  const Config c = load_config_string(
+      "server:\n  listen: \"127.0.0.1:0\"\n  drain_timeout: 300ms\nroutes: []\n", "g.yaml");
+  EXPECT_EQ(c.server.drain_grace, Duration(300));
+}
 
 TEST(ConfigErrors, ExactPositionAndReason) {
   config_test::expect_errors(kErrors);
