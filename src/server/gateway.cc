@@ -207,6 +207,7 @@ bool Gateway::make_shared_state(unsigned shards) {
     auto src = std::make_unique<JwtKeySource>();
     src->publish(j.keys, {});  // the file's keys; a jwks_url adds its own when fetched
     src->first_fetch.store(j.jwks_url.empty() ? 1 : 0, std::memory_order_release);
+    src->fetching.store(!j.jwks_url.empty());  // the first fetch runs as shard 0 starts
     jwt_sources_.push_back(std::move(src));
   }
   bool watching = false;
@@ -233,6 +234,17 @@ bool Gateway::start_shards(ShardListeners& listeners, std::string& error) {
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i, std::move(listeners.fds[i]),
                                                 listeners.handlers[i], *counters_[i]));
+  }
+  // The JWKS handshake's wakes (JwtKeySource): the fetchers run on shard 0. Set before any
+  // shard thread starts, only read afterwards.
+  for (auto& src : jwt_sources_) {
+    Shard* fetcher_shard = &workers_[0]->shard();
+    src->wake_fetcher = [fetcher_shard] { fetcher_shard->wake(); };
+    src->wake_shards = [this] {
+      for (auto& w : workers_) {
+        w->shard().wake();
+      }
+    };
   }
   running_.store(static_cast<int>(n));
   for (unsigned i = 0; i < n; ++i) {

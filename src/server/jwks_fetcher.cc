@@ -1,5 +1,6 @@
 #include "jwks_fetcher.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "ringgate/http/error_reply.h"
@@ -30,8 +31,28 @@ void JwksFetcher::stop() {
   if (call_) {
     ProxyCall* call = call_;
     call_ = nullptr;
-    call->cancel();  // the sink is not called again
+    call->cancel();              // the sink is not called again
+    source_.fetch_ended(false);  // the requests waiting for it are answered now
   }
+}
+
+void JwksFetcher::poke() {
+  if (!stopped_ && !call_) {
+    schedule();
+  }
+}
+
+void JwksFetcher::schedule() {
+  const uint64_t now = upstream_.now_ms();
+  uint64_t at = next_refresh_ms_;
+  if (source_.wanted.load() > source_.generation.load()) {
+    at = std::min(at, last_fetch_ms_ + static_cast<uint64_t>(issuer_.jwks_min_refresh.count()));
+  }
+  if (now >= at) {
+    fetch();
+    return;
+  }
+  upstream_.timers().arm(*this, at);
 }
 
 void JwksFetcher::fetch() {
@@ -40,7 +61,9 @@ void JwksFetcher::fetch() {
   }
   const uint64_t now = upstream_.now_ms();
   last_fetch_ms_ = now;
-  source_.refetch.store(false, std::memory_order_relaxed);
+  // `fetching` before the limit: see ShardJwtAuth::fetch_may_come.
+  source_.fetching.store(true);
+  source_.next_fetch_ms.store(now + static_cast<uint64_t>(issuer_.jwks_min_refresh.count()));
   body_.clear();
   too_big_ = false;
   ProxyCall* call = upstream_.acquire_call();
@@ -124,6 +147,7 @@ void JwksFetcher::finished(bool ok, const std::string& why) {
     source_.first_fetch.store(ok ? 1 : -1, std::memory_order_release);
   }
   fflush(stderr);
+  source_.fetch_ended(ok);
   if (stopped_) {
     return;
   }
@@ -131,23 +155,11 @@ void JwksFetcher::finished(bool ok, const std::string& why) {
   // After a failure, try again as soon as a refetch may run; after a success, at the refresh.
   next_refresh_ms_ =
       now + static_cast<uint64_t>((ok ? issuer_.jwks_refresh : issuer_.jwks_min_refresh).count());
-  upstream_.timers().arm(*this, std::min(next_refresh_ms_, now + kPollMs));
+  schedule();
 }
 
 void JwksFetcher::on_timer(Timer* t) {
-  auto* self = static_cast<JwksFetcher*>(t);
-  if (self->stopped_ || self->call_) {
-    return;
-  }
-  const uint64_t now = self->upstream_.now_ms();
-  const bool asked =
-      self->source_.refetch.load(std::memory_order_relaxed) &&
-      now >= self->last_fetch_ms_ + static_cast<uint64_t>(self->issuer_.jwks_min_refresh.count());
-  if (now >= self->next_refresh_ms_ || asked) {
-    self->fetch();
-    return;
-  }
-  self->upstream_.timers().arm(*self, std::min(self->next_refresh_ms_, now + kPollMs));
+  static_cast<JwksFetcher*>(t)->poke();
 }
 
 }  // namespace ringgate

@@ -2,8 +2,9 @@
 // Fetches an issuer's jwks_url through the gateway's own upstream client (a backend call on the
 // issuer's `jwks.NAME` cluster: pooled connections, timeouts, retries) and publishes the keys to
 // every shard. Runs on shard 0: at once at start, then every jwks_refresh, and sooner when a
-// shard met a token no key matches (at most once per jwks_min_refresh). A failed fetch keeps
-// the last good keys.
+// shard met a token no key matches (at most once per jwks_min_refresh; the shard wakes shard 0,
+// see JwtKeySource). A failed fetch keeps the last good keys. The end of every fetch, good or
+// failed, decides the requests that wait for it (JwtKeySource::fetch_ended).
 
 #include <cstdint>
 #include <string>
@@ -23,6 +24,8 @@ class JwksFetcher final : public ResponseSink, public Timer {
 
   void start();  // the first fetch runs at once
   void stop();   // shutting down: a fetch under way is cancelled
+  // Shard 0 was woken: a shard may want a fetch (JwtKeySource::wanted).
+  void poke();
   bool idle() const { return call_ == nullptr; }
 
   // ResponseSink
@@ -32,9 +35,11 @@ class JwksFetcher final : public ResponseSink, public Timer {
   void on_failed(const Error& error) override;
 
  private:
-  static constexpr uint64_t kPollMs = 200;  // how often a refetch request is looked for
   static constexpr size_t kMaxBody = 1 << 20;
 
+  // Fetches now if the refresh is due or a shard wants a fetch that jwks_min_refresh allows;
+  // otherwise arms the timer for the earlier of the two.
+  void schedule();
   void fetch();
   void finished(bool ok, const std::string& why);
   static std::string describe(const Error& error);

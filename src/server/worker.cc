@@ -69,7 +69,8 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
   rate_limiter_ =
       std::make_unique<ShardRateLimiter>(cfg, *gateway.rate_limits_, gateway.workers(),
                                          shard_.timers(), redis_.get(), &shard_.now_us_ref());
-  jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg, gateway.jwt_source_pointers());
+  jwt_auth_ = std::make_unique<ShardJwtAuth>(cfg, gateway.jwt_source_pointers(), &shard_.timers(),
+                                             &shard_.now_ms_ref());
   api_key_counters_ = std::make_unique<ApiKeyCounters[]>(cfg.api_keys.size());
   listeners_.resize(listen_fds.size());
   for (size_t i = 0; i < listen_fds.size(); ++i) {
@@ -247,6 +248,12 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
 void Worker::on_wake() {
   if (gateway_.stopping() && !draining_) {
     begin_drain();
+  }
+  // A JWKS fetch ended while this shard had requests waiting for it; on shard 0, a shard may
+  // want a fetch (JwtKeySource). Both are a few atomic loads when nothing changed.
+  jwt_auth_->keys_changed();
+  for (auto& f : jwks_fetchers_) {
+    f->poke();
   }
 }
 

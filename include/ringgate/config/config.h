@@ -248,8 +248,8 @@ struct JwtIssuerConfig {
   std::shared_ptr<const std::vector<jwt::Key>> keys;
   // `jwks_url: http://host:port/path`: keys fetched by the gateway through its own upstream
   // client, from the cluster the loader adds for it (`jwks.NAME`), before it reports ready and
-  // then every jwks_refresh; an unknown kid asks for a refetch, at most once per
-  // jwks_min_refresh. The last good keys stay while the URL fails.
+  // then every jwks_refresh; a request with an unknown kid waits for a refetch (at most one per
+  // jwks_min_refresh, bounded by jwks_timeout). The last good keys stay while the URL fails.
   std::string jwks_url;
   uint32_t jwks_cluster = 0;  // index into Config::upstreams
   std::string jwks_host;      // Host header: the URL's host[:port]
