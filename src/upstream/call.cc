@@ -661,7 +661,7 @@ void ProxyCall::finish() {
   sink->on_complete(status);
 }
 
-bool ProxyCall::can_retry(bool connect_failed, bool sent) const {
+bool ProxyCall::can_retry(bool connect_failed, bool sent, bool redispatch) const {
   if (tries_ > action_->retries || !replayable_) {
     return false;
   }
@@ -671,7 +671,7 @@ bool ProxyCall::can_retry(bool connect_failed, bool sent) const {
   if (shard_.now_ms() >= deadline_ms_) {
     return false;
   }
-  return retry_budget_allows(*cluster_);
+  return redispatch || retry_budget_allows(*cluster_);
 }
 
 void ProxyCall::on_upstream_failure(const Error& error) {
@@ -679,6 +679,8 @@ void ProxyCall::on_upstream_failure(const Error& error) {
   up_ = nullptr;
   const bool connect_failed = error.before_connection();
   const bool sent = state_ != State::kTrying;
+  const bool redispatch = (error.kind == ErrorKind::kConnect || error.kind == ErrorKind::kReset) &&
+                          (state_ == State::kTrying || state_ == State::kSent);
   if (endpoint_ && !connect_failed) {
     bump(endpoint_->counters->failures);
   }
@@ -694,7 +696,7 @@ void ProxyCall::on_upstream_failure(const Error& error) {
     sink->on_failed(error);  // cut or stalled after its head
     return;
   }
-  if (!can_retry(connect_failed, sent)) {
+  if (!can_retry(connect_failed, sent, redispatch)) {
     circuit_record(*cluster_, false, &holds_probe_, shard_.now_ms());
     count_failure(error);
     fail_request(error);

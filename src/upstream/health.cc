@@ -130,6 +130,11 @@ void HealthProbe::end_check(bool passed) {
       shared.healthy.store(true, std::memory_order_relaxed);
       passes_ = 0;
     }
+    // An endpoint the outlier detector ejected returns as soon as it is healthy by its checks:
+    // a restarted endpoint is not kept out for the rest of its ejection.
+    if (shared.healthy.load(std::memory_order_relaxed)) {
+      shared.ejected_until_ms.store(0, std::memory_order_relaxed);
+    }
   } else {
     passes_ = 0;
     shared.checks_failed.fetch_add(1, std::memory_order_relaxed);

@@ -265,6 +265,10 @@ void UpstreamConn::process_input() {
     call->on_upstream_eof();  // releases (closes) this connection
     return;
   }
+  if (state_ == State::kActive && call_ && peer_eof_ && in_.empty() && !parser_.in_message()) {
+    fail(ErrorKind::kReset);  // closed without a byte of the response: as good as a reset
+    return;
+  }
   if (state_ == State::kActive && call_ && peer_eof_ && in_.empty()) {
     // The upstream closed: that may end a body read until close, or cut a response short.
     const MessageParser::Event ev = parser_.finish();

@@ -625,6 +625,30 @@ TEST_F(ProxyResilienceTest, ConnectFailuresEjectEndpointUntilEjectionEnds) {
   EXPECT_EQ(metric(gw.admin_port(), upstream_metric("connect_failures_total")), failures);
 }
 
+TEST_F(ProxyResilienceTest, PassingHealthCheckReturnsAnEjectedEndpointAtOnce) {
+  // Ejected by outlier detection for 30 s, restarted at once: its first passing active check
+  // brings it back, not the end of the ejection.
+  const uint16_t down = dead_port();
+  Upstream live({"--name", "live"});
+  auto& gw = start_proxy(endpoint(down) + ", " + endpoint(live.port()),
+                         "    outlier: {consecutive_connect_failures: 1, base_ejection: 30s}\n"
+                         "    health: {path: /healthz, interval: 100ms, timeout: 50ms, "
+                         "healthy_threshold: 1, unhealthy_threshold: 1}\n",
+                         api_route("retries: 1"));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string ejections = upstream_metric("ejections_total");
+  ASSERT_TRUE(eventually([&] {
+    get_name(gw.port(), "/api/e");
+    return metric(gw.admin_port(), ejections) >= 1;
+  })) << "the dead endpoint was never ejected";
+  Upstream revived({"--name", "revived"}, "127.0.0.1:" + std::to_string(down));
+  ASSERT_EQ(revived.port(), down) << "could not listen on the dead endpoint's port again";
+  const auto t0 = Clock::now();
+  EXPECT_TRUE(eventually([&] { return get_name(gw.port(), "/api/e") == "revived"; }, 3s))
+      << "a healthy endpoint stayed ejected";
+  EXPECT_LT(Clock::now() - t0, 3s);
+}
+
 TEST_F(ProxyResilienceTest, Consecutive5xxEjectAFailingEndpointUntilEjectionEnds) {
   const std::string rec_bad = dir_.path() + "/bad.txt";
   Upstream bad({"--name", "bad", "--status", "500", "--record", rec_bad});
@@ -938,6 +962,57 @@ TEST_F(ProxyResilienceTest, KillingAnEndpointUnderLoadFailsNoIdempotentRequest) 
   EXPECT_GE(from_b_after_kill.load(), 1);
   EXPECT_GE(at_kill, 20) << "too little load before the kill";
   EXPECT_GE(total.load() - at_kill, 20) << "too little load after the kill";
+}
+
+TEST_F(ProxyResilienceTest, KillingAnEndpointUnderLoadWithTheDefaultsFailsNoIdempotentRequest) {
+  // Default retry budget and outlier detection, 32 clients with requests that take 20 ms: when
+  // one endpoint dies, about half the requests in flight fail at once. Each is a redispatch
+  // (refused, reset or closed before an answer) and is retried on the other endpoint.
+  Upstream a({"--name", "a"});
+  Upstream b({"--name", "b"});
+  auto& gw =
+      start_proxy(endpoint(a.port()) + ", " + endpoint(b.port()), "", api_route("retries: 2"));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  constexpr int kClients = 32;
+  std::atomic<bool> stop{false};
+  std::atomic<int> total{0};
+  std::mutex mutex;
+  std::vector<std::string> failures;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&, t] {
+      Conn c = connect_to(gw.port());
+      for (int i = 0; !stop; ++i) {
+        const std::string target =
+            "/api/d/" + std::to_string(t) + "/" + std::to_string(i) + "?delay=20ms";
+        std::string why;
+        std::optional<Response> r;
+        if (c.valid() && send_all(c, request("GET", target))) {
+          r = read_response(c, {}, &why);
+        } else {
+          why = "send failed";
+        }
+        ++total;
+        if (!r || r->status != 200) {
+          std::lock_guard lock(mutex);
+          failures.push_back(target + ": " + (r ? r->raw.substr(0, 300) : why));
+          c = connect_to(gw.port());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  const int at_kill = total;
+  a.kill_now();
+  std::this_thread::sleep_for(700ms);
+  stop = true;
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << total
+                                << " failed; first: " << (failures.empty() ? "" : failures.front());
+  EXPECT_GE(at_kill, 100) << "too little load before the kill";
+  EXPECT_GE(total.load() - at_kill, 100) << "too little load after the kill";
 }
 
 // ---------------------------------------------------------------------------------------------

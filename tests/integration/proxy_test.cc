@@ -725,21 +725,39 @@ TEST_F(ProxyTest, TryTimeoutMovesOnToAnotherEndpoint) {
   EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_timeouts_total{upstream=\"api\"}"), 1);
 }
 
-// With an empty retry budget no retry is made: a first try on the dead endpoint is a 502.
+// With an empty retry budget no retry is made after an overload signal: a first try on the
+// endpoint that answers 503 is answered 503.
 TEST_F(ProxyTest, RetryBudgetBoundsRetries) {
+  Upstream failing({"--name", "failing", "--status", "503"});
+  Upstream live({"--name", "live"});
+  auto& gw = start_proxy(endpoint(failing.port()) + ", " + endpoint(live.port()),
+                         "    outlier: {consecutive_5xx: 0}\n"
+                         "    retry_budget: {percent: 0, min_concurrent: 0}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  int unavailable = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto r = fetch(gw.port(), request("GET", "/api/b"));
+    ASSERT_TRUE(r);
+    unavailable += r->status == 503;
+  }
+  EXPECT_EQ(unavailable, 3);  // round robin: every other first try is on the failing endpoint
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"api\"}"), 0);
+}
+
+// A dead endpoint is not an overload signal: its refused connections are redispatched to the
+// other endpoint even with an empty retry budget.
+TEST_F(ProxyTest, RefusedConnectionsAreRedispatchedOutsideTheRetryBudget) {
   Upstream live({"--name", "live"});
   auto& gw = start_proxy(endpoint(dead_port()) + ", " + endpoint(live.port()),
                          "    outlier: {consecutive_connect_failures: 0}\n"
                          "    retry_budget: {percent: 0, min_concurrent: 0}\n");
   ASSERT_TRUE(gw.ok()) << gw.error();
-  int bad_gateway = 0;
   for (int i = 0; i < 6; ++i) {
     auto r = fetch(gw.port(), request("GET", "/api/b"));
     ASSERT_TRUE(r);
-    bad_gateway += r->status == 502;
+    EXPECT_EQ(r->status, 200) << r->raw;
   }
-  EXPECT_EQ(bad_gateway, 3);  // round robin: every other first try is on the dead endpoint
-  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"api\"}"), 0);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"api\"}"), 3);
 }
 
 // Each ejection of the same endpoint lasts longer: base_ejection x times ejected.

@@ -193,7 +193,10 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   // goes to. false when the longer name does not fit the request block.
   bool retarget_host();
   // Another try may follow one that failed after `sent` request bytes reached the upstream.
-  bool can_retry(bool connect_failed, bool sent) const;
+  // `redispatch`: the endpoint failed before it answered anything (refused, reset, closed): the
+  // retry goes to another endpoint and is not counted against the retry budget, which guards
+  // against amplifying overload (timeouts, 5xx), not against an endpoint that died.
+  bool can_retry(bool connect_failed, bool sent, bool redispatch = false) const;
   void fail_request(const Error& error);
   // Refused before any try (circuit open, at the cluster's limits): counted, the call cleared.
   Error refuse(ErrorKind kind);
