@@ -153,6 +153,8 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
   }
   host_.assign(p.header("host"));
   peer_.assign(x.peer_ip());
+  traceparent_.assign(p.header("traceparent"));
+  tracestate_.assign(p.header("tracestate"));
   // What authentication found for this request, kept for the later stages.
   auth_forward_.assign(x.identity.add_headers);
   claims_.resize(x.identity.claim_count);
@@ -298,6 +300,14 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
     request_.append("X-Forwarded-Host: ").append(host_).append("\r\n");
   }
   request_.append("X-Request-Id: ").append(request_id_).append("\r\n");
+  // The client's trace context goes to every call as received. The calls are children of the
+  // gateway's span, which has no id of its own yet: a child span id per call comes with tracing.
+  if (!traceparent_.empty()) {
+    request_.append("traceparent: ").append(traceparent_).append("\r\n");
+    if (!tracestate_.empty()) {
+      request_.append("tracestate: ").append(tracestate_).append("\r\n");
+    }
+  }
   request_.append(auth_forward_);
   if (rb.body) {
     body_.clear();
