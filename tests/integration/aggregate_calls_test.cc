@@ -1,5 +1,5 @@
 // What aggregation backends receive and what of their answers the client gets: the client's
-// trace context on every call.
+// trace context on every call, and a status_from backend's own body.
 
 #include <string>
 #include <vector>
@@ -49,6 +49,74 @@ TEST_F(AggregateTest, TraceContextReachesEveryBackendCall) {
     EXPECT_TRUE(values(rec.requests[i], "traceparent").empty()) << visible(rec.requests[i]);
     EXPECT_TRUE(values(rec.requests[i], "tracestate").empty()) << visible(rec.requests[i]);
   }
+}
+
+// status_from: the backend's own status, body and Content-Type reach the client; the gateway's
+// problem document stands in only when the backend sent no body it can pass on.
+TEST_F(AggregateTest, StatusFromPassesTheBackendsOwnStatusAndBody) {
+  Upstream a;
+  auto product = [&](const std::string& query, const std::string& limits = "") -> GatewayProcess& {
+    return start_agg(limits +
+                         "      status_from: product\n"
+                         "      backends:\n"
+                         "        - {key: product, upstream: a, path: /p, query: {" +
+                         query +
+                         "}}\n"
+                         "        - {key: stock, upstream: a, path: /s}\n",
+                     a.port());
+  };
+  auto& json = product("status: \"404\", json: '{{\"error\": \"no such product\"}}'");
+  ASSERT_TRUE(json.ok()) << json.error();
+  auto r = fetch(json.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/json") << r->raw;
+  EXPECT_EQ(r->body, "{\"error\": \"no such product\"}");
+
+  // Any type passes as it was sent (echo=1 answers the raw request as octet-stream).
+  auto& echo = product("status: \"409\", echo: \"1\"");
+  ASSERT_TRUE(echo.ok()) << echo.error();
+  r = fetch(echo.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/octet-stream") << r->raw;
+  EXPECT_EQ(r->body.rfind("GET /p?status=409&echo=1 HTTP/1.1\r\n", 0), 0u) << visible(r->body);
+
+  // No body: the gateway's problem document, with the backend's status.
+  auto& empty = product("status: \"404\", json: \"\"");
+  ASSERT_TRUE(empty.ok()) << empty.error();
+  r = fetch(empty.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/problem+json") << r->raw;
+  EXPECT_NE(r->body.find("backend \\\"product\\\" answered 404"), std::string::npos) << r->body;
+
+  // A body over the limit is not kept, but the status still passes.
+  auto& big = product("status: \"404\", body_size: \"5000\"", "      limits: {body_bytes: 1KiB}\n");
+  ASSERT_TRUE(big.ok()) << big.error();
+  r = fetch(big.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/problem+json") << r->raw;
+  EXPECT_NE(r->body.find("answered 404"), std::string::npos) << r->body;
+}
+
+// A for_each backend named by status_from: the failing element's answer is the backend's.
+TEST_F(AggregateTest, StatusFromForEachPassesTheFailingElementsBody) {
+  Upstream a;
+  auto& gw = start_agg(
+      "      status_from: each\n"
+      "      backends:\n"
+      "        - {key: list, upstream: a, path: /l, query: {json: \"[200,410]\"}}\n"
+      "        - {key: each, upstream: a, path: \"/e/{item}\", for_each: \"list[*]\","
+      " query: {status: \"{item}\", json: '{{\"element\": {item}}}'}}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 410) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/json") << r->raw;
+  EXPECT_EQ(r->body, "{\"element\": 410}");
 }
 
 }  // namespace

@@ -191,20 +191,6 @@ TEST_F(AggregateTest, RequiredBackendFailureIs502NamingIt) {
   EXPECT_NE(r->body.find("backend \\\"price\\\" answered 500"), std::string::npos) << r->raw;
 }
 
-TEST_F(AggregateTest, StatusFromPassesTheBackendsOwnStatus) {
-  Upstream a;
-  auto& gw = start_agg(
-      "      status_from: product\n"
-      "      backends:\n"
-      "        - {key: product, upstream: a, path: /p, query: {status: \"404\"}}\n",
-      a.port());
-  ASSERT_TRUE(gw.ok()) << gw.error();
-  auto r = fetch(gw.port(), request("GET", "/agg/404"));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 404) << r->raw;
-  EXPECT_NE(r->body.find("backend \\\"product\\\" answered 404"), std::string::npos) << r->body;
-}
-
 TEST_F(AggregateTest, OptionalFailuresGiveDefaultsPartialHeaderAndErrors) {
   Upstream a;
   auto& gw = start_agg(

@@ -151,7 +151,9 @@ struct AggregateAction {
   // (502), keep the first, or keep the last.
   enum class Collision : uint8_t { kError, kFirst, kLast };
   Collision on_collision = Collision::kError;
-  // A required backend whose own 4xx/5xx status the client gets when that backend fails.
+  // A required backend whose own 4xx/5xx status, body and Content-Type the client gets when
+  // that backend fails with such a status (its body when within limits.body_bytes, else the
+  // gateway's problem document).
   std::optional<uint32_t> status_from;
   std::vector<std::string> headers;  // upstream response headers passed on, lower-case
   AggregateLimits limits;
