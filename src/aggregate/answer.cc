@@ -1,10 +1,10 @@
 // The answer of an aggregate call: the response object written from the backends' bodies with
-// its headers (Cache-Control, the listed headers, Ringgate-Partial), or the failure of a required
-// backend.
+// its headers (Cache-Control by the route's cache_control, the listed headers, Ringgate-Partial),
+// or the failure of a required backend.
 
-#include <algorithm>
-#include <cstdlib>
+#include <strings.h>
 
+#include "aggregate/cache_control.h"
 #include "call.h"
 #include "ringgate/aggregate/aggregate_shard.h"
 #include "ringgate/http/error_reply.h"
@@ -186,69 +186,31 @@ bool AggregateCall::write_response(std::string* why) {
 }
 
 void AggregateCall::response_headers(std::string& out) const {
-  // The most restrictive Cache-Control of the responses the body was built from (each call of
-  // a for_each backend counts; a skipped backend does not): a partial response, or one built
-  // from a response that sent none, is not stored at all.
-  bool no_store = !partial_.empty();
-  bool no_cache = false;
-  bool is_private = false;
-  int64_t max_age = -1;
-  auto consider = [&](bool has, std::string_view v) {
-    if (!has) {
-      no_store = true;
-      return;
-    }
-    while (!v.empty()) {
-      const size_t comma = v.find(',');
-      std::string d(trim_ows(v.substr(0, comma)));
-      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
-      for (char& ch : d) {
-        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      }
-      if (d == "no-store") {
-        no_store = true;
-      } else if (d == "no-cache") {
-        no_cache = true;
-      } else if (d == "private") {
-        is_private = true;
-      } else if (d.rfind("max-age=", 0) == 0) {
-        const int64_t age = std::strtoll(d.c_str() + 8, nullptr, 10);
-        max_age = max_age < 0 ? age : std::min(max_age, age);
-      }
-    }
-  };
-  for (const Backend& b : backends_) {
-    if (b.state != Backend::State::kDone) {
-      continue;  // skipped; a failed one made the response partial
-    }
-    if (!route_->backends[b.index].config->for_each) {
-      consider(b.described.has_cache_control, b.described.cache_control);
-      continue;
-    }
-    for (const Item& item : b.items) {
-      consider(item.described.has_cache_control, item.described.cache_control);
-    }
-  }
-  if (no_store) {
+  const AggregateAction& action = *route_->action;
+  if (!partial_.empty()) {
+    // A cache would go on serving the defaults after the failed backend is back.
     out.append("Cache-Control: no-store\r\n");
-  } else {
-    std::string cc;
-    auto add = [&cc](const std::string& d) { cc.append(cc.empty() ? "" : ", ").append(d); };
-    if (is_private) {
-      add("private");
+  } else if (action.cache_control == AggregateAction::CacheControl::kFixed) {
+    out.append("Cache-Control: ").append(action.cache_control_value).append("\r\n");
+  } else if (action.cache_control == AggregateAction::CacheControl::kMostRestrictive) {
+    // Every response the body was built from counts (each call of a for_each backend); a
+    // skipped backend does not.
+    aggregate::CacheControlMerge merge;
+    for (const Backend& b : backends_) {
+      if (b.state != Backend::State::kDone) {
+        continue;  // skipped; a failed one made the response partial
+      }
+      if (!route_->backends[b.index].config->for_each) {
+        merge.add(b.described.has_cache_control, b.described.cache_control);
+        continue;
+      }
+      for (const Item& item : b.items) {
+        merge.add(item.described.has_cache_control, item.described.cache_control);
+      }
     }
-    if (no_cache) {
-      add("no-cache");
-    }
-    if (max_age >= 0) {
-      add("max-age=" + std::to_string(max_age));
-    }
-    if (!cc.empty()) {
-      out.append("Cache-Control: ").append(cc).append("\r\n");
-    }
+    merge.write(out);
   }
   // Listed headers: the first backend (in config order) that sent one wins.
-  const AggregateAction& action = *route_->action;
   for (size_t i = 0; i < action.headers.size(); ++i) {
     for (const Backend& b : backends_) {
       if (b.state == Backend::State::kDone && i < b.listed.size() && !b.listed[i].empty()) {

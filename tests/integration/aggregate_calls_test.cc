@@ -1,5 +1,6 @@
 // What aggregation backends receive and what of their answers the client gets: the client's
-// trace context on every call, and a status_from backend's own body.
+// trace context on every call, a status_from backend's own body, and the Cache-Control that
+// `cache_control` sets.
 
 #include <string>
 #include <vector>
@@ -117,6 +118,49 @@ TEST_F(AggregateTest, StatusFromForEachPassesTheFailingElementsBody) {
   EXPECT_EQ(r->status, 410) << r->raw;
   EXPECT_EQ(r->header("content-type").value_or(""), "application/json") << r->raw;
   EXPECT_EQ(r->body, "{\"element\": 410}");
+}
+
+// cache_control: none sends no Cache-Control, a value is sent as written, and a partial
+// response is no-store whatever the route says.
+TEST_F(AggregateTest, CacheControlNoneOrAValueReplaceTheComputedOne) {
+  Upstream a;
+  auto action = [](const std::string& mode, bool fail_optional) {
+    return "      cache_control: " + mode +
+           "\n"
+           "      backends:\n"
+           "        - {key: one, upstream: a, path: /1,"
+           " query: {header: \"Cache-Control:no-store\"}}\n"
+           "        - {key: two, upstream: " +
+           std::string(fail_optional ? "down" : "a") + ", path: /2, optional: true}\n";
+  };
+  struct Case {
+    std::string mode;
+    bool partial;
+    std::string want;  // "" = no Cache-Control
+  };
+  const std::vector<Case> cases = {
+      {"most_restrictive", false, "no-store"},
+      {"none", false, ""},
+      {"\"public, max-age=60\"", false, "public, max-age=60"},
+      {"\"private, no-cache\"", false, "private, no-cache"},
+      {"none", true, "no-store"},
+      {"\"public, max-age=60\"", true, "no-store"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.mode + (c.partial ? " (partial)" : ""));
+    auto& gw = start_agg(action(c.mode, c.partial), a.port());
+    ASSERT_TRUE(gw.ok()) << gw.error();
+    auto r = fetch(gw.port(), request("GET", "/agg/1"));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->raw;
+    EXPECT_EQ(r->has("ringgate-partial"), c.partial) << r->raw;
+    if (c.want.empty()) {
+      EXPECT_FALSE(r->has("cache-control")) << r->raw;
+    } else {
+      EXPECT_EQ(r->header("cache-control").value_or(""), c.want) << r->raw;
+      EXPECT_EQ(r->header_count("cache-control"), 1u) << r->raw;
+    }
+  }
 }
 
 }  // namespace

@@ -156,6 +156,12 @@ struct AggregateAction {
   // gateway's problem document).
   std::optional<uint32_t> status_from;
   std::vector<std::string> headers;  // upstream response headers passed on, lower-case
+  // Cache-Control of a 200 answer: computed from the backends' responses (kMostRestrictive, see
+  // conf/ringgate.yaml for the rule), none (kNone), or `cache_control_value` as written (kFixed).
+  // A partial answer is no-store whatever this says.
+  enum class CacheControl : uint8_t { kMostRestrictive, kNone, kFixed };
+  CacheControl cache_control = CacheControl::kMostRestrictive;
+  std::string cache_control_value;
   AggregateLimits limits;
   std::optional<AggregateProfiles> profiles;
   std::vector<AggregateBackend> backends;  // 1..64, in config order (the response's order)
