@@ -66,6 +66,18 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
     b.upstream.cluster = cfg.cluster;
     b.upstream.cluster_index = cfg.cluster_index;
     b.upstream.timeout = cfg.timeout;
+    // The backend's own host:, else its cluster's, else the endpoint's host:port.
+    const UpstreamConfig& cluster = *b.cluster->config;
+    b.upstream.host_set = true;
+    if (cfg.host) {
+      b.upstream.host = *cfg.host;
+      b.upstream.host_value = cfg.host_value;
+    } else if (cluster.host) {
+      b.upstream.host = *cluster.host;
+      b.upstream.host_value = cluster.host_value;
+    } else {
+      b.upstream.host = HostPolicy::kEndpoint;
+    }
     b.idempotent = idempotent_method(cfg.method);
     b.upstream.retries = b.idempotent ? 1 : 0;
     if (!aggregate::CompiledTemplate::compile(cfg.path, action, &b.path, why) ||
@@ -288,7 +300,20 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
       return false;
     }
   }
-  request_.append(" HTTP/1.1\r\nHost: ").append(host_).append("\r\n");
+  // Host comes right after the request line: with `host: endpoint` the ProxyCall writes the
+  // endpoint of each try there (start_backend), so it is left empty here.
+  request_.append(" HTTP/1.1\r\nHost: ");
+  switch (rb.upstream.host) {
+    case HostPolicy::kPreserve:
+      request_.append(host_);
+      break;
+    case HostPolicy::kEndpoint:
+      break;
+    case HostPolicy::kFixed:
+      request_.append(rb.upstream.host_value);
+      break;
+  }
+  request_.append("\r\n");
   for (size_t i = 0; i < cfg.headers.size(); ++i) {
     request_.append(cfg.headers[i].name).append(": ");
     if (!aggregate::render(rb.headers[i], aggregate::Target::kHeader, *this, request_, why)) {

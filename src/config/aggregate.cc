@@ -122,7 +122,7 @@ void AggregateLoader::load_backends(const Field& f, const RouteMatch& match,
   static const std::vector<std::string_view> kBackendKeys = {
       "key",          "upstream", "method",   "path",        "query",     "headers", "body",
       "content_type", "timeout",  "optional", "default",     "merge",     "pick",    "allow",
-      "deny",         "rename",   "for_each", "concurrency", "max_items"};
+      "deny",         "rename",   "for_each", "concurrency", "max_items", "host"};
   TemplateScope scope;
   scope.match_kind = match.kind;
   scope.params = path_params(match);
@@ -266,6 +266,9 @@ void AggregateLoader::load_backend_request(const Section& s, const TemplateScope
   if (const Field* v = s.find("headers")) {
     load_backend_params(*v, TemplateUse::kHeader, scope, refs, b.headers);
   }
+  if (const Field* v = s.find("host")) {
+    b.host = read_host(*v, &b.host_value);
+  }
   const Field* body = s.find("body");
   if (body) {
     if (b.method != "POST" && b.method != "PUT" && b.method != "PATCH" && b.method != "DELETE") {
@@ -370,7 +373,9 @@ void AggregateLoader::load_backend_params(const Field& f, TemplateUse use,
       } else if (stored == "content-length" || stored == "transfer-encoding") {
         why = "frames the body; the gateway sets it";
       } else if (stored == "host") {
-        why = "is set by the gateway for the endpoint it calls";
+        why =
+            "is set with the backend's 'host:' (preserve, endpoint or a host[:port]; default the "
+            "cluster's host:, else endpoint: the called endpoint's host:port)";
       } else if (stored == "content-type") {
         why = "describes the body; set it with content_type";
       }

@@ -1,6 +1,6 @@
-// What aggregation backends receive and what of their answers the client gets: the client's
-// trace context on every call, a status_from backend's own body, and the Cache-Control that
-// `cache_control` sets.
+// What aggregation backends receive and what of their answers the client gets: the Host of each
+// call (the endpoint's, or `host:` of the backend or its cluster), the client's trace context,
+// a status_from backend's own body, and the Cache-Control that `cache_control` sets.
 
 #include <string>
 #include <vector>
@@ -11,8 +11,103 @@
 namespace ringgate::it {
 namespace {
 
+// The one recorded request whose request line starts with `method_path` ("GET /e").
+std::string request_to(const Recorded& rec, const std::string& method_path) {
+  std::string found;
+  for (const std::string& r : rec.requests) {
+    if (r.rfind(method_path + " ", 0) == 0 || r.rfind(method_path + "?", 0) == 0) {
+      EXPECT_TRUE(found.empty()) << "two requests to " << method_path;
+      found = r;
+    }
+  }
+  EXPECT_FALSE(found.empty()) << "no request to " << method_path;
+  return found;
+}
+
 std::vector<std::string> one(const std::string& v) {
   return {v};
+}
+
+std::string authority(uint16_t port) {
+  return "127.0.0.1:" + std::to_string(port);
+}
+
+// A backend's Host is the called endpoint's host:port as written in the cluster (not the
+// client's), unless `host:` on the backend or on its cluster says otherwise; a proxied route
+// takes its cluster's `host:` too when it has none of its own.
+TEST_F(AggregateTest, BackendsGetTheEndpointsHostOrTheHostTheySet) {
+  Upstream a({"--record", record_file("a")});
+  Upstream b({"--record", record_file("b")});
+  ConfigSpec spec;
+  spec.upstreams = "  a: {endpoints: [" + endpoint(a.port()) +
+                   "]}\n"
+                   "  b: {endpoints: [" +
+                   endpoint(b.port()) + "], host: \"api.internal:8443\"}\n";
+  spec.routes =
+      "  - match: {path: \"/agg/{id}\"}\n"
+      "    aggregate:\n"
+      "      backends:\n"
+      "        - {key: e, upstream: a, path: /e}\n"
+      "        - {key: p, upstream: a, path: /p, host: preserve}\n"
+      "        - {key: f, upstream: a, path: /f, host: \"backend.example\"}\n"
+      "        - {key: c, upstream: b, path: /c}\n"
+      "        - {key: o, upstream: b, path: /o, host: endpoint}\n"
+      "  - match: {prefix: /viab}\n"
+      "    upstream: b\n"
+      "  - match: {prefix: /keep}\n"
+      "    upstream: {cluster: b, host: preserve}\n" +
+      default_routes();
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1", "", "shop.example"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  for (const char* path : {"/viab/x", "/keep/x"}) {
+    auto p = fetch(gw.port(), request("GET", path, "", "shop.example"));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->status, 200) << p->raw;
+  }
+  const Recorded ra = read_record(record_file("a"));
+  const Recorded rb = read_record(record_file("b"));
+  EXPECT_EQ(values(request_to(ra, "GET /e"), "host"), one(authority(a.port())));
+  EXPECT_EQ(values(request_to(ra, "GET /p"), "host"), one("shop.example"));
+  EXPECT_EQ(values(request_to(ra, "GET /f"), "host"), one("backend.example"));
+  EXPECT_EQ(values(request_to(rb, "GET /c"), "host"), one("api.internal:8443"));
+  EXPECT_EQ(values(request_to(rb, "GET /o"), "host"), one(authority(b.port())));
+  EXPECT_EQ(values(request_to(rb, "GET /viab/x"), "host"), one("api.internal:8443"));
+  EXPECT_EQ(values(request_to(rb, "GET /keep/x"), "host"), one("shop.example"));
+  // The client's Host still travels, as X-Forwarded-Host.
+  EXPECT_EQ(values(request_to(ra, "GET /e"), "x-forwarded-host"), one("shop.example"));
+}
+
+// A call retried on another endpoint names that endpoint: the Host written for the first try is
+// rewritten for the next.
+TEST_F(AggregateTest, EndpointHostFollowsARetryToAnotherEndpoint) {
+  Upstream live({"--record", record_file("live")});
+  ConfigSpec spec;
+  // Most first picks go to the dead endpoint (weight 10), and it is never ejected.
+  spec.upstreams = "  r:\n    endpoints: [{address: " + endpoint(dead_port()) + ", weight: 10}, " +
+                   endpoint(live.port()) + "]\n    outlier: {consecutive_connect_failures: 0}\n";
+  spec.routes =
+      "  - match: {path: \"/agg/{id}\"}\n"
+      "    aggregate:\n"
+      "      backends:\n"
+      "        - {key: x, upstream: r, path: \"/x/{id}\"}\n" +
+      default_routes();
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  constexpr int kRequests = 6;
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = fetch(gw.port(), request("GET", "/agg/" + std::to_string(i)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->raw;
+  }
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"r\"}"), 1);
+  const Recorded rec = read_record(record_file("live"));
+  ASSERT_EQ(rec.requests.size(), static_cast<size_t>(kRequests));
+  for (const std::string& sent : rec.requests) {
+    EXPECT_EQ(values(sent, "host"), one(authority(live.port()))) << visible(sent);
+  }
 }
 
 // Every call of an aggregation carries the client's traceparent and tracestate, as received:

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "ringgate/config/host_policy.h"
+
 namespace ringgate {
 
 using Duration = std::chrono::milliseconds;  // as in config.h
@@ -93,13 +95,16 @@ struct AggregateForEach {
 };
 
 struct AggregateBackend {
-  std::string key;                        // response member name; unique within the action
-  std::string cluster;                    // a key of `upstreams:`
-  uint32_t cluster_index = 0;             // its position in Config::upstreams (resolved at load)
-  std::string method = "GET";             // upper-case; never CONNECT or HEAD
-  AggregateTemplate path;                 // starts with '/'; no query (that is `query`)
-  std::vector<AggregateParam> query;      // in config order
-  std::vector<AggregateParam> headers;    // in config order; no hop-by-hop, framing or Host
+  std::string key;                      // response member name; unique within the action
+  std::string cluster;                  // a key of `upstreams:`
+  uint32_t cluster_index = 0;           // its position in Config::upstreams (resolved at load)
+  std::string method = "GET";           // upper-case; never CONNECT or HEAD
+  AggregateTemplate path;               // starts with '/'; no query (that is `query`)
+  std::vector<AggregateParam> query;    // in config order
+  std::vector<AggregateParam> headers;  // in config order; no hop-by-hop, framing or Host
+  // `host:` (the Host the call sends); none: the cluster's `host:`, else kEndpoint.
+  std::optional<HostPolicy> host;
+  std::string host_value;                 // kFixed: host[:port] as written
   std::optional<AggregateTemplate> body;  // POST, PUT, PATCH and DELETE only
   std::string content_type;  // of `body` (default application/json); empty without a body
   Duration timeout{5000};    // one call; the aggregate's timeout when not given, never above it

@@ -617,7 +617,7 @@ routes:
         "upstream:",      "method:",     "path:",         "query:",       "body:",
         "content_type:",  "optional:",   "merge:",        "pick:",        "allow:",
         "deny:",          "rename:",     "for_each:",     "concurrency:", "max_items:",
-        "cache_control:"}) {
+        "cache_control:", "host:"}) {
     EXPECT_NE(block.find(key), std::string::npos) << key;
   }
 }
@@ -701,7 +701,7 @@ const ErrorCase kErrors[] = {
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, paht: /y"), "t.yaml:9:43",
      "unknown key 'paht' in 'routes[0].aggregate.backends[0]' (expected one of: key, upstream, "
      "method, path, query, headers, body, content_type, timeout, optional, default, merge, pick, "
-     "allow, deny, rename, for_each, concurrency, max_items)"},
+     "allow, deny, rename, for_each, concurrency, max_items, host)"},
     {BACKENDS BACKEND("key: \"a.b\", upstream: a, path: /x"), "t.yaml:9:17",
      "routes[0].aggregate.backends[0].key: must be 1 to 64 characters: letters, digits, '_' and "
      "'-' (it names a response member and {placeholders}), got 'a.b'"},
@@ -853,7 +853,8 @@ const ErrorCase kErrors[] = {
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {Content-Length: \"1\"}"),
      "t.yaml:9:53", "headers: 'Content-Length' frames the body; the gateway sets it"},
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {Host: x}"), "t.yaml:9:53",
-     "headers: 'Host' is set by the gateway for the endpoint it calls"},
+     "headers: 'Host' is set with the backend's 'host:' (preserve, endpoint or a host[:port]; "
+     "default the cluster's host:, else endpoint: the called endpoint's host:port)"},
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {content-type: text/plain}"),
      "t.yaml:9:53", "headers: 'content-type' describes the body; set it with content_type"},
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {X-A: \"1\", x-a: \"2\"}"),
