@@ -1,5 +1,7 @@
 #include "call.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -64,6 +66,18 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
     b.upstream.cluster = cfg.cluster;
     b.upstream.cluster_index = cfg.cluster_index;
     b.upstream.timeout = cfg.timeout;
+    // The backend's own host:, else its cluster's, else the endpoint's host:port.
+    const UpstreamConfig& cluster = *b.cluster->config;
+    b.upstream.host_set = true;
+    if (cfg.host) {
+      b.upstream.host = *cfg.host;
+      b.upstream.host_value = cfg.host_value;
+    } else if (cluster.host) {
+      b.upstream.host = *cluster.host;
+      b.upstream.host_value = cluster.host_value;
+    } else {
+      b.upstream.host = HostPolicy::kEndpoint;
+    }
     b.idempotent = idempotent_method(cfg.method);
     b.upstream.retries = b.idempotent ? 1 : 0;
     if (!aggregate::CompiledTemplate::compile(cfg.path, action, &b.path, why) ||
@@ -153,6 +167,8 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
   }
   host_.assign(p.header("host"));
   peer_.assign(x.peer_ip());
+  traceparent_.assign(p.header("traceparent"));
+  tracestate_.assign(p.header("tracestate"));
   // What authentication found for this request, kept for the later stages.
   auth_forward_.assign(x.identity.add_headers);
   claims_.resize(x.identity.claim_count);
@@ -192,8 +208,7 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
                   : Backend::State::kWaiting;
     b.proxy = nullptr;
     b.error = Error{};
-    b.too_big = b.has_cache_control = false;
-    b.cache_control.clear();
+    b.too_big = false;
     b.listed.clear();
     b.elements.clear();
     b.items.clear();
@@ -285,7 +300,20 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
       return false;
     }
   }
-  request_.append(" HTTP/1.1\r\nHost: ").append(host_).append("\r\n");
+  // Host comes right after the request line: with `host: endpoint` the ProxyCall writes the
+  // endpoint of each try there (start_backend), so it is left empty here.
+  request_.append(" HTTP/1.1\r\nHost: ");
+  switch (rb.upstream.host) {
+    case HostPolicy::kPreserve:
+      request_.append(host_);
+      break;
+    case HostPolicy::kEndpoint:
+      break;
+    case HostPolicy::kFixed:
+      request_.append(rb.upstream.host_value);
+      break;
+  }
+  request_.append("\r\n");
   for (size_t i = 0; i < cfg.headers.size(); ++i) {
     request_.append(cfg.headers[i].name).append(": ");
     if (!aggregate::render(rb.headers[i], aggregate::Target::kHeader, *this, request_, why)) {
@@ -298,6 +326,14 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
     request_.append("X-Forwarded-Host: ").append(host_).append("\r\n");
   }
   request_.append("X-Request-Id: ").append(request_id_).append("\r\n");
+  // The client's trace context goes to every call as received. The calls are children of the
+  // gateway's span, which has no id of its own yet: a child span id per call comes with tracing.
+  if (!traceparent_.empty()) {
+    request_.append("traceparent: ").append(traceparent_).append("\r\n");
+    if (!tracestate_.empty()) {
+      request_.append("tracestate: ").append(tracestate_).append("\r\n");
+    }
+  }
   request_.append(auth_forward_);
   if (rb.body) {
     body_.clear();
@@ -413,14 +449,36 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
   return false;
 }
 
+void AggregateCall::Described::read(const ResponseParser& p, bool keep_type) {
+  has_cache_control = encoded = false;
+  cache_control.clear();
+  content_type.clear();
+  for (int i = 0; i < p.header_count(); ++i) {
+    const std::string_view name = p.header_name(i);
+    if (name.size() == 13 && strncasecmp(name.data(), "cache-control", 13) == 0) {
+      cache_control.append(has_cache_control ? ", " : "").append(p.header_value(i));
+      has_cache_control = true;
+    } else if (!keep_type) {
+      continue;
+    } else if (name.size() == 12 && strncasecmp(name.data(), "content-type", 12) == 0) {
+      content_type.assign(p.header_value(i));
+    } else if (name.size() == 16 && strncasecmp(name.data(), "content-encoding", 16) == 0) {
+      const std::string_view v = p.header_value(i);
+      encoded = encoded || !(v.size() == 8 && strncasecmp(v.data(), "identity", 8) == 0);
+    }
+  }
+}
+
+// A body over the limit fails a 2xx response, refused at its head when Content-Length says so.
+// Another status fails the backend whatever its body, and that status is what the answer says
+// (status_from): such a body is read, but no byte past the limit is kept.
 bool AggregateCall::Item::on_head(const ResponseParser& p) {
-  const uint64_t limit = backend->call->route_->action->limits.body_bytes;
+  const AggregateCall& call = *backend->call;
+  const uint64_t limit = call.route_->action->limits.body_bytes;
   body.clear();
-  const std::string_view cc = p.header("cache-control");
-  has_cache_control = !cc.empty();
-  cache_control.assign(cc);
+  described.read(p, call.route_->action->status_from == backend->index);
   too_big = p.has_content_length() && p.content_length() > limit;
-  return !too_big;
+  return !too_big || p.status() < 200 || p.status() > 299;
 }
 
 void AggregateCall::Item::on_body(std::string_view data) {
@@ -453,6 +511,12 @@ void AggregateCall::item_finished(Item& item, const Error& error, std::string re
     cancel(b);
     --running_;
     fail(b, error, "element " + std::to_string(item.index) + " " + reason);
+    if (route_->action->status_from == b.index) {
+      // The element's response stands for its backend's (its body may be the answer).
+      b.body.swap(item.body);
+      std::swap(b.described, item.described);
+      b.too_big = item.too_big;
+    }
     settle();
     return;
   }
@@ -491,15 +555,15 @@ bool AggregateCall::Backend::on_head(const ResponseParser& p) {
   const AggregateAction& action = *call->route_->action;
   const uint64_t limit = action.limits.body_bytes;
   body.clear();
-  const std::string_view cc = p.header("cache-control");
-  has_cache_control = !cc.empty();
-  cache_control.assign(cc);
+  described.read(p, action.status_from == index);
   listed.resize(action.headers.size());
   for (size_t i = 0; i < action.headers.size(); ++i) {
     listed[i].assign(p.header(action.headers[i]));
   }
+  // As for an Item: a 2xx body over the limit is refused at once (no need to read what will not
+  // be kept); another status fails the backend anyway, and its body may be the answer.
   too_big = p.has_content_length() && p.content_length() > limit;
-  return !too_big;  // refused at once: no need to read what will not be kept
+  return !too_big || p.status() < 200 || p.status() > 299;
 }
 
 void AggregateCall::Backend::on_body(std::string_view data) {
@@ -525,14 +589,14 @@ void AggregateCall::Backend::on_complete(int upstream_status) {
 
 bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
                                 std::string* reason) {
-  if (too_big) {
-    *error = Error::of(ErrorKind::kBadResponse);
-    *reason = failure_reason(true, *error);
-    return false;
-  }
   if (upstream_status < 200 || upstream_status > 299) {
     *error = Error::of(ErrorKind::kUpstreamStatus);
     error->status = static_cast<uint16_t>(upstream_status);
+    return false;
+  }
+  if (too_big) {
+    *error = Error::of(ErrorKind::kBadResponse);
+    *reason = failure_reason(true, *error);
     return false;
   }
   // Room for the padding is kept, so padding the body for the reader never moves it.
@@ -642,262 +706,6 @@ bool AggregateCall::open_text(std::string& text, std::string_view* why) {
     *why = reason;
   }
   return ok;
-}
-
-void AggregateCall::answer() {
-  answered_ = true;
-  shard_.upstream().timers().disarm(*this);
-  // The cause is found before anything still out is cancelled (and so marked failed too).
-  const Backend* cause = nullptr;
-  for (const Backend& b : backends_) {
-    if (b.state == Backend::State::kFailed && !route_->backends[b.index].config->optional) {
-      cause = &b;
-      break;
-    }
-  }
-  for (Backend& b : backends_) {
-    if (b.state == Backend::State::kRunning) {
-      cancel(b);
-      fail(b, ErrorKind::kTimeout, "was cancelled: the response was decided without it");
-    }
-  }
-  running_ = 0;
-  const AggregateAction& action = *route_->action;
-  partial_.clear();
-  if (cause) {
-    Error error = cause->error;
-    error.pass_status = action.status_from && *action.status_from == cause->index;
-    answer_status_ = error_status(error);
-    error_body(error, out_);
-    content_type_ = kProblemContentType.data();
-    if (request_complete_) {
-      deliver();
-    }
-    return;
-  }
-  answer_status_ = 200;
-  content_type_ = "application/json";
-  std::string why;
-  if (!write_response(&why)) {
-    const Error error = Error::gateway(ErrorKind::kInternal, why);
-    answer_status_ = error_status(error);
-    content_type_ = kProblemContentType.data();
-    error_body(error, out_);
-  }
-  if (request_complete_) {
-    deliver();
-  }
-}
-
-bool AggregateCall::write_response(std::string* why) {
-  const AggregateAction& action = *route_->action;
-  json::Reader& reader = shard_.json_reader();
-  // Top-level names in the order they would be written, and whether each is written: merged
-  // members can collide with each other and with backends' keys. names_ keeps its strings'
-  // capacity from one request to the next.
-  size_t count = 0;
-  auto add = [&](std::string_view key) {
-    if (count == names_.size()) {
-      names_.emplace_back();
-    }
-    names_[count].key.assign(key);
-    names_[count].keep = true;
-    ++count;
-  };
-  for (Backend& b : backends_) {
-    const AggregateRoute::Backend& rb = route_->backends[b.index];
-    if (b.state == Backend::State::kSkipped) {
-      continue;  // this profile leaves it out
-    }
-    if (!rb.config->merge) {
-      add(rb.config->key);
-    } else if (open(b)) {
-      reader.members(projection(b.index), [&](const json::Member& m) { add(m.key); });
-    }
-  }
-  if (action.errors) {
-    add("errors");
-  }
-  Name* names = names_.data();
-  for (size_t i = 0; i < count; ++i) {
-    for (size_t k = i + 1; k < count; ++k) {
-      if (names[k].key != names[i].key || !names[i].keep || !names[k].keep) {
-        continue;
-      }
-      switch (action.on_collision) {
-        case AggregateAction::Collision::kError:
-          *why = "two members named \"" + names[i].key + "\" in the response";
-          return false;
-        case AggregateAction::Collision::kFirst:
-          names[k].keep = false;
-          break;
-        case AggregateAction::Collision::kLast:
-          names[i].keep = false;
-          break;
-      }
-    }
-  }
-  out_.clear();
-  json::Writer w(out_);
-  w.begin_object();
-  size_t n = 0;
-  for (Backend& b : backends_) {
-    const AggregateRoute::Backend& rb = route_->backends[b.index];
-    if (b.state == Backend::State::kSkipped) {
-      continue;
-    }
-    if (b.state == Backend::State::kFailed) {
-      partial_.append(partial_.empty() ? "" : ",").append(rb.config->key);
-    }
-    if (rb.config->merge) {
-      if (!open(b)) {
-        *why = "backend \"" + rb.config->key + "\" changed while the response was written";
-        return false;
-      }
-      const json::Status st = reader.members(projection(b.index), [&](const json::Member& m) {
-        if (names[n++].keep) {
-          w.raw_key(m.raw_key);
-          w.raw(m.value);
-        }
-      });
-      if (st != json::Status::kOk) {
-        *why = "backend \"" + rb.config->key + "\" sent no object to merge";
-        return false;
-      }
-      continue;
-    }
-    if (!names[n++].keep) {
-      continue;
-    }
-    w.key(rb.config->key);
-    if (!open(b) || reader.project(projection(b.index), w) != json::Status::kOk) {
-      w.null();  // a pick or allow that selected nothing
-    }
-  }
-  if (action.errors) {
-    if (names[n++].keep) {
-      w.key("errors");
-      w.begin_array();
-      for (const Backend& b : backends_) {
-        if (b.state != Backend::State::kFailed) {
-          continue;
-        }
-        w.begin_object();
-        w.key("backend");
-        w.string(route_->backends[b.index].config->key);
-        w.key("status");
-        w.number(error_reported_status(b.error));
-        w.key("reason");
-        reason_.clear();
-        append_error_reason(b.error, reason_);
-        w.string(reason_);
-        w.end_object();
-      }
-      w.end_array();
-    }
-  }
-  w.end_object();
-  if (!w.complete()) {
-    *why = "the response could not be written";
-    return false;
-  }
-  return true;
-}
-
-void AggregateCall::response_headers(std::string& out) const {
-  // The most restrictive Cache-Control of the responses the body was built from (each call of
-  // a for_each backend counts; a skipped backend does not): a partial response, or one built
-  // from a response that sent none, is not stored at all.
-  bool no_store = !partial_.empty();
-  bool no_cache = false;
-  bool is_private = false;
-  int64_t max_age = -1;
-  auto consider = [&](bool has, std::string_view v) {
-    if (!has) {
-      no_store = true;
-      return;
-    }
-    while (!v.empty()) {
-      const size_t comma = v.find(',');
-      std::string d(trim_ows(v.substr(0, comma)));
-      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
-      for (char& ch : d) {
-        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      }
-      if (d == "no-store") {
-        no_store = true;
-      } else if (d == "no-cache") {
-        no_cache = true;
-      } else if (d == "private") {
-        is_private = true;
-      } else if (d.rfind("max-age=", 0) == 0) {
-        const int64_t age = std::strtoll(d.c_str() + 8, nullptr, 10);
-        max_age = max_age < 0 ? age : std::min(max_age, age);
-      }
-    }
-  };
-  for (const Backend& b : backends_) {
-    if (b.state != Backend::State::kDone) {
-      continue;  // skipped; a failed one made the response partial
-    }
-    if (!route_->backends[b.index].config->for_each) {
-      consider(b.has_cache_control, b.cache_control);
-      continue;
-    }
-    for (const Item& item : b.items) {
-      consider(item.has_cache_control, item.cache_control);
-    }
-  }
-  if (no_store) {
-    out.append("Cache-Control: no-store\r\n");
-  } else {
-    std::string cc;
-    auto add = [&cc](const std::string& d) { cc.append(cc.empty() ? "" : ", ").append(d); };
-    if (is_private) {
-      add("private");
-    }
-    if (no_cache) {
-      add("no-cache");
-    }
-    if (max_age >= 0) {
-      add("max-age=" + std::to_string(max_age));
-    }
-    if (!cc.empty()) {
-      out.append("Cache-Control: ").append(cc).append("\r\n");
-    }
-  }
-  // Listed headers: the first backend (in config order) that sent one wins.
-  const AggregateAction& action = *route_->action;
-  for (size_t i = 0; i < action.headers.size(); ++i) {
-    for (const Backend& b : backends_) {
-      if (b.state == Backend::State::kDone && i < b.listed.size() && !b.listed[i].empty()) {
-        out.append(action.headers[i]).append(": ").append(b.listed[i]).append("\r\n");
-        break;
-      }
-    }
-  }
-}
-
-void AggregateCall::deliver() {
-  Downstream* client = client_;
-  response_head_.clear();
-  if (answer_status_ == 200) {
-    if (!partial_.empty()) {
-      response_head_.append("Ringgate-Partial: ").append(partial_).append("\r\n");
-    }
-    response_headers(response_head_);
-  }
-  const int status = answer_status_;
-  const char* content_type = content_type_;
-  const bool keep_alive = keep_alive_;
-  // The body goes out in a pooled string; out_ keeps that one's capacity for the next answer.
-  std::string* body = shard_.http().acquire_body();
-  body->swap(out_);
-  // Released first, so the client's next pipelined request may reuse this call. The head is
-  // read from response_head_ before aggregate_answer() parses anything more, and only deliver()
-  // writes it.
-  release();
-  client->respond(status, response_head_, content_type, body, keep_alive);
 }
 
 void AggregateCall::release() {

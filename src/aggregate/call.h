@@ -82,14 +82,24 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
  private:
   struct Backend;
   // One call of a for_each backend: its element's request and response.
+  // What a response said of itself that the answer may pass on: its Cache-Control (every
+  // field of it, joined), and for status_from its Content-Type and whether its body is encoded.
+  struct Described {
+    bool has_cache_control = false;
+    bool encoded = false;  // a Content-Encoding other than identity: the body is not passed on
+    std::string cache_control;
+    std::string content_type;
+
+    void read(const ResponseParser& p, bool keep_type);
+  };
+
   struct Item final : ResponseSink {
     Backend* backend = nullptr;
     uint32_t index = 0;
     ProxyCall* proxy = nullptr;
     bool too_big = false;
-    bool has_cache_control = false;
     std::string body;
-    std::string cache_control;  // its Cache-Control, when it sent one
+    Described described;
 
     bool on_head(const ResponseParser& p) override;
     void on_body(std::string_view data) override;
@@ -108,9 +118,8 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
     // The body once done (a failed optional backend: its default). Capacity for json::kPadding
     // more bytes is kept, so padding it for the reader never moves it.
     std::string body;
-    std::string reason;         // why it failed, when more than error.kind says
-    std::string cache_control;  // its Cache-Control, when it sent one
-    bool has_cache_control = false;
+    std::string reason;  // why it failed, when more than error.kind says
+    Described described;
     std::vector<std::string> listed;  // values of the action's `headers`, by position ("" absent)
     // for_each: the elements (raw JSON), their calls, and how far they are.
     std::vector<std::string> elements;
@@ -152,6 +161,9 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
   const json::Projection& projection(uint32_t backend) const;
   // Cache-Control and the listed headers for a 200 answer, as header lines.
   void response_headers(std::string& out) const;
+  // The answer to a failed required backend: with status_from, its own status passes, and with
+  // it the body it sent (within the body limit) and that body's Content-Type.
+  void answer_failure(Backend& cause);
   // Opens a backend's body (or a failed optional one's default) in the shard's reader.
   bool open(Backend& b);
   // Validates `text` in the shard's reader (padding it meanwhile) and leaves it open there.
@@ -181,6 +193,8 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
   int profile_ = -1;                 // the request's profile, or -1: the backends' own projections
   std::string peer_;
   std::string request_id_;
+  std::string traceparent_;  // the client's trace context (W3C), as received
+  std::string tracestate_;
   std::string request_;                   // one backend's request, rendered
   std::string body_;                      // one backend's request body, rendered
   std::string scratch_;                   // an element, padded for the reader
@@ -194,7 +208,9 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
   };
   std::vector<Name> names_;
   std::string partial_;  // keys of failed optional backends, comma-separated
-  const char* content_type_ = "application/json";
+  // Of the answer: application/json, problem+json, or a status_from backend's (in its Described).
+  std::string_view content_type_ = "application/json";
+  std::string passed_type_;  // a status_from backend's Content-Type, when its body is the answer
   int answer_status_ = 0;
   std::string reason_;  // scratch: one failed backend's reason, for the "errors" member
   uint32_t running_ = 0;

@@ -38,8 +38,8 @@ std::vector<std::string> path_params(const RouteMatch& match) {
 
 RouteAction AggregateLoader::load(const Field& f, const RouteMatch& match, RouteRefs& refs) const {
   const Section s(*this, f,
-                  {"timeout", "errors", "on_collision", "status_from", "headers", "limits",
-                   "profiles", "backends"});
+                  {"timeout", "errors", "on_collision", "status_from", "headers", "cache_control",
+                   "limits", "profiles", "backends"});
   AggregateAction action;
   if (const Field* v = s.find("timeout")) {
     action.timeout = read_duration(*v, kMinTimeout, kOneHour);
@@ -61,6 +61,9 @@ RouteAction AggregateLoader::load(const Field& f, const RouteMatch& match, Route
   }
   if (const Field* v = s.find("headers")) {
     action.headers = load_response_headers(*v);
+  }
+  if (const Field* v = s.find("cache_control")) {
+    load_cache_control(*v, action);
   }
   if (const Field* v = s.find("limits")) {
     const Section l(*this, *v, {"body_bytes", "depth", "elements"});
@@ -117,9 +120,9 @@ void AggregateLoader::load_backends(const Field& f, const RouteMatch& match,
     fail(f, "at least one backend is required");
   }
   static const std::vector<std::string_view> kBackendKeys = {
-      "key",          "upstream", "method",   "path",        "query",    "headers", "body",
-      "content_type", "timeout",  "optional", "default",     "merge",    "pick",    "allow",
-      "deny",         "rename",   "for_each", "concurrency", "max_items"};
+      "key",          "upstream", "method",   "path",        "query",     "headers", "body",
+      "content_type", "timeout",  "optional", "default",     "merge",     "pick",    "allow",
+      "deny",         "rename",   "for_each", "concurrency", "max_items", "host"};
   TemplateScope scope;
   scope.match_kind = match.kind;
   scope.params = path_params(match);
@@ -263,6 +266,9 @@ void AggregateLoader::load_backend_request(const Section& s, const TemplateScope
   if (const Field* v = s.find("headers")) {
     load_backend_params(*v, TemplateUse::kHeader, scope, refs, b.headers);
   }
+  if (const Field* v = s.find("host")) {
+    b.host = read_host(*v, &b.host_value);
+  }
   const Field* body = s.find("body");
   if (body) {
     if (b.method != "POST" && b.method != "PUT" && b.method != "PATCH" && b.method != "DELETE") {
@@ -367,7 +373,9 @@ void AggregateLoader::load_backend_params(const Field& f, TemplateUse use,
       } else if (stored == "content-length" || stored == "transfer-encoding") {
         why = "frames the body; the gateway sets it";
       } else if (stored == "host") {
-        why = "is set by the gateway for the endpoint it calls";
+        why =
+            "is set with the backend's 'host:' (preserve, endpoint or a host[:port]; default the "
+            "cluster's host:, else endpoint: the called endpoint's host:port)";
       } else if (stored == "content-type") {
         why = "describes the body; set it with content_type";
       }
@@ -453,8 +461,8 @@ std::vector<std::string> AggregateLoader::load_response_headers(const Field& f) 
     std::string_view why;
     if (lower == "cache-control") {
       why =
-          "is always computed (the most restrictive of the backends'), so it cannot be passed "
-          "on";
+          "is set by cache_control (most_restrictive of the backends' by default, none, or a "
+          "value), so it cannot be passed on";
     } else if (lower == "content-type" || lower == "content-length" ||
                lower == "transfer-encoding" || lower == "content-encoding") {
       why = "describes one backend's body, not the aggregated one";

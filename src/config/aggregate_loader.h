@@ -57,6 +57,8 @@ class AggregateLoader : public Loader {
   AggregateForEach load_for_each(const Field& f, const TemplateScope& scope,
                                  BackendRefs& refs) const;
   std::vector<std::string> load_response_headers(const Field& f) const;
+  // aggregate_cache_control.cc
+  void load_cache_control(const Field& f, AggregateAction& action) const;
   void load_profiles(const Field& f, AggregateAction& action) const;
   // `keys` are the backends' keys, in order.
   AggregateProfile load_profile(const Field& value, const std::string& name,

@@ -502,6 +502,22 @@ std::string Loader::read_method(const Field& f) const {
   return name;
 }
 
+HostPolicy Loader::read_host(const Field& f, std::string* value) const {
+  const std::string text = scalar(f, "preserve, endpoint or a host name");
+  if (text == "preserve") {
+    return HostPolicy::kPreserve;
+  }
+  if (text == "endpoint") {
+    return HostPolicy::kEndpoint;
+  }
+  if (auto problem = host_port_problem(text, false, nullptr)) {
+    fail(f, "expected preserve, endpoint or a host[:port] to send, but " + quote(text) +
+                " is not one: " + *problem);
+  }
+  *value = text;
+  return HostPolicy::kFixed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The document.
 

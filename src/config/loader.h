@@ -157,6 +157,9 @@ class Loader {
   std::string read_address(const Field& f) const;
   // One upper-case method name, as `methods` and aggregate backends spell it.
   std::string read_method(const Field& f) const;
+  // `host:` of a proxied route, a cluster or an aggregate backend: preserve | endpoint |
+  // host[:port] (kFixed, the text going to `value`).
+  HostPolicy read_host(const Field& f, std::string* value) const;
   // The items of a list, or the one scalar given in its place; an empty list fails with
   // `when_empty`.
   std::vector<Field> list_or_one(const Field& f, const char* when_empty) const;

@@ -447,19 +447,8 @@ RouteAction RoutesLoader::load_upstream_action(const Field& f, const RouteMatch&
     action.rewrite = load_action_path(*rewrite);
   }
   if (const Field* v = s->find("host")) {
-    const std::string text = scalar(*v, "preserve, endpoint or a host name");
-    if (text == "preserve") {
-      action.host = UpstreamAction::HostPolicy::kPreserve;
-    } else if (text == "endpoint") {
-      action.host = UpstreamAction::HostPolicy::kEndpoint;
-    } else {
-      if (auto problem = host_port_problem(text, false, nullptr)) {
-        fail(*v, "expected preserve, endpoint or a host[:port] to send, but " + quote(text) +
-                     " is not one: " + *problem);
-      }
-      action.host = UpstreamAction::HostPolicy::kFixed;
-      action.host_value = text;
-    }
+    action.host = read_host(*v, &action.host_value);
+    action.host_set = true;
   }
   const Field* timeout = s->find("timeout");
   if (timeout) {

@@ -96,7 +96,7 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   const Section s(*this, f,
                   {"endpoints", "balance", "hash_key", "keepalive", "keepalive_timeout",
                    "max_requests_per_connection", "connect_timeout", "dns_refresh", "health",
-                   "outlier", "circuit", "retry_budget"});
+                   "outlier", "circuit", "retry_budget", "host"});
   UpstreamConfig up;
   up.name = std::move(name);
   up.mark = source_mark(key);
@@ -134,6 +134,9 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   if (const Field* v = s.find("max_requests_per_connection")) {
     up.max_requests_per_connection =
         static_cast<uint32_t>(read_number(*v, 0, kMaxRequestsPerConnection));
+  }
+  if (const Field* v = s.find("host")) {
+    up.host = read_host(*v, &up.host_value);
   }
   if (const Field* v = s.find("connect_timeout")) {
     up.connect_timeout = read_duration(*v, kMinTimeout, kMaxConnectTimeout);

@@ -189,9 +189,24 @@ Error ProxyCall::start_backend(ResponseSink& sink, const UpstreamAction& action,
   std::memcpy(req_, request.data(), request.size());
   req_len_ = static_cast<uint32_t>(request.size());
   request_complete_ = true;
+  if (action.host == HostPolicy::kEndpoint) {
+    // The caller's Host line, right after the request line, names the endpoint of each try.
+    const std::string_view head(req_, req_len_);
+    const size_t line = head.find("\r\n");
+    if (line != std::string_view::npos && head.substr(line + 2, 6) == "Host: ") {
+      host_off_ = static_cast<uint32_t>(line + 8);
+      host_len_ = static_cast<uint32_t>(head.find("\r\n", host_off_) - host_off_);
+    }
+  }
   deadline_ms_ = shard_.now_ms() + static_cast<uint64_t>(action.timeout.count());
   ++cluster.requests;
-  const Error error = try_once();
+  Error error = try_once();
+  if (!error && !retarget_host()) {
+    detach_upstream(true);
+    error = cluster.error(ErrorKind::kInternal);
+    error.detail = kHeadOutgrown;
+    count_failure(error);
+  }
   if (error) {
     --cluster.requests;
     clear();
@@ -279,14 +294,18 @@ bool ProxyCall::build_head() {
   }
   ForwardRequest f;
   f.target = std::string_view(target, t);
-  switch (action_->host) {
-    case UpstreamAction::HostPolicy::kPreserve:
+  // The route's own `host:`, else its cluster's, else preserve.
+  const UpstreamConfig& cluster = *cluster_->config;
+  const bool own = action_->host_set || !cluster.host;
+  const HostPolicy host = own ? action_->host : *cluster.host;
+  switch (host) {
+    case HostPolicy::kPreserve:
       break;
-    case UpstreamAction::HostPolicy::kEndpoint:
+    case HostPolicy::kEndpoint:
       f.host = endpoint_->authority;  // a retry to another endpoint rewrites it (retarget_host)
       break;
-    case UpstreamAction::HostPolicy::kFixed:
-      f.host = action_->host_value;
+    case HostPolicy::kFixed:
+      f.host = own ? action_->host_value : cluster.host_value;
       break;
   }
   f.client_ip = x_->peer_ip();
@@ -306,7 +325,7 @@ bool ProxyCall::build_head() {
   req_len_ = static_cast<uint32_t>(n);
   req_sent_ = 0;
   host_off_ = host_len_ = 0;
-  if (action_->host == UpstreamAction::HostPolicy::kEndpoint) {
+  if (host == HostPolicy::kEndpoint) {
     // Remembered so that a retry to another endpoint can name that endpoint instead.
     const size_t at = std::string_view(req_, n).find("\r\nHost: ");
     if (at != std::string_view::npos) {

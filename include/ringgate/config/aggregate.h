@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "ringgate/config/host_policy.h"
+
 namespace ringgate {
 
 using Duration = std::chrono::milliseconds;  // as in config.h
@@ -93,13 +95,16 @@ struct AggregateForEach {
 };
 
 struct AggregateBackend {
-  std::string key;                        // response member name; unique within the action
-  std::string cluster;                    // a key of `upstreams:`
-  uint32_t cluster_index = 0;             // its position in Config::upstreams (resolved at load)
-  std::string method = "GET";             // upper-case; never CONNECT or HEAD
-  AggregateTemplate path;                 // starts with '/'; no query (that is `query`)
-  std::vector<AggregateParam> query;      // in config order
-  std::vector<AggregateParam> headers;    // in config order; no hop-by-hop, framing or Host
+  std::string key;                      // response member name; unique within the action
+  std::string cluster;                  // a key of `upstreams:`
+  uint32_t cluster_index = 0;           // its position in Config::upstreams (resolved at load)
+  std::string method = "GET";           // upper-case; never CONNECT or HEAD
+  AggregateTemplate path;               // starts with '/'; no query (that is `query`)
+  std::vector<AggregateParam> query;    // in config order
+  std::vector<AggregateParam> headers;  // in config order; no hop-by-hop, framing or Host
+  // `host:` (the Host the call sends); none: the cluster's `host:`, else kEndpoint.
+  std::optional<HostPolicy> host;
+  std::string host_value;                 // kFixed: host[:port] as written
   std::optional<AggregateTemplate> body;  // POST, PUT, PATCH and DELETE only
   std::string content_type;  // of `body` (default application/json); empty without a body
   Duration timeout{5000};    // one call; the aggregate's timeout when not given, never above it
@@ -151,9 +156,17 @@ struct AggregateAction {
   // (502), keep the first, or keep the last.
   enum class Collision : uint8_t { kError, kFirst, kLast };
   Collision on_collision = Collision::kError;
-  // A required backend whose own 4xx/5xx status the client gets when that backend fails.
+  // A required backend whose own 4xx/5xx status, body and Content-Type the client gets when
+  // that backend fails with such a status (its body when within limits.body_bytes, else the
+  // gateway's problem document).
   std::optional<uint32_t> status_from;
   std::vector<std::string> headers;  // upstream response headers passed on, lower-case
+  // Cache-Control of a 200 answer: computed from the backends' responses (kMostRestrictive, see
+  // conf/ringgate.yaml for the rule), none (kNone), or `cache_control_value` as written (kFixed).
+  // A partial answer is no-store whatever this says.
+  enum class CacheControl : uint8_t { kMostRestrictive, kNone, kFixed };
+  CacheControl cache_control = CacheControl::kMostRestrictive;
+  std::string cache_control_value;
   AggregateLimits limits;
   std::optional<AggregateProfiles> profiles;
   std::vector<AggregateBackend> backends;  // 1..64, in config order (the response's order)

@@ -14,6 +14,7 @@
 
 #include "ringgate/config/aggregate.h"
 #include "ringgate/config/cors.h"
+#include "ringgate/config/host_policy.h"
 #include "ringgate/jose/api_keys.h"
 #include "ringgate/jose/claims.h"
 #include "ringgate/jose/jwt.h"
@@ -122,11 +123,12 @@ struct UpstreamAction {
   // rest is kept). The query string is always kept.
   std::string strip_prefix;
   std::string rewrite;
-  // Host header sent upstream: kPreserve = the client's, kEndpoint = the endpoint's
-  // "host:port" as configured, kFixed = `host_value`.
-  enum class HostPolicy : uint8_t { kPreserve, kEndpoint, kFixed };
+  // Host header sent upstream (kFixed: `host_value`). Without the route's own `host:`
+  // (host_set false) the cluster's `host:` applies when it has one, else kPreserve.
+  using HostPolicy = ringgate::HostPolicy;
   HostPolicy host = HostPolicy::kPreserve;
   std::string host_value;
+  bool host_set = false;
   Duration timeout{15000};  // whole request, all tries, until the response head → 504
   Duration try_timeout{0};  // one try until the response head; 0 = timeout
   uint32_t retries = 1;     // extra tries after the first (0..10)
@@ -233,6 +235,10 @@ struct UpstreamConfig {
   OutlierConfig outlier;
   CircuitConfig circuit;
   RetryBudgetConfig retry_budget;
+  // `host:`: the Host of the calls to this cluster that choose none (a proxied route or an
+  // aggregate backend without its own `host:`); none: theirs, preserve and endpoint.
+  std::optional<HostPolicy> host;
+  std::string host_value;  // kFixed: host[:port] as written
   SourceMark mark;
 };
 

@@ -131,7 +131,9 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   // The gateway's own call (aggregation, JWKS): sends `request` (head and body, complete) to the
   // cluster with the same endpoint choice, pools, retries, timeouts and breakers as proxying,
   // and hands the response to `sink`. No error when under way, else why it failed at once (the
-  // sink is not called then, and the call is unused).
+  // sink is not called then, and the call is unused). `action.host` is taken as resolved (the
+  // cluster's `host:` is the caller's to apply): kEndpoint fills the Host line that follows the
+  // request line with the endpoint of each try; otherwise `request` goes as it is.
   Error start_backend(ResponseSink& sink, const UpstreamAction& action, UpstreamCluster& cluster,
                       std::string_view request, bool idempotent);
   // The gateway no longer wants the answer; the sink is not called again.

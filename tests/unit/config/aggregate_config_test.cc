@@ -599,6 +599,7 @@ routes:
   EXPECT_EQ(a.limits.body_bytes, d.limits.body_bytes);
   EXPECT_EQ(a.limits.depth, d.limits.depth);
   EXPECT_EQ(a.limits.elements, d.limits.elements);
+  EXPECT_EQ(a.cache_control, d.cache_control);
   const AggregateBackend db;
   EXPECT_EQ(a.backends[0].method, db.method);
   EXPECT_EQ(a.backends[0].optional, db.optional);
@@ -610,12 +611,13 @@ routes:
 
   // Every option appears in the block.
   for (const char* key :
-       {"timeout:",      "errors:",     "on_collision:", "status_from:", "headers:",
-        "limits:",       "body_bytes:", "depth:",        "elements:",    "profiles:",
-        "select:",       "default:",    "skip:",         "backends:",    "key:",
-        "upstream:",     "method:",     "path:",         "query:",       "body:",
-        "content_type:", "optional:",   "merge:",        "pick:",        "allow:",
-        "deny:",         "rename:",     "for_each:",     "concurrency:", "max_items:"}) {
+       {"timeout:",       "errors:",     "on_collision:", "status_from:", "headers:",
+        "limits:",        "body_bytes:", "depth:",        "elements:",    "profiles:",
+        "select:",        "default:",    "skip:",         "backends:",    "key:",
+        "upstream:",      "method:",     "path:",         "query:",       "body:",
+        "content_type:",  "optional:",   "merge:",        "pick:",        "allow:",
+        "deny:",          "rename:",     "for_each:",     "concurrency:", "max_items:",
+        "cache_control:", "host:"}) {
     EXPECT_NE(block.find(key), std::string::npos) << key;
   }
 }
@@ -644,7 +646,7 @@ const ErrorCase kErrors[] = {
      "routes[0].aggregate: missing 'backends' (the calls to make"},
     {ROUTE "      backend:\n", "t.yaml:8:7",
      "unknown key 'backend' in 'routes[0].aggregate' (expected one of: timeout, errors, "
-     "on_collision, status_from, headers, limits, profiles, backends)"},
+     "on_collision, status_from, headers, cache_control, limits, profiles, backends)"},
     {UPSTREAMS "  - match: {path: /p}\n"
                "    upstream: a\n"
                "    aggregate: {}\n",
@@ -672,8 +674,8 @@ const ErrorCase kErrors[] = {
      "unknown key 'bytes' in 'routes[0].aggregate.limits' (expected one of: body_bytes, depth, "
      "elements)"},
     {ROUTE "      headers: [Cache-Control]\n" TAIL, "t.yaml:8:17",
-     "routes[0].aggregate.headers[0]: 'Cache-Control' is always computed (the most restrictive of "
-     "the backends'), so it cannot be passed on"},
+     "routes[0].aggregate.headers[0]: 'Cache-Control' is set by cache_control (most_restrictive "
+     "of the backends' by default, none, or a value), so it cannot be passed on"},
     {ROUTE "      headers: [etag, content-type]\n" TAIL, "t.yaml:8:23",
      "routes[0].aggregate.headers[1]: 'content-type' describes one backend's body, not the "
      "aggregated one"},
@@ -699,7 +701,7 @@ const ErrorCase kErrors[] = {
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, paht: /y"), "t.yaml:9:43",
      "unknown key 'paht' in 'routes[0].aggregate.backends[0]' (expected one of: key, upstream, "
      "method, path, query, headers, body, content_type, timeout, optional, default, merge, pick, "
-     "allow, deny, rename, for_each, concurrency, max_items)"},
+     "allow, deny, rename, for_each, concurrency, max_items, host)"},
     {BACKENDS BACKEND("key: \"a.b\", upstream: a, path: /x"), "t.yaml:9:17",
      "routes[0].aggregate.backends[0].key: must be 1 to 64 characters: letters, digits, '_' and "
      "'-' (it names a response member and {placeholders}), got 'a.b'"},
@@ -851,7 +853,8 @@ const ErrorCase kErrors[] = {
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {Content-Length: \"1\"}"),
      "t.yaml:9:53", "headers: 'Content-Length' frames the body; the gateway sets it"},
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {Host: x}"), "t.yaml:9:53",
-     "headers: 'Host' is set by the gateway for the endpoint it calls"},
+     "headers: 'Host' is set with the backend's 'host:' (preserve, endpoint or a host[:port]; "
+     "default the cluster's host:, else endpoint: the called endpoint's host:port)"},
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {content-type: text/plain}"),
      "t.yaml:9:53", "headers: 'content-type' describes the body; set it with content_type"},
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, headers: {X-A: \"1\", x-a: \"2\"}"),
