@@ -204,20 +204,22 @@ void AuthLoader::load_jwks_url(const Field& url, JwtIssuerConfig& j,
 // The keys of jwks_file, loaded now so that a bad file stops the gateway at start-up. Without a
 // jwks_url they also give the default algorithms.
 void AuthLoader::load_jwks_file(const Field& file, bool has_url, JwtIssuerConfig& j) const {
-  j.jwks_file = read_string(file);
+  const std::string given = read_string(file);
+  j.jwks_file = resolve_path(given);
+  const std::string name = "jwks_file " + describe_path(given, j.jwks_file);
   std::string text;
   if (!read_whole_file(j.jwks_file, &text)) {
-    fail(file, "jwks_file \"" + j.jwks_file + "\" cannot be read: " + std::strerror(errno));
+    fail(file, name + " cannot be read: " + std::strerror(errno));
   }
   auto keys = std::make_shared<std::vector<jwt::Key>>();
   std::vector<std::string> skipped;
   std::string why;
   if (!jwt::parse_jwks(text, keys.get(), &skipped, &why)) {
-    fail(file, "jwks_file \"" + j.jwks_file + "\" is not a JWKS document: " + why);
+    fail(file, name + " is not a JWKS document: " + why);
   }
   if (keys->empty()) {
     fail(file,
-         "jwks_file \"" + j.jwks_file + "\" has no usable key" +
+         name + " has no usable key" +
              (skipped.empty()
                   ? ""
                   : " (" + join(std::vector<std::string_view>(skipped.begin(), skipped.end())) +
@@ -309,15 +311,17 @@ ApiKeyConfig AuthLoader::load_api_keys(const Field& f, std::string name,
   if (!file) {
     fail(f, "missing 'file' (SHA-256 digests of the keys with consumer names)");
   }
-  k.file = read_string(*file);
+  const std::string given = read_string(*file);
+  k.file = resolve_path(given);
   std::string text;
   if (!read_whole_file(k.file, &text)) {
-    fail(*file, "file \"" + k.file + "\" cannot be read: " + std::strerror(errno));
+    fail(*file,
+         "file " + describe_path(given, k.file) + " cannot be read: " + std::strerror(errno));
   }
   auto table = std::make_shared<ApiKeyTable>();
   std::string why;
   if (!ApiKeyTable::parse(text, table.get(), &why)) {
-    fail(*file, "file \"" + k.file + "\": " + why);
+    fail(*file, "file " + describe_path(given, k.file) + ": " + why);
   }
   k.table = std::move(table);
   const Field* header = s.find("header");

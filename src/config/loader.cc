@@ -557,7 +557,8 @@ Config load_document(const Loader& loader, const YAML::Node& root) {
   return config;
 }
 
-Config load_from_text(const std::string& yaml, const std::string& source_name) {
+Config load_from_text(const std::string& yaml, const std::string& source_name,
+                      const std::string& base_dir) {
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(yaml);
@@ -572,7 +573,7 @@ Config load_from_text(const std::string& yaml, const std::string& source_name) {
                       "more than one YAML document; a config is a single document");
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-  return load_document(Loader(source_name), root);
+  return load_document(Loader(source_name, base_dir), root);
 }
 }  // namespace
 }  // namespace config_detail
@@ -586,14 +587,32 @@ std::string format_mark(const SourceMark& mark) {
   return mark.file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column);
 }
 
-}  // namespace
+// The directory of the config file at `path`, absolute: what its relative paths are joined to.
+// Not canonicalised: a symlinked directory stays as written, the way the kernel would walk it.
+std::string config_directory(const std::string& path) {
+  std::string absolute = path;
+  if (absolute.empty() || absolute.front() != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == nullptr) {
+      throw ConfigError(path + ": cannot find the working directory: " + std::strerror(errno));
+    }
+    std::string_view rest = path;
+    while (rest.starts_with("./")) {
+      rest.remove_prefix(2);
+      while (rest.starts_with('/')) {
+        rest.remove_prefix(1);
+      }
+    }
+    absolute = std::string(cwd) + (std::string_view(cwd) == "/" ? "" : "/") + std::string(rest);
+  }
+  const size_t slash = absolute.rfind('/');
+  return slash == 0 ? "/" : absolute.substr(0, slash);
+}
 
-ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
-    : std::runtime_error(format_mark(mark) + ": " + reason) {}
-
-Config load_config_string(const std::string& yaml, const std::string& source_name) {
+Config load_config_text(const std::string& yaml, const std::string& source_name,
+                        const std::string& base_dir) {
   try {
-    return config_detail::load_from_text(yaml, source_name);
+    return config_detail::load_from_text(yaml, source_name, base_dir);
   } catch (const ConfigError&) {
     throw;
   } catch (const YAML::Exception& e) {
@@ -603,6 +622,15 @@ Config load_config_string(const std::string& yaml, const std::string& source_nam
   } catch (const std::exception& e) {
     throw ConfigError(source_name + ": " + e.what());
   }
+}
+
+}  // namespace
+
+ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
+    : std::runtime_error(format_mark(mark) + ": " + reason) {}
+
+Config load_config_string(const std::string& yaml, const std::string& source_name) {
+  return load_config_text(yaml, source_name, "");
 }
 
 Config load_config_file(const std::string& path) {
@@ -628,7 +656,7 @@ Config load_config_file(const std::string& path) {
     text.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
-  return load_config_string(text, path);
+  return load_config_text(text, path, config_directory(path));
 }
 
 }  // namespace ringgate

@@ -104,9 +104,27 @@ class Section {
 // the same in every section.
 class Loader {
  public:
-  explicit Loader(std::string source) : source_(std::move(source)) {}
+  // `base_dir`: the directory relative paths in the config are joined to (the config file's);
+  // empty for a config with no file, whose relative paths stay relative to the working
+  // directory.
+  explicit Loader(std::string source, std::string base_dir = "")
+      : source_(std::move(source)), base_dir_(std::move(base_dir)) {}
 
   const std::string& source() const { return source_; }
+
+  // A path-valued option as the gateway opens it: absolute as given; relative, joined to the
+  // config file's directory, so `ringgate -t` from any directory and a service manager starting
+  // the gateway in `/` open the same file (the way NGINX joins paths to its prefix).
+  std::string resolve_path(const std::string& given) const {
+    if (given.empty() || given.front() == '/' || base_dir_.empty()) {
+      return given;
+    }
+    return base_dir_ + "/" + given;
+  }
+  // `"given"` for messages, with the path opened in parentheses when it differs.
+  static std::string describe_path(const std::string& given, const std::string& resolved) {
+    return "\"" + given + "\"" + (resolved == given ? "" : " (" + resolved + ")");
+  }
 
   SourceMark source_mark(const YAML::Mark& mark) const {
     SourceMark out;
@@ -169,6 +187,7 @@ class Loader {
 
  private:
   std::string source_;
+  std::string base_dir_;
 };
 
 }  // namespace ringgate::config_detail

@@ -79,7 +79,8 @@ struct ServerConfig {
   // kept and the peer appended, and the client address is the Nth entry from the right.
   uint32_t trusted_hops = 0;
   // Upstream endpoint names are looked up in this hosts(5)-format file before DNS, reread at
-  // every dns_refresh (file-based service discovery). Empty: DNS only.
+  // every dns_refresh (file-based service discovery). Empty: DNS only. Like every path of a
+  // config, as opened: a relative path given in a config file is joined to its directory.
   std::string hosts_file;
 };
 
@@ -239,7 +240,7 @@ struct UpstreamConfig {
 // where the token is read, and which claims go upstream as headers.
 struct JwtIssuerConfig {
   std::string name;
-  std::string jwks_file;  // as given (relative to the working directory); may be empty
+  std::string jwks_file;  // as opened (see ServerConfig::hosts_file); may be empty
   // The keys of jwks_file, loaded with the config (a bad file is a config error); empty
   // without a file.
   std::shared_ptr<const std::vector<jwt::Key>> keys;
@@ -274,7 +275,7 @@ struct JwtIssuerConfig {
 // An API-key set (`auth.api_keys.NAME`): SHA-256 digests of the keys with consumer names.
 struct ApiKeyConfig {
   std::string name;
-  std::string file;                          // as given (relative to the working directory)
+  std::string file;                          // as opened (see ServerConfig::hosts_file)
   std::shared_ptr<const ApiKeyTable> table;  // as loaded with the config
   enum class From : uint8_t { kHeader, kQuery };
   From from = From::kHeader;
@@ -342,7 +343,10 @@ struct Config {
   std::vector<RouteConfig> routes;
 };
 
-// Parse and validate; throws ConfigError with file:line:column on the first problem.
+// Parse and validate; throws ConfigError with file:line:column on the first problem. Relative
+// paths in the config (jwks_file, an API-key file, hosts_file) are joined to the directory of
+// the config file; a config loaded from a string has none, so its relative paths stay relative
+// to the working directory.
 Config load_config_file(const std::string& path);
 Config load_config_string(const std::string& yaml, const std::string& source_name);
 
