@@ -30,11 +30,26 @@ struct SourceMark {
   int column = 0;
 };
 
-// Thrown only while loading a config; what() is "file:line:column: reason".
+// A load reports at most this many problems; beyond them it only counts.
+inline constexpr size_t kMaxConfigProblems = 20;
+
+// Thrown only while loading a config; what() is "file:line:column: reason", or for a config
+// with several problems one such line per problem, the first found first, and "... and N more"
+// past kMaxConfigProblems.
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(const SourceMark& mark, const std::string& reason);
-  explicit ConfigError(const std::string& message) : std::runtime_error(message) {}
+  explicit ConfigError(const std::string& message);
+  // `problems` in the order found; `more` problems left out after them.
+  ConfigError(std::vector<std::string> problems, size_t more);
+
+  // Each problem, "file:line:column: reason"; one unless the load found several.
+  const std::vector<std::string>& problems() const { return problems_; }
+  size_t more() const { return more_; }
+
+ private:
+  std::vector<std::string> problems_;
+  size_t more_ = 0;
 };
 
 struct ListenConfig {
@@ -333,6 +348,9 @@ struct RedisConfig {
 
 struct Config {
   std::string source;  // file name, or "<embedded>"
+  // What the config says that is allowed but surely not meant, "file:line: warning: ..." (a
+  // route no request can reach); printed at start-up and by `ringgate -t`.
+  std::vector<std::string> warnings;
   ServerConfig server;
   AdminConfig admin;
   std::vector<UpstreamConfig> upstreams;     // in file order
@@ -343,7 +361,8 @@ struct Config {
   std::vector<RouteConfig> routes;
 };
 
-// Parse and validate; throws ConfigError with file:line:column on the first problem. Relative
+// Parse and validate; throws ConfigError with file:line:column and the reason of every problem
+// found (see ConfigError). Relative
 // paths in the config (jwks_file, an API-key file, hosts_file) are joined to the directory of
 // the config file; a config loaded from a string has none, so its relative paths stay relative
 // to the working directory.
