@@ -22,7 +22,9 @@ constexpr const char* kUsage =
     "       ringgate demo [-c FILE] [--ephemeral]\n"
     "  -c, --config FILE  configuration file (default: the embedded conf/ringgate.yaml, or\n"
     "                     conf/demo.yaml for demo)\n"
-    "  -t, --check        validate the configuration and exit 0 (valid) or 1 (invalid)\n"
+    "  -t, --check        validate the configuration and exit 0 (valid) or 1 (invalid);\n"
+    "                     every problem found is listed, and warnings (a route no request\n"
+    "                     can reach) do not make it invalid\n"
     "  -v, --version      print versions of ringgate and its libraries\n"
     "  demo               start the demo's services on loopback and the gateway in front of\n"
     "                     them (conf/demo.yaml), and print example requests\n"
@@ -122,8 +124,16 @@ int main(int argc, char** argv) {
                                                 embedded_name)
                  : ringgate::load_config_file(config_path);
   } catch (const ringgate::ConfigError& e) {
-    fprintf(stderr, "ringgate: %s\n", e.what());
+    for (const std::string& problem : e.problems()) {
+      fprintf(stderr, "ringgate: %s\n", problem.c_str());
+    }
+    if (e.more() > 0) {
+      fprintf(stderr, "ringgate: ... and %zu more\n", e.more());
+    }
     return 1;
+  }
+  for (const std::string& warning : loaded.warnings) {
+    fprintf(stderr, "ringgate: %s\n", warning.c_str());
   }
   if (options.check) {
     printf("ringgate: configuration %s is valid\n",

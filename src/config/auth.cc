@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "config/sections.h"
 
@@ -37,6 +38,10 @@ class AuthLoader : public Loader {
   void load_route_auth(const Field& f, RouteConfig& route, RouteRefs& refs) const;
 
  private:
+  void load_key_sets(const Field& keys, std::vector<ApiKeyConfig>& api_keys,
+                     References& refs) const;
+  void load_issuers(const Field& jwt, std::vector<JwtIssuerConfig>& issuers,
+                    References& refs) const;
   ApiKeyConfig load_api_keys(const Field& f, std::string name, const YAML::Mark& key) const;
   // `jwks` gets the issuer's jwks_url when it has one.
   JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
@@ -51,55 +56,91 @@ class AuthLoader : public Loader {
   void load_forward_claims(const Field& v, JwtIssuerConfig& j) const;
 };
 
+// A key set or an issuer with a problem is left out and the next one read.
 void AuthLoader::load(const Field& f, std::vector<JwtIssuerConfig>& issuers,
                       std::vector<ApiKeyConfig>& api_keys, References& refs) const {
-  const Section s(*this, f, {"jwt", "api_keys"});
-  if (const Field* keys = s.find("api_keys"); keys && !keys->node.IsNull()) {
-    if (!keys->node.IsMap()) {
-      fail(*keys, "expected a map of key-set names to key sets, got " + describe(keys->node));
-    }
-    for (auto it = keys->node.begin(); it != keys->node.end(); ++it) {
-      const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
-      const std::string name = key.IsScalar() ? key.Scalar() : "";
+  std::optional<Section> s;
+  if (!recover([&] { s.emplace(*this, f, std::vector<std::string_view>{"jwt", "api_keys"}); })) {
+    refs.key_sets.all = true;
+    refs.issuers.all = true;
+    refs.clusters.all = true;  // a jwks.NAME cluster may be among them
+    return;
+  }
+  if (const Field* keys = s->find("api_keys"); keys && !keys->node.IsNull()) {
+    load_key_sets(*keys, api_keys, refs);
+  }
+  if (const Field* jwt = s->find("jwt"); jwt && !jwt->node.IsNull()) {
+    load_issuers(*jwt, issuers, refs);
+  }
+}
+
+void AuthLoader::load_key_sets(const Field& keys, std::vector<ApiKeyConfig>& api_keys,
+                               References& refs) const {
+  if (!keys.node.IsMap()) {
+    refs.key_sets.all = true;
+    recover([&] {
+      fail(keys, "expected a map of key-set names to key sets, got " + describe(keys.node));
+    });
+    return;
+  }
+  for (auto it = keys.node.begin(); it != keys.node.end(); ++it) {
+    const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
+    const std::string name = key.IsScalar() ? key.Scalar() : "";
+    const bool loaded = recover([&] {
       if (!is_cluster_name(name)) {
-        fail_at(key.Mark(), keys->path + ": key-set name " + quote(name) + " must be 1 to " +
+        fail_at(key.Mark(), keys.path + ": key-set name " + quote(name) + " must be 1 to " +
                                 std::to_string(kMaxClusterName) +
                                 " characters: letters, digits, '_', '.' and '-'");
       }
       for (const ApiKeyConfig& earlier : api_keys) {
         if (earlier.name == name) {
-          fail_at(key.Mark(), keys->path + ": duplicate key set " + quote(name));
+          fail_at(key.Mark(), keys.path + ": duplicate key set " + quote(name));
         }
       }
-      api_keys.push_back(load_api_keys(child(*keys, name, key, it->second), name, key.Mark()));
+      api_keys.push_back(load_api_keys(child(keys, name, key, it->second), name, key.Mark()));
+    });
+    if (!loaded) {
+      refs.key_sets.names.push_back(name);
     }
   }
-  const Field* jwt = s.find("jwt");
-  if (!jwt || jwt->node.IsNull()) {
+}
+
+void AuthLoader::load_issuers(const Field& jwt, std::vector<JwtIssuerConfig>& issuers,
+                              References& refs) const {
+  if (!jwt.node.IsMap()) {
+    refs.issuers.all = true;
+    refs.clusters.all = true;  // a jwks.NAME cluster may be among them
+    recover(
+        [&] { fail(jwt, "expected a map of issuer names to issuers, got " + describe(jwt.node)); });
     return;
   }
-  if (!jwt->node.IsMap()) {
-    fail(*jwt, "expected a map of issuer names to issuers, got " + describe(jwt->node));
-  }
-  for (auto it = jwt->node.begin(); it != jwt->node.end(); ++it) {
+  for (auto it = jwt.node.begin(); it != jwt.node.end(); ++it) {
     const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
     const std::string name = key.IsScalar() ? key.Scalar() : "";
-    if (!is_cluster_name(name)) {
-      fail_at(key.Mark(), jwt->path + ": issuer name " + quote(name) + " must be 1 to " +
-                              std::to_string(kMaxClusterName) +
-                              " characters: letters, digits, '_', '.' and '-'");
-    }
-    for (const JwtIssuerConfig& earlier : issuers) {
-      if (earlier.name == name) {
-        fail_at(key.Mark(), jwt->path + ": duplicate issuer " + quote(name) + " (first at line " +
-                                std::to_string(earlier.mark.line) + ")");
+    const bool loaded = recover([&] {
+      if (!is_cluster_name(name)) {
+        fail_at(key.Mark(), jwt.path + ": issuer name " + quote(name) + " must be 1 to " +
+                                std::to_string(kMaxClusterName) +
+                                " characters: letters, digits, '_', '.' and '-'");
       }
-    }
-    std::optional<References::JwksSource> jwks;
-    issuers.push_back(load_jwt_issuer(child(*jwt, name, key, it->second), name, key.Mark(), jwks));
-    if (jwks) {
-      jwks->issuer = static_cast<uint32_t>(issuers.size() - 1);
-      refs.jwks.push_back(std::move(*jwks));
+      for (const JwtIssuerConfig& earlier : issuers) {
+        if (earlier.name == name) {
+          fail_at(key.Mark(), jwt.path + ": duplicate issuer " + quote(name) + " (first at line " +
+                                  std::to_string(earlier.mark.line) + ")");
+        }
+      }
+      std::optional<References::JwksSource> jwks;
+      JwtIssuerConfig issuer =
+          load_jwt_issuer(child(jwt, name, key, it->second), name, key.Mark(), jwks);
+      issuers.push_back(std::move(issuer));
+      if (jwks) {
+        jwks->issuer = static_cast<uint32_t>(issuers.size() - 1);
+        refs.jwks.push_back(std::move(*jwks));
+      }
+    });
+    if (!loaded) {
+      refs.issuers.names.push_back(name);
+      refs.clusters.names.push_back("jwks." + name);
     }
   }
 }
@@ -204,20 +245,22 @@ void AuthLoader::load_jwks_url(const Field& url, JwtIssuerConfig& j,
 // The keys of jwks_file, loaded now so that a bad file stops the gateway at start-up. Without a
 // jwks_url they also give the default algorithms.
 void AuthLoader::load_jwks_file(const Field& file, bool has_url, JwtIssuerConfig& j) const {
-  j.jwks_file = read_string(file);
+  const std::string given = read_string(file);
+  j.jwks_file = resolve_path(given);
+  const std::string name = "jwks_file " + describe_path(given, j.jwks_file);
   std::string text;
   if (!read_whole_file(j.jwks_file, &text)) {
-    fail(file, "jwks_file \"" + j.jwks_file + "\" cannot be read: " + std::strerror(errno));
+    fail(file, name + " cannot be read: " + std::strerror(errno));
   }
   auto keys = std::make_shared<std::vector<jwt::Key>>();
   std::vector<std::string> skipped;
   std::string why;
   if (!jwt::parse_jwks(text, keys.get(), &skipped, &why)) {
-    fail(file, "jwks_file \"" + j.jwks_file + "\" is not a JWKS document: " + why);
+    fail(file, name + " is not a JWKS document: " + why);
   }
   if (keys->empty()) {
     fail(file,
-         "jwks_file \"" + j.jwks_file + "\" has no usable key" +
+         name + " has no usable key" +
              (skipped.empty()
                   ? ""
                   : " (" + join(std::vector<std::string_view>(skipped.begin(), skipped.end())) +
@@ -309,15 +352,17 @@ ApiKeyConfig AuthLoader::load_api_keys(const Field& f, std::string name,
   if (!file) {
     fail(f, "missing 'file' (SHA-256 digests of the keys with consumer names)");
   }
-  k.file = read_string(*file);
+  const std::string given = read_string(*file);
+  k.file = resolve_path(given);
   std::string text;
   if (!read_whole_file(k.file, &text)) {
-    fail(*file, "file \"" + k.file + "\" cannot be read: " + std::strerror(errno));
+    fail(*file,
+         "file " + describe_path(given, k.file) + " cannot be read: " + std::strerror(errno));
   }
   auto table = std::make_shared<ApiKeyTable>();
   std::string why;
   if (!ApiKeyTable::parse(text, table.get(), &why)) {
-    fail(*file, "file \"" + k.file + "\": " + why);
+    fail(*file, "file " + describe_path(given, k.file) + ": " + why);
   }
   k.table = std::move(table);
   const Field* header = s.find("header");

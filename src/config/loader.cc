@@ -1,8 +1,10 @@
 // YAML → validated Config. The schema and every default are documented in conf/ringgate.yaml.
 //
 // Every problem is reported as "FILE:LINE:COLUMN: path.to.key: reason", pointing at the offending
-// key or value, and the first problem ends the load: a gateway must not start on a config that
-// says something other than what its author meant.
+// key or value, and any problem ends the load: a gateway must not start on a config that says
+// something other than what its author meant. The load goes on past a problem where the rest
+// does not depend on what failed (the next section, cluster or route), so that one check
+// reports every mistake it can.
 //
 // Here: the YAML walking core every section shares (message formatting, the small syntax checks
 // several sections need, map sections and the scalar readers: how a value is read and how a
@@ -524,8 +526,10 @@ HostPolicy Loader::read_host(const Field& f, std::string* value) const {
 namespace {
 
 // The sections are parsed in this order whatever their order in the file; none reads another's
-// output, so the order only decides which of two problems is reported first.
-Config load_document(const Loader& loader, const YAML::Node& root) {
+// output, so the order only decides the order problems are reported in. A section with a problem
+// is recorded and the next one parsed all the same; what the failed part would have decided
+// (the listeners a server section gives, a redis section's existence) is not checked.
+Config load_document(const Loader& loader, const YAML::Node& root, const Problems& problems) {
   Config config;
   config.source = loader.source();
   Field top{root, "", root.Mark()};
@@ -535,28 +539,31 @@ Config load_document(const Loader& loader, const YAML::Node& root) {
   const Section section(loader, top,
                         {"server", "admin", "upstreams", "auth", "redis", "rate_limits", "routes"});
 
+  References refs;
   const Field* server = section.find("server");
   if (server) {
-    load_server(loader, *server, config.server);
+    refs.server_failed = !loader.recover([&] { load_server(loader, *server, config.server); });
   }
-  if (config.server.listen.empty()) {
+  if (config.server.listen.empty() && !refs.server_failed) {
     const Field& where = server ? *server : top;
-    loader.fail_at(where.mark,
-                   "server.listen: at least one listener is required, e.g. "
-                   "listen: \"0.0.0.0:8080\"");
+    loader.recover([&] {
+      loader.fail_at(where.mark,
+                     "server.listen: at least one listener is required, e.g. "
+                     "listen: \"0.0.0.0:8080\"");
+    });
   }
-  References refs;
   const Field* admin = section.find("admin");
   if (admin) {
-    refs.admin_listen_given = load_admin(loader, *admin, config.admin);
+    refs.admin_failed = !loader.recover(
+        [&] { refs.admin_listen_given = load_admin(loader, *admin, config.admin); });
   } else {
     config.admin.mark = loader.source_mark(top.mark);
   }
   if (const Field* upstreams = section.find("upstreams")) {
-    load_upstreams(loader, *upstreams, config.upstreams);
+    load_upstreams(loader, *upstreams, config.upstreams, refs);
   }
   if (const Field* redis = section.find("redis")) {
-    load_redis(loader, *redis, config.redis, refs);
+    refs.redis_failed = !loader.recover([&] { load_redis(loader, *redis, config.redis, refs); });
   }
   if (const Field* rate_limits = section.find("rate_limits")) {
     load_rate_limits(loader, *rate_limits, config.rate_limits, refs);
@@ -570,10 +577,15 @@ Config load_document(const Loader& loader, const YAML::Node& root) {
   // Names given in one section for entries of another are resolved only now, so the sections
   // may come in any order in the file.
   validate(loader, config, refs);
+  if (!problems.empty()) {
+    problems.raise();
+  }
+  config.warnings = shadowed_routes(config.routes);
   return config;
 }
 
-Config load_from_text(const std::string& yaml, const std::string& source_name) {
+Config load_from_text(const std::string& yaml, const std::string& source_name,
+                      const std::string& base_dir) {
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(yaml);
@@ -588,7 +600,8 @@ Config load_from_text(const std::string& yaml, const std::string& source_name) {
                       "more than one YAML document; a config is a single document");
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-  return load_document(Loader(source_name), root);
+  Problems problems;
+  return load_document(Loader(source_name, base_dir, &problems), root, problems);
 }
 }  // namespace
 }  // namespace config_detail
@@ -602,14 +615,43 @@ std::string format_mark(const SourceMark& mark) {
   return mark.file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column);
 }
 
-}  // namespace
+std::string join_problems(const std::vector<std::string>& problems, size_t more) {
+  std::string out;
+  for (const std::string& problem : problems) {
+    out += (out.empty() ? "" : "\n") + problem;
+  }
+  if (more > 0) {
+    out += "\n... and " + std::to_string(more) + " more";
+  }
+  return out;
+}
 
-ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
-    : std::runtime_error(format_mark(mark) + ": " + reason) {}
+// The directory of the config file at `path`, absolute: what its relative paths are joined to.
+// Not canonicalised: a symlinked directory stays as written, the way the kernel would walk it.
+std::string config_directory(const std::string& path) {
+  std::string absolute = path;
+  if (absolute.empty() || absolute.front() != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == nullptr) {
+      throw ConfigError(path + ": cannot find the working directory: " + std::strerror(errno));
+    }
+    std::string_view rest = path;
+    while (rest.starts_with("./")) {
+      rest.remove_prefix(2);
+      while (rest.starts_with('/')) {
+        rest.remove_prefix(1);
+      }
+    }
+    absolute = std::string(cwd) + (std::string_view(cwd) == "/" ? "" : "/") + std::string(rest);
+  }
+  const size_t slash = absolute.rfind('/');
+  return slash == 0 ? "/" : absolute.substr(0, slash);
+}
 
-Config load_config_string(const std::string& yaml, const std::string& source_name) {
+Config load_config_text(const std::string& yaml, const std::string& source_name,
+                        const std::string& base_dir) {
   try {
-    return config_detail::load_from_text(yaml, source_name);
+    return config_detail::load_from_text(yaml, source_name, base_dir);
   } catch (const ConfigError&) {
     throw;
   } catch (const YAML::Exception& e) {
@@ -619,6 +661,23 @@ Config load_config_string(const std::string& yaml, const std::string& source_nam
   } catch (const std::exception& e) {
     throw ConfigError(source_name + ": " + e.what());
   }
+}
+
+}  // namespace
+
+ConfigError::ConfigError(const SourceMark& mark, const std::string& reason)
+    : ConfigError(format_mark(mark) + ": " + reason) {}
+
+ConfigError::ConfigError(const std::string& message)
+    : std::runtime_error(message), problems_{message} {}
+
+ConfigError::ConfigError(std::vector<std::string> problems, size_t more)
+    : std::runtime_error(join_problems(problems, more)),
+      problems_(std::move(problems)),
+      more_(more) {}
+
+Config load_config_string(const std::string& yaml, const std::string& source_name) {
+  return load_config_text(yaml, source_name, "");
 }
 
 Config load_config_file(const std::string& path) {
@@ -644,7 +703,7 @@ Config load_config_file(const std::string& path) {
     text.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
-  return load_config_string(text, path);
+  return load_config_text(text, path, config_directory(path));
 }
 
 }  // namespace ringgate

@@ -78,6 +78,33 @@ struct Field {
 
 class Loader;
 
+// The problems one load has found. A part of the config that fails (a section, one cluster, one
+// route, one check of validate()) is recorded here and the load goes on with the next part, so
+// that one `ringgate -t` reports every problem it can; the load then throws them together.
+class Problems {
+ public:
+  void add(const ConfigError& e) {
+    for (const std::string& problem : e.problems()) {
+      if (messages_.size() < kMaxConfigProblems) {
+        messages_.push_back(problem);
+      } else {
+        ++more_;
+      }
+    }
+    more_ += e.more();
+  }
+  bool empty() const { return messages_.empty(); }
+  [[noreturn]] void raise() const { throw ConfigError(messages_, more_); }
+
+ private:
+  std::vector<std::string> messages_;
+  size_t more_ = 0;
+};
+
+// Thrown to abandon a part that depends on another whose problem is already recorded (a route
+// naming a cluster that failed to load): reporting it too would only repeat that problem.
+struct AlreadyReported {};
+
 // The entries of one YAML map, checked on construction against the keys that section allows:
 // unknown, duplicate and non-scalar keys are errors. An empty value (`limits:`) is an empty map.
 class Section {
@@ -104,9 +131,28 @@ class Section {
 // the same in every section.
 class Loader {
  public:
-  explicit Loader(std::string source) : source_(std::move(source)) {}
+  // `base_dir`: the directory relative paths in the config are joined to (the config file's);
+  // empty for a config with no file, whose relative paths stay relative to the working
+  // directory.
+  // `problems` (when given) records what recover() catches.
+  explicit Loader(std::string source, std::string base_dir = "", Problems* problems = nullptr)
+      : source_(std::move(source)), base_dir_(std::move(base_dir)), problems_(problems) {}
 
   const std::string& source() const { return source_; }
+
+  // A path-valued option as the gateway opens it: absolute as given; relative, joined to the
+  // config file's directory, so `ringgate -t` from any directory and a service manager starting
+  // the gateway in `/` open the same file (the way NGINX joins paths to its prefix).
+  std::string resolve_path(const std::string& given) const {
+    if (given.empty() || given.front() == '/' || base_dir_.empty()) {
+      return given;
+    }
+    return base_dir_ + "/" + given;
+  }
+  // `"given"` for messages, with the path opened in parentheses when it differs.
+  static std::string describe_path(const std::string& given, const std::string& resolved) {
+    return "\"" + given + "\"" + (resolved == given ? "" : " (" + resolved + ")");
+  }
 
   SourceMark source_mark(const YAML::Mark& mark) const {
     SourceMark out;
@@ -123,6 +169,25 @@ class Loader {
   [[noreturn]] void fail(const Field& field, const std::string& reason) const {
     fail_at(field.mark, field.path + ": " + reason);
   }
+
+  // Runs `part`; the problem it throws is recorded and false returned, so the caller goes on
+  // with the next part. A part abandoned for a problem already recorded (AlreadyReported)
+  // returns false too. yaml-cpp's own exceptions (node access on input the loader did not
+  // foresee) are problems with a position as well.
+  template <typename Part>
+  bool recover(Part&& part) const {
+    try {
+      part();
+      return true;
+    } catch (const ConfigError& e) {
+      record(e);
+    } catch (const YAML::Exception& e) {
+      record(ConfigError(source_mark(e.mark), e.msg));
+    } catch (const AlreadyReported&) {
+    }
+    return false;
+  }
+  [[noreturn]] static void skip() { throw AlreadyReported{}; }
 
   static Field child(const Field& parent, std::string_view key, const YAML::Node& key_node,
                      const YAML::Node& value) {
@@ -171,7 +236,16 @@ class Loader {
                        std::string_view larger_key, Duration larger_value) const;
 
  private:
+  void record(const ConfigError& e) const {
+    if (!problems_) {
+      throw e;  // a loader without a record: the first problem ends the load
+    }
+    problems_->add(e);
+  }
+
   std::string source_;
+  std::string base_dir_;
+  Problems* problems_;
 };
 
 }  // namespace ringgate::config_detail

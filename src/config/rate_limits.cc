@@ -29,26 +29,33 @@ void RateLimitsLoader::load(const Field& f, std::vector<RateLimitPolicy>& polici
     return;
   }
   if (!f.node.IsMap()) {
+    refs.policies.all = true;
     fail(f, "expected a map of policy names to policies, got " + describe(f.node));
   }
+  // A policy with a problem is left out and the next one read.
   for (auto it = f.node.begin(); it != f.node.end(); ++it) {
     const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
-    if (!key.IsScalar()) {
-      fail_at(key.Mark(), f.path + ": policy names must be plain names, got " + describe(key));
-    }
-    const std::string name = key.Scalar();
-    if (!is_cluster_name(name)) {
-      fail_at(key.Mark(), f.path + ": policy name " + quote(name) + " must be 1 to " +
-                              std::to_string(kMaxClusterName) +
-                              " characters: letters, digits, '_', '.' and '-'");
-    }
-    for (const RateLimitPolicy& earlier : policies) {
-      if (earlier.name == name) {
-        fail_at(key.Mark(), f.path + ": duplicate rate limit " + quote(name) + " (first at line " +
-                                std::to_string(earlier.mark.line) + ")");
+    const std::string name = key.IsScalar() ? key.Scalar() : "";
+    const bool loaded = recover([&] {
+      if (!key.IsScalar()) {
+        fail_at(key.Mark(), f.path + ": policy names must be plain names, got " + describe(key));
       }
+      if (!is_cluster_name(name)) {
+        fail_at(key.Mark(), f.path + ": policy name " + quote(name) + " must be 1 to " +
+                                std::to_string(kMaxClusterName) +
+                                " characters: letters, digits, '_', '.' and '-'");
+      }
+      for (const RateLimitPolicy& earlier : policies) {
+        if (earlier.name == name) {
+          fail_at(key.Mark(), f.path + ": duplicate rate limit " + quote(name) +
+                                  " (first at line " + std::to_string(earlier.mark.line) + ")");
+        }
+      }
+      policies.push_back(load_rate_limit(child(f, name, key, it->second), name, key.Mark(), refs));
+    });
+    if (!loaded) {
+      refs.policies.names.push_back(name);
     }
-    policies.push_back(load_rate_limit(child(f, name, key, it->second), name, key.Mark(), refs));
   }
 }
 
@@ -155,7 +162,7 @@ void load_route_rate_limit(const Loader& loader, const Field& f, RouteConfig& /*
 
 void load_rate_limits(const Loader& loader, const Field& f, std::vector<RateLimitPolicy>& policies,
                       References& refs) {
-  RateLimitsLoader(loader).load(f, policies, refs);
+  loader.recover([&] { RateLimitsLoader(loader).load(f, policies, refs); });
 }
 
 }  // namespace ringgate::config_detail

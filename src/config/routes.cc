@@ -102,20 +102,23 @@ void RoutesLoader::load(const Field& f, std::vector<RouteConfig>& routes, Refere
   if (!f.node.IsSequence()) {
     fail(f, "expected a list of routes, got " + describe(f.node));
   }
+  // A route with a problem is left out and the next one read: routes name nothing in each other.
   size_t i = 0;
   for (auto it = f.node.begin(); it != f.node.end(); ++it, ++i) {
     const Field route_field = item(f, i, *it);
-    RouteRefs route_refs;
-    route_refs.route = route_field;
-    RouteConfig route = load_route(route_field, i, route_refs);
-    for (const RouteConfig& earlier : routes) {
-      if (earlier.name == route.name) {
-        fail(route_field, "duplicate route name " + quote(route.name) + " (first at line " +
-                              std::to_string(earlier.mark.line) + ")");
+    recover([&] {
+      RouteRefs route_refs;
+      route_refs.route = route_field;
+      RouteConfig route = load_route(route_field, i, route_refs);
+      for (const RouteConfig& earlier : routes) {
+        if (earlier.name == route.name) {
+          fail(route_field, "duplicate route name " + quote(route.name) + " (first at line " +
+                                std::to_string(earlier.mark.line) + ")");
+        }
       }
-    }
-    routes.push_back(std::move(route));
-    refs.routes.push_back(std::move(route_refs));
+      routes.push_back(std::move(route));
+      refs.routes.push_back(std::move(route_refs));
+    });
   }
 }
 
@@ -481,7 +484,7 @@ std::string RoutesLoader::load_action_path(const Field& f) const {
 
 void load_routes(const Loader& loader, const Field& f, std::vector<RouteConfig>& routes,
                  References& refs) {
-  RoutesLoader(loader).load(f, routes, refs);
+  loader.recover([&] { RoutesLoader(loader).load(f, routes, refs); });
 }
 
 }  // namespace ringgate::config_detail

@@ -4,6 +4,7 @@
 // References, which validate() resolves once every section is parsed. So a section can be read,
 // tested and changed without knowing which sections were parsed before it.
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,6 +48,22 @@ struct RouteRefs {
 // parser fills only its own part of Config, so whatever depends on another section waits here
 // until every section is parsed.
 struct References {
+  // What failed to load, so that what names it or depends on it is not reported again.
+  struct Failed {
+    bool all = false;                // the whole section failed
+    std::vector<std::string> names;  // entries whose own problem was reported
+    bool has(const std::string& name) const {
+      return all || std::find(names.begin(), names.end(), name) != names.end();
+    }
+  };
+  Failed clusters;  // upstreams (and the jwks.NAME clusters of failed issuers)
+  Failed policies;  // rate_limits
+  Failed issuers;   // auth.jwt
+  Failed key_sets;  // auth.api_keys
+  bool server_failed = false;
+  bool admin_failed = false;
+  bool redis_failed = false;
+
   bool admin_listen_given = false;  // else a clash names the default admin address
   // redis.timeout, or the redis section when it gives none: it must be shorter than
   // server.limits.request_timeout.
@@ -63,12 +80,14 @@ struct References {
 };
 
 // Section parsers, in the order load_document() (loader.cc) calls them. Each reads one
-// top-level key.
+// top-level key. Those of named entries (clusters, policies, issuers, key sets, routes) go on
+// past an entry with a problem (Loader::recover), noting its name in `refs` as failed.
 
 void load_server(const Loader& loader, const Field& f, ServerConfig& server);
 // Returns whether `listen` was given.
 bool load_admin(const Loader& loader, const Field& f, AdminConfig& admin);
-void load_upstreams(const Loader& loader, const Field& f, std::vector<UpstreamConfig>& upstreams);
+void load_upstreams(const Loader& loader, const Field& f, std::vector<UpstreamConfig>& upstreams,
+                    References& refs);
 void load_redis(const Loader& loader, const Field& f, RedisConfig& redis, References& refs);
 void load_rate_limits(const Loader& loader, const Field& f, std::vector<RateLimitPolicy>& policies,
                       References& refs);
@@ -91,7 +110,12 @@ RouteAction load_aggregate(const Loader& loader, const Field& f, const RouteMatc
                            RouteRefs& refs);
 
 // Resolves `refs` into `config`, derives what depends on more than one section, and checks what
-// no single section can (validate.cc). The first problem throws ConfigError.
+// no single section can (validate.cc). Problems are recorded route by route and check by check;
+// what depends on a part that failed to load is left unchecked.
 void validate(const Loader& loader, Config& config, const References& refs);
+
+// "file:line: warning: ..." for each route that no request can reach because an earlier route
+// takes every request it would (shadow.cc).
+std::vector<std::string> shadowed_routes(const std::vector<RouteConfig>& routes);
 
 }  // namespace ringgate::config_detail

@@ -123,9 +123,10 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
     server.trusted_hops = static_cast<uint32_t>(read_number(*v, 0, kMaxTrustedHops));
   }
   if (const Field* v = s.find("hosts_file")) {
-    server.hosts_file = read_string(*v);
+    const std::string given = read_string(*v);
+    server.hosts_file = resolve_path(given);
     if (server.hosts_file.empty() || access(server.hosts_file.c_str(), R_OK) != 0) {
-      fail(*v, "hosts_file \"" + server.hosts_file + "\" cannot be read");
+      fail(*v, "hosts_file " + describe_path(given, server.hosts_file) + " cannot be read");
     }
   }
 }

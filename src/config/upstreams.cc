@@ -47,7 +47,7 @@ class UpstreamsLoader : public Loader {
  public:
   explicit UpstreamsLoader(const Loader& loader) : Loader(loader) {}
 
-  void load(const Field& f, std::vector<UpstreamConfig>& upstreams) const;
+  void load(const Field& f, std::vector<UpstreamConfig>& upstreams, References& refs) const;
 
  private:
   UpstreamConfig load_upstream(const Field& f, std::string name, const YAML::Mark& key) const;
@@ -62,32 +62,40 @@ class UpstreamsLoader : public Loader {
   void load_retry_budget(const Field& f, RetryBudgetConfig& budget) const;
 };
 
-// Cluster names are a map's keys, so duplicates and bad names are reported at the key.
-void UpstreamsLoader::load(const Field& f, std::vector<UpstreamConfig>& upstreams) const {
+// Cluster names are a map's keys, so duplicates and bad names are reported at the key. A cluster
+// with a problem is left out and the next one read.
+void UpstreamsLoader::load(const Field& f, std::vector<UpstreamConfig>& upstreams,
+                           References& refs) const {
   if (f.node.IsNull()) {
     return;
   }
   if (!f.node.IsMap()) {
+    refs.clusters.all = true;
     fail(f, "expected a map of cluster names to clusters, got " + describe(f.node));
   }
   for (auto it = f.node.begin(); it != f.node.end(); ++it) {
     const YAML::Node key = it->first;  // a copy: it-> yields a temporary proxy
-    if (!key.IsScalar()) {
-      fail_at(key.Mark(), f.path + ": cluster names must be plain names, got " + describe(key));
-    }
-    const std::string name = key.Scalar();
-    if (!is_cluster_name(name)) {
-      fail_at(key.Mark(), f.path + ": cluster name " + quote(name) + " must be 1 to " +
-                              std::to_string(kMaxClusterName) +
-                              " characters: letters, digits, '_', '.' and '-'");
-    }
-    for (const UpstreamConfig& earlier : upstreams) {
-      if (earlier.name == name) {
-        fail_at(key.Mark(), f.path + ": duplicate upstream " + quote(name) + " (first at line " +
-                                std::to_string(earlier.mark.line) + ")");
+    const std::string name = key.IsScalar() ? key.Scalar() : "";
+    const bool loaded = recover([&] {
+      if (!key.IsScalar()) {
+        fail_at(key.Mark(), f.path + ": cluster names must be plain names, got " + describe(key));
       }
+      if (!is_cluster_name(name)) {
+        fail_at(key.Mark(), f.path + ": cluster name " + quote(name) + " must be 1 to " +
+                                std::to_string(kMaxClusterName) +
+                                " characters: letters, digits, '_', '.' and '-'");
+      }
+      for (const UpstreamConfig& earlier : upstreams) {
+        if (earlier.name == name) {
+          fail_at(key.Mark(), f.path + ": duplicate upstream " + quote(name) + " (first at line " +
+                                  std::to_string(earlier.mark.line) + ")");
+        }
+      }
+      upstreams.push_back(load_upstream(child(f, name, key, it->second), name, key.Mark()));
+    });
+    if (!loaded) {
+      refs.clusters.names.push_back(name);
     }
-    upstreams.push_back(load_upstream(child(f, name, key, it->second), name, key.Mark()));
   }
 }
 
@@ -349,8 +357,9 @@ void UpstreamsLoader::load_retry_budget(const Field& f, RetryBudgetConfig& budge
 
 }  // namespace
 
-void load_upstreams(const Loader& loader, const Field& f, std::vector<UpstreamConfig>& upstreams) {
-  UpstreamsLoader(loader).load(f, upstreams);
+void load_upstreams(const Loader& loader, const Field& f, std::vector<UpstreamConfig>& upstreams,
+                    References& refs) {
+  loader.recover([&] { UpstreamsLoader(loader).load(f, upstreams, refs); });
 }
 
 }  // namespace ringgate::config_detail

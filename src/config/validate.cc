@@ -18,7 +18,7 @@ namespace {
 
 class Validator : public Loader {
  public:
-  explicit Validator(const Loader& loader) : Loader(loader) {}
+  Validator(const Loader& loader, const References& refs) : Loader(loader), refs_(refs) {}
 
   void run(Config& config, const References& refs) const;
 
@@ -38,15 +38,30 @@ class Validator : public Loader {
   // stage and stage_count from depends_on; a cycle is reported where its first backend reads
   // the next one.
   void plan_backends(const RouteRefs& refs, AggregateAction& action) const;
+  // An unknown `name` of a kind whose entry or section failed to load has been reported
+  // already: abandon the route that names it.
+  static void skip_if_failed(const References::Failed& failed, const std::string& name) {
+    if (failed.has(name)) {
+      skip();
+    }
+  }
+
+  const References& refs_;
 };
 
+// Each check and each route is a part of its own (Loader::recover): a problem in one is recorded
+// and the next one checked. A check that needs a section that failed to load is left out.
 void Validator::run(Config& config, const References& refs) const {
-  check_listener_overlap(config, refs.admin_listen_given);
-  check_redis(config, refs);
+  if (!refs.server_failed && !refs.admin_failed) {
+    recover([&] { check_listener_overlap(config, refs.admin_listen_given); });
+  }
+  if (!refs.redis_failed) {
+    recover([&] { check_redis(config, refs); });
+  }
   // Before the routes: a route may name a `jwks.NAME` cluster.
   add_jwks_clusters(config, refs);
   for (size_t i = 0; i < config.routes.size(); ++i) {
-    resolve_route(config, config.routes[i], refs.routes[i]);
+    recover([&] { resolve_route(config, config.routes[i], refs.routes[i]); });
   }
 }
 
@@ -94,7 +109,7 @@ void Validator::check_listener_overlap(const Config& config, bool admin_listen_g
 
 void Validator::check_redis(const Config& config, const References& refs) const {
   const Duration request_timeout = config.server.limits.request_timeout;
-  if (refs.redis_timeout && config.redis.timeout >= request_timeout) {
+  if (refs.redis_timeout && !refs.server_failed && config.redis.timeout >= request_timeout) {
     // A request waits for its lease: the wait must end (on_error) before the request does.
     fail(*refs.redis_timeout, "redis.timeout (" + std::to_string(config.redis.timeout.count()) +
                                   "ms) must be shorter than server.limits.request_timeout (" +
@@ -118,13 +133,15 @@ void Validator::add_jwks_clusters(Config& config, const References& refs) const 
     up.endpoints.push_back(ep);
     up.keepalive = 2;
     up.mark = source_mark(source.url.mark);
-    for (const UpstreamConfig& other : config.upstreams) {
-      if (other.name == up.name) {
-        fail(source.url, "an upstream is already named " + quote(up.name));
+    recover([&] {
+      for (const UpstreamConfig& other : config.upstreams) {
+        if (other.name == up.name) {
+          fail(source.url, "an upstream is already named " + quote(up.name));
+        }
       }
-    }
-    j.jwks_cluster = static_cast<uint32_t>(config.upstreams.size());
-    config.upstreams.push_back(std::move(up));
+      j.jwks_cluster = static_cast<uint32_t>(config.upstreams.size());
+      config.upstreams.push_back(std::move(up));
+    });
   }
 }
 
@@ -145,6 +162,7 @@ void Validator::resolve_route_auth(Config& config, RouteConfig& route,
       ++i;
     }
     if (i == api_keys.size()) {
+      skip_if_failed(refs_.key_sets, name);
       fail(refs.api_key->field, "unknown API-key set " + quote(name) + " (auth.api_keys)");
     }
     route.auth.api_key = static_cast<int32_t>(i);
@@ -162,6 +180,7 @@ void Validator::resolve_route_auth(Config& config, RouteConfig& route,
     ++i;
   }
   if (i == issuers.size()) {
+    skip_if_failed(refs_.issuers, name);
     std::string known;
     for (const JwtIssuerConfig& j : issuers) {
       known += (known.empty() ? "" : ", ") + j.name;
@@ -210,6 +229,7 @@ void Validator::resolve_rate_limits(Config& config, RouteConfig& route,
       ++i;
     }
     if (i == policies.size()) {
+      skip_if_failed(refs_.policies, name);
       std::string known;
       for (const RateLimitPolicy& p : policies) {
         known += (known.empty() ? "" : ", ") + p.name;
@@ -309,6 +329,7 @@ uint32_t Validator::resolve_cluster(const Config& config, const NameRef& ref) co
     }
     defined.push_back(up.name);
   }
+  skip_if_failed(refs_.clusters, name);
   std::string quoted = quote(name);
   quoted.front() = '"';
   quoted.back() = '"';
@@ -384,7 +405,7 @@ void Validator::plan_backends(const RouteRefs& refs, AggregateAction& action) co
 }  // namespace
 
 void validate(const Loader& loader, Config& config, const References& refs) {
-  Validator(loader).run(config, refs);
+  Validator(loader, refs).run(config, refs);
 }
 
 }  // namespace ringgate::config_detail

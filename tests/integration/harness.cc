@@ -59,7 +59,8 @@ std::string_view trim(std::string_view s) {
 
 // Exec `args` with stdout/stderr on the given fds. The child dies with the test process so a
 // crashed test never leaves a gateway holding a port.
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd,
+            const std::string& cwd = "") {
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (const std::string& a : args) {
@@ -86,6 +87,9 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   }
   dup2(out_fd, 1);
   dup2(err_fd, 2);
+  if (!cwd.empty() && chdir(cwd.c_str()) != 0) {
+    _exit(127);
+  }
   execvp(argv[0], argv.data());  // a path, or a program found in PATH
   _exit(127);
 }
@@ -231,10 +235,11 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
 // ---------------------------------------------------------------------------------------------
 // run_binary
 
-CommandResult run_binary(const std::vector<std::string>& args, Millis timeout) {
+CommandResult run_binary(const std::vector<std::string>& args, Millis timeout,
+                         const std::string& cwd) {
   std::vector<std::string> argv{binary_path()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, timeout);
+  return run_command(argv, timeout, cwd);
 }
 
 pid_t start_process(const std::vector<std::string>& argv) {
@@ -246,7 +251,8 @@ pid_t start_process(const std::vector<std::string>& argv) {
   return pid;
 }
 
-CommandResult run_command(const std::vector<std::string>& argv, Millis timeout) {
+CommandResult run_command(const std::vector<std::string>& argv, Millis timeout,
+                          const std::string& cwd) {
   CommandResult result;
   int out_pipe[2];
   int err_pipe[2];
@@ -259,7 +265,7 @@ CommandResult run_command(const std::vector<std::string>& argv, Millis timeout) 
     return result;
   }
   raise_fd_limit();
-  pid_t pid = spawn(argv, out_pipe[1], err_pipe[1]);
+  pid_t pid = spawn(argv, out_pipe[1], err_pipe[1], cwd);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (pid < 0) {
@@ -323,10 +329,11 @@ GatewayProcess::GatewayProcess(const std::string& yaml, Millis ready_timeout) {
   launch({binary_path(), "-c", config_path_}, ready_timeout);
 }
 
-GatewayProcess::GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout) {
+GatewayProcess::GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout,
+                               const std::string& cwd) {
   std::vector<std::string> argv{binary_path()};
   argv.insert(argv.end(), args.begin(), args.end());
-  launch(argv, ready_timeout);
+  launch(argv, ready_timeout, cwd);
 }
 
 bool GatewayProcess::wait_output(std::string_view text, Millis timeout) {
@@ -339,14 +346,15 @@ bool GatewayProcess::wait_output(std::string_view text, Millis timeout) {
   return found();
 }
 
-void GatewayProcess::launch(const std::vector<std::string>& args, Millis ready_timeout) {
+void GatewayProcess::launch(const std::vector<std::string>& args, Millis ready_timeout,
+                            const std::string& cwd) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     error_ = std::string("pipe2: ") + std::strerror(errno);
     return;
   }
   raise_fd_limit();
-  pid_ = spawn(args, pipe_fds[1], pipe_fds[1]);
+  pid_ = spawn(args, pipe_fds[1], pipe_fds[1], cwd);
   ::close(pipe_fds[1]);
   if (pid_ < 0) {
     ::close(pipe_fds[0]);

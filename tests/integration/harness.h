@@ -46,15 +46,19 @@ class TempDir {
   std::string path_;
 };
 
-// Result of running the binary to completion (--check, --version, a bad config).
+// Result of running the binary to completion (--check, --version, a bad config). `cwd`, when
+// given, is the working directory the program starts in (a service manager starts it in `/`);
+// else the test's own.
 struct CommandResult {
   int exit_code = -1;  // WEXITSTATUS, or -signal when killed; -1 on spawn failure or timeout
   std::string out;     // stdout
   std::string err;     // stderr
 };
-CommandResult run_binary(const std::vector<std::string>& args, Millis timeout = 10s);
+CommandResult run_binary(const std::vector<std::string>& args, Millis timeout = 10s,
+                         const std::string& cwd = "");
 // Any program (a path, or a name looked up in PATH) run to completion.
-CommandResult run_command(const std::vector<std::string>& argv, Millis timeout = 10s);
+CommandResult run_command(const std::vector<std::string>& argv, Millis timeout = 10s,
+                          const std::string& cwd = "");
 // Starts a program in the background (output discarded; killed if the test process dies).
 // -1 when it cannot be started; the caller reaps it.
 pid_t start_process(const std::vector<std::string>& argv);
@@ -65,8 +69,10 @@ class GatewayProcess {
   // Writes `yaml` to a fresh temp dir and starts `ringgate -c FILE`. Check ok() afterwards; on
   // failure error() says why and log() holds what the process printed.
   explicit GatewayProcess(const std::string& yaml, Millis ready_timeout = 10s);
-  // Starts `ringgate ARGS...` with no config file of its own (e.g. {"demo", "--ephemeral"}).
-  GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout);
+  // Starts `ringgate ARGS...` with no config file of its own (e.g. {"demo", "--ephemeral"}), in
+  // `cwd` when given.
+  GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout,
+                 const std::string& cwd = "");
   ~GatewayProcess();  // SIGKILL if still running
   GatewayProcess(const GatewayProcess&) = delete;
   GatewayProcess& operator=(const GatewayProcess&) = delete;
@@ -95,7 +101,8 @@ class GatewayProcess {
   bool running();
 
  private:
-  void launch(const std::vector<std::string>& args, Millis ready_timeout);
+  void launch(const std::vector<std::string>& args, Millis ready_timeout,
+              const std::string& cwd = "");
   void drain_stderr();
 
   TempDir dir_;

@@ -31,11 +31,26 @@ struct SourceMark {
   int column = 0;
 };
 
-// Thrown only while loading a config; what() is "file:line:column: reason".
+// A load reports at most this many problems; beyond them it only counts.
+inline constexpr size_t kMaxConfigProblems = 20;
+
+// Thrown only while loading a config; what() is "file:line:column: reason", or for a config
+// with several problems one such line per problem, the first found first, and "... and N more"
+// past kMaxConfigProblems.
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(const SourceMark& mark, const std::string& reason);
-  explicit ConfigError(const std::string& message) : std::runtime_error(message) {}
+  explicit ConfigError(const std::string& message);
+  // `problems` in the order found; `more` problems left out after them.
+  ConfigError(std::vector<std::string> problems, size_t more);
+
+  // Each problem, "file:line:column: reason"; one unless the load found several.
+  const std::vector<std::string>& problems() const { return problems_; }
+  size_t more() const { return more_; }
+
+ private:
+  std::vector<std::string> problems_;
+  size_t more_ = 0;
 };
 
 struct ListenConfig {
@@ -83,7 +98,8 @@ struct ServerConfig {
   // kept and the peer appended, and the client address is the Nth entry from the right.
   uint32_t trusted_hops = 0;
   // Upstream endpoint names are looked up in this hosts(5)-format file before DNS, reread at
-  // every dns_refresh (file-based service discovery). Empty: DNS only.
+  // every dns_refresh (file-based service discovery). Empty: DNS only. Like every path of a
+  // config, as opened: a relative path given in a config file is joined to its directory.
   std::string hosts_file;
 };
 
@@ -248,7 +264,7 @@ struct UpstreamConfig {
 // where the token is read, and which claims go upstream as headers.
 struct JwtIssuerConfig {
   std::string name;
-  std::string jwks_file;  // as given (relative to the working directory); may be empty
+  std::string jwks_file;  // as opened (see ServerConfig::hosts_file); may be empty
   // The keys of jwks_file, loaded with the config (a bad file is a config error); empty
   // without a file.
   std::shared_ptr<const std::vector<jwt::Key>> keys;
@@ -283,7 +299,7 @@ struct JwtIssuerConfig {
 // An API-key set (`auth.api_keys.NAME`): SHA-256 digests of the keys with consumer names.
 struct ApiKeyConfig {
   std::string name;
-  std::string file;                          // as given (relative to the working directory)
+  std::string file;                          // as opened (see ServerConfig::hosts_file)
   std::shared_ptr<const ApiKeyTable> table;  // as loaded with the config
   enum class From : uint8_t { kHeader, kQuery };
   From from = From::kHeader;
@@ -341,6 +357,9 @@ struct RedisConfig {
 
 struct Config {
   std::string source;  // file name, or "<embedded>"
+  // What the config says that is allowed but surely not meant, "file:line: warning: ..." (a
+  // route no request can reach); printed at start-up and by `ringgate -t`.
+  std::vector<std::string> warnings;
   ServerConfig server;
   AdminConfig admin;
   std::vector<UpstreamConfig> upstreams;     // in file order
@@ -351,7 +370,11 @@ struct Config {
   std::vector<RouteConfig> routes;
 };
 
-// Parse and validate; throws ConfigError with file:line:column on the first problem.
+// Parse and validate; throws ConfigError with file:line:column and the reason of every problem
+// found (see ConfigError). Relative
+// paths in the config (jwks_file, an API-key file, hosts_file) are joined to the directory of
+// the config file; a config loaded from a string has none, so its relative paths stay relative
+// to the working directory.
 Config load_config_file(const std::string& path);
 Config load_config_string(const std::string& yaml, const std::string& source_name);
 
