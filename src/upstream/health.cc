@@ -15,7 +15,11 @@ namespace ringgate {
 
 HealthProbe::HealthProbe(Shard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint)
     : Timer(&HealthProbe::on_timer), shard_(shard), cluster_(cluster), endpoint_(endpoint) {
-  request_ = "GET " + cluster.config->health.path + " HTTP/1.1\r\nHost: " + endpoint.authority +
+  // A cluster with a fixed `host:` is virtual-hosted: its checks ask for that host too, else
+  // the endpoint's own name and port.
+  const UpstreamConfig& u = *cluster.config;
+  const std::string& host = u.host == HostPolicy::kFixed ? u.host_value : endpoint.authority;
+  request_ = "GET " + u.health.path + " HTTP/1.1\r\nHost: " + host +
              "\r\nUser-Agent: ringgate-health-check\r\nConnection: close\r\n\r\n";
 }
 

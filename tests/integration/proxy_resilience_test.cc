@@ -513,6 +513,39 @@ TEST_F(ProxyResilienceTest, UnhealthyEndpointLosesTrafficAndComesBack) {
       << "a did not come back after passing its health check";
 }
 
+TEST_F(ProxyResilienceTest, HealthChecksAskForTheClustersFixedHost) {
+  // A virtual-hosted cluster (`host:` fixed) is checked under that host, like its traffic; a
+  // cluster without one under the endpoint's name and port.
+  const std::string fixed_record = record_file();
+  const std::string plain_record = dir_.path() + "/plain.txt";
+  Upstream fixed({"--name", "fixed", "--record", fixed_record});
+  Upstream plain({"--name", "plain", "--record", plain_record});
+  ConfigSpec spec;
+  spec.upstreams = "  api:\n    endpoints: [" + endpoint(fixed.port()) +
+                   "]\n    host: api.internal\n"
+                   "    health: {path: /healthz, interval: 100ms, timeout: 50ms}\n"
+                   "  other:\n    endpoints: [" +
+                   endpoint(plain.port()) +
+                   "]\n    health: {path: /healthz, interval: 100ms, timeout: 50ms}\n";
+  spec.routes =
+      "  - match: {prefix: /api}\n    upstream: api\n"
+      "  - match: {prefix: /other}\n    upstream: other\n" +
+      default_routes();
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  ASSERT_TRUE(eventually([&] {
+    return !read_record(fixed_record).requests.empty() &&
+           !read_record(plain_record).requests.empty();
+  })) << "no health check arrived";
+  const std::string check = read_record(fixed_record).requests.front();
+  EXPECT_TRUE(check.starts_with("GET /healthz ")) << check;
+  EXPECT_EQ(values(check, "host"), std::vector<std::string>{"api.internal"}) << check;
+  const std::string plain_check = read_record(plain_record).requests.front();
+  EXPECT_EQ(values(plain_check, "host"),
+            std::vector<std::string>{"127.0.0.1:" + std::to_string(plain.port())})
+      << plain_check;
+}
+
 TEST_F(ProxyResilienceTest, AllEndpointsUnhealthyIs503NamingTheCluster) {
   Upstream a({"--name", "a", "--unhealthy"});
   auto& gw = start_proxy(endpoint(a.port()),
