@@ -14,6 +14,7 @@ namespace {
 
 constexpr size_t kMaxRouteName = 128;
 constexpr uint32_t kMaxRetries = 10;
+constexpr uint64_t kMaxMinRateBytes = uint64_t{1} << 40;  // 1 TiB per window
 
 class RoutesLoader : public Loader {
  public:
@@ -410,7 +411,7 @@ RouteAction RoutesLoader::load_upstream_action(const Field& f, const RouteMatch&
   if (f.node.IsMap()) {
     s.emplace(*this, f,
               std::vector<std::string_view>{"cluster", "strip_prefix", "rewrite", "host", "timeout",
-                                            "try_timeout", "retries"});
+                                            "try_timeout", "retries", "stream", "min_rate"});
     cluster = s->find("cluster");
     if (!cluster) {
       fail(f, "missing 'cluster' (the name of one of the upstreams)");
@@ -463,6 +464,19 @@ RouteAction RoutesLoader::load_upstream_action(const Field& f, const RouteMatch&
   }
   if (const Field* v = s->find("retries")) {
     action.retries = static_cast<uint32_t>(read_number(*v, 0, kMaxRetries));
+  }
+  if (const Field* v = s->find("stream")) {
+    action.stream = read_bool(*v);
+  }
+  if (const Field* v = s->find("min_rate")) {
+    const Section rate(*this, *v, {"bytes", "window"});
+    const Field* bytes = rate.find("bytes");
+    const Field* window = rate.find("window");
+    if (!bytes || !window) {
+      fail(*v, "needs both 'bytes' and 'window' (at least this much in every window)");
+    }
+    action.min_rate_bytes = read_size(*bytes, 1, kMaxMinRateBytes);
+    action.min_rate_window = read_duration(*window, kMinTimeout, kOneHour);
   }
   // A try that may outlast the whole request could never time out on its own.
   if (action.try_timeout.count() != 0) {

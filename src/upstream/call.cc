@@ -540,6 +540,7 @@ bool ProxyCall::on_response_head() {
   if (p.has_body()) {
     p.set_body_sink(sink_);
   }
+  window_end_ms_ = 0;  // min_rate windows start at this head (not an earlier try's)
   arm_transfer_timer();
   return true;
 }
@@ -582,8 +583,37 @@ bool ProxyCall::switch_protocols() {
 }
 
 void ProxyCall::arm_transfer_timer() {
-  // From the head on, the timeout bounds a stalled transfer, re-armed on progress.
-  shard_.timers().arm(*this, shard_.now_ms() + static_cast<uint64_t>(action_->timeout.count()));
+  // From the head on the route's timeout still bounds the whole exchange; a stream's bounds
+  // each stall instead, re-armed whenever the client took what was sent. min_rate checks the
+  // bytes of each window on the same timer.
+  const uint64_t now = shard_.now_ms();
+  if (action_->stream) {
+    transfer_deadline_ms_ = now + static_cast<uint64_t>(action_->timeout.count());
+  } else {
+    transfer_deadline_ms_ = deadline_ms_;
+  }
+  if (action_->min_rate_bytes != 0 && window_end_ms_ == 0) {
+    window_end_ms_ = now + static_cast<uint64_t>(action_->min_rate_window.count());
+    window_start_bytes_ = received_;
+  }
+  const uint64_t at =
+      window_end_ms_ != 0 ? std::min(transfer_deadline_ms_, window_end_ms_) : transfer_deadline_ms_;
+  shard_.timers().arm(*this, at);
+}
+
+bool ProxyCall::slow_window_passed() {
+  // At a window's end: enough bytes came in it, and the next window begins.
+  if (window_end_ms_ == 0 || shard_.now_ms() < window_end_ms_ ||
+      shard_.now_ms() >= transfer_deadline_ms_) {
+    return false;
+  }
+  if (received_ - window_start_bytes_ < action_->min_rate_bytes) {
+    return false;
+  }
+  window_end_ms_ = shard_.now_ms() + static_cast<uint64_t>(action_->min_rate_window.count());
+  window_start_bytes_ = received_;
+  shard_.timers().arm(*this, std::min(transfer_deadline_ms_, window_end_ms_));
+  return true;
 }
 
 void ProxyCall::arm_tunnel_timer() {
@@ -612,8 +642,8 @@ bool ProxyCall::on_client_drained() {
   }
   if (tunnelling()) {
     arm_tunnel_timer();
-  } else if (state_ == State::kResponding) {
-    arm_transfer_timer();
+  } else if (state_ == State::kResponding && action_->stream) {
+    arm_transfer_timer();  // progress: a stream's stall bound starts again
   }
   up_->resume();
   return true;
@@ -787,6 +817,7 @@ void ProxyCall::clear() {
   key_hash_ = 0;
   host_off_ = host_len_ = 0;
   last_status_ = 0;
+  transfer_deadline_ms_ = window_end_ms_ = window_start_bytes_ = received_ = 0;
 }
 
 void ProxyCall::on_timer(Timer* t) {
@@ -795,12 +826,23 @@ void ProxyCall::on_timer(Timer* t) {
     call->end_tunnel();  // idle
     return;
   }
-  bump(call->cluster_->counters.timeouts);
+  Error error = call->cluster_->error(ErrorKind::kTimeout);
+  if (call->state_ == State::kResponding && call->window_end_ms_ != 0 &&
+      call->shard_.now_ms() >= call->window_end_ms_ &&
+      call->shard_.now_ms() < call->transfer_deadline_ms_) {
+    if (call->slow_window_passed()) {
+      return;
+    }
+    bump(call->cluster_->counters.slow_responses);
+    error.detail = "sent its response slower than the route's min_rate";
+  } else {
+    bump(call->cluster_->counters.timeouts);
+  }
   UpstreamConn* u = call->up_;
   if (u) {
     u->close();  // a late response must not land on the next request
   }
-  call->on_upstream_failure(call->cluster_->error(ErrorKind::kTimeout));
+  call->on_upstream_failure(error);
 }
 
 }  // namespace ringgate

@@ -188,6 +188,7 @@ void UpstreamConn::on_recv(int res, uint32_t flags) {
       close();
     } else {
       in_.push(shard_.chains(), bid, static_cast<uint32_t>(res));
+      call_->note_received(static_cast<uint32_t>(res));
       process_input();
     }
   } else if (res == 0) {

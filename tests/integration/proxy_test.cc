@@ -706,6 +706,59 @@ class Sink {
   uint16_t port_ = 0;
 };
 
+// A chunked body in 10-byte chunks, one every 100 ms: 10 bytes/s, `chunks` of them.
+std::string trickle(int chunks) {
+  return "/api/slow?chunked=1&chunk=10&body_size=" + std::to_string(chunks * 10) + "&slow=100ms";
+}
+
+TEST_F(ProxyTest, RouteTimeoutCoversTheWholeResponse) {
+  // An upstream that trickles its body kept both connections for as long as it liked: the
+  // route timeout now bounds the exchange to its last byte, not only to the head.
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()), "",
+                         "  - match: {prefix: /api}\n    upstream: {cluster: api, timeout: 1s}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("GET", trickle(100))));  // 10 s of body
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string got;
+  EXPECT_TRUE(read_until_eof(c, got, 4s)) << "still open after 4 s: the timeout did not cut it";
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(elapsed, 2500ms);
+  EXPECT_GE(elapsed, 900ms);
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200")) << visible(got.substr(0, 200));
+  EXPECT_EQ(got.find("\r\n0\r\n\r\n"), std::string::npos) << "the cut response looks complete";
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_timeouts_total{upstream=\"api\"}"), 1);
+}
+
+TEST_F(ProxyTest, StreamRouteBoundsStallsAndMinRateCutsATrickle) {
+  // `stream: true`: the timeout bounds each stall, so a 2 s trickle outlives a 1 s timeout;
+  // with min_rate, 10 bytes/s against at least 100 bytes every 500 ms is cut at the first window.
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()), "",
+                         "  - match: {prefix: /api/stream}\n"
+                         "    upstream: {cluster: api, timeout: 1s, stream: true}\n"
+                         "  - match: {prefix: /api/rated}\n"
+                         "    upstream: {cluster: api, timeout: 5s, stream: true, "
+                         "min_rate: {bytes: 100, window: 500ms}}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::string why;
+  auto r = fetch(gw.port(), request("GET", "/api/stream" + trickle(20).substr(4)), ReadOptions{5s},
+                 &why);
+  ASSERT_TRUE(r) << why;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.size(), 200u);
+
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("GET", "/api/rated" + trickle(100).substr(4))));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string got;
+  EXPECT_TRUE(read_until_eof(c, got, 4s)) << "a response under min_rate was not cut";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_slow_responses_total{upstream=\"api\"}"), 1);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_timeouts_total{upstream=\"api\"}"), 0);
+}
+
 TEST_F(ProxyTest, TryTimeoutMovesOnToAnotherEndpoint) {
   Sink sink;
   Upstream live({"--name", "live"});

@@ -145,9 +145,17 @@ struct UpstreamAction {
   HostPolicy host = HostPolicy::kPreserve;
   std::string host_value;
   bool host_set = false;
-  Duration timeout{15000};  // whole request, all tries, until the response head → 504
+  // The whole exchange, all tries, until the response's last byte: 504 before the head, a cut
+  // response after it. With `stream`, it bounds the time to the head and then each stall
+  // (re-armed whenever the client took what was sent), for long downloads and event streams.
+  Duration timeout{15000};
   Duration try_timeout{0};  // one try until the response head; 0 = timeout
   uint32_t retries = 1;     // extra tries after the first (0..10)
+  bool stream = false;
+  // From the response head on, at least `min_rate_bytes` from the upstream in every
+  // `min_rate_window`, or the response is cut (0: no minimum).
+  uint64_t min_rate_bytes = 0;
+  Duration min_rate_window{0};
 };
 
 // AggregateAction (the third action) is in aggregate.h.

@@ -138,6 +138,8 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
                       std::string_view request, bool idempotent);
   // The gateway no longer wants the answer; the sink is not called again.
   void cancel() { on_client_gone(); }
+  // Bytes received from the upstream for this call (the route's min_rate counts them).
+  void note_received(uint32_t n) { received_ += n; }
   State state() const { return state_; }
 
   // --- Responder: from the client connection ---
@@ -209,6 +211,8 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   void detach_upstream(bool reusable);
   void arm_try_timer();
   void arm_transfer_timer();
+  // min_rate: true when the window that just ended had enough bytes (the next one is armed).
+  bool slow_window_passed();
   void put_request(const char* data, size_t n);
   void count_response(int status);
   void record_latency();
@@ -236,7 +240,11 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   char* req_ = nullptr;  // request bytes (pooled block): head, then body as it arrives
   uint32_t req_len_ = 0;
   uint32_t req_sent_ = 0;
-  uint64_t deadline_ms_ = 0;  // whole request
+  uint64_t deadline_ms_ = 0;           // whole request
+  uint64_t transfer_deadline_ms_ = 0;  // from the head: the whole request's, or a stream's stall
+  uint64_t window_end_ms_ = 0;         // min_rate: the current window's end
+  uint64_t window_start_bytes_ = 0;    // min_rate: received_ when the window began
+  uint64_t received_ = 0;
   uint64_t try_deadline_ms_ = 0;
   uint64_t key_hash_ = 0;
   uint64_t start_us_ = 0;

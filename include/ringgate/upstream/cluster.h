@@ -34,6 +34,8 @@ class UpstreamConn;
   X(failures_504, "errors_504_total", "counter", "Requests answered 504 by the gateway")      \
   X(connect_failures, "connect_failures_total", "counter", "Failed connection attempts")      \
   X(timeouts, "timeouts_total", "counter", "Tries that timed out (connect or response)")      \
+  X(slow_responses, "slow_responses_total", "counter",                                        \
+    "Responses cut for sending less than the route's min_rate")                               \
   X(retries, "retries_total", "counter", "Retried tries")                                     \
   X(bad_responses, "bad_responses_total", "counter", "Responses with bad framing or cut off") \
   X(pool_hits, "pool_hits_total", "counter", "Requests sent on a pooled connection")          \

@@ -560,7 +560,11 @@ const ErrorCase kErrors[] = {
      "routes[0].upstream: a route has exactly one action, but this one also has 'direct'"},
     {ROUTE "    upstream: {cluster: a, retry: 2}\n", "t.yaml:7:28",
      "unknown key 'retry' in 'routes[0].upstream' (expected one of: cluster, strip_prefix, "
-     "rewrite, host, timeout, try_timeout, retries)"},
+     "rewrite, host, timeout, try_timeout, retries, stream, min_rate)"},
+    {ROUTE "    upstream: {cluster: a, min_rate: {bytes: 100}}\n", "t.yaml:7:38",
+     "routes[0].upstream.min_rate: needs both 'bytes' and 'window'"},
+    {ROUTE "    upstream: {cluster: a, stream: maybe}\n", "t.yaml:7:36",
+     "routes[0].upstream.stream: expected true or false"},
 
     // The route action: the path sent upstream.
     {ROUTE "    upstream: {cluster: a, strip_prefix: /api, rewrite: /x}\n", "t.yaml:7:57",
