@@ -926,33 +926,31 @@ TEST_F(ProxyResilienceTest, MaxPendingRefusesWhileAConnectIsPending) {
 // ---------------------------------------------------------------------------------------------
 // 6. An endpoint dies under load
 
-TEST_F(ProxyResilienceTest, KillingAnEndpointUnderLoadFailsNoIdempotentRequest) {
-  Upstream a({"--name", "a"});
-  Upstream b({"--name", "b"});
-  ConfigSpec spec;
-  spec.workers = 2;
-  // A retry budget that four clients cannot exhaust: the point is the retry logic, not the
-  // budget (min_concurrent 3 by default, and four requests may fail at the same moment).
-  auto& gw = start_proxy(endpoint(a.port()) + ", " + endpoint(b.port()),
-                         "    outlier: {consecutive_connect_failures: 1, base_ejection: 30s}\n"
-                         "    retry_budget: {percent: 100, min_concurrent: 16}\n",
-                         api_route("retries: 2"), spec);
-  ASSERT_TRUE(gw.ok()) << gw.error();
-  constexpr int kClients = 4;
+// What clients saw while an endpoint was killed under their load.
+struct KillRun {
+  int total = 0;
+  int at_kill = 0;
+  std::vector<std::string> failures;  // not a 200: the target and what came back
+  std::map<std::string, int> before;  // responses by endpoint name, before the kill
+  std::map<std::string, int> after;   // ... and after it
+};
+
+// `clients` threads send GETs for /api/load/CLIENT/N`suffix` on keep-alive connections (a new
+// one after a failure or a close); `victim` is killed after `before`, the load goes on `after`.
+KillRun load_and_kill(uint16_t port, int clients, const std::string& suffix, Upstream& victim,
+                      Millis before, Millis after) {
+  KillRun run;
   std::atomic<bool> stop{false};
   std::atomic<bool> killed{false};
   std::atomic<int> total{0};
-  std::atomic<int> from_a{0};
-  std::atomic<int> from_b_after_kill{0};
   std::mutex mutex;
-  std::vector<std::string> failures;
-  std::vector<std::thread> clients;
-  for (int t = 0; t < kClients; ++t) {
-    clients.emplace_back([&, t] {
-      Conn c = connect_to(gw.port());
-      int i = 0;
-      while (!stop) {
-        const std::string target = "/api/load/" + std::to_string(t) + "/" + std::to_string(i++);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      Conn c = connect_to(port);
+      for (int i = 0; !stop; ++i) {
+        const std::string target =
+            "/api/load/" + std::to_string(t) + "/" + std::to_string(i) + suffix;
         std::string why;
         std::optional<Response> r;
         if (c.valid() && send_all(c, request("GET", target))) {
@@ -961,40 +959,52 @@ TEST_F(ProxyResilienceTest, KillingAnEndpointUnderLoadFailsNoIdempotentRequest) 
           why = "send failed";
         }
         ++total;
+        std::lock_guard lock(mutex);
         if (!r || r->status != 200) {
-          std::lock_guard lock(mutex);
-          failures.push_back(target + ": " + (r ? r->raw.substr(0, 300) : why));
-          c = connect_to(gw.port());
+          run.failures.push_back(target + ": " + (r ? r->raw.substr(0, 300) : why));
+          c = connect_to(port);
           continue;
         }
-        const std::string name = served_by(*r);
-        if (name == "a") {
-          ++from_a;
-        } else if (name == "b" && killed) {
-          ++from_b_after_kill;
-        }
+        ++(killed ? run.after : run.before)[served_by(*r)];
         if (!r->connection_has("keep-alive") && r->connection_has("close")) {
-          c = connect_to(gw.port());
+          c = connect_to(port);
         }
       }
     });
   }
-  // About a second of load on both endpoints, then a second with one of them dead.
-  std::this_thread::sleep_for(1s);
-  const int at_kill = total;
-  a.kill_now();
+  std::this_thread::sleep_for(before);
+  run.at_kill = total;
+  victim.kill_now();
   killed = true;
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(after);
   stop = true;
-  for (std::thread& t : clients) {
+  for (std::thread& t : threads) {
     t.join();
   }
-  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << total
-                                << " failed; first: " << (failures.empty() ? "" : failures.front());
-  EXPECT_GE(from_a.load(), 1) << "a never served before it was killed";
-  EXPECT_GE(from_b_after_kill.load(), 1);
-  EXPECT_GE(at_kill, 20) << "too little load before the kill";
-  EXPECT_GE(total.load() - at_kill, 20) << "too little load after the kill";
+  run.total = total;
+  return run;
+}
+
+TEST_F(ProxyResilienceTest, KillingAnEndpointUnderLoadFailsNoIdempotentRequest) {
+  Upstream a({"--name", "a"});
+  Upstream b({"--name", "b"});
+  ConfigSpec spec;
+  spec.workers = 2;
+  // A retry budget that four clients cannot exhaust: the point is the retry logic, not the
+  // budget.
+  auto& gw = start_proxy(endpoint(a.port()) + ", " + endpoint(b.port()),
+                         "    outlier: {consecutive_connect_failures: 1, base_ejection: 30s}\n"
+                         "    retry_budget: {percent: 100, min_concurrent: 16}\n",
+                         api_route("retries: 2"), spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // About a second of load on both endpoints, then a second with one of them dead.
+  const KillRun run = load_and_kill(gw.port(), 4, "", a, 1s, 1s);
+  EXPECT_TRUE(run.failures.empty())
+      << run.failures.size() << " of " << run.total << " failed; first: " << run.failures.front();
+  EXPECT_GE(run.before.count("a") ? run.before.at("a") : 0, 1) << "a never served before the kill";
+  EXPECT_GE(run.after.count("b") ? run.after.at("b") : 0, 1);
+  EXPECT_GE(run.at_kill, 20) << "too little load before the kill";
+  EXPECT_GE(run.total - run.at_kill, 20) << "too little load after the kill";
 }
 
 TEST_F(ProxyResilienceTest, KillingAnEndpointUnderLoadWithTheDefaultsFailsNoIdempotentRequest) {
@@ -1006,46 +1016,11 @@ TEST_F(ProxyResilienceTest, KillingAnEndpointUnderLoadWithTheDefaultsFailsNoIdem
   auto& gw =
       start_proxy(endpoint(a.port()) + ", " + endpoint(b.port()), "", api_route("retries: 2"));
   ASSERT_TRUE(gw.ok()) << gw.error();
-  constexpr int kClients = 32;
-  std::atomic<bool> stop{false};
-  std::atomic<int> total{0};
-  std::mutex mutex;
-  std::vector<std::string> failures;
-  std::vector<std::thread> clients;
-  for (int t = 0; t < kClients; ++t) {
-    clients.emplace_back([&, t] {
-      Conn c = connect_to(gw.port());
-      for (int i = 0; !stop; ++i) {
-        const std::string target =
-            "/api/d/" + std::to_string(t) + "/" + std::to_string(i) + "?delay=20ms";
-        std::string why;
-        std::optional<Response> r;
-        if (c.valid() && send_all(c, request("GET", target))) {
-          r = read_response(c, {}, &why);
-        } else {
-          why = "send failed";
-        }
-        ++total;
-        if (!r || r->status != 200) {
-          std::lock_guard lock(mutex);
-          failures.push_back(target + ": " + (r ? r->raw.substr(0, 300) : why));
-          c = connect_to(gw.port());
-        }
-      }
-    });
-  }
-  std::this_thread::sleep_for(500ms);
-  const int at_kill = total;
-  a.kill_now();
-  std::this_thread::sleep_for(700ms);
-  stop = true;
-  for (std::thread& t : clients) {
-    t.join();
-  }
-  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << total
-                                << " failed; first: " << (failures.empty() ? "" : failures.front());
-  EXPECT_GE(at_kill, 100) << "too little load before the kill";
-  EXPECT_GE(total.load() - at_kill, 100) << "too little load after the kill";
+  const KillRun run = load_and_kill(gw.port(), 32, "?delay=20ms", a, 500ms, 700ms);
+  EXPECT_TRUE(run.failures.empty())
+      << run.failures.size() << " of " << run.total << " failed; first: " << run.failures.front();
+  EXPECT_GE(run.at_kill, 100) << "too little load before the kill";
+  EXPECT_GE(run.total - run.at_kill, 100) << "too little load after the kill";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -109,6 +109,18 @@ uint64_t bits(std::initializer_list<int> methods) {
   return b;
 }
 
+// The method bits a route matches, from router.h's rules (GET serves HEAD too); 0 = any.
+uint64_t reference_method_bits(const RouteMatch& m) {
+  uint64_t bits = 0;
+  for (const std::string& name : m.methods) {
+    bits |= method_bit(method_from_name(name));
+  }
+  if (bits & method_bit(kGet)) {
+    bits |= method_bit(kHead);
+  }
+  return bits;
+}
+
 std::string compile_error(const std::string& path,
                           RouteMatch::Kind kind = RouteMatch::Kind::kTemplate) {
   Config config = make_config({route(kind, path)});
@@ -523,13 +535,7 @@ TEST_F(RouterTest, AgreesWithLinearScan) {
       if (!path_ok) {
         continue;
       }
-      uint64_t mbits = 0;
-      for (const std::string& name : m.methods) {
-        mbits |= method_bit(method_from_name(name));
-      }
-      if (mbits & method_bit(kGet)) {
-        mbits |= method_bit(kHead);
-      }
+      const uint64_t mbits = reference_method_bits(m);
       if (mbits == 0 || (mbits & method_bit(method))) {
         return std::pair<int, uint64_t>(static_cast<int>(i), 0);
       }
@@ -636,13 +642,7 @@ TEST_F(RouterTest, RandomTablesAgreeWithInOrderScan) {
         if (!path_ok) {
           continue;
         }
-        uint64_t mbits = 0;
-        for (const std::string& name : m.methods) {
-          mbits |= method_bit(method_from_name(name));
-        }
-        if (mbits & method_bit(kGet)) {
-          mbits |= method_bit(kHead);
-        }
+        const uint64_t mbits = reference_method_bits(m);
         if (mbits == 0 || (mbits & method_bit(method))) {
           captures = std::move(got);
           return std::pair<int, uint64_t>(static_cast<int>(i), 0);
