@@ -5,18 +5,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "ringgate/core/header_list.h"
+
 namespace ringgate::aggregate {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 bool named(std::string_view name, std::string_view expected) {
   return name.size() == expected.size() &&
@@ -49,21 +41,11 @@ void CacheControlMerge::add(bool present, std::string_view value) {
   bool is_public = false;
   int64_t max_age = -1;
   int64_t s_maxage = -1;
-  size_t start = 0;
-  bool quoted = false;
-  for (size_t i = 0; i <= value.size(); ++i) {
-    if (i < value.size() && value[i] == '"') {
-      quoted = !quoted;
-    }
-    if (i < value.size() && (quoted || value[i] != ',')) {
-      continue;
-    }
-    const std::string_view d = trim(value.substr(start, i - start));
-    start = i + 1;
+  for_each_list_element(value, [&](std::string_view d, bool /*open_quote: read as it is*/) {
     const size_t eq = d.find('=');
-    const std::string_view name = trim(d.substr(0, eq));
+    const std::string_view name = trim_ows(d.substr(0, eq));
     const std::string_view arg =
-        eq == std::string_view::npos ? std::string_view() : trim(d.substr(eq + 1));
+        eq == std::string_view::npos ? std::string_view() : trim_ows(d.substr(eq + 1));
     if (named(name, "no-store")) {
       no_store_ = true;
     } else if (named(name, "private")) {
@@ -86,7 +68,8 @@ void CacheControlMerge::add(bool present, std::string_view value) {
       const int64_t v = seconds(arg, kMaxSeconds);
       s_maxage = s_maxage < 0 ? v : std::min(s_maxage, v);
     }
-  }
+    return true;
+  });
   all_public_ = all_public_ && is_public;
   if (max_age < 0) {
     all_max_age_ = false;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "config/aggregate_loader.h"
+#include "ringgate/core/header_list.h"
 
 namespace ringgate::config_detail {
 namespace {
@@ -82,34 +83,18 @@ std::optional<std::string> cache_control_problem(std::string_view value) {
   if (auto problem = field_value_problem(value)) {
     return problem;
   }
-  size_t start = 0;
-  bool quoted = false;
-  for (size_t i = 0; i <= value.size(); ++i) {
-    if (i < value.size() && value[i] == '"') {
-      quoted = !quoted;
+  std::optional<std::string> problem;
+  for_each_list_element(value, [&](std::string_view d, bool open_quote) {
+    if (open_quote) {
+      problem = "it has an unterminated quoted string";
+    } else if (d.empty()) {
+      problem = "it has an empty directive (two commas, or one at an end)";
+    } else {
+      problem = directive_problem(d);
     }
-    if (i < value.size() && (quoted || value[i] != ',')) {
-      continue;
-    }
-    if (quoted) {
-      return std::string("it has an unterminated quoted string");
-    }
-    std::string_view d = value.substr(start, i - start);
-    while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) {
-      d.remove_prefix(1);
-    }
-    while (!d.empty() && (d.back() == ' ' || d.back() == '\t')) {
-      d.remove_suffix(1);
-    }
-    if (d.empty()) {
-      return std::string("it has an empty directive (two commas, or one at an end)");
-    }
-    if (auto problem = directive_problem(d)) {
-      return problem;
-    }
-    start = i + 1;
-  }
-  return std::nullopt;
+    return !problem;
+  });
+  return problem;
 }
 
 }  // namespace
