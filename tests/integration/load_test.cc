@@ -346,15 +346,20 @@ TEST_F(LoadTest, MetricsSumOverShardsExactly) {
   return ::testing::AssertionSuccess();
 }
 
-TEST_F(LoadTest, ConnectionOverTheLimitWaitsInTheBacklogUntilOneCloses) {
-  // At the limit the shard stops accepting: a new client's connection waits in the kernel's
-  // backlog, neither closed nor answered, and is served once a held connection closes. No
-  // accept-then-close churn.
+// One shard, at most four client connections, the numbered routes.
+ConfigSpec one_shard_of_four() {
   ConfigSpec spec;
   spec.workers = 1;
   spec.limits["connections"] = "4";
   spec.routes = numbered_routes();
-  auto& gw = start(spec);
+  return spec;
+}
+
+TEST_F(LoadTest, ConnectionOverTheLimitWaitsInTheBacklogUntilOneCloses) {
+  // At the limit the shard stops accepting: a new client's connection waits in the kernel's
+  // backlog, neither closed nor answered, and is served once a held connection closes. No
+  // accept-then-close churn.
+  auto& gw = start(one_shard_of_four());
   ASSERT_TRUE(gw.ok()) << gw.error();
   std::vector<Conn> held;
   ASSERT_TRUE(fill_connections(gw.port(), 4, held));
@@ -386,11 +391,7 @@ TEST_F(LoadTest, EveryConnectionOverTheLimitIsServedOrRefusedWith503) {
   // A burst of clients against a full shard: each one is served once there is room, or (when
   // the kernel had accepted it before the shard stopped accepting) refused with a 503 that says
   // when to retry. None is closed without an answer; every refusal is counted.
-  ConfigSpec spec;
-  spec.workers = 1;
-  spec.limits["connections"] = "4";
-  spec.routes = numbered_routes();
-  auto& gw = start(spec);
+  auto& gw = start(one_shard_of_four());
   ASSERT_TRUE(gw.ok()) << gw.error();
   std::vector<Conn> held;
   ASSERT_TRUE(fill_connections(gw.port(), 4, held));
@@ -438,11 +439,7 @@ TEST_F(LoadTest, EveryConnectionOverTheLimitIsServedOrRefusedWith503) {
 TEST_F(LoadTest, AdminStaysReachableWhenClientsFillTheConnectionLimit) {
   // limits.connections is documented as the limit on *client* connections; the admin endpoint is
   // how an operator sees that the limit was hit, so it must not be locked out by it.
-  ConfigSpec spec;
-  spec.workers = 1;
-  spec.limits["connections"] = "4";
-  spec.routes = numbered_routes();
-  auto& gw = start(spec);
+  auto& gw = start(one_shard_of_four());
   ASSERT_TRUE(gw.ok()) << gw.error();
   std::vector<Conn> held;
   ASSERT_TRUE(fill_connections(gw.port(), 4, held));
@@ -478,11 +475,8 @@ TEST_F(LoadTest, SilentConnectionIsClosedAfterTheHeaderTimeout) {
 
 TEST_F(LoadTest, SilentConnectionsAtTheLimitDoNotLockOutClients) {
   // Sockets that connect and say nothing fill the connection limit only until header_timeout.
-  ConfigSpec spec;
-  spec.workers = 1;
-  spec.limits["connections"] = "4";
+  ConfigSpec spec = one_shard_of_four();
   spec.limits["header_timeout"] = "300ms";
-  spec.routes = numbered_routes();
   auto& gw = start(spec);
   ASSERT_TRUE(gw.ok()) << gw.error();
   std::vector<Conn> silent;
