@@ -3,8 +3,6 @@
 // 401s, the file re-read when it changes (a bad edit keeps the keys in use), and rate limits
 // per consumer and per JWT claim.
 
-#include <openssl/sha.h>
-
 #include <chrono>
 #include <ctime>
 #include <string>
@@ -13,21 +11,10 @@
 
 #include "jwt_signer.h"
 #include "proxy_fixture.h"
+#include "sha256_hex.h"
 
 namespace ringgate::it {
 namespace {
-
-std::string sha256_hex(const std::string& s) {
-  unsigned char d[32];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
 
 class ApiKeyTest : public ProxyTest {
  protected:

@@ -2,29 +2,16 @@
 // from `/` (as a service manager starts it) opens the jwks_file and the API-key file next to the
 // config, and the gateway started the same way uses their keys.
 
-#include <openssl/sha.h>
-
 #include <ctime>
 #include <filesystem>
 #include <string>
 
 #include "fixture.h"
 #include "jwt_signer.h"
+#include "sha256_hex.h"
 
 namespace ringgate::it {
 namespace {
-
-std::string sha256_hex(const std::string& s) {
-  unsigned char d[32];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
 
 constexpr const char* kConfig = R"(server:
   workers: 1
