@@ -13,16 +13,12 @@ namespace {
 
 using config_test::ErrorCase;
 
-const AggregateAction& aggregate_of(const RouteConfig& route) {
-  return config_test::action_of<AggregateAction>(route);
-}
+using config_test::aggregate_of;
 
 // Lines 1-5: a server, clusters a and b, `routes:`. ROUTE adds a route whose aggregate action
 // starts on line 8; FIRST is a one-backend list (lines 8-9).
-#define UPSTREAMS                                                                        \
-  "server: {listen: \"127.0.0.1:0\"}\nupstreams:\n  a: {endpoints: [\"127.0.0.1:1\"]}\n" \
-  "  b: {endpoints: [\"127.0.0.1:2\"]}\nroutes:\n"
-#define ROUTE UPSTREAMS "  - match: {path: \"/p/{id}\"}\n    aggregate:\n"
+#define UPSTREAMS AGGREGATE_UPSTREAMS
+#define ROUTE AGGREGATE_ROUTE
 #define FIRST "      backends:\n        - {key: p, upstream: a, path: /p}\n"
 
 TEST(AggregateCacheControlConfig, ModesAndValuesAreRead) {

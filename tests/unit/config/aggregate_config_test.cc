@@ -24,9 +24,7 @@ Config load(const std::string& yaml) {
   return load_config_string(yaml, "a.yaml");
 }
 
-const AggregateAction& aggregate_of(const RouteConfig& route) {
-  return config_test::action_of<AggregateAction>(route);
-}
+using config_test::aggregate_of;
 
 // A piece's kind and contents in one line, so a whole template compares at once.
 std::string describe(const TemplatePiece& p) {
@@ -626,10 +624,8 @@ routes:
 // ROUTE adds a template route /p/{id} whose aggregate action starts on line 8; BACKENDS opens
 // its backend list, whose first entry is on line 9. BACKEND(...) is one backend on one line,
 // FIRST a valid one (key p), TAIL the backend list with only FIRST.
-#define UPSTREAMS                                                                        \
-  "server: {listen: \"127.0.0.1:0\"}\nupstreams:\n  a: {endpoints: [\"127.0.0.1:1\"]}\n" \
-  "  b: {endpoints: [\"127.0.0.1:2\"]}\nroutes:\n"
-#define ROUTE UPSTREAMS "  - match: {path: \"/p/{id}\"}\n    aggregate:\n"
+#define UPSTREAMS AGGREGATE_UPSTREAMS
+#define ROUTE AGGREGATE_ROUTE
 #define BACKENDS ROUTE "      backends:\n"
 #define BACKEND(fields) "        - {" fields "}\n"
 #define FIRST BACKEND("key: p, upstream: a, path: \"/p/{id}\"")

@@ -47,4 +47,15 @@ const Action& action_of(const RouteConfig& route) {
   return action ? *action : kNone;
 }
 
+inline const AggregateAction& aggregate_of(const RouteConfig& route) {
+  return action_of<AggregateAction>(route);
+}
+
+// Lines 1-5 of an aggregation config: a server, clusters a and b, `routes:`.
+// AGGREGATE_ROUTE adds a route whose aggregate action starts on line 8.
+#define AGGREGATE_UPSTREAMS                                                              \
+  "server: {listen: \"127.0.0.1:0\"}\nupstreams:\n  a: {endpoints: [\"127.0.0.1:1\"]}\n" \
+  "  b: {endpoints: [\"127.0.0.1:2\"]}\nroutes:\n"
+#define AGGREGATE_ROUTE AGGREGATE_UPSTREAMS "  - match: {path: \"/p/{id}\"}\n    aggregate:\n"
+
 }  // namespace ringgate::config_test
