@@ -664,9 +664,11 @@ TEST_F(ProxyResilienceTest, PassingHealthCheckReturnsAnEjectedEndpointAtOnce) {
   const uint16_t down = dead_port();
   Upstream live({"--name", "live"});
   auto& gw = start_proxy(endpoint(down) + ", " + endpoint(live.port()),
+                         // Checks need 100 failures to mark it unhealthy: traffic, not the
+                         // checker, finds it dead first, whatever the timing.
                          "    outlier: {consecutive_connect_failures: 1, base_ejection: 30s}\n"
                          "    health: {path: /healthz, interval: 100ms, timeout: 50ms, "
-                         "healthy_threshold: 1, unhealthy_threshold: 1}\n",
+                         "healthy_threshold: 1, unhealthy_threshold: 100}\n",
                          api_route("retries: 1"));
   ASSERT_TRUE(gw.ok()) << gw.error();
   const std::string ejections = upstream_metric("ejections_total");
