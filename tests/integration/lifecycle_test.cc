@@ -96,12 +96,17 @@ TEST_F(LifecycleTest, SigtermFinishesTheRequestInFlightAndClosesIdleConnections)
   EXPECT_LT(Clock::now() - t0, 5s) << "exit took longer than drain_timeout";
 }
 
-TEST_F(LifecycleTest, SigtermWithOnlyIdleConnectionsExitsAtOnceWithoutGrace) {
+// A 10 s drain with the given grace; idle connections would otherwise last 60 s.
+ConfigSpec drain_spec(const std::string& grace) {
   ConfigSpec spec;
   spec.drain_timeout = "10s";
-  spec.server_extra = "  drain_grace: 0s\n";
+  spec.server_extra = "  drain_grace: " + grace + "\n";
   spec.limits["idle_timeout"] = "60s";
-  auto& gw = start(spec);
+  return spec;
+}
+
+TEST_F(LifecycleTest, SigtermWithOnlyIdleConnectionsExitsAtOnceWithoutGrace) {
+  auto& gw = start(drain_spec("0s"));
   ASSERT_TRUE(gw.ok()) << gw.error();
   std::vector<Conn> idle;
   for (int i = 0; i < 3; ++i) {
@@ -130,11 +135,7 @@ TEST_F(LifecycleTest, IdleConnectionIsStillAnsweredWithinTheDrainGrace) {
   // A request already on its way when SIGTERM arrives, on an idle keep-alive connection, is
   // answered with Connection: close within server.drain_grace; an idle connection that sends
   // nothing is closed when the grace ends, and the process exits then.
-  ConfigSpec spec;
-  spec.drain_timeout = "10s";
-  spec.server_extra = "  drain_grace: 1s\n";
-  spec.limits["idle_timeout"] = "60s";
-  auto& gw = start(spec);
+  auto& gw = start(drain_spec("1s"));
   ASSERT_TRUE(gw.ok()) << gw.error();
   Conn late = connect_to(gw.port());
   Conn quiet = connect_to(gw.port());
