@@ -1,6 +1,7 @@
 #include "ringgate/aggregate/aggregate_shard.h"
 
 #include "call.h"
+#include "ringgate/http/http_shard.h"
 #include "ringgate/upstream/upstream_shard.h"
 
 namespace ringgate {
@@ -25,8 +26,11 @@ class AggregateRouteAction final : public Action {
 
 }  // namespace
 
-AggregateShard::AggregateShard(UpstreamShard& upstream, HttpShard& http)
-    : upstream_(upstream), http_(http) {}
+AggregateShard::AggregateShard(UpstreamShard& upstream, HttpShard& http, uint32_t budget,
+                               uint64_t queue_timeout_ms)
+    : upstream_(upstream), http_(http), budget_(budget), queue_timeout_ms_(queue_timeout_ms) {
+  bump(http_.counters().aggregate_calls_budget, budget_);
+}
 
 AggregateShard::~AggregateShard() = default;
 
@@ -46,7 +50,61 @@ AggregateCall* AggregateShard::acquire() {
 }
 
 void AggregateShard::release(AggregateCall* call) {
+  forget(*call);
   calls_.release(call);
+}
+
+bool AggregateShard::take_slot() {
+  if (in_flight_ >= budget_) {
+    return false;
+  }
+  ++in_flight_;
+  bump(http_.counters().aggregate_calls_in_flight);
+  return true;
+}
+
+void AggregateShard::give_slot() {
+  --in_flight_;
+  drop(http_.counters().aggregate_calls_in_flight);
+}
+
+bool AggregateShard::admit(AggregateCall& call) {
+  if (in_flight_ < budget_ && slot_waiters_.empty() && admit_waiters_.empty()) {
+    return true;
+  }
+  bump(http_.counters().aggregate_queued);
+  admit_waiters_.push_back(call);
+  return false;
+}
+
+void AggregateShard::wait_slot(AggregateCall& call) {
+  if (!slot_waiters_.contains(call)) {
+    slot_waiters_.push_back(call);
+  }
+}
+
+void AggregateShard::forget(AggregateCall& call) {
+  slot_waiters_.remove(call);
+  admit_waiters_.remove(call);
+}
+
+void AggregateShard::wake() {
+  if (waking_) {
+    return;  // the outer wake() goes on handing out slots
+  }
+  waking_ = true;
+  // Each waiter either takes slots until none is left (then waits again, and the loop ends) or
+  // needs none: every turn takes a slot or shortens a queue.
+  while (in_flight_ < budget_) {
+    if (BudgetWaiter* started = slot_waiters_.pop_front()) {
+      static_cast<AggregateCall*>(started)->resume();
+    } else if (BudgetWaiter* queued = admit_waiters_.pop_front()) {
+      static_cast<AggregateCall*>(queued)->admitted();
+    } else {
+      break;
+    }
+  }
+  waking_ = false;
 }
 
 }  // namespace ringgate

@@ -16,6 +16,7 @@ namespace ringgate {
 void AggregateCall::answer() {
   answered_ = true;
   shard_.upstream().timers().disarm(*this);
+  shard_.forget(*this);  // no more slots needed
   // The cause is found before anything still out is cancelled (and so marked failed too).
   Backend* cause = nullptr;
   for (Backend& b : backends_) {
@@ -224,6 +225,9 @@ void AggregateCall::response_headers(std::string& out) const {
 void AggregateCall::deliver() {
   Downstream* client = client_;
   response_head_.clear();
+  if (refused_) {
+    response_head_.append("Retry-After: 1\r\n");
+  }
   if (answer_status_ == 200) {
     if (!partial_.empty()) {
       response_head_.append("Ringgate-Partial: ").append(partial_).append("\r\n");

@@ -212,13 +212,42 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
     b.listed.clear();
     b.elements.clear();
     b.items.clear();
-    b.next_item = b.items_done = 0;
+    b.next_item = b.items_done = b.items_out = 0;
     b.body.clear();
     b.reason.clear();
   }
-  shard_.upstream().timers().arm(
-      *this, shard_.upstream().now_ms() + static_cast<uint64_t>(route.action->timeout.count()));
+  refused_ = false;
+  const uint64_t now = shard_.upstream().now_ms();
+  deadline_ms_ = now + static_cast<uint64_t>(route.action->timeout.count());
+  admitted_ = shard_.admit(*this);
+  if (!admitted_) {
+    // Over the fan-out budget: wait for it, but not past the route's own deadline.
+    shard_.upstream().timers().arm(*this, std::min(deadline_ms_, now + shard_.queue_timeout_ms()));
+    return;
+  }
+  shard_.upstream().timers().arm(*this, deadline_ms_);
   settle();
+}
+
+void AggregateCall::admitted() {
+  admitted_ = true;
+  shard_.upstream().timers().arm(*this, deadline_ms_);
+  settle();
+}
+
+void AggregateCall::refuse() {
+  bump(shard_.http().counters().aggregate_shed);
+  answered_ = refused_ = true;
+  const Error error = Error::gateway(
+      ErrorKind::kOverloaded,
+      "aggregation is at its budget of backend calls in flight (aggregate.max_calls_in_flight); "
+      "try again shortly");
+  answer_status_ = error_status(error);
+  content_type_ = kProblemContentType;
+  error_body(error, out_);
+  if (request_complete_) {
+    deliver();
+  }
 }
 
 void AggregateCall::on_request_complete(bool keep_alive) {
@@ -230,10 +259,12 @@ void AggregateCall::on_request_complete(bool keep_alive) {
 }
 
 void AggregateCall::on_client_gone() {
+  AggregateShard& shard = shard_;
   for (Backend& b : backends_) {
     cancel(b);
   }
   release();
+  shard.wake();  // the slots of what was cancelled
 }
 
 void AggregateCall::cancel(Backend& b) {
@@ -241,12 +272,15 @@ void AggregateCall::cancel(Backend& b) {
     ProxyCall* p = b.proxy;
     b.proxy = nullptr;
     p->cancel();
+    shard_.give_slot();
   }
   for (Item& item : b.items) {
     if (item.proxy) {
       ProxyCall* p = item.proxy;
       item.proxy = nullptr;
       p->cancel();
+      shard_.give_slot();
+      --b.items_out;
     }
   }
 }
@@ -255,32 +289,41 @@ void AggregateCall::settle() {
   if (answered_) {
     return;
   }
-  for (bool again = true; again;) {
+  bool blocked = false;  // out of slots: the rest waits for the budget
+  for (bool again = true; again && !blocked;) {
     for (const Backend& b : backends_) {
       if (b.state == Backend::State::kFailed && !route_->backends[b.index].config->optional) {
         answer();  // a required backend failed: nothing can save the response
         return;
       }
     }
-    // Launch what is ready. A launch that ends at once (failed, or a for_each over no elements)
-    // may make more ready: look again.
+    // Launch what is ready, and more elements of running for_each backends. A launch that ends
+    // at once (failed, or a for_each over no elements) may make more ready: look again.
     again = false;
     for (Backend& b : backends_) {
-      if (b.state != Backend::State::kWaiting) {
-        continue;
-      }
-      const AggregateBackend& cfg = *route_->backends[b.index].config;
-      const bool ready = std::all_of(cfg.depends_on.begin(), cfg.depends_on.end(), [&](uint32_t d) {
-        return backends_[d].state == Backend::State::kDone ||
-               backends_[d].state == Backend::State::kFailed;
-      });
-      if (ready) {
-        launch(b);
+      if (b.state == Backend::State::kRunning && route_->backends[b.index].config->for_each) {
+        blocked = !fill_items(b);
         again |= b.state != Backend::State::kRunning;
+      } else if (b.state == Backend::State::kWaiting) {
+        const AggregateBackend& cfg = *route_->backends[b.index].config;
+        const bool ready =
+            std::all_of(cfg.depends_on.begin(), cfg.depends_on.end(), [&](uint32_t d) {
+              return backends_[d].state == Backend::State::kDone ||
+                     backends_[d].state == Backend::State::kFailed;
+            });
+        if (ready) {
+          blocked = !launch(b);
+          again |= b.state != Backend::State::kRunning;
+        }
+      }
+      if (blocked) {
+        break;
       }
     }
   }
-  if (running_ == 0) {
+  if (blocked) {
+    shard_.wait_slot(*this);  // resume() once a slot is free; the deadline still holds
+  } else if (running_ == 0) {
     answer();
   }
 }
@@ -349,28 +392,34 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
   return true;
 }
 
-void AggregateCall::launch(Backend& b) {
+bool AggregateCall::launch(Backend& b) {
   const AggregateRoute::Backend& rb = route_->backends[b.index];
   if (rb.config->for_each) {
     launch_for_each(b);
-    return;
+    return b.state != Backend::State::kRunning || fill_items(b);
+  }
+  if (!shard_.take_slot()) {
+    return false;
   }
   std::string why;
   element_ = nullptr;
   if (!render_request(rb, &why)) {
+    shard_.give_slot();
     fail(b, ErrorKind::kInternal, "could not be called: " + why);
-    return;
+    return true;
   }
   b.state = Backend::State::kRunning;
   ProxyCall* call = shard_.upstream().acquire_call();
   const Error error = call->start_backend(b, rb.upstream, *rb.cluster, request_, rb.idempotent);
   if (error) {
     shard_.upstream().release_call(call);
+    shard_.give_slot();
     fail(b, error);
-    return;
+    return true;
   }
   b.proxy = call;
   ++running_;
+  return true;
 }
 
 void AggregateCall::launch_for_each(Backend& b) {
@@ -414,11 +463,18 @@ void AggregateCall::launch_for_each(Backend& b) {
     b.items[i].index = i;
     b.items[i].proxy = nullptr;
   }
-  while (b.next_item < b.items.size() && b.next_item < fe.concurrency) {
-    if (!launch_item(b, b.next_item++)) {
-      return;
+}
+
+bool AggregateCall::fill_items(Backend& b) {
+  const uint32_t concurrency = route_->backends[b.index].config->for_each->concurrency;
+  while (b.state == Backend::State::kRunning && b.next_item < b.items.size() &&
+         b.items_out < concurrency) {
+    if (!shard_.take_slot()) {
+      return false;
     }
+    launch_item(b, b.next_item++);
   }
+  return true;
 }
 
 bool AggregateCall::launch_item(Backend& b, uint32_t i) {
@@ -435,6 +491,7 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
       b.items[i].proxy = call;
       b.items[i].body.clear();
       b.items[i].too_big = false;
+      ++b.items_out;
       return true;
     }
     shard_.upstream().release_call(call);
@@ -443,6 +500,7 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
   } else {
     why = "could not be called: " + why;
   }
+  shard_.give_slot();
   cancel(b);
   --running_;
   fail(b, error, "element " + std::to_string(i) + " " + why);
@@ -490,20 +548,26 @@ void AggregateCall::Item::on_body(std::string_view data) {
 }
 
 void AggregateCall::Item::on_complete(int upstream_status) {
-  proxy = nullptr;
+  AggregateShard& shard = backend->call->shard_;
   Error error;
   std::string reason;
   backend->call->accept_body(body, too_big, upstream_status, &error, &reason);
   backend->call->item_finished(*this, error, std::move(reason));
+  shard.wake();
 }
 
 void AggregateCall::Item::on_failed(const Error& error) {
-  proxy = nullptr;
+  AggregateShard& shard = backend->call->shard_;
   backend->call->item_finished(*this, error, backend->call->failure_reason(too_big, error));
+  shard.wake();
 }
 
 void AggregateCall::item_finished(Item& item, const Error& error, std::string reason) {
   Backend& b = *item.backend;
+  // Its slot is free again: this request's own next call may take it before the waiters.
+  item.proxy = nullptr;
+  --b.items_out;
+  shard_.give_slot();
   if (error) {
     if (reason.empty()) {
       append_error_reason(error, reason);
@@ -521,9 +585,7 @@ void AggregateCall::item_finished(Item& item, const Error& error, std::string re
     return;
   }
   ++b.items_done;
-  if (b.next_item < b.items.size()) {
-    launch_item(b, b.next_item++);  // keeps `concurrency` calls in flight
-  } else if (b.items_done == b.items.size()) {
+  if (b.items_done == b.items.size()) {
     // Joined in element order: each item body is valid JSON, so the array is too.
     b.body.assign("[");
     for (size_t i = 0; i < b.items.size(); ++i) {
@@ -575,7 +637,9 @@ void AggregateCall::Backend::on_body(std::string_view data) {
 }
 
 void AggregateCall::Backend::on_complete(int upstream_status) {
+  AggregateShard& shard = call->shard_;
   proxy = nullptr;
+  shard.give_slot();
   --call->running_;
   Error error;
   std::string why;
@@ -585,6 +649,7 @@ void AggregateCall::Backend::on_complete(int upstream_status) {
     call->fail(*this, error, std::move(why));
   }
   call->settle();
+  shard.wake();
 }
 
 bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
@@ -622,10 +687,13 @@ std::string AggregateCall::failure_reason(bool too_big, const Error& error) cons
 }
 
 void AggregateCall::Backend::on_failed(const Error& error) {
+  AggregateShard& shard = call->shard_;
   proxy = nullptr;
+  shard.give_slot();
   --call->running_;
   call->fail(*this, error, too_big ? call->failure_reason(true, error) : std::string());
   call->settle();
+  shard.wake();
 }
 
 std::string_view AggregateCall::claim(uint32_t index) {
@@ -712,11 +780,36 @@ void AggregateCall::release() {
   shard_.upstream().timers().disarm(*this);
   client_ = nullptr;
   route_ = nullptr;
+  trim();
   shard_.release(this);
+}
+
+void AggregateCall::trim() {
+  // Kept: what an ordinary request uses, so that steady traffic allocates nothing.
+  constexpr size_t kKeepItems = 256;
+  constexpr size_t kKeepBytes = 256 * 1024;
+  for (Backend& b : backends_) {
+    if (b.items.capacity() > kKeepItems) {
+      std::vector<Item>().swap(b.items);
+      std::vector<std::string>().swap(b.elements);
+    }
+    if (b.body.capacity() > kKeepBytes) {
+      std::string().swap(b.body);
+    }
+  }
+  if (out_.capacity() > kKeepBytes) {
+    std::string().swap(out_);
+  }
 }
 
 void AggregateCall::on_timer(Timer* t) {
   auto* call = static_cast<AggregateCall*>(t);
+  AggregateShard& shard = call->shard_;
+  if (!call->admitted_) {
+    shard.forget(*call);
+    call->refuse();
+    return;
+  }
   for (Backend& b : call->backends_) {
     if (b.state == Backend::State::kRunning) {
       call->cancel(b);
@@ -727,6 +820,7 @@ void AggregateCall::on_timer(Timer* t) {
   }
   call->running_ = 0;
   call->answer();
+  shard.wake();
 }
 
 }  // namespace ringgate

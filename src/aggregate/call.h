@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "ringgate/aggregate/aggregate_shard.h"
 #include "ringgate/aggregate/json.h"
 #include "ringgate/aggregate/render.h"
 #include "ringgate/config/config.h"
@@ -64,7 +65,10 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
                            const std::vector<std::unique_ptr<UpstreamCluster>>& clusters,
                            AggregateRoute* out, std::string* why);
 
-class AggregateCall final : public Timer, public Responder, private aggregate::TemplateValues {
+class AggregateCall final : public Timer,
+                            public Responder,
+                            public BudgetWaiter,
+                            private aggregate::TemplateValues {
  public:
   explicit AggregateCall(AggregateShard& shard);
   ~AggregateCall();
@@ -76,6 +80,10 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
   void on_request_complete(bool keep_alive) override;
   // The client connection is closing: cancel what is out and let go.
   void on_client_gone() override;
+  // The fan-out budget (AggregateShard::wake): a slot is free for this started request / this
+  // queued request may start.
+  void resume() { settle(); }
+  void admitted();
 
   AggregateCall* next_free = nullptr;
 
@@ -126,6 +134,7 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
     std::vector<Item> items;
     uint32_t next_item = 0;
     uint32_t items_done = 0;
+    uint32_t items_out = 0;  // calls in flight
 
     bool on_head(const ResponseParser& p) override;
     void on_body(std::string_view data) override;
@@ -133,9 +142,14 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
     void on_failed(const Error& error) override;
   };
 
-  void launch(Backend& b);
+  // Starts backend `b` (ready to go). False when no slot of the budget was free: b still waits.
+  bool launch(Backend& b);
   void launch_for_each(Backend& b);
-  // Starts element `i` of a for_each backend; false when it failed at once (b is failed then).
+  // Starts more elements of a running for_each backend, up to its concurrency. False when no
+  // slot of the budget was free.
+  bool fill_items(Backend& b);
+  // Starts element `i` of a for_each backend in a slot taken for it; false when it failed at
+  // once (the slot is given back and b is failed then).
   bool launch_item(Backend& b, uint32_t i);
   // An element's call ended: `error` is empty when it succeeded.
   void item_finished(Item& item, const Error& error, std::string reason);
@@ -155,6 +169,11 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
   void fail(Backend& b, ErrorKind kind, std::string reason) { fail(b, Error::of(kind), reason); }
   void settle();  // after a backend ends: answer, or launch what can go now
   void answer();
+  // Queued past aggregate.queue_timeout without starting: 503 with Retry-After.
+  void refuse();
+  // Lets go of what a large fan-out left behind (element lists, item bodies), so memory returns
+  // once the burst is over.
+  void trim();
   void deliver();
   void release();
   bool write_response(std::string* why);
@@ -214,7 +233,10 @@ class AggregateCall final : public Timer, public Responder, private aggregate::T
   int answer_status_ = 0;
   std::string reason_;  // scratch: one failed backend's reason, for the "errors" member
   uint32_t running_ = 0;
-  bool answered_ = false;  // the answer is built (out_, answer_status_, answer_headers_)
+  uint64_t deadline_ms_ = 0;  // the route's timeout, from the request's start
+  bool admitted_ = false;     // started (not waiting in the budget's queue)
+  bool refused_ = false;      // answered 503 by the budget
+  bool answered_ = false;     // the answer is built (out_, answer_status_, answer_headers_)
   bool request_complete_ = false;
   bool keep_alive_ = true;
 };

@@ -536,8 +536,9 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
   if (top.mark.is_null()) {
     top.mark = YAML::Mark();  // an empty document: point at its start
   }
-  const Section section(loader, top,
-                        {"server", "admin", "upstreams", "auth", "redis", "rate_limits", "routes"});
+  const Section section(
+      loader, top,
+      {"server", "admin", "aggregate", "upstreams", "auth", "redis", "rate_limits", "routes"});
 
   References refs;
   const Field* server = section.find("server");
@@ -558,6 +559,9 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
         [&] { refs.admin_listen_given = load_admin(loader, *admin, config.admin); });
   } else {
     config.admin.mark = loader.source_mark(top.mark);
+  }
+  if (const Field* aggregate = section.find("aggregate")) {
+    loader.recover([&] { load_aggregate_budget(loader, *aggregate, config.aggregate); });
   }
   if (const Field* upstreams = section.find("upstreams")) {
     load_upstreams(loader, *upstreams, config.upstreams, refs);

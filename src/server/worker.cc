@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,16 @@ uint32_t share(uint32_t limit, unsigned shards) {
   return (limit + shards - 1) / shards;
 }
 
+// aggregate.max_calls_in_flight for one shard: as given, or sized to the open-file limit.
+uint32_t aggregate_budget(const Config& config, unsigned shards) {
+  if (config.aggregate.max_calls_in_flight != 0) {
+    return config.aggregate.max_calls_in_flight;
+  }
+  rlimit nofile{};
+  const uint64_t files = getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 1024;
+  return aggregate_calls_auto(files, config.server.limits.connections, shards);
+}
+
 }  // namespace
 
 void ListenerSocket::complete(unsigned, int res, uint32_t flags) {
@@ -57,7 +68,8 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
       http_(shard_, *config_, chains_, counters,
             share(config_->server.limits.connections, gateway.workers())),
       upstream_(shard_, *config_, chains_, gateway.shared_cluster_pointers(), gateway.workers()),
-      aggregate_(upstream_, http_) {
+      aggregate_(upstream_, http_, aggregate_budget(*config_, gateway.workers()),
+                 static_cast<uint64_t>(config_->aggregate.queue_timeout.count())) {
   const Config& cfg = *config_;
   router_ = std::make_unique<Router>(cfg);
   for (const RateLimitPolicy& p : cfg.rate_limits) {

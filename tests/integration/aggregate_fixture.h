@@ -23,12 +23,14 @@ class AggregateTest : public GatewayTest {
     }
     spec.upstreams += "  down: {endpoints: [" + endpoint(dead_port()) + "]}\n";
     spec.routes = "  - match: {path: \"/agg/{id}\"}\n    aggregate:\n" + action + default_routes();
+    spec.sections = sections_;
     return start(spec);
   }
 
   std::string record_file(const std::string& name) { return dir_.path() + "/" + name; }
 
   TempDir dir_;
+  std::string sections_;  // more top-level sections for start_agg (e.g. "aggregate: {...}\n")
 };
 
 }  // namespace ringgate::it

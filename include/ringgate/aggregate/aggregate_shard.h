@@ -1,13 +1,21 @@
 #pragma once
-// One shard's aggregation: the aggregate routes' actions, the pooled aggregate calls and the
-// JSON reader they share (one body open at a time). Calls to the backends come from the shard's
-// UpstreamShard; answers go out in bodies from its HttpShard.
+// One shard's aggregation: the aggregate routes' actions, the pooled aggregate calls, the JSON
+// reader they share (one body open at a time) and their fan-out budget. Calls to the backends
+// come from the shard's UpstreamShard; answers go out in bodies from its HttpShard.
+//
+// The budget (aggregate.max_calls_in_flight) is a number of slots, one per backend call in
+// flight. A call takes a slot before it starts and gives it back when it ends or is cancelled.
+// A started request that finds no slot waits in `slot_waiters_`; a new request that finds the
+// budget taken (or anyone waiting) waits in `admit_waiters_` until queue_timeout, then is
+// refused 503. Freed slots go to started requests first, so work in progress finishes before
+// new work starts: under overload, requests are refused early instead of all timing out.
 
 #include <memory>
 #include <vector>
 
 #include "ringgate/aggregate/json.h"
 #include "ringgate/config/config.h"
+#include "ringgate/core/intrusive_list.h"
 #include "ringgate/core/object_pool.h"
 #include "ringgate/http/pipeline.h"
 
@@ -17,9 +25,16 @@ class AggregateCall;
 class HttpShard;
 class UpstreamShard;
 
+// An AggregateCall's place in the budget's queues.
+struct BudgetWaiter {
+  ListLink<BudgetWaiter> wait_link;
+};
+
 class AggregateShard {
  public:
-  AggregateShard(UpstreamShard& upstream, HttpShard& http);
+  // `budget`: backend calls in flight at once; `queue_timeout_ms`: a new request's wait for it.
+  AggregateShard(UpstreamShard& upstream, HttpShard& http, uint32_t budget,
+                 uint64_t queue_timeout_ms);
   ~AggregateShard();
   AggregateShard(const AggregateShard&) = delete;
   AggregateShard& operator=(const AggregateShard&) = delete;
@@ -34,11 +49,38 @@ class AggregateShard {
   UpstreamShard& upstream() { return upstream_; }
   HttpShard& http() { return http_; }
 
+  // --- the fan-out budget ---
+  uint64_t queue_timeout_ms() const { return queue_timeout_ms_; }
+  uint32_t calls_in_flight() const { return in_flight_; }
+  // A slot for one backend call, if one is free.
+  bool take_slot();
+  // A call that held a slot ended or was cancelled. The slot goes to a waiter at wake().
+  void give_slot();
+  // A new request: true when it may start now; false when it was queued (admitted() or its
+  // queue timeout follow).
+  bool admit(AggregateCall& call);
+  // A started request that found no slot: resume() follows when one is free.
+  void wait_slot(AggregateCall& call);
+  // Leaves whichever queue `call` is in (it was answered or its client left).
+  void forget(AggregateCall& call);
+  // Hands free slots to the waiters. Called only where no aggregate call is half-way through
+  // something (at the end of a completion, a timer, a client's departure), since the waiters run
+  // their own code from here.
+  void wake();
+
  private:
+  using WaitList = IntrusiveList<BudgetWaiter, &BudgetWaiter::wait_link>;
+
   UpstreamShard& upstream_;
   HttpShard& http_;
   ObjectPool<AggregateCall> calls_;
   json::Reader json_reader_;
+  uint32_t budget_;
+  uint32_t in_flight_ = 0;
+  uint64_t queue_timeout_ms_;
+  WaitList slot_waiters_;   // started requests waiting for a slot
+  WaitList admit_waiters_;  // new requests waiting to start
+  bool waking_ = false;
 };
 
 }  // namespace ringgate

@@ -363,6 +363,21 @@ struct RedisConfig {
   SourceMark mark;
 };
 
+// The `aggregate:` section: the fan-out budget every aggregate route of a shard shares.
+struct AggregateBudgetConfig {
+  // Backend calls in flight at once on one shard, across all its aggregate requests (each call
+  // of a for_each element counts). 0 = auto: a share of the open-file limit beside the client
+  // connections, 64..1024 (aggregate_calls_auto).
+  uint32_t max_calls_in_flight = 0;
+  // A request that finds the budget taken waits this long for its first call, then 503 with
+  // Retry-After. Calls of a request already started wait for a slot within its own timeout.
+  Duration queue_timeout{1000};
+};
+
+// What `max_calls_in_flight: auto` gives each of `workers` shards, with `nofile` descriptors for
+// the process and `connections` of them kept for clients.
+uint32_t aggregate_calls_auto(uint64_t nofile, uint32_t connections, uint32_t workers);
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   // What the config says that is allowed but surely not meant, "file:line: warning: ..." (a
@@ -373,6 +388,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;     // in file order
   std::vector<RateLimitPolicy> rate_limits;  // in file order
   RedisConfig redis;
+  AggregateBudgetConfig aggregate;
   std::vector<JwtIssuerConfig> jwt_issuers;  // `auth.jwt`, in file order
   std::vector<ApiKeyConfig> api_keys;        // `auth.api_keys`, in file order
   std::vector<RouteConfig> routes;

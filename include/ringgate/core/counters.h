@@ -45,7 +45,16 @@ namespace ringgate {
   X(requests_aborted, "ringgate_requests_aborted_total", "counter",                              \
     "Requests cut off unanswered or half-answered (client gone, stuck reader, drain timeout)")   \
   X(buffer_ring_empty, "ringgate_buffer_ring_empty_total", "counter",                            \
-    "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")
+    "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")       \
+  X(aggregate_calls_budget, "ringgate_aggregate_calls_budget", "gauge",                          \
+    "Backend calls aggregate routes may have in flight at once (aggregate.max_calls_in_flight, " \
+    "all shards)")                                                                               \
+  X(aggregate_calls_in_flight, "ringgate_aggregate_calls_in_flight", "gauge",                    \
+    "Backend calls of aggregate routes in flight")                                               \
+  X(aggregate_queued, "ringgate_aggregate_queued_total", "counter",                              \
+    "Aggregate requests that found the fan-out budget taken and waited to start")                \
+  X(aggregate_shed, "ringgate_aggregate_shed_total", "counter",                                  \
+    "Aggregate requests answered 503 after waiting aggregate.queue_timeout for the budget")
 
 struct ShardCounters {
 #define RINGGATE_COUNTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};

@@ -151,7 +151,38 @@ TEST(Config, OmittedOptionsTakeTheStructDefaults) {
   EXPECT_EQ(c.server.backlog, defaults.backlog);
   EXPECT_TRUE(c.admin.enabled);
   EXPECT_EQ(c.admin.listen, "127.0.0.1:9901");
+  EXPECT_EQ(c.aggregate.max_calls_in_flight, 0u);  // auto
+  EXPECT_EQ(c.aggregate.queue_timeout, Duration(1000));
   EXPECT_TRUE(c.routes.empty());
+}
+
+TEST(Config, AggregateBudget) {
+  Config c = load_config_string(
+      "server: {listen: \":0\"}\naggregate: {max_calls_in_flight: 300, queue_timeout: 250ms}\n",
+      "s");
+  EXPECT_EQ(c.aggregate.max_calls_in_flight, 300u);
+  EXPECT_EQ(c.aggregate.queue_timeout, Duration(250));
+  c = load_config_string("server: {listen: \":0\"}\naggregate: {max_calls_in_flight: auto}\n", "s");
+  EXPECT_EQ(c.aggregate.max_calls_in_flight, 0u);
+  const ErrorCase cases[] = {
+      {"server: {listen: \":0\"}\naggregate: {max_calls_in_flight: 0}\n", "t.yaml:2:34",
+       "aggregate.max_calls_in_flight: must be between 1 and 1048576"},
+      {"server: {listen: \":0\"}\naggregate: {max_calls_in_flight: [1]}\n", "t.yaml:2:34",
+       "expected a number or 'auto', got a list"},
+      {"server: {listen: \":0\"}\naggregate: {queue_timeout: 2m}\n", "t.yaml:2:28",
+       "aggregate.queue_timeout"},
+      {"server: {listen: \":0\"}\naggregate: {max_calls: 5}\n", "t.yaml:2:13",
+       "unknown key 'max_calls' in 'aggregate'"},
+  };
+  config_test::expect_errors(cases);
+}
+
+// auto: half of the descriptors the client connections leave, per shard, within 64..1024.
+TEST(Config, AggregateBudgetAuto) {
+  EXPECT_EQ(aggregate_calls_auto(20000, 10000, 2), 1024u);  // 2500 a shard, capped
+  EXPECT_EQ(aggregate_calls_auto(20000, 10000, 8), 625u);
+  EXPECT_EQ(aggregate_calls_auto(1024, 10000, 1), 64u);  // nothing left: the minimum
+  EXPECT_EQ(aggregate_calls_auto(1u << 20, 10000, 64), 1024u);
 }
 
 TEST(Config, Shorthands) {
@@ -276,8 +307,8 @@ const ErrorCase kErrors[] = {
      "limits, drain_timeout, drain_grace, server_header, ring_entries, backlog, batch_wait, "
      "trusted_hops, hosts_file)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
-     "unknown key 'routs' at the top level (expected one of: server, admin, upstreams, "
-     "auth, redis, rate_limits, routes)"},
+     "unknown key 'routs' at the top level (expected one of: server, admin, aggregate, "
+     "upstreams, auth, redis, rate_limits, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
@@ -295,9 +326,8 @@ const ErrorCase kErrors[] = {
 
     // Wrong types.
     {"- a\n- b\n", "t.yaml:1:1",
-     "expected a map with keys server, admin, upstreams, auth, redis, rate_limits, routes at the "
-     "top "
-     "level, got "
+     "expected a map with keys server, admin, aggregate, upstreams, auth, redis, rate_limits, "
+     "routes at the top level, got "
      "a list"},
     {"server:\n  listen: \":0\"\n  workers: {a: 1}\n", "t.yaml:3:12",
      "server.workers: expected a number or 'auto', got a map"},
