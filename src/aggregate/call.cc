@@ -545,6 +545,7 @@ void AggregateCall::Item::on_body(std::string_view data) {
     return;
   }
   body.append(data);
+  backend->call->hold(data.size());
 }
 
 void AggregateCall::Item::on_complete(int upstream_status) {
@@ -634,6 +635,7 @@ void AggregateCall::Backend::on_body(std::string_view data) {
     return;
   }
   body.append(data);
+  call->hold(data.size());
 }
 
 void AggregateCall::Backend::on_complete(int upstream_status) {
@@ -780,6 +782,8 @@ void AggregateCall::release() {
   shard_.upstream().timers().disarm(*this);
   client_ = nullptr;
   route_ = nullptr;
+  shard_.release_bytes(held_);
+  held_ = 0;
   trim();
   shard_.release(this);
 }

@@ -176,6 +176,11 @@ class AggregateCall final : public Timer,
   void trim();
   void deliver();
   void release();
+  // Body bytes received: counted against the overload budget until the call is released.
+  void hold(size_t n) {
+    held_ += n;
+    shard_.hold_bytes(n);
+  }
   bool write_response(std::string* why);
   const json::Projection& projection(uint32_t backend) const;
   // Cache-Control and the listed headers for a 200 answer, as header lines.
@@ -233,6 +238,7 @@ class AggregateCall final : public Timer,
   int answer_status_ = 0;
   std::string reason_;  // scratch: one failed backend's reason, for the "errors" member
   uint32_t running_ = 0;
+  uint64_t held_ = 0;         // body bytes counted by hold()
   uint64_t deadline_ms_ = 0;  // the route's timeout, from the request's start
   bool admitted_ = false;     // started (not waiting in the budget's queue)
   bool refused_ = false;      // answered 503 by the budget

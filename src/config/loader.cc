@@ -387,6 +387,27 @@ uint32_t Loader::read_power_of_two(const Field& f, uint32_t min, uint32_t max) c
   return static_cast<uint32_t>(v);
 }
 
+namespace {
+bool is_auto(const Field& f) {
+  return f.node.IsScalar() && f.node.Scalar() == "auto";
+}
+}  // namespace
+
+uint64_t Loader::read_number_or_auto(const Field& f, uint64_t min, uint64_t max) const {
+  if (is_auto(f)) {
+    return 0;
+  }
+  if (!f.node.IsScalar() || f.node.Scalar().empty() ||
+      f.node.Scalar().find_first_not_of("0123456789") != std::string::npos) {
+    fail(f, "expected a number or 'auto', got " + describe(f.node));
+  }
+  return read_number(f, min, max);
+}
+
+uint64_t Loader::read_size_or_auto(const Field& f, uint64_t min, uint64_t max) const {
+  return is_auto(f) ? 0 : read_size(f, min, max);
+}
+
 uint64_t Loader::read_size(const Field& f, uint64_t min, uint64_t max) const {
   const std::string s = scalar(f, "a size like 16KiB");
   uint64_t v = 0;
@@ -536,9 +557,9 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
   if (top.mark.is_null()) {
     top.mark = YAML::Mark();  // an empty document: point at its start
   }
-  const Section section(
-      loader, top,
-      {"server", "admin", "aggregate", "upstreams", "auth", "redis", "rate_limits", "routes"});
+  const Section section(loader, top,
+                        {"server", "admin", "overload", "aggregate", "upstreams", "auth", "redis",
+                         "rate_limits", "routes"});
 
   References refs;
   const Field* server = section.find("server");
@@ -559,6 +580,9 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
         [&] { refs.admin_listen_given = load_admin(loader, *admin, config.admin); });
   } else {
     config.admin.mark = loader.source_mark(top.mark);
+  }
+  if (const Field* overload = section.find("overload")) {
+    loader.recover([&] { load_overload(loader, *overload, config.overload); });
   }
   if (const Field* aggregate = section.find("aggregate")) {
     loader.recover([&] { load_aggregate_budget(loader, *aggregate, config.aggregate); });

@@ -213,8 +213,12 @@ class Loader {
   std::string read_string(const Field& f) const { return scalar(f, "a string"); }
   bool read_bool(const Field& f) const;
   uint64_t read_number(const Field& f, uint64_t min, uint64_t max) const;
+  // `auto` (0), or a number in min..max (min > 0).
+  uint64_t read_number_or_auto(const Field& f, uint64_t min, uint64_t max) const;
   uint32_t read_power_of_two(const Field& f, uint32_t min, uint32_t max) const;
   uint64_t read_size(const Field& f, uint64_t min, uint64_t max) const;
+  // `auto` (0), or a size in min..max (min > 0).
+  uint64_t read_size_or_auto(const Field& f, uint64_t min, uint64_t max) const;
   Duration read_duration(const Field& f, Duration min, Duration max) const;
   // 0 (with or without a unit) turns the option off; anything else must lie in min..max.
   Duration read_duration_or_off(const Field& f, Duration min, Duration max) const;

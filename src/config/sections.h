@@ -87,6 +87,7 @@ void load_server(const Loader& loader, const Field& f, ServerConfig& server);
 // Returns whether `listen` was given.
 bool load_admin(const Loader& loader, const Field& f, AdminConfig& admin);
 void load_aggregate_budget(const Loader& loader, const Field& f, AggregateBudgetConfig& budget);
+void load_overload(const Loader& loader, const Field& f, OverloadConfig& overload);
 void load_upstreams(const Loader& loader, const Field& f, std::vector<UpstreamConfig>& upstreams,
                     References& refs);
 void load_redis(const Loader& loader, const Field& f, RedisConfig& redis, References& refs);

@@ -48,14 +48,7 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
       {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout", "drain_grace",
        "server_header", "ring_entries", "backlog", "batch_wait", "trusted_hops", "hosts_file"});
   if (const Field* v = s.find("workers")) {
-    if (v->node.IsScalar() && v->node.Scalar() == "auto") {
-      server.workers = 0;
-    } else if (v->node.IsScalar() && !v->node.Scalar().empty() &&
-               v->node.Scalar().find_first_not_of("0123456789") == std::string::npos) {
-      server.workers = static_cast<uint32_t>(read_number(*v, 1, kMaxWorkers));
-    } else {
-      fail(*v, "expected a number or 'auto', got " + describe(v->node));
-    }
+    server.workers = static_cast<uint32_t>(read_number_or_auto(*v, 1, kMaxWorkers));
   }
   if (const Field* v = s.find("pin_cpus")) {
     server.pin_cpus = read_bool(*v);

@@ -246,6 +246,16 @@ void Connection::on_head() {
       flush();
     }
   }
+  if (!fixed_ && http_.shedding()) {
+    // Over an overload budget: new work is refused before it costs anything, and the
+    // connection closes after the answer (its descriptor and buffers are what is short).
+    bump(counters().overload_shed_requests);
+    x.error = Error::gateway(ErrorKind::kOverloaded,
+                             "the gateway is overloaded (over its overload.memory or overload.fds "
+                             "budget); try again shortly");
+    x.error_headers = "Retry-After: 1\r\n";
+    return;  // answered at message complete, then closed
+  }
   // One path from here on: what is routed, what a rule checks and what goes upstream.
   if (!parser_.normalize_path(&x.path_flags)) {
     bump(counters().parse_bad_path);
@@ -289,7 +299,8 @@ void Connection::resumed(Exchange& x, FilterStatus status) {
 void Connection::on_message_complete() {
   // After a half-close the remaining pipelined requests are still answered; finish_after_eof()
   // closes once the input is used up.
-  const bool keep_alive = parser_.keep_alive() && !http_.draining();
+  const bool keep_alive = parser_.keep_alive() && !http_.draining() &&
+                          !(x_ && x_->error.kind == ErrorKind::kOverloaded);
   if (responder_) {
     // The response may still be on its way: keep-alive is settled when it completes.
     parser_.set_body_sink(nullptr);

@@ -77,6 +77,12 @@ bool HttpShard::accept(int fd, const RoutePlan* local) {
   return true;
 }
 
+uint64_t HttpShard::memory_held() const {
+  return arena_pool_.in_use() * arena_pool_.block_size() +
+         scratch_pool_.in_use() * scratch_pool_.block_size() +
+         out_pool_.in_use() * out_pool_.block_size();
+}
+
 void HttpShard::refuse(int fd) {
   bump(counters_.connections_rejected);
   if (refusal_.empty()) {

@@ -40,14 +40,34 @@ uint32_t share(uint32_t limit, unsigned shards) {
   return (limit + shards - 1) / shards;
 }
 
+uint64_t open_file_limit() {
+  rlimit nofile{};
+  return getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 1024;
+}
+
+// The memory limit of the process's cgroup (v2), 0 when there is none.
+uint64_t cgroup_memory_limit() {
+  FILE* f = fopen("/sys/fs/cgroup/memory.max", "r");
+  if (!f) {
+    return 0;
+  }
+  unsigned long long limit = 0;
+  const bool number = fscanf(f, "%llu", &limit) == 1;  // "max" when unlimited
+  fclose(f);
+  return number ? limit : 0;
+}
+
 // aggregate.max_calls_in_flight for one shard: as given, or sized to the open-file limit.
 uint32_t aggregate_budget(const Config& config, unsigned shards) {
   if (config.aggregate.max_calls_in_flight != 0) {
     return config.aggregate.max_calls_in_flight;
   }
-  rlimit nofile{};
-  const uint64_t files = getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 1024;
-  return aggregate_calls_auto(files, config.server.limits.connections, shards);
+  return aggregate_calls_auto(open_file_limit(), config.server.limits.connections, shards);
+}
+
+// `percent` of `total`, rounded up (a mark of 0 would shed at once).
+uint64_t percent_of(uint64_t total, uint64_t percent) {
+  return std::max<uint64_t>(1, (total * percent + 99) / 100);
 }
 
 }  // namespace
@@ -91,6 +111,20 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
     listeners_[i].local = listen_local[i];
   }
   build_plans();
+  // This shard's share of the overload budgets: shed at 95%, resume under 90%.
+  const unsigned shards = gateway.workers();
+  const uint64_t memory =
+      (cfg.overload.memory ? cfg.overload.memory
+                           : overload_memory_auto(static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                                                      static_cast<uint64_t>(sysconf(_SC_PAGESIZE)),
+                                                  cgroup_memory_limit())) /
+      shards;
+  const uint64_t fds =
+      (cfg.overload.fds ? cfg.overload.fds : overload_fds_auto(open_file_limit())) / shards;
+  overload_ = {percent_of(memory, 95), percent_of(memory, 90), percent_of(fds, 95),
+               percent_of(fds, 90)};
+  bump(http_.counters().overload_memory_budget, memory);
+  bump(http_.counters().overload_fds_budget, fds);
 }
 
 Worker::~Worker() {
@@ -248,7 +282,7 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   } else if (!http_.accept(res, l.plan)) {
     http_.refuse(res);
   }
-  if (!l.plan && !draining_ && http_.at_connection_limit()) {
+  if (!l.plan && !draining_ && (http_.at_connection_limit() || http_.shedding())) {
     pause_accepting();
   }
   if (!l.armed && !l.paused && !draining_ && !cqe_more(flags)) {
@@ -325,8 +359,30 @@ void Worker::resume_accepting() {
   }
 }
 
+void Worker::check_overload() {
+  // Receive buffers held by connections (client and upstream) count with the pools.
+  const uint64_t memory = http_.memory_held() + upstream_.memory_held() + aggregate_.bytes_held() +
+                          uint64_t{reactor().buffers_out()} * reactor().buffer_size();
+  const uint64_t fds = uint64_t{http_.client_connections()} + upstream_.open_connections();
+  ShardCounters& c = http_.counters();
+  c.overload_memory.store(memory, std::memory_order_relaxed);
+  c.overload_fds.store(fds, std::memory_order_relaxed);
+  if (!http_.shedding() && (memory >= overload_.shed_memory || fds >= overload_.shed_fds)) {
+    http_.set_shedding(true);
+    bump(c.overload_sheds);
+    bump(c.overload_shedding);
+    if (!draining_) {
+      pause_accepting();
+    }
+  } else if (http_.shedding() && memory < overload_.resume_memory && fds < overload_.resume_fds) {
+    http_.set_shedding(false);
+    drop(c.overload_shedding);
+  }
+}
+
 void Worker::end_of_iteration() {
-  if (accept_paused_ && !draining_ && http_.below_resume_mark()) {
+  check_overload();
+  if (accept_paused_ && !draining_ && http_.below_resume_mark() && !http_.shedding()) {
     resume_accepting();
   }
   // Batch only under concurrency: wait for about half the open connections' worth of completions

@@ -60,8 +60,9 @@ class Worker final : public ShardHooks {
   const Config& config() const { return *config_; }
 
   void on_accept(ListenerSocket& l, int res, uint32_t flags);
-  // server.limits.connections reached: the client listeners' accepts are cancelled (new
-  // connections wait in the kernel's backlog) until the shard is below the low-water mark.
+  // server.limits.connections reached, or the shard is over an overload budget: the client
+  // listeners' accepts are cancelled (new connections wait in the kernel's backlog) until the
+  // shard is below the low-water mark and no longer shedding.
   void pause_accepting();
   void resume_accepting();
 
@@ -81,6 +82,9 @@ class Worker final : public ShardHooks {
   void build_plans();
   std::unique_ptr<Action> make_action(const RouteConfig& route);
   void start_shard0_tasks();
+  // The overload manager: what the shard holds against its share of the `overload:` budgets;
+  // starts or stops shedding new work (HttpShard::set_shedding, accepting paused).
+  void check_overload();
 
   Gateway& gateway_;
   std::shared_ptr<const Config> config_;
@@ -107,6 +111,14 @@ class Worker final : public ShardHooks {
   Timer accept_retry_timer_;
   bool draining_ = false;
   bool accept_paused_ = false;
+  // This shard's share of the overload budgets, and the marks where shedding starts and stops.
+  struct OverloadMarks {
+    uint64_t shed_memory = 0;
+    uint64_t resume_memory = 0;
+    uint64_t shed_fds = 0;
+    uint64_t resume_fds = 0;
+  };
+  OverloadMarks overload_;
   bool drain_expired_ = false;
   bool init_failed_ = false;
 };

@@ -49,6 +49,11 @@ class AggregateShard {
   UpstreamShard& upstream() { return upstream_; }
   HttpShard& http() { return http_; }
 
+  // Bytes of backend bodies held by requests in flight (for the overload budget).
+  uint64_t bytes_held() const { return bytes_held_; }
+  void hold_bytes(uint64_t n) { bytes_held_ += n; }
+  void release_bytes(uint64_t n) { bytes_held_ -= n; }
+
   // --- the fan-out budget ---
   uint64_t queue_timeout_ms() const { return queue_timeout_ms_; }
   uint32_t calls_in_flight() const { return in_flight_; }
@@ -77,6 +82,7 @@ class AggregateShard {
   json::Reader json_reader_;
   uint32_t budget_;
   uint32_t in_flight_ = 0;
+  uint64_t bytes_held_ = 0;
   uint64_t queue_timeout_ms_;
   WaitList slot_waiters_;   // started requests waiting for a slot
   WaitList admit_waiters_;  // new requests waiting to start

@@ -378,6 +378,23 @@ struct AggregateBudgetConfig {
 // the process and `connections` of them kept for clients.
 uint32_t aggregate_calls_auto(uint64_t nofile, uint32_t connections, uint32_t workers);
 
+// The `overload:` section: what the shards together may hold before they shed new work (new
+// requests answered 503 with Retry-After and Connection: close, accepting paused) at 95% of a
+// budget, until they are back under 90% of both. Each shard gets an even share.
+struct OverloadConfig {
+  // Bytes of request and response buffers held: received bytes not yet used (buffer-ring
+  // buffers), heads waiting in scratch blocks, request arenas, output blocks, aggregation
+  // bodies. 0 = auto (overload_memory_auto).
+  uint64_t memory = 0;
+  // Open sockets: client and upstream connections. 0 = auto (overload_fds_auto).
+  uint64_t fds = 0;
+};
+
+// `memory: auto`: a quarter of the host's memory, or of the cgroup's limit when lower (0: none),
+// at least 64MiB. `fds: auto`: the open-file limit less a reserve.
+uint64_t overload_memory_auto(uint64_t physical, uint64_t cgroup_limit);
+uint64_t overload_fds_auto(uint64_t nofile);
+
 struct Config {
   std::string source;  // file name, or "<embedded>"
   // What the config says that is allowed but surely not meant, "file:line: warning: ..." (a
@@ -389,6 +406,7 @@ struct Config {
   std::vector<RateLimitPolicy> rate_limits;  // in file order
   RedisConfig redis;
   AggregateBudgetConfig aggregate;
+  OverloadConfig overload;
   std::vector<JwtIssuerConfig> jwt_issuers;  // `auth.jwt`, in file order
   std::vector<ApiKeyConfig> api_keys;        // `auth.api_keys`, in file order
   std::vector<RouteConfig> routes;

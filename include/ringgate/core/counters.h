@@ -46,6 +46,20 @@ namespace ringgate {
     "Requests cut off unanswered or half-answered (client gone, stuck reader, drain timeout)")   \
   X(buffer_ring_empty, "ringgate_buffer_ring_empty_total", "counter",                            \
     "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")       \
+  X(overload_memory, "ringgate_overload_memory_bytes", "gauge",                                  \
+    "Bytes of request and response buffers held, against overload.memory")                       \
+  X(overload_memory_budget, "ringgate_overload_memory_budget_bytes", "gauge",                    \
+    "overload.memory: the shards shed new work at 95% of it")                                    \
+  X(overload_fds, "ringgate_overload_fds", "gauge",                                              \
+    "Client and upstream sockets open, against overload.fds")                                    \
+  X(overload_fds_budget, "ringgate_overload_fds_budget", "gauge",                                \
+    "overload.fds: the shards shed new work at 95% of it")                                       \
+  X(overload_shedding, "ringgate_overload_shedding", "gauge",                                    \
+    "Shards shedding new work now (over 95% of a budget, until under 90% of both)")              \
+  X(overload_sheds, "ringgate_overload_sheds_total", "counter",                                  \
+    "Times a shard started shedding (it also stops accepting until relieved)")                   \
+  X(overload_shed_requests, "ringgate_overload_shed_requests_total", "counter",                  \
+    "Requests answered 503 with Retry-After because their shard was over a budget")              \
   X(aggregate_calls_budget, "ringgate_aggregate_calls_budget", "gauge",                          \
     "Backend calls aggregate routes may have in flight at once (aggregate.max_calls_in_flight, " \
     "all shards)")                                                                               \

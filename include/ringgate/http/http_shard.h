@@ -60,6 +60,12 @@ class HttpShard {
   void abort_all();
   bool idle() const { return connections_ == nullptr && dead_.empty(); }
   uint32_t client_connections() const { return connection_count_; }
+  // Bytes of the shard's request arenas, scratch heads and output blocks in use.
+  uint64_t memory_held() const;
+  // The overload manager (Worker) says the shard is over a budget: new requests are answered
+  // 503 with Retry-After and Connection: close until it says otherwise.
+  void set_shedding(bool on) { shedding_ = on; }
+  bool shedding() const { return shedding_; }
 
   // --- for connections ---
   Shard& shard() { return shard_; }
@@ -114,7 +120,8 @@ class HttpShard {
   std::string error_body_;
   std::string refusal_;                // refuse(): the whole 503, built on first use
   Connection* connections_ = nullptr;  // intrusive list of open connections
-  uint32_t connection_count_ = 0;      // client connections (local ones are not limited)
+  bool shedding_ = false;
+  uint32_t connection_count_ = 0;  // client connections (local ones are not limited)
   uint32_t connection_limit_;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;

@@ -60,6 +60,13 @@ class UpstreamShard {
   void end_of_iteration();
   // No upstream connection is open any more.
   bool idle() const { return open_ == 0; }
+  // Upstream sockets open (connections not yet retired).
+  uint32_t open_connections() const { return open_; }
+  // Bytes of response scratch heads and request blocks in use.
+  uint64_t memory_held() const {
+    return scratch_pool_.in_use() * scratch_pool_.block_size() +
+           request_pool_.in_use() * request_pool_.block_size();
+  }
 
   // --- for upstream connections ---
   void opened() { ++open_; }

@@ -177,6 +177,33 @@ TEST(Config, AggregateBudget) {
   config_test::expect_errors(cases);
 }
 
+TEST(Config, Overload) {
+  Config c = load_config_string("server: {listen: \":0\"}\n", "s");
+  EXPECT_EQ(c.overload.memory, 0u);  // auto
+  EXPECT_EQ(c.overload.fds, 0u);
+  c = load_config_string("server: {listen: \":0\"}\noverload: {memory: 512MiB, fds: 5000}\n", "s");
+  EXPECT_EQ(c.overload.memory, 512u << 20);
+  EXPECT_EQ(c.overload.fds, 5000u);
+  c = load_config_string("server: {listen: \":0\"}\noverload: {memory: auto, fds: auto}\n", "s");
+  EXPECT_EQ(c.overload.memory, 0u);
+  const ErrorCase cases[] = {
+      {"server: {listen: \":0\"}\noverload: {memory: 10KiB}\n", "t.yaml:2:20",
+       "overload.memory: must be between 1MiB and"},
+      {"server: {listen: \":0\"}\noverload: {fds: 8}\n", "t.yaml:2:17",
+       "overload.fds: must be between 16 and"},
+      {"server: {listen: \":0\"}\noverload: {fds: lots}\n", "t.yaml:2:17",
+       "expected a number or 'auto', got 'lots'"},
+  };
+  config_test::expect_errors(cases);
+  // auto: a quarter of the host's memory or of a lower cgroup limit, at least 64MiB; the
+  // open-file limit less 64.
+  EXPECT_EQ(overload_memory_auto(16ull << 30, 0), 4ull << 30);
+  EXPECT_EQ(overload_memory_auto(16ull << 30, 2ull << 30), 512ull << 20);
+  EXPECT_EQ(overload_memory_auto(128ull << 20, 0), 64ull << 20);
+  EXPECT_EQ(overload_fds_auto(20000), 19936u);
+  EXPECT_EQ(overload_fds_auto(100), 50u);
+}
+
 // auto: half of the descriptors the client connections leave, per shard, within 64..1024.
 TEST(Config, AggregateBudgetAuto) {
   EXPECT_EQ(aggregate_calls_auto(20000, 10000, 2), 1024u);  // 2500 a shard, capped
@@ -307,8 +334,8 @@ const ErrorCase kErrors[] = {
      "limits, drain_timeout, drain_grace, server_header, ring_entries, backlog, batch_wait, "
      "trusted_hops, hosts_file)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
-     "unknown key 'routs' at the top level (expected one of: server, admin, aggregate, "
-     "upstreams, auth, redis, rate_limits, routes)"},
+     "unknown key 'routs' at the top level (expected one of: server, admin, overload, "
+     "aggregate, upstreams, auth, redis, rate_limits, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
@@ -326,8 +353,8 @@ const ErrorCase kErrors[] = {
 
     // Wrong types.
     {"- a\n- b\n", "t.yaml:1:1",
-     "expected a map with keys server, admin, aggregate, upstreams, auth, redis, rate_limits, "
-     "routes at the top level, got "
+     "expected a map with keys server, admin, overload, aggregate, upstreams, auth, redis, "
+     "rate_limits, routes at the top level, got "
      "a list"},
     {"server:\n  listen: \":0\"\n  workers: {a: 1}\n", "t.yaml:3:12",
      "server.workers: expected a number or 'auto', got a map"},

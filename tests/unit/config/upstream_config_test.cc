@@ -371,8 +371,8 @@ const ErrorCase kErrors[] = {
     {"server:\n  listen: \":0\"\n  hosts_file: /nonexistent/hosts\n", "t.yaml:3:15",
      "hosts_file \"/nonexistent/hosts\" cannot be read"},
     {SERVER "upstream:\n  a: {}\n", "t.yaml:2:1",
-     "unknown key 'upstream' at the top level (expected one of: server, admin, aggregate, "
-     "upstreams, auth, redis, rate_limits, routes)"},
+     "unknown key 'upstream' at the top level (expected one of: server, admin, overload, "
+     "aggregate, upstreams, auth, redis, rate_limits, routes)"},
 
     // The cluster map.
     {SERVER "upstreams: [a]\n", "t.yaml:2:12",
