@@ -16,6 +16,7 @@ namespace ringgate {
 namespace {
 constexpr unsigned kOpAccept = 1;
 constexpr uint64_t kAcceptRetryMs = 100;
+constexpr uint64_t kTrimPeriodMs = 1000;
 
 CannedResponse canned_response(const DirectResponse& d, const std::string& server_line) {
   CannedResponse r;
@@ -238,6 +239,12 @@ void Worker::run() {
       }
     }
   });
+  trim_timer_.set_callback([](Timer* t) {
+    self->http_.trim_pools();
+    self->upstream_.trim_pools();
+    self->shard_.timers().arm(*t, self->shard_.now_ms() + kTrimPeriodMs);
+  });
+  shard_.timers().arm(trim_timer_, shard_.now_ms() + kTrimPeriodMs);
   if (shard_.index() == 0) {
     start_shard0_tasks();
   }
@@ -320,6 +327,7 @@ void Worker::begin_drain() {
 
 void Worker::close_listeners() {
   shard_.timers().disarm(accept_retry_timer_);
+  shard_.timers().disarm(trim_timer_);
   for (ListenerSocket& l : listeners_) {
     if (l.armed) {
       reactor().submit_cancel(&l, kOpAccept);  // the fd is closed on the final CQE

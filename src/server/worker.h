@@ -109,6 +109,7 @@ class Worker final : public ShardHooks {
   std::vector<std::unique_ptr<JwksFetcher>> jwks_fetchers_;  // shard 0 only
   Timer drain_timer_;
   Timer accept_retry_timer_;
+  Timer trim_timer_;  // every kTrimPeriodMs: the pools give back what a burst left
   bool draining_ = false;
   bool accept_paused_ = false;
   // This shard's share of the overload budgets, and the marks where shedding starts and stops.

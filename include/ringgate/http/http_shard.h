@@ -60,6 +60,9 @@ class HttpShard {
   void abort_all();
   bool idle() const { return connections_ == nullptr && dead_.empty(); }
   uint32_t client_connections() const { return connection_count_; }
+  // Gives back the spare blocks a burst left in the pools (BlockPool::trim).
+  // Returns how many blocks were freed.
+  size_t trim_pools() { return arena_pool_.trim() + scratch_pool_.trim() + out_pool_.trim(); }
   // Bytes of the shard's request arenas, scratch heads and output blocks in use.
   uint64_t memory_held() const;
   // The overload manager (Worker) says the shard is over a budget: new requests are answered

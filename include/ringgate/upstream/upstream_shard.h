@@ -62,6 +62,9 @@ class UpstreamShard {
   bool idle() const { return open_ == 0; }
   // Upstream sockets open (connections not yet retired).
   uint32_t open_connections() const { return open_; }
+  // Gives back the spare blocks a burst left in the pools (BlockPool::trim).
+  // Returns how many blocks were freed.
+  size_t trim_pools() { return scratch_pool_.trim() + request_pool_.trim(); }
   // Bytes of response scratch heads and request blocks in use.
   uint64_t memory_held() const {
     return scratch_pool_.in_use() * scratch_pool_.block_size() +
