@@ -60,6 +60,16 @@ uint64_t overload_memory_auto(uint64_t physical, uint64_t cgroup_limit) {
   return std::max<uint64_t>(usable / 4, 64 * config_detail::kMiB);
 }
 
+uint32_t buffer_count_auto(uint32_t connections) {
+  constexpr uint32_t kMin = 256;
+  constexpr uint32_t kMax = 4096;
+  uint32_t count = kMin;
+  while (count < kMax && count < connections / 4) {
+    count *= 2;
+  }
+  return count;
+}
+
 uint64_t overload_fds_auto(uint64_t nofile) {
   // Kept back: listeners, the rings, the admin server, files opened at reload.
   constexpr uint64_t kReserve = 64;

@@ -63,7 +63,9 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
       server.buffers.size = static_cast<uint32_t>(read_size(*v, kMinBufferSize, kMaxBufferSize));
     }
     if (const Field* v = b.find("count")) {
-      server.buffers.count = read_power_of_two(*v, 1, kMaxBufferCount);
+      server.buffers.count = v->node.IsScalar() && v->node.Scalar() == "auto"
+                                 ? 0
+                                 : read_power_of_two(*v, 1, kMaxBufferCount);
     }
   }
   if (const Field* v = s.find("limits")) {
@@ -206,7 +208,8 @@ void ServerLoader::load_limits(const Field& f, const BufferConfig& buffers,
   }
   // A request head waits in ring buffers until it is complete; a ring smaller than one head
   // could never hold it.
-  const uint64_t ring_bytes = uint64_t{buffers.size} * buffers.count;
+  const uint64_t ring_bytes =
+      uint64_t{buffers.size} * (buffers.count ? buffers.count : buffer_count_auto(0));
   if (limits.header_bytes > ring_bytes) {
     const Field& where = header_bytes ? *header_bytes : (buffers_field ? *buffers_field : s.self());
     fail_at(where.mark, f.path + ".header_bytes (" + format_size(limits.header_bytes) +

@@ -66,6 +66,13 @@ uint32_t aggregate_budget(const Config& config, unsigned shards) {
   return aggregate_calls_auto(open_file_limit(), config.server.limits.connections, shards);
 }
 
+// server.buffers.count for one shard: as given, or sized to its share of the connections.
+uint32_t buffer_count(const Config& config, unsigned shards) {
+  return config.server.buffers.count
+             ? config.server.buffers.count
+             : buffer_count_auto(share(config.server.limits.connections, shards));
+}
+
 // `percent` of `total`, rounded up (a mark of 0 would shed at once).
 uint64_t percent_of(uint64_t total, uint64_t percent) {
   return std::max<uint64_t>(1, (total * percent + 99) / 100);
@@ -85,7 +92,7 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
     : gateway_(gateway),
       config_(gateway.config_),
       shard_(index),
-      chains_(shard_.reactor(), config_->server.buffers.count),
+      chains_(shard_.reactor(), buffer_count(*config_, gateway.workers())),
       http_(shard_, *config_, chains_, counters,
             share(config_->server.limits.connections, gateway.workers())),
       upstream_(shard_, *config_, chains_, gateway.shared_cluster_pointers(), gateway.workers()),
@@ -208,7 +215,7 @@ void Worker::run() {
   ReactorOptions opts;
   opts.entries = cfg.server.ring_entries;
   opts.buffer_size = cfg.server.buffers.size;
-  opts.buffer_count = cfg.server.buffers.count;
+  opts.buffer_count = buffer_count(cfg, gateway_.workers());
   opts.batch_wait_us = cfg.server.batch_wait_us;
   std::string error;
   if (!shard_.init(opts, error)) {

@@ -62,8 +62,14 @@ struct ListenConfig {
 // Provided-buffer ring per shard: `count` buffers of `size` bytes receive everything read.
 struct BufferConfig {
   uint32_t size = 16 * 1024;  // 1KiB..64KiB (offsets into a buffer are 16-bit)
-  uint32_t count = 4096;      // power of two, 1..32768
+  uint32_t count = 0;         // power of two, 1..32768; 0 = auto (buffer_count_auto)
 };
+
+// `buffers.count: auto` for a shard with `connections` client connections (its share of
+// limits.connections): a buffer for every fourth connection, as a power of two in 256..4096.
+// Touched memory per shard is count x size, so it follows the connections a shard may have
+// instead of a fixed 64MiB (4096 x 16KiB) whatever the number of shards.
+uint32_t buffer_count_auto(uint32_t connections);
 
 struct Limits {
   uint32_t request_line = 8 * 1024;   // method + target + version; longer → 414

@@ -177,6 +177,19 @@ TEST(Config, AggregateBudget) {
   config_test::expect_errors(cases);
 }
 
+// buffers.count auto: a buffer per fourth connection of the shard's share, 256..4096.
+TEST(Config, BufferCountAuto) {
+  Config c = load_config_string("server: {listen: \":0\"}\n", "s");
+  EXPECT_EQ(c.server.buffers.count, 0u);  // auto
+  c = load_config_string("server: {listen: \":0\", buffers: {count: auto}}\n", "s");
+  EXPECT_EQ(c.server.buffers.count, 0u);
+  EXPECT_EQ(buffer_count_auto(5000), 2048u);  // 10000 connections on 2 shards
+  EXPECT_EQ(buffer_count_auto(157), 256u);    // ... on 64 shards
+  EXPECT_EQ(buffer_count_auto(0), 256u);
+  EXPECT_EQ(buffer_count_auto(1u << 20), 4096u);
+  EXPECT_EQ(buffer_count_auto(4096), 1024u);
+}
+
 TEST(Config, Overload) {
   Config c = load_config_string("server: {listen: \":0\"}\n", "s");
   EXPECT_EQ(c.overload.memory, 0u);  // auto
