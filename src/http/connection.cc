@@ -40,11 +40,24 @@ Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed)
       arena_(http.request_arena_pool()),
       fixed_(fixed),
       plain_(http.reactor(), fd, *this),
-      io_(&plain_) {
-  parser_.init(http.parser_context());
+      io_(&plain_) {}
+
+Connection::~Connection() {
+  if (parser_) {
+    http_.release_parser(parser_, false);
+  }
 }
 
-Connection::~Connection() = default;
+void Connection::detach_parser_if_idle() {
+  if (parser_ && !x_ && in_.empty() && !parser_->in_message()) {
+    // After a keep-alive message llhttp waits for the next one as a fresh parser would; after
+    // anything else (close, upgrade, an error) it is reset before another connection gets it.
+    const bool clean =
+        parser_->keep_alive() && !parser_->upgrade() && parser_->error().kind == ErrorKind::kNone;
+    http_.release_parser(parser_, clean);
+    parser_ = nullptr;
+  }
+}
 
 ShardCounters& Connection::counters() const {
   return fixed_ ? http_.admin_counters() : http_.counters();
@@ -146,14 +159,14 @@ void Connection::process_input() {
       }
       continue;
     }
-    if (!parser_.in_message() && (busy() || !output_room())) {
+    if (!in_message() && (busy() || !output_room())) {
       // Backpressure: answer what we have before reading the next request. A proxied
       // response in progress holds the next pipelined request back until it is complete.
       break;
     }
     size_t avail = 0;
     const char* data = in_.front(http_.chains(), avail);
-    if (responder_ && !parser_.in_head()) {
+    if (responder_ && !in_head()) {
       // Request body for the responder: no more than it can buffer now.
       const size_t room = responder_->request_room();
       if (room == 0) {
@@ -162,7 +175,10 @@ void Connection::process_input() {
       avail = std::min(avail, room);
     }
     size_t consumed = 0;
-    RequestParser::Event ev = parser_.feed(data, avail, consumed);
+    if (!parser_) {
+      parser_ = http_.acquire_parser();
+    }
+    RequestParser::Event ev = parser_->feed(data, avail, consumed);
     in_.consume(consumed);
     if (ev == RequestParser::Event::kHead) {
       on_head();
@@ -192,7 +208,7 @@ void Connection::process_input() {
       responder_->on_client_eof();  // may end the tunnel (and re-enter here through response_done)
       return;
     }
-    if (busy() && !parser_.in_message()) {
+    if (busy() && !in_message()) {
       // A complete request whose response is on its way: answer it, then close.
       close_after_send_ = true;
       update_timer();
@@ -208,6 +224,7 @@ void Connection::process_input() {
              in_.count() < kMaxHeldBuffers / 2) {
     io_->start_input();
   }
+  detach_parser_if_idle();
   update_timer();
 }
 
@@ -230,17 +247,17 @@ bool Connection::tunnel_input() {
 void Connection::on_head() {
   RG_ASSERT(x_ == nullptr);
   head_seen_ = true;
-  x_ = arena_.make<Exchange>(*this, arena_, parser_, counters());
+  x_ = arena_.make<Exchange>(*this, arena_, *parser_, counters());
   if (!x_) {
     fail_and_close(Error::gateway(ErrorKind::kInternal, "no memory for the request"));
     return;
   }
   Exchange& x = *x_;
   x.trusted_hops = http_.config().server.trusted_hops;
-  x.head_request = parser_.method() == HTTP_HEAD;
+  x.head_request = parser_->method() == HTTP_HEAD;
   x.timings.accepted_us = accepted_us_;
   x.timings.head_us = http_.shard().now_us();
-  if (parser_.expect_continue() && parser_.has_body() && parser_.http_minor() >= 1) {
+  if (parser_->expect_continue() && parser_->has_body() && parser_->http_minor() >= 1) {
     append_copy("HTTP/1.1 100 Continue\r\n\r\n");
     if (!io_->sending()) {
       flush();
@@ -257,7 +274,7 @@ void Connection::on_head() {
     return;  // answered at message complete, then closed
   }
   // One path from here on: what is routed, what a rule checks and what goes upstream.
-  if (!parser_.normalize_path(&x.path_flags)) {
+  if (!parser_->normalize_path(&x.path_flags)) {
     bump(counters().parse_bad_path);
     x.error = Error::client(ErrorKind::kBadEscape);
     return;  // answered at message complete, like any refusal
@@ -270,7 +287,7 @@ void Connection::proceed(FilterStatus status) {
     case FilterStatus::kWait:
       // Parsing stops here until resumed(). Other connections parse meanwhile, into the shard's
       // shared header table: the head moves to this connection's own scratch block.
-      parser_.pin_head();
+      parser_->pin_head();
       return;
     case FilterStatus::kReply:
       return;  // answered at message complete
@@ -279,7 +296,7 @@ void Connection::proceed(FilterStatus status) {
   }
   responder_ = Pipeline::act(*x_, *this);
   if (responder_) {
-    parser_.set_body_sink(responder_->body_sink());
+    parser_->set_body_sink(responder_->body_sink());
   }
 }
 
@@ -299,11 +316,11 @@ void Connection::resumed(Exchange& x, FilterStatus status) {
 void Connection::on_message_complete() {
   // After a half-close the remaining pipelined requests are still answered; finish_after_eof()
   // closes once the input is used up.
-  const bool keep_alive = parser_.keep_alive() && !http_.draining() &&
+  const bool keep_alive = parser_->keep_alive() && !http_.draining() &&
                           !(x_ && x_->error.kind == ErrorKind::kOverloaded);
   if (responder_) {
     // The response may still be on its way: keep-alive is settled when it completes.
-    parser_.set_body_sink(nullptr);
+    set_body_sink(nullptr);
     responder_->on_request_complete(keep_alive);
     return;
   }
@@ -337,6 +354,9 @@ void Connection::end_exchange() {
   Pipeline::finish(*x_);
   x_ = nullptr;
   arena_.reset();
+  if (!in_process_) {
+    detach_parser_if_idle();  // else process_input() does, once it has parsed what it holds
+  }
 }
 
 void Connection::respond(int status, std::string_view headers, std::string_view content_type,
@@ -425,9 +445,9 @@ std::string_view Connection::peer_ip() {
 
 void Connection::response_failed(const Error& error, bool keep_alive) {
   responder_ = nullptr;
-  if (parser_.in_message()) {
+  if (in_message()) {
     // The rest of the request body will never be read as a request.
-    parser_.set_body_sink(nullptr);
+    set_body_sink(nullptr);
     keep_alive = false;
   }
   keep_alive = keep_alive && !http_.draining();
@@ -444,9 +464,9 @@ void Connection::response_failed(const Error& error, bool keep_alive) {
 
 void Connection::response_done(bool keep_alive) {
   responder_ = nullptr;
-  if (parser_.in_message()) {
+  if (in_message()) {
     // Answered before the request was complete: the rest cannot be read as a request.
-    parser_.set_body_sink(nullptr);
+    set_body_sink(nullptr);
     keep_alive = false;
   }
   end_exchange();
@@ -472,7 +492,7 @@ void Connection::tunnel() {
 
 void Connection::response_cut() {
   responder_ = nullptr;
-  parser_.set_body_sink(nullptr);
+  set_body_sink(nullptr);
   close_now();  // counts the request as aborted: its exchange never ended
 }
 
@@ -496,7 +516,7 @@ std::string_view Connection::filter_headers(int status) {
 }
 
 void Connection::on_parse_error() {
-  const ParseError& e = parser_.error();
+  const ParseError& e = parser_->error();
   ShardCounters& c = counters();
   switch (e.kind) {
     case ErrorKind::kUriTooLong:
@@ -524,7 +544,7 @@ void Connection::fail_and_close(const Error& error) {
   if (responder_) {
     Responder* r = responder_;
     responder_ = nullptr;
-    parser_.set_body_sink(nullptr);
+    set_body_sink(nullptr);
     r->on_client_gone();
   }
   if (x_) {
@@ -571,7 +591,7 @@ void Connection::append_ref(const char* data, size_t len) {
 void Connection::append_connection_header(bool keep_alive) {
   if (!keep_alive) {
     append_copy("Connection: close\r\n");
-  } else if (parser_.http_minor() == 0) {
+  } else if (parser_ && parser_->http_minor() == 0) {
     append_copy("Connection: keep-alive\r\n");
   }
 }
@@ -723,7 +743,7 @@ void Connection::on_sent(int res) {
     start_linger();
     return;
   }
-  if (http_.draining() && !parser_.in_message() && in_.empty()) {
+  if (http_.draining() && !in_message() && in_.empty()) {
     // Shutting down: this response was built before the drain began; nothing else is coming.
     start_linger();
     return;
@@ -755,7 +775,7 @@ void Connection::close_now() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (state_ == State::kOpen && (parser_.in_message() || x_ || out_pending())) {
+  if (state_ == State::kOpen && (in_message() || x_ || out_pending())) {
     // A request that began but will never be (fully) answered is counted, never lost silently.
     bump(counters().requests_aborted);
   }
@@ -763,7 +783,10 @@ void Connection::close_now() {
   http_.shard().timers().disarm(*this);
   let_go();
   release_input();
-  parser_.release();
+  if (parser_) {
+    http_.release_parser(parser_, false);
+    parser_ = nullptr;
+  }
   io_->close();  // on_quiet() once no operation is in flight: then the connection is retired
 }
 
@@ -771,7 +794,7 @@ void Connection::begin_drain() {
   if (state_ != State::kOpen) {
     return;
   }
-  if (!parser_.in_message() && !x_ && !out_pending() && in_.empty()) {
+  if (!in_message() && !x_ && !out_pending() && in_.empty()) {
     // A request may be on the wire already: it is still answered, with Connection: close, if it
     // arrives within server.drain_grace; then the connection closes.
     const Duration grace = http_.config().server.drain_grace;
@@ -788,7 +811,7 @@ void Connection::update_timer() {
   if (state_ != State::kOpen) {
     return;
   }
-  if (busy() && !parser_.in_message()) {
+  if (busy() && !in_message()) {
     // The responder keeps its own deadlines (connect, try, route timeout, stalled transfer).
     if (deadline_ != Deadline::kResponder) {
       deadline_ = Deadline::kResponder;
@@ -797,11 +820,11 @@ void Connection::update_timer() {
     return;
   }
   Deadline want;
-  if (parser_.in_head() || (!head_seen_ && !parser_.in_message() && !out_pending())) {
+  if (in_head() || (!head_seen_ && !in_message() && !out_pending())) {
     // From accept to the first complete head: a connection that never sends a byte is held no
     // longer than one that sends its head slowly.
     want = Deadline::kHeader;
-  } else if (parser_.in_message() || waiting() || out_pending()) {
+  } else if (in_message() || waiting() || out_pending()) {
     want = Deadline::kRequest;
   } else {
     want = Deadline::kIdle;
@@ -825,7 +848,7 @@ void Connection::let_go() {
   if (responder_) {
     Responder* r = responder_;
     responder_ = nullptr;
-    parser_.set_body_sink(nullptr);
+    set_body_sink(nullptr);
     r->on_client_gone();
   }
   end_exchange();  // a filter that kept the exchange waiting lets go of it there
@@ -856,14 +879,14 @@ void Connection::on_timer(Timer* t) {
       } else if (c->responder_ && c->responder_->body_sink()) {
         bump(counters.request_timeouts);
         c->close_now();  // the body stalled while being proxied: the upstream side is cut too
-      } else if (c->parser_.in_message() && !c->close_after_send_) {
+      } else if (c->in_message() && !c->close_after_send_) {
         const bool header = c->deadline_ == Deadline::kHeader;
         bump(header ? counters.header_timeouts : counters.request_timeouts);
         c->fail_and_close(
             Error::client(header ? ErrorKind::kHeadTimeout : ErrorKind::kBodyTimeout));
         // If the client does not read the 408 either, the linger deadline closes the connection.
         c->arm_deadline(Deadline::kLinger, kLingerMs);
-      } else if (!c->head_seen_ && !c->parser_.in_message() && !c->out_pending()) {
+      } else if (!c->head_seen_ && !c->in_message() && !c->out_pending()) {
         bump(counters.header_timeouts);
         c->close_now();  // not a byte since accept: nothing to answer
       } else {

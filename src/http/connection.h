@@ -115,6 +115,15 @@ class Connection final : public Timer,
   // exchange ends.
   void let_go();
   bool waiting() const { return x_ && x_->waiting(); }
+  bool in_message() const { return parser_ && parser_->in_message(); }
+  bool in_head() const { return parser_ && parser_->in_head(); }
+  void set_body_sink(BodySink* sink) {
+    if (parser_) {
+      parser_->set_body_sink(sink);
+    }
+  }
+  // Idle between requests (no exchange, nothing held, no message begun): the parser goes back.
+  void detach_parser_if_idle();
   bool busy() const { return responder_ != nullptr; }
   void on_parse_error();
   // Answers `error` and closes once it is sent; nothing more is read as a request.
@@ -149,7 +158,8 @@ class Connection final : public Timer,
   friend class HttpShard;
 
   HttpShard& http_;
-  RequestParser parser_;
+  // From the first byte of a request until the connection is idle again (HttpShard's pool).
+  RequestParser* parser_ = nullptr;
   Arena arena_;
   Exchange* x_ = nullptr;           // the exchange in progress (its head has been parsed)
   Responder* responder_ = nullptr;  // the action answering it, while one is

@@ -77,6 +77,19 @@ bool HttpShard::accept(int fd, const RoutePlan* local) {
   return true;
 }
 
+RequestParser* HttpShard::acquire_parser() {
+  return parsers_.acquire(&parser_context_);
+}
+
+void HttpShard::release_parser(RequestParser* p, bool clean) {
+  if (!clean) {
+    p->reset();
+  } else if (p->holds_scratch()) {
+    p->release();  // a pinned head's scratch block
+  }
+  parsers_.release(p);
+}
+
 uint64_t HttpShard::memory_held() const {
   return arena_pool_.in_use() * arena_pool_.block_size() +
          scratch_pool_.in_use() * scratch_pool_.block_size() +

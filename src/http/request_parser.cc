@@ -68,6 +68,17 @@ void MessageParser::init(ParserContext* context) {
   spans_ = context->shared_spans;
 }
 
+void MessageParser::reset() {
+  release();
+  llhttp_init(&parser_, kind_ == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
+  parser_.data = this;
+  begin_message(nullptr);
+  error_ = ParseError{};
+  body_sink_ = nullptr;
+  skip_body_ = false;
+  dead_ = false;
+}
+
 void MessageParser::release() {
   if (scratch_) {
     context_->scratch_pool->release(scratch_);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fixture.h"
@@ -65,6 +66,70 @@ TEST_F(HttpTest, KeepAliveReusesOneConnection) {
   // One client connection; the second scrape's own admin connection may count too.
   EXPECT_GE(after - before, 1);
   EXPECT_LE(after - before, 2);
+}
+
+// Request parsers are lent to connections only while a request is in progress (an idle
+// keep-alive connection holds none) and go from one connection to the next on a shard: one left
+// mid-head, after an error, after Connection: close or HTTP/1.0 must serve the next connection
+// as a new one would.
+TEST_F(HttpTest, ParsersPassCleanlyFromConnectionToConnection) {
+  auto& gw = start();  // one shard: every connection gets the parser the last one returned
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto serves_keep_alive = [&](const std::string& what) {
+    Conn c = connect_to(gw.port());
+    ASSERT_TRUE(c.valid());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(send_all(c, request("GET", "/hello")));
+      std::string why;
+      auto r = read_response(c, {}, &why);
+      ASSERT_TRUE(r) << "after " << what << ", request " << i << ": " << why;
+      EXPECT_EQ(r->status, 200) << "after " << what << ": " << r->raw;
+      EXPECT_EQ(r->body, "hello");
+    }
+  };
+  {
+    Conn c = connect_to(gw.port());
+    ASSERT_TRUE(send_all(c, "GET /hello HTTP/1.1\r\nHost: te"));  // closed mid-head
+    std::this_thread::sleep_for(50ms);
+  }
+  serves_keep_alive("a connection closed mid-head");
+  {
+    Conn c = connect_to(gw.port());
+    ASSERT_TRUE(send_all(c, "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+  }
+  serves_keep_alive("a malformed request");
+  {
+    Conn c = connect_to(gw.port());
+    ASSERT_TRUE(send_all(c, request("GET", "/hello", "Connection: close\r\n")));
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(wait_closed(c));
+  }
+  serves_keep_alive("Connection: close");
+  {
+    Conn c = connect_to(gw.port());
+    ASSERT_TRUE(send_all(c, "GET /hello HTTP/1.0\r\n\r\n"));
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  serves_keep_alive("an HTTP/1.0 request");
+  // Idle keep-alive connections in between: each goes back to holding no parser, and comes
+  // back to one with its next request.
+  Conn a = connect_to(gw.port());
+  Conn b = connect_to(gw.port());
+  for (int i = 0; i < 3; ++i) {
+    for (Conn* c : {&a, &b}) {
+      ASSERT_TRUE(send_all(*c, request("GET", "/hello")));
+      auto r = read_response(*c);
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200);
+    }
+  }
 }
 
 TEST_F(HttpTest, HeadHasHeadersButNoBody) {

@@ -13,6 +13,7 @@
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/input_chain.h"
+#include "ringgate/core/object_pool.h"
 #include "ringgate/core/shard.h"
 #include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
@@ -81,6 +82,11 @@ class HttpShard {
   // show up as client traffic.
   ShardCounters& admin_counters() { return admin_counters_; }
   ParserContext* parser_context() { return &parser_context_; }
+  // Request parsers are lent to connections from the first byte of a request until the
+  // connection is idle again, so an idle keep-alive connection does not carry one. `clean`: it
+  // was returned between messages (else it is reset first).
+  RequestParser* acquire_parser();
+  void release_parser(RequestParser* p, bool clean);
   Pipeline& pipeline() { return *pipeline_; }
   BlockPool* request_arena_pool() { return &arena_pool_; }
   const DateCache& date() const { return date_; }
@@ -113,6 +119,7 @@ class HttpShard {
   BlockPool out_pool_;
   std::vector<HeaderSpan> shared_spans_;
   ParserContext parser_context_;
+  ObjectPool<RequestParser> parsers_;
   // Free response bodies (acquire_body). Bounded in number and in what each may keep, so a
   // burst of large responses does not stay resident.
   static constexpr size_t kMaxFreeBodies = 256;

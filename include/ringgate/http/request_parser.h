@@ -109,6 +109,10 @@ class MessageParser {
   void pin_head();
   // Releases the scratch block, if any (connection close).
   void release();
+  bool holds_scratch() const { return scratch_ != nullptr; }
+  // Back to the state of a new parser (after a connection closed with a message half parsed),
+  // so that it can serve another connection.
+  void reset();
 
  protected:
   Kind kind_;
@@ -170,6 +174,9 @@ class MessageParser {
 class RequestParser final : public MessageParser {
  public:
   RequestParser() : MessageParser(Kind::kRequest) {}
+  explicit RequestParser(ParserContext* context) : MessageParser(Kind::kRequest) { init(context); }
+
+  RequestParser* next_free = nullptr;  // HttpShard's pool of parsers
   // After kHead: normalises the target's path in place (ringgate/http/path.h), so path(),
   // target() and query() give the normalised form from here on; `flags` gets the PathFlag bits
   // a route must allow. False on a malformed escape.
