@@ -150,6 +150,12 @@ void HttpShard::add_starved(Connection* c) {
 }
 
 void HttpShard::end_of_iteration() {
+  if (shard_.now_ms() >= busy_window_end_ms_) {
+    busy_before_ = busy_now_;
+    busy_now_ = 0;
+    ++busy_window_;
+    busy_window_end_ms_ = shard_.now_ms() + kBusyWindowMs;
+  }
   Reactor& reactor = shard_.reactor();
   resume_starved(reactor, starved_);
   for (Connection* c : dead_) {

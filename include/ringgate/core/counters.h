@@ -68,7 +68,10 @@ namespace ringgate {
   X(aggregate_queued, "ringgate_aggregate_queued_total", "counter",                              \
     "Aggregate requests that found the fan-out budget taken and waited to start")                \
   X(aggregate_shed, "ringgate_aggregate_shed_total", "counter",                                  \
-    "Aggregate requests answered 503 after waiting aggregate.queue_timeout for the budget")
+    "Aggregate requests answered 503 after waiting aggregate.queue_timeout for the budget")      \
+  X(batched_waits, "ringgate_batched_waits_total", "counter",                                    \
+    "Waits for completions that held out for a batch (server.batch_wait; only while at least 4 " \
+    "client connections are busy, i.e. began a request in the last 100-200 ms)")
 
 struct ShardCounters {
 #define RINGGATE_COUNTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};
