@@ -387,12 +387,6 @@ uint32_t Loader::read_power_of_two(const Field& f, uint32_t min, uint32_t max) c
   return static_cast<uint32_t>(v);
 }
 
-namespace {
-bool is_auto(const Field& f) {
-  return f.node.IsScalar() && f.node.Scalar() == "auto";
-}
-}  // namespace
-
 uint64_t Loader::read_number_or_auto(const Field& f, uint64_t min, uint64_t max) const {
   if (is_auto(f)) {
     return 0;

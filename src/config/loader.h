@@ -213,6 +213,8 @@ class Loader {
   std::string read_string(const Field& f) const { return scalar(f, "a string"); }
   bool read_bool(const Field& f) const;
   uint64_t read_number(const Field& f, uint64_t min, uint64_t max) const;
+  // The value is the word `auto`.
+  static bool is_auto(const Field& f) { return f.node.IsScalar() && f.node.Scalar() == "auto"; }
   // `auto` (0), or a number in min..max (min > 0).
   uint64_t read_number_or_auto(const Field& f, uint64_t min, uint64_t max) const;
   uint32_t read_power_of_two(const Field& f, uint32_t min, uint32_t max) const;

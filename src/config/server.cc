@@ -63,9 +63,7 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
       server.buffers.size = static_cast<uint32_t>(read_size(*v, kMinBufferSize, kMaxBufferSize));
     }
     if (const Field* v = b.find("count")) {
-      server.buffers.count = v->node.IsScalar() && v->node.Scalar() == "auto"
-                                 ? 0
-                                 : read_power_of_two(*v, 1, kMaxBufferCount);
+      server.buffers.count = is_auto(*v) ? 0 : read_power_of_two(*v, 1, kMaxBufferCount);
     }
   }
   if (const Field* v = s.find("limits")) {
