@@ -84,7 +84,9 @@ void Reactor::submit_close(int fd) {
 }
 
 void Reactor::wait(int timeout_ms) {
-  backend_->wait(timeout_ms, batch_target_);
+  if (backend_->wait(timeout_ms, batch_target_)) {
+    ++batched_waits_;
+  }
 }
 
 unsigned Reactor::dispatch() {

@@ -196,12 +196,14 @@ void UringBackend::enter_min_wait(unsigned wait_nr, int timeout_ms) {
           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
 }
 
-void UringBackend::wait(int timeout_ms, unsigned batch_target) {
+bool UringBackend::wait(int timeout_ms, unsigned batch_target) {
   publish_buffers();
   io_uring_cqe* cqe = nullptr;
   if (batch_wait_us_ > 0 && batch_target > 1) {
     enter_min_wait(batch_target, timeout_ms);
-  } else if (timeout_ms < 0) {
+    return true;
+  }
+  if (timeout_ms < 0) {
     io_uring_submit_and_wait(&ring_, 1);
   } else {
     __kernel_timespec ts{};
@@ -209,6 +211,7 @@ void UringBackend::wait(int timeout_ms, unsigned batch_target) {
     ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
+  return false;
 }
 
 unsigned UringBackend::dispatch() {

@@ -88,7 +88,8 @@ class UringBackend {
   }
 
   void flush();
-  void wait(int timeout_ms, unsigned batch_target);
+  // True when it held out for a batch (enter_min_wait).
+  bool wait(int timeout_ms, unsigned batch_target);
   unsigned dispatch();
 
  private:

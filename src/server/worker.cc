@@ -321,6 +321,7 @@ void Worker::end_of_iteration() {
   // (bounded). With few connections a lone request is never held back.
   const uint32_t open = http_.client_connections();
   reactor().set_batch_target(open < 4 ? 1 : std::min(open / 2, 64u));
+  http_.counters().batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
   upstream_.end_of_iteration();
   http_.end_of_iteration();
 }

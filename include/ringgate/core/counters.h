@@ -45,7 +45,10 @@ namespace ringgate {
   X(requests_aborted, "ringgate_requests_aborted_total", "counter",                              \
     "Requests cut off unanswered or half-answered (client gone, stuck reader, drain timeout)")   \
   X(buffer_ring_empty, "ringgate_buffer_ring_empty_total", "counter",                            \
-    "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")
+    "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")       \
+  X(batched_waits, "ringgate_batched_waits_total", "counter",                                    \
+    "Waits for completions that held out for a batch (server.batch_wait; only while at least 4 " \
+    "client connections are open)")
 
 struct ShardCounters {
 #define RINGGATE_COUNTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};

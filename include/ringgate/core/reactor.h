@@ -97,6 +97,8 @@ class Reactor {
   // Adaptive batching: while busy, wait for up to `target` completions but at most the batch
   // wait (server.batch_wait) once one has arrived. 0/1 disables it.
   void set_batch_target(unsigned target) { batch_target_ = target; }
+  // Waits so far that held out for a batch (a target above 1, and a batch wait the kernel takes).
+  uint64_t batched_waits() const { return batched_waits_; }
 
   // --- provided-buffer ring: buffer_count buffers of buffer_size bytes, lent to the kernel and
   // named by id in the completion flags ---
@@ -118,6 +120,7 @@ class Reactor {
   uint32_t buffer_count_ = 0;
   uint32_t buffers_out_ = 0;
   unsigned batch_target_ = 0;
+  uint64_t batched_waits_ = 0;
 };
 
 // The buffer group the receive buffers are registered as (io_uring: the buffer ring's bgid).
