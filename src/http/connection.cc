@@ -230,6 +230,9 @@ bool Connection::tunnel_input() {
 void Connection::on_head() {
   RG_ASSERT(x_ == nullptr);
   head_seen_ = true;
+  if (!local()) {
+    http_.note_busy(busy_stamp_);
+  }
   x_ = arena_.make<Exchange>(*this, arena_, parser_, counters());
   if (!x_) {
     fail_and_close(Error::gateway(ErrorKind::kInternal, "no memory for the request"));

@@ -167,6 +167,7 @@ class Connection final : public Timer,
   bool tunnel_ = false;
   bool head_seen_ = false;  // a request head has arrived on this connection
   uint32_t linger_bytes_ = 0;
+  uint32_t busy_stamp_ = 0;  // HttpShard::note_busy
   uint64_t accepted_us_ = 0;
   char peer_ip_[46] = {};  // looked up when first asked for
 };

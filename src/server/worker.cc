@@ -317,10 +317,11 @@ void Worker::end_of_iteration() {
   if (accept_paused_ && !draining_ && http_.below_resume_mark()) {
     resume_accepting();
   }
-  // Batch only under concurrency: wait for about half the open connections' worth of completions
-  // (bounded). With few connections a lone request is never held back.
-  const uint32_t open = http_.client_connections();
-  reactor().set_batch_target(open < 4 ? 1 : std::min(open / 2, 64u));
+  // Batch only under concurrency: wait for about half the busy connections' worth of completions
+  // (bounded). With few busy connections a lone request is never held back, however many others
+  // are open and quiet (idle keep-alive, slow or silent clients).
+  const uint32_t busy = http_.busy_connections();
+  reactor().set_batch_target(busy < 4 ? 1 : std::min(busy / 2, 64u));
   http_.counters().batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
   upstream_.end_of_iteration();
   http_.end_of_iteration();

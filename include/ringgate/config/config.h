@@ -90,7 +90,7 @@ struct ServerConfig {
   uint32_t ring_entries = 4096;            // io_uring SQ entries per shard (power of two)
   uint32_t backlog = 4096;                 // listen(2) backlog
   // Once a completion has arrived, wait up to this long for more before handling the batch
-  // (only while at least 4 connections are open; needs Linux 6.12, ignored before). Fewer
+  // (only while at least 4 connections are busy; needs Linux 6.12, ignored before). Fewer
   // wake-ups per request for up to this much added latency; 0 turns it off.
   uint32_t batch_wait_us = 50;
   // Proxies in front of this gateway whose X-Forwarded-* headers are trusted. 0 (the edge): a

@@ -48,7 +48,7 @@ namespace ringgate {
     "Receives that found the provided-buffer ring empty (re-armed when buffers returned)")       \
   X(batched_waits, "ringgate_batched_waits_total", "counter",                                    \
     "Waits for completions that held out for a batch (server.batch_wait; only while at least 4 " \
-    "client connections are open)")
+    "client connections are busy, i.e. began a request in the last 100-200 ms)")
 
 struct ShardCounters {
 #define RINGGATE_COUNTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};

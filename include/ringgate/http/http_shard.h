@@ -59,7 +59,11 @@ class HttpShard {
   // The drain timed out: every connection closes now.
   void abort_all();
   bool idle() const { return connections_ == nullptr && dead_.empty(); }
-  uint32_t client_connections() const { return connection_count_; }
+  // Client connections that began a request within about the last kBusyWindowMs: the ones that
+  // keep the shard busy. Open is not busy: slow-header, silent and idle keep-alive connections
+  // produce no completions to batch, and counting them made the worker wait out its whole batch
+  // window on every loop for a few fast clients (Worker::end_of_iteration).
+  uint32_t busy_connections() const { return std::max(busy_now_, busy_before_); }
 
   // --- for connections ---
   Shard& shard() { return shard_; }
@@ -91,6 +95,14 @@ class HttpShard {
 
   void add_starved(Connection* c);
   void retire(Connection* c);
+  // A client connection's request head is complete: counted once per window in
+  // busy_connections(). `stamp` is the connection's, the window it was last counted in.
+  void note_busy(uint32_t& stamp) {
+    if (stamp != busy_window_) {
+      stamp = busy_window_;
+      ++busy_now_;
+    }
+  }
 
  private:
   Shard& shard_;
@@ -119,6 +131,12 @@ class HttpShard {
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;
   bool draining_ = false;
+  // busy_connections(): distinct connections counted in this window and in the one before.
+  static constexpr uint64_t kBusyWindowMs = 100;
+  uint32_t busy_window_ = 1;  // 0 is a connection's "never counted"
+  uint32_t busy_now_ = 0;
+  uint32_t busy_before_ = 0;
+  uint64_t busy_window_end_ms_ = 0;
 };
 
 }  // namespace ringgate

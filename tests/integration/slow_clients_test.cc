@@ -1,0 +1,152 @@
+// Slow clients (slowloris): hundreds of connections that send a request head a line at a time
+// and never finish it must cost a fast client nothing but their share of the work. Two ways
+// they did cost more: the shard batched completions by *open* connections, so with a few
+// hundred slow ones open it waited out the whole batch window (server.batch_wait) on every loop
+// for a fast client's lone request; and every expiry walked all armed timers.
+
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fixture.h"
+
+namespace ringgate::it {
+namespace {
+
+class SlowClientsTest : public GatewayTest {};
+
+// The start of a request head that a slow client never finishes.
+const std::string kSlowHead = "GET /hello HTTP/1.1\r\nHost: test\r\nUser-Agent: slow\r\n";
+
+// Opens `n` connections, each sending the start of a head; false (with a message) on failure.
+::testing::AssertionResult open_slow(uint16_t port, int n, std::vector<Conn>& out) {
+  for (int i = 0; i < n; ++i) {
+    Conn c = connect_to(port);
+    if (!c.valid() || !send_all(c, kSlowHead)) {
+      return ::testing::AssertionFailure() << "slow connection " << i << " failed";
+    }
+    out.push_back(std::move(c));
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// `n` sequential GET /hello on one keep-alive connection; "" or what went wrong first.
+std::string fast_requests(uint16_t port, int n) {
+  Conn c = connect_to(port);
+  if (!c.valid()) {
+    return "connect failed";
+  }
+  for (int i = 0; i < n; ++i) {
+    if (!send_all(c, request("GET", "/hello"))) {
+      return "send " + std::to_string(i) + " failed";
+    }
+    std::string why;
+    auto r = read_response(c, {}, &why);
+    if (!r) {
+      return "request " + std::to_string(i) + ": " + why;
+    }
+    if (r->status != 200 || r->body != "hello") {
+      return "request " + std::to_string(i) + ": " + visible(r->raw);
+    }
+  }
+  return "";
+}
+
+TEST_F(SlowClientsTest, SlowHeaderConnectionsDoNotMakeTheShardBatchAFastClient) {
+  // 400 slow-header connections open, one fast client: its requests are answered as soon as
+  // they arrive, not after a batch window (ringgate_batched_waits_total stays put); many busy
+  // clients still get batched.
+  raise_fd_limit();
+  ConfigSpec spec;
+  spec.limits["header_timeout"] = "60s";  // the slow ones stay for the whole test
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  if (gw.log().find("batch_wait 50us") == std::string::npos) {
+    GTEST_SKIP() << "no completion batching here (kernel before 6.12?): " << gw.log();
+  }
+  constexpr int kSlow = 400;
+  std::vector<Conn> slow;
+  ASSERT_TRUE(open_slow(gw.port(), kSlow, slow));
+  ASSERT_GE(wait_metric(gw.admin_port(), "ringgate_connections_active",
+                        [](double v) { return v >= kSlow; }),
+            kSlow);
+  const double before = metric(gw.admin_port(), "ringgate_batched_waits_total");
+  ASSERT_GE(before, 0) << "ringgate_batched_waits_total missing";
+
+  constexpr int kFast = 400;
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(fast_requests(gw.port(), kFast / 2), "");
+    // Another line from every slow client: still slow, still open.
+    for (int i = 0; i < kSlow; ++i) {
+      ASSERT_TRUE(send_all(slow[i], "X-Slow-" + std::to_string(round) + ": 1\r\n")) << i;
+    }
+  }
+  const double after = metric(gw.admin_port(), "ringgate_batched_waits_total");
+  // Fixed: 0 (one busy connection is below the 4 that batching needs). Broken: at least one
+  // batched wait per request, 400.
+  EXPECT_LT(after - before, kFast / 10)
+      << "the shard held a lone fast client's requests back for batches";
+
+  // The slow connections are all still open, none answered or timed out.
+  EXPECT_EQ(wait_metric(gw.admin_port(), "ringgate_connections_active",
+                        [](double v) { return v == kSlow; }),
+            kSlow);
+  auto m = scrape_metrics(gw.admin_port());
+  ASSERT_FALSE(m.empty()) << "admin unreachable";
+  EXPECT_EQ(m["ringgate_header_timeouts_total"], 0);
+  EXPECT_EQ(m["ringgate_requests_2xx_total"], kFast);
+  EXPECT_TRUE(stays_silent(slow.front(), 50ms));
+
+  // Eight clients that keep the shard busy are still batched, slow connections or not.
+  const LoadResult load = hammer({gw.port()}, 8, 500ms, request("GET", "/hello"));
+  EXPECT_GT(load.ok, 0);
+  EXPECT_EQ(load.other, 0);
+  EXPECT_GT(metric(gw.admin_port(), "ringgate_batched_waits_total"), after)
+      << "eight busy clients were not batched";
+}
+
+TEST_F(SlowClientsTest, SlowHeaderConnectionsTimeOutWhileAFastClientIsServed) {
+  // 300 slow-header connections against a 1 s header timeout while a fast client keeps
+  // requesting: each slow one is answered 408 and closed on time, and every fast request is
+  // answered 200 meanwhile.
+  raise_fd_limit();
+  ConfigSpec spec;
+  spec.limits["header_timeout"] = "1s";
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  constexpr int kSlow = 300;
+  std::vector<Conn> slow;
+  ASSERT_TRUE(open_slow(gw.port(), kSlow, slow));
+
+  // The fast client runs through the deadlines (~1 s from now), 0.1 s at a time.
+  int fast = 0;
+  std::string failure;
+  const auto end = std::chrono::steady_clock::now() + 1500ms;
+  while (failure.empty() && std::chrono::steady_clock::now() < end) {
+    failure = fast_requests(gw.port(), 20);
+    fast += 20;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(failure, "");
+  EXPECT_GT(fast, 0);
+
+  int timed_out = 0;
+  for (int i = 0; i < kSlow; ++i) {
+    std::string got;
+    if (!wait_closed(slow[i], 3s, &got)) {
+      ADD_FAILURE() << "slow connection " << i << " still open after its header timeout";
+      continue;
+    }
+    timed_out += got.rfind("HTTP/1.1 408 ", 0) == 0;
+  }
+  EXPECT_EQ(timed_out, kSlow) << "not every slow connection was answered 408";
+  auto m = scrape_metrics(gw.admin_port());
+  ASSERT_FALSE(m.empty()) << "admin unreachable";
+  EXPECT_EQ(m["ringgate_header_timeouts_total"], kSlow);
+  EXPECT_EQ(m["ringgate_requests_2xx_total"], fast);
+  EXPECT_EQ(m["ringgate_requests_aborted_total"], 0);
+}
+
+}  // namespace
+}  // namespace ringgate::it
