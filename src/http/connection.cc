@@ -716,9 +716,16 @@ void Connection::on_sent(int res) {
     return;
   }
   if (http_.draining() && !parser_.in_message() && in_.empty()) {
-    // Shutting down: this response was built before the drain began; nothing else is coming.
-    start_linger();
-    return;
+    // Shutting down, and this response was built before the drain began: it did not say
+    // Connection: close, so the client may have sent its next request already. That request
+    // gets the drain grace to arrive (and is answered, with Connection: close), as on a
+    // connection that was idle when the drain began; closing now would drop it unanswered.
+    const Duration grace = http_.config().server.drain_grace;
+    if (grace.count() == 0 || local()) {
+      start_linger();
+      return;
+    }
+    arm_deadline(Deadline::kDrainGrace, static_cast<uint64_t>(grace.count()));
   }
   process_input();
 }
