@@ -151,7 +151,10 @@ void HttpShard::add_starved(Connection* c) {
 
 void HttpShard::end_of_iteration() {
   if (shard_.now_ms() >= busy_window_end_ms_) {
-    busy_before_ = busy_now_;
+    // After a quiet spell longer than a window (the loop slept), the last window's count is
+    // stale: a lone request after it must not be batched as if the burst were still on.
+    const bool consecutive = shard_.now_ms() < busy_window_end_ms_ + kBusyWindowMs;
+    busy_before_ = consecutive ? busy_now_ : 0;
     busy_now_ = 0;
     ++busy_window_;
     busy_window_end_ms_ = shard_.now_ms() + kBusyWindowMs;
