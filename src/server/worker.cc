@@ -296,8 +296,10 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   } else if (!http_.accept(res, l.plan)) {
     http_.refuse(res);
   }
-  if (!l.plan && !draining_ && (http_.at_connection_limit() || http_.shedding())) {
-    pause_accepting();
+  if (!l.plan && !draining_ && http_.at_connection_limit()) {
+    pause_accepting(PauseCause::kConnectionLimit);
+  } else if (!l.plan && !draining_ && http_.shedding()) {
+    pause_accepting(PauseCause::kOverload);
   }
   if (!l.armed && !l.paused && !draining_ && !cqe_more(flags)) {
     reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
@@ -345,12 +347,14 @@ void Worker::close_listeners() {
   }
 }
 
-void Worker::pause_accepting() {
+void Worker::pause_accepting(PauseCause cause) {
   if (accept_paused_) {
     return;
   }
   accept_paused_ = true;
-  bump(http_.counters().accept_pauses);
+  if (cause == PauseCause::kConnectionLimit) {
+    bump(http_.counters().accept_pauses);  // an overload pause is counted as a shed
+  }
   for (ListenerSocket& l : listeners_) {
     if (!l.plan && l.fd >= 0) {
       l.paused = true;
@@ -387,7 +391,7 @@ void Worker::check_overload() {
     bump(c.overload_sheds);
     bump(c.overload_shedding);
     if (!draining_) {
-      pause_accepting();
+      pause_accepting(PauseCause::kOverload);
     }
   } else if (http_.shedding() && memory < overload_.resume_memory && fds < overload_.resume_fds) {
     http_.set_shedding(false);

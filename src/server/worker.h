@@ -63,7 +63,8 @@ class Worker final : public ShardHooks {
   // server.limits.connections reached, or the shard is over an overload budget: the client
   // listeners' accepts are cancelled (new connections wait in the kernel's backlog) until the
   // shard is below the low-water mark and no longer shedding.
-  void pause_accepting();
+  enum class PauseCause : uint8_t { kConnectionLimit, kOverload };
+  void pause_accepting(PauseCause cause);
   void resume_accepting();
 
   // --- what the gateway's metrics read (summed over shards on scrape) ---

@@ -73,6 +73,8 @@ TEST_F(OverloadTest, OverTheMemoryBudgetNewRequestsAreRefusedAndAcceptingPauses)
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_overload_shedding"), 0);
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_overload_sheds_total"), 1);
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_overload_shed_requests_total"), 1);
+  // The pause was the overload's, not the connection cap's.
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_accept_pauses_total"), 0);
   EXPECT_GE(metric(gw.admin_port(), "ringgate_overload_memory_bytes"), 0);
   EXPECT_LT(metric(gw.admin_port(), "ringgate_overload_memory_bytes"), 0.9 * 1024 * 1024);
 }
