@@ -218,7 +218,9 @@ struct HealthCheckConfig {
   std::string path = "/healthz";  // GET; 2xx = pass
   Duration interval{5000};
   Duration timeout{1000};
-  uint32_t healthy_threshold = 2;    // consecutive passes to become healthy
+  // Consecutive passes to become healthy: one, so a recovered endpoint serves again within one
+  // interval (a failing one needs three misses, so one lucky pass does not flap it back for long).
+  uint32_t healthy_threshold = 1;
   uint32_t unhealthy_threshold = 3;  // consecutive failures to become unhealthy
 };
 

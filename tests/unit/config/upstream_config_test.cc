@@ -223,6 +223,8 @@ TEST(UpstreamConfig, HealthKeyAloneTurnsChecksOnWithDefaults) {
     EXPECT_EQ(h.timeout, d.timeout);
     EXPECT_EQ(h.healthy_threshold, d.healthy_threshold);
     EXPECT_EQ(h.unhealthy_threshold, d.unhealthy_threshold);
+    // One passing check brings a recovered endpoint back (within one interval).
+    EXPECT_EQ(h.healthy_threshold, 1u);
   }
 }
 
