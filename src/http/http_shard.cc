@@ -91,9 +91,7 @@ void HttpShard::release_parser(RequestParser* p, bool clean) {
 }
 
 uint64_t HttpShard::memory_held() const {
-  return arena_pool_.in_use() * arena_pool_.block_size() +
-         scratch_pool_.in_use() * scratch_pool_.block_size() +
-         out_pool_.in_use() * out_pool_.block_size();
+  return arena_pool_.bytes_in_use() + scratch_pool_.bytes_in_use() + out_pool_.bytes_in_use();
 }
 
 void HttpShard::refuse(int fd) {

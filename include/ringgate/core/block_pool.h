@@ -44,6 +44,7 @@ class BlockPool {
     }
   }
   size_t in_use() const { return in_use_; }
+  size_t bytes_in_use() const { return in_use_ * block_size_; }
   size_t spare() const { return free_.size(); }
   // Frees the spare blocks beyond what the busiest moment since the last trim needed, and starts
   // a new period. Called periodically: steady traffic keeps the blocks it uses, and the blocks of

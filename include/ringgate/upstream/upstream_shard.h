@@ -67,8 +67,7 @@ class UpstreamShard {
   size_t trim_pools() { return scratch_pool_.trim() + request_pool_.trim(); }
   // Bytes of response scratch heads and request blocks in use.
   uint64_t memory_held() const {
-    return scratch_pool_.in_use() * scratch_pool_.block_size() +
-           request_pool_.in_use() * request_pool_.block_size();
+    return scratch_pool_.bytes_in_use() + request_pool_.bytes_in_use();
   }
 
   // --- for upstream connections ---
