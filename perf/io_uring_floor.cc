@@ -10,7 +10,10 @@
 //
 // Both use what ringgate's reactor uses at best: one ring per thread with SINGLE_ISSUER,
 // DEFER_TASKRUN and COOP_TASKRUN, multishot accept, multishot receive into a provided-buffer
-// ring, one submit-and-wait per loop. Listens on 127.0.0.1; runs until killed. Not a product:
+// ring, one submit-and-wait per loop. IO_URING_FLOOR_FIXED=1 also registers every socket in the
+// ring's file table (receives and sends name the slot: no file lookup per operation), and
+// IO_URING_FLOOR_RING_FD=1 registers the ring's own descriptor; bench/run floors measures what
+// each saves. Listens on 127.0.0.1; runs until killed. Not a product:
 // no timeouts, no limits, blocking connect to the upstream at accept (outside the measured
 // steady state, where wrk's connections are all open).
 
@@ -18,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,6 +74,29 @@ struct Floor {
   int listener = -1;
   uint16_t upstream = 0;  // forward mode when not 0
   std::string answers;    // kResponse repeated: pipelined heads are answered in one send
+  bool fixed = false;     // sockets registered in the file table, slot = descriptor number
+
+  // Points `s` at side's socket: its slot in the file table, or the descriptor.
+  void target(io_uring_sqe* s, int fd) const {
+    if (fixed) {
+      s->fd = fd;
+      s->flags |= IOSQE_FIXED_FILE;
+    }
+  }
+
+  void unregister_fd(int fd) {
+    if (fixed) {
+      int none = -1;
+      io_uring_register_files_update(&ring, static_cast<unsigned>(fd), &none, 1);
+    }
+  }
+
+  void register_fd(int fd) {
+    if (fixed && io_uring_register_files_update(&ring, static_cast<unsigned>(fd), &fd, 1) != 1) {
+      fprintf(stderr, "io_uring_floor: registering descriptor %d failed\n", fd);
+      exit(1);
+    }
+  }
 
   static uint64_t data(Op op, void* p) { return reinterpret_cast<uint64_t>(p) | op; }
 
@@ -91,6 +118,7 @@ struct Floor {
   void arm_recv(Side* side) {
     io_uring_sqe* s = sqe();
     io_uring_prep_recv_multishot(s, side->fd, nullptr, 0, 0);
+    target(s, side->fd);
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(s, data(kRecv, side));
@@ -111,6 +139,7 @@ struct Floor {
     io_uring_sqe* s = sqe();
     io_uring_prep_send(s, from->peer->fd, memory + size_t{p.bid} * kBufferSize + p.offset, p.length,
                        MSG_NOSIGNAL);
+    target(s, from->peer->fd);
     io_uring_sqe_set_data64(s, data(kSend, from));
     from->sending = true;
   }
@@ -130,6 +159,7 @@ struct Floor {
     }
     io_uring_sqe* s = sqe();
     io_uring_prep_send(s, side->fd, answers.data(), static_cast<unsigned>(bytes), MSG_NOSIGNAL);
+    target(s, side->fd);
     io_uring_sqe_set_data64(s, data(kSend, side));
     side->sending = true;
   }
@@ -138,10 +168,12 @@ struct Floor {
     // Enough for a floor: the kernel cancels what is armed on a closed socket; the pair's memory
     // is kept (wrk's connections live as long as the run).
     if (side->fd >= 0) {
+      unregister_fd(side->fd);
       close(side->fd);
       side->fd = -1;
     }
     if (side->peer && side->peer != side && side->peer->fd >= 0) {
+      unregister_fd(side->peer->fd);
       close(side->peer->fd);
       side->peer->fd = -1;
     }
@@ -150,6 +182,7 @@ struct Floor {
   void on_accept(int fd) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    register_fd(fd);
     auto* client = new Side;
     client->fd = fd;
     if (upstream == 0) {
@@ -172,6 +205,7 @@ struct Floor {
       return;
     }
     setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    register_fd(up);
     auto* server = new Side;
     server->fd = up;
     server->peer = client;
@@ -280,6 +314,24 @@ struct Floor {
       p = io_uring_params{};
       if (io_uring_queue_init_params(4096, &ring, &p) != 0) {
         perror("io_uring_floor: io_uring_queue_init");
+        return false;
+      }
+    }
+    if (const char* v = getenv("IO_URING_FLOOR_FIXED"); v && strcmp(v, "1") == 0) {
+      // One slot per possible descriptor number, so that the slot is the descriptor.
+      rlimit files{};
+      getrlimit(RLIMIT_NOFILE, &files);
+      files.rlim_cur = files.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &files);
+      if (io_uring_register_files_sparse(&ring, static_cast<unsigned>(files.rlim_cur)) != 0) {
+        fprintf(stderr, "io_uring_floor: io_uring_register_files_sparse failed\n");
+        return false;
+      }
+      fixed = true;
+    }
+    if (const char* v = getenv("IO_URING_FLOOR_RING_FD"); v && strcmp(v, "1") == 0) {
+      if (io_uring_register_ring_fd(&ring) != 1) {
+        fprintf(stderr, "io_uring_floor: io_uring_register_ring_fd failed\n");
         return false;
       }
     }

@@ -79,6 +79,18 @@ void Reactor::submit_shutdown(int fd, int how, Completion* c, unsigned op) {
   backend_->submit_shutdown(fd, how, c, op);
 }
 
+void Reactor::register_fd(int fd) {
+  backend_->register_fd(fd);
+}
+
+uint32_t Reactor::registered_fds() const {
+  return backend_->registered_fds();
+}
+
+uint64_t Reactor::unregistered_fds() const {
+  return backend_->unregistered_fds();
+}
+
 void Reactor::submit_close(int fd) {
   backend_->submit_close(fd);
 }

@@ -119,8 +119,26 @@ bool UringBackend::init(const ReactorOptions& options, std::string& note, std::s
   } else if (batch_wait_us_ > 0) {
     note += "; batch_wait " + std::to_string(batch_wait_us_) + "us";
   }
-  if (batch_wait_us_ == 0) {
-    io_uring_register_ring_fd(&ring_);
+  // Saves a file lookup per io_uring_enter (liburing's calls use it by themselves; our own
+  // enter_min_wait passes IORING_ENTER_REGISTERED_RING). Harmless if refused.
+  ring_fd_registered_ = io_uring_register_ring_fd(&ring_) == 1;
+
+  // The file table for client and upstream sockets (register_fd). Sized by the caller (about the
+  // shard's connections); refused or 0, every socket is used by descriptor as before.
+  if (options.file_slots > 0) {
+    rc = io_uring_register_files_sparse(&ring_, options.file_slots);
+    if (rc == 0) {
+      file_slots_ = options.file_slots;
+      slot_fd_.assign(file_slots_, -1);
+      free_slots_.reserve(file_slots_);
+      retired_slots_.reserve(64);
+      for (uint32_t slot = file_slots_; slot > 0; --slot) {
+        free_slots_.push_back(slot - 1);  // the lowest slots first
+      }
+      note += "; " + std::to_string(file_slots_) + " registered file slots";
+    } else {
+      note += std::string("; registered files refused (") + strerror(-rc) + ")";
+    }
   }
 
   // Provided-buffer ring. liburing 2.3 has no io_uring_setup_buf_ring: map, init and register
@@ -158,9 +176,43 @@ void UringBackend::provide_buffers(char* base, uint32_t size, uint32_t count) {
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
 }
 
+void UringBackend::register_fd(int fd) {
+  if (fd < 0 || file_slots_ == 0 || file_updates_failed_) {
+    return;  // used by descriptor
+  }
+  if (free_slots_.empty()) {
+    ++unregistered_;
+    return;
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  const auto i = static_cast<size_t>(fd);
+  if (i >= slot_of_.size()) {
+    slot_of_.resize(std::max(i + 1, slot_of_.size() * 2), -1);
+  }
+  slot_of_[i] = static_cast<int32_t>(slot);
+  slot_fd_[slot] = fd;
+  // Queued before any operation naming the slot; the kernel issues a batch's entries in order,
+  // and FILES_UPDATE completes inline, so those operations find the socket in its slot.
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_files_update(sqe, &slot_fd_[slot], 1, static_cast<int>(slot));
+  io_uring_sqe_set_data64(sqe, kFileUpdateTag);
+}
+
+void UringBackend::unregister_slot(int fd) {
+  const auto slot = static_cast<uint32_t>(slot_of_[static_cast<size_t>(fd)]);
+  slot_of_[static_cast<size_t>(fd)] = -1;
+  slot_fd_[slot] = -1;
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_close_direct(sqe, slot);
+  io_uring_sqe_set_data64(sqe, 0);
+  retired_slots_.push_back(slot);
+}
+
 void UringBackend::flush() {
   publish_buffers();
   io_uring_submit(&ring_);
+  release_retired_slots();
 }
 
 void UringBackend::publish_buffers() {
@@ -192,8 +244,13 @@ void UringBackend::enter_min_wait(unsigned wait_nr, int timeout_ms) {
     arg.ts = reinterpret_cast<uintptr_t>(&ts);
   }
   unsigned to_submit = flush_sq();
-  syscall(__NR_io_uring_enter, ring_.ring_fd, to_submit, wait_nr,
-          IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+  unsigned enter_flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+  int ring_fd = ring_.ring_fd;
+  if (ring_fd_registered_) {
+    enter_flags |= IORING_ENTER_REGISTERED_RING;
+    ring_fd = ring_.enter_ring_fd;
+  }
+  syscall(__NR_io_uring_enter, ring_fd, to_submit, wait_nr, enter_flags, &arg, sizeof arg);
 }
 
 bool UringBackend::wait(int timeout_ms, unsigned batch_target) {
@@ -201,6 +258,7 @@ bool UringBackend::wait(int timeout_ms, unsigned batch_target) {
   io_uring_cqe* cqe = nullptr;
   if (batch_wait_us_ > 0 && batch_target > 1) {
     enter_min_wait(batch_target, timeout_ms);
+    release_retired_slots();
     return true;
   }
   if (timeout_ms < 0) {
@@ -211,6 +269,7 @@ bool UringBackend::wait(int timeout_ms, unsigned batch_target) {
     ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
+  release_retired_slots();
   return false;
 }
 
@@ -225,7 +284,12 @@ unsigned UringBackend::dispatch() {
     io_uring_for_each_cqe(&ring_, head, cqe) {
       ++n;
       uint64_t data = cqe->user_data;
-      if (data == 0) {
+      if (data <= kOpMask) {
+        if (data == kFileUpdateTag && cqe->res < 0) {
+          // A kernel that refuses the table's updates: new sockets go by descriptor (the
+          // socket whose update failed sees its operations fail and is closed).
+          file_updates_failed_ = true;
+        }
         continue;
       }
       auto* c = reinterpret_cast<Completion*>(data & ~kOpMask);

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ringgate/core/reactor.h"
 
@@ -36,6 +37,7 @@ class UringBackend {
   void submit_recv_multishot(int fd, Completion* c, unsigned op) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+    target(sqe, fd);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(sqe, tag(c, op));
@@ -43,21 +45,25 @@ class UringBackend {
   void submit_recv(int fd, void* buf, size_t len, Completion* c, unsigned op) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_recv(sqe, fd, buf, len, 0);
+    target(sqe, fd);
     io_uring_sqe_set_data64(sqe, tag(c, op));
   }
   void submit_send(int fd, const void* buf, size_t len, Completion* c, unsigned op) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+    target(sqe, fd);
     io_uring_sqe_set_data64(sqe, tag(c, op));
   }
   void submit_connect(int fd, const sockaddr* addr, socklen_t len, Completion* c, unsigned op) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_connect(sqe, fd, addr, len);
+    target(sqe, fd);
     io_uring_sqe_set_data64(sqe, tag(c, op));
   }
   void submit_sendmsg(int fd, const msghdr* msg, Completion* c, unsigned op) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+    target(sqe, fd);
     io_uring_sqe_set_data64(sqe, tag(c, op));
   }
   void submit_read(int fd, void* buf, size_t len, Completion* c, unsigned op) {
@@ -73,13 +79,22 @@ class UringBackend {
   void submit_shutdown(int fd, int how, Completion* c, unsigned op) {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_shutdown(sqe, fd, how);
+    target(sqe, fd);
     io_uring_sqe_set_data64(sqe, tag(c, op));
   }
   void submit_close(int fd) {
+    unregister_fd(fd);
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_close(sqe, fd);
     io_uring_sqe_set_data64(sqe, 0);
   }
+
+  // Registered descriptors (Reactor::register_fd).
+  void register_fd(int fd);
+  uint32_t registered_fds() const {
+    return file_slots_ - static_cast<uint32_t>(free_slots_.size() + retired_slots_.size());
+  }
+  uint64_t unregistered_fds() const { return unregistered_; }
 
   // Puts buffer `bid` (at `buf`) back in the buffer ring; publish_buffers() makes it visible.
   void recycle(char* buf, uint16_t bid) {
@@ -93,6 +108,29 @@ class UringBackend {
   unsigned dispatch();
 
  private:
+  // A socket with a slot in the ring's file table is named by its slot: the kernel skips the
+  // file lookup (and its reference count) for the operation.
+  void target(io_uring_sqe* sqe, int fd) const {
+    const auto i = static_cast<size_t>(fd);
+    if (i < slot_of_.size() && slot_of_[i] >= 0) {
+      sqe->fd = slot_of_[i];
+      sqe->flags |= IOSQE_FIXED_FILE;
+    }
+  }
+  void unregister_fd(int fd) {
+    const auto i = static_cast<size_t>(fd);
+    if (i < slot_of_.size() && slot_of_[i] >= 0) {
+      unregister_slot(fd);
+    }
+  }
+  void unregister_slot(int fd);
+  // Slots freed in this batch become free once it is submitted: an operation still queued for
+  // the old socket must not find a new socket in its slot.
+  void release_retired_slots() {
+    free_slots_.insert(free_slots_.end(), retired_slots_.begin(), retired_slots_.end());
+    retired_slots_.clear();
+  }
+
   static uint64_t tag(Completion* c, unsigned op) {
     return reinterpret_cast<uintptr_t>(c) | static_cast<uint64_t>(op);
   }
@@ -121,6 +159,21 @@ class UringBackend {
   uint32_t used_features_ = 0;
   bool min_timeout_supported_ = false;
   uint32_t batch_wait_us_ = 0;
+  bool ring_fd_registered_ = false;
+
+  // The file table: file_slots_ slots; slot_of_[fd] is the fd's slot or -1 (indexed by
+  // descriptor number, grown to the largest registered one); slot_fd_[slot] is the descriptor a
+  // queued FILES_UPDATE reads at submission, so it lives here, not on a stack.
+  uint32_t file_slots_ = 0;
+  bool file_updates_failed_ = false;
+  uint64_t unregistered_ = 0;  // sockets that found no free slot
+  std::vector<int32_t> slot_of_;
+  std::vector<int32_t> slot_fd_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> retired_slots_;
 };
+
+// user_data of the FILES_UPDATE submissions: below any Completion pointer, and not 0 (ignored).
+constexpr uint64_t kFileUpdateTag = 1;
 
 }  // namespace ringgate

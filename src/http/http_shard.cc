@@ -61,6 +61,7 @@ bool HttpShard::accept(int fd, const RoutePlan* local) {
   if (!local && connection_count_ >= connection_limit_) {
     return false;  // refuse() counts it
   }
+  shard_.reactor().register_fd(fd);
   auto* c = new Connection(*this, fd, local);
   c->next = connections_;
   if (connections_) {

@@ -73,6 +73,15 @@ uint32_t buffer_count(const Config& config, unsigned shards) {
              : buffer_count_auto(share(config.server.limits.connections, shards));
 }
 
+// Slots of the shard's registered file table: its share of the client connections, as many
+// upstream connections again (a pool connection per client at most, in steady state), and room
+// for fan-out; within the open-file limit, which the kernel holds a table to. A socket beyond
+// them goes by descriptor.
+uint32_t file_slots(const Config& config, unsigned shards) {
+  const uint64_t want = uint64_t{2} * share(config.server.limits.connections, shards) + 1024;
+  return static_cast<uint32_t>(std::min<uint64_t>(want, open_file_limit()));
+}
+
 // `percent` of `total`, rounded up (a mark of 0 would shed at once).
 uint64_t percent_of(uint64_t total, uint64_t percent) {
   return std::max<uint64_t>(1, (total * percent + 99) / 100);
@@ -217,6 +226,7 @@ void Worker::run() {
   opts.buffer_size = cfg.server.buffers.size;
   opts.buffer_count = buffer_count(cfg, gateway_.workers());
   opts.batch_wait_us = cfg.server.batch_wait_us;
+  opts.file_slots = file_slots(cfg, gateway_.workers());
   std::string error;
   if (!shard_.init(opts, error)) {
     init_failed_ = true;
@@ -410,6 +420,9 @@ void Worker::end_of_iteration() {
   const uint32_t busy = http_.busy_connections();
   reactor().set_batch_target(busy < 4 ? 1 : std::min(busy / 2, 64u));
   http_.counters().batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
+  http_.counters().registered_sockets.store(reactor().registered_fds(), std::memory_order_relaxed);
+  http_.counters().unregistered_sockets.store(reactor().unregistered_fds(),
+                                              std::memory_order_relaxed);
   upstream_.end_of_iteration();
   http_.end_of_iteration();
 }

@@ -392,6 +392,7 @@ Error ProxyCall::try_once() {
       return error;
     }
     bump(c.counters.pool_misses);
+    shard_.reactor().register_fd(fd);
     conn = new UpstreamConn(shard_, c, ep, fd);
     conn->attach(this);
     ++c.pending;

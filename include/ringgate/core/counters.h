@@ -71,7 +71,12 @@ namespace ringgate {
     "Aggregate requests answered 503 after waiting aggregate.queue_timeout for the budget")      \
   X(batched_waits, "ringgate_batched_waits_total", "counter",                                    \
     "Waits for completions that held out for a batch (server.batch_wait; only while at least 4 " \
-    "client connections are busy, i.e. began a request in the last 100-200 ms)")
+    "client connections are busy, i.e. began a request in the last 100-200 ms)")                 \
+  X(registered_sockets, "ringgate_registered_sockets", "gauge",                                  \
+    "Client and upstream sockets in the shards' registered file tables (no file lookup per "     \
+    "operation)")                                                                                \
+  X(unregistered_sockets, "ringgate_unregistered_sockets_total", "counter",                      \
+    "Sockets used by descriptor because their shard's registered file table was full")
 
 struct ShardCounters {
 #define RINGGATE_COUNTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};

@@ -52,6 +52,8 @@ struct ReactorOptions {
   uint32_t buffer_size = 16 * 1024;
   uint32_t buffer_count = 4096;
   uint32_t batch_wait_us = 0;  // see ServerConfig::batch_wait_us
+  // Slots of the registered file table (register_fd); 0: none, every socket goes by descriptor.
+  uint32_t file_slots = 0;
 };
 
 // The kernel-facing state of the backend built today; defined in src/core/uring_backend.h.
@@ -83,6 +85,14 @@ class Reactor {
   // Cancels every operation of (c, op). The cancel's own completion is ignored.
   void submit_cancel(Completion* c, unsigned op);
   void submit_shutdown(int fd, int how, Completion* c, unsigned op);
+  // Registers a socket in the ring's file table, so that its operations skip the kernel's file
+  // lookup; call it before the socket's first operation. Costs one queued submission, no system
+  // call. Optional: with the table full (or refused), the socket goes by descriptor as before.
+  // submit_close() takes the socket out again.
+  void register_fd(int fd);
+  // Sockets registered now, and those that found the table full (counted since start).
+  uint32_t registered_fds() const;
+  uint64_t unregistered_fds() const;
   // Close without a completion callback. Must be the fd's last operation: io_uring may resolve an
   // fd number late (in a worker thread), after accept has reused it.
   void submit_close(int fd);
