@@ -79,6 +79,18 @@ void Reactor::submit_shutdown(int fd, int how, Completion* c, unsigned op) {
   backend_->submit_shutdown(fd, how, c, op);
 }
 
+void Reactor::trim_buffers() {
+  backend_->trim_buffers();
+}
+
+uint64_t Reactor::buffer_bytes_resident() const {
+  return backend_->buffer_bytes_resident();
+}
+
+uint32_t Reactor::buffers_in_ring() const {
+  return backend_->buffers_in_ring();
+}
+
 void Reactor::register_fd(int fd) {
   backend_->register_fd(fd);
 }
@@ -110,7 +122,7 @@ void Reactor::flush() {
 }
 
 void Reactor::recycle(uint16_t bid) {
-  backend_->recycle(buffer(bid), bid);
+  backend_->recycle(bid);
   --buffers_out_;
 }
 

@@ -145,6 +145,7 @@ bool UringBackend::init(const ReactorOptions& options, std::string& note, std::s
   // by hand. The buffers themselves are added by provide_buffers() once the Reactor has mapped
   // their memory.
   buffer_size_ = options.buffer_size;
+  buffer_count_ = options.buffer_count;
   buffer_mask_ = io_uring_buf_ring_mask(options.buffer_count);
   buf_ring_bytes_ = sizeof(io_uring_buf) * options.buffer_count;
   void* ring_mem =
@@ -169,11 +170,16 @@ bool UringBackend::init(const ReactorOptions& options, std::string& note, std::s
 }
 
 void UringBackend::provide_buffers(char* base, uint32_t size, uint32_t count) {
-  for (uint32_t i = 0; i < count; ++i) {
-    io_uring_buf_ring_add(buf_ring_, base + size_t{i} * size, size, static_cast<uint16_t>(i),
-                          buffer_mask_, static_cast<int>(i));
+  buffer_base_ = base;
+  buffer_size_ = size;
+  buffer_count_ = count;
+  free_.reserve(count);
+  for (uint32_t i = count; i > 0; --i) {
+    free_.push_back(static_cast<uint16_t>(i - 1));  // buffer 0 on top
   }
-  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
+  cold_ = free_.size();  // none touched yet
+  ring_target_ = std::min(count, kMinRingBuffers);
+  publish_buffers();
 }
 
 void UringBackend::register_fd(int fd) {
@@ -216,9 +222,46 @@ void UringBackend::flush() {
 }
 
 void UringBackend::publish_buffers() {
-  if (pending_recycled_ > 0) {
-    io_uring_buf_ring_advance(buf_ring_, pending_recycled_);
-    pending_recycled_ = 0;
+  while (in_ring_ + static_cast<uint32_t>(pending_) < ring_target_ && !free_.empty()) {
+    const uint16_t bid = free_.back();
+    free_.pop_back();
+    io_uring_buf_ring_add(buf_ring_, buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, bid,
+                          buffer_mask_, pending_);
+    ++pending_;
+    cold_ = std::min(cold_, free_.size());
+  }
+  if (pending_ > 0) {
+    io_uring_buf_ring_advance(buf_ring_, pending_);
+    in_ring_ += static_cast<uint32_t>(pending_);
+    pending_ = 0;
+  }
+}
+
+void UringBackend::follow_demand() {
+  if (ran_dry_) {
+    ring_target_ = std::min(buffer_count_, std::max(ring_target_ * 2, kMinRingBuffers));
+    ran_dry_ = false;
+  }
+  if (taken_ > 0) {
+    peak_taken_ = std::max(peak_taken_, taken_);
+    ring_target_ = std::min(buffer_count_, std::max(ring_target_, taken_ * 2));
+    taken_ = 0;
+  }
+}
+
+void UringBackend::trim_buffers() {
+  follow_demand();
+  ring_target_ = std::min(buffer_count_, std::max(kMinRingBuffers, peak_taken_ * 2));
+  peak_taken_ = 0;
+  // Free buffers beyond the next refill's worth go back to the system, oldest first; a few
+  // hundred madvise calls at most per trim (the rest next time).
+  constexpr size_t kMaxPerTrim = 256;
+  const size_t keep = ring_target_;
+  size_t given = 0;
+  while (cold_ + keep < free_.size() && given < kMaxPerTrim) {
+    madvise(buffer_base_ + size_t{free_[cold_]} * buffer_size_, buffer_size_, MADV_DONTNEED);
+    ++cold_;
+    ++given;
   }
 }
 
@@ -254,6 +297,7 @@ void UringBackend::enter_min_wait(unsigned wait_nr, int timeout_ms) {
 }
 
 bool UringBackend::wait(int timeout_ms, unsigned batch_target) {
+  follow_demand();
   publish_buffers();
   io_uring_cqe* cqe = nullptr;
   if (batch_wait_us_ > 0 && batch_target > 1) {
@@ -284,6 +328,12 @@ unsigned UringBackend::dispatch() {
     io_uring_for_each_cqe(&ring_, head, cqe) {
       ++n;
       uint64_t data = cqe->user_data;
+      if (cqe->flags & IORING_CQE_F_BUFFER) {
+        --in_ring_;
+        ++taken_;
+      } else if (cqe->res == -ENOBUFS) {
+        ran_dry_ = true;
+      }
       if (data <= kOpMask) {
         if (data == kFileUpdateTag && cqe->res < 0) {
           // A kernel that refuses the table's updates: new sockets go by descriptor (the
@@ -301,6 +351,7 @@ unsigned UringBackend::dispatch() {
     }
     io_uring_cq_advance(&ring_, n);
     total += n;
+    follow_demand();
     publish_buffers();
   }
   return total;

@@ -96,11 +96,27 @@ class UringBackend {
   }
   uint64_t unregistered_fds() const { return unregistered_; }
 
-  // Puts buffer `bid` (at `buf`) back in the buffer ring; publish_buffers() makes it visible.
-  void recycle(char* buf, uint16_t bid) {
-    io_uring_buf_ring_add(buf_ring_, buf, buffer_size_, bid, buffer_mask_, pending_recycled_);
-    ++pending_recycled_;
+  // Buffer `bid` is free again: straight back into the ring while the ring is below its working
+  // set (the steady state: one ring entry, published at the next wait), else on top of the free
+  // stack.
+  void recycle(uint16_t bid) {
+    if (in_ring_ + static_cast<uint32_t>(pending_) < ring_target_) {
+      io_uring_buf_ring_add(buf_ring_, buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, bid,
+                            buffer_mask_, pending_);
+      ++pending_;
+    } else {
+      free_.push_back(bid);
+    }
   }
+  // Once a second: the ring's working set follows the last second's peak demand, and free
+  // buffers beyond what the ring will need soon give their memory back to the system.
+  void trim_buffers();
+  // Receive-buffer memory that may be resident: all buffers but those given back (or never used).
+  uint64_t buffer_bytes_resident() const {
+    return uint64_t{buffer_count_ - static_cast<uint32_t>(cold_)} * buffer_size_;
+  }
+  uint32_t buffers_in_ring() const { return in_ring_; }
+  uint32_t ring_target() const { return ring_target_; }
 
   void flush();
   // True when it held out for a batch (enter_min_wait).
@@ -146,6 +162,7 @@ class UringBackend {
   }
 
   void publish_buffers();
+  void follow_demand();
   unsigned flush_sq();
   void enter_min_wait(unsigned wait_nr, int timeout_ms);
 
@@ -154,8 +171,24 @@ class UringBackend {
   io_uring_buf_ring* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
   uint32_t buffer_size_ = 0;
+  uint32_t buffer_count_ = 0;
   int buffer_mask_ = 0;  // io_uring_buf_ring_mask(buffer_count)
-  int pending_recycled_ = 0;
+  char* buffer_base_ = nullptr;
+  // The receive buffers' working set. The ring holds about ring_target_ buffers, not all of
+  // them: a FIFO ring lent every buffer cycles through all of them and makes every page
+  // resident, however few are in use at once. Free buffers wait in free_, most recently used on
+  // top (still warm in cache and memory); free_[0, cold_) were given back to the system (or never
+  // touched). ring_target_ grows at once with demand (twice the buffers taken in one loop
+  // iteration; doubled when the ring ran dry) and shrinks once a second to twice the last
+  // second's peak.
+  std::vector<uint16_t> free_;
+  size_t cold_ = 0;
+  uint32_t in_ring_ = 0;
+  int pending_ = 0;  // ring entries added but not yet published
+  uint32_t ring_target_ = 0;
+  uint32_t taken_ = 0;       // buffers the kernel filled since the last wait
+  uint32_t peak_taken_ = 0;  // most taken between two waits since the last trim
+  bool ran_dry_ = false;     // a receive ended with ENOBUFS since the last wait
   uint32_t used_features_ = 0;
   bool min_timeout_supported_ = false;
   uint32_t batch_wait_us_ = 0;
@@ -175,5 +208,9 @@ class UringBackend {
 
 // user_data of the FILES_UPDATE submissions: below any Completion pointer, and not 0 (ignored).
 constexpr uint64_t kFileUpdateTag = 1;
+
+// The least the ring's working set shrinks to (or all buffers, when there are fewer): 64 of
+// 16 KiB, 1 MiB per shard.
+constexpr uint32_t kMinRingBuffers = 64;
 
 }  // namespace ringgate

@@ -259,6 +259,7 @@ void Worker::run() {
   trim_timer_.set_callback([](Timer* t) {
     self->http_.trim_pools();
     self->upstream_.trim_pools();
+    self->reactor().trim_buffers();
     self->shard_.timers().arm(*t, self->shard_.now_ms() + kTrimPeriodMs);
   });
   shard_.timers().arm(trim_timer_, shard_.now_ms() + kTrimPeriodMs);
@@ -421,6 +422,8 @@ void Worker::end_of_iteration() {
   reactor().set_batch_target(busy < 4 ? 1 : std::min(busy / 2, 64u));
   http_.counters().batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
   http_.counters().registered_sockets.store(reactor().registered_fds(), std::memory_order_relaxed);
+  http_.counters().receive_buffer_bytes.store(reactor().buffer_bytes_resident(),
+                                              std::memory_order_relaxed);
   http_.counters().unregistered_sockets.store(reactor().unregistered_fds(),
                                               std::memory_order_relaxed);
   upstream_.end_of_iteration();

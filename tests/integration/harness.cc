@@ -242,6 +242,17 @@ CommandResult run_binary(const std::vector<std::string>& args, Millis timeout,
   return run_command(argv, timeout, cwd);
 }
 
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmRSS:")) {
+      return std::stol(line.substr(6));
+    }
+  }
+  return -1;
+}
+
 pid_t start_process(const std::vector<std::string>& argv) {
   const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
   const pid_t pid = spawn(argv, devnull, devnull);

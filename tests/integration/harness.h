@@ -63,6 +63,9 @@ CommandResult run_command(const std::vector<std::string>& argv, Millis timeout =
 // -1 when it cannot be started; the caller reaps it.
 pid_t start_process(const std::vector<std::string>& argv);
 
+// Resident set size of a process in KiB (VmRSS), or -1.
+long rss_kib(pid_t pid);
+
 // One running gateway process.
 class GatewayProcess {
  public:

@@ -97,18 +97,6 @@ bool eventually(const std::function<bool()>& pred, Millis timeout = 3s) {
   return true;
 }
 
-// Resident set size of a process in KiB (VmRSS), or -1.
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("VmRSS:")) {
-      return std::stol(line.substr(6));
-    }
-  }
-  return -1;
-}
-
 // Bytes are waiting to be read on `c` (or it was closed) within `timeout`.
 bool readable(const Conn& c, Millis timeout) {
   pollfd p{c.fd(), POLLIN, 0};

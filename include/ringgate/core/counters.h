@@ -75,6 +75,9 @@ namespace ringgate {
   X(registered_sockets, "ringgate_registered_sockets", "gauge",                                  \
     "Client and upstream sockets in the shards' registered file tables (no file lookup per "     \
     "operation)")                                                                                \
+  X(receive_buffer_bytes, "ringgate_receive_buffer_bytes", "gauge",                              \
+    "Receive-buffer memory that may be resident (buffers used since they were last given back "  \
+    "to the system; server.buffers bounds it)")                                                  \
   X(unregistered_sockets, "ringgate_unregistered_sockets_total", "counter",                      \
     "Sockets used by descriptor because their shard's registered file table was full")
 

@@ -119,6 +119,14 @@ class Reactor {
   void recycle(uint16_t bid);
   uint32_t buffers_out() const { return buffers_out_; }  // held by user space right now
   void note_buffer_taken() { ++buffers_out_; }
+  // Not every buffer is lent to the kernel at once: the ring holds a working set that follows
+  // demand (the buffers a loop iteration takes, twice over; more when the ring runs dry), so
+  // only the buffers actually used become resident. Once a second: the working set follows the
+  // last second's peak and free buffers beyond it give their memory back (madvise).
+  void trim_buffers();
+  // Receive-buffer bytes that may be resident (all but those given back or never used).
+  uint64_t buffer_bytes_resident() const;
+  uint32_t buffers_in_ring() const;
 
  private:
   // A pointer, not a member, so that this header needs no io_uring type. Never null.

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -271,6 +272,76 @@ TEST(Reactor, RegisteredSocketsWorkAndGiveTheirSlotsBack) {
     close(p[1]);
   }
   close(extra[1]);
+}
+
+// Receive buffers: the ring is lent a working set, not every buffer; demand beyond it (a
+// burst that empties the ring) grows it, and once the burst is over the trim shrinks it again and
+// gives the free buffers' memory back.
+TEST(Reactor, ReceiveBuffersFollowDemandAndAreGivenBack) {
+  Reactor reactor;
+  ReactorOptions options;
+  options.entries = 512;
+  options.buffer_size = 4096;
+  options.buffer_count = 1024;
+  std::string error;
+  if (!reactor.init(options, error)) {
+    GTEST_SKIP() << error;
+  }
+  constexpr uint64_t kSize = 4096;
+  const uint32_t initial = reactor.buffers_in_ring();
+  EXPECT_GE(initial, 16u);
+  EXPECT_LT(initial, 1024u / 4);
+  EXPECT_EQ(reactor.buffer_bytes_resident(), initial * kSize);
+
+  // A burst: 300 sockets with data at once, more than the ring holds.
+  constexpr int kSockets = 300;
+  std::vector<std::array<int, 2>> pairs(kSockets);
+  Recorder recorder;
+  for (auto& p : pairs) {
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p.data()), 0);
+    reactor.submit_recv_multishot(p[0], &recorder, 1);
+  }
+  reactor.flush();
+  for (auto& p : pairs) {
+    ASSERT_EQ(write(p[1], "burst", 5), 5);
+  }
+  std::vector<uint16_t> held;
+  size_t starved = 0;
+  for (int round = 0; round < 20; ++round) {
+    reactor.wait(20);
+    reactor.dispatch();
+    for (const Result& r : recorder.results) {
+      if (r.res > 0 && cqe_has_buffer(r.flags)) {
+        reactor.note_buffer_taken();
+        held.push_back(cqe_buffer_id(r.flags));
+      } else if (r.res == -ENOBUFS) {
+        ++starved;
+      }
+    }
+    recorder.results.clear();
+  }
+  // The ring ran dry at least once and grew: every socket got a buffer in the end or is starved.
+  EXPECT_GT(starved + held.size(), 0u);
+  EXPECT_GT(held.size(), initial);
+  EXPECT_GT(reactor.buffers_in_ring() + held.size(), initial);
+  const uint64_t peak = reactor.buffer_bytes_resident();
+  EXPECT_GE(peak, held.size() * kSize);
+
+  for (uint16_t bid : held) {
+    reactor.recycle(bid);
+  }
+  EXPECT_EQ(reactor.buffers_out(), 0u);
+  // The first trim still sees the burst's demand; the next one shrinks the working set and gives
+  // every free buffer beyond it back.
+  reactor.trim_buffers();
+  reactor.trim_buffers();
+  reactor.trim_buffers();
+  EXPECT_LT(reactor.buffer_bytes_resident(), peak);
+  EXPECT_LE(reactor.buffer_bytes_resident(), (uint64_t{reactor.buffers_in_ring()} + 64) * kSize);
+  for (auto& p : pairs) {
+    close(p[0]);
+    close(p[1]);
+  }
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
-// Client and upstream sockets are registered in their shard's io_uring file table, so that their
-// receives and sends skip the kernel's file lookup: the kernel's own listing of the table
-// (/proc/PID/fdinfo of the ring) holds them while they are open and lets them go when they close,
-// and ringgate_registered_sockets says the same.
+// What a shard lends the kernel. Client and upstream sockets are registered in the shard's
+// io_uring file table, so that their receives and sends skip the kernel's file lookup: the
+// kernel's own listing of the table (/proc/PID/fdinfo of the ring) holds them while they are open
+// and lets them go when they close, and ringgate_registered_sockets says the same. Receive
+// buffers are lent as a working set that follows demand, so a steady trickle of requests does not
+// make every buffer resident.
 
 #include <unistd.h>
 
@@ -75,6 +77,40 @@ TEST_F(ProxyTest, ClientAndUpstreamSocketsAreRegisteredWhileOpen) {
   }
   EXPECT_LE(kernel_after, open - kClients);
   EXPECT_GE(kernel_after, kClients);  // the pooled upstream connections
+}
+
+// Thousands of requests one after another on a few connections: each receive takes the next
+// buffer from the ring, and a ring lent every buffer made each of them resident in turn (RSS grew
+// 12 MiB here over these 3,000 requests; up to 64 MiB with the default 4,096 buffers). With the
+// working set the ring cycles through about 64 buffers, already resident after the warm-up.
+TEST_F(ProxyTest, SequentialRequestsDoNotMakeEveryReceiveBufferResident) {
+  ConfigSpec spec;
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::vector<Conn> conns;
+  for (int i = 0; i < 4; ++i) {
+    conns.push_back(connect_to(gw.port()));
+  }
+  // Warm-up: connection objects, parsers and pools exist before the measurement starts.
+  for (int i = 0; i < 100; ++i) {
+    Conn& c = conns[static_cast<size_t>(i) % conns.size()];
+    ASSERT_TRUE(send_all(c, request("GET", "/hello")));
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+  }
+  const long before = rss_kib(gw.pid());
+  ASSERT_GT(before, 0);
+  constexpr int kRequests = 3000;
+  for (int i = 0; i < kRequests; ++i) {
+    Conn& c = conns[static_cast<size_t>(i) % conns.size()];
+    ASSERT_TRUE(send_all(c, request("GET", "/hello")));
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->raw;
+  }
+  const long grown = rss_kib(gw.pid()) - before;
+  EXPECT_LT(grown, 4 * 1024) << "RSS grew " << grown << " KiB over " << kRequests << " requests";
+  EXPECT_LE(metric(gw.admin_port(), "ringgate_receive_buffer_bytes"), 4 * 1024 * 1024);
 }
 
 }  // namespace
