@@ -34,12 +34,14 @@ struct Recorder final : Completion {
   std::vector<Result> results;
 };
 
-// A small reactor, or a skip where the host blocks io_uring.
-bool init_small(Reactor& reactor, std::string& error) {
+// A small reactor (4 KiB buffers), or a skip where the host blocks io_uring.
+bool init_small(Reactor& reactor, std::string& error, uint32_t entries = 8,
+                uint32_t buffer_count = 8, uint32_t file_slots = 0) {
   ReactorOptions options;
-  options.entries = 8;
+  options.entries = entries;
   options.buffer_size = 4096;
-  options.buffer_count = 8;
+  options.buffer_count = buffer_count;
+  options.file_slots = file_slots;
   return reactor.init(options, error);
 }
 
@@ -215,13 +217,8 @@ std::string send_through(Reactor& reactor, int fd, int peer, const std::string& 
 // submitted, so nothing still queued for the old socket can reach the next one.
 TEST(Reactor, RegisteredSocketsWorkAndGiveTheirSlotsBack) {
   Reactor reactor;
-  ReactorOptions options;
-  options.entries = 16;
-  options.buffer_size = 4096;
-  options.buffer_count = 8;
-  options.file_slots = 2;
   std::string error;
-  if (!reactor.init(options, error)) {
+  if (!init_small(reactor, error, 16, 8, 2)) {
     GTEST_SKIP() << error;
   }
   if (reactor.setup_note().find("2 registered file slots") == std::string::npos) {
@@ -279,12 +276,8 @@ TEST(Reactor, RegisteredSocketsWorkAndGiveTheirSlotsBack) {
 // gives the free buffers' memory back.
 TEST(Reactor, ReceiveBuffersFollowDemandAndAreGivenBack) {
   Reactor reactor;
-  ReactorOptions options;
-  options.entries = 512;
-  options.buffer_size = 4096;
-  options.buffer_count = 1024;
   std::string error;
-  if (!reactor.init(options, error)) {
+  if (!init_small(reactor, error, 512, 1024)) {
     GTEST_SKIP() << error;
   }
   constexpr uint64_t kSize = 4096;
