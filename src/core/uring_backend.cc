@@ -251,7 +251,10 @@ void UringBackend::follow_demand() {
 
 void UringBackend::trim_buffers() {
   follow_demand();
-  ring_target_ = std::min(buffer_count_, std::max(kMinRingBuffers, peak_taken_ * 2));
+  // Shrink by half at most: bursts that come back every few seconds (clients that all send at
+  // once now and then) find the ring still sized for them instead of running it dry each time.
+  ring_target_ =
+      std::min(buffer_count_, std::max({kMinRingBuffers, peak_taken_ * 2, ring_target_ / 2}));
   peak_taken_ = 0;
   // Free buffers beyond the next refill's worth go back to the system, oldest first; a few
   // hundred madvise calls at most per trim (the rest next time).

@@ -179,8 +179,8 @@ class UringBackend {
   // resident, however few are in use at once. Free buffers wait in free_, most recently used on
   // top (still warm in cache and memory); free_[0, cold_) were given back to the system (or never
   // touched). ring_target_ grows at once with demand (twice the buffers taken in one loop
-  // iteration; doubled when the ring ran dry) and shrinks once a second to twice the last
-  // second's peak.
+  // iteration; doubled when the ring ran dry) and shrinks once a second towards twice the last
+  // second's peak, by half at most.
   std::vector<uint16_t> free_;
   size_t cold_ = 0;
   uint32_t in_ring_ = 0;

@@ -122,7 +122,8 @@ class Reactor {
   // Not every buffer is lent to the kernel at once: the ring holds a working set that follows
   // demand (the buffers a loop iteration takes, twice over; more when the ring runs dry), so
   // only the buffers actually used become resident. Once a second: the working set follows the
-  // last second's peak and free buffers beyond it give their memory back (madvise).
+  // last second's peak (shrinking by half at most) and free buffers beyond it give their memory
+  // back (madvise).
   void trim_buffers();
   // Receive-buffer bytes that may be resident (all but those given back or never used).
   uint64_t buffer_bytes_resident() const;
