@@ -178,6 +178,9 @@ void UringBackend::provide_buffers(char* base, uint32_t size, uint32_t count) {
     free_.push_back(static_cast<uint16_t>(i - 1));  // buffer 0 on top
   }
   cold_ = free_.size();  // none touched yet
+  warm_.assign(count, 0);
+  ring_bids_.assign(count, 0);
+  ring_mask_ = count - 1;
   ring_target_ = std::min(count, kMinRingBuffers);
   publish_buffers();
 }
@@ -225,9 +228,7 @@ void UringBackend::publish_buffers() {
   while (in_ring_ + static_cast<uint32_t>(pending_) < ring_target_ && !free_.empty()) {
     const uint16_t bid = free_.back();
     free_.pop_back();
-    io_uring_buf_ring_add(buf_ring_, buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, bid,
-                          buffer_mask_, pending_);
-    ++pending_;
+    ring_add(bid);
     cold_ = std::min(cold_, free_.size());
   }
   if (pending_ > 0) {
@@ -249,7 +250,34 @@ void UringBackend::follow_demand() {
   }
 }
 
+void UringBackend::give_back(uint16_t bid) {
+  madvise(buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, MADV_DONTNEED);
+  if (warm_[bid]) {
+    warm_[bid] = 0;
+    --warm_count_;
+  }
+}
+
+void UringBackend::give_back_idle_ring_entries() {
+  // The ring's last in_ring_ entries are the ones the kernel has not written: it takes entries
+  // in ring order, and every entry it took has a completion we counted. That holds only while
+  // every completion has been seen: the kernel writes buffers (DEFER_TASKRUN) only inside
+  // io_uring_enter, whose completions dispatch() reaps before the timers run; a submission made
+  // since may have completed inline, and an overflowed CQ hides completions, so both skip.
+  if (io_uring_cq_ready(&ring_) != 0 || io_uring_cq_has_overflow(&ring_) || pending_ != 0) {
+    return;
+  }
+  const uint32_t tail = buf_ring_->tail;
+  for (uint32_t i = 0; i < in_ring_; ++i) {
+    const uint16_t bid = ring_bids_[(tail - 1 - i) & ring_mask_];
+    if (warm_[bid]) {
+      give_back(bid);
+    }
+  }
+}
+
 void UringBackend::trim_buffers() {
+  const bool quiet = taken_ == 0 && peak_taken_ == 0;  // no buffer written for a second
   follow_demand();
   // Shrink by half at most: bursts that come back every few seconds (clients that all send at
   // once now and then) find the ring still sized for them instead of running it dry each time.
@@ -262,9 +290,14 @@ void UringBackend::trim_buffers() {
   const size_t keep = ring_target_;
   size_t given = 0;
   while (cold_ + keep < free_.size() && given < kMaxPerTrim) {
-    madvise(buffer_base_ + size_t{free_[cold_]} * buffer_size_, buffer_size_, MADV_DONTNEED);
-    ++cold_;
-    ++given;
+    const uint16_t bid = free_[cold_++];
+    if (warm_[bid]) {
+      give_back(bid);
+      ++given;
+    }
+  }
+  if (quiet) {
+    give_back_idle_ring_entries();
   }
 }
 
@@ -332,6 +365,9 @@ unsigned UringBackend::dispatch() {
       ++n;
       uint64_t data = cqe->user_data;
       if (cqe->flags & IORING_CQE_F_BUFFER) {
+        const auto bid = static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        warm_count_ += warm_[bid] ^ 1u;
+        warm_[bid] = 1;
         --in_ring_;
         ++taken_;
       } else if (cqe->res == -ENOBUFS) {

@@ -101,9 +101,7 @@ class UringBackend {
   // stack.
   void recycle(uint16_t bid) {
     if (in_ring_ + static_cast<uint32_t>(pending_) < ring_target_) {
-      io_uring_buf_ring_add(buf_ring_, buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, bid,
-                            buffer_mask_, pending_);
-      ++pending_;
+      ring_add(bid);
     } else {
       free_.push_back(bid);
     }
@@ -112,9 +110,7 @@ class UringBackend {
   // buffers beyond what the ring will need soon give their memory back to the system.
   void trim_buffers();
   // Receive-buffer memory that may be resident: all buffers but those given back (or never used).
-  uint64_t buffer_bytes_resident() const {
-    return uint64_t{buffer_count_ - static_cast<uint32_t>(cold_)} * buffer_size_;
-  }
+  uint64_t buffer_bytes_resident() const { return uint64_t{warm_count_} * buffer_size_; }
   uint32_t buffers_in_ring() const { return in_ring_; }
   uint32_t ring_target() const { return ring_target_; }
 
@@ -161,6 +157,15 @@ class UringBackend {
     return sqe;
   }
 
+  void ring_add(uint16_t bid) {
+    io_uring_buf_ring_add(buf_ring_, buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, bid,
+                          buffer_mask_, pending_);
+    ring_bids_[(buf_ring_->tail + static_cast<uint32_t>(pending_)) & ring_mask_] = bid;
+    ++pending_;
+  }
+  // madvise(DONTNEED) of one buffer: its pages go back to the system until next written.
+  void give_back(uint16_t bid);
+  void give_back_idle_ring_entries();
   void publish_buffers();
   void follow_demand();
   unsigned flush_sq();
@@ -183,6 +188,13 @@ class UringBackend {
   // second's peak, by half at most.
   std::vector<uint16_t> free_;
   size_t cold_ = 0;
+  // Buffers the kernel has written since they were last given back: their pages are resident.
+  std::vector<uint8_t> warm_;
+  uint32_t warm_count_ = 0;
+  // Which buffer each ring entry holds (by ring position), so that entries the kernel has not
+  // used yet can be named: after a burst, a quiet shard gives their memory back too.
+  std::vector<uint16_t> ring_bids_;
+  uint32_t ring_mask_ = 0;
   uint32_t in_ring_ = 0;
   int pending_ = 0;  // ring entries added but not yet published
   uint32_t ring_target_ = 0;
