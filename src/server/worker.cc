@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "ringgate/core/allocator.h"
 #include "ringgate/http/actions.h"
 #include "ringgate/http/response.h"
 #include "ringgate/upstream/proxy_action.h"
@@ -260,6 +261,9 @@ void Worker::run() {
     self->http_.trim_pools();
     self->upstream_.trim_pools();
     self->reactor().trim_buffers();
+    if (self->http_.busy_connections() == 0) {
+      release_free_memory();  // quiet: what a burst freed goes back to the system
+    }
     self->shard_.timers().arm(*t, self->shard_.now_ms() + kTrimPeriodMs);
   });
   shard_.timers().arm(trim_timer_, shard_.now_ms() + kTrimPeriodMs);
