@@ -180,7 +180,6 @@ void UringBackend::provide_buffers(char* base, uint32_t size, uint32_t count) {
   cold_ = free_.size();  // none touched yet
   warm_.assign(count, 0);
   ring_bids_.assign(count, 0);
-  ring_mask_ = count - 1;
   ring_target_ = std::min(count, kMinRingBuffers);
   publish_buffers();
 }
@@ -269,7 +268,7 @@ void UringBackend::give_back_idle_ring_entries() {
   }
   const uint32_t tail = buf_ring_->tail;
   for (uint32_t i = 0; i < in_ring_; ++i) {
-    const uint16_t bid = ring_bids_[(tail - 1 - i) & ring_mask_];
+    const uint16_t bid = ring_bids_[(tail - 1 - i) & ring_mask()];
     if (warm_[bid]) {
       give_back(bid);
     }

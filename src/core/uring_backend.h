@@ -109,10 +109,10 @@ class UringBackend {
   // Once a second: the ring's working set follows the last second's peak demand, and free
   // buffers beyond what the ring will need soon give their memory back to the system.
   void trim_buffers();
-  // Receive-buffer memory that may be resident: all buffers but those given back (or never used).
+  // Receive-buffer memory that may be resident: the buffers the kernel wrote since they were
+  // last given back.
   uint64_t buffer_bytes_resident() const { return uint64_t{warm_count_} * buffer_size_; }
   uint32_t buffers_in_ring() const { return in_ring_; }
-  uint32_t ring_target() const { return ring_target_; }
 
   void flush();
   // True when it held out for a batch (enter_min_wait).
@@ -160,7 +160,7 @@ class UringBackend {
   void ring_add(uint16_t bid) {
     io_uring_buf_ring_add(buf_ring_, buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, bid,
                           buffer_mask_, pending_);
-    ring_bids_[(buf_ring_->tail + static_cast<uint32_t>(pending_)) & ring_mask_] = bid;
+    ring_bids_[(buf_ring_->tail + static_cast<uint32_t>(pending_)) & ring_mask()] = bid;
     ++pending_;
   }
   // madvise(DONTNEED) of one buffer: its pages go back to the system until next written.
@@ -194,7 +194,7 @@ class UringBackend {
   // Which buffer each ring entry holds (by ring position), so that entries the kernel has not
   // used yet can be named: after a burst, a quiet shard gives their memory back too.
   std::vector<uint16_t> ring_bids_;
-  uint32_t ring_mask_ = 0;
+  uint32_t ring_mask() const { return static_cast<uint32_t>(buffer_mask_); }
   uint32_t in_ring_ = 0;
   int pending_ = 0;  // ring entries added but not yet published
   uint32_t ring_target_ = 0;
