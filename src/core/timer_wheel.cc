@@ -22,15 +22,25 @@ TimerWheel::~TimerWheel() {
 }
 
 void TimerWheel::arm(Timer& t, uint64_t deadline_ms) {
-  if (t.wheel_) {
-    disarm(t);
-  }
   // Round up so a timer never fires early; never into the tick already processed.
   uint64_t tick = (deadline_ms + kTickMs - 1) / kTickMs;
   if (tick <= current_tick_) {
     tick = current_tick_ + 1;
   }
-  t.slot_ = static_cast<uint32_t>(tick % kSlots);
+  const auto slot = static_cast<uint32_t>(tick % kSlots);
+  if (t.wheel_ == this && t.slot_ == slot) {
+    // Re-armed into the slot it is in (a keep-alive timer pushed back by one more request, most
+    // often): the scan of a slot checks each timer's deadline, so only the deadline changes.
+    t.deadline_ms_ = deadline_ms;
+    if (deadline_ms < earliest_ms_) {
+      earliest_ms_ = deadline_ms;
+    }
+    return;
+  }
+  if (t.wheel_) {
+    disarm(t);
+  }
+  t.slot_ = slot;
   Timer*& head = slots_[t.slot_];
   t.deadline_ms_ = deadline_ms;
   t.wheel_ = this;

@@ -39,6 +39,38 @@ TEST(TimerWheel, FiresInDeadlineOrderNeverEarly) {
   EXPECT_EQ(wheel.next_timeout_ms(1510), -1);
 }
 
+// Re-arming into the slot a timer is already in keeps it there with the new deadline: a later
+// one within the tick, an earlier one, and one a whole lap later (same slot, next lap) all fire in
+// their own tick, never in the old deadline's.
+TEST(TimerWheel, RearmIntoTheSameSlotKeepsTheNewDeadline) {
+  std::vector<int> log;
+  fired_log = &log;
+  TimerWheel wheel(1000);
+  constexpr uint64_t kLap = TimerWheel::kSlots * TimerWheel::kTickMs;
+  Tagged a(1), b(2), c(3);
+  wheel.arm(a, 1101);
+  wheel.arm(a, 1105);  // same tick, later
+  wheel.arm(b, 1109);
+  wheel.arm(b, 1102);                           // same tick, earlier
+  EXPECT_LE(wheel.next_timeout_ms(1000), 102);  // never sleeps past a deadline
+  wheel.arm(c, 1200);
+  wheel.arm(c, 1200 + kLap);  // same slot, one lap later
+  EXPECT_EQ(wheel.size(), 3u);
+  wheel.advance(1100);
+  EXPECT_TRUE(log.empty());
+  wheel.advance(1110);
+  std::sort(log.begin(), log.end());
+  EXPECT_EQ(log, (std::vector<int>{1, 2}));
+  wheel.advance(1210);
+  wheel.advance(1300);
+  EXPECT_EQ(log.size(), 2u);  // c is a lap away
+  wheel.advance(1200 + kLap - 1);
+  EXPECT_EQ(log.size(), 2u);
+  wheel.advance(1200 + kLap + TimerWheel::kTickMs);
+  EXPECT_EQ(log, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(wheel.size(), 0u);
+}
+
 TEST(TimerWheel, DisarmAndRearm) {
   std::vector<int> log;
   fired_log = &log;
