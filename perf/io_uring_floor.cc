@@ -10,12 +10,13 @@
 //
 // Both use what ringgate's reactor uses at best: one ring per thread with SINGLE_ISSUER,
 // DEFER_TASKRUN and COOP_TASKRUN, multishot accept, multishot receive into a provided-buffer
-// ring, one submit-and-wait per loop. IO_URING_FLOOR_FIXED=1 also registers every socket in the
-// ring's file table (receives and sends name the slot: no file lookup per operation), and
-// IO_URING_FLOOR_RING_FD=1 registers the ring's own descriptor; bench/run floors measures what
-// each saves. Listens on 127.0.0.1; runs until killed. Not a product:
-// no timeouts, no limits, blocking connect to the upstream at accept (outside the measured
-// steady state, where wrk's connections are all open).
+// ring, one submit-and-wait per loop. Variants, for bench/run floors to measure what each saves:
+// IO_URING_FLOOR_FIXED=1 registers every socket in the ring's file table (receives and sends
+// name the slot: no file lookup per operation), IO_URING_FLOOR_RING_FD=1 registers the ring's
+// own descriptor, IO_URING_FLOOR_INC=1 has the kernel fill each buffer incrementally
+// (IOU_PBUF_RING_INC, Linux 6.12: small reads share a buffer). Listens on 127.0.0.1; runs until
+// killed. Not a product: no timeouts, no limits, blocking connect to the upstream at accept
+// (outside the measured steady state, where wrk's connections are all open).
 
 #include <liburing.h>
 #include <netinet/in.h>
@@ -75,6 +76,33 @@ struct Floor {
   uint16_t upstream = 0;  // forward mode when not 0
   std::string answers;    // kResponse repeated: pipelined heads are answered in one send
   bool fixed = false;     // sockets registered in the file table, slot = descriptor number
+  // Buffers in use: where the next read into each begins (the kernel fills an incremental
+  // buffer from where the last read ended), the reads not yet done with, and whether the kernel
+  // is done with it (a read without IORING_CQE_F_BUF_MORE). Without IOU_PBUF_RING_INC every
+  // read gets a buffer of its own, which the same bookkeeping handles.
+  std::vector<uint32_t> next_offset = std::vector<uint32_t>(kBufferCount);
+  std::vector<uint32_t> readers = std::vector<uint32_t>(kBufferCount);
+  std::vector<uint8_t> kernel_done = std::vector<uint8_t>(kBufferCount);
+
+  // A read of `res` bytes into `bid`: where it starts.
+  uint32_t take(uint16_t bid, int res, unsigned flags) {
+    const uint32_t offset = next_offset[bid];
+    next_offset[bid] += static_cast<uint32_t>(res > 0 ? res : 0);
+    ++readers[bid];
+    if (!(flags & kBufMore)) {
+      kernel_done[bid] = 1;
+    }
+    return offset;
+  }
+  // A read is done with: the buffer goes back once the kernel and every read are done with it.
+  void release(uint16_t bid) {
+    if (--readers[bid] == 0 && kernel_done[bid]) {
+      kernel_done[bid] = 0;
+      next_offset[bid] = 0;
+      give_back(bid);
+    }
+  }
+  static constexpr unsigned kBufMore = 1u << 4;  // IORING_CQE_F_BUF_MORE (Linux 6.12)
 
   // Points `s` at side's socket: its slot in the file table, or the descriptor.
   void target(io_uring_sqe* s, int fd) const {
@@ -221,14 +249,17 @@ struct Floor {
     }
     if (res <= 0 || side->fd < 0) {
       if (flags & IORING_CQE_F_BUFFER) {
-        give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+        const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+        take(bid, res, flags);
+        release(bid);
       }
       close_side(side);
       return;
     }
     const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    const uint32_t offset = take(bid, res, flags);
     if (side->peer == side) {
-      const char* p = memory + size_t{bid} * kBufferSize;
+      const char* p = memory + size_t{bid} * kBufferSize + offset;
       for (int i = 0; i < res; ++i) {
         const char want = (side->matched % 2 == 0) ? '\r' : '\n';
         side->matched = p[i] == want ? side->matched + 1 : (p[i] == '\r' ? 1 : 0);
@@ -237,16 +268,16 @@ struct Floor {
           side->matched = 0;
         }
       }
-      give_back(bid);
+      release(bid);
       answer(side);
     } else if (side->count == kQueue) {
       fprintf(stderr, "io_uring_floor: send queue full\n");
-      give_back(bid);
+      release(bid);
       close_side(side);
       return;
     } else {
       side->queue[(side->head + side->count) % kQueue] =
-          Side::Pending{bid, 0, static_cast<uint32_t>(res)};
+          Side::Pending{bid, offset, static_cast<uint32_t>(res)};
       ++side->count;
       send_next(side);
     }
@@ -276,7 +307,7 @@ struct Floor {
       p.offset += static_cast<uint32_t>(res);
       p.length -= static_cast<uint32_t>(res);
     } else {
-      give_back(p.bid);
+      release(p.bid);
       side->head = (side->head + 1) % kQueue;
       --side->count;
     }
@@ -349,6 +380,9 @@ struct Floor {
     reg.ring_addr = reinterpret_cast<uintptr_t>(buffers);
     reg.ring_entries = kBufferCount;
     reg.bgid = kBufferGroup;
+    if (const char* v = getenv("IO_URING_FLOOR_INC"); v && strcmp(v, "1") == 0) {
+      reg.pad = 2;  // IOU_PBUF_RING_INC; the field is `flags` in Linux 6.12's header
+    }
     if (io_uring_register_buf_ring(&ring, &reg, 0) != 0) {
       fprintf(stderr, "io_uring_floor: io_uring_register_buf_ring failed\n");
       return false;
