@@ -76,7 +76,7 @@ void TimerWheel::disarm(Timer& t) {
   }
 }
 
-void TimerWheel::advance(uint64_t now_ms) {
+void TimerWheel::advance(uint64_t now_ms, uint32_t max_fired) {
   const uint64_t target = now_ms / kTickMs;
   if (size_ == 0) {
     current_tick_ = target;
@@ -90,6 +90,7 @@ void TimerWheel::advance(uint64_t now_ms) {
   if (target >= start + kSlots) {
     start = target - kSlots + 1;  // a full lap covers every slot
   }
+  uint32_t fired = 0;
   for (uint64_t tick = start; tick <= target; ++tick) {
     Timer** link = &slots_[tick % kSlots];
     while (*link) {
@@ -98,6 +99,16 @@ void TimerWheel::advance(uint64_t now_ms) {
         link = &t->next_;
         continue;
       }
+      if (fired == max_fired) {
+        // The rest of this tick and the ticks after it wait for the next call; earliest_ms_ is
+        // at most this timer's deadline, so next_timeout_ms() says 0 meanwhile.
+        current_tick_ = tick - 1;
+        if (t->deadline_ms_ < earliest_ms_) {
+          earliest_ms_ = t->deadline_ms_;
+        }
+        return;
+      }
+      ++fired;
       disarm(*t);
       current_tick_ = tick;  // re-arms from the callback land after this tick
       if (t->callback_) {

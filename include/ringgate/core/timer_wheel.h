@@ -43,8 +43,11 @@ class TimerWheel {
 
   void arm(Timer& t, uint64_t deadline_ms);  // re-arms if already armed
   void disarm(Timer& t);
-  // Fires every timer whose deadline is ≤ now_ms.
-  void advance(uint64_t now_ms);
+  // Fires the timers whose deadline is ≤ now_ms, at most `max_fired` of them: a burst of
+  // expiries (thousands of connections opened together and timing out together) is spread over
+  // loop iterations, between which I/O is served, instead of stalling the loop for all of them.
+  // While some due timer is left, next_timeout_ms() says 0.
+  void advance(uint64_t now_ms, uint32_t max_fired = UINT32_MAX);
   // Milliseconds until the next tick that may fire a timer; -1 if none armed.
   int next_timeout_ms(uint64_t now_ms) const;
   uint32_t size() const { return size_; }

@@ -71,6 +71,38 @@ TEST(TimerWheel, RearmIntoTheSameSlotKeepsTheNewDeadline) {
   EXPECT_EQ(wheel.size(), 0u);
 }
 
+// A burst of due timers is fired a few per call: the rest wait, never lost, and the wheel says
+// there is no time to sleep until they have all fired.
+TEST(TimerWheel, ABurstOfExpiriesIsSpreadOverCalls) {
+  std::vector<int> log;
+  fired_log = &log;
+  TimerWheel wheel(1000);
+  std::vector<std::unique_ptr<Tagged>> timers;
+  for (int i = 0; i < 20; ++i) {
+    timers.push_back(std::make_unique<Tagged>(i));
+    wheel.arm(*timers.back(), 1010 + static_cast<uint64_t>(i % 3) * 10);  // three ticks
+  }
+  Tagged later(100);
+  wheel.arm(later, 5000);
+  wheel.advance(1100, 8);
+  EXPECT_EQ(log.size(), 8u);
+  EXPECT_EQ(wheel.next_timeout_ms(1100), 0);
+  wheel.advance(1100, 8);
+  EXPECT_EQ(log.size(), 16u);
+  EXPECT_EQ(wheel.next_timeout_ms(1100), 0);
+  wheel.advance(1100, 8);
+  ASSERT_EQ(log.size(), 20u);
+  std::vector<int> sorted = log;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(sorted[static_cast<size_t>(i)], i);  // each once
+  }
+  EXPECT_EQ(wheel.size(), 1u);
+  EXPECT_GT(wheel.next_timeout_ms(1100), 3000);  // only `later` is left
+  wheel.advance(5000, 8);
+  EXPECT_EQ(log.back(), 100);
+}
+
 TEST(TimerWheel, DisarmAndRearm) {
   std::vector<int> log;
   fired_log = &log;
