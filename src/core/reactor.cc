@@ -38,7 +38,7 @@ bool Reactor::init(const ReactorOptions& options, std::string& error) {
     return false;
   }
   buffers_ = static_cast<char*>(mem);
-  backend_->provide_buffers(buffers_, buffer_size_, buffer_count_);
+  backend_->provide_buffers(buffers_);
   return true;
 }
 

@@ -32,9 +32,7 @@ void TimerWheel::arm(Timer& t, uint64_t deadline_ms) {
     // Re-armed into the slot it is in (a keep-alive timer pushed back by one more request, most
     // often): the scan of a slot checks each timer's deadline, so only the deadline changes.
     t.deadline_ms_ = deadline_ms;
-    if (deadline_ms < earliest_ms_) {
-      earliest_ms_ = deadline_ms;
-    }
+    lower_earliest(deadline_ms);
     return;
   }
   if (t.wheel_) {
@@ -51,9 +49,7 @@ void TimerWheel::arm(Timer& t, uint64_t deadline_ms) {
   }
   head = &t;
   ++size_;
-  if (deadline_ms < earliest_ms_) {
-    earliest_ms_ = deadline_ms;
-  }
+  lower_earliest(deadline_ms);
 }
 
 void TimerWheel::disarm(Timer& t) {
@@ -103,9 +99,7 @@ void TimerWheel::advance(uint64_t now_ms, uint32_t max_fired) {
         // The rest of this tick and the ticks after it wait for the next call; earliest_ms_ is
         // at most this timer's deadline, so next_timeout_ms() says 0 meanwhile.
         current_tick_ = tick - 1;
-        if (t->deadline_ms_ < earliest_ms_) {
-          earliest_ms_ = t->deadline_ms_;
-        }
+        lower_earliest(t->deadline_ms_);
         return;
       }
       ++fired;

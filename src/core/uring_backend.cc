@@ -169,18 +169,16 @@ bool UringBackend::init(const ReactorOptions& options, std::string& note, std::s
   return true;
 }
 
-void UringBackend::provide_buffers(char* base, uint32_t size, uint32_t count) {
+void UringBackend::provide_buffers(char* base) {
   buffer_base_ = base;
-  buffer_size_ = size;
-  buffer_count_ = count;
-  free_.reserve(count);
-  for (uint32_t i = count; i > 0; --i) {
+  free_.reserve(buffer_count_);
+  for (uint32_t i = buffer_count_; i > 0; --i) {
     free_.push_back(static_cast<uint16_t>(i - 1));  // buffer 0 on top
   }
   cold_ = free_.size();  // none touched yet
-  warm_.assign(count, 0);
-  ring_bids_.assign(count, 0);
-  ring_target_ = std::min(count, kMinRingBuffers);
+  warm_.assign(buffer_count_, 0);
+  ring_bids_.assign(buffer_count_, 0);
+  ring_target_ = std::min(buffer_count_, kMinRingBuffers);
   publish_buffers();
 }
 

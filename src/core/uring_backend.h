@@ -26,8 +26,9 @@ class UringBackend {
   // Sets up the ring, probes the opcodes we need and registers an empty buffer ring of
   // options.buffer_count entries. `note` gets the set-up line (Reactor::setup_note).
   bool init(const ReactorOptions& options, std::string& note, std::string& error);
-  // Lends the kernel all `count` buffers of `size` bytes at `base` (after init succeeded).
-  void provide_buffers(char* base, uint32_t size, uint32_t count);
+  // The receive buffers, options.buffer_count of options.buffer_size bytes at `base` (after init
+  // succeeded): the first working set goes into the ring, the rest wait on the free stack.
+  void provide_buffers(char* base);
 
   void submit_accept_multishot(int fd, Completion* c, unsigned op) {
     io_uring_sqe* sqe = get_sqe();

@@ -58,6 +58,12 @@ class TimerWheel {
   uint32_t size_ = 0;
   uint64_t earliest_ms_ = UINT64_MAX;  // exact minimum of armed deadlines, or a lower bound
   void recompute_earliest();
+  // earliest_ms_ stays a lower bound of every armed deadline.
+  void lower_earliest(uint64_t deadline_ms) {
+    if (deadline_ms < earliest_ms_) {
+      earliest_ms_ = deadline_ms;
+    }
+  }
 };
 
 }  // namespace ringgate
