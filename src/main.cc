@@ -178,8 +178,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ringgate: %s\n", note.c_str());
   }
   for (const auto& l : gateway.listeners()) {
-    fprintf(stderr, "ringgate: %s on %s\n", l.admin ? "admin" : "listening",
-            l.address.to_string().c_str());
+    fprintf(stderr, "ringgate: %s on %s%s\n", l.admin ? "admin" : "listening",
+            l.address.to_string().c_str(), l.tls ? " (https)" : "");
   }
   fprintf(stderr, "ringgate: ready, %u workers\n", gateway.workers());
   fflush(stderr);

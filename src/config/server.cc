@@ -153,13 +153,16 @@ ListenConfig ServerLoader::load_listener(const Field& f) const {
   if (!f.node.IsMap()) {
     fail(f, "expected an address or an {address: ...} map, got " + describe(f.node));
   }
-  const Section s(*this, f, {"address"});
+  const Section s(*this, f, {"address", "tls"});
   const Field* address = s.find("address");
   if (!address) {
     fail(f, "missing 'address'");
   }
   listener.address = read_address(*address);
   listener.mark = source_mark(address->mark);
+  if (const Field* tls = s.find("tls")) {
+    listener.tls = load_listener_tls(*this, *tls);
+  }
   return listener;
 }
 

@@ -121,6 +121,14 @@ void Reactor::flush() {
   backend_->flush();
 }
 
+bool Reactor::take_buffer(uint16_t& bid) {
+  if (!backend_->take(bid)) {
+    return false;
+  }
+  ++buffers_out_;
+  return true;
+}
+
 void Reactor::recycle(uint16_t bid) {
   backend_->recycle(bid);
   --buffers_out_;

@@ -7,6 +7,7 @@
 
 #include <liburing.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -106,6 +107,19 @@ class UringBackend {
     } else {
       free_.push_back(bid);
     }
+  }
+  // A free buffer for user space to fill (decrypted input): the most recently used one, off the
+  // free stack. False when every buffer is in the ring or out.
+  bool take(uint16_t& bid) {
+    if (free_.empty()) {
+      return false;
+    }
+    bid = free_.back();
+    free_.pop_back();
+    cold_ = std::min(cold_, free_.size());
+    warm_count_ += warm_[bid] ^ 1u;
+    warm_[bid] = 1;
+    return true;
   }
   // Once a second: the ring's working set follows the last second's peak demand, and free
   // buffers beyond what the ring will need soon give their memory back to the system.

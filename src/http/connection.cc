@@ -34,13 +34,15 @@ size_t out_capacity() {
 
 }  // namespace
 
-Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed)
+Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls)
     : Timer(&Connection::on_timer),
       http_(http),
       arena_(http.request_arena_pool()),
       fixed_(fixed),
       plain_(http.reactor(), fd, *this),
-      io_(&plain_) {}
+      tls_(tls ? std::make_unique<TlsTransport>(http.reactor(), http.tls(), *tls, fd, *this)
+               : nullptr),
+      io_(tls_ ? static_cast<Transport*>(tls_.get()) : &plain_) {}
 
 Connection::~Connection() {
   if (parser_) {
@@ -257,6 +259,7 @@ void Connection::on_head() {
   }
   Exchange& x = *x_;
   x.trusted_hops = http_.config().server.trusted_hops;
+  x.tls = tls_ != nullptr;
   x.head_request = parser_->method() == HTTP_HEAD;
   x.timings.accepted_us = accepted_us_;
   x.timings.head_us = http_.shard().now_us();

@@ -10,6 +10,7 @@
 // arena block.
 
 #include <cstdint>
+#include <memory>
 
 #include "ringgate/core/arena.h"
 #include "ringgate/core/counters.h"
@@ -17,10 +18,11 @@
 #include "ringgate/core/input_chain.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
+#include "ringgate/core/transport.h"
 #include "ringgate/http/exchange.h"
 #include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
-#include "ringgate/http/transport.h"
+#include "ringgate/tls/transport.h"
 
 namespace ringgate {
 
@@ -35,8 +37,9 @@ class Connection final : public Timer,
   enum class State : uint8_t { kOpen, kLingering, kClosing };
 
   // `fixed`: the plan that answers every request (a local listener: admin, local services);
-  // nullptr for a client connection, whose requests are routed.
-  Connection(HttpShard& http, int fd, const RoutePlan* fixed);
+  // nullptr for a client connection, whose requests are routed. `tls`: the listener's TLS
+  // settings; null for plain HTTP.
+  Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls);
   ~Connection();
 
   void start();
@@ -166,7 +169,8 @@ class Connection final : public Timer,
   OutBuffer* out_ = nullptr;
   const RoutePlan* fixed_;
   PlainTransport plain_;
-  Transport* io_;  // &plain_ (TLS will be the other)
+  std::unique_ptr<TlsTransport> tls_;  // over plain TCP of its own, when the listener has tls
+  Transport* io_;                      // &plain_ or tls_
   InputChain in_;
   State state_ = State::kOpen;
   Deadline deadline_ = Deadline::kNone;

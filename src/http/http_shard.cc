@@ -35,6 +35,8 @@ HttpShard::HttpShard(Shard& shard, const Config& config, BufferChains& chains,
       out_pool_(kOutBlockSize, 1024),
       connection_limit_(connection_limit) {
   shared_spans_.resize(config.server.limits.headers);
+  tls_.timers = &shard.timers();
+  tls_.now_ms = &shard.now_ms_ref();
   parser_context_.limits = &config.server.limits;
   parser_context_.scratch_pool = &scratch_pool_;
   parser_context_.shared_spans = shared_spans_.data();
@@ -57,12 +59,12 @@ HttpShard::~HttpShard() {
   }
 }
 
-bool HttpShard::accept(int fd, const RoutePlan* local) {
+bool HttpShard::accept(int fd, const RoutePlan* local, const TlsListenConfig* tls) {
   if (!local && connection_count_ >= connection_limit_) {
     return false;  // refuse() counts it
   }
   shard_.reactor().register_fd(fd);
-  auto* c = new Connection(*this, fd, local);
+  auto* c = new Connection(*this, fd, local, tls);
   c->next = connections_;
   if (connections_) {
     connections_->prev = c;
@@ -95,8 +97,12 @@ uint64_t HttpShard::memory_held() const {
   return arena_pool_.bytes_in_use() + scratch_pool_.bytes_in_use() + out_pool_.bytes_in_use();
 }
 
-void HttpShard::refuse(int fd) {
+void HttpShard::refuse(int fd, bool plain) {
   bump(counters_.connections_rejected);
+  if (!plain) {
+    close(fd);
+    return;
+  }
   if (refusal_.empty()) {
     Error error;
     error.kind = ErrorKind::kOverloaded;

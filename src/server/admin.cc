@@ -25,6 +25,7 @@ std::string render_metrics(const Gateway& gateway) {
   gateway.render_rate_limit_metrics(out);
   gateway.render_jwt_metrics(out);
   gateway.render_api_key_metrics(out);
+  gateway.render_tls_metrics(out);
   return out;
 }
 

@@ -11,14 +11,50 @@
 
 #include "ringgate/core/clock.h"
 #include "ringgate/server/gateway.h"
+#include "ringgate/tls/server.h"
 
 namespace ringgate {
 
-void Gateway::watch_api_keys() {
+namespace {
+
+// Certificate files are looked at this often: a renewed certificate is served within seconds.
+constexpr uint64_t kCertificateCheckMs = 2000;
+
+}  // namespace
+
+void Gateway::reload_certificates() {
+  for (const ListenConfig& l : config_->server.listen) {
+    if (!l.tls) {
+      continue;
+    }
+    std::string error;
+    if (l.tls->server->reload_if_changed(error)) {
+      fprintf(stderr, "ringgate: listen %s: certificates reloaded; new handshakes use them\n",
+              l.address.c_str());
+    } else if (!error.empty()) {
+      fprintf(stderr, "ringgate: listen %s: %s; the certificates in use stay\n", l.address.c_str(),
+              error.c_str());
+    }
+  }
+}
+
+void Gateway::watch_files() {
   std::unique_lock<std::mutex> lock(dns_mutex_);
+  const bool tls = std::any_of(config_->server.listen.begin(), config_->server.listen.end(),
+                               [](const ListenConfig& l) { return l.tls != nullptr; });
+  uint64_t next_certificates = monotonic_ms() + kCertificateCheckMs;
   while (!stopping()) {
     uint64_t next = UINT64_MAX;
     const uint64_t now = monotonic_ms();
+    if (tls) {
+      if (next_certificates <= now) {
+        lock.unlock();  // parsing PEM takes a while; the DNS thread's wake needs no wait
+        reload_certificates();
+        lock.lock();
+        next_certificates = now + kCertificateCheckMs;
+      }
+      next = next_certificates;
+    }
     for (auto& src : api_key_sources_) {
       const ApiKeyConfig& cfg = *src->config;
       if (cfg.reload_interval.count() == 0) {

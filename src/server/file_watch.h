@@ -1,6 +1,7 @@
 #pragma once
-// File watching: API-key files re-read when they change (by a thread of the gateway's, never on a
-// shard), each new table published to the shards through an atomic pointer.
+// File watching: API-key files and TLS certificates re-read when they change (by a thread of the
+// gateway's, never on a shard), each new table or context set published to the shards through an
+// atomic pointer.
 
 #include <sys/stat.h>
 

@@ -112,7 +112,7 @@ bool Gateway::start(std::string& error) {
     dns_thread_ = std::thread([this] { dns_loop(); });
   }
   if (watching) {
-    watch_thread_ = std::thread([this] { watch_api_keys(); });
+    watch_thread_ = std::thread([this] { watch_files(); });
   }
   return true;
 }
@@ -139,7 +139,7 @@ bool Gateway::bind_listeners(ShardListeners& out, std::string& error) {
       }
       if (i == 0) {
         addr = bound;
-        bound_.push_back(BoundListener{bound, false, ""});
+        bound_.push_back(BoundListener{bound, false, "", l.tls != nullptr});
       }
       out.fds[i].push_back(fd);
       out.handlers[i].push_back(nullptr);
@@ -224,6 +224,9 @@ bool Gateway::make_shared_state(unsigned shards) {
     src->next_ms = monotonic_ms() + static_cast<uint64_t>(k.reload_interval.count());
     watching = watching || k.reload_interval.count() > 0;
     api_key_sources_.push_back(std::move(src));
+  }
+  for (const ListenConfig& l : config_->server.listen) {
+    watching = watching || l.tls != nullptr;  // certificate files
   }
   return watching;
 }

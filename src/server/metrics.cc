@@ -9,6 +9,7 @@
 #include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
 #include "ringgate/server/gateway.h"
+#include "ringgate/tls/server.h"
 #include "worker.h"
 
 namespace ringgate {
@@ -227,6 +228,81 @@ void Gateway::render_upstream_metrics(std::string& out) const {
     out += "ringgate_upstream_dns_failures_total{upstream=\"" + cfg.upstreams[c].name + "\"} " +
            std::to_string(shared_clusters_[c]->dns_failures.load(std::memory_order_relaxed)) + '\n';
   }
+}
+
+void Gateway::render_tls_metrics(std::string& out) const {
+  const std::vector<ListenConfig>& listen = config_->server.listen;
+  if (workers_.empty() ||
+      std::none_of(listen.begin(), listen.end(), [](const ListenConfig& l) { return l.tls; })) {
+    return;
+  }
+  auto sum = [this](auto field) {
+    uint64_t n = 0;
+    for (const auto& w : workers_) {
+      n += field(w->tls_counters()).load(std::memory_order_relaxed);
+    }
+    return n;
+  };
+  metric_head(out, "ringgate_tls_handshakes_total", "counter",
+              "TLS handshakes completed, by version and by kind (full or resumed)");
+  static constexpr const char* kVersions[] = {"TLSv1.2", "TLSv1.3"};
+  static constexpr const char* kKinds[] = {"full", "resumed"};
+  for (size_t v = 0; v < 2; ++v) {
+    for (size_t k = 0; k < 2; ++k) {
+      out.append("ringgate_tls_handshakes_total{version=\"").append(kVersions[v]);
+      out.append("\",result=\"").append(kKinds[k]).append("\"} ");
+      out.append(std::to_string(sum([&](const TlsCounters& c) -> const std::atomic<uint64_t>& {
+        return c.handshakes[v][k];
+      })));
+      out.append("\n");
+    }
+  }
+  metric_head(out, "ringgate_tls_resumptions_total", "counter",
+              "TLS handshakes that resumed a session (a ticket from any shard)");
+  metric_line(out, "ringgate_tls_resumptions_total", {}, {},
+              sum([](const TlsCounters& c) -> const std::atomic<uint64_t>& {
+                return c.handshakes[0][1];
+              }) + sum([](const TlsCounters& c) -> const std::atomic<uint64_t>& {
+                return c.handshakes[1][1];
+              }));
+  metric_head(out, "ringgate_tls_handshake_failures_total", "counter",
+              "TLS handshakes that failed, by reason");
+  for (size_t r = 1; r < static_cast<size_t>(TlsFailure::kCount); ++r) {
+    metric_line(
+        out, "ringgate_tls_handshake_failures_total", "reason",
+        tls_failure_name(static_cast<TlsFailure>(r)),
+        sum([r](const TlsCounters& c) -> const std::atomic<uint64_t>& { return c.failures[r]; }));
+  }
+  metric_head(out, "ringgate_tls_bad_records_total", "counter",
+              "Established TLS connections closed with an alert for a bad record");
+  metric_line(
+      out, "ringgate_tls_bad_records_total", {}, {},
+      sum([](const TlsCounters& c) -> const std::atomic<uint64_t>& { return c.bad_records; }));
+  metric_head(out, "ringgate_tls_handshakes_in_progress", "gauge",
+              "TLS handshakes in progress (limit per shard: tls.max_handshakes)");
+  metric_line(
+      out, "ringgate_tls_handshakes_in_progress", {}, {},
+      sum([](const TlsCounters& c) -> const std::atomic<uint64_t>& { return c.in_flight; }));
+  metric_head(out, "ringgate_tls_certificate_expiry_seconds", "gauge",
+              "Seconds until each served certificate expires (negative: expired)");
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  for (const ListenConfig& l : listen) {
+    if (!l.tls) {
+      continue;
+    }
+    for (const TlsCertificateInfo& c : l.tls->server->certificates()) {
+      out.append("ringgate_tls_certificate_expiry_seconds{listener=\"").append(l.address);
+      out.append("\",cert=\"").append(c.file).append("\"} ");
+      out.append(std::to_string(c.not_after - now)).append("\n");
+    }
+  }
+  metric_head(out, "ringgate_tls_certificate_reloads_total", "counter",
+              "Times changed certificate files were loaded and put in use");
+  uint64_t reloads = 0;
+  for (const ListenConfig& l : listen) {
+    reloads += l.tls ? l.tls->server->reloads() : 0;
+  }
+  metric_line(out, "ringgate_tls_certificate_reloads_total", {}, {}, reloads);
 }
 
 }  // namespace ringgate

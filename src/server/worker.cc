@@ -127,6 +127,10 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
     listeners_[i].worker = this;
     listeners_[i].fd = listen_fds[i];
     listeners_[i].local = listen_local[i];
+    // The client listeners come first, in the order of server.listen.
+    if (i < cfg.server.listen.size()) {
+      listeners_[i].tls = cfg.server.listen[i].tls.get();
+    }
   }
   build_plans();
   // This shard's share of the overload budgets: shed at 95%, resume under 90%.
@@ -308,8 +312,8 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   }
   if (draining_) {
     close(res);
-  } else if (!http_.accept(res, l.plan)) {
-    http_.refuse(res);
+  } else if (!http_.accept(res, l.plan, l.tls)) {
+    http_.refuse(res, l.tls == nullptr);
   }
   if (!l.plan && !draining_ && http_.at_connection_limit()) {
     pause_accepting(PauseCause::kConnectionLimit);

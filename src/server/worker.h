@@ -33,8 +33,9 @@ class Worker;
 struct ListenerSocket final : Completion {
   Worker* worker = nullptr;
   int fd = -1;
-  const AdminHandler* local = nullptr;  // a local listener's handler; nullptr: client traffic
-  const RoutePlan* plan = nullptr;      // ... and the plan that runs it
+  const AdminHandler* local = nullptr;   // a local listener's handler; nullptr: client traffic
+  const RoutePlan* plan = nullptr;       // ... and the plan that runs it
+  const TlsListenConfig* tls = nullptr;  // a client listener's TLS; nullptr: plain HTTP
   bool armed = false;
   bool paused = false;  // client listener at server.limits.connections: not re-armed until below
   void complete(unsigned op, int res, uint32_t flags) override;
@@ -70,6 +71,7 @@ class Worker final : public ShardHooks {
   // --- what the gateway's metrics read (summed over shards on scrape) ---
   const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
   const ApiKeyCounters& api_key_counters(size_t set) const { return api_key_counters_[set]; }
+  const TlsCounters& tls_counters() const { return http_.tls_counters(); }
   const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
   const RedisLink* redis() const { return redis_.get(); }
   const std::vector<std::unique_ptr<UpstreamCluster>>& clusters() const {

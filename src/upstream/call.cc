@@ -310,6 +310,7 @@ bool ProxyCall::build_head() {
   }
   f.client_ip = x_->peer_ip();
   f.trusted_hops = shard_.config().server.trusted_hops;
+  f.tls = x_->tls;
   char id[RequestIdGenerator::kLength];
   shard_.request_ids().next(id);
   f.request_id = std::string_view(id, sizeof id);

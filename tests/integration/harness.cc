@@ -114,6 +114,9 @@ uint16_t port_after_last_colon(const std::string& line) {
 
 // 1 = got bytes, 0 = peer closed (EOF or reset), -1 = timeout or error.
 int fill(Conn& c, Clock::time_point deadline) {
+  if (c.source) {
+    return c.source(c, remaining_ms(deadline));
+  }
   pollfd p{c.fd(), POLLIN, 0};
   int r;
   do {
@@ -489,6 +492,7 @@ Conn& Conn::operator=(Conn&& other) noexcept {
     close();
     fd_ = std::exchange(other.fd_, -1);
     pending = std::move(other.pending);
+    source = std::move(other.source);
   }
   return *this;
 }
@@ -862,6 +866,9 @@ std::string make_config(const ConfigSpec& spec) {
   y += "  workers: " + std::to_string(spec.workers) + "\n";
   y += "  pin_cpus: false\n";
   y += "  listen:\n    - address: \"127.0.0.1:0\"\n";
+  if (!spec.listen_tls.empty()) {
+    y += "      tls: " + spec.listen_tls + "\n";
+  }
   if (!spec.buffers.empty()) {
     y += "  buffers: " + spec.buffers + "\n";
   }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -135,7 +136,9 @@ class Conn {
   explicit Conn(int fd) : fd_(fd) {}
   ~Conn() { close(); }
   Conn(Conn&& other) noexcept
-      : pending(std::move(other.pending)), fd_(std::exchange(other.fd_, -1)) {}
+      : pending(std::move(other.pending)),
+        source(std::move(other.source)),
+        fd_(std::exchange(other.fd_, -1)) {}
   Conn& operator=(Conn&& other) noexcept;
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -145,6 +148,9 @@ class Conn {
   void close();
 
   std::string pending;
+  // Where received bytes come from when not straight from the socket (a TLS client's
+  // decryption): appends to `pending`; 1 = got bytes, 0 = closed, -1 = timeout or error.
+  std::function<int(Conn& c, int timeout_ms)> source;
 
  private:
   int fd_ = -1;
@@ -239,6 +245,7 @@ struct ConfigSpec {
   std::string routes;        // the YAML list under `routes:`; empty → default_routes()
   std::string upstreams;     // the YAML map under `upstreams:` (indented two spaces); empty: none
   std::string sections;      // more top-level sections (e.g. "rate_limits:\n  ..."), before routes
+  std::string listen_tls;    // the listener's `tls:` value (a flow map); empty: plain HTTP
 };
 std::string make_config(const ConfigSpec& spec);
 

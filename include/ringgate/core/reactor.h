@@ -117,6 +117,9 @@ class Reactor {
   uint32_t buffer_count() const { return buffer_count_; }
   // Gives a buffer back to the kernel; published at the next wait (one tail store per batch).
   void recycle(uint16_t bid);
+  // Lends a free buffer (not one in the ring) to user space, to be filled there (TLS writes
+  // decrypted input into one) and recycled like any other; false when none is free.
+  bool take_buffer(uint16_t& bid);
   uint32_t buffers_out() const { return buffers_out_; }  // held by user space right now
   void note_buffer_taken() { ++buffers_out_; }
   // Not every buffer is lent to the kernel at once: the ring holds a working set that follows

@@ -92,6 +92,7 @@ class Exchange {
   // The client's address as seen on the socket.
   std::string_view peer_ip() const { return owner_.peer_ip(); }
   uint32_t trusted_hops = 0;  // server.trusted_hops
+  bool tls = false;           // the client connection is HTTPS (X-Forwarded-Proto)
   uint8_t path_flags = 0;     // PathFlag bits of the normalised path
   bool head_request = false;
   // The client's address for limits and hashing: the peer, or with trusted proxies in front

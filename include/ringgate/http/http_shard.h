@@ -18,6 +18,7 @@
 #include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/response.h"
+#include "ringgate/tls/transport.h"
 
 namespace ringgate {
 
@@ -39,11 +40,13 @@ class HttpShard {
   // An accepted socket: a client connection (`local` null, routed, counted against the limit)
   // or a local listener's (answered by `local`). False when the client limit is reached: the
   // caller refuses the socket (refuse()).
-  bool accept(int fd, const RoutePlan* local);
+  // `tls`: the listener's TLS settings (null: plain HTTP).
+  bool accept(int fd, const RoutePlan* local, const TlsListenConfig* tls = nullptr);
   // A client connection accepted past the limit (the worker stops accepting at the limit, but
   // connections the kernel had already accepted still arrive): answered 503 with Retry-After and
   // Connection: close, then closed. A plain send on the overload path, not the request path.
-  void refuse(int fd);
+  // `plain`: false on a TLS listener, where a plain-text answer means nothing: closed unanswered.
+  void refuse(int fd, bool plain = true);
   // At the limit the worker stops accepting, and starts again once below the low-water mark: the
   // kernel's backlog holds new connections meanwhile instead of accept-then-close churn.
   bool at_connection_limit() const { return connection_count_ >= connection_limit_; }
@@ -83,6 +86,8 @@ class HttpShard {
   const Config& config() const { return config_; }
   const Limits& limits() const { return config_.server.limits; }
   ShardCounters& counters() { return counters_; }
+  TlsShard& tls() { return tls_; }
+  const TlsCounters& tls_counters() const { return tls_.counters; }
   // Where local connections (admin, local services) count: not reported, so scrapes do not
   // show up as client traffic.
   ShardCounters& admin_counters() { return admin_counters_; }
@@ -126,6 +131,7 @@ class HttpShard {
   BufferChains& chains_;
   ShardCounters& counters_;
   ShardCounters admin_counters_;
+  TlsShard tls_;
   std::unique_ptr<Pipeline> pipeline_;
   BlockPool arena_pool_;
   BlockPool scratch_pool_;

@@ -29,6 +29,7 @@ struct BoundListener {
   SocketAddress address;
   bool admin = false;
   std::string service;  // "" for client listeners, "admin", or a local service's name
+  bool tls = false;
 };
 
 class Gateway {
@@ -69,6 +70,8 @@ class Gateway {
   void render_jwt_metrics(std::string& out) const;
   // Appends the per-set API-key counters (summed over shards) in Prometheus text.
   void render_api_key_metrics(std::string& out) const;
+  // Appends the TLS metrics (handshakes, failures, certificate expiry) in Prometheus text.
+  void render_tls_metrics(std::string& out) const;
   // Where the current keys of API-key set `index` are published (re-read when the file
   // changes); the API-key filters read it per request.
   const std::atomic<const ApiKeyTable*>& api_key_table(size_t index) const;
@@ -108,7 +111,9 @@ class Gateway {
   bool start_shards(ShardListeners& listeners, std::string& error);
   bool await_jwks(std::string& error);
   void publish_addresses();
-  void watch_api_keys();  // thread body: re-reads changed API-key files
+  void watch_files();  // thread body: re-reads changed API-key files and certificates
+  // Rebuilds the TLS contexts of listeners whose certificate files changed.
+  void reload_certificates();
   bool resolve_named(NamedEndpoint& n);
   void dns_loop();
   void stop_dns();

@@ -350,7 +350,7 @@ const ErrorCase kErrors[] = {
      "unknown key 'routs' at the top level (expected one of: server, admin, overload, "
      "aggregate, upstreams, auth, redis, rate_limits, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
-     "unknown key 'addr' in 'server.listen[0]' (expected one of: address)"},
+     "unknown key 'addr' in 'server.listen[0]' (expected one of: address, tls)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
      "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, path_allow, cors, "
      "rate_limit, "

@@ -1,4 +1,4 @@
-#include "ringgate/http/transport.h"
+#include "ringgate/core/transport.h"
 
 #include <cerrno>
 

@@ -1,0 +1,207 @@
+#include "ringgate/tls/session.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+
+#include "ringgate/tls/server.h"
+
+namespace ringgate {
+
+namespace {
+
+// The output BIO: OpenSSL's records are appended to the session's output string, which the
+// transport sends as is (a memory BIO would be read out with one more copy, and may move its
+// buffer while a send still points into it).
+int out_write(BIO* b, const char* data, size_t len, size_t* written) {
+  static_cast<std::string*>(BIO_get_data(b))->append(data, len);
+  *written = len;
+  return 1;
+}
+
+long out_ctrl(BIO* /*b*/, int cmd, long /*num*/, void* /*ptr*/) {
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+BIO_METHOD* out_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ringgate output");
+    if (m) {
+      BIO_meth_set_write_ex(m, out_write);
+      BIO_meth_set_ctrl(m, out_ctrl);
+    }
+    return m;
+  }();
+  return method;
+}
+
+constexpr std::string_view kPlainHttpAnswer =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 45\r\n"
+    "Connection: close\r\n\r\n"
+    "This port speaks HTTPS: use an https:// URL.\n";
+
+}  // namespace
+
+const char* tls_failure_name(TlsFailure f) {
+  switch (f) {
+    case TlsFailure::kNone:
+      return "none";
+    case TlsFailure::kProtocolVersion:
+      return "protocol_version";
+    case TlsFailure::kNoSharedCipher:
+      return "no_shared_cipher";
+    case TlsFailure::kAlpn:
+      return "alpn";
+    case TlsFailure::kClientCertificate:
+      return "client_certificate";
+    case TlsFailure::kHttpRequest:
+      return "http_request";
+    case TlsFailure::kBadRecord:
+      return "bad_record";
+    case TlsFailure::kTimeout:
+      return "timeout";
+    case TlsFailure::kClosed:
+      return "closed";
+    case TlsFailure::kOverload:
+      return "overload";
+    case TlsFailure::kCount:
+      break;
+  }
+  return "other";
+}
+
+TlsSession::~TlsSession() {
+  SSL_free(ssl_);  // frees both BIOs
+}
+
+bool TlsSession::start(const TlsServer& server) {
+  ssl_ = server.new_ssl();
+  BIO_METHOD* method = out_method();
+  if (!ssl_ || !method) {
+    return false;
+  }
+  in_ = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(method);
+  if (!in_ || !out) {
+    BIO_free(in_);
+    BIO_free(out);
+    in_ = nullptr;
+    return false;
+  }
+  BIO_set_mem_eof_return(in_, -1);  // empty means "more to come", not EOF
+  BIO_set_data(out, &out_);
+  BIO_set_init(out, 1);
+  SSL_set_bio(ssl_, in_, out);
+  SSL_set_accept_state(ssl_);
+  return true;
+}
+
+void TlsSession::feed(const char* data, size_t len) {
+  BIO_write(in_, data, static_cast<int>(len));
+}
+
+bool TlsSession::input_pending() const {
+  return SSL_pending(ssl_) > 0 || BIO_ctrl_pending(in_) > 0;
+}
+
+int TlsSession::read(char* out, size_t cap) {
+  if (failure_ != TlsFailure::kNone) {
+    return kFailed;
+  }
+  ERR_clear_error();  // SSL_get_error reads this thread's queue: nothing stale may be in it
+  size_t n = 0;
+  const int rc = SSL_read_ex(ssl_, out, cap, &n);
+  if (!done_ && SSL_is_init_finished(ssl_)) {
+    done_ = true;
+  }
+  if (rc == 1) {
+    return static_cast<int>(n);
+  }
+  switch (SSL_get_error(ssl_, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:  // the output BIO never refuses; listed for completeness
+      return kWantInput;
+    case SSL_ERROR_ZERO_RETURN:
+      return kClosed;
+    default:
+      return fail();
+  }
+}
+
+int TlsSession::fail() {
+  const unsigned long e = ERR_peek_error();
+  ERR_clear_error();
+  switch (ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_UNKNOWN_PROTOCOL:
+      failure_ = TlsFailure::kProtocolVersion;
+      break;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+      failure_ = TlsFailure::kNoSharedCipher;
+      break;
+    case SSL_R_NO_APPLICATION_PROTOCOL:
+      failure_ = TlsFailure::kAlpn;
+      break;
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+      failure_ = TlsFailure::kClientCertificate;
+      break;
+    case SSL_R_HTTP_REQUEST:
+      failure_ = TlsFailure::kHttpRequest;
+      out_.assign(kPlainHttpAnswer);  // as plain text: the client speaks no TLS
+      break;
+    default:
+      failure_ = TlsFailure::kBadRecord;
+      break;
+  }
+  return kFailed;
+}
+
+bool TlsSession::write(const char* data, size_t len) {
+  if (failure_ != TlsFailure::kNone) {
+    return false;
+  }
+  ERR_clear_error();
+  while (len > 0) {
+    size_t n = 0;
+    if (SSL_write_ex(ssl_, data, len, &n) != 1) {
+      fail();
+      return false;
+    }
+    data += n;
+    len -= n;
+  }
+  return true;
+}
+
+void TlsSession::shutdown() {
+  if (failure_ == TlsFailure::kNone && done_) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+  }
+}
+
+int TlsSession::version() const {
+  return SSL_version(ssl_);
+}
+
+bool TlsSession::resumed() const {
+  return SSL_session_reused(ssl_) == 1;
+}
+
+std::string_view TlsSession::alpn() const {
+  const unsigned char* p = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(ssl_, &p, &len);
+  return {reinterpret_cast<const char*>(p), len};
+}
+
+}  // namespace ringgate
