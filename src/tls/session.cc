@@ -1,5 +1,6 @@
 #include "ringgate/tls/session.h"
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -101,6 +102,24 @@ bool TlsSession::start(const TlsServer& server) {
 
 void TlsSession::feed(const char* data, size_t len) {
   BIO_write(in_, data, static_cast<int>(len));
+}
+
+void TlsSession::trim() {
+  // A memory BIO keeps the largest buffer it ever needed: after a large upload, an idle
+  // connection would hold it for its whole life.
+  constexpr size_t kKeptInputCapacity = 32 * 1024;
+  BUF_MEM* mem = nullptr;
+  if (BIO_ctrl_pending(in_) != 0 || BIO_get_mem_ptr(in_, &mem) != 1 || !mem ||
+      mem->max <= kKeptInputCapacity) {
+    return;
+  }
+  BIO* fresh = BIO_new(BIO_s_mem());
+  if (!fresh) {
+    return;
+  }
+  BIO_set_mem_eof_return(fresh, -1);
+  SSL_set0_rbio(ssl_, fresh);  // frees the old one
+  in_ = fresh;
 }
 
 bool TlsSession::input_pending() const {

@@ -135,6 +135,7 @@ void TlsTransport::decrypt(int bid) {
   if (bid != kNoBuffer) {
     reactor_.recycle(static_cast<uint16_t>(bid));
   }
+  session_.trim();
   flush_output();
 }
 
@@ -244,11 +245,17 @@ void TlsTransport::send(iovec* iov, int count, msghdr* /*msg*/) {
   for (int i = 0; i < count; ++i) {
     plain_bytes_ += iov[i].iov_len;
   }
-  if (state_ != State::kOpen || !encrypt(iov, count)) {
-    // A session that cannot encrypt any more: the connection ends as after a bad record.
-    if (state_ == State::kOpen) {
-      fail(TlsFailure::kBadRecord);
-    }
+  if (state_ == State::kHandshake) {
+    // An answer before the handshake is done (the connection's own deadline passed first):
+    // nothing can carry it, so the handshake fails now, from the timer (not inside the caller).
+    shard_.timers->arm(*this, *shard_.now_ms);
+    return;
+  }
+  if (state_ != State::kOpen) {
+    return;  // failing: the connection is about to hear input end and close
+  }
+  if (!encrypt(iov, count)) {
+    fail(TlsFailure::kBadRecord);  // a session that cannot encrypt any more
     return;
   }
   flush_output();
@@ -348,6 +355,10 @@ void TlsTransport::shutdown_write() {
 }
 
 void TlsTransport::close() {
+  if (state_ == State::kHandshake && refused_ == TlsFailure::kNone && !closed_) {
+    // The gateway closed it mid-handshake (its header timeout, a drain).
+    bump(shard_.counters.failures[static_cast<size_t>(TlsFailure::kClosed)]);
+  }
   closed_ = true;
   shard_.timers->disarm(*this);
   uncount();

@@ -380,6 +380,25 @@ TEST_F(TlsTest, HandshakeTimeoutClosesASilentConnection) {
   EXPECT_EQ(series(gw.admin_port(), "ringgate_tls_handshakes_in_progress"), 0);
 }
 
+TEST_F(TlsTest, AHeaderTimeoutShorterThanTheHandshakeTimeoutClosesAHandshakeInProgress) {
+  ConfigSpec spec;
+  spec.listen_tls = tls({"api"});  // handshake_timeout: the default 10s
+  spec.limits = {{"header_timeout", "300ms"}};
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn half = connect_to(gw.port());
+  ASSERT_TRUE(send_all(half, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_closed(half, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(wait_series(gw.admin_port(), "ringgate_tls_handshakes_in_progress",
+                        [](double v) { return v == 0; }),
+            0);
+  const double closed = series(gw.admin_port(), failures("closed"));
+  const double timeout = series(gw.admin_port(), failures("timeout"));
+  EXPECT_EQ(closed + timeout, 1) << "closed " << closed << ", timeout " << timeout;
+}
+
 TEST_F(TlsTest, GarbageAndPlainHttpOnTheTlsPortAreClosedAndCounted) {
   auto& gw = start_tls(tls({"api"}));
   ASSERT_TRUE(gw.ok()) << gw.error();

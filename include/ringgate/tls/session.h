@@ -26,7 +26,7 @@ enum class TlsFailure : uint8_t {
   kHttpRequest,        // plain HTTP sent to the TLS port
   kBadRecord,          // malformed or undecryptable records, unexpected messages
   kTimeout,            // handshake not done within tls.handshake_timeout
-  kClosed,             // the client went away mid-handshake
+  kClosed,             // closed mid-handshake: the client went away, or the gateway closed it
   kOverload,           // over tls.max_handshakes on the shard
   kCount,
 };
@@ -53,6 +53,8 @@ class TlsSession {
   int read(char* out, size_t cap);
   // Plaintext or ciphertext still held that read() may turn into plaintext.
   bool input_pending() const;
+  // With no input held: gives back an input buffer that a burst made large.
+  void trim();
   // Encrypts all of `data` (records of at most 16 KiB) into output(); false on a fatal error.
   bool write(const char* data, size_t len);
   // Queues close_notify.
