@@ -52,7 +52,6 @@ void TlsLoader::load_certificates(const Field& f, TlsListenConfig& tls) const {
     TlsCertificateConfig c;
     c.cert = read_file_path(*cert);
     c.key = read_file_path(*key);
-    c.mark = source_mark(item.mark);
     // Each pair on its own first, so that a problem points at the entry that has it.
     TlsListenConfig alone;
     alone.certificates.push_back(c);
@@ -111,7 +110,6 @@ std::shared_ptr<const TlsListenConfig> TlsLoader::load(const Field& f) const {
                   {"certificates", "protocols", "ciphers", "alpn", "session_tickets",
                    "ticket_key_rotation", "client_ca", "handshake_timeout", "max_handshakes"});
   auto tls = std::make_shared<TlsListenConfig>();
-  tls->mark = source_mark(f.mark);
   const Field* certificates = s.find("certificates");
   if (!certificates) {
     fail(f, "missing 'certificates' (a list of {cert: FILE, key: FILE})");

@@ -24,7 +24,7 @@ namespace {
 const ringgate::TlsServer& server() {
   static std::shared_ptr<ringgate::TlsServer> s = [] {
     ringgate::TlsListenConfig config;
-    config.certificates.push_back({FUZZ_TLS_DIR "/server.pem", FUZZ_TLS_DIR "/server.key", {}});
+    config.certificates.push_back({FUZZ_TLS_DIR "/server.pem", FUZZ_TLS_DIR "/server.key"});
     std::string error;
     auto made = ringgate::TlsServer::create(config, error);
     if (!made) {

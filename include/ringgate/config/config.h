@@ -18,6 +18,7 @@
 #include "ringgate/jose/api_keys.h"
 #include "ringgate/jose/claims.h"
 #include "ringgate/jose/jwt.h"
+#include "ringgate/tls/config.h"
 
 namespace ringgate {
 
@@ -51,41 +52,6 @@ class ConfigError : public std::runtime_error {
  private:
   std::vector<std::string> problems_;
   size_t more_ = 0;
-};
-
-// One certificate of a TLS listener: a PEM chain (leaf first) and its private key (ECDSA or
-// RSA). Paths as opened: relative ones given in a config file are joined to its directory.
-struct TlsCertificateConfig {
-  std::string cert;
-  std::string key;
-  SourceMark mark;
-};
-
-// The TLS contexts built from a listener's `tls:` (src/tls); made when the config is loaded, so
-// that a bad certificate is a config error, and shared read-only by the shards.
-class TlsServer;
-
-// `server.listen[].tls`: HTTPS on this listener.
-struct TlsListenConfig {
-  // The first is the default; SNI picks another by its subjectAltNames (exact, then wildcard).
-  std::vector<TlsCertificateConfig> certificates;
-  uint16_t min_version = 0x0303;  // TLSv1.2 (older versions cannot be enabled)
-  uint16_t max_version = 0x0304;  // TLSv1.3
-  // TLS 1.2 cipher list in OpenSSL's syntax; "default": ECDHE with AEAD ciphers only. TLS 1.3's
-  // suites are all AEAD.
-  std::string ciphers = "default";
-  // Offered in this order of preference; "h2" is accepted and skipped until HTTP/2 lands.
-  std::vector<std::string> alpn = {"h2", "http/1.1"};
-  bool session_tickets = true;
-  // Ticket keys are process-wide (a resumption may land on any shard) and replaced this often;
-  // a ticket stays valid for two periods.
-  Duration ticket_key_rotation{12 * 3600 * 1000};
-  std::string client_ca;  // PEM CA bundle: clients must present a certificate it signed (mTLS)
-  Duration handshake_timeout{10000};
-  // Handshakes in progress per shard; a connection past it is closed at once (and counted).
-  uint32_t max_handshakes = 1024;
-  SourceMark mark;
-  std::shared_ptr<TlsServer> server;
 };
 
 struct ListenConfig {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ringgate/config/config.h"
+#include "ringgate/tls/config.h"
 
 struct ssl_st;
 

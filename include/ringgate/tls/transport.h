@@ -14,10 +14,10 @@
 #include <cstdint>
 #include <string>
 
-#include "ringgate/config/config.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/core/transport.h"
+#include "ringgate/tls/config.h"
 #include "ringgate/tls/session.h"
 
 namespace ringgate {
