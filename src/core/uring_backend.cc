@@ -178,7 +178,7 @@ void UringBackend::provide_buffers(char* base) {
   cold_ = free_.size();  // none touched yet
   warm_.assign(buffer_count_, 0);
   ring_bids_.assign(buffer_count_, 0);
-  ring_target_ = std::min(buffer_count_, kMinRingBuffers);
+  ring_target_ = std::min(ring_cap(), kMinRingBuffers);
   publish_buffers();
 }
 
@@ -237,12 +237,12 @@ void UringBackend::publish_buffers() {
 
 void UringBackend::follow_demand() {
   if (ran_dry_) {
-    ring_target_ = std::min(buffer_count_, std::max(ring_target_ * 2, kMinRingBuffers));
+    ring_target_ = std::min(ring_cap(), std::max(ring_target_ * 2, kMinRingBuffers));
     ran_dry_ = false;
   }
   if (taken_ > 0) {
     peak_taken_ = std::max(peak_taken_, taken_);
-    ring_target_ = std::min(buffer_count_, std::max(ring_target_, taken_ * 2));
+    ring_target_ = std::min(ring_cap(), std::max(ring_target_, taken_ * 2));
     taken_ = 0;
   }
 }
@@ -279,7 +279,7 @@ void UringBackend::trim_buffers() {
   // Shrink by half at most: bursts that come back every few seconds (clients that all send at
   // once now and then) find the ring still sized for them instead of running it dry each time.
   ring_target_ =
-      std::min(buffer_count_, std::max({kMinRingBuffers, peak_taken_ * 2, ring_target_ / 2}));
+      std::min(ring_cap(), std::max({kMinRingBuffers, peak_taken_ * 2, ring_target_ / 2}));
   peak_taken_ = 0;
   // Free buffers beyond the next refill's worth go back to the system, oldest first; a few
   // hundred madvise calls at most per trim (the rest next time).

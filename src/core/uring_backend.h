@@ -210,6 +210,12 @@ class UringBackend {
   // used yet can be named: after a burst, a quiet shard gives their memory back too.
   std::vector<uint16_t> ring_bids_;
   uint32_t ring_mask() const { return static_cast<uint32_t>(buffer_mask_); }
+  // The most buffers the ring may hold: an eighth stays off it (at least one of two or more),
+  // for take(): TLS decrypts a record larger than the buffer it came in into more buffers, and
+  // with every free buffer lent to the kernel none would be left for that.
+  uint32_t ring_cap() const {
+    return buffer_count_ - (buffer_count_ >= 8 ? buffer_count_ / 8 : buffer_count_ >= 2 ? 1 : 0);
+  }
   uint32_t in_ring_ = 0;
   int pending_ = 0;  // ring entries added but not yet published
   uint32_t ring_target_ = 0;

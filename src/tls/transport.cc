@@ -51,6 +51,9 @@ TlsTransport::TlsTransport(Reactor& reactor, TlsShard& shard, const TlsListenCon
 
 TlsTransport::~TlsTransport() {
   uncount();
+  if (spare_ != kNoBuffer) {
+    reactor_.recycle(static_cast<uint16_t>(spare_));
+  }
 }
 
 void TlsTransport::uncount() {
@@ -66,6 +69,18 @@ void TlsTransport::start_input() {
     return;
   }
   paused_ = false;
+  if (starved_ && session_.input_pending()) {
+    // Resumed after running out of buffers: only once one can be had, else the resume would
+    // spin (the buffers left may all be lent to the kernel).
+    uint16_t taken;
+    if (spare_ == kNoBuffer && !reactor_.take_buffer(taken)) {
+      handler_.on_input_starved();
+      return;
+    }
+    if (spare_ == kNoBuffer) {
+      spare_ = taken;
+    }
+  }
   starved_ = false;
   if (state_ == State::kOpen && (session_.input_pending() || eof_held_)) {
     // Plaintext is waiting in the session: handed over from the timer, not from inside the
@@ -95,6 +110,10 @@ void TlsTransport::on_input(uint16_t bid, uint32_t len) {
 
 void TlsTransport::decrypt(int bid) {
   while (!closed_ && !paused_ && (state_ == State::kHandshake || state_ == State::kOpen)) {
+    if (bid == kNoBuffer && spare_ != kNoBuffer) {
+      bid = spare_;
+      spare_ = kNoBuffer;
+    }
     if (bid == kNoBuffer) {
       if (!session_.input_pending()) {
         break;
@@ -134,6 +153,10 @@ void TlsTransport::decrypt(int bid) {
   }
   if (bid != kNoBuffer) {
     reactor_.recycle(static_cast<uint16_t>(bid));
+  }
+  if (spare_ != kNoBuffer && !session_.input_pending()) {
+    reactor_.recycle(static_cast<uint16_t>(spare_));
+    spare_ = kNoBuffer;
   }
   session_.trim();
   flush_output();

@@ -96,6 +96,7 @@ class TlsTransport final : public Transport, public TransportHandler, public Tim
   iovec send_iov_{};
   msghdr send_msg_{};
   size_t plain_bytes_ = 0;  // the plaintext send being encrypted and flushed
+  int spare_ = kNoBuffer;   // a buffer taken when input resumed after starving
   State state_ = State::kHandshake;
   bool plain_sending_ = false;
   bool paused_ = false;
