@@ -37,6 +37,15 @@ BIO_METHOD* out_method() {
   return method;
 }
 
+// SSL_get_error reads this thread's error queue: nothing stale may be in it before a call. The
+// queue is nearly always empty (every failure here clears it), and emptying an empty one costs
+// more than looking (ERR_clear_error walks all its slots): look first.
+void clear_errors() {
+  if (ERR_peek_error() != 0) {
+    ERR_clear_error();
+  }
+}
+
 constexpr std::string_view kPlainHttpAnswer =
     "HTTP/1.1 400 Bad Request\r\n"
     "Content-Type: text/plain\r\n"
@@ -102,12 +111,17 @@ bool TlsSession::start(const TlsServer& server) {
 
 void TlsSession::feed(const char* data, size_t len) {
   BIO_write(in_, data, static_cast<int>(len));
+  fed_ += len;
 }
 
 void TlsSession::trim() {
   // A memory BIO keeps the largest buffer it ever needed: after a large upload, an idle
   // connection would hold it for its whole life.
   constexpr size_t kKeptInputCapacity = 32 * 1024;
+  if (fed_ < kKeptInputCapacity) {
+    return;  // it cannot have grown past it since the last look
+  }
+  fed_ = 0;
   BUF_MEM* mem = nullptr;
   if (BIO_ctrl_pending(in_) != 0 || BIO_get_mem_ptr(in_, &mem) != 1 || !mem ||
       mem->max <= kKeptInputCapacity) {
@@ -130,7 +144,7 @@ int TlsSession::read(char* out, size_t cap) {
   if (failure_ != TlsFailure::kNone) {
     return kFailed;
   }
-  ERR_clear_error();  // SSL_get_error reads this thread's queue: nothing stale may be in it
+  clear_errors();
   size_t n = 0;
   const int rc = SSL_read_ex(ssl_, out, cap, &n);
   if (!done_ && SSL_is_init_finished(ssl_)) {
@@ -187,7 +201,7 @@ bool TlsSession::write(const char* data, size_t len) {
   if (failure_ != TlsFailure::kNone) {
     return false;
   }
-  ERR_clear_error();
+  clear_errors();
   while (len > 0) {
     size_t n = 0;
     if (SSL_write_ex(ssl_, data, len, &n) != 1) {

@@ -133,6 +133,10 @@ void TlsTransport::decrypt(int bid) {
     int r = TlsSession::kWantInput;
     while (fill < cap && (r = session_.read(out + fill, cap - fill)) > 0) {
       fill += static_cast<size_t>(r);
+      if (session_.handshake_done() && !session_.input_pending()) {
+        r = TlsSession::kWantInput;  // all read: no call needed to hear "want input"
+        break;
+      }
     }
     if (state_ == State::kHandshake && session_.handshake_done()) {
       handshake_done();

@@ -78,6 +78,7 @@ class TlsSession {
   ssl_st* ssl_ = nullptr;
   bio_st* in_ = nullptr;  // owned by ssl_
   std::string out_;
+  size_t fed_ = 0;  // ciphertext fed since trim() last looked at the input buffer
   bool done_ = false;
   TlsFailure failure_ = TlsFailure::kNone;
 };
