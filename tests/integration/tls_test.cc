@@ -456,6 +456,30 @@ TEST_F(TlsTest, GarbageAndPlainHttpOnTheTlsPortAreClosedAndCounted) {
             1);
 }
 
+TEST_F(TlsTest, ABadRecordAfterTheHandshakeClosesWithAnAlertAndIsCounted) {
+  auto& gw = start_tls(tls({"api"}));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  TlsClient c(gw.port(), {.sni = "api.test"});
+  std::string why;
+  ASSERT_TRUE(c.handshake(&why)) << why;
+  ASSERT_TRUE(c.send(request("GET", "/hello")));
+  ASSERT_TRUE(read_response(c.conn(), {}, &why)) << why;
+  // An application-data record whose authentication tag cannot verify, written under the TLS
+  // layer straight onto the socket.
+  std::string forged("\x17\x03\x03\x00\x30", 5);
+  forged += std::string(0x30, '\x5a');
+  ASSERT_TRUE(send_all(c.conn(), forged));
+  Conn& raw = c.conn();
+  raw.source = nullptr;  // read the ciphertext as is: an alert record, then the close
+  std::string got;
+  EXPECT_TRUE(wait_closed(raw, 3s, &got));
+  EXPECT_FALSE(got.empty());
+  EXPECT_EQ(got.empty() ? 0 : got[0], 0x17) << "the alert goes under the session's keys";
+  EXPECT_EQ(wait_series(gw.admin_port(), "ringgate_tls_bad_records_total",
+                        [](double v) { return v >= 1; }),
+            1);
+}
+
 TEST_F(TlsTest, HandshakesPastMaxHandshakesAreRefusedAtOnce) {
   auto& gw = start_tls(tls({"api"}, "max_handshakes: 2"));
   ASSERT_TRUE(gw.ok()) << gw.error();
