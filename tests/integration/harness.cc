@@ -117,27 +117,7 @@ int fill(Conn& c, Clock::time_point deadline) {
   if (c.source) {
     return c.source(c, remaining_ms(deadline));
   }
-  pollfd p{c.fd(), POLLIN, 0};
-  int r;
-  do {
-    r = poll(&p, 1, remaining_ms(deadline));
-  } while (r < 0 && errno == EINTR);
-  if (r <= 0) {
-    return -1;
-  }
-  char buf[65536];
-  ssize_t n;
-  do {
-    n = recv(c.fd(), buf, sizeof buf, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    c.pending.append(buf, static_cast<size_t>(n));
-    return 1;
-  }
-  if (n == 0 || errno == ECONNRESET) {
-    return 0;
-  }
-  return -1;
+  return recv_some(c.fd(), c.pending, remaining_ms(deadline));
 }
 
 // Decodes a chunked body starting at `pos`. 1 = complete (`end` is one past the final CRLF),
@@ -541,6 +521,27 @@ Conn connect_to(uint16_t port, Millis timeout) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return Conn(fd);
+}
+
+int recv_some(int fd, std::string& out, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&p, 1, timeout_ms);
+  } while (r < 0 && errno == EINTR);
+  if (r <= 0) {
+    return -1;
+  }
+  char buf[65536];
+  ssize_t n;
+  do {
+    n = recv(fd, buf, sizeof buf, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    out.append(buf, static_cast<size_t>(n));
+    return 1;
+  }
+  return n == 0 || errno == ECONNRESET ? 0 : -1;
 }
 
 bool send_all(const Conn& c, std::string_view data) {

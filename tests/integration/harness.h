@@ -158,6 +158,9 @@ class Conn {
 
 // Blocking TCP connect to 127.0.0.1:port with TCP_NODELAY; an invalid Conn on failure (errno set).
 Conn connect_to(uint16_t port, Millis timeout = 5s);
+// Waits up to `timeout_ms` for bytes on `fd` and appends what one recv gives: 1 = got bytes,
+// 0 = peer closed (EOF or reset), -1 = timeout or error.
+int recv_some(int fd, std::string& out, int timeout_ms);
 // Writes everything (MSG_NOSIGNAL); false on error.
 bool send_all(const Conn& c, std::string_view data);
 

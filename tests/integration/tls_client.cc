@@ -168,24 +168,12 @@ bool TlsClient::flush() {
 }
 
 int TlsClient::pump(int timeout_ms) {
-  pollfd p{conn_.fd(), POLLIN, 0};
-  int r;
-  do {
-    r = poll(&p, 1, timeout_ms);
-  } while (r < 0 && errno == EINTR);
-  if (r <= 0) {
-    return -1;
+  std::string got;
+  const int r = recv_some(conn_.fd(), got, timeout_ms);
+  if (r > 0) {
+    BIO_write(in_, got.data(), static_cast<int>(got.size()));
   }
-  char buf[65536];
-  ssize_t n;
-  do {
-    n = recv(conn_.fd(), buf, sizeof buf, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    BIO_write(in_, buf, static_cast<int>(n));
-    return 1;
-  }
-  return n == 0 || errno == ECONNRESET ? 0 : -1;
+  return r;
 }
 
 bool TlsClient::handshake(std::string* why, Millis timeout) {
