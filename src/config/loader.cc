@@ -127,18 +127,6 @@ std::string join(const std::vector<std::string_view>& items) {
 // ---------------------------------------------------------------------------------------------
 // Small checks shared by several options.
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = ascii_lower(c);
-  }
-  return out;
-}
-
 bool is_token(std::string_view text) {
   if (text.empty()) {
     return false;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ringgate/config/config.h"
+#include "ringgate/core/ascii.h"
 
 namespace ringgate::config_detail {
 
@@ -47,8 +48,6 @@ std::string join(const std::vector<std::string_view>& items);
 // ---------------------------------------------------------------------------------------------
 // Small checks shared by several options.
 
-char ascii_lower(char c);
-std::string ascii_lower(std::string_view text);
 // An RFC 9110 token: a header name, a cookie name.
 bool is_token(std::string_view text);
 // A field value (RFC 9110 §5.5) may hold HTAB but no other control byte; CR, LF and NUL in

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <map>
 
+#include "ringgate/core/ascii.h"
+
 namespace ringgate {
 
 namespace {
@@ -33,12 +35,6 @@ std::string openssl_error() {
   }
   const char* reason = ERR_reason_error_string(e);
   return reason ? reason : "OpenSSL error " + std::to_string(e);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // --- session-ticket keys ---
@@ -129,7 +125,7 @@ class TlsContexts {
     if (!name || !*name) {
       return default_ctx;
     }
-    std::string host = lower(name);
+    std::string host = ascii_lower(name);
     if (auto it = exact.find(host); it != exact.end()) {
       return it->second;
     }
@@ -174,7 +170,7 @@ bool read_leaf(const TlsCertificateConfig& c, LoadedCert& out, std::string& erro
     return false;
   }
   auto add = [&out](std::string name) {
-    name = lower(std::move(name));
+    name = ascii_lower(name);
     if (name.size() > 2 && name[0] == '*' && name[1] == '.') {
       out.wildcard.push_back(name);
     } else if (!name.empty()) {

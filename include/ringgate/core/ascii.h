@@ -1,0 +1,22 @@
+#pragma once
+// ASCII case folding for protocol text (header and host names, directives): locale-free, and
+// only A-Z change.
+
+#include <string>
+#include <string_view>
+
+namespace ringgate {
+
+inline char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+inline std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    c = ascii_lower(c);
+  }
+  return out;
+}
+
+}  // namespace ringgate
