@@ -191,6 +191,43 @@ TEST(TlsSession, TicketsExpireTwoRotationPeriodsLater) {
   SSL_SESSION_free(ticket);
 }
 
+// Records in `out` (whole TLS records, as the session writes them).
+size_t records(const std::string& out) {
+  size_t n = 0;
+  for (size_t at = 0; at + 5 <= out.size(); ++n) {
+    at += 5 + ((static_cast<uint8_t>(out[at + 3]) << 8) | static_cast<uint8_t>(out[at + 4]));
+  }
+  return n;
+}
+
+// A KeyUpdate asking for ours: OpenSSL 3.0 answers it with the next write (not from the read),
+// so the answer leaves with the next response, ahead of it, in the same output.
+TEST(TlsSession, AKeyUpdateRequestIsAnsweredAheadOfTheNextWrite) {
+  auto server = make_server();
+  TlsSession s;
+  ASSERT_TRUE(s.start(*server));
+  Client c;
+  c.pump(s);
+  ASSERT_TRUE(s.handshake_done());
+  ASSERT_TRUE(s.write("before", 6));
+  EXPECT_EQ(records(s.output()), 1u);  // one response, one record
+  c.pump(s);
+  ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+  size_t written = 0;
+  ASSERT_EQ(SSL_write_ex(c.ssl(), "ping", 4, &written), 1);
+  char buf[4096];
+  const int n = BIO_read(SSL_get_wbio(c.ssl()), buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  s.feed(buf, static_cast<size_t>(n));
+  char plain[64];
+  ASSERT_EQ(s.read(plain, sizeof plain), 4);
+  EXPECT_EQ(std::string(plain, 4), "ping");
+  ASSERT_TRUE(s.write("pong", 4));
+  EXPECT_EQ(records(s.output()), 2u) << "the KeyUpdate, then the response";
+  c.pump(s);
+  EXPECT_EQ(c.received(), "beforepong");
+}
+
 TEST(TlsSession, GarbageFailsWithAReasonAndStaysFailed) {
   auto server = make_server();
   TlsSession s;
