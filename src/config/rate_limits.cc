@@ -106,13 +106,16 @@ RateLimitPolicy RateLimitsLoader::load_rate_limit(const Field& f, std::string na
     } else if (k.rfind("header:", 0) == 0 && is_token(k.substr(7))) {
       p.key = RateLimitPolicy::Key::kHeader;
       p.header = ascii_lower(k.substr(7));
+    } else if (k == "client_cert") {
+      p.key = RateLimitPolicy::Key::kClientCert;
     } else if (k == "consumer") {
       p.key = RateLimitPolicy::Key::kConsumer;
     } else if (k.rfind("claim:", 0) == 0 && k.size() > 6) {
       p.key = RateLimitPolicy::Key::kClaim;
       p.claim = k.substr(6);
     } else {
-      fail(*v, "expected client_ip, header:NAME, route, consumer or claim:NAME, got " + quote(k));
+      fail(*v, "expected client_ip, header:NAME, route, consumer, claim:NAME or client_cert, got " +
+                   quote(k));
     }
   }
   if (const Field* v = s.find("global")) {

@@ -114,6 +114,8 @@ class RateLimitFilter final : public Filter {
         return x.request().header(p.header);
       case RateLimitPolicy::Key::kRoute:
         return route_.name;
+      case RateLimitPolicy::Key::kClientCert:
+        return x.client_certificate();
     }
     return {};
   }

@@ -63,6 +63,9 @@ class Connection final : public Timer,
   // ExchangeOwner
   void resumed(Exchange& x, FilterStatus status) override;
   std::string_view peer_ip() override;
+  std::string_view client_certificate() override {
+    return tls_ ? tls_->session().peer_subject() : std::string_view();
+  }
 
   // Downstream
   char* out_space(size_t& avail) override;

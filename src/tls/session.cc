@@ -3,6 +3,7 @@
 #include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 
@@ -228,6 +229,25 @@ int TlsSession::version() const {
 
 bool TlsSession::resumed() const {
   return SSL_session_reused(ssl_) == 1;
+}
+
+std::string_view TlsSession::peer_subject() const {
+  if (subject_read_ || !done_) {
+    return subject_;
+  }
+  subject_read_ = true;
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (!cert || SSL_get_verify_result(ssl_) != X509_V_OK) {
+    return subject_;
+  }
+  BIO* text = BIO_new(BIO_s_mem());
+  if (text && X509_NAME_print_ex(text, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(text, &data);
+    subject_.assign(data, static_cast<size_t>(len));
+  }
+  BIO_free(text);
+  return subject_;
 }
 
 std::string_view TlsSession::alpn() const {

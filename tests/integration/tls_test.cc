@@ -292,6 +292,29 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredWithClientCa) {
       2);
 }
 
+TEST_F(TlsTest, TheVerifiedClientCertificateKeysARateLimit) {
+  ASSERT_EQ(make_certificate(dir_.path(), {"ca", {"Test CA"}, "ec", true}), "");
+  ASSERT_EQ(make_certificate(dir_.path(), {"alice", {"alice"}, "ec", false, "ca", true}), "");
+  ASSERT_EQ(make_certificate(dir_.path(), {"bob", {"bob"}, "ec", false, "ca", true}), "");
+  ConfigSpec spec;
+  spec.listen_tls = tls({"api"}, "client_ca: " + file("ca.pem"));
+  spec.sections = "rate_limits:\n  per_cert: {key: client_cert, rate: 2/m, burst: 2}\n";
+  spec.routes =
+      "  - match: {path: /hello}\n    rate_limit: per_cert\n"
+      "    direct: {status: 200, body: \"hello\"}\n";
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto get = [&](const std::string& who) {
+    return curl(gw.port(), {"-o", "/dev/null", "-w", "%{http_code}", "--cert", file(who + ".pem"),
+                            "--key", file(who + ".key"), url(gw.port(), "/hello")})
+        .out;
+  };
+  EXPECT_EQ(get("alice"), "200");
+  EXPECT_EQ(get("alice"), "200");
+  EXPECT_EQ(get("alice"), "429");  // alice's bucket is empty
+  EXPECT_EQ(get("bob"), "200");    // bob's is his own
+}
+
 TEST_F(TlsTest, ACertificateReplacedOnDiskServesNewHandshakesWhileOpenConnectionsStay) {
   auto& gw = start_tls(tls({"api"}));
   ASSERT_TRUE(gw.ok()) << gw.error();

@@ -334,12 +334,14 @@ struct ApiKeyConfig {
 struct RateLimitPolicy {
   std::string name;
   enum class Key : uint8_t {
-    kClientIp,  // the client's address: the peer, or with server.trusted_hops N the Nth
-                // X-Forwarded-For entry from the right
-    kHeader,    // a request header's value (`header`); requests without it share one bucket
-    kRoute,     // one bucket per route that applies the policy
-    kConsumer,  // the API-key consumer (routes with auth.api_key only)
-    kClaim,     // a verified JWT claim (`claim`; routes with auth.jwt only)
+    kClientIp,    // the client's address: the peer, or with server.trusted_hops N the Nth
+                  // X-Forwarded-For entry from the right
+    kHeader,      // a request header's value (`header`); requests without it share one bucket
+    kRoute,       // one bucket per route that applies the policy
+    kConsumer,    // the API-key consumer (routes with auth.api_key only)
+    kClaim,       // a verified JWT claim (`claim`; routes with auth.jwt only)
+    kClientCert,  // the verified client certificate's subject (mTLS listeners); requests
+                  // without one share one bucket
   };
   Key key = Key::kClientIp;
   std::string header;         // kHeader: lower-case name

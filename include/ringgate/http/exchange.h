@@ -35,6 +35,9 @@ class ExchangeOwner {
   virtual void resumed(Exchange& x, FilterStatus status) = 0;
   // The client's address as seen on the socket (looked up once, when first asked for).
   virtual std::string_view peer_ip() = 0;
+  // The subject of the client certificate the TLS handshake verified (mTLS, RFC 2253 text);
+  // empty without one.
+  virtual std::string_view client_certificate() { return {}; }
 
  protected:
   ~ExchangeOwner() = default;
@@ -91,6 +94,7 @@ class Exchange {
   const RequestParser& request() const { return request_; }
   // The client's address as seen on the socket.
   std::string_view peer_ip() const { return owner_.peer_ip(); }
+  std::string_view client_certificate() const { return owner_.client_certificate(); }
   uint32_t trusted_hops = 0;  // server.trusted_hops
   bool tls = false;           // the client connection is HTTPS (X-Forwarded-Proto)
   uint8_t path_flags = 0;     // PathFlag bits of the normalised path

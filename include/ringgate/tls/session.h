@@ -68,6 +68,9 @@ class TlsSession {
   int version() const;
   bool resumed() const;
   std::string_view alpn() const;
+  // The verified client certificate's subject (RFC 2253, e.g. "CN=alice,O=Example"), read once
+  // and kept; empty when the client sent none or it did not verify.
+  std::string_view peer_subject() const;
   TlsFailure failure() const { return failure_; }
   // A plain HTTP request hit the TLS port: output() now holds a plaintext 400 explaining it.
   bool plain_http() const { return failure_ == TlsFailure::kHttpRequest; }
@@ -79,6 +82,8 @@ class TlsSession {
   bio_st* in_ = nullptr;  // owned by ssl_
   std::string out_;
   size_t fed_ = 0;  // ciphertext fed since trim() last looked at the input buffer
+  mutable std::string subject_;
+  mutable bool subject_read_ = false;
   bool done_ = false;
   TlsFailure failure_ = TlsFailure::kNone;
 };

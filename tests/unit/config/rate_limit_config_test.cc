@@ -62,9 +62,9 @@ TEST(RateLimitConfig, ErrorsAtTheirPosition) {
       {SERVER "rate_limits:\n  a: {rate: 1/s, max_keys: 1000}\n", "t.yaml:3:28",
        "must be a power of two"},
       {SERVER "rate_limits:\n  a: {rate: 1/s, key: ip}\n", "t.yaml:3:23",
-       "expected client_ip, header:NAME, route, consumer or claim:NAME, got 'ip'"},
+       "expected client_ip, header:NAME, route, consumer, claim:NAME or client_cert, got 'ip'"},
       {SERVER "rate_limits:\n  a: {rate: 1/s, key: \"header:a b\"}\n", "t.yaml:3:23",
-       "expected client_ip, header:NAME, route, consumer or claim:NAME"},
+       "expected client_ip, header:NAME, route, consumer, claim:NAME or client_cert"},
       {SERVER "rate_limits:\n  a: {rate: 1/s, key: \"claim:sub\", global: true}\n", "t.yaml:3:44",
        "cannot be per consumer or claim"},
       {SERVER "rate_limits:\n  a: {rate: 1/s, key: \"claim:sub\"}\nroutes:\n  - match: {path: /x}\n"
