@@ -22,7 +22,8 @@ UpstreamConn::UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster,
       cluster_(cluster),
       endpoint_(endpoint),
       fd_(fd),
-      generation_(endpoint.generation) {
+      generation_(endpoint.generation),
+      io_(shard.reactor(), fd, *this) {
   parser_.init(shard.response_parser_context());
   ++endpoint_.connections;
   ++cluster_.connections;
@@ -72,7 +73,7 @@ void UpstreamConn::release(bool reusable) {
   const UpstreamConfig& cfg = *cluster_.config;
   const bool keep =
       reusable && state_ == State::kActive && in_.empty() && !peer_eof_ &&
-      generation_ == endpoint_.generation && !parser_.in_message() && !send_inflight_ &&
+      generation_ == endpoint_.generation && !parser_.in_message() && !io_.sending() &&
       !shard_.draining() && endpoint_.idle_count < cfg.keepalive &&
       (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
   if (!keep) {
@@ -92,19 +93,9 @@ void UpstreamConn::release(bool reusable) {
   arm_recv();
 }
 
-void UpstreamConn::complete(unsigned op, int res, uint32_t flags) {
-  switch (op) {
-    case kOpConnect:
-      on_connect(res);
-      break;
-    case kOpRecv:
-      on_recv(res, flags);
-      break;
-    case kOpSend:
-      on_send(res);
-      break;
-    default:
-      break;
+void UpstreamConn::complete(unsigned op, int res, uint32_t /*flags*/) {
+  if (op == kOpConnect) {
+    on_connect(res);
   }
 }
 
@@ -137,11 +128,10 @@ void UpstreamConn::on_connect(int res) {
 }
 
 void UpstreamConn::arm_recv() {
-  if (recv_armed_ || state_ == State::kClosing || state_ == State::kConnecting || peer_eof_) {
+  if (state_ == State::kClosing || state_ == State::kConnecting || peer_eof_) {
     return;
   }
-  shard_.reactor().submit_recv_multishot(fd_, this, kOpRecv);
-  recv_armed_ = true;
+  io_.start_input();
 }
 
 void UpstreamConn::resume_receive() {
@@ -152,19 +142,14 @@ void UpstreamConn::resume_receive() {
 }
 
 void UpstreamConn::flush() {
-  if (state_ != State::kActive || send_inflight_ || !call_ || call_->request_pending() == 0) {
+  if (state_ != State::kActive || io_.sending() || !call_ || call_->request_pending() == 0) {
     return;
   }
-  send_inflight_ = true;
-  shard_.reactor().submit_send(fd_, call_->request_data(), call_->request_pending(), this, kOpSend);
+  send_iov_ = {const_cast<char*>(call_->request_data()), call_->request_pending()};
+  io_.send(&send_iov_, 1, &send_msg_);
 }
 
-void UpstreamConn::on_send(int res) {
-  send_inflight_ = false;
-  if (state_ == State::kClosing) {
-    maybe_retire();
-    return;
-  }
+void UpstreamConn::on_sent(int res) {
   if (res < 0) {
     fail(ErrorKind::kReset);
     return;
@@ -174,46 +159,41 @@ void UpstreamConn::on_send(int res) {
   }
 }
 
-void UpstreamConn::on_recv(int res, uint32_t flags) {
-  if (!cqe_more(flags)) {
-    recv_armed_ = false;
-    recv_cancelling_ = false;
+void UpstreamConn::on_input(uint16_t bid, uint32_t len) {
+  if (state_ != State::kActive || !call_) {
+    // Bytes nobody asked for (an idle pooled connection): this connection is out of step.
+    shard_.reactor().recycle(bid);
+    close();
+    return;
   }
-  if (res > 0 && cqe_has_buffer(flags)) {
-    const uint16_t bid = cqe_buffer_id(flags);
-    shard_.reactor().note_buffer_taken();
-    if (state_ != State::kActive || !call_) {
-      // Bytes nobody asked for (an idle pooled connection): this connection is out of step.
-      shard_.reactor().recycle(bid);
-      close();
-    } else {
-      in_.push(shard_.chains(), bid, static_cast<uint32_t>(res));
-      call_->note_received(static_cast<uint32_t>(res));
-      process_input();
-    }
-  } else if (res == 0) {
+  in_.push(shard_.chains(), bid, len);
+  call_->note_received(len);
+  process_input();
+}
+
+void UpstreamConn::on_input_end(int error) {
+  if (error == 0) {
     peer_eof_ = true;
     if (state_ == State::kActive && call_) {
       process_input();
     } else {
       close();
     }
-  } else if (res == -ENOBUFS) {
-    if (state_ != State::kClosing && !recv_armed_) {
-      shard_.add_starved(this);
-    }
-  } else if (res < 0 && res != -ECANCELED) {
-    if (state_ == State::kActive && call_) {
-      fail(ErrorKind::kReset);
-    } else {
-      close();
-    }
+  } else if (state_ == State::kActive && call_) {
+    fail(ErrorKind::kReset);
+  } else {
+    close();
   }
-  if (state_ == State::kClosing) {
-    maybe_retire();
-    return;
+}
+
+void UpstreamConn::on_input_starved() {
+  if (state_ != State::kClosing && !io_.receiving()) {
+    shard_.add_starved(this);
   }
-  if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
+}
+
+void UpstreamConn::after_input() {
+  if (state_ != State::kClosing && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
     arm_recv();
   }
 }
@@ -286,10 +266,9 @@ void UpstreamConn::process_input() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (in_.count() >= kMaxHeldBuffers && recv_armed_ && !recv_cancelling_) {
-    shard_.reactor().submit_cancel(this, kOpRecv);
-    recv_cancelling_ = true;
-  } else if (!recv_armed_ && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers / 2) {
+  if (in_.count() >= kMaxHeldBuffers && io_.receiving()) {
+    io_.pause_input();
+  } else if (!io_.receiving() && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers / 2) {
     arm_recv();
   }
 }
@@ -323,22 +302,14 @@ void UpstreamConn::close() {
   --cluster_.connections;
   drop(cluster_.counters.connections_active);
   drop(endpoint_.counters->connections_active);
-  Reactor& reactor = shard_.reactor();
-  if (recv_armed_) {
-    reactor.submit_cancel(this, kOpRecv);
-  }
-  if (send_inflight_) {
-    reactor.submit_cancel(this, kOpSend);
-  }
   if (connect_inflight_) {
-    reactor.submit_cancel(this, kOpConnect);
+    shard_.reactor().submit_cancel(this, kOpConnect);
   }
-  maybe_retire();
+  io_.close();  // on_quiet() once its receive and send are over (at once when idle)
 }
 
 void UpstreamConn::maybe_retire() {
-  if (state_ == State::kClosing && !recv_armed_ && !send_inflight_ && !connect_inflight_ &&
-      !retired_) {
+  if (state_ == State::kClosing && io_.quiet() && !connect_inflight_ && !retired_) {
     retired_ = true;
     shard_.retire(this);
   }

@@ -9,6 +9,7 @@
 #include "ringgate/core/input_chain.h"
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
+#include "ringgate/core/transport.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/upstream/cluster.h"
 
@@ -19,15 +20,23 @@ class UpstreamShard;
 
 // A connection to one endpoint. Idle ones wait in their endpoint's pool with a receive armed,
 // so an upstream that closes them is noticed at once.
-class UpstreamConn final : public Completion, public Timer {
+class UpstreamConn final : public Completion, public TransportHandler, public Timer {
  public:
-  enum Op : unsigned { kOpConnect = 1, kOpRecv = 2, kOpSend = 3 };
+  enum Op : unsigned { kOpConnect = 1 };
   enum class State : uint8_t { kConnecting, kIdle, kActive, kClosing };
 
   UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint, int fd);
   ~UpstreamConn();
 
   void complete(unsigned op, int res, uint32_t flags) override;
+
+  // TransportHandler: the socket's input and output, once connected.
+  void on_input(uint16_t bid, uint32_t len) override;
+  void on_input_end(int error) override;
+  void on_input_starved() override;
+  void after_input() override;
+  void on_sent(int res) override;
+  void on_quiet() override { maybe_retire(); }
 
   void connect();
   // Bound to a call: sends its request bytes, feeds its response.
@@ -49,6 +58,8 @@ class UpstreamConn final : public Completion, public Timer {
   bool reused() const { return requests_ > 0; }
   bool closed() const { return state_ == State::kClosing; }
   int fd() const { return fd_; }
+  // Where its receive and send complete (tests play the kernel through it).
+  PlainTransport& transport() { return io_; }
 
   UpstreamConn* next_idle = nullptr;
   UpstreamConn* prev_idle = nullptr;
@@ -56,8 +67,6 @@ class UpstreamConn final : public Completion, public Timer {
 
  private:
   void on_connect(int res);
-  void on_recv(int res, uint32_t flags);
-  void on_send(int res);
   void process_input();
   void arm_recv();
   void release_input();
@@ -74,12 +83,12 @@ class UpstreamConn final : public Completion, public Timer {
   int fd_;
   uint32_t requests_ = 0;
   uint32_t generation_ = 0;  // the endpoint's address generation at connect
+  PlainTransport io_;        // receives and sends (connect is this object's own operation)
+  iovec send_iov_{};
+  msghdr send_msg_{};
   InputChain in_;
   State state_ = State::kConnecting;
   bool connect_inflight_ = false;
-  bool recv_armed_ = false;
-  bool recv_cancelling_ = false;
-  bool send_inflight_ = false;
   bool in_process_ = false;
   bool retired_ = false;
   bool peer_eof_ = false;

@@ -59,6 +59,8 @@ class Transport {
 // sendmsg for output.
 class PlainTransport final : public Transport, public Completion {
  public:
+  enum Op : unsigned { kOpRecv = 1, kOpSend = 2, kOpShutdown = 3 };
+
   PlainTransport(Reactor& reactor, int fd, TransportHandler& handler)
       : reactor_(reactor), handler_(handler), fd_(fd) {}
 
@@ -75,8 +77,6 @@ class PlainTransport final : public Transport, public Completion {
   void complete(unsigned op, int res, uint32_t flags) override;
 
  private:
-  enum Op : unsigned { kOpRecv = 1, kOpSend = 2, kOpShutdown = 3 };
-
   void on_recv(int res, uint32_t flags);
 
   Reactor& reactor_;

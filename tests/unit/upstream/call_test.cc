@@ -136,13 +136,18 @@ class CallTest : public ::testing::Test {
     ASSERT_NE(conn, nullptr);
     conn->complete(op, res, flags);
   }
+  // The same for its socket's receive or send (PlainTransport::kOpRecv / kOpSend).
+  static void complete_io(UpstreamConn* conn, unsigned op, int res, uint32_t flags = 0) {
+    ASSERT_NE(conn, nullptr);
+    conn->transport().complete(op, res, flags);
+  }
   void connect_and_send(ProxyCall* call) {
     UpstreamConn* conn = call->upstream();
     complete(conn, UpstreamConn::kOpConnect, 0);
     const int pending = static_cast<int>(call->request_pending());
     ASSERT_GT(pending, 0);
     sent_ = std::string(call->request_data(), static_cast<size_t>(pending));
-    complete(conn, UpstreamConn::kOpSend, pending);
+    complete_io(conn, PlainTransport::kOpSend, pending);
   }
   // `bytes` arrive from the upstream in one provided buffer.
   void receive(UpstreamConn* conn, std::string_view bytes) {
@@ -150,8 +155,8 @@ class CallTest : public ::testing::Test {
     const uint16_t bid = next_bid_++ % 16;
     ASSERT_LE(bytes.size(), r.buffer_size());
     std::memcpy(r.buffer(bid), bytes.data(), bytes.size());
-    complete(conn, UpstreamConn::kOpRecv, static_cast<int>(bytes.size()),
-             kCompletionBuffer | kCompletionMore | (uint32_t{bid} << kCompletionBufferShift));
+    complete_io(conn, PlainTransport::kOpRecv, static_cast<int>(bytes.size()),
+                kCompletionBuffer | kCompletionMore | (uint32_t{bid} << kCompletionBufferShift));
   }
   void expire_timers(uint64_t after_ms) { shard_->timers().advance(shard_->now_ms() + after_ms); }
   const ClusterCounters& counters() { return upstream_->cluster(0).counters; }
@@ -225,7 +230,7 @@ TEST_F(CallTest, AResetAfterAPostWasSentIsNotRetried) {
   call->on_request_complete(true);
   UpstreamConn* conn = call->upstream();
   connect_and_send(call);
-  complete(conn, UpstreamConn::kOpRecv, -ECONNRESET);
+  complete_io(conn, PlainTransport::kOpRecv, -ECONNRESET);
   // The upstream may have acted on it: the gateway answers instead of trying again.
   EXPECT_EQ(call->state(), ProxyCall::State::kIdle);
   ASSERT_EQ(client_.failed.size(), 1u);
@@ -276,7 +281,7 @@ TEST_F(CallTest, AResponseThatWentOutIsCutWhenItsConnectionBreaks) {
   connect_and_send(call);
   receive(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
   EXPECT_EQ(client_.counted, std::vector<int>{200});  // flushed after the batch: it is out
-  complete(conn, UpstreamConn::kOpRecv, -ECONNRESET);
+  complete_io(conn, PlainTransport::kOpRecv, -ECONNRESET);
   EXPECT_EQ(client_.cut, 1);
   EXPECT_TRUE(client_.failed.empty());
   EXPECT_EQ(call->state(), ProxyCall::State::kIdle);
@@ -327,7 +332,7 @@ TEST_F(CallTest, A101TurnsTheCallIntoATunnelUntilTheClientCloses) {
   call->on_tunnel_input("frame-from-client", 17);
   call->flush_request();
   EXPECT_EQ(std::string(call->request_data(), call->request_pending()), "frame-from-client");
-  complete(conn, UpstreamConn::kOpSend, 17);
+  complete_io(conn, PlainTransport::kOpSend, 17);
   call->on_client_eof();  // nothing left to send: the tunnel ends
   EXPECT_EQ(call->state(), ProxyCall::State::kIdle);
   EXPECT_EQ(client_.done, 1);
