@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "tls_memory_client.h"
+
 namespace ringgate::it {
 
 namespace {
@@ -114,12 +116,7 @@ TlsClient::TlsClient(uint16_t port, TlsClientOptions options) : options_(std::mo
     SSL_CTX_use_certificate_chain_file(ctx_, options_.cert_file.c_str());
     SSL_CTX_use_PrivateKey_file(ctx_, options_.key_file.c_str(), SSL_FILETYPE_PEM);
   }
-  ssl_ = SSL_new(ctx_);
-  in_ = BIO_new(BIO_s_mem());
-  out_ = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(in_, -1);
-  SSL_set_bio(ssl_, in_, out_);
-  SSL_set_connect_state(ssl_);
+  ssl_ = new_memory_client(ctx_, &in_, &out_);
   if (!options_.sni.empty()) {
     SSL_set_tlsext_host_name(ssl_, options_.sni.c_str());
   }

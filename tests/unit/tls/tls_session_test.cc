@@ -15,6 +15,7 @@
 
 #include "ringgate/tls/server.h"
 #include "ringgate/tls/session.h"
+#include "tls_memory_client.h"
 
 namespace ringgate {
 namespace {
@@ -40,12 +41,7 @@ class Client {
     if (max_version) {
       SSL_CTX_set_max_proto_version(ctx_, max_version);
     }
-    ssl_ = SSL_new(ctx_);
-    in_ = BIO_new(BIO_s_mem());
-    out_ = BIO_new(BIO_s_mem());
-    BIO_set_mem_eof_return(in_, -1);
-    SSL_set_bio(ssl_, in_, out_);
-    SSL_set_connect_state(ssl_);
+    ssl_ = new_memory_client(ctx_, &in_, &out_);
     SSL_set_tlsext_host_name(ssl_, "fuzz.test");
     if (resume) {
       SSL_set_session(ssl_, resume);
