@@ -86,6 +86,8 @@ struct References {
 void load_server(const Loader& loader, const Field& f, ServerConfig& server);
 // A listener's `tls:` map; builds its contexts (so a bad certificate is reported here).
 std::shared_ptr<const TlsListenConfig> load_listener_tls(const Loader& loader, const Field& f);
+// A cluster's `tls:` map; builds its client context (a bad CA or client key is reported here).
+std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader, const Field& f);
 // Returns whether `listen` was given.
 bool load_admin(const Loader& loader, const Field& f, AdminConfig& admin);
 void load_aggregate_budget(const Loader& loader, const Field& f, AggregateBudgetConfig& budget);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "config/sections.h"
+#include "ringgate/tls/client.h"
 #include "ringgate/tls/server.h"
 
 namespace ringgate::config_detail {
@@ -21,6 +22,7 @@ class TlsLoader : public Loader {
   explicit TlsLoader(const Loader& loader) : Loader(loader) {}
 
   std::shared_ptr<const TlsListenConfig> load(const Field& f) const;
+  std::shared_ptr<const TlsUpstreamConfig> load_upstream(const Field& f) const;
 
  private:
   std::string read_file_path(const Field& f) const;
@@ -153,10 +155,52 @@ std::shared_ptr<const TlsListenConfig> TlsLoader::load(const Field& f) const {
   return tls;
 }
 
+std::shared_ptr<const TlsUpstreamConfig> TlsLoader::load_upstream(const Field& f) const {
+  if (!f.node.IsMap()) {
+    fail(f,
+         "expected a map such as {sni: api.internal, ca: certs/ca.pem}, got " + describe(f.node));
+  }
+  const Section s(*this, f, {"sni", "ca", "verify", "client_cert", "client_key"});
+  auto tls = std::make_shared<TlsUpstreamConfig>();
+  if (const Field* v = s.find("sni")) {
+    tls->sni = read_string(*v);
+  }
+  const Field* ca = s.find("ca");
+  if (ca) {
+    tls->ca = read_file_path(*ca);
+  }
+  if (const Field* v = s.find("verify")) {
+    tls->verify = read_bool(*v);
+  }
+  const Field* cert = s.find("client_cert");
+  const Field* key = s.find("client_key");
+  if ((cert == nullptr) != (key == nullptr)) {
+    fail(f, std::string("client_cert and client_key go together: '") +
+                (cert ? "client_key" : "client_cert") + "' is missing");
+  }
+  if (cert) {
+    tls->client_cert = read_file_path(*cert);
+    tls->client_key = read_file_path(*key);
+  }
+  std::string why;
+  tls->client = TlsClient::create(*tls, why);
+  if (!tls->client) {
+    const Field* blame = why.rfind("ca", 0) == 0           ? ca
+                         : why.rfind("client_key", 0) == 0 ? key
+                                                           : cert;
+    fail(blame ? *blame : f, why);
+  }
+  return tls;
+}
+
 }  // namespace
 
 std::shared_ptr<const TlsListenConfig> load_listener_tls(const Loader& loader, const Field& f) {
   return TlsLoader(loader).load(f);
+}
+
+std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader, const Field& f) {
+  return TlsLoader(loader).load_upstream(f);
 }
 
 }  // namespace ringgate::config_detail

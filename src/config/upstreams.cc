@@ -104,7 +104,7 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   const Section s(*this, f,
                   {"endpoints", "balance", "hash_key", "keepalive", "keepalive_timeout",
                    "max_requests_per_connection", "connect_timeout", "dns_refresh", "health",
-                   "outlier", "circuit", "retry_budget", "host"});
+                   "outlier", "circuit", "retry_budget", "host", "tls"});
   UpstreamConfig up;
   up.name = std::move(name);
   up.mark = source_mark(key);
@@ -164,6 +164,14 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   }
   if (const Field* v = s.find("retry_budget")) {
     load_retry_budget(*v, up.retry_budget);
+  }
+  if (const Field* v = s.find("tls")) {
+    up.tls = load_upstream_tls(*this, *v);
+    if (up.health.enabled) {
+      fail(*v,
+           "health checks over TLS are not built yet: remove `health:` from this cluster "
+           "(outlier detection still ejects failing endpoints)");
+    }
   }
   return up;
 }

@@ -244,7 +244,10 @@ int on_ticket_key(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHE
   if (EVP_MAC_CTX_set_params(mac, params) != 1) {
     return -1;
   }
-  return encrypt || epoch == now ? 1 : 2;  // 2: valid, but issue a ticket under the new key
+  // 2: valid, and the client gets a new ticket: under the new key after a rotation, and always
+  // in TLS 1.3, where clients use a ticket once (RFC 8446 C.4): without a fresh one, every other
+  // reconnect would be a full handshake.
+  return encrypt || (epoch == now && SSL_version(ssl) != TLS1_3_VERSION) ? 1 : 2;
 }
 
 int on_servername(SSL* ssl, int* /*alert*/, void* arg) {

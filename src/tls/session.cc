@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "ringgate/tls/client.h"
 #include "ringgate/tls/server.h"
 
 namespace ringgate {
@@ -85,11 +86,44 @@ const char* tls_failure_name(TlsFailure f) {
 }
 
 TlsSession::~TlsSession() {
+  if (ssl_ && failure_ == TlsFailure::kNone) {
+    // A connection closed in good order (a pooled upstream connection at its limit, a client
+    // gone): without this, OpenSSL takes the close for a cut and marks the session it handed
+    // out unusable, and the next connection to the endpoint could not resume it.
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
   SSL_free(ssl_);  // frees both BIOs
 }
 
 bool TlsSession::start(const TlsServer& server) {
-  ssl_ = server.new_ssl();
+  if (!attach(server.new_ssl())) {
+    return false;
+  }
+  SSL_set_accept_state(ssl_);
+  return true;
+}
+
+bool TlsSession::start_client(const TlsClient& client, std::string_view host,
+                              TlsResumption* resumption) {
+  return attach(client.new_ssl(host, resumption));  // in connect state already
+}
+
+int TlsSession::handshake() {
+  if (failure_ != TlsFailure::kNone) {
+    return kFailed;
+  }
+  clear_errors();
+  const int rc = SSL_do_handshake(ssl_);
+  if (rc == 1) {
+    done_ = true;
+    return 1;
+  }
+  const int e = SSL_get_error(ssl_, rc);
+  return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? kWantInput : fail();
+}
+
+bool TlsSession::attach(SSL* ssl) {
+  ssl_ = ssl;
   BIO_METHOD* method = out_method();
   if (!ssl_ || !method) {
     return false;
@@ -106,7 +140,6 @@ bool TlsSession::start(const TlsServer& server) {
   BIO_set_data(out, &out_);
   BIO_set_init(out, 1);
   SSL_set_bio(ssl_, in_, out);
-  SSL_set_accept_state(ssl_);
   return true;
 }
 

@@ -32,14 +32,14 @@ TlsTransport::TlsTransport(Reactor& reactor, TlsShard& shard, const TlsListenCon
     : Timer(&TlsTransport::on_timer),
       reactor_(reactor),
       shard_(shard),
-      config_(config),
+      config_(&config),
       handler_(handler),
       raw_(reactor, fd, *this) {
-  uint64_t deadline = *shard_.now_ms + static_cast<uint64_t>(config_.handshake_timeout.count());
-  if (shard_.counters.in_flight.load(std::memory_order_relaxed) >= config_.max_handshakes) {
+  uint64_t deadline = *shard_.now_ms + static_cast<uint64_t>(config.handshake_timeout.count());
+  if (shard_.counters.in_flight.load(std::memory_order_relaxed) >= config.max_handshakes) {
     refused_ = TlsFailure::kOverload;
     deadline = *shard_.now_ms;  // refused from the timer, outside the accept path
-  } else if (!session_.start(*config_.server)) {
+  } else if (!session_.start(*config.server)) {
     refused_ = TlsFailure::kOverload;  // out of memory: refused as overload
     deadline = *shard_.now_ms;
   } else {
@@ -47,6 +47,22 @@ TlsTransport::TlsTransport(Reactor& reactor, TlsShard& shard, const TlsListenCon
     counted_ = true;
   }
   shard_.timers->arm(*this, deadline);
+}
+
+TlsTransport::TlsTransport(Reactor& reactor, TlsShard& shard, const TlsClient& client,
+                           std::string_view host, TlsResumption* resumption, int fd,
+                           TransportHandler& handler)
+    : Timer(&TlsTransport::on_timer),
+      reactor_(reactor),
+      shard_(shard),
+      config_(nullptr),
+      handler_(handler),
+      raw_(reactor, fd, *this),
+      client_(true) {
+  if (!session_.start_client(client, host, resumption)) {
+    refused_ = TlsFailure::kOverload;  // out of memory (or a name OpenSSL refused)
+    shard_.timers->arm(*this, *shard_.now_ms);
+  }
 }
 
 TlsTransport::~TlsTransport() {
@@ -82,6 +98,14 @@ void TlsTransport::start_input() {
     }
   }
   starved_ = false;
+  if (client_ && !hello_sent_) {
+    hello_sent_ = true;
+    if (session_.handshake() == TlsSession::kFailed) {
+      fail(session_.failure());
+      return;
+    }
+    flush_output();
+  }
   if (state_ == State::kOpen && (session_.input_pending() || eof_held_)) {
     // Plaintext is waiting in the session: handed over from the timer, not from inside the
     // caller (which may be in the middle of handling input).
@@ -169,13 +193,19 @@ void TlsTransport::decrypt(int bid) {
 void TlsTransport::handshake_done() {
   state_ = State::kOpen;
   shard_.timers->disarm(*this);
+  if (client_) {
+    handler_.on_ready();
+    return;
+  }
   uncount();
   const size_t version = session_.version() >= 0x0304 ? 1 : 0;
   bump(shard_.counters.handshakes[version][session_.resumed() ? 1 : 0]);
 }
 
 void TlsTransport::fail(TlsFailure why) {
-  if (state_ == State::kHandshake) {
+  if (client_) {
+    // The upstream side counts its own failures (connect failures, resets).
+  } else if (state_ == State::kHandshake) {
     bump(shard_.counters.failures[static_cast<size_t>(why)]);
   } else {
     bump(shard_.counters.bad_records);
@@ -207,7 +237,9 @@ void TlsTransport::on_input_end(int error) {
   if (state_ == State::kHandshake) {
     // Gone mid-handshake (a scanner, a client that gave up, or one that rejected our
     // certificate and said so with an alert we already read).
-    bump(shard_.counters.failures[static_cast<size_t>(TlsFailure::kClosed)]);
+    if (!client_) {
+      bump(shard_.counters.failures[static_cast<size_t>(TlsFailure::kClosed)]);
+    }
     uncount();
     shard_.timers->disarm(*this);
     state_ = State::kFailed;
@@ -382,7 +414,7 @@ void TlsTransport::shutdown_write() {
 }
 
 void TlsTransport::close() {
-  if (state_ == State::kHandshake && refused_ == TlsFailure::kNone && !closed_) {
+  if (state_ == State::kHandshake && refused_ == TlsFailure::kNone && !closed_ && !client_) {
     // The gateway closed it mid-handshake (its header timeout, a drain).
     bump(shard_.counters.failures[static_cast<size_t>(TlsFailure::kClosed)]);
   }

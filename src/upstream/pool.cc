@@ -23,7 +23,8 @@ UpstreamConn::UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster,
       endpoint_(endpoint),
       fd_(fd),
       generation_(endpoint.generation),
-      io_(shard.reactor(), fd, *this) {
+      plain_(shard.reactor(), fd, *this),
+      io_(&plain_) {
   parser_.init(shard.response_parser_context());
   ++endpoint_.connections;
   ++cluster_.connections;
@@ -73,7 +74,7 @@ void UpstreamConn::release(bool reusable) {
   const UpstreamConfig& cfg = *cluster_.config;
   const bool keep =
       reusable && state_ == State::kActive && in_.empty() && !peer_eof_ &&
-      generation_ == endpoint_.generation && !parser_.in_message() && !io_.sending() &&
+      generation_ == endpoint_.generation && !parser_.in_message() && !io_->sending() &&
       !shard_.draining() && endpoint_.idle_count < cfg.keepalive &&
       (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
   if (!keep) {
@@ -105,18 +106,28 @@ void UpstreamConn::on_connect(int res) {
     maybe_retire();
     return;
   }
-  shard_.timers().disarm(*this);
   if (res < 0) {
-    bump(cluster_.counters.connect_failures);
-    bump(endpoint_.counters->connect_failures);
-    ProxyCall* call = call_;
-    call_ = nullptr;
-    close();
-    if (call) {
-      call->on_upstream_failure(cluster_.error(ErrorKind::kConnect));
-    }
+    connect_failed(ErrorKind::kConnect);
     return;
   }
+  if (const TlsUpstreamConfig* tls = cluster_.config->tls.get()) {
+    // The handshake first, still under the connect timeout; on_ready() goes on.
+    std::string_view host = endpoint_.authority;
+    host = host.substr(0, host.rfind(':'));
+    if (host.size() > 1 && host.front() == '[') {
+      host = host.substr(1, host.size() - 2);
+    }
+    tls_ = std::make_unique<TlsTransport>(shard_.reactor(), shard_.tls(), *tls->client, host,
+                                          &endpoint_.tls_session, fd_, *this);
+    io_ = tls_.get();
+    io_->start_input();
+    return;
+  }
+  connected();
+}
+
+void UpstreamConn::connected() {
+  shard_.timers().disarm(*this);
   state_ = State::kActive;
   arm_recv();
   if (call_) {
@@ -127,11 +138,25 @@ void UpstreamConn::on_connect(int res) {
   }
 }
 
+void UpstreamConn::connect_failed(ErrorKind kind) {
+  bump(cluster_.counters.connect_failures);
+  bump(endpoint_.counters->connect_failures);
+  if (kind == ErrorKind::kConnectTimeout) {
+    bump(cluster_.counters.timeouts);
+  }
+  ProxyCall* call = call_;
+  call_ = nullptr;
+  close();
+  if (call) {
+    call->on_upstream_failure(cluster_.error(kind));
+  }
+}
+
 void UpstreamConn::arm_recv() {
-  if (state_ == State::kClosing || state_ == State::kConnecting || peer_eof_) {
+  if (state_ == State::kClosing || (state_ == State::kConnecting && !tls_) || peer_eof_) {
     return;
   }
-  io_.start_input();
+  io_->start_input();
 }
 
 void UpstreamConn::resume_receive() {
@@ -142,11 +167,11 @@ void UpstreamConn::resume_receive() {
 }
 
 void UpstreamConn::flush() {
-  if (state_ != State::kActive || io_.sending() || !call_ || call_->request_pending() == 0) {
+  if (state_ != State::kActive || io_->sending() || !call_ || call_->request_pending() == 0) {
     return;
   }
   send_iov_ = {const_cast<char*>(call_->request_data()), call_->request_pending()};
-  io_.send(&send_iov_, 1, &send_msg_);
+  io_->send(&send_iov_, 1, &send_msg_);
 }
 
 void UpstreamConn::on_sent(int res) {
@@ -172,6 +197,10 @@ void UpstreamConn::on_input(uint16_t bid, uint32_t len) {
 }
 
 void UpstreamConn::on_input_end(int error) {
+  if (state_ == State::kConnecting) {
+    connect_failed(ErrorKind::kConnect);  // the TLS handshake failed or the peer left during it
+    return;
+  }
   if (error == 0) {
     peer_eof_ = true;
     if (state_ == State::kActive && call_) {
@@ -187,7 +216,7 @@ void UpstreamConn::on_input_end(int error) {
 }
 
 void UpstreamConn::on_input_starved() {
-  if (state_ != State::kClosing && !io_.receiving()) {
+  if (state_ != State::kClosing && !io_->receiving()) {
     shard_.add_starved(this);
   }
 }
@@ -266,9 +295,9 @@ void UpstreamConn::process_input() {
   if (state_ == State::kClosing) {
     return;
   }
-  if (in_.count() >= kMaxHeldBuffers && io_.receiving()) {
-    io_.pause_input();
-  } else if (!io_.receiving() && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers / 2) {
+  if (in_.count() >= kMaxHeldBuffers && io_->receiving()) {
+    io_->pause_input();
+  } else if (!io_->receiving() && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers / 2) {
     arm_recv();
   }
 }
@@ -305,11 +334,11 @@ void UpstreamConn::close() {
   if (connect_inflight_) {
     shard_.reactor().submit_cancel(this, kOpConnect);
   }
-  io_.close();  // on_quiet() once its receive and send are over (at once when idle)
+  io_->close();  // on_quiet() once its receive and send are over (at once when idle)
 }
 
 void UpstreamConn::maybe_retire() {
-  if (state_ == State::kClosing && io_.quiet() && !connect_inflight_ && !retired_) {
+  if (state_ == State::kClosing && io_->quiet() && !connect_inflight_ && !retired_) {
     retired_ = true;
     shard_.retire(this);
   }
@@ -318,15 +347,7 @@ void UpstreamConn::maybe_retire() {
 void UpstreamConn::on_timer(Timer* t) {
   auto* u = static_cast<UpstreamConn*>(t);
   if (u->state_ == State::kConnecting) {
-    bump(u->cluster_.counters.connect_failures);
-    bump(u->endpoint_.counters->connect_failures);
-    bump(u->cluster_.counters.timeouts);
-    ProxyCall* call = u->call_;
-    u->call_ = nullptr;
-    u->close();
-    if (call) {
-      call->on_upstream_failure(u->cluster_.error(ErrorKind::kConnectTimeout));
-    }
+    u->connect_failed(ErrorKind::kConnectTimeout);
   } else {
     u->close();  // idle past keepalive_timeout
   }

@@ -4,6 +4,7 @@
 // upstream that closes them is noticed at once.
 
 #include <cstdint>
+#include <memory>
 
 #include "ringgate/core/error.h"
 #include "ringgate/core/input_chain.h"
@@ -11,6 +12,7 @@
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/core/transport.h"
 #include "ringgate/http/request_parser.h"
+#include "ringgate/tls/transport.h"
 #include "ringgate/upstream/cluster.h"
 
 namespace ringgate {
@@ -37,6 +39,7 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   void after_input() override;
   void on_sent(int res) override;
   void on_quiet() override { maybe_retire(); }
+  void on_ready() override { connected(); }  // TLS: the handshake is done
 
   void connect();
   // Bound to a call: sends its request bytes, feeds its response.
@@ -59,7 +62,7 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   bool closed() const { return state_ == State::kClosing; }
   int fd() const { return fd_; }
   // Where its receive and send complete (tests play the kernel through it).
-  PlainTransport& transport() { return io_; }
+  PlainTransport& transport() { return plain_; }
 
   UpstreamConn* next_idle = nullptr;
   UpstreamConn* prev_idle = nullptr;
@@ -67,6 +70,10 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
 
  private:
   void on_connect(int res);
+  // Connected (and, on a tls cluster, the handshake done): the call's request goes out.
+  void connected();
+  // Connecting failed (`kind`: kConnect or kConnectTimeout): counted, the call told.
+  void connect_failed(ErrorKind kind);
   void process_input();
   void arm_recv();
   void release_input();
@@ -83,7 +90,9 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   int fd_;
   uint32_t requests_ = 0;
   uint32_t generation_ = 0;  // the endpoint's address generation at connect
-  PlainTransport io_;        // receives and sends (connect is this object's own operation)
+  PlainTransport plain_;     // receives and sends (connect is this object's own operation)
+  std::unique_ptr<TlsTransport> tls_;  // over plain_'s socket, on a tls cluster
+  Transport* io_;                      // &plain_ or tls_
   iovec send_iov_{};
   msghdr send_msg_{};
   InputChain in_;

@@ -25,6 +25,8 @@ UpstreamShard::UpstreamShard(Shard& shard, const Config& config, BufferChains& c
       scratch_pool_(scratch_block_size(config.server.limits), 256),
       request_pool_(request_bytes(config.server.limits), 1024),
       request_ids_(process_seed(), shard.index()) {
+  tls_.timers = &shard.timers();
+  tls_.now_ms = &shard.now_ms_ref();
   for (size_t i = 0; i < config.upstreams.size(); ++i) {
     clusters_.push_back(build_cluster(config, i, *shared[i], shards, shard.index()));
   }

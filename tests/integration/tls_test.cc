@@ -524,6 +524,96 @@ TEST_F(TlsTest, HandshakesPastMaxHandshakesAreRefusedAtOnce) {
   EXPECT_EQ(r.out, "hello") << r.err;
 }
 
+// TLS to upstreams: a second gateway with an HTTPS listener is the upstream.
+class UpstreamTlsTest : public TlsTest {
+ protected:
+  // The upstream: HTTPS with the "api" certificate (api.test, localhost), the default routes.
+  GatewayProcess& start_upstream() { return start_tls(tls({"api"})); }
+  // The front gateway: plain HTTP, everything to cluster "secure" with this `tls:` value.
+  GatewayProcess& start_front(uint16_t upstream_port, const std::string& tls_value,
+                              const std::string& more = "") {
+    ConfigSpec spec;
+    spec.upstreams = "  secure:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) +
+                     "\"]\n    tls: " + tls_value + "\n" + more;
+    spec.routes = "  - match: {prefix: /}\n    upstream: secure\n";
+    return start(spec);
+  }
+};
+
+TEST_F(UpstreamTlsTest, RequestsGoOverVerifiedTlsAndNewConnectionsResume) {
+  auto& up = start_upstream();
+  ASSERT_TRUE(up.ok()) << up.error();
+  // One request per connection: every request after the first opens a connection that offers
+  // the session the last one received.
+  auto& front = start_front(up.port(), "{sni: api.test, ca: " + file("api.pem") + "}",
+                            "    max_requests_per_connection: 1\n");
+  ASSERT_TRUE(front.ok()) << front.error();
+  for (int i = 0; i < 6; ++i) {
+    std::string why;
+    auto r = fetch(front.port(), request("GET", "/hello"), {}, &why);
+    ASSERT_TRUE(r) << why;
+    EXPECT_EQ(r->status, 200) << r->raw;
+    EXPECT_EQ(r->body, "hello");
+  }
+  EXPECT_EQ(
+      series(up.admin_port(), "ringgate_tls_handshakes_total{version=\"TLSv1.3\",result=\"full\"}"),
+      1);
+  EXPECT_EQ(wait_series(up.admin_port(), "ringgate_tls_resumptions_total",
+                        [](double v) { return v >= 5; }),
+            5);
+}
+
+TEST_F(UpstreamTlsTest, AnUpstreamThatFailsVerificationIsA502NamingTheCluster) {
+  ASSERT_EQ(make_certificate(dir_.path(), {"other", {"other.test"}}), "");
+  auto& up = start_upstream();
+  ASSERT_TRUE(up.ok()) << up.error();
+  struct Case {
+    std::string tls;
+    int status;
+  } cases[] = {
+      {"{sni: api.test, ca: " + file("other.pem") + "}", 502},  // not our CA
+      {"{sni: wrong.test, ca: " + file("api.pem") + "}", 502},  // not the name we asked for
+      {"{ca: " + file("api.pem") + "}", 502},                   // 127.0.0.1: not in the cert
+      {"{sni: api.test, verify: false}", 200},                  // told not to check
+  };
+  for (const Case& c : cases) {
+    auto& front = start_front(up.port(), c.tls);
+    ASSERT_TRUE(front.ok()) << front.error();
+    std::string why;
+    auto r = fetch(front.port(), request("GET", "/hello"), {}, &why);
+    ASSERT_TRUE(r) << why;
+    EXPECT_EQ(r->status, c.status) << c.tls << "\n" << r->raw;
+    if (c.status == 502) {
+      EXPECT_TRUE(contains(r->body, "secure")) << r->body;
+    }
+  }
+}
+
+TEST(TlsConfig, UpstreamTlsProblemsAreRefusedWithTheirLine) {
+  TempDir dir;
+  ASSERT_EQ(make_certificate(dir.path(), {"a", {"a.test"}}), "");
+  struct Case {
+    std::string cluster;
+    std::string says;
+  } cases[] = {
+      {"tls: {ca: /nonexistent.pem}", "cannot be read"},
+      {"tls: {ca: " + dir.path() + "/a.key}", "ca "},
+      {"tls: {client_cert: " + dir.path() + "/a.pem}", "client_cert and client_key go together"},
+      {"health: {path: /healthz}\n    tls: {ca: " + dir.path() + "/a.pem}",
+       "health checks over TLS are not built yet"},
+  };
+  for (const Case& c : cases) {
+    ConfigSpec spec;
+    spec.upstreams = "  secure:\n    endpoints: [\"127.0.0.1:9\"]\n    " + c.cluster + "\n";
+    spec.routes = "  - match: {prefix: /}\n    upstream: secure\n";
+    const std::string file = dir.write("gw.yaml", make_config(spec));
+    const CommandResult t = run_binary({"-t", "-c", file});
+    EXPECT_EQ(t.exit_code, 1) << c.cluster;
+    EXPECT_TRUE(contains(t.err, file + ":")) << t.err;
+    EXPECT_TRUE(contains(t.err, c.says)) << c.cluster << "\n" << t.err;
+  }
+}
+
 // Config problems point at the line that caused them, and the gateway does not start.
 TEST(TlsConfig, BadCertificatesAndSettingsAreRefusedWithTheirLine) {
   TempDir dir;

@@ -273,6 +273,8 @@ struct UpstreamConfig {
   // aggregate backend without its own `host:`); none: theirs, preserve and endpoint.
   std::optional<HostPolicy> host;
   std::string host_value;  // kFixed: host[:port] as written
+  // `tls:`: HTTPS to the endpoints (verified by default); null: plain HTTP.
+  std::shared_ptr<const TlsUpstreamConfig> tls;
   SourceMark mark;
 };
 

@@ -29,6 +29,8 @@ class TransportHandler {
   virtual void on_sent(int res) = 0;
   // After close(): the last operation in flight has completed; the transport may be freed.
   virtual void on_quiet() = 0;
+  // A transport with a handshake of its own (TLS) has finished it: a client sends from now on.
+  virtual void on_ready() {}
 
  protected:
   ~TransportHandler() = default;

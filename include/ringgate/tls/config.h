@@ -43,4 +43,18 @@ struct TlsListenConfig {
   std::shared_ptr<TlsServer> server;
 };
 
+class TlsClient;
+
+// `upstreams.NAME.tls`: TLS to the cluster's endpoints.
+struct TlsUpstreamConfig {
+  // server_name sent and, when verifying, the name the certificate must carry; empty: the
+  // endpoint's host when it is a name (an address literal sends none and is checked as an IP).
+  std::string sni;
+  std::string ca;           // PEM CA bundle to verify against; empty: the system's trust store
+  bool verify = true;       // off only for testing: the peer is then whoever answers
+  std::string client_cert;  // client certificate (the upstream's mTLS), with client_key
+  std::string client_key;
+  std::shared_ptr<TlsClient> client;  // built when the config is loaded
+};
+
 }  // namespace ringgate

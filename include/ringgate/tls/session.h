@@ -15,6 +15,8 @@ struct bio_st;
 namespace ringgate {
 
 class TlsServer;
+class TlsClient;
+class TlsResumption;
 
 // Why a handshake (or a connection) failed, for ringgate_tls_handshake_failures_total.
 enum class TlsFailure : uint8_t {
@@ -45,6 +47,11 @@ class TlsSession {
 
   // A new server-side session on `server`'s current contexts; false when out of memory.
   bool start(const TlsServer& server);
+  // A new client-side session to `host` (TlsClient::new_ssl); false when out of memory.
+  bool start_client(const TlsClient& client, std::string_view host, TlsResumption* resumption);
+  // Advances the handshake with what was fed (a client's first call writes its ClientHello):
+  // kWantInput, 1 when done, or kFailed.
+  int handshake();
 
   // Ciphertext received (copied; the caller's buffer is free again at once).
   void feed(const char* data, size_t len);
@@ -76,6 +83,7 @@ class TlsSession {
   bool plain_http() const { return failure_ == TlsFailure::kHttpRequest; }
 
  private:
+  bool attach(ssl_st* ssl);
   int fail();
 
   ssl_st* ssl_ = nullptr;

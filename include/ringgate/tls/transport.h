@@ -13,10 +13,12 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/core/transport.h"
+#include "ringgate/tls/client.h"
 #include "ringgate/tls/config.h"
 #include "ringgate/tls/session.h"
 
@@ -41,8 +43,14 @@ struct TlsShard {
 
 class TlsTransport final : public Transport, public TransportHandler, public Timer {
  public:
+  // Server side of an accepted connection on a TLS listener.
   TlsTransport(Reactor& reactor, TlsShard& shard, const TlsListenConfig& config, int fd,
                TransportHandler& handler);
+  // Client side of a connected socket to `host` (an upstream endpoint): its ClientHello goes at
+  // the first start_input(); on_ready() once the handshake is done. No deadline of its own (the
+  // connection's connect timeout covers the handshake) and no server metrics.
+  TlsTransport(Reactor& reactor, TlsShard& shard, const TlsClient& client, std::string_view host,
+               TlsResumption* resumption, int fd, TransportHandler& handler);
   ~TlsTransport() override;
 
   // Transport
@@ -87,7 +95,7 @@ class TlsTransport final : public Transport, public TransportHandler, public Tim
 
   Reactor& reactor_;
   TlsShard& shard_;
-  const TlsListenConfig& config_;
+  const TlsListenConfig* config_;  // null on the client side
   TransportHandler& handler_;
   PlainTransport raw_;
   TlsSession session_;
@@ -107,6 +115,8 @@ class TlsTransport final : public Transport, public TransportHandler, public Tim
   bool shutdown_pending_ = false;
   bool closed_ = false;
   bool counted_ = false;  // in shard_.counters.in_flight
+  bool client_ = false;
+  bool hello_sent_ = false;  // client: the first start_input() wrote the ClientHello
   // Refused at accept (over tls.max_handshakes, or no memory): failed from the timer.
   TlsFailure refused_ = TlsFailure::kNone;
 };

@@ -14,6 +14,7 @@
 #include "ringgate/core/error.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/net/address.h"
+#include "ringgate/tls/client.h"
 #include "ringgate/upstream/balancer.h"
 
 namespace ringgate {
@@ -108,6 +109,7 @@ struct UpstreamEndpoint {
   uint32_t consecutive_5xx = 0;
   uint32_t consecutive_connect_failures = 0;
   SharedEndpoint* shared = nullptr;
+  TlsResumption tls_session;  // the session the next TLS connection offers (tls clusters)
 };
 
 struct UpstreamCluster {

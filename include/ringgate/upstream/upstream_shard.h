@@ -14,6 +14,7 @@
 #include "ringgate/core/shard.h"
 #include "ringgate/http/forward.h"
 #include "ringgate/http/request_parser.h"
+#include "ringgate/tls/transport.h"
 #include "ringgate/upstream/call.h"
 #include "ringgate/upstream/cluster.h"
 
@@ -34,6 +35,8 @@ class UpstreamShard {
   Shard& shard() { return shard_; }
   Reactor& reactor() { return shard_.reactor(); }
   TimerWheel& timers() { return shard_.timers(); }
+  // What TLS connections to upstreams share on this shard (timers, clock).
+  TlsShard& tls() { return tls_; }
   uint64_t now_ms() const { return shard_.now_ms(); }
   uint64_t now_us() const { return shard_.now_us(); }
   BufferChains& chains() { return chains_; }
@@ -77,6 +80,7 @@ class UpstreamShard {
 
  private:
   Shard& shard_;
+  TlsShard tls_;
   const Config& config_;
   BufferChains& chains_;
   std::vector<std::unique_ptr<UpstreamCluster>> clusters_;

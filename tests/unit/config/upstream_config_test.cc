@@ -390,7 +390,7 @@ const ErrorCase kErrors[] = {
     {SERVER "upstreams:\n  a:\n    endpoint: [\"127.0.0.1:1\"]\n", "t.yaml:4:5",
      "unknown key 'endpoint' in 'upstreams.a' (expected one of: endpoints, balance, hash_key, "
      "keepalive, keepalive_timeout, max_requests_per_connection, connect_timeout, dns_refresh, "
-     "health, outlier, circuit, retry_budget, host)"},
+     "health, outlier, circuit, retry_budget, host, tls)"},
     {SERVER "upstreams:\n  a: \"127.0.0.1:1\"\n", "t.yaml:3:6",
      "upstreams.a: expected a map, got '127.0.0.1:1'"},
     {SERVER "upstreams:\n  a: {balance: p2c}\n", "t.yaml:3:6", "upstreams.a: missing 'endpoints'"},
