@@ -5,16 +5,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "openssl_error.h"
+
 namespace ringgate {
 
 namespace {
-
-std::string openssl_reason() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  const char* reason = e ? ERR_reason_error_string(e) : nullptr;
-  return reason ? reason : "OpenSSL error";
-}
 
 bool is_address(const std::string& host) {
   unsigned char buf[16];
@@ -47,7 +42,7 @@ std::shared_ptr<TlsClient> TlsClient::create(const TlsUpstreamConfig& config, st
   std::shared_ptr<TlsClient> client(new TlsClient());
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) {
-    error = "SSL_CTX_new: " + openssl_reason();
+    error = "SSL_CTX_new: " + openssl_error();
     return nullptr;
   }
   client->ctx_ = ctx;
@@ -65,19 +60,19 @@ std::shared_ptr<TlsClient> TlsClient::create(const TlsUpstreamConfig& config, st
                             : SSL_CTX_load_verify_locations(ctx, config.ca.c_str(), nullptr) == 1;
     if (!loaded) {
       error = "ca " + (config.ca.empty() ? std::string("(the system's)") : config.ca) + ": " +
-              openssl_reason();
+              openssl_error();
       return nullptr;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   }
   if (!config.client_cert.empty()) {
     if (SSL_CTX_use_certificate_chain_file(ctx, config.client_cert.c_str()) != 1) {
-      error = "client_cert " + config.client_cert + ": " + openssl_reason();
+      error = "client_cert " + config.client_cert + ": " + openssl_error();
       return nullptr;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, config.client_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-      error = "client_key " + config.client_key + ": " + openssl_reason();
+      error = "client_key " + config.client_key + ": " + openssl_error();
       return nullptr;
     }
   }

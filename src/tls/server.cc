@@ -15,6 +15,7 @@
 #include <cstring>
 #include <map>
 
+#include "openssl_error.h"
 #include "ringgate/core/ascii.h"
 
 namespace ringgate {
@@ -26,16 +27,6 @@ constexpr const char* kDefaultCiphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-std::string openssl_error() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) {
-    return "unknown OpenSSL error";
-  }
-  const char* reason = ERR_reason_error_string(e);
-  return reason ? reason : "OpenSSL error " + std::to_string(e);
-}
 
 // --- session-ticket keys ---
 // One random secret per process; the key of rotation period E is derived from it (HMAC), so
