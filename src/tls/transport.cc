@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ringgate/core/counters.h"
 #include "ringgate/tls/server.h"
 
 namespace ringgate {
@@ -17,13 +18,6 @@ constexpr size_t kCoalescePiece = 4 * 1024;
 constexpr uint64_t kAlertFlushMs = 1000;
 // A send buffer that grew past this for one large response is not kept for the next.
 constexpr size_t kKeptOutputCapacity = 64 * 1024;
-
-void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-void drop(std::atomic<uint64_t>& c) {
-  c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-}
 
 }  // namespace
 
@@ -80,8 +74,7 @@ void TlsTransport::uncount() {
 }
 
 void TlsTransport::start_input() {
-  if (closed_ || input_ended_ || state_ == State::kFailing || state_ == State::kFailed ||
-      refused_ != TlsFailure::kNone) {
+  if (input_over()) {
     return;
   }
   paused_ = false;
@@ -123,8 +116,7 @@ void TlsTransport::pause_input() {
 }
 
 void TlsTransport::on_input(uint16_t bid, uint32_t len) {
-  if (closed_ || input_ended_ || state_ == State::kFailing || state_ == State::kFailed ||
-      refused_ != TlsFailure::kNone) {
+  if (input_over()) {
     reactor_.recycle(bid);
     return;
   }
@@ -228,11 +220,8 @@ void TlsTransport::end_input(int error) {
 }
 
 void TlsTransport::on_input_end(int error) {
-  if (closed_ || input_ended_ || state_ == State::kFailing || state_ == State::kFailed) {
-    return;
-  }
-  if (refused_ != TlsFailure::kNone) {
-    return;  // the timer reports it
+  if (input_over()) {
+    return;  // a refused connection's end is reported by the timer
   }
   if (state_ == State::kHandshake) {
     // Gone mid-handshake (a scanner, a client that gave up, or one that rejected our

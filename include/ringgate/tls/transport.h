@@ -89,6 +89,11 @@ class TlsTransport final : public Transport, public TransportHandler, public Tim
   bool encrypt(const iovec* iov, int count);
   // Out of the shard's handshakes in progress (once).
   void uncount();
+  // Nothing more is read: closed, input ended, failing or refused.
+  bool input_over() const {
+    return closed_ || input_ended_ || state_ == State::kFailing || state_ == State::kFailed ||
+           refused_ != TlsFailure::kNone;
+  }
   static void on_timer(Timer* t);
 
   static constexpr int kNoBuffer = -1;
