@@ -46,7 +46,7 @@ class AuthLoader : public Loader {
   // `jwks` gets the issuer's jwks_url when it has one.
   JwtIssuerConfig load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
                                   std::optional<References::JwksSource>& jwks) const;
-  void load_jwks_url(const Field& url, JwtIssuerConfig& j,
+  void load_jwks_url(const Field& url, const Field* tls, JwtIssuerConfig& j,
                      std::optional<References::JwksSource>& jwks) const;
   void load_jwks_file(const Field& file, bool has_url, JwtIssuerConfig& j) const;
   void load_algorithms(const Field& v, bool has_url, JwtIssuerConfig& j) const;
@@ -148,7 +148,7 @@ void AuthLoader::load_issuers(const Field& jwt, std::vector<JwtIssuerConfig>& is
 JwtIssuerConfig AuthLoader::load_jwt_issuer(const Field& f, std::string name, const YAML::Mark& key,
                                             std::optional<References::JwksSource>& jwks) const {
   const Section s(*this, f,
-                  {"issuer", "audiences", "jwks_file", "jwks_url", "jwks_refresh",
+                  {"issuer", "audiences", "jwks_file", "jwks_url", "jwks_tls", "jwks_refresh",
                    "jwks_min_refresh", "jwks_timeout", "algorithms", "leeway", "require_exp",
                    "required_claims", "from", "forward_claims", "cache_entries"});
   JwtIssuerConfig j;
@@ -160,8 +160,12 @@ JwtIssuerConfig AuthLoader::load_jwt_issuer(const Field& f, std::string name, co
     fail(f, "needs 'jwks_file' (a JWKS document) or 'jwks_url' (where to fetch one), or both");
   }
   j.keys = std::make_shared<std::vector<jwt::Key>>();
+  const Field* tls = s.find("jwks_tls");
+  if (tls && !url) {
+    fail(*tls, "jwks_tls needs an https:// jwks_url");
+  }
   if (url) {
-    load_jwks_url(*url, j, jwks);
+    load_jwks_url(*url, tls, j, jwks);
   }
   if (const Field* v = s.find("jwks_refresh")) {
     j.jwks_refresh = read_duration(*v, kOneSecond, Duration(86400000));
@@ -214,22 +218,21 @@ JwtIssuerConfig AuthLoader::load_jwt_issuer(const Field& f, std::string name, co
 
 // http://host[:port]/path: the host:port becomes the endpoint of a cluster of its own, added
 // once every section is parsed.
-void AuthLoader::load_jwks_url(const Field& url, JwtIssuerConfig& j,
+void AuthLoader::load_jwks_url(const Field& url, const Field* tls, JwtIssuerConfig& j,
                                std::optional<References::JwksSource>& jwks) const {
   j.jwks_url = read_string(url);
   const std::string& u = j.jwks_url;
-  if (u.rfind("https://", 0) == 0) {
-    fail(url, "https is not available yet (no TLS client): use http:// on a trusted network");
+  const bool https = u.rfind("https://", 0) == 0;
+  if (!https && u.rfind("http://", 0) != 0) {
+    fail(url, "expected https://host[:port]/path or http://host[:port]/path, got " + quote(u));
   }
-  if (u.rfind("http://", 0) != 0) {
-    fail(url, "expected http://host:port/path, got " + quote(u));
-  }
-  const size_t slash = u.find('/', 7);
-  j.jwks_host = u.substr(7, slash == std::string::npos ? std::string::npos : slash - 7);
+  const size_t start = https ? 8 : 7;
+  const size_t slash = u.find('/', start);
+  j.jwks_host = u.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
   j.jwks_path = slash == std::string::npos ? "/" : u.substr(slash);
   std::string endpoint = j.jwks_host;
   if (endpoint.find(':') == std::string::npos || endpoint.back() == ']') {
-    endpoint += ":80";
+    endpoint += https ? ":443" : ":80";
   }
   std::string canonical;
   if (auto problem = host_port_problem(endpoint, true, &canonical)) {
@@ -238,7 +241,14 @@ void AuthLoader::load_jwks_url(const Field& url, JwtIssuerConfig& j,
   if (j.jwks_path.find_first_of(" \r\n") != std::string::npos) {
     fail(url, "the path has spaces or line breaks");
   }
-  jwks = References::JwksSource{0, url, std::move(endpoint)};
+  jwks = References::JwksSource{0, url, std::move(endpoint), nullptr};
+  if (tls && !https) {
+    fail(*tls, "jwks_tls is for an https:// jwks_url, and " + quote(u) + " is http://");
+  }
+  if (https) {
+    // Verified by default against the system's store, for the URL's host.
+    jwks->tls = tls ? load_upstream_tls(*this, *tls) : default_upstream_tls(*this, url);
+  }
   j.algorithms = 0xffffffffu >> (32 - jwt::kAlgCount);
 }
 

@@ -73,7 +73,8 @@ struct References {
   struct JwksSource {
     uint32_t issuer = 0;   // index into Config::jwt_issuers
     Field url;             // jwks_url
-    std::string endpoint;  // the URL's host:port (port 80 when it gives none)
+    std::string endpoint;  // the URL's host:port (port 80, or 443 for https, when it gives none)
+    std::shared_ptr<const TlsUpstreamConfig> tls;  // https: jwks_tls, or verification defaults
   };
   std::vector<JwksSource> jwks;
   std::vector<RouteRefs> routes;  // one per route
@@ -88,6 +89,8 @@ void load_server(const Loader& loader, const Field& f, ServerConfig& server);
 std::shared_ptr<const TlsListenConfig> load_listener_tls(const Loader& loader, const Field& f);
 // A cluster's `tls:` map; builds its client context (a bad CA or client key is reported here).
 std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader, const Field& f);
+// TLS with every default (verified against the system's store); a failure is reported at `f`.
+std::shared_ptr<const TlsUpstreamConfig> default_upstream_tls(const Loader& loader, const Field& f);
 // Returns whether `listen` was given.
 bool load_admin(const Loader& loader, const Field& f, AdminConfig& admin);
 void load_aggregate_budget(const Loader& loader, const Field& f, AggregateBudgetConfig& budget);

@@ -203,4 +203,15 @@ std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader,
   return TlsLoader(loader).load_upstream(f);
 }
 
+std::shared_ptr<const TlsUpstreamConfig> default_upstream_tls(const Loader& loader,
+                                                              const Field& f) {
+  auto tls = std::make_shared<TlsUpstreamConfig>();
+  std::string why;
+  tls->client = TlsClient::create(*tls, why);
+  if (!tls->client) {
+    loader.fail(f, why);
+  }
+  return tls;
+}
+
 }  // namespace ringgate::config_detail

@@ -167,11 +167,6 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   }
   if (const Field* v = s.find("tls")) {
     up.tls = load_upstream_tls(*this, *v);
-    if (up.health.enabled) {
-      fail(*v,
-           "health checks over TLS are not built yet: remove `health:` from this cluster "
-           "(outlier detection still ejects failing endpoints)");
-    }
   }
   return up;
 }

@@ -132,6 +132,7 @@ void Validator::add_jwks_clusters(Config& config, const References& refs) const 
     ep.mark = source_mark(source.url.mark);
     up.endpoints.push_back(ep);
     up.keepalive = 2;
+    up.tls = source.tls;
     up.mark = source_mark(source.url.mark);
     recover([&] {
       for (const UpstreamConfig& other : config.upstreams) {

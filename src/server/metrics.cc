@@ -217,6 +217,11 @@ void Gateway::render_upstream_metrics(std::string& out) const {
   };
   render_shared("healthy", "gauge", "1 while active health checks pass (or are off)",
                 [](const SharedEndpoint& s) { return s.healthy.load() ? 1 : 0; });
+  render_shared("health_checks_total", "counter", "Active health checks run",
+                [](const SharedEndpoint& s) { return s.checks.load(); });
+  render_shared("health_checks_failed_total", "counter",
+                "Active health checks failed (refused, timed out, TLS failed, not 2xx)",
+                [](const SharedEndpoint& s) { return s.checks_failed.load(); });
   render_shared("ejected", "gauge", "1 while ejected by outlier detection",
                 [now](const SharedEndpoint& s) { return s.ejected_until_ms.load() > now ? 1 : 0; });
   render_shared("ejections_total", "counter", "Times ejected by outlier detection",

@@ -210,7 +210,7 @@ void Worker::start_shard0_tasks() {
       continue;
     }
     for (UpstreamEndpoint& ep : c->endpoints) {
-      probes_.push_back(std::make_unique<HealthProbe>(shard_, *c, ep));
+      probes_.push_back(std::make_unique<HealthProbe>(upstream_, *c, ep));
       probes_.back()->start();
     }
   }

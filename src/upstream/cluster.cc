@@ -43,6 +43,15 @@ bool sync_endpoint_address(UpstreamEndpoint& ep) {
   return a != nullptr;
 }
 
+std::string_view endpoint_host(const UpstreamEndpoint& ep) {
+  std::string_view host = ep.authority;
+  host = host.substr(0, host.rfind(':'));
+  if (host.size() > 1 && host.front() == '[') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
 std::unique_ptr<UpstreamCluster> build_cluster(const Config& config, size_t index,
                                                SharedCluster& shared, unsigned shards,
                                                unsigned shard_index) {

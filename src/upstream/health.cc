@@ -1,19 +1,25 @@
 #include "ringgate/upstream/health.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
 
-#include "ringgate/core/shard.h"
 #include "ringgate/net/socket.h"
+#include "ringgate/tls/transport.h"
 #include "ringgate/upstream/cluster.h"
+#include "ringgate/upstream/upstream_shard.h"
 
 namespace ringgate {
 
-HealthProbe::HealthProbe(Shard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint)
+namespace {
+
+bool status_passes(const char (&line)[12]) {
+  return std::memcmp(line, "HTTP/1.", 7) == 0 && line[8] == ' ' && line[9] == '2' &&
+         line[10] >= '0' && line[10] <= '9' && line[11] >= '0' && line[11] <= '9';
+}
+
+}  // namespace
+
+HealthProbe::HealthProbe(UpstreamShard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint)
     : Timer(&HealthProbe::on_timer), shard_(shard), cluster_(cluster), endpoint_(endpoint) {
   // A cluster with a fixed `host:` is virtual-hosted: its checks ask for that host too, else
   // the endpoint's own name and port.
@@ -32,102 +38,145 @@ void HealthProbe::start() {
 void HealthProbe::stop() {
   stopped_ = true;
   shard_.timers().disarm(*this);
-  if (inflight_ > 0) {
-    shard_.reactor().submit_cancel(this, kOpConnect);
-    shard_.reactor().submit_cancel(this, kOpSend);
-    shard_.reactor().submit_cancel(this, kOpRecv);
-  } else if (fd_ >= 0) {
-    shard_.reactor().submit_close(fd_);
-    fd_ = -1;
+  if (checking_ && !decided_) {
+    decide(false);  // closes what is open; record() is skipped once stopped
   }
 }
 
 void HealthProbe::begin_check() {
+  io_.reset();  // the last check's, closed
   if (!sync_endpoint_address(endpoint_)) {
-    end_check(false);  // the name does not resolve (yet)
+    record(false);  // the name does not resolve (yet)
     return;
   }
   fd_ = open_stream_socket(endpoint_.address.family());
   if (fd_ < 0) {
     fd_ = -1;
-    end_check(false);
+    record(false);
     return;
   }
   checking_ = true;
-  verdict_ = false;
+  decided_ = false;
+  starved_ = false;
   received_ = 0;
-  ++inflight_;
+  sent_ = 0;
+  connecting_ = true;
   shard_.reactor().submit_connect(fd_, endpoint_.address.get(), endpoint_.address.length, this,
                                   kOpConnect);
-  shard_.timers().arm(
-      *this, shard_.now_ms() + static_cast<uint64_t>(cluster_.config->health.timeout.count()));
+  deadline_ms_ = shard_.now_ms() + static_cast<uint64_t>(cluster_.config->health.timeout.count());
+  shard_.timers().arm(*this, deadline_ms_);
 }
 
 void HealthProbe::complete(unsigned op, int res, uint32_t) {
-  --inflight_;
-  if (stopped_ || verdict_) {
-    if (inflight_ == 0 && fd_ >= 0) {
-      shard_.reactor().submit_close(fd_);
-      fd_ = -1;
-      if (!stopped_) {
-        end_check(verdict_passed_);
-      }
-    }
-    return;
-  }
-  if (res < 0) {
-    end_check(false);
-    return;
-  }
-  switch (op) {
-    case kOpConnect:
-      ++inflight_;
-      shard_.reactor().submit_send(fd_, request_.data(), request_.size(), this, kOpSend);
-      break;
-    case kOpSend:
-      ++inflight_;
-      shard_.reactor().submit_recv(fd_, response_, sizeof response_ - 1, this, kOpRecv);
-      break;
-    case kOpRecv: {
-      received_ += static_cast<uint32_t>(res);
-      // "HTTP/1.x SSS": 12 bytes settle it.
-      if (received_ >= 12 || res == 0) {
-        const bool passed = received_ >= 12 && std::memcmp(response_, "HTTP/1.", 7) == 0 &&
-                            response_[8] == ' ' && response_[9] == '2' && response_[10] >= '0' &&
-                            response_[10] <= '9' && response_[11] >= '0' && response_[11] <= '9';
-        end_check(passed);
-      } else {
-        ++inflight_;
-        shard_.reactor().submit_recv(fd_, response_ + received_, sizeof response_ - 1 - received_,
-                                     this, kOpRecv);
-      }
-      break;
-    }
-    default:
-      break;
+  if (op == kOpConnect) {
+    connecting_ = false;
+    on_connect(res);
   }
 }
 
-void HealthProbe::end_check(bool passed) {
-  if (inflight_ > 0) {
-    // The timeout: cancel what is in flight and decide when it has come back.
-    verdict_ = true;
-    verdict_passed_ = passed;
-    shard_.reactor().submit_cancel(this, kOpConnect);
-    shard_.reactor().submit_cancel(this, kOpSend);
-    shard_.reactor().submit_cancel(this, kOpRecv);
-    shard_.timers().disarm(*this);
+void HealthProbe::on_connect(int res) {
+  if (decided_) {
+    close_socket();  // cancelled: the timeout, or stop()
     return;
   }
+  if (res < 0) {
+    decide(false);
+    return;
+  }
+  if (const TlsUpstreamConfig* tls = cluster_.config->tls.get()) {
+    // The handshake goes out with the first receive; on_ready() sends the request.
+    io_ = std::make_unique<TlsTransport>(shard_.reactor(), shard_.tls(), *tls->client,
+                                         endpoint_host(endpoint_), &endpoint_.tls_session, fd_,
+                                         *this);
+    io_->start_input();
+    return;
+  }
+  io_ = std::make_unique<PlainTransport>(shard_.reactor(), fd_, *this);
+  io_->start_input();
+  send_request();
+}
+
+void HealthProbe::send_request() {
+  if (decided_) {
+    return;
+  }
+  send_iov_ = {request_.data() + sent_, request_.size() - sent_};
+  io_->send(&send_iov_, 1, &send_msg_);
+}
+
+void HealthProbe::on_sent(int res) {
+  if (decided_) {
+    return;
+  }
+  if (res < 0) {
+    decide(false);
+    return;
+  }
+  sent_ += static_cast<size_t>(res);
+  if (sent_ < request_.size()) {
+    send_request();
+  }
+}
+
+void HealthProbe::on_input(uint16_t bid, uint32_t len) {
+  if (!decided_) {
+    const uint32_t take = std::min<uint32_t>(len, sizeof status_line_ - received_);
+    std::memcpy(status_line_ + received_, shard_.reactor().buffer(bid), take);
+    received_ += take;
+  }
+  shard_.reactor().recycle(bid);
+  if (!decided_ && received_ == sizeof status_line_) {
+    decide(status_passes(status_line_));
+  }
+}
+
+void HealthProbe::on_input_end(int) {
+  // Closed (or broken, or a failed handshake) before a whole status line came.
+  if (!decided_) {
+    decide(false);
+  }
+}
+
+void HealthProbe::on_input_starved() {
+  // No receive buffer free on this shard: try again shortly, within the check's timeout.
+  starved_ = true;
+  shard_.timers().arm(*this, std::min(deadline_ms_, shard_.now_ms() + kStarvedRetryMs));
+}
+
+void HealthProbe::decide(bool passed) {
+  decided_ = true;
+  passed_ = passed;
+  shard_.timers().disarm(*this);
+  if (connecting_) {
+    shard_.reactor().submit_cancel(this, kOpConnect);  // on_connect() closes the socket
+  } else if (io_) {
+    io_->close();  // on_quiet() closes the socket
+  } else {
+    close_socket();
+  }
+}
+
+void HealthProbe::on_quiet() {
+  close_socket();
+}
+
+void HealthProbe::close_socket() {
   if (fd_ >= 0) {
     shard_.reactor().submit_close(fd_);
     fd_ = -1;
   }
   checking_ = false;
-  verdict_ = false;
+  if (!stopped_) {
+    record(passed_);
+  }
+}
+
+void HealthProbe::record(bool passed) {
+  checking_ = false;
   const HealthCheckConfig& h = cluster_.config->health;
   SharedEndpoint& shared = *endpoint_.shared;
   const bool healthy = shared.healthy.load(std::memory_order_relaxed);
+  shared.checks.fetch_add(1, std::memory_order_relaxed);
   if (passed) {
     failures_ = 0;
     if (!healthy && ++passes_ >= h.healthy_threshold) {
@@ -157,10 +206,16 @@ void HealthProbe::on_timer(Timer* t) {
   if (p->stopped_) {
     return;
   }
-  if (p->checking_) {
-    p->end_check(false);  // timed out
-  } else {
+  if (!p->checking_) {
     p->begin_check();
+  } else if (p->decided_) {
+    // Waiting for the connection to close.
+  } else if (p->starved_ && p->shard_.now_ms() < p->deadline_ms_) {
+    p->starved_ = false;
+    p->shard_.timers().arm(*p, p->deadline_ms_);
+    p->io_->start_input();
+  } else {
+    p->decide(false);  // timed out
   }
 }
 

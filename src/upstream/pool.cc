@@ -112,13 +112,9 @@ void UpstreamConn::on_connect(int res) {
   }
   if (const TlsUpstreamConfig* tls = cluster_.config->tls.get()) {
     // The handshake first, still under the connect timeout; on_ready() goes on.
-    std::string_view host = endpoint_.authority;
-    host = host.substr(0, host.rfind(':'));
-    if (host.size() > 1 && host.front() == '[') {
-      host = host.substr(1, host.size() - 2);
-    }
-    tls_ = std::make_unique<TlsTransport>(shard_.reactor(), shard_.tls(), *tls->client, host,
-                                          &endpoint_.tls_session, fd_, *this);
+    tls_ = std::make_unique<TlsTransport>(shard_.reactor(), shard_.tls(), *tls->client,
+                                          endpoint_host(endpoint_), &endpoint_.tls_session, fd_,
+                                          *this);
     io_ = tls_.get();
     io_->start_input();
     return;

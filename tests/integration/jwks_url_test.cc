@@ -18,6 +18,7 @@
 
 #include "jwt_signer.h"
 #include "proxy_fixture.h"
+#include "tls_client.h"
 
 namespace ringgate::it {
 namespace {
@@ -52,9 +53,14 @@ class JwksUrlTest : public ProxyTest {
   // `query`: appended to the URL (test_upstream's delay=...); `timeout`: jwks_timeout.
   ConfigSpec spec_for(uint16_t jwks_port, const std::string& extra = "",
                       const std::string& query = "", const std::string& timeout = "500ms") {
+    return spec_for_url(
+        "http://127.0.0.1:" + std::to_string(jwks_port) + "/files/jwks.json" + query, extra,
+        timeout);
+  }
+  ConfigSpec spec_for_url(const std::string& url, const std::string& extra = "",
+                          const std::string& timeout = "500ms") {
     ConfigSpec spec;
-    spec.sections = "auth:\n  jwt:\n    main:\n      jwks_url: \"http://127.0.0.1:" +
-                    std::to_string(jwks_port) + "/files/jwks.json" + query +
+    spec.sections = "auth:\n  jwt:\n    main:\n      jwks_url: \"" + url +
                     "\"\n"
                     "      jwks_refresh: 1h\n      jwks_min_refresh: 1s\n"
                     "      jwks_timeout: " +
@@ -138,6 +144,45 @@ TEST_F(JwksUrlTest, FetchedBeforeReadyAndKeptWhileDown) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_NE(gw.log().find("the keys in use stay"), std::string::npos) << gw.log();
+}
+
+// An https jwks_url: fetched over TLS, verified against jwks_tls's CA for its SNI name; the
+// JWKS server sits behind a TLS listener of another gateway.
+TEST_F(JwksUrlTest, AnHttpsUrlIsFetchedOverVerifiedTls) {
+  ASSERT_EQ(make_certificate(dir_.path(), {"jwks", {"jwks.test"}}), "");
+  const std::string pem = dir_.path() + "/jwks.pem";
+  auto jwks = jwks_server();
+  ConfigSpec front;
+  front.listen_tls = "{certificates: [{cert: " + pem + ", key: " + dir_.path() + "/jwks.key}]}";
+  front.upstreams =
+      "  files:\n    endpoints: [\"127.0.0.1:" + std::to_string(jwks->port()) + "\"]\n";
+  front.routes = "  - match: {prefix: /files}\n    upstream: files\n";
+  auto& https = start(front);
+  ASSERT_TRUE(https.ok()) << https.error();
+  const std::string url = "https://127.0.0.1:" + std::to_string(https.port()) + "/files/jwks.json";
+
+  auto& gw = start(spec_for_url(url, "      jwks_tls: {sni: jwks.test, ca: " + pem + "}\n"));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  EXPECT_EQ(status(gw, token(a_, "a")), 200);
+  EXPECT_EQ(status(gw, token(b_, "b")), 401);  // not in the JWKS
+  EXPECT_EQ(jwks_fetches(), 1u);
+  EXPECT_EQ(metric(https.admin_port(),
+                   "ringgate_tls_handshakes_total{version=\"TLSv1.3\",result=\"full\"}"),
+            1);
+
+  // Not verifiable: the system's store does not know the test CA, and the certificate does not
+  // name 127.0.0.1. Without keys the gateway does not start, and says why.
+  for (const std::string& tls :
+       {std::string("      jwks_tls: {sni: jwks.test}\n"), "      jwks_tls: {ca: " + pem + "}\n"}) {
+    const std::string conf = dir_.write("bad.yaml", make_config(spec_for_url(url, tls)));
+    const CommandResult r = run_binary({"-c", conf}, 10s);
+    EXPECT_EQ(r.exit_code, 1) << tls << r.err;
+    EXPECT_NE(r.err.find("auth.jwt.main: jwks_url " + url), std::string::npos) << r.err;
+  }
+  // Told not to verify, it fetches from whoever answers.
+  auto& unverified = start(spec_for_url(url, "      jwks_tls: {verify: false}\n"));
+  ASSERT_TRUE(unverified.ok()) << unverified.error();
+  EXPECT_EQ(status(unverified, token(a_, "a")), 200);
 }
 
 TEST_F(JwksUrlTest, ARotatedKeyPassesOnItsFirstRequest) {
@@ -263,8 +308,8 @@ TEST_F(JwksUrlTest, AnUnreachableUrlWithAFileStartsOnTheFile) {
   EXPECT_EQ(status(gw, token(a_, "a")), 503);
 }
 
-TEST_F(JwksUrlTest, HttpsAndBadUrlsAreConfigErrors) {
-  for (const char* url : {"https://id.example/jwks", "ftp://id.example/jwks", "http://a b/x"}) {
+TEST_F(JwksUrlTest, BadUrlsAreConfigErrors) {
+  for (const char* url : {"ftp://id.example/jwks", "http://a b/x", "https://a b/x", "https:/x"}) {
     const std::string conf = dir_.write(
         "u.yaml", std::string("server: {listen: \"127.0.0.1:0\"}\nauth:\n  jwt:\n    main: "
                               "{jwks_url: \"") +

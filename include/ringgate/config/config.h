@@ -288,8 +288,9 @@ struct JwtIssuerConfig {
   // The keys of jwks_file, loaded with the config (a bad file is a config error); empty
   // without a file.
   std::shared_ptr<const std::vector<jwt::Key>> keys;
-  // `jwks_url: http://host:port/path`: keys fetched by the gateway through its own upstream
-  // client, from the cluster the loader adds for it (`jwks.NAME`), before it reports ready and
+  // `jwks_url: https://host[:port]/path` (or http://): keys fetched by the gateway through its
+  // own upstream client, from the cluster the loader adds for it (`jwks.NAME`; over https with
+  // `jwks_tls`, the map of an upstream's `tls:`, verified by default), before it reports ready and
   // then every jwks_refresh; a request with an unknown kid waits for a refetch (at most one per
   // jwks_min_refresh, bounded by jwks_timeout). The last good keys stay while the URL fails.
   std::string jwks_url;

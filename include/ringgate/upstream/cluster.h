@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringgate/config/config.h"
@@ -78,6 +79,7 @@ struct SharedEndpoint {
   std::atomic<bool> healthy{true};
   std::atomic<uint64_t> ejected_until_ms{0};
   std::atomic<uint32_t> ejections{0};  // times ejected: the next ejection lasts longer
+  std::atomic<uint64_t> checks{0};     // active health checks run (metrics)
   std::atomic<uint64_t> checks_failed{0};
 };
 
@@ -137,6 +139,10 @@ struct UpstreamCluster {
 // Picks up an address the gateway re-resolved; connections to the old one are not pooled again.
 // False while the endpoint has no address.
 bool sync_endpoint_address(UpstreamEndpoint& ep);
+
+// The endpoint's host as configured, without port or brackets: what a TLS connection to it
+// sends as SNI (unless the cluster names one) and checks the certificate against.
+std::string_view endpoint_host(const UpstreamEndpoint& ep);
 
 // --- circuit breaker and retry budget (circuit.cc) ---
 // Whether a call may start now. An open circuit refuses until open_for has passed; then one call

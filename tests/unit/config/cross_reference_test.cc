@@ -67,6 +67,53 @@ TEST(CrossReference, JwksUrlIssuersGetAClusterAfterTheUpstreams) {
   EXPECT_EQ(action_of<UpstreamAction>(c.routes[0]).cluster_index, 3u);
 }
 
+// An https jwks_url: port 443 unless given, TLS verified by default, jwks_tls as a cluster's tls.
+TEST(CrossReference, HttpsJwksUrlsGetATlsCluster) {
+  const Config c = load_config_string(SERVER
+                                      "auth:\n"
+                                      "  jwt:\n"
+                                      "    idp: {jwks_url: \"https://idp.example.com/jwks\"}\n"
+                                      "    corp:\n"
+                                      "      jwks_url: \"https://10.0.0.7:8443/k\"\n"
+                                      "      jwks_tls: {sni: keys.corp, verify: false}\n"
+                                      "    plain: {jwks_url: \"http://10.0.0.8/k\"}\n",
+                                      "t.yaml");
+  ASSERT_EQ(c.upstreams.size(), 3u);
+  const UpstreamConfig& idp = c.upstreams[0];
+  EXPECT_EQ(idp.endpoints[0].address, "idp.example.com:443");
+  ASSERT_TRUE(idp.tls);
+  EXPECT_TRUE(idp.tls->verify);
+  EXPECT_TRUE(idp.tls->sni.empty());  // the URL's host
+  EXPECT_TRUE(idp.tls->ca.empty());   // the system's store
+  EXPECT_TRUE(idp.tls->client);
+  EXPECT_EQ(c.jwt_issuers[0].jwks_host, "idp.example.com");
+  EXPECT_EQ(c.jwt_issuers[0].jwks_path, "/jwks");
+  const UpstreamConfig& corp = c.upstreams[1];
+  EXPECT_EQ(corp.endpoints[0].address, "10.0.0.7:8443");
+  ASSERT_TRUE(corp.tls);
+  EXPECT_FALSE(corp.tls->verify);
+  EXPECT_EQ(corp.tls->sni, "keys.corp");
+  EXPECT_EQ(c.jwt_issuers[1].jwks_host, "10.0.0.7:8443");
+  EXPECT_FALSE(c.upstreams[2].tls);
+}
+
+TEST(CrossReference, JwksTlsProblems) {
+  const ErrorCase cases[] = {
+      {SERVER "auth:\n  jwt:\n    a:\n      jwks_url: \"http://10.0.0.7/k\"\n"
+              "      jwks_tls: {verify: false}\n",
+       "t.yaml:6:17", "jwks_tls is for an https:// jwks_url"},
+      {SERVER "auth:\n  jwt:\n    a:\n      jwks_file: /nonexistent.json\n"
+              "      jwks_tls: {verify: false}\n",
+       "t.yaml:6:17", "jwks_tls needs an https:// jwks_url"},
+      {SERVER "auth:\n  jwt:\n    a:\n      jwks_url: \"https://10.0.0.7/k\"\n"
+              "      jwks_tls: {ca: /nonexistent.pem}\n",
+       "t.yaml:6:22", "cannot be read"},
+      {SERVER "auth:\n  jwt:\n    a:\n      jwks_url: \"ftp://10.0.0.7/k\"\n", "t.yaml:5:17",
+       "expected https://host[:port]/path or http://host[:port]/path"},
+  };
+  expect_errors(cases);
+}
+
 TEST(CrossReference, ScopesAreBitsOfTheirIssuersScopes) {
   const Config c = load_config_string(SERVER
                                       "auth:\n"
