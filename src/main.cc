@@ -29,7 +29,8 @@ constexpr const char* kUsage =
     "  demo               start the demo's services on loopback and the gateway in front of\n"
     "                     them (conf/demo.yaml), and print example requests\n"
     "  --ephemeral        demo: free ports for the services, listeners and admin\n"
-    "signals: SIGTERM/SIGINT drain and exit; SIGHUP is ignored (reload arrives later)\n";
+    "signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens log files; SIGHUP is ignored (reload "
+    "arrives later)\n";
 
 // What the command line asks for.
 struct Options {
@@ -102,6 +103,8 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals) {
       }
     } else if (sig == SIGHUP) {
       fprintf(stderr, "ringgate: SIGHUP: configuration reload is not available yet; ignored\n");
+    } else if (sig == SIGUSR1) {
+      gateway.reopen_logs();
     }
   }
 }
@@ -148,6 +151,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 

@@ -224,6 +224,10 @@ void AggregateCall::response_headers(std::string& out) const {
 
 void AggregateCall::deliver() {
   Downstream* client = client_;
+  if (x_) {
+    x_->log.partial = answer_status_ == 200 && !partial_.empty();
+    x_ = nullptr;  // the exchange ends with the answer
+  }
   response_head_.clear();
   if (refused_) {
     response_head_.append("Retry-After: 1\r\n");

@@ -184,6 +184,11 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
     shard_.upstream().request_ids().next(generated);
     request_id_.assign(generated, sizeof generated);
   }
+  if (char* kept = static_cast<char*>(x.arena().allocate(request_id_.size(), 1))) {
+    std::memcpy(kept, request_id_.data(), request_id_.size());
+    x.log.request_id = std::string_view(kept, request_id_.size());  // for the logs
+  }
+  x_ = &x;
   profile_ = -1;
   if (const auto& profiles = route.action->profiles) {
     const std::string_view chosen = profiles->select == AggregateProfiles::Select::kHeader
@@ -259,6 +264,7 @@ void AggregateCall::on_request_complete(bool keep_alive) {
 }
 
 void AggregateCall::on_client_gone() {
+  x_ = nullptr;
   AggregateShard& shard = shard_;
   for (Backend& b : backends_) {
     cancel(b);

@@ -204,6 +204,7 @@ class AggregateCall final : public Timer,
 
   AggregateShard& shard_;
   Downstream* client_ = nullptr;
+  Exchange* x_ = nullptr;  // until the answer goes (or the client does): for its log facts
   const AggregateRoute* route_ = nullptr;
   std::vector<Backend> backends_;
   // Copies of what templates read from the request (its bytes may be recycled before the last

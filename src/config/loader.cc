@@ -540,8 +540,8 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
     top.mark = YAML::Mark();  // an empty document: point at its start
   }
   const Section section(loader, top,
-                        {"server", "admin", "overload", "aggregate", "upstreams", "auth", "redis",
-                         "rate_limits", "routes"});
+                        {"server", "admin", "overload", "aggregate", "logging", "upstreams", "auth",
+                         "redis", "rate_limits", "routes"});
 
   References refs;
   const Field* server = section.find("server");
@@ -565,6 +565,9 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
   }
   if (const Field* overload = section.find("overload")) {
     loader.recover([&] { load_overload(loader, *overload, config.overload); });
+  }
+  if (const Field* logging = section.find("logging")) {
+    loader.recover([&] { load_logging(loader, *logging, config.logging); });
   }
   if (const Field* aggregate = section.find("aggregate")) {
     loader.recover([&] { load_aggregate_budget(loader, *aggregate, config.aggregate); });

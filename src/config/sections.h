@@ -95,6 +95,7 @@ std::shared_ptr<const TlsUpstreamConfig> default_upstream_tls(const Loader& load
 bool load_admin(const Loader& loader, const Field& f, AdminConfig& admin);
 void load_aggregate_budget(const Loader& loader, const Field& f, AggregateBudgetConfig& budget);
 void load_overload(const Loader& loader, const Field& f, OverloadConfig& overload);
+void load_logging(const Loader& loader, const Field& f, LoggingConfig& logging);
 void load_upstreams(const Loader& loader, const Field& f, std::vector<UpstreamConfig>& upstreams,
                     References& refs);
 void load_redis(const Loader& loader, const Field& f, RedisConfig& redis, References& refs);

@@ -66,4 +66,68 @@ std::string_view error_text(ErrorKind kind) {
   return "failed";
 }
 
+std::string_view error_code(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNone:
+      return "none";
+    case ErrorKind::kMalformed:
+      return "malformed";
+    case ErrorKind::kUriTooLong:
+      return "uri_too_long";
+    case ErrorKind::kHeadTooLarge:
+      return "head_too_large";
+    case ErrorKind::kBodyTooLarge:
+      return "body_too_large";
+    case ErrorKind::kExpectation:
+      return "expectation";
+    case ErrorKind::kVersion:
+      return "version";
+    case ErrorKind::kBadEscape:
+      return "bad_escape";
+    case ErrorKind::kPathNotAllowed:
+      return "path_not_allowed";
+    case ErrorKind::kNoRoute:
+      return "no_route";
+    case ErrorKind::kMethodNotAllowed:
+      return "method_not_allowed";
+    case ErrorKind::kHeadTimeout:
+      return "head_timeout";
+    case ErrorKind::kBodyTimeout:
+      return "body_timeout";
+    case ErrorKind::kUnauthorized:
+      return "unauthorized";
+    case ErrorKind::kForbidden:
+      return "forbidden";
+    case ErrorKind::kLimited:
+      return "rate_limited";
+    case ErrorKind::kCorsRefused:
+      return "cors_refused";
+    case ErrorKind::kConnect:
+      return "upstream_connect";
+    case ErrorKind::kConnectTimeout:
+      return "upstream_connect_timeout";
+    case ErrorKind::kReset:
+      return "upstream_reset";
+    case ErrorKind::kBadResponse:
+      return "upstream_bad_response";
+    case ErrorKind::kTimeout:
+      return "upstream_timeout";
+    case ErrorKind::kNoEndpoint:
+      return "no_endpoint";
+    case ErrorKind::kAtLimit:
+      return "upstream_at_limit";
+    case ErrorKind::kCircuitOpen:
+      return "circuit_open";
+    case ErrorKind::kUpstreamStatus:
+      return "upstream_status";
+    case ErrorKind::kDependencyTimeout:
+      return "dependency_timeout";
+    case ErrorKind::kOverloaded:
+      return "overloaded";
+    case ErrorKind::kInternal:
+      return "internal";
+  }
+  return "unknown";
+}
+
 }  // namespace ringgate

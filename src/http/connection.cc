@@ -11,6 +11,7 @@
 #include "out_buffer.h"
 #include "ringgate/core/assert.h"
 #include "ringgate/core/method.h"
+#include "ringgate/http/access_log.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/http_shard.h"
 
@@ -263,6 +264,9 @@ void Connection::on_head() {
   x.head_request = parser_->method() == HTTP_HEAD;
   x.timings.accepted_us = accepted_us_;
   x.timings.head_us = http_.shard().now_us();
+  if (RequestLog* log = request_log(); log && log->access_on()) {
+    log->capture(x);  // before the target is normalised: the log shows what was sent
+  }
   if (parser_->expect_continue() && parser_->has_body() && parser_->http_minor() >= 1) {
     append_copy("HTTP/1.1 100 Continue\r\n\r\n");
     if (!io_->sending()) {
@@ -357,6 +361,9 @@ void Connection::end_exchange() {
     return;
   }
   x_->timings.done_us = http_.shard().now_us();
+  if (RequestLog* log = request_log()) {
+    log->log(*x_);
+  }
   Pipeline::finish(*x_);
   x_ = nullptr;
   arena_.reset();
@@ -401,6 +408,9 @@ void Connection::out_commit(size_t n) {
   OutBuffer& o = *out_;
   char* dst = o.data + o.used;
   o.used += static_cast<uint32_t>(n);
+  if (x_) {
+    x_->log.bytes_out += n;
+  }
   if (o.iov_count > o.inflight_end && o.iov_count > 0) {
     iovec& last = o.iov[o.iov_count - 1];
     if (static_cast<char*>(last.iov_base) + last.iov_len == dst) {
@@ -576,6 +586,9 @@ void Connection::append_copy(std::string_view bytes) {
   char* dst = o.data + o.used;
   std::memcpy(dst, bytes.data(), bytes.size());
   o.used += static_cast<uint32_t>(bytes.size());
+  if (x_) {
+    x_->log.bytes_out += bytes.size();
+  }
   // Extend the last iovec when it ends right here and is not part of a send in flight.
   if (o.iov_count > o.inflight_end && o.iov_count > 0) {
     iovec& last = o.iov[o.iov_count - 1];
@@ -592,6 +605,9 @@ void Connection::append_ref(const char* data, size_t len) {
     out_ = http_.acquire_out();
   }
   out_->iov[out_->iov_count++] = iovec{const_cast<char*>(data), len};
+  if (x_) {
+    x_->log.bytes_out += len;
+  }
 }
 
 void Connection::append_connection_header(bool keep_alive) {
@@ -602,7 +618,14 @@ void Connection::append_connection_header(bool keep_alive) {
   }
 }
 
+RequestLog* Connection::request_log() const {
+  return local() ? nullptr : http_.request_log();
+}
+
 void Connection::count_status(int status) {
+  if (x_) {
+    x_->log.status = static_cast<uint16_t>(status);
+  }
   ShardCounters& c = counters();
   switch (status / 100) {
     case 1:
@@ -687,8 +710,19 @@ void Connection::emit_generated(int status, std::string_view headers, std::strin
 void Connection::emit_error(const Error& error, std::string_view headers, bool keep_alive) {
   std::string& body = http_.error_body_scratch();
   error_body(error, body);
-  emit_generated(error_status(error), headers, kProblemContentType, body, keep_alive,
-                 x_ && x_->head_request);
+  const int status = error_status(error);
+  if (x_) {
+    x_->log.error = error.kind;
+  }
+  if (RequestLog* log = request_log()) {
+    const std::string_view client = x_ && !x_->log.client.empty() ? x_->log.client : peer_ip();
+    log->log_error(x_, error, status, client);
+    if (!x_) {
+      // Refused before its head was complete: no exchange will log it.
+      log->log_unparsed(status, error.kind, client, parser_ ? parser_->head_bytes() : 0);
+    }
+  }
+  emit_generated(status, headers, kProblemContentType, body, keep_alive, x_ && x_->head_request);
 }
 
 void Connection::stage_owned_body(std::string* body, bool drop) {

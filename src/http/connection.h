@@ -27,6 +27,7 @@
 namespace ringgate {
 
 class HttpShard;
+class RequestLog;
 struct OutBuffer;
 
 class Connection final : public Timer,
@@ -102,6 +103,8 @@ class Connection final : public Timer,
 
   // Admin traffic is kept out of the client metrics (and out of limits.connections).
   ShardCounters& counters() const;
+  // The shard's request logs; null for admin traffic (and when none is set).
+  RequestLog* request_log() const;
   void process_input();
   bool output_room() const;
   // Hands held input to the tunnel; false when the responder has no room now.

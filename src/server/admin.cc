@@ -26,6 +26,7 @@ std::string render_metrics(const Gateway& gateway) {
   gateway.render_jwt_metrics(out);
   gateway.render_api_key_metrics(out);
   gateway.render_tls_metrics(out);
+  gateway.render_log_metrics(out);
   return out;
 }
 

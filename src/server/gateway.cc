@@ -90,6 +90,14 @@ std::vector<int> allowed_cpus() {
 }  // namespace
 
 bool Gateway::start(std::string& error) {
+  error_output_ = log_writer_.open("stderr", error);
+  if (config_->logging.access.enabled) {
+    access_output_ = log_writer_.open(config_->logging.access.path, error);
+    if (access_output_ < 0) {
+      error = "logging.access.path: " + error;
+      return false;
+    }
+  }
   const unsigned n = shard_count(config_->server);
   ShardListeners listeners(n);
   if (!bind_listeners(listeners, error)) {
@@ -249,6 +257,7 @@ bool Gateway::start_shards(ShardListeners& listeners, std::string& error) {
       }
     };
   }
+  log_writer_.start();  // every shard's streams are made
   running_.store(static_cast<int>(n));
   for (unsigned i = 0; i < n; ++i) {
     const int cpu = config_->server.pin_cpus && !cpus.empty() ? cpus[i % cpus.size()] : -1;
@@ -340,6 +349,7 @@ bool Gateway::wait() {
     }
   }
   stop_dns();
+  log_writer_.stop();  // after the shards' last lines
   return all_drained_.load();
 }
 

@@ -235,6 +235,42 @@ void Gateway::render_upstream_metrics(std::string& out) const {
   }
 }
 
+void Gateway::render_log_metrics(std::string& out) const {
+  uint64_t lines[2] = {};  // access, error
+  uint64_t dropped[2] = {};
+  for (const auto& w : workers_) {
+    const LogStream* streams[2] = {w->access_log(), w->error_log()};
+    for (size_t i = 0; i < 2; ++i) {
+      if (streams[i]) {
+        lines[i] += streams[i]->lines();
+        dropped[i] += streams[i]->dropped();
+      }
+    }
+  }
+  static constexpr const char* kLogs[] = {"access", "error"};
+  metric_head(out, "ringgate_log_lines_total", "counter",
+              "Request log lines written to the shards' buffers, by log");
+  for (size_t i = 0; i < 2; ++i) {
+    out.append("ringgate_log_lines_total{log=\"").append(kLogs[i]).append("\"} ");
+    out.append(std::to_string(lines[i])).append("\n");
+  }
+  metric_head(out, "ringgate_log_dropped_total", "counter",
+              "Request log lines dropped because every buffer of the shard was being written");
+  for (size_t i = 0; i < 2; ++i) {
+    out.append("ringgate_log_dropped_total{log=\"").append(kLogs[i]).append("\"} ");
+    out.append(std::to_string(dropped[i])).append("\n");
+  }
+  metric_head(out, "ringgate_log_write_errors_total", "counter",
+              "Log buffers that could not be written (the output is gone or full)");
+  out.append("ringgate_log_write_errors_total ")
+      .append(std::to_string(log_writer_.write_errors()))
+      .append("\n");
+  metric_head(out, "ringgate_log_reopens_total", "counter", "Log files opened again (SIGUSR1)");
+  out.append("ringgate_log_reopens_total ")
+      .append(std::to_string(log_writer_.reopens()))
+      .append("\n");
+}
+
 void Gateway::render_tls_metrics(std::string& out) const {
   const std::vector<ListenConfig>& listen = config_->server.listen;
   if (workers_.empty() ||

@@ -109,6 +109,17 @@ Worker::Worker(Gateway& gateway, unsigned index, std::vector<int> listen_fds,
       aggregate_(upstream_, http_, aggregate_budget(*config_, gateway.workers()),
                  static_cast<uint64_t>(config_->aggregate.queue_timeout.count())) {
   const Config& cfg = *config_;
+  // Access lines: 4 × 64 KiB per shard (a burst of ~800 lines before any is dropped); error
+  // lines: 2 × 16 KiB.
+  if (gateway.access_output_ >= 0) {
+    access_log_ =
+        gateway.log_writer_.stream(static_cast<unsigned>(gateway.access_output_), 4, 64 * 1024);
+  }
+  error_log_ =
+      gateway.log_writer_.stream(static_cast<unsigned>(gateway.error_output_), 2, 16 * 1024);
+  request_log_ = std::make_unique<RequestLog>(cfg.logging, access_log_.get(), error_log_.get(),
+                                              shard_.timers(), shard_.now_ms_ref(), index);
+  http_.set_request_log(request_log_.get());
   router_ = std::make_unique<Router>(cfg);
   for (const RateLimitPolicy& p : cfg.rate_limits) {
     if (p.backend == RateLimitPolicy::Backend::kRedis && !redis_) {
@@ -282,7 +293,8 @@ void Worker::run() {
     begin_drain();
   }
   shard_.run(*this);
-  reactor().flush();  // the last closes
+  reactor().flush();      // the last closes
+  request_log_->flush();  // the writer writes it before the process exits
   gateway_.worker_exited(!drain_expired_);
 }
 

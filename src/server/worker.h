@@ -18,6 +18,7 @@
 #include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
 #include "ringgate/filters/registry.h"
+#include "ringgate/http/access_log.h"
 #include "ringgate/http/http_shard.h"
 #include "ringgate/http/pipeline.h"
 #include "ringgate/redis/link.h"
@@ -72,6 +73,8 @@ class Worker final : public ShardHooks {
   const ShardJwtAuth& jwt_auth() const { return *jwt_auth_; }
   const ApiKeyCounters& api_key_counters(size_t set) const { return api_key_counters_[set]; }
   const TlsCounters& tls_counters() const { return http_.tls_counters(); }
+  const LogStream* access_log() const { return access_log_.get(); }
+  const LogStream* error_log() const { return error_log_.get(); }
   const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
   const RedisLink* redis() const { return redis_.get(); }
   const std::vector<std::unique_ptr<UpstreamCluster>>& clusters() const {
@@ -103,6 +106,10 @@ class Worker final : public ShardHooks {
   std::unique_ptr<ShardRateLimiter> rate_limiter_;
   std::unique_ptr<ShardJwtAuth> jwt_auth_;
   std::unique_ptr<ApiKeyCounters[]> api_key_counters_;
+  // The shard's log streams (the gateway's writer writes them) and what formats into them.
+  std::unique_ptr<LogStream> access_log_;
+  std::unique_ptr<LogStream> error_log_;
+  std::unique_ptr<RequestLog> request_log_;
   std::unique_ptr<Router> router_;
   std::vector<std::unique_ptr<Filter>> filters_;         // every route's, on this shard
   std::vector<std::unique_ptr<Action>> actions_;         // every route's and local listener's

@@ -319,10 +319,19 @@ bool ProxyCall::build_head() {
   // What the request's authentication found.
   f.drop = x_->identity.drop_headers;
   f.extra = x_->identity.add_headers;
-  const size_t n = write_forward_request_head(p, f, req_, cap - target_len);
+  std::string_view id_sent;
+  const size_t n = write_forward_request_head(p, f, req_, cap - target_len, &id_sent);
   if (n == 0) {
     return false;
   }
+  // For the logs: the id outlives the head's bytes in the exchange's arena.
+  if (!id_sent.empty()) {
+    if (char* kept = static_cast<char*>(x_->arena().allocate(id_sent.size(), 1))) {
+      std::memcpy(kept, id_sent.data(), id_sent.size());
+      x_->log.request_id = std::string_view(kept, id_sent.size());
+    }
+  }
+  x_->log.upstream = &cluster_->config->name;
   req_len_ = static_cast<uint32_t>(n);
   req_sent_ = 0;
   host_off_ = host_len_ = 0;
@@ -522,6 +531,7 @@ bool ProxyCall::on_response_head() {
   last_status_ = status;
   if (x_) {
     x_->timings.upstream_head_us = shard_.now_us();
+    x_->log.upstream_status = static_cast<uint16_t>(status);
   }
   if ((status == 502 || status == 503 || status == 504) && can_retry(false, /*sent=*/true)) {
     // The upstream says it (or what is behind it) failed: try another endpoint rather than pass

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -115,6 +116,54 @@ struct AdminConfig {
   bool enabled = true;
   std::string listen = "127.0.0.1:9901";  // /healthz, /metrics
   SourceMark mark;
+};
+
+// `logging:` — the error log's level and the access log.
+enum class LogLevel : uint8_t { kError, kWarn, kInfo, kDebug };
+
+// An access log line's fields (logging.access.fields), in the order kAccessFieldNames lists them.
+enum class AccessField : uint8_t {
+  kTime,
+  kRequestId,
+  kClient,
+  kMethod,
+  kPath,
+  kStatus,
+  kBytesIn,
+  kBytesOut,
+  kDurationUs,
+  kUpstream,
+  kUpstreamStatus,
+  kUpstreamDurationUs,
+  kRoute,
+  kConsumer,
+  kPartial,
+  kError,
+  kCount
+};
+inline constexpr const char* kAccessFieldNames[] = {
+    "time",        "request_id", "client",          "method",
+    "path",        "status",     "bytes_in",        "bytes_out",
+    "duration_us", "upstream",   "upstream_status", "upstream_duration_us",
+    "route",       "consumer",   "partial",         "error"};
+static_assert(std::size(kAccessFieldNames) == static_cast<size_t>(AccessField::kCount));
+
+struct AccessLogConfig {
+  bool enabled = false;  // off unless `logging.access` is given
+  // "stdout", "stderr" or a file (appended to; opened again by SIGUSR1, for logrotate).
+  std::string path = "stdout";
+  enum class Format : uint8_t { kJson, kCombined } format = Format::kJson;
+  std::vector<AccessField> fields;  // json: in this order; default every field
+  // Of 1xx-3xx responses, the fraction logged (4xx and 5xx always are): 0..1 in millionths.
+  uint32_t sample_ppm = 1000000;
+};
+
+struct LoggingConfig {
+  // The error log (stderr): error = the gateway's own 5xx answers; warn = and upstream state
+  // changes; info (default) = and its 4xx answers and start-up; debug = and every aggregation
+  // backend call.
+  LogLevel level = LogLevel::kInfo;
+  AccessLogConfig access;
 };
 
 struct HeaderPair {
@@ -422,6 +471,7 @@ struct Config {
   RedisConfig redis;
   AggregateBudgetConfig aggregate;
   OverloadConfig overload;
+  LoggingConfig logging;
   std::vector<JwtIssuerConfig> jwt_issuers;  // `auth.jwt`, in file order
   std::vector<ApiKeyConfig> api_keys;        // `auth.api_keys`, in file order
   std::vector<RouteConfig> routes;

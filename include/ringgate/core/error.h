@@ -100,5 +100,7 @@ struct Error {
 // The kind's own words ("could not be reached", "did not answer in time"), for logs, bodies and
 // aggregation's "errors" member.
 std::string_view error_text(ErrorKind kind);
+// The kind as one lower-case word ("upstream_connect", "rate_limited"), for log lines.
+std::string_view error_code(ErrorKind kind);
 
 }  // namespace ringgate

@@ -81,6 +81,23 @@ struct Timings {
   uint64_t done_us = 0;            // the response's last byte went to the connection's output
 };
 
+// What the log phase reports beyond the timings (the access log, the error log). Filled as the
+// exchange goes: views point into the exchange's arena or into the config.
+struct ExchangeLog {
+  std::string_view target;   // the request target as received (access log on only)
+  std::string_view client;   // the client's address (access log on only)
+  std::string_view referer;  // ... and these two for the combined format
+  std::string_view user_agent;
+  std::string_view request_id;            // the X-Request-Id sent upstream; empty: none
+  const std::string* upstream = nullptr;  // the cluster of the last try (proxied)
+  std::string_view error_name;            // the cluster or backend of `error` (config-owned)
+  uint64_t bytes_out = 0;                 // response bytes written to the client's output
+  uint16_t status = 0;                    // sent to the client; 0: none (the client left)
+  uint16_t upstream_status = 0;           // the upstream's final status (proxied)
+  ErrorKind error = ErrorKind::kNone;     // why the gateway answered as it did
+  bool partial = false;                   // an aggregation answered without some parts
+};
+
 class Exchange {
  public:
   static constexpr size_t kMaxFilters = 16;  // filters on one route
@@ -114,6 +131,7 @@ class Exchange {
   Reply reply;                     // a filter's or the route's own answer
 
   Timings timings;
+  ExchangeLog log;
 
   // --- memory ---
   Arena& arena() { return arena_; }

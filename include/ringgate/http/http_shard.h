@@ -23,6 +23,7 @@
 namespace ringgate {
 
 class Connection;
+class RequestLog;
 struct OutBuffer;
 
 class HttpShard {
@@ -100,6 +101,9 @@ class HttpShard {
   Pipeline& pipeline() { return *pipeline_; }
   BlockPool* request_arena_pool() { return &arena_pool_; }
   const DateCache& date() const { return date_; }
+  // The request logs (the worker's); null until set.
+  RequestLog* request_log() { return request_log_; }
+  void set_request_log(RequestLog* log) { request_log_ = log; }
   const std::string& server_line() const { return server_line_; }
   bool draining() const { return draining_; }
   // Scratch for the problem body of an error answer (error_reply): reused, so refusals at full
@@ -145,6 +149,7 @@ class HttpShard {
   static constexpr size_t kMaxKeptBodyCapacity = 256 * 1024;
   std::vector<std::string*> free_bodies_;
   DateCache date_;
+  RequestLog* request_log_ = nullptr;
   std::string server_line_;
   std::string error_body_;
   std::string refusal_;                // refuse(): the whole 503, built on first use

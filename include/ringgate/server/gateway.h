@@ -14,6 +14,7 @@
 
 #include "ringgate/config/config.h"
 #include "ringgate/core/counters.h"
+#include "ringgate/core/log_writer.h"
 #include "ringgate/http/actions.h"
 #include "ringgate/net/address.h"
 
@@ -72,6 +73,10 @@ class Gateway {
   void render_api_key_metrics(std::string& out) const;
   // Appends the TLS metrics (handshakes, failures, certificate expiry) in Prometheus text.
   void render_tls_metrics(std::string& out) const;
+  // Appends the log metrics (lines, dropped lines, write errors, reopens) in Prometheus text.
+  void render_log_metrics(std::string& out) const;
+  // SIGUSR1: log files are opened again by their paths (after logrotate moved them).
+  void reopen_logs() { log_writer_.reopen(); }
   // Where the current keys of API-key set `index` are published (re-read when the file
   // changes); the API-key filters read it per request.
   const std::atomic<const ApiKeyTable*>& api_key_table(size_t index) const;
@@ -125,6 +130,10 @@ class Gateway {
   };
 
   std::shared_ptr<const Config> config_;
+  // The log writer thread; its outputs: the error log (stderr) and the access log (when on).
+  LogWriter log_writer_;
+  int error_output_ = -1;
+  int access_output_ = -1;
   AdminHandler admin_handler_;
   std::vector<LocalService> local_services_;
   std::vector<BoundListener> bound_;

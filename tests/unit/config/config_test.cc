@@ -348,7 +348,7 @@ const ErrorCase kErrors[] = {
      "trusted_hops, hosts_file)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
      "unknown key 'routs' at the top level (expected one of: server, admin, overload, "
-     "aggregate, upstreams, auth, redis, rate_limits, routes)"},
+     "aggregate, logging, upstreams, auth, redis, rate_limits, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address, tls)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
@@ -366,7 +366,8 @@ const ErrorCase kErrors[] = {
 
     // Wrong types.
     {"- a\n- b\n", "t.yaml:1:1",
-     "expected a map with keys server, admin, overload, aggregate, upstreams, auth, redis, "
+     "expected a map with keys server, admin, overload, aggregate, logging, upstreams, auth, "
+     "redis, "
      "rate_limits, routes at the top level, got "
      "a list"},
     {"server:\n  listen: \":0\"\n  workers: {a: 1}\n", "t.yaml:3:12",
