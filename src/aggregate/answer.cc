@@ -43,7 +43,7 @@ void AggregateCall::answer() {
       const Error error = Error::gateway(ErrorKind::kInternal, why);
       answer_status_ = error_status(error);
       content_type_ = kProblemContentType;
-      error_body(error, out_);
+      error_body(error, out_, trace_.id());
     }
   }
   if (request_complete_) {
@@ -67,7 +67,7 @@ void AggregateCall::answer_failure(Backend& cause) {
     content_type_ = passed_type_;
     return;
   }
-  error_body(error, out_);
+  error_body(error, out_, trace_.id());
   content_type_ = kProblemContentType;
 }
 

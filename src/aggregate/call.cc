@@ -10,6 +10,7 @@
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/http_shard.h"
 #include "ringgate/http/response.h"
+#include "ringgate/http/trace.h"
 #include "ringgate/upstream/upstream_shard.h"
 
 namespace ringgate {
@@ -167,8 +168,12 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
   }
   host_.assign(p.header("host"));
   peer_.assign(x.peer_ip());
-  traceparent_.assign(p.header("traceparent"));
-  tracestate_.assign(p.header("tracestate"));
+  trace_ = x.trace;
+  if (trace_.continued) {
+    tracestate_.assign(p.header("tracestate"));
+  } else {
+    tracestate_.clear();
+  }
   // What authentication found for this request, kept for the later stages.
   auth_forward_.assign(x.identity.add_headers);
   claims_.resize(x.identity.claim_count);
@@ -249,7 +254,7 @@ void AggregateCall::refuse() {
       "try again shortly");
   answer_status_ = error_status(error);
   content_type_ = kProblemContentType;
-  error_body(error, out_);
+  error_body(error, out_, trace_.id());
   if (request_complete_) {
     deliver();
   }
@@ -375,10 +380,11 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
     request_.append("X-Forwarded-Host: ").append(host_).append("\r\n");
   }
   request_.append("X-Request-Id: ").append(request_id_).append("\r\n");
-  // The client's trace context goes to every call as received. The calls are children of the
-  // gateway's span, which has no id of its own yet: a child span id per call comes with tracing.
-  if (!traceparent_.empty()) {
-    request_.append("traceparent: ").append(traceparent_).append("\r\n");
+  // The request's trace: each call is a span of its own in it.
+  if (trace_.on) {
+    char traceparent[kTraceparentLength];
+    write_traceparent(traceparent, trace_, shard_.upstream().request_ids());
+    request_.append("traceparent: ").append(traceparent, sizeof traceparent).append("\r\n");
     if (!tracestate_.empty()) {
       request_.append("tracestate: ").append(tracestate_).append("\r\n");
     }

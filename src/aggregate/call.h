@@ -218,8 +218,8 @@ class AggregateCall final : public Timer,
   int profile_ = -1;                 // the request's profile, or -1: the backends' own projections
   std::string peer_;
   std::string request_id_;
-  std::string traceparent_;  // the client's trace context (W3C), as received
-  std::string tracestate_;
+  TraceContext trace_;                    // the request's (W3C), copied at start
+  std::string tracestate_;                // the client's, when its trace is continued
   std::string request_;                   // one backend's request, rendered
   std::string body_;                      // one backend's request body, rendered
   std::string scratch_;                   // an element, padded for the reader

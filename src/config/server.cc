@@ -43,10 +43,10 @@ class ServerLoader : public Loader {
 };
 
 void ServerLoader::load(const Field& f, ServerConfig& server) const {
-  const Section s(
-      *this, f,
-      {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout", "drain_grace",
-       "server_header", "ring_entries", "backlog", "batch_wait", "trusted_hops", "hosts_file"});
+  const Section s(*this, f,
+                  {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout",
+                   "drain_grace", "server_header", "ring_entries", "backlog", "batch_wait",
+                   "trusted_hops", "trace_context", "hosts_file"});
   if (const Field* v = s.find("workers")) {
     server.workers = static_cast<uint32_t>(read_number_or_auto(*v, 1, kMaxWorkers));
   }
@@ -114,6 +114,18 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
   }
   if (const Field* v = s.find("trusted_hops")) {
     server.trusted_hops = static_cast<uint32_t>(read_number(*v, 0, kMaxTrustedHops));
+  }
+  if (const Field* v = s.find("trace_context")) {
+    const std::string mode = scalar(*v, "accept, restart or off");
+    if (mode == "accept") {
+      server.trace_context = ServerConfig::TraceContext::kAccept;
+    } else if (mode == "restart") {
+      server.trace_context = ServerConfig::TraceContext::kRestart;
+    } else if (mode == "off") {
+      server.trace_context = ServerConfig::TraceContext::kOff;
+    } else {
+      fail(*v, "expected accept, restart or off, got " + quote(mode));
+    }
   }
   if (const Field* v = s.find("hosts_file")) {
     const std::string given = read_string(*v);

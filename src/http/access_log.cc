@@ -175,6 +175,9 @@ void RequestLog::write_json(const Exchange& x, Line& line) const {
       case AccessField::kRequestId:
         line.json_string_or_null(x.log.request_id);
         break;
+      case AccessField::kTraceId:
+        line.json_string_or_null(x.trace.id());
+        break;
       case AccessField::kClient:
         line.json_string_or_null(x.log.client);
         break;
@@ -379,6 +382,10 @@ void RequestLog::log_error(const Exchange* x, const Error& error, int status,
     if (!x->log.request_id.empty()) {
       line.raw(" request_id=");
       line.escaped_text(x->log.request_id);
+    }
+    if (x->trace.on) {
+      line.raw(" trace_id=");
+      line.raw(x->trace.id());
     }
   }
   if (!client.empty()) {

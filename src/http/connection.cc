@@ -14,6 +14,7 @@
 #include "ringgate/http/access_log.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/http_shard.h"
+#include "ringgate/http/trace.h"
 
 namespace ringgate {
 
@@ -264,6 +265,10 @@ void Connection::on_head() {
   x.head_request = parser_->method() == HTTP_HEAD;
   x.timings.accepted_us = accepted_us_;
   x.timings.head_us = http_.shard().now_us();
+  const ServerConfig::TraceContext trace = http_.config().server.trace_context;
+  if (trace != ServerConfig::TraceContext::kOff && !local()) {
+    start_trace(x.trace, *parser_, trace == ServerConfig::TraceContext::kAccept, http_.trace_ids());
+  }
   if (RequestLog* log = request_log(); log && log->access_on()) {
     log->capture(x);  // before the target is normalised: the log shows what was sent
   }
@@ -709,7 +714,7 @@ void Connection::emit_generated(int status, std::string_view headers, std::strin
 
 void Connection::emit_error(const Error& error, std::string_view headers, bool keep_alive) {
   std::string& body = http_.error_body_scratch();
-  error_body(error, body);
+  error_body(error, body, x_ ? x_->trace.id() : std::string_view());
   const int status = error_status(error);
   if (x_) {
     x_->log.error = error.kind;

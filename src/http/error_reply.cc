@@ -96,7 +96,7 @@ int error_reported_status(const Error& e) {
   return e.kind == ErrorKind::kUpstreamStatus ? e.status : error_status(e);
 }
 
-void error_body(const Error& e, std::string& body) {
+void error_body(const Error& e, std::string& body, std::string_view trace_id) {
   const int status = error_status(e);
   body.assign("{\"type\":\"about:blank\",\"title\":\"");
   body.append(reason_phrase(status));
@@ -107,6 +107,9 @@ void error_body(const Error& e, std::string& body) {
   const size_t from = body.size();
   append_error_detail(e, body);
   json_escape_tail(body, from);
+  if (!trace_id.empty()) {
+    body.append("\",\"trace_id\":\"").append(trace_id);  // lower-case hex: nothing to escape
+  }
   body.append("\"}");
 }
 

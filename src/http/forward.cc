@@ -93,6 +93,8 @@ enum class Field : uint8_t {
   kXForwardedProto,
   kXForwardedHost,
   kXRequestId,
+  kTraceparent,
+  kTracestate,
 };
 
 struct KnownField {
@@ -115,9 +117,11 @@ constexpr KnownField kKnownFields[] = {
     {"x-forwarded-proto", Field::kXForwardedProto},
     {"x-forwarded-host", Field::kXForwardedHost},
     {"x-request-id", Field::kXRequestId},
+    {"traceparent", Field::kTraceparent},
+    {"tracestate", Field::kTracestate},
 };
 
-// At most two known names share a length: one comparison or two per header.
+// At most three known names share a length: one comparison to three per header.
 Field classify(std::string_view name) {
   auto is = [name](std::string_view lower, Field f, Field otherwise = Field::kOther) {
     return iequals(name, lower) ? f : otherwise;
@@ -130,7 +134,10 @@ Field classify(std::string_view name) {
     case 7:
       return is("trailer", Field::kTrailer, is("upgrade", Field::kUpgrade));
     case 10:
-      return is("connection", Field::kConnection, is("keep-alive", Field::kKeepAlive));
+      return is("connection", Field::kConnection,
+                is("keep-alive", Field::kKeepAlive, is("tracestate", Field::kTracestate)));
+    case 11:
+      return is("traceparent", Field::kTraceparent);
     case 12:
       return is("x-request-id", Field::kXRequestId);
     case 14:
@@ -427,6 +434,9 @@ void put_gateway_lines(HeadWriter& w, const MessageParser& request, const Forwar
   if (s.request_id < 0 && !forward.request_id.empty()) {
     w.put_header("X-Request-Id", forward.request_id);
   }
+  if (!forward.traceparent.empty()) {
+    w.put_header("traceparent", forward.traceparent);
+  }
   w.put(forward.extra);
   if (forward.upgrade) {
     w.put("Connection: upgrade\r\n");
@@ -510,6 +520,18 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
       case Field::kXRequestId:
         if (i == s.request_id) {
           w.put_header(name, value);
+        }
+        break;
+      case Field::kTraceparent:
+        // Replaced by the gateway's own, unless trace_context is off.
+        if (forward.traceparent.empty() && !tokens.names(name) && !dropped(forward, name)) {
+          w.put_received(name, value);
+        }
+        break;
+      case Field::kTracestate:
+        if ((forward.traceparent.empty() || forward.keep_tracestate) && !tokens.names(name) &&
+            !dropped(forward, name)) {
+          w.put_received(name, value);
         }
         break;
       case Field::kOther:

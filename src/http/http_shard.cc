@@ -5,6 +5,7 @@
 
 #include "connection.h"
 #include "out_buffer.h"
+#include "ringgate/core/hash.h"
 #include "ringgate/http/error_reply.h"
 
 namespace ringgate {
@@ -33,7 +34,9 @@ HttpShard::HttpShard(Shard& shard, const Config& config, BufferChains& chains,
       arena_pool_(kArenaBlockSize, 1024),
       scratch_pool_(scratch_block_size(config.server.limits), 256),
       out_pool_(kOutBlockSize, 1024),
-      connection_limit_(connection_limit) {
+      connection_limit_(connection_limit),
+      // Not the X-Request-Id sequence: a trace id must not give a request id away, or the reverse.
+      trace_ids_(mix64(process_seed() ^ 0x7472616365ull), shard.index()) {
   shared_spans_.resize(config.server.limits.headers);
   tls_.timers = &shard.timers();
   tls_.now_ms = &shard.now_ms_ref();

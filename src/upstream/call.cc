@@ -8,6 +8,7 @@
 #include "pool.h"
 #include "ringgate/core/assert.h"
 #include "ringgate/http/error_reply.h"
+#include "ringgate/http/trace.h"
 #include "ringgate/net/socket.h"
 #include "ringgate/upstream/upstream_shard.h"
 
@@ -314,6 +315,13 @@ bool ProxyCall::build_head() {
   char id[RequestIdGenerator::kLength];
   shard_.request_ids().next(id);
   f.request_id = std::string_view(id, sizeof id);
+  char traceparent[kTraceparentLength];
+  if (x_->trace.on) {
+    // The call's own span in the request's trace.
+    write_traceparent(traceparent, x_->trace, shard_.request_ids());
+    f.traceparent = std::string_view(traceparent, sizeof traceparent);
+    f.keep_tracestate = x_->trace.continued;
+  }
   f.framing = request_framing_;
   f.upgrade = upgrade_;
   // What the request's authentication found.

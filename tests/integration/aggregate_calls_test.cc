@@ -2,6 +2,8 @@
 // call (the endpoint's, or `host:` of the backend or its cluster), the client's trace context,
 // a status_from backend's own body, and the Cache-Control that `cache_control` sets.
 
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -110,9 +112,10 @@ TEST_F(AggregateTest, EndpointHostFollowsARetryToAnotherEndpoint) {
   }
 }
 
-// Every call of an aggregation carries the client's traceparent and tracestate, as received:
-// parallel, chained and for_each calls alike.
-TEST_F(AggregateTest, TraceContextReachesEveryBackendCall) {
+// Every call of an aggregation continues the client's trace with a span id of its own, and
+// carries its tracestate as received: parallel, chained and for_each calls alike. A request
+// without trace context starts one trace, shared by all its calls.
+TEST_F(AggregateTest, TraceContextReachesEveryBackendCallWithASpanOfItsOwn) {
   Upstream a({"--record", record_file("a")});
   auto& gw = start_agg(
       "      backends:\n"
@@ -122,7 +125,8 @@ TEST_F(AggregateTest, TraceContextReachesEveryBackendCall) {
       "        - {key: chained, upstream: a, path: \"/c/{each[1].n}\"}\n",
       a.port());
   ASSERT_TRUE(gw.ok()) << gw.error();
-  const std::string traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const std::string trace_id = "0af7651916cd43dd8448eb211c80319c";
+  const std::string traceparent = "00-" + trace_id + "-b7ad6b7169203331-01";
   const std::string tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
   auto r = fetch(gw.port(),
                  request("GET", "/agg/1",
@@ -131,20 +135,36 @@ TEST_F(AggregateTest, TraceContextReachesEveryBackendCall) {
   ASSERT_EQ(r->status, 200) << r->raw;
   Recorded rec = read_record(record_file("a"));
   ASSERT_EQ(rec.requests.size(), 5u);
+  const std::regex shape("00-([0-9a-f]{32})-([0-9a-f]{16})-01");
+  std::set<std::string> spans;
   for (const std::string& sent : rec.requests) {
-    EXPECT_EQ(values(sent, "traceparent"), one(traceparent)) << visible(sent);
+    const auto tp = values(sent, "traceparent");
+    ASSERT_EQ(tp.size(), 1u) << visible(sent);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(tp[0], m, shape)) << tp[0];
+    EXPECT_EQ(m[1], trace_id);
+    EXPECT_NE(m[2], "b7ad6b7169203331");  // the client's span is the parent, not the call
+    spans.insert(m[2]);
     EXPECT_EQ(values(sent, "tracestate"), one(tracestate)) << visible(sent);
   }
-  // A request without trace context: none is made up.
+  EXPECT_EQ(spans.size(), 5u) << "a span id per call";
+  // A request without trace context: one trace is started for all of its calls.
   auto plain = fetch(gw.port(), request("GET", "/agg/2"));
   ASSERT_TRUE(plain);
   ASSERT_EQ(plain->status, 200) << plain->raw;
   rec = read_record(record_file("a"));
   ASSERT_EQ(rec.requests.size(), 10u);
+  std::set<std::string> traces;
   for (size_t i = 5; i < rec.requests.size(); ++i) {
-    EXPECT_TRUE(values(rec.requests[i], "traceparent").empty()) << visible(rec.requests[i]);
+    const auto tp = values(rec.requests[i], "traceparent");
+    ASSERT_EQ(tp.size(), 1u) << visible(rec.requests[i]);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(tp[0], m, shape)) << tp[0];
+    traces.insert(m[1]);
     EXPECT_TRUE(values(rec.requests[i], "tracestate").empty()) << visible(rec.requests[i]);
   }
+  EXPECT_EQ(traces.size(), 1u);
+  EXPECT_NE(*traces.begin(), trace_id);
 }
 
 // status_from: the backend's own status, body and Content-Type reach the client; the gateway's

@@ -106,6 +106,15 @@ struct ServerConfig {
   // client's X-Forwarded-For/-Proto/-Host are replaced by what the gateway saw. N: they are
   // kept and the peer appended, and the client address is the Nth entry from the right.
   uint32_t trusted_hops = 0;
+  // W3C trace context. accept: a valid `traceparent` from the client is continued (its trace
+  // id kept, `tracestate` passed on), else a trace is started here; restart: a trace is always
+  // started here (the client's traceparent and tracestate are dropped); off: neither read nor
+  // written (passed through like any header). Every upstream call gets a span id of its own.
+  enum class TraceContext : uint8_t {
+    kAccept,
+    kRestart,
+    kOff
+  } trace_context = TraceContext::kAccept;
   // Upstream endpoint names are looked up in this hosts(5)-format file before DNS, reread at
   // every dns_refresh (file-based service discovery). Empty: DNS only. Like every path of a
   // config, as opened: a relative path given in a config file is joined to its directory.
@@ -125,6 +134,7 @@ enum class LogLevel : uint8_t { kError, kWarn, kInfo, kDebug };
 enum class AccessField : uint8_t {
   kTime,
   kRequestId,
+  kTraceId,
   kClient,
   kMethod,
   kPath,
@@ -141,11 +151,23 @@ enum class AccessField : uint8_t {
   kError,
   kCount
 };
-inline constexpr const char* kAccessFieldNames[] = {
-    "time",        "request_id", "client",          "method",
-    "path",        "status",     "bytes_in",        "bytes_out",
-    "duration_us", "upstream",   "upstream_status", "upstream_duration_us",
-    "route",       "consumer",   "partial",         "error"};
+inline constexpr const char* kAccessFieldNames[] = {"time",
+                                                    "request_id",
+                                                    "trace_id",
+                                                    "client",
+                                                    "method",
+                                                    "path",
+                                                    "status",
+                                                    "bytes_in",
+                                                    "bytes_out",
+                                                    "duration_us",
+                                                    "upstream",
+                                                    "upstream_status",
+                                                    "upstream_duration_us",
+                                                    "route",
+                                                    "consumer",
+                                                    "partial",
+                                                    "error"};
 static_assert(std::size(kAccessFieldNames) == static_cast<size_t>(AccessField::kCount));
 
 struct AccessLogConfig {

@@ -21,8 +21,8 @@ int error_reported_status(const Error& e);
 // answered 503`, `too many requests: over the rate limit "per_client"`, a parser's reason.
 void append_error_detail(const Error& e, std::string& out);
 // `body` becomes the RFC 9457 document for `e` (its capacity is reused: no allocation once it
-// is large enough).
-void error_body(const Error& e, std::string& body);
+// is large enough), with a "trace_id" member when the request has one.
+void error_body(const Error& e, std::string& body, std::string_view trace_id = {});
 
 constexpr std::string_view kProblemContentType = "application/problem+json";
 

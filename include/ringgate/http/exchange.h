@@ -81,6 +81,17 @@ struct Timings {
   uint64_t done_us = 0;            // the response's last byte went to the connection's output
 };
 
+// The request's W3C trace context (server.trace_context): the trace it belongs to, continued
+// from the client's traceparent or started at the head. Every call the gateway makes for it
+// sends `traceparent: 00-<trace_id>-<a span id of its own>-<flags>`.
+struct TraceContext {
+  char trace_id[32];       // lower-case hex (valid when `on`)
+  char flags[2];           // trace-flags, as received or "01"
+  bool on = false;         // trace_context is not off
+  bool continued = false;  // from the client's traceparent: its tracestate goes on too
+  std::string_view id() const { return on ? std::string_view(trace_id, 32) : std::string_view(); }
+};
+
 // What the log phase reports beyond the timings (the access log, the error log). Filled as the
 // exchange goes: views point into the exchange's arena or into the config.
 struct ExchangeLog {
@@ -132,6 +143,7 @@ class Exchange {
 
   Timings timings;
   ExchangeLog log;
+  TraceContext trace;
 
   // --- memory ---
   Arena& arena() { return arena_; }

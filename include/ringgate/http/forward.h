@@ -47,6 +47,11 @@ struct ForwardRequest {
   // 200 visible ASCII characters; otherwise every client X-Request-Id is dropped and this one
   // sent). Empty: none added. Usually from RequestIdGenerator.
   std::string_view request_id;
+  // W3C trace context: the traceparent value to send (http/trace.h); the client's traceparent
+  // lines are dropped, and its tracestate lines too unless keep_tracestate (a continued trace).
+  // Empty: both pass through as received.
+  std::string_view traceparent;
+  bool keep_tracestate = true;
   // Keep the Upgrade header and send `Connection: upgrade` (a tunnel is being set up).
   bool upgrade = false;
   BodyFraming framing = BodyFraming::kNone;

@@ -15,6 +15,7 @@
 #include "ringgate/core/input_chain.h"
 #include "ringgate/core/object_pool.h"
 #include "ringgate/core/shard.h"
+#include "ringgate/http/forward.h"
 #include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/response.h"
@@ -103,6 +104,8 @@ class HttpShard {
   const DateCache& date() const { return date_; }
   // The request logs (the worker's); null until set.
   RequestLog* request_log() { return request_log_; }
+  // Trace and span ids (W3C trace context) made on this shard.
+  RequestIdGenerator& trace_ids() { return trace_ids_; }
   void set_request_log(RequestLog* log) { request_log_ = log; }
   const std::string& server_line() const { return server_line_; }
   bool draining() const { return draining_; }
@@ -157,6 +160,7 @@ class HttpShard {
   bool shedding_ = false;
   uint32_t connection_count_ = 0;  // client connections (local ones are not limited)
   uint32_t connection_limit_;
+  RequestIdGenerator trace_ids_;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;
   bool draining_ = false;

@@ -345,7 +345,7 @@ const ErrorCase kErrors[] = {
     {"server:\n  wokers: 4\n  listen: \":0\"\n", "t.yaml:2:3",
      "unknown key 'wokers' in 'server' (expected one of: workers, pin_cpus, listen, buffers, "
      "limits, drain_timeout, drain_grace, server_header, ring_entries, backlog, batch_wait, "
-     "trusted_hops, hosts_file)"},
+     "trusted_hops, trace_context, hosts_file)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
      "unknown key 'routs' at the top level (expected one of: server, admin, overload, "
      "aggregate, logging, upstreams, auth, redis, rate_limits, routes)"},

@@ -1,0 +1,85 @@
+#include "ringgate/http/trace.h"
+
+#include <cstring>
+
+namespace ringgate {
+
+namespace {
+
+bool lower_hex(std::string_view s) {
+  for (const char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool all_zero(std::string_view s) {
+  return s.find_first_not_of('0') == std::string_view::npos;
+}
+
+}  // namespace
+
+bool parse_traceparent(std::string_view v, char* trace_id, char* flags) {
+  if (v.size() < kTraceparentLength ||
+      (v.size() > kTraceparentLength && (v.substr(0, 2) == "00" || v[kTraceparentLength] != '-'))) {
+    return false;
+  }
+  const std::string_view version = v.substr(0, 2);
+  const std::string_view id = v.substr(3, 32);
+  const std::string_view parent = v.substr(36, 16);
+  const std::string_view f = v.substr(53, 2);
+  if (v[2] != '-' || v[35] != '-' || v[52] != '-' || !lower_hex(version) || version == "ff" ||
+      !lower_hex(id) || !lower_hex(parent) || !lower_hex(f) || all_zero(id) || all_zero(parent)) {
+    return false;
+  }
+  std::memcpy(trace_id, id.data(), 32);
+  std::memcpy(flags, f.data(), 2);
+  return true;
+}
+
+void start_trace(TraceContext& trace, const MessageParser& request, bool accept,
+                 RequestIdGenerator& ids) {
+  trace.on = true;
+  trace.continued = false;
+  if (accept) {
+    // More than one traceparent line is invalid (it is not a list): a new trace then.
+    int found = -1;
+    for (int i = 0; i < request.header_count(); ++i) {
+      if (request.header_name(i).size() == 11 && iequals(request.header_name(i), "traceparent")) {
+        if (found >= 0) {
+          found = -2;
+          break;
+        }
+        found = i;
+      }
+    }
+    if (found >= 0 && parse_traceparent(request.header_value(found), trace.trace_id, trace.flags)) {
+      trace.continued = true;
+      return;
+    }
+  }
+  ids.next(trace.trace_id);
+  trace.flags[0] = '0';
+  trace.flags[1] = '1';
+}
+
+void write_traceparent(char* out, const TraceContext& trace, RequestIdGenerator& ids) {
+  char span[RequestIdGenerator::kLength];
+  ids.next(span);
+  // The second half is a bijection of the shard's counter: distinct per call, never all zero
+  // but for one value in 2^64.
+  const char* span_id = span + 16;
+  if (all_zero(std::string_view(span_id, 16))) {
+    span_id = span;
+  }
+  std::memcpy(out, "00-", 3);
+  std::memcpy(out + 3, trace.trace_id, 32);
+  out[35] = '-';
+  std::memcpy(out + 36, span_id, 16);
+  out[52] = '-';
+  std::memcpy(out + 53, trace.flags, 2);
+}
+
+}  // namespace ringgate
