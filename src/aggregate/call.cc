@@ -184,6 +184,8 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
   if (!id.empty() && id.size() <= 200 &&
       std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
     request_id_.assign(id);  // one id for the client's request and every backend call
+  } else if (trace_is_unique(x.trace)) {
+    request_id_.assign(x.trace.id());  // one id for the request and its trace
   } else {
     char generated[RequestIdGenerator::kLength];
     shard_.upstream().request_ids().next(generated);

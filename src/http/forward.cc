@@ -688,4 +688,8 @@ void RequestIdGenerator::next(char* out) {
   write_hex64(lo, out + 16);
 }
 
+void RequestIdGenerator::next_half(char* out) {
+  write_hex64(mix64(seed_ + kGolden * counter_++), out);
+}
+
 }  // namespace ringgate

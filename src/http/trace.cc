@@ -66,18 +66,15 @@ void start_trace(TraceContext& trace, const MessageParser& request, bool accept,
 }
 
 void write_traceparent(char* out, const TraceContext& trace, RequestIdGenerator& ids) {
-  char span[RequestIdGenerator::kLength];
-  ids.next(span);
-  // The second half is a bijection of the shard's counter: distinct per call, never all zero
-  // but for one value in 2^64.
-  const char* span_id = span + 16;
-  if (all_zero(std::string_view(span_id, 16))) {
-    span_id = span;
-  }
   std::memcpy(out, "00-", 3);
   std::memcpy(out + 3, trace.trace_id, 32);
   out[35] = '-';
-  std::memcpy(out + 36, span_id, 16);
+  // A bijection of the generator's counter: distinct per call; all zero (invalid) for one
+  // counter value in 2^64, then the next is taken.
+  ids.next_half(out + 36);
+  if (all_zero(std::string_view(out + 36, 16))) {
+    ids.next_half(out + 36);
+  }
   out[52] = '-';
   std::memcpy(out + 53, trace.flags, 2);
 }

@@ -313,8 +313,12 @@ bool ProxyCall::build_head() {
   f.trusted_hops = shard_.config().server.trusted_hops;
   f.tls = x_->tls;
   char id[RequestIdGenerator::kLength];
-  shard_.request_ids().next(id);
-  f.request_id = std::string_view(id, sizeof id);
+  if (trace_is_unique(x_->trace)) {
+    f.request_id = x_->trace.id();  // one id for the request and its trace
+  } else {
+    shard_.request_ids().next(id);
+    f.request_id = std::string_view(id, sizeof id);
+  }
   char traceparent[kTraceparentLength];
   if (x_->trace.on) {
     // The call's own span in the request's trace.
@@ -333,7 +337,9 @@ bool ProxyCall::build_head() {
     return false;
   }
   // For the logs: the id outlives the head's bytes in the exchange's arena.
-  if (!id_sent.empty()) {
+  if (id_sent.data() == x_->trace.trace_id) {
+    x_->log.request_id = id_sent;  // the exchange's own
+  } else if (!id_sent.empty()) {
     if (char* kept = static_cast<char*>(x_->arena().allocate(id_sent.size(), 1))) {
       std::memcpy(kept, id_sent.data(), id_sent.size());
       x_->log.request_id = std::string_view(kept, id_sent.size());

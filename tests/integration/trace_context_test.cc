@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -146,6 +147,34 @@ TEST_F(TraceContextTest, RestartAlwaysStartsATraceAndOffPassesThrough) {
   EXPECT_EQ(last_sent("tracestate"), std::vector<std::string>{"vendor=abc"});
   ASSERT_EQ(fetch(off.port(), request("GET", "/api/t"))->status, 200);
   EXPECT_TRUE(last_sent("traceparent").empty()) << "off: none is made up";
+}
+
+// A trace started here is unique to its request: its id is the X-Request-Id too (one id to
+// quote). A continued trace may span many requests: each still gets an X-Request-Id of its own.
+TEST_F(TraceContextTest, ATraceStartedHereGivesItsIdAsTheRequestId) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_with(up.port(), "");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::set<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(fetch(gw.port(), request("GET", "/api/t"))->status, 200);
+    const auto tp = last_sent("traceparent");
+    ASSERT_EQ(tp.size(), 1u);
+    EXPECT_EQ(last_sent("x-request-id"), std::vector<std::string>{parts(tp[0])[1]});
+    ids.insert(parts(tp[0])[1]);
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  const std::string incoming = std::string("00-") + kTraceId + "-" + kParent + "-01";
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(
+        fetch(gw.port(), request("GET", "/api/t", "traceparent: " + incoming + "\r\n"))->status,
+        200);
+    const auto id = last_sent("x-request-id");
+    ASSERT_EQ(id.size(), 1u);
+    EXPECT_NE(id[0], kTraceId);
+    ids.insert(id[0]);
+  }
+  EXPECT_EQ(ids.size(), 5u);
 }
 
 // A user can quote the trace id the gateway's refusal names: in the problem body and in the

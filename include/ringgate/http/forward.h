@@ -123,6 +123,8 @@ class RequestIdGenerator {
   // Writes kLength characters into out (no terminating NUL). Distinct (shard, counter) pairs
   // give distinct ids for a given seed: both halves come from bijective mixes.
   void next(char* out);
+  // Writes 16 characters: half an id, distinct from every other this generator makes (a span id).
+  void next_half(char* out);
 
  private:
   uint64_t seed_;  // the process seed mixed with the shard index

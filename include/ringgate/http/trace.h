@@ -22,6 +22,11 @@ bool parse_traceparent(std::string_view value, char* trace_id, char* flags);
 void start_trace(TraceContext& trace, const MessageParser& request, bool accept,
                  RequestIdGenerator& ids);
 // "00-<trace id>-<a new span id from ids>-<flags>" into out[kTraceparentLength].
+// A trace started here has a trace id no other request has: it serves as the request's
+// X-Request-Id too (one id to quote), sparing a second one.
+inline bool trace_is_unique(const TraceContext& trace) {
+  return trace.on && !trace.continued;
+}
 void write_traceparent(char* out, const TraceContext& trace, RequestIdGenerator& ids);
 
 }  // namespace ringgate
