@@ -42,7 +42,21 @@ std::unique_ptr<Action> AggregateShard::make_action(const RouteConfig& route,
     // Config validated every path already; a mismatch here is a bug worth stopping for.
     throw ConfigError(route.name + ": " + why);
   }
+  auto counters = std::make_unique<AggregateBackendCounters[]>(built->backends.size());
+  for (size_t i = 0; i < built->backends.size(); ++i) {
+    built->backends[i].counters = &counters[i];
+  }
+  counters_.emplace_back(&route, std::move(counters));
   return std::make_unique<AggregateRouteAction>(*this, std::move(built));
+}
+
+const AggregateBackendCounters* AggregateShard::backend_counters(const RouteConfig* route) const {
+  for (const auto& [r, counters] : counters_) {
+    if (r == route) {
+      return counters.get();
+    }
+  }
+  return nullptr;
 }
 
 AggregateCall* AggregateShard::acquire() {

@@ -424,6 +424,8 @@ bool AggregateCall::launch(Backend& b) {
   }
   b.state = Backend::State::kRunning;
   ProxyCall* call = shard_.upstream().acquire_call();
+  bump(rb.counters->calls);
+  b.started_us = shard_.upstream().now_us();
   const Error error = call->start_backend(b, rb.upstream, *rb.cluster, request_, rb.idempotent);
   if (error) {
     shard_.upstream().release_call(call);
@@ -500,6 +502,8 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
   Error error = Error::of(ErrorKind::kInternal);
   if (rendered) {
     ProxyCall* call = shard_.upstream().acquire_call();
+    bump(rb.counters->calls);
+    b.items[i].started_us = shard_.upstream().now_us();
     error = call->start_backend(b.items[i], rb.upstream, *rb.cluster, request_, rb.idempotent);
     if (!error) {
       b.items[i].proxy = call;
@@ -564,6 +568,7 @@ void AggregateCall::Item::on_body(std::string_view data) {
 
 void AggregateCall::Item::on_complete(int upstream_status) {
   AggregateShard& shard = backend->call->shard_;
+  backend->call->record_latency(*backend, started_us);
   Error error;
   std::string reason;
   backend->call->accept_body(body, too_big, upstream_status, &error, &reason);
@@ -573,6 +578,7 @@ void AggregateCall::Item::on_complete(int upstream_status) {
 
 void AggregateCall::Item::on_failed(const Error& error) {
   AggregateShard& shard = backend->call->shard_;
+  backend->call->record_latency(*backend, started_us);
   backend->call->item_finished(*this, error, backend->call->failure_reason(too_big, error));
   shard.wake();
 }
@@ -615,7 +621,12 @@ void AggregateCall::item_finished(Item& item, const Error& error, std::string re
 }
 
 void AggregateCall::fail(Backend& b, const Error& error, std::string reason) {
-  const AggregateBackend& cfg = *route_->backends[b.index].config;
+  const AggregateRoute::Backend& rb = route_->backends[b.index];
+  const AggregateBackend& cfg = *rb.config;
+  bump(rb.counters->failures[static_cast<size_t>(error.kind) % kErrorKindCount]);
+  if (cfg.optional) {
+    bump(rb.counters->defaults);
+  }
   b.state = Backend::State::kFailed;
   b.reason = std::move(reason);
   b.error = error;
@@ -654,6 +665,7 @@ void AggregateCall::Backend::on_body(std::string_view data) {
 
 void AggregateCall::Backend::on_complete(int upstream_status) {
   AggregateShard& shard = call->shard_;
+  call->record_latency(*this, started_us);
   proxy = nullptr;
   shard.give_slot();
   --call->running_;
@@ -704,12 +716,18 @@ std::string AggregateCall::failure_reason(bool too_big, const Error& error) cons
 
 void AggregateCall::Backend::on_failed(const Error& error) {
   AggregateShard& shard = call->shard_;
+  call->record_latency(*this, started_us);
   proxy = nullptr;
   shard.give_slot();
   --call->running_;
   call->fail(*this, error, too_big ? call->failure_reason(true, error) : std::string());
   call->settle();
   shard.wake();
+}
+
+void AggregateCall::record_latency(const Backend& b, uint64_t started_us) {
+  const uint64_t now = shard_.upstream().now_us();
+  route_->backends[b.index].counters->latency.record(now > started_us ? now - started_us : 0);
 }
 
 std::string_view AggregateCall::claim(uint32_t index) {

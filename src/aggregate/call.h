@@ -45,6 +45,7 @@ struct AggregateRoute {
     json::Projection projection;
     json::Path for_each;  // for_each: the array's `[*]` and the element path, as one Path
     bool idempotent = true;
+    AggregateBackendCounters* counters = nullptr;  // the shard's (AggregateShard::make_action)
   };
   const RouteConfig* route = nullptr;
   const AggregateAction* action = nullptr;
@@ -106,6 +107,7 @@ class AggregateCall final : public Timer,
     uint32_t index = 0;
     ProxyCall* proxy = nullptr;
     bool too_big = false;
+    uint64_t started_us = 0;
     std::string body;
     Described described;
 
@@ -121,7 +123,8 @@ class AggregateCall final : public Timer,
     uint32_t index = 0;
     State state = State::kWaiting;
     ProxyCall* proxy = nullptr;
-    Error error;  // why it failed (source kBackend, named by its key; detail: reason)
+    uint64_t started_us = 0;  // the call in flight (not for_each)
+    Error error;              // why it failed (source kBackend, named by its key; detail: reason)
     bool too_big = false;
     // The body once done (a failed optional backend: its default). Capacity for json::kPadding
     // more bytes is kept, so padding it for the reader never moves it.
@@ -167,6 +170,8 @@ class AggregateCall final : public Timer,
   // known than error's kind says.
   void fail(Backend& b, const Error& error, std::string reason = {});
   void fail(Backend& b, ErrorKind kind, std::string reason) { fail(b, Error::of(kind), reason); }
+  // A call of `b` that started at `started_us` is over (its backend's latency histogram).
+  void record_latency(const Backend& b, uint64_t started_us);
   void settle();  // after a backend ends: answer, or launch what can go now
   void answer();
   // Queued past aggregate.queue_timeout without starting: 503 with Retry-After.

@@ -369,6 +369,13 @@ void Connection::end_exchange() {
   if (RequestLog* log = request_log()) {
     log->log(*x_);
   }
+  if (x_->plan && x_->plan->route && !local()) {
+    const Exchange& x = *x_;
+    const Timings& t = x.timings;
+    http_.route_counters(x.match.route_index)
+        .record(x.log.status, x.request().head_bytes() + x.request().body_bytes(), x.log.bytes_out,
+                t.done_us > t.head_us ? t.done_us - t.head_us : 0);
+  }
   Pipeline::finish(*x_);
   x_ = nullptr;
   arena_.reset();

@@ -38,6 +38,7 @@ HttpShard::HttpShard(Shard& shard, const Config& config, BufferChains& chains,
       // Not the X-Request-Id sequence: a trace id must not give a request id away, or the reverse.
       trace_ids_(mix64(process_seed() ^ 0x7472616365ull), shard.index()) {
   shared_spans_.resize(config.server.limits.headers);
+  route_counters_ = std::make_unique<RouteCounters[]>(config.routes.size());
   tls_.timers = &shard.timers();
   tls_.now_ms = &shard.now_ms_ref();
   parser_context_.limits = &config.server.limits;

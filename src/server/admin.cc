@@ -26,6 +26,8 @@ std::string render_metrics(const Gateway& gateway) {
   gateway.render_jwt_metrics(out);
   gateway.render_api_key_metrics(out);
   gateway.render_tls_metrics(out);
+  gateway.render_route_metrics(out);
+  gateway.render_aggregate_backend_metrics(out);
   gateway.render_log_metrics(out);
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "ringgate/core/clock.h"
 #include "ringgate/core/histogram.h"
@@ -232,6 +233,130 @@ void Gateway::render_upstream_metrics(std::string& out) const {
   for (size_t c = 0; c < cfg.upstreams.size(); ++c) {
     out += "ringgate_upstream_dns_failures_total{upstream=\"" + cfg.upstreams[c].name + "\"} " +
            std::to_string(shared_clusters_[c]->dns_failures.load(std::memory_order_relaxed)) + '\n';
+  }
+}
+
+void Gateway::render_route_metrics(std::string& out) const {
+  const std::vector<RouteConfig>& routes = config_->routes;
+  if (routes.empty() || workers_.empty()) {
+    return;
+  }
+  auto label = [&](size_t r) { return "route=\"" + routes[r].name + "\""; };
+  static constexpr const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "aborted"};
+  metric_head(out, "ringgate_route_requests_total", "counter",
+              "Requests that reached the route, by the class of their response (aborted: the "
+              "client left unanswered)");
+  for (size_t r = 0; r < routes.size(); ++r) {
+    for (size_t c = 0; c < std::size(kClasses); ++c) {
+      uint64_t n = 0;
+      for (const auto& w : workers_) {
+        n += w->route_counters(r).responses[c].load(std::memory_order_relaxed);
+      }
+      out.append("ringgate_route_requests_total{").append(label(r)).append(",class=\"");
+      out.append(kClasses[c]).append("\"} ").append(std::to_string(n)).append("\n");
+    }
+  }
+  for (const auto& [name, field, help] :
+       {std::tuple{"ringgate_route_bytes_in_total", &RouteCounters::bytes_in,
+                   "Request bytes (head and body) of the route's requests"},
+        std::tuple{"ringgate_route_bytes_out_total", &RouteCounters::bytes_out,
+                   "Response bytes written to the clients of the route"}}) {
+    metric_head(out, name, "counter", help);
+    for (size_t r = 0; r < routes.size(); ++r) {
+      uint64_t n = 0;
+      for (const auto& w : workers_) {
+        n += (w->route_counters(r).*field).load(std::memory_order_relaxed);
+      }
+      out.append(name).append("{").append(label(r)).append("} ");
+      out.append(std::to_string(n)).append("\n");
+    }
+  }
+  metric_head(out, "ringgate_route_request_duration_seconds", "histogram",
+              "The route's requests, from the request head to the response's last byte written");
+  for (size_t r = 0; r < routes.size(); ++r) {
+    std::vector<const LatencyHistogram*> parts;
+    for (const auto& w : workers_) {
+      parts.push_back(&w->route_counters(r).latency);
+    }
+    render_histogram(out, "ringgate_route_request_duration_seconds", label(r), parts);
+  }
+}
+
+void Gateway::render_aggregate_backend_metrics(std::string& out) const {
+  const std::vector<RouteConfig>& routes = config_->routes;
+  // (route, backend) → the shards' counters.
+  struct Part {
+    const RouteConfig* route;
+    size_t backend;
+    std::vector<const AggregateBackendCounters*> shards;
+  };
+  std::vector<Part> parts;
+  for (const RouteConfig& r : routes) {
+    const auto* action = std::get_if<AggregateAction>(&r.action);
+    if (!action) {
+      continue;
+    }
+    for (size_t b = 0; b < action->backends.size(); ++b) {
+      Part p{&r, b, {}};
+      for (const auto& w : workers_) {
+        if (const AggregateBackendCounters* c = w->backend_counters(&r)) {
+          p.shards.push_back(&c[b]);
+        }
+      }
+      parts.push_back(std::move(p));
+    }
+  }
+  if (parts.empty()) {
+    return;
+  }
+  auto labels = [](const Part& p) {
+    return "route=\"" + p.route->name + "\",backend=\"" +
+           std::get<AggregateAction>(p.route->action).backends[p.backend].key + "\"";
+  };
+  auto sum = [](const Part& p, auto field) {
+    uint64_t n = 0;
+    for (const AggregateBackendCounters* c : p.shards) {
+      n += field(*c).load(std::memory_order_relaxed);
+    }
+    return n;
+  };
+  metric_head(out, "ringgate_aggregate_backend_calls_total", "counter",
+              "Calls of an aggregation backend (each for_each element is one)");
+  for (const Part& p : parts) {
+    out.append("ringgate_aggregate_backend_calls_total{").append(labels(p)).append("} ");
+    out.append(std::to_string(sum(
+                   p, [](const AggregateBackendCounters& c) -> const auto& { return c.calls; })))
+        .append("\n");
+  }
+  metric_head(out, "ringgate_aggregate_backend_failures_total", "counter",
+              "Aggregation backends that failed, by kind (kinds that never happened are left out)");
+  for (const Part& p : parts) {
+    for (size_t k = 1; k < kErrorKindCount; ++k) {
+      const uint64_t n = sum(
+          p, [k](const AggregateBackendCounters& c) -> const auto& { return c.failures[k]; });
+      if (n > 0) {
+        out.append("ringgate_aggregate_backend_failures_total{").append(labels(p));
+        out.append(",kind=\"").append(error_code(static_cast<ErrorKind>(k))).append("\"} ");
+        out.append(std::to_string(n)).append("\n");
+      }
+    }
+  }
+  metric_head(out, "ringgate_aggregate_backend_defaults_total", "counter",
+              "Answers that carried an optional backend's default in place of its response");
+  for (const Part& p : parts) {
+    out.append("ringgate_aggregate_backend_defaults_total{").append(labels(p)).append("} ");
+    out.append(std::to_string(sum(
+                   p, [](const AggregateBackendCounters& c) -> const auto& { return c.defaults; })))
+        .append("\n");
+  }
+  metric_head(out, "ringgate_aggregate_backend_duration_seconds", "histogram",
+              "Aggregation backend calls, from their start to their response complete or failure");
+  for (const Part& p : parts) {
+    std::vector<const LatencyHistogram*> h;
+    for (const AggregateBackendCounters* c : p.shards) {
+      h.push_back(&c->latency);
+    }
+    render_histogram(out, "ringgate_aggregate_backend_duration_seconds", labels(p), h);
   }
 }
 

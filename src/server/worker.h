@@ -74,6 +74,10 @@ class Worker final : public ShardHooks {
   const ApiKeyCounters& api_key_counters(size_t set) const { return api_key_counters_[set]; }
   const TlsCounters& tls_counters() const { return http_.tls_counters(); }
   const LogStream* access_log() const { return access_log_.get(); }
+  const RouteCounters& route_counters(size_t route) const { return http_.route_counters(route); }
+  const AggregateBackendCounters* backend_counters(const RouteConfig* route) const {
+    return aggregate_.backend_counters(route);
+  }
   const LogStream* error_log() const { return error_log_.get(); }
   const ShardRateLimiter& rate_limiter() const { return *rate_limiter_; }
   const RedisLink* redis() const { return redis_.get(); }

@@ -10,11 +10,16 @@
 // refused 503. Freed slots go to started requests first, so work in progress finishes before
 // new work starts: under overload, requests are refused early instead of all timing out.
 
+#include <atomic>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "ringgate/aggregate/json.h"
 #include "ringgate/config/config.h"
+#include "ringgate/core/counters.h"
+#include "ringgate/core/error.h"
+#include "ringgate/core/histogram.h"
 #include "ringgate/core/intrusive_list.h"
 #include "ringgate/core/object_pool.h"
 #include "ringgate/http/pipeline.h"
@@ -30,6 +35,14 @@ struct BudgetWaiter {
   ListLink<BudgetWaiter> wait_link;
 };
 
+// One aggregation backend's counters on one shard (relaxed stores by the shard, summed on scrape).
+struct AggregateBackendCounters {
+  std::atomic<uint64_t> calls{0};     // calls made (each element of a for_each is one)
+  std::atomic<uint64_t> defaults{0};  // an optional backend failed: its default was served
+  std::atomic<uint64_t> failures[kErrorKindCount] = {};  // the backend failed, by kind
+  LatencyHistogram latency;  // each call, from its start to its response complete (or failure)
+};
+
 class AggregateShard {
  public:
   // `budget`: backend calls in flight at once; `queue_timeout_ms`: a new request's wait for it.
@@ -42,6 +55,9 @@ class AggregateShard {
   // The action of aggregate route `route` on this shard: templates and projections compiled,
   // clusters resolved. Throws ConfigError for what the config loader should have refused.
   std::unique_ptr<Action> make_action(const RouteConfig& route, const AggregateAction& action);
+  // The counters of `route`'s backends (in config order), or null when it is not an aggregate
+  // route of this shard.
+  const AggregateBackendCounters* backend_counters(const RouteConfig* route) const;
 
   AggregateCall* acquire();
   void release(AggregateCall* call);
@@ -87,6 +103,8 @@ class AggregateShard {
   WaitList slot_waiters_;   // started requests waiting for a slot
   WaitList admit_waiters_;  // new requests waiting to start
   bool waking_ = false;
+  // Per aggregate route: its backends' counters.
+  std::vector<std::pair<const RouteConfig*, std::unique_ptr<AggregateBackendCounters[]>>> counters_;
 };
 
 }  // namespace ringgate

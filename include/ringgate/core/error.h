@@ -45,6 +45,8 @@ enum class ErrorKind : uint8_t {
   kInternal,           // the gateway could not build a response → 502
 };
 
+inline constexpr size_t kErrorKindCount = static_cast<size_t>(ErrorKind::kInternal) + 1;
+
 enum class ErrorSource : uint8_t { kClient, kUpstream, kBackend, kGateway };
 
 struct Error {

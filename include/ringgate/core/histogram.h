@@ -14,9 +14,10 @@ namespace ringgate {
 class LatencyHistogram {
  public:
   // Upper bounds in microseconds (Prometheus `le`), then +Inf.
-  static constexpr uint64_t kBoundsUs[] = {250,    500,     1000,    2500,    5000,
-                                           10000,  25000,   50000,   100000,  250000,
-                                           500000, 1000000, 2500000, 5000000, 10000000};
+  // From 25 µs (a direct answer, a cache hit) to 10 s.
+  static constexpr uint64_t kBoundsUs[] = {25,     50,     100,     250,     500,     1000,
+                                           2500,   5000,   10000,   25000,   50000,   100000,
+                                           250000, 500000, 1000000, 2500000, 5000000, 10000000};
   static constexpr size_t kBuckets = sizeof kBoundsUs / sizeof kBoundsUs[0] + 1;
 
   void record(uint64_t us) {

@@ -12,6 +12,7 @@
 #include "ringgate/config/config.h"
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/counters.h"
+#include "ringgate/core/histogram.h"
 #include "ringgate/core/input_chain.h"
 #include "ringgate/core/object_pool.h"
 #include "ringgate/core/shard.h"
@@ -26,6 +27,30 @@ namespace ringgate {
 class Connection;
 class RequestLog;
 struct OutBuffer;
+
+// One route's counters on one shard (relaxed stores by the shard, summed on scrape).
+struct RouteCounters {
+  static constexpr size_t kAborted = 5;     // responses[kAborted]: the client left unanswered
+  std::atomic<uint64_t> responses[6] = {};  // by status class 1xx..5xx, then aborted
+  std::atomic<uint64_t> bytes_in{0};        // request head and body
+  std::atomic<uint64_t> bytes_out{0};       // response written to the client
+  LatencyHistogram latency;                 // request head to the response's last byte
+
+  // The exchange of a route is over.
+  void record(int status, uint64_t in, uint64_t out, uint64_t duration_us) {
+    const size_t c =
+        status >= 100 && status < 600 ? static_cast<size_t>(status / 100 - 1) : kAborted;
+    bump(responses[c]);
+    add(bytes_in, in);
+    add(bytes_out, out);
+    latency.record(duration_us);
+  }
+
+ private:
+  static void add(std::atomic<uint64_t>& c, uint64_t by) {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+};
 
 class HttpShard {
  public:
@@ -104,6 +129,9 @@ class HttpShard {
   const DateCache& date() const { return date_; }
   // The request logs (the worker's); null until set.
   RequestLog* request_log() { return request_log_; }
+  // By route index (Config::routes).
+  RouteCounters& route_counters(size_t route) { return route_counters_[route]; }
+  const RouteCounters& route_counters(size_t route) const { return route_counters_[route]; }
   // Trace and span ids (W3C trace context) made on this shard.
   RequestIdGenerator& trace_ids() { return trace_ids_; }
   void set_request_log(RequestLog* log) { request_log_ = log; }
@@ -153,6 +181,7 @@ class HttpShard {
   std::vector<std::string*> free_bodies_;
   DateCache date_;
   RequestLog* request_log_ = nullptr;
+  std::unique_ptr<RouteCounters[]> route_counters_;
   std::string server_line_;
   std::string error_body_;
   std::string refusal_;                // refuse(): the whole 503, built on first use

@@ -73,6 +73,10 @@ class Gateway {
   void render_api_key_metrics(std::string& out) const;
   // Appends the TLS metrics (handshakes, failures, certificate expiry) in Prometheus text.
   void render_tls_metrics(std::string& out) const;
+  // Appends the per-route counters and latency histograms (summed over shards) in Prometheus text.
+  void render_route_metrics(std::string& out) const;
+  // Per aggregation backend (route and key): calls, failures by kind, defaults, latency.
+  void render_aggregate_backend_metrics(std::string& out) const;
   // Appends the log metrics (lines, dropped lines, write errors, reopens) in Prometheus text.
   void render_log_metrics(std::string& out) const;
   // SIGUSR1: log files are opened again by their paths (after logrotate moved them).

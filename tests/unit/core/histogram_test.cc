@@ -11,13 +11,15 @@ namespace {
 TEST(LatencyHistogram, BucketsAreUpperBoundsInclusive) {
   LatencyHistogram h;
   h.record(0);
-  h.record(250);  // on the bound: that bucket
-  h.record(251);
+  h.record(25);  // on the first bound: that bucket
+  h.record(26);
   h.record(20'000'000);  // past the last bound: +Inf
+  EXPECT_EQ(LatencyHistogram::kBoundsUs[0], 25u);
+  EXPECT_EQ(LatencyHistogram::kBoundsUs[1], 50u);
   EXPECT_EQ(h.bucket(0), 2u);
   EXPECT_EQ(h.bucket(1), 1u);
   EXPECT_EQ(h.bucket(LatencyHistogram::kBuckets - 1), 1u);
-  EXPECT_EQ(h.sum_us(), 20'000'501u);
+  EXPECT_EQ(h.sum_us(), 20'000'051u);
 }
 
 TEST(LatencyHistogram, RendersCumulativeSumOfShards) {
