@@ -13,6 +13,7 @@
 #include "ringgate/demo/demo.h"
 #include "ringgate/server/admin.h"
 #include "ringgate/server/gateway.h"
+#include "ringgate/server/systemd.h"
 #include "ringgate/versions.h"
 
 namespace {
@@ -88,6 +89,18 @@ void raise_file_limit(const ringgate::Config& config) {
   }
 }
 
+// A unit with Type=notify: the service manager learns that the gateway serves.
+void notify_ready(const ringgate::Gateway& gateway) {
+  std::string state = "READY=1\nMAINPID=" + std::to_string(getpid()) + "\nSTATUS=serving on";
+  for (const auto& l : gateway.listeners()) {
+    if (!l.admin) {
+      state += " " + l.address.to_string();
+    }
+  }
+  state += ", " + std::to_string(gateway.workers()) + " workers\n";
+  ringgate::notify_service_manager(state);
+}
+
 // Runs until SIGINT or SIGTERM has drained the gateway.
 void serve(ringgate::Gateway& gateway, const sigset_t& signals) {
   bool stop_requested = false;
@@ -99,6 +112,7 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals) {
         fprintf(stderr, "ringgate: %s: draining (up to %lld ms)\n", strsignal(sig),
                 static_cast<long long>(gateway.config().server.drain_timeout.count()));
         stop_requested = true;
+        ringgate::notify_service_manager("STOPPING=1\nSTATUS=draining\n");
         gateway.request_stop();
       }
     } else if (sig == SIGHUP) {
@@ -187,6 +201,7 @@ int main(int argc, char** argv) {
   }
   fprintf(stderr, "ringgate: ready, %u workers\n", gateway.workers());
   fflush(stderr);
+  notify_ready(gateway);
   if (demo) {
     ringgate::demo::print_examples(gateway.config(), gateway.listeners(), stdout);
   }
