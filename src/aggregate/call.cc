@@ -7,6 +7,7 @@
 
 #include "ringgate/aggregate/aggregate_shard.h"
 #include "ringgate/core/method.h"
+#include "ringgate/http/access_log.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/http_shard.h"
 #include "ringgate/http/response.h"
@@ -727,7 +728,21 @@ void AggregateCall::Backend::on_failed(const Error& error) {
 
 void AggregateCall::record_latency(const Backend& b, uint64_t started_us) {
   const uint64_t now = shard_.upstream().now_us();
-  route_->backends[b.index].counters->latency.record(now > started_us ? now - started_us : 0);
+  const uint64_t took = now > started_us ? now - started_us : 0;
+  const AggregateRoute::Backend& rb = route_->backends[b.index];
+  rb.counters->latency.record(took);
+  // logging.level debug: one line per backend call.
+  if (RequestLog* log = RequestLog::current(); log && log->wants(LogLevel::kDebug)) {
+    char text[512];
+    const int n = snprintf(text, sizeof text,
+                           "aggregate route=%s backend=%s upstream=%s call ended after %llu us "
+                           "request_id=%s",
+                           route_->route->name.c_str(), rb.config->key.c_str(),
+                           rb.cluster->config->name.c_str(), static_cast<unsigned long long>(took),
+                           request_id_.c_str());
+    log->event(LogLevel::kDebug,
+               std::string_view(text, std::min(static_cast<size_t>(n), sizeof text - 1)));
+  }
 }
 
 std::string_view AggregateCall::claim(uint32_t index) {

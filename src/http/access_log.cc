@@ -401,6 +401,35 @@ void RequestLog::log_error(const Exchange* x, const Error& error, int status,
   committed(errors_->commit(line.finish(space)));
 }
 
+namespace {
+thread_local RequestLog* current_log = nullptr;
+}  // namespace
+
+RequestLog* RequestLog::current() {
+  return current_log;
+}
+
+void RequestLog::set_current(RequestLog* log) {
+  current_log = log;
+}
+
+void RequestLog::event(LogLevel level, std::string_view text) {
+  if (!errors_ || level > config_.level) {
+    return;
+  }
+  char* space = errors_->reserve(kMaxLine);
+  if (!space) {
+    return;
+  }
+  static constexpr const char* kLevels[] = {" error ", " warn ", " info ", " debug "};
+  Line line(space, kMaxLine);
+  line.raw("ringgate: ");
+  append_time(line, false);
+  line.raw(kLevels[static_cast<size_t>(level)]);
+  line.escaped_text(text);
+  committed(errors_->commit(line.finish(space)));
+}
+
 void RequestLog::append_time(Line& line, bool combined) const {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);  // the vDSO: no syscall

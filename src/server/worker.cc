@@ -236,6 +236,7 @@ void Worker::start_shard0_tasks() {
 }
 
 void Worker::run() {
+  RequestLog::set_current(request_log_.get());  // this thread's shard
   const Config& cfg = *config_;
   ReactorOptions opts;
   opts.entries = cfg.server.ring_entries;

@@ -43,6 +43,8 @@ void circuit_record(UpstreamCluster& c, bool success, bool* probe, uint64_t now_
       shared.open_until_ms.store(0, std::memory_order_relaxed);
       shared.half_open_probe.store(false, std::memory_order_release);
       *probe = false;
+      upstream_event("upstream %s: circuit closed (the probe call succeeded)",
+                     c.config->name.c_str());
     }
     return;
   }
@@ -53,10 +55,14 @@ void circuit_record(UpstreamCluster& c, bool success, bool* probe, uint64_t now_
     shared.half_open_probe.store(false, std::memory_order_release);
     shared.circuit_opened.fetch_add(1, std::memory_order_relaxed);
     *probe = false;
+    upstream_event("upstream %s: circuit open again for %lld ms (the probe call failed)",
+                   c.config->name.c_str(), static_cast<long long>(cfg.open_for.count()));
   } else if (n >= cfg.consecutive_failures) {
     uint64_t closed = 0;
     if (shared.open_until_ms.compare_exchange_strong(closed, reopen, std::memory_order_relaxed)) {
       shared.circuit_opened.fetch_add(1, std::memory_order_relaxed);
+      upstream_event("upstream %s: circuit open for %lld ms after %u failures in a row",
+                     c.config->name.c_str(), static_cast<long long>(cfg.open_for.count()), n);
     }
   }
 }

@@ -1,9 +1,12 @@
 #include "ringgate/upstream/cluster.h"
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 
 #include "pool.h"
 #include "ringgate/core/hash.h"
+#include "ringgate/http/access_log.h"
 
 namespace ringgate {
 
@@ -41,6 +44,22 @@ bool sync_endpoint_address(UpstreamEndpoint& ep) {
     }
   }
   return a != nullptr;
+}
+
+void upstream_event(const char* format, ...) {
+  RequestLog* log = RequestLog::current();
+  if (!log) {
+    return;
+  }
+  char text[1024];
+  va_list args;
+  va_start(args, format);
+  const int n = vsnprintf(text, sizeof text, format, args);
+  va_end(args);
+  if (n > 0) {
+    log->event(LogLevel::kWarn,
+               std::string_view(text, std::min(static_cast<size_t>(n), sizeof text - 1)));
+  }
 }
 
 std::string_view endpoint_host(const UpstreamEndpoint& ep) {

@@ -1,6 +1,7 @@
 #include "ringgate/upstream/health.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "ringgate/net/socket.h"
@@ -39,20 +40,20 @@ void HealthProbe::stop() {
   stopped_ = true;
   shard_.timers().disarm(*this);
   if (checking_ && !decided_) {
-    decide(false);  // closes what is open; record() is skipped once stopped
+    decide(false, "stopped");  // closes what is open; record() is skipped once stopped
   }
 }
 
 void HealthProbe::begin_check() {
   io_.reset();  // the last check's, closed
   if (!sync_endpoint_address(endpoint_)) {
-    record(false);  // the name does not resolve (yet)
+    record(false, "the name does not resolve");
     return;
   }
   fd_ = open_stream_socket(endpoint_.address.family());
   if (fd_ < 0) {
     fd_ = -1;
-    record(false);
+    record(false, "no socket could be opened");
     return;
   }
   checking_ = true;
@@ -80,7 +81,7 @@ void HealthProbe::on_connect(int res) {
     return;
   }
   if (res < 0) {
-    decide(false);
+    decide(false, "could not connect");
     return;
   }
   if (const TlsUpstreamConfig* tls = cluster_.config->tls.get()) {
@@ -109,7 +110,7 @@ void HealthProbe::on_sent(int res) {
     return;
   }
   if (res < 0) {
-    decide(false);
+    decide(false, "the request could not be sent");
     return;
   }
   sent_ += static_cast<size_t>(res);
@@ -126,14 +127,18 @@ void HealthProbe::on_input(uint16_t bid, uint32_t len) {
   }
   shard_.reactor().recycle(bid);
   if (!decided_ && received_ == sizeof status_line_) {
-    decide(status_passes(status_line_));
+    const bool passed = status_passes(status_line_);
+    if (!passed) {
+      snprintf(answered_, sizeof answered_, "answered %.3s", status_line_ + 9);
+    }
+    decide(passed, answered_);
   }
 }
 
 void HealthProbe::on_input_end(int) {
   // Closed (or broken, or a failed handshake) before a whole status line came.
   if (!decided_) {
-    decide(false);
+    decide(false, "closed before a status line (reset, or the TLS handshake failed)");
   }
 }
 
@@ -143,9 +148,10 @@ void HealthProbe::on_input_starved() {
   shard_.timers().arm(*this, std::min(deadline_ms_, shard_.now_ms() + kStarvedRetryMs));
 }
 
-void HealthProbe::decide(bool passed) {
+void HealthProbe::decide(bool passed, const char* why) {
   decided_ = true;
   passed_ = passed;
+  why_ = why;
   shard_.timers().disarm(*this);
   if (connecting_) {
     shard_.reactor().submit_cancel(this, kOpConnect);  // on_connect() closes the socket
@@ -167,11 +173,11 @@ void HealthProbe::close_socket() {
   }
   checking_ = false;
   if (!stopped_) {
-    record(passed_);
+    record(passed_, why_);
   }
 }
 
-void HealthProbe::record(bool passed) {
+void HealthProbe::record(bool passed, const char* why) {
   checking_ = false;
   const HealthCheckConfig& h = cluster_.config->health;
   SharedEndpoint& shared = *endpoint_.shared;
@@ -181,6 +187,8 @@ void HealthProbe::record(bool passed) {
     failures_ = 0;
     if (!healthy && ++passes_ >= h.healthy_threshold) {
       shared.healthy.store(true, std::memory_order_relaxed);
+      upstream_event("upstream %s: endpoint %s healthy again (%u health checks passed)",
+                     cluster_.config->name.c_str(), endpoint_.authority.c_str(), passes_);
       passes_ = 0;
     }
     // An endpoint the outlier detector ejected returns as soon as it is healthy by its checks:
@@ -193,6 +201,9 @@ void HealthProbe::record(bool passed) {
     shared.checks_failed.fetch_add(1, std::memory_order_relaxed);
     if (healthy && ++failures_ >= h.unhealthy_threshold) {
       shared.healthy.store(false, std::memory_order_relaxed);
+      upstream_event("upstream %s: endpoint %s unhealthy (%u health checks failed; the last: %s)",
+                     cluster_.config->name.c_str(), endpoint_.authority.c_str(), failures_,
+                     why ? why : "failed");
       failures_ = 0;
     }
   }
@@ -215,7 +226,7 @@ void HealthProbe::on_timer(Timer* t) {
     p->shard_.timers().arm(*p, p->deadline_ms_);
     p->io_->start_input();
   } else {
-    p->decide(false);  // timed out
+    p->decide(false, "timed out");
   }
 }
 

@@ -40,6 +40,9 @@ void outlier_note(UpstreamCluster& c, UpstreamEndpoint& ep, bool connect_failed,
   const uint64_t duration = std::min(base * times, static_cast<uint64_t>(cfg.max_ejection.count()));
   shared.ejected_until_ms.store(now_ms + duration, std::memory_order_relaxed);
   bump(c.counters.ejections);
+  upstream_event("upstream %s: endpoint %s ejected for %llu ms (ejection %u; outlier detection)",
+                 c.config->name.c_str(), ep.authority.c_str(),
+                 static_cast<unsigned long long>(duration), times);
 }
 
 }  // namespace ringgate

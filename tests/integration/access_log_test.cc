@@ -235,6 +235,42 @@ TEST_F(AccessLogTest, AStalledOutputDropsAndCountsLinesWhileRequestsGoOn) {
   close(reader);
 }
 
+// Upstream state changes reach the error log at level warn: an endpoint turning unhealthy
+// (with the last check's failure) and a circuit opening; `level: error` keeps them out.
+TEST_F(AccessLogTest, UpstreamStateChangesAreWarnLines) {
+  const uint16_t dead = dead_port();
+  const std::string cluster =
+      "    health: {interval: 100ms, timeout: 100ms, unhealthy_threshold: 2}\n"
+      "    circuit: {consecutive_failures: 2, open_for: 5s}\n";
+  auto& gw = start_proxy(endpoint(dead), cluster);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(status_of(gw, request("GET", "/api/x")), 502);
+  }
+  EXPECT_TRUE(
+      gw.wait_output("upstream api: circuit open for 5000 ms after 2 failures in a row", 3s))
+      << gw.log();
+  EXPECT_TRUE(gw.wait_output("upstream api: endpoint 127.0.0.1:" + std::to_string(dead) +
+                                 " unhealthy (2 health checks failed; the last: could not connect)",
+                             3s))
+      << gw.log();
+  EXPECT_TRUE(std::regex_search(gw.log(), std::regex(R"(ringgate: \S+Z warn upstream api: )")))
+      << gw.log();
+
+  ConfigSpec quiet;
+  quiet.sections = "logging: {level: error}\n";
+  auto& q = start_proxy(endpoint(dead), cluster, "", quiet);
+  ASSERT_TRUE(q.ok()) << q.error();
+  ASSERT_GE(wait_metric(q.admin_port(),
+                        "ringgate_upstream_endpoint_health_checks_failed_total{upstream=\"api\","
+                        "endpoint=\"127.0.0.1:" +
+                            std::to_string(dead) + "\"}",
+                        [](double v) { return v >= 3; }),
+            3);
+  std::this_thread::sleep_for(200ms);  // past the flush of anything written
+  EXPECT_EQ(q.log().find("unhealthy"), std::string::npos) << q.log();
+}
+
 TEST_F(AccessLogTest, AnAccessLogThatCannotBeOpenedStopsTheStart) {
   const std::string conf =
       dir_.write("c.yaml", make_config(spec_with("{path: /nonexistent-dir/access.log}")));

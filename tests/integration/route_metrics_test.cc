@@ -92,5 +92,25 @@ TEST_F(AggregateTest, EachBackendCountsCallsFailuresDefaultsAndLatency) {
   EXPECT_EQ(m("duration_seconds_bucket{" + route + ",backend=\"list\",le=\"+Inf\"}"), 2);
 }
 
+// logging.level debug: one error-log line per aggregation backend call.
+TEST_F(AggregateTest, DebugLevelLogsEveryBackendCall) {
+  Upstream a;
+  sections_ = "logging: {level: debug}\n";
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: one, upstream: a, path: /1}\n"
+      "        - {key: two, upstream: a, path: /2}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1", "X-Request-Id: dbg-1\r\n"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  for (const char* key : {"one", "two"}) {
+    EXPECT_TRUE(gw.wait_output(std::string("debug aggregate route=route#1 backend=") + key, 3s))
+        << gw.log();
+  }
+  EXPECT_NE(gw.log().find("request_id=dbg-1"), std::string::npos) << gw.log();
+}
+
 }  // namespace
 }  // namespace ringgate::it

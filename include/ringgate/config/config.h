@@ -182,8 +182,8 @@ struct AccessLogConfig {
 
 struct LoggingConfig {
   // The error log (stderr): error = the gateway's own 5xx answers; warn = and upstream state
-  // changes; info (default) = and its 4xx answers and start-up; debug = and every aggregation
-  // backend call.
+  // changes (health, ejection, circuit); info (default) = and its 4xx answers; debug = and every
+  // aggregation backend call. Start-up and config messages are always written.
   LogLevel level = LogLevel::kInfo;
   AccessLogConfig access;
 };

@@ -43,8 +43,18 @@ class RequestLog final : private Timer {
   // The gateway answers `error` with `status`: its error log line (rate-limited per kind).
   // `x` is null for a request refused before its head was complete.
   void log_error(const Exchange* x, const Error& error, int status, std::string_view client);
+  // An event of the gateway's own on the error log ("upstream api: endpoint ... ejected for
+  // 30000 ms"), written when `level` is within logging.level.
+  void event(LogLevel level, std::string_view text);
+  // Whether event(level, ...) would write (to skip formatting what would not be).
+  bool wants(LogLevel level) const { return errors_ && level <= config_.level; }
   // Hands what is buffered to the writer (the flush timer; draining).
   void flush();
+
+  // The request log of the shard running on this thread (set by its worker), for code that has
+  // no handle of its own (upstream state changes); null off the shards.
+  static RequestLog* current();
+  static void set_current(RequestLog* log);
 
  private:
   struct Line;

@@ -140,6 +140,10 @@ struct UpstreamCluster {
 // False while the endpoint has no address.
 bool sync_endpoint_address(UpstreamEndpoint& ep);
 
+// An upstream state change (health, ejection, circuit) on the error log at level warn, through
+// the request log of the shard this thread runs (printf-style; lines are cut at 1 KiB).
+void upstream_event(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
 // The endpoint's host as configured, without port or brackets: what a TLS connection to it
 // sends as SNI (unless the cluster names one) and checks the certificate against.
 std::string_view endpoint_host(const UpstreamEndpoint& ep);

@@ -63,8 +63,9 @@ class HealthProbe final : public Completion, public TransportHandler, public Tim
   void on_connect(int res);
   void send_request();
   // The check has its result: what is open closes, then the result counts (record()).
-  void decide(bool passed);
-  void record(bool passed);
+  void decide(bool passed, const char* why);
+  // `why`: why it failed (for the error log when the endpoint turns unhealthy).
+  void record(bool passed, const char* why = nullptr);
   void close_socket();
   static void on_timer(Timer* t);
 
@@ -88,6 +89,8 @@ class HealthProbe final : public Completion, public TransportHandler, public Tim
   bool connecting_ = false;  // the connect is in flight
   bool decided_ = false;     // the check in progress has its result (waiting for the close)
   bool passed_ = false;
+  const char* why_ = nullptr;  // the check in progress failed: why
+  char answered_[24] = {};     // "answered 503"
   bool starved_ = false;
   bool stopped_ = false;
 };
