@@ -1,10 +1,14 @@
 #include "ringgate/core/log_writer.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -23,12 +27,37 @@ void futex_wake(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
-// Writes all of `data`; false on an error other than EINTR.
-bool write_all(int fd, const char* data, size_t n) {
+// Writes all of `data`; false on an error other than EINTR. A file writes at once; a pipe, socket
+// or terminal (`piped`) is written PIPE_BUF bytes at a time once poll says there is room, so that
+// a reader that stopped reading never holds the writer in write(2): while `give_up` is false it
+// waits on, and once it is true (the gateway is stopping) it gives up within kStallMs.
+// Once it has given up on an output, later buffers for it are dropped at once (`stalled`).
+bool write_all(int fd, const char* data, size_t n, bool piped, const std::atomic<bool>& give_up,
+               bool* stalled) {
+  constexpr int kStallMs = 200;
   while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
+    size_t chunk = n;
+    if (piped) {
+      if (*stalled) {
+        return false;
+      }
+      pollfd p{fd, POLLOUT, 0};
+      const int ready = poll(&p, 1, kStallMs);
+      if (ready == 0) {
+        if (give_up.load()) {
+          *stalled = true;
+          return false;
+        }
+        continue;
+      }
+      if (ready < 0 && errno != EINTR) {
+        return false;
+      }
+      chunk = std::min<size_t>(n, PIPE_BUF);
+    }
+    const ssize_t w = ::write(fd, data, chunk);
     if (w < 0) {
-      if (errno == EINTR) {
+      if (errno == EINTR || errno == EAGAIN) {
         continue;
       }
       return false;
@@ -37,6 +66,12 @@ bool write_all(int fd, const char* data, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return true;
+}
+
+// A destination that can stall: not a regular file.
+bool piped(int fd) {
+  struct stat st {};
+  return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
 }  // namespace
@@ -91,14 +126,14 @@ void LogStream::flush() {
   writer_.wake();
 }
 
-bool LogStream::drain(int fd) {
+bool LogStream::drain(int fd, bool piped, bool* stalled) {
   bool any = false;
   for (;;) {
     Buffer& b = buffers_[write_];
     if (!b.full.load(std::memory_order_acquire)) {
       return any;
     }
-    if (fd >= 0 && !write_all(fd, b.data.get(), b.used)) {
+    if (fd >= 0 && !write_all(fd, b.data.get(), b.used, piped, writer_.stop_, stalled)) {
       writer_.write_errors_.fetch_add(1, std::memory_order_relaxed);
     }
     b.used = 0;
@@ -146,6 +181,7 @@ int LogWriter::open(const std::string& path, std::string& error) {
     }
     o.owned = true;
   }
+  o.piped = piped(o.fd);
   outputs_.push_back(std::move(o));
   return static_cast<int>(outputs_.size() - 1);
 }
@@ -195,11 +231,13 @@ void LogWriter::reopen_files() {
     if (fd < 0) {
       // Keep writing to the old file rather than lose lines.
       const std::string line = "ringgate: log reopen: " + error + "; still writing to the old\n";
-      write_all(STDERR_FILENO, line.data(), line.size());
+      bool unused = false;
+      write_all(STDERR_FILENO, line.data(), line.size(), false, stop_, &unused);
       continue;
     }
     ::close(o.fd);
     o.fd = fd;
+    o.piped = piped(fd);
   }
   reopens_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -212,7 +250,8 @@ void LogWriter::run() {
     }
     bool any = false;
     for (LogStream* s : streams_) {
-      any |= s->drain(outputs_[s->output_].fd);
+      Output& o = outputs_[s->output_];
+      any |= s->drain(o.fd, o.piped, &o.stalled);
     }
     if (any) {
       continue;

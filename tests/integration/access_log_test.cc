@@ -232,6 +232,9 @@ TEST_F(AccessLogTest, AStalledOutputDropsAndCountsLinesWhileRequestsGoOn) {
   EXPECT_GT(dropped, 0);
   // Every request was either written into a buffer or counted as dropped.
   EXPECT_EQ(lines + dropped, load.ok) << lines << " + " << dropped;
+  // The reader still holds the pipe and takes nothing: the gateway stops all the same.
+  gw.signal(SIGTERM);
+  EXPECT_EQ(gw.wait_exit(5s), 0) << "a stalled log output held the gateway at its stop";
   close(reader);
 }
 

@@ -4,7 +4,8 @@
 // when it is full, or when its first line has waited long enough (the shard's timer); the
 // writer writes each stream's buffers in order and hands them back. When all of a stream's
 // buffers are out, a new line is dropped and counted, never waited for: a log storm or a slow
-// disk costs lines, not latency.
+// disk costs lines, not latency. A pipe whose reader stopped never holds the writer past the
+// gateway's stop: what it cannot take then is dropped (ringgate_log_write_errors_total).
 //
 //   shard:  reserve ─► format ─► commit ─┬─ full ──────────► hand over ─► writer: write(2)
 //                                        └─ timer (first line) ─┘                │
@@ -53,7 +54,7 @@ class LogStream {
   };
 
   // Called by the writer: writes the stream's handed-over buffers, in order. False when none.
-  bool drain(int fd);
+  bool drain(int fd, bool piped, bool* stalled);
 
   LogWriter& writer_;
   unsigned output_;
@@ -98,7 +99,9 @@ class LogWriter {
   struct Output {
     std::string path;
     int fd = -1;
-    bool owned = false;  // a file we opened (not stdout or stderr)
+    bool owned = false;    // a file we opened (not stdout or stderr)
+    bool piped = false;    // a pipe, socket or terminal: its reader may stall
+    bool stalled = false;  // stopping, it took nothing in time: the rest is dropped
   };
 
   void run();
