@@ -7,6 +7,7 @@
 #include "aggregate/cache_control.h"
 #include "call.h"
 #include "ringgate/aggregate/aggregate_shard.h"
+#include "ringgate/http/access_log.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/http_shard.h"
 #include "ringgate/upstream/upstream_shard.h"
@@ -222,6 +223,28 @@ void AggregateCall::response_headers(std::string& out) const {
   }
 }
 
+// A partial answer is one the gateway decided: an error-log line (warn) says which backends
+// failed and why.
+void AggregateCall::log_partial() const {
+  RequestLog* log = RequestLog::current();
+  if (!log || !log->wants(LogLevel::kWarn)) {
+    return;
+  }
+  std::string text = "aggregate route=" + route_->route->name + " answered partial:";
+  for (const Backend& b : backends_) {
+    if (b.state == Backend::State::kFailed) {
+      text.append(" backend ").append(route_->backends[b.index].config->key).append(" ");
+      append_error_reason(b.error, text);
+      text.append(";");
+    }
+  }
+  text.append(" request_id=").append(request_id_);
+  if (trace_.on) {
+    text.append(" trace_id=").append(trace_.id());
+  }
+  log->event(LogLevel::kWarn, text);
+}
+
 void AggregateCall::deliver() {
   Downstream* client = client_;
   if (x_) {
@@ -235,6 +258,7 @@ void AggregateCall::deliver() {
   if (answer_status_ == 200) {
     if (!partial_.empty()) {
       response_head_.append("Ringgate-Partial: ").append(partial_).append("\r\n");
+      log_partial();
     }
     response_headers(response_head_);
   }

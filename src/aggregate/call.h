@@ -172,6 +172,7 @@ class AggregateCall final : public Timer,
   void fail(Backend& b, ErrorKind kind, std::string reason) { fail(b, Error::of(kind), reason); }
   // A call of `b` that started at `started_us` is over (its backend's latency histogram).
   void record_latency(const Backend& b, uint64_t started_us);
+  void log_partial() const;
   void settle();  // after a backend ends: answer, or launch what can go now
   void answer();
   // Queued past aggregate.queue_timeout without starting: 503 with Retry-After.

@@ -90,6 +90,12 @@ TEST_F(AggregateTest, EachBackendCountsCallsFailuresDefaultsAndLatency) {
   EXPECT_EQ(m("defaults_total{" + route + ",backend=\"each\"}"), 0);
   EXPECT_EQ(m("duration_seconds_count{" + route + ",backend=\"each\"}"), 6);
   EXPECT_EQ(m("duration_seconds_bucket{" + route + ",backend=\"list\",le=\"+Inf\"}"), 2);
+  // A partial answer is the gateway's decision: a warn line names the backend and why.
+  EXPECT_TRUE(
+      gw.wait_output("aggregate route=route#1 answered partial: backend gone could not be "
+                     "reached; request_id=",
+                     3s))
+      << gw.log();
 }
 
 // logging.level debug: one error-log line per aggregation backend call.
