@@ -1,5 +1,6 @@
 #include "ringgate/http/access_log.h"
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -29,6 +30,18 @@ std::string_view keep(Exchange& x, std::string_view text, size_t max) {
   return std::string_view(p, text.size());
 }
 
+// `"name":` of a json field, made once.
+std::string_view json_key(AccessField f) {
+  static const auto keys = [] {
+    std::array<std::string, static_cast<size_t>(AccessField::kCount)> k;
+    for (size_t i = 0; i < k.size(); ++i) {
+      k[i] = std::string("\"") + kAccessFieldNames[i] + "\":";
+    }
+    return k;
+  }();
+  return keys[static_cast<size_t>(f)];
+}
+
 }  // namespace
 
 // One line being written into reserved log space; what does not fit is cut (the line always
@@ -51,14 +64,32 @@ struct RequestLog::Line {
     }
   }
   void number(uint64_t v) {
-    char digits[24];
-    const int n = snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(v));
-    raw(std::string_view(digits, static_cast<size_t>(n)));
+    char digits[20];
+    size_t n = sizeof digits;
+    do {
+      digits[--n] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    raw(std::string_view(digits + n, sizeof digits - n));
+  }
+  // Whether `s` has nothing that escaped() or escaped_text() would change.
+  static bool plain(std::string_view s) {
+    for (const char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u >= 0x7f || u == '"' || u == '\\') {
+        return false;
+      }
+    }
+    return true;
   }
   // A JSON string's contents: quotes, backslashes, control bytes and bytes past ASCII escaped
   // (a request's bytes need not be UTF-8; the line must stay valid JSON).
   void escaped(std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
+    if (plain(s)) {
+      raw(s);
+      return;
+    }
     for (const char c : s) {
       const auto u = static_cast<unsigned char>(c);
       if (u == '"' || u == '\\') {
@@ -77,6 +108,10 @@ struct RequestLog::Line {
   // bytes and bytes past ASCII as \xHH, as NGINX writes them.
   void escaped_text(std::string_view s) {
     static constexpr char kHex[] = "0123456789ABCDEF";
+    if (plain(s)) {
+      raw(s);
+      return;
+    }
     for (const char c : s) {
       const auto u = static_cast<unsigned char>(c);
       if (u == '"' || u == '\\' || u < 0x20 || u >= 0x7f) {
@@ -156,16 +191,14 @@ void RequestLog::log(const Exchange& x) {
   committed(access_->commit(line.finish(space)));
 }
 
-void RequestLog::write_json(const Exchange& x, Line& line) const {
+void RequestLog::write_json(const Exchange& x, Line& line) {
   const Timings& t = x.timings;
   const RequestParser& p = x.request();
   char sep = '{';
   for (const AccessField f : config_.access.fields) {
     line.ch(sep);
     sep = ',';
-    line.ch('"');
-    line.raw(kAccessFieldNames[static_cast<size_t>(f)]);
-    line.raw("\":");
+    line.raw(json_key(f));
     switch (f) {
       case AccessField::kTime:
         line.ch('"');
@@ -242,7 +275,7 @@ void RequestLog::write_json(const Exchange& x, Line& line) const {
 }
 
 // NGINX's combined: client - user [time] "request" status bytes "referer" "user-agent".
-void RequestLog::write_combined(const Exchange& x, Line& line) const {
+void RequestLog::write_combined(const Exchange& x, Line& line) {
   const RequestParser& p = x.request();
   line.raw(x.log.client.empty() ? "-" : x.log.client);
   line.raw(" - ");
@@ -298,9 +331,7 @@ void RequestLog::log_unparsed(int status, ErrorKind kind, std::string_view clien
     for (const AccessField f : config_.access.fields) {
       line.ch(sep);
       sep = ',';
-      line.ch('"');
-      line.raw(kAccessFieldNames[static_cast<size_t>(f)]);
-      line.raw("\":");
+      line.raw(json_key(f));
       switch (f) {
         case AccessField::kTime:
           line.ch('"');
@@ -430,22 +461,30 @@ void RequestLog::event(LogLevel level, std::string_view text) {
   committed(errors_->commit(line.finish(space)));
 }
 
-void RequestLog::append_time(Line& line, bool combined) const {
+void RequestLog::append_time(Line& line, bool combined) {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);  // the vDSO: no syscall
-  tm utc{};
-  gmtime_r(&ts.tv_sec, &utc);
-  char text[40];
-  int n;
-  if (combined) {
-    n = snprintf(text, sizeof text, "%02d/%s/%04d:%02d:%02d:%02d +0000", utc.tm_mday,
-                 kMonths[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
-  } else {
-    n = snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", utc.tm_year + 1900,
-                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                 ts.tv_nsec / 1000000);
+  // The text of the second is made once a second; json lines add the milliseconds.
+  if (ts.tv_sec != time_second_) {
+    time_second_ = ts.tv_sec;
+    tm utc{};
+    gmtime_r(&ts.tv_sec, &utc);
+    snprintf(json_time_, sizeof json_time_, "%04d-%02d-%02dT%02d:%02d:%02d.", utc.tm_year + 1900,
+             utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    snprintf(combined_time_, sizeof combined_time_, "%02d/%s/%04d:%02d:%02d:%02d +0000",
+             utc.tm_mday, kMonths[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min,
+             utc.tm_sec);
   }
-  line.raw(std::string_view(text, static_cast<size_t>(n)));
+  if (combined) {
+    line.raw(combined_time_);
+    return;
+  }
+  line.raw(json_time_);
+  const long ms = ts.tv_nsec / 1000000;
+  line.ch(static_cast<char>('0' + ms / 100));
+  line.ch(static_cast<char>('0' + ms / 10 % 10));
+  line.ch(static_cast<char>('0' + ms % 10));
+  line.ch('Z');
 }
 
 void RequestLog::committed(bool first) {

@@ -60,11 +60,11 @@ class RequestLog final : private Timer {
   struct Line;
 
   bool sampled_out(int status);
-  void write_json(const Exchange& x, Line& line) const;
-  void write_combined(const Exchange& x, Line& line) const;
+  void write_json(const Exchange& x, Line& line);
+  void write_combined(const Exchange& x, Line& line);
   void committed(bool first);
   // "2026-12-03T16:40:00.123Z" (json) or "03/Dec/2026:16:40:00 +0000" (combined) of now.
-  void append_time(Line& line, bool combined) const;
+  void append_time(Line& line, bool combined);
   static void on_timer(Timer* t);
 
   const LoggingConfig& config_;
@@ -78,6 +78,10 @@ class RequestLog final : private Timer {
   uint32_t error_lines_[64] = {};
   uint32_t suppressed_[64] = {};
   std::string detail_;  // reused: the error's detail text
+  // The current second as text (made once a second): json's without the milliseconds.
+  int64_t time_second_ = -1;
+  char json_time_[80] = {};
+  char combined_time_[80] = {};
 };
 
 }  // namespace ringgate
