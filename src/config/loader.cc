@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 
@@ -664,7 +665,17 @@ std::string config_directory(const std::string& path) {
 Config load_config_text(const std::string& yaml, const std::string& source_name,
                         const std::string& base_dir) {
   try {
-    return config_detail::load_from_text(yaml, source_name, base_dir);
+    Config c = config_detail::load_from_text(yaml, source_name, base_dir);
+    // What GET /config reports: the exact text this config was made from.
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(yaml.data()), yaml.size(), digest);
+    static constexpr char kHex[] = "0123456789abcdef";
+    c.sha256.reserve(2 * sizeof digest);
+    for (const unsigned char d : digest) {
+      c.sha256.push_back(kHex[d >> 4]);
+      c.sha256.push_back(kHex[d & 15]);
+    }
+    return c;
   } catch (const ConfigError&) {
     throw;
   } catch (const YAML::Exception& e) {

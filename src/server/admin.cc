@@ -1,5 +1,9 @@
 #include "ringgate/server/admin.h"
 
+#include <string>
+
+#include "ringgate/http/response.h"
+
 namespace ringgate {
 
 std::string render_metrics(const Gateway& gateway) {
@@ -53,6 +57,20 @@ AdminHandler make_admin_handler(const Gateway& gateway) {
       r.status = stopping ? 503 : 200;
       r.content_type = "application/json";
       r.body = stopping ? "{\"status\":\"draining\"}\n" : "{\"status\":\"ok\"}\n";
+    } else if (path == "/config") {
+      if (!read) {
+        method_not_allowed(r);
+        return;
+      }
+      // Which config runs: the file and the hash of the text it was loaded from, and when.
+      const Config& c = gateway.config();
+      r.content_type = "application/json";
+      r.body = "{\"source\":\"" + c.source;
+      json_escape_tail(r.body, 11);
+      r.body += "\",\"sha256\":\"" + c.sha256 + "\",\"loaded_at\":\"" + gateway.started_at() +
+                "\",\"generation\":1,\"workers\":" + std::to_string(gateway.workers()) +
+                ",\"routes\":" + std::to_string(c.routes.size()) +
+                ",\"upstreams\":" + std::to_string(c.upstreams.size()) + "}\n";
     } else if (path == "/metrics") {
       if (!read) {
         method_not_allowed(r);
@@ -61,7 +79,7 @@ AdminHandler make_admin_handler(const Gateway& gateway) {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body = render_metrics(gateway);
     } else {
-      r.error = Error::client(ErrorKind::kNoRoute, "admin endpoints: /healthz /metrics");
+      r.error = Error::client(ErrorKind::kNoRoute, "admin endpoints: /healthz /metrics /config");
     }
   };
 }

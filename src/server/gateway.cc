@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -90,6 +91,14 @@ std::vector<int> allowed_cpus() {
 }  // namespace
 
 bool Gateway::start(std::string& error) {
+  {
+    const time_t now = time(nullptr);
+    tm utc{};
+    gmtime_r(&now, &utc);
+    char text[32];
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    started_at_ = text;
+  }
   error_output_ = log_writer_.open("stderr", error);
   if (config_->logging.access.enabled) {
     access_output_ = log_writer_.open(config_->logging.access.path, error);

@@ -10,15 +10,19 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <ostream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "fixture.h"
+#include "json_body.h"
+#include "sha256_hex.h"
 #include "upstream_process.h"
 
 namespace ringgate::it {
@@ -388,6 +392,36 @@ TEST(VersionTest, NamesEveryLibrary) {
 
 // ---------------------------------------------------------------------------------------------
 // Admin endpoints
+
+// GET /config says which config runs: its file, the SHA-256 of the text it was loaded from, when.
+TEST_F(LifecycleTest, AdminConfigNamesTheFileAndItsHash) {
+  auto& gw = start();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::string text;
+  {
+    std::ifstream in(gw.config_path());
+    std::stringstream all;
+    all << in.rdbuf();
+    text = all.str();
+  }
+  std::string why;
+  auto r = fetch(gw.admin_port(), request("GET", "/config", "", "admin"), {}, &why);
+  ASSERT_TRUE(r) << why;
+  ASSERT_EQ(r->status, 200) << visible(r->raw);
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/json");
+  JsonBody body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_EQ(body.at("source"), "\"" + gw.config_path() + "\"");
+  EXPECT_EQ(body.at("sha256"), "\"" + sha256_hex(text) + "\"");
+  EXPECT_EQ(body.at("generation"), "1");
+  EXPECT_EQ(body.at("workers"), "1");
+  EXPECT_TRUE(
+      std::regex_match(body.at("loaded_at"), std::regex(R"("\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")")))
+      << body.at("loaded_at");
+  auto post = fetch(gw.admin_port(), request("POST", "/config", "", "admin"), {}, &why);
+  ASSERT_TRUE(post) << why;
+  EXPECT_EQ(post->status, 405);
+}
 
 TEST_F(LifecycleTest, AdminHealthzMetricsAndErrors) {
   auto& gw = start();

@@ -483,6 +483,7 @@ uint64_t overload_fds_auto(uint64_t nofile);
 
 struct Config {
   std::string source;  // file name, or "<embedded>"
+  std::string sha256;  // of the text it was loaded from (lower-case hex)
   // What the config says that is allowed but surely not meant, "file:line: warning: ..." (a
   // route no request can reach); printed at start-up and by `ringgate -t`.
   std::vector<std::string> warnings;

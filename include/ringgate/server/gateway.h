@@ -63,6 +63,8 @@ class Gateway {
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   const AdminHandler& admin_handler() const { return admin_handler_; }
   const std::vector<std::string>& setup_notes() const { return setup_notes_; }
+  // When start() began serving this config (UTC, ISO 8601).
+  const std::string& started_at() const { return started_at_; }
   // Appends the per-upstream metrics (summed over shards, labelled by cluster) in Prometheus text.
   void render_upstream_metrics(std::string& out) const;
   // Appends the per-policy rate-limit counters (summed over shards) in Prometheus text.
@@ -134,6 +136,7 @@ class Gateway {
   };
 
   std::shared_ptr<const Config> config_;
+  std::string started_at_;
   // The log writer thread; its outputs: the error log (stderr) and the access log (when on).
   LogWriter log_writer_;
   int error_output_ = -1;
