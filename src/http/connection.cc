@@ -420,9 +420,7 @@ void Connection::out_commit(size_t n) {
   OutBuffer& o = *out_;
   char* dst = o.data + o.used;
   o.used += static_cast<uint32_t>(n);
-  if (x_) {
-    x_->log.bytes_out += n;
-  }
+  count_out(n);
   if (o.iov_count > o.inflight_end && o.iov_count > 0) {
     iovec& last = o.iov[o.iov_count - 1];
     if (static_cast<char*>(last.iov_base) + last.iov_len == dst) {
@@ -598,9 +596,7 @@ void Connection::append_copy(std::string_view bytes) {
   char* dst = o.data + o.used;
   std::memcpy(dst, bytes.data(), bytes.size());
   o.used += static_cast<uint32_t>(bytes.size());
-  if (x_) {
-    x_->log.bytes_out += bytes.size();
-  }
+  count_out(bytes.size());
   // Extend the last iovec when it ends right here and is not part of a send in flight.
   if (o.iov_count > o.inflight_end && o.iov_count > 0) {
     iovec& last = o.iov[o.iov_count - 1];
@@ -617,9 +613,7 @@ void Connection::append_ref(const char* data, size_t len) {
     out_ = http_.acquire_out();
   }
   out_->iov[out_->iov_count++] = iovec{const_cast<char*>(data), len};
-  if (x_) {
-    x_->log.bytes_out += len;
-  }
+  count_out(len);
 }
 
 void Connection::append_connection_header(bool keep_alive) {

@@ -153,6 +153,12 @@ class Connection final : public Timer,
   void append_copy(std::string_view bytes);
   void append_ref(const char* data, size_t len);
   void append_connection_header(bool keep_alive);
+  // Output bytes of the exchange in progress (its log facts).
+  void count_out(size_t n) {
+    if (x_) {
+      x_->log.bytes_out += n;
+    }
+  }
   void flush();
 
   // --- closing ---
