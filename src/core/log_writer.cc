@@ -50,7 +50,10 @@ bool write_all(int fd, const char* data, size_t n, bool piped, const std::atomic
         }
         continue;
       }
-      if (ready < 0 && errno != EINTR) {
+      if (ready < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
         return false;
       }
       chunk = std::min<size_t>(n, PIPE_BUF);
@@ -92,6 +95,10 @@ LogStream::LogStream(LogWriter& writer, unsigned output, size_t buffers, size_t 
 LogStream::~LogStream() = default;
 
 char* LogStream::reserve(size_t max) {
+  if (max > size_) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);  // never fits
+    return nullptr;
+  }
   Buffer* b = &buffers_[fill_];
   if (b->full.load(std::memory_order_acquire)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);  // every buffer is with the writer
@@ -118,7 +125,8 @@ bool LogStream::commit(size_t n) {
 
 void LogStream::flush() {
   Buffer& b = buffers_[fill_];
-  if (b.used == 0 || b.full.load(std::memory_order_relaxed)) {
+  // While full the buffer is the writer's, `used` included: ask first.
+  if (b.full.load(std::memory_order_acquire) || b.used == 0) {
     return;
   }
   b.full.store(true, std::memory_order_release);
@@ -223,7 +231,8 @@ void LogWriter::wake() {
 
 void LogWriter::reopen_files() {
   for (Output& o : outputs_) {
-    if (!o.owned) {
+    // Files logrotate moves. A FIFO is not reopened: open(2) would wait for a reader.
+    if (!o.owned || o.piped) {
       continue;
     }
     std::string error;
@@ -232,7 +241,7 @@ void LogWriter::reopen_files() {
       // Keep writing to the old file rather than lose lines.
       const std::string line = "ringgate: log reopen: " + error + "; still writing to the old\n";
       bool unused = false;
-      write_all(STDERR_FILENO, line.data(), line.size(), false, stop_, &unused);
+      write_all(STDERR_FILENO, line.data(), line.size(), piped(STDERR_FILENO), stop_, &unused);
       continue;
     }
     ::close(o.fd);
@@ -245,6 +254,9 @@ void LogWriter::reopen_files() {
 void LogWriter::run() {
   for (;;) {
     const uint32_t seen = seq_.load();
+    // Read before draining: a stop that comes after this pass's drain gets another pass, so the
+    // shards' last buffers (handed over before stop()) are always written.
+    const bool stopping = stop_.load();
     if (reopen_.exchange(false)) {
       reopen_files();
     }
@@ -256,7 +268,7 @@ void LogWriter::run() {
     if (any) {
       continue;
     }
-    if (stop_.load()) {
+    if (stopping) {
       return;  // stop() comes after the shards' last flush: everything is written
     }
     waiting_.store(1);

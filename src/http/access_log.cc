@@ -44,6 +44,11 @@ std::string_view json_key(AccessField f) {
 
 }  // namespace
 
+// What one string of a line may take once escaped: the target 2 KiB, any other 256 bytes. With
+// the fixed parts, a line of every field stays under kMaxLine (4 KiB) whatever the strings hold.
+constexpr size_t kTargetBudget = 2048;
+constexpr size_t kDefaultBudget = 256;
+
 // One line being written into reserved log space; what does not fit is cut (the line always
 // ends with its newline).
 struct RequestLog::Line {
@@ -83,19 +88,28 @@ struct RequestLog::Line {
     return true;
   }
   // A JSON string's contents: quotes, backslashes, control bytes and bytes past ASCII escaped
-  // (a request's bytes need not be UTF-8; the line must stay valid JSON).
-  void escaped(std::string_view s) {
+  // (a request's bytes need not be UTF-8; the line must stay valid JSON). At most `budget` bytes
+  // are written, and an escape is never cut: every string's budget together stays within
+  // kMaxLine, so the line always ends with its closing quote and brace.
+  void escaped(std::string_view s, size_t budget = kDefaultBudget) {
     static constexpr char kHex[] = "0123456789abcdef";
-    if (plain(s)) {
+    if (s.size() <= budget && plain(s)) {
       raw(s);
       return;
     }
     for (const char c : s) {
       const auto u = static_cast<unsigned char>(c);
-      if (u == '"' || u == '\\') {
+      const bool quote = u == '"' || u == '\\';
+      const bool hex = !quote && (u < 0x20 || u >= 0x7f);
+      const size_t need = quote ? 2 : hex ? 6 : 1;
+      if (need > budget) {
+        return;  // cut short, at a whole character
+      }
+      budget -= need;
+      if (quote) {
         ch('\\');
         ch(c);
-      } else if (u < 0x20 || u >= 0x7f) {
+      } else if (hex) {
         raw("\\u00");
         ch(kHex[u >> 4]);
         ch(kHex[u & 15]);
@@ -105,16 +119,22 @@ struct RequestLog::Line {
     }
   }
   // Text for a space-separated line (combined, the error log): quotes, backslashes, control
-  // bytes and bytes past ASCII as \xHH, as NGINX writes them.
-  void escaped_text(std::string_view s) {
+  // bytes and bytes past ASCII as \xHH, as NGINX writes them; at most `budget` bytes, as above.
+  void escaped_text(std::string_view s, size_t budget = kDefaultBudget) {
     static constexpr char kHex[] = "0123456789ABCDEF";
-    if (plain(s)) {
+    if (s.size() <= budget && plain(s)) {
       raw(s);
       return;
     }
     for (const char c : s) {
       const auto u = static_cast<unsigned char>(c);
-      if (u == '"' || u == '\\' || u < 0x20 || u >= 0x7f) {
+      const bool hex = u == '"' || u == '\\' || u < 0x20 || u >= 0x7f;
+      const size_t need = hex ? 4 : 1;
+      if (need > budget) {
+        return;
+      }
+      budget -= need;
+      if (hex) {
         raw("\\x");
         ch(kHex[u >> 4]);
         ch(kHex[u & 15]);
@@ -123,13 +143,13 @@ struct RequestLog::Line {
       }
     }
   }
-  void json_string_or_null(std::string_view s) {
+  void json_string_or_null(std::string_view s, size_t budget = kDefaultBudget) {
     if (s.empty()) {
       raw("null");
       return;
     }
     ch('"');
-    escaped(s);
+    escaped(s, budget);
     ch('"');
   }
   size_t finish(char* start) {
@@ -218,7 +238,7 @@ void RequestLog::write_json(const Exchange& x, Line& line) {
         line.json_string_or_null(method_name(p.method()));
         break;
       case AccessField::kPath:
-        line.json_string_or_null(x.log.target);
+        line.json_string_or_null(x.log.target, kTargetBudget);
         break;
       case AccessField::kStatus:
         if (x.log.status) {
@@ -277,7 +297,11 @@ void RequestLog::write_json(const Exchange& x, Line& line) {
 // NGINX's combined: client - user [time] "request" status bytes "referer" "user-agent".
 void RequestLog::write_combined(const Exchange& x, Line& line) {
   const RequestParser& p = x.request();
-  line.raw(x.log.client.empty() ? "-" : x.log.client);
+  if (x.log.client.empty()) {
+    line.ch('-');
+  } else {
+    line.escaped_text(x.log.client);  // from X-Forwarded-For with trusted_hops: the client's text
+  }
   line.raw(" - ");
   if (x.identity.consumer.empty()) {
     line.ch('-');
@@ -289,7 +313,7 @@ void RequestLog::write_combined(const Exchange& x, Line& line) {
   line.raw("] \"");
   line.raw(method_name(p.method()));
   line.ch(' ');
-  line.escaped_text(x.log.target);
+  line.escaped_text(x.log.target, kTargetBudget);
   line.raw(p.http_minor() == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
   line.number(x.log.status);
   line.ch(' ');
@@ -320,7 +344,11 @@ void RequestLog::log_unparsed(int status, ErrorKind kind, std::string_view clien
   }
   Line line(space, kMaxLine);
   if (config_.access.format == AccessLogConfig::Format::kCombined) {
-    line.raw(client.empty() ? "-" : client);
+    if (client.empty()) {
+      line.ch('-');
+    } else {
+      line.escaped_text(client);
+    }
     line.raw(" - - [");
     append_time(line, true);
     line.raw("] \"-\" ");
@@ -398,13 +426,13 @@ void RequestLog::log_error(const Exchange* x, const Error& error, int status,
   line.raw(": ");
   detail_.clear();
   append_error_detail(error, detail_);
-  line.escaped_text(detail_);
+  line.escaped_text(detail_, kTargetBudget / 2);
   if (x) {
     line.raw(" method=");
     line.raw(method_name(x->request().method()));
     if (!x->log.target.empty()) {
       line.raw(" path=");
-      line.escaped_text(x->log.target);
+      line.escaped_text(x->log.target, kTargetBudget / 2);
     }
     if (x->plan && x->plan->route) {
       line.raw(" route=");

@@ -439,6 +439,10 @@ void Connection::out_discard() {
   if (!out_ || io_->sending()) {
     return;
   }
+  if (x_) {
+    // Never sent: not part of what the exchange answered.
+    x_->log.bytes_out -= std::min<uint64_t>(x_->log.bytes_out, out_->pending_bytes());
+  }
   http_.release_out(out_);
   out_ = nullptr;
 }

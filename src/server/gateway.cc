@@ -58,6 +58,7 @@ Gateway::~Gateway() {
     }
   }
   stop_dns();
+  log_writer_.stop();  // before the workers, whose streams it reads, are destroyed
   for (int fd : claims_) {
     close(fd);
   }

@@ -206,6 +206,16 @@ TEST_F(AccessLogTest, QuotesBackslashesAndNonAsciiBytesAreEscaped) {
     EXPECT_TRUE(line.valid()) << line.why() << " " << l;
   }
 
+  // A target that escapes to more than the line could hold is cut at a whole escape: the line
+  // stays valid JSON with every field after it.
+  ASSERT_EQ(status_of(gw, request("GET", "/q?" + std::string(3000, '"'))), 404);
+  const auto long_lines = wait_lines(log_file(), 3);
+  ASSERT_EQ(long_lines.size(), 3u);
+  JsonBody cut(long_lines[2]);
+  EXPECT_TRUE(cut.valid()) << cut.why() << " " << long_lines[2].size();
+  EXPECT_EQ(cut.at("status"), "404");
+  EXPECT_LE(long_lines[2].size(), 4096u);
+
   const std::string combined = dir_.path() + "/combined.log";
   auto& c = start(spec_with("{path: " + combined + ", format: combined}"));
   ASSERT_TRUE(c.ok()) << c.error();
@@ -213,6 +223,18 @@ TEST_F(AccessLogTest, QuotesBackslashesAndNonAsciiBytesAreEscaped) {
   const auto clines = wait_lines(combined, 1);
   ASSERT_EQ(clines.size(), 1u);
   EXPECT_NE(clines[0].find(R"("caf\xC3\xA9 \x22q\x22")"), std::string::npos) << clines[0];
+
+  // Behind a trusted proxy the client address comes from X-Forwarded-For: the client's text,
+  // escaped like any other, so it cannot forge the line's fields.
+  const std::string behind = dir_.path() + "/behind.log";
+  ConfigSpec spec = spec_with("{path: " + behind + ", format: combined}");
+  spec.server_extra = "  trusted_hops: 2\n";
+  auto& t = start(spec);
+  ASSERT_TRUE(t.ok()) << t.error();
+  ASSERT_EQ(status_of(t, request("GET", "/hello", "X-Forwarded-For: 1.2.3.4\" 999 \"x\r\n")), 200);
+  const auto tlines = wait_lines(behind, 1);
+  ASSERT_EQ(tlines.size(), 1u);
+  EXPECT_EQ(tlines[0].rfind(R"(1.2.3.4\x22 999 \x22x - - [)", 0), 0u) << tlines[0];
 }
 
 // A log output that stops taking lines (a pipe nobody reads) costs lines, never requests: the

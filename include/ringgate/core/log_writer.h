@@ -1,5 +1,6 @@
 #pragma once
-// Log lines from the shards reach their files without a syscall on a shard. Each shard formats
+// Log lines from the shards reach their files without a syscall per line on a shard (a handed-over
+// buffer wakes a sleeping writer with one futex call). Each shard formats
 // its lines into buffers of its own (a LogStream) and hands a buffer to the one writer thread
 // when it is full, or when its first line has waited long enough (the shard's timer); the
 // writer writes each stream's buffers in order and hands them back. When all of a stream's
@@ -88,7 +89,7 @@ class LogWriter {
   void stop();
   // Files are opened again by their paths before the next write (logrotate's SIGUSR1).
   void reopen();
-  // Write errors (the output is gone or full): lines lost that way.
+  // Write errors (the output is gone, or stalled at the stop): buffers of lines lost that way.
   uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
   uint64_t reopens() const { return reopens_.load(std::memory_order_relaxed); }
 
