@@ -87,61 +87,43 @@ struct RequestLog::Line {
     }
     return true;
   }
-  // A JSON string's contents: quotes, backslashes, control bytes and bytes past ASCII escaped
-  // (a request's bytes need not be UTF-8; the line must stay valid JSON). At most `budget` bytes
-  // are written, and an escape is never cut: every string's budget together stays within
-  // kMaxLine, so the line always ends with its closing quote and brace.
-  void escaped(std::string_view s, size_t budget = kDefaultBudget) {
+  // Writes `s` with quotes, backslashes, control bytes and bytes past ASCII escaped: for a JSON
+  // string (`json`: \" \\ and \u00HH; a request's bytes need not be UTF-8, the line must stay
+  // valid JSON), or for a space-separated line (combined, the error log: \xHH for all of them,
+  // as NGINX writes them). At most `budget` bytes are written and an escape is never cut: every
+  // string's budget together stays within kMaxLine, so the line always ends whole.
+  void escape(std::string_view s, size_t budget, bool json) {
     static constexpr char kHex[] = "0123456789abcdef";
+    static constexpr char kHexUpper[] = "0123456789ABCDEF";
     if (s.size() <= budget && plain(s)) {
       raw(s);
       return;
     }
     for (const char c : s) {
       const auto u = static_cast<unsigned char>(c);
-      const bool quote = u == '"' || u == '\\';
-      const bool hex = !quote && (u < 0x20 || u >= 0x7f);
-      const size_t need = quote ? 2 : hex ? 6 : 1;
+      const bool special = u == '"' || u == '\\' || u < 0x20 || u >= 0x7f;
+      const bool quoted = json && (u == '"' || u == '\\');  // \" or \\ in JSON
+      const size_t need = !special ? 1 : quoted ? 2 : json ? 6 : 4;
       if (need > budget) {
         return;  // cut short, at a whole character
       }
       budget -= need;
-      if (quote) {
+      if (!special) {
+        ch(c);
+      } else if (quoted) {
         ch('\\');
         ch(c);
-      } else if (hex) {
-        raw("\\u00");
-        ch(kHex[u >> 4]);
-        ch(kHex[u & 15]);
       } else {
-        ch(c);
+        raw(json ? "\\u00" : "\\x");
+        const char* hex = json ? kHex : kHexUpper;
+        ch(hex[u >> 4]);
+        ch(hex[u & 15]);
       }
     }
   }
-  // Text for a space-separated line (combined, the error log): quotes, backslashes, control
-  // bytes and bytes past ASCII as \xHH, as NGINX writes them; at most `budget` bytes, as above.
+  void escaped(std::string_view s, size_t budget = kDefaultBudget) { escape(s, budget, true); }
   void escaped_text(std::string_view s, size_t budget = kDefaultBudget) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    if (s.size() <= budget && plain(s)) {
-      raw(s);
-      return;
-    }
-    for (const char c : s) {
-      const auto u = static_cast<unsigned char>(c);
-      const bool hex = u == '"' || u == '\\' || u < 0x20 || u >= 0x7f;
-      const size_t need = hex ? 4 : 1;
-      if (need > budget) {
-        return;
-      }
-      budget -= need;
-      if (hex) {
-        raw("\\x");
-        ch(kHex[u >> 4]);
-        ch(kHex[u & 15]);
-      } else {
-        ch(c);
-      }
-    }
+    escape(s, budget, false);
   }
   void json_string_or_null(std::string_view s, size_t budget = kDefaultBudget) {
     if (s.empty()) {
