@@ -274,6 +274,7 @@ void Connection::on_head() {
   }
   if (parser_->expect_continue() && parser_->has_body() && parser_->http_minor() >= 1) {
     append_copy("HTTP/1.1 100 Continue\r\n\r\n");
+    x.log.bytes_out = 0;  // an interim answer: bytes_out is the response's
     if (!io_->sending()) {
       flush();
     }

@@ -138,6 +138,28 @@ TEST_F(AccessLogTest, AFailedUpstreamIsLoggedInBothLogs) {
       << log;
 }
 
+// bytes_out is the response's: an interim 100 Continue is not counted.
+TEST_F(AccessLogTest, BytesOutIsTheFinalResponses) {
+  auto& gw = start(spec_with("{path: " + log_file() + ", fields: [status, bytes_out]}"));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c,
+                       "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                       "Expect: 100-continue\r\n\r\n"));
+  ReadOptions interim;
+  interim.skip_interim = false;
+  auto cont = read_response(c, interim);
+  ASSERT_TRUE(cont);
+  ASSERT_EQ(cont->status, 100);
+  ASSERT_TRUE(send_all(c, "hello"));
+  auto r = read_response(c);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201);
+  const auto lines = wait_lines(log_file(), 1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], R"({"status":201,"bytes_out":)" + std::to_string(r->raw.size()) + "}");
+}
+
 TEST_F(AccessLogTest, CombinedFormatIsNginxs) {
   auto& gw = start(spec_with("{path: " + log_file() + ", format: combined}"));
   ASSERT_TRUE(gw.ok()) << gw.error();
