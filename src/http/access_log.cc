@@ -193,20 +193,31 @@ void RequestLog::log(const Exchange& x) {
   committed(access_->commit(line.finish(space)));
 }
 
-void RequestLog::write_json(const Exchange& x, Line& line) {
-  const Timings& t = x.timings;
-  const RequestParser& p = x.request();
+// One json object of the configured fields: the keys, the separators and the time are written
+// here, every other value by `value(field)`.
+template <typename Value>
+void RequestLog::write_object(Line& line, Value&& value) {
   char sep = '{';
   for (const AccessField f : config_.access.fields) {
     line.ch(sep);
     sep = ',';
     line.raw(json_key(f));
+    if (f == AccessField::kTime) {
+      line.ch('"');
+      append_time(line, false);
+      line.ch('"');
+    } else {
+      value(f);
+    }
+  }
+  line.ch('}');
+}
+
+void RequestLog::write_json(const Exchange& x, Line& line) {
+  const Timings& t = x.timings;
+  const RequestParser& p = x.request();
+  write_object(line, [&](AccessField f) {
     switch (f) {
-      case AccessField::kTime:
-        line.ch('"');
-        append_time(line, false);
-        line.ch('"');
-        break;
       case AccessField::kRequestId:
         line.json_string_or_null(x.log.request_id);
         break;
@@ -269,11 +280,11 @@ void RequestLog::write_json(const Exchange& x, Line& line) {
         line.json_string_or_null(x.log.error == ErrorKind::kNone ? std::string_view()
                                                                  : error_code(x.log.error));
         break;
+      case AccessField::kTime:
       case AccessField::kCount:
         break;
     }
-  }
-  line.ch('}');
+  });
 }
 
 // NGINX's combined: client - user [time] "request" status bytes "referer" "user-agent".
@@ -337,17 +348,8 @@ void RequestLog::log_unparsed(int status, ErrorKind kind, std::string_view clien
     line.number(static_cast<uint64_t>(status));
     line.raw(" 0 \"-\" \"-\"");
   } else {
-    char sep = '{';
-    for (const AccessField f : config_.access.fields) {
-      line.ch(sep);
-      sep = ',';
-      line.raw(json_key(f));
+    write_object(line, [&](AccessField f) {
       switch (f) {
-        case AccessField::kTime:
-          line.ch('"');
-          append_time(line, false);
-          line.ch('"');
-          break;
         case AccessField::kClient:
           line.json_string_or_null(client);
           break;
@@ -371,8 +373,7 @@ void RequestLog::log_unparsed(int status, ErrorKind kind, std::string_view clien
           line.raw("null");
           break;
       }
-    }
-    line.ch('}');
+    });
   }
   committed(access_->commit(line.finish(space)));
 }

@@ -60,6 +60,8 @@ class RequestLog final : private Timer {
   struct Line;
 
   bool sampled_out(int status);
+  template <typename Value>
+  void write_object(Line& line, Value&& value);
   void write_json(const Exchange& x, Line& line);
   void write_combined(const Exchange& x, Line& line);
   void committed(bool first);
