@@ -320,14 +320,21 @@ void Gateway::render_aggregate_backend_metrics(std::string& out) const {
     }
     return n;
   };
-  metric_head(out, "ringgate_aggregate_backend_calls_total", "counter",
-              "Calls of an aggregation backend (each for_each element is one)");
-  for (const Part& p : parts) {
-    out.append("ringgate_aggregate_backend_calls_total{").append(labels(p)).append("} ");
-    out.append(std::to_string(sum(
-                   p, [](const AggregateBackendCounters& c) -> const auto& { return c.calls; })))
-        .append("\n");
-  }
+  // A counter with one series per backend.
+  auto per_backend = [&](const char* name, const char* help,
+                         std::atomic<uint64_t> AggregateBackendCounters::*field) {
+    metric_head(out, name, "counter", help);
+    for (const Part& p : parts) {
+      out.append(name).append("{").append(labels(p)).append("} ");
+      out
+          .append(std::to_string(sum(
+              p, [field](const AggregateBackendCounters& c) -> const auto& { return c.*field; })))
+          .append("\n");
+    }
+  };
+  per_backend("ringgate_aggregate_backend_calls_total",
+              "Calls of an aggregation backend (each for_each element is one)",
+              &AggregateBackendCounters::calls);
   metric_head(out, "ringgate_aggregate_backend_failures_total", "counter",
               "Aggregation backends that failed, by kind (kinds that never happened are left out)");
   for (const Part& p : parts) {
@@ -341,14 +348,9 @@ void Gateway::render_aggregate_backend_metrics(std::string& out) const {
       }
     }
   }
-  metric_head(out, "ringgate_aggregate_backend_defaults_total", "counter",
-              "Answers that carried an optional backend's default in place of its response");
-  for (const Part& p : parts) {
-    out.append("ringgate_aggregate_backend_defaults_total{").append(labels(p)).append("} ");
-    out.append(std::to_string(sum(
-                   p, [](const AggregateBackendCounters& c) -> const auto& { return c.defaults; })))
-        .append("\n");
-  }
+  per_backend("ringgate_aggregate_backend_defaults_total",
+              "Answers that carried an optional backend's default in place of its response",
+              &AggregateBackendCounters::defaults);
   metric_head(out, "ringgate_aggregate_backend_duration_seconds", "histogram",
               "Aggregation backend calls, from their start to their response complete or failure");
   for (const Part& p : parts) {
