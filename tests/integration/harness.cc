@@ -323,6 +323,18 @@ GatewayProcess::GatewayProcess(const std::string& yaml, Millis ready_timeout) {
   launch({binary_path(), "-c", config_path_}, ready_timeout);
 }
 
+GatewayProcess::GatewayProcess(const std::string& yaml, const std::vector<std::string>& wrapper,
+                               Millis ready_timeout) {
+  if (dir_.path().empty()) {
+    error_ = "mkdtemp failed";
+    return;
+  }
+  config_path_ = dir_.write("ringgate.yaml", yaml);
+  std::vector<std::string> argv = wrapper;
+  argv.insert(argv.end(), {binary_path(), "-c", config_path_});
+  launch(argv, ready_timeout);
+}
+
 GatewayProcess::GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout,
                                const std::string& cwd) {
   std::vector<std::string> argv{binary_path()};

@@ -73,6 +73,10 @@ class GatewayProcess {
   // Writes `yaml` to a fresh temp dir and starts `ringgate -c FILE`. Check ok() afterwards; on
   // failure error() says why and log() holds what the process printed.
   explicit GatewayProcess(const std::string& yaml, Millis ready_timeout = 10s);
+  // The same, with `ringgate` started by `wrapper` (a program and its arguments before the
+  // gateway's own, e.g. {WITHOUT_IO_URING_BINARY}).
+  GatewayProcess(const std::string& yaml, const std::vector<std::string>& wrapper,
+                 Millis ready_timeout);
   // Starts `ringgate ARGS...` with no config file of its own (e.g. {"demo", "--ephemeral"}), in
   // `cwd` when given.
   GatewayProcess(const std::vector<std::string>& args, Millis ready_timeout,

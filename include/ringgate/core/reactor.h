@@ -1,9 +1,9 @@
 #pragma once
 // The shard's event reactor: it owns the shard's kernel event queue, the receive buffers lent to
-// multishot recv, and the dispatch of completions. io_uring is the backend built today, private to
-// src/core (src/core/uring_backend.h; nothing else sees liburing); everything above sees submit_*
-// calls and Completion callbacks, so an epoll backend for hosts that block io_uring can be added
-// in src/core without changing this header.
+// multishot recv, and the dispatch of completions. Two backends, private to src/core: io_uring
+// (src/core/uring_backend.h; nothing else sees liburing), and epoll (src/core/epoll_backend.h)
+// for hosts that block io_uring. Everything above sees submit_* calls and Completion callbacks,
+// whichever runs.
 
 #include <sys/socket.h>
 
@@ -56,8 +56,10 @@ struct ReactorOptions {
   uint32_t file_slots = 0;
 };
 
-// The kernel-facing state of the backend built today; defined in src/core/uring_backend.h.
+// The kernel-facing state of each backend; defined in src/core/uring_backend.h and
+// src/core/epoll_backend.h.
 class UringBackend;
+class EpollBackend;
 
 class Reactor {
  public:
@@ -66,9 +68,13 @@ class Reactor {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Must be called on the thread that will run the loop (SINGLE_ISSUER). Returns false with a
-  // readable error: kernel refusal, a missing opcode, buffer ring registration failure.
+  // Must be called on the thread that will run the loop (SINGLE_ISSUER). Picks the backend:
+  // RINGGATE_REACTOR=io_uring or =epoll in the environment forces one; otherwise (auto) io_uring,
+  // and epoll when the host refuses io_uring (setup_note says why). Returns false with a
+  // readable error: io_uring forced and refused, an unknown RINGGATE_REACTOR, no epoll.
   bool init(const ReactorOptions& options, std::string& error);
+  // Which backend init() chose: "io_uring" or "epoll".
+  const char* backend_name() const { return uring_ ? "io_uring" : "epoll"; }
   // A line describing the set-up actually obtained (flags, fallbacks), for the start-up log.
   const std::string& setup_note() const { return setup_note_; }
 
@@ -133,8 +139,10 @@ class Reactor {
   uint32_t buffers_in_ring() const;
 
  private:
-  // A pointer, not a member, so that this header needs no io_uring type. Never null.
-  std::unique_ptr<UringBackend> backend_;
+  // Pointers, not members, so that this header needs no io_uring type. After init() exactly one
+  // is set; each call tests uring_ first (one predictable branch, no virtual call).
+  std::unique_ptr<UringBackend> uring_;
+  std::unique_ptr<EpollBackend> epoll_;
   std::string setup_note_;
   char* buffers_ = nullptr;  // the buffer memory; the backend lends it to the kernel
   size_t buffers_bytes_ = 0;
