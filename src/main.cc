@@ -4,15 +4,19 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ringgate/config/config.h"
 #include "ringgate/demo/demo.h"
 #include "ringgate/server/admin.h"
 #include "ringgate/server/gateway.h"
+#include "ringgate/server/handover.h"
 #include "ringgate/server/systemd.h"
 #include "ringgate/versions.h"
 
@@ -30,8 +34,9 @@ constexpr const char* kUsage =
     "  demo               start the demo's services on loopback and the gateway in front of\n"
     "                     them (conf/demo.yaml), and print example requests\n"
     "  --ephemeral        demo: free ports for the services, listeners and admin\n"
-    "signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens log files; SIGHUP is ignored (reload "
-    "arrives later)\n";
+    "signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the configuration (a new process on\n"
+    "  the same listening sockets, once the file is valid); SIGUSR2 upgrades to the binary now at\n"
+    "  this one's path the same way; SIGUSR1 reopens log files\n";
 
 // What the command line asks for.
 struct Options {
@@ -39,11 +44,13 @@ struct Options {
   bool check = false;
   bool demo = false;
   bool ephemeral = false;
+  std::vector<std::string> args;  // the command line after the program name, for a successor
 };
 
 // Reads the command line into `out`; -1 to go on, or the exit status (after --version, --help,
 // or a usage error).
 int parse_options(int argc, char** argv, Options& out) {
+  out.args.assign(argv + 1, argv + argc);
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if ((a == "-c" || a == "--config") && i + 1 < argc) {
@@ -101,9 +108,28 @@ void notify_ready(const ringgate::Gateway& gateway) {
   ringgate::notify_service_manager(state);
 }
 
-// Runs until SIGINT or SIGTERM has drained the gateway.
-void serve(ringgate::Gateway& gateway, const sigset_t& signals) {
+// Prints a config's problems, each prefixed.
+void print_problems(const ringgate::ConfigError& e, const char* prefix) {
+  for (const std::string& problem : e.problems()) {
+    fprintf(stderr, "ringgate: %s%s\n", prefix, problem.c_str());
+  }
+  if (e.more() > 0) {
+    fprintf(stderr, "ringgate: %s... and %zu more\n", prefix, e.more());
+  }
+}
+
+// How long a successor may take to serve before the reload is given up (its JWKS URLs and DNS
+// names are fetched before it is ready).
+constexpr auto kSuccessorTimeout = std::chrono::seconds(60);
+
+// Runs until SIGINT or SIGTERM has drained the gateway, or a successor has taken over (SIGHUP,
+// SIGUSR2) and this process has drained.
+void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& options,
+           const std::string& executable) {
   bool stop_requested = false;
+  ringgate::Successor successor;
+  std::chrono::steady_clock::time_point successor_deadline;
+  const uint64_t generation = gateway.generation();
   while (!gateway.finished()) {
     timespec wait{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &wait);
@@ -115,10 +141,69 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals) {
         ringgate::notify_service_manager("STOPPING=1\nSTATUS=draining\n");
         gateway.request_stop();
       }
-    } else if (sig == SIGHUP) {
-      fprintf(stderr, "ringgate: SIGHUP: configuration reload is not available yet; ignored\n");
+    } else if ((sig == SIGHUP || sig == SIGUSR2) && !stop_requested) {
+      const char* what = sig == SIGHUP ? "reload" : "upgrade";
+      if (options.demo) {
+        fprintf(stderr, "ringgate: %s: not available in demo mode; ignored\n", strsignal(sig));
+      } else if (successor.pid > 0) {
+        fprintf(stderr, "ringgate: %s: a %s is in progress (pid %d); ignored\n", strsignal(sig),
+                what, successor.pid);
+      } else {
+        // A reload's config is read and checked here, off the shards: a bad one is refused and
+        // this generation keeps serving. An upgrade's new binary checks it itself.
+        bool valid = true;
+        if (sig == SIGHUP && !options.config_path.empty()) {
+          try {
+            ringgate::load_config_file(options.config_path);
+          } catch (const ringgate::ConfigError& e) {
+            gateway.count_reload(ringgate::Gateway::Reload::kInvalid);  // before the log says so
+            print_problems(e, "reload refused: ");
+            valid = false;
+          }
+        }
+        std::string error;
+        // A reload runs this very binary (/proc/self/exe, even if the file was replaced); an
+        // upgrade runs the file now at the path this one was started from.
+        const std::string exe = sig == SIGHUP ? "/proc/self/exe" : executable;
+        if (valid && !ringgate::start_successor(exe, executable, options.args, generation + 1,
+                                                gateway.handover_sockets(), successor, error)) {
+          gateway.count_reload(ringgate::Gateway::Reload::kFailed);
+          fprintf(stderr, "ringgate: %s failed: %s; generation %llu keeps serving\n", what,
+                  error.c_str(), static_cast<unsigned long long>(generation));
+        } else if (valid) {
+          fprintf(stderr, "ringgate: %s: starting generation %llu (pid %d) on %zu sockets\n",
+                  sig == SIGHUP ? "SIGHUP" : "SIGUSR2",
+                  static_cast<unsigned long long>(generation + 1), successor.pid,
+                  gateway.handover_sockets().size());
+          successor_deadline = std::chrono::steady_clock::now() + kSuccessorTimeout;
+        }
+      }
     } else if (sig == SIGUSR1) {
       gateway.reopen_logs();
+    }
+    if (successor.pid > 0) {
+      std::string why;
+      const ringgate::SuccessorState state = ringgate::poll_successor(successor, why);
+      if (state == ringgate::SuccessorState::kReady) {
+        fprintf(stderr, "ringgate: generation %llu (pid %d) serves; draining generation %llu\n",
+                static_cast<unsigned long long>(generation + 1), successor.pid,
+                static_cast<unsigned long long>(generation));
+        successor = ringgate::Successor{};
+        stop_requested = true;
+        gateway.request_stop();
+      } else if (state == ringgate::SuccessorState::kFailed) {
+        gateway.count_reload(ringgate::Gateway::Reload::kFailed);
+        fprintf(stderr, "ringgate: reload failed: %s; generation %llu keeps serving\n", why.c_str(),
+                static_cast<unsigned long long>(generation));
+      } else if (std::chrono::steady_clock::now() > successor_deadline) {
+        fprintf(stderr,
+                "ringgate: reload failed: the new process (pid %d) was not ready in %lld s; "
+                "killed; generation %llu keeps serving\n",
+                successor.pid, static_cast<long long>(kSuccessorTimeout.count()),
+                static_cast<unsigned long long>(generation));
+        gateway.count_reload(ringgate::Gateway::Reload::kFailed);
+        ringgate::abandon_successor(successor);
+      }
     }
   }
 }
@@ -126,6 +211,9 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything can replace the file: the path a binary upgrade (SIGUSR2) runs again.
+  const std::string executable = ringgate::own_executable_path();
+  ringgate::name_process(executable);
   Options options;
   if (const int status = parse_options(argc, argv, options); status >= 0) {
     return status;
@@ -141,12 +229,7 @@ int main(int argc, char** argv) {
                                                 embedded_name)
                  : ringgate::load_config_file(config_path);
   } catch (const ringgate::ConfigError& e) {
-    for (const std::string& problem : e.problems()) {
-      fprintf(stderr, "ringgate: %s\n", problem.c_str());
-    }
-    if (e.more() > 0) {
-      fprintf(stderr, "ringgate: ... and %zu more\n", e.more());
-    }
+    print_problems(e, "");
     return 1;
   }
   for (const std::string& warning : loaded.warnings) {
@@ -166,6 +249,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -188,6 +272,16 @@ int main(int argc, char** argv) {
   ringgate::Gateway gateway(config);
   gateway.set_admin_handler(ringgate::make_admin_handler(gateway));
   std::string error;
+  // Started by a running gateway (reload, upgrade): its listening sockets, taken over.
+  std::map<std::string, int> inherited;
+  uint64_t generation = 1;
+  int predecessor = -1;
+  if (!ringgate::receive_handover(inherited, generation, predecessor, error)) {
+    fprintf(stderr, "ringgate: %s\n", error.c_str());
+    return 1;
+  }
+  gateway.inherit(std::move(inherited));
+  gateway.set_generation(generation);
   if (!gateway.start(error)) {
     fprintf(stderr, "ringgate: %s\n", error.c_str());
     return 1;
@@ -199,13 +293,18 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ringgate: %s on %s%s\n", l.admin ? "admin" : "listening",
             l.address.to_string().c_str(), l.tls ? " (https)" : "");
   }
+  if (predecessor >= 0) {
+    fprintf(stderr, "ringgate: generation %llu: took over %zu listening sockets\n",
+            static_cast<unsigned long long>(generation), gateway.inherited_count());
+  }
   fprintf(stderr, "ringgate: ready, %u workers\n", gateway.workers());
   fflush(stderr);
   notify_ready(gateway);
+  ringgate::tell_ready(predecessor);  // the predecessor stops accepting and drains now
   if (demo) {
     ringgate::demo::print_examples(gateway.config(), gateway.listeners(), stdout);
   }
-  serve(gateway, signals);
+  serve(gateway, signals, options, executable);
   const bool drained = gateway.wait();
   fprintf(stderr, "ringgate: stopped%s\n", drained ? "" : " (drain timeout: connections cut)");
   return 0;

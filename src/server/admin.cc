@@ -25,6 +25,20 @@ std::string render_metrics(const Gateway& gateway) {
   out += "# HELP ringgate_workers Shards running\n# TYPE ringgate_workers gauge\nringgate_workers ";
   out += std::to_string(shards);
   out += '\n';
+  out +=
+      "# HELP ringgate_config_generation The running config's generation: 1 at start, one more "
+      "at each reload or upgrade\n# TYPE ringgate_config_generation gauge\n"
+      "ringgate_config_generation ";
+  out += std::to_string(gateway.generation());
+  out +=
+      "\n# HELP ringgate_config_reloads_total Reloads and upgrades this process did not hand "
+      "over: the config was invalid, or the new process failed\n"
+      "# TYPE ringgate_config_reloads_total counter\n"
+      "ringgate_config_reloads_total{result=\"invalid\"} ";
+  out += std::to_string(gateway.reloads(Gateway::Reload::kInvalid));
+  out += "\nringgate_config_reloads_total{result=\"failed\"} ";
+  out += std::to_string(gateway.reloads(Gateway::Reload::kFailed));
+  out += '\n';
   gateway.render_upstream_metrics(out);
   gateway.render_rate_limit_metrics(out);
   gateway.render_jwt_metrics(out);
@@ -68,7 +82,8 @@ AdminHandler make_admin_handler(const Gateway& gateway) {
       r.body = "{\"source\":\"" + c.source;
       json_escape_tail(r.body, 11);
       r.body += "\",\"sha256\":\"" + c.sha256 + "\",\"loaded_at\":\"" + gateway.started_at() +
-                "\",\"generation\":1,\"workers\":" + std::to_string(gateway.workers()) +
+                "\",\"generation\":" + std::to_string(gateway.generation()) +
+                ",\"workers\":" + std::to_string(gateway.workers()) +
                 ",\"routes\":" + std::to_string(c.routes.size()) +
                 ",\"upstreams\":" + std::to_string(c.upstreams.size()) + "}\n";
     } else if (path == "/metrics") {

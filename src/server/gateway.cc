@@ -118,6 +118,10 @@ bool Gateway::start(std::string& error) {
     }
     return false;
   }
+  for (auto& [key, fd] : inherited_) {
+    close(fd);  // listened for by the predecessor's config, not by this one
+  }
+  inherited_.clear();
   const bool watching = make_shared_state(n);
   publish_addresses();
   if (!start_shards(listeners, error) || !await_jwks(error)) {
@@ -151,9 +155,17 @@ bool Gateway::bind_listeners(ShardListeners& out, std::string& error) {
     }
     for (size_t i = 0; i < out.fds.size(); ++i) {
       SocketAddress bound;
-      const int fd = open_listener(addr, static_cast<int>(server.backlog), error, &bound);
-      if (fd < 0) {
-        return false;
+      const std::string key = "listen " + l.address + " " + std::to_string(i);
+      int fd = take_inherited(key);
+      if (fd >= 0) {
+        listen(fd, static_cast<int>(server.backlog));  // this config's backlog
+        bound.length = sizeof bound.storage;
+        getsockname(fd, bound.get(), &bound.length);
+      } else {
+        fd = open_listener(addr, static_cast<int>(server.backlog), error, &bound);
+        if (fd < 0) {
+          return false;
+        }
       }
       if (i == 0) {
         addr = bound;
@@ -161,6 +173,7 @@ bool Gateway::bind_listeners(ShardListeners& out, std::string& error) {
       }
       out.fds[i].push_back(fd);
       out.handlers[i].push_back(nullptr);
+      handover_.emplace_back(key, fd);
     }
   }
   // The admin listener and local services live on shard 0 only: not on the request path.
@@ -190,11 +203,19 @@ bool Gateway::bind_local(ShardListeners& out, const SocketAddress& address, cons
     error = name + ": " + error;
     return false;
   }
-  const int fd = open_listener(address, 128, error, &bound);
-  if (fd < 0) {
-    error = name + ": " + error;
-    return false;
+  const std::string key = (admin ? "admin " : "service " + name + " ") + address.to_string();
+  int fd = take_inherited(key);
+  if (fd >= 0) {
+    bound.length = sizeof bound.storage;
+    getsockname(fd, bound.get(), &bound.length);
+  } else {
+    fd = open_listener(address, 128, error, &bound);
+    if (fd < 0) {
+      error = name + ": " + error;
+      return false;
+    }
   }
+  handover_.emplace_back(key, fd);
   out.fds[0].push_back(fd);
   out.handlers[0].push_back(handler);
   bound_.push_back(BoundListener{bound, admin, name});
@@ -205,12 +226,28 @@ bool Gateway::claim(const SocketAddress& address, std::string& error) {
   if (address.port() == 0) {
     return true;  // the kernel picks a port no one listens on
   }
-  const int fd = claim_address(address, error);
+  const std::string key = "claim " + address.to_string();
+  int fd = take_inherited(key);  // the predecessor's claim: this process holds the address now
+  if (fd < 0) {
+    fd = claim_address(address, error);
+  }
   if (fd < 0) {
     return false;
   }
   claims_.push_back(fd);
+  handover_.emplace_back(key, fd);
   return true;
+}
+
+int Gateway::take_inherited(const std::string& key) {
+  const auto it = inherited_.find(key);
+  if (it == inherited_.end()) {
+    return -1;
+  }
+  const int fd = it->second;
+  inherited_.erase(it);
+  ++inherited_taken_;
+  return fd;
 }
 
 bool Gateway::make_shared_state(unsigned shards) {

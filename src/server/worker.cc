@@ -1,6 +1,8 @@
 #include "worker.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -303,6 +305,7 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   if (res < 0) {
     if (draining_) {
       if (!l.armed && l.fd >= 0) {
+        sweep_accept_queue(l);
         close(l.fd);
         l.fd = -1;
       }
@@ -323,9 +326,10 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
     }
     return;
   }
-  if (draining_) {
-    close(res);
-  } else if (!http_.accept(res, l.plan, l.tls)) {
+  // A connection accepted after the drain began (its completion was posted before the cancel
+  // landed) is served like the others, its answer with Connection: close: its client connected
+  // while this process listened, and after a handover the successor never sees it.
+  if (!http_.accept(res, l.plan, l.tls)) {
     http_.refuse(res, l.tls == nullptr);
   }
   if (!l.plan && !draining_ && http_.at_connection_limit()) {
@@ -336,6 +340,27 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   if (!l.armed && !l.paused && !draining_ && !cqe_more(flags)) {
     reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
     l.armed = true;
+  }
+}
+
+void Worker::sweep_accept_queue(ListenerSocket& l) {
+  // io_uring polls a listener exclusively: a connection's wake-up goes to one waiter. When it
+  // went to this shard's accept just as the cancel took it away, nobody accepted the connection,
+  // and a successor listening on the same socket (a reload) was never told: it would wait in the
+  // queue until the next connection came. What is queued now is taken here and served, as
+  // connections accepted during the drain are. The socket is shared with that successor, so it
+  // is not made non-blocking (its io_uring accept would then fail instead of waiting): a 1 ms
+  // receive timeout ends the blocking accept on an empty queue.
+  timeval brief{0, 1000};
+  setsockopt(l.fd, SOL_SOCKET, SO_RCVTIMEO, &brief, sizeof brief);
+  for (int i = 0; i < 1024; ++i) {
+    const int fd = accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      break;
+    }
+    if (!http_.accept(fd, l.plan, l.tls)) {
+      http_.refuse(fd, l.tls == nullptr);
+    }
   }
 }
 

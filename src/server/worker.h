@@ -88,6 +88,8 @@ class Worker final : public ShardHooks {
  private:
   void begin_drain();
   void close_listeners();
+  // Draining: accepts and serves the connections queued on a listener whose accept has ended.
+  void sweep_accept_queue(ListenerSocket& l);
   // The route plans: each route's filters (filters/registry) and action; one per local listener.
   void build_plans();
   std::unique_ptr<Action> make_action(const RouteConfig& route);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,25 @@ class Gateway {
   // (as the admin endpoints are). Its connections are not client traffic: not limited by
   // server.limits.connections and not in the metrics. The demo's built-in services use this.
   void add_local_service(std::string name, const SocketAddress& address, AdminHandler handler);
+
+  // Before start(): listening sockets (and address claims) handed over by the process this one
+  // replaces, keyed as handover_sockets() names them. Those this config listens on are taken
+  // instead of bound (the backlog set again); the rest are closed by start().
+  void inherit(std::map<std::string, int> sockets) { inherited_ = std::move(sockets); }
+  // After start(): every listening socket and address claim of this process, keyed by what it
+  // listens for ("listen ADDRESS SHARD" with ADDRESS as the config writes it, "admin ADDRESS",
+  // "service NAME ADDRESS", "claim ADDRESS"), for a successor. The shards own the descriptors.
+  const std::vector<std::pair<std::string, int>>& handover_sockets() const { return handover_; }
+  // Sockets start() took over from a predecessor.
+  size_t inherited_count() const { return inherited_taken_; }
+  // The config's generation: 1 at first start, one more at each reload (handed over).
+  void set_generation(uint64_t generation) { generation_ = generation; }
+  uint64_t generation() const { return generation_; }
+  // Reloads and upgrades this process refused (invalid config) or whose new process failed;
+  // a successful one ends this process, so its successor starts counting afresh.
+  enum class Reload : uint8_t { kInvalid, kFailed };
+  void count_reload(Reload r) { reloads_[static_cast<size_t>(r)].fetch_add(1); }
+  uint64_t reloads(Reload r) const { return reloads_[static_cast<size_t>(r)].load(); }
 
   // Binds every listener (so address errors surface here), starts the shard threads and waits
   // until each has its reactor up. False with `error` set on any failure (nothing left running).
@@ -118,6 +138,8 @@ class Gateway {
                   const AdminHandler* handler, bool admin, std::string& error);
   // claim_address for a fixed port (no other process may listen on it); port 0 needs none.
   bool claim(const SocketAddress& address, std::string& error);
+  // The inherited socket named `key` (taken out of inherited_), or -1.
+  int take_inherited(const std::string& key);
   bool make_shared_state(unsigned shards);
   bool start_shards(ShardListeners& listeners, std::string& error);
   bool await_jwks(std::string& error);
@@ -145,6 +167,11 @@ class Gateway {
   std::vector<LocalService> local_services_;
   std::vector<BoundListener> bound_;
   std::vector<int> claims_;  // claim_address: one per fixed listen address, held until exit
+  std::map<std::string, int> inherited_;
+  size_t inherited_taken_ = 0;
+  std::vector<std::pair<std::string, int>> handover_;
+  uint64_t generation_ = 1;
+  std::atomic<uint64_t> reloads_[2] = {};
   std::vector<std::unique_ptr<ShardCounters>> counters_;
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
   std::unique_ptr<SharedRateLimits> rate_limits_;  // the policies' process-wide buckets

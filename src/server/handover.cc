@@ -1,0 +1,252 @@
+#include "ringgate/server/handover.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+extern char** environ;
+
+namespace ringgate {
+
+namespace {
+
+constexpr const char* kChannelVariable = "RINGGATE_HANDOVER_FD";
+// A message: a line of text, at most this long (a socket's key is an address or a name).
+constexpr size_t kMaxMessage = 512;
+
+bool send_message(int channel, const std::string& text, int fd = -1) {
+  iovec iov{const_cast<char*>(text.data()), text.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  ssize_t n;
+  do {
+    n = sendmsg(channel, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(text.size());
+}
+
+// One message; its descriptor (if any) in `fd`. False at end of channel or on error.
+bool receive_message(int channel, std::string& text, int& fd) {
+  char buf[kMaxMessage];
+  iovec iov{buf, sizeof buf};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    return false;
+  }
+  text.assign(buf, static_cast<size_t>(n));
+  fd = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    }
+  }
+  return true;
+}
+
+std::string exit_text(int status) {
+  if (WIFEXITED(status)) {
+    return "exited with status " + std::to_string(WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    return std::string("was killed by ") + strsignal(WTERMSIG(status));
+  }
+  return "stopped";
+}
+
+}  // namespace
+
+std::string own_executable_path() {
+  char path[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) {
+    return "/proc/self/exe";
+  }
+  std::string out(path, static_cast<size_t>(n));
+  constexpr std::string_view kDeleted = " (deleted)";  // replaced since this process started
+  if (out.size() > kDeleted.size() && out.ends_with(kDeleted)) {
+    out.resize(out.size() - kDeleted.size());
+  }
+  return out;
+}
+
+void name_process(const std::string& executable) {
+  // A successor runs /proc/self/exe: without this its name (ps, pidof, top) would be "exe".
+  const size_t slash = executable.rfind('/');
+  const std::string base = executable.substr(slash == std::string::npos ? 0 : slash + 1);
+  prctl(PR_SET_NAME, base.substr(0, 15).c_str());
+}
+
+bool start_successor(const std::string& exe, const std::string& name,
+                     const std::vector<std::string>& args, uint64_t generation,
+                     const std::vector<std::pair<std::string, int>>& sockets, Successor& out,
+                     std::string& error) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    error = std::string("socketpair: ") + strerror(errno);
+    return false;
+  }
+  // Everything the child needs is made before fork: between fork and exec a threaded process may
+  // only make async-signal-safe calls.
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e; ++e) {
+    if (strncmp(*e, kChannelVariable, strlen(kChannelVariable)) != 0) {
+      env_text.emplace_back(*e);
+    }
+  }
+  env_text.push_back(std::string(kChannelVariable) + "=" + std::to_string(pair[1]));
+  std::vector<char*> envp;
+  for (std::string& e : env_text) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_text{name};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_text) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid < 0) {
+    error = std::string("fork: ") + strerror(errno);
+    close(pair[0]);
+    close(pair[1]);
+    return false;
+  }
+  if (pid == 0) {
+    // The child: its end of the channel survives exec; signals as a fresh process has them.
+    fcntl(pair[1], F_SETFD, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(exe.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+  close(pair[1]);
+  out.pid = pid;
+  out.channel = pair[0];
+  bool sent = send_message(out.channel, "generation " + std::to_string(generation));
+  for (const auto& [key, fd] : sockets) {
+    sent = sent && send_message(out.channel, "socket " + key, fd);
+  }
+  sent = sent && send_message(out.channel, "end");
+  if (!sent) {
+    // The child died at once (exec failed): poll_successor reports how.
+    error = "the new process did not take the sockets";
+  }
+  fcntl(out.channel, F_SETFL, O_NONBLOCK);
+  return true;
+}
+
+SuccessorState poll_successor(Successor& s, std::string& why) {
+  char buf[16];
+  const ssize_t n = recv(s.channel, buf, sizeof buf, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+    return SuccessorState::kStarting;
+  }
+  if (n > 0 && std::string(buf, static_cast<size_t>(n)) == "ready") {
+    close(s.channel);
+    s.channel = -1;
+    return SuccessorState::kReady;
+  }
+  close(s.channel);
+  s.channel = -1;
+  int status = 0;
+  // The channel closed: the process has exited or is about to.
+  pid_t got;
+  do {
+    got = waitpid(s.pid, &status, 0);
+  } while (got < 0 && errno == EINTR);
+  why = got == s.pid ? "the new process (pid " + std::to_string(s.pid) + ") " + exit_text(status) +
+                           " before it was ready"
+                     : "the new process closed the channel before it was ready";
+  s.pid = -1;
+  return SuccessorState::kFailed;
+}
+
+void abandon_successor(Successor& s) {
+  if (s.pid > 0) {
+    kill(s.pid, SIGKILL);
+    int status = 0;
+    while (waitpid(s.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (s.channel >= 0) {
+    close(s.channel);
+  }
+  s = Successor{};
+}
+
+bool receive_handover(std::map<std::string, int>& sockets, uint64_t& generation, int& channel,
+                      std::string& error) {
+  generation = 1;
+  channel = -1;
+  const char* value = getenv(kChannelVariable);
+  if (!value) {
+    return true;
+  }
+  channel = atoi(value);
+  unsetenv(kChannelVariable);  // not for this process's own successors
+  fcntl(channel, F_SETFD, FD_CLOEXEC);
+  std::string text;
+  int fd = -1;
+  while (receive_message(channel, text, fd)) {
+    if (text == "end") {
+      return true;
+    }
+    if (text.rfind("generation ", 0) == 0) {
+      generation = strtoull(text.c_str() + 11, nullptr, 10);
+    } else if (text.rfind("socket ", 0) == 0 && fd >= 0) {
+      sockets[text.substr(7)] = fd;
+    } else if (fd >= 0) {
+      close(fd);
+    }
+  }
+  error = "the previous process's channel ended before its sockets were sent";
+  for (auto& [key, socket] : sockets) {
+    close(socket);
+  }
+  sockets.clear();
+  return false;
+}
+
+void tell_ready(int channel) {
+  if (channel < 0) {
+    return;
+  }
+  send_message(channel, "ready");
+  close(channel);
+}
+
+}  // namespace ringgate

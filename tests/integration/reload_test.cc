@@ -1,0 +1,270 @@
+// Reload (SIGHUP) and binary upgrade (SIGUSR2): a new process takes the listening sockets over,
+// the old one drains. Requests keep flowing through reloads without one failing; a config that
+// does not load is refused with its file:line while the running generation keeps serving; a new
+// process that fails to start leaves the old one serving.
+
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fixture.h"
+
+namespace ringgate::it {
+namespace {
+
+std::string config_with_body(const std::string& body, const std::string& extra = "") {
+  ConfigSpec spec;
+  spec.workers = 2;
+  spec.drain_timeout = "3s";
+  spec.routes = "  - match: {path: /v}\n    direct: {status: 200, body: \"" + body + "\"}\n" +
+                default_routes();
+  spec.sections = extra;
+  return make_config(spec);
+}
+
+void rewrite(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+// The processes that took over (children of this test process once their predecessor exits):
+// stopped and reaped at the end, whatever happened, so the log pipe they share closes.
+class Successors {
+ public:
+  Successors() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+  ~Successors() {
+    for (pid_t pid : pids_) {
+      kill(pid, SIGKILL);
+      int status = 0;
+      waitpid(pid, &status, 0);
+    }
+  }
+  // Waits for "generation N (pid P) serves" in the log; P, or -1 after `timeout`.
+  pid_t wait_serving(GatewayProcess& gw, uint64_t generation, Millis timeout = 10s) {
+    const std::string head = "ringgate: generation " + std::to_string(generation) + " (pid ";
+    if (!gw.wait_output(head, timeout)) {
+      return -1;
+    }
+    const std::string log = gw.log();
+    const pid_t pid = static_cast<pid_t>(std::stol(log.substr(log.find(head) + head.size())));
+    pids_.push_back(pid);
+    return pid;
+  }
+  // SIGTERM to the last one; its exit status, or -1.
+  int stop_last() {
+    if (pids_.empty()) {
+      return -1;
+    }
+    const pid_t pid = pids_.back();
+    pids_.pop_back();
+    kill(pid, SIGTERM);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) {
+      return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// A keep-alive client asking GET /v until told to stop: it follows Connection: close by
+// reconnecting, as a browser or wrk does; anything else that goes wrong is a failure.
+struct Client {
+  uint64_t ok = 0;
+  uint64_t failed = 0;
+  std::string failure;
+  std::set<std::string> bodies;
+  std::string last_body;
+
+  void run(uint16_t port, const std::atomic<bool>& stop) {
+    Conn c;
+    while (!stop.load()) {
+      if (!c.valid()) {
+        c = connect_to(port);
+        if (!c.valid()) {
+          fail("connect failed");
+          continue;
+        }
+      }
+      std::string why;
+      if (!send_all(c, request("GET", "/v"))) {
+        fail("send failed");
+        c = Conn();
+        continue;
+      }
+      auto r = read_response(c, {}, &why);
+      if (!r || r->status != 200) {
+        fail(r ? "status " + std::to_string(r->status) : "no response: " + why);
+        c = Conn();
+        continue;
+      }
+      ++ok;
+      bodies.insert(r->body);
+      last_body = r->body;
+      if (r->connection_has("close")) {
+        c = Conn();
+      }
+    }
+  }
+  void fail(const std::string& why) {
+    ++failed;
+    failure = why;
+  }
+};
+
+TEST_F(GatewayTest, ReloadsServeTheNewConfigOnTheSameSocketsWithoutAFailedRequest) {
+  gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("g1")));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  Successors successors;
+
+  std::atomic<bool> stop{false};
+  std::vector<Client> clients(4);
+  std::vector<std::thread> threads;
+  for (Client& c : clients) {
+    threads.emplace_back([&c, &g, &stop] { c.run(g.port(), stop); });
+  }
+  std::this_thread::sleep_for(200ms);
+  constexpr int kReloads = 6;
+  pid_t current = g.pid();
+  for (int i = 2; i <= kReloads + 1; ++i) {
+    rewrite(g.config_path(), config_with_body("g" + std::to_string(i)));
+    kill(current, SIGHUP);
+    current = successors.wait_serving(g, static_cast<uint64_t>(i));
+    ASSERT_GT(current, 0) << "generation " << i << " never served:\n" << g.log();
+    std::ifstream comm("/proc/" + std::to_string(current) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    EXPECT_EQ(name, "ringgate");         // what ps and pidof find, not "exe"
+    std::this_thread::sleep_for(150ms);  // requests on the new generation before the next
+  }
+  std::this_thread::sleep_for(200ms);
+  stop = true;
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  uint64_t ok = 0;
+  for (const Client& c : clients) {
+    EXPECT_EQ(c.failed, 0u) << c.failure;
+    EXPECT_EQ(c.last_body, "g" + std::to_string(kReloads + 1));
+    ok += c.ok;
+  }
+  EXPECT_GT(ok, 100u);
+  // Every generation answered some of them: each took over while requests flowed.
+  std::set<std::string> seen;
+  for (const Client& c : clients) {
+    seen.insert(c.bodies.begin(), c.bodies.end());
+  }
+  EXPECT_GE(seen.size(), static_cast<size_t>(kReloads)) << g.log();
+
+  // The same ports, the new generation's config and count.
+  auto r = fetch(g.admin_port(), request("GET", "/config"));
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("\"generation\":" + std::to_string(kReloads + 1)), std::string::npos)
+      << r->body;
+  EXPECT_EQ(metric(g.admin_port(), "ringgate_config_generation"), kReloads + 1);
+  // The first process drained and exited cleanly.
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  EXPECT_EQ(successors.stop_last(), 0);
+}
+
+TEST_F(GatewayTest, AnInvalidConfigIsRefusedWithItsLineAndTheRunningGenerationKeepsServing) {
+  gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("kept")));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  rewrite(g.config_path(), config_with_body("never") + "routes: [unclosed\n");
+  g.signal(SIGHUP);
+  ASSERT_TRUE(g.wait_output("ringgate: reload refused: " + g.config_path() + ":", 5s)) << g.log();
+  auto r = fetch(g.port(), request("GET", "/v"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "kept");
+  EXPECT_TRUE(g.running());
+  EXPECT_EQ(metric(g.admin_port(), "ringgate_config_generation"), 1);
+  auto m = fetch(g.admin_port(), request("GET", "/metrics"));
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("ringgate_config_reloads_total{result=\"invalid\"} 1\n"),
+            std::string::npos);
+  EXPECT_EQ(g.log().find("starting generation"), std::string::npos) << g.log();
+}
+
+TEST_F(GatewayTest, ANewProcessThatFailsToStartLeavesTheOldOneServing) {
+  gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("kept")));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  // Loads (the path is opened only at start), then fails there.
+  rewrite(g.config_path(),
+          config_with_body("never", "logging:\n  access: {path: /nonexistent/dir/access.log}\n"));
+  g.signal(SIGHUP);
+  ASSERT_TRUE(g.wait_output("ringgate: reload failed: the new process (pid ", 10s)) << g.log();
+  EXPECT_NE(g.log().find("exited with status 1 before it was ready; generation 1 keeps serving"),
+            std::string::npos)
+      << g.log();
+  auto r = fetch(g.port(), request("GET", "/v"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "kept");
+  auto m = fetch(g.admin_port(), request("GET", "/metrics"));
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("ringgate_config_reloads_total{result=\"failed\"} 1\n"),
+            std::string::npos);
+  // A later reload with a good config goes through.
+  Successors successors;
+  rewrite(g.config_path(), config_with_body("next"));
+  g.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  // The old generation may still take a connection or two while its shards stop accepting.
+  std::string body;
+  for (int i = 0; i < 50 && body != "next"; ++i) {
+    std::string why;
+    r = fetch(g.port(), request("GET", "/v"), {}, &why);
+    ASSERT_TRUE(r) << why;
+    body = r->body;
+  }
+  EXPECT_EQ(body, "next");
+}
+
+// SIGUSR2 runs the binary now at the path the running one was started from: a new build moved
+// over it is what serves next, on the same sockets, while the old binary's process drains.
+TEST_F(GatewayTest, AnUpgradeRunsTheBinaryNowAtThePath) {
+  TempDir dir;
+  const std::string exe = dir.path() + "/ringgate";
+  ASSERT_EQ(run_command({"cp", binary_path(), exe}).exit_code, 0);
+  // `sh -c 'shift; exec EXE "$@"' sh RINGGATE -c FILE`: the gateway runs from `exe`.
+  gateways_.push_back(std::make_unique<GatewayProcess>(
+      config_with_body("upgraded"),
+      std::vector<std::string>{"sh", "-c", "shift; exec " + exe + " \"$@\"", "sh"}, 10s));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  auto exe_of = [](pid_t pid) {
+    char link[PATH_MAX] = {};
+    const std::string proc = "/proc/" + std::to_string(pid) + "/exe";
+    return readlink(proc.c_str(), link, sizeof link - 1) > 0 ? std::string(link) : "";
+  };
+  EXPECT_EQ(exe_of(g.pid()), exe);
+  // The new build: a new file moved over the old one (as a package manager replaces it).
+  ASSERT_EQ(run_command({"cp", binary_path(), exe + ".new"}).exit_code, 0);
+  ASSERT_EQ(rename((exe + ".new").c_str(), exe.c_str()), 0);
+  EXPECT_EQ(exe_of(g.pid()), exe + " (deleted)");
+  Successors successors;
+  g.signal(SIGUSR2);
+  const pid_t next = successors.wait_serving(g, 2);
+  ASSERT_GT(next, 0) << g.log();
+  EXPECT_EQ(exe_of(next), exe);
+  auto r = fetch(g.port(), request("GET", "/v"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "upgraded");
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  EXPECT_EQ(successors.stop_last(), 0);
+}
+
+}  // namespace
+}  // namespace ringgate::it
