@@ -18,6 +18,7 @@
 #include "ringgate/server/gateway.h"
 #include "ringgate/server/handover.h"
 #include "ringgate/server/systemd.h"
+#include "ringgate/tls/server.h"
 #include "ringgate/versions.h"
 
 namespace {
@@ -165,8 +166,11 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& o
         // A reload runs this very binary (/proc/self/exe, even if the file was replaced); an
         // upgrade runs the file now at the path this one was started from.
         const std::string exe = sig == SIGHUP ? "/proc/self/exe" : executable;
-        if (valid && !ringgate::start_successor(exe, executable, options.args, generation + 1,
-                                                gateway.handover_sockets(), successor, error)) {
+        ringgate::HandoverState state;
+        state["tls-ticket-secret"] = ringgate::session_ticket_secret();
+        if (valid &&
+            !ringgate::start_successor(exe, executable, options.args, generation + 1,
+                                       gateway.handover_sockets(), state, successor, error)) {
           gateway.count_reload(ringgate::Gateway::Reload::kFailed);
           fprintf(stderr, "ringgate: %s failed: %s; generation %llu keeps serving\n", what,
                   error.c_str(), static_cast<unsigned long long>(generation));
@@ -274,11 +278,16 @@ int main(int argc, char** argv) {
   std::string error;
   // Started by a running gateway (reload, upgrade): its listening sockets, taken over.
   std::map<std::string, int> inherited;
+  ringgate::HandoverState state;
   uint64_t generation = 1;
   int predecessor = -1;
-  if (!ringgate::receive_handover(inherited, generation, predecessor, error)) {
+  if (!ringgate::receive_handover(inherited, state, generation, predecessor, error)) {
     fprintf(stderr, "ringgate: %s\n", error.c_str());
     return 1;
+  }
+  // Tickets issued by the predecessor resume here (before any shard runs a handshake).
+  if (const auto it = state.find("tls-ticket-secret"); it != state.end()) {
+    ringgate::adopt_session_ticket_secret(it->second);
   }
   gateway.inherit(std::move(inherited));
   gateway.set_generation(generation);

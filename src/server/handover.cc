@@ -14,6 +14,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "ringgate/core/hex.h"
+
 extern char** environ;
 
 namespace ringgate {
@@ -73,6 +75,30 @@ bool receive_message(int channel, std::string& text, int& fd) {
   return true;
 }
 
+// State values are bytes; the channel's messages are text.
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+std::string from_hex(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i + 1 < text.size(); i += 2) {
+    const int hi = hex_digit(text[i]);
+    const int lo = hex_digit(text[i + 1]);
+    if (hi < 0 || lo < 0) {
+      return "";
+    }
+    out += static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
 std::string exit_text(int status) {
   if (WIFEXITED(status)) {
     return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -108,8 +134,8 @@ void name_process(const std::string& executable) {
 
 bool start_successor(const std::string& exe, const std::string& name,
                      const std::vector<std::string>& args, uint64_t generation,
-                     const std::vector<std::pair<std::string, int>>& sockets, Successor& out,
-                     std::string& error) {
+                     const std::vector<std::pair<std::string, int>>& sockets,
+                     const HandoverState& state, Successor& out, std::string& error) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     error = std::string("socketpair: ") + strerror(errno);
@@ -160,6 +186,9 @@ bool start_successor(const std::string& exe, const std::string& name,
   for (const auto& [key, fd] : sockets) {
     sent = sent && send_message(out.channel, "socket " + key, fd);
   }
+  for (const auto& [key, value] : state) {
+    sent = sent && send_message(out.channel, "state " + key + " " + to_hex(value));
+  }
   sent = sent && send_message(out.channel, "end");
   if (!sent) {
     // The child died at once (exec failed): poll_successor reports how.
@@ -208,8 +237,8 @@ void abandon_successor(Successor& s) {
   s = Successor{};
 }
 
-bool receive_handover(std::map<std::string, int>& sockets, uint64_t& generation, int& channel,
-                      std::string& error) {
+bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
+                      uint64_t& generation, int& channel, std::string& error) {
   generation = 1;
   channel = -1;
   const char* value = getenv(kChannelVariable);
@@ -229,6 +258,9 @@ bool receive_handover(std::map<std::string, int>& sockets, uint64_t& generation,
       generation = strtoull(text.c_str() + 11, nullptr, 10);
     } else if (text.rfind("socket ", 0) == 0 && fd >= 0) {
       sockets[text.substr(7)] = fd;
+    } else if (text.rfind("state ", 0) == 0 && text.find(' ', 6) != std::string::npos) {
+      const size_t space = text.find(' ', 6);
+      state[text.substr(6, space - 6)] = from_hex(std::string_view(text).substr(space + 1));
     } else if (fd >= 0) {
       close(fd);
     }

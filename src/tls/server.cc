@@ -38,10 +38,13 @@ struct TicketKey {
   unsigned char mac[32];
 };
 
+// Written by the main thread only, before any shard runs (made at the first TLS listener's
+// load, replaced by a predecessor's on a reload); read by the shards' ticket callbacks after.
+unsigned char g_ticket_secret[32];
+
 const unsigned char* ticket_secret() {
-  static unsigned char secret[32];
-  static const bool ready = [] { return RAND_bytes(secret, sizeof secret) == 1; }();
-  return ready ? secret : nullptr;
+  static const bool ready = RAND_bytes(g_ticket_secret, sizeof g_ticket_secret) == 1;
+  return ready ? g_ticket_secret : nullptr;
 }
 
 void derive(unsigned char label, uint64_t period_ms, uint64_t epoch, unsigned char out[32]) {
@@ -412,6 +415,19 @@ std::unique_ptr<TlsContexts> build(const TlsListenConfig& config, std::string& e
 }
 
 }  // namespace
+
+std::string session_ticket_secret() {
+  const unsigned char* secret = ticket_secret();
+  return secret ? std::string(reinterpret_cast<const char*>(secret), sizeof g_ticket_secret) : "";
+}
+
+bool adopt_session_ticket_secret(std::string_view secret) {
+  if (secret.size() != sizeof g_ticket_secret || !ticket_secret()) {
+    return false;
+  }
+  memcpy(g_ticket_secret, secret.data(), sizeof g_ticket_secret);
+  return true;
+}
 
 std::shared_ptr<TlsServer> TlsServer::create(const TlsListenConfig& config, std::string& error) {
   if (config.certificates.empty()) {

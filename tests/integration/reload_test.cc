@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "successors.h"
 
 namespace ringgate::it {
 namespace {
@@ -34,48 +35,6 @@ std::string config_with_body(const std::string& body, const std::string& extra =
 void rewrite(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
-
-// The processes that took over (children of this test process once their predecessor exits):
-// stopped and reaped at the end, whatever happened, so the log pipe they share closes.
-class Successors {
- public:
-  Successors() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
-  ~Successors() {
-    for (pid_t pid : pids_) {
-      kill(pid, SIGKILL);
-      int status = 0;
-      waitpid(pid, &status, 0);
-    }
-  }
-  // Waits for "generation N (pid P) serves" in the log; P, or -1 after `timeout`.
-  pid_t wait_serving(GatewayProcess& gw, uint64_t generation, Millis timeout = 10s) {
-    const std::string head = "ringgate: generation " + std::to_string(generation) + " (pid ";
-    if (!gw.wait_output(head, timeout)) {
-      return -1;
-    }
-    const std::string log = gw.log();
-    const pid_t pid = static_cast<pid_t>(std::stol(log.substr(log.find(head) + head.size())));
-    pids_.push_back(pid);
-    return pid;
-  }
-  // SIGTERM to the last one; its exit status, or -1.
-  int stop_last() {
-    if (pids_.empty()) {
-      return -1;
-    }
-    const pid_t pid = pids_.back();
-    pids_.pop_back();
-    kill(pid, SIGTERM);
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) {
-      return -1;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  std::vector<pid_t> pids_;
-};
 
 // A keep-alive client asking GET /v until told to stop: it follows Connection: close by
 // reconnecting, as a browser or wrk does; anything else that goes wrong is a failure.
@@ -230,6 +189,34 @@ TEST_F(GatewayTest, ANewProcessThatFailsToStartLeavesTheOldOneServing) {
     body = r->body;
   }
   EXPECT_EQ(body, "next");
+}
+
+// On a fixed port the address claim (which keeps other processes out of the SO_REUSEPORT group)
+// goes to the new process with the sockets: it serves on the port, and a second gateway on the
+// same port is still refused once the first process has exited.
+TEST_F(GatewayTest, AReloadOnAFixedPortHandsTheClaimOver) {
+  const uint16_t port = free_port();
+  ASSERT_NE(port, 0);
+  std::string yaml = config_with_body("fixed");
+  const std::string from = "\"127.0.0.1:0\"";
+  yaml.replace(yaml.find(from), from.size(), "\"127.0.0.1:" + std::to_string(port) + "\"");
+  gateways_.push_back(std::make_unique<GatewayProcess>(yaml));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  ASSERT_EQ(g.port(), port);
+  Successors successors;
+  g.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  auto r = fetch(port, request("GET", "/v"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "fixed");
+  TempDir dir;
+  const CommandResult second = run_binary({"-c", dir.write("second.yaml", yaml)}, 5s);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("address already in use (another process is listening)"),
+            std::string::npos)
+      << second.err;
 }
 
 // SIGUSR2 runs the binary now at the path the running one was started from: a new build moved

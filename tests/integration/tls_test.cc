@@ -13,6 +13,7 @@
 
 #include "fixture.h"
 #include "proxy_fixture.h"
+#include "successors.h"
 #include "tls_client.h"
 
 namespace ringgate::it {
@@ -270,6 +271,26 @@ TEST_F(TlsTest, TwentyReconnectsOnATwoShardGatewayAllResume) {
   EXPECT_EQ(wait_series(gw.admin_port(), "ringgate_tls_resumptions_total",
                         [](double v) { return v >= 40; }),
             40);
+}
+
+// A reload hands the session-ticket secret to the new process: sessions from before resume after
+// (a reload at an edge must not cost every client a full handshake).
+TEST_F(TlsTest, SessionsFromBeforeAReloadResumeAfterIt) {
+  auto& gw = start_tls(tls({"api"}), 2);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Successors successors;
+  std::vector<std::string> versions = {"-tls1_3", "-tls1_2"};
+  for (const std::string& version : versions) {
+    const CommandResult first = s_client(gw.port(), {version, "-sess_out", file("s" + version)});
+    ASSERT_TRUE(contains(first.out, "\nNew, ")) << first.out;
+  }
+  gw.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(gw, 2), 0) << gw.log();
+  ASSERT_EQ(gw.wait_exit(10s), 0);  // only the new process answers from here
+  for (const std::string& version : versions) {
+    const CommandResult again = s_client(gw.port(), {version, "-sess_in", file("s" + version)});
+    EXPECT_TRUE(contains(again.out, "\nReused, ")) << version << ": " << again.out;
+  }
 }
 
 TEST_F(TlsTest, ClientCertificatesAreRequiredWithClientCa) {

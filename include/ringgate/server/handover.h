@@ -25,12 +25,16 @@ struct Successor {
   int channel = -1;
 };
 
+// What a predecessor hands over besides its sockets: named values (the TLS session-ticket
+// secret, so that tickets issued before a reload resume after it).
+using HandoverState = std::map<std::string, std::string>;
+
 // Starts `exe` (argv[0] `name`, then `args`) as the successor of generation `generation - 1`,
-// and sends it `sockets` (key, fd). False with `error` when it cannot be started.
+// and sends it `sockets` (key, fd) and `state`. False with `error` when it cannot be started.
 bool start_successor(const std::string& exe, const std::string& name,
                      const std::vector<std::string>& args, uint64_t generation,
-                     const std::vector<std::pair<std::string, int>>& sockets, Successor& out,
-                     std::string& error);
+                     const std::vector<std::pair<std::string, int>>& sockets,
+                     const HandoverState& state, Successor& out, std::string& error);
 
 enum class SuccessorState { kStarting, kReady, kFailed };
 // Non-blocking: has the successor said it serves? kFailed when it exited or closed the channel
@@ -40,11 +44,11 @@ SuccessorState poll_successor(Successor& s, std::string& why);
 void abandon_successor(Successor& s);
 
 // The new process's side. When RINGGATE_HANDOVER_FD is set (this process was started by a
-// predecessor), reads the sockets and the generation from it; `channel` stays open for
+// predecessor), reads the sockets, the state and the generation from it; `channel` stays open for
 // tell_ready. Without it: nothing inherited, generation 1, channel -1. False with `error` on a
 // broken channel.
-bool receive_handover(std::map<std::string, int>& sockets, uint64_t& generation, int& channel,
-                      std::string& error);
+bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
+                      uint64_t& generation, int& channel, std::string& error);
 // Tells the predecessor that this process serves, and closes the channel.
 void tell_ready(int channel);
 

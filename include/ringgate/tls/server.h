@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringgate/tls/config.h"
@@ -20,6 +21,12 @@ struct ssl_st;
 namespace ringgate {
 
 class TlsContexts;
+
+// The process's session-ticket secret (32 bytes; every ticket key is derived from it), made at
+// first use. A process that replaces a running gateway (reload, upgrade) adopts its
+// predecessor's, so that tickets issued before resume after; adopt before any shard runs.
+std::string session_ticket_secret();
+bool adopt_session_ticket_secret(std::string_view secret);
 
 // A certificate as loaded, for the metrics.
 struct TlsCertificateInfo {
