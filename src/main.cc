@@ -123,14 +123,125 @@ void print_problems(const ringgate::ConfigError& e, const char* prefix) {
 // names are fetched before it is ready).
 constexpr auto kSuccessorTimeout = std::chrono::seconds(60);
 
+// Reloads (SIGHUP, POST /reload) and upgrades (SIGUSR2) of a running gateway: the config is
+// checked here, on the main thread; a valid one is served by a successor that takes the sockets
+// over, and this process drains once it serves.
+class Reloader {
+ public:
+  Reloader(ringgate::Gateway& gateway, const Options& options, const std::string& executable)
+      : gateway_(gateway),
+        options_(options),
+        executable_(executable),
+        generation_(gateway.generation()) {}
+
+  // `upgrade`: the binary now at the start-up path, else this one. `reply`: the POST /reload
+  // waiting for the outcome (none for a signal).
+  void begin(const char* trigger, bool upgrade, ringgate::Gateway::ReloadDone reply) {
+    const char* what = upgrade ? "upgrade" : "reload";
+    if (options_.demo || successor_.pid > 0) {
+      const std::string why = options_.demo ? "not available in demo mode"
+                                            : std::string("a reload is in progress (pid ") +
+                                                  std::to_string(successor_.pid) + ")";
+      fprintf(stderr, "ringgate: %s: %s; ignored\n", trigger, why.c_str());
+      if (reply) {
+        reply(ringgate::reload_answer(409, "busy", generation_, {}, why, 0));
+        gateway_.reload_finished();
+      }
+      return;
+    }
+    reply_ = std::move(reply);
+    // An upgrade's new binary checks the config itself.
+    if (!upgrade && !options_.config_path.empty()) {
+      try {
+        ringgate::load_config_file(options_.config_path);
+      } catch (const ringgate::ConfigError& e) {
+        gateway_.count_reload(ringgate::Gateway::Reload::kInvalid);  // before the log says so
+        print_problems(e, "reload refused: ");
+        std::vector<std::string> problems = e.problems();
+        if (e.more() > 0) {
+          problems.push_back("... and " + std::to_string(e.more()) + " more");
+        }
+        answer(422, "refused", problems, "the configuration does not load", 0);
+        return;
+      }
+    }
+    ringgate::HandoverState state;
+    state["tls-ticket-secret"] = ringgate::session_ticket_secret();
+    std::string error;
+    // A reload runs this very binary (/proc/self/exe, even if the file was replaced); an
+    // upgrade runs the file now at the path this one was started from.
+    if (!ringgate::start_successor(upgrade ? executable_ : "/proc/self/exe", executable_,
+                                   options_.args, generation_ + 1, gateway_.handover_sockets(),
+                                   state, successor_, error)) {
+      fail(std::string(what) + " failed: " + error);
+      return;
+    }
+    fprintf(stderr, "ringgate: %s: starting generation %llu (pid %d) on %zu sockets\n", trigger,
+            static_cast<unsigned long long>(generation_ + 1), successor_.pid,
+            gateway_.handover_sockets().size());
+    deadline_ = std::chrono::steady_clock::now() + kSuccessorTimeout;
+  }
+
+  // Once per loop turn: has the successor started serving (true: this process drains now), or
+  // failed?
+  bool poll() {
+    if (successor_.pid <= 0) {
+      return false;
+    }
+    std::string why;
+    const ringgate::SuccessorState state = ringgate::poll_successor(successor_, why);
+    if (state == ringgate::SuccessorState::kReady) {
+      fprintf(stderr, "ringgate: generation %llu (pid %d) serves; draining generation %llu\n",
+              static_cast<unsigned long long>(generation_ + 1), successor_.pid,
+              static_cast<unsigned long long>(generation_));
+      const pid_t pid = successor_.pid;
+      successor_ = ringgate::Successor{};
+      ++generation_;
+      answer(200, "reloaded", {}, "", pid);
+      return true;
+    }
+    if (state == ringgate::SuccessorState::kFailed) {
+      fail("reload failed: " + why);
+    } else if (std::chrono::steady_clock::now() > deadline_) {
+      const pid_t pid = successor_.pid;
+      ringgate::abandon_successor(successor_);
+      fail("reload failed: the new process (pid " + std::to_string(pid) + ") was not ready in " +
+           std::to_string(kSuccessorTimeout.count()) + " s; killed");
+    }
+    return false;
+  }
+
+ private:
+  void fail(const std::string& why) {
+    gateway_.count_reload(ringgate::Gateway::Reload::kFailed);  // before the log says so
+    fprintf(stderr, "ringgate: %s; generation %llu keeps serving\n", why.c_str(),
+            static_cast<unsigned long long>(generation_));
+    answer(500, "failed", {}, why, 0);
+  }
+  void answer(int status, const char* state, const std::vector<std::string>& problems,
+              const std::string& detail, pid_t pid) {
+    if (reply_) {
+      reply_(ringgate::reload_answer(status, state, generation_, problems, detail, pid));
+      reply_ = nullptr;
+      gateway_.reload_finished();
+    }
+  }
+
+  ringgate::Gateway& gateway_;
+  const Options& options_;
+  const std::string& executable_;
+  uint64_t generation_;
+  ringgate::Successor successor_;
+  std::chrono::steady_clock::time_point deadline_;
+  ringgate::Gateway::ReloadDone reply_;
+};
+
 // Runs until SIGINT or SIGTERM has drained the gateway, or a successor has taken over (SIGHUP,
-// SIGUSR2) and this process has drained.
+// POST /reload, SIGUSR2) and this process has drained.
 void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& options,
            const std::string& executable) {
   bool stop_requested = false;
-  ringgate::Successor successor;
-  std::chrono::steady_clock::time_point successor_deadline;
-  const uint64_t generation = gateway.generation();
+  Reloader reloader(gateway, options, executable);
   while (!gateway.finished()) {
     timespec wait{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &wait);
@@ -143,71 +254,22 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& o
         gateway.request_stop();
       }
     } else if ((sig == SIGHUP || sig == SIGUSR2) && !stop_requested) {
-      const char* what = sig == SIGHUP ? "reload" : "upgrade";
-      if (options.demo) {
-        fprintf(stderr, "ringgate: %s: not available in demo mode; ignored\n", strsignal(sig));
-      } else if (successor.pid > 0) {
-        fprintf(stderr, "ringgate: %s: a %s is in progress (pid %d); ignored\n", strsignal(sig),
-                what, successor.pid);
-      } else {
-        // A reload's config is read and checked here, off the shards: a bad one is refused and
-        // this generation keeps serving. An upgrade's new binary checks it itself.
-        bool valid = true;
-        if (sig == SIGHUP && !options.config_path.empty()) {
-          try {
-            ringgate::load_config_file(options.config_path);
-          } catch (const ringgate::ConfigError& e) {
-            gateway.count_reload(ringgate::Gateway::Reload::kInvalid);  // before the log says so
-            print_problems(e, "reload refused: ");
-            valid = false;
-          }
-        }
-        std::string error;
-        // A reload runs this very binary (/proc/self/exe, even if the file was replaced); an
-        // upgrade runs the file now at the path this one was started from.
-        const std::string exe = sig == SIGHUP ? "/proc/self/exe" : executable;
-        ringgate::HandoverState state;
-        state["tls-ticket-secret"] = ringgate::session_ticket_secret();
-        if (valid &&
-            !ringgate::start_successor(exe, executable, options.args, generation + 1,
-                                       gateway.handover_sockets(), state, successor, error)) {
-          gateway.count_reload(ringgate::Gateway::Reload::kFailed);
-          fprintf(stderr, "ringgate: %s failed: %s; generation %llu keeps serving\n", what,
-                  error.c_str(), static_cast<unsigned long long>(generation));
-        } else if (valid) {
-          fprintf(stderr, "ringgate: %s: starting generation %llu (pid %d) on %zu sockets\n",
-                  sig == SIGHUP ? "SIGHUP" : "SIGUSR2",
-                  static_cast<unsigned long long>(generation + 1), successor.pid,
-                  gateway.handover_sockets().size());
-          successor_deadline = std::chrono::steady_clock::now() + kSuccessorTimeout;
-        }
-      }
+      reloader.begin(sig == SIGHUP ? "SIGHUP" : "SIGUSR2", sig == SIGUSR2, nullptr);
     } else if (sig == SIGUSR1) {
       gateway.reopen_logs();
     }
-    if (successor.pid > 0) {
-      std::string why;
-      const ringgate::SuccessorState state = ringgate::poll_successor(successor, why);
-      if (state == ringgate::SuccessorState::kReady) {
-        fprintf(stderr, "ringgate: generation %llu (pid %d) serves; draining generation %llu\n",
-                static_cast<unsigned long long>(generation + 1), successor.pid,
-                static_cast<unsigned long long>(generation));
-        successor = ringgate::Successor{};
-        stop_requested = true;
-        gateway.request_stop();
-      } else if (state == ringgate::SuccessorState::kFailed) {
-        gateway.count_reload(ringgate::Gateway::Reload::kFailed);
-        fprintf(stderr, "ringgate: reload failed: %s; generation %llu keeps serving\n", why.c_str(),
-                static_cast<unsigned long long>(generation));
-      } else if (std::chrono::steady_clock::now() > successor_deadline) {
-        fprintf(stderr,
-                "ringgate: reload failed: the new process (pid %d) was not ready in %lld s; "
-                "killed; generation %llu keeps serving\n",
-                successor.pid, static_cast<long long>(kSuccessorTimeout.count()),
-                static_cast<unsigned long long>(generation));
-        gateway.count_reload(ringgate::Gateway::Reload::kFailed);
-        ringgate::abandon_successor(successor);
+    if (auto reply = gateway.take_reload_request()) {
+      if (stop_requested) {
+        reply(ringgate::reload_answer(409, "busy", gateway.generation(), {},
+                                      "the gateway is stopping", 0));
+        gateway.reload_finished();
+      } else {
+        reloader.begin("POST /reload", false, std::move(reply));
       }
+    }
+    if (reloader.poll()) {
+      stop_requested = true;
+      gateway.request_stop();
     }
   }
 }

@@ -54,6 +54,15 @@ void Shard::wake() {
   (void)n;  // an eventfd at its maximum is already signalled
 }
 
+void Shard::post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(posted_mutex_);
+    posted_.push_back(std::move(task));
+    has_posted_.store(true, std::memory_order_release);
+  }
+  wake();
+}
+
 void Shard::complete(unsigned op, int res, uint32_t) {
   if (op != kOpWake) {
     return;
@@ -62,6 +71,17 @@ void Shard::complete(unsigned op, int res, uint32_t) {
     return;  // eventfd broken: nothing sensible to re-arm
   }
   arm_wake_read();
+  if (has_posted_.load(std::memory_order_acquire)) {
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard<std::mutex> lock(posted_mutex_);
+      tasks.swap(posted_);
+      has_posted_.store(false, std::memory_order_relaxed);
+    }
+    for (auto& task : tasks) {
+      task();
+    }
+  }
   if (hooks_) {
     hooks_->on_wake();
   }

@@ -1,6 +1,7 @@
 #include "ringgate/http/actions.h"
 
 #include "ringgate/core/method.h"
+#include "ringgate/core/shard.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/http_shard.h"
 
@@ -21,16 +22,54 @@ class DirectAction final : public Action {
   CannedResponse response_;
 };
 
-// One request to a local handler: answered once the request is complete.
+// One request to a local handler: answered once the request is complete and the handler's
+// answer is there (at once, or later from another thread for a deferred one).
 class LocalCall final : public Responder {
  public:
-  LocalCall(HttpShard& http, Downstream& client, AdminResponse response)
-      : http_(http), client_(client), response_(std::move(response)) {}
+  LocalCall(HttpShard& http, Downstream& client, AdminResponse response, bool answered)
+      : http_(http), client_(client), response_(std::move(response)), answered_(answered) {}
+  ~LocalCall() {
+    if (box_) {
+      *box_ = nullptr;  // an answer that comes after this call ended finds nobody
+    }
+  }
+
+  // What a deferred handler calls with its answer, from any thread: the answer is posted to this
+  // call's shard.
+  std::function<void(AdminResponse)> finisher() {
+    box_ = std::make_shared<LocalCall*>(this);
+    Shard* shard = &http_.shard();
+    return [shard, box = box_](AdminResponse r) {
+      shard->post([box, r = std::move(r)]() mutable {
+        if (*box) {
+          (*box)->on_answer(std::move(r));
+        }
+      });
+    };
+  }
 
   void on_request_complete(bool keep_alive) override {
+    request_done_ = true;
+    keep_alive_ = keep_alive;
+    if (answered_) {
+      send();
+    }
+  }
+  void on_client_gone() override { delete this; }
+
+ private:
+  void on_answer(AdminResponse r) {
+    response_ = std::move(r);
+    answered_ = true;
+    if (request_done_) {
+      send();
+    }
+  }
+  void send() {
     Downstream& client = client_;
     std::string* body = http_.acquire_body();
     AdminResponse r = std::move(response_);
+    const bool keep_alive = keep_alive_;
     delete this;
     if (r.error) {
       error_body(r.error, *body);
@@ -40,12 +79,14 @@ class LocalCall final : public Responder {
     body->swap(r.body);
     client.respond(r.status, r.headers, r.content_type, body, keep_alive);
   }
-  void on_client_gone() override { delete this; }
 
- private:
   HttpShard& http_;
   Downstream& client_;
   AdminResponse response_;
+  bool answered_;
+  bool request_done_ = false;
+  bool keep_alive_ = false;
+  std::shared_ptr<LocalCall*> box_;
 };
 
 class LocalAction final : public Action {
@@ -59,7 +100,13 @@ class LocalAction final : public Action {
     }
     AdminResponse r;
     (*handler_)(method_name(x.request().method()), x.request().path(), r);
-    return new LocalCall(http_, client, std::move(r));
+    if (r.deferred) {
+      auto deferred = std::move(r.deferred);
+      auto* call = new LocalCall(http_, client, AdminResponse{}, false);
+      deferred(call->finisher());
+      return call;
+    }
+    return new LocalCall(http_, client, std::move(r), true);
   }
 
  private:

@@ -61,6 +61,8 @@ std::string_view reason_phrase(int status) {
       return "Expectation Failed";
     case 418:
       return "I'm a teapot";
+    case 422:
+      return "Unprocessable Content";
     case 429:
       return "Too Many Requests";
     case 431:

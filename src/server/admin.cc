@@ -59,6 +59,40 @@ void method_not_allowed(AdminResponse& r) {
 
 }  // namespace
 
+AdminResponse reload_answer(int status, std::string_view state, uint64_t generation,
+                            const std::vector<std::string>& problems, std::string_view detail,
+                            pid_t pid) {
+  AdminResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = "{\"status\":\"";
+  r.body.append(state);
+  r.body += "\",\"generation\":" + std::to_string(generation);
+  if (pid > 0) {
+    r.body += ",\"pid\":" + std::to_string(pid);
+  }
+  if (!detail.empty()) {
+    r.body += ",\"detail\":\"";
+    const size_t from = r.body.size();
+    r.body.append(detail);
+    json_escape_tail(r.body, from);
+    r.body += '"';
+  }
+  if (!problems.empty()) {
+    r.body += ",\"problems\":[";
+    for (size_t i = 0; i < problems.size(); ++i) {
+      r.body += i ? ",\"" : "\"";
+      const size_t from = r.body.size();
+      r.body += problems[i];
+      json_escape_tail(r.body, from);
+      r.body += '"';
+    }
+    r.body += ']';
+  }
+  r.body += "}\n";
+  return r;
+}
+
 AdminHandler make_admin_handler(const Gateway& gateway) {
   return [&gateway](std::string_view method, std::string_view path, AdminResponse& r) {
     const bool read = method == "GET" || method == "HEAD";
@@ -93,8 +127,24 @@ AdminHandler make_admin_handler(const Gateway& gateway) {
       }
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body = render_metrics(gateway);
+    } else if (path == "/reload") {
+      if (method != "POST") {
+        r.error =
+            Error::client(ErrorKind::kMethodNotAllowed, "POST /reload reloads the configuration");
+        r.headers = "Allow: POST\r\n";
+        return;
+      }
+      // Checked and started on the main thread (never on this shard); answered when the new
+      // process serves, or with why it does not.
+      r.deferred = [&gateway](std::function<void(AdminResponse)> finish) {
+        if (!gateway.request_reload(finish)) {
+          finish(reload_answer(409, "busy", gateway.generation(), {}, "a reload is already running",
+                               0));
+        }
+      };
     } else {
-      r.error = Error::client(ErrorKind::kNoRoute, "admin endpoints: /healthz /metrics /config");
+      r.error =
+          Error::client(ErrorKind::kNoRoute, "admin endpoints: /healthz /metrics /config /reload");
     }
   };
 }

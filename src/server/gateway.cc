@@ -45,6 +45,28 @@ const std::atomic<const ApiKeyTable*>& Gateway::api_key_table(size_t index) cons
   return api_key_sources_[index]->current;
 }
 
+bool Gateway::request_reload(ReloadDone done) const {
+  std::lock_guard<std::mutex> lock(reload_mutex_);
+  if (reload_busy_) {
+    return false;
+  }
+  reload_busy_ = true;
+  reload_request_ = std::move(done);
+  return true;
+}
+
+Gateway::ReloadDone Gateway::take_reload_request() const {
+  std::lock_guard<std::mutex> lock(reload_mutex_);
+  ReloadDone out;
+  out.swap(reload_request_);
+  return out;
+}
+
+void Gateway::reload_finished() const {
+  std::lock_guard<std::mutex> lock(reload_mutex_);
+  reload_busy_ = false;
+}
+
 void Gateway::add_local_service(std::string name, const SocketAddress& address,
                                 AdminHandler handler) {
   local_services_.push_back(LocalService{std::move(name), address, std::move(handler)});

@@ -191,6 +191,68 @@ TEST_F(GatewayTest, ANewProcessThatFailsToStartLeavesTheOldOneServing) {
   EXPECT_EQ(body, "next");
 }
 
+// POST /reload on the admin listener: the same reload, answered with its outcome once it is
+// known (the config is checked on the main thread, never on the shard that serves the admin).
+TEST_F(GatewayTest, PostReloadAnswersWithTheOutcome) {
+  gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("first")));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  Successors successors;
+
+  auto r = fetch(g.admin_port(), request("GET", "/reload"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->header("allow").value_or(""), "POST");
+
+  // Refused: 422 with the file's line; the first generation keeps serving.
+  rewrite(g.config_path(), config_with_body("never") + "routes: [unclosed\n");
+  r = fetch(g.admin_port(), request("POST", "/reload", "Content-Length: 0\r\n"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/json");
+  EXPECT_NE(r->body.find("\"status\":\"refused\",\"generation\":1"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("\"problems\":[\"" + g.config_path() + ":"), std::string::npos) << r->body;
+
+  // A new process that fails: 500, and why.
+  rewrite(g.config_path(),
+          config_with_body("never", "logging:\n  access: {path: /nonexistent/dir/access.log}\n"));
+  r = fetch(g.admin_port(), request("POST", "/reload", "Content-Length: 0\r\n"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500) << r->raw;
+  EXPECT_NE(r->body.find("\"status\":\"failed\",\"generation\":1,\"detail\":\"reload failed: "
+                         "the new process (pid "),
+            std::string::npos)
+      << r->body;
+  EXPECT_NE(r->body.find("exited with status 1 before it was ready"), std::string::npos) << r->body;
+  r = fetch(g.port(), request("GET", "/v"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "first");
+
+  // Reloaded: 200 once the new process serves; a second POST meanwhile is told it is busy.
+  rewrite(g.config_path(), config_with_body("second"));
+  Conn first = connect_to(g.admin_port());
+  ASSERT_TRUE(send_all(first, request("POST", "/reload", "Content-Length: 0\r\n")));
+  Conn second = connect_to(g.admin_port());
+  ASSERT_TRUE(send_all(second, request("POST", "/reload", "Content-Length: 0\r\n")));
+  auto busy = read_response(second);
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 409) << busy->raw;
+  EXPECT_NE(busy->body.find("\"status\":\"busy\""), std::string::npos) << busy->body;
+  auto done = read_response(first, {10s});
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, 200) << done->raw;
+  const pid_t next = successors.wait_serving(g, 2);
+  ASSERT_GT(next, 0) << g.log();
+  EXPECT_NE(done->body.find(
+                "{\"status\":\"reloaded\",\"generation\":2,\"pid\":" + std::to_string(next) + "}"),
+            std::string::npos)
+      << done->body;
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  r = fetch(g.port(), request("GET", "/v"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "second");
+}
+
 // On a fixed port the address claim (which keeps other processes out of the SO_REUSEPORT group)
 // goes to the new process with the sockets: it serves on the port, and a second gateway on the
 // same port is still refused once the first process has exited.

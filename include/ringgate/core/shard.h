@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
@@ -40,6 +43,10 @@ class Shard final : public Completion {
 
   // Any thread: make the loop call hooks.on_wake() soon.
   void wake();
+  // Any thread: run `task` on this shard's thread soon (with the next wake). For the rare work
+  // another thread finishes for a shard (an admin answer decided on the main thread); the lock
+  // is taken only when something was posted, never on the request path.
+  void post(std::function<void()> task);
 
   unsigned index() const { return index_; }
   Reactor& reactor() { return reactor_; }
@@ -67,6 +74,9 @@ class Shard final : public Completion {
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
   ShardHooks* hooks_ = nullptr;
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
+  std::atomic<bool> has_posted_{false};
   static thread_local Shard* current_;
 };
 

@@ -26,6 +26,10 @@ struct AdminResponse {
   // the gateway's every other refusal; status, content type and body are then not used. Its
   // detail must be static text.
   Error error;
+  // Set by a handler whose answer is decided later, off the shard (a reload is checked on the
+  // main thread): called once at once with `finish`, which any thread may call once with the
+  // answer. The client waits; the rest of this response is not used.
+  std::function<void(std::function<void(AdminResponse)> finish)> deferred;
 };
 // Answers every request of a local listener (admin, or a service added with add_local_service)
 // from its method and path (without the query), on shard 0.

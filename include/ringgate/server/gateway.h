@@ -63,6 +63,13 @@ class Gateway {
   // Reloads and upgrades this process refused (invalid config) or whose new process failed;
   // a successful one ends this process, so its successor starts counting afresh.
   enum class Reload : uint8_t { kInvalid, kFailed };
+  // POST /reload (any thread): asks the main thread for a reload; `done` gets the outcome there.
+  // False when one is already asked for or running (`done` is not kept then).
+  using ReloadDone = std::function<void(AdminResponse)>;
+  bool request_reload(ReloadDone done) const;
+  // The main thread: the reload asked for, if any (it is then running until reload_finished()).
+  ReloadDone take_reload_request() const;
+  void reload_finished() const;
   void count_reload(Reload r) { reloads_[static_cast<size_t>(r)].fetch_add(1); }
   uint64_t reloads(Reload r) const { return reloads_[static_cast<size_t>(r)].load(); }
 
@@ -172,6 +179,10 @@ class Gateway {
   std::vector<std::pair<std::string, int>> handover_;
   uint64_t generation_ = 1;
   std::atomic<uint64_t> reloads_[2] = {};
+  // The reload POST /reload asked for (admin thread → main thread); never on the request path.
+  mutable std::mutex reload_mutex_;
+  mutable ReloadDone reload_request_;
+  mutable bool reload_busy_ = false;
   std::vector<std::unique_ptr<ShardCounters>> counters_;
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
   std::unique_ptr<SharedRateLimits> rate_limits_;  // the policies' process-wide buckets
