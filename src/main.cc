@@ -14,6 +14,7 @@
 
 #include "ringgate/config/config.h"
 #include "ringgate/demo/demo.h"
+#include "ringgate/filters/rate_limit.h"
 #include "ringgate/server/admin.h"
 #include "ringgate/server/gateway.h"
 #include "ringgate/server/handover.h"
@@ -167,6 +168,13 @@ class Reloader {
     }
     ringgate::HandoverState state;
     state["tls-ticket-secret"] = ringgate::session_ticket_secret();
+    // Rate-limit buckets, with the seed their keys are hashed with: a reload or an upgrade does
+    // not give every client a full bucket again.
+    const uint64_t seed = ringgate::rate_limit_seed();
+    state["rate-limit-seed"] = std::string(reinterpret_cast<const char*>(&seed), sizeof seed);
+    for (auto& [name, buckets] : gateway_.rate_limit_state()) {
+      state["rate-limit/" + name] = std::move(buckets);
+    }
     std::string error;
     // A reload runs this very binary (/proc/self/exe, even if the file was replaced); an
     // upgrade runs the file now at the path this one was started from.
@@ -351,6 +359,18 @@ int main(int argc, char** argv) {
   if (const auto it = state.find("tls-ticket-secret"); it != state.end()) {
     ringgate::adopt_session_ticket_secret(it->second);
   }
+  if (const auto it = state.find("rate-limit-seed"); it != state.end() && it->second.size() == 8) {
+    uint64_t seed = 0;
+    memcpy(&seed, it->second.data(), sizeof seed);
+    ringgate::adopt_rate_limit_seed(seed);
+    std::map<std::string, std::string> buckets;
+    for (auto& [key, value] : state) {
+      if (key.rfind("rate-limit/", 0) == 0) {
+        buckets[key.substr(11)] = std::move(value);
+      }
+    }
+    gateway.inherit_rate_limits(std::move(buckets));
+  }
   gateway.inherit(std::move(inherited));
   gateway.set_generation(generation);
   if (!gateway.start(error)) {
@@ -365,8 +385,11 @@ int main(int argc, char** argv) {
             l.address.to_string().c_str(), l.tls ? " (https)" : "");
   }
   if (predecessor >= 0) {
-    fprintf(stderr, "ringgate: generation %llu: took over %zu listening sockets\n",
-            static_cast<unsigned long long>(generation), gateway.inherited_count());
+    fprintf(stderr,
+            "ringgate: generation %llu: took over %zu listening sockets and the buckets of %zu "
+            "rate-limit policies\n",
+            static_cast<unsigned long long>(generation), gateway.inherited_count(),
+            gateway.rate_limits_kept());
   }
   fprintf(stderr, "ringgate: ready, %u workers\n", gateway.workers());
   fflush(stderr);

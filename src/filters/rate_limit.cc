@@ -100,6 +100,75 @@ uint64_t SharedRateTable::available(const Slot& slot, uint64_t now_ticks) const 
   return base < limit ? (limit - base) / interval_ : 0;
 }
 
+namespace {
+// Read by the shards after they start; written (adopted) by the main thread before.
+uint64_t g_rate_limit_seed = 0;
+bool g_rate_limit_seed_set = false;
+
+uint64_t name_hash(std::string_view name) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (char c : name) {
+    h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  }
+  return h;
+}
+
+void put_u64(std::string& out, uint64_t v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+uint64_t get_u64(std::string_view in, size_t at) {
+  uint64_t v;
+  std::memcpy(&v, in.data() + at, sizeof v);
+  return v;
+}
+}  // namespace
+
+uint64_t rate_limit_seed() {
+  if (!g_rate_limit_seed_set) {
+    g_rate_limit_seed = mix64(process_seed() ^ 0x726174656c696d69ull);
+    g_rate_limit_seed_set = true;
+  }
+  return g_rate_limit_seed;
+}
+
+void adopt_rate_limit_seed(uint64_t seed) {
+  g_rate_limit_seed = seed;
+  g_rate_limit_seed_set = true;
+}
+
+std::string SharedRateTable::export_state(uint64_t now_ticks) const {
+  // interval, burst, then (key hash, TAT) of every bucket not full now.
+  std::string out;
+  put_u64(out, interval_);
+  put_u64(out, burst_tokens_);
+  for (uint32_t i = 0; i <= mask_; ++i) {
+    const uint64_t key = slots_[i].key.load(std::memory_order_acquire);
+    const uint64_t tat = slots_[i].tat.load(std::memory_order_relaxed);
+    if (key != 0 && tat > now_ticks) {
+      put_u64(out, key);
+      put_u64(out, tat);
+    }
+  }
+  return out;
+}
+
+bool SharedRateTable::import_state(std::string_view state, uint64_t now_ticks) {
+  if (state.size() < 16 || (state.size() - 16) % 16 != 0 || get_u64(state, 0) != interval_ ||
+      get_u64(state, 8) != burst_tokens_) {
+    return false;
+  }
+  for (size_t at = 16; at < state.size(); at += 16) {
+    const uint64_t tat = get_u64(state, at + 8);
+    bool overflow = false;
+    Slot& s = slot(get_u64(state, at), now_ticks, &overflow);
+    if (!overflow && tat > s.tat.load(std::memory_order_relaxed)) {
+      s.tat.store(tat, std::memory_order_relaxed);
+    }
+  }
+  return true;
+}
+
 SharedRateLimits::SharedRateLimits(const Config& config) {
   for (const RateLimitPolicy& p : config.rate_limits) {
     tables.push_back(std::make_unique<SharedRateTable>(p));
@@ -118,7 +187,8 @@ ShardRateLimiter::ShardRateLimiter(const Config& config, SharedRateLimits& share
     const RateLimitPolicy& rp = config.rate_limits[i];
     Policy& p = policies_[i];
     p.table = shared.tables[i].get();
-    p.seed = mix64(process_seed() + i * 0x9e3779b97f4a7c15ull);
+    // By name, not index: a reload that adds a policy before this one keeps its keys' hashes.
+    p.seed = mix64(rate_limit_seed() ^ name_hash(rp.name));
     // Small batches keep the tokens stranded in other shards' caches few: about 1/50 s of the
     // rate split over the shards, at most a quarter of a shard's share of the burst, 1..64.
     const uint64_t per_second =

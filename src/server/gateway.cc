@@ -45,6 +45,20 @@ const std::atomic<const ApiKeyTable*>& Gateway::api_key_table(size_t index) cons
   return api_key_sources_[index]->current;
 }
 
+std::map<std::string, std::string> Gateway::rate_limit_state() const {
+  std::map<std::string, std::string> out;
+  if (!rate_limits_) {
+    return out;
+  }
+  const uint64_t now_ticks = monotonic_ns() / 1000 * kRateTicksPerUs;
+  for (size_t i = 0; i < config_->rate_limits.size(); ++i) {
+    if (config_->rate_limits[i].backend == RateLimitPolicy::Backend::kLocal) {
+      out[config_->rate_limits[i].name] = rate_limits_->tables[i]->export_state(now_ticks);
+    }
+  }
+  return out;
+}
+
 bool Gateway::request_reload(ReloadDone done) const {
   std::lock_guard<std::mutex> lock(reload_mutex_);
   if (reload_busy_) {
@@ -145,6 +159,18 @@ bool Gateway::start(std::string& error) {
   }
   inherited_.clear();
   const bool watching = make_shared_state(n);
+  if (!inherited_rate_limits_.empty()) {
+    const uint64_t now_ticks = monotonic_ns() / 1000 * kRateTicksPerUs;
+    for (size_t i = 0; i < config_->rate_limits.size(); ++i) {
+      const RateLimitPolicy& p = config_->rate_limits[i];
+      const auto it = inherited_rate_limits_.find(p.name);
+      if (p.backend == RateLimitPolicy::Backend::kLocal && it != inherited_rate_limits_.end() &&
+          rate_limits_->tables[i]->import_state(it->second, now_ticks)) {
+        ++rate_limits_kept_;
+      }
+    }
+    inherited_rate_limits_.clear();
+  }
   publish_addresses();
   if (!start_shards(listeners, error) || !await_jwks(error)) {
     return false;

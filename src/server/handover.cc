@@ -4,8 +4,10 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
-
-#include "ringgate/core/hex.h"
 
 extern char** environ;
 
@@ -75,28 +75,28 @@ bool receive_message(int channel, std::string& text, int& fd) {
   return true;
 }
 
-// State values are bytes; the channel's messages are text.
-std::string to_hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
+// The state file: (key size, value size, key, value) after one another.
+void read_state(int fd, HandoverState& state) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    return;
   }
-  return out;
-}
-
-std::string from_hex(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i + 1 < text.size(); i += 2) {
-    const int hi = hex_digit(text[i]);
-    const int lo = hex_digit(text[i + 1]);
-    if (hi < 0 || lo < 0) {
-      return "";
+  std::string blob(static_cast<size_t>(st.st_size), '\0');
+  if (pread(fd, blob.data(), blob.size(), 0) != static_cast<ssize_t>(blob.size())) {
+    return;
+  }
+  size_t at = 0;
+  while (at + 16 <= blob.size()) {
+    uint64_t sizes[2];
+    memcpy(sizes, blob.data() + at, sizeof sizes);
+    at += sizeof sizes;
+    if (sizes[0] > blob.size() - at || sizes[1] > blob.size() - at - sizes[0]) {
+      return;
     }
-    out += static_cast<char>(hi << 4 | lo);
+    std::string key = blob.substr(at, sizes[0]);
+    state[std::move(key)] = blob.substr(at + sizes[0], sizes[1]);
+    at += sizes[0] + sizes[1];
   }
-  return out;
 }
 
 std::string exit_text(int status) {
@@ -186,8 +186,26 @@ bool start_successor(const std::string& exe, const std::string& name,
   for (const auto& [key, fd] : sockets) {
     sent = sent && send_message(out.channel, "socket " + key, fd);
   }
-  for (const auto& [key, value] : state) {
-    sent = sent && send_message(out.channel, "state " + key + " " + to_hex(value));
+  // The state goes in a memory file (a rate-limit table is too large for a message).
+  const int state_fd = memfd_create("ringgate-handover", MFD_CLOEXEC);
+  if (state_fd >= 0) {
+    std::string blob;
+    for (const auto& [key, value] : state) {
+      const uint64_t sizes[2] = {key.size(), value.size()};
+      blob.append(reinterpret_cast<const char*>(sizes), sizeof sizes);
+      blob += key;
+      blob += value;
+    }
+    size_t done = 0;
+    while (done < blob.size()) {
+      const ssize_t n = write(state_fd, blob.data() + done, blob.size() - done);
+      if (n <= 0) {
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+    sent = sent && done == blob.size() && send_message(out.channel, "state", state_fd);
+    close(state_fd);
   }
   sent = sent && send_message(out.channel, "end");
   if (!sent) {
@@ -258,9 +276,9 @@ bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
       generation = strtoull(text.c_str() + 11, nullptr, 10);
     } else if (text.rfind("socket ", 0) == 0 && fd >= 0) {
       sockets[text.substr(7)] = fd;
-    } else if (text.rfind("state ", 0) == 0 && text.find(' ', 6) != std::string::npos) {
-      const size_t space = text.find(' ', 6);
-      state[text.substr(6, space - 6)] = from_hex(std::string_view(text).substr(space + 1));
+    } else if (text == "state" && fd >= 0) {
+      read_state(fd, state);
+      close(fd);
     } else if (fd >= 0) {
       close(fd);
     }

@@ -253,6 +253,53 @@ TEST_F(GatewayTest, PostReloadAnswersWithTheOutcome) {
   EXPECT_EQ(r->body, "second");
 }
 
+// The buckets of a rate-limit policy go to the new process: a client that used its burst stays
+// limited across a reload; a policy whose rate changed starts with full buckets.
+TEST_F(GatewayTest, RateLimitBucketsAreKeptAcrossAReload) {
+  auto limited = [](const std::string& rate) {
+    ConfigSpec spec;
+    spec.workers = 2;
+    spec.sections = "rate_limits:\n  per_ip: {key: client_ip, rate: " + rate + ", burst: 2}\n";
+    spec.routes =
+        "  - match: {path: /v}\n    rate_limit: per_ip\n"
+        "    direct: {status: 200, body: \"limited\"}\n" +
+        default_routes();
+    return make_config(spec);
+  };
+  gateways_.push_back(std::make_unique<GatewayProcess>(limited("2/m")));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  auto status = [&g] {
+    auto r = fetch(g.port(), request("GET", "/v"));
+    return r ? r->status : 0;
+  };
+  EXPECT_EQ(status(), 200);
+  EXPECT_EQ(status(), 200);
+  EXPECT_EQ(status(), 429);
+  Successors successors;
+  g.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  EXPECT_NE(g.log().find("generation 2: took over 3 listening sockets and the buckets of 1 "
+                         "rate-limit policies"),
+            std::string::npos)
+      << g.log();
+  EXPECT_EQ(status(), 429);  // still limited: the bucket came along
+
+  rewrite(g.config_path(), limited("3/m"));
+  kill(successors.last(), SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 3), 0) << g.log();
+  EXPECT_NE(g.log().find("generation 3: took over 3 listening sockets and the buckets of 0 "),
+            std::string::npos)
+      << g.log();
+  // The old generation may still take a connection while it stops accepting.
+  int seen = 0;
+  for (int i = 0; i < 50 && seen != 200; ++i) {
+    seen = status();
+  }
+  EXPECT_EQ(seen, 200);
+}
+
 // On a fixed port the address claim (which keeps other processes out of the SO_REUSEPORT group)
 // goes to the new process with the sockets: it serves on the port, and a second gateway on the
 // same port is still refused once the first process has exited.

@@ -35,6 +35,8 @@ class Successors {
     pids_.push_back(pid);
     return pid;
   }
+  // The newest one (-1: none yet).
+  pid_t last() const { return pids_.empty() ? -1 : pids_.back(); }
   // SIGTERM to the last one; its exit status, or -1.
   int stop_last() {
     if (pids_.empty()) {

@@ -53,6 +53,13 @@ class SharedRateTable {
   // Tokens in the bucket now.
   uint64_t available(const Slot& slot, uint64_t now_ticks) const;
 
+  // The live buckets (keys not full), as bytes for a process that replaces this one (reload,
+  // upgrade); import_state takes them into a table of the same rate and burst (false when the
+  // policy's rate or burst changed: then its buckets start full). Keys are the hashes, so both
+  // processes must use the same rate_limit_seed().
+  std::string export_state(uint64_t now_ticks) const;
+  bool import_state(std::string_view state, uint64_t now_ticks);
+
   uint64_t interval_ticks() const { return interval_; }
   uint64_t burst() const { return burst_tokens_; }
   uint32_t capacity() const { return mask_ + 1; }
@@ -66,6 +73,11 @@ class SharedRateTable {
   uint64_t burst_ticks_;    // burst x interval: how far ahead of now the TAT may run
   uint64_t reclaim_ticks_;  // a key whose TAT is this far behind now may lose its slot
 };
+
+// The seed of every policy's key hashes (with the policy's name): random per process, handed to
+// a successor with the tables. adopt_rate_limit_seed before any shard starts.
+uint64_t rate_limit_seed();
+void adopt_rate_limit_seed(uint64_t seed);
 
 // The process-wide tables of a config's policies, by Config::rate_limits index.
 struct SharedRateLimits {

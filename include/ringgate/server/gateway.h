@@ -57,6 +57,15 @@ class Gateway {
   const std::vector<std::pair<std::string, int>>& handover_sockets() const { return handover_; }
   // Sockets start() took over from a predecessor.
   size_t inherited_count() const { return inherited_taken_; }
+  // For a successor: the live buckets of each local rate-limit policy, by policy name.
+  std::map<std::string, std::string> rate_limit_state() const;
+  // Before start(): buckets a predecessor handed over, by policy name; start() takes those of a
+  // policy with the same name, rate and burst (the others start full).
+  void inherit_rate_limits(std::map<std::string, std::string> state) {
+    inherited_rate_limits_ = std::move(state);
+  }
+  // Policies whose buckets start() took over.
+  size_t rate_limits_kept() const { return rate_limits_kept_; }
   // The config's generation: 1 at first start, one more at each reload (handed over).
   void set_generation(uint64_t generation) { generation_ = generation; }
   uint64_t generation() const { return generation_; }
@@ -175,6 +184,8 @@ class Gateway {
   std::vector<BoundListener> bound_;
   std::vector<int> claims_;  // claim_address: one per fixed listen address, held until exit
   std::map<std::string, int> inherited_;
+  std::map<std::string, std::string> inherited_rate_limits_;
+  size_t rate_limits_kept_ = 0;
   size_t inherited_taken_ = 0;
   std::vector<std::pair<std::string, int>> handover_;
   uint64_t generation_ = 1;
