@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "successors.h"
 
 namespace ringgate::it {
 namespace {
@@ -64,6 +65,32 @@ TEST_F(GatewayTest, TellsTheServiceManagerWhenReadyAndWhenStopping) {
   const std::string stopping = sd.next(3000);
   EXPECT_NE(stopping.find("STOPPING=1\n"), std::string::npos) << stopping;
   EXPECT_EQ(gw.wait_exit(10s), 0);
+}
+
+// A reload under systemd: the new process says READY=1 with its own MAINPID (the unit allows it
+// with NotifyAccess=all), and the old one never says STOPPING=1, which would read as the service
+// going down.
+TEST_F(GatewayTest, AReloadTellsTheServiceManagerTheNewMainPid) {
+  TempDir dir;
+  const std::string path = dir.path() + "/notify";
+  NotifySocket sd(path);
+  ASSERT_TRUE(sd.bound());
+  setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  GatewayProcess gw(make_config(ConfigSpec{}));
+  unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  EXPECT_NE(sd.next(3000).find("READY=1\n"), std::string::npos);
+  Successors successors;
+  gw.signal(SIGHUP);
+  const pid_t next = successors.wait_serving(gw, 2);
+  ASSERT_GT(next, 0) << gw.log();
+  const std::string ready = sd.next(3000);
+  EXPECT_NE(ready.find("READY=1\n"), std::string::npos) << ready;
+  EXPECT_NE(ready.find("MAINPID=" + std::to_string(next) + "\n"), std::string::npos) << ready;
+  EXPECT_EQ(gw.wait_exit(10s), 0);
+  EXPECT_EQ(sd.next(300), "");  // nothing from the old process as it drained
+  EXPECT_EQ(successors.stop_last(), 0);
+  EXPECT_NE(sd.next(3000).find("STOPPING=1\n"), std::string::npos);  // the new one, on SIGTERM
 }
 
 // The unit starts what `scripts/install` puts in place, checks the config first, reloads with

@@ -300,6 +300,59 @@ TEST_F(GatewayTest, RateLimitBucketsAreKeptAcrossAReload) {
   EXPECT_EQ(seen, 200);
 }
 
+// Listener changes: an address the new config adds is opened by the new process (before the old
+// one stops), an address it drops stops accepting once the old process has drained; the number
+// of shards may change both ways.
+TEST_F(GatewayTest, AReloadMayChangeListenersAndShards) {
+  const uint16_t kept = free_port();
+  const uint16_t dropped = free_port();
+  const uint16_t added = free_port();
+  ASSERT_TRUE(kept && dropped && added);
+  auto on = [](std::vector<uint16_t> ports, unsigned workers) {
+    ConfigSpec spec;
+    spec.workers = workers;
+    std::string y = make_config(spec);
+    std::string list;
+    for (uint16_t p : ports) {
+      list += (list.empty() ? "" : ", ") + std::string("{address: \"127.0.0.1:") +
+              std::to_string(p) + "\"}";
+    }
+    const std::string from = "- address: \"127.0.0.1:0\"";
+    const size_t at = y.find(from);
+    const size_t end = y.find('\n', at);
+    y.replace(at, end - at, "[" + list + "]");
+    // `listen:` then a flow list on the same line
+    const size_t listen = y.rfind("listen:", at);
+    y.erase(listen + 7, at - (listen + 7));
+    y.insert(listen + 7, " ");
+    return y;
+  };
+  gateways_.push_back(std::make_unique<GatewayProcess>(on({kept, dropped}, 1)));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error() << on({kept, dropped}, 1);
+  Successors successors;
+  rewrite(g.config_path(), on({kept, added}, 2));
+  g.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  for (uint16_t port : {kept, added}) {
+    auto r = fetch(port, request("GET", "/hello"));
+    ASSERT_TRUE(r) << port;
+    EXPECT_EQ(r->status, 200);
+  }
+  Conn refused = connect_to(dropped, 1s);
+  EXPECT_FALSE(refused.valid());
+  // Back to one shard: the new process takes one socket per address and closes the other.
+  rewrite(g.config_path(), on({kept}, 1));
+  kill(successors.last(), SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 3), 0) << g.log();
+  for (int i = 0; i < 20; ++i) {
+    auto r = fetch(kept, request("GET", "/hello"));
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
 // On a fixed port the address claim (which keeps other processes out of the SO_REUSEPORT group)
 // goes to the new process with the sockets: it serves on the port, and a second gateway on the
 // same port is still refused once the first process has exited.
