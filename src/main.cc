@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ringgate/config/config.h"
@@ -190,6 +192,9 @@ class Reloader {
     deadline_ = std::chrono::steady_clock::now() + kSuccessorTimeout;
   }
 
+  // The channel to the successor that serves now (-1 before).
+  int channel() const { return channel_; }
+
   // Once per loop turn: has the successor started serving (true: this process drains now), or
   // failed?
   bool poll() {
@@ -203,6 +208,7 @@ class Reloader {
               static_cast<unsigned long long>(generation_ + 1), successor_.pid,
               static_cast<unsigned long long>(generation_));
       const pid_t pid = successor_.pid;
+      channel_ = successor_.channel;  // for the idle connections, handed over as we drain
       successor_ = ringgate::Successor{};
       ++generation_;
       answer(200, "reloaded", {}, "", pid);
@@ -242,6 +248,7 @@ class Reloader {
   ringgate::Successor successor_;
   std::chrono::steady_clock::time_point deadline_;
   ringgate::Gateway::ReloadDone reply_;
+  int channel_ = -1;
 };
 
 // Runs until SIGINT or SIGTERM has drained the gateway, or a successor has taken over (SIGHUP,
@@ -277,7 +284,7 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& o
     }
     if (reloader.poll()) {
       stop_requested = true;
-      gateway.request_stop();
+      gateway.hand_over_and_stop(reloader.channel());
     }
   }
 }
@@ -395,10 +402,23 @@ int main(int argc, char** argv) {
   fflush(stderr);
   notify_ready(gateway);
   ringgate::tell_ready(predecessor);  // the predecessor stops accepting and drains now
+  // ... handing its idle keep-alive connections over, until it exits.
+  std::thread adopter;
+  if (predecessor >= 0) {
+    adopter = std::thread([&gateway, predecessor] {
+      ringgate::receive_connections(predecessor,
+                                    [&gateway](int fd) { gateway.adopt_connection(fd); });
+    });
+  }
   if (demo) {
     ringgate::demo::print_examples(gateway.config(), gateway.listeners(), stdout);
   }
   serve(gateway, signals, options, executable);
+  if (adopter.joinable()) {
+    shutdown(predecessor, SHUT_RDWR);  // a predecessor still draining: stop taking its connections
+    adopter.join();
+    close(predecessor);
+  }
   const bool drained = gateway.wait();
   fprintf(stderr, "ringgate: stopped%s\n", drained ? "" : " (drain timeout: connections cut)");
   return 0;

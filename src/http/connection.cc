@@ -75,6 +75,7 @@ void Connection::start() {
 
 void Connection::on_input(uint16_t bid, uint32_t len) {
   bump(counters().bytes_in, len);
+  handing_over_ = false;  // a request came first: it is answered here (Connection: close)
   if (state_ == State::kOpen) {
     in_.push(http_.chains(), bid, len);
     process_input();
@@ -107,6 +108,12 @@ void Connection::on_input_starved() {
 }
 
 void Connection::after_input() {
+  if (handing_over_) {
+    if (state_ == State::kOpen && io_->quiet() && in_.empty()) {
+      finish_handover();
+    }
+    return;
+  }
   if (state_ != State::kClosing && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
     io_->start_input();
   }
@@ -853,6 +860,17 @@ void Connection::begin_drain() {
     return;
   }
   if (!in_message() && !x_ && !out_pending() && in_.empty()) {
+    if (!tls_ && !local() && http_.handover_channel() >= 0) {
+      // A successor serves the same listening sockets (a reload): the connection goes to it
+      // once the receive is cancelled, and its next request is answered there, on the new
+      // config, without a reconnect. (A TLS session cannot move between processes.)
+      handing_over_ = true;
+      io_->pause_input();
+      if (io_->quiet()) {
+        finish_handover();
+      }
+      return;
+    }
     // A request may be on the wire already: it is still answered, with Connection: close, if it
     // arrives within server.drain_grace; then the connection closes.
     const Duration grace = http_.config().server.drain_grace;
@@ -863,6 +881,22 @@ void Connection::begin_drain() {
     }
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).
+}
+
+void Connection::finish_handover() {
+  handing_over_ = false;
+  if (http_.hand_over(io_->fd())) {
+    close_now();  // this process's descriptor only
+    return;
+  }
+  // The successor is gone: the drain goes on as without one.
+  after_input();
+  const Duration grace = http_.config().server.drain_grace;
+  if (grace.count() == 0) {
+    close_now();
+  } else {
+    arm_deadline(Deadline::kDrainGrace, static_cast<uint64_t>(grace.count()));
+  }
 }
 
 void Connection::update_timer() {

@@ -44,7 +44,8 @@ class Connection final : public Timer,
   ~Connection();
 
   void start();
-  // SIGTERM: close now if idle, else after the response in progress.
+  // SIGTERM: close now if idle, else after the response in progress. After a reload, an idle
+  // plain connection is handed to the successor instead (HttpShard::hand_over).
   void begin_drain();
   // Drain timeout: close whatever the state.
   void abort() { close_now(); }
@@ -133,6 +134,9 @@ class Connection final : public Timer,
   }
   // Idle between requests (no exchange, nothing held, no message begun): the parser goes back.
   void detach_parser_if_idle();
+  // The receive is cancelled and nothing came: the socket goes to the successor and this
+  // process's descriptor is closed (nothing is sent: the connection lives on there).
+  void finish_handover();
   bool busy() const { return responder_ != nullptr; }
   void on_parse_error();
   // Answers `error` and closes once it is sent; nothing more is read as a request.
@@ -181,6 +185,8 @@ class Connection final : public Timer,
   OutBuffer* out_ = nullptr;
   const RoutePlan* fixed_;
   PlainTransport plain_;
+  // Draining after a reload: the receive is being cancelled to hand the idle connection over.
+  bool handing_over_ = false;
   std::unique_ptr<TlsTransport> tls_;  // over plain TCP of its own, when the listener has tls
   Transport* io_;                      // &plain_ or tls_
   InputChain in_;

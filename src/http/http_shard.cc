@@ -7,6 +7,7 @@
 #include "out_buffer.h"
 #include "ringgate/core/hash.h"
 #include "ringgate/http/error_reply.h"
+#include "ringgate/net/socket.h"
 
 namespace ringgate {
 
@@ -188,6 +189,14 @@ void HttpShard::begin_drain() {
     c->begin_drain();
     c = next;
   }
+}
+
+bool HttpShard::hand_over(int fd) {
+  if (handover_channel_ < 0 || !send_with_descriptor(handover_channel_, "conn", fd)) {
+    return false;
+  }
+  bump(counters_.connections_handed_over);
+  return true;
 }
 
 void HttpShard::abort_all() {

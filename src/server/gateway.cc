@@ -98,6 +98,44 @@ Gateway::~Gateway() {
   for (int fd : claims_) {
     close(fd);
   }
+  if (successor_channel_ >= 0) {
+    close(successor_channel_);
+  }
+}
+
+void Gateway::hand_over_and_stop(int channel) {
+  successor_channel_.store(channel, std::memory_order_release);
+  request_stop();  // the shards read the channel as they begin to drain
+}
+
+void Gateway::adopt_connection(int fd) {
+  SocketAddress local;
+  local.length = sizeof local.storage;
+  if (getsockname(fd, local.get(), &local.length) != 0 || workers_.empty()) {
+    close(fd);
+    return;
+  }
+  // The client listener with that port and that address (or the wildcard): config order.
+  size_t index = 0;
+  for (const BoundListener& l : bound_) {
+    if (l.admin || !l.service.empty()) {
+      continue;
+    }
+    SocketAddress any = l.address;
+    const bool wildcard =
+        any.to_string().rfind("0.0.0.0:", 0) == 0 || any.to_string().rfind("[::]:", 0) == 0;
+    if (l.address.port() == local.port() &&
+        (wildcard || l.address.to_string() == local.to_string())) {
+      if (l.tls) {
+        break;  // a plain connection on what is now a TLS listener: not this config's
+      }
+      Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
+      w->shard().post([w, fd, index] { w->adopt(fd, index); });
+      return;
+    }
+    ++index;
+  }
+  close(fd);
 }
 
 namespace {

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "ringgate/net/socket.h"
+
 extern char** environ;
 
 namespace ringgate {
@@ -23,56 +25,9 @@ namespace ringgate {
 namespace {
 
 constexpr const char* kChannelVariable = "RINGGATE_HANDOVER_FD";
-// A message: a line of text, at most this long (a socket's key is an address or a name).
-constexpr size_t kMaxMessage = 512;
 
 bool send_message(int channel, const std::string& text, int fd = -1) {
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t n;
-  do {
-    n = sendmsg(channel, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  return n == static_cast<ssize_t>(text.size());
-}
-
-// One message; its descriptor (if any) in `fd`. False at end of channel or on error.
-bool receive_message(int channel, std::string& text, int& fd) {
-  char buf[kMaxMessage];
-  iovec iov{buf, sizeof buf};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) {
-    return false;
-  }
-  text.assign(buf, static_cast<size_t>(n));
-  fd = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    }
-  }
-  return true;
+  return send_with_descriptor(channel, text, fd);
 }
 
 // The state file: (key size, value size, key, value) after one another.
@@ -223,8 +178,7 @@ SuccessorState poll_successor(Successor& s, std::string& why) {
     return SuccessorState::kStarting;
   }
   if (n > 0 && std::string(buf, static_cast<size_t>(n)) == "ready") {
-    close(s.channel);
-    s.channel = -1;
+    fcntl(s.channel, F_SETFL, 0);  // blocking again: the shards send connections over it
     return SuccessorState::kReady;
   }
   close(s.channel);
@@ -268,7 +222,7 @@ bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
   fcntl(channel, F_SETFD, FD_CLOEXEC);
   std::string text;
   int fd = -1;
-  while (receive_message(channel, text, fd)) {
+  while (receive_with_descriptor(channel, text, fd)) {
     if (text == "end") {
       return true;
     }
@@ -292,11 +246,21 @@ bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
 }
 
 void tell_ready(int channel) {
-  if (channel < 0) {
-    return;
+  if (channel >= 0) {
+    send_message(channel, "ready");
   }
-  send_message(channel, "ready");
-  close(channel);
+}
+
+void receive_connections(int channel, const std::function<void(int fd)>& adopt) {
+  std::string text;
+  int fd = -1;
+  while (receive_with_descriptor(channel, text, fd)) {
+    if (text == "conn" && fd >= 0) {
+      adopt(fd);
+    } else if (fd >= 0) {
+      close(fd);
+    }
+  }
 }
 
 }  // namespace ringgate

@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <string_view>
 
 #include "ringgate/core/allocator.h"
 #include "ringgate/http/actions.h"
@@ -343,6 +345,22 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   }
 }
 
+void Worker::adopt(int fd, size_t listener) {
+  if (std::string_view(reactor().backend_name()) == "io_uring") {
+    // A predecessor on epoll left the socket non-blocking; io_uring would then fail a receive
+    // with EAGAIN instead of waiting for data.
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK)) {
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+  }
+  ListenerSocket& l = listeners_[listener];
+  bump(http_.counters().connections_adopted);
+  if (!http_.accept(fd, l.plan, l.tls)) {
+    http_.refuse(fd, l.tls == nullptr);
+  }
+}
+
 void Worker::sweep_accept_queue(ListenerSocket& l) {
   // io_uring polls a listener exclusively: a connection's wake-up goes to one waiter. When it
   // went to this shard's accept just as the cancel took it away, nobody accepted the connection,
@@ -378,6 +396,7 @@ void Worker::on_wake() {
 
 void Worker::begin_drain() {
   draining_ = true;
+  http_.set_handover_channel(gateway_.successor_channel());
   close_listeners();
   http_.begin_drain();
   for (auto& p : probes_) {

@@ -191,6 +191,44 @@ TEST_F(GatewayTest, ANewProcessThatFailsToStartLeavesTheOldOneServing) {
   EXPECT_EQ(body, "next");
 }
 
+// An idle keep-alive connection goes to the new process with the listening sockets: its next
+// request is answered there, on the new config, on the same connection (no Connection: close,
+// no reconnect).
+TEST_F(GatewayTest, AKeepAliveConnectionMovesToTheNewProcessInPlace) {
+  gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("before")));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  std::vector<Conn> conns;
+  for (int i = 0; i < 4; ++i) {
+    conns.push_back(connect_to(g.port()));
+    ASSERT_TRUE(send_all(conns.back(), request("GET", "/v")));
+    auto r = read_response(conns.back());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "before");
+    EXPECT_FALSE(r->connection_has("close"));
+  }
+  Successors successors;
+  rewrite(g.config_path(), config_with_body("after"));
+  g.signal(SIGHUP);
+  const pid_t next = successors.wait_serving(g, 2);
+  ASSERT_GT(next, 0) << g.log();
+  EXPECT_EQ(g.wait_exit(10s), 0);  // the first process is gone: only the new one can answer
+  for (Conn& c : conns) {
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(send_all(c, request("GET", "/v")));
+      std::string why;
+      auto r = read_response(c, {}, &why);
+      ASSERT_TRUE(r) << why << "\n" << g.log();
+      EXPECT_EQ(r->body, "after");
+      EXPECT_FALSE(r->connection_has("close")) << r->raw;
+    }
+  }
+  auto m = fetch(g.admin_port(), request("GET", "/metrics"));
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("ringgate_connections_adopted_total 4\n"), std::string::npos)
+      << m->body.substr(0, 2000);
+}
+
 // POST /reload on the admin listener: the same reload, answered with its outcome once it is
 // known (the config is checked on the main thread, never on the shard that serves the admin).
 TEST_F(GatewayTest, PostReloadAnswersWithTheOutcome) {

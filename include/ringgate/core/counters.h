@@ -13,6 +13,10 @@ namespace ringgate {
   X(connections_active, "ringgate_connections_active", "gauge", "Open client connections")       \
   X(connections_rejected, "ringgate_connections_rejected_total", "counter",                      \
     "Connections accepted past server.limits.connections, answered 503 and closed")              \
+  X(connections_handed_over, "ringgate_connections_handed_over_total", "counter",                \
+    "Idle keep-alive connections handed to the process that took over at a reload (plain HTTP)") \
+  X(connections_adopted, "ringgate_connections_adopted_total", "counter",                        \
+    "Idle keep-alive connections taken over from the process this one replaced")                 \
   X(accept_pauses, "ringgate_accept_pauses_total", "counter",                                    \
     "Times a shard stopped accepting at server.limits.connections (until 5% below it)")          \
   X(requests_1xx, "ringgate_requests_1xx_total", "counter", "Responses with status 1xx (final)") \

@@ -137,6 +137,12 @@ class HttpShard {
   void set_request_log(RequestLog* log) { request_log_ = log; }
   const std::string& server_line() const { return server_line_; }
   bool draining() const { return draining_; }
+  // After a reload, the channel to the process that took the listening sockets over (-1: none):
+  // set before begin_drain(), so that idle plain connections are handed to it.
+  void set_handover_channel(int channel) { handover_channel_ = channel; }
+  int handover_channel() const { return handover_channel_; }
+  // Sends the connection's socket to the successor; false when it cannot (the successor is gone).
+  bool hand_over(int fd);
   // Scratch for the problem body of an error answer (error_reply): reused, so refusals at full
   // rate allocate nothing.
   std::string& error_body_scratch() { return error_body_; }
@@ -193,6 +199,7 @@ class HttpShard {
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;
   bool draining_ = false;
+  int handover_channel_ = -1;
   // busy_connections(): distinct connections counted in this window and in the one before.
   static constexpr uint64_t kBusyWindowMs = 100;
   uint32_t busy_window_ = 1;  // 0 is a connection's "never counted"

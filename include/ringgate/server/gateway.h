@@ -57,6 +57,15 @@ class Gateway {
   const std::vector<std::pair<std::string, int>>& handover_sockets() const { return handover_; }
   // Sockets start() took over from a predecessor.
   size_t inherited_count() const { return inherited_taken_; }
+  // A successor serves now (reload): this process drains, handing its idle plain keep-alive
+  // connections to the successor over `channel` (owned from here, closed with the gateway).
+  void hand_over_and_stop(int channel);
+  int successor_channel() const { return successor_channel_.load(std::memory_order_acquire); }
+  // The successor's side (any thread): a connection the predecessor handed over joins a shard
+  // as if accepted on the client listener whose address it has; closed when no plain listener
+  // of this config has it.
+  void adopt_connection(int fd);
+
   // For a successor: the live buckets of each local rate-limit policy, by policy name.
   std::map<std::string, std::string> rate_limit_state() const;
   // Before start(): buckets a predecessor handed over, by policy name; start() takes those of a
@@ -185,6 +194,8 @@ class Gateway {
   std::vector<int> claims_;  // claim_address: one per fixed listen address, held until exit
   std::map<std::string, int> inherited_;
   std::map<std::string, std::string> inherited_rate_limits_;
+  std::atomic<int> successor_channel_{-1};
+  std::atomic<unsigned> next_adopter_{0};
   size_t rate_limits_kept_ = 0;
   size_t inherited_taken_ = 0;
   std::vector<std::pair<std::string, int>> handover_;

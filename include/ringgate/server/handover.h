@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -37,8 +38,10 @@ bool start_successor(const std::string& exe, const std::string& name,
                      const HandoverState& state, Successor& out, std::string& error);
 
 enum class SuccessorState { kStarting, kReady, kFailed };
-// Non-blocking: has the successor said it serves? kFailed when it exited or closed the channel
-// first (`why` says how); the channel is closed and the process reaped then.
+// Non-blocking: has the successor said it serves? kReady: the channel stays open (blocking) for
+// the shards to hand their idle connections over while this process drains. kFailed when it
+// exited or closed the channel first (`why` says how); the channel is closed and the process
+// reaped then.
 SuccessorState poll_successor(Successor& s, std::string& why);
 // Gives up on a successor that did not get ready in time: SIGKILL, reaped, channel closed.
 void abandon_successor(Successor& s);
@@ -49,8 +52,11 @@ void abandon_successor(Successor& s);
 // broken channel.
 bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
                       uint64_t& generation, int& channel, std::string& error);
-// Tells the predecessor that this process serves, and closes the channel.
+// Tells the predecessor that this process serves; the channel stays open for its connections.
 void tell_ready(int channel);
+// Until the predecessor closes the channel (it has drained and exited): each idle client
+// connection it hands over (a "conn" message with the socket) goes to `adopt`.
+void receive_connections(int channel, const std::function<void(int fd)>& adopt);
 
 // This process's binary as a path to exec later: /proc/self/exe resolved at start (a binary
 // upgrade replaces the file at that path; " (deleted)" is not part of the path).
