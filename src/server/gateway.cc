@@ -108,6 +108,15 @@ void Gateway::hand_over_and_stop(int channel) {
   request_stop();  // the shards read the channel as they begin to drain
 }
 
+void Gateway::adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint) {
+  if (workers_.empty()) {
+    close(fd);
+    return;
+  }
+  Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
+  w->shard().post([w, fd, cluster, endpoint] { w->adopt_upstream(fd, cluster, endpoint); });
+}
+
 void Gateway::adopt_connection(int fd) {
   SocketAddress local;
   local.length = sizeof local.storage;

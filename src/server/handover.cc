@@ -251,14 +251,13 @@ void tell_ready(int channel) {
   }
 }
 
-void receive_connections(int channel, const std::function<void(int fd)>& adopt) {
+void receive_connections(int channel,
+                         const std::function<void(const std::string& what, int fd)>& adopt) {
   std::string text;
   int fd = -1;
   while (receive_with_descriptor(channel, text, fd)) {
-    if (text == "conn" && fd >= 0) {
-      adopt(fd);
-    } else if (fd >= 0) {
-      close(fd);
+    if (fd >= 0) {
+      adopt(text, fd);
     }
   }
 }

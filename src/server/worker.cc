@@ -361,6 +361,10 @@ void Worker::adopt(int fd, size_t listener) {
   }
 }
 
+void Worker::adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint) {
+  upstream_.adopt(fd, cluster, endpoint);
+}
+
 void Worker::sweep_accept_queue(ListenerSocket& l) {
   // io_uring polls a listener exclusively: a connection's wake-up goes to one waiter. When it
   // went to this shard's accept just as the cancel took it away, nobody accepted the connection,
@@ -405,7 +409,7 @@ void Worker::begin_drain() {
   for (auto& f : jwks_fetchers_) {
     f->stop();
   }
-  upstream_.begin_drain();
+  upstream_.begin_drain(gateway_.successor_channel());
   shard_.timers().arm(
       drain_timer_, shard_.now_ms() + static_cast<uint64_t>(config_->server.drain_timeout.count()));
 }

@@ -64,6 +64,8 @@ class Worker final : public ShardHooks {
   void on_accept(ListenerSocket& l, int res, uint32_t flags);
   // A connection the process this one replaced handed over, for client listener `listener`.
   void adopt(int fd, size_t listener);
+  // A pooled upstream connection the process this one replaced handed over.
+  void adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint);
   // server.limits.connections reached, or the shard is over an overload budget: the client
   // listeners' accepts are cancelled (new connections wait in the kernel's backlog) until the
   // shard is below the low-water mark and no longer shedding.

@@ -217,7 +217,31 @@ void UpstreamConn::on_input_starved() {
   }
 }
 
+void UpstreamConn::hand_over() {
+  leave_pool();
+  shard_.timers().disarm(*this);
+  state_ = State::kActive;  // out of the pool: nothing picks it; no call is attached
+  handing_over_ = true;
+  io_->pause_input();
+  if (io_->quiet()) {
+    after_input();
+  }
+}
+
+void UpstreamConn::adopt_idle() {
+  state_ = State::kActive;
+  release(true);  // into the pool, with its keep-alive timer and a receive armed
+}
+
 void UpstreamConn::after_input() {
+  if (handing_over_) {
+    if (state_ == State::kActive && io_->quiet()) {
+      handing_over_ = false;
+      shard_.hand_over(*this);
+      close();  // this process's descriptor only, whether the successor took it or not
+    }
+    return;
+  }
   if (state_ != State::kClosing && !starved && !peer_eof_ && in_.count() < kMaxHeldBuffers) {
     arm_recv();
   }

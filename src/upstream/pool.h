@@ -53,6 +53,12 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   // Receive buffers are available again after ENOBUFS.
   void resume_receive();
   void close();
+  // Draining after a reload: out of the pool, the receive cancelled; once quiet, the socket goes
+  // to the successor (UpstreamShard::hand_over) and this one closes (without touching the
+  // connection). Bytes or an end that arrive first close it as usual.
+  void hand_over();
+  // A connection the predecessor handed over: idle in its endpoint's pool from now.
+  void adopt_idle();
 
   State state() const { return state_; }
   UpstreamEndpoint& endpoint() { return endpoint_; }
@@ -101,6 +107,7 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   bool in_process_ = false;
   bool retired_ = false;
   bool peer_eof_ = false;
+  bool handing_over_ = false;
 };
 
 }  // namespace ringgate

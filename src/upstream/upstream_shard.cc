@@ -1,9 +1,12 @@
 #include "ringgate/upstream/upstream_shard.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "pool.h"
 #include "ringgate/core/hash.h"
+#include "ringgate/net/socket.h"
 #include "ringgate/upstream/call.h"
 
 namespace ringgate {
@@ -68,15 +71,43 @@ void UpstreamShard::retire(UpstreamConn* u) {
   dead_.push_back(u);
 }
 
-void UpstreamShard::begin_drain() {
+void UpstreamShard::begin_drain(int handover_channel) {
   draining_ = true;
+  handover_channel_ = handover_channel;
   for (auto& c : clusters_) {
     for (UpstreamEndpoint& ep : c->endpoints) {
+      // hand_over() takes a connection out of the idle list at once (then closes it).
       while (ep.idle) {
-        ep.idle->close();
+        if (handover_channel_ >= 0 && !c->config->tls) {
+          ep.idle->hand_over();
+        } else {
+          ep.idle->close();
+        }
       }
     }
   }
+}
+
+bool UpstreamShard::hand_over(UpstreamConn& conn) {
+  const std::string text =
+      "up " + conn.cluster().config->name + " " + conn.endpoint().address.to_string();
+  return handover_channel_ >= 0 && send_with_descriptor(handover_channel_, text, conn.fd());
+}
+
+void UpstreamShard::adopt(int fd, std::string_view cluster, std::string_view endpoint) {
+  for (auto& c : clusters_) {
+    if (c->config->name != cluster || c->config->tls) {
+      continue;
+    }
+    for (UpstreamEndpoint& ep : c->endpoints) {
+      if (ep.address.length != 0 && ep.address.to_string() == endpoint) {
+        shard_.reactor().register_fd(fd);
+        (new UpstreamConn(*this, *c, ep, fd))->adopt_idle();
+        return;
+      }
+    }
+  }
+  close(fd);
 }
 
 void UpstreamShard::end_of_iteration() {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "proxy_fixture.h"
 #include "successors.h"
 
 namespace ringgate::it {
@@ -227,6 +228,40 @@ TEST_F(GatewayTest, AKeepAliveConnectionMovesToTheNewProcessInPlace) {
   ASSERT_TRUE(m);
   EXPECT_NE(m->body.find("ringgate_connections_adopted_total 4\n"), std::string::npos)
       << m->body.substr(0, 2000);
+}
+
+// Idle pooled upstream connections go to the new process too: its first proxied request after a
+// reload is a pool hit on the connection the old process opened.
+TEST_F(ProxyTest, PooledUpstreamConnectionsAreKeptAcrossAReload) {
+  Upstream up({"--name", "one"});
+  ASSERT_NE(up.port(), 0);
+  auto& g = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(g.ok()) << g.error();
+  Conn c = connect_to(g.port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(send_all(c, request("GET", "/api/items")));
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  Successors successors;
+  g.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(send_all(c, request("GET", "/api/items")));  // the client connection moved too
+    auto r = read_response(c);
+    ASSERT_TRUE(r) << g.log();
+    EXPECT_EQ(r->status, 200) << r->raw;
+  }
+  auto m = fetch(g.admin_port(), request("GET", "/metrics"));
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("ringgate_upstream_pool_hits_total{upstream=\"api\"} 3\n"),
+            std::string::npos)
+      << m->body;
+  EXPECT_NE(m->body.find("ringgate_upstream_pool_misses_total{upstream=\"api\"} 0\n"),
+            std::string::npos)
+      << m->body;
 }
 
 // POST /reload on the admin listener: the same reload, answered with its outcome once it is

@@ -65,6 +65,8 @@ class Gateway {
   // as if accepted on the client listener whose address it has; closed when no plain listener
   // of this config has it.
   void adopt_connection(int fd);
+  // The same for a pooled upstream connection of cluster `cluster` to `endpoint` (an address).
+  void adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint);
 
   // For a successor: the live buckets of each local rate-limit policy, by policy name.
   std::map<std::string, std::string> rate_limit_state() const;

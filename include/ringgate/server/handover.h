@@ -54,9 +54,11 @@ bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
                       uint64_t& generation, int& channel, std::string& error);
 // Tells the predecessor that this process serves; the channel stays open for its connections.
 void tell_ready(int channel);
-// Until the predecessor closes the channel (it has drained and exited): each idle client
-// connection it hands over (a "conn" message with the socket) goes to `adopt`.
-void receive_connections(int channel, const std::function<void(int fd)>& adopt);
+// Until the predecessor closes the channel (it has drained and exited): each idle connection it
+// hands over goes to `adopt` with its message: "conn" (a client connection) or "up CLUSTER
+// ENDPOINT" (a pooled upstream connection).
+void receive_connections(int channel,
+                         const std::function<void(const std::string& what, int fd)>& adopt);
 
 // This process's binary as a path to exec later: /proc/self/exe resolved at start (a binary
 // upgrade replaces the file at that path; " (deleted)" is not part of the path).

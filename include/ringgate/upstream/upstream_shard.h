@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "ringgate/config/config.h"
@@ -57,8 +58,17 @@ class UpstreamShard {
 
   // --- the worker's loop ---
   bool draining() const { return draining_; }
-  // Stop: idle pooled connections close now, busy ones when their response is done.
-  void begin_drain();
+  // Stop: idle pooled connections close now, busy ones when their response is done. With a
+  // successor (`handover_channel` >= 0, a reload), the idle ones of plain clusters are handed
+  // to it instead, so the pools it starts with are warm.
+  void begin_drain(int handover_channel = -1);
+  // Sends an idle connection's socket to the successor ("up CLUSTER ENDPOINT"); false when it
+  // cannot.
+  bool hand_over(UpstreamConn& conn);
+  // The successor's side: a pooled connection the predecessor handed over joins the idle pool
+  // of the cluster with that name and the endpoint with that address; closed when this config
+  // has neither (or the cluster speaks TLS).
+  void adopt(int fd, std::string_view cluster, std::string_view endpoint);
   // Re-arms connections starved of buffers and frees retired ones.
   void end_of_iteration();
   // No upstream connection is open any more.
@@ -94,6 +104,7 @@ class UpstreamShard {
   std::vector<UpstreamConn*> starved_;
   std::vector<UpstreamConn*> dead_;
   bool draining_ = false;
+  int handover_channel_ = -1;
 };
 
 }  // namespace ringgate
