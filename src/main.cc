@@ -405,6 +405,7 @@ int main(int argc, char** argv) {
   // ... handing its idle keep-alive connections over, until it exits.
   std::thread adopter;
   if (predecessor >= 0) {
+    gateway.set_predecessor_draining(true);
     adopter = std::thread([&gateway, predecessor] {
       ringgate::receive_connections(predecessor, [&gateway](const std::string& what, int fd) {
         if (what == "conn") {
@@ -419,6 +420,7 @@ int main(int argc, char** argv) {
           close(fd);
         }
       });
+      gateway.set_predecessor_draining(false);  // it has exited
     });
   }
   if (demo) {

@@ -31,6 +31,11 @@ std::string render_metrics(const Gateway& gateway) {
       "ringgate_config_generation ";
   out += std::to_string(gateway.generation());
   out +=
+      "\n# HELP ringgate_config_snapshots Config generations serving these sockets: this one, "
+      "and the one before while it still drains after a reload\n"
+      "# TYPE ringgate_config_snapshots gauge\nringgate_config_snapshots ";
+  out += std::to_string(gateway.config_snapshots());
+  out +=
       "\n# HELP ringgate_config_reloads_total Reloads and upgrades this process did not hand "
       "over: the config was invalid, or the new process failed\n"
       "# TYPE ringgate_config_reloads_total counter\n"

@@ -228,6 +228,9 @@ TEST_F(GatewayTest, AKeepAliveConnectionMovesToTheNewProcessInPlace) {
   ASSERT_TRUE(m);
   EXPECT_NE(m->body.find("ringgate_connections_adopted_total 4\n"), std::string::npos)
       << m->body.substr(0, 2000);
+  // The first process has exited: one config in service again.
+  EXPECT_EQ(
+      wait_metric(g.admin_port(), "ringgate_config_snapshots", [](double v) { return v == 1; }), 1);
 }
 
 // Idle pooled upstream connections go to the new process too: its first proxied request after a
@@ -262,6 +265,30 @@ TEST_F(ProxyTest, PooledUpstreamConnectionsAreKeptAcrossAReload) {
   EXPECT_NE(m->body.find("ringgate_upstream_pool_misses_total{upstream=\"api\"} 0\n"),
             std::string::npos)
       << m->body;
+}
+
+// While the old process still finishes a request, two config generations serve the sockets
+// (ringgate_config_snapshots 2); once it has exited, one.
+TEST_F(ProxyTest, TwoConfigSnapshotsServeWhileTheOldOneDrains) {
+  Upstream up({"--name", "one"});
+  ASSERT_NE(up.port(), 0);
+  auto& g = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(g.ok()) << g.error();
+  Conn slow = connect_to(g.port());
+  ASSERT_TRUE(send_all(slow, request("GET", "/api/slow?delay=1500ms")));
+  std::this_thread::sleep_for(100ms);
+  Successors successors;
+  g.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  EXPECT_EQ(
+      wait_metric(g.admin_port(), "ringgate_config_snapshots", [](double v) { return v == 2; }), 2);
+  auto r = read_response(slow);  // the old process answers what it began
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->connection_has("close"));
+  EXPECT_EQ(g.wait_exit(10s), 0);
+  EXPECT_EQ(
+      wait_metric(g.admin_port(), "ringgate_config_snapshots", [](double v) { return v == 1; }), 1);
 }
 
 // POST /reload on the admin listener: the same reload, answered with its outcome once it is

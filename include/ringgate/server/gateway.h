@@ -65,6 +65,11 @@ class Gateway {
   // as if accepted on the client listener whose address it has; closed when no plain listener
   // of this config has it.
   void adopt_connection(int fd);
+  // While the process this one replaced still drains (its channel is open): counted as a second
+  // config snapshot in service.
+  void set_predecessor_draining(bool draining) { predecessor_draining_.store(draining); }
+  // Config generations serving these sockets now: this one, plus a predecessor still draining.
+  unsigned config_snapshots() const { return predecessor_draining_.load() ? 2 : 1; }
   // The same for a pooled upstream connection of cluster `cluster` to `endpoint` (an address).
   void adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint);
 
@@ -197,6 +202,7 @@ class Gateway {
   std::map<std::string, int> inherited_;
   std::map<std::string, std::string> inherited_rate_limits_;
   std::atomic<int> successor_channel_{-1};
+  std::atomic<bool> predecessor_draining_{false};
   std::atomic<unsigned> next_adopter_{0};
   size_t rate_limits_kept_ = 0;
   size_t inherited_taken_ = 0;
