@@ -46,12 +46,7 @@ bool EpollBackend::init(const ReactorOptions& options, std::string& error) {
 
 void EpollBackend::provide_buffers(char* base) {
   buffer_base_ = base;
-  free_.reserve(buffer_count_);
-  for (uint32_t i = buffer_count_; i > 0; --i) {
-    free_.push_back(static_cast<uint16_t>(i - 1));  // buffer 0 on top
-  }
-  cold_ = free_.size();
-  warm_.assign(buffer_count_, 0);
+  free_.init(base, buffer_size_, buffer_count_);
 }
 
 EpollBackend::FdState& EpollBackend::state(int fd) {
@@ -239,22 +234,20 @@ void EpollBackend::submit_send(int fd, const void* buf, size_t len, Completion* 
   Op* o = new_op(fd, c, op, Kind::kSend);
   o->buf = const_cast<void*>(buf);
   o->len = len;
-  int res = 0;
-  // Behind a send that waits, bytes must not overtake it.
-  if (!has_write_waiting(fd) && try_write(o, res)) {
-    post(c, op, res, 0);
-    free_op(o);
-    return;
-  }
-  park(o);
+  submit_write(o);
 }
 
 void EpollBackend::submit_sendmsg(int fd, const msghdr* msg, Completion* c, unsigned op) {
   Op* o = new_op(fd, c, op, Kind::kSendmsg);
   o->msg = msg;
+  submit_write(o);
+}
+
+void EpollBackend::submit_write(Op* o) {
   int res = 0;
-  if (!has_write_waiting(fd) && try_write(o, res)) {
-    post(c, op, res, 0);
+  // Behind a send that waits, bytes must not overtake it.
+  if (!has_write_waiting(o->fd) && try_write(o, res)) {
+    post(o->c, o->op, res, 0);
     free_op(o);
     return;
   }
@@ -384,14 +377,12 @@ bool EpollBackend::receive(Op* o) {
       post(o->c, o->op, -ENOBUFS, 0);  // the data stays in the socket
       return false;
     }
-    const uint16_t bid = free_.back();
+    const uint16_t bid = free_.top();
     char* buf = buffer_base_ + size_t{bid} * buffer_size_;
     const ssize_t n = recv(o->fd, buf, buffer_size_, MSG_DONTWAIT);
     if (n > 0) {
-      free_.pop_back();
-      cold_ = std::min(cold_, free_.size());
-      warm_count_ += warm_[bid] ^ 1u;
-      warm_[bid] = 1;
+      free_.pop();
+      free_.mark_written(bid);
       ++taken_;
       post(o->c, o->op, static_cast<int>(n),
            kCompletionBuffer | kCompletionMore | (uint32_t{bid} << kCompletionBufferShift));
@@ -474,35 +465,13 @@ unsigned EpollBackend::dispatch() {
 
 // --- buffers ---
 
-bool EpollBackend::take(uint16_t& bid) {
-  if (free_.empty()) {
-    return false;
-  }
-  bid = free_.back();
-  free_.pop_back();
-  cold_ = std::min(cold_, free_.size());
-  warm_count_ += warm_[bid] ^ 1u;
-  warm_[bid] = 1;
-  return true;
-}
-
 void EpollBackend::trim_buffers() {
   peak_taken_ = std::max(peak_taken_, taken_);
   // Free buffers beyond twice the last second's peak give their pages back, oldest first; a few
   // hundred madvise calls at most per trim.
   constexpr size_t kMaxPerTrim = 256;
-  const size_t keep = std::max(kMinWarmBuffers, peak_taken_ * 2);
+  free_.give_back_beyond(std::max(kMinWarmBuffers, peak_taken_ * 2), kMaxPerTrim);
   peak_taken_ = 0;
-  size_t given = 0;
-  while (cold_ + keep < free_.size() && given < kMaxPerTrim) {
-    const uint16_t bid = free_[cold_++];
-    if (warm_[bid]) {
-      madvise(buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, MADV_DONTNEED);
-      warm_[bid] = 0;
-      --warm_count_;
-      ++given;
-    }
-  }
 }
 
 }  // namespace ringgate

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer_stack.h"
 #include "ringgate/core/reactor.h"
 
 namespace ringgate {
@@ -49,10 +50,10 @@ class EpollBackend {
   void submit_shutdown(int fd, int how, Completion* c, unsigned op);
   void submit_close(int fd);
 
-  void recycle(uint16_t bid) { free_.push_back(bid); }
-  bool take(uint16_t& bid);
+  void recycle(uint16_t bid) { free_.push(bid); }
+  bool take(uint16_t& bid) { return free_.take(bid); }
   void trim_buffers();
-  uint64_t buffer_bytes_resident() const { return uint64_t{warm_count_} * buffer_size_; }
+  uint64_t buffer_bytes_resident() const { return free_.resident_bytes(); }
 
   void flush() { sync_interest(); }
   void wait(int timeout_ms);
@@ -110,6 +111,8 @@ class EpollBackend {
   // Runs the fd's operations of one direction after epoll reported it ready.
   void run_reads(int fd);
   void run_writes(int fd);
+  // A send or sendmsg: tried now, parked when the socket has no room (or a send waits).
+  void submit_write(Op* o);
   // One attempt; false when the socket would block (the operation stays parked).
   bool try_write(Op* o, int& res);
   // A multishot receive's round: false when the operation ended.
@@ -135,17 +138,13 @@ class EpollBackend {
   std::vector<Ready> dispatching_;
   std::vector<epoll_event> events_;
 
-  // The receive buffers: a free stack (most recently used on top); free_[0, cold_) have given
-  // their pages back (or were never touched). An eighth stays for take() (TLS decrypts into
-  // them), as the io_uring ring keeps off its ring.
+  // The receive buffers: taken off the free stack as data arrives. An eighth stays for take()
+  // (TLS decrypts into them), as the io_uring ring keeps off its ring.
   char* buffer_base_ = nullptr;
   uint32_t buffer_size_ = 0;
   uint32_t buffer_count_ = 0;
   uint32_t reserve_ = 0;
-  std::vector<uint16_t> free_;
-  size_t cold_ = 0;
-  std::vector<uint8_t> warm_;
-  uint32_t warm_count_ = 0;
+  BufferStack free_;
   uint32_t taken_ = 0;       // buffers received into since the last wait
   uint32_t peak_taken_ = 0;  // most taken between two waits since the last trim
 };

@@ -171,12 +171,7 @@ bool UringBackend::init(const ReactorOptions& options, std::string& note, std::s
 
 void UringBackend::provide_buffers(char* base) {
   buffer_base_ = base;
-  free_.reserve(buffer_count_);
-  for (uint32_t i = buffer_count_; i > 0; --i) {
-    free_.push_back(static_cast<uint16_t>(i - 1));  // buffer 0 on top
-  }
-  cold_ = free_.size();  // none touched yet
-  warm_.assign(buffer_count_, 0);
+  free_.init(base, buffer_size_, buffer_count_);
   ring_bids_.assign(buffer_count_, 0);
   ring_target_ = std::min(ring_cap(), kMinRingBuffers);
   publish_buffers();
@@ -223,10 +218,7 @@ void UringBackend::flush() {
 
 void UringBackend::publish_buffers() {
   while (in_ring_ + static_cast<uint32_t>(pending_) < ring_target_ && !free_.empty()) {
-    const uint16_t bid = free_.back();
-    free_.pop_back();
-    ring_add(bid);
-    cold_ = std::min(cold_, free_.size());
+    ring_add(free_.pop());
   }
   if (pending_ > 0) {
     io_uring_buf_ring_advance(buf_ring_, pending_);
@@ -247,14 +239,6 @@ void UringBackend::follow_demand() {
   }
 }
 
-void UringBackend::give_back(uint16_t bid) {
-  madvise(buffer_base_ + size_t{bid} * buffer_size_, buffer_size_, MADV_DONTNEED);
-  if (warm_[bid]) {
-    warm_[bid] = 0;
-    --warm_count_;
-  }
-}
-
 void UringBackend::give_back_idle_ring_entries() {
   // The ring's last in_ring_ entries are the ones the kernel has not written: it takes entries
   // in ring order, and every entry it took has a completion we counted. That holds only while
@@ -267,8 +251,8 @@ void UringBackend::give_back_idle_ring_entries() {
   const uint32_t tail = buf_ring_->tail;
   for (uint32_t i = 0; i < in_ring_; ++i) {
     const uint16_t bid = ring_bids_[(tail - 1 - i) & ring_mask()];
-    if (warm_[bid]) {
-      give_back(bid);
+    if (free_.resident(bid)) {
+      free_.give_back(bid);
     }
   }
 }
@@ -284,15 +268,7 @@ void UringBackend::trim_buffers() {
   // Free buffers beyond the next refill's worth go back to the system, oldest first; a few
   // hundred madvise calls at most per trim (the rest next time).
   constexpr size_t kMaxPerTrim = 256;
-  const size_t keep = ring_target_;
-  size_t given = 0;
-  while (cold_ + keep < free_.size() && given < kMaxPerTrim) {
-    const uint16_t bid = free_[cold_++];
-    if (warm_[bid]) {
-      give_back(bid);
-      ++given;
-    }
-  }
+  free_.give_back_beyond(ring_target_, kMaxPerTrim);
   if (quiet) {
     give_back_idle_ring_entries();
   }
@@ -362,9 +338,7 @@ unsigned UringBackend::dispatch() {
       ++n;
       uint64_t data = cqe->user_data;
       if (cqe->flags & IORING_CQE_F_BUFFER) {
-        const auto bid = static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-        warm_count_ += warm_[bid] ^ 1u;
-        warm_[bid] = 1;
+        free_.mark_written(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
         --in_ring_;
         ++taken_;
       } else if (cqe->res == -ENOBUFS) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer_stack.h"
 #include "ringgate/core/reactor.h"
 
 namespace ringgate {
@@ -105,28 +106,18 @@ class UringBackend {
     if (in_ring_ + static_cast<uint32_t>(pending_) < ring_target_) {
       ring_add(bid);
     } else {
-      free_.push_back(bid);
+      free_.push(bid);
     }
   }
   // A free buffer for user space to fill (decrypted input): the most recently used one, off the
   // free stack. False when every buffer is in the ring or out.
-  bool take(uint16_t& bid) {
-    if (free_.empty()) {
-      return false;
-    }
-    bid = free_.back();
-    free_.pop_back();
-    cold_ = std::min(cold_, free_.size());
-    warm_count_ += warm_[bid] ^ 1u;
-    warm_[bid] = 1;
-    return true;
-  }
+  bool take(uint16_t& bid) { return free_.take(bid); }
   // Once a second: the ring's working set follows the last second's peak demand, and free
   // buffers beyond what the ring will need soon give their memory back to the system.
   void trim_buffers();
   // Receive-buffer memory that may be resident: the buffers the kernel wrote since they were
   // last given back.
-  uint64_t buffer_bytes_resident() const { return uint64_t{warm_count_} * buffer_size_; }
+  uint64_t buffer_bytes_resident() const { return free_.resident_bytes(); }
   uint32_t buffers_in_ring() const { return in_ring_; }
 
   void flush();
@@ -178,8 +169,6 @@ class UringBackend {
     ring_bids_[(buf_ring_->tail + static_cast<uint32_t>(pending_)) & ring_mask()] = bid;
     ++pending_;
   }
-  // madvise(DONTNEED) of one buffer: its pages go back to the system until next written.
-  void give_back(uint16_t bid);
   void give_back_idle_ring_entries();
   void publish_buffers();
   void follow_demand();
@@ -196,16 +185,11 @@ class UringBackend {
   char* buffer_base_ = nullptr;
   // The receive buffers' working set. The ring holds about ring_target_ buffers, not all of
   // them: a FIFO ring lent every buffer cycles through all of them and makes every page
-  // resident, however few are in use at once. Free buffers wait in free_, most recently used on
-  // top (still warm in cache and memory); free_[0, cold_) were given back to the system (or never
-  // touched). ring_target_ grows at once with demand (twice the buffers taken in one loop
-  // iteration; doubled when the ring ran dry) and shrinks once a second towards twice the last
-  // second's peak, by half at most.
-  std::vector<uint16_t> free_;
-  size_t cold_ = 0;
-  // Buffers the kernel has written since they were last given back: their pages are resident.
-  std::vector<uint8_t> warm_;
-  uint32_t warm_count_ = 0;
+  // resident, however few are in use at once. Free buffers wait in free_ (BufferStack: most
+  // recently used on top, the least recently used give their pages back). ring_target_ grows at
+  // once with demand (twice the buffers taken in one loop iteration; doubled when the ring ran dry)
+  // and shrinks once a second towards twice the last second's peak, by half at most.
+  BufferStack free_;
   // Which buffer each ring entry holds (by ring position), so that entries the kernel has not
   // used yet can be named: after a burst, a quiet shard gives their memory back too.
   std::vector<uint16_t> ring_bids_;
