@@ -10,6 +10,7 @@
 
 #include "jwt_signer.h"
 #include "proxy_fixture.h"
+#include "successors.h"
 
 namespace ringgate::it {
 namespace {
@@ -102,6 +103,28 @@ TEST_F(JwtAuthTest, AValidTokenPassesAndItsClaimsReplaceTheClientsHeaders) {
     // The token itself goes on to the upstream.
     EXPECT_EQ(values(sent, "authorization").size(), 1u);
   }
+}
+
+// Key files reload with the config: after a reload the JWKS file is read again, so a key added
+// there is trusted and a key removed is not.
+TEST_F(JwtAuthTest, AReloadReadsTheJwksFileAgain) {
+  Upstream up;
+  auto& gw = start_auth(up.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const Signer added = make_signer(Alg::kES256, "ec-2");
+  auto status = [&](const Signer& s, const std::string& kid) {
+    auto r = fetch(gw.port(), request("GET", "/me", bearer(token(s, claims(), kid))));
+    return r ? r->status : 0;
+  };
+  EXPECT_EQ(status(rsa_, "rsa-1"), 200);
+  EXPECT_EQ(status(added, "ec-2"), 401);
+  dir_.write("jwks.json", "{\"keys\":[" + added.jwk + "]}");
+  Successors successors;
+  gw.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(gw, 2), 0) << gw.log();
+  ASSERT_EQ(gw.wait_exit(10s), 0);
+  EXPECT_EQ(status(added, "ec-2"), 200);
+  EXPECT_EQ(status(rsa_, "rsa-1"), 401);
 }
 
 TEST_F(JwtAuthTest, EachKindOfBadTokenIs401WithItsReason) {

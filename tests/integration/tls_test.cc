@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -291,6 +292,30 @@ TEST_F(TlsTest, SessionsFromBeforeAReloadResumeAfterIt) {
     const CommandResult again = s_client(gw.port(), {version, "-sess_in", file("s" + version)});
     EXPECT_TRUE(contains(again.out, "\nReused, ")) << version << ": " << again.out;
   }
+}
+
+// Certificates reload with the config: a reload that points the listener at another certificate
+// serves it to new handshakes.
+TEST_F(TlsTest, AReloadServesTheCertificateTheNewConfigNames) {
+  ASSERT_EQ(make_certificate(dir_.path(), {"next", {"api.test", "localhost"}}), "");
+  ConfigSpec spec;
+  spec.listen_tls = tls({"api"});
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto served = [&gw] {
+    TlsClient c(gw.port(), {.sni = "api.test"});
+    std::string why;
+    EXPECT_TRUE(c.handshake(&why)) << why;
+    return c.peer_fingerprint();
+  };
+  EXPECT_EQ(served(), pem_fingerprint(file("api.pem")));
+  spec.listen_tls = tls({"next"});
+  std::ofstream(gw.config_path(), std::ios::trunc) << make_config(spec);
+  Successors successors;
+  gw.signal(SIGHUP);
+  ASSERT_GT(successors.wait_serving(gw, 2), 0) << gw.log();
+  ASSERT_EQ(gw.wait_exit(10s), 0);
+  EXPECT_EQ(served(), pem_fingerprint(file("next.pem")));
 }
 
 TEST_F(TlsTest, ClientCertificatesAreRequiredWithClientCa) {
