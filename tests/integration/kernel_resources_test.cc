@@ -49,12 +49,14 @@ TEST_F(ProxyTest, ClientAndUpstreamSocketsAreRegisteredWhileOpen) {
   const int before = kernel_registered_sockets(gw.pid());
 
   // Eight keep-alive clients, each with a request proxied: eight client sockets and eight pooled
-  // upstream connections.
+  // upstream connections. The upstream takes 200 ms to answer, so the eight requests are in
+  // flight together and each needs a connection of its own (answered at once, one connection
+  // back in the pool could carry the next client's request).
   constexpr int kClients = 8;
   std::vector<Conn> clients;
   for (int i = 0; i < kClients; ++i) {
     clients.push_back(connect_to(gw.port()));
-    ASSERT_TRUE(send_all(clients.back(), request("GET", "/api/items")));
+    ASSERT_TRUE(send_all(clients.back(), request("GET", "/api/items?delay=200ms")));
   }
   for (Conn& c : clients) {
     auto r = read_response(c);
