@@ -26,10 +26,6 @@ namespace {
 
 constexpr const char* kChannelVariable = "RINGGATE_HANDOVER_FD";
 
-bool send_message(int channel, const std::string& text, int fd = -1) {
-  return send_with_descriptor(channel, text, fd);
-}
-
 // The state file: (key size, value size, key, value) after one another.
 void read_state(int fd, HandoverState& state) {
   struct stat st {};
@@ -137,9 +133,9 @@ bool start_successor(const std::string& exe, const std::string& name,
   close(pair[1]);
   out.pid = pid;
   out.channel = pair[0];
-  bool sent = send_message(out.channel, "generation " + std::to_string(generation));
+  bool sent = send_with_descriptor(out.channel, "generation " + std::to_string(generation), -1);
   for (const auto& [key, fd] : sockets) {
-    sent = sent && send_message(out.channel, "socket " + key, fd);
+    sent = sent && send_with_descriptor(out.channel, "socket " + key, fd);
   }
   // The state goes in a memory file (a rate-limit table is too large for a message).
   const int state_fd = memfd_create("ringgate-handover", MFD_CLOEXEC);
@@ -159,10 +155,10 @@ bool start_successor(const std::string& exe, const std::string& name,
       }
       done += static_cast<size_t>(n);
     }
-    sent = sent && done == blob.size() && send_message(out.channel, "state", state_fd);
+    sent = sent && done == blob.size() && send_with_descriptor(out.channel, "state", state_fd);
     close(state_fd);
   }
-  sent = sent && send_message(out.channel, "end");
+  sent = sent && send_with_descriptor(out.channel, "end", -1);
   if (!sent) {
     // The child died at once (exec failed): poll_successor reports how.
     error = "the new process did not take the sockets";
@@ -247,7 +243,7 @@ bool receive_handover(std::map<std::string, int>& sockets, HandoverState& state,
 
 void tell_ready(int channel) {
   if (channel >= 0) {
-    send_message(channel, "ready");
+    send_with_descriptor(channel, "ready", -1);
   }
 }
 
