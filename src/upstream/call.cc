@@ -146,7 +146,7 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
   }
   x.timings.upstream_start_us = shard_.now_us();
   if (!req_) {
-    req_ = shard_.acquire_request_block();  // kept with the pooled call afterwards
+    req_ = shard_.acquire_request_block();  // kept while the call is pooled, up to a trim
   }
   if (!build_head()) {
     // Only with a rewrite that makes the head outgrow the request buffer.
@@ -819,6 +819,13 @@ void ProxyCall::on_client_gone() {
   // A response that was not complete leaves the upstream connection out of step: close it.
   detach_upstream(false);
   end_call(false);
+}
+
+void ProxyCall::give_back_request_block() {
+  if (req_) {
+    shard_.release_request_block(req_);
+    req_ = nullptr;
+  }
 }
 
 void ProxyCall::clear() {

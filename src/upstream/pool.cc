@@ -82,6 +82,11 @@ void UpstreamConn::release(bool reusable) {
     return;
   }
   state_ = State::kIdle;
+  // The last response's head copy goes back now, not when the next response begins: a burst
+  // leaves many connections idle in the pools, and each would hold a scratch block (header_bytes
+  // and its table, 28 KiB by default) until keepalive_timeout. The call is done with it: the
+  // connection may carry another call's request at once.
+  parser_.release();
   next_idle = endpoint_.idle;
   prev_idle = nullptr;
   if (endpoint_.idle) {

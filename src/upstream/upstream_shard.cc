@@ -53,6 +53,13 @@ void UpstreamShard::release_call(ProxyCall* call) {
   calls_.release(call);
 }
 
+size_t UpstreamShard::trim_pools() {
+  // Pooled calls keep their request block for the next request; once a second, the calls that
+  // sat free give theirs back, so that the calls a burst made do not each keep one for good.
+  calls_.for_each_free([](ProxyCall& call) { call.give_back_request_block(); });
+  return scratch_pool_.trim() + request_pool_.trim();
+}
+
 void UpstreamShard::add_starved(UpstreamConn* u) {
   if (!u->starved) {
     u->starved = true;

@@ -85,6 +85,23 @@ TEST_F(AggregateTest, OverTheFanOutBudgetCallsWaitAndNewRequestsAreRefused) {
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_aggregate_calls_in_flight"), 0);
 }
 
+// After a fan-out, what the upstream calls held goes back once the shard is quiet: the pooled
+// calls give their request blocks back at the next trim (each kept one, 28 KiB by default, for
+// as long as the process ran, so a burst of N calls left N blocks behind), and the connections
+// idle in the pools hold no head copy.
+TEST_F(AggregateTest, WhatAFanOutsCallsHeldGoesBackWhenTheShardIsQuiet) {
+  Upstream a;
+  auto& gw = start_agg(slow_fan_out("100ms"), a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(
+      wait_metric(
+          gw.admin_port(), "ringgate_overload_memory_bytes", [](double v) { return v == 0; }, 5s),
+      0);
+}
+
 // A queued request that gets the budget within queue_timeout starts then and is answered in full.
 TEST_F(AggregateTest, AQueuedRequestStartsWhenTheBudgetFrees) {
   Upstream a;

@@ -28,6 +28,13 @@ class ObjectPool {
     t->next_free = free_;
     free_ = t;
   }
+  // Calls `fn(T&)` on every free object (a periodic trim of what they hold).
+  template <typename F>
+  void for_each_free(F fn) {
+    for (T* t = free_; t; t = t->next_free) {
+      fn(*t);
+    }
+  }
 
  private:
   std::vector<std::unique_ptr<T>> all_;  // every object made; the free ones are listed below

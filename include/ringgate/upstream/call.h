@@ -111,6 +111,8 @@ class ClientResponse final : public ResponseSink {
 // outcome (or the client is gone). Pooled per shard.
 class ProxyCall final : public BodySink, public Timer, public Responder {
  public:
+  // A free call (in the shard's pool) gives its request block back (UpstreamShard::trim_pools).
+  void give_back_request_block();
   enum class State : uint8_t {
     kIdle,              // in the pool
     kTrying,            // a try is under way: connecting, or its request not yet sent

@@ -77,7 +77,7 @@ class UpstreamShard {
   uint32_t open_connections() const { return open_; }
   // Gives back the spare blocks a burst left in the pools (BlockPool::trim).
   // Returns how many blocks were freed.
-  size_t trim_pools() { return scratch_pool_.trim() + request_pool_.trim(); }
+  size_t trim_pools();
   // Bytes of response scratch heads and request blocks in use.
   uint64_t memory_held() const {
     return scratch_pool_.bytes_in_use() + request_pool_.bytes_in_use();
