@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fixture.h"
+#include "scoped_env.h"
 #include "successors.h"
 
 namespace ringgate::it {
@@ -51,9 +52,11 @@ TEST_F(GatewayTest, TellsTheServiceManagerWhenReadyAndWhenStopping) {
   const std::string path = dir.path() + "/notify";
   NotifySocket sd(path);
   ASSERT_TRUE(sd.bound());
-  setenv("NOTIFY_SOCKET", path.c_str(), 1);  // inherited by the gateway started next
-  GatewayProcess gw(make_config(ConfigSpec{}));
-  unsetenv("NOTIFY_SOCKET");
+  auto started = [&] {
+    test::ScopedEnv env("NOTIFY_SOCKET", path.c_str());  // inherited by the gateway started now
+    return std::make_unique<GatewayProcess>(make_config(ConfigSpec{}));
+  }();
+  GatewayProcess& gw = *started;
   ASSERT_TRUE(gw.ok()) << gw.error();
   const std::string ready = sd.next(3000);
   EXPECT_NE(ready.find("READY=1\n"), std::string::npos) << ready;
@@ -75,9 +78,11 @@ TEST_F(GatewayTest, AReloadTellsTheServiceManagerTheNewMainPid) {
   const std::string path = dir.path() + "/notify";
   NotifySocket sd(path);
   ASSERT_TRUE(sd.bound());
-  setenv("NOTIFY_SOCKET", path.c_str(), 1);
-  GatewayProcess gw(make_config(ConfigSpec{}));
-  unsetenv("NOTIFY_SOCKET");
+  auto started = [&] {
+    test::ScopedEnv env("NOTIFY_SOCKET", path.c_str());
+    return std::make_unique<GatewayProcess>(make_config(ConfigSpec{}));
+  }();
+  GatewayProcess& gw = *started;
   ASSERT_TRUE(gw.ok()) << gw.error();
   EXPECT_NE(sd.next(3000).find("READY=1\n"), std::string::npos);
   Successors successors;

@@ -7,27 +7,16 @@
 #include <string>
 
 #include "proxy_fixture.h"
+#include "scoped_env.h"
 
 namespace ringgate::it {
 namespace {
 
 // Starts `yaml` under without_io_uring with RINGGATE_REACTOR set to `reactor` (nullptr: unset).
 std::unique_ptr<GatewayProcess> start_blocked(const std::string& yaml, const char* reactor) {
-  const char* old = getenv("RINGGATE_REACTOR");
-  const std::string saved = old ? old : "";
-  if (reactor) {
-    setenv("RINGGATE_REACTOR", reactor, 1);
-  } else {
-    unsetenv("RINGGATE_REACTOR");
-  }
-  auto gw = std::make_unique<GatewayProcess>(
-      yaml, std::vector<std::string>{WITHOUT_IO_URING_BINARY}, 10s);
-  if (old) {
-    setenv("RINGGATE_REACTOR", saved.c_str(), 1);
-  } else {
-    unsetenv("RINGGATE_REACTOR");
-  }
-  return gw;
+  test::ScopedEnv env("RINGGATE_REACTOR", reactor);
+  return std::make_unique<GatewayProcess>(yaml, std::vector<std::string>{WITHOUT_IO_URING_BINARY},
+                                          10s);
 }
 
 TEST_F(ProxyTest, WithIoUringBlockedTheGatewayRunsOnEpollAndSaysWhy) {
@@ -86,11 +75,12 @@ TEST_F(ProxyTest, IoUringDemandedAndBlockedRefusesToStart) {
 }
 
 TEST_F(ProxyTest, AnUnknownReactorIsRefusedByName) {
-  const char* old = getenv("RINGGATE_REACTOR");
-  const std::string saved = old ? old : "";
-  setenv("RINGGATE_REACTOR", "select", 1);
-  auto& gw = start(ConfigSpec{});
-  old ? setenv("RINGGATE_REACTOR", saved.c_str(), 1) : unsetenv("RINGGATE_REACTOR");
+  GatewayProcess* started = nullptr;
+  {
+    test::ScopedEnv env("RINGGATE_REACTOR", "select");
+    started = &start(ConfigSpec{});
+  }
+  GatewayProcess& gw = *started;
   EXPECT_FALSE(gw.ok());
   EXPECT_NE(gw.log().find("RINGGATE_REACTOR=select: expected auto, io_uring or epoll"),
             std::string::npos)

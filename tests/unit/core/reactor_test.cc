@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "scoped_env.h"
+
 // The public header is backend-neutral: including it must not bring in liburing.
 #ifdef LIB_URING_H
 #error "ringgate/core/reactor.h pulls in liburing; only src/core may include it"
@@ -38,25 +40,6 @@ struct Recorder final : Completion {
   std::vector<Result> results;
 };
 
-// Runs `init` with RINGGATE_REACTOR set to `backend` (nullptr: unset), then restores it.
-template <typename F>
-bool with_backend(const char* backend, F init) {
-  const char* old = getenv("RINGGATE_REACTOR");
-  const std::string saved = old ? old : "";
-  if (backend) {
-    setenv("RINGGATE_REACTOR", backend, 1);
-  } else {
-    unsetenv("RINGGATE_REACTOR");
-  }
-  const bool ok = init();
-  if (old) {
-    setenv("RINGGATE_REACTOR", saved.c_str(), 1);
-  } else {
-    unsetenv("RINGGATE_REACTOR");
-  }
-  return ok;
-}
-
 // A small reactor (4 KiB buffers) on `backend`, or false where the host refuses it (io_uring
 // blocked).
 bool init_small(Reactor& reactor, std::string& error, const char* backend = "io_uring",
@@ -66,7 +49,8 @@ bool init_small(Reactor& reactor, std::string& error, const char* backend = "io_
   options.buffer_size = 4096;
   options.buffer_count = buffer_count;
   options.file_slots = file_slots;
-  return with_backend(backend, [&] { return reactor.init(options, error); });
+  test::ScopedEnv env("RINGGATE_REACTOR", backend);
+  return reactor.init(options, error);
 }
 
 // The contract tests run on both backends: whatever runs, the layers above see the same
