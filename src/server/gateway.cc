@@ -130,11 +130,9 @@ void Gateway::adopt_connection(int fd) {
     if (l.admin || !l.service.empty()) {
       continue;
     }
-    SocketAddress any = l.address;
-    const bool wildcard =
-        any.to_string().rfind("0.0.0.0:", 0) == 0 || any.to_string().rfind("[::]:", 0) == 0;
-    if (l.address.port() == local.port() &&
-        (wildcard || l.address.to_string() == local.to_string())) {
+    const std::string text = l.address.to_string();
+    const bool wildcard = text.rfind("0.0.0.0:", 0) == 0 || text.rfind("[::]:", 0) == 0;
+    if (l.address.port() == local.port() && (wildcard || text == local.to_string())) {
       if (l.tls) {
         break;  // a plain connection on what is now a TLS listener: not this config's
       }
