@@ -442,10 +442,14 @@ TEST_F(GatewayTest, AReloadMayChangeListenersAndShards) {
   }
   Conn refused = connect_to(dropped, 1s);
   EXPECT_FALSE(refused.valid());
-  // Back to one shard: the new process takes one socket per address and closes the other.
+  // Back to one shard: the new process takes one socket per address and closes the other, which
+  // leaves the port's group once the old process has drained (until then a connection the
+  // kernel puts on it just as the old process closes it is reset: tcp_migrate_req).
   rewrite(g.config_path(), on({kept}, 1));
-  kill(successors.last(), SIGHUP);
+  const pid_t second = successors.last();
+  kill(second, SIGHUP);
   ASSERT_GT(successors.wait_serving(g, 3), 0) << g.log();
+  EXPECT_EQ(successors.wait_exit(second), 0);
   for (int i = 0; i < 20; ++i) {
     auto r = fetch(kept, request("GET", "/hello"));
     ASSERT_TRUE(r) << i;

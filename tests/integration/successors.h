@@ -37,6 +37,15 @@ class Successors {
   }
   // The newest one (-1: none yet).
   pid_t last() const { return pids_.empty() ? -1 : pids_.back(); }
+  // Waits for `pid` (one of these, replaced by a newer one) to exit; its exit status, or -1.
+  int wait_exit(pid_t pid) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) {
+      return -1;
+    }
+    std::erase(pids_, pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
   // SIGTERM to the last one; its exit status, or -1.
   int stop_last() {
     if (pids_.empty()) {
