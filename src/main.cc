@@ -407,19 +407,8 @@ int main(int argc, char** argv) {
   if (predecessor >= 0) {
     gateway.set_predecessor_draining(true);
     adopter = std::thread([&gateway, predecessor] {
-      ringgate::receive_connections(predecessor, [&gateway](const std::string& what, int fd) {
-        if (what == "conn") {
-          gateway.adopt_connection(fd);
-          return;
-        }
-        // "up CLUSTER ENDPOINT": a pooled upstream connection
-        const size_t space = what.find(' ', 3);
-        if (what.rfind("up ", 0) == 0 && space != std::string::npos) {
-          gateway.adopt_upstream(fd, what.substr(3, space - 3), what.substr(space + 1));
-        } else {
-          close(fd);
-        }
-      });
+      ringgate::receive_connections(
+          predecessor, [&gateway](const std::string& what, int fd) { gateway.adopt(what, fd); });
       gateway.set_predecessor_draining(false);  // it has exited
     });
   }

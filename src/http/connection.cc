@@ -871,16 +871,20 @@ void Connection::begin_drain() {
       }
       return;
     }
-    // A request may be on the wire already: it is still answered, with Connection: close, if it
-    // arrives within server.drain_grace; then the connection closes.
-    const Duration grace = http_.config().server.drain_grace;
-    if (grace.count() == 0 || local()) {
-      close_now();
-    } else {
-      arm_deadline(Deadline::kDrainGrace, static_cast<uint64_t>(grace.count()));
-    }
+    start_drain_grace();
   }
   // Otherwise the response in progress goes out with Connection: close (draining() is checked).
+}
+
+void Connection::start_drain_grace() {
+  // A request may be on the wire already: it is still answered, with Connection: close, if it
+  // arrives within server.drain_grace; then the connection closes.
+  const Duration grace = http_.config().server.drain_grace;
+  if (grace.count() == 0 || local()) {
+    close_now();
+  } else {
+    arm_deadline(Deadline::kDrainGrace, static_cast<uint64_t>(grace.count()));
+  }
 }
 
 void Connection::finish_handover() {
@@ -891,12 +895,7 @@ void Connection::finish_handover() {
   }
   // The successor is gone: the drain goes on as without one.
   after_input();
-  const Duration grace = http_.config().server.drain_grace;
-  if (grace.count() == 0) {
-    close_now();
-  } else {
-    arm_deadline(Deadline::kDrainGrace, static_cast<uint64_t>(grace.count()));
-  }
+  start_drain_grace();
 }
 
 void Connection::update_timer() {

@@ -137,6 +137,8 @@ class Connection final : public Timer,
   // The receive is cancelled and nothing came: the socket goes to the successor and this
   // process's descriptor is closed (nothing is sent: the connection lives on there).
   void finish_handover();
+  // Draining, idle: the last request may still come within server.drain_grace.
+  void start_drain_grace();
   bool busy() const { return responder_ != nullptr; }
   void on_parse_error();
   // Answers `error` and closes once it is sent; nothing more is read as a request.

@@ -108,16 +108,19 @@ void Gateway::hand_over_and_stop(int channel) {
   request_stop();  // the shards read the channel as they begin to drain
 }
 
-void Gateway::adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint) {
-  if (workers_.empty()) {
+void Gateway::adopt(const std::string& what, int fd) {
+  const size_t space = what.find(' ', 3);
+  if (what.rfind("up ", 0) == 0 && space != std::string::npos && !workers_.empty()) {
+    Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
+    std::string cluster = what.substr(3, space - 3);
+    std::string endpoint = what.substr(space + 1);
+    w->shard().post([w, fd, cluster, endpoint] { w->adopt_upstream(fd, cluster, endpoint); });
+    return;
+  }
+  if (what != "conn") {
     close(fd);
     return;
   }
-  Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
-  w->shard().post([w, fd, cluster, endpoint] { w->adopt_upstream(fd, cluster, endpoint); });
-}
-
-void Gateway::adopt_connection(int fd) {
   SocketAddress local;
   local.length = sizeof local.storage;
   if (getsockname(fd, local.get(), &local.length) != 0 || workers_.empty()) {

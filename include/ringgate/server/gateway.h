@@ -61,17 +61,16 @@ class Gateway {
   // connections to the successor over `channel` (owned from here, closed with the gateway).
   void hand_over_and_stop(int channel);
   int successor_channel() const { return successor_channel_.load(std::memory_order_acquire); }
-  // The successor's side (any thread): a connection the predecessor handed over joins a shard
-  // as if accepted on the client listener whose address it has; closed when no plain listener
-  // of this config has it.
-  void adopt_connection(int fd);
+  // The successor's side (any thread): a connection the predecessor handed over with its
+  // message. "conn": a client connection, joining a shard as if accepted on the plain client
+  // listener with its address (closed when this config has none). "up CLUSTER ENDPOINT": a
+  // pooled upstream connection, into a shard's pool for that cluster and endpoint.
+  void adopt(const std::string& what, int fd);
   // While the process this one replaced still drains (its channel is open): counted as a second
   // config snapshot in service.
   void set_predecessor_draining(bool draining) { predecessor_draining_.store(draining); }
   // Config generations serving these sockets now: this one, plus a predecessor still draining.
   unsigned config_snapshots() const { return predecessor_draining_.load() ? 2 : 1; }
-  // The same for a pooled upstream connection of cluster `cluster` to `endpoint` (an address).
-  void adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint);
 
   // For a successor: the live buckets of each local rate-limit policy, by policy name.
   std::map<std::string, std::string> rate_limit_state() const;
