@@ -2,14 +2,17 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,9 +41,10 @@ constexpr const char* kUsage =
     "  demo               start the demo's services on loopback and the gateway in front of\n"
     "                     them (conf/demo.yaml), and print example requests\n"
     "  --ephemeral        demo: free ports for the services, listeners and admin\n"
-    "signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the configuration (a new process on\n"
-    "  the same listening sockets, once the file is valid); SIGUSR2 upgrades to the binary now at\n"
-    "  this one's path the same way; SIGUSR1 reopens log files\n";
+    "signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the configuration (once the file is\n"
+    "  valid, new shards in this process take the listening sockets and the idle connections\n"
+    "  over); SIGUSR2 upgrades to the binary now at this one's path (a new process takes the\n"
+    "  sockets over); SIGUSR1 reopens log files\n";
 
 // What the command line asks for.
 struct Options {
@@ -122,144 +126,263 @@ void print_problems(const ringgate::ConfigError& e, const char* prefix) {
   }
 }
 
-// How long a successor may take to serve before the reload is given up (its JWKS URLs and DNS
-// names are fetched before it is ready).
+// How long a successor process may take to serve before the upgrade is given up (its JWKS URLs
+// and DNS names are fetched before it is ready).
 constexpr auto kSuccessorTimeout = std::chrono::seconds(60);
 
-// Reloads (SIGHUP, POST /reload) and upgrades (SIGUSR2) of a running gateway: the config is
-// checked here, on the main thread; a valid one is served by a successor that takes the sockets
-// over, and this process drains once it serves.
+// The gateways of this process: the one that serves, and those a reload replaced, draining
+// until their last request is answered. A successor process's connections (after an upgrade
+// into this one) are adopted by the serving gateway from another thread: `mutex` keeps the
+// serving one from changing under it.
+struct Generations {
+  std::unique_ptr<ringgate::Gateway> serving;
+  std::vector<std::unique_ptr<ringgate::Gateway>> draining;
+  std::mutex mutex;
+  std::atomic<bool> predecessor_process{false};  // the process this one replaced still drains
+
+  // Once per loop turn: frees the gateways that have drained, and says how many still do.
+  void reap() {
+    for (auto it = draining.begin(); it != draining.end();) {
+      ringgate::Gateway& old = **it;
+      if (!old.finished()) {
+        ++it;
+        continue;
+      }
+      const bool drained = old.wait();
+      fprintf(stderr, "ringgate: generation %llu drained%s\n",
+              static_cast<unsigned long long>(old.generation()),
+              drained ? "" : " (drain timeout: connections cut)");
+      std::lock_guard<std::mutex> lock(mutex);
+      it = draining.erase(it);
+    }
+    serving->set_draining_predecessors(static_cast<unsigned>(draining.size()) +
+                                       (predecessor_process.load() ? 1 : 0));
+  }
+  bool finished() const { return serving->finished() && draining.empty(); }
+};
+
+// The start-up lines of a gateway that serves now.
+void print_serving(const ringgate::Gateway& gateway) {
+  for (const std::string& note : gateway.setup_notes()) {
+    fprintf(stderr, "ringgate: %s\n", note.c_str());
+  }
+  for (const auto& l : gateway.listeners()) {
+    fprintf(stderr, "ringgate: %s on %s%s\n", l.admin ? "admin" : "listening",
+            l.address.to_string().c_str(), l.tls ? " (https)" : "");
+  }
+}
+
+void print_takeover(const ringgate::Gateway& gateway) {
+  fprintf(stderr,
+          "ringgate: generation %llu: took over %zu listening sockets and the buckets of %zu "
+          "rate-limit policies\n",
+          static_cast<unsigned long long>(gateway.generation()), gateway.inherited_count(),
+          gateway.rate_limits_kept());
+}
+
+// Each socket a gateway hands over, duplicated for a successor in this process (the old
+// gateway closes its own as it drains).
+std::map<std::string, int> duplicate_sockets(const ringgate::Gateway& gateway) {
+  std::map<std::string, int> copies;
+  for (const auto& [key, fd] : gateway.handover_sockets()) {
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy >= 0) {
+      copies.emplace(key, copy);
+    }
+  }
+  return copies;
+}
+
+// Reloads (SIGHUP, POST /reload) and upgrades (SIGUSR2) of a running gateway. A reload happens
+// in this process: the config is loaded here, on the main thread; a valid one is served by a
+// new gateway on the same listening sockets, and the old one drains, handing its idle
+// connections (TLS sessions included) and pooled upstream connections over. An upgrade starts
+// the binary now at the start-up path as a new process that takes the sockets over; this process
+// drains once it serves, handing over its idle plain connections.
 class Reloader {
  public:
-  Reloader(ringgate::Gateway& gateway, const Options& options, const std::string& executable)
-      : gateway_(gateway),
-        options_(options),
-        executable_(executable),
-        generation_(gateway.generation()) {}
+  Reloader(Generations& generations, const Options& options, const std::string& executable)
+      : generations_(generations), options_(options), executable_(executable) {}
 
-  // `upgrade`: the binary now at the start-up path, else this one. `reply`: the POST /reload
+  // `upgrade`: a new process on the binary at the start-up path. `reply`: the POST /reload
   // waiting for the outcome (none for a signal).
   void begin(const char* trigger, bool upgrade, ringgate::Gateway::ReloadDone reply) {
-    const char* what = upgrade ? "upgrade" : "reload";
+    ringgate::Gateway& current = *generations_.serving;
     if (options_.demo || successor_.pid > 0) {
       const std::string why = options_.demo ? "not available in demo mode"
-                                            : std::string("a reload is in progress (pid ") +
+                                            : std::string("an upgrade is in progress (pid ") +
                                                   std::to_string(successor_.pid) + ")";
       fprintf(stderr, "ringgate: %s: %s; ignored\n", trigger, why.c_str());
       if (reply) {
-        reply(ringgate::reload_answer(409, "busy", generation_, {}, why, 0));
-        gateway_.reload_finished();
+        reply(ringgate::reload_answer(409, "busy", current.generation(), {}, why, 0));
+        current.reload_finished();
       }
       return;
     }
     reply_ = std::move(reply);
-    // An upgrade's new binary checks the config itself.
-    if (!upgrade && !options_.config_path.empty()) {
-      try {
-        ringgate::load_config_file(options_.config_path);
-      } catch (const ringgate::ConfigError& e) {
-        gateway_.count_reload(ringgate::Gateway::Reload::kInvalid);  // before the log says so
-        print_problems(e, "reload refused: ");
-        std::vector<std::string> problems = e.problems();
-        if (e.more() > 0) {
-          problems.push_back("... and " + std::to_string(e.more()) + " more");
-        }
-        answer(422, "refused", problems, "the configuration does not load", 0);
-        return;
-      }
+    replying_ = &current;
+    if (upgrade) {
+      start_process(trigger);
+    } else {
+      reload(trigger);
     }
-    ringgate::HandoverState state;
-    state["tls-ticket-secret"] = ringgate::session_ticket_secret();
-    // Rate-limit buckets, with the seed their keys are hashed with: a reload or an upgrade does
-    // not give every client a full bucket again.
-    const uint64_t seed = ringgate::rate_limit_seed();
-    state["rate-limit-seed"] = std::string(reinterpret_cast<const char*>(&seed), sizeof seed);
-    for (auto& [name, buckets] : gateway_.rate_limit_state()) {
-      state["rate-limit/" + name] = std::move(buckets);
-    }
-    std::string error;
-    // A reload runs this very binary (/proc/self/exe, even if the file was replaced); an
-    // upgrade runs the file now at the path this one was started from.
-    if (!ringgate::start_successor(upgrade ? executable_ : "/proc/self/exe", executable_,
-                                   options_.args, generation_ + 1, gateway_.handover_sockets(),
-                                   state, successor_, error)) {
-      fail(std::string(what) + " failed: " + error);
-      return;
-    }
-    fprintf(stderr, "ringgate: %s: starting generation %llu (pid %d) on %zu sockets\n", trigger,
-            static_cast<unsigned long long>(generation_ + 1), successor_.pid,
-            gateway_.handover_sockets().size());
-    deadline_ = std::chrono::steady_clock::now() + kSuccessorTimeout;
   }
 
-  // The channel to the successor that serves now (-1 before).
+  // The channel to the successor process that serves now (-1 before).
   int channel() const { return channel_; }
 
-  // Once per loop turn: has the successor started serving (true: this process drains now), or
-  // failed?
+  // Once per loop turn: has the successor process started serving (true: this process drains
+  // now), or failed?
   bool poll() {
     if (successor_.pid <= 0) {
       return false;
     }
+    const uint64_t generation = generations_.serving->generation();
     std::string why;
     const ringgate::SuccessorState state = ringgate::poll_successor(successor_, why);
     if (state == ringgate::SuccessorState::kReady) {
       fprintf(stderr, "ringgate: generation %llu (pid %d) serves; draining generation %llu\n",
-              static_cast<unsigned long long>(generation_ + 1), successor_.pid,
-              static_cast<unsigned long long>(generation_));
+              static_cast<unsigned long long>(generation + 1), successor_.pid,
+              static_cast<unsigned long long>(generation));
       const pid_t pid = successor_.pid;
       channel_ = successor_.channel;  // for the idle connections, handed over as we drain
       successor_ = ringgate::Successor{};
-      ++generation_;
-      answer(200, "reloaded", {}, "", pid);
+      answer(200, "reloaded", generation + 1, {}, "", pid);
       return true;
     }
     if (state == ringgate::SuccessorState::kFailed) {
-      fail("reload failed: " + why);
+      fail("upgrade failed: " + why);
     } else if (std::chrono::steady_clock::now() > deadline_) {
       const pid_t pid = successor_.pid;
       ringgate::abandon_successor(successor_);
-      fail("reload failed: the new process (pid " + std::to_string(pid) + ") was not ready in " +
+      fail("upgrade failed: the new process (pid " + std::to_string(pid) + ") was not ready in " +
            std::to_string(kSuccessorTimeout.count()) + " s; killed");
     }
     return false;
   }
 
  private:
-  void fail(const std::string& why) {
-    gateway_.count_reload(ringgate::Gateway::Reload::kFailed);  // before the log says so
-    fprintf(stderr, "ringgate: %s; generation %llu keeps serving\n", why.c_str(),
-            static_cast<unsigned long long>(generation_));
-    answer(500, "failed", {}, why, 0);
+  // A new gateway in this process on the config as the file reads now.
+  void reload(const char* trigger) {
+    ringgate::Gateway& current = *generations_.serving;
+    const uint64_t generation = current.generation() + 1;
+    // The service manager shows the unit reloading until READY=1 comes again (either way).
+    ringgate::notify_service_manager("RELOADING=1\nSTATUS=reloading\n");
+    std::shared_ptr<const ringgate::Config> config;
+    try {
+      config = std::make_shared<const ringgate::Config>(
+          options_.config_path.empty()
+              ? ringgate::load_config_string(ringgate::kEmbeddedDefaultConfig, "<embedded>")
+              : ringgate::load_config_file(options_.config_path));
+    } catch (const ringgate::ConfigError& e) {
+      current.count_reload(ringgate::Gateway::Reload::kInvalid);  // before the log says so
+      print_problems(e, "reload refused: ");
+      std::vector<std::string> problems = e.problems();
+      if (e.more() > 0) {
+        problems.push_back("... and " + std::to_string(e.more()) + " more");
+      }
+      answer(422, "refused", current.generation(), problems, "the configuration does not load",
+             0);
+      notify_ready(current);
+      return;
+    }
+    for (const std::string& warning : config->warnings) {
+      fprintf(stderr, "ringgate: %s\n", warning.c_str());
+    }
+    fprintf(stderr, "ringgate: %s: starting generation %llu on %zu sockets\n", trigger,
+            static_cast<unsigned long long>(generation), current.handover_sockets().size());
+    auto next = std::make_unique<ringgate::Gateway>(config);
+    next->set_admin_handler(ringgate::make_admin_handler(*next));
+    next->inherit(duplicate_sockets(current));
+    next->inherit_rate_limits(current.rate_limit_state());
+    next->carry_reload_counts(current);
+    next->set_generation(generation);
+    std::string error;
+    if (!next->start(error)) {
+      next.reset();
+      fail("reload failed: " + error);
+      notify_ready(current);  // out of RELOADING=1
+      return;
+    }
+    print_serving(*next);
+    print_takeover(*next);
+    fprintf(stderr, "ringgate: generation %llu (pid %d) serves; draining generation %llu\n",
+            static_cast<unsigned long long>(generation), getpid(),
+            static_cast<unsigned long long>(generation - 1));
+    current.hand_over_and_stop(*next);
+    {
+      std::lock_guard<std::mutex> lock(generations_.mutex);
+      generations_.draining.push_back(std::move(generations_.serving));
+      generations_.serving = std::move(next);
+    }
+    generations_.reap();  // the snapshot count, at once
+    notify_ready(*generations_.serving);
+    answer(200, "reloaded", generation, {}, "", getpid());
   }
-  void answer(int status, const char* state, const std::vector<std::string>& problems,
-              const std::string& detail, pid_t pid) {
+
+  // A new process on the binary now at the start-up path; it checks the config itself.
+  void start_process(const char* trigger) {
+    ringgate::Gateway& current = *generations_.serving;
+    const uint64_t generation = current.generation() + 1;
+    ringgate::HandoverState state;
+    state["tls-ticket-secret"] = ringgate::session_ticket_secret();
+    // Rate-limit buckets, with the seed their keys are hashed with: an upgrade does not give
+    // every client a full bucket again.
+    const uint64_t seed = ringgate::rate_limit_seed();
+    state["rate-limit-seed"] = std::string(reinterpret_cast<const char*>(&seed), sizeof seed);
+    for (auto& [name, buckets] : current.rate_limit_state()) {
+      state["rate-limit/" + name] = std::move(buckets);
+    }
+    std::string error;
+    if (!ringgate::start_successor(executable_, executable_, options_.args, generation,
+                                   current.handover_sockets(), state, successor_, error)) {
+      fail("upgrade failed: " + error);
+      return;
+    }
+    fprintf(stderr, "ringgate: %s: starting generation %llu (pid %d) on %zu sockets\n", trigger,
+            static_cast<unsigned long long>(generation), successor_.pid,
+            current.handover_sockets().size());
+    deadline_ = std::chrono::steady_clock::now() + kSuccessorTimeout;
+  }
+
+  void fail(const std::string& why) {
+    ringgate::Gateway& current = *generations_.serving;
+    current.count_reload(ringgate::Gateway::Reload::kFailed);  // before the log says so
+    fprintf(stderr, "ringgate: %s; generation %llu keeps serving\n", why.c_str(),
+            static_cast<unsigned long long>(current.generation()));
+    answer(500, "failed", current.generation(), {}, why, 0);
+  }
+  // `replying_` is the gateway whose admin listener took the POST: still alive (draining at
+  // worst) when the answer is known.
+  void answer(int status, const char* state, uint64_t generation,
+              const std::vector<std::string>& problems, const std::string& detail, pid_t pid) {
     if (reply_) {
-      reply_(ringgate::reload_answer(status, state, generation_, problems, detail, pid));
+      reply_(ringgate::reload_answer(status, state, generation, problems, detail, pid));
       reply_ = nullptr;
-      gateway_.reload_finished();
+      replying_->reload_finished();
     }
   }
 
-  ringgate::Gateway& gateway_;
+  Generations& generations_;
   const Options& options_;
   const std::string& executable_;
-  uint64_t generation_;
   ringgate::Successor successor_;
   std::chrono::steady_clock::time_point deadline_;
   ringgate::Gateway::ReloadDone reply_;
+  ringgate::Gateway* replying_ = nullptr;
   int channel_ = -1;
 };
 
-// Runs until SIGINT or SIGTERM has drained the gateway, or a successor has taken over (SIGHUP,
-// POST /reload, SIGUSR2) and this process has drained.
-void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& options,
+// Runs until SIGINT or SIGTERM has drained the gateways, or a successor process has taken over
+// (SIGUSR2) and this process has drained.
+void serve(Generations& generations, const sigset_t& signals, const Options& options,
            const std::string& executable) {
   bool stop_requested = false;
-  Reloader reloader(gateway, options, executable);
-  while (!gateway.finished()) {
+  Reloader reloader(generations, options, executable);
+  while (!generations.finished()) {
     timespec wait{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &wait);
+    ringgate::Gateway& gateway = *generations.serving;
     if (sig == SIGINT || sig == SIGTERM) {
       if (!stop_requested) {
         fprintf(stderr, "ringgate: %s: draining (up to %lld ms)\n", strsignal(sig),
@@ -272,8 +395,11 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& o
       reloader.begin(sig == SIGHUP ? "SIGHUP" : "SIGUSR2", sig == SIGUSR2, nullptr);
     } else if (sig == SIGUSR1) {
       gateway.reopen_logs();
+      for (auto& old : generations.draining) {
+        old->reopen_logs();
+      }
     }
-    if (auto reply = gateway.take_reload_request()) {
+    if (auto reply = generations.serving->take_reload_request()) {
       if (stop_requested) {
         reply(ringgate::reload_answer(409, "busy", gateway.generation(), {},
                                       "the gateway is stopping", 0));
@@ -282,10 +408,19 @@ void serve(ringgate::Gateway& gateway, const sigset_t& signals, const Options& o
         reloader.begin("POST /reload", false, std::move(reply));
       }
     }
+    for (auto& old : generations.draining) {
+      // A keep-alive admin connection of a generation that drains.
+      if (auto reply = old->take_reload_request()) {
+        reply(ringgate::reload_answer(409, "busy", old->generation(), {},
+                                      "this generation is draining", 0));
+        old->reload_finished();
+      }
+    }
     if (reloader.poll()) {
       stop_requested = true;
-      gateway.hand_over_and_stop(reloader.channel());
+      generations.serving->hand_over_and_stop(reloader.channel());
     }
+    generations.reap();
   }
 }
 
@@ -350,10 +485,12 @@ int main(int argc, char** argv) {
   auto config = std::make_shared<const ringgate::Config>(std::move(loaded));
   raise_file_limit(*config);
 
-  ringgate::Gateway gateway(config);
+  Generations generations;
+  generations.serving = std::make_unique<ringgate::Gateway>(config);
+  ringgate::Gateway& gateway = *generations.serving;
   gateway.set_admin_handler(ringgate::make_admin_handler(gateway));
   std::string error;
-  // Started by a running gateway (reload, upgrade): its listening sockets, taken over.
+  // Started by a running gateway (an upgrade): its listening sockets, taken over.
   std::map<std::string, int> inherited;
   ringgate::HandoverState state;
   uint64_t generation = 1;
@@ -384,44 +521,38 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ringgate: %s\n", error.c_str());
     return 1;
   }
-  for (const std::string& note : gateway.setup_notes()) {
-    fprintf(stderr, "ringgate: %s\n", note.c_str());
-  }
-  for (const auto& l : gateway.listeners()) {
-    fprintf(stderr, "ringgate: %s on %s%s\n", l.admin ? "admin" : "listening",
-            l.address.to_string().c_str(), l.tls ? " (https)" : "");
-  }
+  print_serving(gateway);
   if (predecessor >= 0) {
-    fprintf(stderr,
-            "ringgate: generation %llu: took over %zu listening sockets and the buckets of %zu "
-            "rate-limit policies\n",
-            static_cast<unsigned long long>(generation), gateway.inherited_count(),
-            gateway.rate_limits_kept());
+    print_takeover(gateway);
   }
   fprintf(stderr, "ringgate: ready, %u workers\n", gateway.workers());
   fflush(stderr);
   notify_ready(gateway);
   ringgate::tell_ready(predecessor);  // the predecessor stops accepting and drains now
-  // ... handing its idle keep-alive connections over, until it exits.
+  // ... handing its idle keep-alive connections over, until it exits. They go to whichever
+  // gateway serves when they arrive (a reload may have replaced this one meanwhile).
   std::thread adopter;
   if (predecessor >= 0) {
-    gateway.set_predecessor_draining(true);
-    adopter = std::thread([&gateway, predecessor] {
-      ringgate::receive_connections(
-          predecessor, [&gateway](const std::string& what, int fd) { gateway.adopt(what, fd); });
-      gateway.set_predecessor_draining(false);  // it has exited
+    generations.predecessor_process.store(true);
+    gateway.set_draining_predecessors(1);
+    adopter = std::thread([&generations, predecessor] {
+      ringgate::receive_connections(predecessor, [&generations](const std::string& what, int fd) {
+        std::lock_guard<std::mutex> lock(generations.mutex);
+        generations.serving->adopt(what, fd);
+      });
+      generations.predecessor_process.store(false);  // it has exited
     });
   }
   if (demo) {
     ringgate::demo::print_examples(gateway.config(), gateway.listeners(), stdout);
   }
-  serve(gateway, signals, options, executable);
+  serve(generations, signals, options, executable);
   if (adopter.joinable()) {
     shutdown(predecessor, SHUT_RDWR);  // a predecessor still draining: stop taking its connections
     adopter.join();
     close(predecessor);
   }
-  const bool drained = gateway.wait();
+  const bool drained = generations.serving->wait();
   fprintf(stderr, "ringgate: stopped%s\n", drained ? "" : " (drain timeout: connections cut)");
   return 0;
 }

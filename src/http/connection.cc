@@ -36,14 +36,18 @@ size_t out_capacity() {
 
 }  // namespace
 
-Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls)
+Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls,
+                       std::unique_ptr<TlsSession> established)
     : Timer(&Connection::on_timer),
       http_(http),
       arena_(http.request_arena_pool()),
       fixed_(fixed),
       plain_(http.reactor(), fd, *this),
-      tls_(tls ? std::make_unique<TlsTransport>(http.reactor(), http.tls(), *tls, fd, *this)
-               : nullptr),
+      tls_(!tls           ? nullptr
+           : established ? std::make_unique<TlsTransport>(http.reactor(), http.tls(), tls,
+                                                          std::move(*established), fd, *this)
+                         : std::make_unique<TlsTransport>(http.reactor(), http.tls(), *tls, fd,
+                                                          *this)),
       io_(tls_ ? static_cast<Transport*>(tls_.get()) : &plain_) {}
 
 Connection::~Connection() {
@@ -860,10 +864,11 @@ void Connection::begin_drain() {
     return;
   }
   if (!in_message() && !x_ && !out_pending() && in_.empty()) {
-    if (!tls_ && !local() && http_.handover_channel() >= 0) {
+    if (!local() && http_.successor() && (!tls_ || http_.successor()->takes_tls())) {
       // A successor serves the same listening sockets (a reload): the connection goes to it
       // once the receive is cancelled, and its next request is answered there, on the new
-      // config, without a reconnect. (A TLS session cannot move between processes.)
+      // config, without a reconnect. A TLS session goes along to a successor in this process
+      // (it cannot move to another one).
       handing_over_ = true;
       io_->pause_input();
       if (io_->quiet()) {
@@ -889,8 +894,17 @@ void Connection::start_drain_grace() {
 
 void Connection::finish_handover() {
   handing_over_ = false;
-  if (http_.hand_over(io_->fd())) {
-    close_now();  // this process's descriptor only
+  std::unique_ptr<TlsSession> session;
+  if (tls_) {
+    session = tls_->release_session();  // null while anything is held or in flight
+  }
+  const bool session_out = session != nullptr;
+  if ((!tls_ || session_out) && http_.hand_over(io_->fd(), std::move(session))) {
+    close_now();  // this gateway's descriptor only
+    return;
+  }
+  if (session_out) {
+    close_now();  // the session went with a hand-over that failed: nothing can speak TLS here
     return;
   }
   // The successor is gone: the drain goes on as without one.

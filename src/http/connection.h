@@ -40,7 +40,10 @@ class Connection final : public Timer,
   // `fixed`: the plan that answers every request (a local listener: admin, local services);
   // nullptr for a client connection, whose requests are routed. `tls`: the listener's TLS
   // settings; null for plain HTTP.
-  Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls);
+  // `established`: a TLS session handed over from a draining gateway (with `tls` set), already
+  // past its handshake.
+  Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls,
+             std::unique_ptr<TlsSession> established = nullptr);
   ~Connection();
 
   void start();

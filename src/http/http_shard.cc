@@ -64,12 +64,13 @@ HttpShard::~HttpShard() {
   }
 }
 
-bool HttpShard::accept(int fd, const RoutePlan* local, const TlsListenConfig* tls) {
+bool HttpShard::accept(int fd, const RoutePlan* local, const TlsListenConfig* tls,
+                       std::unique_ptr<TlsSession> established) {
   if (!local && connection_count_ >= connection_limit_) {
     return false;  // refuse() counts it
   }
   shard_.reactor().register_fd(fd);
-  auto* c = new Connection(*this, fd, local, tls);
+  auto* c = new Connection(*this, fd, local, tls, std::move(established));
   c->next = connections_;
   if (connections_) {
     connections_->prev = c;
@@ -191,8 +192,8 @@ void HttpShard::begin_drain() {
   }
 }
 
-bool HttpShard::hand_over(int fd) {
-  if (handover_channel_ < 0 || !send_with_descriptor(handover_channel_, "conn", fd)) {
+bool HttpShard::hand_over(int fd, std::unique_ptr<TlsSession> tls) {
+  if (!successor_ || !successor_->take_connection(fd, std::move(tls))) {
     return false;
   }
   bump(counters_.connections_handed_over);

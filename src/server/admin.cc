@@ -32,12 +32,12 @@ std::string render_metrics(const Gateway& gateway) {
   out += std::to_string(gateway.generation());
   out +=
       "\n# HELP ringgate_config_snapshots Config generations serving these sockets: this one, "
-      "and the one before while it still drains after a reload\n"
+      "and those before it that still drain after a reload\n"
       "# TYPE ringgate_config_snapshots gauge\nringgate_config_snapshots ";
   out += std::to_string(gateway.config_snapshots());
   out +=
-      "\n# HELP ringgate_config_reloads_total Reloads and upgrades this process did not hand "
-      "over: the config was invalid, or the new process failed\n"
+      "\n# HELP ringgate_config_reloads_total Reloads and upgrades this generation did not hand "
+      "over: the config was invalid, or the new generation failed to start\n"
       "# TYPE ringgate_config_reloads_total counter\n"
       "ringgate_config_reloads_total{result=\"invalid\"} ";
   out += std::to_string(gateway.reloads(Gateway::Reload::kInvalid));

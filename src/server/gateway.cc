@@ -1,5 +1,6 @@
 #include "ringgate/server/gateway.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "ringgate/filters/auth_jwt.h"
 #include "ringgate/filters/rate_limit.h"
 #include "ringgate/net/listener.h"
+#include "ringgate/net/socket.h"
 #include "worker.h"
 
 namespace ringgate {
@@ -98,29 +100,119 @@ Gateway::~Gateway() {
   for (int fd : claims_) {
     close(fd);
   }
-  if (successor_channel_ >= 0) {
-    close(successor_channel_);
+  for (auto& [key, fd] : inherited_) {
+    close(fd);  // handed over for a start() that failed before it took them
   }
 }
 
+namespace {
+
+// A successor in another process: the sockets go over the channel (SCM_RIGHTS); a TLS session
+// cannot follow.
+class ChannelSuccessor final : public ConnectionSuccessor {
+ public:
+  explicit ChannelSuccessor(int channel) : channel_(channel) {}
+  ~ChannelSuccessor() override { close(channel_); }
+  bool takes_tls() const override { return false; }
+  bool take_connection(int fd, std::unique_ptr<TlsSession> tls) override {
+    return !tls && send_with_descriptor(channel_, "conn", fd);
+  }
+  bool take_upstream(int fd, std::string_view cluster, std::string_view endpoint,
+                     std::unique_ptr<TlsSession> tls, const TlsUpstreamConfig*) override {
+    std::string what = "up ";
+    what.append(cluster).append(" ").append(endpoint);
+    return !tls && send_with_descriptor(channel_, what, fd);
+  }
+
+ private:
+  const int channel_;
+};
+
+// The settings a TLS upstream session was made with, compared with a cluster's now: the session
+// serves the cluster only if it would have been made the same way.
+bool same_tls(const TlsUpstreamConfig* a, const TlsUpstreamConfig* b) {
+  if (!a || !b) {
+    return a == b;
+  }
+  return a->sni == b->sni && a->ca == b->ca && a->verify == b->verify &&
+         a->client_cert == b->client_cert && a->client_key == b->client_key;
+}
+
+// A successor in this process: a copy of the socket, with its TLS session, goes to one of the
+// gateway's shards; the predecessor then closes its own descriptor.
+class GatewaySuccessor final : public ConnectionSuccessor {
+ public:
+  explicit GatewaySuccessor(Gateway& next) : next_(next) {}
+  bool takes_tls() const override { return true; }
+  bool take_connection(int fd, std::unique_ptr<TlsSession> tls) override {
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+      return false;
+    }
+    next_.adopt_connection(copy, std::move(tls));
+    return true;
+  }
+  bool take_upstream(int fd, std::string_view cluster, std::string_view endpoint,
+                     std::unique_ptr<TlsSession> tls, const TlsUpstreamConfig* settings) override {
+    const auto& upstreams = next_.config().upstreams;
+    const auto it = std::find_if(upstreams.begin(), upstreams.end(),
+                                 [cluster](const UpstreamConfig& u) { return u.name == cluster; });
+    if (it == upstreams.end() || !same_tls(it->tls.get(), settings)) {
+      return false;
+    }
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+      return false;
+    }
+    next_.adopt_upstream(copy, std::string(cluster), std::string(endpoint), std::move(tls));
+    return true;
+  }
+
+ private:
+  Gateway& next_;
+};
+
+}  // namespace
+
 void Gateway::hand_over_and_stop(int channel) {
-  successor_channel_.store(channel, std::memory_order_release);
-  request_stop();  // the shards read the channel as they begin to drain
+  channel_successor_ = std::make_unique<ChannelSuccessor>(channel);
+  successor_.store(channel_successor_.get(), std::memory_order_release);
+  request_stop();  // the shards read the successor as they begin to drain
+}
+
+void Gateway::hand_over_and_stop(Gateway& successor) {
+  channel_successor_ = std::make_unique<GatewaySuccessor>(successor);
+  successor_.store(channel_successor_.get(), std::memory_order_release);
+  request_stop();
 }
 
 void Gateway::adopt(const std::string& what, int fd) {
   const size_t space = what.find(' ', 3);
-  if (what.rfind("up ", 0) == 0 && space != std::string::npos && !workers_.empty()) {
-    Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
-    std::string cluster = what.substr(3, space - 3);
-    std::string endpoint = what.substr(space + 1);
-    w->shard().post([w, fd, cluster, endpoint] { w->adopt_upstream(fd, cluster, endpoint); });
-    return;
+  if (what.rfind("up ", 0) == 0 && space != std::string::npos) {
+    adopt_upstream(fd, what.substr(3, space - 3), what.substr(space + 1), nullptr);
+  } else if (what == "conn") {
+    adopt_connection(fd, nullptr);
+  } else {
+    close(fd);
   }
-  if (what != "conn") {
+}
+
+void Gateway::adopt_upstream(int fd, std::string cluster, std::string endpoint,
+                             std::unique_ptr<TlsSession> tls) {
+  if (workers_.empty()) {
     close(fd);
     return;
   }
+  Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
+  // A posted task is copied: the session rides in a shared pointer.
+  std::shared_ptr<TlsSession> session(std::move(tls));
+  w->shard().post([w, fd, cluster = std::move(cluster), endpoint = std::move(endpoint), session] {
+    w->adopt_upstream(fd, cluster, endpoint,
+                      session ? std::make_unique<TlsSession>(std::move(*session)) : nullptr);
+  });
+}
+
+void Gateway::adopt_connection(int fd, std::unique_ptr<TlsSession> tls) {
   SocketAddress local;
   local.length = sizeof local.storage;
   if (getsockname(fd, local.get(), &local.length) != 0 || workers_.empty()) {
@@ -136,11 +228,14 @@ void Gateway::adopt(const std::string& what, int fd) {
     const std::string text = l.address.to_string();
     const bool wildcard = text.rfind("0.0.0.0:", 0) == 0 || text.rfind("[::]:", 0) == 0;
     if (l.address.port() == local.port() && (wildcard || text == local.to_string())) {
-      if (l.tls) {
-        break;  // a plain connection on what is now a TLS listener: not this config's
+      if (l.tls != (tls != nullptr)) {
+        break;  // the listener speaks TLS now and the connection does not, or the other way
       }
       Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
-      w->shard().post([w, fd, index] { w->adopt(fd, index); });
+      std::shared_ptr<TlsSession> session(std::move(tls));
+      w->shard().post([w, fd, index, session] {
+        w->adopt(fd, index, session ? std::make_unique<TlsSession>(std::move(*session)) : nullptr);
+      });
       return;
     }
     ++index;

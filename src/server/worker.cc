@@ -345,7 +345,7 @@ void Worker::on_accept(ListenerSocket& l, int res, uint32_t flags) {
   }
 }
 
-void Worker::adopt(int fd, size_t listener) {
+void Worker::adopt(int fd, size_t listener, std::unique_ptr<TlsSession> tls) {
   if (std::string_view(reactor().backend_name()) == "io_uring") {
     // A predecessor on epoll left the socket non-blocking; io_uring would then fail a receive
     // with EAGAIN instead of waiting for data.
@@ -356,13 +356,14 @@ void Worker::adopt(int fd, size_t listener) {
   }
   ListenerSocket& l = listeners_[listener];
   bump(http_.counters().connections_adopted);
-  if (!http_.accept(fd, l.plan, l.tls)) {
+  if (!http_.accept(fd, l.plan, l.tls, std::move(tls))) {
     http_.refuse(fd, l.tls == nullptr);
   }
 }
 
-void Worker::adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint) {
-  upstream_.adopt(fd, cluster, endpoint);
+void Worker::adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint,
+                            std::unique_ptr<TlsSession> tls) {
+  upstream_.adopt(fd, cluster, endpoint, std::move(tls));
 }
 
 void Worker::sweep_accept_queue(ListenerSocket& l) {
@@ -400,7 +401,7 @@ void Worker::on_wake() {
 
 void Worker::begin_drain() {
   draining_ = true;
-  http_.set_handover_channel(gateway_.successor_channel());
+  http_.set_successor(gateway_.successor());
   close_listeners();
   http_.begin_drain();
   for (auto& p : probes_) {
@@ -409,7 +410,7 @@ void Worker::begin_drain() {
   for (auto& f : jwks_fetchers_) {
     f->stop();
   }
-  upstream_.begin_drain(gateway_.successor_channel());
+  upstream_.begin_drain(gateway_.successor());
   shard_.timers().arm(
       drain_timer_, shard_.now_ms() + static_cast<uint64_t>(config_->server.drain_timeout.count()));
 }

@@ -62,10 +62,12 @@ class Worker final : public ShardHooks {
   const Config& config() const { return *config_; }
 
   void on_accept(ListenerSocket& l, int res, uint32_t flags);
-  // A connection the process this one replaced handed over, for client listener `listener`.
-  void adopt(int fd, size_t listener);
-  // A pooled upstream connection the process this one replaced handed over.
-  void adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint);
+  // A connection the gateway this one replaced handed over, for client listener `listener`
+  // (with its TLS session when that gateway ran in this process).
+  void adopt(int fd, size_t listener, std::unique_ptr<TlsSession> tls);
+  // A pooled upstream connection the gateway this one replaced handed over.
+  void adopt_upstream(int fd, const std::string& cluster, const std::string& endpoint,
+                      std::unique_ptr<TlsSession> tls);
   // server.limits.connections reached, or the shard is over an overload budget: the client
   // listeners' accepts are cancelled (new connections wait in the kernel's backlog) until the
   // shard is below the low-water mark and no longer shedding.

@@ -95,6 +95,22 @@ TlsSession::~TlsSession() {
   SSL_free(ssl_);  // frees both BIOs
 }
 
+TlsSession::TlsSession(TlsSession&& other) noexcept
+    : ssl_(other.ssl_),
+      in_(other.in_),
+      out_(std::move(other.out_)),
+      fed_(other.fed_),
+      subject_(std::move(other.subject_)),
+      subject_read_(other.subject_read_),
+      done_(other.done_),
+      failure_(other.failure_) {
+  other.ssl_ = nullptr;
+  other.in_ = nullptr;
+  if (ssl_) {
+    BIO_set_data(SSL_get_wbio(ssl_), &out_);  // the records OpenSSL writes go to this string now
+  }
+}
+
 bool TlsSession::start(const TlsServer& server) {
   if (!attach(server.new_ssl())) {
     return false;

@@ -59,6 +59,28 @@ TlsTransport::TlsTransport(Reactor& reactor, TlsShard& shard, const TlsClient& c
   }
 }
 
+TlsTransport::TlsTransport(Reactor& reactor, TlsShard& shard, const TlsListenConfig* config,
+                           TlsSession&& established, int fd, TransportHandler& handler)
+    : Timer(&TlsTransport::on_timer),
+      reactor_(reactor),
+      shard_(shard),
+      config_(config),
+      handler_(handler),
+      raw_(reactor, fd, *this),
+      session_(std::move(established)),
+      state_(State::kOpen),
+      client_(config == nullptr),
+      hello_sent_(config == nullptr) {}
+
+std::unique_ptr<TlsSession> TlsTransport::release_session() {
+  if (state_ != State::kOpen || closed_ || input_ended_ || eof_held_ || shutdown_pending_ ||
+      plain_sending_ || starved_ || spare_ != kNoBuffer || !raw_.quiet() ||
+      session_.input_pending() || !session_.output().empty()) {
+    return nullptr;
+  }
+  return std::make_unique<TlsSession>(std::move(session_));
+}
+
 TlsTransport::~TlsTransport() {
   uncount();
   if (spare_ != kNoBuffer) {

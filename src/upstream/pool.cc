@@ -233,7 +233,12 @@ void UpstreamConn::hand_over() {
   }
 }
 
-void UpstreamConn::adopt_idle() {
+void UpstreamConn::adopt_idle(std::unique_ptr<TlsSession> tls) {
+  if (tls) {
+    tls_ = std::make_unique<TlsTransport>(shard_.reactor(), shard_.tls(), nullptr, std::move(*tls),
+                                          fd_, *this);
+    io_ = tls_.get();
+  }
   state_ = State::kActive;
   release(true);  // into the pool, with its keep-alive timer and a receive armed
 }
@@ -242,8 +247,14 @@ void UpstreamConn::after_input() {
   if (handing_over_) {
     if (state_ == State::kActive && io_->quiet()) {
       handing_over_ = false;
-      shard_.hand_over(*this);
-      close();  // this process's descriptor only, whether the successor took it or not
+      std::unique_ptr<TlsSession> session;
+      if (tls_) {
+        session = tls_->release_session();  // null while anything is held or in flight
+      }
+      if (!tls_ || session) {
+        shard_.hand_over(*this, std::move(session));
+      }
+      close();  // this gateway's descriptor only, whether the successor took it or not
     }
     return;
   }

@@ -57,8 +57,9 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   // to the successor (UpstreamShard::hand_over) and this one closes (without touching the
   // connection). Bytes or an end that arrive first close it as usual.
   void hand_over();
-  // A connection the predecessor handed over: idle in its endpoint's pool from now.
-  void adopt_idle();
+  // A connection the predecessor handed over: idle in its endpoint's pool from now, over
+  // `tls` (an established session) on a TLS cluster.
+  void adopt_idle(std::unique_ptr<TlsSession> tls);
 
   State state() const { return state_; }
   UpstreamEndpoint& endpoint() { return endpoint_; }

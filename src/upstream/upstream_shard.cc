@@ -78,14 +78,15 @@ void UpstreamShard::retire(UpstreamConn* u) {
   dead_.push_back(u);
 }
 
-void UpstreamShard::begin_drain(int handover_channel) {
+void UpstreamShard::begin_drain(ConnectionSuccessor* successor) {
   draining_ = true;
-  handover_channel_ = handover_channel;
+  successor_ = successor;
   for (auto& c : clusters_) {
+    const bool moves = successor_ && (!c->config->tls || successor_->takes_tls());
     for (UpstreamEndpoint& ep : c->endpoints) {
       // hand_over() takes a connection out of the idle list at once (then closes it).
       while (ep.idle) {
-        if (handover_channel_ >= 0 && !c->config->tls) {
+        if (moves) {
           ep.idle->hand_over();
         } else {
           ep.idle->close();
@@ -95,21 +96,23 @@ void UpstreamShard::begin_drain(int handover_channel) {
   }
 }
 
-bool UpstreamShard::hand_over(UpstreamConn& conn) {
-  const std::string text =
-      "up " + conn.cluster().config->name + " " + conn.endpoint().address.to_string();
-  return handover_channel_ >= 0 && send_with_descriptor(handover_channel_, text, conn.fd());
+bool UpstreamShard::hand_over(UpstreamConn& conn, std::unique_ptr<TlsSession> tls) {
+  return successor_ &&
+         successor_->take_upstream(conn.fd(), conn.cluster().config->name,
+                                   conn.endpoint().address.to_string(), std::move(tls),
+                                   conn.cluster().config->tls.get());
 }
 
-void UpstreamShard::adopt(int fd, std::string_view cluster, std::string_view endpoint) {
+void UpstreamShard::adopt(int fd, std::string_view cluster, std::string_view endpoint,
+                          std::unique_ptr<TlsSession> tls) {
   for (auto& c : clusters_) {
-    if (c->config->name != cluster || c->config->tls) {
+    if (c->config->name != cluster || (c->config->tls != nullptr) != (tls != nullptr)) {
       continue;
     }
     for (UpstreamEndpoint& ep : c->endpoints) {
       if (ep.address.length != 0 && ep.address.to_string() == endpoint) {
         shard_.reactor().register_fd(fd);
-        (new UpstreamConn(*this, *c, ep, fd))->adopt_idle();
+        (new UpstreamConn(*this, *c, ep, fd))->adopt_idle(std::move(tls));
         return;
       }
     }

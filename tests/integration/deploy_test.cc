@@ -70,10 +70,15 @@ TEST_F(GatewayTest, TellsTheServiceManagerWhenReadyAndWhenStopping) {
   EXPECT_EQ(gw.wait_exit(10s), 0);
 }
 
-// A reload under systemd: the new process says READY=1 with its own MAINPID (the unit allows it
-// with NotifyAccess=all), and the old one never says STOPPING=1, which would read as the service
-// going down.
-TEST_F(GatewayTest, AReloadTellsTheServiceManagerTheNewMainPid) {
+// A new generation under systemd. A reload (in the same process) says RELOADING=1 and then
+// READY=1 again; an upgrade's new process says READY=1 with its own MAINPID (the unit allows it
+// with NotifyAccess=all). The old generation never says STOPPING=1, which would read as the
+// service going down.
+class DeployReloadTest : public GatewayTest, public ::testing::WithParamInterface<Takeover> {};
+INSTANTIATE_TEST_SUITE_P(, DeployReloadTest,
+                         ::testing::Values(Takeover::kReload, Takeover::kUpgrade), takeover_name);
+
+TEST_P(DeployReloadTest, ANewGenerationTellsTheServiceManagerItsMainPid) {
   TempDir dir;
   const std::string path = dir.path() + "/notify";
   NotifySocket sd(path);
@@ -85,16 +90,20 @@ TEST_F(GatewayTest, AReloadTellsTheServiceManagerTheNewMainPid) {
   GatewayProcess& gw = *started;
   ASSERT_TRUE(gw.ok()) << gw.error();
   EXPECT_NE(sd.next(3000).find("READY=1\n"), std::string::npos);
-  Successors successors;
-  gw.signal(SIGHUP);
-  const pid_t next = successors.wait_serving(gw, 2);
+  Successors successors(GetParam());
+  const pid_t next = successors.take_over(gw);
   ASSERT_GT(next, 0) << gw.log();
+  if (GetParam() == Takeover::kReload) {
+    EXPECT_EQ(next, gw.pid());
+    const std::string reloading = sd.next(3000);
+    EXPECT_NE(reloading.find("RELOADING=1\n"), std::string::npos) << reloading;
+  }
   const std::string ready = sd.next(3000);
   EXPECT_NE(ready.find("READY=1\n"), std::string::npos) << ready;
   EXPECT_NE(ready.find("MAINPID=" + std::to_string(next) + "\n"), std::string::npos) << ready;
-  EXPECT_EQ(gw.wait_exit(10s), 0);
-  EXPECT_EQ(sd.next(300), "");  // nothing from the old process as it drained
-  EXPECT_EQ(successors.stop_last(), 0);
+  EXPECT_TRUE(successors.wait_drained(gw, 1));
+  EXPECT_EQ(sd.next(300), "");  // nothing from the old generation as it drained
+  EXPECT_EQ(successors.stop(gw), 0);
   EXPECT_NE(sd.next(3000).find("STOPPING=1\n"), std::string::npos);  // the new one, on SIGTERM
 }
 

@@ -120,9 +120,8 @@ TEST_F(JwtAuthTest, AReloadReadsTheJwksFileAgain) {
   EXPECT_EQ(status(added, "ec-2"), 401);
   dir_.write("jwks.json", "{\"keys\":[" + added.jwk + "]}");
   Successors successors;
-  gw.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(gw, 2), 0) << gw.log();
-  ASSERT_EQ(gw.wait_exit(10s), 0);
+  ASSERT_GT(successors.take_over(gw), 0) << gw.log();
+  ASSERT_TRUE(successors.wait_drained(gw, 1)) << gw.log();
   EXPECT_EQ(status(added, "ec-2"), 200);
   EXPECT_EQ(status(rsa_, "rsa-1"), 401);
 }

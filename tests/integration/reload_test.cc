@@ -1,7 +1,8 @@
-// Reload (SIGHUP) and binary upgrade (SIGUSR2): a new process takes the listening sockets over,
-// the old one drains. Requests keep flowing through reloads without one failing; a config that
-// does not load is refused with its file:line while the running generation keeps serving; a new
-// process that fails to start leaves the old one serving.
+// Reload (SIGHUP, POST /reload: a new gateway in the same process) and binary upgrade (SIGUSR2:
+// a new process) take the listening sockets and the idle connections over while the old
+// generation drains; most tests run both ways. Requests keep flowing through them without one
+// failing; a config that does not load is refused with its file:line while the running
+// generation keeps serving; a new generation that fails to start leaves the old one serving.
 
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -82,11 +83,18 @@ struct Client {
   }
 };
 
-TEST_F(GatewayTest, ReloadsServeTheNewConfigOnTheSameSocketsWithoutAFailedRequest) {
+class ReloadTest : public GatewayTest, public ::testing::WithParamInterface<Takeover> {};
+INSTANTIATE_TEST_SUITE_P(, ReloadTest, ::testing::Values(Takeover::kReload, Takeover::kUpgrade),
+                         takeover_name);
+class ProxyReloadTest : public ProxyTest, public ::testing::WithParamInterface<Takeover> {};
+INSTANTIATE_TEST_SUITE_P(, ProxyReloadTest,
+                         ::testing::Values(Takeover::kReload, Takeover::kUpgrade), takeover_name);
+
+TEST_P(ReloadTest, NewGenerationsServeTheNewConfigOnTheSameSocketsWithoutAFailedRequest) {
   gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("g1")));
   GatewayProcess& g = *gateways_.back();
   ASSERT_TRUE(g.ok()) << g.error();
-  Successors successors;
+  Successors successors(GetParam());
 
   std::atomic<bool> stop{false};
   std::vector<Client> clients(4);
@@ -96,11 +104,9 @@ TEST_F(GatewayTest, ReloadsServeTheNewConfigOnTheSameSocketsWithoutAFailedReques
   }
   std::this_thread::sleep_for(200ms);
   constexpr int kReloads = 6;
-  pid_t current = g.pid();
   for (int i = 2; i <= kReloads + 1; ++i) {
     rewrite(g.config_path(), config_with_body("g" + std::to_string(i)));
-    kill(current, SIGHUP);
-    current = successors.wait_serving(g, static_cast<uint64_t>(i));
+    const pid_t current = successors.take_over(g);
     ASSERT_GT(current, 0) << "generation " << i << " never served:\n" << g.log();
     std::ifstream comm("/proc/" + std::to_string(current) + "/comm");
     std::string name;
@@ -133,9 +139,11 @@ TEST_F(GatewayTest, ReloadsServeTheNewConfigOnTheSameSocketsWithoutAFailedReques
   EXPECT_NE(r->body.find("\"generation\":" + std::to_string(kReloads + 1)), std::string::npos)
       << r->body;
   EXPECT_EQ(metric(g.admin_port(), "ringgate_config_generation"), kReloads + 1);
-  // The first process drained and exited cleanly.
-  EXPECT_EQ(g.wait_exit(10s), 0);
-  EXPECT_EQ(successors.stop_last(), 0);
+  // Every generation before drained cleanly.
+  for (int i = 1; i <= kReloads; ++i) {
+    EXPECT_TRUE(successors.wait_drained(g, static_cast<uint64_t>(i))) << i;
+  }
+  EXPECT_EQ(successors.stop(g), 0);
 }
 
 TEST_F(GatewayTest, AnInvalidConfigIsRefusedWithItsLineAndTheRunningGenerationKeepsServing) {
@@ -157,18 +165,26 @@ TEST_F(GatewayTest, AnInvalidConfigIsRefusedWithItsLineAndTheRunningGenerationKe
   EXPECT_EQ(g.log().find("starting generation"), std::string::npos) << g.log();
 }
 
-TEST_F(GatewayTest, ANewProcessThatFailsToStartLeavesTheOldOneServing) {
+TEST_P(ReloadTest, ANewGenerationThatFailsToStartLeavesTheOldOneServing) {
   gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("kept")));
   GatewayProcess& g = *gateways_.back();
   ASSERT_TRUE(g.ok()) << g.error();
   // Loads (the path is opened only at start), then fails there.
   rewrite(g.config_path(),
           config_with_body("never", "logging:\n  access: {path: /nonexistent/dir/access.log}\n"));
-  g.signal(SIGHUP);
-  ASSERT_TRUE(g.wait_output("ringgate: reload failed: the new process (pid ", 10s)) << g.log();
-  EXPECT_NE(g.log().find("exited with status 1 before it was ready; generation 1 keeps serving"),
-            std::string::npos)
-      << g.log();
+  Successors successors(GetParam());
+  EXPECT_EQ(successors.take_over(g, 3s), -1);
+  if (GetParam() == Takeover::kReload) {
+    ASSERT_TRUE(g.wait_output("ringgate: reload failed: logging.access.path: ", 5s)) << g.log();
+    EXPECT_NE(g.log().find("No such file or directory; generation 1 keeps serving"),
+              std::string::npos)
+        << g.log();
+  } else {
+    ASSERT_TRUE(g.wait_output("ringgate: upgrade failed: the new process (pid ", 10s)) << g.log();
+    EXPECT_NE(g.log().find("exited with status 1 before it was ready; generation 1 keeps serving"),
+              std::string::npos)
+        << g.log();
+  }
   auto r = fetch(g.port(), request("GET", "/v"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "kept");
@@ -176,11 +192,10 @@ TEST_F(GatewayTest, ANewProcessThatFailsToStartLeavesTheOldOneServing) {
   ASSERT_TRUE(m);
   EXPECT_NE(m->body.find("ringgate_config_reloads_total{result=\"failed\"} 1\n"),
             std::string::npos);
-  // A later reload with a good config goes through.
-  Successors successors;
+  // A later one with a good config goes through.
   rewrite(g.config_path(), config_with_body("next"));
-  g.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  Successors again(GetParam());
+  ASSERT_GT(again.take_over(g), 0) << g.log();
   // The old generation may still take a connection or two while its shards stop accepting.
   std::string body;
   for (int i = 0; i < 50 && body != "next"; ++i) {
@@ -192,10 +207,10 @@ TEST_F(GatewayTest, ANewProcessThatFailsToStartLeavesTheOldOneServing) {
   EXPECT_EQ(body, "next");
 }
 
-// An idle keep-alive connection goes to the new process with the listening sockets: its next
+// An idle keep-alive connection goes to the new generation with the listening sockets: its next
 // request is answered there, on the new config, on the same connection (no Connection: close,
 // no reconnect).
-TEST_F(GatewayTest, AKeepAliveConnectionMovesToTheNewProcessInPlace) {
+TEST_P(ReloadTest, AKeepAliveConnectionMovesToTheNewGenerationInPlace) {
   gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("before")));
   GatewayProcess& g = *gateways_.back();
   ASSERT_TRUE(g.ok()) << g.error();
@@ -208,12 +223,11 @@ TEST_F(GatewayTest, AKeepAliveConnectionMovesToTheNewProcessInPlace) {
     EXPECT_EQ(r->body, "before");
     EXPECT_FALSE(r->connection_has("close"));
   }
-  Successors successors;
+  Successors successors(GetParam());
   rewrite(g.config_path(), config_with_body("after"));
-  g.signal(SIGHUP);
-  const pid_t next = successors.wait_serving(g, 2);
-  ASSERT_GT(next, 0) << g.log();
-  EXPECT_EQ(g.wait_exit(10s), 0);  // the first process is gone: only the new one can answer
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  // The first generation is gone: only the new one can answer.
+  ASSERT_TRUE(successors.wait_drained(g, 1)) << g.log();
   for (Conn& c : conns) {
     for (int i = 0; i < 2; ++i) {
       ASSERT_TRUE(send_all(c, request("GET", "/v")));
@@ -228,14 +242,14 @@ TEST_F(GatewayTest, AKeepAliveConnectionMovesToTheNewProcessInPlace) {
   ASSERT_TRUE(m);
   EXPECT_NE(m->body.find("ringgate_connections_adopted_total 4\n"), std::string::npos)
       << m->body.substr(0, 2000);
-  // The first process has exited: one config in service again.
+  // The first generation has drained: one config in service again.
   EXPECT_EQ(
       wait_metric(g.admin_port(), "ringgate_config_snapshots", [](double v) { return v == 1; }), 1);
 }
 
-// Idle pooled upstream connections go to the new process too: its first proxied request after a
-// reload is a pool hit on the connection the old process opened.
-TEST_F(ProxyTest, PooledUpstreamConnectionsAreKeptAcrossAReload) {
+// Idle pooled upstream connections go to the new generation too: its first proxied request after
+// a reload is a pool hit on the connection the old one opened.
+TEST_P(ProxyReloadTest, PooledUpstreamConnectionsAreKept) {
   Upstream up({"--name", "one"});
   ASSERT_NE(up.port(), 0);
   auto& g = start_proxy(endpoint(up.port()));
@@ -247,10 +261,9 @@ TEST_F(ProxyTest, PooledUpstreamConnectionsAreKeptAcrossAReload) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
   }
-  Successors successors;
-  g.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
-  EXPECT_EQ(g.wait_exit(10s), 0);
+  Successors successors(GetParam());
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  ASSERT_TRUE(successors.wait_drained(g, 1)) << g.log();
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(send_all(c, request("GET", "/api/items")));  // the client connection moved too
     auto r = read_response(c);
@@ -267,9 +280,9 @@ TEST_F(ProxyTest, PooledUpstreamConnectionsAreKeptAcrossAReload) {
       << m->body;
 }
 
-// While the old process still finishes a request, two config generations serve the sockets
-// (ringgate_config_snapshots 2); once it has exited, one.
-TEST_F(ProxyTest, TwoConfigSnapshotsServeWhileTheOldOneDrains) {
+// While the old generation still finishes a request, two config generations serve the sockets
+// (ringgate_config_snapshots 2); once it has drained, one.
+TEST_P(ProxyReloadTest, TwoConfigSnapshotsServeWhileTheOldOneDrains) {
   Upstream up({"--name", "one"});
   ASSERT_NE(up.port(), 0);
   auto& g = start_proxy(endpoint(up.port()));
@@ -277,22 +290,22 @@ TEST_F(ProxyTest, TwoConfigSnapshotsServeWhileTheOldOneDrains) {
   Conn slow = connect_to(g.port());
   ASSERT_TRUE(send_all(slow, request("GET", "/api/slow?delay=1500ms")));
   std::this_thread::sleep_for(100ms);
-  Successors successors;
-  g.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
+  Successors successors(GetParam());
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
   EXPECT_EQ(
       wait_metric(g.admin_port(), "ringgate_config_snapshots", [](double v) { return v == 2; }), 2);
-  auto r = read_response(slow);  // the old process answers what it began
+  auto r = read_response(slow);  // the old generation answers what it began
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_TRUE(r->connection_has("close"));
-  EXPECT_EQ(g.wait_exit(10s), 0);
+  EXPECT_TRUE(successors.wait_drained(g, 1)) << g.log();
   EXPECT_EQ(
       wait_metric(g.admin_port(), "ringgate_config_snapshots", [](double v) { return v == 1; }), 1);
 }
 
-// POST /reload on the admin listener: the same reload, answered with its outcome once it is
-// known (the config is checked on the main thread, never on the shard that serves the admin).
+// POST /reload on the admin listener: the same reload as SIGHUP, answered with its outcome once
+// it is known (the config is loaded on the main thread, never on the shard that serves the
+// admin).
 TEST_F(GatewayTest, PostReloadAnswersWithTheOutcome) {
   gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("first")));
   GatewayProcess& g = *gateways_.back();
@@ -313,22 +326,22 @@ TEST_F(GatewayTest, PostReloadAnswersWithTheOutcome) {
   EXPECT_NE(r->body.find("\"status\":\"refused\",\"generation\":1"), std::string::npos) << r->body;
   EXPECT_NE(r->body.find("\"problems\":[\"" + g.config_path() + ":"), std::string::npos) << r->body;
 
-  // A new process that fails: 500, and why.
+  // A new generation that fails to start: 500, and why.
   rewrite(g.config_path(),
           config_with_body("never", "logging:\n  access: {path: /nonexistent/dir/access.log}\n"));
   r = fetch(g.admin_port(), request("POST", "/reload", "Content-Length: 0\r\n"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 500) << r->raw;
   EXPECT_NE(r->body.find("\"status\":\"failed\",\"generation\":1,\"detail\":\"reload failed: "
-                         "the new process (pid "),
+                         "logging.access.path: "),
             std::string::npos)
       << r->body;
-  EXPECT_NE(r->body.find("exited with status 1 before it was ready"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("No such file or directory"), std::string::npos) << r->body;
   r = fetch(g.port(), request("GET", "/v"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "first");
 
-  // Reloaded: 200 once the new process serves; a second POST meanwhile is told it is busy.
+  // Reloaded: 200 once the new generation serves; a second POST meanwhile is told it is busy.
   rewrite(g.config_path(), config_with_body("second"));
   Conn first = connect_to(g.admin_port());
   ASSERT_TRUE(send_all(first, request("POST", "/reload", "Content-Length: 0\r\n")));
@@ -341,21 +354,20 @@ TEST_F(GatewayTest, PostReloadAnswersWithTheOutcome) {
   auto done = read_response(first, {10s});
   ASSERT_TRUE(done);
   EXPECT_EQ(done->status, 200) << done->raw;
-  const pid_t next = successors.wait_serving(g, 2);
-  ASSERT_GT(next, 0) << g.log();
-  EXPECT_NE(done->body.find(
-                "{\"status\":\"reloaded\",\"generation\":2,\"pid\":" + std::to_string(next) + "}"),
+  ASSERT_EQ(successors.wait_serving(g, 2), g.pid()) << g.log();  // the same process
+  EXPECT_NE(done->body.find("{\"status\":\"reloaded\",\"generation\":2,\"pid\":" +
+                            std::to_string(g.pid()) + "}"),
             std::string::npos)
       << done->body;
-  EXPECT_EQ(g.wait_exit(10s), 0);
+  EXPECT_TRUE(successors.wait_drained(g, 1)) << g.log();
   r = fetch(g.port(), request("GET", "/v"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "second");
 }
 
-// The buckets of a rate-limit policy go to the new process: a client that used its burst stays
+// The buckets of a rate-limit policy go to the new generation: a client that used its burst stays
 // limited across a reload; a policy whose rate changed starts with full buckets.
-TEST_F(GatewayTest, RateLimitBucketsAreKeptAcrossAReload) {
+TEST_P(ReloadTest, RateLimitBucketsAreKept) {
   auto limited = [](const std::string& rate) {
     ConfigSpec spec;
     spec.workers = 2;
@@ -376,10 +388,9 @@ TEST_F(GatewayTest, RateLimitBucketsAreKeptAcrossAReload) {
   EXPECT_EQ(status(), 200);
   EXPECT_EQ(status(), 200);
   EXPECT_EQ(status(), 429);
-  Successors successors;
-  g.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
-  EXPECT_EQ(g.wait_exit(10s), 0);
+  Successors successors(GetParam());
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  EXPECT_TRUE(successors.wait_drained(g, 1)) << g.log();
   EXPECT_NE(g.log().find("generation 2: took over 3 listening sockets and the buckets of 1 "
                          "rate-limit policies"),
             std::string::npos)
@@ -387,8 +398,7 @@ TEST_F(GatewayTest, RateLimitBucketsAreKeptAcrossAReload) {
   EXPECT_EQ(status(), 429);  // still limited: the bucket came along
 
   rewrite(g.config_path(), limited("3/m"));
-  kill(successors.last(), SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 3), 0) << g.log();
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
   EXPECT_NE(g.log().find("generation 3: took over 3 listening sockets and the buckets of 0 "),
             std::string::npos)
       << g.log();
@@ -400,10 +410,10 @@ TEST_F(GatewayTest, RateLimitBucketsAreKeptAcrossAReload) {
   EXPECT_EQ(seen, 200);
 }
 
-// Listener changes: an address the new config adds is opened by the new process (before the old
-// one stops), an address it drops stops accepting once the old process has drained; the number
-// of shards may change both ways.
-TEST_F(GatewayTest, AReloadMayChangeListenersAndShards) {
+// Listener changes: an address the new config adds is opened by the new generation (before the
+// old one stops), an address it drops stops accepting once the old generation has drained; the
+// number of shards may change both ways.
+TEST_P(ReloadTest, ANewGenerationMayChangeListenersAndShards) {
   const uint16_t kept = free_port();
   const uint16_t dropped = free_port();
   const uint16_t added = free_port();
@@ -430,11 +440,10 @@ TEST_F(GatewayTest, AReloadMayChangeListenersAndShards) {
   gateways_.push_back(std::make_unique<GatewayProcess>(on({kept, dropped}, 1)));
   GatewayProcess& g = *gateways_.back();
   ASSERT_TRUE(g.ok()) << g.error() << on({kept, dropped}, 1);
-  Successors successors;
+  Successors successors(GetParam());
   rewrite(g.config_path(), on({kept, added}, 2));
-  g.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
-  EXPECT_EQ(g.wait_exit(10s), 0);
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  EXPECT_TRUE(successors.wait_drained(g, 1)) << g.log();
   for (uint16_t port : {kept, added}) {
     auto r = fetch(port, request("GET", "/hello"));
     ASSERT_TRUE(r) << port;
@@ -442,14 +451,12 @@ TEST_F(GatewayTest, AReloadMayChangeListenersAndShards) {
   }
   Conn refused = connect_to(dropped, 1s);
   EXPECT_FALSE(refused.valid());
-  // Back to one shard: the new process takes one socket per address and closes the other, which
-  // leaves the port's group once the old process has drained (until then a connection the
-  // kernel puts on it just as the old process closes it is reset: tcp_migrate_req).
+  // Back to one shard: the new generation takes one socket per address and closes the other,
+  // which leaves the port's group once the old generation has drained (until then a connection
+  // the kernel puts on it just as the old one closes it is reset: tcp_migrate_req).
   rewrite(g.config_path(), on({kept}, 1));
-  const pid_t second = successors.last();
-  kill(second, SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 3), 0) << g.log();
-  EXPECT_EQ(successors.wait_exit(second), 0);
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  EXPECT_TRUE(successors.wait_drained(g, 2)) << g.log();
   for (int i = 0; i < 20; ++i) {
     auto r = fetch(kept, request("GET", "/hello"));
     ASSERT_TRUE(r) << i;
@@ -458,9 +465,9 @@ TEST_F(GatewayTest, AReloadMayChangeListenersAndShards) {
 }
 
 // On a fixed port the address claim (which keeps other processes out of the SO_REUSEPORT group)
-// goes to the new process with the sockets: it serves on the port, and a second gateway on the
-// same port is still refused once the first process has exited.
-TEST_F(GatewayTest, AReloadOnAFixedPortHandsTheClaimOver) {
+// goes to the new generation with the sockets: it serves on the port, and a second gateway on
+// the same port is still refused once the first generation has drained.
+TEST_P(ReloadTest, ANewGenerationOnAFixedPortTakesTheClaimOver) {
   const uint16_t port = free_port();
   ASSERT_NE(port, 0);
   std::string yaml = config_with_body("fixed");
@@ -470,10 +477,9 @@ TEST_F(GatewayTest, AReloadOnAFixedPortHandsTheClaimOver) {
   GatewayProcess& g = *gateways_.back();
   ASSERT_TRUE(g.ok()) << g.error();
   ASSERT_EQ(g.port(), port);
-  Successors successors;
-  g.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(g, 2), 0) << g.log();
-  EXPECT_EQ(g.wait_exit(10s), 0);
+  Successors successors(GetParam());
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  EXPECT_TRUE(successors.wait_drained(g, 1)) << g.log();
   auto r = fetch(port, request("GET", "/v"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "fixed");
@@ -507,16 +513,15 @@ TEST_F(GatewayTest, AnUpgradeRunsTheBinaryNowAtThePath) {
   ASSERT_EQ(run_command({"cp", binary_path(), exe + ".new"}).exit_code, 0);
   ASSERT_EQ(rename((exe + ".new").c_str(), exe.c_str()), 0);
   EXPECT_EQ(exe_of(g.pid()), exe + " (deleted)");
-  Successors successors;
-  g.signal(SIGUSR2);
-  const pid_t next = successors.wait_serving(g, 2);
+  Successors successors(Takeover::kUpgrade);
+  const pid_t next = successors.take_over(g);
   ASSERT_GT(next, 0) << g.log();
   EXPECT_EQ(exe_of(next), exe);
   auto r = fetch(g.port(), request("GET", "/v"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "upgraded");
-  EXPECT_EQ(g.wait_exit(10s), 0);
-  EXPECT_EQ(successors.stop_last(), 0);
+  EXPECT_TRUE(successors.wait_drained(g, 1));
+  EXPECT_EQ(successors.stop(g), 0);
 }
 
 }  // namespace

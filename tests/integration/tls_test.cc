@@ -274,20 +274,76 @@ TEST_F(TlsTest, TwentyReconnectsOnATwoShardGatewayAllResume) {
             40);
 }
 
-// A reload hands the session-ticket secret to the new process: sessions from before resume after
-// (a reload at an edge must not cost every client a full handshake).
-TEST_F(TlsTest, SessionsFromBeforeAReloadResumeAfterIt) {
+// A reload (in the same process) moves an idle TLS keep-alive connection, with its session, to
+// the new generation: its next request is answered there, on the new config, on the same
+// connection, with no new handshake and no Connection: close. TLS 1.3 and 1.2 alike.
+TEST_F(TlsTest, AReloadMovesAnIdleTlsConnectionInPlace) {
+  ConfigSpec spec;
+  spec.workers = 2;
+  spec.listen_tls = tls({"api"});
+  auto routes = [](const std::string& body) {
+    return "  - match: {path: /v}\n    direct: {status: 200, body: \"" + body + "\"}\n" +
+           default_routes();
+  };
+  spec.routes = routes("before");
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::vector<std::unique_ptr<TlsClient>> clients;
+  for (int max_version : {0, TLS1_2_VERSION}) {
+    clients.push_back(std::make_unique<TlsClient>(
+        gw.port(), TlsClientOptions{.sni = "api.test", .max_version = max_version}));
+    std::string why;
+    ASSERT_TRUE(clients.back()->handshake(&why)) << why;
+    ASSERT_TRUE(clients.back()->send(request("GET", "/v")));
+    auto r = read_response(clients.back()->conn(), {}, &why);
+    ASSERT_TRUE(r) << why;
+    EXPECT_EQ(r->body, "before");
+  }
+  spec.routes = routes("after");
+  std::ofstream(gw.config_path(), std::ios::trunc) << make_config(spec);
+  Successors successors;
+  ASSERT_GT(successors.take_over(gw), 0) << gw.log();
+  // The first generation is gone: only the new one can answer.
+  ASSERT_TRUE(successors.wait_drained(gw, 1)) << gw.log();
+  for (auto& c : clients) {
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(c->send(request("GET", "/v")));
+      std::string why;
+      auto r = read_response(c->conn(), {}, &why);
+      ASSERT_TRUE(r) << why << "\n" << gw.log();
+      EXPECT_EQ(r->body, "after");
+      EXPECT_FALSE(r->connection_has("close")) << r->raw;
+    }
+  }
+  EXPECT_EQ(series(gw.admin_port(), "ringgate_connections_adopted_total"), 2);
+  for (const char* version : {"TLSv1.2", "TLSv1.3"}) {
+    for (const char* result : {"full", "resumed"}) {
+      EXPECT_EQ(series(gw.admin_port(), std::string("ringgate_tls_handshakes_total{version=\"") +
+                                            version + "\",result=\"" + result + "\"}"),
+                0)
+          << version << " " << result;
+    }
+  }
+}
+
+// A new generation keeps the session-ticket secret (an upgrade hands it to the new process):
+// sessions from before resume after (a reload at an edge must not cost every client a full
+// handshake).
+class TlsReloadTest : public TlsTest, public ::testing::WithParamInterface<Takeover> {};
+INSTANTIATE_TEST_SUITE_P(, TlsReloadTest, ::testing::Values(Takeover::kReload, Takeover::kUpgrade),
+                         takeover_name);
+
+TEST_P(TlsReloadTest, SessionsFromBeforeANewGenerationResumeAfterIt) {
   auto& gw = start_tls(tls({"api"}), 2);
   ASSERT_TRUE(gw.ok()) << gw.error();
-  Successors successors;
+  Successors successors(GetParam());
   std::vector<std::string> versions = {"-tls1_3", "-tls1_2"};
   for (const std::string& version : versions) {
     const CommandResult first = s_client(gw.port(), {version, "-sess_out", file("s" + version)});
     ASSERT_TRUE(contains(first.out, "\nNew, ")) << first.out;
   }
-  gw.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(gw, 2), 0) << gw.log();
-  ASSERT_EQ(gw.wait_exit(10s), 0);  // only the new process answers from here
+  ASSERT_GT(successors.take_over(gw), 0) << gw.log();
+  ASSERT_TRUE(successors.wait_drained(gw, 1)) << gw.log();  // only the new one answers now
   for (const std::string& version : versions) {
     const CommandResult again = s_client(gw.port(), {version, "-sess_in", file("s" + version)});
     EXPECT_TRUE(contains(again.out, "\nReused, ")) << version << ": " << again.out;
@@ -312,9 +368,8 @@ TEST_F(TlsTest, AReloadServesTheCertificateTheNewConfigNames) {
   spec.listen_tls = tls({"next"});
   std::ofstream(gw.config_path(), std::ios::trunc) << make_config(spec);
   Successors successors;
-  gw.signal(SIGHUP);
-  ASSERT_GT(successors.wait_serving(gw, 2), 0) << gw.log();
-  ASSERT_EQ(gw.wait_exit(10s), 0);
+  ASSERT_GT(successors.take_over(gw), 0) << gw.log();
+  ASSERT_TRUE(successors.wait_drained(gw, 1)) << gw.log();
   EXPECT_EQ(served(), pem_fingerprint(file("next.pem")));
 }
 
@@ -633,6 +688,51 @@ TEST_F(UpstreamTlsTest, AnUpstreamThatFailsVerificationIsA502NamingTheCluster) {
       EXPECT_TRUE(contains(r->body, "secure")) << r->body;
     }
   }
+}
+
+// A reload (in the same process) hands idle pooled TLS connections to the new generation with
+// their sessions: its requests go over them (pool hits, no new handshake at the upstream) when
+// the cluster's TLS settings are unchanged; with other settings they are not kept.
+TEST_F(UpstreamTlsTest, AReloadKeepsPooledTlsConnectionsOfUnchangedClusters) {
+  auto& up = start_upstream();
+  ASSERT_TRUE(up.ok()) << up.error();
+  const std::string verified = "{sni: api.test, ca: " + file("api.pem") + "}";
+  auto& front = start_front(up.port(), verified);
+  ASSERT_TRUE(front.ok()) << front.error();
+  auto three_requests = [&front] {
+    Conn c = connect_to(front.port());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(send_all(c, request("GET", "/hello")));
+      std::string why;
+      auto r = read_response(c, {}, &why);
+      ASSERT_TRUE(r) << why;
+      EXPECT_EQ(r->body, "hello") << r->raw;
+    }
+  };
+  const std::string full = "ringgate_tls_handshakes_total{version=\"TLSv1.3\",result=\"full\"}";
+  const std::string pool = "{upstream=\"secure\"}";
+  three_requests();
+  EXPECT_EQ(series(up.admin_port(), full), 1);
+  Successors successors;
+  ASSERT_GT(successors.take_over(front), 0) << front.log();
+  ASSERT_TRUE(successors.wait_drained(front, 1)) << front.log();
+  three_requests();
+  EXPECT_EQ(series(front.admin_port(), "ringgate_upstream_pool_hits_total" + pool), 3);
+  EXPECT_EQ(series(front.admin_port(), "ringgate_upstream_pool_misses_total" + pool), 0);
+  EXPECT_EQ(series(up.admin_port(), full), 1);  // the same connection: no handshake since
+  EXPECT_EQ(series(up.admin_port(), "ringgate_tls_resumptions_total"), 0);
+
+  // Other settings (no verification now): the session is not taken, a new connection is made.
+  ConfigSpec spec;
+  spec.upstreams = "  secure:\n    endpoints: [\"127.0.0.1:" + std::to_string(up.port()) +
+                   "\"]\n    tls: {sni: api.test, verify: false}\n";
+  spec.routes = "  - match: {prefix: /}\n    upstream: secure\n";
+  std::ofstream(front.config_path(), std::ios::trunc) << make_config(spec);
+  ASSERT_GT(successors.take_over(front), 0) << front.log();
+  ASSERT_TRUE(successors.wait_drained(front, 2)) << front.log();
+  three_requests();
+  EXPECT_EQ(series(front.admin_port(), "ringgate_upstream_pool_misses_total" + pool), 1);
+  EXPECT_EQ(series(front.admin_port(), "ringgate_upstream_pool_hits_total" + pool), 2);
 }
 
 // Active health checks on a tls cluster: a new connection each interval, verified like the

@@ -20,6 +20,7 @@
 #include "ringgate/http/pipeline.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/response.h"
+#include "ringgate/tls/successor.h"
 #include "ringgate/tls/transport.h"
 
 namespace ringgate {
@@ -68,7 +69,9 @@ class HttpShard {
   // or a local listener's (answered by `local`). False when the client limit is reached: the
   // caller refuses the socket (refuse()).
   // `tls`: the listener's TLS settings (null: plain HTTP).
-  bool accept(int fd, const RoutePlan* local, const TlsListenConfig* tls = nullptr);
+  // `established`: a TLS connection's session, handed over by a draining gateway.
+  bool accept(int fd, const RoutePlan* local, const TlsListenConfig* tls = nullptr,
+              std::unique_ptr<TlsSession> established = nullptr);
   // A client connection accepted past the limit (the worker stops accepting at the limit, but
   // connections the kernel had already accepted still arrive): answered 503 with Retry-After and
   // Connection: close, then closed. A plain send on the overload path, not the request path.
@@ -137,12 +140,13 @@ class HttpShard {
   void set_request_log(RequestLog* log) { request_log_ = log; }
   const std::string& server_line() const { return server_line_; }
   bool draining() const { return draining_; }
-  // After a reload, the channel to the process that took the listening sockets over (-1: none):
-  // set before begin_drain(), so that idle plain connections are handed to it.
-  void set_handover_channel(int channel) { handover_channel_ = channel; }
-  int handover_channel() const { return handover_channel_; }
-  // Sends the connection's socket to the successor; false when it cannot (the successor is gone).
-  bool hand_over(int fd);
+  // After a reload, the gateway that took the listening sockets over (null: none): set before
+  // begin_drain(), so that idle connections are handed to it.
+  void set_successor(ConnectionSuccessor* successor) { successor_ = successor; }
+  ConnectionSuccessor* successor() const { return successor_; }
+  // Hands the connection's socket (and TLS session) to the successor; false when it cannot (the
+  // successor is gone).
+  bool hand_over(int fd, std::unique_ptr<TlsSession> tls);
   // Scratch for the problem body of an error answer (error_reply): reused, so refusals at full
   // rate allocate nothing.
   std::string& error_body_scratch() { return error_body_; }
@@ -199,7 +203,7 @@ class HttpShard {
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;
   bool draining_ = false;
-  int handover_channel_ = -1;
+  ConnectionSuccessor* successor_ = nullptr;
   // busy_connections(): distinct connections counted in this window and in the one before.
   static constexpr uint64_t kBusyWindowMs = 100;
   uint32_t busy_window_ = 1;  // 0 is a connection's "never counted"

@@ -18,6 +18,7 @@
 #include "ringgate/core/log_writer.h"
 #include "ringgate/http/actions.h"
 #include "ringgate/net/address.h"
+#include "ringgate/tls/successor.h"
 
 namespace ringgate {
 
@@ -57,20 +58,30 @@ class Gateway {
   const std::vector<std::pair<std::string, int>>& handover_sockets() const { return handover_; }
   // Sockets start() took over from a predecessor.
   size_t inherited_count() const { return inherited_taken_; }
-  // A successor serves now (reload): this process drains, handing its idle plain keep-alive
-  // connections to the successor over `channel` (owned from here, closed with the gateway).
+  // A successor serves now: this gateway drains, handing its idle keep-alive connections (and
+  // idle pooled upstream connections) to it. Another process (an upgrade): over `channel`
+  // (owned from here, closed with the gateway), plain connections only. Another gateway in this
+  // process (a reload): TLS connections too, their sessions moved along.
   void hand_over_and_stop(int channel);
-  int successor_channel() const { return successor_channel_.load(std::memory_order_acquire); }
+  void hand_over_and_stop(Gateway& successor);
+  // Where the shards hand their idle connections as they drain (null: nowhere).
+  ConnectionSuccessor* successor() const { return successor_.load(std::memory_order_acquire); }
   // The successor's side (any thread): a connection the predecessor handed over with its
   // message. "conn": a client connection, joining a shard as if accepted on the plain client
   // listener with its address (closed when this config has none). "up CLUSTER ENDPOINT": a
   // pooled upstream connection, into a shard's pool for that cluster and endpoint.
   void adopt(const std::string& what, int fd);
-  // While the process this one replaced still drains (its channel is open): counted as a second
-  // config snapshot in service.
-  void set_predecessor_draining(bool draining) { predecessor_draining_.store(draining); }
-  // Config generations serving these sockets now: this one, plus a predecessor still draining.
-  unsigned config_snapshots() const { return predecessor_draining_.load() ? 2 : 1; }
+  // The same for a gateway in this process, with a TLS connection's session: a client
+  // connection joins a shard as if accepted on the client listener with its address that
+  // speaks the same (TLS or plain); an upstream one, the pool of the cluster and endpoint.
+  void adopt_connection(int fd, std::unique_ptr<TlsSession> tls);
+  void adopt_upstream(int fd, std::string cluster, std::string endpoint,
+                      std::unique_ptr<TlsSession> tls);
+  // Gateways this one replaced that still drain (in this process or another): each is one
+  // more config snapshot in service.
+  void set_draining_predecessors(unsigned n) { draining_predecessors_.store(n); }
+  // Config generations serving these sockets now: this one, plus predecessors still draining.
+  unsigned config_snapshots() const { return 1 + draining_predecessors_.load(); }
 
   // For a successor: the live buckets of each local rate-limit policy, by policy name.
   std::map<std::string, std::string> rate_limit_state() const;
@@ -84,8 +95,8 @@ class Gateway {
   // The config's generation: 1 at first start, one more at each reload (handed over).
   void set_generation(uint64_t generation) { generation_ = generation; }
   uint64_t generation() const { return generation_; }
-  // Reloads and upgrades this process refused (invalid config) or whose new process failed;
-  // a successful one ends this process, so its successor starts counting afresh.
+  // Reloads and upgrades refused (invalid config) or whose new generation failed to start;
+  // carried to the next generation in this process (an upgrade's new process counts afresh).
   enum class Reload : uint8_t { kInvalid, kFailed };
   // POST /reload (any thread): asks the main thread for a reload; `done` gets the outcome there.
   // False when one is already asked for or running (`done` is not kept then).
@@ -95,6 +106,12 @@ class Gateway {
   ReloadDone take_reload_request() const;
   void reload_finished() const;
   void count_reload(Reload r) { reloads_[static_cast<size_t>(r)].fetch_add(1); }
+  // Before start() of a gateway replacing `predecessor` in this process: its reload counts go on.
+  void carry_reload_counts(const Gateway& predecessor) {
+    for (size_t i = 0; i < 2; ++i) {
+      reloads_[i].store(predecessor.reloads_[i].load());
+    }
+  }
   uint64_t reloads(Reload r) const { return reloads_[static_cast<size_t>(r)].load(); }
 
   // Binds every listener (so address errors surface here), starts the shard threads and waits
@@ -200,8 +217,12 @@ class Gateway {
   std::vector<int> claims_;  // claim_address: one per fixed listen address, held until exit
   std::map<std::string, int> inherited_;
   std::map<std::string, std::string> inherited_rate_limits_;
-  std::atomic<int> successor_channel_{-1};
-  std::atomic<bool> predecessor_draining_{false};
+  // hand_over_and_stop(): the successor, another process's channel or another gateway.
+  std::unique_ptr<ConnectionSuccessor> channel_successor_;
+  std::atomic<ConnectionSuccessor*> successor_{nullptr};
+  // This gateway as an in-process successor (hand_over_and_stop(Gateway&) on its predecessor).
+  std::unique_ptr<ConnectionSuccessor> as_successor_;
+  std::atomic<unsigned> draining_predecessors_{0};
   std::atomic<unsigned> next_adopter_{0};
   size_t rate_limits_kept_ = 0;
   size_t inherited_taken_ = 0;

@@ -44,6 +44,9 @@ class TlsSession {
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
+  // Takes an established session over (a connection handed to another shard on a reload);
+  // `other` is left empty, fit only to be destroyed.
+  TlsSession(TlsSession&& other) noexcept;
 
   // A new server-side session on `server`'s current contexts; false when out of memory.
   bool start(const TlsServer& server);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -51,7 +52,17 @@ class TlsTransport final : public Transport, public TransportHandler, public Tim
   // connection's connect timeout covers the handshake) and no server metrics.
   TlsTransport(Reactor& reactor, TlsShard& shard, const TlsClient& client, std::string_view host,
                TlsResumption* resumption, int fd, TransportHandler& handler);
+  // An established session handed over by a draining gateway in this process (a reload): open
+  // at once, no handshake and no deadline of its own. `config`: the listener's settings now
+  // (null on the client side).
+  TlsTransport(Reactor& reactor, TlsShard& shard, const TlsListenConfig* config,
+               TlsSession&& established, int fd, TransportHandler& handler);
   ~TlsTransport() override;
+
+  // For a successor in this process: the session, when nothing is held or in flight in it (the
+  // handshake done, no plaintext or ciphertext waiting, nothing being sent, the receive ended);
+  // null otherwise. This transport is then only fit to be closed.
+  std::unique_ptr<TlsSession> release_session();
 
   // Transport
   void start_input() override;

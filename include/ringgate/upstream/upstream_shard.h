@@ -15,6 +15,7 @@
 #include "ringgate/core/shard.h"
 #include "ringgate/http/forward.h"
 #include "ringgate/http/request_parser.h"
+#include "ringgate/tls/successor.h"
 #include "ringgate/tls/transport.h"
 #include "ringgate/upstream/call.h"
 #include "ringgate/upstream/cluster.h"
@@ -59,16 +60,17 @@ class UpstreamShard {
   // --- the worker's loop ---
   bool draining() const { return draining_; }
   // Stop: idle pooled connections close now, busy ones when their response is done. With a
-  // successor (`handover_channel` >= 0, a reload), the idle ones of plain clusters are handed
-  // to it instead, so the pools it starts with are warm.
-  void begin_drain(int handover_channel = -1);
-  // Sends an idle connection's socket to the successor ("up CLUSTER ENDPOINT"); false when it
-  // cannot.
-  bool hand_over(UpstreamConn& conn);
+  // successor (a reload), the idle ones are handed to it instead, so the pools it starts with
+  // are warm: those of TLS clusters only when it runs in this process (the session goes along).
+  void begin_drain(ConnectionSuccessor* successor = nullptr);
+  // Hands an idle connection (socket, and TLS session on a TLS cluster) to the successor; false
+  // when it cannot.
+  bool hand_over(UpstreamConn& conn, std::unique_ptr<TlsSession> tls);
   // The successor's side: a pooled connection the predecessor handed over joins the idle pool
-  // of the cluster with that name and the endpoint with that address; closed when this config
-  // has neither (or the cluster speaks TLS).
-  void adopt(int fd, std::string_view cluster, std::string_view endpoint);
+  // of the cluster with that name and the endpoint with that address (with its TLS session on
+  // a TLS cluster); closed when this config has neither.
+  void adopt(int fd, std::string_view cluster, std::string_view endpoint,
+             std::unique_ptr<TlsSession> tls);
   // Re-arms connections starved of buffers and frees retired ones.
   void end_of_iteration();
   // No upstream connection is open any more.
@@ -104,7 +106,7 @@ class UpstreamShard {
   std::vector<UpstreamConn*> starved_;
   std::vector<UpstreamConn*> dead_;
   bool draining_ = false;
-  int handover_channel_ = -1;
+  ConnectionSuccessor* successor_ = nullptr;
 };
 
 }  // namespace ringgate
