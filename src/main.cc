@@ -1,8 +1,8 @@
 // ringgate: command line, signals, start-up and shutdown.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -140,20 +140,18 @@ struct Generations {
   std::mutex mutex;
   std::atomic<bool> predecessor_process{false};  // the process this one replaced still drains
 
-  // Once per loop turn: frees the gateways that have drained, and says how many still do.
+  // Once per loop turn: frees the gateways that have drained, oldest first (a gateway that
+  // still drains hands its idle connections to the one after it, which must outlive it even when
+  // it drained first), and says how many still drain.
   void reap() {
-    for (auto it = draining.begin(); it != draining.end();) {
-      ringgate::Gateway& old = **it;
-      if (!old.finished()) {
-        ++it;
-        continue;
-      }
+    while (!draining.empty() && draining.front()->finished()) {
+      ringgate::Gateway& old = *draining.front();
       const bool drained = old.wait();
       fprintf(stderr, "ringgate: generation %llu drained%s\n",
               static_cast<unsigned long long>(old.generation()),
               drained ? "" : " (drain timeout: connections cut)");
       std::lock_guard<std::mutex> lock(mutex);
-      it = draining.erase(it);
+      draining.erase(draining.begin());
     }
     serving->set_draining_predecessors(static_cast<unsigned>(draining.size()) +
                                        (predecessor_process.load() ? 1 : 0));
@@ -281,8 +279,7 @@ class Reloader {
       if (e.more() > 0) {
         problems.push_back("... and " + std::to_string(e.more()) + " more");
       }
-      answer(422, "refused", current.generation(), problems, "the configuration does not load",
-             0);
+      answer(422, "refused", current.generation(), problems, "the configuration does not load", 0);
       notify_ready(current);
       return;
     }

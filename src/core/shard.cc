@@ -54,13 +54,17 @@ void Shard::wake() {
   (void)n;  // an eventfd at its maximum is already signalled
 }
 
-void Shard::post(std::function<void()> task) {
+bool Shard::post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(posted_mutex_);
+    if (mailbox_closed_) {
+      return false;
+    }
     posted_.push_back(std::move(task));
     has_posted_.store(true, std::memory_order_release);
   }
   wake();
+  return true;
 }
 
 void Shard::complete(unsigned op, int res, uint32_t) {
@@ -94,7 +98,16 @@ constexpr uint32_t kTimersPerIteration = 8;
 void Shard::run(ShardHooks& hooks) {
   hooks_ = &hooks;
   arm_wake_read();
-  while (!hooks.finished()) {
+  // The loop ends once the hooks say so and no task waits; a task posted later is refused.
+  auto ended = [this, &hooks] {
+    if (!hooks.finished()) {
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(posted_mutex_);
+    mailbox_closed_ = posted_.empty();
+    return mailbox_closed_;
+  };
+  while (!ended()) {
     int timeout = timers_.next_timeout_ms(now_ms_);
     reactor_.wait(timeout);
     // The clock must be fresh before any handler runs: a timer armed by a completion with the

@@ -43,11 +43,11 @@ Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed, const Tl
       arena_(http.request_arena_pool()),
       fixed_(fixed),
       plain_(http.reactor(), fd, *this),
-      tls_(!tls           ? nullptr
-           : established ? std::make_unique<TlsTransport>(http.reactor(), http.tls(), tls,
-                                                          std::move(*established), fd, *this)
-                         : std::make_unique<TlsTransport>(http.reactor(), http.tls(), *tls, fd,
-                                                          *this)),
+      tls_(!tls ? nullptr
+           : established
+               ? std::make_unique<TlsTransport>(http.reactor(), http.tls(), tls,
+                                                std::move(*established), fd, *this)
+               : std::make_unique<TlsTransport>(http.reactor(), http.tls(), *tls, fd, *this)),
       io_(tls_ ? static_cast<Transport*>(tls_.get()) : &plain_) {}
 
 Connection::~Connection() {

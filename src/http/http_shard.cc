@@ -83,6 +83,11 @@ bool HttpShard::accept(int fd, const RoutePlan* local, const TlsListenConfig* tl
   bump(counters.connections_total);
   bump(counters.connections_active);
   c->start();
+  if (draining_ && !local) {
+    // Accepted or adopted after the drain began: handed on to the successor when idle, or
+    // given the drain grace for its request.
+    c->begin_drain();
+  }
   return true;
 }
 

@@ -172,6 +172,11 @@ class GatewaySuccessor final : public ConnectionSuccessor {
   Gateway& next_;
 };
 
+// A session that rides in a posted task (which must be copyable), taken out once.
+std::unique_ptr<TlsSession> take(const std::shared_ptr<TlsSession>& session) {
+  return session ? std::make_unique<TlsSession>(std::move(*session)) : nullptr;
+}
+
 }  // namespace
 
 void Gateway::hand_over_and_stop(int channel) {
@@ -206,10 +211,19 @@ void Gateway::adopt_upstream(int fd, std::string cluster, std::string endpoint,
   Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
   // A posted task is copied: the session rides in a shared pointer.
   std::shared_ptr<TlsSession> session(std::move(tls));
-  w->shard().post([w, fd, cluster = std::move(cluster), endpoint = std::move(endpoint), session] {
-    w->adopt_upstream(fd, cluster, endpoint,
-                      session ? std::make_unique<TlsSession>(std::move(*session)) : nullptr);
-  });
+  if (w->shard().post([w, fd, cluster, endpoint, session] {
+        w->adopt_upstream(fd, cluster, endpoint, take(session));
+      })) {
+    return;
+  }
+  // This gateway's shards have ended (it was replaced meanwhile): on to its successor.
+  ConnectionSuccessor* next = successor();
+  const auto it = std::find_if(config_->upstreams.begin(), config_->upstreams.end(),
+                               [&cluster](const UpstreamConfig& u) { return u.name == cluster; });
+  if (next && it != config_->upstreams.end()) {
+    next->take_upstream(fd, cluster, endpoint, take(session), it->tls.get());
+  }
+  close(fd);
 }
 
 void Gateway::adopt_connection(int fd, std::unique_ptr<TlsSession> tls) {
@@ -233,10 +247,14 @@ void Gateway::adopt_connection(int fd, std::unique_ptr<TlsSession> tls) {
       }
       Worker* w = workers_[next_adopter_.fetch_add(1) % workers_.size()].get();
       std::shared_ptr<TlsSession> session(std::move(tls));
-      w->shard().post([w, fd, index, session] {
-        w->adopt(fd, index, session ? std::make_unique<TlsSession>(std::move(*session)) : nullptr);
-      });
-      return;
+      if (w->shard().post([w, fd, index, session] { w->adopt(fd, index, take(session)); })) {
+        return;
+      }
+      // This gateway's shards have ended (it was replaced meanwhile): on to its successor.
+      if (ConnectionSuccessor* next = successor()) {
+        next->take_connection(fd, take(session));
+      }
+      break;
     }
     ++index;
   }

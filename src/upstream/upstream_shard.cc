@@ -97,10 +97,9 @@ void UpstreamShard::begin_drain(ConnectionSuccessor* successor) {
 }
 
 bool UpstreamShard::hand_over(UpstreamConn& conn, std::unique_ptr<TlsSession> tls) {
-  return successor_ &&
-         successor_->take_upstream(conn.fd(), conn.cluster().config->name,
-                                   conn.endpoint().address.to_string(), std::move(tls),
-                                   conn.cluster().config->tls.get());
+  return successor_ && successor_->take_upstream(conn.fd(), conn.cluster().config->name,
+                                                 conn.endpoint().address.to_string(),
+                                                 std::move(tls), conn.cluster().config->tls.get());
 }
 
 void UpstreamShard::adopt(int fd, std::string_view cluster, std::string_view endpoint,
@@ -111,6 +110,14 @@ void UpstreamShard::adopt(int fd, std::string_view cluster, std::string_view end
     }
     for (UpstreamEndpoint& ep : c->endpoints) {
       if (ep.address.length != 0 && ep.address.to_string() == endpoint) {
+        if (draining_) {
+          // Replaced meanwhile: on to the successor, as the idle pool went.
+          if (successor_) {
+            successor_->take_upstream(fd, cluster, endpoint, std::move(tls), c->config->tls.get());
+          }
+          close(fd);
+          return;
+        }
         shard_.reactor().register_fd(fd);
         (new UpstreamConn(*this, *c, ep, fd))->adopt_idle(std::move(tls));
         return;

@@ -45,8 +45,9 @@ class Shard final : public Completion {
   void wake();
   // Any thread: run `task` on this shard's thread soon (with the next wake). For the rare work
   // another thread finishes for a shard (an admin answer decided on the main thread); the lock
-  // is taken only when something was posted, never on the request path.
-  void post(std::function<void()> task);
+  // is taken only when something was posted, never on the request path. False (the task is
+  // dropped) once the loop has ended: a loop does not end while a task waits.
+  bool post(std::function<void()> task);
 
   unsigned index() const { return index_; }
   Reactor& reactor() { return reactor_; }
@@ -77,6 +78,7 @@ class Shard final : public Completion {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   std::atomic<bool> has_posted_{false};
+  bool mailbox_closed_ = false;  // under posted_mutex_: the loop has ended
   static thread_local Shard* current_;
 };
 
