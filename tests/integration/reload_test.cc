@@ -146,6 +146,43 @@ TEST_P(ReloadTest, NewGenerationsServeTheNewConfigOnTheSameSocketsWithoutAFailed
   EXPECT_EQ(successors.stop(g), 0);
 }
 
+// Reloads back to back, each asked for as soon as the one before serves: many generations drain
+// at once, a newer one often before an older one that still hands it connections. None is
+// lost: every request is answered, and each generation reports it drained.
+TEST_F(GatewayTest, ReloadsBackToBackLoseNoRequest) {
+  gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("g1")));
+  GatewayProcess& g = *gateways_.back();
+  ASSERT_TRUE(g.ok()) << g.error();
+  Successors successors;
+  std::atomic<bool> stop{false};
+  std::vector<Client> clients(8);
+  std::vector<std::thread> threads;
+  for (Client& c : clients) {
+    threads.emplace_back([&c, &g, &stop] { c.run(g.port(), stop); });
+  }
+  std::this_thread::sleep_for(100ms);
+  constexpr int kReloads = 60;
+  for (int i = 2; i <= kReloads + 1; ++i) {
+    rewrite(g.config_path(), config_with_body("g" + std::to_string(i)));
+    ASSERT_GT(successors.take_over(g), 0) << "generation " << i << " never served:\n" << g.log();
+  }
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  for (const Client& c : clients) {
+    EXPECT_EQ(c.failed, 0u) << c.failure;
+    EXPECT_EQ(c.last_body, "g" + std::to_string(kReloads + 1));
+    EXPECT_GT(c.ok, 0u);
+  }
+  for (int i = 1; i <= kReloads; ++i) {
+    EXPECT_TRUE(successors.wait_drained(g, static_cast<uint64_t>(i))) << i;
+  }
+  EXPECT_EQ(metric(g.admin_port(), "ringgate_config_snapshots"), 1);
+  EXPECT_EQ(successors.stop(g), 0);
+}
+
 TEST_F(GatewayTest, AnInvalidConfigIsRefusedWithItsLineAndTheRunningGenerationKeepsServing) {
   gateways_.push_back(std::make_unique<GatewayProcess>(config_with_body("kept")));
   GatewayProcess& g = *gateways_.back();
