@@ -293,6 +293,7 @@ class Reloader {
     next->inherit(duplicate_sockets(current));
     next->inherit_rate_limits(current.rate_limit_state());
     next->carry_reload_counts(current);
+    next->inherit_upstream_state(current);
     next->set_generation(generation);
     std::string error;
     if (!next->start(error)) {

@@ -459,12 +459,45 @@ int Gateway::take_inherited(const std::string& key) {
   return fd;
 }
 
+void Gateway::carry_upstream_state(const Gateway& from) {
+  const auto relaxed = std::memory_order_relaxed;
+  for (size_t i = 0; i < config_->upstreams.size(); ++i) {
+    const UpstreamConfig& now = config_->upstreams[i];
+    const auto& before = from.config_->upstreams;
+    const auto old = std::find_if(before.begin(), before.end(),
+                                  [&now](const UpstreamConfig& u) { return u.name == now.name; });
+    if (old == before.end()) {
+      continue;
+    }
+    const SharedCluster& was = *from.shared_clusters_[static_cast<size_t>(old - before.begin())];
+    SharedCluster& is = *shared_clusters_[i];
+    is.consecutive_failures.store(was.consecutive_failures.load(relaxed), relaxed);
+    is.open_until_ms.store(was.open_until_ms.load(relaxed), relaxed);
+    for (size_t e = 0; e < now.endpoints.size(); ++e) {
+      for (size_t o = 0; o < old->endpoints.size(); ++o) {
+        if (old->endpoints[o].address == now.endpoints[e].address) {
+          const SharedEndpoint& a = was.endpoints[o];
+          SharedEndpoint& b = is.endpoints[e];
+          b.healthy.store(a.healthy.load(relaxed), relaxed);
+          b.ejected_until_ms.store(a.ejected_until_ms.load(relaxed), relaxed);
+          b.ejections.store(a.ejections.load(relaxed), relaxed);
+          break;
+        }
+      }
+    }
+  }
+}
+
 bool Gateway::make_shared_state(unsigned shards) {
   for (unsigned i = 0; i < shards; ++i) {
     counters_.push_back(std::make_unique<ShardCounters>());
   }
   for (const UpstreamConfig& u : config_->upstreams) {
     shared_clusters_.push_back(std::make_unique<SharedCluster>(u.endpoints.size()));
+  }
+  if (upstream_state_from_) {
+    carry_upstream_state(*upstream_state_from_);
+    upstream_state_from_ = nullptr;
   }
   rate_limits_ = std::make_unique<SharedRateLimits>(*config_);
   for (const JwtIssuerConfig& j : config_->jwt_issuers) {

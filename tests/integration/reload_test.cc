@@ -317,6 +317,44 @@ TEST_P(ProxyReloadTest, PooledUpstreamConnectionsAreKept) {
       << m->body;
 }
 
+// What the gateway learnt of its upstreams carries over a reload: an endpoint its health checks
+// found down stays out of rotation in the new generation (whose own checks have not yet failed
+// often enough to say so), so no request is sent to it.
+TEST_F(ProxyTest, AReloadKeepsWhatTheHealthChecksFound) {
+  Upstream up;
+  const uint16_t dead = dead_port();
+  auto health = [](const std::string& interval, int unhealthy) {
+    return "    health: {path: /health, interval: " + interval +
+           ", timeout: 100ms, healthy_threshold: 1, unhealthy_threshold: " +
+           std::to_string(unhealthy) + "}\n    outlier: {consecutive_connect_failures: 0}\n";
+  };
+  auto& g = start_proxy(endpoint(up.port()) + ", " + endpoint(dead), health("100ms", 1));
+  ASSERT_TRUE(g.ok()) << g.error();
+  const std::string gone =
+      "ringgate_upstream_endpoint_healthy{upstream=\"api\",endpoint=\"127.0.0.1:" +
+      std::to_string(dead) + "\"}";
+  ASSERT_EQ(wait_metric(g.admin_port(), gone, [](double v) { return v == 0; }), 0);
+  // The new config checks once a minute and needs three failures to say so.
+  ConfigSpec spec;
+  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up.port()) + ", " + endpoint(dead) +
+                   "]\n" + health("60s", 3);
+  spec.routes = "  - match: {prefix: /api}\n    upstream: api\n" + default_routes();
+  rewrite(g.config_path(), make_config(spec));
+  Successors successors;
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  EXPECT_EQ(metric(g.admin_port(), gone), 0);
+  for (int i = 0; i < 6; ++i) {
+    auto r = fetch(g.port(), request("GET", "/api/items"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->raw;
+  }
+  EXPECT_EQ(metric(g.admin_port(),
+                   "ringgate_upstream_endpoint_requests_total{upstream=\"api\","
+                   "endpoint=\"127.0.0.1:" +
+                       std::to_string(dead) + "\"}"),
+            0);
+}
+
 // While the old generation still finishes a request, two config generations serve the sockets
 // (ringgate_config_snapshots 2); once it has drained, one.
 TEST_P(ProxyReloadTest, TwoConfigSnapshotsServeWhileTheOldOneDrains) {

@@ -106,6 +106,11 @@ class Gateway {
   ReloadDone take_reload_request() const;
   void reload_finished() const;
   void count_reload(Reload r) { reloads_[static_cast<size_t>(r)].fetch_add(1); }
+  // Before start() of a gateway replacing `predecessor` in this process (which must outlive
+  // start()): what it learnt of the upstreams goes on, cluster by name and endpoint by address
+  // as configured: health, ejections and the circuit. A reload then sends nothing to an endpoint
+  // known to be down, and does not close an open circuit.
+  void inherit_upstream_state(const Gateway& predecessor) { upstream_state_from_ = &predecessor; }
   // Before start() of a gateway replacing `predecessor` in this process: its reload counts go on.
   void carry_reload_counts(const Gateway& predecessor) {
     for (size_t i = 0; i < 2; ++i) {
@@ -189,6 +194,7 @@ class Gateway {
   // The inherited socket named `key` (taken out of inherited_), or -1.
   int take_inherited(const std::string& key);
   bool make_shared_state(unsigned shards);
+  void carry_upstream_state(const Gateway& from);
   bool start_shards(ShardListeners& listeners, std::string& error);
   bool await_jwks(std::string& error);
   void publish_addresses();
@@ -217,6 +223,7 @@ class Gateway {
   std::vector<int> claims_;  // claim_address: one per fixed listen address, held until exit
   std::map<std::string, int> inherited_;
   std::map<std::string, std::string> inherited_rate_limits_;
+  const Gateway* upstream_state_from_ = nullptr;  // inherit_upstream_state(), until start()
   // hand_over_and_stop(): the successor, another process's channel or another gateway.
   std::unique_ptr<ConnectionSuccessor> channel_successor_;
   std::atomic<ConnectionSuccessor*> successor_{nullptr};
