@@ -8,20 +8,26 @@
 // connection carries one request at a time (keep-alive, no pipelining); requests due while every
 // connection is busy wait in order and still count from their intended time.
 //
-// Output: a summary (one JSON object on stdout) and, with --csv, one line per second of the
-// measured run: offered and achieved requests, latency percentiles and errors by kind.
+// Output: a summary (one JSON object on stdout: offered and achieved rates, the latency of the
+// requests due in the measured window, errors by kind, requests never sent) and, with --csv, one
+// line per second of the measured run: offered and achieved requests, latency percentiles and
+// errors by kind.
 //
 //   load --url http://127.0.0.1:18080/bench --rate 20000 --connections 50 --duration 10
 //        [--warmup 2] [--csv FILE] [--header "Name: value"]... [--method M] [--body TEXT]
 //        [--timeout-ms 5000]
 //   --rate 0: closed loop, each connection sends again as soon as it is answered (the maximum
 //   rate the server sustains with that many connections; latency then counts from each send).
+//   https:// URLs: TLS through memory BIOs (the certificate is not verified: a bench client),
+//   the first connection's session resumed by every later one, as a browser would.
 
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -130,6 +136,7 @@ struct Options {
   double warmup_s = 0;
   uint64_t timeout_ms = 5000;
   std::string csv;
+  bool tls = false;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -142,11 +149,16 @@ struct Options {
 }
 
 bool parse_url(const std::string& url, Options& o) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) {
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else if (url.rfind("https://", 0) == 0) {
+    rest = url.substr(8);
+    o.tls = true;
+    o.port = 443;
+  } else {
     return false;
   }
-  std::string rest = url.substr(scheme.size());
   const size_t slash = rest.find('/');
   std::string authority = slash == std::string::npos ? rest : rest.substr(0, slash);
   o.path = slash == std::string::npos ? "/" : rest.substr(slash);
@@ -304,13 +316,23 @@ struct ResponseParser {
 
 struct Conn {
   int fd = -1;
-  enum class State : uint8_t { kConnecting, kIdle, kBusy, kClosed } state = State::kClosed;
+  enum class State : uint8_t { kConnecting, kHandshake, kIdle, kBusy, kClosed };
+  State state = State::kClosed;
   uint64_t intended_ns = 0;  // the request in flight: when it was due
   uint64_t sent_ns = 0;      // when it went out (the timeout counts from here)
   size_t sent = 0;           // bytes of the request written so far
   bool counted = false;      // its latency goes into the results (due after the warm-up)
   ResponseParser parser;
+  bool recv_armed = false;
+  // TLS: the session over memory BIOs, and the ciphertext it wrote that is being sent.
+  SSL* ssl = nullptr;
+  BIO* rbio = nullptr;  // owned by ssl
+  BIO* wbio = nullptr;
+  std::string out;
+  size_t out_sent = 0;
+  bool sending = false;
   char buf[16384];
+  char plain[16384];
 };
 
 constexpr uint64_t kOpConnect = 1, kOpSend = 2, kOpRecv = 3;
@@ -332,6 +354,15 @@ class Load {
       request_ += "Content-Length: " + std::to_string(o_.body.size()) + "\r\n";
     }
     request_ += "\r\n" + o_.body;
+    if (o_.tls) {
+      ctx_ = SSL_CTX_new(TLS_client_method());
+      if (!ctx_) {
+        fprintf(stderr, "load: SSL_CTX_new failed\n");
+        return 1;
+      }
+      SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+      SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT);
+    }
     const unsigned entries = std::min(4096u, std::max(256u, o_.connections * 4));
     if (io_uring_queue_init(entries, &ring_, 0) != 0) {
       fprintf(stderr, "load: io_uring_queue_init failed\n");
@@ -348,6 +379,11 @@ class Load {
     seconds_.resize(static_cast<size_t>(std::ceil(o_.duration_s)) + 1);
     loop();
     report();
+    for (Conn& c : conns_) {
+      SSL_free(c.ssl);
+    }
+    SSL_SESSION_free(session_);
+    SSL_CTX_free(ctx_);
     io_uring_queue_exit(&ring_);
     return 0;
   }
@@ -411,7 +447,68 @@ class Load {
     }
     c.fd = -1;
     c.parser.reset();
+    c.recv_armed = false;
+    SSL_free(c.ssl);
+    c.ssl = nullptr;
+    c.out.clear();
+    c.out_sent = 0;
+    c.sending = false;
     open(i);
+  }
+
+  // TLS: a new session on the connected socket; its ClientHello goes out at once.
+  bool start_tls(size_t i) {
+    Conn& c = conns_[i];
+    c.ssl = SSL_new(ctx_);
+    c.rbio = BIO_new(BIO_s_mem());
+    c.wbio = BIO_new(BIO_s_mem());
+    if (!c.ssl || !c.rbio || !c.wbio) {
+      return false;
+    }
+    SSL_set_bio(c.ssl, c.rbio, c.wbio);
+    SSL_set_connect_state(c.ssl);
+    in_addr numeric{};
+    if (inet_pton(AF_INET, o_.host.c_str(), &numeric) != 1) {
+      SSL_set_tlsext_host_name(c.ssl, o_.host.c_str());
+    }
+    if (session_) {
+      SSL_set_session(c.ssl, session_);
+    }
+    c.state = Conn::State::kHandshake;
+    return handshake(i);
+  }
+  // Advances the handshake; false on failure. Done: the connection is idle.
+  bool handshake(size_t i) {
+    Conn& c = conns_[i];
+    ERR_clear_error();
+    const int rc = SSL_do_handshake(c.ssl);
+    if (rc == 1) {
+      if (!session_) {
+        session_ = SSL_get1_session(c.ssl);
+      }
+      c.state = Conn::State::kIdle;
+      idle_.push_back(i);
+    } else if (SSL_get_error(c.ssl, rc) != SSL_ERROR_WANT_READ) {
+      return false;
+    }
+    flush(i);
+    return true;
+  }
+  // TLS: what the session wrote goes out, one send at a time.
+  void flush(size_t i) {
+    Conn& c = conns_[i];
+    char chunk[16384];
+    int n;
+    while ((n = BIO_read(c.wbio, chunk, sizeof chunk)) > 0) {
+      c.out.append(chunk, static_cast<size_t>(n));
+    }
+    if (!c.sending && c.out_sent < c.out.size()) {
+      c.sending = true;
+      io_uring_sqe* s = sqe();
+      io_uring_prep_send(s, c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent,
+                         MSG_NOSIGNAL);
+      io_uring_sqe_set_data64(s, tag(i, kOpSend));
+    }
   }
 
   void send_next(size_t i, uint64_t intended, uint64_t now) {
@@ -422,8 +519,22 @@ class Load {
     c.sent = 0;
     c.counted = intended >= measure_ns_ && intended < end_ns_;
     c.parser.reset();
-    submit_send(i);
-    submit_recv(i);
+    if (c.ssl) {
+      ERR_clear_error();
+      if (SSL_write(c.ssl, request_.data(), static_cast<int>(request_.size())) <= 0) {
+        if (c.counted) {
+          error(kWrite, now);
+        }
+        reopen(i);
+        return;
+      }
+      flush(i);
+    } else {
+      submit_send(i);
+    }
+    if (!c.recv_armed) {
+      submit_recv(i);
+    }
   }
   void submit_send(size_t i) {
     Conn& c = conns_[i];
@@ -433,6 +544,7 @@ class Load {
   }
   void submit_recv(size_t i) {
     Conn& c = conns_[i];
+    c.recv_armed = true;
     io_uring_sqe* s = sqe();
     io_uring_prep_recv(s, c.fd, c.buf, sizeof c.buf, 0);
     io_uring_sqe_set_data64(s, tag(i, kOpRecv));
@@ -477,9 +589,9 @@ class Load {
   }
 
   void loop() {
-    scheduled_ = o_.rate > 0 ? static_cast<uint64_t>(
-                                   std::floor((o_.warmup_s + o_.duration_s) * o_.rate))
-                             : UINT64_MAX;
+    scheduled_ = o_.rate > 0
+                     ? static_cast<uint64_t>(std::floor((o_.warmup_s + o_.duration_s) * o_.rate))
+                     : UINT64_MAX;
     // After the last request is due, up to the timeout for what is still in flight.
     const uint64_t hard_end = end_ns_ + o_.timeout_ms * 1000000u;
     uint64_t next_timeout_scan = start_ns_;
@@ -578,8 +690,21 @@ class Load {
         retry_.push_back(i);  // tried again after a pause (loop())
         return;
       }
+      if (o_.tls) {
+        if (!start_tls(i)) {
+          error(kConnect, now);
+          reopen(i);
+          return;
+        }
+        submit_recv(i);
+        return;
+      }
       c.state = Conn::State::kIdle;
       idle_.push_back(i);
+      return;
+    }
+    if (c.ssl) {
+      complete_tls(i, op, res, now);
       return;
     }
     if (c.state != Conn::State::kBusy) {
@@ -600,6 +725,7 @@ class Load {
       return;
     }
     // kOpRecv
+    c.recv_armed = false;
     if (res <= 0) {
       if (c.counted) {
         error(kRead, now);
@@ -618,19 +744,98 @@ class Load {
       submit_recv(i);
       return;
     }
-    // Answered.
+    answered(i, now);
+  }
+
+  // A TLS connection's completion: sends of what the session wrote, and receives that feed it
+  // (a receive stays armed from the handshake on: tickets and alerts arrive between requests).
+  void complete_tls(size_t i, uint64_t op, int res, uint64_t now) {
+    Conn& c = conns_[i];
+    const bool busy = c.state == Conn::State::kBusy;
+    if (op == kOpSend) {
+      c.sending = false;
+      if (res < 0) {
+        fail_tls(i, kWrite, now);
+        return;
+      }
+      c.out_sent += static_cast<size_t>(res);
+      if (c.out_sent == c.out.size()) {
+        c.out.clear();
+        c.out_sent = 0;
+      }
+      flush(i);
+      return;
+    }
+    c.recv_armed = false;
+    if (res <= 0) {
+      fail_tls(i, kRead, now);
+      return;
+    }
+    BIO_write(c.rbio, c.buf, res);
+    if (c.state == Conn::State::kHandshake) {
+      if (!handshake(i)) {
+        fail_tls(i, kConnect, now);
+        return;
+      }
+      submit_recv(i);
+      return;
+    }
+    for (;;) {
+      ERR_clear_error();
+      const int n = SSL_read(c.ssl, c.plain, sizeof c.plain);
+      if (n <= 0) {
+        if (SSL_get_error(c.ssl, n) != SSL_ERROR_WANT_READ) {
+          fail_tls(i, kRead, now);
+          return;
+        }
+        break;
+      }
+      if (busy && c.parser.step != ResponseParser::Step::kDone &&
+          !c.parser.feed(c.plain, static_cast<size_t>(n))) {
+        fail_tls(i, kRead, now);
+        return;
+      }
+    }
+    flush(i);
+    submit_recv(i);
+    if (busy && c.parser.step == ResponseParser::Step::kDone) {
+      answered(i, now);
+    }
+  }
+  void fail_tls(size_t i, Kind kind, uint64_t now) {
+    Conn& c = conns_[i];
+    if (kind == kConnect || (c.state == Conn::State::kBusy && c.counted)) {
+      error(kind, now);
+    }
+    reopen(i);
+  }
+
+  // The response of connection `i` is complete.
+  void answered(size_t i, uint64_t now) {
+    Conn& c = conns_[i];
+    // Answered. The achieved rate counts every response in the measured window; latency, the
+    // requests due in it (answered in it or after).
+    Second* second = second_of(now);
+    const bool ok = c.parser.status >= 200 && c.parser.status < 400;
+    if (second) {
+      ++second->achieved;
+      ++in_window_;
+      ok_in_window_ += ok;
+      if (c.parser.status >= 100 && c.parser.status < 600) {
+        ++by_class_[c.parser.status / 100];
+      }
+    }
+    if (now >= measure_ns_) {
+      ++after_measure_;
+    }
     if (c.counted) {
       const uint64_t us = (now - c.intended_ns) / 1000;
       total_.record(us);
       ++completed_;
-      if (c.parser.status < 200 || c.parser.status >= 400) {
-        ++status_errors_total_;
-      }
-      if (Second* s = second_of(now)) {
-        ++s->achieved;
-        s->latency.record(us);
-        if (c.parser.status < 200 || c.parser.status >= 400) {
-          ++s->errors[kStatus];
+      if (second) {
+        second->latency.record(us);
+        if (!ok) {
+          ++second->errors[kStatus];
         }
       } else if (now >= end_ns_ && !seconds_.empty()) {
         // Answered after the measured window: it still counts in the last second's latency.
@@ -685,27 +890,40 @@ class Load {
         errors[k] += x.errors[k];
       }
     }
-    const double offered = o_.rate > 0 ? o_.rate : static_cast<double>(completed_) / o_.duration_s;
-    printf("{\"offered_rps\":%.1f,\"achieved_rps\":%.1f,\"requests\":%llu,\"p50_us\":%llu,"
-           "\"p90_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu,\"max_us\":%llu",
-           offered, static_cast<double>(completed_) / o_.duration_s,
-           static_cast<unsigned long long>(completed_),
-           static_cast<unsigned long long>(total_.quantile(0.5)),
-           static_cast<unsigned long long>(total_.quantile(0.9)),
-           static_cast<unsigned long long>(total_.quantile(0.99)),
-           static_cast<unsigned long long>(total_.quantile(0.999)),
-           static_cast<unsigned long long>(total_.max()));
+    const double achieved = static_cast<double>(in_window_) / o_.duration_s;
+    const double offered = o_.rate > 0 ? o_.rate : achieved;
+    printf(
+        "{\"offered_rps\":%.1f,\"achieved_rps\":%.1f,\"requests\":%llu,\"responses\":%llu,"
+        "\"p50_us\":%llu,\"p90_us\":%llu,\"p99_us\":%llu,\"p999_us\":%llu,\"max_us\":%llu",
+        offered, achieved, static_cast<unsigned long long>(completed_),
+        static_cast<unsigned long long>(after_measure_),
+        static_cast<unsigned long long>(total_.quantile(0.5)),
+        static_cast<unsigned long long>(total_.quantile(0.9)),
+        static_cast<unsigned long long>(total_.quantile(0.99)),
+        static_cast<unsigned long long>(total_.quantile(0.999)),
+        static_cast<unsigned long long>(total_.max()));
     printf(",\"errors\":{");
     for (size_t k = 0; k < kKinds; ++k) {
       printf("%s\"%s\":%llu", k ? "," : "", kKindNames[k],
              static_cast<unsigned long long>(errors[k]));
     }
-    printf("},\"unsent\":%llu,\"unfinished\":%llu,\"connections\":%u,\"duration_s\":%.1f}\n",
+    printf(
+        "},\"ok_rps\":%.1f,\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
+        "\"5xx\":%llu}",
+        static_cast<double>(ok_in_window_) / o_.duration_s,
+        static_cast<unsigned long long>(by_class_[1]),
+        static_cast<unsigned long long>(by_class_[2]),
+        static_cast<unsigned long long>(by_class_[3]),
+        static_cast<unsigned long long>(by_class_[4]),
+        static_cast<unsigned long long>(by_class_[5]));
+    printf(",\"unsent\":%llu,\"unfinished\":%llu,\"connections\":%u,\"duration_s\":%.1f}\n",
            static_cast<unsigned long long>(unsent_), static_cast<unsigned long long>(unfinished_),
            o_.connections, o_.duration_s);
   }
 
   Options o_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL_SESSION* session_ = nullptr;  // the first handshake's, offered by every later connection
   std::string request_;
   io_uring ring_{};
   sockaddr_in addr_{};
@@ -716,11 +934,14 @@ class Load {
   std::vector<Second> seconds_;
   Histogram total_;
   uint64_t start_ns_ = 0, measure_ns_ = 0, end_ns_ = 0;
-  uint64_t scheduled_ = 0;  // requests due over the whole run (warm-up included)
-  uint64_t next_ = 0;       // the next request to send
-  uint64_t offered_ = 0;    // requests whose due time has passed
-  uint64_t completed_ = 0;  // answered, within the measured window
-  uint64_t status_errors_total_ = 0;
+  uint64_t scheduled_ = 0;      // requests due over the whole run (warm-up included)
+  uint64_t next_ = 0;           // the next request to send
+  uint64_t offered_ = 0;        // requests whose due time has passed
+  uint64_t completed_ = 0;      // answered, of the requests due in the measured window
+  uint64_t in_window_ = 0;      // responses that arrived within the measured window
+  uint64_t ok_in_window_ = 0;   // of which 2xx or 3xx
+  uint64_t by_class_[6] = {};   // of which by status class (index 1..5)
+  uint64_t after_measure_ = 0;  // responses that arrived after the warm-up (CPU accounting)
   uint64_t unsent_ = 0;
   uint64_t unfinished_ = 0;
 };

@@ -211,7 +211,11 @@ def report(args):
              "The **knee** is the first step where the achieved rate falls below "
              f"{KEEP_UP:.0%} of the offered rate, requests go unsent or fail, or p99 exceeds "
              f"{P99_GROWTH:g}× its value at the lowest step; the step before it is the highest "
-             "sustainable rate.", ""]
+             "sustainable rate.", "",
+             "Scaling: every figure here is one shard on one core. Shards share no lock and "
+             "each has its own listener, loop and pools, so several cores are projected as "
+             "that many times one; a run at 1, 2, 4 and 8 shards needs a machine with the "
+             "cores to spare for the load generator, and was not made here.", ""]
     for sc in scenarios:
         name = sc["scenario"]
         servers = [s for s in ("ringgate", "nginx") if ladder_steps(rows, name, s)]
@@ -299,10 +303,14 @@ def report(args):
         with open(os.path.join(out, f"memory-{server}.dat"), "w") as f:
             for n, rss in pts:
                 f.write(f"{n} {rss}\n")
-        slope = memory_slope([p for p in pts if p[0] > 0])
+        open_steps = [p for p in pts if p[0] > 0]
+        # Over the steps with connections open (the first one carries one-time costs such as
+        # receive buffers touched for the first time); from the empty server with one step only.
+        slope = memory_slope(open_steps if len(open_steps) >= 2 else pts)
         if slope is not None:
-            lines.append(f"- {server}: {slope:,.0f} bytes per connection (least squares over the "
-                         "steps with connections open).")
+            lines.append(f"- {server}: {slope:,.0f} bytes per connection (least squares over "
+                         + ("the steps with connections open)." if len(open_steps) >= 2 else
+                            "the server before and after its one step: an upper bound)."))
     lines.append("")
     if per_server and plot_memory(out, list(per_server)):
         lines += ["![memory](memory.png)", ""]
