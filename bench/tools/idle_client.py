@@ -20,6 +20,10 @@ def main():
     ap.add_argument("--path", default="/bench")
     ap.add_argument("--parallel", type=int, default=256, help="connections being set up at once")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--sources", type=int, default=0,
+                    help="local addresses 127.0.0.2.. to connect from (0: one per 20,000 "
+                         "connections to a loopback server; one source address has ~28,000 "
+                         "ephemeral ports)")
     args = ap.parse_args()
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -28,6 +32,9 @@ def main():
         sys.exit(f"idle_client: RLIMIT_NOFILE hard limit {hard} is too low for {args.conns}")
 
     request = f"GET {args.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    sources = args.sources
+    if sources == 0 and args.host.startswith("127."):
+        sources = (args.conns + 19999) // 20000
     sel = selectors.DefaultSelector()
     held = []  # idle sockets, kept referenced so they stay open
     state = {}  # socket -> bytearray of the response so far (None while connecting)
@@ -38,6 +45,8 @@ def main():
         nonlocal started
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
+        if sources > 1:
+            s.bind((f"127.0.0.{2 + started % sources}", 0))
         s.connect_ex((args.host, args.port))
         state[s] = None
         sel.register(s, selectors.EVENT_WRITE)
