@@ -128,6 +128,16 @@ class ChannelSuccessor final : public ConnectionSuccessor {
   const int channel_;
 };
 
+// The cluster named `name` in `config` (its index in Config::upstreams), or -1.
+ptrdiff_t upstream_named(const Config& config, std::string_view name) {
+  for (size_t i = 0; i < config.upstreams.size(); ++i) {
+    if (config.upstreams[i].name == name) {
+      return static_cast<ptrdiff_t>(i);
+    }
+  }
+  return -1;
+}
+
 // The settings a TLS upstream session was made with, compared with a cluster's now: the session
 // serves the cluster only if it would have been made the same way.
 bool same_tls(const TlsUpstreamConfig* a, const TlsUpstreamConfig* b) {
@@ -154,10 +164,8 @@ class GatewaySuccessor final : public ConnectionSuccessor {
   }
   bool take_upstream(int fd, std::string_view cluster, std::string_view endpoint,
                      std::unique_ptr<TlsSession> tls, const TlsUpstreamConfig* settings) override {
-    const auto& upstreams = next_.config().upstreams;
-    const auto it = std::find_if(upstreams.begin(), upstreams.end(),
-                                 [cluster](const UpstreamConfig& u) { return u.name == cluster; });
-    if (it == upstreams.end() || !same_tls(it->tls.get(), settings)) {
+    const ptrdiff_t i = upstream_named(next_.config(), cluster);
+    if (i < 0 || !same_tls(next_.config().upstreams[static_cast<size_t>(i)].tls.get(), settings)) {
       return false;
     }
     const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -217,11 +225,10 @@ void Gateway::adopt_upstream(int fd, std::string cluster, std::string endpoint,
     return;
   }
   // This gateway's shards have ended (it was replaced meanwhile): on to its successor.
-  ConnectionSuccessor* next = successor();
-  const auto it = std::find_if(config_->upstreams.begin(), config_->upstreams.end(),
-                               [&cluster](const UpstreamConfig& u) { return u.name == cluster; });
-  if (next && it != config_->upstreams.end()) {
-    next->take_upstream(fd, cluster, endpoint, take(session), it->tls.get());
+  const ptrdiff_t i = upstream_named(*config_, cluster);
+  if (ConnectionSuccessor* next = successor(); next && i >= 0) {
+    next->take_upstream(fd, cluster, endpoint, take(session),
+                        config_->upstreams[static_cast<size_t>(i)].tls.get());
   }
   close(fd);
 }
@@ -463,13 +470,12 @@ void Gateway::carry_upstream_state(const Gateway& from) {
   const auto relaxed = std::memory_order_relaxed;
   for (size_t i = 0; i < config_->upstreams.size(); ++i) {
     const UpstreamConfig& now = config_->upstreams[i];
-    const auto& before = from.config_->upstreams;
-    const auto old = std::find_if(before.begin(), before.end(),
-                                  [&now](const UpstreamConfig& u) { return u.name == now.name; });
-    if (old == before.end()) {
+    const ptrdiff_t at = upstream_named(*from.config_, now.name);
+    if (at < 0) {
       continue;
     }
-    const SharedCluster& was = *from.shared_clusters_[static_cast<size_t>(old - before.begin())];
+    const UpstreamConfig* old = &from.config_->upstreams[static_cast<size_t>(at)];
+    const SharedCluster& was = *from.shared_clusters_[static_cast<size_t>(at)];
     SharedCluster& is = *shared_clusters_[i];
     is.consecutive_failures.store(was.consecutive_failures.load(relaxed), relaxed);
     is.open_until_ms.store(was.open_until_ms.load(relaxed), relaxed);
