@@ -194,13 +194,12 @@ struct ResponseParser {
     size_t i = 0;
     while (i < n && step != Step::kDone) {
       switch (step) {
-        case Step::kHead: {
-          const char* end = static_cast<const char*>(memchr(p + i, '\n', n - i));
-          const size_t take = end ? static_cast<size_t>(end - (p + i)) + 1 : n - i;
-          line.append(p + i, take);
-          i += take;
-          if (line.size() > 65536) {
-            return false;
+        case Step::kHead:
+          if (!take_line(p, n, i, 65536)) {
+            if (line.size() > 65536) {
+              return false;
+            }
+            break;
           }
           if (line.size() >= 4 && line.compare(line.size() - 4, 4, "\r\n\r\n") == 0) {
             if (!parse_head()) {
@@ -209,24 +208,16 @@ struct ResponseParser {
             line.clear();
           }
           break;
-        }
-        case Step::kBody: {
-          const uint64_t take = std::min<uint64_t>(left, n - i);
-          left -= take;
-          i += take;
-          if (left == 0) {
-            step = Step::kDone;
-          }
+        case Step::kBody:
+          take_data(n, i, Step::kDone);
           break;
-        }
+        case Step::kChunkData:
+          take_data(n, i, Step::kChunkEnd);
+          break;
         case Step::kChunkSize:
         case Step::kChunkEnd:
-        case Step::kTrailer: {
-          const char* end = static_cast<const char*>(memchr(p + i, '\n', n - i));
-          const size_t take = end ? static_cast<size_t>(end - (p + i)) + 1 : n - i;
-          line.append(p + i, take);
-          i += take;
-          if (!end) {
+        case Step::kTrailer:
+          if (!take_line(p, n, i, 4096)) {
             if (line.size() > 4096) {
               return false;
             }
@@ -248,16 +239,6 @@ struct ResponseParser {
           }
           line.clear();
           break;
-        }
-        case Step::kChunkData: {
-          const uint64_t take = std::min<uint64_t>(left, n - i);
-          left -= take;
-          i += take;
-          if (left == 0) {
-            step = Step::kChunkEnd;
-          }
-          break;
-        }
         case Step::kDone:
           break;
       }
@@ -266,6 +247,25 @@ struct ResponseParser {
   }
 
  private:
+  // Appends to `line` up to the next LF (included): true when the line is complete. The head's
+  // lines accumulate (a head ends with an empty line); at most `limit` bytes are meant to build
+  // up (the caller checks).
+  bool take_line(const char* p, size_t n, size_t& i, size_t limit) {
+    const char* end = static_cast<const char*>(memchr(p + i, '\n', n - i));
+    const size_t take = end ? static_cast<size_t>(end - (p + i)) + 1 : n - i;
+    line.append(p + i, take);
+    i += take;
+    return end != nullptr && line.size() <= limit;
+  }
+  // Skips body bytes (a Content-Length body or a chunk's data); `next` once they are all in.
+  void take_data(size_t n, size_t& i, Step next) {
+    const uint64_t take = std::min<uint64_t>(left, n - i);
+    left -= take;
+    i += take;
+    if (left == 0) {
+      step = next;
+    }
+  }
   static bool iequals_prefix(std::string_view s, std::string_view prefix) {
     if (s.size() < prefix.size()) {
       return false;

@@ -65,6 +65,27 @@ class KneeTest(unittest.TestCase):
         self.assertIsNone(plan_report.memory_slope([(1000, 1)]))
 
 
+# A keep-alive server whose every answer is chunked, in two chunks and a trailer section.
+CHUNKED_SERVER = """
+import asyncio
+R = b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n6\\r\\n world\\r\\n0\\r\\nX-T: 1\\r\\n\\r\\n"
+async def serve(r, w):
+    try:
+        while True:
+            await r.readuntil(b"\\r\\n\\r\\n")
+            w.write(R)
+            await w.drain()
+    except Exception:
+        pass
+async def main():
+    s = await asyncio.start_server(serve, "127.0.0.1", 0)
+    print("port", s.sockets[0].getsockname()[1], flush=True)
+    async with s:
+        await s.serve_forever()
+asyncio.run(main())
+"""
+
+
 class LoadTest(unittest.TestCase):
     def setUp(self):
         self.assertTrue(LOAD and os.access(LOAD, os.X_OK), f"bench/load not found: {LOAD!r}")
@@ -111,6 +132,21 @@ class LoadTest(unittest.TestCase):
         # be answered just after it: counted in `requests`, not in the last second).
         self.assertLessEqual(abs(out["requests"] - sum(int(r[2]) for r in rows)), 2)
         self.assertEqual(out["achieved_rps"] * 3, sum(int(r[2]) for r in rows))
+
+    def test_chunked_responses_are_read_to_their_end(self):
+        chunked = subprocess.Popen([sys.executable, "-c", CHUNKED_SERVER], stdout=subprocess.PIPE,
+                                   text=True)
+        try:
+            port = int(chunked.stdout.readline().split()[1])
+            r = subprocess.run([LOAD, "--url", f"http://127.0.0.1:{port}/x", "--rate", "300",
+                                "--connections", "2", "--duration", "1"],
+                               capture_output=True, text=True, timeout=30)
+            out = json.loads(r.stdout)
+        finally:
+            chunked.kill()
+            chunked.wait()
+        self.assertEqual(out["status"]["2xx"], 300, out)
+        self.assertEqual(sum(out["errors"].values()), 0, out)
 
     def test_a_closed_loop_run_measures_the_maximum(self):
         out = self.load("--rate", "0", "--connections", "4", "--duration", "1")
