@@ -1,0 +1,330 @@
+#include "ringgate/http/h2_session.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+namespace ringgate {
+
+namespace {
+
+// A client's SETTINGS frames and the PING/SETTINGS acknowledgements it makes us queue, at most
+// (floods: the library answers over them with GOAWAY ENHANCE_YOUR_CALM).
+constexpr size_t kMaxSettingsEntries = 32;
+constexpr size_t kMaxOutboundAcks = 1000;
+// CONTINUATION frames after a HEADERS frame, at most.
+constexpr size_t kMaxContinuations = 8;
+
+uint64_t steady_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec);
+}
+
+nghttp2_nv field(std::string_view name, std::string_view value) {
+  nghttp2_nv nv{};
+  nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
+  nv.namelen = name.size();
+  nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
+  nv.valuelen = value.size();
+  nv.flags = NGHTTP2_NV_FLAG_NONE;
+  return nv;
+}
+
+}  // namespace
+
+// nghttp2's callbacks, with the session as user data.
+struct H2Callbacks {
+  static H2Session& self(void* user) { return *static_cast<H2Session*>(user); }
+
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      self(user).streams_[frame->hd.stream_id];
+    }
+    return 0;
+  }
+
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    H2Session& s = self(user);
+    const auto it = s.streams_.find(frame->hd.stream_id);
+    if (it == s.streams_.end() || frame->hd.type != NGHTTP2_HEADERS) {
+      return 0;  // trailers and other heads are not kept
+    }
+    H2Session::Stream& st = it->second;
+    // As SETTINGS_MAX_HEADER_LIST_SIZE counts: each field's name and value plus 32.
+    st.header_bytes += namelen + valuelen + 32;
+    if (st.header_bytes > s.limits_.max_header_list) {
+      st.too_large = true;  // answered 431 once the head is complete; nothing more is kept
+    }
+    if (st.too_large) {
+      return 0;
+    }
+    const size_t at = st.storage.size();
+    st.storage.append(reinterpret_cast<const char*>(name), namelen);
+    st.storage.append(reinterpret_cast<const char*>(value), valuelen);
+    st.fields.emplace_back(at, namelen);
+    st.fields.emplace_back(at + namelen, valuelen);
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    H2Session& s = self(user);
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+            (frame->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+          s.deliver_request(frame->hd.stream_id, frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+        } else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+          s.handler_.on_body(frame->hd.stream_id, {}, true);  // trailers end the body
+        }
+        break;
+      case NGHTTP2_DATA:
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+          const auto it = s.streams_.find(frame->hd.stream_id);
+          if (it != s.streams_.end() && !it->second.too_large) {
+            s.handler_.on_body(frame->hd.stream_id, {}, true);
+          }
+        }
+        break;
+      case NGHTTP2_RST_STREAM:
+        ++s.counts_.resets_received;
+        s.count_offence();
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static int on_invalid_frame(nghttp2_session*, const nghttp2_frame*, int, void* user) {
+    self(user).count_offence();
+    return 0;
+  }
+
+  static int on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                           size_t len, void* user) {
+    H2Session& s = self(user);
+    const auto it = s.streams_.find(stream_id);
+    if (it != s.streams_.end() && !it->second.too_large) {
+      s.handler_.on_body(stream_id, {reinterpret_cast<const char*>(data), len}, false);
+    }
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
+    H2Session& s = self(user);
+    const auto it = s.streams_.find(stream_id);
+    if (it == s.streams_.end()) {
+      return 0;
+    }
+    const bool delivered = it->second.delivered;
+    s.streams_.erase(it);
+    if (delivered) {
+      s.handler_.on_stream_closed(stream_id, error_code);  // the handler saw its request
+    }
+    return 0;
+  }
+
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+      H2Session& s = self(user);
+      s.goaway_code_ = frame->goaway.error_code;
+      if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM) {
+        ++s.counts_.goaways_calm;
+      }
+    }
+    return 0;
+  }
+
+  static ssize_t read_body(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                           uint32_t* flags, nghttp2_data_source*, void* user) {
+    H2Session& s = self(user);
+    const auto it = s.streams_.find(stream_id);
+    if (it == s.streams_.end()) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    H2Session::Stream& st = it->second;
+    const size_t n = std::min(length, st.body.size() - st.body_sent);
+    memcpy(buf, st.body.data() + st.body_sent, n);
+    st.body_sent += n;
+    if (st.body_sent == st.body.size()) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    return static_cast<ssize_t>(n);
+  }
+};
+
+H2Session::H2Session(const H2Limits& limits, H2Handler& handler)
+    : limits_(limits), handler_(handler) {}
+
+H2Session::~H2Session() {
+  nghttp2_session_del(session_);
+}
+
+bool H2Session::start() {
+  nghttp2_session_callbacks* cbs = nullptr;
+  if (nghttp2_session_callbacks_new(&cbs) != 0) {
+    return false;
+  }
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, H2Callbacks::on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, H2Callbacks::on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, H2Callbacks::on_frame_recv);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, H2Callbacks::on_invalid_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, H2Callbacks::on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, H2Callbacks::on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, H2Callbacks::on_frame_send);
+  nghttp2_option* opt = nullptr;
+  if (nghttp2_option_new(&opt) != 0) {
+    nghttp2_session_callbacks_del(cbs);
+    return false;
+  }
+  nghttp2_option_set_max_settings(opt, kMaxSettingsEntries);
+  nghttp2_option_set_max_outbound_ack(opt, kMaxOutboundAcks);
+#ifdef RINGGATE_NGHTTP2_RESET_LIMIT
+  nghttp2_option_set_stream_reset_rate_limit(opt, limits_.max_resets_per_second,
+                                             limits_.max_resets_per_second);
+#endif
+#ifdef RINGGATE_NGHTTP2_MAX_CONTINUATIONS
+  nghttp2_option_set_max_continuations(opt, kMaxContinuations);
+#endif
+  const int rc = nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+  if (rc != 0) {
+    session_ = nullptr;
+    return false;
+  }
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits_.initial_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_header_list},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings,
+                              sizeof settings / sizeof settings[0]) != 0) {
+    return false;
+  }
+  flush();
+  return !failed_;
+}
+
+bool H2Session::feed(const char* data, size_t len) {
+  if (!session_ || failed_) {
+    return false;
+  }
+  const ssize_t rc =
+      nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), len);
+  if (rc < 0) {
+    // A connection error the library decided (bad preface, a flood): it queued the GOAWAY.
+    failed_ = true;
+    if (goaway_code_ < 0) {
+      nghttp2_session_terminate_session(
+          session_, rc == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    }
+  }
+  flush();
+  return !failed_ && !done();
+}
+
+bool H2Session::respond(int32_t stream_id, int status,
+                        const std::vector<std::pair<std::string, std::string>>& headers,
+                        std::string body) {
+  const auto it = streams_.find(stream_id);
+  if (!session_ || it == streams_.end()) {
+    return false;
+  }
+  Stream& st = it->second;
+  st.body = std::move(body);
+  st.body_sent = 0;
+  const std::string code = std::to_string(status);
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(headers.size() + 1);
+  nva.push_back(field(":status", code));
+  for (const auto& [name, value] : headers) {
+    nva.push_back(field(name, value));
+  }
+  nghttp2_data_provider provider{};
+  provider.read_callback = H2Callbacks::read_body;
+  const int rc = nghttp2_submit_response(session_, stream_id, nva.data(), nva.size(),
+                                         st.body.empty() ? nullptr : &provider);
+  flush();
+  return rc == 0;
+}
+
+bool H2Session::done() const {
+  return !session_ ||
+         (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_));
+}
+
+void H2Session::flush() {
+  for (;;) {
+    const uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      failed_ = true;
+      return;
+    }
+    if (n == 0) {
+      return;
+    }
+    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+}
+
+void H2Session::count_offence() {
+  const uint64_t now = steady_seconds();
+  if (now != offence_window_) {
+    offence_window_ = now;
+    offences_ = 0;
+  }
+  if (++offences_ > limits_.max_resets_per_second && goaway_code_ < 0) {
+    nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+}
+
+void H2Session::deliver_request(int32_t stream_id, bool end_stream) {
+  const auto it = streams_.find(stream_id);
+  if (it == streams_.end()) {
+    return;
+  }
+  Stream& st = it->second;
+  ++counts_.streams;
+  if (st.too_large) {
+    answer_too_large(stream_id);
+    return;
+  }
+  H2Request r;
+  r.stream_id = stream_id;
+  r.end_stream = end_stream;
+  for (size_t i = 0; i + 1 < st.fields.size(); i += 2) {
+    const std::string_view name(st.storage.data() + st.fields[i].first, st.fields[i].second);
+    const std::string_view value(st.storage.data() + st.fields[i + 1].first,
+                                 st.fields[i + 1].second);
+    if (name == ":method") {
+      r.method = value;
+    } else if (name == ":scheme") {
+      r.scheme = value;
+    } else if (name == ":authority") {
+      r.authority = value;
+    } else if (name == ":path") {
+      r.path = value;
+    } else {
+      r.headers.emplace_back(name, value);
+    }
+  }
+  st.delivered = true;
+  handler_.on_request(r);
+}
+
+void H2Session::answer_too_large(int32_t stream_id) {
+  ++counts_.header_list_too_large;
+  respond(stream_id, 431, {{"content-type", "application/problem+json"}},
+          "{\"type\":\"about:blank\",\"title\":\"Request Header Fields Too Large\","
+          "\"status\":431,\"detail\":\"the request's header list is over "
+          "server.http2.max_header_list\"}");
+}
+
+}  // namespace ringgate
