@@ -28,6 +28,12 @@ constexpr uint32_t kMaxRingEntries = 32768;  // IORING_MAX_ENTRIES
 constexpr uint32_t kMaxBacklog = 65535;
 constexpr size_t kMaxServerHeader = 256;
 constexpr uint32_t kMaxTrustedHops = 16;
+// server.http2
+constexpr uint64_t kMaxConcurrentStreams = 10000;
+constexpr uint64_t kMinInitialWindow = 1024;
+constexpr uint64_t kMaxInitialWindow = (uint64_t{1} << 31) - 1;  // RFC 9113 6.5.2
+constexpr uint64_t kMaxHeaderList = 1024 * 1024;
+constexpr uint64_t kMaxResetsPerSecond = 100000;
 
 class ServerLoader : public Loader {
  public:
@@ -40,13 +46,36 @@ class ServerLoader : public Loader {
   ListenConfig load_listener(const Field& f) const;
   void load_limits(const Field& f, const BufferConfig& buffers, const Field* buffers_field,
                    Limits& limits) const;
+  void load_http2(const Field& f, Http2Config& http2) const;
 };
+
+void ServerLoader::load_http2(const Field& f, Http2Config& http2) const {
+  const Section s(
+      *this, f,
+      {"max_concurrent_streams", "initial_window", "max_header_list", "max_resets_per_second"});
+  if (const Field* v = s.find("max_concurrent_streams")) {
+    http2.max_concurrent_streams = static_cast<uint32_t>(read_number(*v, 1, kMaxConcurrentStreams));
+  }
+  if (const Field* v = s.find("initial_window")) {
+    http2.initial_window =
+        static_cast<uint32_t>(read_size(*v, kMinInitialWindow, kMaxInitialWindow));
+  }
+  if (const Field* v = s.find("max_header_list")) {
+    // `header_bytes` (the default) follows limits.header_bytes.
+    if (!(v->node.IsScalar() && v->node.Scalar() == "header_bytes")) {
+      http2.max_header_list = static_cast<uint32_t>(read_size(*v, kMinHeaderBytes, kMaxHeaderList));
+    }
+  }
+  if (const Field* v = s.find("max_resets_per_second")) {
+    http2.max_resets_per_second = static_cast<uint32_t>(read_number(*v, 1, kMaxResetsPerSecond));
+  }
+}
 
 void ServerLoader::load(const Field& f, ServerConfig& server) const {
   const Section s(*this, f,
                   {"workers", "pin_cpus", "listen", "buffers", "limits", "drain_timeout",
                    "drain_grace", "server_header", "ring_entries", "backlog", "batch_wait",
-                   "trusted_hops", "trace_context", "hosts_file"});
+                   "trusted_hops", "trace_context", "hosts_file", "http2"});
   if (const Field* v = s.find("workers")) {
     server.workers = static_cast<uint32_t>(read_number_or_auto(*v, 1, kMaxWorkers));
   }
@@ -71,6 +100,12 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
   } else {
     load_limits(Field{YAML::Node(), f.path + ".limits", f.mark}, server.buffers, buffers,
                 server.limits);
+  }
+  if (const Field* v = s.find("http2")) {
+    load_http2(*v, server.http2);
+  }
+  if (server.http2.max_header_list == 0) {
+    server.http2.max_header_list = server.limits.header_bytes;
   }
   if (const Field* v = s.find("drain_timeout")) {
     server.drain_timeout = read_duration(*v, Duration{0}, kMaxDrainTimeout);

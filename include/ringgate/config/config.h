@@ -85,12 +85,25 @@ struct Limits {
   Duration request_timeout{60000};  // from head complete to the response being sent → 408 and close
 };
 
+// server.http2: the limits of a client's HTTP/2 connection (ALPN h2, or h2c by prior knowledge).
+struct Http2Config {
+  uint32_t max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS
+  uint32_t initial_window = 64 * 1024;    // SETTINGS_INITIAL_WINDOW_SIZE, per stream
+  // SETTINGS_MAX_HEADER_LIST_SIZE; a request over it is answered 431 on its stream. 0: the same
+  // as limits.header_bytes (the resolved value is stored after loading).
+  uint32_t max_header_list = 0;
+  // Stream resets and protocol errors a client may cause per second; more: GOAWAY
+  // ENHANCE_YOUR_CALM (the rapid-reset attack).
+  uint32_t max_resets_per_second = 200;
+};
+
 struct ServerConfig {
   uint32_t workers = 0;  // shards; 0 = auto (one per online CPU)
   bool pin_cpus = true;  // pin shard i to the i-th allowed CPU
   std::vector<ListenConfig> listen;
   BufferConfig buffers;
   Limits limits;
+  Http2Config http2;
   Duration drain_timeout{10000};  // SIGTERM: time allowed for in-flight requests
   // SIGTERM: an idle keep-alive connection is kept this long (within drain_timeout) so that a
   // request already on the wire is still answered (with Connection: close); then it is closed.

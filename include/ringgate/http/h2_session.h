@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "ringgate/config/config.h"
+
 struct nghttp2_session;
 
 namespace ringgate {
@@ -28,6 +30,11 @@ struct H2Limits {
   uint32_t max_header_list = 16 * 1024;  // bytes of names and values (+32 each, as HPACK counts)
   // Stream resets and protocol errors the client may cause per second before GOAWAY.
   uint32_t max_resets_per_second = 200;
+
+  // As server.http2 says (its max_header_list resolved by the loader).
+  static H2Limits from(const Http2Config& c) {
+    return {c.max_concurrent_streams, c.initial_window, c.max_header_list, c.max_resets_per_second};
+  }
 };
 
 // A request's head, as the handler sees it: views into the session's copy, valid until the

@@ -345,7 +345,7 @@ const ErrorCase kErrors[] = {
     {"server:\n  wokers: 4\n  listen: \":0\"\n", "t.yaml:2:3",
      "unknown key 'wokers' in 'server' (expected one of: workers, pin_cpus, listen, buffers, "
      "limits, drain_timeout, drain_grace, server_header, ring_entries, backlog, batch_wait, "
-     "trusted_hops, trace_context, hosts_file)"},
+     "trusted_hops, trace_context, hosts_file, http2)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
      "unknown key 'routs' at the top level (expected one of: server, admin, overload, "
      "aggregate, logging, upstreams, auth, redis, rate_limits, routes)"},
@@ -385,6 +385,15 @@ const ErrorCase kErrors[] = {
      "unit is required"},
     {"server:\n  listen: \":0\"\n  drain_timeout: 2s\n  drain_grace: 3s\n", "t.yaml:4:16",
      "server.drain_grace: must not exceed drain_timeout (2000ms)"},
+    {"server:\n  listen: \":0\"\n  http2: {max_streams: 10}\n", "t.yaml:3:11",
+     "unknown key 'max_streams' in 'server.http2' (expected one of: max_concurrent_streams, "
+     "initial_window, max_header_list, max_resets_per_second)"},
+    {"server:\n  listen: \":0\"\n  http2: {max_concurrent_streams: 0}\n", "t.yaml:3:35",
+     "server.http2.max_concurrent_streams: must be between 1 and 10000, got 0"},
+    {"server:\n  listen: \":0\"\n  http2: {initial_window: 100}\n", "t.yaml:3:27",
+     "server.http2.initial_window: must be between 1KiB and"},
+    {"server:\n  listen: \":0\"\n  http2: {max_header_list: all}\n", "t.yaml:3:28",
+     "server.http2.max_header_list: expected a size like 16KiB, got 'all'"},
     {"server:\n  listen: \":0\"\n  drain_timeout: [1s]\n", "t.yaml:3:18",
      "server.drain_timeout: expected a duration like 300ms, 60s, 2m or 1h, got a list"},
     {"server:\n  listen: \":0\"\n  pin_cpus: yes\n", "t.yaml:3:13",
@@ -526,6 +535,28 @@ const ErrorCase kErrors[] = {
     {"server: {listen: \":0\"}\nroutes: *nope\n", "t.yaml:2:9", "anchor is not defined"},
     {SERVER "---\nserver: {}\n", "t.yaml:3:1", "more than one YAML document"},
 };
+
+TEST(ServerConfig, Http2LimitsHaveDefaultsAndTheHeaderListFollowsHeaderBytes) {
+  const Config d = load_config_string(
+      "server:\n  listen: \"127.0.0.1:0\"\n  limits: {header_bytes: 32KiB}\nroutes: []\n",
+      "h.yaml");
+  EXPECT_EQ(d.server.http2.max_concurrent_streams, 100u);
+  EXPECT_EQ(d.server.http2.initial_window, 64u * 1024);
+  EXPECT_EQ(d.server.http2.max_header_list, 32u * 1024);  // limits.header_bytes
+  EXPECT_EQ(d.server.http2.max_resets_per_second, 200u);
+  const Config c = load_config_string(
+      "server:\n  listen: \"127.0.0.1:0\"\n  http2: {max_concurrent_streams: 250, "
+      "initial_window: 1MiB, max_header_list: 8KiB, max_resets_per_second: 50}\nroutes: []\n",
+      "h.yaml");
+  EXPECT_EQ(c.server.http2.max_concurrent_streams, 250u);
+  EXPECT_EQ(c.server.http2.initial_window, 1024u * 1024);
+  EXPECT_EQ(c.server.http2.max_header_list, 8u * 1024);
+  EXPECT_EQ(c.server.http2.max_resets_per_second, 50u);
+  const Config k = load_config_string(
+      "server:\n  listen: \"127.0.0.1:0\"\n  http2: {max_header_list: header_bytes}\nroutes: []\n",
+      "h.yaml");
+  EXPECT_EQ(k.server.http2.max_header_list, k.server.limits.header_bytes);
+}
 
 TEST(ServerConfig, DefaultDrainGraceIsCutToAShorterDrainTimeout) {
   const Config c = load_config_string(

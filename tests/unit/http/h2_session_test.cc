@@ -298,6 +298,19 @@ TEST_F(H2SessionTest, ARapidResetFloodEndsTheConnectionWithEnhanceYourCalm) {
   EXPECT_LE(server.counts().resets_received, 200u);  // stopped within the budget's reach
 }
 
+TEST(H2Limits, TakeServerHttp2AsLoaded) {
+  Http2Config c;
+  c.max_concurrent_streams = 7;
+  c.initial_window = 1 << 20;
+  c.max_header_list = 4096;
+  c.max_resets_per_second = 9;
+  const H2Limits l = H2Limits::from(c);
+  EXPECT_EQ(l.max_concurrent_streams, 7u);
+  EXPECT_EQ(l.initial_window, 1u << 20);
+  EXPECT_EQ(l.max_header_list, 4096u);
+  EXPECT_EQ(l.max_resets_per_second, 9u);
+}
+
 TEST_F(H2SessionTest, AClientThatDoesNotSpeakHttp2GetsGoawayProtocolError) {
   ASSERT_TRUE(server_.start());
   const std::string http1 = "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n";
