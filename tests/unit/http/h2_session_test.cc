@@ -152,17 +152,17 @@ class Client {
 
 class H2SessionTest : public ::testing::Test {
  protected:
-  // Moves bytes both ways until neither side has anything to send; false once the server says
-  // the connection is over.
-  bool pump() {
+  // Moves bytes between the client and `server` until neither side has anything to send; false
+  // once the server says the connection is over.
+  bool pump(H2Session& server) {
     bool alive = true;
     for (int i = 0; i < 100; ++i) {
       const std::string up = client_.take_output();
-      if (!up.empty() && !server_.feed(up.data(), up.size())) {
+      if (!up.empty() && !server.feed(up.data(), up.size())) {
         alive = false;
       }
       std::string down;
-      down.swap(server_.output());
+      down.swap(server.output());
       if (!down.empty()) {
         client_.receive(down);
       }
@@ -172,6 +172,7 @@ class H2SessionTest : public ::testing::Test {
     }
     return alive;
   }
+  bool pump() { return pump(server_); }
 
   H2Limits limits_;
   Seen seen_;
@@ -223,16 +224,7 @@ TEST_F(H2SessionTest, AHeaderListOverTheCapIsAnswered431OnItsStream) {
   ASSERT_TRUE(server.start());
   const int32_t big = client_.request("GET", "/", {{"x-big", std::string(2000, 'a')}});
   const int32_t fine = client_.request("GET", "/small");
-  for (int i = 0; i < 20; ++i) {
-    const std::string up = client_.take_output();
-    server.feed(up.data(), up.size());
-    std::string down;
-    down.swap(server.output());
-    client_.receive(down);
-    if (up.empty() && down.empty()) {
-      break;
-    }
-  }
+  EXPECT_TRUE(pump(server));
   EXPECT_EQ(seen_.requests.count(big), 0u);  // never handed to the handler
   EXPECT_EQ(client_.responses[big].status, 431);
   EXPECT_NE(client_.responses[big].body.find("max_header_list"), std::string::npos);
@@ -246,31 +238,16 @@ TEST_F(H2SessionTest, TheClientIsHeldToTheConcurrencyCapItIsTold) {
   H2Session server(limits_, seen_);
   ASSERT_TRUE(server.start());
   // The client hears the cap (SETTINGS first), then asks three requests at once.
-  std::string up = client_.take_output();
-  server.feed(up.data(), up.size());
-  client_.receive(server.output());
-  server.output().clear();
+  ASSERT_TRUE(pump(server));
   std::vector<int32_t> ids;
   for (int i = 0; i < 3; ++i) {
     ids.push_back(client_.request("GET", "/slow"));
   }
-  for (int i = 0; i < 10; ++i) {
-    up = client_.take_output();
-    server.feed(up.data(), up.size());
-    std::string down;
-    down.swap(server.output());
-    client_.receive(down);
-  }
+  ASSERT_TRUE(pump(server));
   // The client held the third back: two reached the server.
   EXPECT_EQ(seen_.requests.size(), 2u);
   ASSERT_TRUE(server.respond(ids[0], 200, {}, "a"));
-  for (int i = 0; i < 10; ++i) {
-    up = client_.take_output();
-    server.feed(up.data(), up.size());
-    std::string down;
-    down.swap(server.output());
-    client_.receive(down);
-  }
+  ASSERT_TRUE(pump(server));
   EXPECT_EQ(seen_.requests.size(), 3u);  // once one ended, the third went
 }
 
