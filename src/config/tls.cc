@@ -99,9 +99,6 @@ void TlsLoader::load_alpn(const Field& f, TlsListenConfig& tls) const {
     }
     tls.alpn.push_back(v);
   }
-  if (std::find(tls.alpn.begin(), tls.alpn.end(), "http/1.1") == tls.alpn.end()) {
-    fail(f, "http/1.1 must be offered: HTTP/2 is not served yet, h2 is only reserved");
-  }
 }
 
 std::shared_ptr<const TlsListenConfig> TlsLoader::load(const Field& f) const {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "h2_connection.h"
 #include "out_buffer.h"
 #include "ringgate/core/assert.h"
 #include "ringgate/core/method.h"
@@ -48,7 +49,20 @@ Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed, const Tl
                ? std::make_unique<TlsTransport>(http.reactor(), http.tls(), tls,
                                                 std::move(*established), fd, *this)
                : std::make_unique<TlsTransport>(http.reactor(), http.tls(), *tls, fd, *this)),
-      io_(tls_ ? static_cast<Transport*>(tls_.get()) : &plain_) {}
+      io_(tls_ ? static_cast<Transport*>(tls_.get()) : &plain_),
+      secure_(tls != nullptr) {}
+
+Connection::Connection(HttpShard& http, std::unique_ptr<Transport> stream, Connection& parent)
+    : Timer(&Connection::on_timer),
+      http_(http),
+      arena_(http.request_arena_pool()),
+      fixed_(nullptr),
+      plain_(http.reactor(), -1, *this),
+      stream_io_(std::move(stream)),
+      io_(stream_io_.get()),
+      parent_(&parent),
+      stream_(true),
+      secure_(parent.secure_) {}
 
 Connection::~Connection() {
   if (parser_) {
@@ -78,8 +92,21 @@ void Connection::start() {
 }
 
 void Connection::on_input(uint16_t bid, uint32_t len) {
-  bump(counters().bytes_in, len);
+  if (!stream_) {
+    bump(counters().bytes_in, len);  // a stream's bytes were counted on its connection
+  }
   handing_over_ = false;  // a request came first: it is answered here (Connection: close)
+  if (state_ == State::kOpen && (h2_ || (!head_seen_ && in_.empty() && !parser_ && !local() &&
+                                         !stream_ && wants_h2(http_.reactor().buffer(bid), len)))) {
+    const char* data = http_.reactor().buffer(bid);
+    if (h2_) {
+      h2_->on_input(data, len);
+    } else {
+      start_h2(data, len);
+    }
+    http_.reactor().recycle(bid);  // the session keeps what it needs
+    return;
+  }
   if (state_ == State::kOpen) {
     in_.push(http_.chains(), bid, len);
     process_input();
@@ -93,7 +120,35 @@ void Connection::on_input(uint16_t bid, uint32_t len) {
   }
 }
 
+bool Connection::wants_h2(const char* data, uint32_t len) const {
+  if (tls_) {
+    return tls_->session().alpn() == "h2";
+  }
+  // Prior knowledge (RFC 9113 3.3): the connection preface, or as much of it as came.
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const size_t n = std::min<size_t>(len, kPreface.size());
+  return n >= 4 && std::string_view(data, n) == kPreface.substr(0, n);
+}
+
+void Connection::start_h2(const char* data, uint32_t len) {
+  // The HTTP/1.1 deadline gives way to the session's own (idle, GOAWAY).
+  http_.shard().timers().disarm(*this);
+  deadline_ = Deadline::kNone;
+  head_seen_ = true;
+  bump(counters().h2_connections);
+  h2_ = std::make_unique<H2Connection>(http_, *this, *io_);
+  if (!h2_->start()) {
+    close_now();
+    return;
+  }
+  h2_->on_input(data, len);
+}
+
 void Connection::on_input_end(int error) {
+  if (h2_ && state_ == State::kOpen) {
+    h2_->on_input_end(error);
+    return;
+  }
   if (error != 0 || state_ != State::kOpen) {
     close_now();
     return;
@@ -272,7 +327,7 @@ void Connection::on_head() {
   }
   Exchange& x = *x_;
   x.trusted_hops = http_.config().server.trusted_hops;
-  x.tls = tls_ != nullptr;
+  x.tls = secure_;
   x.head_request = parser_->method() == HTTP_HEAD;
   x.timings.accepted_us = accepted_us_;
   x.timings.head_us = http_.shard().now_us();
@@ -466,6 +521,9 @@ void Connection::out_flush() {
 }
 
 std::string_view Connection::peer_ip() {
+  if (parent_) {
+    return parent_->peer_ip();
+  }
   if (peer_ip_[0] == '\0') {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
@@ -774,7 +832,15 @@ void Connection::on_sent(int res) {
     close_now();
     return;
   }
-  bump(counters().bytes_out, static_cast<uint64_t>(res));
+  if (!stream_) {
+    bump(counters().bytes_out, static_cast<uint64_t>(res));  // a stream's count on its connection
+  }
+  if (h2_) {
+    if (state_ == State::kOpen) {
+      h2_->on_sent(res);
+    }
+    return;
+  }
   OutBuffer& o = *out_;
   size_t left = static_cast<size_t>(res);
   while (left > 0 && o.iov_sent < o.inflight_end) {
@@ -850,6 +916,9 @@ void Connection::close_now() {
   }
   state_ = State::kClosing;
   http_.shard().timers().disarm(*this);
+  if (h2_) {
+    h2_->close_streams();
+  }
   let_go();
   release_input();
   if (parser_) {

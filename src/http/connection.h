@@ -26,6 +26,7 @@
 
 namespace ringgate {
 
+class H2Connection;
 class HttpShard;
 class RequestLog;
 struct OutBuffer;
@@ -44,6 +45,8 @@ class Connection final : public Timer,
   // past its handshake.
   Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls,
              std::unique_ptr<TlsSession> established = nullptr);
+  // A request stream of the HTTP/2 connection `parent` (h2_connection.h), over `stream`.
+  Connection(HttpShard& http, std::unique_ptr<Transport> stream, Connection& parent);
   ~Connection();
 
   void start();
@@ -69,7 +72,9 @@ class Connection final : public Timer,
   void resumed(Exchange& x, FilterStatus status) override;
   std::string_view peer_ip() override;
   std::string_view client_certificate() override {
-    return tls_ ? tls_->session().peer_subject() : std::string_view();
+    return parent_ ? parent_->client_certificate()
+           : tls_  ? tls_->session().peer_subject()
+                   : std::string_view();
   }
 
   // Downstream
@@ -179,7 +184,13 @@ class Connection final : public Timer,
   void arm_deadline(Deadline d, uint64_t ms);
   static void on_timer(Timer* t);
 
+  // The first bytes of a client connection ask for HTTP/2 (ALPN h2, or the preface).
+  bool wants_h2(const char* data, uint32_t len) const;
+  // From here on the connection's bytes are HTTP/2's (h2_): `data` is their beginning.
+  void start_h2(const char* data, uint32_t len);
+
   friend class HttpShard;
+  friend class H2Connection;
 
   HttpShard& http_;
   // From the first byte of a request until the connection is idle again (HttpShard's pool).
@@ -192,8 +203,14 @@ class Connection final : public Timer,
   PlainTransport plain_;
   // Draining after a reload: the receive is being cancelled to hand the idle connection over.
   bool handing_over_ = false;
-  std::unique_ptr<TlsTransport> tls_;  // over plain TCP of its own, when the listener has tls
-  Transport* io_;                      // &plain_ or tls_
+  std::unique_ptr<TlsTransport> tls_;     // over plain TCP of its own, when the listener has tls
+  std::unique_ptr<Transport> stream_io_;  // a stream connection's transport (an H2Stream)
+  Transport* io_;                         // &plain_, tls_ or stream_io_
+  // HTTP/2: the connection's session and streams, once it switched (the bytes go there).
+  std::unique_ptr<H2Connection> h2_;
+  Connection* parent_ = nullptr;  // a stream connection's HTTP/2 connection
+  bool stream_ = false;           // a stream connection (h2_connection.h)
+  bool secure_ = false;           // the client connection is TLS (X-Forwarded-Proto)
   InputChain in_;
   State state_ = State::kOpen;
   Deadline deadline_ = Deadline::kNone;

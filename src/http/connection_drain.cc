@@ -4,12 +4,17 @@
 // wire; a busy one finishes its response with Connection: close.
 
 #include "connection.h"
+#include "h2_connection.h"
 #include "ringgate/http/http_shard.h"
 
 namespace ringgate {
 
 void Connection::begin_drain() {
   if (state_ != State::kOpen) {
+    return;
+  }
+  if (h2_) {
+    h2_->begin_drain();  // GOAWAY: the streams open finish, no new ones start
     return;
   }
   if (!in_message() && !x_ && !out_pending() && in_.empty()) {

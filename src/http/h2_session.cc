@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -110,6 +111,8 @@ struct H2Callbacks {
     const auto it = s.streams_.find(stream_id);
     if (it != s.streams_.end() && !it->second.too_large) {
       s.handler_.on_body(stream_id, {reinterpret_cast<const char*>(data), len}, false);
+    } else if (s.manual_window_) {
+      s.consume(stream_id, len);  // nobody passes these bytes on: their window comes back now
     }
     return 0;
   }
@@ -139,7 +142,7 @@ struct H2Callbacks {
     return 0;
   }
 
-  static ssize_t read_body(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+  static ssize_t read_body(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
                            uint32_t* flags, nghttp2_data_source*, void* user) {
     H2Session& s = self(user);
     const auto it = s.streams_.find(stream_id);
@@ -148,10 +151,33 @@ struct H2Callbacks {
     }
     H2Session::Stream& st = it->second;
     const size_t n = std::min(length, st.body.size() - st.body_sent);
+    if (n == 0 && !st.body_end) {
+      st.deferred = true;  // resumed by append_body() or end_body()
+      return NGHTTP2_ERR_DEFERRED;
+    }
     memcpy(buf, st.body.data() + st.body_sent, n);
     st.body_sent += n;
     if (st.body_sent == st.body.size()) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      st.body.clear();
+      st.body_sent = 0;
+      if (st.body_end) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (!st.trailers.empty()) {
+          std::vector<nghttp2_nv> nva;
+          const char* p = st.trailers.data();
+          const char* end = p + st.trailers.size();
+          while (p < end) {
+            const std::string_view name(p);
+            p += name.size() + 1;
+            const std::string_view value(p);
+            p += value.size() + 1;
+            nva.push_back(field(name, value));
+          }
+          if (nghttp2_submit_trailer(session, stream_id, nva.data(), nva.size()) == 0) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+          }
+        }
+      }
     }
     return static_cast<ssize_t>(n);
   }
@@ -164,7 +190,7 @@ H2Session::~H2Session() {
   nghttp2_session_del(session_);
 }
 
-bool H2Session::start() {
+bool H2Session::start(bool manual_window, uint32_t connection_window) {
   nghttp2_session_callbacks* cbs = nullptr;
   if (nghttp2_session_callbacks_new(&cbs) != 0) {
     return false;
@@ -183,6 +209,10 @@ bool H2Session::start() {
   }
   nghttp2_option_set_max_settings(opt, kMaxSettingsEntries);
   nghttp2_option_set_max_outbound_ack(opt, kMaxOutboundAcks);
+  manual_window_ = manual_window;
+  if (manual_window) {
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+  }
 #ifdef RINGGATE_NGHTTP2_RESET_LIMIT
   nghttp2_option_set_stream_reset_rate_limit(opt, limits_.max_resets_per_second,
                                              limits_.max_resets_per_second);
@@ -207,7 +237,12 @@ bool H2Session::start() {
                               sizeof settings / sizeof settings[0]) != 0) {
     return false;
   }
-  flush();
+  if (connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE &&
+      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                            static_cast<int32_t>(connection_window)) != 0) {
+    return false;
+  }
+  produce();
   return !failed_;
 }
 
@@ -215,8 +250,10 @@ bool H2Session::feed(const char* data, size_t len) {
   if (!session_ || failed_) {
     return false;
   }
+  in_callback_ = true;
   const ssize_t rc =
       nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), len);
+  in_callback_ = false;
   if (rc < 0) {
     // A connection error the library decided (bad preface, a flood): it queued the GOAWAY.
     failed_ = true;
@@ -225,33 +262,120 @@ bool H2Session::feed(const char* data, size_t len) {
           session_, rc == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
     }
   }
-  flush();
+  produce();
   return !failed_ && !done();
 }
 
 bool H2Session::respond(int32_t stream_id, int status,
                         const std::vector<std::pair<std::string, std::string>>& headers,
                         std::string body) {
+  H2Fields fields;
+  fields.reserve(headers.size());
+  for (const auto& [name, value] : headers) {
+    fields.emplace_back(name, value);
+  }
+  if (!submit_head(stream_id, status, fields, !body.empty())) {
+    return false;
+  }
+  if (!body.empty()) {
+    append_body(stream_id, body);
+    end_body(stream_id, {});
+  }
+  if (!in_callback_) {
+    produce();
+  }
+  return true;
+}
+
+bool H2Session::submit_head(int32_t stream_id, int status, const H2Fields& fields, bool body) {
   const auto it = streams_.find(stream_id);
   if (!session_ || it == streams_.end()) {
     return false;
   }
   Stream& st = it->second;
-  st.body = std::move(body);
+  st.body.clear();
   st.body_sent = 0;
-  const std::string code = std::to_string(status);
+  st.body_end = false;
+  char code[8];
+  const int n = snprintf(code, sizeof code, "%d", status);
   std::vector<nghttp2_nv> nva;
-  nva.reserve(headers.size() + 1);
-  nva.push_back(field(":status", code));
-  for (const auto& [name, value] : headers) {
+  nva.reserve(fields.size() + 1);
+  nva.push_back(field(":status", std::string_view(code, static_cast<size_t>(n))));
+  for (const auto& [name, value] : fields) {
     nva.push_back(field(name, value));
   }
   nghttp2_data_provider provider{};
   provider.read_callback = H2Callbacks::read_body;
-  const int rc = nghttp2_submit_response(session_, stream_id, nva.data(), nva.size(),
-                                         st.body.empty() ? nullptr : &provider);
-  flush();
-  return rc == 0;
+  return nghttp2_submit_response(session_, stream_id, nva.data(), nva.size(),
+                                 body ? &provider : nullptr) == 0;
+}
+
+void H2Session::resume(Stream& st, int32_t stream_id) {
+  if (st.deferred) {
+    st.deferred = false;
+    nghttp2_session_resume_data(session_, stream_id);
+  }
+}
+
+bool H2Session::append_body(int32_t stream_id, std::string_view data) {
+  const auto it = streams_.find(stream_id);
+  if (!session_ || it == streams_.end()) {
+    return false;
+  }
+  Stream& st = it->second;
+  if (st.body_sent > 0 && st.body_sent >= st.body.size() / 2) {
+    st.body.erase(0, st.body_sent);  // what was framed goes before the buffer grows
+    st.body_sent = 0;
+  }
+  st.body.append(data);
+  resume(st, stream_id);
+  return true;
+}
+
+bool H2Session::end_body(int32_t stream_id, const H2Fields& trailers) {
+  const auto it = streams_.find(stream_id);
+  if (!session_ || it == streams_.end()) {
+    return false;
+  }
+  Stream& st = it->second;
+  st.body_end = true;
+  for (const auto& [name, value] : trailers) {
+    st.trailers.append(name).push_back('\0');
+    st.trailers.append(value).push_back('\0');
+  }
+  resume(st, stream_id);
+  return true;
+}
+
+size_t H2Session::body_buffered(int32_t stream_id) const {
+  const auto it = streams_.find(stream_id);
+  return it == streams_.end() ? 0 : it->second.body.size() - it->second.body_sent;
+}
+
+void H2Session::consume(int32_t stream_id, size_t n) {
+  if (session_ && n > 0) {
+    nghttp2_session_consume_connection(session_, n);
+    nghttp2_session_consume_stream(session_, stream_id, n);  // 0 for a stream already closed
+  }
+}
+
+void H2Session::reset(int32_t stream_id, uint32_t code) {
+  if (session_) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, code);
+  }
+}
+
+void H2Session::shutdown() {
+  if (session_ && !shut_down_) {
+    shut_down_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  }
+}
+
+bool H2Session::wants_write() const {
+  return session_ && nghttp2_session_want_write(session_);
 }
 
 bool H2Session::done() const {
@@ -259,8 +383,8 @@ bool H2Session::done() const {
          (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_));
 }
 
-void H2Session::flush() {
-  for (;;) {
+void H2Session::produce() {
+  while (session_ && out_.size() < out_limit_) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "h2_connection.h"
 #include "out_buffer.h"
 #include "ringgate/core/hash.h"
 #include "ringgate/http/error_reply.h"
@@ -45,6 +46,10 @@ HttpShard::HttpShard(Shard& shard, const Config& config, BufferChains& chains,
   parser_context_.limits = &config.server.limits;
   parser_context_.scratch_pool = &scratch_pool_;
   parser_context_.shared_spans = shared_spans_.data();
+  stream_response_spans_.resize(config.server.limits.headers);
+  stream_response_context_.limits = &config.server.limits;
+  stream_response_context_.scratch_pool = &scratch_pool_;
+  stream_response_context_.shared_spans = stream_response_spans_.data();
   if (!config.server.server_header.empty()) {
     server_line_ = "Server: " + config.server.server_header + "\r\n";
   }
@@ -59,6 +64,7 @@ HttpShard::~HttpShard() {
   for (Connection* c : dead_) {
     delete c;
   }
+  dead_.clear();
   for (std::string* body : free_bodies_) {
     delete body;
   }
@@ -135,6 +141,18 @@ void HttpShard::refuse(int fd, bool plain) {
 }
 
 void HttpShard::retire(Connection* c) {
+  if (c->stream_) {
+    // A stream connection: in no list and not counted; freed with the others.
+    if (c->starved) {
+      for (Connection*& s : starved_) {
+        if (s == c) {
+          s = nullptr;
+        }
+      }
+    }
+    dead_.push_back(c);
+    return;
+  }
   if (c->prev) {
     c->prev->next = c->next;
   } else {
@@ -177,15 +195,64 @@ void HttpShard::end_of_iteration() {
   }
   Reactor& reactor = shard_.reactor();
   resume_starved(reactor, starved_);
+  // HTTP/2 work that callbacks left for now (a stream's send, input for a stream connection):
+  // rounds until none is left, bounded; what remains has a timer to come back with.
+  for (int round = 0; round < 8 && !h2_pending_.empty(); ++round) {
+    h2_round_.swap(h2_pending_);
+    for (H2Connection*& h2 : h2_round_) {
+      if (h2) {
+        h2->scheduled = false;
+        h2->pump();
+      }
+    }
+    h2_round_.clear();
+  }
   for (Connection* c : dead_) {
+    if (!c) {
+      continue;  // a stream connection discarded with its HTTP/2 connection
+    }
     if (c->out_) {
       release_out(c->out_);
       c->out_ = nullptr;
     }
-    reactor.submit_close(c->io_->fd());
+    if (!c->stream_) {
+      reactor.submit_close(c->io_->fd());
+    }
     delete c;
   }
   dead_.clear();
+}
+
+void HttpShard::open_stream(std::unique_ptr<H2Stream> stream, Connection& parent) {
+  H2Stream* s = stream.get();
+  auto* c = new Connection(*this, std::move(stream), parent);
+  s->bind(*c);
+  c->start();
+}
+
+void HttpShard::discard_stream(Connection* c) {
+  if (!c) {
+    return;
+  }
+  for (Connection*& d : dead_) {
+    if (d == c) {
+      d = nullptr;
+    }
+  }
+  delete c;
+}
+
+void HttpShard::unschedule_h2(H2Connection* h2) {
+  for (H2Connection*& p : h2_pending_) {
+    if (p == h2) {
+      p = nullptr;
+    }
+  }
+  for (H2Connection*& p : h2_round_) {
+    if (p == h2) {
+      p = nullptr;
+    }
+  }
 }
 
 void HttpShard::begin_drain() {

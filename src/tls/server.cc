@@ -356,9 +356,6 @@ std::unique_ptr<TlsContexts> build(const TlsListenConfig& config, std::string& e
   set->ticket_period_ms =
       std::max<uint64_t>(1000, static_cast<uint64_t>(config.ticket_key_rotation.count()));
   for (const std::string& p : config.alpn) {
-    if (p == "h2") {
-      continue;  // not until the HTTP/2 codec exists
-    }
     set->alpn_wire.push_back(static_cast<char>(p.size()));
     set->alpn_wire += p;
   }

@@ -229,16 +229,27 @@ TEST_F(TlsTest, EcdsaAndRsaForOneNameServeEcdsaToClientsThatOfferIt) {
   EXPECT_TRUE(contains(rsa_only.out, "Server public key is 2048 bit")) << rsa_only.out;
 }
 
-TEST_F(TlsTest, AlpnSelectsHttp11AndRefusesOnlyUnknownProtocols) {
+TEST_F(TlsTest, AlpnPrefersH2ThenHttp11AndRefusesOnlyUnknownProtocols) {
   auto& gw = start_tls(tls({"api"}));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const CommandResult both = s_client(gw.port(), {"-alpn", "h2,http/1.1"});
+  EXPECT_TRUE(contains(both.out, "ALPN protocol: h2")) << both.out;
+  const CommandResult http11 = s_client(gw.port(), {"-alpn", "http/1.1"});
+  EXPECT_TRUE(contains(http11.out, "ALPN protocol: http/1.1")) << http11.out;
+  const CommandResult unknown = s_client(gw.port(), {"-alpn", "spdy/3"});
+  EXPECT_TRUE(contains(unknown.out, "no application protocol")) << unknown.out;
+  EXPECT_EQ(wait_series(gw.admin_port(), failures("alpn"), [](double v) { return v >= 1; }), 1);
+  const CommandResult none = s_client(gw.port(), {});
+  EXPECT_TRUE(contains(none.out, "No ALPN negotiated")) << none.out;
+}
+
+TEST_F(TlsTest, AListenerThatOffersOnlyHttp11RefusesAnH2OnlyClient) {
+  auto& gw = start_tls(tls({"api"}, "alpn: [http/1.1]"));
   ASSERT_TRUE(gw.ok()) << gw.error();
   const CommandResult both = s_client(gw.port(), {"-alpn", "h2,http/1.1"});
   EXPECT_TRUE(contains(both.out, "ALPN protocol: http/1.1")) << both.out;
   const CommandResult h2 = s_client(gw.port(), {"-alpn", "h2"});
   EXPECT_TRUE(contains(h2.out, "no application protocol")) << h2.out;
-  EXPECT_EQ(wait_series(gw.admin_port(), failures("alpn"), [](double v) { return v >= 1; }), 1);
-  const CommandResult none = s_client(gw.port(), {});
-  EXPECT_TRUE(contains(none.out, "No ALPN negotiated")) << none.out;
 }
 
 TEST_F(TlsTest, OldProtocolVersionsAreRefused) {

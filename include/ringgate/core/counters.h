@@ -83,7 +83,21 @@ namespace ringgate {
     "Receive-buffer memory that may be resident (buffers used since they were last given back "  \
     "to the system; server.buffers bounds it)")                                                  \
   X(unregistered_sockets, "ringgate_unregistered_sockets_total", "counter",                      \
-    "Sockets used by descriptor because their shard's registered file table was full")
+    "Sockets used by descriptor because their shard's registered file table was full")           \
+  X(h2_connections, "ringgate_http2_connections_total", "counter",                               \
+    "Client connections that spoke HTTP/2 (ALPN h2, or the cleartext connection preface)")       \
+  X(h2_streams, "ringgate_http2_streams_total", "counter", "HTTP/2 requests (streams) received") \
+  X(h2_resets_received, "ringgate_http2_resets_received_total", "counter",                       \
+    "RST_STREAM frames received from clients")                                                   \
+  X(h2_streams_reset, "ringgate_http2_streams_reset_total", "counter",                           \
+    "HTTP/2 streams the gateway reset (a response that could not be completed)")                 \
+  X(h2_header_list_too_large, "ringgate_http2_header_list_too_large_total", "counter",           \
+    "HTTP/2 requests whose header list was over server.http2.max_header_list (answered 431)")    \
+  X(h2_goaway_calm, "ringgate_http2_goaway_enhance_your_calm_total", "counter",                  \
+    "HTTP/2 connections ended with GOAWAY ENHANCE_YOUR_CALM (resets, errors or control frames "  \
+    "over their budget)")                                                                        \
+  X(h2_protocol_errors, "ringgate_http2_protocol_errors_total", "counter",                       \
+    "HTTP/2 connections ended with a GOAWAY other than NO_ERROR or ENHANCE_YOUR_CALM")
 
 struct ShardCounters {
 #define RINGGATE_COUNTER_FIELD(field, name, type, help) std::atomic<uint64_t> field{0};

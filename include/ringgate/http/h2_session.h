@@ -11,6 +11,7 @@
 // ends with GOAWAY ENHANCE_YOUR_CALM. SETTINGS and PING floods and CONTINUATION floods are
 // bounded by the library's options.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -71,6 +72,9 @@ struct H2Counts {
   uint64_t goaways_calm = 0;  // connections ended with ENHANCE_YOUR_CALM
 };
 
+// Header fields of a response or trailers: lower-case names, no pseudo-headers.
+using H2Fields = std::vector<std::pair<std::string_view, std::string_view>>;
+
 class H2Session {
  public:
   H2Session(const H2Limits& limits, H2Handler& handler);
@@ -79,7 +83,12 @@ class H2Session {
   H2Session& operator=(const H2Session&) = delete;
 
   // The server's connection preface (its SETTINGS) into output(); false when out of memory.
-  bool start();
+  // `manual_window`: request bodies count against the client's window until consume() gives
+  // them back (the owner does once they have been passed on), so a slow reader upstream holds
+  // the client back instead of the gateway buffering a whole body. Without it the library gives
+  // the window back as bytes arrive. `connection_window`: the receive window of the whole
+  // connection (0: the protocol's 65,535).
+  bool start(bool manual_window = false, uint32_t connection_window = 0);
   // Bytes from the client (the connection preface first). False once the connection is over:
   // a protocol error or a flood (the GOAWAY is in output()), or the session failed.
   bool feed(const char* data, size_t len);
@@ -87,8 +96,35 @@ class H2Session {
   // connection-specific ones) and body (copied). False when the stream is gone.
   bool respond(int32_t stream_id, int status,
                const std::vector<std::pair<std::string, std::string>>& headers, std::string body);
+
+  // --- a response produced as it comes (the connection's streams) ---
+  // The head: `body` says whether DATA follows (append_body, then end_body); without one the
+  // head ends the stream. False when the stream is gone.
+  bool submit_head(int32_t stream_id, int status, const H2Fields& fields, bool body);
+  // Body bytes (copied), sent as the client's window allows. False when the stream is gone.
+  bool append_body(int32_t stream_id, std::string_view data);
+  // The body is complete; `trailers` (may be empty) end the stream after it.
+  bool end_body(int32_t stream_id, const H2Fields& trailers);
+  // Body bytes appended and not yet framed (0 once the stream is gone).
+  size_t body_buffered(int32_t stream_id) const;
+  // Gives `n` bytes of a request body back to the client's windows (manual_window).
+  void consume(int32_t stream_id, size_t n);
+  // Ends a stream with RST_STREAM `code` (an HTTP/2 error code).
+  void reset(int32_t stream_id, uint32_t code);
+  // Graceful end: GOAWAY NO_ERROR naming the last stream taken; those go on, no new ones start.
+  void shutdown();
+  // Streams open (requests received and not yet closed).
+  size_t open_streams() const { return streams_.size(); }
+
+  // Frames into output() now, no more than the output limit holds (called by feed() and
+  // respond(); the owner calls it for the rest, e.g. once its last write is out).
+  void produce();
+  // produce() stops once output() holds this many bytes (the owner's send buffer).
+  void set_output_limit(size_t bytes) { out_limit_ = bytes; }
   // Frames to send, in order: the owner swaps the string out to send it.
   std::string& output() { return out_; }
+  // Frames are waiting to be produced (a window opened, a response was submitted).
+  bool wants_write() const;
   // Nothing more will be read or written but what output() holds: the connection may close
   // once that is sent.
   bool done() const;
@@ -105,13 +141,16 @@ class H2Session {
     bool delivered = false;  // the handler saw its request
     std::string body;        // the response body being sent
     size_t body_sent = 0;
+    bool body_end = false;  // no more body will be appended
+    bool deferred = false;  // the library waits for body bytes (resume_data when they come)
+    std::string trailers;   // name, value, ... each NUL-terminated, sent after the body
   };
 
-  void flush();
   // A reset or protocol error the client caused: over the per-second budget, GOAWAY.
   void count_offence();
   void answer_too_large(int32_t stream_id);
   void deliver_request(int32_t stream_id, bool end_stream);
+  void resume(Stream& st, int32_t stream_id);
 
   friend struct H2Callbacks;
 
@@ -120,9 +159,13 @@ class H2Session {
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, Stream> streams_;
   std::string out_;
+  size_t out_limit_ = SIZE_MAX;
   H2Counts counts_;
   int64_t goaway_code_ = -1;
   bool failed_ = false;
+  bool in_callback_ = false;  // inside feed(): frames are produced once it returns
+  bool shut_down_ = false;
+  bool manual_window_ = false;
   uint64_t offence_window_ = 0;  // the second the offences are counted in (steady clock)
   uint32_t offences_ = 0;
 };

@@ -26,6 +26,8 @@
 namespace ringgate {
 
 class Connection;
+class H2Connection;
+class H2Stream;
 class RequestLog;
 struct OutBuffer;
 
@@ -159,6 +161,19 @@ class HttpShard {
   std::string* acquire_body();
   void release_body(std::string* body);
 
+  // --- HTTP/2 (h2_connection.h) ---
+  // A request stream of `parent` becomes a stream connection (not counted against the limit,
+  // not in the drain list: its HTTP/2 connection ends it).
+  void open_stream(std::unique_ptr<H2Stream> stream, Connection& parent);
+  // A stream connection whose HTTP/2 connection is destroyed with the shard.
+  void discard_stream(Connection* c);
+  // Runs `h2`'s pump at the end of this loop iteration.
+  void schedule_h2(H2Connection* h2) { h2_pending_.push_back(h2); }
+  void unschedule_h2(H2Connection* h2);
+  // The parsers that read stream connections' responses back (their own header table: they
+  // parse while a request head may still be read from the shared one).
+  ParserContext* stream_response_context() { return &stream_response_context_; }
+
   void add_starved(Connection* c);
   void retire(Connection* c);
   // A client connection's request head is complete: counted once per window in
@@ -200,6 +215,10 @@ class HttpShard {
   uint32_t connection_count_ = 0;  // client connections (local ones are not limited)
   uint32_t connection_limit_;
   RequestIdGenerator trace_ids_;
+  std::vector<HeaderSpan> stream_response_spans_;
+  ParserContext stream_response_context_;
+  std::vector<H2Connection*> h2_pending_;
+  std::vector<H2Connection*> h2_round_;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;
   bool draining_ = false;

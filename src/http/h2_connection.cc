@@ -1,0 +1,565 @@
+#include "h2_connection.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "connection.h"
+#include "ringgate/core/ascii.h"
+#include "ringgate/http/http_shard.h"
+
+namespace ringgate {
+
+namespace {
+
+// Frames produced ahead of the socket: one send's worth while another is in flight.
+constexpr size_t kOutputLimit = 64 * 1024;
+// A stream connection's send completes once no more than this of its body waits to be framed.
+constexpr size_t kStreamOutputBound = 16 * 1024;
+// Request bytes a stream may hold undelivered before its DATA stops going back to the client's
+// window (the window then bounds what more can come).
+constexpr size_t kStreamInputBound = 64 * 1024;
+// The connection's receive window: several streams can upload at full speed at once.
+constexpr uint32_t kConnectionWindow = 1024 * 1024;
+// After GOAWAY, how long the client has to read it before the connection closes anyway.
+constexpr uint64_t kGoawayLingerMs = 2000;
+
+// Connection-specific fields (RFC 9113 8.2.2): HTTP/1.1 framing and hop-by-hop, never relayed.
+bool connection_specific(std::string_view lower) {
+  return lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
+         lower == "transfer-encoding" || lower == "upgrade";
+}
+
+}  // namespace
+
+// --- H2Stream ---
+
+H2Stream::H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request)
+    : conn_(&conn), id_(id), head_request_(head_request), chunked_request_(chunked_request) {
+  response_.init(conn.http().stream_response_context());
+  response_.set_head_request(head_request);
+  response_.set_body_sink(this);
+}
+
+H2Stream::~H2Stream() {
+  response_.release();
+}
+
+void H2Stream::bind(Connection& owner) {
+  owner_ = &owner;
+}
+
+int H2Stream::fd() const {
+  return conn_ ? conn_->fd() : -1;
+}
+
+void H2Stream::start_input() {
+  paused_ = false;
+  starved_ = false;
+  if (conn_ && in_off_ < in_.size()) {
+    conn_->schedule();
+  }
+}
+
+void H2Stream::pause_input() {
+  paused_ = true;
+}
+
+void H2Stream::queue_input(std::string_view bytes, size_t window) {
+  in_.append(bytes);
+  owed_ += window;
+  if (!paused_) {
+    conn_->schedule();
+  }
+}
+
+void H2Stream::cut(bool peer_closed) {
+  peer_closed_ = peer_closed_ || peer_closed;
+  cut_ = true;
+  if (conn_) {
+    conn_->schedule();
+  }
+}
+
+bool H2Stream::pump() {
+  if (!conn_ || !owner_) {
+    return false;
+  }
+  TransportHandler& h = *owner_;
+  if (cut_) {
+    cut_ = false;
+    h.on_input_end(-ECONNRESET);  // the stream connection closes: close() detaches this stream
+    return true;
+  }
+  bool did = false;
+  if (in_off_ < in_.size() && !paused_ && !starved_) {
+    Reactor& reactor = conn_->reactor();
+    bool delivered = false;
+    while (conn_ && in_off_ < in_.size() && !paused_) {
+      uint16_t bid = 0;
+      if (!reactor.take_buffer(bid)) {
+        starved_ = true;
+        h.on_input_starved();  // start_input() once buffers are back
+        break;
+      }
+      const size_t n = std::min<size_t>(reactor.buffer_size(), in_.size() - in_off_);
+      memcpy(reactor.buffer(bid), in_.data() + in_off_, n);
+      in_off_ += n;
+      delivered = true;
+      h.on_input(bid, static_cast<uint32_t>(n));
+    }
+    if (in_off_ == in_.size()) {
+      in_.clear();
+      in_off_ = 0;
+    }
+    if (delivered && conn_) {
+      h.after_input();
+    }
+    did = delivered;
+  }
+  if (!conn_) {
+    return true;
+  }
+  if (owed_ > 0 && in_.size() - in_off_ < kStreamInputBound) {
+    conn_->session().consume(id_, owed_);
+    owed_ = 0;
+    did = true;
+  }
+  if (eof_due_ && in_off_ >= in_.size()) {
+    eof_due_ = false;
+    h.on_input_end(0);
+    return true;
+  }
+  if (send_pending_ && conn_->session().body_buffered(id_) <= kStreamOutputBound) {
+    send_pending_ = false;
+    h.on_sent(send_bytes_);
+    did = true;
+  }
+  return did;
+}
+
+void H2Stream::send(iovec* iov, int count, msghdr* /*msg*/) {
+  if (!conn_) {
+    return;
+  }
+  size_t total = 0;
+  for (int i = 0; i < count; ++i) {
+    translate(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    total += iov[i].iov_len;
+  }
+  send_bytes_ = static_cast<int>(total);
+  send_pending_ = true;
+  conn_->schedule();
+}
+
+void H2Stream::translate(const char* data, size_t len) {
+  while (len > 0 && !response_complete_ && !response_failed_) {
+    size_t consumed = 0;
+    const MessageParser::Event ev = response_.feed(data, len, consumed);
+    data += consumed;
+    len -= consumed;
+    switch (ev) {
+      case MessageParser::Event::kHead:
+        if (response_.status() >= 200) {
+          submit_response_head();
+        }
+        break;  // an interim response (100 Continue) is not relayed
+      case MessageParser::Event::kMessageComplete:
+        if (head_sent_) {
+          if (body_follows_) {
+            conn_->session().end_body(id_, {});
+          }
+          response_complete_ = true;
+        }
+        break;
+      case MessageParser::Event::kError:
+        response_failed_ = true;  // our own output: cannot happen; the stream is reset at close
+        break;
+      case MessageParser::Event::kNeedMore:
+        return;
+    }
+  }
+}
+
+void H2Stream::submit_response_head() {
+  const int status = response_.status();
+  const int n = response_.header_count();
+  size_t names = 0;
+  for (int i = 0; i < n; ++i) {
+    names += response_.header_name(i).size();
+  }
+  std::string lower;
+  lower.reserve(names);  // views into it stay valid: it never grows past this
+  H2Fields fields;
+  fields.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const std::string_view name = response_.header_name(i);
+    const size_t at = lower.size();
+    for (char c : name) {
+      lower.push_back(ascii_lower(c));
+    }
+    const std::string_view low(lower.data() + at, name.size());
+    if (connection_specific(low)) {
+      continue;
+    }
+    fields.emplace_back(low, response_.header_value(i));
+  }
+  body_follows_ = !head_request_ && status != 204 && status != 304 && response_.has_body();
+  head_sent_ = true;
+  if (!conn_->session().submit_head(id_, status, fields, body_follows_)) {
+    response_failed_ = true;  // the stream is gone
+  }
+}
+
+void H2Stream::on_body(std::string_view data) {
+  if (conn_ && !data.empty()) {
+    conn_->session().append_body(id_, data);
+  }
+}
+
+void H2Stream::shutdown_write() {
+  // The stream connection answered with Connection: close and lingers for the client's end,
+  // which on a stream is now: the response's end is the stream's.
+  eof_due_ = true;
+  if (conn_) {
+    conn_->schedule();
+  }
+}
+
+void H2Stream::close() {
+  detach();
+  if (owner_) {
+    TransportHandler* h = owner_;
+    owner_ = nullptr;
+    h->on_quiet();  // nothing of a stream is ever in flight
+  }
+}
+
+void H2Stream::detach() {
+  if (!conn_) {
+    return;
+  }
+  H2Session& session = conn_->session();
+  if (!conn_->closing()) {
+    if ((!response_complete_ || response_failed_) && !peer_closed_) {
+      // The response cannot be completed (the upstream failed mid-body, a deadline): the client
+      // learns it from the reset, never from a short body that looks whole.
+      session.reset(id_, NGHTTP2_INTERNAL_ERROR);
+      bump(conn_->http().counters().h2_streams_reset);
+    }
+    session.consume(id_, owed_);  // what it sent and nobody will read
+    conn_->schedule();
+  }
+  owed_ = 0;
+  conn_->forget(*this);
+  conn_ = nullptr;
+  send_pending_ = false;
+}
+
+// --- H2Connection ---
+
+H2Connection::H2Connection(HttpShard& http, Connection& outer, Transport& io)
+    : Timer(&H2Connection::on_timer),
+      http_(http),
+      outer_(outer),
+      io_(io),
+      session_(H2Limits::from(http.config().server.http2), *this) {
+  session_.set_output_limit(kOutputLimit);
+}
+
+H2Connection::~H2Connection() {
+  http_.unschedule_h2(this);
+  // Streams still attached (the shard is being destroyed): their connections go with this one.
+  while (!streams_.empty()) {
+    H2Stream* s = streams_.begin()->second;
+    Connection* owner = s->owner();
+    s->close();
+    http_.discard_stream(owner);
+  }
+}
+
+Reactor& H2Connection::reactor() {
+  return http_.reactor();
+}
+
+bool H2Connection::start() {
+  const bool ok = session_.start(true, kConnectionWindow);
+  update_timer();
+  return ok;
+}
+
+void H2Connection::schedule() {
+  if (!scheduled && !closing_) {
+    scheduled = true;
+    http_.schedule_h2(this);
+  }
+}
+
+void H2Connection::on_input(const char* data, size_t len) {
+  if (closing_) {
+    return;
+  }
+  session_.feed(data, len);
+  sync_counts();
+  pump();
+}
+
+void H2Connection::on_input_end(int /*error*/) {
+  // The client closed the connection (or it broke): every stream on it is over.
+  outer_.close_now();
+}
+
+void H2Connection::on_sent(int res) {
+  if (res < 0) {
+    outer_.close_now();
+    return;
+  }
+  wire_sent_ += static_cast<size_t>(res);
+  if (wire_sent_ < wire_.size()) {
+    send_wire();  // partial send
+    return;
+  }
+  wire_.clear();
+  wire_sent_ = 0;
+  pump();
+}
+
+void H2Connection::begin_drain() {
+  if (closing_) {
+    return;
+  }
+  draining_ = true;
+  session_.shutdown();
+  pump();
+}
+
+void H2Connection::close_streams() {
+  closing_ = true;
+  http_.shard().timers().disarm(*this);
+  while (!streams_.empty()) {
+    H2Stream* s = streams_.begin()->second;
+    Connection* owner = s->owner();
+    s->cut(true);
+    // The stream connection hears its input end now and closes: its close() forgets it.
+    if (owner) {
+      static_cast<TransportHandler*>(owner)->on_input_end(-ECONNRESET);
+    }
+    if (s->attached()) {
+      s->close();  // already closing by another way: detach it anyway
+    }
+  }
+}
+
+void H2Connection::pump() {
+  if (closing_) {
+    return;
+  }
+  for (int round = 0; round < 16; ++round) {
+    round_.clear();
+    for (const auto& [id, s] : streams_) {
+      round_.push_back(s);
+    }
+    bool did = false;
+    for (H2Stream* s : round_) {
+      if (closing_) {
+        return;
+      }
+      if (s->attached()) {
+        did = s->pump() || did;
+      }
+    }
+    if (closing_) {
+      return;
+    }
+    flush();
+    if (!did) {
+      break;
+    }
+  }
+  const bool quiet = wire_.empty() && session_.output().empty();
+  if (quiet &&
+      (session_.done() || (draining_ && streams_.empty() && session_.open_streams() == 0))) {
+    finish();
+    return;
+  }
+  update_timer();
+}
+
+void H2Connection::flush() {
+  session_.produce();
+  if (io_.sending() || !wire_.empty() || session_.output().empty()) {
+    return;
+  }
+  wire_.swap(session_.output());
+  wire_sent_ = 0;
+  send_wire();
+  session_.produce();  // the next frames, while these go out
+}
+
+void H2Connection::send_wire() {
+  iov_.iov_base = wire_.data() + wire_sent_;
+  iov_.iov_len = wire_.size() - wire_sent_;
+  msg_ = msghdr{};
+  msg_.msg_iov = &iov_;
+  msg_.msg_iovlen = 1;
+  io_.send(&iov_, 1, &msg_);
+}
+
+void H2Connection::sync_counts() {
+  const H2Counts& c = session_.counts();
+  ShardCounters& counters = http_.counters();
+  if (c.streams != seen_.streams) {
+    bump(counters.h2_streams, c.streams - seen_.streams);
+  }
+  if (c.resets_received != seen_.resets_received) {
+    bump(counters.h2_resets_received, c.resets_received - seen_.resets_received);
+  }
+  if (c.header_list_too_large != seen_.header_list_too_large) {
+    bump(counters.h2_header_list_too_large, c.header_list_too_large - seen_.header_list_too_large);
+  }
+  if (c.goaways_calm != seen_.goaways_calm) {
+    bump(counters.h2_goaway_calm, c.goaways_calm - seen_.goaways_calm);
+  }
+  seen_ = c;
+}
+
+void H2Connection::finish() {
+  sync_counts();
+  const int64_t code = session_.goaway_code();
+  if (code > 0 && code != NGHTTP2_ENHANCE_YOUR_CALM) {
+    bump(http_.counters().h2_protocol_errors);
+  }
+  close_streams();
+  outer_.start_linger();  // the client reads the GOAWAY before the connection goes
+}
+
+void H2Connection::update_timer() {
+  if (closing_) {
+    return;
+  }
+  TimerWheel& timers = http_.shard().timers();
+  if (draining_) {
+    // GOAWAY is out: the streams it let through finish, within the drain's own deadline and
+    // theirs; a client that stops reading is not waited for past the linger.
+    if (deadline_ != Deadline::kGoaway && streams_.empty()) {
+      deadline_ = Deadline::kGoaway;
+      timers.arm(*this, http_.shard().now_ms() + kGoawayLingerMs);
+    }
+    return;
+  }
+  if (streams_.empty() && session_.open_streams() == 0) {
+    if (deadline_ != Deadline::kIdle) {
+      deadline_ = Deadline::kIdle;
+      const Duration idle = http_.limits().idle_timeout;
+      timers.arm(*this, http_.shard().now_ms() + static_cast<uint64_t>(idle.count()));
+    }
+  } else if (deadline_ != Deadline::kNone) {
+    deadline_ = Deadline::kNone;
+    timers.disarm(*this);
+  }
+}
+
+void H2Connection::on_timer(Timer* t) {
+  auto* c = static_cast<H2Connection*>(t);
+  const Deadline d = c->deadline_;
+  c->deadline_ = Deadline::kNone;
+  if (d == Deadline::kIdle) {
+    bump(c->http_.counters().idle_timeouts);
+    c->begin_drain();  // GOAWAY NO_ERROR, then closed
+  } else if (d == Deadline::kGoaway) {
+    c->close_streams();
+    c->outer_.close_now();
+  }
+}
+
+void H2Connection::on_request(const H2Request& r) {
+  bool has_length = false;
+  for (const auto& [name, value] : r.headers) {
+    if (name == "content-length") {
+      has_length = true;
+    }
+  }
+  const bool chunked = !r.end_stream && !has_length;
+  // The request as HTTP/1.1: the stream connection parses it with the same parser, limits and
+  // normalisation as any other. The library has checked the fields (lower-case names, no
+  // CR, LF or NUL, no connection-specific fields, the pseudo-headers a request needs).
+  std::string head;
+  head.reserve(128 + r.path.size() + r.authority.size());
+  head.append(r.method).push_back(' ');
+  head.append(r.method == "CONNECT" ? r.authority : r.path);
+  head.append(" HTTP/1.1\r\n");
+  if (!r.authority.empty()) {
+    head.append("host: ").append(r.authority).append("\r\n");
+  }
+  bool cookie = false;
+  for (const auto& [name, value] : r.headers) {
+    if (name == "host" && !r.authority.empty()) {
+      continue;  // :authority is the request's authority (RFC 9113 8.3.1)
+    }
+    if (name == "cookie") {
+      continue;  // joined into one line below (RFC 9113 8.2.3)
+    }
+    head.append(name).append(": ").append(value).append("\r\n");
+  }
+  for (const auto& [name, value] : r.headers) {
+    if (name == "cookie") {
+      head.append(cookie ? "; " : "cookie: ").append(value);
+      cookie = true;
+    }
+  }
+  if (cookie) {
+    head.append("\r\n");
+  }
+  if (chunked) {
+    head.append("transfer-encoding: chunked\r\n");
+  }
+  head.append("connection: close\r\n\r\n");
+
+  auto stream = std::make_unique<H2Stream>(*this, r.stream_id, r.method == "HEAD", chunked);
+  H2Stream* s = stream.get();
+  s->queue_input(head, 0);
+  streams_[r.stream_id] = s;
+  http_.open_stream(std::move(stream), outer_);
+  update_timer();
+}
+
+void H2Connection::on_body(int32_t stream_id, std::string_view data, bool last) {
+  const auto it = streams_.find(stream_id);
+  if (it == streams_.end()) {
+    session_.consume(stream_id, data.size());  // nobody reads it: the window comes back now
+    return;
+  }
+  H2Stream& s = *it->second;
+  if (!s.chunked_request()) {
+    if (!data.empty()) {
+      s.queue_input(data, data.size());
+    }
+    return;
+  }
+  if (!data.empty()) {
+    char line[24];
+    const int n = snprintf(line, sizeof line, "%zx\r\n", data.size());
+    s.queue_input(std::string_view(line, static_cast<size_t>(n)), 0);
+    s.queue_input(data, data.size());
+    s.queue_input("\r\n", 0);
+  }
+  if (last) {
+    s.queue_input("0\r\n\r\n", 0);
+  }
+}
+
+void H2Connection::on_stream_closed(int32_t stream_id, uint32_t error_code) {
+  const auto it = streams_.find(stream_id);
+  if (it == streams_.end()) {
+    return;
+  }
+  H2Stream& s = *it->second;
+  if (error_code != 0 || !s.response_complete()) {
+    s.cut(true);  // reset by the client (or by the library): the request is abandoned
+  }
+}
+
+}  // namespace ringgate

@@ -1,0 +1,172 @@
+#pragma once
+// HTTP/2 on a client connection (RFC 9113): ALPN h2 on a TLS listener, or the cleartext
+// connection preface (prior knowledge) on a plain one. The connection's bytes go through an
+// H2Session; every request stream becomes a Connection of its own whose transport is an
+// H2Stream. That stream connection reads its request as HTTP/1.1 (the head written from the
+// stream's header fields, the body from its DATA frames) and writes its response as HTTP/1.1,
+// which the stream parses back into HEADERS, DATA and the end of the stream. So routing,
+// filters, proxying, aggregation, limits, deadlines, metrics and logs are the HTTP/1.1 ones: one
+// pipeline, two codecs.
+//
+// Backpressure both ways: a request's DATA goes back to the client's flow-control windows only
+// once its stream connection has taken it (a slow upstream holds the client back), and a stream
+// connection's send completes only once the body it wrote has been framed for the socket (a slow
+// client holds the upstream back). What a connection holds is bounded: the socket's output
+// (kOutputLimit), each stream's unframed body (kStreamOutputBound plus one send) and each
+// stream's request bytes not yet taken (its window).
+//
+//   preface ──streams──► open ──GOAWAY (drain, idle, error, flood) and the streams done──►
+//   lingering (the outer Connection's) ──► closed
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "ringgate/core/reactor.h"
+#include "ringgate/core/timer_wheel.h"
+#include "ringgate/core/transport.h"
+#include "ringgate/http/h2_session.h"
+#include "ringgate/http/request_parser.h"
+
+namespace ringgate {
+
+class Connection;
+class HttpShard;
+class H2Connection;
+
+// One request stream, as its stream connection sees it.
+class H2Stream final : public Transport, private BodySink {
+ public:
+  H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request);
+  ~H2Stream() override;
+
+  // The stream connection this stream is the transport of.
+  void bind(Connection& owner);
+  Connection* owner() const { return owner_; }
+  int32_t id() const { return id_; }
+  bool attached() const { return conn_ != nullptr; }
+  bool chunked_request() const { return chunked_request_; }
+  bool response_complete() const { return response_complete_; }
+
+  // Transport (the stream connection's side)
+  void start_input() override;
+  void pause_input() override;
+  bool receiving() const override { return conn_ && !paused_ && !starved_; }
+  void send(iovec* iov, int count, msghdr* msg) override;
+  bool sending() const override { return send_pending_; }
+  void shutdown_write() override;
+  void close() override;
+  bool quiet() const override { return true; }
+  int fd() const override;
+
+  // --- from the connection ---
+  // Request bytes for the stream connection; `window` of them are DATA, given back to the
+  // client once taken.
+  void queue_input(std::string_view bytes, size_t window);
+  // The client reset the stream (or it closed before the response was complete), or the
+  // connection is going: the stream connection's input ends with an error and it closes.
+  void cut(bool peer_closed);
+  // Delivers what is due (input, its end, a send's completion); true when it did something.
+  bool pump();
+
+ private:
+  void on_body(std::string_view data) override;  // the response's body, from the parser
+  // Parses the stream connection's HTTP/1.1 output into the stream's frames.
+  void translate(const char* data, size_t len);
+  void submit_response_head();
+  void detach();
+
+  H2Connection* conn_;
+  Connection* owner_ = nullptr;
+  int32_t id_;
+  bool head_request_;
+  bool chunked_request_;
+  std::string in_;  // request bytes not yet delivered
+  size_t in_off_ = 0;
+  size_t owed_ = 0;  // DATA bytes not yet given back to the client's windows
+  ResponseParser response_;
+  int send_bytes_ = 0;
+  bool send_pending_ = false;
+  bool paused_ = true;
+  bool starved_ = false;
+  bool cut_ = false;          // deliver input end (-ECONNRESET)
+  bool eof_due_ = false;      // deliver input end (0): the stream connection half-closed
+  bool peer_closed_ = false;  // the stream is closed on the client's side: nothing to reset
+  bool head_sent_ = false;    // the final response head was submitted
+  bool body_follows_ = false;
+  bool response_complete_ = false;
+  bool response_failed_ = false;
+};
+
+class H2Connection final : public H2Handler, public Timer {
+ public:
+  H2Connection(HttpShard& http, Connection& outer, Transport& io);
+  ~H2Connection();
+  H2Connection(const H2Connection&) = delete;
+  H2Connection& operator=(const H2Connection&) = delete;
+
+  // The server's preface; false when the session could not be made.
+  bool start();
+  // --- the outer connection's transport events, while it is open ---
+  void on_input(const char* data, size_t len);
+  void on_input_end(int error);
+  void on_sent(int res);
+  // SIGTERM or a reload: GOAWAY; the streams open finish, then the connection closes.
+  void begin_drain();
+  // The outer connection is closing: every stream connection is cut now.
+  void close_streams();
+
+  // Runs whatever is due once the current callback is over (the shard's end of iteration).
+  void schedule();
+  // Moves everything that is due: stream input and sends, frames to the socket, the end.
+  void pump();
+  bool scheduled = false;
+
+  // --- for streams ---
+  H2Session& session() { return session_; }
+  HttpShard& http() { return http_; }
+  Reactor& reactor();
+  int fd() const { return io_.fd(); }
+  bool closing() const { return closing_; }
+  void forget(H2Stream& s) { streams_.erase(s.id()); }
+
+  // H2Handler
+  void on_request(const H2Request& request) override;
+  void on_body(int32_t stream_id, std::string_view data, bool last) override;
+  void on_stream_closed(int32_t stream_id, uint32_t error_code) override;
+
+ private:
+  // Frames to the socket: produced up to kOutputLimit, one send at a time.
+  void flush();
+  void send_wire();
+  // The session's counts into the shard's counters.
+  void sync_counts();
+  // GOAWAY sent and nothing left: the outer connection lingers and closes.
+  void finish();
+  void update_timer();
+  static void on_timer(Timer* t);
+
+  HttpShard& http_;
+  Connection& outer_;
+  Transport& io_;
+  H2Session session_;
+  std::unordered_map<int32_t, H2Stream*> streams_;
+  std::vector<H2Stream*> round_;  // pump(): the streams of one round
+  std::string wire_;              // the frames in the send in flight
+  size_t wire_sent_ = 0;
+  iovec iov_{};
+  msghdr msg_{};
+  H2Counts seen_;  // the session's counts already in the shard's counters
+  enum class Deadline : uint8_t { kNone, kIdle, kGoaway };
+  Deadline deadline_ = Deadline::kNone;
+  bool draining_ = false;  // GOAWAY submitted: no new streams
+  bool closing_ = false;   // finished or the outer connection is closing
+};
+
+}  // namespace ringgate
