@@ -94,6 +94,13 @@ struct H2Callbacks {
         ++s.counts_.resets_received;
         s.count_offence();
         break;
+      case NGHTTP2_SETTINGS:
+      case NGHTTP2_PING:
+        // Each makes us queue an acknowledgement: a flood of them counts like resets do.
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+          s.count_offence();
+        }
+        break;
       default:
         break;
     }

@@ -6,10 +6,10 @@
 //
 // Limits (server.http2): concurrent streams, the initial flow-control window, the header list
 // size (a request over it is answered 431 on its stream), and floods: the library's own
-// rapid-reset limiter where it has one (detected by symbol), and ours on top of it: resets and
-// protocol errors the client causes are counted per second, and over the budget the connection
-// ends with GOAWAY ENHANCE_YOUR_CALM. SETTINGS and PING floods and CONTINUATION floods are
-// bounded by the library's options.
+// rapid-reset limiter where it has one (detected by symbol), and ours on top of it: resets,
+// protocol errors, SETTINGS and PINGs the client sends are counted per second, and over the
+// budget the connection ends with GOAWAY ENHANCE_YOUR_CALM. Acknowledgements queued and
+// CONTINUATION frames are also bounded by the library's options.
 
 #include <cstddef>
 #include <cstdint>

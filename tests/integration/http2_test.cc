@@ -1,0 +1,301 @@
+// HTTP/2 downstream with the clients a user would use (curl, nghttp, h2load) over cleartext
+// prior knowledge and over TLS (ALPN h2), through the same routes, filters, proxying and limits
+// as HTTP/1.1; and the abuse cases with a client that makes the frames the usual ones never send
+// (h2_client.py, on Debian's python3-h2): rapid reset, CONTINUATION, SETTINGS and PING floods,
+// an oversized header list, a window that never opens, DATA on a closed stream.
+
+#include <csignal>
+#include <future>
+#include <map>
+#include <thread>
+
+#include "proxy_fixture.h"
+#include "tls_client.h"
+
+namespace ringgate::it {
+namespace {
+
+// key=value lines a program printed.
+std::map<std::string, std::string> facts(const std::string& out) {
+  std::map<std::string, std::string> m;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos) {
+      m[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+  return m;
+}
+
+class Http2Test : public ProxyTest {
+ protected:
+  // curl speaking HTTP/2 with prior knowledge to the gateway's port.
+  CommandResult curl(uint16_t port, const std::string& path, std::vector<std::string> args = {}) {
+    std::vector<std::string> argv = {"curl", "-sS", "--http2-prior-knowledge"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("http://127.0.0.1:" + std::to_string(port) + path);
+    return run_command(argv, 20s);
+  }
+  // h2_client.py SCENARIO PORT ARGS...: its facts.
+  std::map<std::string, std::string> h2_client(const std::string& scenario, uint16_t port,
+                                               std::vector<std::string> args = {}) {
+    std::vector<std::string> argv = {"/usr/bin/python3",
+                                     std::string(source_dir()) + "/tests/integration/h2_client.py",
+                                     scenario, std::to_string(port)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const CommandResult r = run_command(argv, 30s);
+    last_client_ = r.out + r.err;
+    EXPECT_EQ(r.exit_code, 0) << last_client_;
+    return facts(r.out);
+  }
+  GatewayProcess& start_h2(ConfigSpec spec = {}, const std::string& routes = "") {
+    up_ = std::make_unique<Upstream>(std::vector<std::string>{"--name", "one"});
+    return start_proxy(endpoint(up_->port()), "", routes, std::move(spec));
+  }
+
+  std::unique_ptr<Upstream> up_;
+  std::string last_client_;
+};
+
+TEST_F(Http2Test, PriorKnowledgeRequestsGoThroughTheRoutesAndTheProxy) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const CommandResult direct = curl(gw.port(), "/hello", {"-i"});
+  ASSERT_EQ(direct.exit_code, 0) << direct.err;
+  EXPECT_EQ(direct.out.rfind("HTTP/2 200", 0), 0u) << direct.out;
+  EXPECT_NE(direct.out.find("\r\n\r\nhello"), std::string::npos) << direct.out;
+  // HTTP/2 fields are lower case and carry nothing connection-specific.
+  EXPECT_EQ(direct.out.find("connection:"), std::string::npos) << direct.out;
+  EXPECT_NE(direct.out.find("content-type: text/plain"), std::string::npos) << direct.out;
+
+  const CommandResult proxied = curl(gw.port(), "/api/items?x=1", {"-i"});
+  ASSERT_EQ(proxied.exit_code, 0) << proxied.err;
+  EXPECT_EQ(proxied.out.rfind("HTTP/2 200", 0), 0u) << proxied.out;
+  EXPECT_NE(proxied.out.find("x-upstream: one"), std::string::npos) << proxied.out;
+  EXPECT_NE(proxied.out.find("\"path\":\"/api/items\""), std::string::npos) << proxied.out;
+
+  const CommandResult missing =
+      curl(gw.port(), "/nowhere", {"-o", "/dev/null", "-w", "%{http_code} %{http_version}"});
+  EXPECT_EQ(missing.out, "404 2") << missing.err;
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_connections_total"), 3);
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_streams_total"), 3);
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_requests_4xx_total"), 1);
+  // HTTP/1.1 on the same port is as it was.
+  auto r = fetch(gw.port(), request("GET", "/hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(Http2Test, ProxiedHeadersAndBodiesAreTranslatedBothWays) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // The upstream echoes the request it received: HTTP/1.1 with Host from :authority, the
+  // cookies joined into one field.
+  const CommandResult echo =
+      curl(gw.port(), "/api/echo?echo=1",
+           {"-H", "cookie: a=1", "-H", "cookie: b=2", "-H", "x-custom: kept"});
+  ASSERT_EQ(echo.exit_code, 0) << echo.err;
+  EXPECT_EQ(echo.out.rfind("GET /api/echo?echo=1 HTTP/1.1\r\n", 0), 0u) << visible(echo.out);
+  EXPECT_NE(echo.out.find("\r\nx-custom: kept\r\n"), std::string::npos) << visible(echo.out);
+  EXPECT_NE(echo.out.find("ookie: a=1; b=2\r\n"), std::string::npos) << visible(echo.out);
+  EXPECT_NE(echo.out.find("ost: 127.0.0.1:" + std::to_string(gw.port())), std::string::npos)
+      << visible(echo.out);
+
+  // A 1 MB response, chunked by the upstream, arrives whole (de-chunked, in DATA frames).
+  const CommandResult big = curl(gw.port(), "/api/big?body_size=1000000&chunked=1&chunk=7000",
+                                 {"-o", "/dev/null", "-w", "%{http_code} %{size_download}"});
+  EXPECT_EQ(big.out, "200 1000000") << big.err;
+  // A request body with a length goes up as it is.
+  const std::string file = dir_.path() + "/body.bin";
+  {
+    std::ofstream f(file, std::ios::binary);
+    for (int i = 0; i < 300000; ++i) {
+      f.put(static_cast<char>('a' + i % 26));
+    }
+  }
+  const CommandResult post =
+      curl(gw.port(), "/api/up?echo=1",
+           {"--data-binary", "@" + file, "-o", dir_.path() + "/echo.out", "-w", "%{http_code}"});
+  EXPECT_EQ(post.out, "200") << post.err;
+  std::ifstream in(dir_.path() + "/echo.out", std::ios::binary);
+  const std::string echoed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(echoed.find("content-length: 300000\r\n"), std::string::npos) << echoed.substr(0, 300);
+  EXPECT_EQ(echoed.size() > 300000 ? echoed.substr(echoed.size() - 300000, 26) : "",
+            "abcdefghijklmnopqrstuvwxyz");
+
+  // Without a length (DATA frames only), the body goes up chunked and intact.
+  auto f = h2_client("post-unsized", gw.port(), {"/api/up?echo=1", "200000"});
+  EXPECT_EQ(f["status"], "200") << last_client_;
+  EXPECT_EQ(f["upstream_chunked"], "1") << last_client_;
+  EXPECT_EQ(f["body_intact"], "1") << last_client_;
+
+  // HEAD: the head only, with the length of what GET would send.
+  const CommandResult head = curl(gw.port(), "/api/h?body_size=5000", {"-I"});
+  EXPECT_EQ(head.out.rfind("HTTP/2 200", 0), 0u) << head.out;
+  EXPECT_NE(head.out.find("content-length: 5000"), std::string::npos) << head.out;
+}
+
+TEST_F(Http2Test, ManyConcurrentStreamsOnFewConnections) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string base = "http://127.0.0.1:" + std::to_string(gw.port());
+  const CommandResult load = run_command(
+      {"h2load", "-n", "4000", "-c", "4", "-m", "32", base + "/api/x", base + "/hello"}, 60s);
+  ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
+  EXPECT_NE(load.out.find("4000 succeeded, 0 failed, 0 errored, 0 timeout"), std::string::npos)
+      << load.out;
+  EXPECT_NE(load.out.find("status codes: 4000 2xx"), std::string::npos) << load.out;
+  // nghttp: many streams on one connection, with priorities (which the gateway may ignore).
+  const CommandResult many = run_command({"nghttp", "-ns", "-m", "50", "-p", "200", "-p", "8",
+                                          base + "/hello", base + "/api/y?delay=50ms"},
+                                         30s);
+  EXPECT_EQ(many.exit_code, 0) << many.out << many.err;
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_streams_total"), 4050);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_requests_5xx_total"), 0);
+}
+
+TEST_F(Http2Test, TlsClientsGetH2ByAlpn) {
+  ASSERT_EQ(make_certificate(dir_.path(), {"api", {"api.test", "localhost"}}), "");
+  ConfigSpec spec;
+  spec.listen_tls =
+      "{certificates: [{cert: " + dir_.path() + "/api.pem, key: " + dir_.path() + "/api.key}]}";
+  auto& gw = start_h2(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string port = std::to_string(gw.port());
+  const CommandResult r =
+      run_command({"curl", "-sS", "--http2", "--cacert", dir_.path() + "/api.pem", "--resolve",
+                   "api.test:" + port + ":127.0.0.1", "-w", "\n%{http_version}",
+                   "https://api.test:" + port + "/api/tls?echo=1"},
+                  20s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(r.out.size() - 2), "\n2") << r.out;
+  // The request went through the proxy as any HTTPS one does.
+  EXPECT_NE(r.out.find("orwarded-Proto: https"), std::string::npos) << visible(r.out);
+  const CommandResult load = run_command(
+      {"h2load", "-n", "500", "-c", "2", "-m", "16", "https://127.0.0.1:" + port + "/hello"}, 60s);
+  EXPECT_NE(load.out.find("500 succeeded, 0 failed"), std::string::npos) << load.out;
+  EXPECT_NE(load.out.find("Application protocol: h2"), std::string::npos) << load.out;
+}
+
+TEST_F(Http2Test, LimitsAnswerOnTheStream) {
+  ConfigSpec spec;
+  spec.limits = {{"body_bytes", "64KiB"}};
+  auto& gw = start_h2(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // Over limits.body_bytes: 413 on the stream.
+  const std::string file = dir_.path() + "/big.bin";
+  {
+    std::ofstream f(file, std::ios::binary);
+    f << std::string(200000, 'x');
+  }
+  const CommandResult big = curl(
+      gw.port(), "/api/up", {"--data-binary", "@" + file, "-o", "/dev/null", "-w", "%{http_code}"});
+  EXPECT_EQ(big.out, "413") << big.err;
+  // A header list over server.http2.max_header_list (limits.header_bytes by default): 431 on
+  // its stream, and the connection goes on.
+  auto f = h2_client("big-headers", gw.port(), {"40000"});
+  EXPECT_EQ(f["status"], "431") << last_client_;
+  EXPECT_EQ(f["next_status"], "200") << last_client_;
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_header_list_too_large_total"), 1);
+  // Unknown to the upstream and the gateway alike: a bad escape is the same 400 as in HTTP/1.1.
+  const CommandResult bad = curl(gw.port(), "/api/%zz", {"-o", "/dev/null", "-w", "%{http_code}"});
+  EXPECT_EQ(bad.out, "400") << bad.err;
+}
+
+TEST_F(Http2Test, RapidResetEndsTheConnectionWithEnhanceYourCalm) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto f = h2_client("rapid-reset", gw.port(), {"10000"});
+  EXPECT_EQ(f["goaway"], "11") << last_client_;  // ENHANCE_YOUR_CALM
+  EXPECT_EQ(f["closed"], "1") << last_client_;
+  EXPECT_LT(std::stoi(f["elapsed_ms"].empty() ? "99999" : f["elapsed_ms"]), 1500) << last_client_;
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_goaway_enhance_your_calm_total"), 1);
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_resets_received_total"), 200);
+  // The shard is not worn out: the next client is served at once.
+  auto r = fetch(gw.port(), request("GET", "/hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(Http2Test, FloodsOfControlFramesEndTheConnection) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (const char* scenario : {"settings-flood", "ping-flood"}) {
+    auto f = h2_client(scenario, gw.port(), {"20000"});
+    EXPECT_EQ(f["goaway"], "11") << scenario << ": " << last_client_;
+    EXPECT_EQ(f["closed"], "1") << scenario << ": " << last_client_;
+  }
+  // CONTINUATION frames that never end the header block.
+  auto f = h2_client("continuation", gw.port(), {"10000"});
+  EXPECT_NE(f["goaway"], "none") << last_client_;
+  EXPECT_NE(f["goaway"], "0") << last_client_;
+  EXPECT_EQ(f["closed"], "1") << last_client_;
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_goaway_enhance_your_calm_total"), 2);
+}
+
+TEST_F(Http2Test, DataOnAClosedStreamIsAnError) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto f = h2_client("data-after-end", gw.port());
+  // STREAM_CLOSED (5), on the stream or for the connection (RFC 9113 5.1).
+  EXPECT_TRUE(f["rst"] == "5" || f["goaway"] == "5") << last_client_;
+}
+
+TEST_F(Http2Test, AClientThatNeverOpensItsWindowIsResetNotBuffered) {
+  // The route's timeout bounds the whole response, the part the client will not take too.
+  auto& gw = start_h2({}, "  - match: {prefix: /api}\n    upstream: {cluster: api, timeout: 1s}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const long before = rss_kib(gw.pid());
+  auto f = h2_client("closed-window", gw.port(), {"/api/w?body_size=20000000", "8"});
+  EXPECT_EQ(f["status"], "200") << last_client_;
+  EXPECT_EQ(f["reset"], "2") << last_client_;  // INTERNAL_ERROR: the response was cut
+  EXPECT_LT(std::stoi(f["elapsed_ms"].empty() ? "99999" : f["elapsed_ms"]), 6000) << last_client_;
+  // The 20 MB body was not read into the gateway.
+  EXPECT_LT(rss_kib(gw.pid()) - before, 8 * 1024) << before;
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_streams_reset_total"), 1);
+}
+
+TEST_F(Http2Test, AStreamResetByTheClientLetsItsUpstreamCallGo) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto f = h2_client("reset-in-flight", gw.port(), {"/api/slow?delay=3s"});
+  EXPECT_EQ(f["next_status"], "200") << last_client_;
+  EXPECT_EQ(wait_metric(gw.admin_port(), "ringgate_requests_aborted_total",
+                        [](double v) { return v >= 1; }),
+            1);
+}
+
+TEST_F(Http2Test, AnUpstreamThatFailsMidBodyResetsTheStream) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const CommandResult r =
+      curl(gw.port(), "/api/cut?body_size=200000&close_mid_body=1", {"-o", "/dev/null"});
+  // curl: "HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR" (exit 92), never a short
+  // body that looks whole.
+  EXPECT_EQ(r.exit_code, 92) << r.err;
+  EXPECT_NE(r.err.find("INTERNAL_ERROR"), std::string::npos) << r.err;
+  // Before the head: a 502 on the stream with the problem document.
+  const CommandResult down = curl(gw.port(), "/api/gone?reset=1", {"-i"});
+  EXPECT_EQ(down.out.rfind("HTTP/2 502", 0), 0u) << down.out;
+  EXPECT_NE(down.out.find("application/problem+json"), std::string::npos) << down.out;
+}
+
+TEST_F(Http2Test, DrainSendsGoawayAndLetsOpenStreamsFinish) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto client = std::async(std::launch::async, [&] {
+    return h2_client("drain", gw.port(), {"/api/slow?delay=1s&body_size=3000"});
+  });
+  std::this_thread::sleep_for(300ms);
+  gw.signal(SIGTERM);
+  auto f = client.get();
+  EXPECT_EQ(f["goaway"], "0") << last_client_;  // NO_ERROR: the stream it named goes on
+  EXPECT_EQ(f["status"], "200") << last_client_;
+  EXPECT_EQ(f["body_bytes"], "3000") << last_client_;
+  EXPECT_EQ(gw.wait_exit(10s).value_or(-1), 0);
+}
+
+}  // namespace
+}  // namespace ringgate::it
