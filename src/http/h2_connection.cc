@@ -33,12 +33,74 @@ bool connection_specific(std::string_view lower) {
          lower == "transfer-encoding" || lower == "upgrade";
 }
 
+// A gRPC call's answer that is not gRPC's: its grpc-status, from the HTTP status (gRPC's HTTP
+// mapping, with the gateway's own reasons made precise: 429 is a quota, 504 a deadline).
+int grpc_status_for(int http) {
+  switch (http) {
+    case 400:
+      return 13;  // INTERNAL
+    case 401:
+      return 16;  // UNAUTHENTICATED
+    case 403:
+      return 7;  // PERMISSION_DENIED
+    case 404:
+      return 12;  // UNIMPLEMENTED
+    case 413:
+    case 429:
+    case 431:
+      return 8;  // RESOURCE_EXHAUSTED
+    case 502:
+    case 503:
+      return 14;  // UNAVAILABLE
+    case 504:
+    case 408:
+      return 4;  // DEADLINE_EXCEEDED
+    default:
+      return 2;  // UNKNOWN
+  }
+}
+
+// The problem document's "detail" (else "title"), percent-encoded as grpc-message wants (RFC
+// 3986 unreserved and printable ASCII but '%' kept; the rest %XX).
+constexpr size_t kMaxGrpcDocument = 1024;
+std::string grpc_message(std::string_view document) {
+  std::string_view text;
+  for (std::string_view key : {"\"detail\":\"", "\"title\":\""}) {
+    const size_t at = document.find(key);
+    if (at != std::string_view::npos) {
+      const size_t start = at + key.size();
+      size_t end = start;
+      while (end < document.size() && document[end] != '"') {
+        end += document[end] == '\\' ? 2 : 1;
+      }
+      text = document.substr(start, std::min(end, document.size()) - start);
+      break;
+    }
+  }
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f && c != '%') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char hex[4];
+      snprintf(hex, sizeof hex, "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 // --- H2Stream ---
 
-H2Stream::H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request)
-    : conn_(&conn), id_(id), head_request_(head_request), chunked_request_(chunked_request) {
+H2Stream::H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request,
+                   bool grpc)
+    : conn_(&conn),
+      id_(id),
+      head_request_(head_request),
+      chunked_request_(chunked_request),
+      grpc_(grpc) {
   response_.init(conn.http().stream_response_context());
   response_.set_head_request(head_request);
   response_.set_body_sink(this);
@@ -169,10 +231,7 @@ void H2Stream::translate(const char* data, size_t len) {
         break;  // an interim response (100 Continue) is not relayed
       case MessageParser::Event::kMessageComplete:
         if (head_sent_) {
-          if (body_follows_) {
-            conn_->session().end_body(id_, {});
-          }
-          response_complete_ = true;
+          complete_response();
         }
         break;
       case MessageParser::Event::kError:
@@ -186,6 +245,17 @@ void H2Stream::translate(const char* data, size_t len) {
 
 void H2Stream::submit_response_head() {
   const int status = response_.status();
+  head_sent_ = true;
+  if (grpc_ &&
+      (status != 200 || !response_.header("content-type").starts_with("application/grpc"))) {
+    // Not a gRPC answer (the gateway's own error, or an upstream's HTTP one): a gRPC client
+    // must see a gRPC status, so it goes out as Trailers-Only once its body (the problem
+    // document, for its message) is read.
+    grpc_error_ = true;
+    grpc_status_ = grpc_status_for(status);
+    body_follows_ = false;
+    return;
+  }
   const int n = response_.header_count();
   size_t names = 0;
   for (int i = 0; i < n; ++i) {
@@ -208,16 +278,73 @@ void H2Stream::submit_response_head() {
     fields.emplace_back(low, response_.header_value(i));
   }
   body_follows_ = !head_request_ && status != 204 && status != 304 && response_.has_body();
-  head_sent_ = true;
   if (!conn_->session().submit_head(id_, status, fields, body_follows_)) {
     response_failed_ = true;  // the stream is gone
   }
 }
 
 void H2Stream::on_body(std::string_view data) {
+  if (grpc_error_) {
+    if (grpc_message_.size() < kMaxGrpcDocument) {
+      grpc_message_.append(data.substr(0, kMaxGrpcDocument - grpc_message_.size()));
+    }
+    return;
+  }
   if (conn_ && !data.empty()) {
     conn_->session().append_body(id_, data);
   }
+}
+
+void H2Stream::complete_response() {
+  response_complete_ = true;
+  H2Session& session = conn_->session();
+  if (grpc_error_) {
+    char code[12];
+    const int n = snprintf(code, sizeof code, "%d", grpc_status_);
+    const std::string message = grpc_message(grpc_message_);
+    H2Fields fields = {{"content-type", "application/grpc"},
+                       {"grpc-status", std::string_view(code, static_cast<size_t>(n))}};
+    if (!message.empty()) {
+      fields.emplace_back("grpc-message", message);
+    }
+    session.submit_head(id_, 200, fields, false);  // Trailers-Only: one HEADERS, END_STREAM
+    return;
+  }
+  if (!body_follows_) {
+    return;
+  }
+  // Trailer fields (a chunked body's end; gRPC's status): lower-case, nothing
+  // connection-specific, no pseudo-header.
+  const std::string_view lines = response_.trailers();
+  std::string lower(lines.size(), '\0');
+  H2Fields trailers;
+  size_t pos = 0;
+  while (pos < lines.size()) {
+    const size_t eol = lines.find("\r\n", pos);
+    const size_t end = eol == std::string_view::npos ? lines.size() : eol;
+    const std::string_view line = lines.substr(pos, end - pos);
+    pos = end + 2;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      continue;
+    }
+    const size_t at = static_cast<size_t>(line.data() - lines.data());
+    for (size_t i = 0; i < colon; ++i) {
+      lower[at + i] = ascii_lower(line[i]);
+    }
+    const std::string_view name(lower.data() + at, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+      value.remove_suffix(1);
+    }
+    if (!connection_specific(name) && name != "content-length" && name[0] != ':') {
+      trailers.emplace_back(name, value);
+    }
+  }
+  session.end_body(id_, trailers);
 }
 
 void H2Stream::shutdown_write() {
@@ -518,7 +645,13 @@ void H2Connection::on_request(const H2Request& r) {
   }
   head.append("connection: close\r\n\r\n");
 
-  auto stream = std::make_unique<H2Stream>(*this, r.stream_id, r.method == "HEAD", chunked);
+  bool grpc = false;
+  for (const auto& [name, value] : r.headers) {
+    if (name == "content-type" && value.starts_with("application/grpc")) {
+      grpc = true;
+    }
+  }
+  auto stream = std::make_unique<H2Stream>(*this, r.stream_id, r.method == "HEAD", chunked, grpc);
   H2Stream* s = stream.get();
   s->queue_input(head, 0);
   streams_[r.stream_id] = s;

@@ -43,7 +43,10 @@ class H2Connection;
 // One request stream, as its stream connection sees it.
 class H2Stream final : public Transport, private BodySink {
  public:
-  H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request);
+  // `grpc`: the request is a gRPC call (content-type application/grpc...): an answer that is
+  // not gRPC's own (the gateway's error, an upstream's HTTP error) becomes a Trailers-Only
+  // response with the matching grpc-status.
+  H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request, bool grpc);
   ~H2Stream() override;
 
   // The stream connection this stream is the transport of.
@@ -80,6 +83,8 @@ class H2Stream final : public Transport, private BodySink {
   // Parses the stream connection's HTTP/1.1 output into the stream's frames.
   void translate(const char* data, size_t len);
   void submit_response_head();
+  // The response is complete: the body's end (and trailers) or the Trailers-Only answer.
+  void complete_response();
   void detach();
 
   H2Connection* conn_;
@@ -87,7 +92,11 @@ class H2Stream final : public Transport, private BodySink {
   int32_t id_;
   bool head_request_;
   bool chunked_request_;
-  std::string in_;  // request bytes not yet delivered
+  bool grpc_;
+  bool grpc_error_ = false;   // the answer is not gRPC's: sent as Trailers-Only at its end
+  int grpc_status_ = 0;       // of that answer (HTTP status mapped)
+  std::string grpc_message_;  // from its problem document (bounded)
+  std::string in_;            // request bytes not yet delivered
   size_t in_off_ = 0;
   size_t owed_ = 0;  // DATA bytes not yet given back to the client's windows
   ResponseParser response_;

@@ -123,6 +123,8 @@ void MessageParser::begin_message(const char* data) {
   flags_ = 0;
   body_bytes_ = 0;
   trailer_bytes_ = 0;
+  trailers_.clear();
+  trailers_dropped_ = false;
   in_message_ = false;  // set by on_message_begin at the first byte of a request
   in_head_ = false;
   keep_alive_ = false;
@@ -149,8 +151,19 @@ int MessageParser::on_url(llhttp_t* p, const char* at, size_t n) {
 }
 
 // Chunked trailers arrive through the header callbacks after the head is complete. They are not
-// head fields (and may sit in another buffer than the head): count them against the body limit
-// and drop them.
+// head fields (and may sit in another buffer than the head): count them against the body limit;
+// a response keeps them (copied, bounded) for the client, a request drops them.
+void MessageParser::add_trailer(const char* data, size_t n) {
+  if (kind_ != Kind::kResponse || trailers_dropped_) {
+    return;
+  }
+  if (trailers_.size() + n > kMaxTrailerBytes) {
+    trailers_dropped_ = true;
+    return;
+  }
+  trailers_.append(data, n);
+}
+
 int MessageParser::on_trailer_bytes(size_t n) {
   trailer_bytes_ += n;
   if (body_bytes_ + trailer_bytes_ > body_limit()) {
@@ -162,6 +175,7 @@ int MessageParser::on_trailer_bytes(size_t n) {
 int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   MessageParser* r = self(p);
   if (!r->in_head_) {
+    r->add_trailer(at, n);
     return r->on_trailer_bytes(n);
   }
   if (!(r->flags_ & kInField)) {
@@ -182,6 +196,7 @@ int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
 int MessageParser::on_header_field_complete(llhttp_t* p) {
   MessageParser* r = self(p);
   if (!r->in_head_) {
+    r->add_trailer(": ", 2);
     return 0;
   }
   if (!(r->flags_ & kInField) || r->spans_[r->header_count_ - 1].name_len == 0) {
@@ -195,6 +210,7 @@ int MessageParser::on_header_field_complete(llhttp_t* p) {
 int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
   MessageParser* r = self(p);
   if (!r->in_head_) {
+    r->add_trailer(at, n);
     return r->on_trailer_bytes(n);
   }
   if (r->header_count_ == 0) {
@@ -254,7 +270,11 @@ bool has_cr_lf_or_nul(std::string_view v) {
 
 int MessageParser::on_header_value_complete(llhttp_t* p) {
   MessageParser* r = self(p);
-  if (!r->in_head_ || r->header_count_ == 0) {
+  if (!r->in_head_) {
+    r->add_trailer("\r\n", 2);
+    return 0;
+  }
+  if (r->header_count_ == 0) {
     return 0;
   }
   HeaderSpan& s = r->spans_[r->header_count_ - 1];

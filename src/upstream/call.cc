@@ -576,6 +576,9 @@ void ProxyCall::on_response_complete() {
     enter(State::kSent);
     return;
   }
+  if (up_ && !up_->parser().trailers().empty()) {
+    sink_->on_trailers(up_->parser().trailers());  // before the connection goes back
+  }
   finish();  // the sink writes what ends the response and sends it
 }
 

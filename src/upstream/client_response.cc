@@ -13,6 +13,9 @@ namespace {
 // Room kept for chunk framing around the pieces of one feed: a chunk-size line and CRLF at each
 // end of what was fed, beyond what the input itself carried.
 constexpr size_t kFramingSlack = 64;
+// ... and, for a chunked body, for the trailer section that may end it (ResponseParser keeps at
+// most 1 KiB of it).
+constexpr size_t kTrailerRoom = 1024 + 8;
 // Less room than this is treated as none: wait for the output to drain.
 constexpr size_t kMinRoom = 256;
 
@@ -25,6 +28,7 @@ void ClientResponse::start(const Exchange& x, Downstream& client, int client_min
   client_minor_ = client_minor;
   keep_alive_ = keep_alive;
   request_complete_ = false;
+  trailers_written_ = false;
   framing_ = BodyFraming::kLength;
   head_ = Head::kNone;
   status_ = 0;
@@ -37,7 +41,9 @@ size_t ClientResponse::room() const {
   }
   size_t avail = 0;
   client_->out_space(avail);
-  return avail < kFramingSlack + kMinRoom ? 0 : avail - kFramingSlack;
+  const size_t slack =
+      framing_ == BodyFraming::kChunked ? kFramingSlack + kTrailerRoom : kFramingSlack;
+  return avail < slack + kMinRoom ? 0 : avail - slack;
 }
 
 bool ClientResponse::on_head(const ResponseParser& p) {
@@ -139,12 +145,34 @@ bool ClientResponse::retract() {
   return true;
 }
 
+void ClientResponse::on_trailers(std::string_view lines) {
+  // Relayed in the chunked body's end (gRPC's status travels there). A client that cannot take
+  // them (a Content-Length body, HTTP/1.0) does without; room() keeps space for them.
+  if (framing_ != BodyFraming::kChunked || trailers_written_) {
+    return;
+  }
+  size_t avail = 0;
+  char* out = client_->out_space(avail);
+  if (!out || avail < lines.size() + 3) {
+    return;
+  }
+  std::memcpy(out, "0\r\n", 3);
+  std::memcpy(out + 3, lines.data(), lines.size());
+  client_->out_commit(lines.size() + 3);
+  trailers_written_ = true;
+}
+
 void ClientResponse::on_complete(int) {
   if (framing_ == BodyFraming::kChunked) {
     size_t avail = 0;
     char* out = client_->out_space(avail);
-    std::memcpy(out, "0\r\n\r\n", 5);
-    client_->out_commit(5);
+    if (trailers_written_) {
+      std::memcpy(out, "\r\n", 2);  // the last-chunk line went out with the trailers
+      client_->out_commit(2);
+    } else {
+      std::memcpy(out, "0\r\n\r\n", 5);
+      client_->out_commit(5);
+    }
   }
   flush();
   // The call this belongs to is back in its pool: the client may start the next one on it.

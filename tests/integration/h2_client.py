@@ -335,6 +335,61 @@ def drain(port, path):
     report_goaway(got, closed, started)
 
 
+def call(port, method, path, fields):
+    """One request with extra fields ("name:value" arguments; a gRPC call sends a 5-byte empty
+    message): prints the status, every response field and trailer as `h.NAME` / `t.NAME`,
+    the body size and whether the response was a single HEADERS frame (Trailers-Only)."""
+    sock = connect(port)
+    conn = client(sock)
+    extra = []
+    for f in fields:
+        name, _, value = f.partition(":")
+        extra.append((name, value))
+    grpc = any(n == "content-type" and v.startswith("application/grpc") for n, v in extra)
+    body = b"\x00\x00\x00\x00\x00" if grpc else b""
+    conn.send_headers(1, request_headers(port, path, method, extra), end_stream=not body)
+    if body:
+        conn.send_data(1, body, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    out = {}
+    frames_with_headers = 0
+    deadline = time.monotonic() + 10
+    sock.settimeout(0.1)
+    ended = False
+    while time.monotonic() < deadline and not ended:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                frames_with_headers += 1
+                for name, value in ev.headers:
+                    if name == ":status":
+                        say("status", value)
+                    else:
+                        say("h." + name, value)
+                if ev.stream_ended is not None:
+                    say("trailers_only", 1)
+            elif isinstance(ev, h2.events.TrailersReceived):
+                for name, value in ev.headers:
+                    say("t." + name, value)
+            elif isinstance(ev, h2.events.DataReceived):
+                out["body"] = out.get("body", 0) + len(ev.data)
+                conn.acknowledge_received_data(ev.flow_controlled_length, 1)
+            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                ended = True
+                if isinstance(ev, h2.events.StreamReset):
+                    say("reset", ev.error_code)
+        pending = conn.data_to_send()
+        if pending:
+            sock.sendall(pending)
+    say("body_bytes", out.get("body", 0))
+    say("ended", int(ended))
+
+
 def main():
     scenario, port = sys.argv[1], int(sys.argv[2])
     arg = sys.argv[3] if len(sys.argv) > 3 else None
@@ -354,6 +409,8 @@ def main():
         data_after_end(port)
     elif scenario == "reset-in-flight":
         reset_in_flight(port, sys.argv[3])
+    elif scenario == "call":
+        call(port, sys.argv[3], sys.argv[4], sys.argv[5:])
     elif scenario == "drain":
         drain(port, sys.argv[3])
     else:

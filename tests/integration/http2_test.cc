@@ -50,9 +50,12 @@ class Http2Test : public ProxyTest {
     EXPECT_EQ(r.exit_code, 0) << last_client_;
     return facts(r.out);
   }
+  // Cluster "api" on a test upstream (under /api), "gone" on a port nothing listens on.
   GatewayProcess& start_h2(ConfigSpec spec = {}, const std::string& routes = "") {
     up_ = std::make_unique<Upstream>(std::vector<std::string>{"--name", "one"});
-    return start_proxy(endpoint(up_->port()), "", routes, std::move(spec));
+    return start_proxy(endpoint(up_->port()),
+                       "  gone:\n    endpoints: [" + endpoint(dead_port()) + "]\n", routes,
+                       std::move(spec));
   }
 
   std::unique_ptr<Upstream> up_;
@@ -280,6 +283,61 @@ TEST_F(Http2Test, AnUpstreamThatFailsMidBodyResetsTheStream) {
   const CommandResult down = curl(gw.port(), "/api/gone?reset=1", {"-i"});
   EXPECT_EQ(down.out.rfind("HTTP/2 502", 0), 0u) << down.out;
   EXPECT_NE(down.out.find("application/problem+json"), std::string::npos) << down.out;
+}
+
+TEST_F(Http2Test, TrailersFromAChunkedUpstreamBodyAreRelayed) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto f = h2_client("call", gw.port(),
+                     {"GET",
+                      "/api/t?chunked=1&body_size=3000&trailer=Grpc-Status:0&trailer=X-Sum:"
+                      "abc",
+                      "te:trailers"});
+  EXPECT_EQ(f["status"], "200") << last_client_;
+  EXPECT_EQ(f["body_bytes"], "3000") << last_client_;
+  EXPECT_EQ(f["t.grpc-status"], "0") << last_client_;
+  EXPECT_EQ(f["t.x-sum"], "abc") << last_client_;
+  // An HTTP/1.1 client of a chunked response gets them in the body's end too.
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(
+      c, request("GET", "/api/t?chunked=1&body_size=30&trailer=X-Sum:abc", "TE: trailers\r\n")));
+  std::string raw;
+  read_until_eof(c, raw, 2s);
+  EXPECT_NE(raw.find("\r\n0\r\nX-Sum: abc\r\n\r\n"), std::string::npos) << visible(raw);
+}
+
+TEST_F(Http2Test, TheGatewaysOwnErrorsOnGrpcCallsAreTrailersOnly) {
+  ConfigSpec spec;
+  spec.sections = "rate_limits:\n  one: {key: client_ip, rate: 1/m, burst: 1}\n";
+  auto& gw = start_h2(spec,
+                      "  - match: {prefix: /down}\n    upstream: {cluster: gone}\n"
+                      "  - match: {prefix: /limited}\n    rate_limit: one\n"
+                      "    direct: {body: ok}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::vector<std::string> grpc = {"content-type:application/grpc", "te:trailers"};
+  auto call = [&](const std::string& path) {
+    std::vector<std::string> args = {"POST", path};
+    args.insert(args.end(), grpc.begin(), grpc.end());
+    return h2_client("call", gw.port(), args);
+  };
+  // The upstream is down: UNAVAILABLE, in one HEADERS frame with HTTP status 200.
+  auto down = call("/down/pkg.Service/Method");
+  EXPECT_EQ(down["status"], "200") << last_client_;
+  EXPECT_EQ(down["trailers_only"], "1") << last_client_;
+  EXPECT_EQ(down["h.content-type"], "application/grpc") << last_client_;
+  EXPECT_EQ(down["h.grpc-status"], "14") << last_client_;
+  EXPECT_FALSE(down["h.grpc-message"].empty()) << last_client_;
+  EXPECT_EQ(down["body_bytes"], "0") << last_client_;
+  // Over the rate limit: RESOURCE_EXHAUSTED.
+  call("/limited/pkg.Service/Method");
+  auto limited = call("/limited/pkg.Service/Method");
+  EXPECT_EQ(limited["h.grpc-status"], "8") << last_client_;
+  // No route: UNIMPLEMENTED.
+  auto missing = call("/nowhere/pkg.Service/Method");
+  EXPECT_EQ(missing["h.grpc-status"], "12") << last_client_;
+  // The same failure for a client that is not gRPC stays an HTTP error.
+  auto plain = h2_client("call", gw.port(), {"GET", "/down/x"});
+  EXPECT_EQ(plain["status"], "502") << last_client_;
 }
 
 TEST_F(Http2Test, DrainSendsGoawayAndLetsOpenStreamsFinish) {

@@ -32,6 +32,7 @@
 //   body_size=N       body is N bytes of valid JSON: a string "abc...zabc..." (N >= 2).
 //                     Body precedence: json, echo, body_size, base.
 //   header=Name:Value add a response header; may repeat.
+//   trailer=Name:Value with chunked=1: a trailer field after the last chunk; may repeat.
 //   delay=D           sleep D before doing anything else (D: 200ms, 1s, 500us; a bare number is
 //   ms). chunked=1         Transfer-Encoding: chunked, chunk=N bytes per chunk (default 1024).
 //   slow=D            write the body in pieces of `chunk` bytes, sleeping D between pieces
@@ -476,6 +477,7 @@ struct Plan {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::string> extra_headers;
+  std::vector<std::string> trailers;  // chunked=1: fields after the last chunk
   Micros delay{0};
   Micros slow{0};
   size_t chunk = 1024;
@@ -624,6 +626,13 @@ bool plan_response(const Request& req, Plan& p, std::string& why) {
         return false;
       }
       p.extra_headers.push_back(v.substr(0, colon) + ": " + std::string(trim(v.substr(colon + 1))));
+    } else if (key == "trailer") {
+      size_t colon = v.find(':');
+      if (colon == std::string::npos || !is_token(std::string_view(v).substr(0, colon)) ||
+          v.find_first_of("\r\n") != std::string::npos) {
+        return false;
+      }
+      p.trailers.push_back(v.substr(0, colon) + ": " + std::string(trim(v.substr(colon + 1))));
     } else if (key == "delay" || key == "slow") {
       auto d = parse_duration(v);
       if (!d) {
@@ -746,7 +755,11 @@ bool send_response(int fd, const Request& req, const Plan& p) {
     }
   }
   if (p.chunked && !p.close_mid_body) {
-    out += "0\r\n\r\n";
+    out += "0\r\n";
+    for (const std::string& t : p.trailers) {
+      out += t + "\r\n";
+    }
+    out += "\r\n";
   }
   return send_all(fd, out) && !p.close && !p.close_mid_body;
 }

@@ -9,6 +9,7 @@
 #include <llhttp.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "ringgate/config/config.h"
@@ -154,8 +155,13 @@ class MessageParser {
   char* scratch_ = nullptr;          // head bytes, then the header table
   HeaderSpan* spans_ = nullptr;
   uint64_t body_bytes_ = 0;
-  uint64_t trailer_bytes_ = 0;  // chunked trailers: dropped, but bounded with the body
-  uint32_t scratch_len_ = 0;    // head bytes copied into scratch_
+  uint64_t trailer_bytes_ = 0;  // chunked trailers: bounded with the body
+  // A response's trailer fields (ResponseParser::trailers); a request's are dropped.
+  static constexpr size_t kMaxTrailerBytes = 1024;
+  std::string trailers_;
+  bool trailers_dropped_ = false;
+  void add_trailer(const char* data, size_t n);
+  uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;
   uint32_t head_bytes_ = 0;
@@ -194,6 +200,9 @@ class ResponseParser final : public MessageParser {
   // The upstream closed the connection. kMessageComplete when that ended a body read until
   // close, kNeedMore when no response was in progress, kError for a truncated one.
   Event finish();
+  // After kMessageComplete: the chunked body's trailer fields, as "name: value\r\n" lines (as
+  // received, up to kMaxTrailerBytes: a larger section is dropped whole); empty if none.
+  std::string_view trailers() const { return trailers_dropped_ ? std::string_view() : trailers_; }
 };
 
 }  // namespace ringgate

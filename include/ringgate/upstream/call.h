@@ -49,6 +49,9 @@ class ResponseSink : public BodySink {
   virtual size_t room() const { return SIZE_MAX; }
   // The final response head (never 1xx). false refuses it: the try fails as a bad response.
   virtual bool on_head(const ResponseParser& p) = 0;
+  // The chunked body ended with trailer fields ("name: value\r\n" lines, valid for this call
+  // only); on_complete() follows.
+  virtual void on_trailers(std::string_view /*lines*/) {}
   // The response is complete; `status` is the upstream's. The call is over.
   virtual void on_complete(int status) = 0;
   // No usable response; the call is over.
@@ -84,6 +87,7 @@ class ClientResponse final : public ResponseSink {
   size_t room() const override;
   bool on_head(const ResponseParser& p) override;
   void on_body(std::string_view data) override;
+  void on_trailers(std::string_view lines) override;
   void on_complete(int status) override;
   void on_failed(const Error& error) override;
   void flush() override;
@@ -105,6 +109,7 @@ class ClientResponse final : public ResponseSink {
   int client_minor_ = 1;
   bool keep_alive_ = true;
   bool request_complete_ = false;
+  bool trailers_written_ = false;  // "0\r\n" and the trailer fields are in the output
 };
 
 // One proxied request or gateway call. Lives from start() until its sink has been told the
