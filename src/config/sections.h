@@ -88,7 +88,9 @@ void load_server(const Loader& loader, const Field& f, ServerConfig& server);
 // A listener's `tls:` map; builds its contexts (so a bad certificate is reported here).
 std::shared_ptr<const TlsListenConfig> load_listener_tls(const Loader& loader, const Field& f);
 // A cluster's `tls:` map; builds its client context (a bad CA or client key is reported here).
-std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader, const Field& f);
+// `h2`: the cluster speaks HTTP/2 (its client offers ALPN h2).
+std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader, const Field& f,
+                                                           bool h2 = false);
 // TLS with every default (verified against the system's store); a failure is reported at `f`.
 std::shared_ptr<const TlsUpstreamConfig> default_upstream_tls(const Loader& loader, const Field& f);
 // Returns whether `listen` was given.

@@ -22,7 +22,7 @@ class TlsLoader : public Loader {
   explicit TlsLoader(const Loader& loader) : Loader(loader) {}
 
   std::shared_ptr<const TlsListenConfig> load(const Field& f) const;
-  std::shared_ptr<const TlsUpstreamConfig> load_upstream(const Field& f) const;
+  std::shared_ptr<const TlsUpstreamConfig> load_upstream(const Field& f, bool h2) const;
 
  private:
   std::string read_file_path(const Field& f) const;
@@ -152,7 +152,7 @@ std::shared_ptr<const TlsListenConfig> TlsLoader::load(const Field& f) const {
   return tls;
 }
 
-std::shared_ptr<const TlsUpstreamConfig> TlsLoader::load_upstream(const Field& f) const {
+std::shared_ptr<const TlsUpstreamConfig> TlsLoader::load_upstream(const Field& f, bool h2) const {
   if (!f.node.IsMap()) {
     fail(f,
          "expected a map such as {sni: api.internal, ca: certs/ca.pem}, got " + describe(f.node));
@@ -179,6 +179,7 @@ std::shared_ptr<const TlsUpstreamConfig> TlsLoader::load_upstream(const Field& f
     tls->client_cert = read_file_path(*cert);
     tls->client_key = read_file_path(*key);
   }
+  tls->h2 = h2;
   std::string why;
   tls->client = TlsClient::create(*tls, why);
   if (!tls->client) {
@@ -196,8 +197,9 @@ std::shared_ptr<const TlsListenConfig> load_listener_tls(const Loader& loader, c
   return TlsLoader(loader).load(f);
 }
 
-std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader, const Field& f) {
-  return TlsLoader(loader).load_upstream(f);
+std::shared_ptr<const TlsUpstreamConfig> load_upstream_tls(const Loader& loader, const Field& f,
+                                                           bool h2) {
+  return TlsLoader(loader).load_upstream(f, h2);
 }
 
 std::shared_ptr<const TlsUpstreamConfig> default_upstream_tls(const Loader& loader,

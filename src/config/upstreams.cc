@@ -104,7 +104,7 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   const Section s(*this, f,
                   {"endpoints", "balance", "hash_key", "keepalive", "keepalive_timeout",
                    "max_requests_per_connection", "connect_timeout", "dns_refresh", "health",
-                   "outlier", "circuit", "retry_budget", "host", "tls"});
+                   "outlier", "circuit", "retry_budget", "host", "tls", "protocol"});
   UpstreamConfig up;
   up.name = std::move(name);
   up.mark = source_mark(key);
@@ -165,8 +165,16 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   if (const Field* v = s.find("retry_budget")) {
     load_retry_budget(*v, up.retry_budget);
   }
+  if (const Field* v = s.find("protocol")) {
+    const std::string p = read_string(*v);
+    if (p == "h2") {
+      up.protocol = UpstreamProtocol::kH2;
+    } else if (p != "http1") {
+      fail(*v, "unknown protocol \"" + p + "\": expected http1 or h2");
+    }
+  }
   if (const Field* v = s.find("tls")) {
-    up.tls = load_upstream_tls(*this, *v);
+    up.tls = load_upstream_tls(*this, *v, up.protocol == UpstreamProtocol::kH2);
   }
   return up;
 }

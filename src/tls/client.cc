@@ -54,6 +54,10 @@ std::shared_ptr<TlsClient> TlsClient::create(const TlsUpstreamConfig& config, st
   // Sessions are kept per endpoint by the shard (TlsResumption), not in OpenSSL's locked cache.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+  if (config.h2) {
+    static const unsigned char kH2[] = {2, 'h', '2'};
+    SSL_CTX_set_alpn_protos(ctx, kH2, sizeof kH2);  // 0 on success (not 1)
+  }
   if (config.verify) {
     const bool loaded = config.ca.empty()
                             ? SSL_CTX_set_default_verify_paths(ctx) == 1

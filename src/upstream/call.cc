@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "h2_upstream.h"
 #include "pool.h"
 #include "ringgate/core/assert.h"
 #include "ringgate/http/error_reply.h"
@@ -15,6 +16,49 @@
 namespace ringgate {
 
 namespace {
+
+// A gRPC call's grpc-timeout (content-type application/grpc...): "1-8 digits and a unit" (H M S
+// m u n), in milliseconds (at least 1); 0 without one, or when it cannot be read.
+uint64_t grpc_timeout_ms(const RequestParser& p) {
+  if (!p.header("content-type").starts_with("application/grpc")) {
+    return 0;
+  }
+  const std::string_view t = p.header("grpc-timeout");
+  if (t.size() < 2 || t.size() > 9) {
+    return 0;
+  }
+  uint64_t n = 0;
+  for (char c : t.substr(0, t.size() - 1)) {
+    if (c < '0' || c > '9') {
+      return 0;
+    }
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  uint64_t ms = 0;
+  switch (t.back()) {
+    case 'H':
+      ms = n * 3600 * 1000;
+      break;
+    case 'M':
+      ms = n * 60 * 1000;
+      break;
+    case 'S':
+      ms = n * 1000;
+      break;
+    case 'm':
+      ms = n;
+      break;
+    case 'u':
+      ms = n / 1000;
+      break;
+    case 'n':
+      ms = n / 1000000;
+      break;
+    default:
+      return 0;
+  }
+  return std::max<uint64_t>(ms, 1);
+}
 
 // Room kept for chunk framing around the pieces of one feed: a chunk-size line and CRLF at each
 // end of what was fed, beyond what the input itself carried.
@@ -121,6 +165,10 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
     return refuse(ErrorKind::kAtLimit);
   }
   deadline_ms_ = shard_.now_ms() + static_cast<uint64_t>(action.timeout.count());
+  if (const uint64_t grpc = grpc_timeout_ms(p); grpc > 0) {
+    // A gRPC call's own deadline bounds the upstream call too, when it is the shorter.
+    deadline_ms_ = std::min(deadline_ms_, shard_.now_ms() + grpc);
+  }
   const UpstreamConfig& cfg = *cluster.config;
   if (cfg.balance == BalanceKind::kRingHash || cfg.balance == BalanceKind::kMaglev) {
     std::string_view key;
@@ -398,7 +446,24 @@ Error ProxyCall::try_once() {
   UpstreamEndpoint& ep = c.endpoints[static_cast<size_t>(index)];
   bump(ep.counters->requests);
   UpstreamConn* conn = ep.idle;
-  if (conn) {
+  if (c.config->protocol == UpstreamProtocol::kH2) {
+    // A stream on a connection to the endpoint that has room (a new connection otherwise).
+    ErrorKind why = ErrorKind::kNone;
+    bool opened = false;
+    conn = shard_.open_h2_stream(c, ep, why, opened);
+    if (!conn) {
+      bump(why == ErrorKind::kAtLimit ? c.counters.circuit_rejections
+                                      : c.counters.connect_failures);
+      const Error error = c.error(why);
+      count_failure(error);
+      return error;
+    }
+    bump(opened ? c.counters.pool_misses : c.counters.pool_hits);
+    conn->attach(this);
+    ++c.pending;
+    holds_pending_ = true;
+    conn->connect();
+  } else if (conn) {
     bump(c.counters.pool_hits);
     conn->attach(this);
   } else {

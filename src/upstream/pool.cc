@@ -33,10 +33,31 @@ UpstreamConn::UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster,
   shard_.opened();
 }
 
+UpstreamConn::UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster,
+                           UpstreamEndpoint& endpoint, std::unique_ptr<Transport> stream)
+    : Timer(&UpstreamConn::on_timer),
+      shard_(shard),
+      cluster_(cluster),
+      endpoint_(endpoint),
+      fd_(-1),
+      generation_(endpoint.generation),
+      plain_(shard.reactor(), -1, *this),
+      stream_io_(std::move(stream)),
+      io_(stream_io_.get()) {
+  parser_.init(shard.response_parser_context());
+}
+
 UpstreamConn::~UpstreamConn() = default;
 
 void UpstreamConn::connect() {
   state_ = State::kConnecting;
+  if (stream_io_) {
+    // The stream's connection connects (or is up): on_ready() when it can carry the request.
+    shard_.timers().arm(
+        *this, shard_.now_ms() + static_cast<uint64_t>(cluster_.config->connect_timeout.count()));
+    io_->start_input();
+    return;
+  }
   connect_inflight_ = true;
   shard_.reactor().submit_connect(fd_, endpoint_.address.get(), endpoint_.address.length, this,
                                   kOpConnect);
@@ -73,7 +94,7 @@ void UpstreamConn::release(bool reusable) {
   ++requests_;
   const UpstreamConfig& cfg = *cluster_.config;
   const bool keep =
-      reusable && state_ == State::kActive && in_.empty() && !peer_eof_ &&
+      reusable && !stream_io_ && state_ == State::kActive && in_.empty() && !peer_eof_ &&
       generation_ == endpoint_.generation && !parser_.in_message() && !io_->sending() &&
       !shard_.draining() && endpoint_.idle_count < cfg.keepalive &&
       (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
@@ -154,7 +175,8 @@ void UpstreamConn::connect_failed(ErrorKind kind) {
 }
 
 void UpstreamConn::arm_recv() {
-  if (state_ == State::kClosing || (state_ == State::kConnecting && !tls_) || peer_eof_) {
+  if (state_ == State::kClosing || (state_ == State::kConnecting && !tls_ && !stream_io_) ||
+      peer_eof_) {
     return;
   }
   io_->start_input();
@@ -363,10 +385,12 @@ void UpstreamConn::close() {
   shard_.timers().disarm(*this);
   release_input();
   parser_.release();
-  --endpoint_.connections;
-  --cluster_.connections;
-  drop(cluster_.counters.connections_active);
-  drop(endpoint_.counters->connections_active);
+  if (!stream_io_) {
+    --endpoint_.connections;
+    --cluster_.connections;
+    drop(cluster_.counters.connections_active);
+    drop(endpoint_.counters->connections_active);
+  }
   if (connect_inflight_) {
     shard_.reactor().submit_cancel(this, kOpConnect);
   }

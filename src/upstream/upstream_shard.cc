@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "h2_upstream.h"
 #include "pool.h"
 #include "ringgate/core/hash.h"
 #include "ringgate/net/socket.h"
@@ -37,11 +38,61 @@ UpstreamShard::UpstreamShard(Shard& shard, const Config& config, BufferChains& c
   response_parser_context_.limits = &config.server.limits;
   response_parser_context_.scratch_pool = &scratch_pool_;
   response_parser_context_.shared_spans = response_spans_.data();
+  stream_request_spans_.resize(config.server.limits.headers);
+  stream_request_context_.limits = &config.server.limits;
+  stream_request_context_.scratch_pool = &scratch_pool_;
+  stream_request_context_.shared_spans = stream_request_spans_.data();
 }
 
 UpstreamShard::~UpstreamShard() {
   for (UpstreamConn* u : dead_) {
     delete u;
+  }
+  for (H2Upstream* h : h2_dead_) {
+    delete h;
+  }
+}
+
+UpstreamConn* UpstreamShard::open_h2_stream(UpstreamCluster& c, UpstreamEndpoint& ep,
+                                            ErrorKind& error, bool& opened) {
+  opened = false;
+  H2Upstream* h = nullptr;
+  for (H2Upstream* candidate : ep.h2) {
+    if (candidate->has_capacity()) {
+      h = candidate;
+      break;
+    }
+  }
+  if (!h) {
+    if (c.connections >= c.max_connections) {
+      error = ErrorKind::kAtLimit;
+      return nullptr;
+    }
+    const int fd = open_stream_socket(ep.address.family());
+    if (fd < 0) {
+      error = ErrorKind::kConnect;
+      return nullptr;
+    }
+    reactor().register_fd(fd);
+    h = new H2Upstream(*this, c, ep, fd);
+    h->connect();
+    opened = true;
+  }
+  auto stream = std::make_unique<H2ClientStream>(*h, &stream_request_context_);
+  H2ClientStream* s = stream.get();
+  auto* u = new UpstreamConn(*this, c, ep, std::move(stream));
+  s->bind(*u);
+  h->add(*s);
+  return u;
+}
+
+void UpstreamShard::unschedule_h2(H2Upstream* h) {
+  for (auto* list : {&h2_pending_, &h2_round_}) {
+    for (H2Upstream*& p : *list) {
+      if (p == h) {
+        p = nullptr;
+      }
+    }
   }
 }
 
@@ -84,6 +135,10 @@ void UpstreamShard::begin_drain(ConnectionSuccessor* successor) {
   for (auto& c : clusters_) {
     const bool moves = successor_ && (!c->config->tls || successor_->takes_tls());
     for (UpstreamEndpoint& ep : c->endpoints) {
+      // HTTP/2 connections take no new streams and close once theirs are done.
+      for (H2Upstream* h : ep.h2) {
+        h->drain();
+      }
       // hand_over() takes a connection out of the idle list at once (then closes it).
       while (ep.idle) {
         if (moves) {
@@ -130,12 +185,31 @@ void UpstreamShard::adopt(int fd, std::string_view cluster, std::string_view end
 void UpstreamShard::end_of_iteration() {
   Reactor& reactor = shard_.reactor();
   resume_starved(reactor, starved_);
+  // HTTP/2 work callbacks left for now (a stream's request, input for a stream connection).
+  for (int round = 0; round < 8 && !h2_pending_.empty(); ++round) {
+    h2_round_.swap(h2_pending_);
+    for (H2Upstream* h : h2_round_) {
+      if (h) {
+        h->scheduled = false;
+        h->pump();
+      }
+    }
+    h2_round_.clear();
+  }
   for (UpstreamConn* u : dead_) {
-    reactor.submit_close(u->fd());
+    if (!u->stream()) {
+      reactor.submit_close(u->fd());
+      --open_;
+    }
     delete u;
-    --open_;
   }
   dead_.clear();
+  for (H2Upstream* h : h2_dead_) {
+    reactor.submit_close(h->fd());
+    delete h;
+    --open_;
+  }
+  h2_dead_.clear();
 }
 
 }  // namespace ringgate

@@ -336,17 +336,22 @@ def drain(port, path):
 
 
 def call(port, method, path, fields):
-    """One request with extra fields ("name:value" arguments; a gRPC call sends a 5-byte empty
-    message): prints the status, every response field and trailer as `h.NAME` / `t.NAME`,
+    """One request with extra fields ("name:value" arguments; a gRPC call sends one message, empty
+    or "msg:TEXT"): prints the status, every response field and trailer as `h.NAME` / `t.NAME`,
     the body size and whether the response was a single HEADERS frame (Trailers-Only)."""
     sock = connect(port)
     conn = client(sock)
     extra = []
+    message = b""
     for f in fields:
         name, _, value = f.partition(":")
-        extra.append((name, value))
+        if name == "msg":
+            message = value.encode()  # the gRPC message's bytes
+        else:
+            extra.append((name, value))
     grpc = any(n == "content-type" and v.startswith("application/grpc") for n, v in extra)
-    body = b"\x00\x00\x00\x00\x00" if grpc else b""
+    body = b"\x00" + len(message).to_bytes(4, "big") + message if grpc else b""
+    started = time.monotonic()
     conn.send_headers(1, request_headers(port, path, method, extra), end_stream=not body)
     if body:
         conn.send_data(1, body, end_stream=True)
@@ -388,6 +393,7 @@ def call(port, method, path, fields):
             sock.sendall(pending)
     say("body_bytes", out.get("body", 0))
     say("ended", int(ended))
+    say("elapsed_ms", int((time.monotonic() - started) * 1000))
 
 
 def main():

@@ -4,7 +4,11 @@
 // (h2_client.py, on Debian's python3-h2): rapid reset, CONTINUATION, SETTINGS and PING floods,
 // an oversized header list, a window that never opens, DATA on a closed stream.
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+
 #include <csignal>
+#include <fstream>
 #include <future>
 #include <map>
 #include <thread>
@@ -338,6 +342,141 @@ TEST_F(Http2Test, TheGatewaysOwnErrorsOnGrpcCallsAreTrailersOnly) {
   // The same failure for a client that is not gRPC stays an HTTP error.
   auto plain = h2_client("call", gw.port(), {"GET", "/down/x"});
   EXPECT_EQ(plain["status"], "502") << last_client_;
+}
+
+// --- HTTP/2 upstreams (protocol: h2) ---
+
+TEST_F(Http2Test, AnH2ClusterMultiplexesRequestsOnOneConnection) {
+  const std::string www = dir_.path() + "/www";
+  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
+  std::string blob;
+  for (int i = 0; i < 200000; ++i) {
+    blob.push_back(static_cast<char>('A' + (i * 7) % 26));
+  }
+  std::ofstream(www + "/blob.txt", std::ios::binary) << blob;
+  std::ofstream(www + "/small.json", std::ios::binary) << "{\"ok\":true}";
+  const uint16_t port = free_port();
+  const pid_t origin = start_process({"nghttpd", "--no-tls", "-d", www, std::to_string(port)});
+  ASSERT_GT(origin, 0);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{origin};
+  for (int i = 0; i < 100 && !connect_to(port, 100ms).valid(); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ConfigSpec spec;
+  spec.upstreams = "  h2up:\n    endpoints: [" + endpoint(port) + "]\n    protocol: h2\n";
+  spec.routes = "  - match: {prefix: /h2/}\n    upstream: {cluster: h2up, strip_prefix: /h2}\n" +
+                default_routes();
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // HTTP/1.1 in front, HTTP/2 behind: the body whole, its length kept.
+  auto r = fetch(gw.port(), request("GET", "/h2/blob.txt"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw.substr(0, 300);
+  EXPECT_EQ(r->body, blob);
+  EXPECT_EQ(r->header("content-length").value_or(""), "200000");
+  // Many requests at once, from HTTP/2 and HTTP/1.1 clients, under the origin's 100 streams a
+  // connection: one upstream connection carries them all.
+  const std::string base = "http://127.0.0.1:" + std::to_string(gw.port());
+  const CommandResult load =
+      run_command({"h2load", "-n", "3000", "-c", "4", "-m", "16", base + "/h2/small.json"}, 60s);
+  EXPECT_NE(load.out.find("3000 succeeded, 0 failed"), std::string::npos) << load.out;
+  const CommandResult wrk = run_command({"wrk", "-t1", "-c32", "-d1s", base + "/h2/small.json"});
+  EXPECT_EQ(wrk.out.find("Non-2xx"), std::string::npos) << wrk.out;
+  EXPECT_EQ(wrk.out.find("Socket errors"), std::string::npos) << wrk.out;
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"h2up\"}"), 1);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_connections_active{upstream=\"h2up\"}"), 1);
+  // Over the origin's SETTINGS_MAX_CONCURRENT_STREAMS (100), another connection takes the rest.
+  const CommandResult wide =
+      run_command({"h2load", "-n", "3000", "-c", "10", "-m", "20", base + "/h2/small.json"}, 60s);
+  EXPECT_NE(wide.out.find("3000 succeeded, 0 failed"), std::string::npos) << wide.out;
+  EXPECT_LE(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"h2up\"}"), 2);
+  // A missing file: the origin's 404, relayed.
+  auto missing = fetch(gw.port(), request("GET", "/h2/nothing"));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+}
+
+class GrpcTest : public Http2Test {
+ protected:
+  void SetUp() override {
+    origin_ = std::make_unique<Upstream>(
+        Program{{"/usr/bin/python3", std::string(source_dir()) + "/tests/integration/grpc_peer.py",
+                 "serve"}});
+    ASSERT_NE(origin_->port(), 0);
+  }
+  GatewayProcess& start_grpc(ConfigSpec spec = {}, const std::string& routes = "") {
+    spec.upstreams = "  grpc:\n    endpoints: [" + endpoint(origin_->port()) +
+                     "]\n    protocol: h2\n  down:\n    endpoints: [" + endpoint(dead_port()) +
+                     "]\n    protocol: h2\n";
+    spec.routes =
+        routes + "  - match: {prefix: /test.Echo/}\n    upstream: grpc\n" + default_routes();
+    return start(spec);
+  }
+  std::map<std::string, std::string> grpc_call(uint16_t port, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/python3",
+                                     std::string(source_dir()) + "/tests/integration/grpc_peer.py",
+                                     "call", std::to_string(port)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const CommandResult r = run_command(argv, 30s);
+    last_client_ = r.out + r.err;
+    return facts(r.out);
+  }
+
+  std::unique_ptr<Upstream> origin_;
+};
+
+TEST_F(GrpcTest, UnaryAndStreamingCallsPassThroughWithMetadataAndStatus) {
+  auto& gw = start_grpc();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto unary = grpc_call(gw.port(), {"unary", "hello"});
+  EXPECT_EQ(unary["code"], "OK") << last_client_;
+  EXPECT_EQ(unary["response"], "olleh") << last_client_;
+  EXPECT_EQ(unary["x-echo"], "back") << last_client_;  // metadata both ways
+  auto stream = grpc_call(gw.port(), {"stream", "50"});
+  EXPECT_EQ(stream["code"], "OK") << last_client_;
+  EXPECT_EQ(stream["count"], "50") << last_client_;
+  EXPECT_EQ(stream["last"], "msg-49") << last_client_;
+  // The upstream's own statuses travel in its trailers.
+  auto fail = grpc_call(gw.port(), {"fail"});
+  EXPECT_EQ(fail["code"], "NOT_FOUND") << last_client_;
+  EXPECT_EQ(fail["details"], "no such thing") << last_client_;
+  auto missing = grpc_call(gw.port(), {"missing"});
+  EXPECT_EQ(missing["code"], "UNIMPLEMENTED") << last_client_;
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"grpc\"}"), 1);
+}
+
+TEST_F(GrpcTest, TheGatewaysFailuresAreGrpcStatuses) {
+  ConfigSpec spec;
+  spec.sections = "rate_limits:\n  one: {key: client_ip, rate: 1/m, burst: 1}\n";
+  auto& gw = start_grpc(spec,
+                        "  - match: {prefix: /test.Echo/Slow}\n    rate_limit: one\n"
+                        "    upstream: grpc\n"
+                        "  - match: {prefix: /down/}\n"
+                        "    upstream: {cluster: down, strip_prefix: /down}\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // The cluster cannot be reached: UNAVAILABLE.
+  auto h2 =
+      h2_client("call", gw.port(),
+                {"POST", "/down/test.Echo/Unary", "content-type:application/grpc", "te:trailers"});
+  EXPECT_EQ(h2["h.grpc-status"], "14") << last_client_;
+  // The call's deadline (grpc-timeout) bounds the upstream call: DEADLINE_EXCEEDED from the
+  // gateway, well before the origin's answer (2 s) and the route's timeout.
+  auto late = h2_client("call", gw.port(),
+                        {"POST", "/test.Echo/Slow", "content-type:application/grpc", "te:trailers",
+                         "grpc-timeout:300m", "msg:2000"});
+  EXPECT_EQ(late["h.grpc-status"], "4") << last_client_;
+  EXPECT_EQ(late["trailers_only"], "1") << last_client_;
+  EXPECT_LT(std::stoi(late["elapsed_ms"].empty() ? "99999" : late["elapsed_ms"]), 1500)
+      << last_client_;
+  // Over the rate limit (the first call above took the one allowed): RESOURCE_EXHAUSTED.
+  auto limited = grpc_call(gw.port(), {"slow", "10"});
+  EXPECT_EQ(limited["code"], "RESOURCE_EXHAUSTED") << last_client_;
 }
 
 TEST_F(Http2Test, DrainSendsGoawayAndLetsOpenStreamsFinish) {

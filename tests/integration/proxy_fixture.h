@@ -17,6 +17,7 @@
 
 namespace ringgate::it {
 
+using test_upstream::Program;
 using test_upstream::Upstream;
 // A port nothing listens on: bound, never listened, then closed.
 inline uint16_t dead_port() {

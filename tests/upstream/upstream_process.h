@@ -24,12 +24,24 @@ inline int remaining_ms(std::chrono::steady_clock::time_point deadline) {
   return left.count() <= 0 ? 0 : static_cast<int>(left.count());
 }
 
-// One test_upstream process; SIGKILLed on destruction if still running.
+// Any program that prints "listening HOST:PORT" on stdout once it accepts (program tag).
+struct Program {
+  std::vector<std::string> argv;
+};
+
+// One test_upstream process (or another origin, Program); SIGKILLed on destruction if still
+// running.
 class Upstream {
  public:
   explicit Upstream(std::vector<std::string> extra = {}, std::string listen = "127.0.0.1:0") {
     std::vector<std::string> args = {TEST_UPSTREAM_BINARY, "--listen", listen};
     args.insert(args.end(), extra.begin(), extra.end());
+    launch(std::move(args));
+  }
+  explicit Upstream(Program program) { launch(std::move(program.argv)); }
+
+ private:
+  void launch(std::vector<std::string> args) {
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) {
       return;
@@ -70,6 +82,8 @@ class Upstream {
       port_ = static_cast<uint16_t>(std::atoi(line.c_str() + colon + 1));
     }
   }
+
+ public:
   ~Upstream() {
     if (pid_ > 0 && !reaped_) {
       kill(pid_, SIGKILL);

@@ -336,6 +336,12 @@ struct RetryBudgetConfig {
 
 inline constexpr uint32_t kKeepaliveUnlimited = UINT32_MAX;  // `keepalive: unlimited`
 
+// How a cluster's endpoints are spoken to.
+enum class UpstreamProtocol : uint8_t {
+  kHttp1,  // HTTP/1.1, one request at a time per pooled connection
+  kH2,     // HTTP/2: many requests per connection (prior knowledge, or ALPN h2 with tls:)
+};
+
 struct UpstreamConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;
@@ -359,6 +365,8 @@ struct UpstreamConfig {
   std::string host_value;  // kFixed: host[:port] as written
   // `tls:`: HTTPS to the endpoints (verified by default); null: plain HTTP.
   std::shared_ptr<const TlsUpstreamConfig> tls;
+  // `protocol: http1 | h2`.
+  UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
   SourceMark mark;
 };
 

@@ -54,6 +54,7 @@ struct TlsUpstreamConfig {
   bool verify = true;       // off only for testing: the peer is then whoever answers
   std::string client_cert;  // client certificate (the upstream's mTLS), with client_key
   std::string client_key;
+  bool h2 = false;                    // the cluster speaks HTTP/2: ALPN offers h2 (and only h2)
   std::shared_ptr<TlsClient> client;  // built when the config is loaded
 };
 

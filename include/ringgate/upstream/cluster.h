@@ -20,6 +20,7 @@
 
 namespace ringgate {
 
+class H2Upstream;
 class UpstreamConn;
 
 // Per cluster and shard; written only by the shard, summed on scrape.
@@ -111,7 +112,8 @@ struct UpstreamEndpoint {
   uint32_t consecutive_5xx = 0;
   uint32_t consecutive_connect_failures = 0;
   SharedEndpoint* shared = nullptr;
-  TlsResumption tls_session;  // the session the next TLS connection offers (tls clusters)
+  TlsResumption tls_session;    // the session the next TLS connection offers (tls clusters)
+  std::vector<H2Upstream*> h2;  // protocol h2: this shard's connections to the endpoint
 };
 
 struct UpstreamCluster {

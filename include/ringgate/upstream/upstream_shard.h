@@ -22,6 +22,7 @@
 
 namespace ringgate {
 
+class H2Upstream;
 class UpstreamConn;
 
 class UpstreamShard {
@@ -90,6 +91,17 @@ class UpstreamShard {
   void add_starved(UpstreamConn* u);
   void retire(UpstreamConn* u);
 
+  // --- HTTP/2 clusters (src/upstream/h2_upstream.h) ---
+  // A stream connection for one request to `ep`, on a connection with room (opened when none
+  // has, `opened` set then); null when the cluster is at circuit.max_connections or no socket
+  // could be made (`error` says which).
+  UpstreamConn* open_h2_stream(UpstreamCluster& c, UpstreamEndpoint& ep, ErrorKind& error,
+                               bool& opened);
+  // Runs the connection's pump at the end of this loop iteration.
+  void schedule_h2(H2Upstream* h) { h2_pending_.push_back(h); }
+  void unschedule_h2(H2Upstream* h);
+  void retire_h2(H2Upstream* h) { h2_dead_.push_back(h); }
+
  private:
   Shard& shard_;
   TlsShard tls_;
@@ -105,6 +117,13 @@ class UpstreamShard {
   uint32_t open_ = 0;  // upstream connections not yet retired
   std::vector<UpstreamConn*> starved_;
   std::vector<UpstreamConn*> dead_;
+  // HTTP/2: the streams' request parsers (a table of their own: they parse inside a call's
+  // send), connections whose pump is due, and those retired.
+  std::vector<HeaderSpan> stream_request_spans_;
+  ParserContext stream_request_context_;
+  std::vector<H2Upstream*> h2_pending_;
+  std::vector<H2Upstream*> h2_round_;
+  std::vector<H2Upstream*> h2_dead_;
   bool draining_ = false;
   ConnectionSuccessor* successor_ = nullptr;
 };
