@@ -402,6 +402,45 @@ TEST_F(Http2Test, AnH2ClusterMultiplexesRequestsOnOneConnection) {
   EXPECT_EQ(missing->status, 404);
 }
 
+TEST_F(Http2Test, AnH2ClusterOverTlsNegotiatesH2ByAlpn) {
+  ASSERT_EQ(make_certificate(dir_.path(), {"up", {"up.test", "127.0.0.1"}}), "");
+  const std::string www = dir_.path() + "/www";
+  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
+  std::ofstream(www + "/small.json", std::ios::binary) << "{\"tls\":true}";
+  const uint16_t port = free_port();
+  const pid_t origin = start_process({"nghttpd", "-d", www, std::to_string(port),
+                                      dir_.path() + "/up.key", dir_.path() + "/up.pem"});
+  ASSERT_GT(origin, 0);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{origin};
+  for (int i = 0; i < 100 && !connect_to(port, 100ms).valid(); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::string tls = "    tls: {sni: up.test, ca: " + dir_.path() + "/up.pem}\n";
+  ConfigSpec spec;
+  spec.upstreams = "  h2tls:\n    endpoints: [" + endpoint(port) + "]\n    protocol: h2\n" + tls +
+                   "  h1tls:\n    endpoints: [" + endpoint(port) + "]\n" + tls;
+  spec.routes = "  - match: {prefix: /h2/}\n    upstream: {cluster: h2tls, strip_prefix: /h2}\n"
+                "  - match: {prefix: /h1/}\n    upstream: {cluster: h1tls, strip_prefix: /h1}\n" +
+                default_routes();
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/h2/small.json"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+  EXPECT_EQ(r->body, "{\"tls\":true}");
+  // The same origin offers only h2: an HTTP/1.1 cluster cannot speak to it (502), which shows
+  // the h2 cluster's answer came over HTTP/2.
+  auto h1 = fetch(gw.port(), request("GET", "/h1/small.json"));
+  ASSERT_TRUE(h1);
+  EXPECT_EQ(h1->status, 502) << h1->raw;
+}
+
 class GrpcTest : public Http2Test {
  protected:
   void SetUp() override {

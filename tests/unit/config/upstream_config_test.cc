@@ -51,6 +51,7 @@ upstreams:
     keepalive_timeout: 90s
     max_requests_per_connection: 1000
     connect_timeout: 250ms
+    protocol: h2
     dns_refresh: 0
     health:
       path: /ready?deep=1
@@ -112,6 +113,7 @@ TEST(UpstreamConfig, EveryFieldRoundTrips) {
   EXPECT_EQ(users.hash_key.name, "x-user");  // lower-cased
   EXPECT_EQ(users.keepalive, 8u);
   EXPECT_EQ(users.keepalive_timeout, Duration(90000));
+  EXPECT_EQ(users.protocol, UpstreamProtocol::kH2);
   EXPECT_EQ(users.max_requests_per_connection, 1000u);
   EXPECT_EQ(users.connect_timeout, Duration(250));
   EXPECT_EQ(users.dns_refresh, Duration(0));
@@ -183,6 +185,7 @@ routes:
   EXPECT_EQ(up.max_requests_per_connection, d.max_requests_per_connection);
   EXPECT_EQ(up.connect_timeout, d.connect_timeout);
   EXPECT_EQ(up.dns_refresh, d.dns_refresh);
+  EXPECT_EQ(up.protocol, UpstreamProtocol::kHttp1);
   EXPECT_FALSE(up.health.enabled);
   EXPECT_EQ(up.outlier.consecutive_5xx, d.outlier.consecutive_5xx);
   EXPECT_EQ(up.outlier.consecutive_connect_failures, d.outlier.consecutive_connect_failures);
@@ -327,6 +330,7 @@ TEST(UpstreamConfig, EmbeddedDefaultDocumentsEveryOption) {
                           "keepalive_timeout:",
                           "max_requests_per_connection:",
                           "connect_timeout:",
+                          "protocol:",
                           "dns_refresh:",
                           "health:",
                           "path:",
@@ -390,7 +394,9 @@ const ErrorCase kErrors[] = {
     {SERVER "upstreams:\n  a:\n    endpoint: [\"127.0.0.1:1\"]\n", "t.yaml:4:5",
      "unknown key 'endpoint' in 'upstreams.a' (expected one of: endpoints, balance, hash_key, "
      "keepalive, keepalive_timeout, max_requests_per_connection, connect_timeout, dns_refresh, "
-     "health, outlier, circuit, retry_budget, host, tls)"},
+     "health, outlier, circuit, retry_budget, host, tls, protocol)"},
+    {SERVER "upstreams:\n  a:\n    endpoints: [\"127.0.0.1:1\"]\n    protocol: h3\n", "t.yaml:5:15",
+     "upstreams.a.protocol: unknown protocol \"h3\": expected http1 or h2"},
     {SERVER "upstreams:\n  a: \"127.0.0.1:1\"\n", "t.yaml:3:6",
      "upstreams.a: expected a map, got '127.0.0.1:1'"},
     {SERVER "upstreams:\n  a: {balance: p2c}\n", "t.yaml:3:6", "upstreams.a: missing 'endpoints'"},
