@@ -577,7 +577,15 @@ void H2Connection::update_timer() {
     }
     return;
   }
-  if (streams_.empty() && session_.open_streams() == 0) {
+  if (session_.partial_heads() > 0) {
+    // A request head begun and not finished (CONTINUATION frames that do not come): as long as
+    // an HTTP/1.1 head may take.
+    if (deadline_ != Deadline::kHeader) {
+      deadline_ = Deadline::kHeader;
+      const Duration d = http_.limits().header_timeout;
+      timers.arm(*this, http_.shard().now_ms() + static_cast<uint64_t>(d.count()));
+    }
+  } else if (streams_.empty() && session_.open_streams() == 0) {
     if (deadline_ != Deadline::kIdle) {
       deadline_ = Deadline::kIdle;
       const Duration idle = http_.limits().idle_timeout;
@@ -596,6 +604,9 @@ void H2Connection::on_timer(Timer* t) {
   if (d == Deadline::kIdle) {
     bump(c->http_.counters().idle_timeouts);
     c->begin_drain();  // GOAWAY NO_ERROR, then closed
+  } else if (d == Deadline::kHeader) {
+    bump(c->http_.counters().header_timeouts);
+    c->begin_drain();  // GOAWAY: the streams it holds finish, the unfinished head is not waited for
   } else if (d == Deadline::kGoaway) {
     c->close_streams();
     c->outer_.close_now();

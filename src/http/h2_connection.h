@@ -172,7 +172,7 @@ class H2Connection final : public H2Handler, public Timer {
   iovec iov_{};
   msghdr msg_{};
   H2Counts seen_;  // the session's counts already in the shard's counters
-  enum class Deadline : uint8_t { kNone, kIdle, kGoaway };
+  enum class Deadline : uint8_t { kNone, kHeader, kIdle, kGoaway };
   Deadline deadline_ = Deadline::kNone;
   bool draining_ = false;  // GOAWAY submitted: no new streams
   bool closing_ = false;   // finished or the outer connection is closing

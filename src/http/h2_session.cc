@@ -131,6 +131,9 @@ struct H2Callbacks {
       return 0;
     }
     const bool delivered = it->second.delivered;
+    if (delivered || it->second.too_large) {
+      --s.delivered_;
+    }
     s.streams_.erase(it);
     if (delivered) {
       s.handler_.on_stream_closed(stream_id, error_code);  // the handler saw its request
@@ -423,6 +426,7 @@ void H2Session::deliver_request(int32_t stream_id, bool end_stream) {
   }
   Stream& st = it->second;
   ++counts_.streams;
+  ++delivered_;
   if (st.too_large) {
     answer_too_large(stream_id);
     return;

@@ -145,6 +145,17 @@ def continuation_flood(port, count):
     report_goaway(got, closed, started)
 
 
+def stalled_head(port):
+    """A HEADERS frame without END_HEADERS and nothing after it: the head never completes."""
+    sock = connect(port)
+    client(sock)
+    encoder = hpack.Encoder()
+    started = time.monotonic()
+    sock.sendall(HeadersFrame(1, encoder.encode(request_headers(port, "/hello"))).serialize())
+    got, closed = read_frames(sock, 6)
+    report_goaway(got, closed, started)
+
+
 def control_flood(port, kind, count):
     """`count` SETTINGS (or PING) frames back to back."""
     sock = connect(port)
@@ -411,6 +422,8 @@ def main():
         post_unsized(port, sys.argv[3], int(sys.argv[4]))
     elif scenario == "closed-window":
         closed_window(port, sys.argv[3], float(sys.argv[4]))
+    elif scenario == "stalled-head":
+        stalled_head(port)
     elif scenario == "data-after-end":
         data_after_end(port)
     elif scenario == "reset-in-flight":

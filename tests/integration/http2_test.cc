@@ -242,6 +242,18 @@ TEST_F(Http2Test, FloodsOfControlFramesEndTheConnection) {
   EXPECT_GE(metric(gw.admin_port(), "ringgate_http2_goaway_enhance_your_calm_total"), 2);
 }
 
+TEST_F(Http2Test, AHeadThatNeverCompletesMeetsTheHeaderTimeout) {
+  ConfigSpec spec;
+  spec.limits = {{"header_timeout", "500ms"}};
+  auto& gw = start_h2(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto f = h2_client("stalled-head", gw.port());
+  EXPECT_EQ(f["goaway"], "0") << last_client_;
+  EXPECT_EQ(f["closed"], "1") << last_client_;
+  EXPECT_LT(std::stoi(f["elapsed_ms"].empty() ? "99999" : f["elapsed_ms"]), 4000) << last_client_;
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_header_timeouts_total"), 1);
+}
+
 TEST_F(Http2Test, DataOnAClosedStreamIsAnError) {
   auto& gw = start_h2();
   ASSERT_TRUE(gw.ok()) << gw.error();
@@ -425,9 +437,10 @@ TEST_F(Http2Test, AnH2ClusterOverTlsNegotiatesH2ByAlpn) {
   ConfigSpec spec;
   spec.upstreams = "  h2tls:\n    endpoints: [" + endpoint(port) + "]\n    protocol: h2\n" + tls +
                    "  h1tls:\n    endpoints: [" + endpoint(port) + "]\n" + tls;
-  spec.routes = "  - match: {prefix: /h2/}\n    upstream: {cluster: h2tls, strip_prefix: /h2}\n"
-                "  - match: {prefix: /h1/}\n    upstream: {cluster: h1tls, strip_prefix: /h1}\n" +
-                default_routes();
+  spec.routes =
+      "  - match: {prefix: /h2/}\n    upstream: {cluster: h2tls, strip_prefix: /h2}\n"
+      "  - match: {prefix: /h1/}\n    upstream: {cluster: h1tls, strip_prefix: /h1}\n" +
+      default_routes();
   auto& gw = start(spec);
   ASSERT_TRUE(gw.ok()) << gw.error();
   auto r = fetch(gw.port(), request("GET", "/h2/small.json"));

@@ -115,6 +115,9 @@ class H2Session {
   void shutdown();
   // Streams open (requests received and not yet closed).
   size_t open_streams() const { return streams_.size(); }
+  // Streams whose request head has begun and is not complete yet (HEADERS without END_HEADERS
+  // and its CONTINUATION frames still to come).
+  size_t partial_heads() const { return streams_.size() - delivered_; }
 
   // Frames into output() now, no more than the output limit holds (called by feed() and
   // respond(); the owner calls it for the rest, e.g. once its last write is out).
@@ -166,6 +169,7 @@ class H2Session {
   bool in_callback_ = false;  // inside feed(): frames are produced once it returns
   bool shut_down_ = false;
   bool manual_window_ = false;
+  size_t delivered_ = 0;         // streams whose head went to the handler (or was answered 431)
   uint64_t offence_window_ = 0;  // the second the offences are counted in (steady clock)
   uint32_t offences_ = 0;
 };
