@@ -58,10 +58,11 @@ struct CurlResponse {
 CurlResponse split_response(const std::string& out) {
   CurlResponse r;
   const size_t end = out.find("\r\n\r\n");
-  if (out.rfind("HTTP/1.1 ", 0) != 0 || end == std::string::npos) {
+  const bool h2 = out.rfind("HTTP/2 ", 0) == 0;
+  if ((!h2 && out.rfind("HTTP/1.1 ", 0) != 0) || end == std::string::npos) {
     return r;
   }
-  r.status = std::atoi(out.c_str() + 9);
+  r.status = std::atoi(out.c_str() + (h2 ? 7 : 9));
   r.head = out.substr(0, end + 2);
   for (char& c : r.head) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -194,6 +195,25 @@ TEST_F(DemoTest, ProductDetailsSpliceThreeServices) {
   EXPECT_EQ(body.at("reviews.count"), reviews.at("count"));
   EXPECT_EQ(body.at("reviews.items"), reviews.at("items"));
   EXPECT_EQ(body.at("reviews.productId"), "<absent>");  // allow: [rating, count, items]
+}
+
+TEST_F(DemoTest, AggregationAnswersHttpTwoClientsAlike) {
+  // The printed example, with HTTP/2 (prior knowledge): the same merged body, and the partial
+  // answer's header, as over HTTP/1.1.
+  for (const char* what : {"product details", "are down"}) {
+    std::string command = example(what);
+    const std::string h1 = run_shell(command).out;
+    command.replace(0, 4, "curl --http2-prior-knowledge");
+    if (command.find(" -si ") == std::string::npos) {
+      EXPECT_EQ(run_shell(command).out, h1) << command;
+      continue;
+    }
+    const std::string out = run_shell(command).out;
+    EXPECT_EQ(out.rfind("HTTP/2 200", 0), 0u) << out;
+    CurlResponse r = split_response(out);
+    EXPECT_TRUE(r.has_header("ringgate-partial: recommendations")) << r.head;
+    EXPECT_EQ(r.body, split_response(h1).body);
+  }
 }
 
 TEST_F(DemoTest, MobileClientsGetTheSmallerProjection) {

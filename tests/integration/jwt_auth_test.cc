@@ -105,6 +105,26 @@ TEST_F(JwtAuthTest, AValidTokenPassesAndItsClaimsReplaceTheClientsHeaders) {
   }
 }
 
+TEST_F(JwtAuthTest, HttpTwoClientsAreCheckedAlike) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_auth(up.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string url = "http://127.0.0.1:" + std::to_string(gw.port()) + "/orders/1";
+  const CommandResult none =
+      run_command({"curl", "-sS", "--http2-prior-knowledge", "-i", url}, 10s);
+  EXPECT_EQ(none.out.rfind("HTTP/2 401", 0), 0u) << none.out;
+  EXPECT_NE(none.out.find("www-authenticate: Bearer"), std::string::npos) << none.out;
+  const CommandResult ok = run_command(
+      {"curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+       "authorization: Bearer " + token(ec_, claims(), "ec-1"), "-H", "x-user-id: admin", url},
+      10s);
+  EXPECT_EQ(ok.out, "200") << ok.err;
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 1u);
+  EXPECT_EQ(values(rec.requests[0], "x-user-id"), std::vector<std::string>{"ann"})
+      << visible(rec.requests[0]);
+}
+
 // Key files reload with the config: after a reload the JWKS file is read again, so a key added
 // there is trusted and a key removed is not.
 TEST_F(JwtAuthTest, AReloadReadsTheJwksFileAgain) {
