@@ -261,10 +261,11 @@ void H2Stream::submit_response_head() {
   for (int i = 0; i < n; ++i) {
     names += response_.header_name(i).size();
   }
-  std::string lower;
+  std::string& lower = conn_->lower_scratch();
+  lower.clear();
   lower.reserve(names);  // views into it stay valid: it never grows past this
-  H2Fields fields;
-  fields.reserve(static_cast<size_t>(n));
+  H2Fields& fields = conn_->fields_scratch();
+  fields.clear();
   for (int i = 0; i < n; ++i) {
     const std::string_view name = response_.header_name(i);
     const size_t at = lower.size();
@@ -401,7 +402,7 @@ H2Connection::~H2Connection() {
   http_.unschedule_h2(this);
   // Streams still attached (the shard is being destroyed): their connections go with this one.
   while (!streams_.empty()) {
-    H2Stream* s = streams_.begin()->second;
+    H2Stream* s = streams_.front();
     Connection* owner = s->owner();
     s->close();
     http_.discard_stream(owner);
@@ -467,7 +468,7 @@ void H2Connection::close_streams() {
   closing_ = true;
   http_.shard().timers().disarm(*this);
   while (!streams_.empty()) {
-    H2Stream* s = streams_.begin()->second;
+    H2Stream* s = streams_.front();
     Connection* owner = s->owner();
     s->cut(true);
     // The stream connection hears its input end now and closes: its close() forgets it.
@@ -485,10 +486,7 @@ void H2Connection::pump() {
     return;
   }
   for (int round = 0; round < 16; ++round) {
-    round_.clear();
-    for (const auto& [id, s] : streams_) {
-      round_.push_back(s);
-    }
+    round_ = streams_;
     bool did = false;
     for (H2Stream* s : round_) {
       if (closing_) {
@@ -613,6 +611,15 @@ void H2Connection::on_timer(Timer* t) {
   }
 }
 
+H2Stream* H2Connection::find(int32_t id) const {
+  for (H2Stream* s : streams_) {
+    if (s->id() == id) {
+      return s;
+    }
+  }
+  return nullptr;
+}
+
 void H2Connection::on_request(const H2Request& r) {
   bool has_length = false;
   for (const auto& [name, value] : r.headers) {
@@ -624,8 +631,8 @@ void H2Connection::on_request(const H2Request& r) {
   // The request as HTTP/1.1: the stream connection parses it with the same parser, limits and
   // normalisation as any other. The library has checked the fields (lower-case names, no
   // CR, LF or NUL, no connection-specific fields, the pseudo-headers a request needs).
-  std::string head;
-  head.reserve(128 + r.path.size() + r.authority.size());
+  std::string& head = head_;
+  head.clear();
   head.append(r.method).push_back(' ');
   head.append(r.method == "CONNECT" ? r.authority : r.path);
   head.append(" HTTP/1.1\r\n");
@@ -665,18 +672,18 @@ void H2Connection::on_request(const H2Request& r) {
   auto stream = std::make_unique<H2Stream>(*this, r.stream_id, r.method == "HEAD", chunked, grpc);
   H2Stream* s = stream.get();
   s->queue_input(head, 0);
-  streams_[r.stream_id] = s;
+  streams_.push_back(s);
   http_.open_stream(std::move(stream), outer_);
   update_timer();
 }
 
 void H2Connection::on_body(int32_t stream_id, std::string_view data, bool last) {
-  const auto it = streams_.find(stream_id);
-  if (it == streams_.end()) {
+  H2Stream* found = find(stream_id);
+  if (!found) {
     session_.consume(stream_id, data.size());  // nobody reads it: the window comes back now
     return;
   }
-  H2Stream& s = *it->second;
+  H2Stream& s = *found;
   if (!s.chunked_request()) {
     if (!data.empty()) {
       s.queue_input(data, data.size());
@@ -696,11 +703,11 @@ void H2Connection::on_body(int32_t stream_id, std::string_view data, bool last) 
 }
 
 void H2Connection::on_stream_closed(int32_t stream_id, uint32_t error_code) {
-  const auto it = streams_.find(stream_id);
-  if (it == streams_.end()) {
+  H2Stream* found = find(stream_id);
+  if (!found) {
     return;
   }
-  H2Stream& s = *it->second;
+  H2Stream& s = *found;
   if (error_code != 0 || !s.response_complete()) {
     s.cut(true);  // reset by the client (or by the library): the request is abandoned
   }

@@ -25,7 +25,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "ringgate/core/reactor.h"
@@ -143,7 +142,10 @@ class H2Connection final : public H2Handler, public Timer {
   Reactor& reactor();
   int fd() const { return io_.fd(); }
   bool closing() const { return closing_; }
-  void forget(H2Stream& s) { streams_.erase(s.id()); }
+  void forget(H2Stream& s) { std::erase(streams_, &s); }
+  // Scratch the streams fill and hand to the session at once (kept: no allocation per stream).
+  std::string& lower_scratch() { return lower_; }
+  H2Fields& fields_scratch() { return fields_; }
 
   // H2Handler
   void on_request(const H2Request& request) override;
@@ -165,7 +167,13 @@ class H2Connection final : public H2Handler, public Timer {
   Connection& outer_;
   Transport& io_;
   H2Session session_;
-  std::unordered_map<int32_t, H2Stream*> streams_;
+  // The streams with a connection, in arrival order: at most max_concurrent_streams, looked up
+  // by a scan (no node per stream).
+  std::vector<H2Stream*> streams_;
+  H2Stream* find(int32_t id) const;
+  std::string head_;  // on_request(): the HTTP/1.1 head being written
+  std::string lower_;
+  H2Fields fields_;
   std::vector<H2Stream*> round_;  // pump(): the streams of one round
   std::string wire_;              // the frames in the send in flight
   size_t wire_sent_ = 0;

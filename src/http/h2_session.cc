@@ -42,7 +42,7 @@ struct H2Callbacks {
 
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      self(user).streams_[frame->hd.stream_id];
+      self(user).open_stream(frame->hd.stream_id);
     }
     return 0;
   }
@@ -134,7 +134,7 @@ struct H2Callbacks {
     if (delivered || it->second.too_large) {
       --s.delivered_;
     }
-    s.streams_.erase(it);
+    s.close_stream(it);
     if (delivered) {
       s.handler_.on_stream_closed(stream_id, error_code);  // the handler saw its request
     }
@@ -195,6 +195,37 @@ struct H2Callbacks {
 
 H2Session::H2Session(const H2Limits& limits, H2Handler& handler)
     : limits_(limits), handler_(handler) {}
+
+H2Session::Stream& H2Session::open_stream(int32_t stream_id) {
+  if (spare_.empty()) {
+    return streams_[stream_id];
+  }
+  auto node = std::move(spare_.back());
+  spare_.pop_back();
+  node.key() = stream_id;
+  return streams_.insert(std::move(node)).position->second;
+}
+
+void H2Session::close_stream(std::map<int32_t, Stream>::iterator it) {
+  constexpr size_t kMaxSpare = 128;
+  constexpr size_t kMaxKeptBytes = 16 * 1024;
+  auto node = streams_.extract(it);
+  Stream& st = node.mapped();
+  if (spare_.size() >= kMaxSpare || st.storage.capacity() + st.body.capacity() > kMaxKeptBytes) {
+    return;  // freed here
+  }
+  st.storage.clear();
+  st.fields.clear();
+  st.header_bytes = 0;
+  st.too_large = false;
+  st.delivered = false;
+  st.body.clear();
+  st.body_sent = 0;
+  st.body_end = false;
+  st.deferred = false;
+  st.trailers.clear();
+  spare_.push_back(std::move(node));
+}
 
 H2Session::~H2Session() {
   nghttp2_session_del(session_);
@@ -308,8 +339,9 @@ bool H2Session::submit_head(int32_t stream_id, int status, const H2Fields& field
   st.body_end = false;
   char code[8];
   const int n = snprintf(code, sizeof code, "%d", status);
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(fields.size() + 1);
+  // The shard thread's scratch (one session submits at a time): no allocation per response.
+  static thread_local std::vector<nghttp2_nv> nva;
+  nva.clear();
   nva.push_back(field(":status", std::string_view(code, static_cast<size_t>(n))));
   for (const auto& [name, value] : fields) {
     nva.push_back(field(name, value));
@@ -431,7 +463,9 @@ void H2Session::deliver_request(int32_t stream_id, bool end_stream) {
     answer_too_large(stream_id);
     return;
   }
-  H2Request r;
+  H2Request& r = request_;
+  r.method = r.scheme = r.authority = r.path = {};
+  r.headers.clear();
   r.stream_id = stream_id;
   r.end_stream = end_stream;
   for (size_t i = 0; i + 1 < st.fields.size(); i += 2) {

@@ -227,10 +227,12 @@ void H2ClientStream::submit_request() {
   for (int i = 0; i < n; ++i) {
     names += request_.header_name(i).size();
   }
-  std::string lower;
+  // The shard thread's scratch (one request is submitted at a time): no allocation per call.
+  static thread_local std::string lower;
+  static thread_local std::vector<nghttp2_nv> nva;
+  lower.clear();
   lower.reserve(names);  // views into it stay valid: it never grows past this
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(static_cast<size_t>(n) + 4);
+  nva.clear();
   nva.push_back(field(":method", method));
   nva.push_back(field(":scheme", conn_->tls() ? "https" : "http"));
   nva.push_back(field(":authority", authority));

@@ -157,10 +157,18 @@ class H2Session {
 
   friend struct H2Callbacks;
 
+  // A stream's entry for a new request: a kept one when there is (its buffers' capacity too).
+  Stream& open_stream(int32_t stream_id);
+  void close_stream(std::map<int32_t, Stream>::iterator it);
+
   H2Limits limits_;
   H2Handler& handler_;
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, Stream> streams_;
+  // Entries of closed streams kept for the next ones (bounded), and scratch reused by every
+  // request and response: no allocation per stream once warm.
+  std::vector<std::map<int32_t, Stream>::node_type> spare_;
+  H2Request request_;
   std::string out_;
   size_t out_limit_ = SIZE_MAX;
   H2Counts counts_;
