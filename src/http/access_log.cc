@@ -307,7 +307,7 @@ void RequestLog::write_combined(const Exchange& x, Line& line) {
   line.raw(method_name(p.method()));
   line.ch(' ');
   line.escaped_text(x.log.target, kTargetBudget);
-  line.raw(p.http_minor() == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+  line.raw(x.http2 ? " HTTP/2.0\" " : p.http_minor() == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
   line.number(x.log.status);
   line.ch(' ');
   line.number(x.log.bytes_out);

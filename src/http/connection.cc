@@ -328,6 +328,7 @@ void Connection::on_head() {
   Exchange& x = *x_;
   x.trusted_hops = http_.config().server.trusted_hops;
   x.tls = secure_;
+  x.http2 = stream_;
   x.head_request = parser_->method() == HTTP_HEAD;
   x.timings.accepted_us = accepted_us_;
   x.timings.head_us = http_.shard().now_us();

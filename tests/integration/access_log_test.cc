@@ -173,6 +173,14 @@ TEST_F(AccessLogTest, CombinedFormatIsNginxs) {
                            R"("GET /hello\?a=%22b HTTP/1\.1" 200 \d+ "https://r\.example/" )"
                            R"("probe/1\.0")")))
       << lines[0];
+  // An HTTP/2 request says so.
+  const CommandResult h2 =
+      run_command({"curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null",
+                   "http://127.0.0.1:" + std::to_string(gw.port()) + "/hello"});
+  ASSERT_EQ(h2.exit_code, 0) << h2.err;
+  const auto both = wait_lines(log_file(), 2);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_NE(both[1].find("\"GET /hello HTTP/2.0\" 200 "), std::string::npos) << both[1];
 }
 
 TEST_F(AccessLogTest, SamplingKeepsEveryFailureAndAFractionOfSuccesses) {

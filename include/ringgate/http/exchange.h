@@ -125,6 +125,7 @@ class Exchange {
   std::string_view client_certificate() const { return owner_.client_certificate(); }
   uint32_t trusted_hops = 0;  // server.trusted_hops
   bool tls = false;           // the client connection is HTTPS (X-Forwarded-Proto)
+  bool http2 = false;         // the request came on an HTTP/2 stream (logs say HTTP/2.0)
   uint8_t path_flags = 0;     // PathFlag bits of the normalised path
   bool head_request = false;
   // The client's address for limits and hashing: the peer, or with trusted proxies in front
