@@ -176,6 +176,12 @@ UpstreamConfig UpstreamsLoader::load_upstream(const Field& f, std::string name,
   if (const Field* v = s.find("tls")) {
     up.tls = load_upstream_tls(*this, *v, up.protocol == UpstreamProtocol::kH2);
   }
+  if (const Field* v = s.find("health"); v && up.protocol == UpstreamProtocol::kH2) {
+    // An HTTP/2-only endpoint would fail every HTTP/1.1 check and be taken out for good.
+    fail(*v,
+         "active health checks speak HTTP/1.1 and cannot check a protocol: h2 cluster; "
+         "outlier detection (outlier:) still takes failing endpoints out");
+  }
   return up;
 }
 

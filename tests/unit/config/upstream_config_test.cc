@@ -41,6 +41,7 @@ routes:
 upstreams:
   orders:
     endpoints: ["127.0.0.1:9101", "[::1]:9102", "svc.local:80"]
+    protocol: h2
   users.v2:
     endpoints:
       - {address: "10.0.0.1:80", weight: 5}
@@ -51,7 +52,6 @@ upstreams:
     keepalive_timeout: 90s
     max_requests_per_connection: 1000
     connect_timeout: 250ms
-    protocol: h2
     dns_refresh: 0
     health:
       path: /ready?deep=1
@@ -82,6 +82,7 @@ TEST(UpstreamConfig, EveryFieldRoundTrips) {
   ASSERT_EQ(c.upstreams.size(), 2u);
 
   const UpstreamConfig& orders = c.upstreams[0];
+  EXPECT_EQ(orders.protocol, UpstreamProtocol::kH2);
   EXPECT_EQ(orders.name, "orders");
   EXPECT_EQ(orders.mark.file, "full.yaml");
   EXPECT_EQ(orders.mark.line, 19);
@@ -97,23 +98,23 @@ TEST(UpstreamConfig, EveryFieldRoundTrips) {
 
   const UpstreamConfig& users = c.upstreams[1];
   EXPECT_EQ(users.name, "users.v2");
-  EXPECT_EQ(users.mark.line, 21);
+  EXPECT_EQ(users.mark.line, 22);
   EXPECT_EQ(users.mark.column, 3);
   ASSERT_EQ(users.endpoints.size(), 2u);
   EXPECT_EQ(users.endpoints[0].address, "10.0.0.1:80");
   EXPECT_EQ(users.endpoints[0].weight, 5u);
-  EXPECT_EQ(users.endpoints[0].mark.line, 23);  // the map form points at its address
+  EXPECT_EQ(users.endpoints[0].mark.line, 24);  // the map form points at its address
   EXPECT_EQ(users.endpoints[0].mark.column, 19);
   EXPECT_EQ(users.endpoints[1].address, "10.0.0.2:80");
   EXPECT_EQ(users.endpoints[1].weight, 1u);
-  EXPECT_EQ(users.endpoints[1].mark.line, 24);
+  EXPECT_EQ(users.endpoints[1].mark.line, 25);
   EXPECT_EQ(users.endpoints[1].mark.column, 9);
   EXPECT_EQ(users.balance, BalanceKind::kMaglev);
   EXPECT_EQ(users.hash_key.kind, HashKeyConfig::Kind::kHeader);
   EXPECT_EQ(users.hash_key.name, "x-user");  // lower-cased
   EXPECT_EQ(users.keepalive, 8u);
   EXPECT_EQ(users.keepalive_timeout, Duration(90000));
-  EXPECT_EQ(users.protocol, UpstreamProtocol::kH2);
+  EXPECT_EQ(users.protocol, UpstreamProtocol::kHttp1);
   EXPECT_EQ(users.max_requests_per_connection, 1000u);
   EXPECT_EQ(users.connect_timeout, Duration(250));
   EXPECT_EQ(users.dns_refresh, Duration(0));
@@ -397,6 +398,9 @@ const ErrorCase kErrors[] = {
      "health, outlier, circuit, retry_budget, host, tls, protocol)"},
     {SERVER "upstreams:\n  a:\n    endpoints: [\"127.0.0.1:1\"]\n    protocol: h3\n", "t.yaml:5:15",
      "upstreams.a.protocol: unknown protocol \"h3\": expected http1 or h2"},
+    {SERVER
+     "upstreams:\n  a:\n    endpoints: [\"127.0.0.1:1\"]\n    protocol: h2\n    health: {}\n",
+     "t.yaml:6:13", "upstreams.a.health: active health checks speak HTTP/1.1"},
     {SERVER "upstreams:\n  a: \"127.0.0.1:1\"\n", "t.yaml:3:6",
      "upstreams.a: expected a map, got '127.0.0.1:1'"},
     {SERVER "upstreams:\n  a: {balance: p2c}\n", "t.yaml:3:6", "upstreams.a: missing 'endpoints'"},
