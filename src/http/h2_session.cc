@@ -152,8 +152,8 @@ struct H2Callbacks {
     return 0;
   }
 
-  static ssize_t read_body(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
-                           uint32_t* flags, nghttp2_data_source*, void* user) {
+  static ssize_t read_body(nghttp2_session* session, int32_t stream_id, uint8_t* /*buf*/,
+                           size_t length, uint32_t* flags, nghttp2_data_source*, void* user) {
     H2Session& s = self(user);
     const auto it = s.streams_.find(stream_id);
     if (it == s.streams_.end()) {
@@ -165,11 +165,10 @@ struct H2Callbacks {
       st.deferred = true;  // resumed by append_body() or end_body()
       return NGHTTP2_ERR_DEFERRED;
     }
-    memcpy(buf, st.body.data() + st.body_sent, n);
-    st.body_sent += n;
-    if (st.body_sent == st.body.size()) {
-      st.body.clear();
-      st.body_sent = 0;
+    // The bytes go straight from the stream's body into the output, after the frame header
+    // (send_data): not copied into the library's frame buffer first.
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (st.body_sent + n == st.body.size()) {
       if (st.body_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!st.trailers.empty()) {
@@ -190,6 +189,25 @@ struct H2Callbacks {
       }
     }
     return static_cast<ssize_t>(n);
+  }
+
+  // A DATA frame read_body() left uncopied: its header, then its bytes from the stream's body.
+  static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                       size_t length, nghttp2_data_source*, void* user) {
+    H2Session& s = self(user);
+    const auto it = s.streams_.find(frame->hd.stream_id);
+    if (it == s.streams_.end() || frame->data.padlen > 0) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;  // neither happens: no padding, the stream is there
+    }
+    H2Session::Stream& st = it->second;
+    s.out_.append(reinterpret_cast<const char*>(framehd), 9);
+    s.out_.append(st.body.data() + st.body_sent, length);
+    st.body_sent += length;
+    if (st.body_sent == st.body.size()) {
+      st.body.clear();
+      st.body_sent = 0;
+    }
+    return 0;
   }
 };
 
@@ -243,6 +261,7 @@ bool H2Session::start(bool manual_window, uint32_t connection_window) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, H2Callbacks::on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, H2Callbacks::on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, H2Callbacks::on_frame_send);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, H2Callbacks::send_data);
   nghttp2_option* opt = nullptr;
   if (nghttp2_option_new(&opt) != 0) {
     nghttp2_session_callbacks_del(cbs);
