@@ -4,6 +4,7 @@ that never opens its window, request bodies without a length. Run by http2_test.
 python3 (python3-h2, python3-hyperframe, python3-hpack).
 
     h2_client.py SCENARIO PORT [ARG]
+    h2_client.py serve reset|cut   (an origin that misbehaves: see serve())
 
 Prints one `key=value` line per fact observed (the test asserts on them); exit 0 unless the
 client itself failed (no connection).
@@ -16,6 +17,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 import hpack
 from hyperframe.frame import (ContinuationFrame, DataFrame, HeadersFrame, PingFrame,
@@ -407,7 +409,49 @@ def call(port, method, path, fields):
     say("elapsed_ms", int((time.monotonic() - started) * 1000))
 
 
+def serve(mode):
+    """An HTTP/2 origin (prior knowledge) on 127.0.0.1:0 that misbehaves as `mode` says:
+    reset: RST_STREAM (INTERNAL_ERROR) on every request, before any response;
+    cut: a 200 head and part of a body with no length, then RST_STREAM.
+    Prints "listening 127.0.0.1:PORT"; serves until killed."""
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    print(f"listening 127.0.0.1:{listener.getsockname()[1]}", flush=True)
+
+    def handle(sock):
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        if mode == "reset":
+                            conn.reset_stream(ev.stream_id, 2)
+                        elif mode == "cut":
+                            conn.send_headers(ev.stream_id, [(":status", "200")])
+                            conn.send_data(ev.stream_id, b"x" * 1000)
+                            conn.reset_stream(ev.stream_id, 2)
+                sock.sendall(conn.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError):
+            return
+        finally:
+            sock.close()
+
+    while True:
+        sock, _ = listener.accept()
+        threading.Thread(target=handle, args=(sock,), daemon=True).start()
+
+
 def main():
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2])
+        return
     scenario, port = sys.argv[1], int(sys.argv[2])
     arg = sys.argv[3] if len(sys.argv) > 3 else None
     if scenario == "rapid-reset":

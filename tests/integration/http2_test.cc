@@ -454,6 +454,84 @@ TEST_F(Http2Test, AnH2ClusterOverTlsNegotiatesH2ByAlpn) {
   EXPECT_EQ(h1->status, 502) << h1->raw;
 }
 
+// An HTTP/2 origin that misbehaves (h2_client.py serve MODE).
+std::unique_ptr<Upstream> bad_h2_origin(const std::string& mode) {
+  return std::make_unique<Upstream>(
+      Program{{"/usr/bin/python3", std::string(source_dir()) + "/tests/integration/h2_client.py",
+               "serve", mode}});
+}
+
+// nghttpd serving `dir` on a free port (prior knowledge), killed with the test.
+struct Nghttpd {
+  explicit Nghttpd(const std::string& dir) : port(free_port()) {
+    pid = start_process({"nghttpd", "--no-tls", "-d", dir, std::to_string(port)});
+    for (int i = 0; i < 100 && pid > 0 && !connect_to(port, 100ms).valid(); ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ~Nghttpd() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  uint16_t port;
+  pid_t pid = -1;
+};
+
+TEST_F(Http2Test, AnH2UpstreamsFailuresAreAnsweredLikeAnyUpstreams) {
+  auto reset = bad_h2_origin("reset");
+  auto cut = bad_h2_origin("cut");
+  ASSERT_NE(reset->port(), 0);
+  ASSERT_NE(cut->port(), 0);
+  const std::string www = dir_.path() + "/www";
+  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
+  std::ofstream(www + "/small.json", std::ios::binary) << "{\"ok\":1}";
+  Nghttpd good(www);
+  ASSERT_GT(good.pid, 0);
+  ConfigSpec spec;
+  spec.upstreams = "  resets:\n    endpoints: [" + endpoint(reset->port()) +
+                   "]\n    protocol: h2\n"
+                   "  cuts:\n    endpoints: [" +
+                   endpoint(cut->port()) +
+                   "]\n    protocol: h2\n"
+                   "  down:\n    endpoints: [" +
+                   endpoint(dead_port()) +
+                   "]\n    protocol: h2\n"
+                   "  pair:\n    endpoints: [" +
+                   endpoint(reset->port()) + ", " + endpoint(good.port) + "]\n    protocol: h2\n";
+  spec.routes =
+      "  - match: {prefix: /reset}\n    upstream: {cluster: resets, retries: 0}\n"
+      "  - match: {prefix: /cut}\n    upstream: {cluster: cuts, retries: 0}\n"
+      "  - match: {prefix: /down}\n    upstream: down\n"
+      "  - match: {prefix: /pair/}\n"
+      "    upstream: {cluster: pair, strip_prefix: /pair, retries: 2}\n" +
+      default_routes();
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // Unreachable: 502 naming the cluster, as for HTTP/1.1 clusters.
+  auto down = fetch(gw.port(), request("GET", "/down/x"));
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->status, 502) << down->raw;
+  EXPECT_NE(down->body.find("down"), std::string::npos) << down->body;
+  // The stream reset before any response: 502.
+  auto r = fetch(gw.port(), request("GET", "/reset/x"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->raw;
+  // Reset in the middle of the body: the client's connection is cut, never a body that looks
+  // whole (curl: transfer closed with outstanding read data).
+  const CommandResult c = run_command(
+      {"curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:" + std::to_string(gw.port()) + "/cut"});
+  EXPECT_NE(c.exit_code, 0) << c.err;
+  // A resetting endpoint beside a good one: every GET is answered, retried there when needed.
+  for (int i = 0; i < 6; ++i) {
+    auto ok = fetch(gw.port(), request("GET", "/pair/small.json"));
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << ok->raw;
+    EXPECT_EQ(ok->body, "{\"ok\":1}");
+  }
+}
+
 class GrpcTest : public Http2Test {
  protected:
   void SetUp() override {
