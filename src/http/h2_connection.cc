@@ -121,7 +121,7 @@ int H2Stream::fd() const {
 void H2Stream::start_input() {
   paused_ = false;
   starved_ = false;
-  if (conn_ && in_off_ < in_.size()) {
+  if (conn_ && in_.pending()) {
     conn_->schedule();
   }
 }
@@ -130,9 +130,12 @@ void H2Stream::pause_input() {
   paused_ = true;
 }
 
-void H2Stream::queue_input(std::string_view bytes, size_t window) {
-  in_.append(bytes);
-  owed_ += window;
+void H2Stream::queue_input(std::string_view bytes, bool data) {
+  if (data) {
+    in_.queue_data(bytes);
+  } else {
+    in_.queue(bytes);
+  }
   if (!paused_) {
     conn_->schedule();
   }
@@ -157,40 +160,17 @@ bool H2Stream::pump() {
     return true;
   }
   bool did = false;
-  if (in_off_ < in_.size() && !paused_ && !starved_) {
-    Reactor& reactor = conn_->reactor();
-    bool delivered = false;
-    while (conn_ && in_off_ < in_.size() && !paused_) {
-      uint16_t bid = 0;
-      if (!reactor.take_buffer(bid)) {
-        starved_ = true;
-        h.on_input_starved();  // start_input() once buffers are back
-        break;
-      }
-      const size_t n = std::min<size_t>(reactor.buffer_size(), in_.size() - in_off_);
-      memcpy(reactor.buffer(bid), in_.data() + in_off_, n);
-      in_off_ += n;
-      delivered = true;
-      h.on_input(bid, static_cast<uint32_t>(n));
-    }
-    if (in_off_ == in_.size()) {
-      in_.clear();
-      in_off_ = 0;
-    }
-    if (delivered && conn_) {
-      h.after_input();
-    }
-    did = delivered;
+  if (!starved_) {
+    did = in_.deliver(conn_->reactor(), h, paused_, starved_, [this] { return conn_ != nullptr; });
   }
   if (!conn_) {
     return true;
   }
-  if (owed_ > 0 && in_.size() - in_off_ < kStreamInputBound) {
-    conn_->session().consume(id_, owed_);
-    owed_ = 0;
+  if (const size_t n = in_.release_window(kStreamInputBound); n > 0) {
+    conn_->session().consume(id_, n);
     did = true;
   }
-  if (eof_due_ && in_off_ >= in_.size()) {
+  if (eof_due_ && !in_.pending()) {
     eof_due_ = false;
     h.on_input_end(0);
     return true;
@@ -378,10 +358,10 @@ void H2Stream::detach() {
       session.reset(id_, NGHTTP2_INTERNAL_ERROR);
       bump(conn_->http().counters().h2_streams_reset);
     }
-    session.consume(id_, owed_);  // what it sent and nobody will read
+    session.consume(id_, in_.take_owed());  // what it sent and nobody will read
     conn_->schedule();
   }
-  owed_ = 0;
+  in_.clear();
   conn_->forget(*this);
   conn_ = nullptr;
   send_pending_ = false;
@@ -671,7 +651,7 @@ void H2Connection::on_request(const H2Request& r) {
   }
   auto stream = std::make_unique<H2Stream>(*this, r.stream_id, r.method == "HEAD", chunked, grpc);
   H2Stream* s = stream.get();
-  s->queue_input(head, 0);
+  s->queue_input(head, false);
   streams_.push_back(s);
   http_.open_stream(std::move(stream), outer_);
   update_timer();
@@ -686,19 +666,19 @@ void H2Connection::on_body(int32_t stream_id, std::string_view data, bool last) 
   H2Stream& s = *found;
   if (!s.chunked_request()) {
     if (!data.empty()) {
-      s.queue_input(data, data.size());
+      s.queue_input(data, true);
     }
     return;
   }
   if (!data.empty()) {
     char line[24];
     const int n = snprintf(line, sizeof line, "%zx\r\n", data.size());
-    s.queue_input(std::string_view(line, static_cast<size_t>(n)), 0);
-    s.queue_input(data, data.size());
-    s.queue_input("\r\n", 0);
+    s.queue_input(std::string_view(line, static_cast<size_t>(n)), false);
+    s.queue_input(data, true);
+    s.queue_input("\r\n", false);
   }
   if (last) {
-    s.queue_input("0\r\n\r\n", 0);
+    s.queue_input("0\r\n\r\n", false);
   }
 }
 

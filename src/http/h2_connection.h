@@ -32,6 +32,7 @@
 #include "ringgate/core/transport.h"
 #include "ringgate/http/h2_session.h"
 #include "ringgate/http/request_parser.h"
+#include "ringgate/http/stream_input.h"
 
 namespace ringgate {
 
@@ -68,9 +69,9 @@ class H2Stream final : public Transport, private BodySink {
   int fd() const override;
 
   // --- from the connection ---
-  // Request bytes for the stream connection; `window` of them are DATA, given back to the
-  // client once taken.
-  void queue_input(std::string_view bytes, size_t window);
+  // Request bytes for the stream connection; `data`: DATA payload, given back to the client's
+  // window once taken (else bytes the stream wrote: the head, chunk framing).
+  void queue_input(std::string_view bytes, bool data);
   // The client reset the stream (or it closed before the response was complete), or the
   // connection is going: the stream connection's input ends with an error and it closes.
   void cut(bool peer_closed);
@@ -95,9 +96,7 @@ class H2Stream final : public Transport, private BodySink {
   bool grpc_error_ = false;   // the answer is not gRPC's: sent as Trailers-Only at its end
   int grpc_status_ = 0;       // of that answer (HTTP status mapped)
   std::string grpc_message_;  // from its problem document (bounded)
-  std::string in_;            // request bytes not yet delivered
-  size_t in_off_ = 0;
-  size_t owed_ = 0;  // DATA bytes not yet given back to the client's windows
+  StreamInput in_;            // the request as HTTP/1.1, not yet delivered
   ResponseParser response_;
   int send_bytes_ = 0;
   bool send_pending_ = false;

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "ringgate/http/nghttp2_nv.h"
+
 namespace ringgate {
 
 namespace {
@@ -22,16 +24,6 @@ uint64_t steady_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec);
-}
-
-nghttp2_nv field(std::string_view name, std::string_view value) {
-  nghttp2_nv nv{};
-  nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
-  nv.namelen = name.size();
-  nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
-  nv.valuelen = value.size();
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
-  return nv;
 }
 
 }  // namespace
@@ -180,7 +172,7 @@ struct H2Callbacks {
             p += name.size() + 1;
             const std::string_view value(p);
             p += value.size() + 1;
-            nva.push_back(field(name, value));
+            nva.push_back(nghttp2_field(name, value));
           }
           if (nghttp2_submit_trailer(session, stream_id, nva.data(), nva.size()) == 0) {
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -361,9 +353,9 @@ bool H2Session::submit_head(int32_t stream_id, int status, const H2Fields& field
   // The shard thread's scratch (one session submits at a time): no allocation per response.
   static thread_local std::vector<nghttp2_nv> nva;
   nva.clear();
-  nva.push_back(field(":status", std::string_view(code, static_cast<size_t>(n))));
+  nva.push_back(nghttp2_field(":status", std::string_view(code, static_cast<size_t>(n))));
   for (const auto& [name, value] : fields) {
-    nva.push_back(field(name, value));
+    nva.push_back(nghttp2_field(name, value));
   }
   nghttp2_data_provider provider{};
   provider.read_callback = H2Callbacks::read_body;

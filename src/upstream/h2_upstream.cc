@@ -10,6 +10,7 @@
 
 #include "pool.h"
 #include "ringgate/core/ascii.h"
+#include "ringgate/http/nghttp2_nv.h"
 #include "ringgate/http/response.h"
 #include "ringgate/upstream/upstream_shard.h"
 
@@ -32,16 +33,6 @@ constexpr uint32_t kDefaultStreams = 100;
 bool connection_specific(std::string_view lower) {
   return lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
          lower == "transfer-encoding" || lower == "upgrade" || lower == "host";
-}
-
-nghttp2_nv field(std::string_view name, std::string_view value) {
-  nghttp2_nv nv{};
-  nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
-  nv.namelen = name.size();
-  nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
-  nv.valuelen = value.size();
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
-  return nv;
 }
 
 H2ClientStream* stream_of(nghttp2_session* session, int32_t id) {
@@ -168,7 +159,6 @@ void H2ClientStream::cut(int error) {
 
 void H2ClientStream::cut_now(int error) {
   in_.clear();
-  in_off_ = 0;
   UpstreamConn* owner = owner_;
   if (owner && conn_) {
     static_cast<TransportHandler*>(owner)->on_input_end(ready_ ? error : -ECONNREFUSED);
@@ -233,10 +223,10 @@ void H2ClientStream::submit_request() {
   lower.clear();
   lower.reserve(names);  // views into it stay valid: it never grows past this
   nva.clear();
-  nva.push_back(field(":method", method));
-  nva.push_back(field(":scheme", conn_->tls() ? "https" : "http"));
-  nva.push_back(field(":authority", authority));
-  nva.push_back(field(":path", request_.target()));
+  nva.push_back(nghttp2_field(":method", method));
+  nva.push_back(nghttp2_field(":scheme", conn_->tls() ? "https" : "http"));
+  nva.push_back(nghttp2_field(":authority", authority));
+  nva.push_back(nghttp2_field(":path", request_.target()));
   for (int i = 0; i < n; ++i) {
     const std::string_view name = request_.header_name(i);
     const size_t at = lower.size();
@@ -248,7 +238,7 @@ void H2ClientStream::submit_request() {
     if (connection_specific(low) || (low == "te" && value != "trailers")) {
       continue;
     }
-    nva.push_back(field(low, value));
+    nva.push_back(nghttp2_field(low, value));
   }
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
@@ -295,6 +285,7 @@ void H2ClientStream::on_field(std::string_view name, std::string_view value, boo
   }
   if (name == ":status") {
     const int status = atoi(std::string(value).c_str());
+    status_ = status;
     char line[48];
     const int n = snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
     queue(std::string_view(line, static_cast<size_t>(n)));
@@ -316,9 +307,7 @@ void H2ClientStream::on_fields_end(bool end_stream) {
     on_end();  // the trailers
     return;
   }
-  const std::string_view head(in_.data() + in_off_, in_.size() - in_off_);
-  const bool interim = head.size() > 9 && head[9] == '1';  // "HTTP/1.1 1xx"
-  if (interim) {
+  if (status_ < 200) {  // an interim response (100 Continue, 103): a final one follows
     queue("\r\n");
     has_length_ = false;
     return;
@@ -340,7 +329,6 @@ void H2ClientStream::on_fields_end(bool end_stream) {
 }
 
 void H2ClientStream::on_data(std::string_view data) {
-  owed_ += data.size();
   if (data.empty()) {
     return;
   }
@@ -348,10 +336,10 @@ void H2ClientStream::on_data(std::string_view data) {
     char line[24];
     const int n = snprintf(line, sizeof line, "%zx\r\n", data.size());
     queue(std::string_view(line, static_cast<size_t>(n)));
-    queue(data);
+    in_.queue_data(data);
     queue("\r\n");
   } else {
-    queue(data);
+    in_.queue_data(data);
   }
 }
 
@@ -379,7 +367,7 @@ bool H2ClientStream::pump() {
     return false;
   }
   TransportHandler& h = *owner_;
-  if (cut_error_ != 0 && in_off_ >= in_.size()) {
+  if (cut_error_ != 0 && !in_.pending()) {
     const int error = cut_error_;
     cut_error_ = 0;
     h.on_input_end(ready_ ? error : -ECONNREFUSED);  // the stream connection fails and closes
@@ -398,37 +386,15 @@ bool H2ClientStream::pump() {
     return true;
   }
   bool did = false;
-  if (ready_ && in_off_ < in_.size() && !paused_ && !starved_) {
-    Reactor& reactor = conn_->shard().reactor();
-    bool delivered = false;
-    while (conn_ && in_off_ < in_.size() && !paused_) {
-      uint16_t bid = 0;
-      if (!reactor.take_buffer(bid)) {
-        starved_ = true;
-        h.on_input_starved();  // start_input() once buffers are back
-        break;
-      }
-      const size_t n = std::min<size_t>(reactor.buffer_size(), in_.size() - in_off_);
-      memcpy(reactor.buffer(bid), in_.data() + in_off_, n);
-      in_off_ += n;
-      delivered = true;
-      h.on_input(bid, static_cast<uint32_t>(n));
-    }
-    if (in_off_ == in_.size()) {
-      in_.clear();
-      in_off_ = 0;
-    }
-    if (delivered && conn_) {
-      h.after_input();
-    }
-    did = delivered;
+  if (ready_ && !starved_) {
+    did = in_.deliver(conn_->shard().reactor(), h, paused_, starved_,
+                      [this] { return conn_ != nullptr; });
   }
   if (!conn_) {
     return true;
   }
-  if (owed_ > 0 && in_.size() - in_off_ < kStreamInputBound) {
-    nghttp2_session_consume(conn_->session(), id_, owed_);
-    owed_ = 0;
+  if (const size_t n = in_.release_window(kStreamInputBound); n > 0) {
+    nghttp2_session_consume(conn_->session(), id_, n);
     did = true;
   }
   if (send_pending_ && body_.size() - body_off_ <= kStreamOutputBound) {
@@ -461,9 +427,8 @@ void H2ClientStream::detach() {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
     }
   }
-  if (session && owed_ > 0) {
-    nghttp2_session_consume(session, id_, owed_);
-    owed_ = 0;
+  if (const size_t owed = in_.take_owed(); session && owed > 0) {
+    nghttp2_session_consume(session, id_, owed);
   }
   conn_->forget(*this);
   conn_->schedule();

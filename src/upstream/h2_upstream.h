@@ -25,6 +25,7 @@
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/core/transport.h"
 #include "ringgate/http/request_parser.h"
+#include "ringgate/http/stream_input.h"
 #include "ringgate/tls/transport.h"
 #include "ringgate/upstream/cluster.h"
 
@@ -84,7 +85,7 @@ class H2ClientStream final : public Transport, private BodySink {
   void translate(const char* data, size_t len);
   void submit_request();
   void detach();
-  void queue(std::string_view bytes) { in_.append(bytes); }
+  void queue(std::string_view bytes) { in_.queue(bytes); }
 
   H2Upstream* conn_;
   UpstreamConn* owner_ = nullptr;
@@ -93,9 +94,8 @@ class H2ClientStream final : public Transport, private BodySink {
   std::string body_;  // request body not yet framed
   size_t body_off_ = 0;
   bool body_end_ = false;
-  std::string in_;  // response bytes (HTTP/1.1) not yet delivered
-  size_t in_off_ = 0;
-  size_t owed_ = 0;       // response DATA not yet given back to the upstream's windows
+  StreamInput in_;        // the response as HTTP/1.1, not yet delivered
+  int status_ = 0;        // of the response head being written
   std::string trailers_;  // "name: value\r\n" lines
   int send_bytes_ = 0;
   int cut_error_ = 0;

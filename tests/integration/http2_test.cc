@@ -33,6 +33,34 @@ std::map<std::string, std::string> facts(const std::string& out) {
   return m;
 }
 
+// nghttpd serving `dir` on a free port, killed with the test: prior knowledge, or TLS with
+// `key` and `cert`.
+struct Nghttpd {
+  explicit Nghttpd(const std::string& dir, const std::string& key = "",
+                   const std::string& cert = "")
+      : port(free_port()) {
+    std::vector<std::string> argv = {"nghttpd", "-d", dir, std::to_string(port)};
+    if (key.empty()) {
+      argv.insert(argv.begin() + 1, "--no-tls");
+    } else {
+      argv.push_back(key);
+      argv.push_back(cert);
+    }
+    pid = start_process(argv);
+    for (int i = 0; i < 100 && pid > 0 && !connect_to(port, 100ms).valid(); ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ~Nghttpd() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  uint16_t port;
+  pid_t pid = -1;
+};
+
 class Http2Test : public ProxyTest {
  protected:
   // curl speaking HTTP/2 with prior knowledge to the gateway's port.
@@ -367,19 +395,9 @@ TEST_F(Http2Test, AnH2ClusterMultiplexesRequestsOnOneConnection) {
   }
   std::ofstream(www + "/blob.txt", std::ios::binary) << blob;
   std::ofstream(www + "/small.json", std::ios::binary) << "{\"ok\":true}";
-  const uint16_t port = free_port();
-  const pid_t origin = start_process({"nghttpd", "--no-tls", "-d", www, std::to_string(port)});
-  ASSERT_GT(origin, 0);
-  struct Reap {
-    pid_t pid;
-    ~Reap() {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  } reap{origin};
-  for (int i = 0; i < 100 && !connect_to(port, 100ms).valid(); ++i) {
-    std::this_thread::sleep_for(20ms);
-  }
+  Nghttpd origin(www);
+  ASSERT_GT(origin.pid, 0);
+  const uint16_t port = origin.port;
   ConfigSpec spec;
   spec.upstreams = "  h2up:\n    endpoints: [" + endpoint(port) + "]\n    protocol: h2\n";
   spec.routes = "  - match: {prefix: /h2/}\n    upstream: {cluster: h2up, strip_prefix: /h2}\n" +
@@ -419,20 +437,9 @@ TEST_F(Http2Test, AnH2ClusterOverTlsNegotiatesH2ByAlpn) {
   const std::string www = dir_.path() + "/www";
   ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
   std::ofstream(www + "/small.json", std::ios::binary) << "{\"tls\":true}";
-  const uint16_t port = free_port();
-  const pid_t origin = start_process({"nghttpd", "-d", www, std::to_string(port),
-                                      dir_.path() + "/up.key", dir_.path() + "/up.pem"});
-  ASSERT_GT(origin, 0);
-  struct Reap {
-    pid_t pid;
-    ~Reap() {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  } reap{origin};
-  for (int i = 0; i < 100 && !connect_to(port, 100ms).valid(); ++i) {
-    std::this_thread::sleep_for(20ms);
-  }
+  Nghttpd origin(www, dir_.path() + "/up.key", dir_.path() + "/up.pem");
+  ASSERT_GT(origin.pid, 0);
+  const uint16_t port = origin.port;
   const std::string tls = "    tls: {sni: up.test, ca: " + dir_.path() + "/up.pem}\n";
   ConfigSpec spec;
   spec.upstreams = "  h2tls:\n    endpoints: [" + endpoint(port) + "]\n    protocol: h2\n" + tls +
@@ -460,24 +467,6 @@ std::unique_ptr<Upstream> bad_h2_origin(const std::string& mode) {
       Program{{"/usr/bin/python3", std::string(source_dir()) + "/tests/integration/h2_client.py",
                "serve", mode}});
 }
-
-// nghttpd serving `dir` on a free port (prior knowledge), killed with the test.
-struct Nghttpd {
-  explicit Nghttpd(const std::string& dir) : port(free_port()) {
-    pid = start_process({"nghttpd", "--no-tls", "-d", dir, std::to_string(port)});
-    for (int i = 0; i < 100 && pid > 0 && !connect_to(port, 100ms).valid(); ++i) {
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-  ~Nghttpd() {
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-  uint16_t port;
-  pid_t pid = -1;
-};
 
 TEST_F(Http2Test, AnH2UpstreamsFailuresAreAnsweredLikeAnyUpstreams) {
   auto reset = bad_h2_origin("reset");
