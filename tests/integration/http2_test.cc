@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "proxy_fixture.h"
+#include "sha256_hex.h"
 #include "tls_client.h"
 
 namespace ringgate::it {
@@ -572,10 +573,16 @@ TEST_F(GrpcTest, UnaryAndStreamingCallsPassThroughWithMetadataAndStatus) {
 
 TEST_F(GrpcTest, TheGatewaysFailuresAreGrpcStatuses) {
   ConfigSpec spec;
-  spec.sections = "rate_limits:\n  one: {key: client_ip, rate: 1/m, burst: 1}\n";
+  const std::string keys = dir_.write("keys.txt", sha256_hex("key-1") + " acme\n");
+  spec.sections =
+      "rate_limits:\n  one: {key: client_ip, rate: 1/m, burst: 1}\n"
+      "auth:\n  api_keys:\n    partners: {file: \"" +
+      keys + "\"}\n";
   auto& gw = start_grpc(spec,
                         "  - match: {prefix: /test.Echo/Slow}\n    rate_limit: one\n"
                         "    upstream: grpc\n"
+                        "  - match: {prefix: /test.Echo/Unary}\n"
+                        "    auth: {api_key: partners}\n    upstream: grpc\n"
                         "  - match: {prefix: /down/}\n"
                         "    upstream: {cluster: down, strip_prefix: /down}\n");
   ASSERT_TRUE(gw.ok()) << gw.error();
@@ -596,6 +603,14 @@ TEST_F(GrpcTest, TheGatewaysFailuresAreGrpcStatuses) {
   // Over the rate limit (the first call above took the one allowed): RESOURCE_EXHAUSTED.
   auto limited = grpc_call(gw.port(), {"slow", "10"});
   EXPECT_EQ(limited["code"], "RESOURCE_EXHAUSTED") << last_client_;
+  // No API key: UNAUTHENTICATED; with one, the call goes through.
+  auto anonymous = grpc_call(gw.port(), {"unary", "x"});
+  EXPECT_EQ(anonymous["code"], "UNAUTHENTICATED") << last_client_;
+  auto keyed = h2_client("call", gw.port(),
+                         {"POST", "/test.Echo/Unary", "content-type:application/grpc",
+                          "te:trailers", "x-api-key:key-1", "msg:abc"});
+  EXPECT_EQ(keyed["status"], "200") << last_client_;
+  EXPECT_EQ(keyed["t.grpc-status"], "0") << last_client_;
 }
 
 TEST_F(Http2Test, DrainSendsGoawayAndLetsOpenStreamsFinish) {
