@@ -52,18 +52,6 @@ Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed, const Tl
       io_(tls_ ? static_cast<Transport*>(tls_.get()) : &plain_),
       secure_(tls != nullptr) {}
 
-Connection::Connection(HttpShard& http, std::unique_ptr<Transport> stream, Connection& parent)
-    : Timer(&Connection::on_timer),
-      http_(http),
-      arena_(http.request_arena_pool()),
-      fixed_(nullptr),
-      plain_(http.reactor(), -1, *this),
-      stream_io_(std::move(stream)),
-      io_(stream_io_.get()),
-      parent_(&parent),
-      stream_(true),
-      secure_(parent.secure_) {}
-
 Connection::~Connection() {
   if (parser_) {
     http_.release_parser(parser_, false);
@@ -118,30 +106,6 @@ void Connection::on_input(uint16_t bid, uint32_t len) {
   if (linger_bytes_ > kLingerMaxBytes) {
     close_now();
   }
-}
-
-bool Connection::wants_h2(const char* data, uint32_t len) const {
-  if (tls_) {
-    return tls_->session().alpn() == "h2";
-  }
-  // Prior knowledge (RFC 9113 3.3): the connection preface, or as much of it as came.
-  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  const size_t n = std::min<size_t>(len, kPreface.size());
-  return n >= 4 && std::string_view(data, n) == kPreface.substr(0, n);
-}
-
-void Connection::start_h2(const char* data, uint32_t len) {
-  // The HTTP/1.1 deadline gives way to the session's own (idle, GOAWAY).
-  http_.shard().timers().disarm(*this);
-  deadline_ = Deadline::kNone;
-  head_seen_ = true;
-  bump(counters().h2_connections);
-  h2_ = std::make_unique<H2Connection>(http_, *this, *io_);
-  if (!h2_->start()) {
-    close_now();
-    return;
-  }
-  h2_->on_input(data, len);
 }
 
 void Connection::on_input_end(int error) {
