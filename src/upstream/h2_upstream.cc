@@ -634,13 +634,21 @@ void H2Upstream::on_input_end(int error) {
 }
 
 void H2Upstream::on_input_starved() {
-  // No receive buffer free: input resumes at the next pump (one comes back with every stream
-  // connection's progress).
-  schedule();
+  // No receive buffer free: input resumes once buffers are back (the shard's end of loop).
+  if (!io_->receiving()) {
+    shard_.add_starved_h2(this);
+  }
+}
+
+void H2Upstream::resume_receive() {
+  starved = false;
+  if (state_ == State::kReady) {
+    io_->start_input();
+  }
 }
 
 void H2Upstream::after_input() {
-  if (state_ == State::kReady && !io_->receiving()) {
+  if (state_ == State::kReady && !starved && !io_->receiving()) {
     io_->start_input();
   }
 }
@@ -683,7 +691,7 @@ void H2Upstream::pump() {
       break;
     }
   }
-  if (!io_->receiving()) {
+  if (!starved && !io_->receiving()) {
     io_->start_input();
   }
   if (draining_ && streams_.empty() && wire_.empty() && out_.empty()) {

@@ -130,6 +130,9 @@ class H2Upstream final : public Completion, public TransportHandler, public Time
   void schedule();
   void pump();
   bool scheduled = false;
+  // Out of receive buffers: input resumes (resume_receive) once the shard has some again.
+  void resume_receive();
+  bool starved = false;
   // Draining: no new streams; closed once the open ones are done.
   void drain();
   void close();

@@ -86,6 +86,20 @@ UpstreamConn* UpstreamShard::open_h2_stream(UpstreamCluster& c, UpstreamEndpoint
   return u;
 }
 
+void UpstreamShard::add_starved_h2(H2Upstream* h) {
+  if (!h->starved) {
+    h->starved = true;
+    h2_starved_.push_back(h);
+  }
+}
+
+void UpstreamShard::retire_h2(H2Upstream* h) {
+  if (h->starved) {
+    std::replace(h2_starved_.begin(), h2_starved_.end(), h, static_cast<H2Upstream*>(nullptr));
+  }
+  h2_dead_.push_back(h);
+}
+
 void UpstreamShard::unschedule_h2(H2Upstream* h) {
   for (auto* list : {&h2_pending_, &h2_round_}) {
     for (H2Upstream*& p : *list) {
@@ -185,6 +199,7 @@ void UpstreamShard::adopt(int fd, std::string_view cluster, std::string_view end
 void UpstreamShard::end_of_iteration() {
   Reactor& reactor = shard_.reactor();
   resume_starved(reactor, starved_);
+  resume_starved(reactor, h2_starved_);
   // HTTP/2 work callbacks left for now (a stream's request, input for a stream connection).
   for (int round = 0; round < 8 && !h2_pending_.empty(); ++round) {
     h2_round_.swap(h2_pending_);

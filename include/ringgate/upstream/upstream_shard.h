@@ -100,7 +100,8 @@ class UpstreamShard {
   // Runs the connection's pump at the end of this loop iteration.
   void schedule_h2(H2Upstream* h) { h2_pending_.push_back(h); }
   void unschedule_h2(H2Upstream* h);
-  void retire_h2(H2Upstream* h) { h2_dead_.push_back(h); }
+  void retire_h2(H2Upstream* h);
+  void add_starved_h2(H2Upstream* h);
 
  private:
   Shard& shard_;
@@ -124,6 +125,7 @@ class UpstreamShard {
   std::vector<H2Upstream*> h2_pending_;
   std::vector<H2Upstream*> h2_round_;
   std::vector<H2Upstream*> h2_dead_;
+  std::vector<H2Upstream*> h2_starved_;
   bool draining_ = false;
   ConnectionSuccessor* successor_ = nullptr;
 };
