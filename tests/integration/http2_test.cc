@@ -433,9 +433,11 @@ TEST_F(Http2Test, AnH2ClusterMultiplexesRequestsOnOneConnection) {
   EXPECT_EQ(missing->status, 404);
 }
 
-TEST_F(Http2Test, StarvedOfReceiveBuffersBothSidesStillDeliverEveryByte) {
+TEST_F(Http2Test, ScarceReceiveBuffersStillDeliverEveryByte) {
   // 8 receive buffers of 4 KiB for the whole shard: HTTP/2 clients and an HTTP/2 origin compete
-  // for them; streams and connections wait for buffers and go on, nothing lost or reordered.
+  // for them; streams and connections that find none wait for buffers and go on, nothing lost
+  // or reordered. (On io_uring the ring runs dry here every time; on epoll, whose receives take
+  // a buffer only when bytes are there, it may not: what is asserted is every byte.)
   const std::string www = dir_.path() + "/www";
   ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
   std::string blob;
@@ -458,20 +460,19 @@ TEST_F(Http2Test, StarvedOfReceiveBuffersBothSidesStillDeliverEveryByte) {
   // (One URL per curl: curl 7.88 fails to reuse a prior-knowledge connection for a second URL,
   // against any server.)
   std::vector<std::future<CommandResult>> runs;
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 12; ++i) {
     const std::string out = dir_.path() + "/out" + std::to_string(i);
     runs.push_back(std::async(std::launch::async, [url, out] {
       return run_command({"curl", "-sS", "--http2-prior-knowledge", "-o", out, url}, 60s);
     }));
   }
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 12; ++i) {
     const CommandResult r = runs[i].get();
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::ifstream in(dir_.path() + "/out" + std::to_string(i), std::ios::binary);
     const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_TRUE(got == blob) << "download " << i << ": " << got.size() << " bytes";
   }
-  EXPECT_GE(metric(gw.admin_port(), "ringgate_buffer_ring_empty_total"), 1);
 }
 
 TEST_F(Http2Test, AnH2ClusterOverTlsNegotiatesH2ByAlpn) {
