@@ -357,7 +357,11 @@ void H2ClientStream::on_end() {
 
 void H2ClientStream::on_closed(uint32_t error_code) {
   closed_ = true;
-  if (error_code != 0 || !response_complete_) {
+  if (error_code == NGHTTP2_REFUSED_STREAM && !head_done_) {
+    // Refused unprocessed (RST_STREAM REFUSED_STREAM, or above a GOAWAY's last stream): as safe
+    // to send elsewhere as a request that never connected, whatever its method.
+    cut(-ECONNREFUSED);
+  } else if (error_code != 0 || !response_complete_) {
     cut(-ECONNRESET);  // reset by the upstream, or the connection went
   }
 }

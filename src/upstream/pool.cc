@@ -220,8 +220,10 @@ void UpstreamConn::on_input(uint16_t bid, uint32_t len) {
 }
 
 void UpstreamConn::on_input_end(int error) {
-  if (state_ == State::kConnecting) {
-    connect_failed(ErrorKind::kConnect);  // the TLS handshake failed or the peer left during it
+  if (state_ == State::kConnecting || (stream_io_ && error == -ECONNREFUSED)) {
+    // The TLS handshake failed or the peer left during it; or the HTTP/2 endpoint refused this
+    // request unprocessed: retried like a connect failure (any method).
+    connect_failed(ErrorKind::kConnect);
     return;
   }
   if (error == 0) {

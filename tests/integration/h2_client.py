@@ -4,7 +4,7 @@ that never opens its window, request bodies without a length. Run by http2_test.
 python3 (python3-h2, python3-hyperframe, python3-hpack).
 
     h2_client.py SCENARIO PORT [ARG]
-    h2_client.py serve reset|cut   (an origin that misbehaves: see serve())
+    h2_client.py serve reset|refuse|cut   (an origin that misbehaves: see serve())
 
 Prints one `key=value` line per fact observed (the test asserts on them); exit 0 unless the
 client itself failed (no connection).
@@ -412,6 +412,7 @@ def call(port, method, path, fields):
 def serve(mode):
     """An HTTP/2 origin (prior knowledge) on 127.0.0.1:0 that misbehaves as `mode` says:
     reset: RST_STREAM (INTERNAL_ERROR) on every request, before any response;
+    refuse: RST_STREAM (REFUSED_STREAM) on every request: refused unprocessed;
     cut: a 200 head and part of a body with no length, then RST_STREAM.
     Prints "listening 127.0.0.1:PORT"; serves until killed."""
     import threading
@@ -433,6 +434,8 @@ def serve(mode):
                     if isinstance(ev, h2.events.RequestReceived):
                         if mode == "reset":
                             conn.reset_stream(ev.stream_id, 2)
+                        elif mode == "refuse":
+                            conn.reset_stream(ev.stream_id, 7)  # REFUSED_STREAM
                         elif mode == "cut":
                             conn.send_headers(ev.stream_id, [(":status", "200")])
                             conn.send_data(ev.stream_id, b"x" * 1000)

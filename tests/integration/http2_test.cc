@@ -613,6 +613,26 @@ TEST_F(GrpcTest, UnaryAndStreamingCallsPassThroughWithMetadataAndStatus) {
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"grpc\"}"), 1);
 }
 
+TEST_F(GrpcTest, ACallAnEndpointRefusedUnprocessedIsSentToAnother) {
+  // REFUSED_STREAM says the request was not processed: safe to send elsewhere even for a gRPC
+  // call (a POST, never retried once it may have been acted on).
+  auto refuser = bad_h2_origin("refuse");
+  ASSERT_NE(refuser->port(), 0);
+  ConfigSpec spec;
+  spec.upstreams = "  pair:\n    endpoints: [" + endpoint(refuser->port()) + ", " +
+                   endpoint(origin_->port()) + "]\n    protocol: h2\n";
+  spec.routes = "  - match: {prefix: /test.Echo/}\n    upstream: {cluster: pair, retries: 1}\n" +
+                default_routes();
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (int i = 0; i < 4; ++i) {
+    auto f = grpc_call(gw.port(), {"unary", "abc"});
+    EXPECT_EQ(f["code"], "OK") << last_client_;
+    EXPECT_EQ(f["response"], "cba") << last_client_;
+  }
+  EXPECT_GE(metric(gw.admin_port(), "ringgate_upstream_retries_total{upstream=\"pair\"}"), 1);
+}
+
 TEST_F(GrpcTest, TheGatewaysFailuresAreGrpcStatuses) {
   ConfigSpec spec;
   const std::string keys = dir_.write("keys.txt", sha256_hex("key-1") + " acme\n");
