@@ -690,5 +690,24 @@ TEST_F(Http2Test, DrainSendsGoawayAndLetsOpenStreamsFinish) {
   EXPECT_EQ(gw.wait_exit(10s).value_or(-1), 0);
 }
 
+TEST_F(Http2Test, AReloadSendsGoawayAndTheNextConnectionMeetsTheNewGeneration) {
+  auto& gw = start_h2();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto client = std::async(std::launch::async, [&] {
+    return h2_client("drain", gw.port(), {"/api/slow?delay=1s&body_size=3000"});
+  });
+  std::this_thread::sleep_for(300ms);
+  gw.signal(SIGHUP);  // a new generation in this process; this one drains
+  auto f = client.get();
+  EXPECT_EQ(f["goaway"], "0") << last_client_;
+  EXPECT_EQ(f["status"], "200") << last_client_;
+  EXPECT_EQ(f["body_bytes"], "3000") << last_client_;
+  EXPECT_TRUE(gw.wait_output("ringgate: generation 1 drained", 5s)) << gw.log();
+  // The process serves HTTP/2 on: the new generation answers the next connection.
+  const CommandResult next = curl(gw.port(), "/hello", {"-o", "/dev/null", "-w", "%{http_code}"});
+  EXPECT_EQ(next.out, "200") << next.err;
+  EXPECT_TRUE(gw.running());
+}
+
 }  // namespace
 }  // namespace ringgate::it
