@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
-#include "ringgate/http/nghttp2_nv.h"
+#include "ringgate/http/nghttp2_util.h"
 
 namespace ringgate {
 
@@ -204,7 +205,11 @@ struct H2Callbacks {
 };
 
 H2Session::H2Session(const H2Limits& limits, H2Handler& handler)
-    : limits_(limits), handler_(handler) {}
+    : limits_(limits), handler_(handler), pool_(std::make_unique<Nghttp2Pool>()) {}
+
+uint64_t H2Session::heap_allocations() const {
+  return pool_->heap_allocations();
+}
 
 H2Session::Stream& H2Session::open_stream(int32_t stream_id) {
   if (spare_.empty()) {
@@ -272,7 +277,8 @@ bool H2Session::start(bool manual_window, uint32_t connection_window) {
 #ifdef RINGGATE_NGHTTP2_MAX_CONTINUATIONS
   nghttp2_option_set_max_continuations(opt, kMaxContinuations);
 #endif
-  const int rc = nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_mem mem = pool_->mem();
+  const int rc = nghttp2_session_server_new3(&session_, cbs, this, opt, &mem);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rc != 0) {

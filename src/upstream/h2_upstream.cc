@@ -10,7 +10,7 @@
 
 #include "pool.h"
 #include "ringgate/core/ascii.h"
-#include "ringgate/http/nghttp2_nv.h"
+#include "ringgate/http/nghttp2_util.h"
 #include "ringgate/http/response.h"
 #include "ringgate/upstream/upstream_shard.h"
 
@@ -545,7 +545,8 @@ void H2Upstream::ready(bool tls_done) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, ClientCallbacks::on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, ClientCallbacks::on_stream_close);
   nghttp2_option_set_no_auto_window_update(opt, 1);
-  const int rc = nghttp2_session_client_new2(&session_, cbs, this, opt);
+  nghttp2_mem mem = pool_.mem();
+  const int rc = nghttp2_session_client_new3(&session_, cbs, this, opt, &mem);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   const nghttp2_settings_entry settings[] = {

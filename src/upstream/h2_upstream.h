@@ -24,12 +24,11 @@
 #include "ringgate/core/reactor.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/core/transport.h"
+#include "ringgate/http/nghttp2_util.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/http/stream_input.h"
 #include "ringgate/tls/transport.h"
 #include "ringgate/upstream/cluster.h"
-
-struct nghttp2_session;
 
 namespace ringgate {
 
@@ -173,6 +172,7 @@ class H2Upstream final : public Completion, public TransportHandler, public Time
   PlainTransport plain_;
   std::unique_ptr<TlsTransport> tls_;
   Transport* io_;
+  Nghttp2Pool pool_;  // the session's memory (freed into it when the session is deleted)
   nghttp2_session* session_ = nullptr;
   std::vector<H2ClientStream*> streams_;  // attached streams (submitted or waiting)
   std::vector<H2ClientStream*> round_;

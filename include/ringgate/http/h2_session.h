@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,8 @@
 struct nghttp2_session;
 
 namespace ringgate {
+
+class Nghttp2Pool;
 
 struct H2Limits {
   uint32_t max_concurrent_streams = 100;
@@ -134,6 +137,9 @@ class H2Session {
   // The GOAWAY error code the session sent, or -1 when it sent none.
   int64_t goaway_code() const { return goaway_code_; }
   const H2Counts& counts() const { return counts_; }
+  // Blocks the library's allocator had to take from the heap (its pool had none of that size):
+  // flat once the session is warm.
+  uint64_t heap_allocations() const;
 
  private:
   struct Stream {
@@ -163,6 +169,8 @@ class H2Session {
 
   H2Limits limits_;
   H2Handler& handler_;
+  // The library's memory (nghttp2_util.h): declared before the session, which is freed into it.
+  std::unique_ptr<Nghttp2Pool> pool_;
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, Stream> streams_;
   // Entries of closed streams kept for the next ones (bounded), and scratch reused by every

@@ -4,57 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 
+#include "counting_new.h"
 #include "json_fixture.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC sees through the replacement operators below to malloc/free and flags every delete of a
-// `new` pointer as mismatched; here they are matched by construction.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (void* p = std::malloc(size == 0 ? 1 : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](size_t size) {
-  return operator new(size);
-}
-void* operator new(size_t size, const std::nothrow_t&) noexcept {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-  }
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](size_t size, const std::nothrow_t& t) noexcept {
-  return operator new(size, t);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, size_t) noexcept {
-  std::free(p);
-}
 
 namespace ringgate::json {
 namespace {
@@ -119,14 +72,13 @@ TEST(AllocationTest, SteadyStateAllocatesNothing) {
 
   request(body);  // warm-up: the parser, scratch buffers and `out` grow here
   request(small);
-  g_allocations = 0;
-  g_counting = true;
-  for (int i = 0; i < 10; ++i) {
-    request(body);
-    request(small);
-  }
-  g_counting = false;
-  EXPECT_EQ(g_allocations.load(), 0u);
+  EXPECT_EQ(counting_new::count([&] {
+              for (int i = 0; i < 10; ++i) {
+                request(body);
+                request(small);
+              }
+            }),
+            0u);
 }
 
 }  // namespace
