@@ -446,6 +446,7 @@ void H2Connection::begin_drain() {
 
 void H2Connection::close_streams() {
   closing_ = true;
+  account();  // back to 0
   http_.shard().timers().disarm(*this);
   while (!streams_.empty()) {
     H2Stream* s = streams_.front();
@@ -484,6 +485,7 @@ void H2Connection::pump() {
       break;
     }
   }
+  account();
   const bool quiet = wire_.empty() && session_.output().empty();
   if (quiet &&
       (session_.done() || (draining_ && streams_.empty() && session_.open_streams() == 0))) {
@@ -529,6 +531,18 @@ void H2Connection::sync_counts() {
     bump(counters.h2_goaway_calm, c.goaways_calm - seen_.goaways_calm);
   }
   seen_ = c;
+}
+
+void H2Connection::account() {
+  uint64_t bytes = 0;
+  if (!closing_) {
+    bytes = wire_.capacity() + session_.output().capacity() + session_.buffered_bytes();
+    for (const H2Stream* s : streams_) {
+      bytes += s->input_held();
+    }
+  }
+  http_.add_h2_memory(static_cast<int64_t>(bytes) - static_cast<int64_t>(accounted_));
+  accounted_ = bytes;
 }
 
 void H2Connection::finish() {

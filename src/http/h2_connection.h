@@ -56,6 +56,8 @@ class H2Stream final : public Transport, private BodySink {
   bool attached() const { return conn_ != nullptr; }
   bool chunked_request() const { return chunked_request_; }
   bool response_complete() const { return response_complete_; }
+  // Request bytes this stream holds for its connection, not yet delivered.
+  size_t input_held() const { return in_.held(); }
 
   // Transport (the stream connection's side)
   void start_input() override;
@@ -157,6 +159,9 @@ class H2Connection final : public H2Handler, public Timer {
   void send_wire();
   // The session's counts into the shard's counters.
   void sync_counts();
+  // What the connection buffers (frames, response bodies, request bytes of its streams) into the
+  // shard's memory_held(), for the overload manager; 0 once it closes.
+  void account();
   // GOAWAY sent and nothing left: the outer connection lingers and closes.
   void finish();
   void update_timer();
@@ -178,7 +183,8 @@ class H2Connection final : public H2Handler, public Timer {
   size_t wire_sent_ = 0;
   iovec iov_{};
   msghdr msg_{};
-  H2Counts seen_;  // the session's counts already in the shard's counters
+  H2Counts seen_;           // the session's counts already in the shard's counters
+  uint64_t accounted_ = 0;  // bytes of this connection in the shard's memory_held()
   enum class Deadline : uint8_t { kNone, kHeader, kIdle, kGoaway };
   Deadline deadline_ = Deadline::kNone;
   bool draining_ = false;  // GOAWAY submitted: no new streams

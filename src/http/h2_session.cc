@@ -411,6 +411,14 @@ size_t H2Session::body_buffered(int32_t stream_id) const {
   return it == streams_.end() ? 0 : it->second.body.size() - it->second.body_sent;
 }
 
+size_t H2Session::buffered_bytes() const {
+  size_t n = 0;
+  for (const auto& [id, st] : streams_) {
+    n += st.storage.capacity() + st.body.capacity();
+  }
+  return n;
+}
+
 void H2Session::consume(int32_t stream_id, size_t n) {
   if (session_ && n > 0) {
     nghttp2_session_consume_connection(session_, n);

@@ -111,7 +111,8 @@ void HttpShard::release_parser(RequestParser* p, bool clean) {
 }
 
 uint64_t HttpShard::memory_held() const {
-  return arena_pool_.bytes_in_use() + scratch_pool_.bytes_in_use() + out_pool_.bytes_in_use();
+  return arena_pool_.bytes_in_use() + scratch_pool_.bytes_in_use() + out_pool_.bytes_in_use() +
+         h2_memory_;
 }
 
 void HttpShard::refuse(int fd, bool plain) {

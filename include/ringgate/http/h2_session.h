@@ -110,6 +110,8 @@ class H2Session {
   bool end_body(int32_t stream_id, const H2Fields& trailers);
   // Body bytes appended and not yet framed (0 once the stream is gone).
   size_t body_buffered(int32_t stream_id) const;
+  // Bytes the session holds for its streams (heads, bodies waiting for the client's window).
+  size_t buffered_bytes() const;
   // Gives `n` bytes of a request body back to the client's windows (manual_window).
   void consume(int32_t stream_id, size_t n);
   // Ends a stream with RST_STREAM `code` (an HTTP/2 error code).

@@ -99,7 +99,8 @@ class HttpShard {
   // Gives back the spare blocks a burst left in the pools (BlockPool::trim).
   // Returns how many blocks were freed.
   size_t trim_pools() { return arena_pool_.trim() + scratch_pool_.trim() + out_pool_.trim(); }
-  // Bytes of the shard's request arenas, scratch heads and output blocks in use.
+  // Bytes of the shard's request arenas, scratch heads and output blocks in use, and what its
+  // HTTP/2 connections buffer (frames, bodies waiting for a window, stream input).
   uint64_t memory_held() const;
   // The overload manager (Worker) says the shard is over a budget: new requests are answered
   // 503 with Retry-After and Connection: close until it says otherwise.
@@ -167,6 +168,10 @@ class HttpShard {
   void open_stream(std::unique_ptr<H2Stream> stream, Connection& parent);
   // A stream connection whose HTTP/2 connection is destroyed with the shard.
   void discard_stream(Connection* c);
+  // HTTP/2 connections' own buffers (frames, bodies, stream input), counted in memory_held().
+  void add_h2_memory(int64_t delta) {
+    h2_memory_ = static_cast<uint64_t>(static_cast<int64_t>(h2_memory_) + delta);
+  }
   // Runs `h2`'s pump at the end of this loop iteration.
   void schedule_h2(H2Connection* h2) { h2_pending_.push_back(h2); }
   void unschedule_h2(H2Connection* h2);
@@ -218,6 +223,7 @@ class HttpShard {
   std::vector<HeaderSpan> stream_response_spans_;
   ParserContext stream_response_context_;
   std::vector<H2Connection*> h2_pending_;
+  uint64_t h2_memory_ = 0;
   std::vector<H2Connection*> h2_round_;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;

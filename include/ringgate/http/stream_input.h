@@ -29,6 +29,7 @@ class StreamInput {
   // DATA payload the stream consumed without queueing (an empty frame's padding, say).
   void owe(size_t n) { owed_ += n; }
   bool pending() const { return off_ < in_.size(); }
+  size_t held() const { return in_.size() - off_; }
   // Drops what is held (the stream is gone): its window is still owed.
   void clear() {
     in_.clear();

@@ -218,6 +218,23 @@ TEST_F(H2SessionTest, ARequestBodyArrivesInPiecesAndEnds) {
   EXPECT_EQ(client_.responses[id].body.size(), 70000u);
 }
 
+TEST_F(H2SessionTest, WhatWaitsForTheClientsWindowIsCountedUntilItIsSent) {
+  ASSERT_TRUE(server_.start());
+  const int32_t id = client_.request("GET", "/big");
+  ASSERT_TRUE(pump());
+  ASSERT_TRUE(server_.submit_head(id, 200, {}, true));
+  const std::string body(200000, 'r');  // over the client's 64 KiB window
+  ASSERT_TRUE(server_.append_body(id, body));
+  ASSERT_TRUE(server_.end_body(id, {}));
+  server_.produce();
+  // Framed up to the window; the rest waits in the session, and is counted (the overload
+  // manager sees it through the connection).
+  EXPECT_GE(server_.buffered_bytes(), body.size() - 65535);
+  ASSERT_TRUE(pump());  // the client reads and opens its window: the rest goes
+  EXPECT_EQ(client_.responses[id].body.size(), body.size());
+  EXPECT_EQ(server_.buffered_bytes(), 0u);  // the stream is over: nothing held
+}
+
 TEST_F(H2SessionTest, AHeaderListOverTheCapIsAnswered431OnItsStream) {
   limits_.max_header_list = 1024;
   H2Session server(limits_, seen_);
