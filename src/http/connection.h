@@ -8,6 +8,11 @@
 //
 // Bytes stay in the shard's ring buffers until parsed; an idle connection holds no buffer and no
 // arena block.
+//
+// HTTP/2 (h2_connection.h): a client connection whose first bytes ask for it hands them to its
+// H2Connection from then on; and each of that connection's streams is a Connection too (a
+// "stream connection": over an H2Stream instead of a socket, not counted against the limit, not
+// in the shard's list), which reads its request and writes its response as HTTP/1.1.
 
 #include <cstdint>
 #include <memory>
