@@ -17,11 +17,6 @@ namespace {
 
 // Frames produced ahead of the socket: one send's worth while another is in flight.
 constexpr size_t kOutputLimit = 64 * 1024;
-// A stream connection's send completes once no more than this of its body waits to be framed.
-constexpr size_t kStreamOutputBound = 16 * 1024;
-// Request bytes a stream may hold undelivered before its DATA stops going back to the client's
-// window (the window then bounds what more can come).
-constexpr size_t kStreamInputBound = 64 * 1024;
 // The connection's receive window: several streams can upload at full speed at once.
 constexpr uint32_t kConnectionWindow = 1024 * 1024;
 // After GOAWAY, how long the client has to read it before the connection closes anyway.
@@ -96,7 +91,8 @@ std::string grpc_message(std::string_view document) {
 
 H2Stream::H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request,
                    bool grpc)
-    : conn_(&conn),
+    : StreamTransport(/*paused=*/true),
+      conn_(&conn),
       id_(id),
       head_request_(head_request),
       chunked_request_(chunked_request),
@@ -111,7 +107,17 @@ H2Stream::~H2Stream() {
 }
 
 void H2Stream::bind(Connection& owner) {
-  owner_ = &owner;
+  handler_ = &owner;
+}
+
+Connection* H2Stream::owner() const {
+  return static_cast<Connection*>(handler_);
+}
+
+void H2Stream::schedule() {
+  if (conn_) {
+    conn_->schedule();
+  }
 }
 
 int H2Stream::fd() const {
@@ -126,10 +132,6 @@ void H2Stream::start_input() {
   }
 }
 
-void H2Stream::pause_input() {
-  paused_ = true;
-}
-
 void H2Stream::queue_input(std::string_view bytes, bool data) {
   if (data) {
     in_.queue_data(bytes);
@@ -141,8 +143,8 @@ void H2Stream::queue_input(std::string_view bytes, bool data) {
   }
 }
 
-void H2Stream::cut(bool peer_closed) {
-  peer_closed_ = peer_closed_ || peer_closed;
+void H2Stream::cut() {
+  peer_closed_ = true;
   cut_ = true;
   if (conn_) {
     conn_->schedule();
@@ -150,51 +152,26 @@ void H2Stream::cut(bool peer_closed) {
 }
 
 bool H2Stream::pump() {
-  if (!conn_ || !owner_) {
+  if (!conn_ || !handler_) {
     return false;
   }
-  TransportHandler& h = *owner_;
+  TransportHandler& h = *handler_;
   if (cut_) {
     cut_ = false;
     h.on_input_end(-ECONNRESET);  // the stream connection closes: close() detaches this stream
     return true;
   }
   bool did = false;
-  if (!starved_) {
-    did = in_.deliver(conn_->reactor(), h, paused_, starved_, [this] { return conn_ != nullptr; });
-  }
-  if (!conn_) {
+  if (!deliver_input(conn_->reactor(), false, did,
+                     [this](size_t n) { conn_->session().consume(id_, n); })) {
     return true;
-  }
-  if (const size_t n = in_.release_window(kStreamInputBound); n > 0) {
-    conn_->session().consume(id_, n);
-    did = true;
   }
   if (eof_due_ && !in_.pending()) {
     eof_due_ = false;
     h.on_input_end(0);
     return true;
   }
-  if (send_pending_ && conn_->session().body_buffered(id_) <= kStreamOutputBound) {
-    send_pending_ = false;
-    h.on_sent(send_bytes_);
-    did = true;
-  }
-  return did;
-}
-
-void H2Stream::send(iovec* iov, int count, msghdr* /*msg*/) {
-  if (!conn_) {
-    return;
-  }
-  size_t total = 0;
-  for (int i = 0; i < count; ++i) {
-    translate(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-    total += iov[i].iov_len;
-  }
-  send_bytes_ = static_cast<int>(total);
-  send_pending_ = true;
-  conn_->schedule();
+  return complete_send(conn_->session().body_buffered(id_)) || did;
 }
 
 void H2Stream::translate(const char* data, size_t len) {
@@ -337,15 +314,6 @@ void H2Stream::shutdown_write() {
   }
 }
 
-void H2Stream::close() {
-  detach();
-  if (owner_) {
-    TransportHandler* h = owner_;
-    owner_ = nullptr;
-    h->on_quiet();  // nothing of a stream is ever in flight
-  }
-}
-
 void H2Stream::detach() {
   if (!conn_) {
     return;
@@ -451,7 +419,7 @@ void H2Connection::close_streams() {
   while (!streams_.empty()) {
     H2Stream* s = streams_.front();
     Connection* owner = s->owner();
-    s->cut(true);
+    s->cut();
     // The stream connection hears its input end now and closes: its close() forgets it.
     if (owner) {
       static_cast<TransportHandler*>(owner)->on_input_end(-ECONNRESET);
@@ -703,7 +671,7 @@ void H2Connection::on_stream_closed(int32_t stream_id, uint32_t error_code) {
   }
   H2Stream& s = *found;
   if (error_code != 0 || !s.response_complete()) {
-    s.cut(true);  // reset by the client (or by the library): the request is abandoned
+    s.cut();  // reset by the client (or by the library): the request is abandoned
   }
 }
 

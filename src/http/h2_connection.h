@@ -12,8 +12,8 @@
 // once its stream connection has taken it (a slow upstream holds the client back), and a stream
 // connection's send completes only once the body it wrote has been framed for the socket (a slow
 // client holds the upstream back). What a connection holds is bounded: the socket's output
-// (kOutputLimit), each stream's unframed body (kStreamOutputBound plus one send) and each
-// stream's request bytes not yet taken (its window).
+// (kOutputLimit), each stream's unframed body (StreamTransport::kOutputBound plus one send) and
+// each stream's request bytes not yet taken (its window).
 //
 //   preface ──streams──► open ──GOAWAY (drain, idle, error, flood) and the streams done──►
 //   lingering (the outer Connection's) ──► closed
@@ -32,7 +32,7 @@
 #include "ringgate/core/transport.h"
 #include "ringgate/http/h2_session.h"
 #include "ringgate/http/request_parser.h"
-#include "ringgate/http/stream_input.h"
+#include "ringgate/http/stream_transport.h"
 
 namespace ringgate {
 
@@ -41,7 +41,7 @@ class HttpShard;
 class H2Connection;
 
 // One request stream, as its stream connection sees it.
-class H2Stream final : public Transport, private BodySink {
+class H2Stream final : public StreamTransport, private BodySink {
  public:
   // `grpc`: the request is a gRPC call (content-type application/grpc...): an answer that is
   // not gRPC's own (the gateway's error, an upstream's HTTP error) becomes a Trailers-Only
@@ -51,9 +51,9 @@ class H2Stream final : public Transport, private BodySink {
 
   // The stream connection this stream is the transport of.
   void bind(Connection& owner);
-  Connection* owner() const { return owner_; }
+  Connection* owner() const;
   int32_t id() const { return id_; }
-  bool attached() const { return conn_ != nullptr; }
+  bool attached() const override { return conn_ != nullptr; }
   bool chunked_request() const { return chunked_request_; }
   bool response_complete() const { return response_complete_; }
   // Request bytes this stream holds for its connection, not yet delivered.
@@ -61,13 +61,8 @@ class H2Stream final : public Transport, private BodySink {
 
   // Transport (the stream connection's side)
   void start_input() override;
-  void pause_input() override;
   bool receiving() const override { return conn_ && !paused_ && !starved_; }
-  void send(iovec* iov, int count, msghdr* msg) override;
-  bool sending() const override { return send_pending_; }
   void shutdown_write() override;
-  void close() override;
-  bool quiet() const override { return true; }
   int fd() const override;
 
   // --- from the connection ---
@@ -75,22 +70,23 @@ class H2Stream final : public Transport, private BodySink {
   // window once taken (else bytes the stream wrote: the head, chunk framing).
   void queue_input(std::string_view bytes, bool data);
   // The client reset the stream (or it closed before the response was complete), or the
-  // connection is going: the stream connection's input ends with an error and it closes.
-  void cut(bool peer_closed);
+  // connection is going: the stream connection's input ends with an error and it closes (the
+  // stream is not reset: the client has let go of it already, or the connection goes).
+  void cut();
   // Delivers what is due (input, its end, a send's completion); true when it did something.
   bool pump();
 
  private:
   void on_body(std::string_view data) override;  // the response's body, from the parser
   // Parses the stream connection's HTTP/1.1 output into the stream's frames.
-  void translate(const char* data, size_t len);
+  void translate(const char* data, size_t len) override;
+  void schedule() override;
   void submit_response_head();
   // The response is complete: the body's end (and trailers) or the Trailers-Only answer.
   void complete_response();
-  void detach();
+  void detach() override;
 
   H2Connection* conn_;
-  Connection* owner_ = nullptr;
   int32_t id_;
   bool head_request_;
   bool chunked_request_;
@@ -98,12 +94,7 @@ class H2Stream final : public Transport, private BodySink {
   bool grpc_error_ = false;   // the answer is not gRPC's: sent as Trailers-Only at its end
   int grpc_status_ = 0;       // of that answer (HTTP status mapped)
   std::string grpc_message_;  // from its problem document (bounded)
-  StreamInput in_;            // the request as HTTP/1.1, not yet delivered
   ResponseParser response_;
-  int send_bytes_ = 0;
-  bool send_pending_ = false;
-  bool paused_ = true;
-  bool starved_ = false;
   bool cut_ = false;          // deliver input end (-ECONNRESET)
   bool eof_due_ = false;      // deliver input end (0): the stream connection half-closed
   bool peer_closed_ = false;  // the stream is closed on the client's side: nothing to reset

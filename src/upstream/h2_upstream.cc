@@ -18,12 +18,9 @@ namespace ringgate {
 
 namespace {
 
-// As the downstream side (h2_connection.cc): frames ahead of the socket, a stream's unframed
-// request body before its send completes, and response bytes a stream may hold undelivered
-// before the upstream's window stops coming back.
+// Frames produced ahead of the socket (as on the downstream side, h2_connection.cc); what a
+// stream holds either way is StreamTransport's to bound.
 constexpr size_t kOutputLimit = 64 * 1024;
-constexpr size_t kStreamOutputBound = 16 * 1024;
-constexpr size_t kStreamInputBound = 64 * 1024;
 // Our receive windows: per stream (SETTINGS_INITIAL_WINDOW_SIZE) and the connection's.
 constexpr uint32_t kStreamWindow = 256 * 1024;
 constexpr uint32_t kConnectionWindow = 4 * 1024 * 1024;
@@ -69,11 +66,10 @@ struct ClientCallbacks {
         }
         break;
       case NGHTTP2_SETTINGS:
-      case NGHTTP2_GOAWAY:
         static_cast<H2Upstream*>(user)->schedule();  // capacity may have changed
-        if (frame->hd.type == NGHTTP2_GOAWAY) {
-          static_cast<H2Upstream*>(user)->drain();
-        }
+        break;
+      case NGHTTP2_GOAWAY:
+        static_cast<H2Upstream*>(user)->drain();  // no new streams; closed once these are done
         break;
       default:
         break;
@@ -121,13 +117,24 @@ struct ClientCallbacks {
 
 // --- H2ClientStream ---
 
-H2ClientStream::H2ClientStream(H2Upstream& conn, ParserContext* request_context) : conn_(&conn) {
+H2ClientStream::H2ClientStream(H2Upstream& conn, ParserContext* request_context)
+    : StreamTransport(/*paused=*/false), conn_(&conn) {
   request_.init(request_context);
   request_.set_body_sink(this);
 }
 
 H2ClientStream::~H2ClientStream() {
   request_.release();
+}
+
+void H2ClientStream::bind(UpstreamConn& owner) {
+  handler_ = &owner;
+}
+
+void H2ClientStream::schedule() {
+  if (conn_) {
+    conn_->schedule();
+  }
 }
 
 void H2ClientStream::start_input() {
@@ -159,27 +166,12 @@ void H2ClientStream::cut(int error) {
 
 void H2ClientStream::cut_now(int error) {
   in_.clear();
-  UpstreamConn* owner = owner_;
-  if (owner && conn_) {
-    static_cast<TransportHandler*>(owner)->on_input_end(ready_ ? error : -ECONNREFUSED);
+  if (handler_ && conn_) {
+    handler_->on_input_end(ready_ ? error : -ECONNREFUSED);
   }
   if (conn_) {
     close();  // its connection closed it already, unless it was closing by another way
   }
-}
-
-void H2ClientStream::send(iovec* iov, int count, msghdr* /*msg*/) {
-  if (!conn_) {
-    return;
-  }
-  size_t total = 0;
-  for (int i = 0; i < count; ++i) {
-    translate(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-    total += iov[i].iov_len;
-  }
-  send_bytes_ = static_cast<int>(total);
-  send_pending_ = true;
-  conn_->schedule();
 }
 
 void H2ClientStream::translate(const char* data, size_t len) {
@@ -367,10 +359,10 @@ void H2ClientStream::on_closed(uint32_t error_code) {
 }
 
 bool H2ClientStream::pump() {
-  if (!conn_ || !owner_) {
+  if (!conn_ || !handler_) {
     return false;
   }
-  TransportHandler& h = *owner_;
+  TransportHandler& h = *handler_;
   if (cut_error_ != 0 && !in_.pending()) {
     const int error = cut_error_;
     cut_error_ = 0;
@@ -390,32 +382,11 @@ bool H2ClientStream::pump() {
     return true;
   }
   bool did = false;
-  if (ready_ && !starved_) {
-    did = in_.deliver(conn_->shard().reactor(), h, paused_, starved_,
-                      [this] { return conn_ != nullptr; });
-  }
-  if (!conn_) {
+  if (!deliver_input(conn_->shard().reactor(), !ready_, did,
+                     [this](size_t n) { nghttp2_session_consume(conn_->session(), id_, n); })) {
     return true;
   }
-  if (const size_t n = in_.release_window(kStreamInputBound); n > 0) {
-    nghttp2_session_consume(conn_->session(), id_, n);
-    did = true;
-  }
-  if (send_pending_ && body_.size() - body_off_ <= kStreamOutputBound) {
-    send_pending_ = false;
-    h.on_sent(send_bytes_);
-    did = true;
-  }
-  return did;
-}
-
-void H2ClientStream::close() {
-  detach();
-  if (owner_) {
-    TransportHandler* h = owner_;
-    owner_ = nullptr;
-    h->on_quiet();  // nothing of a stream is ever in flight
-  }
+  return complete_send(body_.size() - body_off_) || did;
 }
 
 void H2ClientStream::detach() {
@@ -626,7 +597,6 @@ void H2Upstream::on_input(uint16_t bid, uint32_t len) {
       session_, reinterpret_cast<const uint8_t*>(reactor.buffer(bid)), len);
   reactor.recycle(bid);
   if (rc < 0) {
-    session_failed_ = true;
     bump(cluster_.counters.bad_responses);
     fail(-EPROTO);
     return;

@@ -26,7 +26,7 @@
 #include "ringgate/core/transport.h"
 #include "ringgate/http/nghttp2_util.h"
 #include "ringgate/http/request_parser.h"
-#include "ringgate/http/stream_input.h"
+#include "ringgate/http/stream_transport.h"
 #include "ringgate/tls/transport.h"
 #include "ringgate/upstream/cluster.h"
 
@@ -37,25 +37,20 @@ class UpstreamConn;
 class UpstreamShard;
 
 // One request on an H2Upstream, as its stream connection sees it.
-class H2ClientStream final : public Transport, private BodySink {
+class H2ClientStream final : public StreamTransport, private BodySink {
  public:
   H2ClientStream(H2Upstream& conn, ParserContext* request_context);
   ~H2ClientStream() override;
 
-  void bind(UpstreamConn& owner) { owner_ = &owner; }
-  bool attached() const { return conn_ != nullptr; }
+  void bind(UpstreamConn& owner);
+  bool attached() const override { return conn_ != nullptr; }
   int32_t id() const { return id_; }
 
   // Transport (the stream connection's side). The first start_input() asks for the connection:
   // on_ready() follows once it is up (on_input_end(error) if it cannot be).
   void start_input() override;
-  void pause_input() override { paused_ = true; }
   bool receiving() const override { return conn_ && ready_ && !paused_ && !starved_; }
-  void send(iovec* iov, int count, msghdr* msg) override;
-  bool sending() const override { return send_pending_; }
   void shutdown_write() override {}
-  void close() override;
-  bool quiet() const override { return true; }
   int fd() const override { return -1; }
 
   // --- from the connection ---
@@ -81,29 +76,24 @@ class H2ClientStream final : public Transport, private BodySink {
 
  private:
   void on_body(std::string_view data) override;  // the request body, from the parser
-  void translate(const char* data, size_t len);
+  void translate(const char* data, size_t len) override;
+  void schedule() override;
   void submit_request();
-  void detach();
+  void detach() override;
   void queue(std::string_view bytes) { in_.queue(bytes); }
 
   H2Upstream* conn_;
-  UpstreamConn* owner_ = nullptr;
   RequestParser request_;
   int32_t id_ = 0;    // once the request is submitted
   std::string body_;  // request body not yet framed
   size_t body_off_ = 0;
   bool body_end_ = false;
-  StreamInput in_;        // the response as HTTP/1.1, not yet delivered
   int status_ = 0;        // of the response head being written
   std::string trailers_;  // "name: value\r\n" lines
-  int send_bytes_ = 0;
   int cut_error_ = 0;
   bool wants_ready_ = false;
   bool ready_due_ = false;
   bool ready_ = false;
-  bool send_pending_ = false;
-  bool paused_ = false;
-  bool starved_ = false;
   bool head_done_ = false;  // the final response head is written
   bool has_length_ = false;
   bool chunked_ = false;
@@ -185,7 +175,6 @@ class H2Upstream final : public Completion, public TransportHandler, public Time
   bool connect_inflight_ = false;
   bool draining_ = false;
   bool retired_ = false;
-  bool session_failed_ = false;
   int close_error_ = -ECONNRESET;  // what the streams hear when the connection goes
 };
 

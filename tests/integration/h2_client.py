@@ -175,42 +175,49 @@ def control_flood(port, kind, count):
     report_goaway(got, closed, started)
 
 
-def responses(sock, conn, seconds, want):
-    """h2 events until `want` streams ended (or were reset) or `seconds` passed: per stream, its
-    status, body bytes, reset code and trailers."""
-    out = {}
+def events(sock, conn, seconds, finished):
+    """The h2 events the server's bytes make, for up to `seconds`, until finished() says so or the
+    server closes; what the client owes (acknowledgements, window updates) goes out after each
+    read."""
     deadline = time.monotonic() + seconds
     sock.settimeout(0.1)
-    done = set()
-    while time.monotonic() < deadline and len(done) < want:
+    while time.monotonic() < deadline and not finished():
         try:
             data = sock.recv(65536)
         except socket.timeout:
             continue
         if not data:
-            break
-        for ev in conn.receive_data(data):
-            sid = getattr(ev, "stream_id", None)
-            st = out.setdefault(sid, {"status": None, "body": b"", "reset": None, "headers": []})
-            if isinstance(ev, h2.events.ResponseReceived):
-                st["headers"] = ev.headers
-                for name, value in ev.headers:
-                    if name == ":status":
-                        st["status"] = int(value)
-            elif isinstance(ev, h2.events.DataReceived):
-                st["body"] += ev.data
-                conn.acknowledge_received_data(ev.flow_controlled_length, sid)
-            elif isinstance(ev, h2.events.StreamEnded):
-                done.add(sid)
-            elif isinstance(ev, h2.events.StreamReset):
-                st["reset"] = ev.error_code
-                done.add(sid)
-            elif isinstance(ev, h2.events.ConnectionTerminated):
-                say("goaway", ev.error_code)
-                done = set(out)
+            return
+        yield from conn.receive_data(data)
         pending = conn.data_to_send()
         if pending:
             sock.sendall(pending)
+
+
+def responses(sock, conn, seconds, want):
+    """h2 events until `want` streams ended (or were reset) or `seconds` passed: per stream, its
+    status, body bytes, reset code and trailers."""
+    out = {}
+    done = set()
+    for ev in events(sock, conn, seconds, lambda: len(done) >= want):
+        sid = getattr(ev, "stream_id", None)
+        st = out.setdefault(sid, {"status": None, "body": b"", "reset": None, "headers": []})
+        if isinstance(ev, h2.events.ResponseReceived):
+            st["headers"] = ev.headers
+            for name, value in ev.headers:
+                if name == ":status":
+                    st["status"] = int(value)
+        elif isinstance(ev, h2.events.DataReceived):
+            st["body"] += ev.data
+            conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+        elif isinstance(ev, h2.events.StreamEnded):
+            done.add(sid)
+        elif isinstance(ev, h2.events.StreamReset):
+            st["reset"] = ev.error_code
+            done.add(sid)
+        elif isinstance(ev, h2.events.ConnectionTerminated):
+            say("goaway", ev.error_code)
+            done.update(out)
     return out
 
 
@@ -369,42 +376,28 @@ def call(port, method, path, fields):
     if body:
         conn.send_data(1, body, end_stream=True)
     sock.sendall(conn.data_to_send())
-    out = {}
-    frames_with_headers = 0
-    deadline = time.monotonic() + 10
-    sock.settimeout(0.1)
+    body_bytes = 0
     ended = False
-    while time.monotonic() < deadline and not ended:
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        if not data:
-            break
-        for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.ResponseReceived):
-                frames_with_headers += 1
-                for name, value in ev.headers:
-                    if name == ":status":
-                        say("status", value)
-                    else:
-                        say("h." + name, value)
-                if ev.stream_ended is not None:
-                    say("trailers_only", 1)
-            elif isinstance(ev, h2.events.TrailersReceived):
-                for name, value in ev.headers:
-                    say("t." + name, value)
-            elif isinstance(ev, h2.events.DataReceived):
-                out["body"] = out.get("body", 0) + len(ev.data)
-                conn.acknowledge_received_data(ev.flow_controlled_length, 1)
-            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
-                ended = True
-                if isinstance(ev, h2.events.StreamReset):
-                    say("reset", ev.error_code)
-        pending = conn.data_to_send()
-        if pending:
-            sock.sendall(pending)
-    say("body_bytes", out.get("body", 0))
+    for ev in events(sock, conn, 10, lambda: ended):
+        if isinstance(ev, h2.events.ResponseReceived):
+            for name, value in ev.headers:
+                if name == ":status":
+                    say("status", value)
+                else:
+                    say("h." + name, value)
+            if ev.stream_ended is not None:
+                say("trailers_only", 1)
+        elif isinstance(ev, h2.events.TrailersReceived):
+            for name, value in ev.headers:
+                say("t." + name, value)
+        elif isinstance(ev, h2.events.DataReceived):
+            body_bytes += len(ev.data)
+            conn.acknowledge_received_data(ev.flow_controlled_length, 1)
+        elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+            ended = True
+            if isinstance(ev, h2.events.StreamReset):
+                say("reset", ev.error_code)
+    say("body_bytes", body_bytes)
     say("ended", int(ended))
     say("elapsed_ms", int((time.monotonic() - started) * 1000))
 
