@@ -50,8 +50,9 @@ class Connection final : public Timer,
   // past its handshake.
   Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls,
              std::unique_ptr<TlsSession> established = nullptr);
-  // A request stream of the HTTP/2 connection `parent` (h2_connection.h), over `stream`.
-  Connection(HttpShard& http, std::unique_ptr<Transport> stream, Connection& parent);
+  // A request stream of the HTTP/2 connection `parent` (h2_connection.h), over `stream`, which
+  // outlives it (the shard keeps both in one recycled slot).
+  Connection(HttpShard& http, Transport& stream, Connection& parent);
   ~Connection();
 
   void start();
@@ -208,9 +209,8 @@ class Connection final : public Timer,
   PlainTransport plain_;
   // Draining after a reload: the receive is being cancelled to hand the idle connection over.
   bool handing_over_ = false;
-  std::unique_ptr<TlsTransport> tls_;     // over plain TCP of its own, when the listener has tls
-  std::unique_ptr<Transport> stream_io_;  // a stream connection's transport (an H2Stream)
-  Transport* io_;                         // &plain_, tls_ or stream_io_
+  std::unique_ptr<TlsTransport> tls_;  // over plain TCP of its own, when the listener has tls
+  Transport* io_;                      // &plain_, tls_ or a stream connection's H2Stream
   // HTTP/2: the connection's session and streams, once it switched (the bytes go there).
   std::unique_ptr<H2Connection> h2_;
   Connection* parent_ = nullptr;  // a stream connection's HTTP/2 connection

@@ -10,14 +10,13 @@
 
 namespace ringgate {
 
-Connection::Connection(HttpShard& http, std::unique_ptr<Transport> stream, Connection& parent)
+Connection::Connection(HttpShard& http, Transport& stream, Connection& parent)
     : Timer(&Connection::on_timer),
       http_(http),
       arena_(http.request_arena_pool()),
       fixed_(nullptr),
       plain_(http.reactor(), -1, *this),
-      stream_io_(std::move(stream)),
-      io_(stream_io_.get()),
+      io_(&stream),
       parent_(&parent),
       stream_(true),
       secure_(parent.secure_) {}

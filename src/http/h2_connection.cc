@@ -89,21 +89,42 @@ std::string grpc_message(std::string_view document) {
 
 // --- H2Stream ---
 
-H2Stream::H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request,
-                   bool grpc)
-    : StreamTransport(/*paused=*/true),
-      conn_(&conn),
-      id_(id),
-      head_request_(head_request),
-      chunked_request_(chunked_request),
-      grpc_(grpc) {
-  response_.init(conn.http().stream_response_context());
-  response_.set_head_request(head_request);
-  response_.set_body_sink(this);
+H2Stream::H2Stream(ParserContext* response_context) : StreamTransport(/*paused=*/true) {
+  response_.init(response_context);
 }
 
 H2Stream::~H2Stream() {
   response_.release();
+}
+
+void H2Stream::open(H2Connection& conn, int32_t id, bool head_request, bool chunked_request,
+                    bool grpc) {
+  reset_transport(/*paused=*/true);
+  response_.reset();
+  response_.set_head_request(head_request);
+  response_.set_body_sink(this);
+  conn_ = &conn;
+  id_ = id;
+  head_request_ = head_request;
+  chunked_request_ = chunked_request;
+  grpc_ = grpc;
+  grpc_error_ = false;
+  grpc_status_ = 0;
+  grpc_message_.clear();
+  cut_ = false;
+  eof_due_ = false;
+  peer_closed_ = false;
+  head_sent_ = false;
+  body_follows_ = false;
+  response_complete_ = false;
+  response_failed_ = false;
+}
+
+void H2Stream::recycle() {
+  // Closed already (its connection closed it, or the HTTP/2 connection went first).
+  conn_ = nullptr;
+  response_.release();
+  reset_transport(/*paused=*/true);
 }
 
 void H2Stream::bind(Connection& owner) {
@@ -631,11 +652,11 @@ void H2Connection::on_request(const H2Request& r) {
       grpc = true;
     }
   }
-  auto stream = std::make_unique<H2Stream>(*this, r.stream_id, r.method == "HEAD", chunked, grpc);
-  H2Stream* s = stream.get();
-  s->queue_input(head, false);
-  streams_.push_back(s);
-  http_.open_stream(std::move(stream), outer_);
+  H2Stream& s = http_.new_stream();
+  s.open(*this, r.stream_id, r.method == "HEAD", chunked, grpc);
+  s.queue_input(head, false);
+  streams_.push_back(&s);
+  http_.open_stream(s, outer_);
   update_timer();
 }
 

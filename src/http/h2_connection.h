@@ -40,14 +40,19 @@ class Connection;
 class HttpShard;
 class H2Connection;
 
-// One request stream, as its stream connection sees it.
+// One request stream, as its stream connection sees it. The object outlives its stream: the
+// shard keeps it (with the memory of the stream connection on it) for the next one.
 class H2Stream final : public StreamTransport, private BodySink {
  public:
-  // `grpc`: the request is a gRPC call (content-type application/grpc...): an answer that is
-  // not gRPC's own (the gateway's error, an upstream's HTTP error) becomes a Trailers-Only
-  // response with the matching grpc-status.
-  H2Stream(H2Connection& conn, int32_t id, bool head_request, bool chunked_request, bool grpc);
+  explicit H2Stream(ParserContext* response_context);
   ~H2Stream() override;
+
+  // A new stream on `conn`. `grpc`: the request is a gRPC call (content-type
+  // application/grpc...): an answer that is not gRPC's own (the gateway's error, an upstream's
+  // HTTP error) becomes a Trailers-Only response with the matching grpc-status.
+  void open(H2Connection& conn, int32_t id, bool head_request, bool chunked_request, bool grpc);
+  // Its stream connection is gone: ready for the next open().
+  void recycle();
 
   // The stream connection this stream is the transport of.
   void bind(Connection& owner);
@@ -86,11 +91,11 @@ class H2Stream final : public StreamTransport, private BodySink {
   void complete_response();
   void detach() override;
 
-  H2Connection* conn_;
-  int32_t id_;
-  bool head_request_;
-  bool chunked_request_;
-  bool grpc_;
+  H2Connection* conn_ = nullptr;
+  int32_t id_ = 0;
+  bool head_request_ = false;
+  bool chunked_request_ = false;
+  bool grpc_ = false;
   bool grpc_error_ = false;   // the answer is not gRPC's: sent as Trailers-Only at its end
   int grpc_status_ = 0;       // of that answer (HTTP status mapped)
   std::string grpc_message_;  // from its problem document (bounded)

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <new>
+
 #include "connection.h"
 #include "h2_connection.h"
 #include "out_buffer.h"
@@ -59,10 +61,10 @@ HttpShard::~HttpShard() {
   while (connections_) {
     Connection* c = connections_;
     connections_ = c->next;
-    delete c;
+    destroy(c);
   }
   for (Connection* c : dead_) {
-    delete c;
+    destroy(c);
   }
   dead_.clear();
   for (std::string* body : free_bodies_) {
@@ -219,16 +221,37 @@ void HttpShard::end_of_iteration() {
     if (!c->stream_) {
       reactor.submit_close(c->io_->fd());
     }
-    delete c;
+    destroy(c);
   }
   dead_.clear();
 }
 
-void HttpShard::open_stream(std::unique_ptr<H2Stream> stream, Connection& parent) {
-  H2Stream* s = stream.get();
-  auto* c = new Connection(*this, std::move(stream), parent);
-  s->bind(*c);
+size_t HttpShard::trim_pools() {
+  return arena_pool_.trim() + scratch_pool_.trim() + out_pool_.trim() + streams_.trim();
+}
+
+H2Stream& HttpShard::new_stream() {
+  return streams_.acquire([this] { return new H2Stream(&stream_response_context_); });
+}
+
+void HttpShard::open_stream(H2Stream& stream, Connection& parent) {
+  auto* c = new (stream.companion_memory) Connection(*this, stream, parent);
+  stream.bind(*c);
   c->start();
+}
+
+void HttpShard::destroy(Connection* c) {
+  if (!c) {
+    return;
+  }
+  if (!c->stream_) {
+    delete c;
+    return;
+  }
+  auto* s = static_cast<H2Stream*>(c->io_);
+  c->~Connection();
+  s->recycle();
+  streams_.release(s);
 }
 
 void HttpShard::discard_stream(Connection* c) {
@@ -240,7 +263,7 @@ void HttpShard::discard_stream(Connection* c) {
       d = nullptr;
     }
   }
-  delete c;
+  destroy(c);
 }
 
 void HttpShard::unschedule_h2(H2Connection* h2) {

@@ -117,14 +117,46 @@ struct ClientCallbacks {
 
 // --- H2ClientStream ---
 
-H2ClientStream::H2ClientStream(H2Upstream& conn, ParserContext* request_context)
-    : StreamTransport(/*paused=*/false), conn_(&conn) {
+H2ClientStream::H2ClientStream(ParserContext* request_context) : StreamTransport(/*paused=*/false) {
   request_.init(request_context);
-  request_.set_body_sink(this);
 }
 
 H2ClientStream::~H2ClientStream() {
   request_.release();
+}
+
+void H2ClientStream::open(H2Upstream& conn) {
+  reset_transport(/*paused=*/false);
+  request_.reset();
+  request_.set_body_sink(this);
+  conn_ = &conn;
+  id_ = 0;
+  if (body_.capacity() > kKeptBodyCapacity) {
+    std::string().swap(body_);
+  }
+  body_.clear();
+  body_off_ = 0;
+  body_end_ = false;
+  body_deferred = false;
+  status_ = 0;
+  trailers_.clear();
+  cut_error_ = 0;
+  wants_ready_ = false;
+  ready_due_ = false;
+  ready_ = false;
+  head_done_ = false;
+  has_length_ = false;
+  chunked_ = false;
+  response_complete_ = false;
+  closed_ = false;
+  request_failed_ = false;
+}
+
+void H2ClientStream::recycle() {
+  // Closed already (its connection closed it, or the HTTP/2 connection went first).
+  conn_ = nullptr;
+  request_.release();
+  reset_transport(/*paused=*/false);
 }
 
 void H2ClientStream::bind(UpstreamConn& owner) {

@@ -36,11 +36,17 @@ class H2Upstream;
 class UpstreamConn;
 class UpstreamShard;
 
-// One request on an H2Upstream, as its stream connection sees it.
+// One request on an H2Upstream, as its stream connection sees it. The object outlives its
+// request: the shard keeps it (with the memory of the stream connection on it) for the next.
 class H2ClientStream final : public StreamTransport, private BodySink {
  public:
-  H2ClientStream(H2Upstream& conn, ParserContext* request_context);
+  explicit H2ClientStream(ParserContext* request_context);
   ~H2ClientStream() override;
+
+  // A new request on `conn`.
+  void open(H2Upstream& conn);
+  // Its stream connection is gone: ready for the next open().
+  void recycle();
 
   void bind(UpstreamConn& owner);
   bool attached() const override { return conn_ != nullptr; }
@@ -81,8 +87,9 @@ class H2ClientStream final : public StreamTransport, private BodySink {
   void submit_request();
   void detach() override;
   void queue(std::string_view bytes) { in_.queue(bytes); }
+  static constexpr size_t kKeptBodyCapacity = 16 * 1024;  // a recycled stream's body_
 
-  H2Upstream* conn_;
+  H2Upstream* conn_ = nullptr;
   RequestParser request_;
   int32_t id_ = 0;    // once the request is submitted
   std::string body_;  // request body not yet framed

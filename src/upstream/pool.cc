@@ -34,7 +34,7 @@ UpstreamConn::UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster,
 }
 
 UpstreamConn::UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster,
-                           UpstreamEndpoint& endpoint, std::unique_ptr<Transport> stream)
+                           UpstreamEndpoint& endpoint, Transport& stream)
     : Timer(&UpstreamConn::on_timer),
       shard_(shard),
       cluster_(cluster),
@@ -42,8 +42,8 @@ UpstreamConn::UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster,
       fd_(-1),
       generation_(endpoint.generation),
       plain_(shard.reactor(), -1, *this),
-      stream_io_(std::move(stream)),
-      io_(stream_io_.get()) {
+      io_(&stream),
+      stream_(true) {
   parser_.init(shard.response_parser_context());
 }
 
@@ -51,7 +51,7 @@ UpstreamConn::~UpstreamConn() = default;
 
 void UpstreamConn::connect() {
   state_ = State::kConnecting;
-  if (stream_io_) {
+  if (stream_) {
     // The stream's connection connects (or is up): on_ready() when it can carry the request.
     shard_.timers().arm(
         *this, shard_.now_ms() + static_cast<uint64_t>(cluster_.config->connect_timeout.count()));
@@ -94,7 +94,7 @@ void UpstreamConn::release(bool reusable) {
   ++requests_;
   const UpstreamConfig& cfg = *cluster_.config;
   const bool keep =
-      reusable && !stream_io_ && state_ == State::kActive && in_.empty() && !peer_eof_ &&
+      reusable && !stream_ && state_ == State::kActive && in_.empty() && !peer_eof_ &&
       generation_ == endpoint_.generation && !parser_.in_message() && !io_->sending() &&
       !shard_.draining() && endpoint_.idle_count < cfg.keepalive &&
       (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
@@ -175,7 +175,7 @@ void UpstreamConn::connect_failed(ErrorKind kind) {
 }
 
 void UpstreamConn::arm_recv() {
-  if (state_ == State::kClosing || (state_ == State::kConnecting && !tls_ && !stream_io_) ||
+  if (state_ == State::kClosing || (state_ == State::kConnecting && !tls_ && !stream_) ||
       peer_eof_) {
     return;
   }
@@ -220,7 +220,7 @@ void UpstreamConn::on_input(uint16_t bid, uint32_t len) {
 }
 
 void UpstreamConn::on_input_end(int error) {
-  if (state_ == State::kConnecting || (stream_io_ && error == -ECONNREFUSED)) {
+  if (state_ == State::kConnecting || (stream_ && error == -ECONNREFUSED)) {
     // The TLS handshake failed or the peer left during it; or the HTTP/2 endpoint refused this
     // request unprocessed: retried like a connect failure (any method).
     connect_failed(ErrorKind::kConnect);
@@ -387,7 +387,7 @@ void UpstreamConn::close() {
   shard_.timers().disarm(*this);
   release_input();
   parser_.release();
-  if (!stream_io_) {
+  if (!stream_) {
     --endpoint_.connections;
     --cluster_.connections;
     drop(cluster_.counters.connections_active);

@@ -31,7 +31,7 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   // One request on an HTTP/2 connection to the endpoint (h2_upstream.h): `stream` is its
   // transport; no socket, never pooled, not counted as a connection (its H2Upstream is).
   UpstreamConn(UpstreamShard& shard, UpstreamCluster& cluster, UpstreamEndpoint& endpoint,
-               std::unique_ptr<Transport> stream);
+               Transport& stream);
   ~UpstreamConn();
 
   void complete(unsigned op, int res, uint32_t flags) override;
@@ -72,7 +72,8 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   bool reused() const { return requests_ > 0; }
   bool closed() const { return state_ == State::kClosing; }
   int fd() const { return fd_; }
-  bool stream() const { return stream_io_ != nullptr; }
+  bool stream() const { return stream_; }
+  Transport& io() const { return *io_; }
   // Where its receive and send complete (tests play the kernel through it).
   PlainTransport& transport() { return plain_; }
 
@@ -103,9 +104,9 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   uint32_t requests_ = 0;
   uint32_t generation_ = 0;  // the endpoint's address generation at connect
   PlainTransport plain_;     // receives and sends (connect is this object's own operation)
-  std::unique_ptr<TlsTransport> tls_;     // over plain_'s socket, on a tls cluster
-  std::unique_ptr<Transport> stream_io_;  // an HTTP/2 stream (h2_upstream.h)
-  Transport* io_;                         // &plain_, tls_ or stream_io_
+  std::unique_ptr<TlsTransport> tls_;  // over plain_'s socket, on a tls cluster
+  Transport* io_;  // &plain_, tls_ or an HTTP/2 stream (h2_upstream.h), which outlives this
+  bool stream_ = false;
   iovec send_iov_{};
   msghdr send_msg_{};
   InputChain in_;

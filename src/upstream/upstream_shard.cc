@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 
 #include "h2_upstream.h"
 #include "pool.h"
@@ -46,7 +47,7 @@ UpstreamShard::UpstreamShard(Shard& shard, const Config& config, BufferChains& c
 
 UpstreamShard::~UpstreamShard() {
   for (UpstreamConn* u : dead_) {
-    delete u;
+    destroy(u);
   }
   for (H2Upstream* h : h2_dead_) {
     delete h;
@@ -78,12 +79,24 @@ UpstreamConn* UpstreamShard::open_h2_stream(UpstreamCluster& c, UpstreamEndpoint
     h->connect();
     opened = true;
   }
-  auto stream = std::make_unique<H2ClientStream>(*h, &stream_request_context_);
-  H2ClientStream* s = stream.get();
-  auto* u = new UpstreamConn(*this, c, ep, std::move(stream));
-  s->bind(*u);
-  h->add(*s);
+  H2ClientStream& s =
+      h2_streams_.acquire([this] { return new H2ClientStream(&stream_request_context_); });
+  s.open(*h);
+  auto* u = new (s.companion_memory) UpstreamConn(*this, c, ep, s);
+  s.bind(*u);
+  h->add(s);
   return u;
+}
+
+void UpstreamShard::destroy(UpstreamConn* u) {
+  if (!u->stream()) {
+    delete u;
+    return;
+  }
+  auto* s = static_cast<H2ClientStream*>(&u->io());
+  u->~UpstreamConn();
+  s->recycle();
+  h2_streams_.release(s);
 }
 
 void UpstreamShard::add_starved_h2(H2Upstream* h) {
@@ -122,7 +135,7 @@ size_t UpstreamShard::trim_pools() {
   // Pooled calls keep their request block for the next request; once a second, the calls that
   // sat free give theirs back, so that the calls a burst made do not each keep one for good.
   calls_.for_each_free([](ProxyCall& call) { call.give_back_request_block(); });
-  return scratch_pool_.trim() + request_pool_.trim();
+  return scratch_pool_.trim() + request_pool_.trim() + h2_streams_.trim();
 }
 
 void UpstreamShard::add_starved(UpstreamConn* u) {
@@ -216,7 +229,7 @@ void UpstreamShard::end_of_iteration() {
       reactor.submit_close(u->fd());
       --open_;
     }
-    delete u;
+    destroy(u);
   }
   dead_.clear();
   for (H2Upstream* h : h2_dead_) {

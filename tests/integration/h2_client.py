@@ -3,7 +3,7 @@
 that never opens its window, request bodies without a length. Run by http2_test.cc with Debian's
 python3 (python3-h2, python3-hyperframe, python3-hpack).
 
-    h2_client.py SCENARIO PORT [ARG]
+    h2_client.py SCENARIO PORT [ARG...]
     h2_client.py serve reset|refuse|cut   (an origin that misbehaves: see serve())
 
 Prints one `key=value` line per fact observed (the test asserts on them); exit 0 unless the
@@ -402,6 +402,38 @@ def call(port, method, path, fields):
     say("elapsed_ms", int((time.monotonic() - started) * 1000))
 
 
+def allocations(port, path, count_file, warm, measured):
+    """`warm` requests for `path` on one connection, 8 at a time, then `measured` more on it: the
+    gateway's heap allocations meanwhile, from the count file of perf/alloc_count.c's shim."""
+    sock = connect(port)
+    conn = client(sock)
+    statuses = {}
+
+    def batch(n):
+        for _ in range(0, n, 8):
+            ids = []
+            for _ in range(8):
+                sid = conn.get_next_available_stream_id()
+                conn.send_headers(sid, request_headers(port, path), end_stream=True)
+                ids.append(sid)
+            sock.sendall(conn.data_to_send())
+            got = responses(sock, conn, 10, len(ids))
+            for sid in ids:
+                status = got.get(sid, {}).get("status")
+                statuses[status] = statuses.get(status, 0) + 1
+
+    def count():
+        with open(count_file, "rb") as f:
+            return int.from_bytes(f.read(8), sys.byteorder)
+
+    batch(warm)
+    before = count()
+    batch(measured)
+    say("allocations", count() - before)
+    say("streams", measured)
+    say("statuses", ",".join(f"{k}:{v}" for k, v in sorted(statuses.items(), key=str)))
+
+
 def serve(mode):
     """An HTTP/2 origin (prior knowledge) on 127.0.0.1:0 that misbehaves as `mode` says:
     reset: RST_STREAM (INTERNAL_ERROR) on every request, before any response;
@@ -472,6 +504,8 @@ def main():
         call(port, sys.argv[3], sys.argv[4], sys.argv[5:])
     elif scenario == "drain":
         drain(port, sys.argv[3])
+    elif scenario == "allocations":
+        allocations(port, sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     else:
         print(f"unknown scenario {scenario}", file=sys.stderr)
         sys.exit(2)

@@ -11,6 +11,7 @@
 
 #include "ringgate/config/config.h"
 #include "ringgate/core/block_pool.h"
+#include "ringgate/core/companion_pool.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/core/input_chain.h"
@@ -98,7 +99,7 @@ class HttpShard {
   uint32_t client_connections() const { return connection_count_; }
   // Gives back the spare blocks a burst left in the pools (BlockPool::trim).
   // Returns how many blocks were freed.
-  size_t trim_pools() { return arena_pool_.trim() + scratch_pool_.trim() + out_pool_.trim(); }
+  size_t trim_pools();
   // Bytes of the shard's request arenas, scratch heads and output blocks in use, and what its
   // HTTP/2 connections buffer (frames, bodies waiting for a window, stream input).
   uint64_t memory_held() const;
@@ -163,9 +164,11 @@ class HttpShard {
   void release_body(std::string* body);
 
   // --- HTTP/2 (h2_connection.h) ---
-  // A request stream of `parent` becomes a stream connection (not counted against the limit,
-  // not in the drain list: its HTTP/2 connection ends it).
-  void open_stream(std::unique_ptr<H2Stream> stream, Connection& parent);
+  // A request stream's transport, from the free ones (made when none is free), to open().
+  H2Stream& new_stream();
+  // The opened `stream` of `parent` becomes a stream connection (not counted against the limit,
+  // not in the drain list: its HTTP/2 connection ends it), made in the stream's memory.
+  void open_stream(H2Stream& stream, Connection& parent);
   // A stream connection whose HTTP/2 connection is destroyed with the shard.
   void discard_stream(Connection* c);
   // HTTP/2 connections' own buffers (frames, bodies, stream input), counted in memory_held().
@@ -224,6 +227,9 @@ class HttpShard {
   ParserContext stream_response_context_;
   std::vector<H2Connection*> h2_pending_;
   uint64_t h2_memory_ = 0;
+  // Streams and the memory of the stream connections on them, recycled.
+  CompanionPool<H2Stream, Connection> streams_;
+  void destroy(Connection* c);  // a connection gone; a stream connection's stream recycled
   std::vector<H2Connection*> h2_round_;
   std::vector<Connection*> starved_;
   std::vector<Connection*> dead_;

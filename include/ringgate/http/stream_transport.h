@@ -45,6 +45,14 @@ class StreamInput {
     in_.clear();
     off_ = 0;
   }
+  // Empty for another stream (a recycled one): the buffer's capacity is kept unless large.
+  void reset() {
+    if (in_.capacity() > kKeptCapacity) {
+      std::string().swap(in_);
+    }
+    clear();
+    owed_ = 0;
+  }
 
   // Hands what is queued to `h`, one taken receive buffer at a time, while `attached()` (the
   // handler has not closed the stream) and not `paused`; when no buffer is free, `starved` is
@@ -93,6 +101,7 @@ class StreamInput {
   }
 
  private:
+  static constexpr size_t kKeptCapacity = 4096;
   std::string in_;
   size_t off_ = 0;
   size_t owed_ = 0;
@@ -108,6 +117,10 @@ class StreamTransport : public Transport {
 
   // The stream is still its connection's (not closed).
   virtual bool attached() const = 0;
+
+  // The shard's (CompanionPool): where the connection object on this stream is built. Stream
+  // objects outlive their streams and are opened again for the next.
+  void* companion_memory = nullptr;
 
   // Transport
   void pause_input() final { paused_ = true; }
@@ -137,6 +150,15 @@ class StreamTransport : public Transport {
 
  protected:
   explicit StreamTransport(bool paused) : paused_(paused) {}
+  // A new stream's state, for an object used again.
+  void reset_transport(bool paused) {
+    handler_ = nullptr;
+    in_.reset();
+    send_bytes_ = 0;
+    send_pending_ = false;
+    paused_ = paused;
+    starved_ = false;
+  }
 
   // The bytes the connection sends, in order (a stream parses them as they come).
   virtual void translate(const char* data, size_t len) = 0;

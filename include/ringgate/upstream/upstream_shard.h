@@ -10,6 +10,7 @@
 
 #include "ringgate/config/config.h"
 #include "ringgate/core/block_pool.h"
+#include "ringgate/core/companion_pool.h"
 #include "ringgate/core/input_chain.h"
 #include "ringgate/core/object_pool.h"
 #include "ringgate/core/shard.h"
@@ -22,6 +23,7 @@
 
 namespace ringgate {
 
+class H2ClientStream;
 class H2Upstream;
 class UpstreamConn;
 
@@ -126,6 +128,9 @@ class UpstreamShard {
   std::vector<H2Upstream*> h2_round_;
   std::vector<H2Upstream*> h2_dead_;
   std::vector<H2Upstream*> h2_starved_;
+  // Streams and the memory of the stream connections on them, recycled.
+  CompanionPool<H2ClientStream, UpstreamConn> h2_streams_;
+  void destroy(UpstreamConn* u);  // a stream connection's stream is recycled
   bool draining_ = false;
   ConnectionSuccessor* successor_ = nullptr;
 };
