@@ -118,6 +118,8 @@ void H2Stream::open(H2Connection& conn, int32_t id, bool head_request, bool chun
   body_follows_ = false;
   response_complete_ = false;
   response_failed_ = false;
+  reading_ = Reading::kHead;
+  body_left_ = 0;
 }
 
 void H2Stream::recycle() {
@@ -197,6 +199,27 @@ bool H2Stream::pump() {
 
 void H2Stream::translate(const char* data, size_t len) {
   while (len > 0 && !response_complete_ && !response_failed_) {
+    if (reading_ == Reading::kHead) {
+      size_t used = 0;
+      if (translate_head(data, len, used)) {
+        data += used;
+        len -= used;
+      } else {
+        reading_ = Reading::kParser;  // the same bytes, through the parser
+      }
+      continue;
+    }
+    if (reading_ == Reading::kLength) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(len, body_left_));
+      on_body(std::string_view(data, n));
+      data += n;
+      len -= n;
+      body_left_ -= n;
+      if (body_left_ == 0) {
+        complete_response();
+      }
+      continue;
+    }
     size_t consumed = 0;
     const MessageParser::Event ev = response_.feed(data, len, consumed);
     data += consumed;
@@ -221,11 +244,98 @@ void H2Stream::translate(const char* data, size_t len) {
   }
 }
 
-void H2Stream::submit_response_head() {
-  const int status = response_.status();
+bool H2Stream::translate_head(const char* data, size_t len, size_t& used) {
+  const std::string_view bytes(data, len);
+  const size_t end = bytes.find("\r\n\r\n");
+  constexpr std::string_view kVersion = "HTTP/1.1 ";
+  if (end == std::string_view::npos || !bytes.starts_with(kVersion) || end < kVersion.size() + 3) {
+    return false;
+  }
+  int status = 0;
+  for (size_t i = kVersion.size(); i < kVersion.size() + 3; ++i) {
+    if (bytes[i] < '0' || bytes[i] > '9') {
+      return false;
+    }
+    status = status * 10 + (bytes[i] - '0');
+  }
+  used = end + 4;
+  if (status < 200) {
+    return true;  // an interim response (100 Continue) is not relayed; the final head follows
+  }
+  // The lines after the status line, each with its CRLF; names lower-cased into the scratch
+  // (sized once: views into it stay valid).
+  const char* const stop = data + end + 2;
+  const char* p = static_cast<const char*>(memchr(data, '\n', end + 2)) + 1;  // found: end + 1
+  std::string& lower = conn_->lower_scratch();
+  if (lower.size() < end) {
+    lower.resize(end);
+  }
+  char* low = lower.data();
+  H2Fields& fields = conn_->fields_scratch();
+  fields.clear();
+  bool has_length = false;
+  uint64_t length = 0;
+  while (p < stop) {
+    const char* eol = static_cast<const char*>(memchr(p, '\r', static_cast<size_t>(stop - p)));
+    const char* colon = static_cast<const char*>(memchr(p, ':', static_cast<size_t>(eol - p)));
+    if (!colon || colon == p) {
+      return false;
+    }
+    const size_t name_len = static_cast<size_t>(colon - p);
+    for (size_t i = 0; i < name_len; ++i) {
+      low[i] = ascii_lower(p[i]);
+    }
+    const std::string_view name(low, name_len);
+    low += name_len;
+    std::string_view value(colon + 1, static_cast<size_t>(eol - colon - 1));
+    p = eol + 2;
+    while (!value.empty() && value.front() == ' ') {
+      value.remove_prefix(1);
+    }
+    if (name == "transfer-encoding") {
+      return false;  // a chunked body (its trailers too): the parser's
+    }
+    if (name == "content-length") {
+      if (has_length || value.empty() || value.size() > 18) {
+        return false;
+      }
+      for (char c : value) {
+        if (c < '0' || c > '9') {
+          return false;
+        }
+        length = length * 10 + static_cast<uint64_t>(c - '0');
+      }
+      has_length = true;
+    }
+    if (!connection_specific(name)) {
+      fields.emplace_back(name, value);
+    }
+  }
+  const bool bodiless = head_request_ || status == 204 || status == 304;
+  if (!has_length && !bodiless) {
+    return false;  // read until the connection's end: the parser's
+  }
+  submit_head(status, !bodiless && length > 0);
+  if (body_follows_ || grpc_error_) {
+    reading_ = Reading::kLength;
+    body_left_ = bodiless ? 0 : length;
+  }
+  if (body_left_ == 0) {
+    complete_response();
+  }
+  return true;
+}
+
+void H2Stream::submit_head(int status, bool body) {
   head_sent_ = true;
-  if (grpc_ &&
-      (status != 200 || !response_.header("content-type").starts_with("application/grpc"))) {
+  const H2Fields& fields = conn_->fields_scratch();
+  std::string_view content_type;
+  for (const auto& [name, value] : fields) {
+    if (name == "content-type") {
+      content_type = value;
+    }
+  }
+  if (grpc_ && (status != 200 || !content_type.starts_with("application/grpc"))) {
     // Not a gRPC answer (the gateway's own error, or an upstream's HTTP one): a gRPC client
     // must see a gRPC status, so it goes out as Trailers-Only once its body (the problem
     // document, for its message) is read.
@@ -234,6 +344,13 @@ void H2Stream::submit_response_head() {
     body_follows_ = false;
     return;
   }
+  body_follows_ = body;
+  if (!conn_->session().submit_head(id_, status, fields, body_follows_)) {
+    response_failed_ = true;  // the stream is gone
+  }
+}
+
+void H2Stream::submit_response_head() {
   const int n = response_.header_count();
   size_t names = 0;
   for (int i = 0; i < n; ++i) {
@@ -256,10 +373,8 @@ void H2Stream::submit_response_head() {
     }
     fields.emplace_back(low, response_.header_value(i));
   }
-  body_follows_ = !head_request_ && status != 204 && status != 304 && response_.has_body();
-  if (!conn_->session().submit_head(id_, status, fields, body_follows_)) {
-    response_failed_ = true;  // the stream is gone
-  }
+  const int status = response_.status();
+  submit_head(status, !head_request_ && status != 204 && status != 304 && response_.has_body());
 }
 
 void H2Stream::on_body(std::string_view data) {
@@ -290,6 +405,10 @@ void H2Stream::complete_response() {
     return;
   }
   if (!body_follows_) {
+    return;
+  }
+  if (reading_ == Reading::kLength) {
+    session.end_body(id_, {});
     return;
   }
   // Trailer fields (a chunked body's end; gRPC's status): lower-case, nothing

@@ -85,8 +85,16 @@ class H2Stream final : public StreamTransport, private BodySink {
   void on_body(std::string_view data) override;  // the response's body, from the parser
   // Parses the stream connection's HTTP/1.1 output into the stream's frames.
   void translate(const char* data, size_t len) override;
+  // The common case without the general parser: a whole head at `data` (the connection writes
+  // its heads in one piece) with a Content-Length body or none. `used`: the head's bytes. False
+  // when the response is not that case (a chunked body, a head in pieces): the parser reads it.
+  bool translate_head(const char* data, size_t len, size_t& used);
   void schedule() override;
+  // The head parsed by the general parser, as fields.
   void submit_response_head();
+  // The final response head in conn_->fields_scratch() (names lower case, nothing
+  // connection-specific); `body`: a body follows.
+  void submit_head(int status, bool body);
   // The response is complete: the body's end (and trailers) or the Trailers-Only answer.
   void complete_response();
   void detach() override;
@@ -100,6 +108,11 @@ class H2Stream final : public StreamTransport, private BodySink {
   int grpc_status_ = 0;       // of that answer (HTTP status mapped)
   std::string grpc_message_;  // from its problem document (bounded)
   ResponseParser response_;
+  // How the response's bytes are read: its head (translate_head), the body's length counted
+  // down, or everything through response_.
+  enum class Reading : uint8_t { kHead, kLength, kParser };
+  Reading reading_ = Reading::kHead;
+  uint64_t body_left_ = 0;  // kLength: body bytes still to come
   bool cut_ = false;          // deliver input end (-ECONNRESET)
   bool eof_due_ = false;      // deliver input end (0): the stream connection half-closed
   bool peer_closed_ = false;  // the stream is closed on the client's side: nothing to reset

@@ -171,6 +171,14 @@ TEST_F(Http2Test, ProxiedHeadersAndBodiesAreTranslatedBothWays) {
   const CommandResult head = curl(gw.port(), "/api/h?body_size=5000", {"-I"});
   EXPECT_EQ(head.out.rfind("HTTP/2 200", 0), 0u) << head.out;
   EXPECT_NE(head.out.find("content-length: 5000"), std::string::npos) << head.out;
+
+  // Bodiless statuses end the stream with their head; an empty body with a length of 0 too.
+  for (const std::string path : {"/api/n?status=204", "/api/n?status=304", "/api/n?json="}) {
+    const CommandResult r = curl(gw.port(), path, {"-i", "--max-time", "5"});
+    EXPECT_EQ(r.exit_code, 0) << path << ": " << r.err;
+    EXPECT_EQ(r.out.find("HTTP/2 "), 0u) << r.out;
+    EXPECT_EQ(r.out.substr(r.out.find("\r\n\r\n") + 4), "") << path;
+  }
 }
 
 TEST_F(Http2Test, ManyConcurrentStreamsOnFewConnections) {
