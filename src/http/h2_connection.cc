@@ -194,7 +194,7 @@ bool H2Stream::pump() {
     h.on_input_end(0);
     return true;
   }
-  return complete_send(conn_->session().body_buffered(id_)) || did;
+  return (send_pending_ && complete_send(conn_->session().body_buffered(id_))) || did;
 }
 
 void H2Stream::translate(const char* data, size_t len) {
@@ -581,7 +581,7 @@ void H2Connection::pump() {
       if (closing_) {
         return;
       }
-      if (s->attached()) {
+      if (s->attached() && s->due()) {
         did = s->pump() || did;
       }
     }

@@ -80,6 +80,10 @@ class H2Stream final : public StreamTransport, private BodySink {
   void cut();
   // Delivers what is due (input, its end, a send's completion); true when it did something.
   bool pump();
+  // Something may be due (pump() has nothing to do otherwise: a stream waiting for its answer).
+  bool due() const {
+    return cut_ || eof_due_ || send_pending_ || in_.owes() || (in_.pending() && !paused_);
+  }
 
  private:
   void on_body(std::string_view data) override;  // the response's body, from the parser
@@ -112,7 +116,7 @@ class H2Stream final : public StreamTransport, private BodySink {
   // down, or everything through response_.
   enum class Reading : uint8_t { kHead, kLength, kParser };
   Reading reading_ = Reading::kHead;
-  uint64_t body_left_ = 0;  // kLength: body bytes still to come
+  uint64_t body_left_ = 0;    // kLength: body bytes still to come
   bool cut_ = false;          // deliver input end (-ECONNRESET)
   bool eof_due_ = false;      // deliver input end (0): the stream connection half-closed
   bool peer_closed_ = false;  // the stream is closed on the client's side: nothing to reset

@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,10 @@
 namespace ringgate {
 
 namespace {
+
+// The fields of a head or trailers being submitted: the shard thread's scratch (one submits at
+// a time; the library copies them), so a response allocates nothing.
+thread_local std::vector<nghttp2_nv> submitted_fields;
 
 // A client's SETTINGS frames and the PING/SETTINGS acknowledgements it makes us queue, at most
 // (floods: the library answers over them with GOAWAY ENHANCE_YOUR_CALM).
@@ -43,11 +48,11 @@ struct H2Callbacks {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                        size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
     H2Session& s = self(user);
-    const auto it = s.streams_.find(frame->hd.stream_id);
-    if (it == s.streams_.end() || frame->hd.type != NGHTTP2_HEADERS) {
+    H2Session::Stream* found = s.find(frame->hd.stream_id);
+    if (!found || frame->hd.type != NGHTTP2_HEADERS) {
       return 0;  // trailers and other heads are not kept
     }
-    H2Session::Stream& st = it->second;
+    H2Session::Stream& st = *found;
     // As SETTINGS_MAX_HEADER_LIST_SIZE counts: each field's name and value plus 32.
     st.header_bytes += namelen + valuelen + 32;
     if (st.header_bytes > s.limits_.max_header_list) {
@@ -77,8 +82,8 @@ struct H2Callbacks {
         break;
       case NGHTTP2_DATA:
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-          const auto it = s.streams_.find(frame->hd.stream_id);
-          if (it != s.streams_.end() && !it->second.too_large) {
+          const H2Session::Stream* st = s.find(frame->hd.stream_id);
+          if (st && !st->too_large) {
             s.handler_.on_body(frame->hd.stream_id, {}, true);
           }
         }
@@ -108,8 +113,8 @@ struct H2Callbacks {
   static int on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
                            size_t len, void* user) {
     H2Session& s = self(user);
-    const auto it = s.streams_.find(stream_id);
-    if (it != s.streams_.end() && !it->second.too_large) {
+    const H2Session::Stream* st = s.find(stream_id);
+    if (st && !st->too_large) {
       s.handler_.on_body(stream_id, {reinterpret_cast<const char*>(data), len}, false);
     } else if (s.manual_window_) {
       s.consume(stream_id, len);  // nobody passes these bytes on: their window comes back now
@@ -148,11 +153,11 @@ struct H2Callbacks {
   static ssize_t read_body(nghttp2_session* session, int32_t stream_id, uint8_t* /*buf*/,
                            size_t length, uint32_t* flags, nghttp2_data_source*, void* user) {
     H2Session& s = self(user);
-    const auto it = s.streams_.find(stream_id);
-    if (it == s.streams_.end()) {
+    H2Session::Stream* found = s.find(stream_id);
+    if (!found) {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    H2Session::Stream& st = it->second;
+    H2Session::Stream& st = *found;
     const size_t n = std::min(length, st.body.size() - st.body_sent);
     if (n == 0 && !st.body_end) {
       st.deferred = true;  // resumed by append_body() or end_body()
@@ -165,7 +170,8 @@ struct H2Callbacks {
       if (st.body_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!st.trailers.empty()) {
-          std::vector<nghttp2_nv> nva;
+          std::vector<nghttp2_nv>& nva = submitted_fields;
+          nva.clear();
           const char* p = st.trailers.data();
           const char* end = p + st.trailers.size();
           while (p < end) {
@@ -188,11 +194,11 @@ struct H2Callbacks {
   static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
                        size_t length, nghttp2_data_source*, void* user) {
     H2Session& s = self(user);
-    const auto it = s.streams_.find(frame->hd.stream_id);
-    if (it == s.streams_.end() || frame->data.padlen > 0) {
+    H2Session::Stream* found = s.find(frame->hd.stream_id);
+    if (!found || frame->data.padlen > 0) {
       return NGHTTP2_ERR_CALLBACK_FAILURE;  // neither happens: no padding, the stream is there
     }
-    H2Session::Stream& st = it->second;
+    H2Session::Stream& st = *found;
     s.out_.append(reinterpret_cast<const char*>(framehd), 9);
     s.out_.append(st.body.data() + st.body_sent, length);
     st.body_sent += length;
@@ -211,6 +217,26 @@ uint64_t H2Session::heap_allocations() const {
   return pool_->heap_allocations();
 }
 
+H2Session::Stream* H2Session::find(int32_t stream_id) {
+  if (stream_id != found_id_ || !found_) {
+    const auto it = streams_.find(stream_id);
+    if (it == streams_.end()) {
+      return nullptr;
+    }
+    found_ = &it->second;
+    found_id_ = stream_id;
+  }
+  return found_;
+}
+
+const H2Session::Stream* H2Session::find(int32_t stream_id) const {
+  if (stream_id == found_id_ && found_) {
+    return found_;
+  }
+  const auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : &it->second;
+}
+
 H2Session::Stream& H2Session::open_stream(int32_t stream_id) {
   if (spare_.empty()) {
     return streams_[stream_id];
@@ -224,6 +250,10 @@ H2Session::Stream& H2Session::open_stream(int32_t stream_id) {
 void H2Session::close_stream(std::map<int32_t, Stream>::iterator it) {
   constexpr size_t kMaxSpare = 128;
   constexpr size_t kMaxKeptBytes = 16 * 1024;
+  if (&it->second == found_) {
+    found_ = nullptr;
+    found_id_ = 0;
+  }
   auto node = streams_.extract(it);
   Stream& st = node.mapped();
   if (spare_.size() >= kMaxSpare || st.storage.capacity() + st.body.capacity() > kMaxKeptBytes) {
@@ -346,20 +376,19 @@ bool H2Session::respond(int32_t stream_id, int status,
 }
 
 bool H2Session::submit_head(int32_t stream_id, int status, const H2Fields& fields, bool body) {
-  const auto it = streams_.find(stream_id);
-  if (!session_ || it == streams_.end()) {
+  Stream* found = find(stream_id);
+  if (!session_ || !found) {
     return false;
   }
-  Stream& st = it->second;
+  Stream& st = *found;
   st.body.clear();
   st.body_sent = 0;
   st.body_end = false;
   char code[8];
-  const int n = snprintf(code, sizeof code, "%d", status);
-  // The shard thread's scratch (one session submits at a time): no allocation per response.
-  static thread_local std::vector<nghttp2_nv> nva;
+  const char* code_end = std::to_chars(code, code + sizeof code, status).ptr;
+  std::vector<nghttp2_nv>& nva = submitted_fields;
   nva.clear();
-  nva.push_back(nghttp2_field(":status", std::string_view(code, static_cast<size_t>(n))));
+  nva.push_back(nghttp2_field(":status", std::string_view(code, code_end)));
   for (const auto& [name, value] : fields) {
     nva.push_back(nghttp2_field(name, value));
   }
@@ -377,11 +406,11 @@ void H2Session::resume(Stream& st, int32_t stream_id) {
 }
 
 bool H2Session::append_body(int32_t stream_id, std::string_view data) {
-  const auto it = streams_.find(stream_id);
-  if (!session_ || it == streams_.end()) {
+  Stream* found = find(stream_id);
+  if (!session_ || !found) {
     return false;
   }
-  Stream& st = it->second;
+  Stream& st = *found;
   if (st.body_sent > 0 && st.body_sent >= st.body.size() / 2) {
     st.body.erase(0, st.body_sent);  // what was framed goes before the buffer grows
     st.body_sent = 0;
@@ -392,11 +421,11 @@ bool H2Session::append_body(int32_t stream_id, std::string_view data) {
 }
 
 bool H2Session::end_body(int32_t stream_id, const H2Fields& trailers) {
-  const auto it = streams_.find(stream_id);
-  if (!session_ || it == streams_.end()) {
+  Stream* found = find(stream_id);
+  if (!session_ || !found) {
     return false;
   }
-  Stream& st = it->second;
+  Stream& st = *found;
   st.body_end = true;
   for (const auto& [name, value] : trailers) {
     st.trailers.append(name).push_back('\0');
@@ -407,8 +436,8 @@ bool H2Session::end_body(int32_t stream_id, const H2Fields& trailers) {
 }
 
 size_t H2Session::body_buffered(int32_t stream_id) const {
-  const auto it = streams_.find(stream_id);
-  return it == streams_.end() ? 0 : it->second.body.size() - it->second.body_sent;
+  const Stream* st = find(stream_id);
+  return st ? st->body.size() - st->body_sent : 0;
 }
 
 size_t H2Session::buffered_bytes() const {
@@ -477,11 +506,11 @@ void H2Session::count_offence() {
 }
 
 void H2Session::deliver_request(int32_t stream_id, bool end_stream) {
-  const auto it = streams_.find(stream_id);
-  if (it == streams_.end()) {
+  Stream* found = find(stream_id);
+  if (!found) {
     return;
   }
-  Stream& st = it->second;
+  Stream& st = *found;
   ++counts_.streams;
   ++delivered_;
   if (st.too_large) {

@@ -167,6 +167,10 @@ class H2Session {
 
   // A stream's entry for a new request: a kept one when there is (its buffers' capacity too).
   Stream& open_stream(int32_t stream_id);
+  // A stream's entry, or null; the last one found is remembered (a head's fields, a response's
+  // frames come in runs for one stream).
+  Stream* find(int32_t stream_id);
+  const Stream* find(int32_t stream_id) const;
   void close_stream(std::map<int32_t, Stream>::iterator it);
 
   H2Limits limits_;
@@ -175,6 +179,8 @@ class H2Session {
   std::unique_ptr<Nghttp2Pool> pool_;
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, Stream> streams_;
+  Stream* found_ = nullptr;  // find()'s last, until its stream closes
+  int32_t found_id_ = 0;
   // Entries of closed streams kept for the next ones (bounded), and scratch reused by every
   // request and response: no allocation per stream once warm.
   std::vector<std::map<int32_t, Stream>::node_type> spare_;

@@ -39,6 +39,7 @@ class StreamInput {
   // DATA payload the stream consumed without queueing (an empty frame's padding, say).
   void owe(size_t n) { owed_ += n; }
   bool pending() const { return off_ < in_.size(); }
+  bool owes() const { return owed_ > 0; }
   size_t held() const { return in_.size() - off_; }
   // Drops what is held (the stream is gone): its window is still owed.
   void clear() {
