@@ -194,7 +194,8 @@ bool H2Stream::pump() {
     h.on_input_end(0);
     return true;
   }
-  return (send_pending_ && complete_send(conn_->session().body_buffered(id_))) || did;
+  // The send completes once its body is out of the socket's send (the frames borrow it).
+  return (send_pending_ && complete_send(conn_->session().body_held(id_) ? SIZE_MAX : 0)) || did;
 }
 
 void H2Stream::translate(const char* data, size_t len) {
@@ -385,7 +386,8 @@ void H2Stream::on_body(std::string_view data) {
     return;
   }
   if (conn_ && !data.empty()) {
-    conn_->session().append_body(id_, data);
+    // Framed from where the connection wrote it: the send it came in completes once it is out.
+    conn_->session().append_body_ref(id_, data);
   }
 }
 
@@ -460,6 +462,13 @@ void H2Stream::detach() {
   }
   H2Session& session = conn_->session();
   if (!conn_->closing()) {
+    if (session.body_held(id_)) {
+      // Borrowed body bytes not yet framed, or framed and not yet taken for the socket, are
+      // copied: the connection that wrote them is going (a stream cut short; one whose
+      // response went out whole holds nothing).
+      session.pin_stream(id_);
+      session.pin_output();
+    }
     if ((!response_complete_ || response_failed_) && !peer_closed_) {
       // The response cannot be completed (the upstream failed mid-body, a deadline): the client
       // learns it from the reset, never from a short body that looks whole.
@@ -471,6 +480,12 @@ void H2Stream::detach() {
   }
   in_.clear();
   conn_->forget(*this);
+  if (conn_->wire_borrows() && session.body_held(id_)) {
+    // The socket's send in flight points into what this stream's connection wrote: that stays
+    // until the send is over.
+    lingering_ = true;
+    conn_->linger(*this);
+  }
   conn_ = nullptr;
   send_pending_ = false;
 }
@@ -488,6 +503,12 @@ H2Connection::H2Connection(HttpShard& http, Connection& outer, Transport& io)
 
 H2Connection::~H2Connection() {
   http_.unschedule_h2(this);
+  // The socket's sends are over (the outer connection is quiet): lingering streams go too.
+  for (H2Stream* s : lingering_) {
+    Connection* owner = s->owner();
+    s->end_linger();
+    http_.discard_stream(owner);
+  }
   // Streams still attached (the shard is being destroyed): their connections go with this one.
   while (!streams_.empty()) {
     H2Stream* s = streams_.front();
@@ -538,8 +559,10 @@ void H2Connection::on_sent(int res) {
     send_wire();  // partial send
     return;
   }
+  session_.output_sent(wire_.size());
   wire_.clear();
   wire_sent_ = 0;
+  release_lingering();
   pump();
 }
 
@@ -594,7 +617,7 @@ void H2Connection::pump() {
     }
   }
   account();
-  const bool quiet = wire_.empty() && session_.output().empty();
+  const bool quiet = wire_.empty() && session_.frames().empty();
   if (quiet &&
       (session_.done() || (draining_ && streams_.empty() && session_.open_streams() == 0))) {
     finish();
@@ -605,22 +628,32 @@ void H2Connection::pump() {
 
 void H2Connection::flush() {
   session_.produce();
-  if (io_.sending() || !wire_.empty() || session_.output().empty()) {
+  if (io_.sending() || !wire_.empty() || session_.frames().empty()) {
     return;
   }
-  wire_.swap(session_.output());
+  wire_.swap(session_.frames());
   wire_sent_ = 0;
   send_wire();
   session_.produce();  // the next frames, while these go out
 }
 
 void H2Connection::send_wire() {
-  iov_.iov_base = wire_.data() + wire_sent_;
-  iov_.iov_len = wire_.size() - wire_sent_;
+  const int n = wire_.iovecs(wire_sent_, iov_, kMaxIovecs);
   msg_ = msghdr{};
-  msg_.msg_iov = &iov_;
-  msg_.msg_iovlen = 1;
-  io_.send(&iov_, 1, &msg_);
+  msg_.msg_iov = iov_;
+  msg_.msg_iovlen = static_cast<size_t>(n);
+  io_.send(iov_, n, &msg_);
+}
+
+void H2Connection::release_lingering() {
+  if (lingering_.empty()) {
+    return;
+  }
+  lingering_round_.swap(lingering_);
+  for (H2Stream* s : lingering_round_) {
+    s->end_linger();  // its connection is retired now
+  }
+  lingering_round_.clear();
 }
 
 void H2Connection::sync_counts() {
@@ -644,7 +677,8 @@ void H2Connection::sync_counts() {
 void H2Connection::account() {
   uint64_t bytes = 0;
   if (!closing_) {
-    bytes = wire_.capacity() + session_.output().capacity() + session_.buffered_bytes();
+    bytes = wire_.bytes.capacity() + session_.frames().bytes.capacity() +
+            session_.buffered_bytes();
     for (const H2Stream* s : streams_) {
       bytes += s->input_held();
     }

@@ -157,6 +157,10 @@ class H2Connection final : public H2Handler, public Timer {
   int fd() const { return io_.fd(); }
   bool closing() const { return closing_; }
   void forget(H2Stream& s) { std::erase(streams_, &s); }
+  // The send in flight carries bytes borrowed from streams' connections.
+  bool wire_borrows() const { return wire_.borrows(); }
+  // `s` is closed and its connection waits for that send to be over (end_linger()).
+  void linger(H2Stream& s) { lingering_.push_back(&s); }
   // Scratch the streams fill and hand to the session at once (kept: no allocation per stream).
   std::string& lower_scratch() { return lower_; }
   H2Fields& fields_scratch() { return fields_; }
@@ -170,6 +174,7 @@ class H2Connection final : public H2Handler, public Timer {
   // Frames to the socket: produced up to kOutputLimit, one send at a time.
   void flush();
   void send_wire();
+  void release_lingering();
   // The session's counts into the shard's counters.
   void sync_counts();
   // What the connection buffers (frames, response bodies, request bytes of its streams) into the
@@ -192,10 +197,13 @@ class H2Connection final : public H2Handler, public Timer {
   std::string lower_;
   H2Fields fields_;
   std::vector<H2Stream*> round_;  // pump(): the streams of one round
-  std::string wire_;              // the frames in the send in flight
+  H2Output wire_;  // the frames in the send in flight
   size_t wire_sent_ = 0;
-  iovec iov_{};
+  static constexpr int kMaxIovecs = 256;  // a partial send goes on with the rest
+  iovec iov_[kMaxIovecs];
   msghdr msg_{};
+  std::vector<H2Stream*> lingering_;
+  std::vector<H2Stream*> lingering_round_;
   H2Counts seen_;           // the session's counts already in the shard's counters
   uint64_t accounted_ = 0;  // bytes of this connection in the shard's memory_held()
   enum class Deadline : uint8_t { kNone, kHeader, kIdle, kGoaway };

