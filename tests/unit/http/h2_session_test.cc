@@ -4,6 +4,8 @@
 
 #include "ringgate/http/h2_session.h"
 
+#include <sys/uio.h>
+
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 
@@ -163,6 +165,7 @@ class H2SessionTest : public ::testing::Test {
       }
       std::string down;
       down.swap(server.output());
+      server.output_sent(down.size());
       if (!down.empty()) {
         client_.receive(down);
       }
@@ -233,6 +236,64 @@ TEST_F(H2SessionTest, WhatWaitsForTheClientsWindowIsCountedUntilItIsSent) {
   ASSERT_TRUE(pump());  // the client reads and opens its window: the rest goes
   EXPECT_EQ(client_.responses[id].body.size(), body.size());
   EXPECT_EQ(server_.buffered_bytes(), 0u);  // the stream is over: nothing held
+}
+
+// A borrowed body is framed from the lender's memory (the frames point into it, nothing is
+// copied) and held until the owner says the frames that carry it were sent; what is pinned is
+// copied, so the lender may go.
+TEST_F(H2SessionTest, ABorrowedBodyIsFramedInPlaceAndHeldUntilItsFramesAreSent) {
+  ASSERT_TRUE(server_.start());
+  const int32_t a = client_.request("GET", "/a");
+  const int32_t b = client_.request("GET", "/b");
+  ASSERT_TRUE(pump());
+  std::string lender(3000, 'x');
+  for (size_t i = 0; i < lender.size(); ++i) {
+    lender[i] = static_cast<char>('a' + i % 26);
+  }
+  ASSERT_TRUE(server_.submit_head(a, 200, {}, true));
+  ASSERT_TRUE(server_.append_body_ref(a, std::string_view(lender).substr(0, 1000)));
+  ASSERT_TRUE(server_.append_body_ref(a, std::string_view(lender).substr(1000)));
+  ASSERT_TRUE(server_.end_body(a, {}));
+  EXPECT_TRUE(server_.body_held(a));
+  server_.produce();
+  H2Output& out = server_.frames();
+  ASSERT_TRUE(out.borrows());
+  // Some iovec points into the lender, none copies it.
+  iovec iov[64];
+  const int n = out.iovecs(0, iov, 64);
+  size_t borrowed = 0;
+  std::string wire;
+  for (int i = 0; i < n; ++i) {
+    const char* p = static_cast<const char*>(iov[i].iov_base);
+    if (p >= lender.data() && p < lender.data() + lender.size()) {
+      borrowed += iov[i].iov_len;
+    }
+    wire.append(p, iov[i].iov_len);
+  }
+  EXPECT_EQ(borrowed, lender.size());
+  EXPECT_EQ(wire.size(), out.size());
+  // Still held: the frames are produced, not sent.
+  EXPECT_TRUE(server_.body_held(a));
+  const size_t produced = out.size();
+  out.clear();
+  server_.output_sent(produced);
+  EXPECT_FALSE(server_.body_held(a));
+  client_.receive(wire);
+  EXPECT_EQ(client_.responses[a].body, lender);
+
+  // Stream b borrows, then the lender goes before the frames are taken: pinned, they carry
+  // the bytes as they were.
+  std::string second(500, 'q');
+  ASSERT_TRUE(server_.submit_head(b, 200, {}, true));
+  ASSERT_TRUE(server_.append_body_ref(b, second));
+  ASSERT_TRUE(server_.end_body(b, {}));
+  server_.produce();
+  server_.pin_stream(b);
+  server_.pin_output();
+  EXPECT_FALSE(server_.frames().borrows());
+  second.assign(500, '!');  // the lender's memory changes
+  ASSERT_TRUE(pump());
+  EXPECT_EQ(client_.responses[b].body, std::string(500, 'q'));
 }
 
 TEST_F(H2SessionTest, AHeaderListOverTheCapIsAnswered431OnItsStream) {
