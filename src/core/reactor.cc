@@ -34,6 +34,7 @@ Reactor::~Reactor() {
 bool Reactor::init(const ReactorOptions& options, std::string& error) {
   buffer_size_ = options.buffer_size;
   buffer_count_ = options.buffer_count;
+  lends_.assign(buffer_count_, 0);
   const char* env = getenv("RINGGATE_REACTOR");
   const std::string want = env && *env ? env : "auto";
   if (want != "auto" && want != "io_uring" && want != "epoll") {
@@ -168,7 +169,7 @@ bool Reactor::take_buffer(uint16_t& bid) {
   return true;
 }
 
-void Reactor::recycle(uint16_t bid) {
+void Reactor::give_to_kernel(uint16_t bid) {
   RG_BACKEND(recycle(bid));
   --buffers_out_;
 }

@@ -463,6 +463,22 @@ void Connection::out_commit(size_t n) {
   o.iov[o.iov_count++] = iovec{dst, n};
 }
 
+bool Connection::out_lend(std::string_view data, uint16_t bid) {
+  if (!out_) {
+    out_ = http_.acquire_out();
+  }
+  OutBuffer& o = *out_;
+  if (o.owned || o.iov_count + 2 > OutBuffer::kMaxIov || o.lent_count == OutBuffer::kMaxLent) {
+    return false;
+  }
+  http_.reactor().lend(bid);
+  o.lent[o.lent_count++] = bid;
+  o.iov[o.iov_count++] = iovec{const_cast<char*>(data.data()), data.size()};
+  count_out(data.size());
+  bump(counters().bytes_lent, data.size());
+  return true;
+}
+
 bool Connection::out_pending() const {
   return out_ && out_->pending_bytes() > 0;
 }

@@ -86,6 +86,7 @@ class Connection final : public Timer,
   // Downstream
   char* out_space(size_t& avail) override;
   void out_commit(size_t n) override;
+  bool out_lend(std::string_view data, uint16_t bid) override;
   bool out_pending() const override;
   void out_discard() override;
   void out_flush() override;

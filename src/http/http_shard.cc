@@ -317,6 +317,10 @@ void HttpShard::release_out(OutBuffer* out) {
     release_body(out->owned);
     out->owned = nullptr;
   }
+  for (int i = 0; i < out->lent_count; ++i) {
+    shard_.reactor().give_back(out->lent[i]);
+  }
+  out->lent_count = 0;
   out_pool_.release(out);
 }
 

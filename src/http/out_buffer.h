@@ -13,9 +13,14 @@ namespace ringgate {
 
 struct OutBuffer {
   static constexpr int kMaxIov = 64;
+  static constexpr int kMaxLent = 16;
   msghdr msg;
   std::string* owned;  // a body owned by this buffer (HttpShard::acquire_body), released on reset
-  uint32_t used;       // bytes of data[] in use
+  // Receive buffers whose bytes iovecs point into (Connection::out_lend): on loan until this
+  // buffer is released (all of it sent, or its connection gone quiet).
+  uint16_t lent[kMaxLent];
+  uint8_t lent_count;
+  uint32_t used;  // bytes of data[] in use
   uint16_t iov_count;
   uint16_t iov_sent;      // first iovec not yet fully sent
   uint16_t inflight_end;  // iovecs [iov_sent, inflight_end) are in a send now
@@ -26,6 +31,7 @@ struct OutBuffer {
     used = 0;
     iov_count = iov_sent = inflight_end = 0;
     owned = nullptr;
+    lent_count = 0;
   }
   size_t pending_bytes() const;
 };

@@ -115,7 +115,7 @@ void ClientResponse::on_body(std::string_view data) {
     out[n++] = '\r';
     out[n++] = '\n';
     client_->out_commit(n);
-  } else {
+  } else if (data.size() < kLendMin || !client_->out_lend(data, input_bid_)) {
     std::memcpy(out, data.data(), data.size());
     client_->out_commit(data.size());
   }

@@ -309,6 +309,7 @@ void UpstreamConn::process_input() {
       continue;
     }
     size_t consumed = 0;
+    call_->set_response_buffer(in_.front_bid());
     const MessageParser::Event ev = parser_.feed(data, std::min(len, room), consumed);
     in_.consume(consumed);
     if (ev != MessageParser::Event::kHead && in_.front_used(shard_.chains())) {

@@ -26,6 +26,8 @@ namespace ringgate {
   X(requests_5xx, "ringgate_requests_5xx_total", "counter", "Responses with status 5xx")         \
   X(bytes_in, "ringgate_bytes_received_total", "counter", "Bytes received from clients")         \
   X(bytes_out, "ringgate_bytes_sent_total", "counter", "Bytes sent to clients")                  \
+  X(bytes_lent, "ringgate_body_bytes_sent_in_place_total", "counter",                            \
+    "Proxied response body bytes sent to clients from the upstream's receive buffers (no copy)") \
   X(parse_bad_request, "ringgate_parse_errors_bad_request_total", "counter",                     \
     "Malformed requests answered 400")                                                           \
   X(parse_uri_too_long, "ringgate_parse_errors_uri_too_long_total", "counter",                   \

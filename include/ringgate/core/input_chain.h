@@ -40,6 +40,7 @@ class InputChain {
   void push(BufferChains& chains, uint16_t bid, uint32_t len);
   // The unused bytes of the first buffer (count() > 0).
   const char* front(BufferChains& chains, size_t& len) const;
+  uint16_t front_bid() const { return head_; }
   // `n` more bytes of the first buffer are used.
   void consume(size_t n) { off_ += static_cast<uint32_t>(n); }
   // The first buffer is used up (callers may keep it a little longer: see Connection).

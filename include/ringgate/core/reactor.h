@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ringgate {
 
@@ -122,7 +123,24 @@ class Reactor {
   uint32_t buffer_size() const { return buffer_size_; }
   uint32_t buffer_count() const { return buffer_count_; }
   // Gives a buffer back to the kernel; published at the next wait (one tail store per batch).
-  void recycle(uint16_t bid);
+  // A buffer on loan (lend) goes back once the last loan is given back.
+  void recycle(uint16_t bid) {
+    if (lends_[bid] > 0) {
+      lends_[bid] |= kRecycleDue;
+      return;
+    }
+    give_to_kernel(bid);
+  }
+  // A buffer's bytes are read where they are by someone else than its holder (a client send
+  // that carries a proxied body): it stays out of the ring until given back, whatever its
+  // holder does meanwhile.
+  void lend(uint16_t bid) { ++lends_[bid]; }
+  void give_back(uint16_t bid) {
+    if (--lends_[bid] == kRecycleDue) {
+      lends_[bid] = 0;
+      give_to_kernel(bid);
+    }
+  }
   // Lends a free buffer (not one in the ring) to user space, to be filled there (TLS writes
   // decrypted input into one) and recycled like any other; false when none is free.
   bool take_buffer(uint16_t& bid);
@@ -149,6 +167,10 @@ class Reactor {
   uint32_t buffer_size_ = 0;
   uint32_t buffer_count_ = 0;
   uint32_t buffers_out_ = 0;
+  // Per buffer: its loans, and kRecycleDue once its holder recycled it meanwhile.
+  static constexpr uint16_t kRecycleDue = 0x8000;
+  std::vector<uint16_t> lends_;
+  void give_to_kernel(uint16_t bid);
   unsigned batch_target_ = 0;
   uint64_t batched_waits_ = 0;
 };

@@ -57,6 +57,10 @@ class Downstream {
   // Free space for writing in place (nullptr when full until the next send completes).
   virtual char* out_space(size_t& avail) = 0;
   virtual void out_commit(size_t n) = 0;
+  // `data` lies in receive buffer `bid` and goes out from there, not copied: the buffer is on
+  // loan (Reactor::lend) until the send that carries it is over. False when the output cannot
+  // take it that way (copy it then).
+  virtual bool out_lend(std::string_view /*data*/, uint16_t /*bid*/) { return false; }
   virtual bool out_pending() const = 0;
   // Drops output not yet handed to a send (a response head that turned out bad).
   virtual void out_discard() = 0;

@@ -83,6 +83,10 @@ class ClientResponse final : public ResponseSink {
   bool on_switch(const ResponseParser& p);
   void begin_tunnel();
   bool keep_alive() const { return keep_alive_; }
+  // The receive buffer the response bytes parsed next lie in: a large piece of a body with a
+  // length goes to the client from there (Downstream::out_lend), not copied.
+  void set_input_buffer(uint16_t bid) { input_bid_ = bid; }
+  static constexpr size_t kLendMin = 1024;
 
   size_t room() const override;
   bool on_head(const ResponseParser& p) override;
@@ -110,6 +114,7 @@ class ClientResponse final : public ResponseSink {
   bool keep_alive_ = true;
   bool request_complete_ = false;
   bool trailers_written_ = false;  // "0\r\n" and the trailer fields are in the output
+  uint16_t input_bid_ = 0;
 };
 
 // One proxied request or gateway call. Lives from start() until its sink has been told the
@@ -179,6 +184,8 @@ class ProxyCall final : public BodySink, public Timer, public Responder {
   void on_connected();
   // What the connection may feed to the response parser now.
   size_t response_room() const { return sink_->room(); }
+  // The receive buffer the upstream's next response bytes lie in (ClientResponse lends it).
+  void set_response_buffer(uint16_t bid) { client_.set_input_buffer(bid); }
   // false: the call failed (and is gone).
   bool on_response_head();
   // Upstream bytes for the client while tunnelling (no more than response_room()).
