@@ -211,6 +211,7 @@ void Connection::process_input() {
     size_t consumed = 0;
     if (!parser_) {
       parser_ = http_.acquire_parser();
+      parser_->set_own_input(stream_);  // an HTTP/2 stream's head is the gateway's own writing
     }
     RequestParser::Event ev = parser_->feed(data, avail, consumed);
     in_.consume(consumed);
@@ -468,10 +469,13 @@ bool Connection::out_lend(std::string_view data, uint16_t bid) {
     out_ = http_.acquire_out();
   }
   OutBuffer& o = *out_;
-  if (o.owned || o.iov_count + 2 > OutBuffer::kMaxIov || o.lent_count == OutBuffer::kMaxLent) {
-    return false;
+  Reactor& reactor = http_.reactor();
+  const char* buffer = reactor.buffer(bid);
+  if (o.owned || o.iov_count + 2 > OutBuffer::kMaxIov || o.lent_count == OutBuffer::kMaxLent ||
+      data.data() < buffer || data.data() + data.size() > buffer + reactor.buffer_size()) {
+    return false;  // (the bytes must lie in that buffer: else they are copied)
   }
-  http_.reactor().lend(bid);
+  reactor.lend(bid);
   o.lent[o.lent_count++] = bid;
   o.iov[o.iov_count++] = iovec{const_cast<char*>(data.data()), data.size()};
   count_out(data.size());

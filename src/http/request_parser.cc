@@ -70,6 +70,7 @@ void MessageParser::init(ParserContext* context) {
 
 void MessageParser::reset() {
   release();
+  own_input_ = false;
   llhttp_init(&parser_, kind_ == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
   parser_.data = this;
   begin_message(nullptr);
@@ -360,6 +361,159 @@ int MessageParser::on_message_complete(llhttp_t* p) {
   return HPE_PAUSED;
 }
 
+namespace {
+
+// A request method without a body of its own meaning that the fast path takes (llhttp's number).
+int plain_method(std::string_view m) {
+  static constexpr std::pair<std::string_view, int> kMethods[] = {
+      {"GET", HTTP_GET},       {"HEAD", HTTP_HEAD},       {"POST", HTTP_POST},  {"PUT", HTTP_PUT},
+      {"DELETE", HTTP_DELETE}, {"OPTIONS", HTTP_OPTIONS}, {"PATCH", HTTP_PATCH}};
+  for (const auto& [name, number] : kMethods) {
+    if (m == name) {
+      return number;
+    }
+  }
+  return -1;
+}
+
+// Visible ASCII, as a request target in origin form must be.
+bool plain_target(std::string_view t) {
+  if (t.empty() || t[0] != '/') {
+    return false;
+  }
+  for (unsigned char c : t) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A field value llhttp would take as it is: no control byte but HTAB, nothing to trim. Eight
+// bytes at a time: a word with no byte below 0x20 and none equal to 0x7f passes at once.
+bool plain_value(std::string_view v) {
+  if (!v.empty() &&
+      (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t')) {
+    return false;
+  }
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, v.data() + i, 8);
+    const uint64_t del = w ^ (kOnes * 0x7f);
+    if ((((w - kOnes * 0x20) & ~w) | ((del - kOnes) & ~del)) & kHigh) {
+      break;  // a byte to look at: the loop below judges the rest
+    }
+  }
+  for (; i < v.size(); ++i) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool MessageParser::feed_own_head(const char* data, size_t len, size_t& consumed) {
+  if (kind_ != Kind::kRequest) {
+    return false;
+  }
+  const Limits& limits = *context_->limits;
+  const std::string_view bytes(data, std::min<size_t>(len, limits.header_bytes));
+  const size_t end = bytes.find("\r\n\r\n");
+  if (end == std::string_view::npos || end + 4 > limits.header_bytes) {
+    return false;
+  }
+  // The request line: METHOD SP target SP HTTP/1.1.
+  const size_t line_end = bytes.find("\r\n");
+  const std::string_view line = bytes.substr(0, line_end);
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 <= sp1 || line.substr(sp2 + 1) != "HTTP/1.1") {
+    return false;
+  }
+  const int method = plain_method(line.substr(0, sp1));
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (method < 0 || target.size() > limits.request_line || !plain_target(target)) {
+    return false;
+  }
+  int count = 0;
+  int host = -1;
+  size_t pos = line_end + 2;
+  while (pos < end + 2) {
+    const size_t eol = bytes.find("\r\n", pos);
+    const std::string_view field = bytes.substr(pos, eol - pos);
+    const size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0 ||
+        static_cast<uint32_t>(count) >= limits.headers) {
+      return false;
+    }
+    const std::string_view name = field.substr(0, colon);
+    std::string_view value = field.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') {
+      value.remove_prefix(1);
+    }
+    if (!plain_value(value)) {
+      return false;
+    }
+    switch (name.size()) {  // the names that matter, by length first
+      case 4:
+        if (iequals(name, "host")) {
+          if (host >= 0) {
+            return false;
+          }
+          host = count;
+        }
+        break;
+      case 6:
+      case 7:
+      case 14:
+      case 17:
+        if (iequals(name, "expect") || iequals(name, "upgrade") ||
+            iequals(name, "content-length") || iequals(name, "transfer-encoding")) {
+          return false;  // a body, or something llhttp decides
+        }
+        break;
+      case 10:
+        if (iequals(name, "connection") && !iequals(value, "close")) {
+          return false;
+        }
+        break;
+      default:
+        break;
+    }
+    spans_[count++] =
+        HeaderSpan{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon),
+                   static_cast<uint32_t>(value.data() - data), static_cast<uint32_t>(value.size())};
+    pos = eol + 2;
+  }
+  if (host < 0) {
+    return false;
+  }
+  // As llhttp and the callbacks would have left it for this message.
+  parser_.method = static_cast<uint8_t>(method);
+  parser_.http_major = 1;
+  parser_.http_minor = 1;
+  parser_.flags = 0;
+  parser_.content_length = 0;
+  parser_.upgrade = 0;
+  url_off_ = static_cast<uint32_t>(sp1 + 1);
+  url_len_ = static_cast<uint32_t>(target.size());
+  header_count_ = static_cast<uint16_t>(count);
+  host_index_ = static_cast<int16_t>(host);
+  head_bytes_ = static_cast<uint32_t>(end + 4);
+  flags_ = kHasHost | kCompleteEvent;
+  keep_alive_ = false;  // the stream's head says Connection: close
+  in_message_ = false;
+  in_head_ = false;
+  consumed = end + 4;
+  return true;
+}
+
 void MessageParser::pin_head() {
   if (scratch_) {
     return;  // the head is in scratch already, its table too
@@ -420,6 +574,9 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
   }
   if (!in_message_) {
     begin_message(data);
+    if (own_input_ && feed_own_head(data, len, consumed)) {
+      return Event::kHead;  // the message's end is reported by the next feed()
+    }
   }
   const char* start = data;
   size_t n = len;

@@ -299,6 +299,7 @@ void UpstreamConn::process_input() {
     }
     size_t len = 0;
     const char* data = in_.front(shard_.chains(), len);
+    call_->set_response_buffer(in_.front_bid());  // what the client's output may point into
     if (call_->tunnelling()) {
       const size_t n = std::min(len, room);
       call_->on_tunnel_response(std::string_view(data, n));
@@ -309,7 +310,6 @@ void UpstreamConn::process_input() {
       continue;
     }
     size_t consumed = 0;
-    call_->set_response_buffer(in_.front_bid());
     const MessageParser::Event ev = parser_.feed(data, std::min(len, room), consumed);
     in_.consume(consumed);
     if (ev != MessageParser::Event::kHead && in_.front_used(shard_.chains())) {

@@ -217,6 +217,33 @@ TEST_F(Http2Test, ProxiedBodiesGoOutFromTheUpstreamsReceiveBuffers) {
   EXPECT_EQ(metric(gw.admin_port(), lent), before) << "chunked and small bodies are copied";
 }
 
+// A stream's head meets the same limits as an HTTP/1.1 head (the stream writes it as one and
+// reads it back without llhttp when it is plain): too many fields 431, a long target 414, and
+// a plain request within them answered.
+TEST_F(Http2Test, StreamHeadsMeetTheHeadLimits) {
+  ConfigSpec spec;
+  spec.limits["headers"] = "10";  // host and the stream's own Connection: close count too
+  spec.limits["request_line"] = "64";
+  auto& gw = start_h2(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::vector<std::string> many;
+  for (int i = 0; i < 9; ++i) {
+    many.insert(many.end(), {"-H", "x-field-" + std::to_string(i) + ": v"});
+  }
+  std::vector<std::string> within(many.begin(), many.begin() + 12);  // 6 fields
+  for (auto* args : {&many, &within}) {
+    args->insert(args->end(), {"-o", "/dev/null", "-w", "%{http_code}"});
+  }
+  EXPECT_EQ(curl(gw.port(), "/api/m", many).out, "431");
+  EXPECT_EQ(curl(gw.port(), "/api/m", within).out, "200");
+  const std::vector<std::string> code = {"-o", "/dev/null", "-w", "%{http_code}"};
+  EXPECT_EQ(curl(gw.port(), "/api/" + std::string(70, 'p'), code).out, "414");
+  EXPECT_EQ(curl(gw.port(), "/api/" + std::string(40, 'p'), code).out, "200");
+  // A body, an expectation: the parser's own path, answered the same.
+  EXPECT_EQ(curl(gw.port(), "/api/b", {"-d", "x=1", "-o", "/dev/null", "-w", "%{http_code}"}).out,
+            "200");
+}
+
 TEST_F(Http2Test, ManyConcurrentStreamsOnFewConnections) {
   auto& gw = start_h2();
   ASSERT_TRUE(gw.ok()) << gw.error();

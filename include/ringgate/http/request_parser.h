@@ -139,6 +139,10 @@ class MessageParser {
   bool extend(uint32_t& off, uint32_t& len, const char* p, size_t n);
   bool move_head_to_scratch(const char* end);
   void begin_message(const char* data);
+  // set_own_input(): the head at `data` read as llhttp would, when it is whole, bodiless and
+  // plain (else false, and llhttp reads it). `consumed`: the head's bytes.
+  bool feed_own_head(const char* data, size_t len, size_t& consumed);
+  bool own_input_ = false;
 
   enum Flags : uint8_t {
     kExpectContinue = 1,
@@ -183,6 +187,10 @@ class RequestParser final : public MessageParser {
   explicit RequestParser(ParserContext* context) : MessageParser(Kind::kRequest) { init(context); }
 
   RequestParser* next_free = nullptr;  // HttpShard's pool of parsers
+  // The requests fed are the gateway's own writing (an HTTP/2 stream's, from fields the HTTP/2
+  // session checked): a whole bodiless head in one piece is read without llhttp when nothing in
+  // it needs llhttp's judgement; anything else still goes through llhttp. Until reset().
+  void set_own_input(bool own) { own_input_ = own; }
   // After kHead: normalises the target's path in place (ringgate/http/path.h), so path(),
   // target() and query() give the normalised form from here on; `flags` gets the PathFlag bits
   // a route must allow. False on a malformed escape.

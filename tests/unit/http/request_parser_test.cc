@@ -90,6 +90,55 @@ TEST_F(ParserTest, SimpleGetIsOneHeadAndOneCompletion) {
   EXPECT_FALSE(parser_.in_message());
 }
 
+// Heads as an HTTP/2 stream writes them read the same with set_own_input (no llhttp for a
+// plain bodiless head) as through llhttp: the same fields, target, method, version, framing and
+// keep-alive, the same errors at the same limits; what the fast path does not take, llhttp does.
+TEST_F(ParserTest, OwnInputReadsAsLlhttpDoes) {
+  const std::vector<std::string> heads = {
+      "GET /a/b?x=1 HTTP/1.1\r\nhost: api.test\r\nuser-agent: t/1\r\nconnection: close\r\n\r\n",
+      "HEAD / HTTP/1.1\r\nhost: h:8080\r\naccept: */*\r\ncookie: a=1; b=2\r\n"
+      "connection: close\r\n\r\n",
+      "DELETE /x HTTP/1.1\r\nhost: h\r\nx-empty: \r\nconnection: close\r\n\r\n",
+      // Not plain: the parser's own path, same outcome.
+      "POST /p HTTP/1.1\r\nhost: h\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc",
+      "PUT /p HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+      "1\r\nz\r\n0\r\n\r\n",
+      "GET /e HTTP/1.1\r\nhost: h\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n",
+      "GET /t HTTP/1.1\r\nhost: h\r\nx-tab: a\tb\r\nconnection: close\r\n\r\n",
+      "BREW /pot HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n",
+      // Errors at the same limits: no Host, two Hosts, too many fields, a long target.
+      "GET / HTTP/1.1\r\nconnection: close\r\n\r\n",
+      "GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+      "GET / HTTP/1.1\r\nhost: h\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: 1\r\n"
+      "connection: close\r\n\r\n",
+      "GET /" + std::string(130, 'l') + " HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n",
+      "GET /a b HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n",
+  };
+  for (const std::string& head : heads) {
+    parser_.reset();
+    const Seen plain = run({head});
+    const int plain_method = parser_.method();
+    const int plain_minor = parser_.http_minor();
+    parser_.reset();
+    parser_.set_own_input(true);
+    const Seen own = run({head});
+    EXPECT_EQ(own.errors, plain.errors) << head;
+    EXPECT_EQ(own.status, plain.status) << head;
+    EXPECT_EQ(own.targets, plain.targets) << head;
+    EXPECT_EQ(own.hosts, plain.hosts) << head;
+    EXPECT_EQ(own.headers, plain.headers) << head;
+    EXPECT_EQ(own.complete, plain.complete) << head;
+    EXPECT_EQ(own.keep_alive, plain.keep_alive) << head;
+    EXPECT_EQ(own.has_body, plain.has_body) << head;
+    EXPECT_EQ(own.expect_continue, plain.expect_continue) << head;
+    EXPECT_EQ(own.body, plain.body) << head;
+    if (plain.errors == 0) {
+      EXPECT_EQ(parser_.method(), plain_method) << head;
+      EXPECT_EQ(parser_.http_minor(), plain_minor) << head;
+    }
+  }
+}
+
 TEST_F(ParserTest, PipelinedRequestsStopAtEachMessage) {
   std::string two =
       "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
