@@ -242,24 +242,26 @@ bool is_cr_lf_or_nul(char c) {
   return c == '\r' || c == '\n' || c == '\0';
 }
 
-// Eight bytes at a time: a word with no byte below 0x0e cannot hold CR, LF or NUL, and header
-// values almost never hold such bytes (a tab sends that word through the byte loop).
-bool has_cr_lf_or_nul(std::string_view v) {
+// How many leading bytes of `v` are known to be at least `bound` (below 0x80), eight at a time:
+// up to the first word that may hold a smaller byte.
+size_t bytes_at_least(std::string_view v, uint8_t bound) {
   constexpr uint64_t kOnes = 0x0101010101010101ull;
   constexpr uint64_t kHigh = 0x8080808080808080ull;
   size_t i = 0;
   for (; i + 8 <= v.size(); i += 8) {
     uint64_t w;
     std::memcpy(&w, v.data() + i, 8);
-    if (((w - kOnes * 0x0e) & ~w & kHigh) != 0) {
-      for (size_t k = i; k < i + 8; ++k) {
-        if (is_cr_lf_or_nul(v[k])) {
-          return true;
-        }
-      }
+    if (((w - kOnes * bound) & ~w & kHigh) != 0) {
+      break;
     }
   }
-  for (; i < v.size(); ++i) {
+  return i;
+}
+
+// A byte below 0x0e is the only kind that can be CR, LF or NUL, and header values almost never
+// hold such bytes (a tab sends the rest through the byte loop).
+bool has_cr_lf_or_nul(std::string_view v) {
+  for (size_t i = bytes_at_least(v, 0x0e); i < v.size(); ++i) {
     if (is_cr_lf_or_nul(v[i])) {
       return true;
     }
@@ -389,27 +391,18 @@ bool plain_target(std::string_view t) {
   return true;
 }
 
-// A field value llhttp would take as it is: no control byte but HTAB, nothing to trim. Eight
-// bytes at a time: a word with no byte below 0x20 and none equal to 0x7f passes at once.
+// A field value llhttp would take as it is: no control byte but HTAB, nothing to trim.
 bool plain_value(std::string_view v) {
   if (!v.empty() &&
       (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t')) {
     return false;
   }
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHigh = 0x8080808080808080ull;
-  size_t i = 0;
-  for (; i + 8 <= v.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, v.data() + i, 8);
-    const uint64_t del = w ^ (kOnes * 0x7f);
-    if ((((w - kOnes * 0x20) & ~w) | ((del - kOnes) & ~del)) & kHigh) {
-      break;  // a byte to look at: the loop below judges the rest
-    }
+  if (memchr(v.data(), 0x7f, v.size())) {
+    return false;
   }
-  for (; i < v.size(); ++i) {
+  for (size_t i = bytes_at_least(v, 0x20); i < v.size(); ++i) {
     const auto c = static_cast<unsigned char>(v[i]);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+    if (c < 0x20 && c != '\t') {
       return false;
     }
   }
