@@ -31,10 +31,6 @@ constexpr size_t kCopyBodyMax = 1024;
 constexpr uint64_t kLingerMs = 2000;
 constexpr uint32_t kLingerMaxBytes = 1 << 20;
 
-size_t out_capacity() {
-  return kOutBlockSize - offsetof(OutBuffer, data);
-}
-
 }  // namespace
 
 Connection::Connection(HttpShard& http, int fd, const RoutePlan* fixed, const TlsListenConfig* tls,
@@ -177,7 +173,7 @@ bool Connection::output_room() const {
   if (out_->owned) {
     return false;  // one admin body at a time
   }
-  return out_->used + kOutReserve <= out_capacity() &&
+  return out_->used + kOutReserve <= out_block_capacity() &&
          out_->iov_count + kIovReserve <= OutBuffer::kMaxIov;
 }
 
@@ -433,78 +429,6 @@ void Connection::respond(int status, std::string_view headers, std::string_view 
   }
 }
 
-char* Connection::out_space(size_t& avail) {
-  if (!out_) {
-    out_ = http_.acquire_out();
-  }
-  OutBuffer& o = *out_;
-  if (o.owned || o.iov_count + 2 > OutBuffer::kMaxIov) {
-    avail = 0;
-    return nullptr;
-  }
-  avail = out_capacity() - o.used;
-  return o.data + o.used;
-}
-
-void Connection::out_commit(size_t n) {
-  if (n == 0) {
-    return;
-  }
-  OutBuffer& o = *out_;
-  char* dst = o.data + o.used;
-  o.used += static_cast<uint32_t>(n);
-  count_out(n);
-  if (o.iov_count > o.inflight_end && o.iov_count > 0) {
-    iovec& last = o.iov[o.iov_count - 1];
-    if (static_cast<char*>(last.iov_base) + last.iov_len == dst) {
-      last.iov_len += n;
-      return;
-    }
-  }
-  o.iov[o.iov_count++] = iovec{dst, n};
-}
-
-bool Connection::out_lend(std::string_view data, uint16_t bid) {
-  if (!out_) {
-    out_ = http_.acquire_out();
-  }
-  OutBuffer& o = *out_;
-  Reactor& reactor = http_.reactor();
-  const char* buffer = reactor.buffer(bid);
-  if (o.owned || o.iov_count + 2 > OutBuffer::kMaxIov || o.lent_count == OutBuffer::kMaxLent ||
-      data.data() < buffer || data.data() + data.size() > buffer + reactor.buffer_size()) {
-    return false;  // (the bytes must lie in that buffer: else they are copied)
-  }
-  reactor.lend(bid);
-  o.lent[o.lent_count++] = bid;
-  o.iov[o.iov_count++] = iovec{const_cast<char*>(data.data()), data.size()};
-  count_out(data.size());
-  bump(counters().bytes_lent, data.size());
-  return true;
-}
-
-bool Connection::out_pending() const {
-  return out_ && out_->pending_bytes() > 0;
-}
-
-void Connection::out_discard() {
-  if (!out_ || io_->sending()) {
-    return;
-  }
-  if (x_) {
-    // Never sent: not part of what the exchange answered.
-    x_->log.bytes_out -= std::min<uint64_t>(x_->log.bytes_out, out_->pending_bytes());
-  }
-  http_.release_out(out_);
-  out_ = nullptr;
-}
-
-void Connection::out_flush() {
-  if (!io_->sending()) {
-    flush();
-  }
-}
-
 std::string_view Connection::peer_ip() {
   if (parent_) {
     return parent_->peer_ip();
@@ -642,37 +566,6 @@ void Connection::fail_and_close(const Error& error) {
   if (!io_->sending()) {
     flush();
   }
-}
-
-void Connection::append_copy(std::string_view bytes) {
-  if (bytes.empty()) {
-    return;  // an empty view may have no data pointer, and an empty iovec is a wasted slot
-  }
-  if (!out_) {
-    out_ = http_.acquire_out();
-  }
-  OutBuffer& o = *out_;
-  char* dst = o.data + o.used;
-  std::memcpy(dst, bytes.data(), bytes.size());
-  o.used += static_cast<uint32_t>(bytes.size());
-  count_out(bytes.size());
-  // Extend the last iovec when it ends right here and is not part of a send in flight.
-  if (o.iov_count > o.inflight_end && o.iov_count > 0) {
-    iovec& last = o.iov[o.iov_count - 1];
-    if (static_cast<char*>(last.iov_base) + last.iov_len == dst) {
-      last.iov_len += bytes.size();
-      return;
-    }
-  }
-  o.iov[o.iov_count++] = iovec{dst, bytes.size()};
-}
-
-void Connection::append_ref(const char* data, size_t len) {
-  if (!out_) {
-    out_ = http_.acquire_out();
-  }
-  out_->iov[out_->iov_count++] = iovec{const_cast<char*>(data), len};
-  count_out(len);
 }
 
 void Connection::append_connection_header(bool keep_alive) {

@@ -172,6 +172,9 @@ class Connection final : public Timer,
   // the shard's pool when `drop` (HEAD) or empty.
   void stage_owned_body(std::string* body, bool drop);
   void append_copy(std::string_view bytes);
+  // `n` bytes at `dst` in the output block into the iovecs (the last one extended when they
+  // follow).
+  void add_block_bytes(char* dst, size_t n);
   void append_ref(const char* data, size_t len);
   void append_connection_header(bool keep_alive);
   // Output bytes of the exchange in progress (its log facts).

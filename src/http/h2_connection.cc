@@ -677,8 +677,7 @@ void H2Connection::sync_counts() {
 void H2Connection::account() {
   uint64_t bytes = 0;
   if (!closing_) {
-    bytes = wire_.bytes.capacity() + session_.frames().bytes.capacity() +
-            session_.buffered_bytes();
+    bytes = wire_.bytes.capacity() + session_.frames().bytes.capacity() + session_.buffered_bytes();
     for (const H2Stream* s : streams_) {
       bytes += s->input_held();
     }

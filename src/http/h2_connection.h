@@ -197,7 +197,7 @@ class H2Connection final : public H2Handler, public Timer {
   std::string lower_;
   H2Fields fields_;
   std::vector<H2Stream*> round_;  // pump(): the streams of one round
-  H2Output wire_;  // the frames in the send in flight
+  H2Output wire_;                 // the frames in the send in flight
   size_t wire_sent_ = 0;
   static constexpr int kMaxIovecs = 256;  // a partial send goes on with the rest
   iovec iov_[kMaxIovecs];

@@ -38,4 +38,9 @@ struct OutBuffer {
 
 constexpr size_t kOutBlockSize = 16 * 1024;
 
+// Bytes of data[] in a block.
+inline size_t out_block_capacity() {
+  return kOutBlockSize - offsetof(OutBuffer, data);
+}
+
 }  // namespace ringgate

@@ -207,8 +207,8 @@ class H2Session {
     std::vector<std::string_view> refs;
     size_t ref_next = 0;
     size_t ref_off = 0;
-    size_t ref_bytes = 0;  // not yet framed
-    uint64_t ref_end = 0;  // the output position after its last borrowed byte
+    size_t ref_bytes = 0;   // not yet framed
+    uint64_t ref_end = 0;   // the output position after its last borrowed byte
     bool body_end = false;  // no more body will be appended
     bool deferred = false;  // the library waits for body bytes (resume_data when they come)
     std::string trailers;   // name, value, ... each NUL-terminated, sent after the body

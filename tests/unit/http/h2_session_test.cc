@@ -4,10 +4,9 @@
 
 #include "ringgate/http/h2_session.h"
 
-#include <sys/uio.h>
-
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
+#include <sys/uio.h>
 
 #include <map>
 #include <string>
