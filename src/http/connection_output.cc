@@ -60,6 +60,9 @@ bool Connection::out_lend(std::string_view data, uint16_t bid) {
       data.data() < buffer || data.data() + data.size() > buffer + reactor.buffer_size()) {
     return false;  // (the bytes must lie in that buffer: else they are copied)
   }
+  if (reactor.buffers_out() > reactor.buffer_count() / 2) {
+    return false;  // the ring runs low: loans would keep buffers from it, a copy does not
+  }
   reactor.lend(bid);
   o.lent[o.lent_count++] = bid;
   o.iov[o.iov_count++] = iovec{const_cast<char*>(data.data()), data.size()};

@@ -278,6 +278,9 @@ bool H2Stream::translate_head(const char* data, size_t len, size_t& used) {
   uint64_t length = 0;
   while (p < stop) {
     const char* eol = static_cast<const char*>(memchr(p, '\r', static_cast<size_t>(stop - p)));
+    if (!eol || eol + 1 >= stop || eol[1] != '\n') {
+      return false;  // a CR inside a line: not a head as the connection writes them
+    }
     const char* colon = static_cast<const char*>(memchr(p, ':', static_cast<size_t>(eol - p)));
     if (!colon || colon == p) {
       return false;
@@ -290,8 +293,11 @@ bool H2Stream::translate_head(const char* data, size_t len, size_t& used) {
     low += name_len;
     std::string_view value(colon + 1, static_cast<size_t>(eol - colon - 1));
     p = eol + 2;
-    while (!value.empty() && value.front() == ' ') {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
       value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+      value.remove_suffix(1);  // as the parser trims a value
     }
     if (name == "transfer-encoding") {
       return false;  // a chunked body (its trailers too): the parser's

@@ -218,10 +218,6 @@ void HttpShard::end_of_iteration() {
     if (!c) {
       continue;  // a stream connection discarded with its HTTP/2 connection
     }
-    if (c->out_) {
-      release_out(c->out_);
-      c->out_ = nullptr;
-    }
     if (!c->stream_) {
       reactor.submit_close(c->io_->fd());
     }
@@ -247,6 +243,12 @@ void HttpShard::open_stream(H2Stream& stream, Connection& parent) {
 void HttpShard::destroy(Connection* c) {
   if (!c) {
     return;
+  }
+  if (c->out_) {
+    // Whatever way the connection went (retired, or discarded with its HTTP/2 connection): its
+    // output block goes back, and the receive buffers its output had on loan.
+    release_out(c->out_);
+    c->out_ = nullptr;
   }
   if (!c->stream_) {
     delete c;

@@ -244,6 +244,35 @@ TEST_F(Http2Test, StreamHeadsMeetTheHeadLimits) {
             "200");
 }
 
+// A client that goes away in the middle of a large proxied download (its connection closed
+// while a send that borrows the upstream's receive buffers is in flight) leaves nothing held:
+// the streams' output blocks and every receive buffer on loan come back.
+TEST_F(Http2Test, AClientGoneMidDownloadLeavesNothingOnLoan) {
+  ConfigSpec spec;
+  spec.buffers = "{size: 16KiB, count: 256}";
+  auto& gw = start_h2(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string held = "ringgate_overload_memory_bytes";
+  const double before = metric(gw.admin_port(), held);
+  for (int i = 0; i < 5; ++i) {
+    const CommandResult r = curl(gw.port(), "/api/big?body_size=8000000",
+                                 {"--limit-rate", "20k", "--max-time", "1", "-o", "/dev/null"});
+    EXPECT_EQ(r.exit_code, 28) << "the client gives up mid-body: " << r.err;
+  }
+  double after = 0;
+  for (int i = 0; i < 40; ++i) {  // the pools' trim is once a second
+    after = metric(gw.admin_port(), held);
+    if (after <= before + 64 * 1024) {
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LE(after, before + 64 * 1024) << "bytes still held after the clients left";
+  const CommandResult again =
+      curl(gw.port(), "/api/big?body_size=300000", {"-o", "/dev/null", "-w", "%{http_code}"});
+  EXPECT_EQ(again.out, "200");
+}
+
 TEST_F(Http2Test, ManyConcurrentStreamsOnFewConnections) {
   auto& gw = start_h2();
   ASSERT_TRUE(gw.ok()) << gw.error();
