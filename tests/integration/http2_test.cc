@@ -91,6 +91,16 @@ class Http2Test : public ProxyTest {
                        std::move(spec));
   }
 
+  // A directory of `files` (name, bytes) for nghttpd to serve.
+  std::string www(const std::vector<std::pair<std::string, std::string>>& files) {
+    const std::string dir = dir_.path() + "/www";
+    mkdir(dir.c_str(), 0755);
+    for (const auto& [name, bytes] : files) {
+      std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
+    }
+    return dir;
+  }
+
   std::unique_ptr<Upstream> up_;
   std::string last_client_;
 };
@@ -488,15 +498,11 @@ TEST_F(Http2Test, TheGatewaysOwnErrorsOnGrpcCallsAreTrailersOnly) {
 // --- HTTP/2 upstreams (protocol: h2) ---
 
 TEST_F(Http2Test, AnH2ClusterMultiplexesRequestsOnOneConnection) {
-  const std::string www = dir_.path() + "/www";
-  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
   std::string blob;
   for (int i = 0; i < 200000; ++i) {
     blob.push_back(static_cast<char>('A' + (i * 7) % 26));
   }
-  std::ofstream(www + "/blob.txt", std::ios::binary) << blob;
-  std::ofstream(www + "/small.json", std::ios::binary) << "{\"ok\":true}";
-  Nghttpd origin(www);
+  Nghttpd origin(www({{"blob.txt", blob}, {"small.json", "{\"ok\":true}"}}));
   ASSERT_GT(origin.pid, 0);
   const uint16_t port = origin.port;
   ConfigSpec spec;
@@ -538,14 +544,11 @@ TEST_F(Http2Test, ScarceReceiveBuffersStillDeliverEveryByte) {
   // for them; streams and connections that find none wait for buffers and go on, nothing lost
   // or reordered. (On io_uring the ring runs dry here every time; on epoll, whose receives take
   // a buffer only when bytes are there, it may not: what is asserted is every byte.)
-  const std::string www = dir_.path() + "/www";
-  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
   std::string blob;
   for (int i = 0; i < 300000; ++i) {
     blob.push_back(static_cast<char>('a' + (i * 13) % 26));
   }
-  std::ofstream(www + "/blob.txt", std::ios::binary) << blob;
-  Nghttpd origin(www);
+  Nghttpd origin(www({{"blob.txt", blob}}));
   ASSERT_GT(origin.pid, 0);
   ConfigSpec spec;
   spec.buffers = "{size: 4KiB, count: 8}";
@@ -585,10 +588,7 @@ TEST_F(Http2Test, WarmStreamsMakeNoHeapAllocation) {
 #ifdef RINGGATE_SANITIZED
   GTEST_SKIP() << "the sanitizers replace the allocator the shim counts";
 #else
-  const std::string www = dir_.path() + "/www";
-  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
-  std::ofstream(www + "/small.json", std::ios::binary) << "{\"ok\":true}";
-  Nghttpd origin(www);
+  Nghttpd origin(www({{"small.json", "{\"ok\":true}"}}));
   ASSERT_GT(origin.pid, 0);
   up_ = std::make_unique<Upstream>(std::vector<std::string>{"--name", "one"});
   ConfigSpec spec;
@@ -620,10 +620,8 @@ TEST_F(Http2Test, WarmStreamsMakeNoHeapAllocation) {
 
 TEST_F(Http2Test, AnH2ClusterOverTlsNegotiatesH2ByAlpn) {
   ASSERT_EQ(make_certificate(dir_.path(), {"up", {"up.test", "127.0.0.1"}}), "");
-  const std::string www = dir_.path() + "/www";
-  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
-  std::ofstream(www + "/small.json", std::ios::binary) << "{\"tls\":true}";
-  Nghttpd origin(www, dir_.path() + "/up.key", dir_.path() + "/up.pem");
+  Nghttpd origin(www({{"small.json", "{\"tls\":true}"}}), dir_.path() + "/up.key",
+                 dir_.path() + "/up.pem");
   ASSERT_GT(origin.pid, 0);
   const uint16_t port = origin.port;
   const std::string tls = "    tls: {sni: up.test, ca: " + dir_.path() + "/up.pem}\n";
@@ -659,10 +657,7 @@ TEST_F(Http2Test, AnH2UpstreamsFailuresAreAnsweredLikeAnyUpstreams) {
   auto cut = bad_h2_origin("cut");
   ASSERT_NE(reset->port(), 0);
   ASSERT_NE(cut->port(), 0);
-  const std::string www = dir_.path() + "/www";
-  ASSERT_EQ(mkdir(www.c_str(), 0755), 0);
-  std::ofstream(www + "/small.json", std::ios::binary) << "{\"ok\":1}";
-  Nghttpd good(www);
+  Nghttpd good(www({{"small.json", "{\"ok\":1}"}}));
   ASSERT_GT(good.pid, 0);
   ConfigSpec spec;
   spec.upstreams = "  resets:\n    endpoints: [" + endpoint(reset->port()) +
