@@ -19,7 +19,15 @@ namespace ringgate::it {
 
 using test_upstream::Program;
 using test_upstream::Upstream;
-// A port nothing listens on: bound, never listened, then closed.
+// The sockets that hold dead ports (dead_port()), by port.
+inline std::vector<std::pair<uint16_t, Conn>>& dead_port_holders() {
+  static std::vector<std::pair<uint16_t, Conn>> holders;
+  return holders;
+}
+
+// A port nothing listens on: bound and never listened on, by a socket this test process keeps
+// (until it ends, or free_dead_port()), so that no other test running beside it can take the
+// port meanwhile; a connect to it is refused.
 inline uint16_t dead_port() {
   Conn c(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
@@ -28,7 +36,14 @@ inline uint16_t dead_port() {
   bind(c.fd(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
   getsockname(c.fd(), reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
+  const uint16_t port = ntohs(a.sin_port);
+  dead_port_holders().emplace_back(port, std::move(c));
+  return port;
+}
+
+// Lets the port go, for a server to listen on it (an endpoint coming back to life).
+inline void free_dead_port(uint16_t port) {
+  std::erase_if(dead_port_holders(), [port](const auto& h) { return h.first == port; });
 }
 
 inline std::string endpoint(uint16_t port) {

@@ -629,6 +629,7 @@ TEST_F(ProxyResilienceTest, ConnectFailuresEjectEndpointUntilEjectionEnds) {
   EXPECT_EQ(failures, 2);
 
   // The endpoint comes back to life at once, but stays ejected for base_ejection.
+  free_dead_port(down);
   Upstream revived({"--name", "revived"}, "127.0.0.1:" + std::to_string(down));
   ASSERT_EQ(revived.port(), down) << "could not listen on the dead endpoint's port again";
   int during = 0;
@@ -664,6 +665,7 @@ TEST_F(ProxyResilienceTest, PassingHealthCheckReturnsAnEjectedEndpointAtOnce) {
     get_name(gw.port(), "/api/e");
     return metric(gw.admin_port(), ejections) >= 1;
   })) << "the dead endpoint was never ejected";
+  free_dead_port(down);
   Upstream revived({"--name", "revived"}, "127.0.0.1:" + std::to_string(down));
   ASSERT_EQ(revived.port(), down) << "could not listen on the dead endpoint's port again";
   const auto t0 = Clock::now();
