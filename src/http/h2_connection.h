@@ -10,10 +10,11 @@
 //
 // Backpressure both ways: a request's DATA goes back to the client's flow-control windows only
 // once its stream connection has taken it (a slow upstream holds the client back), and a stream
-// connection's send completes only once the body it wrote has been framed for the socket (a slow
+// connection's send completes only once the body it wrote is out of the socket's send (a slow
 // client holds the upstream back). What a connection holds is bounded: the socket's output
-// (kOutputLimit), each stream's unframed body (StreamTransport::kOutputBound plus one send) and
-// each stream's request bytes not yet taken (its window).
+// (kOutputLimit), each stream's one send of body (borrowed where its connection wrote it, copied
+// only when a stream cut short pins it) and each stream's request bytes not yet taken (its
+// window).
 //
 //   preface ──streams──► open ──GOAWAY (drain, idle, error, flood) and the streams done──►
 //   lingering (the outer Connection's) ──► closed

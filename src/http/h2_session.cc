@@ -512,11 +512,6 @@ bool H2Session::end_body(int32_t stream_id, const H2Fields& trailers) {
   return true;
 }
 
-size_t H2Session::body_buffered(int32_t stream_id) const {
-  const Stream* st = find(stream_id);
-  return st ? st->body.size() - st->body_sent : 0;
-}
-
 size_t H2Session::buffered_bytes() const {
   size_t n = 0;
   for (const auto& [id, st] : streams_) {

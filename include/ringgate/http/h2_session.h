@@ -157,8 +157,6 @@ class H2Session {
   void output_sent(size_t n);
   // The body is complete; `trailers` (may be empty) end the stream after it.
   bool end_body(int32_t stream_id, const H2Fields& trailers);
-  // Body bytes appended and not yet framed (0 once the stream is gone).
-  size_t body_buffered(int32_t stream_id) const;
   // Bytes the session holds for its streams (heads, bodies waiting for the client's window).
   size_t buffered_bytes() const;
   // Gives `n` bytes of a request body back to the client's windows (manual_window).
