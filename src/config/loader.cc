@@ -542,7 +542,7 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
   }
   const Section section(loader, top,
                         {"server", "admin", "overload", "aggregate", "logging", "upstreams", "auth",
-                         "redis", "rate_limits", "routes"});
+                         "redis", "rate_limits", "caches", "routes"});
 
   References refs;
   const Field* server = section.find("server");
@@ -584,6 +584,9 @@ Config load_document(const Loader& loader, const YAML::Node& root, const Problem
   }
   if (const Field* auth = section.find("auth")) {
     load_auth(loader, *auth, config.jwt_issuers, config.api_keys, refs);
+  }
+  if (const Field* caches = section.find("caches")) {
+    load_caches(loader, *caches, config.caches, refs);
   }
   if (const Field* routes = section.find("routes")) {
     load_routes(loader, *routes, config.routes, refs);

@@ -62,10 +62,9 @@ struct FilterParser {
   void (*parse)(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
 };
 constexpr FilterParser kFilters[] = {
-    {"path_allow", &load_path_allow},
-    {"cors", &load_route_cors},
-    {"rate_limit", &load_route_rate_limit},
-    {"auth", &load_route_auth},
+    {"path_allow", &load_path_allow},       {"cors", &load_route_cors},
+    {"rate_limit", &load_route_rate_limit}, {"auth", &load_route_auth},
+    {"cache", &load_route_cache},
 };
 
 // Route actions -------------------------------------------------------------------------------

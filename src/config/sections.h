@@ -33,6 +33,7 @@ struct RouteRefs {
   std::vector<NameRef> scopes;       // auth.scopes, in order
   std::vector<NameRef> rate_limits;  // rate_limit, in order
   std::optional<NameRef> cluster;    // an upstream action's
+  std::optional<NameRef> cache;      // cache.use
   // One per backend of an aggregate action.
   struct Backend {
     NameRef cluster;
@@ -60,6 +61,7 @@ struct References {
   Failed policies;  // rate_limits
   Failed issuers;   // auth.jwt
   Failed key_sets;  // auth.api_keys
+  Failed caches;    // caches
   bool server_failed = false;
   bool admin_failed = false;
   bool redis_failed = false;
@@ -107,6 +109,8 @@ void load_auth(const Loader& loader, const Field& f, std::vector<JwtIssuerConfig
                std::vector<ApiKeyConfig>& api_keys, References& refs);
 void load_routes(const Loader& loader, const Field& f, std::vector<RouteConfig>& routes,
                  References& refs);
+void load_caches(const Loader& loader, const Field& f, std::vector<CacheConfig>& caches,
+                 References& refs);
 
 // Parts of a route that other files own.
 
@@ -117,6 +121,8 @@ void load_route_rate_limit(const Loader& loader, const Field& f, RouteConfig& ro
 void load_route_auth(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
 // `cors:` (cors.cc).
 void load_route_cors(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
+// `cache:` (caches.cc).
+void load_route_cache(const Loader& loader, const Field& f, RouteConfig& route, RouteRefs& refs);
 // The `aggregate:` action (aggregate.cc).
 RouteAction load_aggregate(const Loader& loader, const Field& f, const RouteMatch& match,
                            RouteRefs& refs);

@@ -31,6 +31,7 @@ class Validator : public Loader {
   void resolve_route_auth(Config& config, RouteConfig& route, const RouteRefs& refs) const;
   void resolve_rate_limits(Config& config, RouteConfig& route, const RouteRefs& refs) const;
   void resolve_action(Config& config, RouteConfig& route, const RouteRefs& refs) const;
+  void resolve_cache(Config& config, RouteConfig& route, const RouteRefs& refs) const;
   // The index in Config::upstreams of the cluster `ref` names.
   uint32_t resolve_cluster(const Config& config, const NameRef& ref) const;
   // The index of `claim` in the issuer's rules.forward, added (as a value only) if absent.
@@ -151,6 +152,47 @@ void Validator::resolve_route(Config& config, RouteConfig& route, const RouteRef
   resolve_route_auth(config, route, refs);
   resolve_rate_limits(config, route, refs);
   resolve_action(config, route, refs);
+  resolve_cache(config, route, refs);
+}
+
+void Validator::resolve_cache(Config& config, RouteConfig& route, const RouteRefs& refs) const {
+  if (!route.cache || !refs.cache) {
+    return;
+  }
+  RouteCacheConfig& c = *route.cache;
+  const NameRef& ref = *refs.cache;
+  std::vector<std::string_view> defined;
+  size_t i = 0;
+  for (; i < config.caches.size() && config.caches[i].name != c.use; ++i) {
+  }
+  if (i == config.caches.size()) {
+    skip_if_failed(refs_.caches, c.use);
+    for (const CacheConfig& cache : config.caches) {
+      defined.push_back(cache.name);
+    }
+    fail(ref.field, "unknown cache " + quote(c.use) +
+                        (defined.empty() ? " (no 'caches:' are defined; e.g. caches: {default: "
+                                           "{memory: 256MiB}})"
+                                         : " (defined: " + join(defined) + ")"));
+  }
+  c.cache_index = static_cast<uint32_t>(i);
+  if (std::holds_alternative<DirectResponse>(route.action)) {
+    fail(ref.field, "a direct route's response is built in: it needs no cache");
+  }
+  if (std::holds_alternative<AggregateAction>(route.action)) {
+    fail(ref.field,
+         "caching an aggregate route's merged response is not supported yet; cache "
+         "the routes of its backends' services instead");
+  }
+  if (c.consumer) {
+    if (route.auth.api_key < 0 && route.auth.jwt < 0) {
+      fail(ref.field, "key.consumer keys on the caller: the route needs auth.api_key or auth.jwt");
+    }
+    if (route.auth.api_key < 0) {
+      c.consumer_claim = static_cast<int32_t>(
+          extract_claim(config.jwt_issuers[static_cast<size_t>(route.auth.jwt)], "sub", ref.field));
+    }
+  }
 }
 
 void Validator::resolve_route_auth(Config& config, RouteConfig& route,

@@ -13,13 +13,14 @@ std::unique_ptr<Filter> make_cors_filter(const RouteConfig& route, FilterService
 std::unique_ptr<Filter> make_api_key_filter(const RouteConfig& route, FilterServices& shard);
 std::unique_ptr<Filter> make_jwt_filter(const RouteConfig& route, FilterServices& shard);
 std::unique_ptr<Filter> make_rate_limit_filter(const RouteConfig& route, FilterServices& shard);
+std::unique_ptr<Filter> make_cache_filter(const RouteConfig& route, FilterServices& shard);
 
 namespace {
 
 // In phase order (ringgate/http/filter.h).
 constexpr FilterFactory kFilters[] = {
     &make_path_policy, &make_cors_filter,       &make_api_key_filter,
-    &make_jwt_filter,  &make_rate_limit_filter,
+    &make_jwt_filter,  &make_rate_limit_filter, &make_cache_filter,
 };
 
 }  // namespace

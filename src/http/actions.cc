@@ -99,7 +99,9 @@ class LocalAction final : public Action {
       return nullptr;
     }
     AdminResponse r;
+    r.query = x.request().query();
     (*handler_)(method_name(x.request().method()), x.request().path(), r);
+    r.query = {};
     if (r.deferred) {
       auto deferred = std::move(r.deferred);
       auto* call = new LocalCall(http_, client, AdminResponse{}, false);

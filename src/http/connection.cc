@@ -174,7 +174,8 @@ bool Connection::output_room() const {
     return false;  // one admin body at a time
   }
   return out_->used + kOutReserve <= out_block_capacity() &&
-         out_->iov_count + kIovReserve <= OutBuffer::kMaxIov;
+         out_->iov_count + kIovReserve <= OutBuffer::kMaxIov &&
+         out_->hold_count < OutBuffer::kMaxHolds;
 }
 
 void Connection::process_input() {
@@ -383,6 +384,8 @@ void Connection::answer(bool keep_alive) {
     emit_error(x.error, x.error_headers, keep_alive);
   } else if (x.reply.canned) {
     emit_canned(*static_cast<const CannedResponse*>(x.reply.canned), keep_alive, x.head_request);
+  } else if (x.reply.hold) {
+    emit_stored(x.reply, keep_alive, x.head_request);
   } else {
     emit_generated(x.reply.status, x.reply.headers, x.reply.content_type, x.reply.body, keep_alive,
                    x.head_request);
@@ -419,6 +422,25 @@ void Connection::respond(int status, std::string_view headers, std::string_view 
   keep_alive = keep_alive && !http_.draining() && !peer_eof_;
   emit_head(status, headers, content_type, body->size(), keep_alive);
   stage_owned_body(body, x_ && x_->head_request);
+  end_exchange();
+  if (!keep_alive) {
+    close_after_send_ = true;
+  }
+  deadline_ = Deadline::kNone;
+  if (!in_process_) {
+    process_input();
+  }
+}
+
+void Connection::respond_stored(const Reply& reply, bool keep_alive) {
+  responder_ = nullptr;
+  if (in_message()) {
+    // The rest of the request body will never be read as a request.
+    set_body_sink(nullptr);
+    keep_alive = false;
+  }
+  keep_alive = keep_alive && !http_.draining() && !peer_eof_;
+  emit_stored(reply, keep_alive, x_ && x_->head_request);
   end_exchange();
   if (!keep_alive) {
     close_after_send_ = true;
@@ -624,6 +646,48 @@ void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head
     } else {
       append_ref(r.body.data(), r.body.size());
     }
+  }
+}
+
+void Connection::emit_stored(const Reply& r, bool keep_alive, bool head_only) {
+  count_status(r.status);
+  // Small parts are copied (one iovec, nothing held); a large head or body goes out from the
+  // stored entry, which the output keeps a reference to until it is sent. output_room()
+  // leaves a hold slot free for each answer.
+  const auto put = [this, &r](std::string_view bytes, size_t copy_max) {
+    if (bytes.size() <= copy_max) {
+      append_copy(bytes);
+      return;
+    }
+    if (!out_) {
+      out_ = http_.acquire_out();
+    }
+    OutBuffer& o = *out_;
+    if (o.hold_count == 0 || o.holds[o.hold_count - 1] != r.hold) {
+      if (o.hold_count == OutBuffer::kMaxHolds) {
+        // (not reached while output_room() gates each answer) a copy the output owns
+        std::string* copy = http_.acquire_body();
+        copy->assign(bytes);
+        stage_owned_body(copy, false);
+        return;
+      }
+      r.hold->retain();
+      o.holds[o.hold_count++] = r.hold;
+    }
+    append_ref(bytes.data(), bytes.size());
+  };
+  put(r.stored_head, 1536);
+  append_copy(r.headers);
+  if (!r.has_date) {
+    append_copy(http_.date().header_line());
+  }
+  if (x_ && Pipeline::edits_response(*x_)) {
+    append_copy(filter_headers(r.status));
+  }
+  append_connection_header(keep_alive);
+  append_copy("\r\n");
+  if (!head_only) {
+    put(r.body, kCopyBodyMax);
   }
 }
 

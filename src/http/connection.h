@@ -98,6 +98,7 @@ class Connection final : public Timer,
   void response_cut() override;
   void respond(int status, std::string_view headers, std::string_view content_type,
                std::string* body, bool keep_alive) override;
+  void respond_stored(const Reply& reply, bool keep_alive) override;
   void request_room() override { process_input(); }
   void tunnel() override;
 
@@ -162,6 +163,8 @@ class Connection final : public Timer,
   // --- output ---
   void emit_error(const Error& error, std::string_view headers, bool keep_alive);
   void emit_canned(const CannedResponse& r, bool keep_alive, bool head_only);
+  // A stored response (a cache hit): Reply::stored_head, Reply::headers, then the body.
+  void emit_stored(const Reply& r, bool keep_alive, bool head_only);
   void emit_head(int status, std::string_view headers, std::string_view content_type,
                  size_t content_length, bool keep_alive);
   void emit_generated(int status, std::string_view headers, std::string_view content_type,

@@ -323,6 +323,10 @@ void HttpShard::release_out(OutBuffer* out) {
     shard_.reactor().give_back(out->lent[i]);
   }
   out->lent_count = 0;
+  for (int i = 0; i < out->hold_count; ++i) {
+    out->holds[i]->release();
+  }
+  out->hold_count = 0;
   out_pool_.release(out);
 }
 

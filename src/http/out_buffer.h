@@ -9,17 +9,24 @@
 #include <cstdint>
 #include <string>
 
+#include "ringgate/core/out_hold.h"
+
 namespace ringgate {
 
 struct OutBuffer {
   static constexpr int kMaxIov = 64;
   static constexpr int kMaxLent = 16;
+  static constexpr int kMaxHolds = 8;
   msghdr msg;
   std::string* owned;  // a body owned by this buffer (HttpShard::acquire_body), released on reset
   // Receive buffers whose bytes iovecs point into (Connection::out_lend): on loan until this
   // buffer is released (all of it sent, or its connection gone quiet).
   uint16_t lent[kMaxLent];
   uint8_t lent_count;
+  // Memory iovecs point into that stays alive until this buffer is released (cached responses:
+  // a reference each).
+  const OutHold* holds[kMaxHolds];
+  uint8_t hold_count;
   uint32_t used;  // bytes of data[] in use
   uint16_t iov_count;
   uint16_t iov_sent;      // first iovec not yet fully sent
@@ -32,6 +39,7 @@ struct OutBuffer {
     iov_count = iov_sent = inflight_end = 0;
     owned = nullptr;
     lent_count = 0;
+    hold_count = 0;
   }
   size_t pending_bytes() const;
 };

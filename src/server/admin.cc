@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "ringgate/cache/store.h"
 #include "ringgate/http/response.h"
 
 namespace ringgate {
@@ -46,6 +47,7 @@ std::string render_metrics(const Gateway& gateway) {
   out += '\n';
   gateway.render_upstream_metrics(out);
   gateway.render_rate_limit_metrics(out);
+  gateway.render_cache_metrics(out);
   gateway.render_jwt_metrics(out);
   gateway.render_api_key_metrics(out);
   gateway.render_tls_metrics(out);
@@ -98,6 +100,82 @@ AdminResponse reload_answer(int status, std::string_view state, uint64_t generat
   return r;
 }
 
+namespace {
+
+// "%2F" → "/"; '+' stays (a path and a tag are not form-encoded). False on a bad escape.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    const auto hex = [](char c) {
+      return c >= '0' && c <= '9'   ? c - '0'
+             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+             : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                    : -1;
+    };
+    if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0) {
+      return false;
+    }
+    out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+    i += 2;
+  }
+  return true;
+}
+
+// POST /cache/NAME/purge?prefix=/path/ | ?tag=NAME: removes what matches from the cache NAME.
+void purge_cache(const Gateway& gateway, std::string_view method, std::string_view path,
+                 AdminResponse& r) {
+  constexpr std::string_view kHead = "/cache/";
+  constexpr std::string_view kTail = "/purge";
+  const std::string_view name =
+      path.substr(kHead.size(), path.size() - kHead.size() - kTail.size());
+  if (method != "POST") {
+    r.error = Error::client(ErrorKind::kMethodNotAllowed,
+                            "POST /cache/NAME/purge?prefix=PATH or ?tag=TAG purges a cache");
+    r.headers = "Allow: POST\r\n";
+    return;
+  }
+  CacheStore* store = gateway.cache_named(name);
+  if (!store) {
+    r.error = Error::client(ErrorKind::kNoRoute, "no cache by that name (caches:)");
+    return;
+  }
+  std::string_view query = r.query;
+  std::string prefix;
+  std::string tag;
+  bool by_prefix = false;
+  bool by_tag = false;
+  bool bad = false;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    if (item.substr(0, 7) == "prefix=") {
+      by_prefix = true;
+      bad = bad || !percent_decode(item.substr(7), prefix) || prefix.empty() || prefix[0] != '/';
+    } else if (item.substr(0, 4) == "tag=") {
+      by_tag = true;
+      bad = bad || !percent_decode(item.substr(4), tag) || tag.empty();
+    }
+  }
+  if (bad || by_prefix == by_tag) {
+    r.status = 400;
+    r.content_type = "application/json";
+    r.body =
+        "{\"error\":\"give one of prefix=/PATH (paths under it) or tag=TAG "
+        "(Cache-Tag, Surrogate-Key)\"}\n";
+    return;
+  }
+  const size_t purged = by_prefix ? store->purge_prefix(prefix) : store->purge_tag(tag);
+  r.content_type = "application/json";
+  r.body = "{\"cache\":\"" + std::string(name) + "\",\"purged\":" + std::to_string(purged) + "}\n";
+}
+
+}  // namespace
+
 AdminHandler make_admin_handler(const Gateway& gateway) {
   return [&gateway](std::string_view method, std::string_view path, AdminResponse& r) {
     const bool read = method == "GET" || method == "HEAD";
@@ -147,9 +225,13 @@ AdminHandler make_admin_handler(const Gateway& gateway) {
                                0));
         }
       };
+    } else if (path.size() > 13 && path.substr(0, 7) == "/cache/" &&
+               path.substr(path.size() - 6) == "/purge") {
+      purge_cache(gateway, method, path, r);
     } else {
-      r.error =
-          Error::client(ErrorKind::kNoRoute, "admin endpoints: /healthz /metrics /config /reload");
+      r.error = Error::client(ErrorKind::kNoRoute,
+                              "admin endpoints: /healthz /metrics /config /reload "
+                              "/cache/NAME/purge");
     }
   };
 }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "file_watch.h"
+#include "ringgate/cache/store.h"
 #include "ringgate/core/clock.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/core/shard.h"
@@ -33,6 +34,15 @@ std::vector<JwtKeySource*> Gateway::jwt_source_pointers() const {
     out.push_back(s.get());
   }
   return out;
+}
+
+CacheStore* Gateway::cache_named(std::string_view name) const {
+  for (const auto& c : caches_) {
+    if (c->name() == name) {
+      return c.get();
+    }
+  }
+  return nullptr;
 }
 
 std::vector<SharedCluster*> Gateway::shared_cluster_pointers() const {
@@ -500,6 +510,18 @@ bool Gateway::make_shared_state(unsigned shards) {
   }
   for (const UpstreamConfig& u : config_->upstreams) {
     shared_clusters_.push_back(std::make_unique<SharedCluster>(u.endpoints.size()));
+  }
+  for (const CacheConfig& c : config_->caches) {
+    std::shared_ptr<CacheStore> kept;
+    if (upstream_state_from_) {
+      for (const auto& was : upstream_state_from_->caches_) {
+        if (was->name() == c.name) {
+          kept = was;
+          kept->resize(c.memory, c.max_object);
+        }
+      }
+    }
+    caches_.push_back(kept ? kept : std::make_shared<CacheStore>(c.name, c.memory, c.max_object));
   }
   if (upstream_state_from_) {
     carry_upstream_state(*upstream_state_from_);

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "ringgate/cache/store.h"
 #include "ringgate/core/clock.h"
 #include "ringgate/core/histogram.h"
 #include "ringgate/filters/auth_jwt.h"
@@ -149,6 +150,56 @@ void Gateway::render_api_key_metrics(std::string& out) const {
       }
       metric_line(out, k.name, "set", cfg.api_keys[i].name, sum);
     }
+  }
+}
+
+void Gateway::render_cache_metrics(std::string& out) const {
+  if (caches_.empty()) {
+    return;
+  }
+  std::vector<CacheStats> stats;
+  for (const auto& c : caches_) {
+    stats.push_back(c->stats());
+  }
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t CacheStats::*field;
+  } kinds[] = {
+      {"ringgate_cache_hits_total", "counter", "Requests answered with a fresh stored response",
+       &CacheStats::hits},
+      {"ringgate_cache_misses_total", "counter", "Cacheable requests sent to the upstream",
+       &CacheStats::misses},
+      {"ringgate_cache_stale_served_total", "counter",
+       "Stale responses served (while revalidating, or in place of an error)", &CacheStats::stale},
+      {"ringgate_cache_bypass_total", "counter",
+       "Requests the cache took no part in (method, Authorization)", &CacheStats::bypass},
+      {"ringgate_cache_coalesced_waits_total", "counter",
+       "Misses that waited for another request's response", &CacheStats::coalesced},
+      {"ringgate_cache_revalidated_total", "counter", "Stored responses made fresh again by a 304",
+       &CacheStats::revalidated},
+      {"ringgate_cache_stores_total", "counter", "Responses stored", &CacheStats::stores},
+      {"ringgate_cache_not_admitted_total", "counter",
+       "Responses kept out by the admission filter or the budget", &CacheStats::not_admitted},
+      {"ringgate_cache_uncacheable_total", "counter",
+       "Responses not stored (no-store, private, no lifetime, too large)",
+       &CacheStats::uncacheable},
+      {"ringgate_cache_evictions_total", "counter", "Entries evicted to make room",
+       &CacheStats::evictions},
+      {"ringgate_cache_purged_total", "counter", "Entries removed by purge", &CacheStats::purged},
+      {"ringgate_cache_objects", "gauge", "Entries held", &CacheStats::objects},
+      {"ringgate_cache_bytes", "gauge", "Bytes held (keys, heads, bodies)", &CacheStats::bytes},
+  };
+  for (const auto& k : kinds) {
+    metric_head(out, k.name, k.type, k.help);
+    for (size_t i = 0; i < caches_.size(); ++i) {
+      metric_line(out, k.name, "cache", caches_[i]->name(), stats[i].*k.field);
+    }
+  }
+  metric_head(out, "ringgate_cache_memory_bytes", "gauge", "The cache's memory budget");
+  for (const auto& c : caches_) {
+    metric_line(out, "ringgate_cache_memory_bytes", "cache", c->name(), c->memory());
   }
 }
 

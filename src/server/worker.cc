@@ -183,6 +183,11 @@ void Worker::build_plans() {
   for (size_t i = 0; i < cfg.api_keys.size(); ++i) {
     services.api_key_tables.push_back(&gateway_.api_key_table(i));
   }
+  for (size_t i = 0; i < cfg.caches.size(); ++i) {
+    services.caches.push_back(gateway_.cache(i));
+  }
+  services.shard_index = shard_.index();
+  services.timers = &shard_.timers();
   std::vector<RoutePlan> plans;
   plans.reserve(cfg.routes.size());
   for (const RouteConfig& route : cfg.routes) {

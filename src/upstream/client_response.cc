@@ -25,6 +25,8 @@ void ClientResponse::start(const Exchange& x, Downstream& client, int client_min
                            bool keep_alive) {
   x_ = &x;
   client_ = &client;
+  recorder_ = x.recorder;
+  replacing_ = false;
   client_minor_ = client_minor;
   keep_alive_ = keep_alive;
   request_complete_ = false;
@@ -35,6 +37,9 @@ void ClientResponse::start(const Exchange& x, Downstream& client, int client_min
 }
 
 size_t ClientResponse::room() const {
+  if (replacing_) {
+    return SIZE_MAX;  // read and dropped
+  }
   if (head_ == Head::kNone) {
     // The head is written into an empty output, so it always fits the block.
     return client_->out_pending() ? 0 : SIZE_MAX;
@@ -63,6 +68,10 @@ bool ClientResponse::on_head(const ResponseParser& p) {
   f.client_minor = client_minor_;
   f.framing = framing_;
   status_ = p.status();
+  if (recorder_ && recorder_->on_head(p) == ResponseRecorder::Verdict::kReplace) {
+    replacing_ = true;
+    return true;
+  }
   return write_head(p, f);
 }
 
@@ -103,6 +112,12 @@ bool ClientResponse::write_head(const ResponseParser& p, ForwardResponse& f) {
 }
 
 void ClientResponse::on_body(std::string_view data) {
+  if (replacing_) {
+    return;
+  }
+  if (recorder_) {
+    recorder_->on_body(data);
+  }
   size_t avail = 0;
   char* out = client_->out_space(avail);
   if (framing_ == BodyFraming::kChunked) {
@@ -122,7 +137,7 @@ void ClientResponse::on_body(std::string_view data) {
 }
 
 void ClientResponse::flush() {
-  if (head_ == Head::kNone) {
+  if (head_ == Head::kNone || replacing_) {
     return;
   }
   if (head_ == Head::kStaged) {
@@ -134,18 +149,29 @@ void ClientResponse::flush() {
 }
 
 bool ClientResponse::retract() {
+  if (replacing_) {
+    replacing_ = false;  // nothing went out: another try may answer
+    recorder_->on_abandon();
+    return true;
+  }
   if (head_ != Head::kStaged) {
     return false;
   }
   // The head (and perhaps some body) is still in the output: take it back, so the client gets
   // a clean error or a retried response instead of a cut one.
   client_->out_discard();
+  if (recorder_) {
+    recorder_->on_abandon();
+  }
   head_ = Head::kNone;
   framing_ = BodyFraming::kLength;
   return true;
 }
 
 void ClientResponse::on_trailers(std::string_view lines) {
+  if (replacing_) {
+    return;
+  }
   // Relayed in the chunked body's end (gRPC's status travels there). A client that cannot take
   // them (a Content-Length body, HTTP/1.0) does without; room() keeps space for them.
   if (framing_ != BodyFraming::kChunked || trailers_written_) {
@@ -163,6 +189,15 @@ void ClientResponse::on_trailers(std::string_view lines) {
 }
 
 void ClientResponse::on_complete(int) {
+  if (replacing_) {
+    recorder_->on_complete();
+    if (const Reply* stored = recorder_->replacement(nullptr)) {
+      client_->respond_stored(*stored, keep_alive_);
+    } else {
+      client_->response_cut();  // (a recorder that replaces keeps what it replaces with)
+    }
+    return;
+  }
   if (framing_ == BodyFraming::kChunked) {
     size_t avail = 0;
     char* out = client_->out_space(avail);
@@ -175,6 +210,9 @@ void ClientResponse::on_complete(int) {
     }
   }
   flush();
+  if (recorder_) {
+    recorder_->on_complete();
+  }
   // The call this belongs to is back in its pool: the client may start the next one on it.
   Downstream* client = client_;
   const bool keep_alive = keep_alive_;
@@ -182,7 +220,16 @@ void ClientResponse::on_complete(int) {
 }
 
 void ClientResponse::on_failed(const Error& error) {
+  if (recorder_) {
+    recorder_->on_abandon();
+  }
   Downstream* client = client_;
+  if (head_ == Head::kNone && recorder_) {
+    if (const Reply* stored = recorder_->replacement(&error)) {
+      client->respond_stored(*stored, keep_alive_);
+      return;
+    }
+  }
   if (head_ == Head::kNone) {
     client->response_failed(error, keep_alive_);
   } else {

@@ -32,6 +32,7 @@
 //   body_size=N       body is N bytes of valid JSON: a string "abc...zabc..." (N >= 2).
 //                     Body precedence: json, echo, body_size, base.
 //   header=Name:Value add a response header; may repeat.
+//   etag=TAG          ETag: "TAG"; If-None-Match: "TAG" (or *) gets 304 instead.
 //   trailer=Name:Value with chunked=1: a trailer field after the last chunk; may repeat.
 //   delay=D           sleep D before doing anything else (D: 200ms, 1s, 500us; a bare number is
 //   ms). chunked=1         Transfer-Encoding: chunked, chunk=N bytes per chunk (default 1024).
@@ -626,6 +627,17 @@ bool plan_response(const Request& req, Plan& p, std::string& why) {
         return false;
       }
       p.extra_headers.push_back(v.substr(0, colon) + ": " + std::string(trim(v.substr(colon + 1))));
+    } else if (key == "etag") {
+      // A validator: `ETag: "TAG"`; a request whose If-None-Match names it gets 304.
+      if (v.empty() || v.find_first_of("\"\r\n") != std::string::npos) {
+        return false;
+      }
+      const std::string tag = "\"" + v + "\"";
+      p.extra_headers.push_back("ETag: " + tag);
+      const std::string* inm = req.header("if-none-match");
+      if (inm && (*inm == tag || *inm == "*")) {
+        p.status = 304;
+      }
     } else if (key == "trailer") {
       size_t colon = v.find(':');
       if (colon == std::string::npos || !is_token(std::string_view(v).substr(0, colon)) ||

@@ -253,6 +253,42 @@ struct UpstreamAction {
 // AggregateAction (the third action) is in aggregate.h.
 using RouteAction = std::variant<DirectResponse, UpstreamAction, AggregateAction>;
 
+// --- response caches (`caches:`) ---
+
+// A named cache: a byte budget for the whole process, shared by the routes that `use` it.
+struct CacheConfig {
+  std::string name;
+  uint64_t memory = 256ull << 20;    // bytes of stored responses (keys, heads and bodies)
+  uint64_t max_object = 1ull << 20;  // a larger body passes through uncached
+  bool debug_header = false;         // `Ringgate-Cache: hit|miss|stale|bypass` on responses
+  SourceMark mark;
+};
+
+// A route's `cache:` (the cache filter's): which cache, what the key holds beyond the method
+// (GET and HEAD share entries), the host and the normalised path, and the stale windows.
+struct RouteCacheConfig {
+  std::string use = "default";
+  uint32_t cache_index = 0;  // into Config::caches (resolved at load)
+  // `key.query`: the query parameters in the key, by name, in this order; without it the whole
+  // query string is (`query: []`: none).
+  bool query_all = true;
+  std::vector<std::string> query;
+  std::vector<std::string> headers;  // `key.headers`, lower-case
+  // `key.consumer`: the caller is part of the key (the API-key consumer, else the JWT's `sub`);
+  // such a route also caches requests with Authorization.
+  bool consumer = false;
+  int32_t consumer_claim = -1;  // the `sub` claim's index in the issuer's extracted claims
+  Duration default_ttl{0};      // lifetime of a response that states none (0: not stored)
+  Duration stale_while_revalidate{0};
+  Duration stale_if_error{0};
+  // Concurrent misses for one key wait this long for the first one's response, then go to the
+  // upstream themselves.
+  Duration lock_timeout{5000};
+  bool authorization = false;        // cache requests that carry Authorization
+  bool set_cookie = false;           // store responses that set cookies
+  std::optional<bool> debug_header;  // else the cache's
+};
+
 struct RouteConfig {
   std::string name;  // `name:` or "route#N" (1-based index)
   RouteMatch match;
@@ -277,7 +313,8 @@ struct RouteConfig {
     std::vector<std::string> drop_headers;
   };
   Auth auth;
-  std::optional<CorsConfig> cors;  // `cors:`: browsers' cross-origin calls (the cors filter)
+  std::optional<CorsConfig> cors;         // `cors:`: browsers' cross-origin calls (the cors filter)
+  std::optional<RouteCacheConfig> cache;  // `cache:` (the cache filter)
   RouteAction action;
   SourceMark mark;
 };
@@ -518,6 +555,7 @@ struct Config {
   LoggingConfig logging;
   std::vector<JwtIssuerConfig> jwt_issuers;  // `auth.jwt`, in file order
   std::vector<ApiKeyConfig> api_keys;        // `auth.api_keys`, in file order
+  std::vector<CacheConfig> caches;           // `caches:`, in file order
   std::vector<RouteConfig> routes;
 };
 

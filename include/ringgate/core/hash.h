@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstring>
 #include <ctime>
+#include <string_view>
 
 namespace ringgate {
 
@@ -17,6 +19,25 @@ inline uint64_t mix64(uint64_t h) {
   h *= 0xc4ceb9fe1a85ec53ull;
   h ^= h >> 33;
   return h;
+}
+
+// A 64-bit hash of `key` (8 bytes at a time through mix64), seeded.
+inline uint64_t hash_bytes(std::string_view key, uint64_t seed) {
+  uint64_t h = mix64(seed ^ (key.size() * 0x9e3779b97f4a7c15ull));
+  const char* p = key.data();
+  size_t n = key.size();
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    h = mix64(h ^ v);
+    p += 8;
+    n -= 8;
+  }
+  uint64_t tail = 0;
+  if (n > 0) {
+    std::memcpy(&tail, p, n);
+  }
+  return mix64(h ^ tail ^ (static_cast<uint64_t>(n) << 56));
 }
 
 // A random value drawn once per process, to seed table hashes so that clients cannot aim keys at

@@ -1,7 +1,7 @@
 #pragma once
 // The request filters a route can use, and what a shard gives them. A route's filters are built
 // here, per shard, from the immutable config, in the order their phase chart gives
-// (ringgate/http/filter.h): path_policy, cors, api_key, auth_jwt, rate_limit.
+// (ringgate/http/filter.h): path_policy, cors, api_key, auth_jwt, rate_limit, cache.
 
 #include <atomic>
 #include <cstdint>
@@ -13,6 +13,8 @@
 
 namespace ringgate {
 
+class CacheStore;
+class TimerWheel;
 class ShardJwtAuth;
 class ShardRateLimiter;
 
@@ -29,10 +31,14 @@ struct FilterServices {
   ShardJwtAuth* jwt = nullptr;
   ShardRateLimiter* rate_limiter = nullptr;
   const uint64_t* now_us = nullptr;            // the shard's clock
+  TimerWheel* timers = nullptr;                // the shard's
   ApiKeyCounters* api_key_counters = nullptr;  // by Config::api_keys index
   // The current table of each API-key set (by Config::api_keys index), republished when its
   // file changes; a table stays valid far longer than one request uses it.
   std::vector<const std::atomic<const ApiKeyTable*>*> api_key_tables;
+  // The response caches (by Config::caches index), shared by every shard.
+  std::vector<CacheStore*> caches;
+  unsigned shard_index = 0;
   // Where the filter being built will sit in its route's chain: its Exchange::filter_state slot.
   size_t position = 0;
 };

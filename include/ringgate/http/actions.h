@@ -18,6 +18,8 @@ class HttpShard;
 
 // What a local handler answers; built off the request path.
 struct AdminResponse {
+  // In: the request's query string (without '?'; valid during the handler's call).
+  std::string_view query;
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string headers;  // extra header lines, each ending in CRLF (e.g. Allow on a 405)

@@ -13,6 +13,7 @@
 #include "ringgate/core/arena.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/error.h"
+#include "ringgate/core/out_hold.h"
 #include "ringgate/http/request_parser.h"
 #include "ringgate/router/router.h"
 
@@ -63,13 +64,47 @@ struct Identity {
   const std::vector<std::string>* drop_headers = nullptr;
 };
 
-// An answer decided without an upstream: a filter's own (a CORS preflight) or a direct route's.
+// An answer decided without an upstream: a filter's own (a CORS preflight, a cached response)
+// or a direct route's.
 struct Reply {
   int status = 0;                 // 0: none
   std::string_view headers;       // extra header lines, each ending in CRLF
   std::string_view content_type;  // empty: no Content-Type
   std::string_view body;
   const void* canned = nullptr;  // a direct route's prebuilt response (the connection knows it)
+  // A stored response: its status line and header lines (no Date unless has_date, no final
+  // CRLF) go out as they are, then `headers`, and `body` (which must hold Content-Length's
+  // bytes). The output may point into head and body while `hold` is retained.
+  std::string_view stored_head;
+  const OutHold* hold = nullptr;
+  bool has_date = false;
+};
+
+// Sees a proxied response as it streams to the client (the cache filter records it), and may
+// put a stored response in its place. Views are valid for the call only.
+class ResponseRecorder {
+ public:
+  enum class Verdict : uint8_t {
+    kForward,  // the response goes to the client (its body through on_body)
+    kReplace,  // the client gets replacement() once this response is complete (a 304 that
+               // refreshed a stored response; a 5xx where a stale one may be served)
+  };
+  // The final response head, as the upstream sent it.
+  virtual Verdict on_head(const MessageParser& response) = 0;
+  // A piece of a forwarded body (de-chunked).
+  virtual void on_body(std::string_view data) = 0;
+  // The response is complete (in the client's output, when forwarded).
+  virtual void on_complete() = 0;
+  // What was seen will not complete (the try failed, was retracted, or the client was cut): a
+  // later on_head may start over.
+  virtual void on_abandon() = 0;
+  // What the client gets instead: after kReplace, or (`error` set) when no response came;
+  // nullptr when nothing stored may stand in (the error is answered then). Valid until the
+  // exchange ends.
+  virtual const Reply* replacement(const Error* error) = 0;
+
+ protected:
+  ~ResponseRecorder() = default;
 };
 
 // Shard-clock microseconds at each step (0: not reached).
@@ -141,6 +176,7 @@ class Exchange {
   Error error;                     // set: the exchange is answered with it (error_reply)
   std::string_view error_headers;  // header lines that go with the error (WWW-Authenticate, ...)
   Reply reply;                     // a filter's or the route's own answer
+  ResponseRecorder* recorder = nullptr;  // a filter's, for the proxied response
 
   Timings timings;
   ExchangeLog log;

@@ -83,6 +83,8 @@ class Downstream {
   // A whole response built by the responder; `body` (from the shard's body pool) is handed over.
   virtual void respond(int status, std::string_view headers, std::string_view content_type,
                        std::string* body, bool keep_alive) = 0;
+  // A stored response (Reply::stored_head and body) in place of the upstream's.
+  virtual void respond_stored(const Reply& reply, bool keep_alive) = 0;
 
   // --- flow ---
   // The responder took the buffered request bytes: feed it more.

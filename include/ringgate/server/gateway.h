@@ -25,6 +25,7 @@ namespace ringgate {
 class Worker;
 struct SharedCluster;
 struct SharedRateLimits;
+class CacheStore;
 struct ApiKeySource;
 struct JwtKeySource;
 
@@ -152,6 +153,13 @@ class Gateway {
   void render_route_metrics(std::string& out) const;
   // Per aggregation backend (route and key): calls, failures by kind, defaults, latency.
   void render_aggregate_backend_metrics(std::string& out) const;
+  // Appends the response cache metrics (labelled by cache) in Prometheus text.
+  void render_cache_metrics(std::string& out) const;
+  // The response caches (Config::caches order), shared by the shards and kept across reloads
+  // by name.
+  CacheStore* cache(size_t index) const { return caches_[index].get(); }
+  // The cache named `name`, or nullptr.
+  CacheStore* cache_named(std::string_view name) const;
   // Appends the log metrics (lines, dropped lines, write errors, reopens) in Prometheus text.
   void render_log_metrics(std::string& out) const;
   // SIGUSR1: log files are opened again by their paths (after logrotate moved them).
@@ -243,6 +251,9 @@ class Gateway {
   std::vector<std::unique_ptr<ShardCounters>> counters_;
   std::vector<std::unique_ptr<SharedCluster>> shared_clusters_;  // by Config::upstreams index
   std::unique_ptr<SharedRateLimits> rate_limits_;  // the policies' process-wide buckets
+  // A reload's generation takes the stores of its predecessor's caches with the same name (the
+  // predecessor keeps using them while it drains).
+  std::vector<std::shared_ptr<CacheStore>> caches_;
   std::vector<std::unique_ptr<ApiKeySource>> api_key_sources_;  // by Config::api_keys index
   std::vector<std::unique_ptr<JwtKeySource>> jwt_sources_;      // by Config::jwt_issuers index
   std::thread watch_thread_;

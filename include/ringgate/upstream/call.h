@@ -107,6 +107,7 @@ class ClientResponse final : public ResponseSink {
   const UpstreamShard& shard_;
   const Exchange* x_ = nullptr;
   Downstream* client_ = nullptr;
+  ResponseRecorder* recorder_ = nullptr;  // the exchange's (a cache filling), or none
   BodyFraming framing_ = BodyFraming::kLength;
   Head head_ = Head::kNone;
   int status_ = 0;
@@ -114,6 +115,7 @@ class ClientResponse final : public ResponseSink {
   bool keep_alive_ = true;
   bool request_complete_ = false;
   bool trailers_written_ = false;  // "0\r\n" and the trailer fields are in the output
+  bool replacing_ = false;         // the recorder answers instead: this response is dropped
   uint16_t input_bid_ = 0;
 };
 

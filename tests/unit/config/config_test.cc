@@ -348,13 +348,13 @@ const ErrorCase kErrors[] = {
      "trusted_hops, trace_context, hosts_file, http2)"},
     {SERVER "routs: []\n", "t.yaml:2:1",
      "unknown key 'routs' at the top level (expected one of: server, admin, overload, "
-     "aggregate, logging, upstreams, auth, redis, rate_limits, routes)"},
+     "aggregate, logging, upstreams, auth, redis, rate_limits, caches, routes)"},
     {"server:\n  listen:\n    - addr: \":0\"\n", "t.yaml:3:7",
      "unknown key 'addr' in 'server.listen[0]' (expected one of: address, tls)"},
     {SERVER "routes:\n  - match: {path: /a}\n    proxy: x\n", "t.yaml:4:5",
      "unknown key 'proxy' in 'routes[0]' (expected one of: name, match, path_allow, cors, "
      "rate_limit, "
-     "auth, direct, upstream, aggregate)"},
+     "auth, cache, direct, upstream, aggregate)"},
     {SERVER "routes:\n  - match: {path: /a}\n    path_allow: [encoded_slash, dots]\n"
             "    direct: {}\n",
      "t.yaml:4:33",
@@ -368,7 +368,7 @@ const ErrorCase kErrors[] = {
     {"- a\n- b\n", "t.yaml:1:1",
      "expected a map with keys server, admin, overload, aggregate, logging, upstreams, auth, "
      "redis, "
-     "rate_limits, routes at the top level, got "
+     "rate_limits, caches, routes at the top level, got "
      "a list"},
     {"server:\n  listen: \":0\"\n  workers: {a: 1}\n", "t.yaml:3:12",
      "server.workers: expected a number or 'auto', got a map"},

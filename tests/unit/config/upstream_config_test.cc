@@ -379,7 +379,7 @@ const ErrorCase kErrors[] = {
      "hosts_file \"/nonexistent/hosts\" cannot be read"},
     {SERVER "upstream:\n  a: {}\n", "t.yaml:2:1",
      "unknown key 'upstream' at the top level (expected one of: server, admin, overload, "
-     "aggregate, logging, upstreams, auth, redis, rate_limits, routes)"},
+     "aggregate, logging, upstreams, auth, redis, rate_limits, caches, routes)"},
 
     // The cluster map.
     {SERVER "upstreams: [a]\n", "t.yaml:2:12",

@@ -100,6 +100,7 @@ class NoClient final : public Downstream {
   void response_failed(const Error&, bool) override {}
   void response_cut() override {}
   void respond(int, std::string_view, std::string_view, std::string*, bool) override {}
+  void respond_stored(const Reply&, bool) override {}
   void request_room() override {}
   void tunnel() override {}
 

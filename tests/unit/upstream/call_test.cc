@@ -53,6 +53,7 @@ class FakeClient final : public Downstream {
   void response_failed(const Error& error, bool) override { failed.push_back(error); }
   void response_cut() override { ++cut; }
   void respond(int, std::string_view, std::string_view, std::string*, bool) override {}
+  void respond_stored(const Reply&, bool) override {}
   void request_room() override { ++room_calls; }
   void tunnel() override { ++tunnels; }
 
