@@ -116,7 +116,9 @@ struct CacheExchange final : public ResponseRecorder {
   const CacheEntry* stale = nullptr;   // a stale copy kept for revalidation or errors (held)
   Recording* recording = nullptr;
   Reply stand_in;       // replacement()'s answer
-  bool filler = false;  // holds the key's fill: others wait for this response
+  bool filler = false;  // holds the key's fill (fill_hash): others wait for this response
+  uint64_t fill_hash = 0;
+  std::string_view request_headers;  // a copy once the request went upstream (go_upstream)
   // While waiting for another request's fill: the filter's waiting list, and until when.
   CacheExchange* wait_prev = nullptr;
   CacheExchange* wait_next = nullptr;
@@ -179,6 +181,10 @@ class CacheFilter final : public Filter {
   bool make_key(Exchange& x, CacheExchange& c) const;
   // The variant key of a response varying by `names` (lower-case, '\n'-terminated).
   bool variant_key(Exchange& x, CacheExchange& c, std::string_view names) const;
+  // A request header's value: from the request while its head is held, afterwards (a response
+  // that varies) from the copy go_upstream() kept.
+  static std::string_view request_header(Exchange& x, const CacheExchange& c,
+                                         std::string_view lower_name);
   FilterStatus serve(Exchange& x, CacheExchange& c, const CacheEntry* e, Outcome outcome);
   // The stored response for c's key (a variant's, when the key's responses vary), held.
   const CacheEntry* lookup(Exchange& x, CacheExchange& c);
@@ -262,7 +268,7 @@ bool CacheFilter::variant_key(Exchange& x, CacheExchange& c, std::string_view na
   key.push_back(kPartEnd);
   while (!names.empty()) {
     const size_t end = names.find('\n');
-    key.append(x.request().header(names.substr(0, end))).push_back(kVariantMark);
+    key.append(request_header(x, c, names.substr(0, end))).push_back(kVariantMark);
     names.remove_prefix(end == std::string_view::npos ? names.size() : end + 1);
   }
   c.key = x.arena().copy(key);
@@ -347,6 +353,7 @@ FilterStatus CacheFilter::decide(Exchange& x, CacheExchange& c, bool may_wait) {
   }
   if (may_wait && !x.head_request && store_.claim_fill(c.hash)) {
     c.filler = true;
+    c.fill_hash = c.hash;
   } else if (may_wait && store_.filling(c.hash)) {
     // Another request (on any shard) is fetching this response: wait for it.
     count(CacheEvent::kCoalesced);
@@ -360,8 +367,38 @@ FilterStatus CacheFilter::decide(Exchange& x, CacheExchange& c, bool may_wait) {
   return go_upstream(x, c);
 }
 
+std::string_view CacheFilter::request_header(Exchange& x, const CacheExchange& c,
+                                             std::string_view lower_name) {
+  if (c.request_headers.data() == nullptr) {
+    return x.request().header(lower_name);
+  }
+  std::string_view rest = c.request_headers;
+  while (!rest.empty()) {
+    const size_t colon = rest.find(':');
+    const size_t end = rest.find('\n');
+    if (rest.substr(0, colon) == lower_name) {
+      return rest.substr(colon + 1, end - colon - 1);
+    }
+    rest.remove_prefix(end + 1);
+  }
+  return {};
+}
+
 FilterStatus CacheFilter::go_upstream(Exchange& x, CacheExchange& c) {
   const RequestParser& r = x.request();
+  // The request's head is not kept once it went upstream, but a response that varies is keyed
+  // by some of its headers: a copy of them ("name:value\n", names in lower case).
+  std::string copy;
+  for (int i = 0; i < r.header_count(); ++i) {
+    for (char ch : r.header_name(i)) {
+      copy.push_back(ascii_lower(ch));
+    }
+    copy.append(":").append(r.header_value(i)).push_back('\n');
+  }
+  c.request_headers = x.arena().copy(copy);
+  if (c.request_headers.data() == nullptr) {
+    c.request_headers = std::string_view("", 0);
+  }
   const CacheEntry* e = c.stale;
   if (e && (!e->etag().empty() || !e->last_modified().empty()) &&
       r.header("if-none-match").empty() && r.header("if-modified-since").empty()) {
@@ -439,7 +476,7 @@ void CacheFilter::end_fill(CacheExchange& c) {
     return;
   }
   c.filler = false;
-  store_.end_fill(c.hash);
+  store_.end_fill(c.fill_hash);
   if (waiters_) {
     timers_->arm(wait_timer_, now_us() / 1000);  // the next loop iteration: this shard's waiters
   }
