@@ -124,6 +124,10 @@ struct CacheExchange final : public ResponseRecorder {
   CacheExchange* wait_next = nullptr;
   uint64_t wait_until_ms = 0;
   bool waiting = false;
+  // A background refresh (stale-while-revalidate): no exchange; the job owns itself and ends
+  // at on_complete or on_abandon.
+  bool background = false;
+  void* job = nullptr;  // the RefreshJob holding it
 
   Verdict on_head(const MessageParser& response) override;
   void on_body(std::string_view data) override;
@@ -132,11 +136,22 @@ struct CacheExchange final : public ResponseRecorder {
   const Reply* replacement(const Error* error) override;
 };
 
+// A background refresh's CacheExchange and the bytes its views point into (heap: it outlives
+// the exchange that started it).
+struct RefreshJob {
+  CacheExchange c;
+  std::string keys;     // the base key, then the key
+  std::string headers;  // the request's headers, as go_upstream() copies them
+};
+
 class CacheFilter final : public Filter {
  public:
-  CacheFilter(const RouteCacheConfig& config, CacheStore& store, bool debug, size_t slot,
-              unsigned shard, const uint64_t* now_us, TimerWheel* timers)
-      : config_(config),
+  CacheFilter(const RouteConfig& route, const RouteCacheConfig& config, CacheStore& store,
+              bool debug, size_t slot, unsigned shard, const uint64_t* now_us, TimerWheel* timers,
+              BackgroundFetcher* fetcher)
+      : route_(route),
+        fetcher_(fetcher),
+        config_(config),
         store_(store),
         debug_(debug),
         slot_(slot),
@@ -175,16 +190,18 @@ class CacheFilter final : public Filter {
   const CacheEntry* refreshed(CacheExchange& c, const MessageParser& not_modified);
   // The fill `c` held is over (stored, or given up): waiters look again at once.
   void end_fill(CacheExchange& c);
+  // A background refresh is over: its stale entry may be refreshed again, and it goes.
+  void end_refresh(CacheExchange& c);
 
  private:
   // The key of `x` in its arena: false when the request cannot be keyed (no room).
   bool make_key(Exchange& x, CacheExchange& c) const;
   // The variant key of a response varying by `names` (lower-case, '\n'-terminated).
   bool variant_key(Exchange& x, CacheExchange& c, std::string_view names) const;
+  static std::string variant_key_text(const CacheExchange& c, std::string_view names);
   // A request header's value: from the request while its head is held, afterwards (a response
   // that varies) from the copy go_upstream() kept.
-  static std::string_view request_header(Exchange& x, const CacheExchange& c,
-                                         std::string_view lower_name);
+  static std::string_view request_header(const CacheExchange& c, std::string_view lower_name);
   FilterStatus serve(Exchange& x, CacheExchange& c, const CacheEntry* e, Outcome outcome);
   // The stored response for c's key (a variant's, when the key's responses vary), held.
   const CacheEntry* lookup(Exchange& x, CacheExchange& c);
@@ -192,6 +209,9 @@ class CacheFilter final : public Filter {
   // upstream, or (`may_wait`: its first look) waits for a fill under way or claims the fill.
   FilterStatus decide(Exchange& x, CacheExchange& c, bool may_wait);
   FilterStatus go_upstream(Exchange& x, CacheExchange& c);
+  // Asks the upstream again for `stale`'s resource, off this exchange (stale-while-revalidate);
+  // false when no request could be started.
+  bool start_refresh(Exchange& x, const CacheExchange& c, const CacheEntry& stale);
   void add_waiter(CacheExchange& c);
   void remove_waiter(CacheExchange& c);
   // The waiting list's timer: each waiter looks again (served, goes upstream, or waits on).
@@ -203,6 +223,8 @@ class CacheFilter final : public Filter {
     CacheFilter* filter;
   };
 
+  const RouteConfig& route_;
+  BackgroundFetcher* const fetcher_;
   const RouteCacheConfig& config_;
   CacheStore& store_;
   CacheRules rules_;
@@ -263,14 +285,19 @@ bool CacheFilter::make_key(Exchange& x, CacheExchange& c) const {
   return !c.key.empty();
 }
 
-bool CacheFilter::variant_key(Exchange& x, CacheExchange& c, std::string_view names) const {
+std::string CacheFilter::variant_key_text(const CacheExchange& c, std::string_view names) {
   std::string key(c.base_key);
   key.push_back(kPartEnd);
   while (!names.empty()) {
     const size_t end = names.find('\n');
-    key.append(request_header(x, c, names.substr(0, end))).push_back(kVariantMark);
+    key.append(request_header(c, names.substr(0, end))).push_back(kVariantMark);
     names.remove_prefix(end == std::string_view::npos ? names.size() : end + 1);
   }
+  return key;
+}
+
+bool CacheFilter::variant_key(Exchange& x, CacheExchange& c, std::string_view names) const {
+  const std::string key = variant_key_text(c, names);
   c.key = x.arena().copy(key);
   c.hash = hash_bytes(c.key, process_seed());
   return !c.key.empty();
@@ -345,6 +372,18 @@ FilterStatus CacheFilter::decide(Exchange& x, CacheExchange& c, bool may_wait) {
     if (!e->no_cache() && age < e->fresh_s()) {
       return serve(x, c, e, Outcome::kHit);
     }
+    // Stale, but within stale-while-revalidate: served as it is while one request (for the
+    // whole process: the entry's flag) refreshes it in the background.
+    if (!e->no_cache() && !e->must_revalidate() &&
+        age < e->fresh_s() + e->stale_while_revalidate_s() && fetcher_ && e->claim_refresh()) {
+      if (start_refresh(x, c, *e)) {
+        return serve(x, c, e, Outcome::kStale);
+      }
+      e->end_refresh();
+    } else if (!e->no_cache() && !e->must_revalidate() &&
+               age < e->fresh_s() + e->stale_while_revalidate_s()) {
+      return serve(x, c, e, Outcome::kStale);  // another request refreshes it already
+    }
     // Stale: kept to revalidate with, or to stand in for an error.
     if (c.stale) {
       c.stale->release();
@@ -367,10 +406,9 @@ FilterStatus CacheFilter::decide(Exchange& x, CacheExchange& c, bool may_wait) {
   return go_upstream(x, c);
 }
 
-std::string_view CacheFilter::request_header(Exchange& x, const CacheExchange& c,
-                                             std::string_view lower_name) {
+std::string_view CacheFilter::request_header(const CacheExchange& c, std::string_view lower_name) {
   if (c.request_headers.data() == nullptr) {
-    return x.request().header(lower_name);
+    return c.x->request().header(lower_name);
   }
   std::string_view rest = c.request_headers;
   while (!rest.empty()) {
@@ -482,6 +520,76 @@ void CacheFilter::end_fill(CacheExchange& c) {
   }
 }
 
+bool CacheFilter::start_refresh(Exchange& x, const CacheExchange& c, const CacheEntry& stale) {
+  const RequestParser& r = x.request();
+  auto* job = new RefreshJob();
+  CacheExchange& j = job->c;
+  j.filter = this;
+  j.background = true;
+  j.job = job;
+  job->keys.append(c.base_key).append(c.key);
+  j.base_key = std::string_view(job->keys).substr(0, c.base_key.size());
+  j.key = std::string_view(job->keys).substr(c.base_key.size());
+  j.base_hash = c.base_hash;
+  j.hash = c.hash;
+  j.path_offset = c.path_offset;
+  j.path_length = c.path_length;
+  // The client's headers, less what belongs to its connection or its own conditions.
+  std::string lines;
+  for (int i = 0; i < r.header_count(); ++i) {
+    const std::string_view name = r.header_name(i);
+    const std::string_view value = r.header_value(i);
+    for (char ch : name) {
+      job->headers.push_back(ascii_lower(ch));
+    }
+    job->headers.append(":").append(value).push_back('\n');
+    if (is_hop_by_hop(name) || iequals(name, "host") || iequals(name, "content-length") ||
+        iequals(name, "expect") || iequals(name, "range") || iequals(name, "if-range") ||
+        iequals(name, "if-none-match") || iequals(name, "if-modified-since") ||
+        iequals(name, "if-match") || iequals(name, "if-unmodified-since") ||
+        iequals(name.substr(0, 12), "x-forwarded-")) {
+      continue;
+    }
+    bool dropped = false;
+    if (const auto* drop = x.identity.drop_headers) {
+      for (const std::string& d : *drop) {
+        dropped = dropped || iequals(name, d);
+      }
+    }
+    if (!dropped) {
+      lines.append(name).append(": ").append(value).append("\r\n");
+    }
+  }
+  lines.append(x.identity.add_headers);
+  j.request_headers = job->headers;
+  if (!stale.etag().empty()) {
+    lines.append("If-None-Match: ").append(stale.etag()).append("\r\n");
+    j.conditional = true;
+  } else if (!stale.last_modified().empty()) {
+    lines.append("If-Modified-Since: ").append(stale.last_modified()).append("\r\n");
+    j.conditional = true;
+  }
+  stale.retain();
+  j.stale = &stale;
+  if (!fetcher_->fetch(route_, r.header("host"), r.path(), r.query(), lines, j)) {
+    stale.release();
+    delete job;
+    return false;
+  }
+  return true;
+}
+
+void CacheFilter::end_refresh(CacheExchange& c) {
+  if (c.stale) {
+    c.stale->end_refresh();  // a failed refresh may be tried again by a later request
+    c.stale->release();
+  }
+  if (c.served) {
+    c.served->release();
+  }
+  delete static_cast<RefreshJob*>(c.job);
+}
+
 void CacheFilter::on_cancel(Exchange& x) {
   if (auto* c = static_cast<CacheExchange*>(x.filter_state(slot_))) {
     remove_waiter(*c);
@@ -525,6 +633,7 @@ void CacheFilter::on_log(const Exchange& x) {
 
 bool CacheFilter::store_recording(CacheExchange& c) {
   Recording& rec = *c.recording;
+  std::string variant;
   const StoreDecision& d = rec.decision;
   if (rec.status != 204 && rec.status != 304) {
     char line[48];
@@ -553,11 +662,15 @@ bool CacheFilter::store_recording(CacheExchange& c) {
         return false;
       }
     }
-    if (c.key == c.base_key && !variant_key(*c.x, c, rec.vary)) {
-      return false;
+    if (c.key == c.base_key) {
+      // Stored before as one response for every request: keyed now by the headers it varies by.
+      variant = variant_key_text(c, rec.vary);
+      p.key = variant;
+      p.hash = hash_bytes(variant, process_seed());
+    } else {
+      p.hash = c.hash;
+      p.key = c.key;
     }
-    p.hash = c.hash;
-    p.key = c.key;
   }
   p.head = rec.head;
   p.body = rec.body;
@@ -676,7 +789,7 @@ ResponseRecorder::Verdict CacheExchange::on_head(const MessageParser& response) 
       stale->age_s(f.now_us()) < stale->fresh_s() + stale->stale_if_error_s()) {
     return Verdict::kReplace;  // replacement() serves the stale copy
   }
-  if (x->head_request) {
+  if (x && x->head_request) {
     return Verdict::kForward;  // no body to keep
   }
   std::string cache_control;
@@ -749,11 +862,17 @@ void CacheExchange::on_complete() {
     recording = nullptr;
   }
   filter->end_fill(*this);
+  if (background) {
+    filter->end_refresh(*this);  // (this is gone)
+  }
 }
 
 void CacheExchange::on_abandon() {
   delete recording;
   recording = nullptr;
+  if (background) {
+    filter->end_refresh(*this);  // (this is gone)
+  }
 }
 
 const Reply* CacheExchange::replacement(const Error* error) {
@@ -781,9 +900,9 @@ std::unique_ptr<Filter> make_cache_filter(const RouteConfig& route, FilterServic
   }
   const RouteCacheConfig& c = *route.cache;
   const CacheConfig& cache = shard.config->caches[c.cache_index];
-  return std::make_unique<CacheFilter>(c, *shard.caches[c.cache_index],
-                                       c.debug_header.value_or(cache.debug_header), shard.position,
-                                       shard.shard_index, shard.now_us, shard.timers);
+  return std::make_unique<CacheFilter>(
+      route, c, *shard.caches[c.cache_index], c.debug_header.value_or(cache.debug_header),
+      shard.position, shard.shard_index, shard.now_us, shard.timers, shard.fetcher);
 }
 
 }  // namespace ringgate

@@ -188,6 +188,10 @@ void Worker::build_plans() {
   }
   services.shard_index = shard_.index();
   services.timers = &shard_.timers();
+  if (!fetcher_) {
+    fetcher_ = make_background_fetcher(upstream_);
+  }
+  services.fetcher = fetcher_.get();
   std::vector<RoutePlan> plans;
   plans.reserve(cfg.routes.size());
   for (const RouteConfig& route : cfg.routes) {

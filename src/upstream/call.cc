@@ -288,24 +288,26 @@ void ProxyCall::count_failure(const Error& error) {
   }
 }
 
-bool ProxyCall::build_head() {
-  const RequestParser& p = x_->request();
-  const size_t cap = shard_.request_block_size();
-  // The target is composed at the end of the block, the head written from its start.
-  std::string_view path = p.path();
-  const std::string_view query = p.query();
+size_t upstream_target_size(const UpstreamAction& action, std::string_view path,
+                            std::string_view query) {
+  const size_t prefix = action.rewrite.size();
+  return prefix + path.size() + (query.empty() ? 0 : query.size() + 1) + 1;
+}
+
+size_t write_upstream_target(const RouteConfig& route, const UpstreamAction& action,
+                             std::string_view path, std::string_view query, char* target) {
   std::string_view prefix;  // what replaces the matched part
   std::string_view rest = path;
-  if (!action_->strip_prefix.empty()) {
-    const std::string& sp = action_->strip_prefix;
+  if (!action.strip_prefix.empty()) {
+    const std::string& sp = action.strip_prefix;
     if (path.substr(0, sp.size()) == sp &&
         (path.size() == sp.size() || path[sp.size()] == '/' || sp.back() == '/')) {
       rest = path.substr(sp.size());
     }
-  } else if (!action_->rewrite.empty()) {
-    prefix = action_->rewrite;
-    if (route_->match.kind == RouteMatch::Kind::kPrefix) {
-      std::string_view matched = route_->match.path;
+  } else if (!action.rewrite.empty()) {
+    prefix = action.rewrite;
+    if (route.match.kind == RouteMatch::Kind::kPrefix) {
+      std::string_view matched = route.match.path;
       while (!matched.empty() && matched.back() == '/' && matched.size() > 1) {
         matched.remove_suffix(1);
       }
@@ -317,12 +319,6 @@ bool ProxyCall::build_head() {
       rest = {};
     }
   }
-  const size_t target_len =
-      prefix.size() + rest.size() + (query.empty() ? 0 : query.size() + 1) + 1;
-  if (target_len + 1024 > cap) {
-    return false;
-  }
-  char* target = req_ + cap - target_len;
   size_t t = 0;
   auto append = [&](std::string_view piece) {
     if (!piece.empty()) {  // an empty view may have no data pointer: never memcpy from null
@@ -341,6 +337,19 @@ bool ProxyCall::build_head() {
     target[t++] = '?';
     append(query);
   }
+  return t;
+}
+
+bool ProxyCall::build_head() {
+  const RequestParser& p = x_->request();
+  const size_t cap = shard_.request_block_size();
+  // The target is composed at the end of the block, the head written from its start.
+  const size_t target_len = upstream_target_size(*action_, p.path(), p.query());
+  if (target_len + 1024 > cap) {
+    return false;
+  }
+  char* target = req_ + cap - target_len;
+  const size_t t = write_upstream_target(*route_, *action_, p.path(), p.query(), target);
   ForwardRequest f;
   f.target = std::string_view(target, t);
   // The route's own `host:`, else its cluster's, else preserve.

@@ -275,6 +275,59 @@ TEST_F(CacheTest, WaitersForAnUncacheableResponseAreNotSentOneAtATime) {
   EXPECT_EQ(upstream_requests(), 8u);
 }
 
+TEST_F(CacheTest, StaleWhileRevalidateServesTheStaleCopyAndRefreshesItOnceInTheBackground) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_cached(up.port(), "{use: main, stale_while_revalidate: 30s}");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // The upstream takes 300 ms: a stale answer that waited for it would show.
+  const std::string target = "/api/feed?delay=300ms&header=Cache-Control:max-age%3D1&etag=f1";
+  auto first = get(gw, target);
+  ASSERT_TRUE(first);
+  std::this_thread::sleep_for(1100ms);
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = get(gw, target);
+    ASSERT_TRUE(r);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 250ms);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("ringgate-cache").value_or(""), "stale") << r->raw;
+    EXPECT_EQ(r->body, first->body);
+  }
+  // One refresh for all five, conditional on the stored ETag; its 304 makes the copy fresh.
+  std::this_thread::sleep_for(600ms);
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 2u);
+  EXPECT_NE(rec.requests[1].find("If-None-Match: \"f1\"\r\n"), std::string::npos)
+      << rec.requests[1];
+  auto after = get(gw, target);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->header("ringgate-cache").value_or(""), "hit");
+  EXPECT_EQ(after->body, first->body);
+  EXPECT_EQ(upstream_requests(), 2u);
+  EXPECT_EQ(cache_metric(gw, "stale_served_total"), 5);
+  EXPECT_EQ(cache_metric(gw, "revalidated_total"), 1);
+}
+
+TEST_F(CacheTest, ABackgroundRefreshStoresTheNewResponse) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_cached(up.port(), "{use: main, stale_while_revalidate: 30s}");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string target = "/api/news?header=Cache-Control:max-age%3D1";  // no validator
+  auto first = get(gw, target);
+  ASSERT_TRUE(first);
+  std::this_thread::sleep_for(1100ms);
+  auto stale = get(gw, target);
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->header("ringgate-cache").value_or(""), "stale");
+  EXPECT_EQ(stale->body, first->body);
+  std::this_thread::sleep_for(300ms);
+  auto fresh = get(gw, target);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->header("ringgate-cache").value_or(""), "hit");
+  EXPECT_NE(fresh->body, first->body);  // the refresh's answer ("n" is 2)
+  EXPECT_EQ(upstream_requests(), 2u);
+}
+
 TEST_F(CacheTest, AStaleResponseStandsInWhenTheUpstreamFails) {
   auto up = std::make_unique<Upstream>(std::vector<std::string>{"--record", record_file()});
   auto& gw = start_cached(up->port(), "{use: main, stale_if_error: 1m}");

@@ -13,6 +13,7 @@
 
 namespace ringgate {
 
+class BackgroundFetcher;
 class CacheStore;
 class TimerWheel;
 class ShardJwtAuth;
@@ -32,6 +33,7 @@ struct FilterServices {
   ShardRateLimiter* rate_limiter = nullptr;
   const uint64_t* now_us = nullptr;            // the shard's clock
   TimerWheel* timers = nullptr;                // the shard's
+  BackgroundFetcher* fetcher = nullptr;        // requests of the gateway's own (cache refresh)
   ApiKeyCounters* api_key_counters = nullptr;  // by Config::api_keys index
   // The current table of each API-key set (by Config::api_keys index), republished when its
   // file changes; a table stays valid far longer than one request uses it.

@@ -94,4 +94,19 @@ class Filter {
   }
 };
 
+// Requests of the gateway's own to a route's upstream, off any client's exchange (a cache's
+// background refresh). Each response goes to its recorder: on_head, on_body, then exactly one of
+// on_complete or on_abandon, after which the recorder is not called again (it may delete
+// itself there). Requests still out when the fetcher goes end with on_abandon.
+class BackgroundFetcher {
+ public:
+  virtual ~BackgroundFetcher() = default;
+  // GET `path`?`query` to `route`'s cluster (its path rewriting and Host policy applied),
+  // `host` as the client's Host, `header_lines` ("Name: value\r\n"...) after it. False when it
+  // could not start (the recorder is not called then).
+  virtual bool fetch(const RouteConfig& route, std::string_view host, std::string_view path,
+                     std::string_view query, std::string_view header_lines,
+                     ResponseRecorder& recorder) = 0;
+};
+
 }  // namespace ringgate

@@ -41,6 +41,14 @@ namespace ringgate {
 class UpstreamConn;
 class UpstreamShard;
 
+// The request target a route sends upstream for `path` and `query` (strip_prefix or rewrite
+// applied, "?query" kept): at most upstream_target_size() bytes written to `out`; returns how
+// many.
+size_t upstream_target_size(const UpstreamAction& action, std::string_view path,
+                            std::string_view query);
+size_t write_upstream_target(const RouteConfig& route, const UpstreamAction& action,
+                             std::string_view path, std::string_view query, char* out);
+
 // Where a call's response goes. Body pieces arrive through BodySink::on_body.
 class ResponseSink : public BodySink {
  public:

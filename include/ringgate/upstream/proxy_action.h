@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "ringgate/config/config.h"
+#include "ringgate/http/filter.h"
 #include "ringgate/http/pipeline.h"
 
 namespace ringgate {
@@ -13,5 +14,9 @@ class UpstreamShard;
 
 std::unique_ptr<Action> make_proxy_action(UpstreamShard& shard, const RouteConfig& route,
                                           const UpstreamAction& action);
+
+// The shard's BackgroundFetcher (ringgate/http/filter.h): each request a call of the gateway's
+// own (ProxyCall::start_backend), with the retries, timeouts and breakers of proxying.
+std::unique_ptr<BackgroundFetcher> make_background_fetcher(UpstreamShard& shard);
 
 }  // namespace ringgate
