@@ -247,6 +247,7 @@ void AggregateCall::log_partial() const {
 
 void AggregateCall::deliver() {
   Downstream* client = client_;
+  ResponseRecorder* recorder = x_ ? x_->recorder : nullptr;
   if (x_) {
     x_->log.partial = answer_status_ == 200 && !partial_.empty();
     x_ = nullptr;  // the exchange ends with the answer
@@ -272,6 +273,9 @@ void AggregateCall::deliver() {
   // passed_type_) is read before aggregate_answer() parses anything more, and only deliver()
   // and answer() write them.
   release();
+  if (recorder) {
+    recorder->on_built(status, response_head_, content_type, *body);  // a route's cache
+  }
   client->respond(status, response_head_, content_type, body, keep_alive);
 }
 

@@ -179,11 +179,6 @@ void Validator::resolve_cache(Config& config, RouteConfig& route, const RouteRef
   if (std::holds_alternative<DirectResponse>(route.action)) {
     fail(ref.field, "a direct route's response is built in: it needs no cache");
   }
-  if (std::holds_alternative<AggregateAction>(route.action)) {
-    fail(ref.field,
-         "caching an aggregate route's merged response is not supported yet; cache "
-         "the routes of its backends' services instead");
-  }
   if (c.consumer) {
     if (route.auth.api_key < 0 && route.auth.jwt < 0) {
       fail(ref.field, "key.consumer keys on the caller: the route needs auth.api_key or auth.jwt");

@@ -133,6 +133,8 @@ struct CacheExchange final : public ResponseRecorder {
   void on_body(std::string_view data) override;
   void on_complete() override;
   void on_abandon() override;
+  void on_built(int status, std::string_view headers, std::string_view content_type,
+                std::string_view body) override;
   const Reply* replacement(const Error* error) override;
 };
 
@@ -690,12 +692,10 @@ bool CacheFilter::store_recording(CacheExchange& c) {
 }
 
 // The facts of a response head for decide_store().
-ResponseFacts facts_of(const MessageParser& p, std::string& joined_cache_control) {
-  ResponseFacts f;
-  f.status = p.parser_status();
-  for (int i = 0; i < p.header_count(); ++i) {
-    const std::string_view name = p.header_name(i);
-    const std::string_view value = p.header_value(i);
+// What one response header tells decide_store() (Cache-Control values joined in `joined`).
+void add_fact(ResponseFacts& f, std::string_view name, std::string_view value,
+              std::string& joined_cache_control) {
+  {
     if (iequals(name, "cache-control")) {
       if (f.has_cache_control) {
         joined_cache_control.append(", ");
@@ -719,8 +719,66 @@ ResponseFacts facts_of(const MessageParser& p, std::string& joined_cache_control
       f.has_validator = true;
     }
   }
+}
+
+ResponseFacts facts_of(const MessageParser& p, std::string& joined_cache_control) {
+  ResponseFacts f;
+  f.status = p.parser_status();
+  for (int i = 0; i < p.header_count(); ++i) {
+    add_fact(f, p.header_name(i), p.header_value(i), joined_cache_control);
+  }
   f.cache_control = joined_cache_control;
   return f;
+}
+
+// Calls `each(name, value)` for every "name: value\r\n" line of `lines`.
+template <typename Each>
+void for_each_line(std::string_view lines, Each&& each) {
+  while (!lines.empty()) {
+    const size_t end = lines.find("\r\n");
+    const std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      continue;
+    }
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    each(line.substr(0, colon), value);
+  }
+}
+
+// Starts recording a response of `status`: its status line; header lines follow (keep_header).
+Recording* start_recording(int status, const StoreDecision& d, uint64_t now_us) {
+  auto* rec = new Recording();
+  rec->status = static_cast<uint16_t>(status);
+  rec->decision = d;
+  rec->stored_us = now_us;
+  rec->head.reserve(512);
+  rec->head.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
+  rec->head.append(reason_phrase(status)).append("\r\n");
+  return rec;
+}
+
+// One response header into the recording: stored in its head (unless it is the connection's
+// or set per response), and noted when it is a validator, a Vary or a purge tag.
+void keep_header(Recording& rec, std::string_view name, std::string_view value) {
+  if (is_hop_by_hop(name) || iequals(name, "content-length") || iequals(name, "date") ||
+      iequals(name, "age")) {
+    return;  // framing is the gateway's; Date and Age are set per response
+  }
+  if (iequals(name, "vary")) {
+    append_items(rec.vary, value, true);
+  } else if (iequals(name, "cache-tag") || iequals(name, "surrogate-key")) {
+    append_items(rec.tags, value, false);
+  } else if (iequals(name, "etag")) {
+    rec.etag = value;
+  } else if (iequals(name, "last-modified")) {
+    rec.last_modified = value;
+  }
+  rec.head.append(name).append(": ").append(value).append("\r\n");
 }
 
 const CacheEntry* CacheFilter::refreshed(CacheExchange& c, const MessageParser& not_modified) {
@@ -808,38 +866,46 @@ ResponseRecorder::Verdict CacheExchange::on_head(const MessageParser& response) 
     return Verdict::kForward;
   }
   delete recording;
-  recording = new Recording();
-  Recording& rec = *recording;
-  rec.status = static_cast<uint16_t>(status);
-  rec.decision = d;
-  rec.stored_us = f.now_us();
-  rec.head.reserve(512);
-  rec.head.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
-  rec.head.append(reason_phrase(status)).append("\r\n");
+  recording = start_recording(status, d, f.now_us());
   for (int i = 0; i < response.header_count(); ++i) {
-    const std::string_view name = response.header_name(i);
-    const std::string_view value = response.header_value(i);
-    if (is_hop_by_hop(name) || iequals(name, "content-length") || iequals(name, "date") ||
-        iequals(name, "age")) {
-      continue;  // framing is the gateway's; Date and Age are set per response
-    }
-    if (iequals(name, "vary")) {
-      append_items(rec.vary, value, true);
-    } else if (iequals(name, "cache-tag") || iequals(name, "surrogate-key")) {
-      append_items(rec.tags, value, false);
-    } else if (iequals(name, "etag")) {
-      rec.etag = value;
-    } else if (iequals(name, "last-modified")) {
-      rec.last_modified = value;
-    }
-    rec.head.append(name).append(": ").append(value).append("\r\n");
+    keep_header(*recording, response.header_name(i), response.header_value(i));
   }
-  if (rec.head.size() > 16 * 1024) {
+  if (recording->head.size() > 16 * 1024) {
     f.count(CacheEvent::kUncacheable);  // heads this large are not worth a slot
     delete recording;
     recording = nullptr;
   }
   return Verdict::kForward;
+}
+
+void CacheExchange::on_built(int status, std::string_view headers, std::string_view content_type,
+                             std::string_view body) {
+  CacheFilter& f = *filter;
+  if (x && x->head_request) {
+    return;
+  }
+  std::string cache_control;
+  ResponseFacts facts;
+  facts.status = status;
+  for_each_line(headers, [&](std::string_view name, std::string_view value) {
+    add_fact(facts, name, value, cache_control);
+  });
+  facts.cache_control = cache_control;
+  const StoreDecision d = decide_store(facts, f.rules(), static_cast<int64_t>(time(nullptr)));
+  if (!d.store || body.size() > f.store().max_object()) {
+    f.count(CacheEvent::kUncacheable);
+    return;
+  }
+  delete recording;
+  recording = start_recording(status, d, f.now_us());
+  for_each_line(headers, [&](std::string_view name, std::string_view value) {
+    keep_header(*recording, name, value);
+  });
+  if (!content_type.empty()) {
+    keep_header(*recording, "Content-Type", content_type);
+  }
+  recording->body.assign(body);
+  on_complete();
 }
 
 void CacheExchange::on_body(std::string_view data) {

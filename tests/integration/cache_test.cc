@@ -499,6 +499,39 @@ TEST_F(CacheTest, TheKeyHoldsOnlyTheQueryParametersAndHeadersTheRouteNames) {
   EXPECT_EQ(upstream_requests(), 3u);
 }
 
+TEST_F(CacheTest, AnAggregateRoutesMergedResponseIsCachedForItsMostRestrictiveBackend) {
+  Upstream up({"--record", record_file()});
+  ConfigSpec spec;
+  spec.sections = "caches:\n  main: {memory: 4MiB, debug_header: true}\n";
+  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up.port()) + "]\n";
+  spec.routes =
+      "  - match: {path: \"/page/{id}\"}\n"
+      "    cache: {use: main}\n"
+      "    aggregate:\n"
+      "      backends:\n"
+      "        - {key: a, upstream: api, path: \"/a/{id}\", query: {header: "
+      "\"Cache-Control:max-age=60\"}}\n"
+      "        - {key: b, upstream: api, path: \"/b/{id}\", query: {header: "
+      "\"Cache-Control:max-age=1\"}}\n";
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto first = get(gw, "/page/7");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200) << first->raw;
+  EXPECT_EQ(first->header("cache-control").value_or(""), "max-age=1");
+  auto second = get(gw, "/page/7");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->header("ringgate-cache").value_or(""), "hit");
+  EXPECT_EQ(second->body, first->body);
+  EXPECT_EQ(upstream_requests(), 2u);  // one call per backend, once
+  // Fresh only as long as its least fresh part.
+  std::this_thread::sleep_for(1100ms);
+  auto third = get(gw, "/page/7");
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->header("ringgate-cache").value_or(""), "miss");
+  EXPECT_EQ(upstream_requests(), 4u);
+}
+
 TEST_F(CacheTest, HitsOverHttp2) {
   if (run_command({"curl", "--version"}).exit_code != 0) {
     GTEST_SKIP() << "curl not installed";

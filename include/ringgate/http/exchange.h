@@ -98,6 +98,15 @@ class ResponseRecorder {
   // What was seen will not complete (the try failed, was retracted, or the client was cut): a
   // later on_head may start over.
   virtual void on_abandon() = 0;
+  // A whole response the gateway built itself (an aggregation's merged answer) is about to go
+  // to the client: `headers` are its header lines (each ending in CRLF) besides Content-Type.
+  virtual void on_built(int status, std::string_view headers, std::string_view content_type,
+                        std::string_view body) {
+    (void)status;
+    (void)headers;
+    (void)content_type;
+    (void)body;
+  }
   // What the client gets instead: after kReplace, or (`error` set) when no response came;
   // nullptr when nothing stored may stand in (the error is answered then). Valid until the
   // exchange ends.
