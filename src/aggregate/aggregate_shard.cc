@@ -44,7 +44,13 @@ std::unique_ptr<Action> AggregateShard::make_action(const RouteConfig& route,
   }
   auto counters = std::make_unique<AggregateBackendCounters[]>(built->backends.size());
   for (size_t i = 0; i < built->backends.size(); ++i) {
-    built->backends[i].counters = &counters[i];
+    AggregateRoute::Backend& b = built->backends[i];
+    b.counters = &counters[i];
+    if (const auto& c = b.config->cache; c && c->cache_index < caches_.size()) {
+      b.cache = caches_[c->cache_index];
+      b.cache_rules.default_ttl_s = static_cast<uint64_t>(c->default_ttl.count() / 1000);
+      b.cache_rules.stale_if_error_s = static_cast<uint64_t>(c->stale_if_error.count() / 1000);
+    }
   }
   counters_.emplace_back(&route, std::move(counters));
   return std::make_unique<AggregateRouteAction>(*this, std::move(built));

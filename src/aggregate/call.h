@@ -22,6 +22,8 @@
 #include "ringgate/aggregate/aggregate_shard.h"
 #include "ringgate/aggregate/json.h"
 #include "ringgate/aggregate/render.h"
+#include "ringgate/cache/policy.h"
+#include "ringgate/cache/store.h"
 #include "ringgate/config/config.h"
 #include "ringgate/core/timer_wheel.h"
 #include "ringgate/http/pipeline.h"
@@ -46,6 +48,8 @@ struct AggregateRoute {
     json::Path for_each;  // for_each: the array's `[*]` and the element path, as one Path
     bool idempotent = true;
     AggregateBackendCounters* counters = nullptr;  // the shard's (AggregateShard::make_action)
+    CacheStore* cache = nullptr;                   // `cache:`: where its responses are kept
+    CacheRules cache_rules;
   };
   const RouteConfig* route = nullptr;
   const AggregateAction* action = nullptr;
@@ -132,6 +136,13 @@ class AggregateCall final : public Timer,
     std::string reason;  // why it failed, when more than error.kind says
     Described described;
     std::vector<std::string> listed;  // values of the action's `headers`, by position ("" absent)
+    // `cache:`: the response's key, what its head said of caching ("name: value\r\n" lines),
+    // and a stale stored response that may stand in if the call fails (held).
+    bool caching = false;
+    std::string cache_key;
+    uint64_t cache_hash = 0;
+    std::string cache_facts;
+    const CacheEntry* stale = nullptr;
     // for_each: the elements (raw JSON), their calls, and how far they are.
     std::vector<std::string> elements;
     std::vector<Item> items;
@@ -147,6 +158,14 @@ class AggregateCall final : public Timer,
 
   // Starts backend `b` (ready to go). False when no slot of the budget was free: b still waits.
   bool launch(Backend& b);
+  // A backend with `cache:`, its request rendered: true when a fresh stored response answered
+  // it (b is done); else b records its response, and keeps a stale one for its failure.
+  bool answer_from_cache(Backend& b, const AggregateRoute::Backend& rb);
+  // `e` (a stored response) is b's answer.
+  bool use_stored(Backend& b, const CacheEntry& e, uint64_t fresh_left_s);
+  // b's call answered: its response goes into the cache when it may.
+  void store_response(Backend& b, const AggregateRoute::Backend& rb, int status);
+  void drop_stale(Backend& b);
   void launch_for_each(Backend& b);
   // Starts more elements of a running for_each backend, up to its concurrency. False when no
   // slot of the budget was free.

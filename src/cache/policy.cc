@@ -222,6 +222,32 @@ bool parse_http_date(std::string_view text, int64_t& out) {
   return true;
 }
 
+void note_response_header(ResponseFacts& f, std::string_view name, std::string_view value,
+                          std::string& joined_cache_control) {
+  if (iequal(name, "cache-control")) {
+    if (f.has_cache_control) {
+      joined_cache_control.append(", ");
+    }
+    joined_cache_control.append(value);
+    f.has_cache_control = true;
+  } else if (iequal(name, "expires")) {
+    f.expires = value;
+    f.has_expires = true;
+  } else if (iequal(name, "date")) {
+    f.date = value;
+    f.has_date = true;
+  } else if (iequal(name, "age")) {
+    f.age = value;
+    f.has_age = true;
+  } else if (iequal(name, "set-cookie")) {
+    f.set_cookie = true;
+  } else if (iequal(name, "vary")) {
+    f.vary_star = f.vary_star || value.find('*') != std::string_view::npos;
+  } else if (iequal(name, "etag") || iequal(name, "last-modified")) {
+    f.has_validator = true;
+  }
+}
+
 StoreDecision decide_store(const ResponseFacts& r, const CacheRules& rules, int64_t now_s) {
   StoreDecision out;
   const Directives d = r.has_cache_control ? read_directives(r.cache_control) : Directives{};

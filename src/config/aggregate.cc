@@ -122,7 +122,7 @@ void AggregateLoader::load_backends(const Field& f, const RouteMatch& match,
   static const std::vector<std::string_view> kBackendKeys = {
       "key",          "upstream", "method",   "path",        "query",     "headers", "body",
       "content_type", "timeout",  "optional", "default",     "merge",     "pick",    "allow",
-      "deny",         "rename",   "for_each", "concurrency", "max_items", "host"};
+      "deny",         "rename",   "for_each", "concurrency", "max_items", "host",    "cache"};
   TemplateScope scope;
   scope.match_kind = match.kind;
   scope.params = path_params(match);
@@ -190,8 +190,29 @@ void AggregateLoader::load_backends(const Field& f, const RouteMatch& match,
       backend.depends_on.push_back(read.first);
     }
     std::sort(backend.depends_on.begin(), backend.depends_on.end());
+    std::optional<NameRef> cache;
+    if (const Field* c = sections[b].find("cache")) {
+      const Section cs(*this, *c, {"use", "default_ttl", "stale_if_error"});
+      BackendCacheConfig bc;
+      const Field* use = cs.find("use");
+      if (use) {
+        bc.use = read_string(*use);
+      }
+      if (const Field* v = cs.find("default_ttl")) {
+        bc.default_ttl = read_duration_or_off(*v, kOneSecond, 365 * 24 * kOneHour);
+      }
+      if (const Field* v = cs.find("stale_if_error")) {
+        bc.stale_if_error = read_duration_or_off(*v, kOneSecond, 7 * 24 * kOneHour);
+      }
+      if (backend.method != "GET" || backend.for_each) {
+        fail(*c, "only a GET backend without for_each can be cached");
+      }
+      cache = NameRef{use ? *use : *c, bc.use};
+      backend.cache = std::move(bc);
+    }
     route_refs.backends.push_back({NameRef{*sections[b].find("upstream"), backend.cluster},
-                                   std::move(refs[b].claims), std::move(refs[b].reads)});
+                                   std::move(cache), std::move(refs[b].claims),
+                                   std::move(refs[b].reads)});
   }
 }
 

@@ -37,6 +37,7 @@ struct RouteRefs {
   // One per backend of an aggregate action.
   struct Backend {
     NameRef cluster;
+    std::optional<NameRef> cache;  // cache.use
     std::vector<NameRef> claims;  // {claim.NAME} placeholders, in the order they were read
     // The backends it reads, each with where it first reads it (where a cycle through it is
     // reported).

@@ -32,6 +32,8 @@ class Validator : public Loader {
   void resolve_rate_limits(Config& config, RouteConfig& route, const RouteRefs& refs) const;
   void resolve_action(Config& config, RouteConfig& route, const RouteRefs& refs) const;
   void resolve_cache(Config& config, RouteConfig& route, const RouteRefs& refs) const;
+  // The index in Config::caches of the cache `ref` names.
+  uint32_t resolve_cache(const Config& config, const NameRef& ref) const;
   // The index in Config::upstreams of the cluster `ref` names.
   uint32_t resolve_cluster(const Config& config, const NameRef& ref) const;
   // The index of `claim` in the issuer's rules.forward, added (as a value only) if absent.
@@ -155,27 +157,30 @@ void Validator::resolve_route(Config& config, RouteConfig& route, const RouteRef
   resolve_cache(config, route, refs);
 }
 
+uint32_t Validator::resolve_cache(const Config& config, const NameRef& ref) const {
+  for (size_t i = 0; i < config.caches.size(); ++i) {
+    if (config.caches[i].name == ref.name) {
+      return static_cast<uint32_t>(i);
+    }
+  }
+  skip_if_failed(refs_.caches, ref.name);
+  std::vector<std::string_view> defined;
+  for (const CacheConfig& cache : config.caches) {
+    defined.push_back(cache.name);
+  }
+  fail(ref.field, "unknown cache " + quote(ref.name) +
+                      (defined.empty() ? " (no 'caches:' are defined; e.g. caches: {default: "
+                                         "{memory: 256MiB}})"
+                                       : " (defined: " + join(defined) + ")"));
+}
+
 void Validator::resolve_cache(Config& config, RouteConfig& route, const RouteRefs& refs) const {
   if (!route.cache || !refs.cache) {
     return;
   }
   RouteCacheConfig& c = *route.cache;
   const NameRef& ref = *refs.cache;
-  std::vector<std::string_view> defined;
-  size_t i = 0;
-  for (; i < config.caches.size() && config.caches[i].name != c.use; ++i) {
-  }
-  if (i == config.caches.size()) {
-    skip_if_failed(refs_.caches, c.use);
-    for (const CacheConfig& cache : config.caches) {
-      defined.push_back(cache.name);
-    }
-    fail(ref.field, "unknown cache " + quote(c.use) +
-                        (defined.empty() ? " (no 'caches:' are defined; e.g. caches: {default: "
-                                           "{memory: 256MiB}})"
-                                         : " (defined: " + join(defined) + ")"));
-  }
-  c.cache_index = static_cast<uint32_t>(i);
+  c.cache_index = resolve_cache(config, ref);
   if (std::holds_alternative<DirectResponse>(route.action)) {
     fail(ref.field, "a direct route's response is built in: it needs no cache");
   }
@@ -320,6 +325,9 @@ void Validator::resolve_action(Config& config, RouteConfig& route, const RouteRe
   bool claims = false;
   for (size_t b = 0; b < aggregate->backends.size(); ++b) {
     aggregate->backends[b].cluster_index = resolve_cluster(config, refs.backends[b].cluster);
+    if (refs.backends[b].cache) {
+      aggregate->backends[b].cache->cache_index = resolve_cache(config, *refs.backends[b].cache);
+    }
     for (const NameRef& claim : refs.backends[b].claims) {
       if (route.auth.jwt < 0) {
         fail(claim.field, "placeholder " + quote("{claim." + claim.name + "}") +

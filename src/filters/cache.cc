@@ -692,62 +692,14 @@ bool CacheFilter::store_recording(CacheExchange& c) {
 }
 
 // The facts of a response head for decide_store().
-// What one response header tells decide_store() (Cache-Control values joined in `joined`).
-void add_fact(ResponseFacts& f, std::string_view name, std::string_view value,
-              std::string& joined_cache_control) {
-  {
-    if (iequals(name, "cache-control")) {
-      if (f.has_cache_control) {
-        joined_cache_control.append(", ");
-      }
-      joined_cache_control.append(value);
-      f.has_cache_control = true;
-    } else if (iequals(name, "expires")) {
-      f.expires = value;
-      f.has_expires = true;
-    } else if (iequals(name, "date")) {
-      f.date = value;
-      f.has_date = true;
-    } else if (iequals(name, "age")) {
-      f.age = value;
-      f.has_age = true;
-    } else if (iequals(name, "set-cookie")) {
-      f.set_cookie = true;
-    } else if (iequals(name, "vary")) {
-      f.vary_star = f.vary_star || value.find('*') != std::string_view::npos;
-    } else if (iequals(name, "etag") || iequals(name, "last-modified")) {
-      f.has_validator = true;
-    }
-  }
-}
-
 ResponseFacts facts_of(const MessageParser& p, std::string& joined_cache_control) {
   ResponseFacts f;
   f.status = p.parser_status();
   for (int i = 0; i < p.header_count(); ++i) {
-    add_fact(f, p.header_name(i), p.header_value(i), joined_cache_control);
+    note_response_header(f, p.header_name(i), p.header_value(i), joined_cache_control);
   }
   f.cache_control = joined_cache_control;
   return f;
-}
-
-// Calls `each(name, value)` for every "name: value\r\n" line of `lines`.
-template <typename Each>
-void for_each_line(std::string_view lines, Each&& each) {
-  while (!lines.empty()) {
-    const size_t end = lines.find("\r\n");
-    const std::string_view line = lines.substr(0, end);
-    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) {
-      continue;
-    }
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-      value.remove_prefix(1);
-    }
-    each(line.substr(0, colon), value);
-  }
 }
 
 // Starts recording a response of `status`: its status line; header lines follow (keep_header).
@@ -887,8 +839,8 @@ void CacheExchange::on_built(int status, std::string_view headers, std::string_v
   std::string cache_control;
   ResponseFacts facts;
   facts.status = status;
-  for_each_line(headers, [&](std::string_view name, std::string_view value) {
-    add_fact(facts, name, value, cache_control);
+  for_each_header_line(headers, [&](std::string_view name, std::string_view value) {
+    note_response_header(facts, name, value, cache_control);
   });
   facts.cache_control = cache_control;
   const StoreDecision d = decide_store(facts, f.rules(), static_cast<int64_t>(time(nullptr)));
@@ -898,7 +850,7 @@ void CacheExchange::on_built(int status, std::string_view headers, std::string_v
   }
   delete recording;
   recording = start_recording(status, d, f.now_us());
-  for_each_line(headers, [&](std::string_view name, std::string_view value) {
+  for_each_header_line(headers, [&](std::string_view name, std::string_view value) {
     keep_header(*recording, name, value);
   });
   if (!content_type.empty()) {

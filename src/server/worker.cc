@@ -187,6 +187,7 @@ void Worker::build_plans() {
     services.caches.push_back(gateway_.cache(i));
   }
   services.shard_index = shard_.index();
+  aggregate_.set_caches(services.caches, shard_.index());
   services.timers = &shard_.timers();
   if (!fetcher_) {
     fetcher_ = make_background_fetcher(upstream_);

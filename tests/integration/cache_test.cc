@@ -532,6 +532,50 @@ TEST_F(CacheTest, AnAggregateRoutesMergedResponseIsCachedForItsMostRestrictiveBa
   EXPECT_EQ(upstream_requests(), 4u);
 }
 
+TEST_F(CacheTest, ACachedBackendIsServedFromTheCacheAndItsStaleCopyStandsInForItsFailure) {
+  auto up = std::make_unique<Upstream>(std::vector<std::string>{"--record", record_file()});
+  ConfigSpec spec;
+  spec.sections = "caches:\n  main: {memory: 4MiB}\n";
+  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up->port()) + "]\n";
+  spec.routes =
+      "  - match: {path: \"/page/{id}\"}\n"
+      "    aggregate:\n"
+      "      backends:\n"
+      "        - {key: product, upstream: api, path: \"/catalog/{id}\",\n"
+      "           query: {header: \"Cache-Control:max-age=1\"},\n"
+      "           cache: {use: main, stale_if_error: 1m}}\n"
+      "        - {key: stock, upstream: api, path: \"/stock/{id}\", optional: true,\n"
+      "           default: 0}\n";
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto first = get(gw, "/page/7");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->raw;
+  auto second = get(gw, "/page/7");
+  ASSERT_TRUE(second);
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 3u);  // the product once, the stock twice
+  EXPECT_EQ(rec.requests[2].find("GET /catalog/"), std::string::npos) << rec.requests[2];
+  const auto product = [](const std::string& body) {
+    return body.substr(0, body.find("},\"stock\""));
+  };
+  EXPECT_EQ(product(second->body), product(first->body));
+  EXPECT_EQ(cache_metric(gw, "hits_total"), 1);
+  // Another id is another response.
+  ASSERT_TRUE(get(gw, "/page/8"));
+  EXPECT_EQ(upstream_requests(), 5u);
+  // The upstream is gone and the stored product is stale: it stands in for the failed call
+  // (the stock, not cached, gets its default).
+  std::this_thread::sleep_for(1100ms);
+  up->kill_now();
+  auto stale = get(gw, "/page/7");
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->status, 200) << stale->raw;
+  EXPECT_EQ(product(stale->body), product(first->body));
+  EXPECT_EQ(stale->header("ringgate-partial").value_or(""), "stock");
+  EXPECT_EQ(cache_metric(gw, "stale_served_total"), 1);
+}
+
 TEST_F(CacheTest, HitsOverHttp2) {
   if (run_command({"curl", "--version"}).exit_code != 0) {
     GTEST_SKIP() << "curl not installed";

@@ -43,6 +43,8 @@ struct AggregateBackendCounters {
   LatencyHistogram latency;  // each call, from its start to its response complete (or failure)
 };
 
+class CacheStore;
+
 class AggregateShard {
  public:
   // `budget`: backend calls in flight at once; `queue_timeout_ms`: a new request's wait for it.
@@ -58,6 +60,14 @@ class AggregateShard {
   // The counters of `route`'s backends (in config order), or null when it is not an aggregate
   // route of this shard.
   const AggregateBackendCounters* backend_counters(const RouteConfig* route) const;
+
+  // Before make_action(): the response caches (by Config::caches index) backends may use, and
+  // this shard's index (their counters).
+  void set_caches(std::vector<CacheStore*> caches, unsigned shard) {
+    caches_ = std::move(caches);
+    shard_index_ = shard;
+  }
+  unsigned shard_index() const { return shard_index_; }
 
   AggregateCall* acquire();
   void release(AggregateCall* call);
@@ -103,6 +113,8 @@ class AggregateShard {
   WaitList slot_waiters_;   // started requests waiting for a slot
   WaitList admit_waiters_;  // new requests waiting to start
   bool waking_ = false;
+  std::vector<CacheStore*> caches_;
+  unsigned shard_index_ = 0;
   // Per aggregate route: its backends' counters.
   std::vector<std::pair<const RouteConfig*, std::unique_ptr<AggregateBackendCounters[]>>> counters_;
 };

@@ -5,6 +5,7 @@
 // filter gathers them from the response.
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace ringgate {
@@ -43,6 +44,31 @@ struct StoreDecision {
   bool must_revalidate = false;  // never served stale
   bool no_cache = false;         // stored, but revalidated before each use
 };
+
+// Notes in `f` what one response header tells decide_store(); Cache-Control values are joined
+// in `joined_cache_control` (f.cache_control points there once every header is noted).
+void note_response_header(ResponseFacts& f, std::string_view name, std::string_view value,
+                          std::string& joined_cache_control);
+
+// Calls `each(name, value)` for every "name: value\r\n" line of `lines` (value without
+// leading whitespace).
+template <typename Each>
+void for_each_header_line(std::string_view lines, Each&& each) {
+  while (!lines.empty()) {
+    const size_t end = lines.find("\r\n");
+    const std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      continue;
+    }
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    each(line.substr(0, colon), value);
+  }
+}
 
 // `now_s`: Unix time when the response arrived.
 StoreDecision decide_store(const ResponseFacts& r, const CacheRules& rules, int64_t now_s);

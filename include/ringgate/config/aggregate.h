@@ -94,11 +94,22 @@ struct AggregateForEach {
   uint32_t max_items = 100;  // more elements than this fails the backend, 1..10000
 };
 
+// A backend's `cache:` (GET backends without for_each): its responses kept in a cache of
+// `caches:`, a fresh one answering in place of the call, a stale one standing in for a failed
+// call within stale_if_error (before the backend's `default`).
+struct BackendCacheConfig {
+  std::string use = "default";
+  uint32_t cache_index = 0;  // into Config::caches (resolved at load)
+  Duration default_ttl{0};   // lifetime of a response that states none (0: not stored)
+  Duration stale_if_error{0};
+};
+
 struct AggregateBackend {
-  std::string key;                      // response member name; unique within the action
-  std::string cluster;                  // a key of `upstreams:`
-  uint32_t cluster_index = 0;           // its position in Config::upstreams (resolved at load)
-  std::string method = "GET";           // upper-case; never CONNECT or HEAD
+  std::string key;             // response member name; unique within the action
+  std::string cluster;         // a key of `upstreams:`
+  uint32_t cluster_index = 0;  // its position in Config::upstreams (resolved at load)
+  std::string method = "GET";  // upper-case; never CONNECT or HEAD
+  std::optional<BackendCacheConfig> cache;
   AggregateTemplate path;               // starts with '/'; no query (that is `query`)
   std::vector<AggregateParam> query;    // in config order
   std::vector<AggregateParam> headers;  // in config order; no hop-by-hop, framing or Host

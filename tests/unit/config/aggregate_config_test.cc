@@ -697,7 +697,7 @@ const ErrorCase kErrors[] = {
     {BACKENDS BACKEND("key: p, upstream: a, path: /x, paht: /y"), "t.yaml:9:43",
      "unknown key 'paht' in 'routes[0].aggregate.backends[0]' (expected one of: key, upstream, "
      "method, path, query, headers, body, content_type, timeout, optional, default, merge, pick, "
-     "allow, deny, rename, for_each, concurrency, max_items, host)"},
+     "allow, deny, rename, for_each, concurrency, max_items, host, cache)"},
     {BACKENDS BACKEND("key: \"a.b\", upstream: a, path: /x"), "t.yaml:9:17",
      "routes[0].aggregate.backends[0].key: must be 1 to 64 characters: letters, digits, '_' and "
      "'-' (it names a response member and {placeholders}), got 'a.b'"},
