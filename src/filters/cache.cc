@@ -18,6 +18,7 @@
 // (RFC 9111 §4.4). Client Cache-Control request directives are not obeyed (as NGINX and
 // Varnish do): a client cannot make the gateway send every request upstream.
 
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -241,19 +242,41 @@ class CacheFilter final : public Filter {
 
 bool CacheFilter::make_key(Exchange& x, CacheExchange& c) const {
   const RequestParser& r = x.request();
-  std::string key;  // (short-lived; copied into the arena below)
-  key.reserve(128);
-  for (char ch : r.host()) {
-    key.push_back(ascii_lower(ch));
-  }
-  key.push_back(kPartEnd);
-  c.path_offset = key.size();
-  key.append(r.path());
-  c.path_length = r.path().size();
-  key.push_back(kPartEnd);
   const std::string_view query = r.query();
+  std::string_view consumer = x.identity.consumer;
+  if (config_.consumer_claim >= 0 &&
+      static_cast<uint32_t>(config_.consumer_claim) < x.identity.claim_count) {
+    consumer = x.identity.claims[config_.consumer_claim];
+  }
+  // Written straight into the arena (a hit allocates nothing): first its largest size.
+  size_t size = r.host().size() + r.path().size() + query.size() + consumer.size() + 4;
+  if (!config_.query_all) {
+    size += config_.query.size() * (query.size() + 1);
+  }
+  for (const std::string& name : config_.headers) {
+    size += r.header(name).size() + 1;
+  }
+  char* const key = static_cast<char*>(x.arena().allocate(size, 1));
+  if (!key) {
+    return false;
+  }
+  size_t n = 0;
+  const auto put = [&](std::string_view text) {
+    if (!text.empty()) {
+      std::memcpy(key + n, text.data(), text.size());
+      n += text.size();
+    }
+  };
+  for (char ch : r.host()) {
+    key[n++] = ascii_lower(ch);
+  }
+  key[n++] = kPartEnd;
+  c.path_offset = n;
+  put(r.path());
+  c.path_length = r.path().size();
+  key[n++] = kPartEnd;
   if (config_.query_all) {
-    key.append(query);
+    put(query);
   } else {
     for (const std::string& name : config_.query) {
       std::string_view rest = query;
@@ -263,28 +286,25 @@ bool CacheFilter::make_key(Exchange& x, CacheExchange& c) const {
         rest.remove_prefix(amp == std::string_view::npos ? rest.size() : amp + 1);
         const size_t eq = item.find('=');
         if (item.substr(0, eq) == name) {
-          key.append(item).push_back('&');
+          put(item);
+          key[n++] = '&';
         }
       }
-      key.push_back(kVariantMark);
+      key[n++] = kVariantMark;
     }
   }
-  key.push_back(kPartEnd);
+  key[n++] = kPartEnd;
   for (const std::string& name : config_.headers) {
-    key.append(r.header(name)).push_back(kVariantMark);
+    put(r.header(name));
+    key[n++] = kVariantMark;
   }
   if (config_.consumer) {
-    key.push_back(kPartEnd);
-    if (config_.consumer_claim >= 0 &&
-        static_cast<uint32_t>(config_.consumer_claim) < x.identity.claim_count) {
-      key.append(x.identity.claims[config_.consumer_claim]);
-    } else {
-      key.append(x.identity.consumer);
-    }
+    key[n++] = kPartEnd;
+    put(consumer);
   }
-  c.key = c.base_key = x.arena().copy(key);
+  c.key = c.base_key = std::string_view(key, n);
   c.hash = c.base_hash = hash_bytes(c.key, process_seed());
-  return !c.key.empty();
+  return true;
 }
 
 std::string CacheFilter::variant_key_text(const CacheExchange& c, std::string_view names) {
