@@ -580,6 +580,8 @@ upstreams:
   catalog: {endpoints: ["127.0.0.1:1"]}
   inventory: {endpoints: ["127.0.0.1:2"]}
   pricing: {endpoints: ["127.0.0.1:3"]}
+caches:
+  default: {}
 routes:
    - match: {path: "/products/{id}"}
 )") + block);

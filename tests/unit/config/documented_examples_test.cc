@@ -26,7 +26,8 @@ bool starts_with(const std::string& text, std::string_view prefix) {
 // "# KEY:" for a top-level key, or "#   - " (a route under `routes:`): the first line of a block.
 bool starts_block(const std::string& line) {
   static const char* const kTopLevel[] = {
-      "server:", "admin:", "logging:", "upstreams:", "auth:", "rate_limits:", "redis:", "routes:"};
+      "server:",      "admin:", "logging:", "upstreams:", "auth:",
+      "rate_limits:", "redis:", "caches:",  "routes:"};
   for (const char* key : kTopLevel) {
     if (starts_with(line, std::string("# ") + key)) {
       return true;
@@ -118,8 +119,9 @@ TEST_F(DocumentedExamples, EveryBlockUncommentedLoads) {
   for (const std::string& b : u.blocks) {
     heads.push_back(b.substr(0, b.find(':') + 1));
   }
-  EXPECT_EQ(heads, (std::vector<std::string>{"logging:", "upstreams:", "auth:", "rate_limits:",
-                                             "redis:", "  - name:", "  - name:", "  - name:"}))
+  EXPECT_EQ(heads,
+            (std::vector<std::string>{"logging:", "upstreams:", "auth:", "rate_limits:", "redis:",
+                                      "caches:", "  - name:", "  - name:", "  - name:"}))
       << ::testing::PrintToString(u.blocks);
   EXPECT_EQ(u.options, std::vector<std::string>{"  hosts_file: hosts"});
 
