@@ -422,6 +422,10 @@ void Connection::respond(int status, std::string_view headers, std::string_view 
   keep_alive = keep_alive && !http_.draining() && !peer_eof_;
   emit_head(status, headers, content_type, body->size(), keep_alive);
   stage_owned_body(body, x_ && x_->head_request);
+  answered(keep_alive);
+}
+
+void Connection::answered(bool keep_alive) {
   end_exchange();
   if (!keep_alive) {
     close_after_send_ = true;
@@ -441,14 +445,7 @@ void Connection::respond_stored(const Reply& reply, bool keep_alive) {
   }
   keep_alive = keep_alive && !http_.draining() && !peer_eof_;
   emit_stored(reply, keep_alive, x_ && x_->head_request);
-  end_exchange();
-  if (!keep_alive) {
-    close_after_send_ = true;
-  }
-  deadline_ = Deadline::kNone;
-  if (!in_process_) {
-    process_input();
-  }
+  answered(keep_alive);
 }
 
 std::string_view Connection::peer_ip() {

@@ -99,6 +99,8 @@ class Connection final : public Timer,
   void respond(int status, std::string_view headers, std::string_view content_type,
                std::string* body, bool keep_alive) override;
   void respond_stored(const Reply& reply, bool keep_alive) override;
+  // The answer is in the output: the exchange ends, and the next request may be read.
+  void answered(bool keep_alive);
   void request_room() override { process_input(); }
   void tunnel() override;
 

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ringgate/core/hash.h"
+
 namespace ringgate {
 
 namespace {
 
-uint64_t mix64(uint64_t z) {
+uint64_t splitmix_finalise(uint64_t z) {
   // splitmix64's finaliser: full avalanche in three multiplies/shifts.
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -144,19 +146,7 @@ class Maglev final : public HashTable {
 }  // namespace
 
 uint64_t hash_key(std::string_view key, uint64_t seed) {
-  uint64_t h = mix64(seed ^ (key.size() * 0x9e3779b97f4a7c15ull));
-  const char* p = key.data();
-  size_t n = key.size();
-  while (n >= 8) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    h = mix64(h ^ v);
-    p += 8;
-    n -= 8;
-  }
-  uint64_t tail = 0;
-  std::memcpy(&tail, p, n);
-  return mix64(h ^ tail ^ (static_cast<uint64_t>(n) << 56));
+  return hash_bytes_with(key, seed, splitmix_finalise);
 }
 
 std::unique_ptr<HashTable> build_ring_hash(const std::vector<std::string>& names,
@@ -171,7 +161,10 @@ std::unique_ptr<HashTable> build_maglev(const std::vector<std::string>& names,
 }
 
 Balancer::Balancer(BalancePolicy policy, size_t endpoints, const HashTable* table, uint64_t seed)
-    : policy_(policy), table_(table), current_weight_(endpoints, 0), rng_(mix64(seed) | 1) {}
+    : policy_(policy),
+      table_(table),
+      current_weight_(endpoints, 0),
+      rng_(splitmix_finalise(seed) | 1) {}
 
 uint64_t Balancer::next_random() {
   // xorshift64*: per-shard, no shared state.

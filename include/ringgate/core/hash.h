@@ -21,15 +21,16 @@ inline uint64_t mix64(uint64_t h) {
   return h;
 }
 
-// A 64-bit hash of `key` (8 bytes at a time through mix64), seeded.
-inline uint64_t hash_bytes(std::string_view key, uint64_t seed) {
-  uint64_t h = mix64(seed ^ (key.size() * 0x9e3779b97f4a7c15ull));
+// A 64-bit hash of `key`, 8 bytes at a time through the finaliser `mix`, seeded.
+template <typename Mix>
+inline uint64_t hash_bytes_with(std::string_view key, uint64_t seed, Mix mix) {
+  uint64_t h = mix(seed ^ (key.size() * 0x9e3779b97f4a7c15ull));
   const char* p = key.data();
   size_t n = key.size();
   while (n >= 8) {
     uint64_t v;
     std::memcpy(&v, p, 8);
-    h = mix64(h ^ v);
+    h = mix(h ^ v);
     p += 8;
     n -= 8;
   }
@@ -37,7 +38,11 @@ inline uint64_t hash_bytes(std::string_view key, uint64_t seed) {
   if (n > 0) {
     std::memcpy(&tail, p, n);
   }
-  return mix64(h ^ tail ^ (static_cast<uint64_t>(n) << 56));
+  return mix(h ^ tail ^ (static_cast<uint64_t>(n) << 56));
+}
+
+inline uint64_t hash_bytes(std::string_view key, uint64_t seed) {
+  return hash_bytes_with(key, seed, mix64);
 }
 
 // A random value drawn once per process, to seed table hashes so that clients cannot aim keys at
