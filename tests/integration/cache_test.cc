@@ -1,7 +1,8 @@
 // Response caching through the real gateway, against test_upstream recording what reaches it:
 // hits after a miss, Vary, what is never stored, revalidation with ETag (304), expiry,
-// coalesced misses across shards, stale-if-error, purge, the memory budget, invalidation by
-// unsafe methods, HEAD from a GET's entry, and hits over HTTP/2.
+// coalesced misses across shards, stale-while-revalidate, stale-if-error, purge, the memory
+// budget, invalidation by unsafe methods, HEAD from a GET's entry, the key's parts (the
+// consumer too), aggregation (the merged answer, a backend), and hits over HTTP/2.
 
 #include <poll.h>
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "proxy_fixture.h"
+#include "sha256_hex.h"
 
 namespace ringgate::it {
 namespace {
@@ -596,6 +598,36 @@ TEST_F(CacheTest, HitsOverHttp2) {
     EXPECT_NE(r.out.find("50000"), std::string::npos) << r.out;
   }
   EXPECT_EQ(upstream_requests(), 1u);
+}
+
+TEST_F(CacheTest, TheConsumerIsPartOfTheKeyWhenTheRouteSaysSo) {
+  std::string keys = "# digest consumer\n";
+  keys += sha256_hex("key-acme") + " acme\n" + sha256_hex("key-acme-2") + " acme\n" +
+          sha256_hex("key-globex") + " globex\n";
+  dir_.write("keys.txt", keys);
+  Upstream up({"--record", record_file()});
+  ConfigSpec spec;
+  spec.sections = "auth:\n  api_keys:\n    partners:\n      file: \"" + dir_.path() +
+                  "/keys.txt\"\ncaches:\n  main: {memory: 4MiB, debug_header: true}\n";
+  auto& gw = start_proxy(endpoint(up.port()), "",
+                         "  - match: {prefix: /partner}\n"
+                         "    auth: {api_key: partners}\n"
+                         "    cache: {use: main, key: {consumer: true}}\n"
+                         "    upstream: api\n",
+                         spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string target = "/partner/orders?header=Cache-Control:max-age%3D60";
+  auto acme = get(gw, target, "X-API-Key: key-acme\r\n");
+  auto globex = get(gw, target, "X-API-Key: key-globex\r\n");
+  ASSERT_TRUE(acme && globex);
+  EXPECT_EQ(globex->header("ringgate-cache").value_or(""), "miss");  // not acme's answer
+  EXPECT_NE(globex->body, acme->body);
+  // The same consumer with another of its keys, and with a bearer token beside it: a hit.
+  auto again = get(gw, target, "X-API-Key: key-acme-2\r\nAuthorization: Bearer x\r\n");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->header("ringgate-cache").value_or(""), "hit");
+  EXPECT_EQ(again->body, acme->body);
+  EXPECT_EQ(upstream_requests(), 2u);
 }
 
 }  // namespace
