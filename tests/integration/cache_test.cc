@@ -578,6 +578,40 @@ TEST_F(CacheTest, ACachedBackendIsServedFromTheCacheAndItsStaleCopyStandsInForIt
   EXPECT_EQ(cache_metric(gw, "stale_served_total"), 1);
 }
 
+TEST_F(CacheTest, ACachedAggregationWithACachedBackendInsideIt) {
+  Upstream up({"--record", record_file()});
+  ConfigSpec spec;
+  spec.sections = "caches:\n  main: {memory: 4MiB, debug_header: true}\n";
+  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up.port()) + "]\n";
+  spec.routes =
+      "  - match: {path: \"/page/{id}\"}\n"
+      "    cache: {use: main}\n"
+      "    aggregate:\n"
+      "      backends:\n"
+      "        - {key: a, upstream: api, path: \"/a/{id}\",\n"
+      "           query: {header: \"Cache-Control:max-age=60\"}, cache: {use: main}}\n"
+      "        - {key: b, upstream: api, path: \"/b/{id}\",\n"
+      "           query: {header: \"Cache-Control:max-age=1\"}}\n";
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto first = get(gw, "/page/3");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(get(gw, "/page/3")->header("ringgate-cache").value_or(""), "hit");
+  EXPECT_EQ(upstream_requests(), 2u);
+  // The merged answer expires with b; a is still fresh in its own entry: only b is called.
+  std::this_thread::sleep_for(1100ms);
+  auto again = get(gw, "/page/3");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->header("ringgate-cache").value_or(""), "miss");
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 3u);
+  EXPECT_EQ(rec.requests[2].rfind("GET /b/3", 0), 0u) << rec.requests[2];
+  const auto part_a = [](const std::string& body) { return body.substr(0, body.find("},")); };
+  EXPECT_EQ(part_a(again->body), part_a(first->body));
+  // The merged answer's lifetime is what a's entry has left and b's own: at most 1 s.
+  EXPECT_EQ(again->header("cache-control").value_or(""), "max-age=1");
+}
+
 TEST_F(CacheTest, HitsOverHttp2) {
   if (run_command({"curl", "--version"}).exit_code != 0) {
     GTEST_SKIP() << "curl not installed";
