@@ -5,7 +5,10 @@
 // consumer too), aggregation (the merged answer, a backend), and hits over HTTP/2.
 
 #include <poll.h>
+#include <signal.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -610,6 +613,32 @@ TEST_F(CacheTest, ACachedAggregationWithACachedBackendInsideIt) {
   EXPECT_EQ(part_a(again->body), part_a(first->body));
   // The merged answer's lifetime is what a's entry has left and b's own: at most 1 s.
   EXPECT_EQ(again->header("cache-control").value_or(""), "max-age=1");
+}
+
+TEST_F(CacheTest, AReloadKeepsACacheOfTheSameNameWithWhatItHolds) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_cached(up.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string target = "/api/kept?header=Cache-Control:max-age%3D60";
+  auto first = get(gw, target);
+  ASSERT_TRUE(first);
+  // The same cache with a larger budget: a new generation, the same store.
+  std::ifstream in(gw.config_path());
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = yaml.find("memory: 4MiB");
+  ASSERT_NE(at, std::string::npos) << yaml;
+  yaml.replace(at, 12, "memory: 8MiB");
+  std::ofstream(gw.config_path(), std::ios::trunc) << yaml;
+  gw.signal(SIGHUP);
+  EXPECT_EQ(
+      wait_metric(gw.admin_port(), "ringgate_config_generation", [](double v) { return v >= 2; }),
+      2);
+  auto after = get(gw, target);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->header("ringgate-cache").value_or(""), "hit") << gw.log();
+  EXPECT_EQ(after->body, first->body);
+  EXPECT_EQ(cache_metric(gw, "memory_bytes"), 8 << 20);
+  EXPECT_EQ(upstream_requests(), 1u);
 }
 
 TEST_F(CacheTest, HitsOverHttp2) {
