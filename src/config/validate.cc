@@ -184,6 +184,12 @@ void Validator::resolve_cache(Config& config, RouteConfig& route, const RouteRef
   if (std::holds_alternative<DirectResponse>(route.action)) {
     fail(ref.field, "a direct route's response is built in: it needs no cache");
   }
+  if (std::holds_alternative<AggregateAction>(route.action) &&
+      c.stale_while_revalidate.count() > 0) {
+    fail(ref.field,
+         "stale_while_revalidate: an aggregate route's merged answer is not refreshed in the "
+         "background; give its backends a cache instead");
+  }
   if (c.consumer) {
     if (route.auth.api_key < 0 && route.auth.jwt < 0) {
       fail(ref.field, "key.consumer keys on the caller: the route needs auth.api_key or auth.jwt");

@@ -80,6 +80,10 @@ TEST(CacheConfig, ErrorsAtTheirPosition) {
        "t.yaml:9:40", "not a header name"},
       {"server: {listen: \"127.0.0.1:0\"}\ncaches:\n  main: {memory: 1MiB, max_object: 2MiB}\n",
        "t.yaml:3:36", "max_object (2MiB) is larger than the cache's memory (1MiB)"},
+      {CACHE_HEAD
+       "  - match: {path: \"/p/{id}\"}\n    cache: {use: main, stale_while_revalidate: 5s}\n"
+       "    aggregate:\n      backends:\n        - {key: x, upstream: a, path: \"/x\"}\n",
+       "t.yaml:8:18", "an aggregate route's merged answer is not refreshed in the background"},
       {"server: {listen: \"127.0.0.1:0\"}\ncaches:\n  main: {memory: 1KiB}\n", "t.yaml:3:18",
        "caches.main.memory"},
       {CACHE_HEAD "  - match: {path: \"/p/{id}\"}\n    aggregate:\n      backends:\n"
