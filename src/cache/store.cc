@@ -406,11 +406,15 @@ void CacheStore::retire(CacheEntry* e) {
   } else {
     std::lock_guard<std::mutex> lock(retired_mu_);
     retired_.push_back(e);
+    retired_count_.store(retired_.size(), std::memory_order_release);
   }
   collect();
 }
 
 void CacheStore::collect() {
+  if (retired_count_.load(std::memory_order_acquire) == 0) {
+    return;  // the usual case: no lock taken
+  }
   std::lock_guard<std::mutex> lock(retired_mu_);
   size_t kept = 0;
   for (CacheEntry* e : retired_) {
@@ -421,6 +425,7 @@ void CacheStore::collect() {
     }
   }
   retired_.resize(kept);
+  retired_count_.store(kept, std::memory_order_release);
 }
 
 size_t CacheStore::purge_if(const std::function<bool(const CacheEntry&)>& match) {

@@ -261,7 +261,8 @@ class CacheStore {
   std::unique_ptr<Counters[]> counters_;
   std::unique_ptr<std::atomic<uint64_t>[]> fills_;
   std::mutex retired_mu_;
-  std::vector<CacheEntry*> retired_;  // removed, still named by a hazard slot
+  std::vector<CacheEntry*> retired_;      // removed, still named by a hazard slot
+  std::atomic<size_t> retired_count_{0};  // retired_.size(), read without the lock
 };
 
 }  // namespace ringgate
