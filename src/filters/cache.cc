@@ -206,6 +206,8 @@ class CacheFilter final : public Filter {
   // that varies) from the copy go_upstream() kept.
   static std::string_view request_header(const CacheExchange& c, std::string_view lower_name);
   FilterStatus serve(Exchange& x, CacheExchange& c, const CacheEntry* e, Outcome outcome);
+  // The request's If-None-Match (else If-Modified-Since) says the client holds `e` already.
+  static bool not_modified_for(const RequestParser& r, const CacheEntry& e);
   // The stored response for c's key (a variant's, when the key's responses vary), held.
   const CacheEntry* lookup(Exchange& x, CacheExchange& c);
   // Decides with what is stored: a fresh response is served; else the exchange goes to the
@@ -342,7 +344,63 @@ FilterStatus CacheFilter::serve(Exchange& x, CacheExchange& c, const CacheEntry*
   e->touch();
   count(outcome == Outcome::kHit ? CacheEvent::kHit : CacheEvent::kStale);
   x.reply = reply_of(*e);
+  if (e->status() == 200 && not_modified_for(x.request(), *e)) {
+    // The client's own copy is this one (RFC 9111 §4.3.2): 304 with the stored head's
+    // validators and freshness, no body.
+    std::string_view head = e->head();
+    std::string out = "HTTP/1.1 304 Not Modified\r\n";
+    head.remove_prefix(std::min(head.size(), head.find("\r\n") + 2));
+    for_each_header_line(head, [&](std::string_view name, std::string_view value) {
+      if (iequals(name, "etag") || iequals(name, "cache-control") || iequals(name, "expires") ||
+          iequals(name, "vary") || iequals(name, "last-modified") ||
+          iequals(name, "content-location")) {
+        out.append(name).append(": ").append(value).append("\r\n");
+      }
+    });
+    // (kept short: the output copies a head this small instead of pointing into the arena)
+    const std::string_view kept = out.size() <= 1024 ? x.arena().copy(out) : std::string_view();
+    if (!kept.empty()) {
+      x.reply.status = 304;
+      x.reply.stored_head = kept;
+      x.reply.body = {};
+    }
+  }
   return FilterStatus::kReply;
+}
+
+bool CacheFilter::not_modified_for(const RequestParser& r, const CacheEntry& e) {
+  const std::string_view inm = r.header("if-none-match");
+  if (!inm.empty()) {
+    // Weak comparison: W/"x" matches "x"; any listed tag, or *, will do.
+    const auto opaque = [](std::string_view tag) {
+      tag = tag.substr(tag.find_first_not_of(" \t") == std::string_view::npos
+                           ? tag.size()
+                           : tag.find_first_not_of(" \t"));
+      while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) {
+        tag.remove_suffix(1);
+      }
+      return tag.substr(0, 2) == "W/" ? tag.substr(2) : tag;
+    };
+    if (e.etag().empty()) {
+      return false;
+    }
+    const std::string_view stored = opaque(e.etag());
+    std::string_view rest = inm;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      const std::string_view tag = opaque(rest.substr(0, comma));
+      if (tag == "*" || tag == stored) {
+        return true;
+      }
+      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    }
+    return false;  // If-Modified-Since is not looked at beside If-None-Match
+  }
+  const std::string_view ims = r.header("if-modified-since");
+  int64_t since = 0;
+  int64_t modified = 0;
+  return !ims.empty() && !e.last_modified().empty() && parse_http_date(ims, since) &&
+         parse_http_date(e.last_modified(), modified) && modified <= since;
 }
 
 FilterStatus CacheFilter::on_request(Exchange& x) {

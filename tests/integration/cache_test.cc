@@ -208,6 +208,38 @@ TEST_F(CacheTest, AStaleResponseWithAnETagIsRevalidatedAndA304RefreshesIt) {
   EXPECT_EQ(conditional->status, 304);
 }
 
+TEST_F(CacheTest, AClientsConditionalRequestIsAnswered304FromTheStoredResponse) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_cached(up.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string target =
+      "/api/img?header=Cache-Control:max-age%3D60&etag=i9"
+      "&header=Last-Modified:Sun,%2006%20Nov%201994%2008:49:37%20GMT";
+  auto first = get(gw, target);
+  ASSERT_TRUE(first);
+  for (const char* extra :
+       {"If-None-Match: \"i9\"\r\n", "If-None-Match: \"x\", W/\"i9\"\r\n", "If-None-Match: *\r\n",
+        "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"}) {
+    auto r = get(gw, target, extra);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 304) << extra << r->raw;
+    EXPECT_EQ(r->header("etag").value_or(""), "\"i9\"");
+    EXPECT_EQ(r->header("cache-control").value_or(""), "max-age=60");
+    EXPECT_TRUE(r->body.empty());
+    EXPECT_FALSE(r->has("content-length"));
+    EXPECT_EQ(r->header("ringgate-cache").value_or(""), "hit");
+  }
+  // Another tag, or an older date: the stored response itself.
+  for (const char* extra :
+       {"If-None-Match: \"i8\"\r\n", "If-Modified-Since: Sat, 05 Nov 1994 08:49:37 GMT\r\n"}) {
+    auto r = get(gw, target, extra);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << extra;
+    EXPECT_EQ(r->body, first->body);
+  }
+  EXPECT_EQ(upstream_requests(), 1u);
+}
+
 TEST_F(CacheTest, AnExpiredResponseWithoutValidatorsIsFetchedAgain) {
   Upstream up({"--record", record_file()});
   auto& gw = start_cached(up.port());
