@@ -38,7 +38,7 @@ struct RouteRefs {
   struct Backend {
     NameRef cluster;
     std::optional<NameRef> cache;  // cache.use
-    std::vector<NameRef> claims;  // {claim.NAME} placeholders, in the order they were read
+    std::vector<NameRef> claims;   // {claim.NAME} placeholders, in the order they were read
     // The backends it reads, each with where it first reads it (where a cycle through it is
     // reported).
     std::vector<std::pair<uint32_t, Field>> reads;

@@ -123,7 +123,7 @@ class Worker final : public ShardHooks {
   std::unique_ptr<LogStream> error_log_;
   std::unique_ptr<RequestLog> request_log_;
   std::unique_ptr<Router> router_;
-  std::vector<std::unique_ptr<Filter>> filters_;         // every route's, on this shard
+  std::vector<std::unique_ptr<Filter>> filters_;  // every route's, on this shard
   // After filters_: gone first, so the refreshes it cancels still find their filters.
   std::unique_ptr<BackgroundFetcher> fetcher_;
   std::vector<std::unique_ptr<Action>> actions_;         // every route's and local listener's
