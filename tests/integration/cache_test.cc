@@ -37,6 +37,15 @@ class CacheTest : public ProxyTest {
         endpoint(upstream), "",
         "  - match: {prefix: /api}\n    upstream: api\n    cache: " + route_cache + "\n", spec);
   }
+  // A gateway with cache "main" (debug header on) and one route, `/page/{id}`, whose other
+  // lines (an aggregate action over cluster "api") are `route_lines`.
+  GatewayProcess& start_page(uint16_t upstream, const std::string& route_lines) {
+    ConfigSpec spec;
+    spec.sections = "caches:\n  main: {memory: 4MiB, debug_header: true}\n";
+    spec.upstreams = "  api:\n    endpoints: [" + endpoint(upstream) + "]\n";
+    spec.routes = "  - match: {path: \"/page/{id}\"}\n" + route_lines;
+    return start(spec);
+  }
   size_t upstream_requests() { return read_record(record_file()).requests.size(); }
   double cache_metric(GatewayProcess& gw, const std::string& name) {
     return metric(gw.admin_port(), "ringgate_cache_" + name + kCacheLabel);
@@ -538,19 +547,14 @@ TEST_F(CacheTest, TheKeyHoldsOnlyTheQueryParametersAndHeadersTheRouteNames) {
 
 TEST_F(CacheTest, AnAggregateRoutesMergedResponseIsCachedForItsMostRestrictiveBackend) {
   Upstream up({"--record", record_file()});
-  ConfigSpec spec;
-  spec.sections = "caches:\n  main: {memory: 4MiB, debug_header: true}\n";
-  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up.port()) + "]\n";
-  spec.routes =
-      "  - match: {path: \"/page/{id}\"}\n"
-      "    cache: {use: main}\n"
-      "    aggregate:\n"
-      "      backends:\n"
-      "        - {key: a, upstream: api, path: \"/a/{id}\", query: {header: "
-      "\"Cache-Control:max-age=60\"}}\n"
-      "        - {key: b, upstream: api, path: \"/b/{id}\", query: {header: "
-      "\"Cache-Control:max-age=1\"}}\n";
-  auto& gw = start(spec);
+  auto& gw = start_page(up.port(),
+                        "    cache: {use: main}\n"
+                        "    aggregate:\n"
+                        "      backends:\n"
+                        "        - {key: a, upstream: api, path: \"/a/{id}\", query: {header: "
+                        "\"Cache-Control:max-age=60\"}}\n"
+                        "        - {key: b, upstream: api, path: \"/b/{id}\", query: {header: "
+                        "\"Cache-Control:max-age=1\"}}\n");
   ASSERT_TRUE(gw.ok()) << gw.error();
   auto first = get(gw, "/page/7");
   ASSERT_TRUE(first);
@@ -571,19 +575,15 @@ TEST_F(CacheTest, AnAggregateRoutesMergedResponseIsCachedForItsMostRestrictiveBa
 
 TEST_F(CacheTest, ACachedBackendIsServedFromTheCacheAndItsStaleCopyStandsInForItsFailure) {
   auto up = std::make_unique<Upstream>(std::vector<std::string>{"--record", record_file()});
-  ConfigSpec spec;
-  spec.sections = "caches:\n  main: {memory: 4MiB}\n";
-  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up->port()) + "]\n";
-  spec.routes =
-      "  - match: {path: \"/page/{id}\"}\n"
-      "    aggregate:\n"
-      "      backends:\n"
-      "        - {key: product, upstream: api, path: \"/catalog/{id}\",\n"
-      "           query: {header: \"Cache-Control:max-age=1\"},\n"
-      "           cache: {use: main, stale_if_error: 1m}}\n"
-      "        - {key: stock, upstream: api, path: \"/stock/{id}\", optional: true,\n"
-      "           default: 0}\n";
-  auto& gw = start(spec);
+  auto& gw =
+      start_page(up->port(),
+                 "    aggregate:\n"
+                 "      backends:\n"
+                 "        - {key: product, upstream: api, path: \"/catalog/{id}\",\n"
+                 "           query: {header: \"Cache-Control:max-age=1\"},\n"
+                 "           cache: {use: main, stale_if_error: 1m}}\n"
+                 "        - {key: stock, upstream: api, path: \"/stock/{id}\", optional: true,\n"
+                 "           default: 0}\n");
   ASSERT_TRUE(gw.ok()) << gw.error();
   auto first = get(gw, "/page/7");
   ASSERT_TRUE(first);
@@ -615,19 +615,15 @@ TEST_F(CacheTest, ACachedBackendIsServedFromTheCacheAndItsStaleCopyStandsInForIt
 
 TEST_F(CacheTest, ACachedAggregationWithACachedBackendInsideIt) {
   Upstream up({"--record", record_file()});
-  ConfigSpec spec;
-  spec.sections = "caches:\n  main: {memory: 4MiB, debug_header: true}\n";
-  spec.upstreams = "  api:\n    endpoints: [" + endpoint(up.port()) + "]\n";
-  spec.routes =
-      "  - match: {path: \"/page/{id}\"}\n"
-      "    cache: {use: main}\n"
-      "    aggregate:\n"
-      "      backends:\n"
-      "        - {key: a, upstream: api, path: \"/a/{id}\",\n"
-      "           query: {header: \"Cache-Control:max-age=60\"}, cache: {use: main}}\n"
-      "        - {key: b, upstream: api, path: \"/b/{id}\",\n"
-      "           query: {header: \"Cache-Control:max-age=1\"}}\n";
-  auto& gw = start(spec);
+  auto& gw =
+      start_page(up.port(),
+                 "    cache: {use: main}\n"
+                 "    aggregate:\n"
+                 "      backends:\n"
+                 "        - {key: a, upstream: api, path: \"/a/{id}\",\n"
+                 "           query: {header: \"Cache-Control:max-age=60\"}, cache: {use: main}}\n"
+                 "        - {key: b, upstream: api, path: \"/b/{id}\",\n"
+                 "           query: {header: \"Cache-Control:max-age=1\"}}\n");
   ASSERT_TRUE(gw.ok()) << gw.error();
   auto first = get(gw, "/page/3");
   ASSERT_TRUE(first);
