@@ -273,14 +273,23 @@ bool CacheStore::insert(CacheEntry* entry) {
     not_admitted_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  if (bytes_.load(std::memory_order_relaxed) + charge > budget) {
+  // A newer response for a stored key (a refresh) takes its place: only the difference needs
+  // room, and the doorkeeper has no say (the key is in use).
+  uint64_t replaced = 0;
+  if (const CacheEntry* old = find(entry->hash_, entry->key())) {
+    replaced = old->charge();
+    old->release();
+  }
+  const uint64_t need = charge > replaced ? charge - replaced : 0;
+  if (bytes_.load(std::memory_order_relaxed) + need > budget) {
     // Full: only a key that has missed before may push something out.
-    if (entry->kind_ == CacheEntry::Kind::kResponse && sketch_estimate(entry->hash_) < 2) {
+    if (replaced == 0 && entry->kind_ == CacheEntry::Kind::kResponse &&
+        sketch_estimate(entry->hash_) < 2) {
       entry->release();
       not_admitted_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    while (bytes_.load(std::memory_order_relaxed) + charge > budget) {
+    while (bytes_.load(std::memory_order_relaxed) + need > budget) {
       if (!evict_one(kEvictSteps)) {
         entry->release();
         not_admitted_.fetch_add(1, std::memory_order_relaxed);

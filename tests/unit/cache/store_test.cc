@@ -123,6 +123,22 @@ TEST(CacheStore, AScanOfOneTimeKeysDoesNotFlushWhatIsUsed) {
   EXPECT_GE(store.stats().not_admitted, 600u);
 }
 
+TEST(CacheStore, ANewerResponseForAStoredKeyIsTakenWhenTheCacheIsFull) {
+  constexpr uint64_t kBudget = 64 << 10;
+  CacheStore store("t", kBudget, 16 << 10);
+  const std::string body(4000, 'f');
+  int n = 0;
+  while (store.stats().bytes + 8000 < kBudget) {
+    ASSERT_TRUE(store.insert(entry("k" + std::to_string(n++), body)));
+  }
+  ASSERT_TRUE(store.insert(entry("k" + std::to_string(n++), body)));  // (room for one more)
+  // Full, and "k0" never missed: a refresh of it still replaces it (a new key would not get in).
+  EXPECT_FALSE(store.insert(entry("new", body)));
+  ASSERT_TRUE(store.insert(entry("k0", std::string(4000, 'g'))));
+  EXPECT_EQ(body_of(store, "k0"), std::string(4000, 'g'));
+  EXPECT_LE(store.stats().bytes, kBudget);
+}
+
 TEST(CacheStore, PurgeByPathPrefixAndByTag) {
   CacheStore store("t", 1 << 20, 64 << 10);
   ASSERT_TRUE(store.insert(entry("h\x1f/products/1\x1f", "1", "/products/1", "p1\ncatalog\n")));
