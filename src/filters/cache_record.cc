@@ -116,15 +116,11 @@ bool CacheFilter::store_recording(CacheExchange& c) {
         return false;
       }
     }
-    if (c.key == c.base_key) {
-      // Stored before as one response for every request: keyed now by the headers it varies by.
-      variant = variant_key_text(c, rec.vary);
-      p.key = variant;
-      p.hash = hash_bytes(variant, process_seed());
-    } else {
-      p.hash = c.hash;
-      p.key = c.key;
-    }
+    // Keyed by the values of the headers this response names (a marker that named others
+    // before has just been replaced).
+    variant = variant_key_text(c, rec.vary);
+    p.key = variant;
+    p.hash = hash_bytes(variant, process_seed());
   }
   p.head = rec.head;
   p.body = rec.body;
