@@ -71,6 +71,8 @@ void MessageParser::init(ParserContext* context) {
 void MessageParser::reset() {
   release();
   own_input_ = false;
+  fast_body_ = false;
+  fast_flags_ = false;
   llhttp_init(&parser_, kind_ == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
   parser_.data = this;
   begin_message(nullptr);
@@ -333,8 +335,10 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   r->keep_alive_ = llhttp_should_keep_alive(p);
   r->in_head_ = false;
   r->flags_ |= kHeadEvent;
-  if (r->skip_body_) {
-    // A response to HEAD: tell llhttp there is no body; the message completes at once.
+  if (r->skip_body_ ||
+      (r->kind_ == Kind::kResponse && (p->status_code == 204 || p->status_code == 304))) {
+    // A response to HEAD, a 204 or a 304 (RFC 9110 §6.4.1: no body, whatever Content-Length
+    // says): tell llhttp there is none; the message completes at once.
     return 1;
   }
   // With a body, stop here so the head is handled before body bytes flow. Without one, llhttp
@@ -507,6 +511,175 @@ bool MessageParser::feed_own_head(const char* data, size_t len, size_t& consumed
   return true;
 }
 
+namespace {
+
+// RFC 9110 tchar: what a field name is made of, by byte.
+struct TokenChars {
+  bool table[256] = {};
+  constexpr TokenChars() {
+    for (int c = '0'; c <= '9'; ++c) {
+      table[c] = true;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+      table[c] = true;
+      table[c - 'a' + 'A'] = true;
+    }
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+      table[static_cast<unsigned char>(c)] = true;
+    }
+  }
+};
+constexpr TokenChars kTokenChars;
+
+}  // namespace
+
+bool MessageParser::feed_plain_response(const char* data, size_t len, size_t& consumed) {
+  const Limits& limits = *context_->limits;
+  const std::string_view bytes(data, std::min<size_t>(len, limits.header_bytes));
+  const size_t end = bytes.find("\r\n\r\n");
+  if (end == std::string_view::npos || end + 4 > limits.header_bytes) {
+    return false;
+  }
+  // The status line: HTTP/1.1 SP 3DIGIT SP reason, a final status (1xx and 101 are llhttp's).
+  const size_t line_end = bytes.find("\r\n");
+  if (line_end < 13 || bytes.substr(0, 9) != "HTTP/1.1 " || bytes[12] != ' ') {
+    return false;
+  }
+  int status = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    if (bytes[i] < '0' || bytes[i] > '9') {
+      return false;
+    }
+    status = status * 10 + (bytes[i] - '0');
+  }
+  if (status < 200) {
+    return false;
+  }
+  for (size_t i = 13; i < line_end; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if ((c < 0x20 && c != '\t') || c >= 0x7f) {
+      return false;
+    }
+  }
+  int count = 0;
+  bool has_length = false;
+  bool close = false;
+  uint64_t length = 0;
+  size_t pos = line_end + 2;
+  while (pos < end + 2) {
+    const size_t eol = bytes.find("\r\n", pos);
+    const std::string_view field = bytes.substr(pos, eol - pos);
+    const size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0 ||
+        static_cast<uint32_t>(count) >= limits.headers) {
+      return false;
+    }
+    const std::string_view name = field.substr(0, colon);
+    for (char c : name) {
+      if (!kTokenChars.table[static_cast<unsigned char>(c)]) {
+        return false;
+      }
+    }
+    std::string_view value = field.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') {
+      value.remove_prefix(1);
+    }
+    if (!plain_value(value)) {  // (a bare CR or LF is a control byte: refused there)
+      return false;
+    }
+    switch (name.size()) {  // the names llhttp acts on, by length first
+      case 7:
+        if (iequals(name, "upgrade")) {
+          return false;
+        }
+        break;
+      case 10:
+        if (iequals(name, "connection")) {
+          if (iequals(value, "close")) {
+            close = true;
+          } else if (!iequals(value, "keep-alive")) {
+            return false;
+          }
+        }
+        break;
+      case 14:
+        if (iequals(name, "content-length")) {
+          if (has_length || value.empty() || value.size() > 18) {
+            return false;
+          }
+          for (char c : value) {
+            if (c < '0' || c > '9') {
+              return false;
+            }
+            length = length * 10 + static_cast<uint64_t>(c - '0');
+          }
+          has_length = true;
+        }
+        break;
+      case 16:
+        if (iequals(name, "proxy-connection")) {
+          return false;
+        }
+        break;
+      case 17:
+        if (iequals(name, "transfer-encoding")) {
+          return false;
+        }
+        break;
+      default:
+        break;
+    }
+    spans_[count++] =
+        HeaderSpan{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon),
+                   static_cast<uint32_t>(value.data() - data), static_cast<uint32_t>(value.size())};
+    pos = eol + 2;
+  }
+  const bool bodiless = skip_body_ || status == 204 || status == 304;
+  if (!bodiless && (!has_length || length > body_limit())) {
+    return false;  // read until close, or too large: llhttp's (and its error)
+  }
+  // As llhttp and the callbacks would have left it for this message.
+  parser_.status_code = static_cast<uint16_t>(status);
+  parser_.http_major = 1;
+  parser_.http_minor = 1;
+  parser_.flags = has_length ? F_CONTENT_LENGTH : 0;
+  parser_.content_length = has_length ? length : 0;
+  parser_.upgrade = 0;
+  fast_flags_ = true;
+  header_count_ = static_cast<uint16_t>(count);
+  head_bytes_ = static_cast<uint32_t>(end + 4);
+  keep_alive_ = !close;
+  in_head_ = false;
+  if (bodiless || length == 0) {
+    flags_ = kCompleteEvent;  // the next feed() reports the end
+    in_message_ = false;
+  } else {
+    fast_body_ = true;
+    in_message_ = true;
+  }
+  consumed = end + 4;
+  return true;
+}
+
+MessageParser::Event MessageParser::feed_fast_body(const char* data, size_t len, size_t& consumed) {
+  if (len == 0) {
+    return Event::kNeedMore;
+  }
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(len, parser_.content_length));
+  body_bytes_ += n;
+  if (body_sink_) {
+    body_sink_->on_body(std::string_view(data, n));
+  }
+  parser_.content_length -= n;
+  consumed = n;
+  if (parser_.content_length > 0) {
+    return Event::kNeedMore;
+  }
+  fast_body_ = false;
+  in_message_ = false;
+  return Event::kMessageComplete;
+}
+
 void MessageParser::pin_head() {
   if (scratch_) {
     return;  // the head is in scratch already, its table too
@@ -565,10 +738,23 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
   if (len == 0) {
     return Event::kNeedMore;
   }
+  if (fast_body_) {
+    return feed_fast_body(data, len, consumed);
+  }
   if (!in_message_) {
     begin_message(data);
     if (own_input_ && feed_own_head(data, len, consumed)) {
       return Event::kHead;  // the message's end is reported by the next feed()
+    }
+    if (kind_ == Kind::kResponse && plain_responses_ && feed_plain_response(data, len, consumed)) {
+      return Event::kHead;
+    }
+    if (fast_flags_) {
+      // The last message was read without llhttp, which left these as they were set for it;
+      // llhttp starts a message with them clear.
+      fast_flags_ = false;
+      parser_.flags = 0;
+      parser_.content_length = 0;
     }
   }
   const char* start = data;

@@ -143,6 +143,15 @@ class MessageParser {
   // plain (else false, and llhttp reads it). `consumed`: the head's bytes.
   bool feed_own_head(const char* data, size_t len, size_t& consumed);
   bool own_input_ = false;
+  // Responses: the head at `data` read as llhttp would, when it is whole and of the common
+  // shape (status line, plain fields, a Content-Length or no body; else false, and llhttp reads
+  // it). Its body is then counted off here (fast_body_), not by llhttp, which never sees the
+  // message and is ready for the next one.
+  bool feed_plain_response(const char* data, size_t len, size_t& consumed);
+  Event feed_fast_body(const char* data, size_t len, size_t& consumed);
+  bool plain_responses_ = true;
+  bool fast_body_ = false;
+  bool fast_flags_ = false;  // parser_'s flags were set by feed_plain_response
 
   enum Flags : uint8_t {
     kExpectContinue = 1,
@@ -202,6 +211,8 @@ class RequestParser final : public MessageParser {
 class ResponseParser final : public MessageParser {
  public:
   ResponseParser() : MessageParser(Kind::kResponse) {}
+  // Off: every response through llhttp (tests compare the two ways).
+  void set_plain_fast_path(bool on) { plain_responses_ = on; }
   int status() const { return parser_status(); }
   // The request was HEAD: the response has no body, whatever its Content-Length says.
   void set_head_request(bool head) { skip_body_ = head; }

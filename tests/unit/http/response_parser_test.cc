@@ -64,6 +64,103 @@ class ResponseParserTest : public ParserFixture<ResponseParser> {
   }
 };
 
+// Everything a response's consumer reads, event by event: the same whether the head went
+// through the plain-response fast path or through llhttp.
+struct Trace {
+  std::vector<std::string> events;
+  std::string body;
+};
+
+TEST_F(ResponseParserTest, PlainResponsesReadAsLlhttpDoes) {
+  const std::vector<std::vector<std::string>> cases = {
+      // The fast path's own shape, and pieces of it.
+      {"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\n"
+       "Content-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234", "56789",
+       "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"},
+      {"HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\nContent-Length: 7\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"},
+      {"HTTP/1.1 200 \r\nx-empty: \r\nx-tab: a\tb\r\nContent-Length: 1\r\n\r\n!"},
+      {"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\ncontent-length: 3\r\n\r\nbye"},
+      // Not plain: llhttp's path either way, same outcome.
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nContent-Length:  3\r\n\r\nabc"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3 \r\n\r\nabc"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc"},
+      {"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nConnection: upgrade\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n"},  // over the body limit
+      {"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+      {"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nuntil close"},
+      {"HTTP/1.1 200 OK\r\n X: folded\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\nContent-Length: 0\n\n"},
+  };
+  const auto trace = [&](const std::vector<std::string>& pieces, bool fast) {
+    parser_.reset();
+    parser_.set_plain_fast_path(fast);
+    Trace t;
+    StringSink sink(t.body);
+    parser_.set_body_sink(&sink);
+    for (const std::string& piece : pieces) {
+      std::vector<char> buf(piece.begin(), piece.end());
+      size_t off = 0;
+      for (;;) {
+        size_t consumed = 0;
+        const auto ev = parser_.feed(buf.data() + off, buf.size() - off, consumed);
+        off += consumed;
+        if (ev == MessageParser::Event::kHead) {
+          std::string e = "head " + std::to_string(parser_.status()) +
+                          " body=" + std::to_string(parser_.has_body()) +
+                          " cl=" + std::to_string(parser_.has_content_length()) + ":" +
+                          std::to_string(parser_.content_length()) +
+                          " ka=" + std::to_string(parser_.keep_alive()) +
+                          " bytes=" + std::to_string(parser_.head_bytes());
+          for (int i = 0; i < parser_.header_count(); ++i) {
+            e += " [" + std::string(parser_.header_name(i)) + "=" +
+                 std::string(parser_.header_value(i)) + "]";
+          }
+          t.events.push_back(e);
+        } else if (ev == MessageParser::Event::kMessageComplete) {
+          t.events.push_back("complete ka=" + std::to_string(parser_.keep_alive()));
+        } else if (ev == MessageParser::Event::kError) {
+          t.events.push_back("error " + std::to_string(error_status(parser_.error().error())));
+          break;
+        }
+        if (ev == MessageParser::Event::kNeedMore && off >= buf.size()) {
+          break;
+        }
+      }
+      if (!t.events.empty() && t.events.back().starts_with("error")) {
+        break;
+      }
+    }
+    t.events.push_back(parser_.in_message() ? "in message" : "between messages");
+    parser_.set_body_sink(nullptr);
+    parser_.set_plain_fast_path(true);
+    return t;
+  };
+  for (const auto& pieces : cases) {
+    const Trace slow = trace(pieces, false);
+    const Trace fast = trace(pieces, true);
+    EXPECT_EQ(fast.events, slow.events) << pieces.front();
+    EXPECT_EQ(fast.body, slow.body) << pieces.front();
+  }
+}
+
+TEST_F(ResponseParserTest, APlainResponseCutShortIsAnError) {
+  Seen s = run({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234"}, true);
+  EXPECT_EQ(s.statuses, (std::vector<int>{200}));
+  EXPECT_EQ(s.complete, 0);
+  EXPECT_EQ(s.errors, 1);
+  EXPECT_EQ(s.body, "01234");
+}
+
 TEST_F(ResponseParserTest, ContentLengthAndChunkedResponsesInOneStream) {
   Seen s = run({"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello",
                 "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
