@@ -28,6 +28,31 @@ TEST_F(ProxyTest, ForwardsGetAndReturnsUpstreamResponse) {
   EXPECT_NE(r->body.find("\"method\":\"GET\""), std::string::npos) << r->body;
 }
 
+TEST_F(ProxyTest, A304Or204WithContentLengthHasNoBody) {
+  // RFC 9110 §6.4.1: Content-Length on a 304 names the representation's size; no body follows.
+  // The upstream connection must not wait for those bytes.
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  for (const char* target : {"/api/a?status=304&header=Content-Length:7&header=ETag:%22e%22",
+                             "/api/b?status=204&header=Content-Length:5",
+                             "/api/c?status=304&header=Content-Length:7&chunked=1"}) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(send_all(c, request("GET", target)));
+    auto r = read_response(c, {.timeout = 3s});
+    ASSERT_TRUE(r) << target;
+    EXPECT_TRUE(r->status == 304 || r->status == 204) << r->raw;
+    EXPECT_TRUE(r->body.empty());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << target;
+  }
+  // Each exchange ended at its head: the client connection went on at once, and so does the
+  // gateway.
+  auto ok = fetch(gw.port(), request("GET", "/api/d"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
 TEST_F(ProxyTest, RewritesOnlyWhatMustChange) {
   Upstream up({"--record", record_file()});
   auto& gw = start_proxy(endpoint(up.port()));
