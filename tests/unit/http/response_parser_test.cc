@@ -83,6 +83,10 @@ TEST_F(ResponseParserTest, PlainResponsesReadAsLlhttpDoes) {
       {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"},
       {"HTTP/1.1 200 \r\nx-empty: \r\nx-tab: a\tb\r\nContent-Length: 1\r\n\r\n!"},
       {"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\ncontent-length: 3\r\n\r\nbye"},
+      {"HTTP/1.1 200 OK\r\nX-Name: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 Fine\tthanks\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nX: \x7f\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nX: a\x01b\r\nContent-Length: 0\r\n\r\n"},
       // Not plain: llhttp's path either way, same outcome.
       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
       {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"},
