@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ringgate/http/path.h"
 
 namespace ringgate {
@@ -531,61 +535,103 @@ struct TokenChars {
 };
 constexpr TokenChars kTokenChars;
 
+// The first byte at or after `pos` (before `n`) that ends or spoils a field value: a control
+// byte other than HTAB (CR among them) or DEL; `n` when there is none. 16 bytes at a time.
+size_t value_stop(const unsigned char* b, size_t pos, size_t n) {
+#if defined(__SSE2__)
+  const __m128i max_control = _mm_set1_epi8(0x1f);
+  const __m128i tab = _mm_set1_epi8('\t');
+  const __m128i del = _mm_set1_epi8(0x7f);
+  while (pos + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, max_control), v);  // v <= 0x1f
+    const __m128i stop =
+        _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), control), _mm_cmpeq_epi8(v, del));
+    const int mask = _mm_movemask_epi8(stop);
+    if (mask != 0) {
+      return pos + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+    pos += 16;
+  }
+#endif
+  while (pos < n && !((b[pos] < 0x20 && b[pos] != '\t') || b[pos] == 0x7f)) {
+    ++pos;
+  }
+  return pos;
+}
+
 }  // namespace
 
 bool MessageParser::feed_plain_response(const char* data, size_t len, size_t& consumed) {
   const Limits& limits = *context_->limits;
-  const std::string_view bytes(data, std::min<size_t>(len, limits.header_bytes));
-  const size_t end = bytes.find("\r\n\r\n");
-  if (end == std::string_view::npos || end + 4 > limits.header_bytes) {
-    return false;
-  }
+  // One pass over the head, line by line: what it reads of each byte is what llhttp (with
+  // plain_value()'s rules) would take as it is; anything else is left to llhttp.
+  const size_t n = std::min<size_t>(len, limits.header_bytes);
+  const auto* b = reinterpret_cast<const unsigned char*>(data);
   // The status line: HTTP/1.1 SP 3DIGIT SP reason, a final status (1xx and 101 are llhttp's).
-  const size_t line_end = bytes.find("\r\n");
-  if (line_end < 13 || bytes.substr(0, 9) != "HTTP/1.1 " || bytes[12] != ' ') {
+  if (n < 15 || std::memcmp(data, "HTTP/1.1 ", 9) != 0 || b[12] != ' ') {
     return false;
   }
   int status = 0;
   for (size_t i = 9; i < 12; ++i) {
-    if (bytes[i] < '0' || bytes[i] > '9') {
+    if (b[i] < '0' || b[i] > '9') {
       return false;
     }
-    status = status * 10 + (bytes[i] - '0');
+    status = status * 10 + (b[i] - '0');
   }
   if (status < 200) {
     return false;
   }
-  for (size_t i = 13; i < line_end; ++i) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if ((c < 0x20 && c != '\t') || c >= 0x7f) {
+  size_t pos = 13;
+  while (pos < n && b[pos] != '\r') {
+    if ((b[pos] < 0x20 && b[pos] != '\t') || b[pos] >= 0x7f) {
       return false;
     }
+    ++pos;
   }
+  if (pos + 1 >= n || b[pos + 1] != '\n') {
+    return false;
+  }
+  pos += 2;
   int count = 0;
   bool has_length = false;
   bool close = false;
   uint64_t length = 0;
-  size_t pos = line_end + 2;
-  while (pos < end + 2) {
-    const size_t eol = bytes.find("\r\n", pos);
-    const std::string_view field = bytes.substr(pos, eol - pos);
-    const size_t colon = field.find(':');
-    if (colon == std::string_view::npos || colon == 0 ||
-        static_cast<uint32_t>(count) >= limits.headers) {
-      return false;
+  for (;;) {
+    if (pos + 1 >= n) {
+      return false;  // not whole here (or over the limit): llhttp's
     }
-    const std::string_view name = field.substr(0, colon);
-    for (char c : name) {
-      if (!kTokenChars.table[static_cast<unsigned char>(c)]) {
+    if (b[pos] == '\r') {
+      if (b[pos + 1] != '\n') {
         return false;
       }
+      break;  // the blank line
     }
-    std::string_view value = field.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') {
-      value.remove_prefix(1);
-    }
-    if (!plain_value(value)) {  // (a bare CR or LF is a control byte: refused there)
+    if (static_cast<uint32_t>(count) >= limits.headers) {
       return false;
+    }
+    const size_t name_at = pos;
+    while (pos < n && kTokenChars.table[b[pos]]) {
+      ++pos;
+    }
+    if (pos == name_at || pos >= n || b[pos] != ':') {
+      return false;
+    }
+    const std::string_view name(data + name_at, pos - name_at);
+    ++pos;
+    if (pos < n && b[pos] == ' ') {
+      ++pos;
+    }
+    const size_t value_at = pos;
+    pos = value_stop(b, pos, n);
+    if (pos + 1 >= n || b[pos] != '\r' || b[pos + 1] != '\n') {
+      return false;  // a control byte (a bare LF too), or not whole here
+    }
+    const std::string_view value(data + value_at, pos - value_at);
+    pos += 2;
+    if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
+                           value.back() == '\t')) {
+      return false;  // whitespace llhttp would trim
     }
     switch (name.size()) {  // the names llhttp acts on, by length first
       case 7:
@@ -630,10 +676,10 @@ bool MessageParser::feed_plain_response(const char* data, size_t len, size_t& co
         break;
     }
     spans_[count++] =
-        HeaderSpan{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon),
-                   static_cast<uint32_t>(value.data() - data), static_cast<uint32_t>(value.size())};
-    pos = eol + 2;
+        HeaderSpan{static_cast<uint32_t>(name_at), static_cast<uint32_t>(name.size()),
+                   static_cast<uint32_t>(value_at), static_cast<uint32_t>(value.size())};
   }
+  const size_t end = pos - 2;  // as "\r\n\r\n" would be found: the last field's CRLF
   const bool bodiless = skip_body_ || status == 204 || status == 304;
   if (!bodiless && (!has_length || length > body_limit())) {
     return false;  // read until close, or too large: llhttp's (and its error)

@@ -87,6 +87,15 @@ TEST_F(ResponseParserTest, PlainResponsesReadAsLlhttpDoes) {
       {"HTTP/1.1 200 Fine\tthanks\r\nContent-Length: 0\r\n\r\n"},
       {"HTTP/1.1 200 OK\r\nX: \x7f\r\nContent-Length: 0\r\n\r\n"},
       {"HTTP/1.1 200 OK\r\nX: a\x01b\r\nContent-Length: 0\r\n\r\n"},
+      // Long values: the 16-byte scan, and what it must stop at beyond the first 16 bytes.
+      {"HTTP/1.1 200 OK\r\nX-Long: " + std::string(40, 'v') + "\tw" + std::string(20, 'x') +
+       "\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nX-Long: " + std::string(33, 'v') + "\x01" + std::string(20, 'x') +
+       "\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nX-Long: " + std::string(47, 'v') + "\x7f\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nX-Long: " + std::string(31, 'v') + "\xe2\x82\xac" +
+       std::string(31, 'v') + "\r\nContent-Length: 0\r\n\r\n"},
+      {"HTTP/1.1 200 OK\r\nX-Long: " + std::string(31, 'v') + "\nContent-Length: 0\r\n\r\n"},
       // Not plain: llhttp's path either way, same outcome.
       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
       {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"},
