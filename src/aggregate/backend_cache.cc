@@ -116,12 +116,7 @@ void AggregateCall::store_response(Backend& b, const AggregateRoute::Backend& rb
   p.body = b.body;
   p.tags = tags;
   p.status = static_cast<uint16_t>(status);
-  p.must_revalidate = d.must_revalidate;
-  p.no_cache = d.no_cache;
-  p.stored_us = shard_.upstream().now_us();
-  p.initial_age_s = d.initial_age_s;
-  p.fresh_s = d.fresh_s;
-  p.stale_if_error_s = d.stale_if_error_s;
+  p.set_freshness(d, shard_.upstream().now_us());
   if (CacheEntry* e = CacheEntry::make(p)) {
     rb.cache->insert(e);
   }

@@ -128,13 +128,7 @@ bool CacheFilter::store_recording(CacheExchange& c) {
   p.etag = rec.etag;
   p.last_modified = rec.last_modified;
   p.status = rec.status;
-  p.must_revalidate = d.must_revalidate;
-  p.no_cache = d.no_cache;
-  p.stored_us = rec.stored_us;
-  p.initial_age_s = d.initial_age_s;
-  p.fresh_s = d.fresh_s;
-  p.stale_while_revalidate_s = d.stale_while_revalidate_s;
-  p.stale_if_error_s = d.stale_if_error_s;
+  p.set_freshness(d, rec.stored_us);
   CacheEntry* e = CacheEntry::make(p);
   return e && store_.insert(e);
 }
@@ -172,13 +166,7 @@ const CacheEntry* CacheFilter::refreshed(CacheExchange& c, const MessageParser& 
   p.etag = old.etag();
   p.last_modified = old.last_modified();
   p.status = old.status();
-  p.must_revalidate = d.must_revalidate;
-  p.no_cache = d.no_cache;
-  p.stored_us = now_us();
-  p.initial_age_s = d.initial_age_s;
-  p.fresh_s = d.fresh_s;
-  p.stale_while_revalidate_s = d.stale_while_revalidate_s;
-  p.stale_if_error_s = d.stale_if_error_s;
+  p.set_freshness(d, now_us());
   CacheEntry* e = CacheEntry::make(p);
   if (!e) {
     return nullptr;

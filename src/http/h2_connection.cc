@@ -303,14 +303,8 @@ bool H2Stream::translate_head(const char* data, size_t len, size_t& used) {
       return false;  // a chunked body (its trailers too): the parser's
     }
     if (name == "content-length") {
-      if (has_length || value.empty() || value.size() > 18) {
+      if (has_length || !plain_content_length(value, length)) {
         return false;
-      }
-      for (char c : value) {
-        if (c < '0' || c > '9') {
-          return false;
-        }
-        length = length * 10 + static_cast<uint64_t>(c - '0');
       }
       has_length = true;
     }

@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ringgate/cache/policy.h"
 #include "ringgate/core/out_hold.h"
 
 namespace ringgate {
@@ -65,6 +66,17 @@ class CacheEntry final : public OutHold {
     uint64_t fresh_s = 0;          // freshness lifetime
     uint64_t stale_while_revalidate_s = 0;
     uint64_t stale_if_error_s = 0;
+
+    // The freshness fields as `d` decided them, for a response that arrived at `now_us`.
+    void set_freshness(const StoreDecision& d, uint64_t now_us) {
+      must_revalidate = d.must_revalidate;
+      no_cache = d.no_cache;
+      stored_us = now_us;
+      initial_age_s = d.initial_age_s;
+      fresh_s = d.fresh_s;
+      stale_while_revalidate_s = d.stale_while_revalidate_s;
+      stale_if_error_s = d.stale_if_error_s;
+    }
   };
 
   static CacheEntry* make(const Parts& parts);

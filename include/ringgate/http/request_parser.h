@@ -208,6 +208,23 @@ class RequestParser final : public MessageParser {
 
 // An upstream's response. Every error (bad framing: CL with TE, differing CLs, a bad chunk,
 // garbage; or a limit crossed) is a 502 for that upstream, and the connection is not reused.
+// A Content-Length value as the parsers' fast paths take it: 1 to 18 digits and nothing else
+// (anything else is llhttp's to judge). False when it is not one.
+inline bool plain_content_length(std::string_view value, uint64_t& out) {
+  if (value.empty() || value.size() > 18) {
+    return false;
+  }
+  uint64_t n = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = n;
+  return true;
+}
+
 class ResponseParser final : public MessageParser {
  public:
   ResponseParser() : MessageParser(Kind::kResponse) {}
