@@ -142,7 +142,6 @@ class CacheFilter final : public Filter {
 
   // --- for CacheExchange ---
   CacheStore& store() { return store_; }
-  const RouteCacheConfig& config() const { return config_; }
   const CacheRules& rules() const { return rules_; }
   uint64_t now_us() const { return *now_us_; }
   void count(CacheEvent e) { store_.count(shard_, e); }
