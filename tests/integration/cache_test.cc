@@ -300,6 +300,33 @@ TEST_F(CacheTest, ConcurrentMissesOnTwoShardsMakeOneUpstreamRequest) {
   EXPECT_EQ(cache_metric(gw, "misses_total"), 1);
 }
 
+TEST_F(CacheTest, WaitersGoUpstreamThemselvesAfterTheLockTimeout) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_cached(up.port(), "{use: main, lock_timeout: 200ms}");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string raw = request("GET", "/api/slow?delay=1s&header=Cache-Control:max-age%3D60");
+  Conn first = connect_to(gw.port());
+  ASSERT_TRUE(send_all(first, raw));
+  std::this_thread::sleep_for(100ms);  // the first one holds the fill
+  std::vector<Conn> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.push_back(connect_to(gw.port()));
+    ASSERT_TRUE(send_all(waiters.back(), raw));
+  }
+  // They waited 200 ms, not the first one's whole second, then asked the upstream themselves.
+  wait_metric(gw.admin_port(), "ringgate_cache_misses_total" + kCacheLabel,
+              [](double v) { return v >= 3; });
+  EXPECT_EQ(cache_metric(gw, "coalesced_waits_total"), 2);
+  for (Conn& c : waiters) {
+    auto r = read_response(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  ASSERT_TRUE(read_response(first));
+  EXPECT_EQ(upstream_requests(), 3u);
+  EXPECT_EQ(cache_metric(gw, "misses_total"), 3);
+}
+
 TEST_F(CacheTest, WaitersForAnUncacheableResponseAreNotSentOneAtATime) {
   Upstream up({"--record", record_file()});
   auto& gw = start_cached(up.port());
