@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "ringgate/core/ascii.h"
+#include "ringgate/core/header_list.h"
 
 namespace ringgate {
 
@@ -12,28 +13,6 @@ namespace {
 
 // RFC 9111 §1.2.2: a delta too large to represent counts as 2^31 seconds.
 constexpr uint64_t kMaxDelta = 2147483648ull;
-
-bool iequal(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != lower[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 // delta-seconds (RFC 9111 §1.2.2); false when `text` is not one.
 bool parse_delta(std::string_view text, uint64_t& out) {
@@ -77,50 +56,36 @@ struct Directives {
 // (RFC 9111 §4.2.1: a cache treats an invalid max-age as stale).
 Directives read_directives(std::string_view value) {
   Directives d;
-  while (!value.empty()) {
-    // The next directive ends at a comma outside quotes.
-    size_t end = 0;
-    bool quoted = false;
-    for (; end < value.size(); ++end) {
-      const char c = value[end];
-      if (c == '"') {
-        quoted = !quoted;
-      } else if (c == '\\' && quoted) {
-        ++end;
-      } else if (c == ',' && !quoted) {
-        break;
-      }
-    }
-    const std::string_view item = trim(value.substr(0, end));
-    value.remove_prefix(end < value.size() ? end + 1 : value.size());
+  for_each_list_element(value, [&d](std::string_view item, bool) {
     const size_t eq = item.find('=');
-    const std::string_view name = trim(item.substr(0, eq));
-    const std::string_view arg = eq == std::string_view::npos ? "" : trim(item.substr(eq + 1));
+    const std::string_view name = trim_ows(item.substr(0, eq));
+    const std::string_view arg = eq == std::string_view::npos ? "" : trim_ows(item.substr(eq + 1));
     const auto lifetime = [&](bool& has, uint64_t& out) {
       uint64_t v = 0;
       out = has || !parse_delta(arg, v) ? 0 : v;
       has = true;
     };
-    if (iequal(name, "no-store")) {
+    if (iequals(name, "no-store")) {
       d.no_store = true;
-    } else if (iequal(name, "private")) {
+    } else if (iequals(name, "private")) {
       d.is_private = true;  // private="field": a shared cache does not store it at all either
-    } else if (iequal(name, "no-cache")) {
+    } else if (iequals(name, "no-cache")) {
       d.no_cache = true;
-    } else if (iequal(name, "must-revalidate") || iequal(name, "proxy-revalidate")) {
+    } else if (iequals(name, "must-revalidate") || iequals(name, "proxy-revalidate")) {
       d.must_revalidate = true;
-    } else if (iequal(name, "public")) {
+    } else if (iequals(name, "public")) {
       d.is_public = true;
-    } else if (iequal(name, "max-age")) {
+    } else if (iequals(name, "max-age")) {
       lifetime(d.has_max_age, d.max_age);
-    } else if (iequal(name, "s-maxage")) {
+    } else if (iequals(name, "s-maxage")) {
       lifetime(d.has_s_maxage, d.s_maxage);
-    } else if (iequal(name, "stale-while-revalidate")) {
+    } else if (iequals(name, "stale-while-revalidate")) {
       lifetime(d.has_swr, d.swr);
-    } else if (iequal(name, "stale-if-error")) {
+    } else if (iequals(name, "stale-if-error")) {
       lifetime(d.has_sie, d.sie);
     }
-  }
+    return true;
+  });
   return d;
 }
 
@@ -180,7 +145,7 @@ bool parse_clock(std::string_view s, std::tm& tm) {
 }  // namespace
 
 bool parse_http_date(std::string_view text, int64_t& out) {
-  text = trim(text);
+  text = trim_ows(text);
   std::tm tm{};
   int day = 0;
   int year = 0;
@@ -224,26 +189,26 @@ bool parse_http_date(std::string_view text, int64_t& out) {
 
 void note_response_header(ResponseFacts& f, std::string_view name, std::string_view value,
                           std::string& joined_cache_control) {
-  if (iequal(name, "cache-control")) {
+  if (iequals(name, "cache-control")) {
     if (f.has_cache_control) {
       joined_cache_control.append(", ");
     }
     joined_cache_control.append(value);
     f.has_cache_control = true;
-  } else if (iequal(name, "expires")) {
+  } else if (iequals(name, "expires")) {
     f.expires = value;
     f.has_expires = true;
-  } else if (iequal(name, "date")) {
+  } else if (iequals(name, "date")) {
     f.date = value;
     f.has_date = true;
-  } else if (iequal(name, "age")) {
+  } else if (iequals(name, "age")) {
     f.age = value;
     f.has_age = true;
-  } else if (iequal(name, "set-cookie")) {
+  } else if (iequals(name, "set-cookie")) {
     f.set_cookie = true;
-  } else if (iequal(name, "vary")) {
+  } else if (iequals(name, "vary")) {
     f.vary_star = f.vary_star || value.find('*') != std::string_view::npos;
-  } else if (iequal(name, "etag") || iequal(name, "last-modified")) {
+  } else if (iequals(name, "etag") || iequals(name, "last-modified")) {
     f.has_validator = true;
   }
 }

@@ -30,18 +30,6 @@ bool dropped(const ForwardRequest& forward, std::string_view name);
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != b[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
 namespace {
 
 // Case-insensitive on both sides: Connection tokens against header names.
@@ -640,16 +628,6 @@ std::string_view client_address(const MessageParser& request, std::string_view p
   }
   const size_t from_right = std::min<size_t>({trusted_hops, seen, kRing});
   return entries[(seen - from_right) % kRing];
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 size_t write_chunk_size_line(char* out, size_t n) {

@@ -8,6 +8,7 @@
 
 namespace ringgate {
 
+// `s` without leading and trailing spaces and tabs (HTTP's optional whitespace).
 inline std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
@@ -19,12 +20,17 @@ inline std::string_view trim_ows(std::string_view s) {
 }
 
 // Calls f(element, open_quote) for each element, trimmed, empty ones included; `open_quote` is
-// true only for a last element whose quoted string never closes. f returns false to stop.
+// true only for a last element whose quoted string never closes. Inside a quoted string a
+// backslash quotes the next byte (a quoted-pair: `\"` does not end it). f returns false to stop.
 template <typename F>
 void for_each_list_element(std::string_view value, F&& f) {
   size_t start = 0;
   bool quoted = false;
   for (size_t i = 0; i <= value.size(); ++i) {
+    if (quoted && i + 1 < value.size() && value[i] == '\\') {
+      ++i;  // the quoted byte cannot end the string or the element
+      continue;
+    }
     if (i < value.size() && value[i] == '"') {
       quoted = !quoted;
     }

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ringgate/core/ascii.h"
+#include "ringgate/core/header_list.h"
 #include "ringgate/http/request_parser.h"
 
 namespace ringgate {
@@ -104,11 +106,7 @@ std::string_view client_address(const MessageParser& request, std::string_view p
 // returns its length.
 size_t write_chunk_size_line(char* out, size_t n);
 
-// `s` without leading and trailing spaces and tabs (HTTP's optional whitespace).
-std::string_view trim_ows(std::string_view s);
-
-// ASCII case-insensitive equality with `lower`, which is lower-case (a header name literal).
-bool iequals(std::string_view a, std::string_view lower);
+// trim_ows() is in ringgate/core/header_list.h, iequals() in ringgate/core/ascii.h.
 
 // Writes `v` as 16 lower-case hex digits, most significant first (no terminator).
 void write_hex64(uint64_t v, char* out);

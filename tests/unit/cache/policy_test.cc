@@ -130,6 +130,17 @@ TEST(StoreDecision, InvalidOrRepeatedLifetimesCountAsStale) {
             2147483648u);
 }
 
+TEST(StoreDecision, ACommaOrQuoteInsideAQuotedStringStaysInIt) {
+  CacheRules rules;
+  // An extension's quoted argument holding an escaped quote and what looks like no-store.
+  const auto d =
+      decide_store(with_cache_control("max-age=60, community=\"x\\\", no-store, y\""), rules, kNow);
+  EXPECT_TRUE(d.store) << d.reason;
+  EXPECT_EQ(d.fresh_s, 60u);
+  EXPECT_FALSE(
+      decide_store(with_cache_control("max-age=60, community=\"x\", no-store"), rules, kNow).store);
+}
+
 TEST(StoreDecision, NoCacheWithAValidatorIsStoredButAlwaysRevalidated) {
   CacheRules rules;
   ResponseFacts f = with_cache_control("no-cache");
