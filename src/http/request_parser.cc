@@ -7,31 +7,12 @@
 #include <emmintrin.h>
 #endif
 
+#include "ringgate/core/ascii.h"
 #include "ringgate/http/path.h"
 
 namespace ringgate {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y - 'A' + 'a');
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
 
 MessageParser* self(llhttp_t* p) {
   return static_cast<MessageParser*>(p->data);
@@ -75,6 +56,7 @@ void MessageParser::init(ParserContext* context) {
 void MessageParser::reset() {
   release();
   own_input_ = false;
+  plain_next_ = true;
   fast_body_ = false;
   fast_flags_ = false;
   llhttp_init(&parser_, kind_ == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
@@ -337,6 +319,7 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
     return r->fail(ErrorKind::kBodyTooLarge, "body too large");
   }
   r->keep_alive_ = llhttp_should_keep_alive(p);
+  r->plain_next_ = r->keep_alive_ && !p->upgrade;
   r->in_head_ = false;
   r->flags_ |= kHeadEvent;
   if (r->skip_body_ ||
@@ -373,150 +356,6 @@ int MessageParser::on_message_complete(llhttp_t* p) {
 
 namespace {
 
-// A request method without a body of its own meaning that the fast path takes (llhttp's number).
-int plain_method(std::string_view m) {
-  static constexpr std::pair<std::string_view, int> kMethods[] = {
-      {"GET", HTTP_GET},       {"HEAD", HTTP_HEAD},       {"POST", HTTP_POST},  {"PUT", HTTP_PUT},
-      {"DELETE", HTTP_DELETE}, {"OPTIONS", HTTP_OPTIONS}, {"PATCH", HTTP_PATCH}};
-  for (const auto& [name, number] : kMethods) {
-    if (m == name) {
-      return number;
-    }
-  }
-  return -1;
-}
-
-// Visible ASCII, as a request target in origin form must be.
-bool plain_target(std::string_view t) {
-  if (t.empty() || t[0] != '/') {
-    return false;
-  }
-  for (unsigned char c : t) {
-    if (c <= 0x20 || c >= 0x7f) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// A field value llhttp would take as it is: no control byte but HTAB, nothing to trim.
-bool plain_value(std::string_view v) {
-  if (!v.empty() &&
-      (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t')) {
-    return false;
-  }
-  if (memchr(v.data(), 0x7f, v.size())) {
-    return false;
-  }
-  for (size_t i = bytes_at_least(v, 0x20); i < v.size(); ++i) {
-    const auto c = static_cast<unsigned char>(v[i]);
-    if (c < 0x20 && c != '\t') {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
-bool MessageParser::feed_own_head(const char* data, size_t len, size_t& consumed) {
-  if (kind_ != Kind::kRequest) {
-    return false;
-  }
-  const Limits& limits = *context_->limits;
-  const std::string_view bytes(data, std::min<size_t>(len, limits.header_bytes));
-  const size_t end = bytes.find("\r\n\r\n");
-  if (end == std::string_view::npos || end + 4 > limits.header_bytes) {
-    return false;
-  }
-  // The request line: METHOD SP target SP HTTP/1.1.
-  const size_t line_end = bytes.find("\r\n");
-  const std::string_view line = bytes.substr(0, line_end);
-  const size_t sp1 = line.find(' ');
-  const size_t sp2 = line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 <= sp1 || line.substr(sp2 + 1) != "HTTP/1.1") {
-    return false;
-  }
-  const int method = plain_method(line.substr(0, sp1));
-  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (method < 0 || target.size() > limits.request_line || !plain_target(target)) {
-    return false;
-  }
-  int count = 0;
-  int host = -1;
-  size_t pos = line_end + 2;
-  while (pos < end + 2) {
-    const size_t eol = bytes.find("\r\n", pos);
-    const std::string_view field = bytes.substr(pos, eol - pos);
-    const size_t colon = field.find(':');
-    if (colon == std::string_view::npos || colon == 0 ||
-        static_cast<uint32_t>(count) >= limits.headers) {
-      return false;
-    }
-    const std::string_view name = field.substr(0, colon);
-    std::string_view value = field.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') {
-      value.remove_prefix(1);
-    }
-    if (!plain_value(value)) {
-      return false;
-    }
-    switch (name.size()) {  // the names that matter, by length first
-      case 4:
-        if (iequals(name, "host")) {
-          if (host >= 0) {
-            return false;
-          }
-          host = count;
-        }
-        break;
-      case 6:
-      case 7:
-      case 14:
-      case 17:
-        if (iequals(name, "expect") || iequals(name, "upgrade") ||
-            iequals(name, "content-length") || iequals(name, "transfer-encoding")) {
-          return false;  // a body, or something llhttp decides
-        }
-        break;
-      case 10:
-        if (iequals(name, "connection") && !iequals(value, "close")) {
-          return false;
-        }
-        break;
-      default:
-        break;
-    }
-    spans_[count++] =
-        HeaderSpan{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon),
-                   static_cast<uint32_t>(value.data() - data), static_cast<uint32_t>(value.size())};
-    pos = eol + 2;
-  }
-  if (host < 0) {
-    return false;
-  }
-  // As llhttp and the callbacks would have left it for this message.
-  parser_.method = static_cast<uint8_t>(method);
-  parser_.http_major = 1;
-  parser_.http_minor = 1;
-  parser_.flags = 0;
-  parser_.content_length = 0;
-  parser_.upgrade = 0;
-  url_off_ = static_cast<uint32_t>(sp1 + 1);
-  url_len_ = static_cast<uint32_t>(target.size());
-  header_count_ = static_cast<uint16_t>(count);
-  host_index_ = static_cast<int16_t>(host);
-  head_bytes_ = static_cast<uint32_t>(end + 4);
-  flags_ = kHasHost | kCompleteEvent;
-  keep_alive_ = false;  // the stream's head says Connection: close
-  in_message_ = false;
-  in_head_ = false;
-  consumed = end + 4;
-  return true;
-}
-
-namespace {
-
 // RFC 9110 tchar: what a field name is made of, by byte.
 struct TokenChars {
   bool table[256] = {};
@@ -535,9 +374,40 @@ struct TokenChars {
 };
 constexpr TokenChars kTokenChars;
 
-// The first byte at or after `pos` (before `n`) that ends or spoils a field value: a control
-// byte other than HTAB (CR among them) or DEL; `n` when there is none. 16 bytes at a time.
-size_t value_stop(const unsigned char* b, size_t pos, size_t n) {
+// The fast paths read 16 bytes at a time: each scan returns the first position at or after
+// `pos` (before `n`) whose byte it stops at, or the position where fewer than 16 bytes were left
+// (the caller's byte loop goes on from there), and never reads at or past `n`.
+
+// Stops at a byte other than A-Z, a-z, 0-9 and '-' (the bytes of nearly every field name).
+size_t name_scan(const unsigned char* b, size_t pos, size_t n) {
+#if defined(__SSE2__)
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  const __m128i a = _mm_set1_epi8('a');
+  const __m128i letters = _mm_set1_epi8(25);
+  const __m128i zero = _mm_set1_epi8('0');
+  const __m128i digits = _mm_set1_epi8(9);
+  const __m128i dash = _mm_set1_epi8('-');
+  while (pos + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+    const __m128i l = _mm_sub_epi8(_mm_or_si128(v, case_bit), a);  // 0..25 for a letter
+    const __m128i d = _mm_sub_epi8(v, zero);                         // 0..9 for a digit
+    const __m128i ok = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, letters), l),
+                     _mm_cmpeq_epi8(_mm_min_epu8(d, digits), d)),
+        _mm_cmpeq_epi8(v, dash));
+    const unsigned stop = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & 0xffffu;
+    if (stop != 0) {
+      return pos + static_cast<size_t>(__builtin_ctz(stop));
+    }
+    pos += 16;
+  }
+#endif
+  return pos;
+}
+
+// Stops at a control byte other than HTAB (CR among them) or DEL: what ends or spoils a field
+// value.
+size_t value_scan(const unsigned char* b, size_t pos, size_t n) {
 #if defined(__SSE2__)
   const __m128i max_control = _mm_set1_epi8(0x1f);
   const __m128i tab = _mm_set1_epi8('\t');
@@ -554,18 +424,220 @@ size_t value_stop(const unsigned char* b, size_t pos, size_t n) {
     pos += 16;
   }
 #endif
-  while (pos < n && !((b[pos] < 0x20 && b[pos] != '\t') || b[pos] == 0x7f)) {
-    ++pos;
-  }
   return pos;
+}
+
+bool value_stop_byte(unsigned char c) {
+  return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+// Stops at a byte that is not visible ASCII (SP, the end of a request target, among them).
+size_t target_scan(const unsigned char* b, size_t pos, size_t n) {
+#if defined(__SSE2__)
+  const __m128i first_visible = _mm_set1_epi8(0x21);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  while (pos + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+    // Signed: bytes from 0x80 up are negative, so below 0x21 too.
+    const __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del));
+    const int mask = _mm_movemask_epi8(stop);
+    if (mask != 0) {
+      return pos + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+    pos += 16;
+  }
+#endif
+  return pos;
+}
+
+bool target_byte(unsigned char c) {
+  return c > 0x20 && c < 0x7f;
+}
+
+// A request line's method when it is one of the common ones, with its SP: llhttp's number, and
+// `len` its length; -1 for anything else (llhttp's to read).
+int plain_method(const unsigned char* b, size_t n, size_t& len) {
+  static constexpr std::pair<std::string_view, int> kMethods[] = {
+      {"GET ", HTTP_GET},       {"POST ", HTTP_POST},       {"HEAD ", HTTP_HEAD},
+      {"PUT ", HTTP_PUT},       {"DELETE ", HTTP_DELETE},   {"PATCH ", HTTP_PATCH},
+      {"OPTIONS ", HTTP_OPTIONS}};
+  for (const auto& [name, number] : kMethods) {
+    if (n > name.size() && std::memcmp(b, name.data(), name.size()) == 0) {
+      len = name.size() - 1;
+      return number;
+    }
+  }
+  return -1;
 }
 
 }  // namespace
 
+bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_t n,
+                                      PlainFields& fields) {
+  const auto* data = reinterpret_cast<const char*>(b);
+  const uint32_t max_fields = context_->limits->headers;
+  int count = 0;
+  for (;;) {
+    if (pos + 1 >= n) {
+      return false;  // not whole here (or over the limit): llhttp's
+    }
+    if (b[pos] == '\r') {
+      if (b[pos + 1] != '\n') {
+        return false;
+      }
+      pos += 2;
+      break;  // the blank line
+    }
+    if (static_cast<uint32_t>(count) >= max_fields) {
+      return false;
+    }
+    const size_t name_at = pos;
+    pos = name_scan(b, pos, n);
+    while (pos < n && kTokenChars.table[b[pos]]) {
+      ++pos;
+    }
+    if (pos == name_at || pos >= n || b[pos] != ':') {
+      return false;
+    }
+    const std::string_view name(data + name_at, pos - name_at);
+    ++pos;
+    if (pos < n && b[pos] == ' ') {
+      ++pos;
+    }
+    const size_t value_at = pos;
+    pos = value_scan(b, pos, n);
+    while (pos < n && !value_stop_byte(b[pos])) {
+      ++pos;
+    }
+    if (pos + 1 >= n || b[pos] != '\r' || b[pos + 1] != '\n') {
+      return false;  // a control byte (a bare LF too), or not whole here
+    }
+    const std::string_view value(data + value_at, pos - value_at);
+    pos += 2;
+    if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
+                           value.back() == '\t')) {
+      return false;  // whitespace llhttp would trim
+    }
+    switch (name.size()) {  // the names llhttp or the callbacks act on, by length first
+      case 4:
+        if (kind_ == Kind::kRequest && iequals(name, "host")) {
+          if (fields.host >= 0) {
+            return false;  // the callbacks' error
+          }
+          fields.host = count;
+        }
+        break;
+      case 6:
+        if (kind_ == Kind::kRequest && iequals(name, "expect")) {
+          return false;
+        }
+        break;
+      case 7:
+        if (iequals(name, "upgrade")) {
+          return false;
+        }
+        break;
+      case 10:
+        if (iequals(name, "connection")) {
+          if (iequals(value, "close")) {
+            fields.close = true;
+          } else if (!iequals(value, "keep-alive")) {
+            return false;
+          }
+        }
+        break;
+      case 14:
+        if (iequals(name, "content-length")) {
+          if (fields.has_length || !plain_content_length(value, fields.length)) {
+            return false;
+          }
+          fields.has_length = true;
+        }
+        break;
+      case 16:
+        if (iequals(name, "proxy-connection")) {
+          return false;
+        }
+        break;
+      case 17:
+        if (iequals(name, "transfer-encoding")) {
+          return false;
+        }
+        break;
+      default:
+        break;
+    }
+    spans_[count++] =
+        HeaderSpan{static_cast<uint32_t>(name_at), static_cast<uint32_t>(name.size()),
+                   static_cast<uint32_t>(value_at), static_cast<uint32_t>(value.size())};
+  }
+  fields.count = count;
+  return true;
+}
+
+void MessageParser::finish_plain_head(const PlainFields& fields, size_t head_bytes,
+                                      bool bodiless) {
+  parser_.http_major = 1;
+  parser_.http_minor = 1;
+  parser_.flags = fields.has_length ? F_CONTENT_LENGTH : 0;
+  parser_.content_length = fields.has_length ? fields.length : 0;
+  parser_.upgrade = 0;
+  fast_flags_ = true;
+  header_count_ = static_cast<uint16_t>(fields.count);
+  head_bytes_ = static_cast<uint32_t>(head_bytes);
+  keep_alive_ = !fields.close;
+  plain_next_ = keep_alive_;
+  in_head_ = false;
+  if (bodiless || fields.length == 0) {
+    flags_ |= kCompleteEvent;  // the next feed() reports the end
+    in_message_ = false;
+  } else {
+    fast_body_ = true;
+    in_message_ = true;
+  }
+}
+
+bool MessageParser::feed_plain_request(const char* data, size_t len, size_t& consumed) {
+  const Limits& limits = *context_->limits;
+  const size_t n = std::min<size_t>(len, limits.header_bytes);
+  const auto* b = reinterpret_cast<const unsigned char*>(data);
+  // The request line: METHOD SP origin-form target SP HTTP/1.1.
+  size_t method_len = 0;
+  const int method = plain_method(b, n, method_len);
+  if (method < 0) {
+    return false;
+  }
+  const size_t target_at = method_len + 1;
+  if (b[target_at] != '/') {
+    return false;
+  }
+  size_t pos = target_scan(b, target_at, n);
+  while (pos < n && target_byte(b[pos])) {
+    ++pos;
+  }
+  const size_t target_len = pos - target_at;
+  if (target_len > limits.request_line || n - pos < 11 ||
+      std::memcmp(b + pos, " HTTP/1.1\r\n", 11) != 0) {
+    return false;
+  }
+  pos += 11;
+  PlainFields fields;
+  if (!read_plain_fields(b, pos, n, fields) || fields.host < 0 ||
+      (fields.close && !own_input_) || (fields.has_length && fields.length > body_limit())) {
+    return false;  // no Host, a close, or a body over the limit: llhttp's (and the error)
+  }
+  parser_.method = static_cast<uint8_t>(method);
+  url_off_ = static_cast<uint32_t>(target_at);
+  url_len_ = static_cast<uint32_t>(target_len);
+  host_index_ = static_cast<int16_t>(fields.host);
+  flags_ = kHasHost;
+  finish_plain_head(fields, pos, false);
+  consumed = pos;
+  return true;
+}
+
 bool MessageParser::feed_plain_response(const char* data, size_t len, size_t& consumed) {
   const Limits& limits = *context_->limits;
-  // One pass over the head, line by line: what it reads of each byte is what llhttp (with
-  // plain_value()'s rules) would take as it is; anything else is left to llhttp.
   const size_t n = std::min<size_t>(len, limits.header_bytes);
   const auto* b = reinterpret_cast<const unsigned char*>(data);
   // The status line: HTTP/1.1 SP 3DIGIT SP reason, a final status (1xx and 101 are llhttp's).
@@ -593,111 +665,18 @@ bool MessageParser::feed_plain_response(const char* data, size_t len, size_t& co
     return false;
   }
   pos += 2;
-  int count = 0;
-  bool has_length = false;
-  bool close = false;
-  uint64_t length = 0;
-  for (;;) {
-    if (pos + 1 >= n) {
-      return false;  // not whole here (or over the limit): llhttp's
-    }
-    if (b[pos] == '\r') {
-      if (b[pos + 1] != '\n') {
-        return false;
-      }
-      break;  // the blank line
-    }
-    if (static_cast<uint32_t>(count) >= limits.headers) {
-      return false;
-    }
-    const size_t name_at = pos;
-    while (pos < n && kTokenChars.table[b[pos]]) {
-      ++pos;
-    }
-    if (pos == name_at || pos >= n || b[pos] != ':') {
-      return false;
-    }
-    const std::string_view name(data + name_at, pos - name_at);
-    ++pos;
-    if (pos < n && b[pos] == ' ') {
-      ++pos;
-    }
-    const size_t value_at = pos;
-    pos = value_stop(b, pos, n);
-    if (pos + 1 >= n || b[pos] != '\r' || b[pos + 1] != '\n') {
-      return false;  // a control byte (a bare LF too), or not whole here
-    }
-    const std::string_view value(data + value_at, pos - value_at);
-    pos += 2;
-    if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
-                           value.back() == '\t')) {
-      return false;  // whitespace llhttp would trim
-    }
-    switch (name.size()) {  // the names llhttp acts on, by length first
-      case 7:
-        if (iequals(name, "upgrade")) {
-          return false;
-        }
-        break;
-      case 10:
-        if (iequals(name, "connection")) {
-          if (iequals(value, "close")) {
-            close = true;
-          } else if (!iequals(value, "keep-alive")) {
-            return false;
-          }
-        }
-        break;
-      case 14:
-        if (iequals(name, "content-length")) {
-          if (has_length || !plain_content_length(value, length)) {
-            return false;
-          }
-          has_length = true;
-        }
-        break;
-      case 16:
-        if (iequals(name, "proxy-connection")) {
-          return false;
-        }
-        break;
-      case 17:
-        if (iequals(name, "transfer-encoding")) {
-          return false;
-        }
-        break;
-      default:
-        break;
-    }
-    spans_[count++] =
-        HeaderSpan{static_cast<uint32_t>(name_at), static_cast<uint32_t>(name.size()),
-                   static_cast<uint32_t>(value_at), static_cast<uint32_t>(value.size())};
+  PlainFields fields;
+  if (!read_plain_fields(b, pos, n, fields)) {
+    return false;
   }
-  const size_t end = pos - 2;  // as "\r\n\r\n" would be found: the last field's CRLF
   const bool bodiless = skip_body_ || status == 204 || status == 304;
-  if (!bodiless && (!has_length || length > body_limit())) {
+  if (!bodiless && (!fields.has_length || fields.length > body_limit())) {
     return false;  // read until close, or too large: llhttp's (and its error)
   }
-  // As llhttp and the callbacks would have left it for this message.
   parser_.status_code = static_cast<uint16_t>(status);
-  parser_.http_major = 1;
-  parser_.http_minor = 1;
-  parser_.flags = has_length ? F_CONTENT_LENGTH : 0;
-  parser_.content_length = has_length ? length : 0;
-  parser_.upgrade = 0;
-  fast_flags_ = true;
-  header_count_ = static_cast<uint16_t>(count);
-  head_bytes_ = static_cast<uint32_t>(end + 4);
-  keep_alive_ = !close;
-  in_head_ = false;
-  if (bodiless || length == 0) {
-    flags_ = kCompleteEvent;  // the next feed() reports the end
-    in_message_ = false;
-  } else {
-    fast_body_ = true;
-    in_message_ = true;
-  }
-  consumed = end + 4;
+  flags_ = 0;
+  finish_plain_head(fields, pos, bodiless);
+  consumed = pos;
   return true;
 }
 
@@ -783,11 +762,10 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
   }
   if (!in_message_) {
     begin_message(data);
-    if (own_input_ && feed_own_head(data, len, consumed)) {
-      return Event::kHead;  // the message's end is reported by the next feed()
-    }
-    if (kind_ == Kind::kResponse && plain_responses_ && feed_plain_response(data, len, consumed)) {
-      return Event::kHead;
+    if (plain_fast_path_ && plain_next_ &&
+        (kind_ == Kind::kRequest ? feed_plain_request(data, len, consumed)
+                                 : feed_plain_response(data, len, consumed))) {
+      return Event::kHead;  // a bodiless message's end is reported by the next feed()
     }
     if (fast_flags_) {
       // The last message was read without llhttp, which left these as they were set for it;

@@ -2,6 +2,8 @@
 // ASCII case folding for protocol text (header and host names, directives): locale-free, and
 // only A-Z change.
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -11,12 +13,40 @@ inline char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
+// Eight bytes at once: each of A-Z becomes its lower case, every other byte stays as it is.
+inline uint64_t ascii_lower_word(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  const uint64_t low7 = w & ~kHigh;
+  // In each byte's high bit: its low seven bits are >= 'A', and > 'Z' (no carry crosses bytes).
+  const uint64_t at_least_a = low7 + kOnes * (0x80 - 'A');
+  const uint64_t above_z = low7 + kOnes * (0x80 - 'Z' - 1);
+  const uint64_t upper = at_least_a & ~above_z & ~w & kHigh;
+  return w | (upper >> 2);  // 0x80 >> 2 is the case bit
+}
+
+inline uint64_t load_word(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
 // ASCII case-insensitive equality with `lower`, which is lower-case (a header name literal).
+// Eight bytes at a time (the last eight overlapping), byte by byte under eight.
 inline bool iequals(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) {
+  const size_t n = a.size();
+  if (n != lower.size()) {
     return false;
   }
-  for (size_t i = 0; i < a.size(); ++i) {
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (ascii_lower_word(load_word(a.data() + i)) != load_word(lower.data() + i)) {
+        return false;
+      }
+    }
+    return ascii_lower_word(load_word(a.data() + n - 8)) == load_word(lower.data() + n - 8);
+  }
+  for (size_t i = 0; i < n; ++i) {
     if (ascii_lower(a[i]) != lower[i]) {
       return false;
     }

@@ -102,6 +102,8 @@ class MessageParser {
   uint64_t body_bytes() const { return body_bytes_; }
   // Bytes of the current head (for counters).
   uint32_t head_bytes() const { return head_bytes_; }
+  // The current message was read by a fast path, without llhttp (tests).
+  bool read_plain() const { return fast_flags_; }
 
   void set_body_sink(BodySink* sink) { body_sink_ = sink; }
   // After kHead: copies the head's bytes and its header table into a scratch block of this
@@ -114,6 +116,9 @@ class MessageParser {
   // Back to the state of a new parser (after a connection closed with a message half parsed),
   // so that it can serve another connection.
   void reset();
+  // Off: every message through llhttp (tests compare the two ways). On by default: a message
+  // whose head is whole in the bytes fed and of the common shape is read without llhttp.
+  void set_plain_fast_path(bool on) { plain_fast_path_ = on; }
 
  protected:
   Kind kind_;
@@ -139,19 +144,36 @@ class MessageParser {
   bool extend(uint32_t& off, uint32_t& len, const char* p, size_t n);
   bool move_head_to_scratch(const char* end);
   void begin_message(const char* data);
-  // set_own_input(): the head at `data` read as llhttp would, when it is whole, bodiless and
-  // plain (else false, and llhttp reads it). `consumed`: the head's bytes.
-  bool feed_own_head(const char* data, size_t len, size_t& consumed);
-  bool own_input_ = false;
-  // Responses: the head at `data` read as llhttp would, when it is whole and of the common
-  // shape (status line, plain fields, a Content-Length or no body; else false, and llhttp reads
-  // it). Its body is then counted off here (fast_body_), not by llhttp, which never sees the
-  // message and is ready for the next one.
+
+  // The fast paths: the head at `data` read as llhttp (with these callbacks) would read it, when
+  // it is whole in the bytes fed and of the common shape: a plain request or status line, field
+  // lines llhttp takes as they are, a single plain Content-Length or no body, nothing that
+  // llhttp acts on besides (Transfer-Encoding, Upgrade, Expect, other Connection options). Else
+  // false, nothing changed, and llhttp reads it. A body is counted off here (fast_body_); llhttp
+  // never sees the message and is ready for the next one. `consumed`: the head's bytes.
+  bool feed_plain_request(const char* data, size_t len, size_t& consumed);
   bool feed_plain_response(const char* data, size_t len, size_t& consumed);
+  // What the field lines said that framing depends on.
+  struct PlainFields {
+    int count = 0;  // fields read (in spans_)
+    int host = -1;  // index of the Host field
+    bool has_length = false;
+    bool close = false;  // Connection: close
+    uint64_t length = 0;
+  };
+  // Reads field lines from b[pos, n) through the blank line into spans_; pos ends past it.
+  // header_count_ is left as it was: a caller that declines leaves the table to llhttp.
+  bool read_plain_fields(const unsigned char* b, size_t& pos, size_t n, PlainFields& fields);
+  // Sets what llhttp and the callbacks would have left for a head read by a fast path.
+  void finish_plain_head(const PlainFields& fields, size_t head_bytes, bool bodiless);
   Event feed_fast_body(const char* data, size_t len, size_t& consumed);
-  bool plain_responses_ = true;
+  bool plain_fast_path_ = true;
+  // The next message may be read by a fast path: nothing yet, or the last one was keep-alive
+  // (after a close or an upgrade, llhttp alone knows what may follow).
+  bool plain_next_ = true;
+  bool own_input_ = false;   // set_own_input
   bool fast_body_ = false;
-  bool fast_flags_ = false;  // parser_'s flags were set by feed_plain_response
+  bool fast_flags_ = false;  // parser_'s flags were set by a fast path
 
   enum Flags : uint8_t {
     kExpectContinue = 1,
@@ -196,9 +218,9 @@ class RequestParser final : public MessageParser {
   explicit RequestParser(ParserContext* context) : MessageParser(Kind::kRequest) { init(context); }
 
   RequestParser* next_free = nullptr;  // HttpShard's pool of parsers
-  // The requests fed are the gateway's own writing (an HTTP/2 stream's, from fields the HTTP/2
-  // session checked): a whole bodiless head in one piece is read without llhttp when nothing in
-  // it needs llhttp's judgement; anything else still goes through llhttp. Until reset().
+  // The requests fed are the gateway's own writing (an HTTP/2 stream's: one request, which says
+  // Connection: close): the fast path takes a close, which it otherwise leaves to llhttp (llhttp
+  // must know that nothing may follow it). Until reset().
   void set_own_input(bool own) { own_input_ = own; }
   // After kHead: normalises the target's path in place (ringgate/http/path.h), so path(),
   // target() and query() give the normalised form from here on; `flags` gets the PathFlag bits
@@ -228,8 +250,6 @@ inline bool plain_content_length(std::string_view value, uint64_t& out) {
 class ResponseParser final : public MessageParser {
  public:
   ResponseParser() : MessageParser(Kind::kResponse) {}
-  // Off: every response through llhttp (tests compare the two ways).
-  void set_plain_fast_path(bool on) { plain_responses_ = on; }
   int status() const { return parser_status(); }
   // The request was HEAD: the response has no body, whatever its Content-Length says.
   void set_head_request(bool head) { skip_body_ = head; }

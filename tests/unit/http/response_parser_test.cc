@@ -166,6 +166,27 @@ TEST_F(ResponseParserTest, PlainResponsesReadAsLlhttpDoes) {
   }
 }
 
+TEST_F(ResponseParserTest, CommonResponsesAreReadWithoutLlhttp) {
+  const std::string all =
+      "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 05 Dec 2026 04:58:00 GMT\r\n"
+      "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n"
+      "{}"
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+      "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n";
+  std::vector<bool> plain;
+  size_t off = 0;
+  while (off < all.size()) {
+    size_t consumed = 0;
+    const auto ev = parser_.feed(all.data() + off, all.size() - off, consumed);
+    off += consumed;
+    ASSERT_NE(ev, MessageParser::Event::kError) << parser_.error().reason;
+    if (ev == MessageParser::Event::kHead) {
+      plain.push_back(parser_.read_plain());
+    }
+  }
+  EXPECT_EQ(plain, (std::vector<bool>{true, false, true}));
+}
+
 TEST_F(ResponseParserTest, APlainResponseCutShortIsAnError) {
   Seen s = run({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234"}, true);
   EXPECT_EQ(s.statuses, (std::vector<int>{200}));
