@@ -234,6 +234,67 @@ class HeadWriter {
   HeadWriter(char* out, size_t cap) : begin_(out), pos_(out), end_(out + cap) {}
 
   void put(std::string_view s) {
+    if (run_begin_ != nullptr) {
+      flush_run();
+    }
+    copy(s);
+  }
+
+  // "name: value" and CRLF, with one check of the room left.
+  void put_header(std::string_view name, std::string_view value) {
+    if (run_begin_ != nullptr) {
+      flush_run();
+    }
+    if (full_) {
+      return;
+    }
+    if (static_cast<size_t>(end_ - pos_) < name.size() + value.size() + 4) {
+      full_ = true;
+      return;
+    }
+    std::memcpy(pos_, name.data(), name.size());
+    pos_ += name.size();
+    *pos_++ = ':';
+    *pos_++ = ' ';
+    if (!value.empty()) {
+      std::memcpy(pos_, value.data(), value.size());
+      pos_ += value.size();
+    }
+    *pos_++ = '\r';
+    *pos_++ = '\n';
+  }
+
+  // A header passed through unchanged: its received line (name, colon, OWS, value) is copied
+  // when name and value are views into one head, as the parser's always are. Lines that follow
+  // one another there (only CRLF between one's value and the next one's name) are gathered into
+  // one run and copied at once.
+  void put_received(std::string_view name, std::string_view value) {
+    const char* end = value.data() + value.size();
+    if (value.empty() || value.data() <= name.data() || end - name.data() >= 65536) {
+      put_header(name, value);
+      return;
+    }
+    if (run_begin_ != nullptr && name.data() == run_end_ + 2 && run_end_[0] == '\r' &&
+        run_end_[1] == '\n') {
+      run_end_ = end;
+      return;
+    }
+    if (run_begin_ != nullptr) {
+      flush_run();
+    }
+    run_begin_ = name.data();
+    run_end_ = end;
+  }
+
+  size_t finish() {
+    if (run_begin_ != nullptr) {
+      flush_run();
+    }
+    return full_ ? 0 : static_cast<size_t>(pos_ - begin_);
+  }
+
+ private:
+  void copy(std::string_view s) {
     if (full_) {
       return;
     }
@@ -247,31 +308,18 @@ class HeadWriter {
     }
   }
 
-  void put_header(std::string_view name, std::string_view value) {
-    put(name);
-    put(": ");
-    put(value);
-    put("\r\n");
+  // The gathered lines, with the CRLF that ends the last of them.
+  void flush_run() {
+    copy(std::string_view(run_begin_, static_cast<size_t>(run_end_ - run_begin_)));
+    copy("\r\n");
+    run_begin_ = nullptr;
   }
 
-  // A header passed through unchanged: its received line (name, colon, OWS, value) is copied in
-  // one piece when name and value are views into one head, as the parser's always are.
-  void put_received(std::string_view name, std::string_view value) {
-    const char* end = value.data() + value.size();
-    if (!value.empty() && value.data() > name.data() && end - name.data() < 65536) {
-      put(std::string_view(name.data(), static_cast<size_t>(end - name.data())));
-      put("\r\n");
-    } else {
-      put_header(name, value);
-    }
-  }
-
-  size_t finish() const { return full_ ? 0 : static_cast<size_t>(pos_ - begin_); }
-
- private:
   char* begin_;
   char* pos_;
   char* end_;
+  const char* run_begin_ = nullptr;  // received lines not yet copied: [run_begin_, run_end_)
+  const char* run_end_ = nullptr;
   bool full_ = false;
 };
 
@@ -488,7 +536,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
       case Field::kHost:
         if (i == s.host) {
           if (forward.host.empty()) {
-            w.put_header(name, value);
+            w.put_received(name, value);
           } else {
             w.put_header("Host", forward.host);
           }
@@ -496,7 +544,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
         break;
       case Field::kContentLength:
         if (forward.framing != BodyFraming::kChunked) {
-          w.put_header(name, value);
+          w.put_received(name, value);
         }
         break;
       case Field::kXForwardedProto:
@@ -571,7 +619,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
         break;
       case Field::kContentLength:
         if (!drop_length) {
-          w.put_header(name, value);
+          w.put_received(name, value);
         }
         break;
       default:

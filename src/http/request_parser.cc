@@ -106,6 +106,7 @@ void MessageParser::begin_message(const char* data) {
   head_base_ = data;
   spans_ = context_->shared_spans;
   url_off_ = url_len_ = 0;
+  path_len_ = kPathUnknown;
   head_bytes_ = 0;
   header_count_ = 0;
   host_index_ = -1;
@@ -852,20 +853,28 @@ bool RequestParser::normalize_path(uint8_t* flags) {
     const size_t query = url_len_ - p.size();  // "?..." or nothing
     std::memmove(at + r.path.size(), at + p.size(), query);
     url_len_ = static_cast<uint32_t>(r.path.size() + query);
+    path_len_ = static_cast<uint32_t>(r.path.size());
   }
   return true;
 }
 
+uint32_t MessageParser::path_length() const {
+  if (path_len_ == kPathUnknown) {
+    const std::string_view t = target();
+    const size_t q = t.find('?');
+    path_len_ = static_cast<uint32_t>(q == std::string_view::npos ? t.size() : q);
+  }
+  return path_len_;
+}
+
 std::string_view MessageParser::path() const {
-  std::string_view t = target();
-  size_t q = t.find('?');
-  return q == std::string_view::npos ? t : t.substr(0, q);
+  return target().substr(0, path_length());
 }
 
 std::string_view MessageParser::query() const {
-  std::string_view t = target();
-  size_t q = t.find('?');
-  return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+  const std::string_view t = target();
+  const uint32_t p = path_length();
+  return p == t.size() ? std::string_view() : t.substr(p + 1);
 }
 
 std::string_view MessageParser::header(std::string_view name) const {

@@ -199,6 +199,11 @@ class MessageParser {
   uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;
+  // The target's path length (up to '?'), found once per message (path() and query() are asked
+  // for several times per request).
+  static constexpr uint32_t kPathUnknown = UINT32_MAX;
+  mutable uint32_t path_len_ = kPathUnknown;
+  uint32_t path_length() const;
   uint32_t head_bytes_ = 0;
   uint16_t header_count_ = 0;
   int16_t host_index_ = -1;

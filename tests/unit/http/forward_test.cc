@@ -547,6 +547,19 @@ TEST_F(ForwardResponseTest, DropsHopByHopHeaders) {
   EXPECT_EQ(write(f), "HTTP/1.1 200 OK\r\nX-End: 2\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
+// Received lines are copied in runs of lines that follow one another: a dropped line, trailing
+// whitespace or a bare empty value ends a run, and what follows still comes out in order.
+TEST_F(ForwardResponseTest, PassedLinesKeepTheirOrderAroundDroppedOnes) {
+  parse(
+      "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nConnection: keep-alive, X-Hop\r\nC: 3\r\n"
+      "X-Hop: no\r\nD: 4\r\nE: 5   \r\nF: 6\r\nG:\r\nH: 8\r\nContent-Length: 0\r\n\r\n");
+  ForwardResponse f;
+  f.extra = "X-Extra: e\r\n";
+  EXPECT_EQ(write(f),
+            "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: \r\nH: 8\r\n"
+            "Content-Length: 0\r\nX-Extra: e\r\n\r\n");
+}
+
 TEST_F(ForwardResponseTest, ConnectionCannotStripContentLength) {
   parse(
       "HTTP/1.1 200 OK\r\nConnection: Content-Length, X-A\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n");
