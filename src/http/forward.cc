@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ringgate/core/method.h"
+#include "ringgate/http/fields.h"
 #include "ringgate/http/response.h"
 
 namespace ringgate {
@@ -64,85 +69,12 @@ bool any_list_element(std::string_view list, Fn fn) {
   return false;
 }
 
-// Headers with a rule of their own. Everything else passes unless Connection names it.
-enum class Field : uint8_t {
-  kOther,
-  kConnection,
-  kKeepAlive,
-  kProxyConnection,
-  kTe,
-  kTrailer,
-  kTransferEncoding,
-  kUpgrade,
-  kProxyAuthorization,
-  kHost,
-  kContentLength,
-  kXForwardedFor,
-  kXForwardedProto,
-  kXForwardedHost,
-  kXRequestId,
-  kTraceparent,
-  kTracestate,
-};
+using Field = FieldRule;
 
-struct KnownField {
-  std::string_view name;  // lower-case
-  Field field;
-};
-
-constexpr KnownField kKnownFields[] = {
-    {"host", Field::kHost},
-    {"connection", Field::kConnection},
-    {"keep-alive", Field::kKeepAlive},
-    {"proxy-connection", Field::kProxyConnection},
-    {"te", Field::kTe},
-    {"trailer", Field::kTrailer},
-    {"transfer-encoding", Field::kTransferEncoding},
-    {"upgrade", Field::kUpgrade},
-    {"proxy-authorization", Field::kProxyAuthorization},
-    {"content-length", Field::kContentLength},
-    {"x-forwarded-for", Field::kXForwardedFor},
-    {"x-forwarded-proto", Field::kXForwardedProto},
-    {"x-forwarded-host", Field::kXForwardedHost},
-    {"x-request-id", Field::kXRequestId},
-    {"traceparent", Field::kTraceparent},
-    {"tracestate", Field::kTracestate},
-};
-
-// At most three known names share a length: one comparison to three per header.
-Field classify(std::string_view name) {
-  auto is = [name](std::string_view lower, Field f, Field otherwise = Field::kOther) {
-    return iequals(name, lower) ? f : otherwise;
-  };
-  switch (name.size()) {
-    case 2:
-      return is("te", Field::kTe);
-    case 4:
-      return is("host", Field::kHost);
-    case 7:
-      return is("trailer", Field::kTrailer, is("upgrade", Field::kUpgrade));
-    case 10:
-      return is("connection", Field::kConnection,
-                is("keep-alive", Field::kKeepAlive, is("tracestate", Field::kTracestate)));
-    case 11:
-      return is("traceparent", Field::kTraceparent);
-    case 12:
-      return is("x-request-id", Field::kXRequestId);
-    case 14:
-      return is("content-length", Field::kContentLength);
-    case 15:
-      return is("x-forwarded-for", Field::kXForwardedFor);
-    case 16:
-      return is("proxy-connection", Field::kProxyConnection,
-                is("x-forwarded-host", Field::kXForwardedHost));
-    case 17:
-      return is("transfer-encoding", Field::kTransferEncoding,
-                is("x-forwarded-proto", Field::kXForwardedProto));
-    case 19:
-      return is("proxy-authorization", Field::kProxyAuthorization);
-    default:
-      return Field::kOther;
-  }
+// The rule of field i of a parsed head: looked up only where the parser's fast path found one
+// (MessageParser::field_ruled), or for a head llhttp read.
+Field classify(const MessageParser& m, int i) {
+  return m.field_ruled(i) ? field_rule(m.header_name(i)) : Field::kOther;
 }
 
 // True when a Connection header at or after `first_connection` lists `name`.
@@ -170,7 +102,7 @@ class ConnectionTokens {
       : message_(m), first_(first_connection) {
     for (int i = first_connection < 0 ? m.header_count() : first_connection; i < m.header_count();
          ++i) {
-      if (!iequals(m.header_name(i), "connection")) {
+      if (!m.field_ruled(i) || !iequals(m.header_name(i), "connection")) {
         continue;
       }
       any_list_element(m.header_value(i), [this](std::string_view token) {
@@ -178,7 +110,7 @@ class ConnectionTokens {
           overflow_ = true;
           return true;
         }
-        tokens_[count_++] = token;
+        tokens_[count_++] = Token{token.data(), token.size()};
         return false;
       });
     }
@@ -190,7 +122,7 @@ class ConnectionTokens {
       return named_by_connection(message_, first_, name);
     }
     for (size_t i = 0; i < count_; ++i) {
-      if (iequals_both(tokens_[i], name)) {
+      if (iequals_both(std::string_view(tokens_[i].data, tokens_[i].size), name)) {
         return true;
       }
     }
@@ -199,9 +131,14 @@ class ConnectionTokens {
 
  private:
   static constexpr size_t kMax = 16;
+  // Plain pointer and size, so that the array is not cleared on every head: [0, count_) is set.
+  struct Token {
+    const char* data;
+    size_t size;
+  };
   const MessageParser& message_;
   int first_;
-  std::string_view tokens_[kMax];
+  Token tokens_[kMax];
   size_t count_ = 0;
   bool overflow_ = false;
 };
@@ -338,7 +275,7 @@ RequestScan scan_request(const MessageParser& m) {
   RequestScan s;
   bool seen_request_id = false;
   for (int i = 0; i < m.header_count(); ++i) {
-    switch (classify(m.header_name(i))) {
+    switch (classify(m, i)) {
       case Field::kConnection:
         if (s.first_connection < 0) {
           s.first_connection = i;
@@ -381,7 +318,7 @@ RequestScan scan_request(const MessageParser& m) {
 // The first Connection header's index, or -1.
 int first_connection(const MessageParser& m) {
   for (int i = 0; i < m.header_count(); ++i) {
-    if (iequals(m.header_name(i), "connection")) {
+    if (m.field_ruled(i) && iequals(m.header_name(i), "connection")) {
       return i;
     }
   }
@@ -396,21 +333,6 @@ uint64_t mix64(uint64_t z) {
 }
 
 constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;  // odd: multiplying by it is a bijection
-
-// Eight lower-case hex digits of `v`, most significant first, computed for all eight at once.
-void put_hex32(uint32_t v, char* out) {
-  uint64_t x = v;
-  // Spread the nibbles into bytes: the i-th most significant nibble lands in the i-th most
-  // significant byte; the byte swap below then puts it at out[i].
-  x = ((x & 0xffff0000ull) << 16) | (x & 0x0000ffffull);
-  x = ((x & 0x0000ff000000ff00ull) << 8) | (x & 0x000000ff000000ffull);
-  x = ((x & 0x00f000f000f000f0ull) << 4) | (x & 0x000f000f000f000full);
-  // Each byte holds 0..15: add '0', and 'a' - '0' - 10 more where it is 10 or above.
-  const uint64_t letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
-  x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
-  x = __builtin_bswap64(x);
-  std::memcpy(out, &x, 8);
-}
 
 // A header the gateway sets itself for this request.
 bool dropped(const ForwardRequest& forward, std::string_view name) {
@@ -514,7 +436,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
   for (int i = 0; i < request.header_count(); ++i) {
     const std::string_view name = request.header_name(i);
     const std::string_view value = request.header_value(i);
-    switch (classify(name)) {
+    switch (classify(request, i)) {
       case Field::kConnection:
       case Field::kKeepAlive:
       case Field::kProxyConnection:
@@ -570,6 +492,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
           w.put_received(name, value);
         }
         break;
+      case Field::kExpect:
       case Field::kOther:
         if (!tokens.names(name) && !dropped(forward, name)) {
           w.put_received(name, value);
@@ -604,7 +527,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   for (int i = 0; i < response.header_count(); ++i) {
     const std::string_view name = response.header_name(i);
     const std::string_view value = response.header_value(i);
-    switch (classify(name)) {
+    switch (classify(response, i)) {
       case Field::kConnection:
       case Field::kKeepAlive:
       case Field::kProxyConnection:
@@ -695,8 +618,26 @@ size_t write_chunk_size_line(char* out, size_t n) {
 }
 
 void write_hex64(uint64_t v, char* out) {
-  put_hex32(static_cast<uint32_t>(v >> 32), out);
-  put_hex32(static_cast<uint32_t>(v), out + 8);
+#if defined(__SSE2__)
+  // Bytes most significant first, each split into its two nibbles (high one first), then each
+  // nibble to its digit: '0' + n, and 'a' - '0' - 10 more where n is 10 or above.
+  const __m128i bytes = _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(v)));
+  const __m128i low_nibble = _mm_set1_epi8(0x0f);
+  const __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble);
+  const __m128i low = _mm_and_si128(bytes, low_nibble);
+  const __m128i nibbles = _mm_unpacklo_epi8(high, low);
+  const __m128i letters = _mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9));
+  const __m128i digits =
+      _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')),
+                   _mm_and_si128(letters, _mm_set1_epi8('a' - '0' - 10)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), digits);
+#else
+  static const char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    out[i] = kHex[v & 15];
+    v >>= 4;
+  }
+#endif
 }
 
 RequestIdGenerator::RequestIdGenerator(uint64_t seed, unsigned shard)

@@ -8,6 +8,7 @@
 #endif
 
 #include "ringgate/core/ascii.h"
+#include "ringgate/http/fields.h"
 #include "ringgate/http/path.h"
 
 namespace ringgate {
@@ -107,6 +108,7 @@ void MessageParser::begin_message(const char* data) {
   spans_ = context_->shared_spans;
   url_off_ = url_len_ = 0;
   path_len_ = kPathUnknown;
+  ruled_ = ~uint64_t{0};
   head_bytes_ = 0;
   header_count_ = 0;
   host_index_ = -1;
@@ -519,54 +521,45 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
                            value.back() == '\t')) {
       return false;  // whitespace llhttp would trim
     }
-    switch (name.size()) {  // the names llhttp or the callbacks act on, by length first
-      case 4:
-        if (kind_ == Kind::kRequest && iequals(name, "host")) {
-          if (fields.host >= 0) {
-            return false;  // the callbacks' error
+    const FieldRule rule = field_rule(name);
+    if (rule != FieldRule::kOther) {
+      if (count < 64) {
+        fields.ruled |= uint64_t{1} << count;
+      }
+      switch (rule) {  // what llhttp or the callbacks act on
+        case FieldRule::kHost:
+          if (kind_ == Kind::kRequest) {
+            if (fields.host >= 0) {
+              return false;  // the callbacks' error
+            }
+            fields.host = count;
           }
-          fields.host = count;
-        }
-        break;
-      case 6:
-        if (kind_ == Kind::kRequest && iequals(name, "expect")) {
+          break;
+        case FieldRule::kExpect:
+          if (kind_ == Kind::kRequest) {
+            return false;
+          }
+          break;
+        case FieldRule::kUpgrade:
+        case FieldRule::kProxyConnection:
+        case FieldRule::kTransferEncoding:
           return false;
-        }
-        break;
-      case 7:
-        if (iequals(name, "upgrade")) {
-          return false;
-        }
-        break;
-      case 10:
-        if (iequals(name, "connection")) {
+        case FieldRule::kConnection:
           if (iequals(value, "close")) {
             fields.close = true;
           } else if (!iequals(value, "keep-alive")) {
             return false;
           }
-        }
-        break;
-      case 14:
-        if (iequals(name, "content-length")) {
+          break;
+        case FieldRule::kContentLength:
           if (fields.has_length || !plain_content_length(value, fields.length)) {
             return false;
           }
           fields.has_length = true;
-        }
-        break;
-      case 16:
-        if (iequals(name, "proxy-connection")) {
-          return false;
-        }
-        break;
-      case 17:
-        if (iequals(name, "transfer-encoding")) {
-          return false;
-        }
-        break;
-      default:
-        break;
+          break;
+        default:
+          break;
+      }
     }
     spans_[count++] =
         HeaderSpan{static_cast<uint32_t>(name_at), static_cast<uint32_t>(name.size()),
@@ -585,6 +578,7 @@ void MessageParser::finish_plain_head(const PlainFields& fields, size_t head_byt
   parser_.upgrade = 0;
   fast_flags_ = true;
   header_count_ = static_cast<uint16_t>(fields.count);
+  ruled_ = fields.ruled;
   head_bytes_ = static_cast<uint32_t>(head_bytes);
   keep_alive_ = !fields.close;
   plain_next_ = keep_alive_;

@@ -104,6 +104,10 @@ class MessageParser {
   uint32_t head_bytes() const { return head_bytes_; }
   // The current message was read by a fast path, without llhttp (tests).
   bool read_plain() const { return fast_flags_; }
+  // False when header i is known to have no FieldRule (http/fields.h), so that a writer need not
+  // look its name up: what a fast path learnt while reading the head. True for every field of a
+  // head llhttp read, and past the 64th.
+  bool field_ruled(int i) const { return i >= 64 || ((ruled_ >> i) & 1) != 0; }
 
   void set_body_sink(BodySink* sink) { body_sink_ = sink; }
   // After kHead: copies the head's bytes and its header table into a scratch block of this
@@ -155,7 +159,8 @@ class MessageParser {
   bool feed_plain_response(const char* data, size_t len, size_t& consumed);
   // What the field lines said that framing depends on.
   struct PlainFields {
-    int count = 0;  // fields read (in spans_)
+    uint64_t ruled = 0;  // bit i: field i has a FieldRule
+    int count = 0;       // fields read (in spans_)
     int host = -1;  // index of the Host field
     bool has_length = false;
     bool close = false;  // Connection: close
@@ -197,6 +202,7 @@ class MessageParser {
   bool trailers_dropped_ = false;
   void add_trailer(const char* data, size_t n);
   uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
+  uint64_t ruled_ = ~uint64_t{0};  // field_ruled(): bit i for field i
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;
   // The target's path length (up to '?'), found once per message (path() and query() are asked
