@@ -211,7 +211,12 @@ class HeadWriter {
       put_header(name, value);
       return;
     }
-    if (run_begin_ != nullptr && name.data() == run_end_ + 2 && run_end_[0] == '\r' &&
+    put_lines(name.data(), end);
+  }
+
+  // Received lines [begin, end), the CRLF after the last one left out, added to the run.
+  void put_lines(const char* begin, const char* end) {
+    if (run_begin_ != nullptr && begin == run_end_ + 2 && run_end_[0] == '\r' &&
         run_end_[1] == '\n') {
       run_end_ = end;
       return;
@@ -219,7 +224,7 @@ class HeadWriter {
     if (run_begin_ != nullptr) {
       flush_run();
     }
-    run_begin_ = name.data();
+    run_begin_ = begin;
     run_end_ = end;
   }
 
@@ -260,6 +265,16 @@ class HeadWriter {
   bool full_ = false;
 };
 
+// Fields `from` up to the next one with a rule of a plain keep-alive head (plain_keep_alive):
+// they pass as received, and their lines follow one another there, so they go as one run.
+// Returns the index of that next field.
+int put_unruled_fields(HeadWriter& w, const MessageParser& m, int from) {
+  const int to = m.next_ruled_field(from + 1);
+  const std::string_view last = m.header_value(to - 1);  // where a fast path found it, if empty
+  w.put_lines(m.header_name(from).data(), last.data() + last.size());
+  return to;
+}
+
 // What the request writer must know before the first header goes out.
 struct RequestScan {
   int first_connection = -1;
@@ -274,7 +289,7 @@ struct RequestScan {
 RequestScan scan_request(const MessageParser& m) {
   RequestScan s;
   bool seen_request_id = false;
-  for (int i = 0; i < m.header_count(); ++i) {
+  for (int i = m.next_ruled_field(0); i < m.header_count(); i = m.next_ruled_field(i + 1)) {
     switch (classify(m, i)) {
       case Field::kConnection:
         if (s.first_connection < 0) {
@@ -317,8 +332,8 @@ RequestScan scan_request(const MessageParser& m) {
 
 // The first Connection header's index, or -1.
 int first_connection(const MessageParser& m) {
-  for (int i = 0; i < m.header_count(); ++i) {
-    if (m.field_ruled(i) && iequals(m.header_name(i), "connection")) {
+  for (int i = m.next_ruled_field(0); i < m.header_count(); i = m.next_ruled_field(i + 1)) {
+    if (iequals(m.header_name(i), "connection")) {
       return i;
     }
   }
@@ -409,7 +424,9 @@ void put_gateway_lines(HeadWriter& w, const MessageParser& request, const Forwar
 size_t write_forward_request_head(const MessageParser& request, const ForwardRequest& forward,
                                   char* out, size_t cap, std::string_view* request_id_used) {
   const RequestScan s = scan_request(request);
-  const ConnectionTokens tokens(request, s.first_connection);
+  // A plain keep-alive head's Connection names keep-alive at most, which has its own rule.
+  const bool plain = request.plain_keep_alive();
+  const ConnectionTokens tokens(request, plain ? -1 : s.first_connection);
   std::string_view id_used;
   if (s.request_id >= 0) {
     id_used = request.header_value(s.request_id);
@@ -433,7 +450,12 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
   if (s.host < 0) {
     w.put_header("Host", forward.host);
   }
+  const bool blocks = plain && forward.drop == nullptr;
   for (int i = 0; i < request.header_count(); ++i) {
+    if (blocks && !request.field_ruled(i)) {
+      i = put_unruled_fields(w, request, i) - 1;
+      continue;
+    }
     const std::string_view name = request.header_name(i);
     const std::string_view value = request.header_value(i);
     switch (classify(request, i)) {
@@ -512,7 +534,8 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   if (status < 100 || status > 999) {
     return 0;
   }
-  const ConnectionTokens tokens(response, first_connection(response));
+  const bool plain = response.plain_keep_alive();
+  const ConnectionTokens tokens(response, plain ? -1 : first_connection(response));
   const bool drop_length =
       forward.framing == BodyFraming::kChunked || forward.framing == BodyFraming::kUntilClose;
 
@@ -524,7 +547,12 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   w.put(std::string_view(code, sizeof code));
   w.put(reason_phrase(status));
   w.put("\r\n");
+  const bool blocks = plain && forward.drop_count == 0;
   for (int i = 0; i < response.header_count(); ++i) {
+    if (blocks && !response.field_ruled(i)) {
+      i = put_unruled_fields(w, response, i) - 1;
+      continue;
+    }
     const std::string_view name = response.header_name(i);
     const std::string_view value = response.header_value(i);
     switch (classify(response, i)) {

@@ -8,6 +8,7 @@
 
 #include <llhttp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -108,6 +109,19 @@ class MessageParser {
   // look its name up: what a fast path learnt while reading the head. True for every field of a
   // head llhttp read, and past the 64th.
   bool field_ruled(int i) const { return i >= 64 || ((ruled_ >> i) & 1) != 0; }
+  // The first field at or after `from` for which field_ruled() holds; header_count() if none.
+  int next_ruled_field(int from) const {
+    if (from >= 64) {
+      return std::min<int>(from, header_count_);
+    }
+    const uint64_t rest = ruled_ >> from;
+    return rest == 0 ? std::min<int>(64, header_count_)
+                     : std::min<int>(from + __builtin_ctzll(rest), header_count_);
+  }
+  // A head read by a fast path that stays open: every field without a rule passes as received,
+  // since Connection names nothing but keep-alive, and its field lines follow one another
+  // with nothing but CRLF between them.
+  bool plain_keep_alive() const { return fast_flags_ && keep_alive_; }
 
   void set_body_sink(BodySink* sink) { body_sink_ = sink; }
   // After kHead: copies the head's bytes and its header table into a scratch block of this

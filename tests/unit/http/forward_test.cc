@@ -104,6 +104,7 @@ TEST_F(ForwardRequestTest, SameHeadWhicheverWayItWasRead) {
       "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-Other: 2\r\n\r\nabc",
       "GET /b HTTP/1.1\r\nHost: h\r\nKeep-Alive: 5\r\nTE: trailers, deflate\r\nTrailer: x\r\n"
       "Proxy-Authorization: p\r\n\r\n",
+      "GET /c HTTP/1.1\r\nX-Empty: \r\nHost: h\r\nX-Mid: 1\r\nX-Mid-2: 2\r\nX-End: \r\n\r\n",
   };
   for (const std::string& head : heads) {
     for (const uint32_t trusted : {0u, 1u}) {
@@ -603,6 +604,7 @@ TEST_F(ForwardResponseTest, SameHeadWhicheverWayItWasRead) {
       "HTTP/1.1 200 OK\r\nclose: x\r\nX-A: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
       "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-Sum\r\n"
       "Content-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nA: \r\nContent-Length: 0\r\nB: \r\nC: 3\r\n\r\n",
       "HTTP/1.1 200 OK\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nX-Request-Id: r\r\n"
       "traceparent: t\r\ntracestate: s\r\nProxy-Authorization: p\r\nExpect: e\r\n"
       "Content-Length: 0\r\n\r\n",
