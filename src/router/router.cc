@@ -324,7 +324,9 @@ struct Walk {
   uint64_t allowed = 0;
   int best_params = 0;
   PathParam* params;
-  std::string_view captures[kMaxPathParams];  // [0, captured) on the current walk
+  union {  // [0, captured) on the current walk; left unset, not cleared per request
+    std::string_view captures[kMaxPathParams];
+  };
 
   // A route whose path matched: it wins when its host and method match and it comes first.
   bool consider(const CompiledRoute& route) {
