@@ -209,7 +209,18 @@ int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
     return r->fail(ErrorKind::kMalformed, "header value without a name");
   }
   HeaderSpan& s = r->spans_[r->header_count_ - 1];
-  if (s.value_len == 0 && n > 0) {
+  if (n == 0) {
+    // An empty value is reported at the start of the next line, past the CRLF that ends it: the
+    // value (and the head so far) ends before that CRLF.
+    const size_t pos = static_cast<size_t>(at - r->head_base_);
+    const size_t end = pos >= 2 ? pos - 2 : pos;
+    if (s.value_len == 0) {
+      s.value_off = static_cast<uint32_t>(end);
+    }
+    r->head_bytes_ = std::max(r->head_bytes_, static_cast<uint32_t>(end));
+    return 0;
+  }
+  if (s.value_len == 0) {
     // (An empty value arrives as n == 0 at the start of the next line: nothing to check.)
     // llhttp skips a CRLF + SP between the colon and the value as leading whitespace: that is
     // obs-fold with an empty first line, invisible in the value itself.

@@ -1,6 +1,8 @@
 // libFuzzer target for RequestParser: feeds the input the way a connection does, split into
 // pieces that each live in their own heap buffer (freed as soon as the parser is done with them,
 // as ring buffers are recycled), so AddressSanitizer catches any view that outlives its bytes.
+// Every input is read twice, with the fast path (heads of the common shape read without llhttp)
+// and without it: the two must report the same events, fields, framing and errors.
 //
 // Input layout: byte 0 = k (number of split bytes, k % 4), then k split bytes, then the stream.
 // Piece i has length split[i % k] (a split byte of 0 means "the rest"); k = 0 → one piece.
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -129,17 +132,24 @@ void check_head(const Fixture& f, const Piece& piece, const RequestParser& p) {
   }
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) {
-    return 0;
+// What a consumer reads of a head, written out for the two readings' comparison.
+void describe_head(const RequestParser& p, std::string& trace) {
+  trace += "head " + std::to_string(p.method()) + " " + std::string(p.target()) + " 1." +
+           std::to_string(p.http_minor()) + " host=" + std::string(p.host()) +
+           " body=" + std::to_string(p.has_body()) + " cl=" + std::to_string(p.has_content_length()) +
+           ":" + std::to_string(p.content_length()) + " chunked=" + std::to_string(p.chunked()) +
+           " ka=" + std::to_string(p.keep_alive()) + " upgrade=" + std::to_string(p.upgrade()) +
+           " expect=" + std::to_string(p.expect_continue()) +
+           " bytes=" + std::to_string(p.head_bytes());
+  for (int i = 0; i < p.header_count(); ++i) {
+    trace += " [" + std::string(p.header_name(i)) + "=" + std::string(p.header_value(i)) + "]";
   }
+  trace += "\n";
+}
+
+void read_input(const uint8_t* data, size_t size, bool fast, std::string& trace) {
   Fixture& f = fixture();
   const size_t k = data[0] % 4;
-  if (size < 1 + k) {
-    return 0;
-  }
   const uint8_t* split = data + 1;
   const uint8_t* stream = data + 1 + k;
   size_t remaining = size - 1 - k;
@@ -148,6 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     RequestParser parser;
     parser.init(&f.ctx);
+    parser.set_plain_fast_path(fast);
     parser.set_body_sink(&sink);
     bool dead = false;
     size_t piece_index = 0;
@@ -182,6 +193,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (ev == RequestParser::Event::kHead) {
           ++heads;
           check_head(f, piece, parser);
+          describe_head(parser, trace);
           if (verbose()) {
             std::fprintf(stderr, "  head: method=%d target=[%.*s] headers=%d host=[%.*s] body=%d\n",
                          parser.method(), static_cast<int>(parser.target().size()),
@@ -197,6 +209,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           FUZZ_CHECK(parser.body_bytes() <= f.limits.body_bytes);
           FUZZ_CHECK(sink.bytes == parser.body_bytes());
           g_sink = g_sink + parser.keep_alive();
+          trace += "complete body=" + std::to_string(parser.body_bytes()) +
+                   " ka=" + std::to_string(parser.keep_alive()) + "\n";
           if (verbose()) {
             std::fprintf(stderr, "  complete: body=%llu keep_alive=%d\n",
                          static_cast<unsigned long long>(parser.body_bytes()), parser.keep_alive());
@@ -206,6 +220,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           const int status = ringgate::error_status(parser.error().error());
           FUZZ_CHECK(status >= 400 && status < 600);
           FUZZ_CHECK(parser.error().reason != nullptr);
+          trace += "error " + std::to_string(status) + "\n";
           if (verbose()) {
             std::fprintf(stderr, "  error: %d %s\n", status, parser.error().reason);
           }
@@ -223,9 +238,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       std::free(buf);
     }
+    trace += parser.in_message() ? "in message\n" : "between messages\n";
     parser.release();
     FUZZ_CHECK(f.pool->in_use() == 0);
   }
   FUZZ_CHECK(f.pool->in_use() == 0);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0 || size < 1 + size_t{data[0]} % 4) {
+    return 0;
+  }
+  std::string fast;
+  std::string slow;
+  read_input(data, size, true, fast);
+  read_input(data, size, false, slow);
+  if (fast != slow && verbose()) {
+    std::fprintf(stderr, "fast path:\n%s\nllhttp:\n%s\n", fast.c_str(), slow.c_str());
+  }
+  FUZZ_CHECK(fast == slow);
   return 0;
 }
