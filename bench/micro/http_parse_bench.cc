@@ -85,6 +85,20 @@ void BM_ParseGet(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseGet);
 
+// What wrk sends in bench/run: the smallest head a client sends.
+void BM_ParseSmallGet(benchmark::State& state) {
+  static const std::string kSmall = "GET /bench HTTP/1.1\r\nHost: 127.0.0.1:18080\r\n\r\n";
+  Harness h;
+  for (auto _ : state) {
+    if (h.feed(kSmall.data(), kSmall.size()) != 1) {
+      state.SkipWithError("expected one request");
+      break;
+    }
+  }
+  set_counters(state, 1);
+}
+BENCHMARK(BM_ParseSmallGet);
+
 void BM_ParsePipelined16(benchmark::State& state) {
   Harness h;
   std::string piece;
