@@ -17,6 +17,8 @@
 
 namespace ringgate {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 bool idempotent_method(std::string_view m) {
@@ -360,7 +362,7 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
   }
   // Host comes right after the request line: with `host: endpoint` the ProxyCall writes the
   // endpoint of each try there (start_backend), so it is left empty here.
-  request_.append(" HTTP/1.1\r\nHost: ");
+  request_.append(" HTTP/1.1\r\nHost: "sv);
   switch (rb.upstream.host) {
     case HostPolicy::kPreserve:
       request_.append(host_);
@@ -371,26 +373,26 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
       request_.append(rb.upstream.host_value);
       break;
   }
-  request_.append("\r\n");
+  request_.append("\r\n"sv);
   for (size_t i = 0; i < cfg.headers.size(); ++i) {
-    request_.append(cfg.headers[i].name).append(": ");
+    request_.append(cfg.headers[i].name).append(": "sv);
     if (!aggregate::render(rb.headers[i], aggregate::Target::kHeader, *this, request_, why)) {
       return false;
     }
-    request_.append("\r\n");
+    request_.append("\r\n"sv);
   }
-  request_.append("X-Forwarded-For: ").append(peer_).append("\r\nX-Forwarded-Proto: http\r\n");
+  request_.append("X-Forwarded-For: "sv).append(peer_).append("\r\nX-Forwarded-Proto: http\r\n"sv);
   if (!host_.empty()) {
-    request_.append("X-Forwarded-Host: ").append(host_).append("\r\n");
+    request_.append("X-Forwarded-Host: "sv).append(host_).append("\r\n"sv);
   }
-  request_.append("X-Request-Id: ").append(request_id_).append("\r\n");
+  request_.append("X-Request-Id: "sv).append(request_id_).append("\r\n"sv);
   // The request's trace: each call is a span of its own in it.
   if (trace_.on) {
     char traceparent[kTraceparentLength];
     write_traceparent(traceparent, trace_, shard_.upstream().request_ids());
-    request_.append("traceparent: ").append(traceparent, sizeof traceparent).append("\r\n");
+    request_.append("traceparent: "sv).append(traceparent, sizeof traceparent).append("\r\n"sv);
     if (!tracestate_.empty()) {
-      request_.append("tracestate: ").append(tracestate_).append("\r\n");
+      request_.append("tracestate: "sv).append(tracestate_).append("\r\n"sv);
     }
   }
   request_.append(auth_forward_);
@@ -399,11 +401,11 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
     if (!aggregate::render(*rb.body, aggregate::Target::kBody, *this, body_, why)) {
       return false;
     }
-    request_.append("Content-Type: ").append(cfg.content_type).append("\r\n");
-    request_.append("Content-Length: ").append(std::to_string(body_.size())).append("\r\n\r\n");
+    request_.append("Content-Type: "sv).append(cfg.content_type).append("\r\n"sv);
+    request_.append("Content-Length: "sv).append(std::to_string(body_.size())).append("\r\n\r\n"sv);
     request_.append(body_);
   } else {
-    request_.append("\r\n");
+    request_.append("\r\n"sv);
   }
   return true;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 
@@ -691,9 +692,10 @@ void Connection::emit_stored(const Reply& r, bool keep_alive, bool head_only) {
 void Connection::emit_head(int status, std::string_view headers, std::string_view content_type,
                            size_t content_length, bool keep_alive) {
   count_status(status);
-  char line[64];
-  int n = snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
-  append_copy(std::string_view(line, static_cast<size_t>(n)));
+  char line[64] = "HTTP/1.1 ";
+  char* end = std::to_chars(line + 9, line + 16, status).ptr;
+  *end++ = ' ';
+  append_copy(std::string_view(line, static_cast<size_t>(end - line)));
   append_copy(reason_phrase(status));
   append_copy("\r\n");
   append_copy(http_.server_line());
@@ -711,8 +713,11 @@ void Connection::emit_head(int status, std::string_view headers, std::string_vie
   }
   // 1xx, 204 and 304 carry no body and no Content-Length.
   if (status >= 200 && status != 204 && status != 304) {
-    n = snprintf(line, sizeof line, "Content-Length: %zu\r\n", content_length);
-    append_copy(std::string_view(line, static_cast<size_t>(n)));
+    std::memcpy(line, "Content-Length: ", 16);
+    end = std::to_chars(line + 16, line + 40, content_length).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    append_copy(std::string_view(line, static_cast<size_t>(end - line)));
   }
   append_connection_header(keep_alive);
   append_copy("\r\n");
