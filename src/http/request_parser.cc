@@ -30,6 +30,7 @@ const llhttp_settings_t MessageParser::kSettings = [] {
   llhttp_settings_init(&s);
   s.on_message_begin = &MessageParser::on_message_begin;
   s.on_url = &MessageParser::on_url;
+  s.on_status = &MessageParser::on_status;
   s.on_header_field = &MessageParser::on_header_field;
   s.on_header_field_complete = &MessageParser::on_header_field_complete;
   s.on_header_value = &MessageParser::on_header_value;
@@ -58,6 +59,7 @@ void MessageParser::reset() {
   release();
   own_input_ = false;
   plain_next_ = true;
+  llhttp_completed_ = false;
   fast_body_ = false;
   fast_flags_ = false;
   llhttp_init(&parser_, kind_ == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
@@ -139,6 +141,18 @@ int MessageParser::on_url(llhttp_t* p, const char* at, size_t n) {
   if (!r->extend(r->url_off_, r->url_len_, at, n)) {
     return r->fail(ErrorKind::kHeadTooLarge, "request head too large");
   }
+  return 0;
+}
+
+// A response's reason phrase: not kept, but the head so far ends with it (a head without fields
+// is its status line and the blank line).
+int MessageParser::on_status(llhttp_t* p, const char* at, size_t n) {
+  MessageParser* r = self(p);
+  const size_t end = static_cast<size_t>(at - r->head_base_) + n;
+  if (end > r->context_->limits->header_bytes) {
+    return r->fail(ErrorKind::kHeadTooLarge, "response head too large");
+  }
+  r->head_bytes_ = std::max(r->head_bytes_, static_cast<uint32_t>(end));
   return 0;
 }
 
@@ -326,20 +340,30 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   if (p->http_major != 1) {
     return r->fail(ErrorKind::kVersion, "HTTP version not supported");
   }
+  if (r->kind_ == Kind::kResponse && p->status_code < 100) {
+    return r->fail(ErrorKind::kBadResponse, "invalid status code");
+  }
   if (r->kind_ == Kind::kRequest && p->http_minor >= 1 && !(r->flags_ & kHasHost)) {
     return r->fail(ErrorKind::kMalformed, "missing Host header");
   }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body_limit()) {
     return r->fail(ErrorKind::kBodyTooLarge, "body too large");
   }
+  if (r->skip_body_) {
+    // A response to HEAD has no body whatever its framing says: llhttp sets this flag once
+    // told (the return below), but it also decides keep-alive, which is asked for first.
+    p->flags |= F_SKIPBODY;
+  }
   r->keep_alive_ = llhttp_should_keep_alive(p);
   r->plain_next_ = r->keep_alive_ && !p->upgrade;
+  r->head_in_run_ = true;
   r->in_head_ = false;
   r->flags_ |= kHeadEvent;
-  if (r->skip_body_ ||
-      (r->kind_ == Kind::kResponse && (p->status_code == 204 || p->status_code == 304))) {
-    // A response to HEAD, a 204 or a 304 (RFC 9110 §6.4.1: no body, whatever Content-Length
-    // says): tell llhttp there is none; the message completes at once.
+  if (r->skip_body_ || (r->kind_ == Kind::kResponse &&
+                         (p->status_code < 200 || p->status_code == 204 || p->status_code == 304))) {
+    // A response to HEAD, an interim one, a 204 or a 304 (RFC 9110 §6.4.1: no body, whatever
+    // Content-Length says): tell llhttp there is none (it would read one by the framing); the
+    // message completes at once, its head reported while its bytes are still the ones fed.
     return 1;
   }
   // With a body, stop here so the head is handled before body bytes flow. Without one, llhttp
@@ -365,6 +389,10 @@ int MessageParser::on_message_complete(llhttp_t* p) {
   // keep_alive_ was decided at the end of the head, where llhttp's flags describe this message.
   r->in_message_ = false;
   r->flags_ |= kCompleteEvent;
+  r->llhttp_completed_ = true;
+  // What llhttp will decide of this message's keep-alive when it next runs (chunked trailers
+  // may have changed its flags since the head): a fast path reads the next message only then.
+  r->plain_next_ = r->plain_next_ && llhttp_should_keep_alive(p);
   return HPE_PAUSED;
 }
 
@@ -672,8 +700,8 @@ bool MessageParser::feed_plain_response(const char* data, size_t len, size_t& co
   }
   pos += 2;
   PlainFields fields;
-  if (!read_plain_fields(b, pos, n, fields)) {
-    return false;
+  if (!read_plain_fields(b, pos, n, fields) || fields.close) {
+    return false;  // a close is llhttp's: it must know that nothing may follow
   }
   const bool bodiless = skip_body_ || status == 204 || status == 304;
   if (!bodiless && (!fields.has_length || fields.length > body_limit())) {
@@ -774,11 +802,13 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
       return Event::kHead;  // a bodiless message's end is reported by the next feed()
     }
     if (fast_flags_) {
-      // The last message was read without llhttp, which left these as they were set for it;
-      // llhttp starts a message with them clear.
+      // The last message was read without llhttp. When llhttp next runs it first finishes the
+      // last message it completed itself (llhttp__after_message_complete), judging from these
+      // fields whether the connection stayed open, and then clears them; a fresh llhttp starts
+      // with them clear. The message it judges is in fact the fast path's last one.
       fast_flags_ = false;
-      parser_.flags = 0;
       parser_.content_length = 0;
+      parser_.flags = !llhttp_completed_ ? 0 : plain_next_ ? F_CONTENT_LENGTH : F_CONNECTION_CLOSE;
     }
   }
   const char* start = data;
@@ -797,6 +827,8 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
     start = scratch_ + scratch_len_;
     scratch_len_ += static_cast<uint32_t>(n);
   }
+  llhttp_completed_ = false;
+  head_in_run_ = false;
   llhttp_errno_t err = llhttp_execute(&parser_, start, n);
   while (err == HPE_PAUSED_UPGRADE) {
     // Upgrade requests are answered as plain HTTP here (direct routes never switch protocols):
@@ -827,10 +859,17 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
     return Event::kNeedMore;
   }
   if (err == HPE_PAUSED) {
-    consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - start);
+    const char* stop = llhttp_get_error_pos(&parser_);
+    consumed = static_cast<size_t>(stop - start);
     llhttp_resume(&parser_);
     if (flags_ & kHeadEvent) {
       flags_ &= static_cast<uint8_t>(~kHeadEvent);
+      // The head ends where llhttp stopped for it, when that was right after it in this run:
+      // exact, where the spans' ends are not (a response without fields and an empty reason).
+      // (A head is reported later only when llhttp read a body the head said it has not.)
+      if (head_in_run_ && body_bytes_ == 0) {
+        head_bytes_ = static_cast<uint32_t>(stop - head_base_);
+      }
       return Event::kHead;  // kCompleteEvent may stay pending for the next feed()
     }
     flags_ &= static_cast<uint8_t>(~kCompleteEvent);

@@ -144,6 +144,7 @@ class MessageParser {
 
   static int on_message_begin(llhttp_t*);
   static int on_url(llhttp_t*, const char*, size_t);
+  static int on_status(llhttp_t*, const char*, size_t);
   static int on_header_field(llhttp_t*, const char*, size_t);
   static int on_header_field_complete(llhttp_t*);
   static int on_header_value(llhttp_t*, const char*, size_t);
@@ -166,9 +167,10 @@ class MessageParser {
   // The fast paths: the head at `data` read as llhttp (with these callbacks) would read it, when
   // it is whole in the bytes fed and of the common shape: a plain request or status line, field
   // lines llhttp takes as they are, a single plain Content-Length or no body, nothing that
-  // llhttp acts on besides (Transfer-Encoding, Upgrade, Expect, other Connection options). Else
-  // false, nothing changed, and llhttp reads it. A body is counted off here (fast_body_); llhttp
-  // never sees the message and is ready for the next one. `consumed`: the head's bytes.
+  // llhttp acts on besides (Transfer-Encoding, Upgrade, Expect, Connection other than
+  // keep-alive: after a close llhttp must refuse what follows). Else false, nothing changed, and
+  // llhttp reads it. A body is counted off here (fast_body_); llhttp never sees the message and
+  // is ready for the next one. `consumed`: the head's bytes.
   bool feed_plain_request(const char* data, size_t len, size_t& consumed);
   bool feed_plain_response(const char* data, size_t len, size_t& consumed);
   // What the field lines said that framing depends on.
@@ -193,6 +195,10 @@ class MessageParser {
   bool own_input_ = false;   // set_own_input
   bool fast_body_ = false;
   bool fast_flags_ = false;  // parser_'s flags were set by a fast path
+  // llhttp's last run ended with a message it completed (paused at on_message_complete): its
+  // next run begins by judging that message's keep-alive from parser_'s fields.
+  bool llhttp_completed_ = false;
+  bool head_in_run_ = false;  // on_headers_complete ran in the current llhttp_execute
 
   enum Flags : uint8_t {
     kExpectContinue = 1,

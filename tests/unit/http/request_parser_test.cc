@@ -170,6 +170,8 @@ TEST_F(ParserTest, PlainRequestsReadAsLlhttpDoes) {
       {"GET /x HTTP/1.1\r\nHost: h\r\nX-Long: " + std::string(40, 'v') + "\tw" +
        std::string(20, 'x') + "\r\n" + "X-Longer-Name-Than-Sixteen-Bytes: 1\r\n\r\n"},
       {"GET /x HTTP/1.1\r\nHo", "st: h\r\n\r\n"},  // split head: llhttp's scratch path
+      {"GET /a HT", "TP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nPOST /c HTTP/1.1\r\n"
+       "Host: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
       {"GET /%7e/a.b~c_d!$&'()*+,;=:@?q=/?#frag HTTP/1.1\r\nHost: h\r\n\r\n"},
       {"GET /" + std::string(100, 'p') + " HTTP/1.1\r\nHost: h\r\n\r\n"},
       // Connection: close and what follows it (llhttp refuses bytes after a close).

@@ -113,6 +113,13 @@ TEST_F(ResponseParserTest, PlainResponsesReadAsLlhttpDoes) {
       {"HTTP/1.1 200 OK\r\n X: folded\r\nContent-Length: 0\r\n\r\n"},
       {"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"},
       {"HTTP/1.1 200 OK\nContent-Length: 0\n\n"},
+      // llhttp, then the fast path, then llhttp again: llhttp judges the keep-alive of the
+      // message before its own from what the fast path left (a close, or not).
+      {"HTTP/1.", "1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+       "\r\nokHTTP/1.1 200 live\r\n\r\nabc"},
+      {"HTTP/1.", "1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+       "Connection: close\r\n\r\nokHTTP/1.1 200 live\r\n\r\nabc"},
+      {"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 \r\n\r\n"},
   };
   const auto trace = [&](const std::vector<std::string>& pieces, bool fast) {
     parser_.reset();
@@ -212,6 +219,62 @@ TEST_F(ResponseParserTest, ResponseToHeadHasNoBodyWhateverItsLength) {
   EXPECT_EQ(s.errors, 0);
   EXPECT_EQ(s.complete, 1);
   EXPECT_TRUE(s.body.empty());
+}
+
+// An interim response has no body whatever its framing says (llhttp would read one by it, and
+// report the head only after that body, its views into bytes already given back); a status
+// below 100 is refused.
+TEST_F(ResponseParserTest, InterimResponsesHaveNoBody) {
+  for (const std::string status : {"199 Odd", "104 New", "100 Continue", "103 Early Hints"}) {
+    for (const bool fast : {true, false}) {
+      parser_.reset();
+      parser_.set_plain_fast_path(fast);
+      Seen s = run({"HTTP/1.1 " + status + "\r\nContent-Length: 5\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"});
+      EXPECT_EQ(s.errors, 0) << status << " fast " << fast;
+      EXPECT_EQ(s.statuses, (std::vector<int>{std::stoi(status), 200})) << status;
+      EXPECT_EQ(s.body, "ok") << status << " fast " << fast;
+    }
+  }
+  for (const bool fast : {true, false}) {
+    parser_.reset();
+    parser_.set_plain_fast_path(fast);
+    Seen s = run({"HTTP/1.1 20 Short\r\nContent-Length: 2\r\n\r\n", "ok"});
+    EXPECT_EQ(s.errors, 1) << fast;
+    EXPECT_TRUE(s.statuses.empty()) << fast;
+  }
+  parser_.set_plain_fast_path(true);
+}
+
+// head_bytes() is the head's size, status line to blank line, with fields or without.
+TEST_F(ResponseParserTest, HeadBytesIsTheHeadsSize) {
+  for (const std::string head : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 204 \r\n\r\n",
+                                 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                                 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX:\r\n\r\n"}) {
+    for (const bool fast : {true, false}) {
+      parser_.reset();
+      parser_.set_plain_fast_path(fast);
+      size_t consumed = 0;
+      ASSERT_EQ(parser_.feed(head.data(), head.size(), consumed), MessageParser::Event::kHead);
+      EXPECT_EQ(parser_.head_bytes(), head.size()) << head << " fast " << fast;
+    }
+  }
+  parser_.set_plain_fast_path(true);
+}
+
+// A response to HEAD without Content-Length has no body to read until close: the connection
+// stays usable, read either way.
+TEST_F(ResponseParserTest, ResponseToHeadWithoutLengthKeepsTheConnection) {
+  for (const bool fast : {true, false}) {
+    parser_.reset();
+    parser_.set_plain_fast_path(fast);
+    parser_.set_head_request(true);
+    Seen s = run({"HTTP/1.1 200 OK\r\nServer: x\r\nConnection: keep-alive\r\n\r\n"});
+    EXPECT_EQ(s.errors, 0) << fast;
+    EXPECT_EQ(s.complete, 1) << fast;
+    EXPECT_TRUE(s.keep_alive) << fast;
+  }
+  parser_.set_plain_fast_path(true);
 }
 
 TEST_F(ResponseParserTest, BodyUntilCloseCompletesAtEof) {
