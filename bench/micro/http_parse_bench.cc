@@ -155,8 +155,8 @@ void BM_ParseResponse(benchmark::State& state) {
     bool complete = false;
     while (!complete) {
       size_t consumed = 0;
-      const auto ev = parser.feed(kNginxResponse.data() + off, kNginxResponse.size() - off,
-                                  consumed);
+      const auto ev =
+          parser.feed(kNginxResponse.data() + off, kNginxResponse.size() - off, consumed);
       off += consumed;
       if (ev == ringgate::ResponseParser::Event::kHead) {
         benchmark::DoNotOptimize(parser.header_count());

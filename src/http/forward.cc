@@ -655,9 +655,8 @@ void write_hex64(uint64_t v, char* out) {
   const __m128i low = _mm_and_si128(bytes, low_nibble);
   const __m128i nibbles = _mm_unpacklo_epi8(high, low);
   const __m128i letters = _mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9));
-  const __m128i digits =
-      _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')),
-                   _mm_and_si128(letters, _mm_set1_epi8('a' - '0' - 10)));
+  const __m128i digits = _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')),
+                                      _mm_and_si128(letters, _mm_set1_epi8('a' - '0' - 10)));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), digits);
 #else
   static const char kHex[] = "0123456789abcdef";

@@ -360,7 +360,7 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   r->in_head_ = false;
   r->flags_ |= kHeadEvent;
   if (r->skip_body_ || (r->kind_ == Kind::kResponse &&
-                         (p->status_code < 200 || p->status_code == 204 || p->status_code == 304))) {
+                        (p->status_code < 200 || p->status_code == 204 || p->status_code == 304))) {
     // A response to HEAD, an interim one, a 204 or a 304 (RFC 9110 §6.4.1: no body, whatever
     // Content-Length says): tell llhttp there is none (it would read one by the framing); the
     // message completes at once, its head reported while its bytes are still the ones fed.
@@ -432,11 +432,10 @@ size_t name_scan(const unsigned char* b, size_t pos, size_t n) {
   while (pos + 16 <= n) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
     const __m128i l = _mm_sub_epi8(_mm_or_si128(v, case_bit), a);  // 0..25 for a letter
-    const __m128i d = _mm_sub_epi8(v, zero);                         // 0..9 for a digit
-    const __m128i ok = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, letters), l),
-                     _mm_cmpeq_epi8(_mm_min_epu8(d, digits), d)),
-        _mm_cmpeq_epi8(v, dash));
+    const __m128i d = _mm_sub_epi8(v, zero);                       // 0..9 for a digit
+    const __m128i ok = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, letters), l),
+                                                 _mm_cmpeq_epi8(_mm_min_epu8(d, digits), d)),
+                                    _mm_cmpeq_epi8(v, dash));
     const unsigned stop = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & 0xffffu;
     if (stop != 0) {
       return pos + static_cast<size_t>(__builtin_ctz(stop));
@@ -500,8 +499,8 @@ bool target_byte(unsigned char c) {
 // `len` its length; -1 for anything else (llhttp's to read).
 int plain_method(const unsigned char* b, size_t n, size_t& len) {
   static constexpr std::pair<std::string_view, int> kMethods[] = {
-      {"GET ", HTTP_GET},       {"POST ", HTTP_POST},       {"HEAD ", HTTP_HEAD},
-      {"PUT ", HTTP_PUT},       {"DELETE ", HTTP_DELETE},   {"PATCH ", HTTP_PATCH},
+      {"GET ", HTTP_GET},        {"POST ", HTTP_POST},     {"HEAD ", HTTP_HEAD},
+      {"PUT ", HTTP_PUT},        {"DELETE ", HTTP_DELETE}, {"PATCH ", HTTP_PATCH},
       {"OPTIONS ", HTTP_OPTIONS}};
   for (const auto& [name, number] : kMethods) {
     if (n > name.size() && std::memcmp(b, name.data(), name.size()) == 0) {
@@ -608,8 +607,7 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
   return true;
 }
 
-void MessageParser::finish_plain_head(const PlainFields& fields, size_t head_bytes,
-                                      bool bodiless) {
+void MessageParser::finish_plain_head(const PlainFields& fields, size_t head_bytes, bool bodiless) {
   parser_.http_major = 1;
   parser_.http_minor = 1;
   parser_.flags = fields.has_length ? F_CONTENT_LENGTH : 0;
@@ -656,8 +654,8 @@ bool MessageParser::feed_plain_request(const char* data, size_t len, size_t& con
   }
   pos += 11;
   PlainFields fields;
-  if (!read_plain_fields(b, pos, n, fields) || fields.host < 0 ||
-      (fields.close && !own_input_) || (fields.has_length && fields.length > body_limit())) {
+  if (!read_plain_fields(b, pos, n, fields) || fields.host < 0 || (fields.close && !own_input_) ||
+      (fields.has_length && fields.length > body_limit())) {
     return false;  // no Host, a close, or a body over the limit: llhttp's (and the error)
   }
   parser_.method = static_cast<uint8_t>(method);

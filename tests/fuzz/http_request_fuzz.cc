@@ -134,13 +134,13 @@ void check_head(const Fixture& f, const Piece& piece, const RequestParser& p) {
 
 // What a consumer reads of a head, written out for the two readings' comparison.
 void describe_head(const RequestParser& p, std::string& trace) {
-  trace += "head " + std::to_string(p.method()) + " " + std::string(p.target()) + " 1." +
-           std::to_string(p.http_minor()) + " host=" + std::string(p.host()) +
-           " body=" + std::to_string(p.has_body()) + " cl=" + std::to_string(p.has_content_length()) +
-           ":" + std::to_string(p.content_length()) + " chunked=" + std::to_string(p.chunked()) +
-           " ka=" + std::to_string(p.keep_alive()) + " upgrade=" + std::to_string(p.upgrade()) +
-           " expect=" + std::to_string(p.expect_continue()) +
-           " bytes=" + std::to_string(p.head_bytes());
+  trace +=
+      "head " + std::to_string(p.method()) + " " + std::string(p.target()) + " 1." +
+      std::to_string(p.http_minor()) + " host=" + std::string(p.host()) +
+      " body=" + std::to_string(p.has_body()) + " cl=" + std::to_string(p.has_content_length()) +
+      ":" + std::to_string(p.content_length()) + " chunked=" + std::to_string(p.chunked()) +
+      " ka=" + std::to_string(p.keep_alive()) + " upgrade=" + std::to_string(p.upgrade()) +
+      " expect=" + std::to_string(p.expect_continue()) + " bytes=" + std::to_string(p.head_bytes());
   for (int i = 0; i < p.header_count(); ++i) {
     trace += " [" + std::string(p.header_name(i)) + "=" + std::string(p.header_value(i)) + "]";
   }

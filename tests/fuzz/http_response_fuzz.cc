@@ -84,9 +84,9 @@ void describe_event(const ResponseParser& p, MessageParser::Event ev, const Sink
       trace += "\n";
       break;
     case MessageParser::Event::kMessageComplete:
-      trace += "complete body=" + std::to_string(sink.bytes) + ":" +
-               std::to_string(sink.checksum) + " ka=" + std::to_string(p.keep_alive()) +
-               " trailers=" + std::string(p.trailers()) + "\n";
+      trace += "complete body=" + std::to_string(sink.bytes) + ":" + std::to_string(sink.checksum) +
+               " ka=" + std::to_string(p.keep_alive()) + " trailers=" + std::string(p.trailers()) +
+               "\n";
       break;
     case MessageParser::Event::kError:
       FUZZ_CHECK(p.error().kind != ringgate::ErrorKind::kNone);

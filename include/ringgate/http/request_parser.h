@@ -177,7 +177,7 @@ class MessageParser {
   struct PlainFields {
     uint64_t ruled = 0;  // bit i: field i has a FieldRule
     int count = 0;       // fields read (in spans_)
-    int host = -1;  // index of the Host field
+    int host = -1;       // index of the Host field
     bool has_length = false;
     bool close = false;  // Connection: close
     uint64_t length = 0;
@@ -192,7 +192,7 @@ class MessageParser {
   // The next message may be read by a fast path: nothing yet, or the last one was keep-alive
   // (after a close or an upgrade, llhttp alone knows what may follow).
   bool plain_next_ = true;
-  bool own_input_ = false;   // set_own_input
+  bool own_input_ = false;  // set_own_input
   bool fast_body_ = false;
   bool fast_flags_ = false;  // parser_'s flags were set by a fast path
   // llhttp's last run ended with a message it completed (paused at on_message_complete): its
@@ -221,7 +221,7 @@ class MessageParser {
   std::string trailers_;
   bool trailers_dropped_ = false;
   void add_trailer(const char* data, size_t n);
-  uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
+  uint32_t scratch_len_ = 0;       // head bytes copied into scratch_
   uint64_t ruled_ = ~uint64_t{0};  // field_ruled(): bit i for field i
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;

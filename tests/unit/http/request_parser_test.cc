@@ -113,19 +113,18 @@ std::vector<std::string> ParserTest::trace(const std::vector<std::string>& piece
       const auto ev = parser_.feed(buf.data() + off, buf.size() - off, consumed);
       off += consumed;
       if (ev == RequestParser::Event::kHead) {
-        std::string e = "head " + std::to_string(parser_.method()) + " " +
-                        std::string(parser_.target()) + " 1." +
-                        std::to_string(parser_.http_minor()) + " host=" +
-                        std::string(parser_.host()) + " body=" +
-                        std::to_string(parser_.has_body()) +
-                        " cl=" + std::to_string(parser_.has_content_length()) + ":" +
-                        std::to_string(parser_.content_length()) +
-                        " chunked=" + std::to_string(parser_.chunked()) +
-                        " ka=" + std::to_string(parser_.keep_alive()) +
-                        " upgrade=" + std::to_string(parser_.upgrade()) +
-                        " expect=" + std::to_string(parser_.expect_continue()) +
-                        " bytes=" + std::to_string(parser_.head_bytes()) +
-                        " in_head=" + std::to_string(parser_.in_head());
+        std::string e =
+            "head " + std::to_string(parser_.method()) + " " + std::string(parser_.target()) +
+            " 1." + std::to_string(parser_.http_minor()) + " host=" + std::string(parser_.host()) +
+            " body=" + std::to_string(parser_.has_body()) +
+            " cl=" + std::to_string(parser_.has_content_length()) + ":" +
+            std::to_string(parser_.content_length()) +
+            " chunked=" + std::to_string(parser_.chunked()) +
+            " ka=" + std::to_string(parser_.keep_alive()) +
+            " upgrade=" + std::to_string(parser_.upgrade()) +
+            " expect=" + std::to_string(parser_.expect_continue()) +
+            " bytes=" + std::to_string(parser_.head_bytes()) +
+            " in_head=" + std::to_string(parser_.in_head());
         for (int i = 0; i < parser_.header_count(); ++i) {
           e += " [" + std::string(parser_.header_name(i)) + "=" +
                std::string(parser_.header_value(i)) + "]";
@@ -170,7 +169,8 @@ TEST_F(ParserTest, PlainRequestsReadAsLlhttpDoes) {
       {"GET /x HTTP/1.1\r\nHost: h\r\nX-Long: " + std::string(40, 'v') + "\tw" +
        std::string(20, 'x') + "\r\n" + "X-Longer-Name-Than-Sixteen-Bytes: 1\r\n\r\n"},
       {"GET /x HTTP/1.1\r\nHo", "st: h\r\n\r\n"},  // split head: llhttp's scratch path
-      {"GET /a HT", "TP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nPOST /c HTTP/1.1\r\n"
+      {"GET /a HT",
+       "TP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nPOST /c HTTP/1.1\r\n"
        "Host: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
       {"GET /%7e/a.b~c_d!$&'()*+,;=:@?q=/?#frag HTTP/1.1\r\nHost: h\r\n\r\n"},
       {"GET /" + std::string(100, 'p') + " HTTP/1.1\r\nHost: h\r\n\r\n"},
@@ -194,9 +194,9 @@ TEST_F(ParserTest, PlainRequestsReadAsLlhttpDoes) {
       {"GET /u HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n"},
       {"GET /k HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, te\r\nTE: trailers\r\n\r\n"},
       {"GET /k HTTP/1.1\r\nHost: h\r\nProxy-Connection: close\r\n\r\n"},
-      {"GET / HTTP/1.1\r\n\r\n"},                                      // no Host
-      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},                // two
-      {"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\nHost: h\r\n\r\n"},     // 1.0
+      {"GET / HTTP/1.1\r\n\r\n"},                                   // no Host
+      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},             // two
+      {"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\nHost: h\r\n\r\n"},  // 1.0
       {"GET / HTTP/1.1\r\nHost: h\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: 1\r\n\r\n"},
       {"GET /" + std::string(130, 'l') + " HTTP/1.1\r\nHost: h\r\n\r\n"},  // over request_line
       {"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n"},
@@ -226,9 +226,10 @@ TEST_F(ParserTest, PlainRequestsReadAsLlhttpDoes) {
 
 // head_bytes() is the head's size, request line to blank line, however its last value ends.
 TEST_F(ParserTest, HeadBytesIsTheHeadsSize) {
-  for (const std::string head : {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", "GET / HTTP/1.1\r\nHost:\r\n\r\n",
-                                 "GET / HTTP/1.1\r\nHost: h\r\nX: \r\n\r\n",
-                                 "GET / HTTP/1.1\r\nHost: h\r\nX:  v \r\n\r\n"}) {
+  for (const std::string head :
+       {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", "GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX: \r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX:  v \r\n\r\n"}) {
     for (const bool fast : {true, false}) {
       parser_.reset();
       parser_.set_plain_fast_path(fast);

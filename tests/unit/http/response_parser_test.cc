@@ -115,9 +115,11 @@ TEST_F(ResponseParserTest, PlainResponsesReadAsLlhttpDoes) {
       {"HTTP/1.1 200 OK\nContent-Length: 0\n\n"},
       // llhttp, then the fast path, then llhttp again: llhttp judges the keep-alive of the
       // message before its own from what the fast path left (a close, or not).
-      {"HTTP/1.", "1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+      {"HTTP/1.",
+       "1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
        "\r\nokHTTP/1.1 200 live\r\n\r\nabc"},
-      {"HTTP/1.", "1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+      {"HTTP/1.",
+       "1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
        "Connection: close\r\n\r\nokHTTP/1.1 200 live\r\n\r\nabc"},
       {"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 \r\n\r\n"},
   };
