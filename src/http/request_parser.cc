@@ -419,6 +419,24 @@ constexpr TokenChars kTokenChars;
 // The fast paths read 16 bytes at a time: each scan returns the first position at or after
 // `pos` (before `n`) whose byte it stops at, or the position where fewer than 16 bytes were left
 // (the caller's byte loop goes on from there), and never reads at or past `n`.
+#if defined(__SSE2__)
+// `stops(v)`: a mask with bit i set when byte i of v is one to stop at.
+template <typename Stops>
+size_t scan16(const unsigned char* b, size_t pos, size_t n, Stops stops) {
+  while (pos + 16 <= n) {
+    const unsigned mask = stops(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos)));
+    if (mask != 0) {
+      return pos + static_cast<size_t>(__builtin_ctz(mask));
+    }
+    pos += 16;
+  }
+  return pos;
+}
+
+unsigned movemask(__m128i v) {
+  return static_cast<unsigned>(_mm_movemask_epi8(v));
+}
+#endif
 
 // Stops at a byte other than A-Z, a-z, 0-9 and '-' (the bytes of nearly every field name).
 size_t name_scan(const unsigned char* b, size_t pos, size_t n) {
@@ -429,21 +447,17 @@ size_t name_scan(const unsigned char* b, size_t pos, size_t n) {
   const __m128i zero = _mm_set1_epi8('0');
   const __m128i digits = _mm_set1_epi8(9);
   const __m128i dash = _mm_set1_epi8('-');
-  while (pos + 16 <= n) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+  return scan16(b, pos, n, [&](__m128i v) {
     const __m128i l = _mm_sub_epi8(_mm_or_si128(v, case_bit), a);  // 0..25 for a letter
     const __m128i d = _mm_sub_epi8(v, zero);                       // 0..9 for a digit
     const __m128i ok = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, letters), l),
                                                  _mm_cmpeq_epi8(_mm_min_epu8(d, digits), d)),
                                     _mm_cmpeq_epi8(v, dash));
-    const unsigned stop = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & 0xffffu;
-    if (stop != 0) {
-      return pos + static_cast<size_t>(__builtin_ctz(stop));
-    }
-    pos += 16;
-  }
-#endif
+    return ~movemask(ok) & 0xffffu;
+  });
+#else
   return pos;
+#endif
 }
 
 // Stops at a control byte other than HTAB (CR among them) or DEL: what ends or spoils a field
@@ -453,19 +467,14 @@ size_t value_scan(const unsigned char* b, size_t pos, size_t n) {
   const __m128i max_control = _mm_set1_epi8(0x1f);
   const __m128i tab = _mm_set1_epi8('\t');
   const __m128i del = _mm_set1_epi8(0x7f);
-  while (pos + 16 <= n) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+  return scan16(b, pos, n, [&](__m128i v) {
     const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, max_control), v);  // v <= 0x1f
-    const __m128i stop =
-        _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), control), _mm_cmpeq_epi8(v, del));
-    const int mask = _mm_movemask_epi8(stop);
-    if (mask != 0) {
-      return pos + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-    }
-    pos += 16;
-  }
-#endif
+    return movemask(
+        _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), control), _mm_cmpeq_epi8(v, del)));
+  });
+#else
   return pos;
+#endif
 }
 
 bool value_stop_byte(unsigned char c) {
@@ -477,18 +486,13 @@ size_t target_scan(const unsigned char* b, size_t pos, size_t n) {
 #if defined(__SSE2__)
   const __m128i first_visible = _mm_set1_epi8(0x21);
   const __m128i del = _mm_set1_epi8(0x7f);
-  while (pos + 16 <= n) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+  return scan16(b, pos, n, [&](__m128i v) {
     // Signed: bytes from 0x80 up are negative, so below 0x21 too.
-    const __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del));
-    const int mask = _mm_movemask_epi8(stop);
-    if (mask != 0) {
-      return pos + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-    }
-    pos += 16;
-  }
-#endif
+    return movemask(_mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del)));
+  });
+#else
   return pos;
+#endif
 }
 
 bool target_byte(unsigned char c) {

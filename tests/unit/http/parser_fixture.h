@@ -35,6 +35,20 @@ class ParserFixture : public ::testing::Test {
     parser_.init(&ctx_);
   }
 
+  // Each head, fed whole with the fast path on and off, reports head_bytes() as its size.
+  void expect_head_bytes_are_sizes(const std::vector<std::string>& heads) {
+    for (const std::string& head : heads) {
+      for (const bool fast : {true, false}) {
+        parser_.reset();
+        parser_.set_plain_fast_path(fast);
+        size_t consumed = 0;
+        ASSERT_EQ(parser_.feed(head.data(), head.size(), consumed), MessageParser::Event::kHead);
+        EXPECT_EQ(parser_.head_bytes(), head.size()) << head << " fast " << fast;
+      }
+    }
+    parser_.set_plain_fast_path(true);
+  }
+
   Limits limits_;
   std::unique_ptr<BlockPool> pool_;
   std::vector<HeaderSpan> spans_;
