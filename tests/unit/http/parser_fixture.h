@@ -49,6 +49,25 @@ class ParserFixture : public ::testing::Test {
     parser_.set_plain_fast_path(true);
   }
 
+  // Feeds `all` in one piece and says, head by head, whether a fast path read it.
+  std::vector<bool> plain_reads(const std::string& all) {
+    std::vector<bool> plain;
+    size_t off = 0;
+    while (off < all.size()) {
+      size_t consumed = 0;
+      const auto ev = parser_.feed(all.data() + off, all.size() - off, consumed);
+      off += consumed;
+      if (ev == MessageParser::Event::kError) {
+        ADD_FAILURE() << parser_.error().reason;
+        break;
+      }
+      if (ev == MessageParser::Event::kHead) {
+        plain.push_back(parser_.read_plain());
+      }
+    }
+    return plain;
+  }
+
   Limits limits_;
   std::unique_ptr<BlockPool> pool_;
   std::vector<HeaderSpan> spans_;

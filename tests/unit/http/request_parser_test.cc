@@ -244,18 +244,7 @@ TEST_F(ParserTest, CommonRequestsAreReadWithoutLlhttp) {
       "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
   const std::string close = "GET /z HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
   const std::string all = get + post + chunked + get + close;
-  std::vector<bool> plain;
-  size_t off = 0;
-  while (off < all.size()) {
-    size_t consumed = 0;
-    const auto ev = parser_.feed(all.data() + off, all.size() - off, consumed);
-    off += consumed;
-    ASSERT_NE(ev, RequestParser::Event::kError) << parser_.error().reason;
-    if (ev == RequestParser::Event::kHead) {
-      plain.push_back(parser_.read_plain());
-    }
-  }
-  EXPECT_EQ(plain, (std::vector<bool>{true, true, false, true, false}));
+  EXPECT_EQ(plain_reads(all), (std::vector<bool>{true, true, false, true, false}));
 }
 
 // Every byte value in each place the fast path scans: the target, a field name (at both ends

@@ -182,18 +182,7 @@ TEST_F(ResponseParserTest, CommonResponsesAreReadWithoutLlhttp) {
       "{}"
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
       "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n";
-  std::vector<bool> plain;
-  size_t off = 0;
-  while (off < all.size()) {
-    size_t consumed = 0;
-    const auto ev = parser_.feed(all.data() + off, all.size() - off, consumed);
-    off += consumed;
-    ASSERT_NE(ev, MessageParser::Event::kError) << parser_.error().reason;
-    if (ev == MessageParser::Event::kHead) {
-      plain.push_back(parser_.read_plain());
-    }
-  }
-  EXPECT_EQ(plain, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(plain_reads(all), (std::vector<bool>{true, false, true}));
 }
 
 TEST_F(ResponseParserTest, APlainResponseCutShortIsAnError) {
