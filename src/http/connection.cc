@@ -59,9 +59,7 @@ void Connection::detach_parser_if_idle() {
   if (parser_ && !x_ && in_.empty() && !parser_->in_message()) {
     // After a keep-alive message llhttp waits for the next one as a fresh parser would; after
     // anything else (close, upgrade, an error) it is reset before another connection gets it.
-    const bool clean =
-        parser_->keep_alive() && !parser_->upgrade() && parser_->error().kind == ErrorKind::kNone;
-    http_.release_parser(parser_, clean);
+    http_.release_parser(parser_, parser_->reusable());
     parser_ = nullptr;
   }
 }

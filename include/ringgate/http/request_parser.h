@@ -77,6 +77,10 @@ class MessageParser {
   // True from the first byte of a request until its head is complete.
   bool in_head() const { return in_head_; }
   const ParseError& error() const { return error_; }
+  // Between messages: another message may follow as it stands (the last one ended keep-alive as
+  // llhttp judges it at its end, chunked trailers included, with no upgrade and no error), so
+  // it can serve another connection without reset().
+  bool reusable() const { return plain_next_ && !dead_ && error_.kind == ErrorKind::kNone; }
 
   // --- the current request (valid from kHead until the next request begins) ---
   int method() const { return parser_.method; }

@@ -224,6 +224,31 @@ TEST_F(ParserTest, PlainRequestsReadAsLlhttpDoes) {
   }
 }
 
+// A parser goes to another connection as it stands only when what follows would be read as a
+// next request: not after a close, an upgrade or trailers that say close (llhttp judges a
+// message's keep-alive at its end), nor after an error.
+TEST_F(ParserTest, ReusableOnlyWhenTheNextRequestWouldBeRead) {
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n", false},
+      {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", true},
+      {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+       "Connection: close\r\n\r\n",
+       false},
+      {"GET / HTTP/1.1\r\n\r\n", false},
+  };
+  for (const auto& [request, reusable] : cases) {
+    for (const bool fast : {true, false}) {
+      parser_.reset();
+      parser_.set_plain_fast_path(fast);
+      run({request});
+      EXPECT_EQ(parser_.reusable(), reusable) << request << " fast " << fast;
+    }
+  }
+  parser_.set_plain_fast_path(true);
+}
+
 // head_bytes() is the head's size, request line to blank line, however its last value ends.
 TEST_F(ParserTest, HeadBytesIsTheHeadsSize) {
   expect_head_bytes_are_sizes(
