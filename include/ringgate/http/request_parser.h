@@ -263,8 +263,6 @@ class RequestParser final : public MessageParser {
   bool normalize_path(uint8_t* flags);
 };
 
-// An upstream's response. Every error (bad framing: CL with TE, differing CLs, a bad chunk,
-// garbage; or a limit crossed) is a 502 for that upstream, and the connection is not reused.
 // A Content-Length value as the parsers' fast paths take it: 1 to 18 digits and nothing else
 // (anything else is llhttp's to judge). False when it is not one.
 inline bool plain_content_length(std::string_view value, uint64_t& out) {
@@ -282,6 +280,8 @@ inline bool plain_content_length(std::string_view value, uint64_t& out) {
   return true;
 }
 
+// An upstream's response. Every error (bad framing: CL with TE, differing CLs, a bad chunk,
+// garbage; or a limit crossed) is a 502 for that upstream, and the connection is not reused.
 class ResponseParser final : public MessageParser {
  public:
   ResponseParser() : MessageParser(Kind::kResponse) {}

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,31 @@ class ParserFixture : public ::testing::Test {
     ctx_.scratch_pool = pool_.get();
     ctx_.shared_spans = spans_.data();
     parser_.init(&ctx_);
+  }
+
+  // Feeds each piece from a buffer of its own, as a connection does, calling on_event(ev) for
+  // every event; a piece is poisoned once fed (as a recycled ring buffer is) to catch views that
+  // outlive it. Stops at the first error (false).
+  template <typename OnEvent>
+  bool feed_pieces(const std::vector<std::string>& pieces, OnEvent on_event) {
+    for (const std::string& piece : pieces) {
+      std::vector<char> buf(piece.begin(), piece.end());
+      size_t off = 0;
+      for (;;) {
+        size_t consumed = 0;
+        const auto ev = parser_.feed(buf.data() + off, buf.size() - off, consumed);
+        off += consumed;
+        on_event(ev);
+        if (ev == MessageParser::Event::kError) {
+          return false;
+        }
+        if (ev == MessageParser::Event::kNeedMore && off >= buf.size()) {
+          break;
+        }
+      }
+      std::fill(buf.begin(), buf.end(), '#');
+    }
+    return true;
   }
 
   // Each head, fed whole with the fast path on and off, reports head_bytes() as its size.

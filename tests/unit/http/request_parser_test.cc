@@ -35,40 +35,27 @@ class ParserTest : public ParserFixture<RequestParser> {
     Seen seen;
     StringSink sink(seen.body);
     parser_.set_body_sink(&sink);
-    for (const std::string& piece : pieces) {
-      std::vector<char> buf(piece.begin(), piece.end());
-      size_t off = 0;
-      for (;;) {
-        size_t consumed = 0;
-        auto ev = parser_.feed(buf.data() + off, buf.size() - off, consumed);
-        off += consumed;
-        if (ev == RequestParser::Event::kHead) {
-          seen.targets.emplace_back(parser_.target());
-          seen.hosts.emplace_back(parser_.host());
-          // Views are valid only while the fed bytes are: copy what the checks need now.
-          seen.path = parser_.path();
-          seen.query = parser_.query();
-          seen.headers.clear();
-          for (int i = 0; i < parser_.header_count(); ++i) {
-            seen.headers.emplace_back(parser_.header_name(i), parser_.header_value(i));
-          }
-          seen.expect_continue = parser_.expect_continue();
-          seen.has_body = parser_.has_body();
-        } else if (ev == RequestParser::Event::kMessageComplete) {
-          ++seen.complete;
-          seen.keep_alive = parser_.keep_alive();
-        } else if (ev == RequestParser::Event::kError) {
-          ++seen.errors;
-          seen.status = static_cast<uint16_t>(error_status(parser_.error().error()));
-          parser_.set_body_sink(nullptr);
-          return seen;
-        } else if (off >= buf.size()) {
-          break;
+    feed_pieces(pieces, [&](RequestParser::Event ev) {
+      if (ev == RequestParser::Event::kHead) {
+        seen.targets.emplace_back(parser_.target());
+        seen.hosts.emplace_back(parser_.host());
+        // Views are valid only while the fed bytes are: copy what the checks need now.
+        seen.path = parser_.path();
+        seen.query = parser_.query();
+        seen.headers.clear();
+        for (int i = 0; i < parser_.header_count(); ++i) {
+          seen.headers.emplace_back(parser_.header_name(i), parser_.header_value(i));
         }
+        seen.expect_continue = parser_.expect_continue();
+        seen.has_body = parser_.has_body();
+      } else if (ev == RequestParser::Event::kMessageComplete) {
+        ++seen.complete;
+        seen.keep_alive = parser_.keep_alive();
+      } else if (ev == RequestParser::Event::kError) {
+        ++seen.errors;
+        seen.status = static_cast<uint16_t>(error_status(parser_.error().error()));
       }
-      // The piece is gone now (like a recycled ring buffer); poison it to catch stale views.
-      std::fill(buf.begin(), buf.end(), '#');
-    }
+    });
     parser_.set_body_sink(nullptr);
     return seen;
   }
@@ -104,44 +91,32 @@ std::vector<std::string> ParserTest::trace(const std::vector<std::string>& piece
   std::string body;
   StringSink sink(body);
   parser_.set_body_sink(&sink);
-  bool failed = false;
-  for (const std::string& piece : pieces) {
-    std::vector<char> buf(piece.begin(), piece.end());
-    size_t off = 0;
-    while (!failed) {
-      size_t consumed = 0;
-      const auto ev = parser_.feed(buf.data() + off, buf.size() - off, consumed);
-      off += consumed;
-      if (ev == RequestParser::Event::kHead) {
-        std::string e =
-            "head " + std::to_string(parser_.method()) + " " + std::string(parser_.target()) +
-            " 1." + std::to_string(parser_.http_minor()) + " host=" + std::string(parser_.host()) +
-            " body=" + std::to_string(parser_.has_body()) +
-            " cl=" + std::to_string(parser_.has_content_length()) + ":" +
-            std::to_string(parser_.content_length()) +
-            " chunked=" + std::to_string(parser_.chunked()) +
-            " ka=" + std::to_string(parser_.keep_alive()) +
-            " upgrade=" + std::to_string(parser_.upgrade()) +
-            " expect=" + std::to_string(parser_.expect_continue()) +
-            " bytes=" + std::to_string(parser_.head_bytes()) +
-            " in_head=" + std::to_string(parser_.in_head());
-        for (int i = 0; i < parser_.header_count(); ++i) {
-          e += " [" + std::string(parser_.header_name(i)) + "=" +
-               std::string(parser_.header_value(i)) + "]";
-        }
-        events.push_back(e);
-      } else if (ev == RequestParser::Event::kMessageComplete) {
-        events.push_back("complete ka=" + std::to_string(parser_.keep_alive()) + " body=" + body);
-        body.clear();
-      } else if (ev == RequestParser::Event::kError) {
-        events.push_back("error " + std::to_string(error_status(parser_.error().error())));
-        failed = true;
+  feed_pieces(pieces, [&](RequestParser::Event ev) {
+    if (ev == RequestParser::Event::kHead) {
+      std::string e = "head " + std::to_string(parser_.method()) + " " +
+                      std::string(parser_.target()) + " 1." + std::to_string(parser_.http_minor()) +
+                      " host=" + std::string(parser_.host()) +
+                      " body=" + std::to_string(parser_.has_body()) +
+                      " cl=" + std::to_string(parser_.has_content_length()) + ":" +
+                      std::to_string(parser_.content_length()) +
+                      " chunked=" + std::to_string(parser_.chunked()) +
+                      " ka=" + std::to_string(parser_.keep_alive()) +
+                      " upgrade=" + std::to_string(parser_.upgrade()) +
+                      " expect=" + std::to_string(parser_.expect_continue()) +
+                      " bytes=" + std::to_string(parser_.head_bytes()) +
+                      " in_head=" + std::to_string(parser_.in_head());
+      for (int i = 0; i < parser_.header_count(); ++i) {
+        e += " [" + std::string(parser_.header_name(i)) + "=" +
+             std::string(parser_.header_value(i)) + "]";
       }
-      if (ev == RequestParser::Event::kNeedMore && off >= buf.size()) {
-        break;
-      }
+      events.push_back(e);
+    } else if (ev == RequestParser::Event::kMessageComplete) {
+      events.push_back("complete ka=" + std::to_string(parser_.keep_alive()) + " body=" + body);
+      body.clear();
+    } else if (ev == RequestParser::Event::kError) {
+      events.push_back("error " + std::to_string(error_status(parser_.error().error())));
     }
-  }
+  });
   events.push_back(parser_.in_message() ? "in message" : "between messages");
   parser_.set_body_sink(nullptr);
   parser_.set_plain_fast_path(true);
