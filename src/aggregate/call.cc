@@ -172,6 +172,7 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
   }
   host_.assign(p.header("host"));
   peer_.assign(x.peer_ip());
+  x.trace.id();  // drawn before the copy, so that the copy and the request quote one id
   trace_ = x.trace;
   if (trace_.continued) {
     tracestate_.assign(p.header("tracestate"));

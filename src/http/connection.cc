@@ -586,12 +586,14 @@ void Connection::fail_and_close(const Error& error) {
   }
 }
 
-void Connection::append_connection_header(bool keep_alive) {
+std::string_view Connection::connection_line(bool keep_alive) const {
   if (!keep_alive) {
-    append_copy("Connection: close\r\n");
-  } else if (parser_ && parser_->http_minor() == 0) {
-    append_copy("Connection: keep-alive\r\n");
+    return "Connection: close\r\n";
   }
+  if (parser_ && parser_->http_minor() == 0) {
+    return "Connection: keep-alive\r\n";
+  }
+  return {};
 }
 
 RequestLog* Connection::request_log() const {
@@ -625,23 +627,23 @@ void Connection::count_status(int status) {
 void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head_only) {
   count_status(r.status);
   const bool copy_head = r.head.size() + r.body.size() <= kOutReserve - 128;
+  const std::string_view filters =
+      x_ && Pipeline::edits_response(*x_) ? filter_headers(r.status) : std::string_view();
+  const std::string_view body = head_only ? std::string_view() : r.body;
+  if (copy_head && body.size() <= kCopyBodyMax) {
+    // The common case: the whole answer is one copy.
+    append_copies(
+        {r.head, http_.date().header_line(), filters, connection_line(keep_alive), "\r\n", body});
+    return;
+  }
   if (copy_head) {
     append_copy(r.head);
   } else {
     append_ref(r.head.data(), r.head.size());
   }
-  append_copy(http_.date().header_line());
-  if (x_ && Pipeline::edits_response(*x_)) {
-    append_copy(filter_headers(r.status));
-  }
-  append_connection_header(keep_alive);
-  append_copy("\r\n");
-  if (!head_only && !r.body.empty()) {
-    if (r.body.size() <= kCopyBodyMax && copy_head) {
-      append_copy(r.body);
-    } else {
-      append_ref(r.body.data(), r.body.size());
-    }
+  append_copies({http_.date().header_line(), filters, connection_line(keep_alive), "\r\n"});
+  if (!body.empty()) {
+    append_ref(body.data(), body.size());
   }
 }
 
@@ -673,15 +675,10 @@ void Connection::emit_stored(const Reply& r, bool keep_alive, bool head_only) {
     append_ref(bytes.data(), bytes.size());
   };
   put(r.stored_head, 1536);
-  append_copy(r.headers);
-  if (!r.has_date) {
-    append_copy(http_.date().header_line());
-  }
-  if (x_ && Pipeline::edits_response(*x_)) {
-    append_copy(filter_headers(r.status));
-  }
-  append_connection_header(keep_alive);
-  append_copy("\r\n");
+  append_copies(
+      {r.headers, r.has_date ? std::string_view() : http_.date().header_line(),
+       x_ && Pipeline::edits_response(*x_) ? filter_headers(r.status) : std::string_view(),
+       connection_line(keep_alive), "\r\n"});
   if (!head_only) {
     put(r.body, kCopyBodyMax);
   }
@@ -690,35 +687,27 @@ void Connection::emit_stored(const Reply& r, bool keep_alive, bool head_only) {
 void Connection::emit_head(int status, std::string_view headers, std::string_view content_type,
                            size_t content_length, bool keep_alive) {
   count_status(status);
-  char line[64] = "HTTP/1.1 ";
-  char* end = std::to_chars(line + 9, line + 16, status).ptr;
+  char status_line[16] = "HTTP/1.1 ";
+  char* end = std::to_chars(status_line + 9, status_line + 15, status).ptr;
   *end++ = ' ';
-  append_copy(std::string_view(line, static_cast<size_t>(end - line)));
-  append_copy(reason_phrase(status));
-  append_copy("\r\n");
-  append_copy(http_.server_line());
-  append_copy(http_.date().header_line());
-  if (!headers.empty()) {
-    append_copy(headers);
-  }
-  if (x_ && Pipeline::edits_response(*x_)) {
-    append_copy(filter_headers(status));
-  }
-  if (!content_type.empty()) {
-    append_copy("Content-Type: ");
-    append_copy(content_type);
-    append_copy("\r\n");
-  }
+  const std::string_view status_start(status_line, static_cast<size_t>(end - status_line));
   // 1xx, 204 and 304 carry no body and no Content-Length.
+  char length_line[48];
+  std::string_view length;
   if (status >= 200 && status != 204 && status != 304) {
-    std::memcpy(line, "Content-Length: ", 16);
-    end = std::to_chars(line + 16, line + 40, content_length).ptr;
+    std::memcpy(length_line, "Content-Length: ", 16);
+    end = std::to_chars(length_line + 16, length_line + 46, content_length).ptr;
     *end++ = '\r';
     *end++ = '\n';
-    append_copy(std::string_view(line, static_cast<size_t>(end - line)));
+    length = std::string_view(length_line, static_cast<size_t>(end - length_line));
   }
-  append_connection_header(keep_alive);
-  append_copy("\r\n");
+  const std::string_view filters =
+      x_ && Pipeline::edits_response(*x_) ? filter_headers(status) : std::string_view();
+  const bool typed = !content_type.empty();
+  append_copies({status_start, reason_phrase(status), "\r\n", http_.server_line(),
+                 http_.date().header_line(), headers, filters,
+                 typed ? "Content-Type: " : std::string_view(), content_type,
+                 typed ? "\r\n" : std::string_view(), length, connection_line(keep_alive), "\r\n"});
 }
 
 void Connection::emit_generated(int status, std::string_view headers, std::string_view content_type,
@@ -876,10 +865,8 @@ void Connection::update_timer() {
   }
   if (busy() && !in_message()) {
     // The responder keeps its own deadlines (connect, try, route timeout, stalled transfer).
-    if (deadline_ != Deadline::kResponder) {
-      deadline_ = Deadline::kResponder;
-      http_.shard().timers().disarm(*this);
-    }
+    // A timer still armed for an earlier deadline finds kResponder when it fires, and stops.
+    deadline_ = Deadline::kResponder;
     return;
   }
   Deadline want;
@@ -904,7 +891,13 @@ void Connection::update_timer() {
 
 void Connection::arm_deadline(Deadline d, uint64_t ms) {
   deadline_ = d;
-  http_.shard().timers().arm(*this, http_.shard().now_ms() + ms);
+  due_ms_ = http_.shard().now_ms() + ms;
+  if (armed() && deadline_ms() <= due_ms_) {
+    // Pushed back (every keep-alive request does that, twice): the timer fires at the earlier
+    // time and on_timer arms it again for due_ms_, so a moved deadline costs no wheel update.
+    return;
+  }
+  http_.shard().timers().arm(*this, due_ms_);
 }
 
 void Connection::let_go() {
@@ -919,6 +912,13 @@ void Connection::let_go() {
 
 void Connection::on_timer(Timer* t) {
   auto* c = static_cast<Connection*>(t);
+  if (c->deadline_ == Deadline::kResponder) {
+    return;  // the responder keeps its own deadlines; update_timer arms this again after it
+  }
+  if (c->due_ms_ > c->http_.shard().now_ms()) {
+    c->http_.shard().timers().arm(*c, c->due_ms_);  // the deadline moved on since it was armed
+    return;
+  }
   ShardCounters& counters = c->counters();
   switch (c->deadline_) {
     case Deadline::kIdle:

@@ -15,7 +15,9 @@
 // in the shard's list), which reads its request and writes its response as HTTP/1.1.
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
+#include <string_view>
 
 #include "ringgate/core/arena.h"
 #include "ringgate/core/counters.h"
@@ -177,11 +179,16 @@ class Connection final : public Timer,
   // the shard's pool when `drop` (HEAD) or empty.
   void stage_owned_body(std::string* body, bool drop);
   void append_copy(std::string_view bytes);
+  // Several pieces copied one after another: one output lookup, one iovec (what append_copy
+  // does for each, once for all). The same room contract as append_copy.
+  void append_copies(std::initializer_list<std::string_view> pieces);
   // `n` bytes at `dst` in the output block into the iovecs (the last one extended when they
   // follow).
   void add_block_bytes(char* dst, size_t n);
   void append_ref(const char* data, size_t len);
-  void append_connection_header(bool keep_alive);
+  // The Connection line an answer the gateway writes itself carries: close, keep-alive for
+  // HTTP/1.0, else none.
+  std::string_view connection_line(bool keep_alive) const;
   // Output bytes of the exchange in progress (its log facts).
   void count_out(size_t n) {
     if (x_) {
@@ -228,6 +235,7 @@ class Connection final : public Timer,
   InputChain in_;
   State state_ = State::kOpen;
   Deadline deadline_ = Deadline::kNone;
+  uint64_t due_ms_ = 0;  // when deadline_ falls due (the timer may be armed earlier: arm_deadline)
   bool close_after_send_ = false;
   bool peer_eof_ = false;
   bool in_process_ = false;

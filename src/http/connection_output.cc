@@ -108,6 +108,28 @@ void Connection::append_copy(std::string_view bytes) {
   add_block_bytes(dst, bytes.size());
 }
 
+void Connection::append_copies(std::initializer_list<std::string_view> pieces) {
+  if (!out_) {
+    out_ = http_.acquire_out();
+  }
+  OutBuffer& o = *out_;
+  char* const dst = o.data + o.used;
+  char* at = dst;
+  for (const std::string_view piece : pieces) {
+    if (!piece.empty()) {  // an empty view may have no data pointer
+      std::memcpy(at, piece.data(), piece.size());
+      at += piece.size();
+    }
+  }
+  const size_t n = static_cast<size_t>(at - dst);
+  if (n == 0) {
+    return;
+  }
+  o.used += static_cast<uint32_t>(n);
+  count_out(n);
+  add_block_bytes(dst, n);
+}
+
 void Connection::append_ref(const char* data, size_t len) {
   if (!out_) {
     out_ = http_.acquire_out();

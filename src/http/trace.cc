@@ -39,14 +39,28 @@ bool parse_traceparent(std::string_view v, char* trace_id, char* flags) {
   return true;
 }
 
+std::string_view TraceContext::id() const {
+  if (!on) {
+    return {};
+  }
+  if (draw) {
+    draw->next(trace_id);
+    draw = nullptr;
+  }
+  return std::string_view(trace_id, 32);
+}
+
 void start_trace(TraceContext& trace, const MessageParser& request, bool accept,
                  RequestIdGenerator& ids) {
   trace.on = true;
   trace.continued = false;
+  trace.draw = nullptr;
   if (accept) {
     // More than one traceparent line is invalid (it is not a list): a new trace then.
+    // (traceparent has a field rule: a head read by a fast path marks where it can be.)
     int found = -1;
-    for (int i = 0; i < request.header_count(); ++i) {
+    for (int i = request.next_ruled_field(0); i < request.header_count();
+         i = request.next_ruled_field(i + 1)) {
       if (request.header_name(i).size() == 11 && iequals(request.header_name(i), "traceparent")) {
         if (found >= 0) {
           found = -2;
@@ -60,14 +74,14 @@ void start_trace(TraceContext& trace, const MessageParser& request, bool accept,
       return;
     }
   }
-  ids.next(trace.trace_id);
+  trace.draw = &ids;  // drawn by id() when the trace id is first quoted
   trace.flags[0] = '0';
   trace.flags[1] = '1';
 }
 
 void write_traceparent(char* out, const TraceContext& trace, RequestIdGenerator& ids) {
   std::memcpy(out, "00-", 3);
-  std::memcpy(out + 3, trace.trace_id, 32);
+  std::memcpy(out + 3, trace.id().data(), 32);
   out[35] = '-';
   // A bijection of the generator's counter: distinct per call; all zero (invalid) for one
   // counter value in 2^64, then the next is taken.

@@ -53,6 +53,31 @@ TEST_F(ProxyTest, A304Or204WithContentLengthHasNoBody) {
   EXPECT_EQ(ok->status, 200);
 }
 
+TEST_F(ProxyTest, AnAnswerSlowerThanTheIdleTimeoutIsWaitedForAndIdlenessCountsAfterIt) {
+  // The idle deadline armed after the first exchange is left in the timer wheel while the second
+  // is proxied (the responder keeps its own deadlines): when it falls due it must neither cut the
+  // exchange nor be lost, and idleness counts again from the second answer.
+  Upstream up;
+  ConfigSpec spec;
+  spec.limits["idle_timeout"] = "300ms";
+  auto& gw = start_proxy(endpoint(up.port()), "", "", spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("GET", "/api/quick")));
+  auto first = read_response(c);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200) << first->raw;
+  ASSERT_TRUE(send_all(c, request("GET", "/api/slow?delay=700ms")));
+  std::string why;
+  auto slow = read_response(c, {.timeout = 3s}, &why);
+  ASSERT_TRUE(slow) << why;
+  EXPECT_EQ(slow->status, 200) << slow->raw;
+  const auto answered = std::chrono::steady_clock::now();
+  EXPECT_TRUE(stays_silent(c, 200ms)) << "closed before idle_timeout after the last answer";
+  EXPECT_TRUE(wait_closed(c, 2s)) << "the idle deadline was lost";
+  EXPECT_GE(std::chrono::steady_clock::now() - answered, 250ms);
+}
+
 TEST_F(ProxyTest, RewritesOnlyWhatMustChange) {
   Upstream up({"--record", record_file()});
   auto& gw = start_proxy(endpoint(up.port()));

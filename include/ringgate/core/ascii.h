@@ -31,8 +31,15 @@ inline uint64_t load_word(const char* p) {
   return w;
 }
 
+inline uint64_t load_word4(const char* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;  // zero-extended: the upper bytes are no letters
+}
+
 // ASCII case-insensitive equality with `lower`, which is lower-case (a header name literal).
-// Eight bytes at a time (the last eight overlapping), byte by byte under eight.
+// Eight bytes at a time (the last eight overlapping), four and four (overlapping) from four to
+// seven, byte by byte under four.
 inline bool iequals(std::string_view a, std::string_view lower) {
   const size_t n = a.size();
   if (n != lower.size()) {
@@ -45,6 +52,10 @@ inline bool iequals(std::string_view a, std::string_view lower) {
       }
     }
     return ascii_lower_word(load_word(a.data() + n - 8)) == load_word(lower.data() + n - 8);
+  }
+  if (n >= 4) {
+    return ascii_lower_word(load_word4(a.data())) == load_word4(lower.data()) &&
+           ascii_lower_word(load_word4(a.data() + n - 4)) == load_word4(lower.data() + n - 4);
   }
   for (size_t i = 0; i < n; ++i) {
     if (ascii_lower(a[i]) != lower[i]) {

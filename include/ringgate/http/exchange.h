@@ -18,6 +18,10 @@
 #include "ringgate/router/router.h"
 
 namespace ringgate {
+class RequestIdGenerator;
+}
+
+namespace ringgate {
 
 class Exchange;
 class Filter;
@@ -128,12 +132,16 @@ struct Timings {
 // The request's W3C trace context (server.trace_context): the trace it belongs to, continued
 // from the client's traceparent or started at the head. Every call the gateway makes for it
 // sends `traceparent: 00-<trace_id>-<a span id of its own>-<flags>`.
+// A trace started here draws its id from the shard's generator when first asked for (id()): an
+// answer the gateway writes itself, not logged, never quotes it.
 struct TraceContext {
-  char trace_id[32];       // lower-case hex (valid when `on`)
-  char flags[2];           // trace-flags, as received or "01"
-  bool on = false;         // trace_context is not off
-  bool continued = false;  // from the client's traceparent: its tracestate goes on too
-  std::string_view id() const { return on ? std::string_view(trace_id, 32) : std::string_view(); }
+  mutable char trace_id[32];  // lower-case hex (valid when `on`, once id() has been called)
+  char flags[2];              // trace-flags, as received or "01"
+  bool on = false;            // trace_context is not off
+  bool continued = false;     // from the client's traceparent: its tracestate goes on too
+  mutable RequestIdGenerator* draw = nullptr;  // set while a new trace's id is not drawn yet
+  // The trace id (32 lower-case hex digits); empty when trace context is off.
+  std::string_view id() const;
 };
 
 // What the log phase reports beyond the timings (the access log, the error log). Filled as the

@@ -7,9 +7,9 @@
 namespace ringgate {
 namespace {
 
-// iequals reads eight bytes at a time (the last eight overlapping the word before): every byte
-// value at every position of names of every length up to 17 must fold exactly as one byte at a
-// time would, A-Z alone changing.
+// iequals reads eight bytes at a time (the last eight overlapping the word before), and names of
+// four to seven as two overlapping four-byte words: every byte value at every position of names
+// of every length up to 17 must fold exactly as one byte at a time would, A-Z alone changing.
 TEST(Ascii, IequalsFoldsExactlyAtEveryPositionAndLength) {
   const std::string lowers = "az-0_@[`{~ \x7f";
   for (size_t len = 1; len <= 17; ++len) {
