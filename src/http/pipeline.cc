@@ -121,7 +121,8 @@ FilterStatus Pipeline::start(Exchange& x, const RoutePlan* fixed) {
     return run_filters(x);
   }
   const RequestParser& r = x.request();
-  router_.match(r.host(), r.method(), r.path(), x.match);
+  router_.match(router_.uses_hosts() ? r.host() : std::string_view(), r.method(), r.path(),
+                x.match);
   if (x.match.status == RouteMatchResult::Status::kMatched) {
     x.plan = &plans_[x.match.route_index];
     return run_filters(x);

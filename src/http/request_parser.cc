@@ -110,6 +110,7 @@ void MessageParser::begin_message(const char* data) {
   spans_ = context_->shared_spans;
   url_off_ = url_len_ = 0;
   path_len_ = kPathUnknown;
+  path_plain_ = false;
   ruled_ = ~uint64_t{0};
   head_bytes_ = 0;
   header_count_ = 0;
@@ -481,22 +482,72 @@ bool value_stop_byte(unsigned char c) {
   return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
-// Stops at a byte that is not visible ASCII (SP, the end of a request target, among them).
-size_t target_scan(const unsigned char* b, size_t pos, size_t n) {
+bool target_byte(unsigned char c) {
+  return c > 0x20 && c < 0x7f;
+}
+
+// A byte of a path normalize_path acts on: '%', '\\', or '/' or '.' after '/' (an empty segment,
+// or one that may be "." or "..": "/.well-known" is looked at there too).
+bool path_special(unsigned char c, unsigned char before) {
+  return c == '%' || c == '\\' || ((c == '/' || c == '.') && before == '/');
+}
+
+// A request target from `pos` (b[pos - 1] is readable: the SP after the method): it ends at the
+// first byte that is not visible ASCII (`end`, or where `n` cut it short), its path at the first
+// '?' (`query`, else `end`); `plain_path`: the path holds no byte path_special() stops at, so
+// normalize_path has nothing to do.
+struct TargetSpan {
+  size_t end;
+  size_t query;
+  bool plain_path;
+};
+
+TargetSpan scan_target(const unsigned char* b, size_t pos, size_t n) {
+  size_t query = SIZE_MAX;
+  bool special = false;
 #if defined(__SSE2__)
   const __m128i first_visible = _mm_set1_epi8(0x21);
   const __m128i del = _mm_set1_epi8(0x7f);
-  return scan16(b, pos, n, [&](__m128i v) {
-    // Signed: bytes from 0x80 up are negative, so below 0x21 too.
-    return movemask(_mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del)));
-  });
-#else
-  return pos;
+  const __m128i question = _mm_set1_epi8('?');
+  const __m128i percent = _mm_set1_epi8('%');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i slash = _mm_set1_epi8('/');
+  const __m128i dot = _mm_set1_epi8('.');
+  for (; pos + 16 <= n; pos += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+    // (a byte from 0x80 is negative: below 0x21 as a signed byte, so it ends the target)
+    const unsigned stops =
+        movemask(_mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del)));
+    if (query == SIZE_MAX) {
+      unsigned path = stops != 0 ? (1u << __builtin_ctz(stops)) - 1 : 0xffffu;
+      if (const unsigned q = movemask(_mm_cmpeq_epi8(v, question)) & path; q != 0) {
+        query = pos + static_cast<size_t>(__builtin_ctz(q));
+        path = (1u << __builtin_ctz(q)) - 1;
+      }
+      const __m128i before = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos - 1));
+      const __m128i after_slash =
+          _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(v, dot)),
+                        _mm_cmpeq_epi8(before, slash));
+      const __m128i specials = _mm_or_si128(
+          _mm_or_si128(_mm_cmpeq_epi8(v, percent), _mm_cmpeq_epi8(v, backslash)), after_slash);
+      special = special || (movemask(specials) & path) != 0;
+    }
+    if (stops != 0) {
+      pos += static_cast<size_t>(__builtin_ctz(stops));
+      return {pos, query == SIZE_MAX ? pos : query, !special};
+    }
+  }
 #endif
-}
-
-bool target_byte(unsigned char c) {
-  return c > 0x20 && c < 0x7f;
+  for (; pos < n && target_byte(b[pos]); ++pos) {
+    if (query == SIZE_MAX) {
+      if (b[pos] == '?') {
+        query = pos;
+      } else {
+        special = special || path_special(b[pos], b[pos - 1]);
+      }
+    }
+  }
+  return {pos, query == SIZE_MAX ? pos : query, !special};
 }
 
 // A request line's method when it is one of the common ones, with its SP: llhttp's number, and
@@ -647,10 +698,8 @@ bool MessageParser::feed_plain_request(const char* data, size_t len, size_t& con
   if (b[target_at] != '/') {
     return false;
   }
-  size_t pos = target_scan(b, target_at, n);
-  while (pos < n && target_byte(b[pos])) {
-    ++pos;
-  }
+  const TargetSpan target = scan_target(b, target_at, n);
+  size_t pos = target.end;
   const size_t target_len = pos - target_at;
   if (target_len > limits.request_line || n - pos < 11 ||
       std::memcmp(b + pos, " HTTP/1.1\r\n", 11) != 0) {
@@ -665,6 +714,8 @@ bool MessageParser::feed_plain_request(const char* data, size_t len, size_t& con
   parser_.method = static_cast<uint8_t>(method);
   url_off_ = static_cast<uint32_t>(target_at);
   url_len_ = static_cast<uint32_t>(target_len);
+  path_len_ = static_cast<uint32_t>(target.query - target_at);
+  path_plain_ = target.plain_path;
   host_index_ = static_cast<int16_t>(fields.host);
   flags_ = kHasHost;
   finish_plain_head(fields, pos, false);
@@ -886,6 +937,10 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
 }
 
 bool RequestParser::normalize_path(uint8_t* flags) {
+  if (path_plain_) {
+    *flags = 0;  // the fast path's target scan found nothing to normalise
+    return true;
+  }
   const std::string_view p = path();
   // The head's bytes belong to this parser until the next request begins, and the normalised
   // path is never longer: it is written over the path itself, and the query moved up to it.

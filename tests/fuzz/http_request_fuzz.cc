@@ -132,8 +132,9 @@ void check_head(const Fixture& f, const Piece& piece, const RequestParser& p) {
   }
 }
 
-// What a consumer reads of a head, written out for the two readings' comparison.
-void describe_head(const RequestParser& p, std::string& trace) {
+// What a consumer reads of a head, written out for the two readings' comparison; the path is
+// normalised as a connection does before routing (a fast path may have found it normal already).
+void describe_head(RequestParser& p, std::string& trace) {
   trace +=
       "head " + std::to_string(p.method()) + " " + std::string(p.target()) + " 1." +
       std::to_string(p.http_minor()) + " host=" + std::string(p.host()) +
@@ -144,7 +145,10 @@ void describe_head(const RequestParser& p, std::string& trace) {
   for (int i = 0; i < p.header_count(); ++i) {
     trace += " [" + std::string(p.header_name(i)) + "=" + std::string(p.header_value(i)) + "]";
   }
-  trace += "\n";
+  uint8_t path_flags = 0;
+  const bool normal = p.normalize_path(&path_flags);
+  trace += " normalised=" + std::to_string(normal) + ":" + std::string(p.path()) + ":" +
+           std::to_string(path_flags) + " query=" + std::string(p.query()) + "\n";
 }
 
 void read_input(const uint8_t* data, size_t size, bool fast, std::string& trace) {

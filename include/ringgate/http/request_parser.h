@@ -233,6 +233,7 @@ class MessageParser {
   // for several times per request).
   static constexpr uint32_t kPathUnknown = UINT32_MAX;
   mutable uint32_t path_len_ = kPathUnknown;
+  bool path_plain_ = false;  // a fast path saw that the path is already normal (normalize_path)
   uint32_t path_length() const;
   uint32_t head_bytes_ = 0;
   uint16_t header_count_ = 0;

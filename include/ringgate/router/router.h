@@ -53,6 +53,8 @@ class Router {
   // compared byte for byte: no percent-decoding, no case folding, `/a` and `/a/` are distinct.
   void match(std::string_view host, int method, std::string_view path,
              RouteMatchResult& result) const;
+  // Some route names a host: without one, match() needs no host (an empty one does).
+  bool uses_hosts() const;
 
  private:
   struct Impl;

@@ -109,6 +109,12 @@ std::vector<std::string> ParserTest::trace(const std::vector<std::string>& piece
         e += " [" + std::string(parser_.header_name(i)) + "=" +
              std::string(parser_.header_value(i)) + "]";
       }
+      // The path as routed: a fast path that read the target may have found it already normal.
+      e += " path=" + std::string(parser_.path()) + " query=" + std::string(parser_.query());
+      uint8_t path_flags = 0;
+      const bool normal = parser_.normalize_path(&path_flags);
+      e += " normalised=" + std::to_string(normal) + ":" + std::string(parser_.path()) + ":" +
+           std::to_string(path_flags) + " query=" + std::string(parser_.query());
       events.push_back(e);
     } else if (ev == RequestParser::Event::kMessageComplete) {
       events.push_back("complete ka=" + std::to_string(parser_.keep_alive()) + " body=" + body);
@@ -254,6 +260,10 @@ TEST_F(ParserTest, PlainRequestsReadAsLlhttpDoesForEveryByte) {
     const std::string x(1, static_cast<char>(c));
     const std::string next = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
     expect_same_both_ways({"GET /a" + x + "b HTTP/1.1\r\nHost: h\r\n\r\n" + next}, false);
+    expect_same_both_ways({"GET /a/" + x + "b HTTP/1.1\r\nHost: h\r\n\r\n" + next}, false);
+    expect_same_both_ways({"GET /" + std::string(14, 'a') + "/" + x + "b/" + x +
+                           " HTTP/1.1\r\nHost: h\r\n\r\n" + next},
+                          false);
     expect_same_both_ways(
         {"GET /" + std::string(20, 'a') + x + "b HTTP/1.1\r\nHost: h\r\n\r\n" + next}, false);
     expect_same_both_ways({"GET / HTTP/1.1\r\nHost: h\r\nX" + x + "Y: v\r\n\r\n" + next}, false);
@@ -267,6 +277,52 @@ TEST_F(ParserTest, PlainRequestsReadAsLlhttpDoesForEveryByte) {
     expect_same_both_ways({"G" + x + "T / HTTP/1.1\r\nHost: h\r\n\r\n" + next}, false);
     expect_same_both_ways({"GET / HTTP/1." + x + "\r\nHost: h\r\n\r\n" + next}, false);
   }
+}
+
+// What the path normaliser acts on, wherever it falls in the target scan's 16-byte blocks (the
+// block's first byte after a '/' in the block before, the byte after its end, the scalar tail)
+// and before or after the query: the same path is routed whichever way the head was read.
+TEST_F(ParserTest, TargetsNormaliseAlikeBothWays) {
+  const std::vector<std::string> paths = {"/",
+                                          "//",
+                                          "/a//b",
+                                          "/./a",
+                                          "/a/.",
+                                          "/a/..",
+                                          "/a/../b",
+                                          "/.well-known/x",
+                                          "/a/.b",
+                                          "/a/b.",
+                                          "/%41",
+                                          "/a%2fb",
+                                          "/a%2e%2e/b",
+                                          "/a%",
+                                          "/a%zz",
+                                          "/a\\b",
+                                          "/a?b//c/../%zz",
+                                          "/a/?../",
+                                          "/?",
+                                          "/a?",
+                                          "/..",
+                                          "/a/b/c/d/e/f/g/h/i/j/k",
+                                          "/a+b(c)~d!e$f"};
+  for (const std::string& path : paths) {
+    for (size_t pad : {0, 1, 11, 12, 13, 14, 15, 16, 17, 30}) {
+      // `pad` bytes of plain segment first move the path's bytes across the 16-byte blocks.
+      const std::string target = pad == 0 ? path : "/" + std::string(pad, 'p') + path;
+      expect_same_both_ways({"GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n"}, false);
+    }
+  }
+  // A long plain path with dots and slashes in its query, read by the fast path: routed as it
+  // came, the query left alone.
+  const std::string plain =
+      "GET /" + std::string(40, 'a') + "/b.c?x=/../ HTTP/1.1\r\nHost: h\r\n\r\n";
+  EXPECT_EQ(plain_reads(plain), std::vector<bool>{true});
+  const std::vector<std::string> events = trace({plain}, true, false);
+  ASSERT_FALSE(events.empty());
+  EXPECT_NE(events[0].find(" normalised=1:/" + std::string(40, 'a') + "/b.c:0 query=x=/../"),
+            std::string::npos)
+      << events[0];
 }
 
 // Heads as an HTTP/2 stream writes them (set_own_input: one request that says Connection:

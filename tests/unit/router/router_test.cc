@@ -277,6 +277,17 @@ TEST_F(RouterTest, ParamsResetWhenAnotherKindWins) {
 
 // --- template errors -----------------------------------------------------------------------------
 
+// The pipeline finds the request's host only for a router that has a route naming one.
+TEST(RouterCompileTest, UsesHostsOnlyWhenARouteNamesOne) {
+  Config none = make_config({exact("/a"), prefix("/b"), tmpl("/c/{id}")});
+  EXPECT_FALSE(Router(none).uses_hosts());
+  for (auto named : {exact("/a", {}, "api.test"), prefix("/b", {}, "api.test"),
+                     tmpl("/c/{id}", {}, "api.test")}) {
+    Config some = make_config({exact("/x"), named});
+    EXPECT_TRUE(Router(some).uses_hosts());
+  }
+}
+
 TEST(RouterCompileTest, RejectsMalformedTemplates) {
   EXPECT_THAT(compile_error("/a/{id"), HasSubstr("unbalanced braces"));
   EXPECT_THAT(compile_error("/a/id}"), HasSubstr("unbalanced braces"));
