@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "aggregate/cache_control.h"
+#include "aggregate/text.h"
 #include "call.h"
 #include "ringgate/aggregate/aggregate_shard.h"
 #include "ringgate/http/access_log.h"
@@ -153,7 +154,10 @@ bool AggregateCall::write_response(std::string* why) {
       continue;
     }
     w.key(rb.config->key);
-    if (!open(b) || reader.project(projection(b.index), w) != json::Status::kOk) {
+    if (b.accepted && projection(b.index).is_identity()) {
+      w.raw(
+          json::detail::trim(b.body.data(), b.body.data() + b.body.size()));  // as project() would
+    } else if (!open(b) || reader.project(projection(b.index), w) != json::Status::kOk) {
       w.null();  // a pick or allow that selected nothing
     }
   }

@@ -48,6 +48,7 @@ bool AggregateCall::answer_from_cache(Backend& b, const AggregateRoute::Backend&
 bool AggregateCall::use_stored(Backend& b, const CacheEntry& e, uint64_t fresh_left_s) {
   const AggregateAction& action = *route_->action;
   b.body.assign(e.body());
+  b.accepted = false;
   b.described = Described();
   // What the merged response's Cache-Control reads of it: the lifetime it has left.
   b.described.has_cache_control = true;
@@ -70,6 +71,7 @@ bool AggregateCall::use_stored(Backend& b, const CacheEntry& e, uint64_t fresh_l
     return false;
   }
   b.state = Backend::State::kDone;
+  b.accepted = true;
   return true;
 }
 

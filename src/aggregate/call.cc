@@ -231,6 +231,7 @@ void AggregateCall::start(Exchange& x, Downstream& client, const AggregateRoute&
     b.items.clear();
     b.next_item = b.items_done = b.items_out = 0;
     b.body.clear();
+    b.accepted = false;
     b.reason.clear();
   }
   refused_ = false;
@@ -608,6 +609,7 @@ void AggregateCall::item_finished(Item& item, const Error& error, std::string re
     if (route_->action->status_from == b.index) {
       // The element's response stands for its backend's (its body may be the answer).
       b.body.swap(item.body);
+      b.accepted = false;
       std::swap(b.described, item.described);
       b.too_big = item.too_big;
     }
@@ -618,6 +620,7 @@ void AggregateCall::item_finished(Item& item, const Error& error, std::string re
   if (b.items_done == b.items.size()) {
     // Joined in element order: each item body is valid JSON, so the array is too.
     b.body.assign("[");
+    b.accepted = false;
     for (size_t i = 0; i < b.items.size(); ++i) {
       b.body.append(i ? "," : "").append(b.items[i].body);
     }
@@ -653,6 +656,7 @@ void AggregateCall::fail(Backend& b, const Error& error, std::string reason) {
   b.error.source = ErrorSource::kBackend;
   b.error.name = cfg.key;
   b.error.detail = b.reason;  // empty: the kind's own words
+  b.accepted = false;
   if (cfg.optional) {
     b.body.assign(cfg.default_json);  // what templates and the response read in its place
     b.body.reserve(b.body.size() + json::kPadding);
@@ -706,6 +710,7 @@ void AggregateCall::Backend::on_complete(int upstream_status) {
   std::string why;
   if (call->accept_body(body, too_big, upstream_status, &error, &why)) {
     state = State::kDone;
+    accepted = true;
     if (caching) {
       call->store_response(*this, call->route_->backends[index], upstream_status);
     }

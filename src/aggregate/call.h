@@ -133,6 +133,10 @@ class AggregateCall final : public Timer,
     // The body once done (a failed optional backend: its default). Capacity for json::kPadding
     // more bytes is kept, so padding it for the reader never moves it.
     std::string body;
+    // `body` is the response accept_body() validated, untouched since: a projection that takes
+    // it whole writes it without a second look (the reader holds one body at a time, so any
+    // other use opens it again).
+    bool accepted = false;
     std::string reason;  // why it failed, when more than error.kind says
     Described described;
     std::vector<std::string> listed;  // values of the action's `headers`, by position ("" absent)

@@ -3,6 +3,8 @@
 // body limits, and JSONTestSuite bodies served by an upstream.
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -340,6 +342,13 @@ TEST_F(AggregateTest, JsonTestSuiteBodies) {
     const bool failed = r->has("ringgate-partial");
     if (name[0] == 'y') {
       EXPECT_FALSE(failed) << name << " is valid JSON\n" << r->body;
+      // Spliced as sent, without the whitespace around it.
+      std::ifstream in(entry.path(), std::ios::binary);
+      std::string sent((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const size_t first = sent.find_first_not_of(" \t\r\n");
+      const size_t last = sent.find_last_not_of(" \t\r\n");
+      ASSERT_NE(first, std::string::npos) << name;
+      EXPECT_EQ(r->body, "{\"v\":" + sent.substr(first, last + 1 - first) + "}") << name;
       ++valid;
     } else {
       EXPECT_TRUE(failed) << name << " is not valid JSON\n" << r->body;
