@@ -71,7 +71,8 @@ void UpstreamConn::attach(ProxyCall* call) {
   parser_.set_head_request(call->head_request());
   if (state_ == State::kIdle) {
     leave_pool();
-    shard_.timers().disarm(*this);
+    // Its keep-alive deadline stays armed: on_timer leaves an active connection be (the call
+    // keeps its own deadlines), and release() pushes the deadline back without a wheel update.
     state_ = State::kActive;
   }
 }
@@ -115,8 +116,10 @@ void UpstreamConn::release(bool reusable) {
   }
   endpoint_.idle = this;
   ++endpoint_.idle_count;
-  shard_.timers().arm(*this,
-                      shard_.now_ms() + static_cast<uint64_t>(cfg.keepalive_timeout.count()));
+  idle_due_ms_ = shard_.now_ms() + static_cast<uint64_t>(cfg.keepalive_timeout.count());
+  if (!armed() || deadline_ms() > idle_due_ms_) {
+    shard_.timers().arm(*this, idle_due_ms_);
+  }
   arm_recv();
 }
 
@@ -411,6 +414,11 @@ void UpstreamConn::on_timer(Timer* t) {
   auto* u = static_cast<UpstreamConn*>(t);
   if (u->state_ == State::kConnecting) {
     u->connect_failed(ErrorKind::kConnectTimeout);
+  } else if (u->state_ == State::kActive) {
+    // A keep-alive deadline left armed when a call took the connection (attach): release()
+    // arms it again.
+  } else if (u->idle_due_ms_ > u->shard_.now_ms()) {
+    u->shard_.timers().arm(*u, u->idle_due_ms_);  // used again since it was armed
   } else {
     u->close();  // idle past keepalive_timeout
   }

@@ -102,8 +102,9 @@ class UpstreamConn final : public Completion, public TransportHandler, public Ti
   ResponseParser parser_;
   int fd_;
   uint32_t requests_ = 0;
-  uint32_t generation_ = 0;  // the endpoint's address generation at connect
-  PlainTransport plain_;     // receives and sends (connect is this object's own operation)
+  uint32_t generation_ = 0;   // the endpoint's address generation at connect
+  uint64_t idle_due_ms_ = 0;  // pooled: closed then (the timer may be armed earlier: release())
+  PlainTransport plain_;      // receives and sends (connect is this object's own operation)
   std::unique_ptr<TlsTransport> tls_;  // over plain_'s socket, on a tls cluster
   Transport* io_;  // &plain_, tls_ or an HTTP/2 stream (h2_upstream.h), which outlives this
   bool stream_ = false;

@@ -337,6 +337,36 @@ TEST_F(ProxyTest, DefaultPoolKeepsEveryConnectionABurstOpened) {
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_hits_total{upstream=\"api\"}"), 100);
 }
 
+TEST_F(ProxyTest, APooledConnectionClosesKeepaliveTimeoutAfterItsLastUse) {
+  // The keep-alive deadline armed when a connection went into the pool is left in the timer
+  // wheel while a call uses it: falling due during a slow call, it must neither cut the call nor
+  // be lost; the connection is closed keepalive_timeout after its last use.
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()), "    keepalive_timeout: 1s\n");
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  const std::string misses = "ringgate_upstream_pool_misses_total{upstream=\"api\"}";
+  const std::string hits = "ringgate_upstream_pool_hits_total{upstream=\"api\"}";
+  auto get = [&](const std::string& target) {
+    std::string why;
+    auto r = fetch(gw.port(), request("GET", target), ReadOptions{5s}, &why);
+    ASSERT_TRUE(r) << target << ": " << why;
+    EXPECT_EQ(r->status, 200) << target << ": " << r->raw;
+  };
+  get("/api/first");  // opens the connection; pooled at about t = 0
+  std::this_thread::sleep_for(600ms);
+  get("/api/slow?delay=800ms");  // takes it from the pool across t = 1 s
+  std::this_thread::sleep_for(600ms);
+  get("/api/again");  // 0.6 s after its last use: still pooled (re-armed for t = 2.4 s)
+  std::this_thread::sleep_for(600ms);
+  get("/api/again");  // past t = 2.4 s, 0.6 s after its last use: still pooled
+  EXPECT_EQ(metric(gw.admin_port(), misses), 1);
+  EXPECT_EQ(metric(gw.admin_port(), hits), 3);
+  std::this_thread::sleep_for(1600ms);
+  get("/api/late");  // 1.6 s after its last use: closed, a new one
+  EXPECT_EQ(metric(gw.admin_port(), misses), 2);
+  EXPECT_EQ(metric(gw.admin_port(), hits), 3);
+}
+
 TEST_F(ProxyTest, KeepaliveCapsTheIdleConnectionsKept) {
   Upstream up;
   auto& gw = start_proxy(endpoint(up.port()), "    keepalive: 10\n");
