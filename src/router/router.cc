@@ -390,11 +390,17 @@ struct Walk {
 
   // The segment starting at `start` taken from `node` down each edge that fits.
   void descend(uint32_t node, size_t start, int captured) {
-    const size_t slash = path.find('/', start);
-    const size_t end = slash == std::string_view::npos ? path.size() : slash;
+    // One pass to the next '/' (segments are short: no library search), noting a '?' on the way.
+    size_t end = start;
+    size_t query = std::string_view::npos;
+    for (; end < path.size() && path[end] != '/'; ++end) {
+      if (path[end] == '?' && query == std::string_view::npos) {
+        query = end;
+      }
+    }
     const std::string_view segment = path.substr(start, end - start);
-    if (const size_t query = segment.find('?'); query != std::string_view::npos) {
-      query_ends(node, segment.substr(0, query));
+    if (query != std::string_view::npos) {
+      query_ends(node, path.substr(start, query - start));
     }
     if (const uint32_t next = trie.find(node, segment);
         next != kNoRoute && trie.nodes[next].subtree_min < best) {
