@@ -3,9 +3,11 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "ringgate/aggregate/aggregate_shard.h"
+#include "ringgate/core/append.h"
 #include "ringgate/core/method.h"
 #include "ringgate/http/access_log.h"
 #include "ringgate/http/error_reply.h"
@@ -364,18 +366,18 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
   }
   // Host comes right after the request line: with `host: endpoint` the ProxyCall writes the
   // endpoint of each try there (start_backend), so it is left empty here.
-  request_.append(" HTTP/1.1\r\nHost: "sv);
+  std::string_view host;
   switch (rb.upstream.host) {
     case HostPolicy::kPreserve:
-      request_.append(host_);
+      host = host_;
       break;
     case HostPolicy::kEndpoint:
       break;
     case HostPolicy::kFixed:
-      request_.append(rb.upstream.host_value);
+      host = rb.upstream.host_value;
       break;
   }
-  request_.append("\r\n"sv);
+  append_all(request_, {" HTTP/1.1\r\nHost: "sv, host, "\r\n"sv});
   for (size_t i = 0; i < cfg.headers.size(); ++i) {
     request_.append(cfg.headers[i].name).append(": "sv);
     if (!aggregate::render(rb.headers[i], aggregate::Target::kHeader, *this, request_, why)) {
@@ -383,29 +385,33 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
     }
     request_.append("\r\n"sv);
   }
-  request_.append("X-Forwarded-For: "sv).append(peer_).append("\r\nX-Forwarded-Proto: http\r\n"sv);
-  if (!host_.empty()) {
-    request_.append("X-Forwarded-Host: "sv).append(host_).append("\r\n"sv);
-  }
-  request_.append("X-Request-Id: "sv).append(request_id_).append("\r\n"sv);
   // The request's trace: each call is a span of its own in it.
-  if (trace_.on) {
-    char traceparent[kTraceparentLength];
+  char traceparent[kTraceparentLength];
+  const bool traced = trace_.on;
+  if (traced) {
     write_traceparent(traceparent, trace_, shard_.upstream().request_ids());
-    request_.append("traceparent: "sv).append(traceparent, sizeof traceparent).append("\r\n"sv);
-    if (!tracestate_.empty()) {
-      request_.append("tracestate: "sv).append(tracestate_).append("\r\n"sv);
-    }
   }
-  request_.append(auth_forward_);
+  const bool forwarded_host = !host_.empty();
+  const bool traced_state = traced && !tracestate_.empty();
+  constexpr std::string_view none;
+  append_all(
+      request_,
+      {"X-Forwarded-For: "sv, peer_, "\r\nX-Forwarded-Proto: http\r\n"sv,
+       forwarded_host ? "X-Forwarded-Host: "sv : none, host_, forwarded_host ? "\r\n"sv : none,
+       "X-Request-Id: "sv, request_id_, "\r\n"sv, traced ? "traceparent: "sv : none,
+       traced ? std::string_view(traceparent, sizeof traceparent) : none, traced ? "\r\n"sv : none,
+       traced_state ? "tracestate: "sv : none, traced_state ? std::string_view(tracestate_) : none,
+       traced_state ? "\r\n"sv : none, auth_forward_});
   if (rb.body) {
     body_.clear();
     if (!aggregate::render(*rb.body, aggregate::Target::kBody, *this, body_, why)) {
       return false;
     }
-    request_.append("Content-Type: "sv).append(cfg.content_type).append("\r\n"sv);
-    request_.append("Content-Length: "sv).append(std::to_string(body_.size())).append("\r\n\r\n"sv);
-    request_.append(body_);
+    char length[24];
+    const char* end = std::to_chars(length, length + sizeof length, body_.size()).ptr;
+    append_all(request_,
+               {"Content-Type: "sv, cfg.content_type, "\r\nContent-Length: "sv,
+                std::string_view(length, static_cast<size_t>(end - length)), "\r\n\r\n"sv, body_});
   } else {
     request_.append("\r\n"sv);
   }

@@ -1,0 +1,29 @@
+#pragma once
+// Appending several pieces to a std::string at once: one size change and a copy per piece, where
+// a chain of append() calls checks the capacity and calls into the library once per piece (the
+// difference shows on hot paths that build heads piece by piece).
+
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace ringgate {
+
+inline void append_all(std::string& out, std::initializer_list<std::string_view> pieces) {
+  size_t total = 0;
+  for (const std::string_view piece : pieces) {
+    total += piece.size();
+  }
+  const size_t at = out.size();
+  out.resize(at + total);
+  char* dst = out.data() + at;
+  for (const std::string_view piece : pieces) {
+    if (!piece.empty()) {  // an empty view may have no data pointer
+      std::memcpy(dst, piece.data(), piece.size());
+      dst += piece.size();
+    }
+  }
+}
+
+}  // namespace ringgate
