@@ -570,46 +570,52 @@ int plain_method(const unsigned char* b, size_t n, size_t& len) {
 
 bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_t n,
                                       PlainFields& fields) {
+  // Everything in locals until the end: `b` may alias anything (unsigned char), so state kept
+  // behind a reference or a member would be stored and loaded again around every byte read.
   const auto* data = reinterpret_cast<const char*>(b);
   const uint32_t max_fields = context_->limits->headers;
-  int count = 0;
+  const bool request = kind_ == Kind::kRequest;
+  HeaderSpan* const spans = spans_;
+  PlainFields f;
+  size_t at = pos;
+  uint32_t count = 0;
   for (;;) {
-    if (pos + 1 >= n) {
+    if (at + 1 >= n) {
       return false;  // not whole here (or over the limit): llhttp's
     }
-    if (b[pos] == '\r') {
-      if (b[pos + 1] != '\n') {
+    if (b[at] == '\r') {
+      if (b[at + 1] != '\n') {
         return false;
       }
-      pos += 2;
+      at += 2;
       break;  // the blank line
     }
-    if (static_cast<uint32_t>(count) >= max_fields) {
+    if (count >= max_fields) {
       return false;
     }
-    const size_t name_at = pos;
-    pos = name_scan(b, pos, n);
-    while (pos < n && kTokenChars.table[b[pos]]) {
-      ++pos;
+    const size_t name_at = at;
+    at = name_scan(b, at, n);
+    while (at < n && kTokenChars.table[b[at]]) {
+      ++at;
     }
-    if (pos == name_at || pos >= n || b[pos] != ':') {
+    if (at == name_at || at >= n || b[at] != ':') {
       return false;
     }
-    const std::string_view name(data + name_at, pos - name_at);
-    ++pos;
-    if (pos < n && b[pos] == ' ') {
-      ++pos;
+    const std::string_view name(data + name_at, at - name_at);
+    ++at;
+    if (at < n && b[at] == ' ') {
+      ++at;
     }
-    const size_t value_at = pos;
-    pos = value_scan(b, pos, n);
-    while (pos < n && !value_stop_byte(b[pos])) {
-      ++pos;
+    const size_t value_at = at;
+    at = value_scan(b, at, n);
+    while (at < n && !value_stop_byte(b[at])) {
+      ++at;
     }
-    if (pos + 1 >= n || b[pos] != '\r' || b[pos + 1] != '\n') {
+    if (at + 1 >= n || b[at] != '\r' || b[at + 1] != '\n') {
       return false;  // a control byte (a bare LF too), or not whole here
     }
-    const std::string_view value(data + value_at, pos - value_at);
-    pos += 2;
+    const std::string_view value(data + value_at, at - value_at);
+    at += 2;
     if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
                            value.back() == '\t')) {
       return false;  // whitespace llhttp would trim
@@ -617,19 +623,19 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
     const FieldRule rule = field_rule(name);
     if (rule != FieldRule::kOther) {
       if (count < 64) {
-        fields.ruled |= uint64_t{1} << count;
+        f.ruled |= uint64_t{1} << count;
       }
       switch (rule) {  // what llhttp or the callbacks act on
         case FieldRule::kHost:
-          if (kind_ == Kind::kRequest) {
-            if (fields.host >= 0) {
+          if (request) {
+            if (f.host >= 0) {
               return false;  // the callbacks' error
             }
-            fields.host = count;
+            f.host = static_cast<int>(count);
           }
           break;
         case FieldRule::kExpect:
-          if (kind_ == Kind::kRequest) {
+          if (request) {
             return false;
           }
           break;
@@ -639,26 +645,28 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
           return false;
         case FieldRule::kConnection:
           if (iequals(value, "close")) {
-            fields.close = true;
+            f.close = true;
           } else if (!iequals(value, "keep-alive")) {
             return false;
           }
           break;
         case FieldRule::kContentLength:
-          if (fields.has_length || !plain_content_length(value, fields.length)) {
+          if (f.has_length || !plain_content_length(value, f.length)) {
             return false;
           }
-          fields.has_length = true;
+          f.has_length = true;
           break;
         default:
           break;
       }
     }
-    spans_[count++] =
+    spans[count++] =
         HeaderSpan{static_cast<uint32_t>(name_at), static_cast<uint32_t>(name.size()),
                    static_cast<uint32_t>(value_at), static_cast<uint32_t>(value.size())};
   }
-  fields.count = count;
+  f.count = static_cast<int>(count);
+  fields = f;
+  pos = at;
   return true;
 }
 

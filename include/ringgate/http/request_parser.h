@@ -186,7 +186,8 @@ class MessageParser {
     bool close = false;  // Connection: close
     uint64_t length = 0;
   };
-  // Reads field lines from b[pos, n) through the blank line into spans_; pos ends past it.
+  // Reads field lines from b[pos, n) through the blank line into spans_; when it returns true,
+  // pos is past the blank line and `fields` says what was read (else both are as they were).
   // header_count_ is left as it was: a caller that declines leaves the table to llhttp.
   bool read_plain_fields(const unsigned char* b, size_t& pos, size_t n, PlainFields& fields);
   // Sets what llhttp and the callbacks would have left for a head read by a fast path.
