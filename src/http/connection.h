@@ -178,9 +178,9 @@ class Connection final : public Timer,
   // Hands `body` (HttpShard::acquire_body) to the output after the head just emitted, or back to
   // the shard's pool when `drop` (HEAD) or empty.
   void stage_owned_body(std::string* body, bool drop);
+  // Bytes copied into the output block (the caller has made sure of the room: output_room());
+  // several pieces at once take one output lookup and extend one iovec.
   void append_copy(std::string_view bytes);
-  // Several pieces copied one after another: one output lookup, one iovec (what append_copy
-  // does for each, once for all). The same room contract as append_copy.
   void append_copies(std::initializer_list<std::string_view> pieces);
   // `n` bytes at `dst` in the output block into the iovecs (the last one extended when they
   // follow).

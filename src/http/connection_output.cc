@@ -94,38 +94,31 @@ void Connection::out_flush() {
 }
 
 void Connection::append_copy(std::string_view bytes) {
-  if (bytes.empty()) {
-    return;  // an empty view may have no data pointer, and an empty iovec is a wasted slot
-  }
-  if (!out_) {
-    out_ = http_.acquire_out();
-  }
-  OutBuffer& o = *out_;
-  char* dst = o.data + o.used;
-  std::memcpy(dst, bytes.data(), bytes.size());
-  o.used += static_cast<uint32_t>(bytes.size());
-  count_out(bytes.size());
-  add_block_bytes(dst, bytes.size());
+  append_copies({bytes});
 }
 
 void Connection::append_copies(std::initializer_list<std::string_view> pieces) {
-  if (!out_) {
-    out_ = http_.acquire_out();
-  }
-  OutBuffer& o = *out_;
-  char* const dst = o.data + o.used;
-  char* at = dst;
+  char* dst = nullptr;
+  char* at = nullptr;
   for (const std::string_view piece : pieces) {
-    if (!piece.empty()) {  // an empty view may have no data pointer
-      std::memcpy(at, piece.data(), piece.size());
-      at += piece.size();
+    if (piece.empty()) {
+      continue;  // an empty view may have no data pointer
     }
+    if (dst == nullptr) {
+      // Taken at the first byte: nothing to copy takes no output block and adds no iovec.
+      if (!out_) {
+        out_ = http_.acquire_out();
+      }
+      dst = at = out_->data + out_->used;
+    }
+    std::memcpy(at, piece.data(), piece.size());
+    at += piece.size();
   }
-  const size_t n = static_cast<size_t>(at - dst);
-  if (n == 0) {
+  if (dst == nullptr) {
     return;
   }
-  o.used += static_cast<uint32_t>(n);
+  const size_t n = static_cast<size_t>(at - dst);
+  out_->used += static_cast<uint32_t>(n);
   count_out(n);
   add_block_bytes(dst, n);
 }

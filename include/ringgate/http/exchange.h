@@ -18,13 +18,10 @@
 #include "ringgate/router/router.h"
 
 namespace ringgate {
-class RequestIdGenerator;
-}
-
-namespace ringgate {
 
 class Exchange;
 class Filter;
+class RequestIdGenerator;  // http/forward.h
 struct RoutePlan;
 
 enum class FilterStatus : uint8_t {
