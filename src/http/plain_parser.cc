@@ -40,11 +40,12 @@ constexpr TokenChars kTokenChars;
 // `pos` (before `n`) whose byte it stops at, or the position where fewer than 16 bytes were left
 // (the caller's byte loop goes on from there), and never reads at or past `n`.
 #if defined(__SSE2__)
-// `stops(v)`: a mask with bit i set when byte i of v is one to stop at.
+// `stops(v, at)`: a mask with bit i set when byte i of v (the 16 bytes at b + at) is one to stop
+// at.
 template <typename Stops>
 size_t scan16(const unsigned char* b, size_t pos, size_t n, Stops stops) {
   while (pos + 16 <= n) {
-    const unsigned mask = stops(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos)));
+    const unsigned mask = stops(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos)), pos);
     if (mask != 0) {
       return pos + static_cast<size_t>(__builtin_ctz(mask));
     }
@@ -67,7 +68,7 @@ size_t name_scan(const unsigned char* b, size_t pos, size_t n) {
   const __m128i zero = _mm_set1_epi8('0');
   const __m128i digits = _mm_set1_epi8(9);
   const __m128i dash = _mm_set1_epi8('-');
-  return scan16(b, pos, n, [&](__m128i v) {
+  return scan16(b, pos, n, [&](__m128i v, size_t) {
     const __m128i l = _mm_sub_epi8(_mm_or_si128(v, case_bit), a);  // 0..25 for a letter
     const __m128i d = _mm_sub_epi8(v, zero);                       // 0..9 for a digit
     const __m128i ok = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, letters), l),
@@ -87,7 +88,7 @@ size_t value_scan(const unsigned char* b, size_t pos, size_t n) {
   const __m128i max_control = _mm_set1_epi8(0x1f);
   const __m128i tab = _mm_set1_epi8('\t');
   const __m128i del = _mm_set1_epi8(0x7f);
-  return scan16(b, pos, n, [&](__m128i v) {
+  return scan16(b, pos, n, [&](__m128i v, size_t) {
     const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, max_control), v);  // v <= 0x1f
     return movemask(
         _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), control), _mm_cmpeq_epi8(v, del)));
@@ -132,18 +133,17 @@ TargetSpan scan_target(const unsigned char* b, size_t pos, size_t n) {
   const __m128i backslash = _mm_set1_epi8('\\');
   const __m128i slash = _mm_set1_epi8('/');
   const __m128i dot = _mm_set1_epi8('.');
-  for (; pos + 16 <= n; pos += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos));
+  pos = scan16(b, pos, n, [&](__m128i v, size_t at) {
     // (a byte from 0x80 is negative: below 0x21 as a signed byte, so it ends the target)
     const unsigned stops =
         movemask(_mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del)));
     if (query == SIZE_MAX) {
       unsigned path = stops != 0 ? (1u << __builtin_ctz(stops)) - 1 : 0xffffu;
       if (const unsigned q = movemask(_mm_cmpeq_epi8(v, question)) & path; q != 0) {
-        query = pos + static_cast<size_t>(__builtin_ctz(q));
+        query = at + static_cast<size_t>(__builtin_ctz(q));
         path = (1u << __builtin_ctz(q)) - 1;
       }
-      const __m128i before = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + pos - 1));
+      const __m128i before = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + at - 1));
       const __m128i after_slash =
           _mm_and_si128(_mm_or_si128(_mm_cmpeq_epi8(v, slash), _mm_cmpeq_epi8(v, dot)),
                         _mm_cmpeq_epi8(before, slash));
@@ -151,12 +151,10 @@ TargetSpan scan_target(const unsigned char* b, size_t pos, size_t n) {
           _mm_or_si128(_mm_cmpeq_epi8(v, percent), _mm_cmpeq_epi8(v, backslash)), after_slash);
       special = special || (movemask(specials) & path) != 0;
     }
-    if (stops != 0) {
-      pos += static_cast<size_t>(__builtin_ctz(stops));
-      return {pos, query == SIZE_MAX ? pos : query, !special};
-    }
-  }
+    return stops;
+  });
 #endif
+  // The bytes scan16 left (fewer than 16); at a stop it ends at once.
   for (; pos < n && target_byte(b[pos]); ++pos) {
     if (query == SIZE_MAX) {
       if (b[pos] == '?') {
