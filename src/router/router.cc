@@ -425,7 +425,6 @@ struct Router::Impl {
   FlatIndex exact_index;          // path → its group in `exact`
   uint32_t exact_min = kNoRoute;  // the lowest index of an exact route
   Trie trie;
-  bool uses_hosts = false;  // some route names a host
 };
 
 Router::Router(const Config& config) : impl_(std::make_unique<Impl>()) {
@@ -446,7 +445,7 @@ Router::Router(const Config& config) : impl_(std::make_unique<Impl>()) {
   for (size_t i = 0; i < config.routes.size(); ++i) {
     const RouteConfig& route = config.routes[i];
     const uint32_t index = static_cast<uint32_t>(i);
-    impl_->uses_hosts = impl_->uses_hosts || !route.match.host.empty();
+    uses_hosts_ = uses_hosts_ || !route.match.host.empty();
     trail.assign(1, 0);
     uint32_t node = 0;
     switch (route.match.kind) {
@@ -496,10 +495,6 @@ Router::Router(const Config& config) : impl_(std::make_unique<Impl>()) {
 }
 
 Router::~Router() = default;
-
-bool Router::uses_hosts() const {
-  return impl_->uses_hosts;
-}
 
 void Router::match(std::string_view host, int method, std::string_view path,
                    RouteMatchResult& result) const {

@@ -54,11 +54,12 @@ class Router {
   void match(std::string_view host, int method, std::string_view path,
              RouteMatchResult& result) const;
   // Some route names a host: without one, match() needs no host (an empty one does).
-  bool uses_hosts() const;
+  bool uses_hosts() const { return uses_hosts_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  bool uses_hosts_ = false;
 };
 
 }  // namespace ringgate
