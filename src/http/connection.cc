@@ -630,10 +630,18 @@ void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head
   const std::string_view filters =
       x_ && Pipeline::edits_response(*x_) ? filter_headers(r.status) : std::string_view();
   const std::string_view body = head_only ? std::string_view() : r.body;
+  const std::string_view connection = connection_line(keep_alive);
+  if (copy_head && body.size() <= kCopyBodyMax && filters.empty() && connection.empty()) {
+    // The common case: one copy of the prebuilt answer, and the Date line over its placeholder.
+    const std::string_view whole(r.whole.data(), r.whole.size() - (r.body.size() - body.size()));
+    append_copy(whole);
+    std::memcpy(out_->data + out_->used - whole.size() + r.date_at,
+                http_.date().header_line().data(), DateCache::kLineLength);
+    return;
+  }
   if (copy_head && body.size() <= kCopyBodyMax) {
     // The common case: the whole answer is one copy.
-    append_copies(
-        {r.head, http_.date().header_line(), filters, connection_line(keep_alive), "\r\n", body});
+    append_copies({r.head, http_.date().header_line(), filters, connection, "\r\n", body});
     return;
   }
   if (copy_head) {
@@ -641,7 +649,7 @@ void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head
   } else {
     append_ref(r.head.data(), r.head.size());
   }
-  append_copies({http_.date().header_line(), filters, connection_line(keep_alive), "\r\n"});
+  append_copies({http_.date().header_line(), filters, connection, "\r\n"});
   if (!body.empty()) {
     append_ref(body.data(), body.size());
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,6 +152,42 @@ TEST_F(HttpTest, HeadHasHeadersButNoBody) {
   EXPECT_EQ(g->body, "hello");
   EXPECT_TRUE(c.pending.empty()) << visible(c.pending);
   EXPECT_TRUE(stays_silent(c, 100ms));
+}
+
+// A direct route's answer is copied from bytes built once at start, with the shard's Date line
+// written over a placeholder: every answer, GET or HEAD, carries the current time.
+TEST_F(HttpTest, DirectAnswersCarryTheCurrentDate) {
+  auto& gw = start();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(c.valid());
+  const auto date_of = [&](const char* method) -> time_t {
+    EXPECT_TRUE(send_all(c, request(method, "/hello")));
+    ReadOptions options;
+    options.head_request = std::string_view(method) == "HEAD";
+    std::string why;
+    auto r = read_response(c, options, &why);
+    EXPECT_TRUE(r) << why;
+    if (!r) {
+      return 0;
+    }
+    EXPECT_EQ(r->body, options.head_request ? "" : "hello") << visible(r->raw);
+    expect_common_headers(*r);
+    tm t{};
+    const std::string date = r->header("date").value_or("");
+    EXPECT_NE(strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &t), nullptr) << date;
+    return timegm(&t);
+  };
+  for (const char* method : {"GET", "HEAD"}) {
+    const time_t before = time(nullptr);
+    const time_t first = date_of(method);
+    EXPECT_GE(first, before - 1) << method;
+    EXPECT_LE(first, time(nullptr)) << method;
+    std::this_thread::sleep_for(1100ms);
+    const time_t second = date_of(method);
+    EXPECT_GT(second, first) << method << ": the Date did not move on";
+    EXPECT_LE(second, time(nullptr)) << method;
+  }
 }
 
 TEST_F(HttpTest, NoRouteIsProblemJson404) {

@@ -112,6 +112,11 @@ struct CannedResponse {
   std::string
       head;  // status line, Server, configured headers, Content-Length (no Date, no CRLF end)
   std::string body;
+  // The common answer (HTTP/1.1 keep-alive, no response filter) as one run of bytes: head, a
+  // placeholder Date line at `date_at` (the shard's current line is written over it), the
+  // blank line, body. Without the body's bytes at its end it answers a HEAD request.
+  std::string whole;
+  size_t date_at = 0;
 };
 
 // A route as a shard runs it: its filters in phase order and its action.
