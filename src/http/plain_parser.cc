@@ -212,10 +212,15 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
     }
     const size_t name_at = at;
     at = name_scan(b, at, n);
-    while (at < n && kTokenChars.table[b[at]]) {
-      ++at;
+    if (at >= n || b[at] != ':') {
+      while (at < n && kTokenChars.table[b[at]]) {  // a rarer token byte, or the scan's tail
+        ++at;
+      }
+      if (at >= n || b[at] != ':') {
+        return false;
+      }
     }
-    if (at == name_at || at >= n || b[at] != ':') {
+    if (at == name_at) {
       return false;
     }
     const std::string_view name(data + name_at, at - name_at);
@@ -225,18 +230,21 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
     }
     const size_t value_at = at;
     at = value_scan(b, at, n);
-    while (at < n && !value_stop_byte(b[at])) {
-      ++at;
+    if (at >= n || b[at] != '\r') {
+      while (at < n && !value_stop_byte(b[at])) {  // the scan's tail
+        ++at;
+      }
     }
-    if (at + 1 >= n || b[at] != '\r' || b[at + 1] != '\n') {
+    if (at + 1 >= n || std::memcmp(b + at, "\r\n", 2) != 0) {
       return false;  // a control byte (a bare LF too), or not whole here
+    }
+    // A value byte up to 0x20 is SP or HTAB (the scan stopped at any other): whitespace at
+    // either end is what llhttp would trim.
+    if (at > value_at && (b[value_at] <= 0x20 || b[at - 1] <= 0x20)) {
+      return false;
     }
     const std::string_view value(data + value_at, at - value_at);
     at += 2;
-    if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
-                           value.back() == '\t')) {
-      return false;  // whitespace llhttp would trim
-    }
     const FieldRule rule = field_rule(name);
     if (rule != FieldRule::kOther) {
       if (count < 64) {
