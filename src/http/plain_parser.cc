@@ -250,6 +250,7 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
       if (count < 64) {
         f.ruled |= uint64_t{1} << count;
       }
+      f.rules |= uint32_t{1} << static_cast<unsigned>(rule);
       switch (rule) {  // what llhttp or the callbacks act on
         case FieldRule::kHost:
           if (request) {
@@ -304,6 +305,7 @@ void MessageParser::finish_plain_head(const PlainFields& fields, size_t head_byt
   fast_flags_ = true;
   header_count_ = static_cast<uint16_t>(fields.count);
   ruled_ = fields.ruled;
+  rules_seen_ = fields.rules;
   head_bytes_ = static_cast<uint32_t>(head_bytes);
   keep_alive_ = !fields.close;
   plain_next_ = keep_alive_;

@@ -107,6 +107,7 @@ void MessageParser::begin_message(const char* data) {
   path_len_ = kPathUnknown;
   path_plain_ = false;
   ruled_ = ~uint64_t{0};
+  rules_seen_ = ~uint32_t{0};
   head_bytes_ = 0;
   header_count_ = 0;
   host_index_ = -1;
@@ -584,23 +585,11 @@ bool RequestParser::normalize_path(uint8_t* flags) {
   return true;
 }
 
-uint32_t MessageParser::path_length() const {
-  if (path_len_ == kPathUnknown) {
-    const std::string_view t = target();
-    const size_t q = t.find('?');
-    path_len_ = static_cast<uint32_t>(q == std::string_view::npos ? t.size() : q);
-  }
-  return path_len_;
-}
-
-std::string_view MessageParser::path() const {
-  return target().substr(0, path_length());
-}
-
-std::string_view MessageParser::query() const {
+uint32_t MessageParser::find_path_length() const {
   const std::string_view t = target();
-  const uint32_t p = path_length();
-  return p == t.size() ? std::string_view() : t.substr(p + 1);
+  const size_t q = t.find('?');
+  path_len_ = static_cast<uint32_t>(q == std::string_view::npos ? t.size() : q);
+  return path_len_;
 }
 
 std::string_view MessageParser::header(std::string_view name) const {

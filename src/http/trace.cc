@@ -55,7 +55,7 @@ void start_trace(TraceContext& trace, const MessageParser& request, bool accept,
   trace.on = true;
   trace.continued = false;
   trace.draw = nullptr;
-  if (accept) {
+  if (accept && request.may_have(FieldRule::kTraceparent)) {
     // More than one traceparent line is invalid (it is not a list): a new trace then.
     // (traceparent has a field rule: a head read by a fast path marks where it can be.)
     int found = -1;

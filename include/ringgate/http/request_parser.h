@@ -16,6 +16,7 @@
 #include "ringgate/config/config.h"
 #include "ringgate/core/block_pool.h"
 #include "ringgate/core/error.h"
+#include "ringgate/http/fields.h"
 
 namespace ringgate {
 
@@ -86,8 +87,11 @@ class MessageParser {
   int method() const { return parser_.method; }
   int parser_status() const { return parser_.status_code; }
   std::string_view target() const { return view(url_off_, url_len_); }
-  std::string_view path() const;
-  std::string_view query() const;  // without '?'; empty if none
+  std::string_view path() const { return view(url_off_, path_length()); }
+  std::string_view query() const {  // without '?'; empty if none
+    const uint32_t p = path_length();
+    return p == url_len_ ? std::string_view() : view(url_off_ + p + 1, url_len_ - p - 1);
+  }
   int http_minor() const { return parser_.http_minor; }
   int header_count() const { return header_count_; }
   std::string_view header_name(int i) const { return view(spans_[i].name_off, spans_[i].name_len); }
@@ -113,6 +117,11 @@ class MessageParser {
   // look its name up: what a fast path learnt while reading the head. True for every field of a
   // head llhttp read, and past the 64th.
   bool field_ruled(int i) const { return i >= 64 || ((ruled_ >> i) & 1) != 0; }
+  // False when no field of the head has that FieldRule (a fast path read it and saw none); true
+  // for a head llhttp read.
+  bool may_have(FieldRule rule) const {
+    return ((rules_seen_ >> static_cast<unsigned>(rule)) & 1) != 0;
+  }
   // The first field at or after `from` for which field_ruled() holds; header_count() if none.
   int next_ruled_field(int from) const {
     if (from >= 64) {
@@ -180,6 +189,7 @@ class MessageParser {
   // What the field lines said that framing depends on.
   struct PlainFields {
     uint64_t ruled = 0;  // bit i: field i has a FieldRule
+    uint32_t rules = 0;  // bit r: a field has FieldRule r
     int count = 0;       // fields read (in spans_)
     int host = -1;       // index of the Host field
     bool has_length = false;
@@ -226,8 +236,10 @@ class MessageParser {
   std::string trailers_;
   bool trailers_dropped_ = false;
   void add_trailer(const char* data, size_t n);
-  uint32_t scratch_len_ = 0;       // head bytes copied into scratch_
-  uint64_t ruled_ = ~uint64_t{0};  // field_ruled(): bit i for field i
+  uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
+  uint64_t ruled_ = ~uint64_t{0};
+  uint32_t rules_seen_ =
+      ~uint32_t{0};  // may_have(): bit r for FieldRule r  // field_ruled(): bit i for field i
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;
   // The target's path length (up to '?'), found once per message (path() and query() are asked
@@ -235,7 +247,11 @@ class MessageParser {
   static constexpr uint32_t kPathUnknown = UINT32_MAX;
   mutable uint32_t path_len_ = kPathUnknown;
   bool path_plain_ = false;  // a fast path saw that the path is already normal (normalize_path)
-  uint32_t path_length() const;
+  // The target's path length ('?' or the target's end), found once.
+  uint32_t path_length() const {
+    return path_len_ != kPathUnknown ? path_len_ : find_path_length();
+  }
+  uint32_t find_path_length() const;
   uint32_t head_bytes_ = 0;
   uint16_t header_count_ = 0;
   int16_t host_index_ = -1;
