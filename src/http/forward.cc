@@ -74,7 +74,7 @@ using Field = FieldRule;
 // The rule of field i of a parsed head: looked up only where the parser's fast path found one
 // (MessageParser::field_ruled), or for a head llhttp read.
 Field classify(const MessageParser& m, int i) {
-  return m.field_ruled(i) ? field_rule(m.header_name(i)) : Field::kOther;
+  return m.field_rule_of(i);
 }
 
 // True when a Connection header at or after `first_connection` lists `name`.
@@ -102,7 +102,7 @@ class ConnectionTokens {
       : message_(m), first_(first_connection) {
     for (int i = first_connection < 0 ? m.header_count() : first_connection; i < m.header_count();
          ++i) {
-      if (!m.field_ruled(i) || !iequals(m.header_name(i), "connection")) {
+      if (m.field_rule_of(i) != FieldRule::kConnection) {
         continue;
       }
       any_list_element(m.header_value(i), [this](std::string_view token) {

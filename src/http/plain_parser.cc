@@ -249,6 +249,7 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
     if (rule != FieldRule::kOther) {
       if (count < 64) {
         f.ruled |= uint64_t{1} << count;
+        rules_[count] = rule;
       }
       f.rules |= uint32_t{1} << static_cast<unsigned>(rule);
       switch (rule) {  // what llhttp or the callbacks act on

@@ -117,6 +117,14 @@ class MessageParser {
   // look its name up: what a fast path learnt while reading the head. True for every field of a
   // head llhttp read, and past the 64th.
   bool field_ruled(int i) const { return i >= 64 || ((ruled_ >> i) & 1) != 0; }
+  // Field i's FieldRule: as the fast path found it while reading the head, else looked up by
+  // its name.
+  FieldRule field_rule_of(int i) const {
+    if (!field_ruled(i)) {
+      return FieldRule::kOther;
+    }
+    return i < 64 && fast_flags_ ? rules_[i] : field_rule(header_name(i));
+  }
   // False when no field of the head has that FieldRule (a fast path read it and saw none); true
   // for a head llhttp read.
   bool may_have(FieldRule rule) const {
@@ -236,10 +244,11 @@ class MessageParser {
   std::string trailers_;
   bool trailers_dropped_ = false;
   void add_trailer(const char* data, size_t n);
-  uint32_t scratch_len_ = 0;  // head bytes copied into scratch_
-  uint64_t ruled_ = ~uint64_t{0};
-  uint32_t rules_seen_ =
-      ~uint32_t{0};  // may_have(): bit r for FieldRule r  // field_ruled(): bit i for field i
+  uint32_t scratch_len_ = 0;            // head bytes copied into scratch_
+  uint64_t ruled_ = ~uint64_t{0};       // field_ruled(): bit i for field i
+  uint32_t rules_seen_ = ~uint32_t{0};  // may_have(): bit r for FieldRule r
+  // A fast path's head: the rule of each of the first 64 fields whose field_ruled() bit is set.
+  FieldRule rules_[64];
   uint32_t url_off_ = 0;
   uint32_t url_len_ = 0;
   // The target's path length (up to '?'), found once per message (path() and query() are asked
