@@ -131,13 +131,16 @@ bool render(const CompiledTemplate& t, Target target, TemplateValues& values, st
         } else {
           value = values.claim(p.index);
         }
-        if (p.kind == TemplatePiece::Kind::kHeader || p.kind == TemplatePiece::Kind::kClaim) {
-          decoded.assign(value);  // a header value or a claim is text already
-        } else {
+        // A header value or a claim is text already; a path or query value is decoded first
+        // (one without a '%' is its own decoding).
+        std::string_view text = value;
+        if ((p.kind == TemplatePiece::Kind::kPathParam || p.kind == TemplatePiece::Kind::kQuery) &&
+            value.find('%') != std::string_view::npos) {
           decoded.clear();
           percent_decode(value, decoded);
+          text = decoded;
         }
-        if (!put_text(decoded, target, out, why, [&piece] { return piece.name; })) {
+        if (!put_text(text, target, out, why, [&piece] { return piece.name; })) {
           return false;
         }
         break;
@@ -165,32 +168,33 @@ bool render(const CompiledTemplate& t, Target target, TemplateValues& values, st
 }
 
 void percent_decode(std::string_view in, std::string& out) {
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size()) {
-      const int hi = hex_digit(in[i + 1]);
-      const int lo = hex_digit(in[i + 2]);
+  size_t from = 0;  // the bytes [from, pct) are copied as they are
+  for (size_t pct = in.find('%'); pct != std::string_view::npos; pct = in.find('%', pct + 1)) {
+    if (pct + 2 < in.size()) {
+      const int hi = hex_digit(in[pct + 1]);
+      const int lo = hex_digit(in[pct + 2]);
       if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
+        out.append(in.data() + from, pct - from).push_back(static_cast<char>(hi * 16 + lo));
+        from = pct + 3;
+        pct += 2;
       }
     }
-    out.push_back(in[i]);
   }
+  out.append(in.data() + from, in.size() - from);
 }
 
 void percent_encode(std::string_view in, std::string& out) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char ch : in) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (unreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
+  size_t from = 0;  // the bytes [from, i) are unreserved: copied in one run
+  for (size_t i = 0; i < in.size(); ++i) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    if (!unreserved(c)) {
+      const char escape[3] = {'%', kHex[c >> 4], kHex[c & 15]};
+      out.append(in.data() + from, i - from).append(escape, sizeof escape);
+      from = i + 1;
     }
   }
+  out.append(in.data() + from, in.size() - from);
 }
 
 }  // namespace ringgate::aggregate

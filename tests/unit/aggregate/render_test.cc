@@ -144,6 +144,16 @@ TEST(PercentCoding, RoundTripsEveryByte) {
   decoded.clear();
   percent_decode("100%+%zz%4", decoded);  // bad escapes are kept as they are
   EXPECT_EQ(decoded, "100%+%zz%4");
+  // Runs of plain bytes between escapes, at either end and back to back.
+  encoded.clear();
+  percent_encode("a b/\xc3\xbc~x", encoded);
+  EXPECT_EQ(encoded, "a%20b%2F%C3%BC~x");
+  encoded.clear();
+  percent_encode(" plain-run_1.2 ", encoded);
+  EXPECT_EQ(encoded, "%20plain-run_1.2%20");
+  decoded.clear();
+  percent_decode("%41b%2fc%%41%4", decoded);
+  EXPECT_EQ(decoded, "Ab/c%A%4");
 }
 
 }  // namespace
