@@ -153,7 +153,7 @@ bool AggregateCall::write_response(std::string* why) {
     if (!names[n++].keep) {
       continue;
     }
-    w.key(rb.config->key);
+    w.raw_key(rb.escaped_key);
     if (b.accepted && projection(b.index).is_identity()) {
       w.raw(
           json::detail::trim(b.body.data(), b.body.data() + b.body.size()));  // as project() would

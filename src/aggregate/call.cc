@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "aggregate/text.h"
 #include "ringgate/aggregate/aggregate_shard.h"
 #include "ringgate/core/append.h"
 #include "ringgate/core/method.h"
@@ -69,6 +70,7 @@ bool build_aggregate_route(const RouteConfig& route, const AggregateAction& acti
     const AggregateBackend& cfg = action.backends[i];
     AggregateRoute::Backend& b = out->backends[i];
     b.config = &cfg;
+    json::detail::append_escaped(&b.escaped_key, cfg.key);
     b.cluster = clusters[cfg.cluster_index].get();
     b.upstream.cluster = cfg.cluster;
     b.upstream.cluster_index = cfg.cluster_index;

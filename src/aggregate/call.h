@@ -38,6 +38,7 @@ class AggregateShard;
 struct AggregateRoute {
   struct Backend {
     const AggregateBackend* config = nullptr;
+    std::string escaped_key;  // config->key as JSON string content: the answer's member name
     UpstreamCluster* cluster = nullptr;
     UpstreamAction upstream;  // timeout and retries of its calls
     aggregate::CompiledTemplate path;
