@@ -631,7 +631,8 @@ void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head
       x_ && Pipeline::edits_response(*x_) ? filter_headers(r.status) : std::string_view();
   const std::string_view body = head_only ? std::string_view() : r.body;
   const std::string_view connection = connection_line(keep_alive);
-  if (copy_head && body.size() <= kCopyBodyMax && filters.empty() && connection.empty()) {
+  static_assert(CannedResponse::kWholeMax <= kOutReserve - 128);  // what output_room() leaves
+  if (!r.whole.empty() && filters.empty() && connection.empty()) {
     // The common case: one copy of the prebuilt answer, and the Date line over its placeholder.
     const std::string_view whole(r.whole.data(), r.whole.size() - (r.body.size() - body.size()));
     append_copy(whole);
@@ -640,7 +641,7 @@ void Connection::emit_canned(const CannedResponse& r, bool keep_alive, bool head
     return;
   }
   if (copy_head && body.size() <= kCopyBodyMax) {
-    // The common case: the whole answer is one copy.
+    // With a Connection line or the response filters' lines: still one copy, of its pieces.
     append_copies({r.head, http_.date().header_line(), filters, connection, "\r\n", body});
     return;
   }

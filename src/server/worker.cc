@@ -39,11 +39,13 @@ CannedResponse canned_response(const DirectResponse& d, const std::string& serve
   }
   r.head = std::move(head);
   r.body = d.body;
-  r.date_at = r.head.size();
-  r.whole = r.head;
-  r.whole.append(DateCache::kLineLength, '?');  // not a date: a line left unwritten shows
-  r.whole += "\r\n";
-  r.whole += r.body;
+  if (r.head.size() + DateCache::kLineLength + 2 + r.body.size() <= CannedResponse::kWholeMax) {
+    r.date_at = r.head.size();
+    r.whole = r.head;
+    r.whole.append(DateCache::kLineLength, '?');  // not a date: a line left unwritten shows
+    r.whole += "\r\n";
+    r.whole += r.body;
+  }
   return r;
 }
 

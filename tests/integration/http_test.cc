@@ -154,40 +154,63 @@ TEST_F(HttpTest, HeadHasHeadersButNoBody) {
   EXPECT_TRUE(stays_silent(c, 100ms));
 }
 
-// A direct route's answer is copied from bytes built once at start, with the shard's Date line
-// written over a placeholder: every answer, GET or HEAD, carries the current time.
+// A direct route's small answer is copied from bytes built once at start, with the shard's Date
+// line written over a placeholder; a large one goes out by reference behind a Date line of its
+// own, and one that says Connection: close is put together from its pieces. Every answer, GET
+// or HEAD, carries the current time and its body.
 TEST_F(HttpTest, DirectAnswersCarryTheCurrentDate) {
-  auto& gw = start();
+  const std::string big(3000, 'b');
+  ConfigSpec spec;
+  spec.routes = default_routes() + "  - match: {path: /big, methods: [GET]}\n" +
+                "    direct: {status: 200, body: \"" + big + "\"}\n";
+  auto& gw = start(spec);
   ASSERT_TRUE(gw.ok()) << gw.error();
   Conn c = connect_to(gw.port());
   ASSERT_TRUE(c.valid());
-  const auto date_of = [&](const char* method) -> time_t {
-    EXPECT_TRUE(send_all(c, request(method, "/hello")));
+  const auto date_of = [&](const char* method, const std::string& path,
+                           const std::string& body) -> time_t {
+    EXPECT_TRUE(send_all(c, request(method, path)));
     ReadOptions options;
     options.head_request = std::string_view(method) == "HEAD";
     std::string why;
     auto r = read_response(c, options, &why);
-    EXPECT_TRUE(r) << why;
+    EXPECT_TRUE(r) << method << " " << path << ": " << why;
     if (!r) {
       return 0;
     }
-    EXPECT_EQ(r->body, options.head_request ? "" : "hello") << visible(r->raw);
+    EXPECT_EQ(r->body, options.head_request ? "" : body) << method << " " << path;
+    EXPECT_EQ(r->header("content-length").value_or(""), std::to_string(body.size()));
     expect_common_headers(*r);
     tm t{};
     const std::string date = r->header("date").value_or("");
     EXPECT_NE(strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &t), nullptr) << date;
     return timegm(&t);
   };
+  const std::pair<std::string, std::string> routes[] = {{"/hello", "hello"}, {"/big", big}};
   for (const char* method : {"GET", "HEAD"}) {
-    const time_t before = time(nullptr);
-    const time_t first = date_of(method);
-    EXPECT_GE(first, before - 1) << method;
-    EXPECT_LE(first, time(nullptr)) << method;
-    std::this_thread::sleep_for(1100ms);
-    const time_t second = date_of(method);
-    EXPECT_GT(second, first) << method << ": the Date did not move on";
-    EXPECT_LE(second, time(nullptr)) << method;
+    for (const auto& [path, body] : routes) {
+      if (path == "/big" && std::string_view(method) == "HEAD") {
+        continue;  // the route takes GET only
+      }
+      const time_t before = time(nullptr);
+      const time_t first = date_of(method, path, body);
+      EXPECT_GE(first, before - 1) << method << " " << path;
+      EXPECT_LE(first, time(nullptr)) << method << " " << path;
+      std::this_thread::sleep_for(1100ms);
+      const time_t second = date_of(method, path, body);
+      EXPECT_GT(second, first) << method << " " << path << ": the Date did not move on";
+      EXPECT_LE(second, time(nullptr)) << method << " " << path;
+    }
   }
+  // The last answer on a connection: with Connection: close.
+  ASSERT_TRUE(send_all(c, request("GET", "/hello", "Connection: close\r\n")));
+  std::string why;
+  auto r = read_response(c, {}, &why);
+  ASSERT_TRUE(r) << why;
+  EXPECT_EQ(r->body, "hello");
+  EXPECT_TRUE(r->connection_has("close")) << r->raw;
+  expect_common_headers(*r);
+  EXPECT_TRUE(wait_closed(c));
 }
 
 TEST_F(HttpTest, NoRouteIsProblemJson404) {

@@ -114,7 +114,9 @@ struct CannedResponse {
   std::string body;
   // The common answer (HTTP/1.1 keep-alive, no response filter) as one run of bytes: head, a
   // placeholder Date line at `date_at` (the shard's current line is written over it), the
-  // blank line, body. Without the body's bytes at its end it answers a HEAD request.
+  // blank line, body. Without the body's bytes at its end it answers a HEAD request. Built when
+  // it is at most kWholeMax bytes (a larger body goes out by reference); empty otherwise.
+  static constexpr size_t kWholeMax = 2048;
   std::string whole;
   size_t date_at = 0;
 };
