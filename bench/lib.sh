@@ -20,6 +20,26 @@ cpu_ticks() {
   echo "$u $s"
 }
 
+# cpu_ns PID... → the processes' time on a CPU so far, in ns, summed over their threads: the
+# scheduler's own count (se.sum_exec_runtime), exact where utime and stime are sampled at the
+# tick (a kernel with tick-based CPU accounting, as this one: HZ=250).
+cpu_ns() {
+  local pid files=()
+  for pid in "$@"; do
+    files+=(/proc/"$pid"/task/*/sched)
+  done
+  awk '$1 == "se.sum_exec_runtime" { s += $3 } END { printf "%.0f\n", s * 1e6 }' "${files[@]}" \
+    2>/dev/null
+}
+
+# user_share PERF_DATA → the fraction of the cpu-clock samples taken in user space ("" when
+# there are none): the user/system split of a run, from thousands of samples where the tick
+# gives it from a few hundred.
+user_share() {
+  perf script -i "$1" -F ip 2>/dev/null |
+    awk '{ if ($1 ~ /^ffff/) k++; else u++ } END { if (u + k > 0) printf "%.6f\n", u / (u + k) }'
+}
+
 # cpu_us_per_request "U0 S0" "U1 S1" REQUESTS → "USER_US SYS_US TOTAL_US" per request.
 cpu_us_per_request() {
   local before=$1 after=$2 requests=$3
