@@ -71,12 +71,6 @@ bool any_list_element(std::string_view list, Fn fn) {
 
 using Field = FieldRule;
 
-// The rule of field i of a parsed head: looked up only where the parser's fast path found one
-// (MessageParser::field_ruled), or for a head llhttp read.
-Field classify(const MessageParser& m, int i) {
-  return m.field_rule_of(i);
-}
-
 // True when a Connection header at or after `first_connection` lists `name`.
 bool named_by_connection(const MessageParser& m, int first_connection, std::string_view name) {
   if (first_connection < 0) {
@@ -290,7 +284,7 @@ RequestScan scan_request(const MessageParser& m) {
   RequestScan s;
   bool seen_request_id = false;
   for (int i = m.next_ruled_field(0); i < m.header_count(); i = m.next_ruled_field(i + 1)) {
-    switch (classify(m, i)) {
+    switch (m.field_rule_of(i)) {
       case Field::kConnection:
         if (s.first_connection < 0) {
           s.first_connection = i;
@@ -458,7 +452,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
     }
     const std::string_view name = request.header_name(i);
     const std::string_view value = request.header_value(i);
-    switch (classify(request, i)) {
+    switch (request.field_rule_of(i)) {
       case Field::kConnection:
       case Field::kKeepAlive:
       case Field::kProxyConnection:
@@ -555,7 +549,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
     }
     const std::string_view name = response.header_name(i);
     const std::string_view value = response.header_value(i);
-    switch (classify(response, i)) {
+    switch (response.field_rule_of(i)) {
       case Field::kConnection:
       case Field::kKeepAlive:
       case Field::kProxyConnection:
