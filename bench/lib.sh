@@ -40,6 +40,13 @@ user_share() {
     awk '{ if ($1 ~ /^ffff/) k++; else u++ } END { if (u + k > 0) printf "%.6f\n", u / (u + k) }'
 }
 
+# exact_us_per_request NS0 NS1 REQUESTS SHARE → "USER_US SYS_US TOTAL_US" per request: the
+# time between two cpu_ns counts, SHARE of it (a fraction) in user space.
+exact_us_per_request() {
+  awk -v d=$(($2 - $1)) -v n="$3" -v f="$4" 'BEGIN { t = d / 1000 / n;
+    printf "%.2f %.2f %.2f\n", t * f, t * (1 - f), t }'
+}
+
 # cpu_us_per_request "U0 S0" "U1 S1" REQUESTS → "USER_US SYS_US TOTAL_US" per request.
 cpu_us_per_request() {
   local before=$1 after=$2 requests=$3
