@@ -137,7 +137,6 @@ bool DemoServices::start(Config& config, bool ephemeral, std::string& error) {
   own->server.buffers = BufferConfig{16 * 1024, 256};
   own->server.ring_entries = 256;
   own->server.backlog = 512;
-  own->server.batch_wait_us = 0;
   own->server.drain_timeout = Duration(1000);
   own->server.server_header = "ringgate-demo";
   own->admin.enabled = false;

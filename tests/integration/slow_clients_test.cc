@@ -60,6 +60,7 @@ TEST_F(SlowClientsTest, SlowHeaderConnectionsDoNotMakeTheShardBatchAFastClient) 
   raise_fd_limit();
   ConfigSpec spec;
   spec.limits["header_timeout"] = "60s";  // the slow ones stay for the whole test
+  spec.server_extra = "  batch_wait: 50us\n";  // batching is off by default
   auto& gw = start(spec);
   ASSERT_TRUE(gw.ok()) << gw.error();
   if (gw.log().find("batch_wait 50us") == std::string::npos) {

@@ -134,10 +134,10 @@ TEST(ParseMicroseconds, Table) {
 TEST(BatchWait, DefaultRangeAndErrors) {
   EXPECT_EQ(
       load_config_string("server: {listen: \"127.0.0.1:0\"}\n", "t.yaml").server.batch_wait_us,
-      50u);
-  EXPECT_EQ(load_config_string("server: {listen: \"127.0.0.1:0\", batch_wait: 0us}\n", "t.yaml")
+      0u);
+  EXPECT_EQ(load_config_string("server: {listen: \"127.0.0.1:0\", batch_wait: 50us}\n", "t.yaml")
                 .server.batch_wait_us,
-            0u);
+            50u);
   try {
     load_config_string("server:\n  listen: \"127.0.0.1:0\"\n  batch_wait: 20ms\n", "t.yaml");
     FAIL() << "20ms accepted";
