@@ -121,7 +121,7 @@ class UringBackend {
   uint32_t buffers_in_ring() const { return in_ring_; }
 
   void flush();
-  // True when it held out for a batch (enter_min_wait).
+  // True when it held out for a batch (a min-wait enter).
   bool wait(int timeout_ms, unsigned batch_target);
   unsigned dispatch();
 
@@ -173,7 +173,7 @@ class UringBackend {
   void publish_buffers();
   void follow_demand();
   unsigned flush_sq();
-  void enter_min_wait(unsigned wait_nr, int timeout_ms);
+  void enter_and_wait(unsigned wait_nr, int timeout_ms, uint32_t min_wait_us);
 
   io_uring ring_{};
   bool ring_ready_ = false;
