@@ -107,8 +107,12 @@ void Shard::run(ShardHooks& hooks) {
     mailbox_closed_ = posted_.empty();
     return mailbox_closed_;
   };
+  int bound = -1;  // what end_of_iteration put off, due within this many ms
   while (!ended()) {
     int timeout = timers_.next_timeout_ms(now_ms_);
+    if (bound >= 0 && (timeout < 0 || bound < timeout)) {
+      timeout = bound;
+    }
     reactor_.wait(timeout);
     // The clock must be fresh before any handler runs: a timer armed by a completion with the
     // time from before a long sleep would expire at once.
@@ -118,7 +122,7 @@ void Shard::run(ShardHooks& hooks) {
     // A few expiries per iteration: a burst of them (connections opened together, timing out
     // together) is served between completions rather than in one stall.
     timers_.advance(now_ms_, kTimersPerIteration);
-    hooks.end_of_iteration();
+    bound = hooks.end_of_iteration();
   }
   hooks_ = nullptr;
 }

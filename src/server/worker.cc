@@ -497,8 +497,16 @@ void Worker::check_overload() {
   }
 }
 
-void Worker::end_of_iteration() {
-  check_overload();
+int Worker::end_of_iteration() {
+  // The overload check and the gauges once per millisecond: a shard that wakes for a few
+  // requests at a time loops tens of thousands of times a second, and what these read (the
+  // pools, the ring's counts) is cold by then. Put off, they bound the next sleep to 1 ms.
+  const uint64_t now = shard_.now_ms();
+  const bool bookkeep = now != bookkept_ms_;
+  if (bookkeep) {
+    bookkept_ms_ = now;
+    check_overload();
+  }
   if (accept_paused_ && !draining_ && http_.below_resume_mark() && !http_.shedding()) {
     resume_accepting();
   }
@@ -507,14 +515,16 @@ void Worker::end_of_iteration() {
   // are open and quiet (idle keep-alive, slow or silent clients).
   const uint32_t busy = http_.busy_connections();
   reactor().set_batch_target(busy < 4 ? 1 : std::min(busy / 2, 64u));
-  http_.counters().batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
-  http_.counters().registered_sockets.store(reactor().registered_fds(), std::memory_order_relaxed);
-  http_.counters().receive_buffer_bytes.store(reactor().buffer_bytes_resident(),
-                                              std::memory_order_relaxed);
-  http_.counters().unregistered_sockets.store(reactor().unregistered_fds(),
-                                              std::memory_order_relaxed);
+  if (bookkeep) {
+    ShardCounters& c = http_.counters();
+    c.batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
+    c.registered_sockets.store(reactor().registered_fds(), std::memory_order_relaxed);
+    c.receive_buffer_bytes.store(reactor().buffer_bytes_resident(), std::memory_order_relaxed);
+    c.unregistered_sockets.store(reactor().unregistered_fds(), std::memory_order_relaxed);
+  }
   upstream_.end_of_iteration();
   http_.end_of_iteration();
+  return bookkeep ? -1 : 1;
 }
 
 bool Worker::finished() {

@@ -54,7 +54,7 @@ class Worker final : public ShardHooks {
   // ShardHooks
   void on_wake() override;
   void after_wait() override { http_.after_wait(); }
-  void end_of_iteration() override;
+  int end_of_iteration() override;
   bool finished() override;
 
   Shard& shard() { return shard_; }
@@ -135,6 +135,8 @@ class Worker final : public ShardHooks {
   Timer accept_retry_timer_;
   Timer trim_timer_;  // every kTrimPeriodMs: the pools give back what a burst left
   bool draining_ = false;
+  // The millisecond of the last overload check and gauge update (end_of_iteration).
+  uint64_t bookkept_ms_ = UINT64_MAX;
   bool accept_paused_ = false;
   // This shard's share of the overload budgets, and the marks where shedding starts and stops.
   struct OverloadMarks {

@@ -22,7 +22,8 @@ class ShardHooks {
   // After every wait, before completions are handled (the clock has just been refreshed).
   virtual void after_wait() = 0;
   // Once per loop iteration after completions and timers: free what is no longer in flight.
-  virtual void end_of_iteration() = 0;
+  // Returns the longest the next wait may sleep in ms (work it put off), or -1: no bound.
+  virtual int end_of_iteration() = 0;
   // True when the loop may exit.
   virtual bool finished() = 0;
 
