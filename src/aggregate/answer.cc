@@ -157,6 +157,12 @@ bool AggregateCall::write_response(std::string* why) {
     if (b.accepted && projection(b.index).is_identity()) {
       w.raw(
           json::detail::trim(b.body.data(), b.body.data() + b.body.size()));  // as project() would
+    } else if (b.accepted && b.projected_ready) {
+      if (b.projected.empty()) {
+        w.null();
+      } else {
+        w.raw(b.projected);
+      }
     } else if (!open(b) || reader.project(projection(b.index), w) != json::Status::kOk) {
       w.null();  // a pick or allow that selected nothing
     }

@@ -71,7 +71,7 @@ bool AggregateCall::use_stored(Backend& b, const CacheEntry& e, uint64_t fresh_l
     return false;
   }
   b.state = Backend::State::kDone;
-  b.accepted = true;
+  mark_accepted(b);
   return true;
 }
 

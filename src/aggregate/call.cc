@@ -718,7 +718,7 @@ void AggregateCall::Backend::on_complete(int upstream_status) {
   std::string why;
   if (call->accept_body(body, too_big, upstream_status, &error, &why)) {
     state = State::kDone;
-    accepted = true;
+    call->mark_accepted(*this);
     if (caching) {
       call->store_response(*this, call->route_->backends[index], upstream_status);
     }
@@ -728,6 +728,21 @@ void AggregateCall::Backend::on_complete(int upstream_status) {
   }
   call->settle();
   shard.wake();
+}
+
+void AggregateCall::mark_accepted(Backend& b) {
+  b.accepted = true;
+  b.projected_ready = false;
+  const json::Projection& p = projection(b.index);
+  if (p.is_identity() || route_->backends[b.index].config->merge) {
+    return;  // written whole (no second look), or merged member by member
+  }
+  b.projected.clear();
+  json::Writer w(b.projected);
+  if (shard_.json_reader().project(p, w) != json::Status::kOk || !w.complete()) {
+    b.projected.clear();  // selected nothing: written as null
+  }
+  b.projected_ready = true;
 }
 
 bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_status, Error* error,

@@ -138,6 +138,11 @@ class AggregateCall final : public Timer,
     // it whole writes it without a second look (the reader holds one body at a time, so any
     // other use opens it again).
     bool accepted = false;
+    // A projection other than the whole body (pick, allow, renames; not merge), made when the
+    // body was accepted and the reader held it: written as it is, so that projecting it does not
+    // validate the body a second time. Valid while `accepted`; empty when it selected nothing.
+    std::string projected;
+    bool projected_ready = false;
     std::string reason;  // why it failed, when more than error.kind says
     Described described;
     std::vector<std::string> listed;  // values of the action's `headers`, by position ("" absent)
@@ -182,6 +187,9 @@ class AggregateCall final : public Timer,
   void item_finished(Item& item, const Error& error, std::string reason);
   // A complete response of a backend or element: 2xx, within the limits, valid JSON. Otherwise
   // false with the error and reason it fails with.
+  // `b.body` was just accepted (accept_body() returned true, so the reader holds it): marks it
+  // so and makes its projection now (Backend::projected).
+  void mark_accepted(Backend& b);
   bool accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
                    std::string* reason);
   // Why a call that the proxy gave up on failed: a body over the limit, or what the proxy says.

@@ -151,6 +151,9 @@ TEST_F(AggregateTest, ProjectionsAndMergeSpliceOnlyWhatIsAskedFor) {
       "        - {key: picked, upstream: a, path: /u, " +
           user +
           ", pick: address.city}\n"
+          "        - {key: missing, upstream: a, path: /u, " +
+          user +
+          ", pick: address.country}\n"
           "        - {key: allowed, upstream: a, path: /u, " +
           user +
           ", allow: [id, address.city]}\n"
@@ -169,6 +172,7 @@ TEST_F(AggregateTest, ProjectionsAndMergeSpliceOnlyWhatIsAskedFor) {
   JsonBody body(r->body);
   ASSERT_TRUE(body.valid()) << r->body;
   EXPECT_EQ(body.at("picked"), "\"Oslo\"");
+  EXPECT_EQ(body.at("missing"), "null");  // a pick that selects nothing
   EXPECT_EQ(body.at("allowed"), "{\"id\": 7,\"address\":{\"city\": \"Oslo\"}}") << r->body;
   EXPECT_EQ(body.at("denied.fullName"), "\"Ann\"");
   EXPECT_EQ(body.at("denied.secret"), "<absent>");
