@@ -95,6 +95,10 @@ bool AggregateCall::write_response(std::string* why) {
     }
     if (!rb.config->merge) {
       add(rb.config->key);
+    } else if (b.accepted && b.projected_ready) {
+      for (const Backend::MemberAt& m : b.members) {
+        add(std::string_view(b.projected).substr(m.key_at, m.key_len));
+      }
     } else if (open(b)) {
       reader.members(projection(b.index), [&](const json::Member& m) { add(m.key); });
     }
@@ -134,16 +138,27 @@ bool AggregateCall::write_response(std::string* why) {
       partial_.append(partial_.empty() ? "" : ",").append(rb.config->key);
     }
     if (rb.config->merge) {
-      if (!open(b)) {
+      json::Status st = json::Status::kOk;
+      if (b.accepted && b.projected_ready) {
+        const std::string_view text = b.projected;
+        for (const Backend::MemberAt& m : b.members) {
+          if (names[n++].keep) {
+            w.raw_key(text.substr(m.raw_key_at, m.raw_key_len));
+            w.raw(text.substr(m.value_at, m.value_len));
+          }
+        }
+        st = b.merged_status;
+      } else if (!open(b)) {
         *why = "backend \"" + rb.config->key + "\" changed while the response was written";
         return false;
+      } else {
+        st = reader.members(projection(b.index), [&](const json::Member& m) {
+          if (names[n++].keep) {
+            w.raw_key(m.raw_key);
+            w.raw(m.value);
+          }
+        });
       }
-      const json::Status st = reader.members(projection(b.index), [&](const json::Member& m) {
-        if (names[n++].keep) {
-          w.raw_key(m.raw_key);
-          w.raw(m.value);
-        }
-      });
       if (st != json::Status::kOk) {
         *why = "backend \"" + rb.config->key + "\" sent no object to merge";
         return false;

@@ -734,13 +734,32 @@ void AggregateCall::mark_accepted(Backend& b) {
   b.accepted = true;
   b.projected_ready = false;
   const json::Projection& p = projection(b.index);
-  if (p.is_identity() || route_->backends[b.index].config->merge) {
-    return;  // written whole (no second look), or merged member by member
+  const bool merge = route_->backends[b.index].config->merge;
+  if (p.is_identity() && !merge) {
+    return;  // written whole, without a second look
   }
   b.projected.clear();
-  json::Writer w(b.projected);
-  if (shard_.json_reader().project(p, w) != json::Status::kOk || !w.complete()) {
-    b.projected.clear();  // selected nothing: written as null
+  if (merge) {
+    // Copied: a member's key or value may point into the reader's scratch.
+    b.members.clear();
+    std::string& text = b.projected;
+    auto put = [&text](std::string_view s, uint32_t& at, uint32_t& len) {
+      at = static_cast<uint32_t>(text.size());
+      len = static_cast<uint32_t>(s.size());
+      text.append(s);
+    };
+    b.merged_status = shard_.json_reader().members(p, [&](const json::Member& m) {
+      Backend::MemberAt at{};
+      put(m.key, at.key_at, at.key_len);
+      put(m.raw_key, at.raw_key_at, at.raw_key_len);
+      put(m.value, at.value_at, at.value_len);
+      b.members.push_back(at);
+    });
+  } else {
+    json::Writer w(b.projected);
+    if (shard_.json_reader().project(p, w) != json::Status::kOk || !w.complete()) {
+      b.projected.clear();  // selected nothing: written as null
+    }
   }
   b.projected_ready = true;
 }

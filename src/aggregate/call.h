@@ -138,10 +138,17 @@ class AggregateCall final : public Timer,
     // it whole writes it without a second look (the reader holds one body at a time, so any
     // other use opens it again).
     bool accepted = false;
-    // A projection other than the whole body (pick, allow, renames; not merge), made when the
-    // body was accepted and the reader held it: written as it is, so that projecting it does not
-    // validate the body a second time. Valid while `accepted`; empty when it selected nothing.
+    // A projection other than the whole body (pick, allow, renames), made when the body was
+    // accepted and the reader held it, so that writing the response does not validate the body
+    // again. Valid while `accepted` and `projected_ready`. Not merged: the value as written,
+    // empty when it selected nothing. Merged: the members, each a key, its raw key and its
+    // value at offsets into `projected`; merged_status is what Reader::members() returned.
+    struct MemberAt {
+      uint32_t key_at, key_len, raw_key_at, raw_key_len, value_at, value_len;
+    };
     std::string projected;
+    std::vector<MemberAt> members;
+    json::Status merged_status = json::Status::kAbsent;
     bool projected_ready = false;
     std::string reason;  // why it failed, when more than error.kind says
     Described described;

@@ -301,6 +301,37 @@ TEST_F(AggregateTest, MergeCollisionsFollowOnCollision) {
   }
 }
 
+TEST_F(AggregateTest, MergedMembersKeepTheirKeysAsSentAndANonObjectFails) {
+  // Merged members are gathered when each body arrives; a key with an escape is written as sent.
+  Upstream a;
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: one, upstream: a, path: /1, query: {json: '{{\"a\\u0062\": 1, \"c\": "
+      "[2]}}'}, merge: true}\n"
+      "        - {key: two, upstream: a, path: /2, query: {json: '{{\"d\": \"x\"}}'}, merge: "
+      "true}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->raw;
+  JsonBody body(r->body);
+  ASSERT_TRUE(body.valid()) << r->body;
+  EXPECT_NE(r->body.find("\"a\\u0062\":1"), std::string::npos) << r->body;
+  EXPECT_EQ(body.at("c"), "[2]") << r->body;
+  EXPECT_EQ(body.at("d"), "\"x\"") << r->body;
+
+  auto& bad = start_agg(
+      "      backends:\n"
+      "        - {key: one, upstream: a, path: /1, query: {json: '[1, 2]'}, merge: true}\n",
+      a.port());
+  ASSERT_TRUE(bad.ok()) << bad.error();
+  r = fetch(bad.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->raw;
+  EXPECT_NE(r->body.find("sent no object to merge"), std::string::npos) << r->body;
+}
+
 // Every JSONTestSuite file served by an upstream: valid ones are spliced as sent, invalid ones
 // are failures of their backend, and the gateway's answer is always valid JSON.
 TEST_F(AggregateTest, JsonTestSuiteBodies) {
