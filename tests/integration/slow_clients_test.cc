@@ -59,7 +59,7 @@ TEST_F(SlowClientsTest, SlowHeaderConnectionsDoNotMakeTheShardBatchAFastClient) 
   // clients still get batched.
   raise_fd_limit();
   ConfigSpec spec;
-  spec.limits["header_timeout"] = "60s";  // the slow ones stay for the whole test
+  spec.limits["header_timeout"] = "60s";       // the slow ones stay for the whole test
   spec.server_extra = "  batch_wait: 50us\n";  // batching is off by default
   auto& gw = start(spec);
   ASSERT_TRUE(gw.ok()) << gw.error();

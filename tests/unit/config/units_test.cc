@@ -133,8 +133,7 @@ TEST(ParseMicroseconds, Table) {
 
 TEST(BatchWait, DefaultRangeAndErrors) {
   EXPECT_EQ(
-      load_config_string("server: {listen: \"127.0.0.1:0\"}\n", "t.yaml").server.batch_wait_us,
-      0u);
+      load_config_string("server: {listen: \"127.0.0.1:0\"}\n", "t.yaml").server.batch_wait_us, 0u);
   EXPECT_EQ(load_config_string("server: {listen: \"127.0.0.1:0\", batch_wait: 50us}\n", "t.yaml")
                 .server.batch_wait_us,
             50u);
