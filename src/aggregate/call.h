@@ -192,11 +192,11 @@ class AggregateCall final : public Timer,
   bool launch_item(Backend& b, uint32_t i);
   // An element's call ended: `error` is empty when it succeeded.
   void item_finished(Item& item, const Error& error, std::string reason);
-  // A complete response of a backend or element: 2xx, within the limits, valid JSON. Otherwise
-  // false with the error and reason it fails with.
   // `b.body` was just accepted (accept_body() returned true, so the reader holds it): marks it
   // so and makes its projection now (Backend::projected).
   void mark_accepted(Backend& b);
+  // A complete response of a backend or element: 2xx, within the limits, valid JSON. Otherwise
+  // false with the error and reason it fails with.
   bool accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
                    std::string* reason);
   // Why a call that the proxy gave up on failed: a body over the limit, or what the proxy says.
