@@ -75,7 +75,6 @@ void AggregateCall::answer_failure(Backend& cause) {
 
 bool AggregateCall::write_response(std::string* why) {
   const AggregateAction& action = *route_->action;
-  json::Reader& reader = shard_.json_reader();
   // Top-level names in the order they would be written, and whether each is written: merged
   // members can collide with each other and with backends' keys. names_ keeps its strings'
   // capacity from one request to the next.
@@ -95,12 +94,10 @@ bool AggregateCall::write_response(std::string* why) {
     }
     if (!rb.config->merge) {
       add(rb.config->key);
-    } else if (b.accepted && b.projected_ready) {
+    } else if (projected(b)) {
       for (const Backend::MemberAt& m : b.members) {
         add(std::string_view(b.projected).substr(m.key_at, m.key_len));
       }
-    } else if (open(b)) {
-      reader.members(projection(b.index), [&](const json::Member& m) { add(m.key); });
     }
   }
   if (action.errors) {
@@ -138,28 +135,18 @@ bool AggregateCall::write_response(std::string* why) {
       partial_.append(partial_.empty() ? "" : ",").append(rb.config->key);
     }
     if (rb.config->merge) {
-      json::Status st = json::Status::kOk;
-      if (b.accepted && b.projected_ready) {
-        const std::string_view text = b.projected;
-        for (const Backend::MemberAt& m : b.members) {
-          if (names[n++].keep) {
-            w.raw_key(text.substr(m.raw_key_at, m.raw_key_len));
-            w.raw(text.substr(m.value_at, m.value_len));
-          }
-        }
-        st = b.merged_status;
-      } else if (!open(b)) {
+      if (!projected(b)) {
         *why = "backend \"" + rb.config->key + "\" changed while the response was written";
         return false;
-      } else {
-        st = reader.members(projection(b.index), [&](const json::Member& m) {
-          if (names[n++].keep) {
-            w.raw_key(m.raw_key);
-            w.raw(m.value);
-          }
-        });
       }
-      if (st != json::Status::kOk) {
+      const std::string_view text = b.projected;
+      for (const Backend::MemberAt& m : b.members) {
+        if (names[n++].keep) {
+          w.raw_key(text.substr(m.raw_key_at, m.raw_key_len));
+          w.raw(text.substr(m.value_at, m.value_len));
+        }
+      }
+      if (b.merged_status != json::Status::kOk) {
         *why = "backend \"" + rb.config->key + "\" sent no object to merge";
         return false;
       }
@@ -172,13 +159,9 @@ bool AggregateCall::write_response(std::string* why) {
     if (b.accepted && projection(b.index).is_identity()) {
       w.raw(
           json::detail::trim(b.body.data(), b.body.data() + b.body.size()));  // as project() would
-    } else if (b.accepted && b.projected_ready) {
-      if (b.projected.empty()) {
-        w.null();
-      } else {
-        w.raw(b.projected);
-      }
-    } else if (!open(b) || reader.project(projection(b.index), w) != json::Status::kOk) {
+    } else if (projected(b) && !b.projected.empty()) {
+      w.raw(b.projected);
+    } else {
       w.null();  // a pick or allow that selected nothing
     }
   }

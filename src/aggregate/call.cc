@@ -733,11 +733,25 @@ void AggregateCall::Backend::on_complete(int upstream_status) {
 void AggregateCall::mark_accepted(Backend& b) {
   b.accepted = true;
   b.projected_ready = false;
+  if (!projection(b.index).is_identity() || route_->backends[b.index].config->merge) {
+    project_open(b);  // (the whole body is written without a second look)
+  }
+}
+
+bool AggregateCall::projected(Backend& b) {
+  if (b.accepted && b.projected_ready) {
+    return true;
+  }
+  if (!open(b)) {
+    return false;
+  }
+  project_open(b);
+  return true;
+}
+
+void AggregateCall::project_open(Backend& b) {
   const json::Projection& p = projection(b.index);
   const bool merge = route_->backends[b.index].config->merge;
-  if (p.is_identity() && !merge) {
-    return;  // written whole, without a second look
-  }
   b.projected.clear();
   if (merge) {
     // Copied: a member's key or value may point into the reader's scratch.

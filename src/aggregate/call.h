@@ -140,7 +140,8 @@ class AggregateCall final : public Timer,
     bool accepted = false;
     // A projection other than the whole body (pick, allow, renames), made when the body was
     // accepted and the reader held it, so that writing the response does not validate the body
-    // again. Valid while `accepted` and `projected_ready`. Not merged: the value as written,
+    // again (AggregateCall::projected() makes it then for a body never accepted). Valid while
+    // `accepted` and `projected_ready`. Not merged: the value as written,
     // empty when it selected nothing. Merged: the members, each a key, its raw key and its
     // value at offsets into `projected`; merged_status is what Reader::members() returned.
     struct MemberAt {
@@ -195,6 +196,11 @@ class AggregateCall final : public Timer,
   // `b.body` was just accepted (accept_body() returned true, so the reader holds it): marks it
   // so and makes its projection now (Backend::projected).
   void mark_accepted(Backend& b);
+  // b's projection in Backend::projected: the one made when it was accepted, or made now (the
+  // body opened again: a default, a joined fan-out). False when the body cannot be opened.
+  bool projected(Backend& b);
+  // Backend::projected (and members, merged_status) from b's body, which the reader holds.
+  void project_open(Backend& b);
   // A complete response of a backend or element: 2xx, within the limits, valid JSON. Otherwise
   // false with the error and reason it fails with.
   bool accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
