@@ -1,0 +1,140 @@
+// What this machine's kernel charges for the two things a shard pays for besides the TCP stack,
+// so that bench figures from two machines can be told apart by cause (bench/run prints it before
+// every measurement):
+//
+//   platform_costs [SERVER_CPU CLIENT_CPU]      (default 1 0, as bench/run pins)
+//
+// - syscall: one getppid() round trip into the kernel and back, in ns (the least an
+//   io_uring_enter costs; page-table isolation without PCID and paravirtualized guests make it
+//   ten times dearer than on bare metal);
+// - sleep+wake: the CPU time a thread pinned to SERVER_CPU spends per cycle of going to sleep in
+//   read() on an eventfd and being woken by a write from a thread on CLIENT_CPU, its read and its
+//   write to the peer included: what a shard pays each time it waits in io_uring_enter for a
+//   packet that a process on the other CPU sends;
+// - round trip: the wall time of one such ping-pong, both sides sleeping.
+//
+// Each figure is the lowest of a few batches (the least the machine charges, not its noise).
+// Not a product: a measurement for bench/run and perf/, about a second long.
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+namespace {
+
+uint64_t now_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
+double syscall_ns() {
+  constexpr int kCalls = 100000;
+  double best = 1e18;
+  for (int batch = 0; batch < 5; ++batch) {
+    const uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+    for (int i = 0; i < kCalls; ++i) {
+      syscall(SYS_getppid);
+    }
+    best = std::min(best, static_cast<double>(now_ns(CLOCK_MONOTONIC) - t0) / kCalls);
+  }
+  return best;
+}
+
+struct PingPong {
+  int to_server = -1;
+  int to_client = -1;
+  int client_cpu = 0;
+  int rounds = 0;
+};
+
+void signal_fd(int fd) {
+  const uint64_t one = 1;
+  if (write(fd, &one, sizeof one) != sizeof one) {
+    std::perror("platform_costs: eventfd write");
+    std::exit(1);
+  }
+}
+
+void wait_fd(int fd) {
+  uint64_t value = 0;
+  if (read(fd, &value, sizeof value) != sizeof value) {
+    std::perror("platform_costs: eventfd read");
+    std::exit(1);
+  }
+}
+
+void* client_side(void* arg) {
+  auto* pp = static_cast<PingPong*>(arg);
+  pin(pp->client_cpu);
+  for (int i = 0; i < pp->rounds; ++i) {
+    signal_fd(pp->to_server);
+    wait_fd(pp->to_client);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int server_cpu = argc > 2 ? std::atoi(argv[1]) : 1;
+  const int client_cpu = argc > 2 ? std::atoi(argv[2]) : 0;
+  if (!pin(server_cpu)) {
+    std::fprintf(stderr, "platform_costs: cannot pin to CPU %d\n", server_cpu);
+    return 1;
+  }
+  const double sys_ns = syscall_ns();
+
+  constexpr int kRounds = 4000;
+  double best_cpu = 1e18;
+  double best_wall = 1e18;
+  for (int batch = 0; batch < 4; ++batch) {
+    PingPong pp;
+    pp.to_server = eventfd(0, EFD_CLOEXEC);
+    pp.to_client = eventfd(0, EFD_CLOEXEC);
+    pp.client_cpu = client_cpu;
+    pp.rounds = kRounds;
+    if (pp.to_server < 0 || pp.to_client < 0) {
+      std::perror("platform_costs: eventfd");
+      return 1;
+    }
+    pthread_t client;
+    if (pthread_create(&client, nullptr, client_side, &pp) != 0) {
+      std::fprintf(stderr, "platform_costs: cannot start a thread\n");
+      return 1;
+    }
+    const uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    const uint64_t wall0 = now_ns(CLOCK_MONOTONIC);
+    for (int i = 0; i < kRounds; ++i) {
+      wait_fd(pp.to_server);
+      signal_fd(pp.to_client);
+    }
+    const uint64_t cpu = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    const uint64_t wall = now_ns(CLOCK_MONOTONIC) - wall0;
+    pthread_join(client, nullptr);
+    close(pp.to_server);
+    close(pp.to_client);
+    best_cpu = std::min(best_cpu, static_cast<double>(cpu) / kRounds);
+    best_wall = std::min(best_wall, static_cast<double>(wall) / kRounds);
+  }
+  std::printf(
+      "syscall %.0f ns, sleep+wake %.2f us of CPU %d per cycle (woken from CPU %d), "
+      "round trip %.1f us\n",
+      sys_ns, best_cpu / 1000.0, server_cpu, client_cpu, best_wall / 1000.0);
+  return 0;
+}
