@@ -5,8 +5,8 @@
 //   platform_costs [SERVER_CPU CLIENT_CPU]      (default 1 0, as bench/run pins)
 //
 // - syscall: one getppid() round trip into the kernel and back, in ns (the least an
-//   io_uring_enter costs; page-table isolation without PCID and paravirtualized guests make it
-//   ten times dearer than on bare metal);
+//   io_uring_enter costs; about 1 µs on a paravirtualized guest with page-table isolation and
+//   no PCID);
 // - sleep+wake: the CPU time a thread pinned to SERVER_CPU spends per cycle of going to sleep in
 //   read() on an eventfd and being woken by a write from a thread on CLIENT_CPU, its read and its
 //   write to the peer included: what a shard pays each time it waits in io_uring_enter for a
