@@ -122,10 +122,12 @@ void ServerLoader::load(const Field& f, ServerConfig& server) const {
     server.drain_grace = std::min(server.drain_grace, server.drain_timeout);
   }
   if (const Field* v = s.find("batch_wait")) {
-    const std::string text = scalar(*v, "a duration like 50us or 1ms");
+    const std::string text = scalar(*v, "auto or a duration like 50us or 1ms");
     uint64_t us = 0;
-    if (!parse_microseconds(text, us)) {
-      fail(*v, "expected a duration like 50us or 1ms (units: us, ms, s), got " + quote(text));
+    server.batch_wait_auto = text == "auto";
+    if (!server.batch_wait_auto && !parse_microseconds(text, us)) {
+      fail(*v,
+           "expected auto or a duration like 50us or 1ms (units: us, ms, s), got " + quote(text));
     }
     if (us > kMaxBatchWaitUs) {
       fail(*v, "must be between 0us and 10ms, got " + text);

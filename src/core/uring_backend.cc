@@ -113,11 +113,21 @@ bool UringBackend::init(const ReactorOptions& options, std::string& note, std::s
   // Saves an fget/fput per io_uring_enter; harmless if refused. (Not with our own enter call,
   // which passes the real fd.)
   min_timeout_supported_ = (used_features_ & (1u << 15)) != 0;
-  batch_wait_us_ = min_timeout_supported_ ? options.batch_wait_us : 0;
-  if (options.batch_wait_us > 0 && !min_timeout_supported_) {
-    note += "; batch_wait ignored (kernel lacks IORING_FEAT_MIN_TIMEOUT, Linux 6.12)";
+  uint32_t want_us = options.batch_wait_us;
+  std::string why;
+  if (options.batch_wait_auto) {
+    const uint32_t syscall_ns = syscall_cost_ns();
+    want_us = auto_batch_wait_us(syscall_ns);
+    why = " (auto: a syscall costs " + std::to_string(syscall_ns) + " ns here, " +
+          (want_us > 0 ? "at least " : "under ") + std::to_string(kCostlySyscallNs) + ")";
+  }
+  batch_wait_us_ = min_timeout_supported_ ? want_us : 0;
+  if (want_us > 0 && !min_timeout_supported_) {
+    note += "; batch_wait ignored (kernel lacks IORING_FEAT_MIN_TIMEOUT, Linux 6.12)" + why;
   } else if (batch_wait_us_ > 0) {
-    note += "; batch_wait " + std::to_string(batch_wait_us_) + "us";
+    note += "; batch_wait " + std::to_string(batch_wait_us_) + "us" + why;
+  } else if (options.batch_wait_auto) {
+    note += "; batch_wait off" + why;
   }
   // Saves a file lookup per io_uring_enter (liburing's calls use it by themselves; our own
   // enter_and_wait passes IORING_ENTER_REGISTERED_RING). Harmless if refused.

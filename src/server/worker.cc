@@ -264,6 +264,7 @@ void Worker::run() {
   opts.buffer_size = cfg.server.buffers.size;
   opts.buffer_count = buffer_count(cfg, gateway_.workers());
   opts.batch_wait_us = cfg.server.batch_wait_us;
+  opts.batch_wait_auto = cfg.server.batch_wait_auto;
   opts.file_slots = file_slots(cfg, gateway_.workers());
   std::string error;
   if (!shard_.init(opts, error)) {

@@ -5,6 +5,7 @@
 // for a fast client's lone request; and every expiry walked all armed timers.
 
 #include <algorithm>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,7 +61,7 @@ TEST_F(SlowClientsTest, SlowHeaderConnectionsDoNotMakeTheShardBatchAFastClient) 
   raise_fd_limit();
   ConfigSpec spec;
   spec.limits["header_timeout"] = "60s";       // the slow ones stay for the whole test
-  spec.server_extra = "  batch_wait: 50us\n";  // batching is off by default
+  spec.server_extra = "  batch_wait: 50us\n";  // by default only where syscalls are dear
   auto& gw = start(spec);
   ASSERT_TRUE(gw.ok()) << gw.error();
   if (gw.log().find("batch_wait 50us") == std::string::npos) {
@@ -105,6 +106,39 @@ TEST_F(SlowClientsTest, SlowHeaderConnectionsDoNotMakeTheShardBatchAFastClient) 
   EXPECT_EQ(load.other, 0);
   EXPECT_GT(metric(gw.admin_port(), "ringgate_batched_waits_total"), after)
       << "eight busy clients were not batched";
+}
+
+TEST_F(SlowClientsTest, ByDefaultTheShardBatchesOnlyWhereASyscallIsDear) {
+  // batch_wait: auto (the default) times a syscall at start, says the figure and its choice on
+  // the start-up line, and busy clients are batched exactly when it chose to; 0us says nothing.
+  ConfigSpec spec;
+  auto& gw = start(spec);
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  std::smatch m;
+  const std::string log = gw.log();
+  ASSERT_TRUE(std::regex_search(
+      log, m,
+      std::regex("; batch_wait (50us|off|ignored [^;]*) \\(auto: a syscall costs ([0-9]+) ns "
+                 "here, (at least|under) 500\\)")))
+      << log;
+  const bool dear = std::stoul(m[2].str()) >= 500;
+  EXPECT_EQ(m[3].str(), dear ? "at least" : "under");
+  EXPECT_EQ(m[1].str() == "off", !dear) << log;
+  const LoadResult load = hammer({gw.port()}, 8, 500ms, request("GET", "/hello"));
+  EXPECT_GT(load.ok, 0);
+  EXPECT_EQ(load.other, 0);
+  const double batched = metric(gw.admin_port(), "ringgate_batched_waits_total");
+  if (m[1].str() == "50us") {
+    EXPECT_GT(batched, 0) << "eight busy clients were not batched";
+  } else {
+    EXPECT_EQ(batched, 0) << log;
+  }
+
+  ConfigSpec off;
+  off.server_extra = "  batch_wait: 0us\n";
+  auto& quiet = start(off);
+  ASSERT_TRUE(quiet.ok()) << quiet.error();
+  EXPECT_EQ(quiet.log().find("batch_wait"), std::string::npos) << quiet.log();
 }
 
 TEST_F(SlowClientsTest, SlowHeaderConnectionsTimeOutWhileAFastClientIsServed) {

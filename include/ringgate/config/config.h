@@ -113,8 +113,10 @@ struct ServerConfig {
   uint32_t backlog = 4096;                 // listen(2) backlog
   // Once a completion has arrived, wait up to this long for more before handling the batch
   // (only while at least 4 connections are busy; needs Linux 6.12, ignored before). Fewer
-  // wake-ups of the shard, but its peers see bursts; 0 (the default) turns it off.
+  // wake-ups of the shard, but its peers see bursts; 0 turns it off. batch_wait_auto (`auto`,
+  // the default): the shard picks by what a syscall costs (core/reactor.h, auto_batch_wait_us).
   uint32_t batch_wait_us = 0;
+  bool batch_wait_auto = true;
   // Proxies in front of this gateway whose X-Forwarded-* headers are trusted. 0 (the edge): a
   // client's X-Forwarded-For/-Proto/-Host are replaced by what the gateway saw. N: they are
   // kept and the peer appended, and the client address is the Nth entry from the right.

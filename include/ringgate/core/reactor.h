@@ -48,11 +48,27 @@ inline uint16_t cqe_buffer_id(uint32_t flags) {
   return static_cast<uint16_t>(flags >> kCompletionBufferShift);
 }
 
+// server.batch_wait: auto. Completion batching saves a shard kernel entries and costs its peers
+// wake-ups, so whether it pays depends on what entering the kernel costs: measured with
+// `bench/run compare`, 50us cut the CPU per request by 11-23% (proxy at wrk -c50 and -c200,
+// direct answers, aggregation) on a guest whose syscall costs ~0.95 us (page-table isolation
+// without PCID), and raised it by 6-28% on one whose user time showed no such cost. Auto
+// batches for kAutoBatchWaitUs where a syscall costs at least kCostlySyscallNs.
+constexpr uint32_t kAutoBatchWaitUs = 50;
+constexpr uint32_t kCostlySyscallNs = 500;
+constexpr uint32_t auto_batch_wait_us(uint32_t syscall_ns) {
+  return syscall_ns >= kCostlySyscallNs ? kAutoBatchWaitUs : 0;
+}
+// What one syscall costs on this machine, in ns: the least of a few timed batches of getppid(),
+// measured on the first call (about a millisecond) and kept for the process.
+uint32_t syscall_cost_ns();
+
 struct ReactorOptions {
   uint32_t entries = 4096;
   uint32_t buffer_size = 16 * 1024;
   uint32_t buffer_count = 4096;
-  uint32_t batch_wait_us = 0;  // see ServerConfig::batch_wait_us
+  uint32_t batch_wait_us = 0;    // see ServerConfig::batch_wait_us
+  bool batch_wait_auto = false;  // batch_wait_us from auto_batch_wait_us(syscall_cost_ns())
   // Slots of the registered file table (register_fd); 0: none, every socket goes by descriptor.
   uint32_t file_slots = 0;
 };

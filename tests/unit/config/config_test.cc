@@ -291,6 +291,7 @@ TEST(Config, EmbeddedDefaultLoads) {
   EXPECT_EQ(c.server.ring_entries, d.ring_entries);
   EXPECT_EQ(c.server.backlog, d.backlog);
   EXPECT_EQ(c.server.batch_wait_us, d.batch_wait_us);
+  EXPECT_EQ(c.server.batch_wait_auto, d.batch_wait_auto);
   EXPECT_EQ(c.server.trusted_hops, d.trusted_hops);
   EXPECT_TRUE(c.upstreams.empty());  // documented, commented out
 

@@ -132,11 +132,24 @@ TEST(ParseMicroseconds, Table) {
 }
 
 TEST(BatchWait, DefaultRangeAndErrors) {
-  EXPECT_EQ(
-      load_config_string("server: {listen: \"127.0.0.1:0\"}\n", "t.yaml").server.batch_wait_us, 0u);
-  EXPECT_EQ(load_config_string("server: {listen: \"127.0.0.1:0\", batch_wait: 50us}\n", "t.yaml")
-                .server.batch_wait_us,
-            50u);
+  const auto server = [](const std::string& batch_wait) {
+    return load_config_string("server: {listen: \"127.0.0.1:0\"" + batch_wait + "}\n", "t.yaml")
+        .server;
+  };
+  EXPECT_TRUE(server("").batch_wait_auto);
+  EXPECT_TRUE(server(", batch_wait: auto").batch_wait_auto);
+  EXPECT_FALSE(server(", batch_wait: 50us").batch_wait_auto);
+  EXPECT_EQ(server(", batch_wait: 50us").batch_wait_us, 50u);
+  EXPECT_FALSE(server(", batch_wait: 0us").batch_wait_auto);
+  EXPECT_EQ(server(", batch_wait: 0us").batch_wait_us, 0u);
+  try {
+    server(", batch_wait: Auto");
+    FAIL() << "Auto accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected auto or a duration like 50us or 1ms"),
+              std::string::npos)
+        << e.what();
+  }
   try {
     load_config_string("server:\n  listen: \"127.0.0.1:0\"\n  batch_wait: 20ms\n", "t.yaml");
     FAIL() << "20ms accepted";

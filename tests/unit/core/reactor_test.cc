@@ -80,6 +80,41 @@ TEST(Reactor, CompletionFlagHelpers) {
             4095);
 }
 
+// server.batch_wait: auto batches where a syscall is dear, and the set-up line says what it timed
+// and what it chose.
+TEST(Reactor, AutoBatchWaitFollowsTheSyscallCost) {
+  EXPECT_EQ(auto_batch_wait_us(120), 0u);
+  EXPECT_EQ(auto_batch_wait_us(kCostlySyscallNs - 1), 0u);
+  EXPECT_EQ(auto_batch_wait_us(kCostlySyscallNs), kAutoBatchWaitUs);
+  EXPECT_EQ(auto_batch_wait_us(950), 50u);
+  const uint32_t ns = syscall_cost_ns();
+  EXPECT_GT(ns, 0u);
+  EXPECT_LT(ns, 1000000u);
+  EXPECT_EQ(syscall_cost_ns(), ns) << "timed once per process";
+
+  Reactor reactor;
+  ReactorOptions options;
+  options.entries = 8;
+  options.buffer_size = 4096;
+  options.buffer_count = 8;
+  options.batch_wait_auto = true;
+  std::string error;
+  test::ScopedEnv env("RINGGATE_REACTOR", "io_uring");
+  if (!reactor.init(options, error)) {
+    GTEST_SKIP() << error;
+  }
+  const std::string why = " (auto: a syscall costs " + std::to_string(ns) + " ns here, ";
+  const std::string& note = reactor.setup_note();
+  if (auto_batch_wait_us(ns) == 0) {
+    EXPECT_NE(note.find("; batch_wait off" + why + "under 500)"), std::string::npos) << note;
+  } else {
+    EXPECT_TRUE(note.find("; batch_wait 50us" + why + "at least 500)") != std::string::npos ||
+                note.find("; batch_wait ignored (kernel lacks IORING_FEAT_MIN_TIMEOUT") !=
+                    std::string::npos)
+        << note;
+  }
+}
+
 TEST_P(ReactorBackend, ReadCompletesWithItsTag) {
   Reactor reactor;
   std::string error;
