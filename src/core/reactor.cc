@@ -1,35 +1,20 @@
 #include "ringgate/core/reactor.h"
 
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
 #include "epoll_backend.h"
+#include "ringgate/core/syscall_cost.h"
 #include "uring_backend.h"
 
 namespace ringgate {
 
 uint32_t syscall_cost_ns() {
-  static const uint32_t cost = [] {
-    // The least of several batches: another thread or an interrupt only ever adds time.
-    constexpr int kBatches = 8;
-    constexpr int kCalls = 64;
-    auto best = std::chrono::nanoseconds::max();
-    for (int b = 0; b < kBatches; ++b) {
-      const auto start = std::chrono::steady_clock::now();
-      for (int i = 0; i < kCalls; ++i) {
-        syscall(SYS_getppid);
-      }
-      best = std::min(best, std::chrono::steady_clock::now() - start);
-    }
-    return static_cast<uint32_t>(std::max<int64_t>(1, best.count() / kCalls));
-  }();
+  static const uint32_t cost = static_cast<uint32_t>(std::max(1.0, least_syscall_ns(8, 64)));
   return cost;
 }
 
