@@ -160,6 +160,14 @@ void Reactor::wait(int timeout_ms) {
   }
 }
 
+uint32_t Reactor::batch_wait_us() const {
+  return uring_ ? uring_->batch_wait_us() : 0;
+}
+
+bool Reactor::batch_first() const {
+  return uring_ && uring_->batch_first();
+}
+
 unsigned Reactor::dispatch() {
   return RG_BACKEND(dispatch());
 }

@@ -116,18 +116,25 @@ bool UringBackend::init(const ReactorOptions& options, std::string& note, std::s
   uint32_t want_us = options.batch_wait_us;
   std::string why;
   if (options.batch_wait_auto) {
+    // Each shard's BatchTuner decides under load whether to batch; the syscall's cost picks
+    // where it starts.
     const uint32_t syscall_ns = syscall_cost_ns();
-    want_us = auto_batch_wait_us(syscall_ns);
-    why = " (auto: a syscall costs " + std::to_string(syscall_ns) + " ns here, " +
-          (want_us > 0 ? "at least " : "under ") + std::to_string(kCostlySyscallNs) + ")";
+    want_us = kAutoBatchWaitUs;
+    batch_first_ = auto_batch_wait_us(syscall_ns) > 0;
+    why = " (auto: " + std::string(batch_first_ ? "on" : "off") + " to start, as a syscall costs " +
+          std::to_string(syscall_ns) + " ns here, " + (batch_first_ ? "at least " : "under ") +
+          std::to_string(kCostlySyscallNs) + "; each shard measures both under load and keeps " +
+          "the cheaper)";
+  } else {
+    batch_first_ = want_us > 0;
   }
   batch_wait_us_ = min_timeout_supported_ ? want_us : 0;
   if (want_us > 0 && !min_timeout_supported_) {
     note += "; batch_wait ignored (kernel lacks IORING_FEAT_MIN_TIMEOUT, Linux 6.12)" + why;
-  } else if (batch_wait_us_ > 0) {
-    note += "; batch_wait " + std::to_string(batch_wait_us_) + "us" + why;
   } else if (options.batch_wait_auto) {
-    note += "; batch_wait off" + why;
+    note += "; batch_wait " + std::to_string(batch_wait_us_) + "us" + why;
+  } else if (batch_wait_us_ > 0) {
+    note += "; batch_wait " + std::to_string(batch_wait_us_) + "us";
   }
   // Saves a file lookup per io_uring_enter (liburing's calls use it by themselves; our own
   // enter_and_wait passes IORING_ENTER_REGISTERED_RING). Harmless if refused.

@@ -124,6 +124,8 @@ class UringBackend {
   // True when it held out for a batch (a min-wait enter).
   bool wait(int timeout_ms, unsigned batch_target);
   unsigned dispatch();
+  uint32_t batch_wait_us() const { return batch_wait_us_; }
+  bool batch_first() const { return batch_first_ && batch_wait_us_ > 0; }
 
  private:
   // A socket with a slot in the ring's file table is named by its slot: the kernel skips the
@@ -209,6 +211,7 @@ class UringBackend {
   uint32_t used_features_ = 0;
   bool min_timeout_supported_ = false;
   uint32_t batch_wait_us_ = 0;
+  bool batch_first_ = false;  // batch at start (auto: as the syscall's cost suggests)
   bool ring_fd_registered_ = false;
 
   // The file table: file_slots_ slots; slot_of_[fd] is the fd's slot or -1 (indexed by

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <string_view>
 
 #include "ringgate/core/allocator.h"
@@ -273,6 +274,10 @@ void Worker::run() {
     return;
   }
   gateway_.worker_ready(true, "", shard_.reactor().setup_note());
+  batching_ = reactor().batch_first();
+  if (cfg.server.batch_wait_auto && reactor().batch_wait_us() > 0) {
+    batch_tuner_.emplace(batching_);
+  }
   for (ListenerSocket& l : listeners_) {
     reactor().submit_accept_multishot(l.fd, &l, kOpAccept);
     l.armed = true;
@@ -498,6 +503,52 @@ void Worker::check_overload() {
   }
 }
 
+void Worker::tune_batching(uint64_t now_ms, bool busy) {
+  window_busy_ms_ += busy;
+  if (now_ms < window_end_ms_) {
+    return;
+  }
+  ShardCounters& c = http_.counters();
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  const uint64_t cpu_ns = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+  const uint64_t requests = c.requests_1xx.load(std::memory_order_relaxed) +
+                            c.requests_2xx.load(std::memory_order_relaxed) +
+                            c.requests_3xx.load(std::memory_order_relaxed) +
+                            c.requests_4xx.load(std::memory_order_relaxed) +
+                            c.requests_5xx.load(std::memory_order_relaxed);
+  BatchTuner& tuner = *batch_tuner_;
+  const uint32_t window_ms = tuner.options().window_ms;
+  if (window_end_ms_ != 0) {
+    // A window the loop overslept (idle) is not busy: most of its milliseconds went uncounted.
+    const bool busy_window = window_busy_ms_ * 2 >= window_ms;
+    if (tuner.window(cpu_ns - window_cpu_ns_, requests - window_requests_, busy_window)) {
+      const BatchTuner::Probe& p = tuner.last_probe();
+      bump(c.batch_probes);
+      if (p.switched) {
+        bump(c.batch_switches);
+      }
+      // A change at info, a probe that kept the setting at debug.
+      const LogLevel level = p.switched ? LogLevel::kInfo : LogLevel::kDebug;
+      if (request_log_->wants(level)) {
+        char text[200];
+        std::snprintf(text, sizeof text,
+                      "shard %u: batch_wait auto: %.2f us of CPU per request batched, %.2f us "
+                      "not: %s",
+                      shard_.index(), p.batched_ns / 1000, p.unbatched_ns / 1000,
+                      p.switched ? (tuner.settled() ? "batching from now on" : "batching stops")
+                                 : (tuner.settled() ? "batching goes on" : "still not batching"));
+        request_log_->event(level, text);
+      }
+    }
+    batching_ = tuner.batching();
+  }
+  window_end_ms_ = now_ms + window_ms;
+  window_cpu_ns_ = cpu_ns;
+  window_requests_ = requests;
+  window_busy_ms_ = 0;
+}
+
 int Worker::end_of_iteration() {
   // The overload check and the gauges once per millisecond: a shard that wakes for a few
   // requests at a time loops tens of thousands of times a second, and what these read (the
@@ -515,9 +566,13 @@ int Worker::end_of_iteration() {
   // (bounded). With few busy connections a lone request is never held back, however many others
   // are open and quiet (idle keep-alive, slow or silent clients).
   const uint32_t busy = http_.busy_connections();
-  reactor().set_batch_target(busy < 4 ? 1 : std::min(busy / 2, 64u));
+  if (bookkeep && batch_tuner_) {
+    tune_batching(now, busy >= 4);
+  }
+  reactor().set_batch_target(busy < 4 || !batching_ ? 1 : std::min(busy / 2, 64u));
   if (bookkeep) {
     ShardCounters& c = http_.counters();
+    c.batching_shards.store(batching_ && reactor().batch_wait_us() > 0, std::memory_order_relaxed);
     c.batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
     c.registered_sockets.store(reactor().registered_fds(), std::memory_order_relaxed);
     c.receive_buffer_bytes.store(reactor().buffer_bytes_resident(), std::memory_order_relaxed);

@@ -7,11 +7,13 @@
 // on shard 0, and drains on stop.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "jwks_fetcher.h"
 #include "ringgate/aggregate/aggregate_shard.h"
+#include "ringgate/core/batch_tuner.h"
 #include "ringgate/core/counters.h"
 #include "ringgate/core/input_chain.h"
 #include "ringgate/core/shard.h"
@@ -103,6 +105,9 @@ class Worker final : public ShardHooks {
   // The overload manager: what the shard holds against its share of the `overload:` budgets;
   // starts or stops shedding new work (HttpShard::set_shedding, accepting paused).
   void check_overload();
+  // server.batch_wait: auto: counts a millisecond toward the tuner's window and, once the
+  // window is over, feeds it to the tuner and follows its choice.
+  void tune_batching(uint64_t now_ms, bool busy);
 
   Gateway& gateway_;
   std::shared_ptr<const Config> config_;
@@ -137,6 +142,15 @@ class Worker final : public ShardHooks {
   bool draining_ = false;
   // The millisecond of the last overload check and gauge update (end_of_iteration).
   uint64_t bookkept_ms_ = UINT64_MAX;
+  // Whether waits may hold out for a batch now (server.batch_wait; with auto, the tuner's
+  // choice), the tuner, and its window: when it ends, the thread's CPU time and the requests
+  // answered when it began, and the milliseconds in it when batching could engage.
+  bool batching_ = false;
+  std::optional<BatchTuner> batch_tuner_;
+  uint64_t window_end_ms_ = 0;
+  uint64_t window_cpu_ns_ = 0;
+  uint64_t window_requests_ = 0;
+  uint32_t window_busy_ms_ = 0;
   bool accept_paused_ = false;
   // This shard's share of the overload budgets, and the marks where shedding starts and stops.
   struct OverloadMarks {

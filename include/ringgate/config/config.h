@@ -114,7 +114,8 @@ struct ServerConfig {
   // Once a completion has arrived, wait up to this long for more before handling the batch
   // (only while at least 4 connections are busy; needs Linux 6.12, ignored before). Fewer
   // wake-ups of the shard, but its peers see bursts; 0 turns it off. batch_wait_auto (`auto`,
-  // the default): the shard picks by what a syscall costs (core/reactor.h, auto_batch_wait_us).
+  // the default): 50us, used or not as each shard measures under load (core/batch_tuner.h),
+  // starting as a syscall's cost suggests (core/reactor.h, auto_batch_wait_us).
   uint32_t batch_wait_us = 0;
   bool batch_wait_auto = true;
   // Proxies in front of this gateway whose X-Forwarded-* headers are trusted. 0 (the edge): a

@@ -53,7 +53,9 @@ inline uint16_t cqe_buffer_id(uint32_t flags) {
 // `bench/run compare`, 50us cut the CPU per request by 11-23% (proxy at wrk -c50 and -c200,
 // direct answers, aggregation) on a guest whose syscall costs ~0.95 us (page-table isolation
 // without PCID), and raised it by 6-28% on one whose user time showed no such cost. Auto
-// batches for kAutoBatchWaitUs where a syscall costs at least kCostlySyscallNs.
+// waits kAutoBatchWaitUs when it batches, and starts batching where a syscall costs at least
+// kCostlySyscallNs; each shard's BatchTuner (core/batch_tuner.h) then keeps or drops batching
+// by what it measures under load.
 constexpr uint32_t kAutoBatchWaitUs = 50;
 constexpr uint32_t kCostlySyscallNs = 500;
 constexpr uint32_t auto_batch_wait_us(uint32_t syscall_ns) {
@@ -133,6 +135,11 @@ class Reactor {
   void set_batch_target(unsigned target) { batch_target_ = target; }
   // Waits so far that held out for a batch (a target above 1, and a batch wait the kernel takes).
   uint64_t batched_waits() const { return batched_waits_; }
+  // The batch wait in force (0: none: off, the epoll backend, or a kernel without min-wait),
+  // and whether to batch from the start (auto: as the syscall's cost suggests; BatchTuner
+  // decides after that).
+  uint32_t batch_wait_us() const;
+  bool batch_first() const;
 
   // --- provided-buffer ring: buffer_count buffers of buffer_size bytes, lent to the kernel and
   // named by id in the completion flags ---
