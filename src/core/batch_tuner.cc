@@ -7,7 +7,23 @@ namespace ringgate {
 bool BatchTuner::window(uint64_t cpu_ns, uint64_t requests, bool busy) {
   const bool counts = busy && requests >= options_.min_requests;
   if (step_ == 0) {
-    if (counts && --wait_ == 0) {
+    if (!counts) {
+      return false;
+    }
+    if (reference_ > 0) {
+      const double cost = static_cast<double>(cpu_ns) / static_cast<double>(requests);
+      const bool off =
+          cost > reference_ * (1 + options_.drift) || cost < reference_ * (1 - options_.drift);
+      drifted_ = off ? drifted_ + 1 : 0;
+      if (drifted_ >=
+          options_.drift_windows) {  // not the load the last probe measured: measure again now
+        reference_ = 0;
+        drifted_ = 0;
+        hold_ = 0;
+        wait_ = 1;
+      }
+    }
+    if (--wait_ == 0) {
       step_ = 1;  // the next window runs the other setting
     }
     return false;
@@ -39,6 +55,8 @@ bool BatchTuner::window(uint64_t cpu_ns, uint64_t requests, bool busy) {
     hold_ = hold_ == 0 ? options_.hold : std::min(hold_ * 2, options_.max_hold);
   }
   wait_ = std::max<uint32_t>(hold_, 1);
+  reference_ = batching_ ? last_.batched_ns : last_.unbatched_ns;
+  drifted_ = 0;
   step_ = 0;
   cpu_[0] = cpu_[1] = requests_[0] = requests_[1] = 0;
   return true;

@@ -17,7 +17,11 @@
 // follow every `hold` busy windows after it; a probe that keeps the setting doubles the hold
 // (up to `max_hold`), one that changes it starts again from `hold`. A window without the load
 // to tell (not busy, or under `min_requests`) cancels a probe under way and does not count
-// toward the next.
+// toward the next. A load that changes its kind (aggregation after plain proxying, say) is
+// measured again at once: `drift_windows` settled windows in a row whose CPU per request is
+// off the last probe's figure for the setting by more than `drift` start a probe, and the holds
+// start over. (Both are wide: on a noisy 2-CPU guest the CPU per request of 250 ms windows of
+// one steady load moved by more than 25% often enough to start a probe every few seconds.)
 
 #include <cstdint>
 
@@ -32,6 +36,8 @@ class BatchTuner {
     uint32_t hold = 40;           // busy windows between probes (10 s) ...
     uint32_t max_hold = 240;      // ... doubling while probes keep the setting, up to 60 s
     double margin = 0.03;         // the other setting must be this much cheaper to take over
+    double drift = 0.5;           // settled windows this far off the last probe, ...
+    uint32_t drift_windows = 4;   // ... this many in a row (1 s): the load changed
   };
   // What the last finished probe measured: CPU ns per request with and without batching.
   struct Probe {
@@ -66,6 +72,8 @@ class BatchTuner {
   uint32_t step_ = 0;     // 0: settled; 1..4: the probe window now running (O C C O)
   uint32_t wait_;         // busy windows until the next probe
   uint32_t hold_ = 0;     // the last hold (0: none yet)
+  double reference_ = 0;  // the last probe's CPU ns per request for the settled setting
+  uint32_t drifted_ = 0;  // settled windows in a row off reference_ by more than drift
   uint64_t cpu_[2] = {};  // this probe's CPU ns and requests, [0] other setting, [1] current
   uint64_t requests_[2] = {};
   Probe last_;

@@ -129,5 +129,31 @@ TEST(BatchTuner, ProbesGrowRarerWhileTheyKeepTheSettingAndFrequentAgainAfterACha
   EXPECT_FALSE(t.batching());
 }
 
+TEST(BatchTuner, ALoadOfAnotherKindIsMeasuredAgainAtOnce) {
+  BatchTuner::Options o = small();
+  o.hold = 4;
+  o.max_hold = 16;
+  o.drift_windows = 2;
+  BatchTuner t(true, o);
+  // Two probes keep batching (the hold has doubled to 8 windows).
+  EXPECT_EQ(run(t, 2 + 4 + 4 + 4, 1000, 1200), "++-++-++++-++-");
+  EXPECT_EQ(t.probes(), 2u);
+  // One window 60% dearer (drift 50%) is noise; windows within the drift are the same load.
+  EXPECT_EQ(run(t, 1, 1600, 1200), "+");
+  EXPECT_EQ(run(t, 1, 1400, 1200), "+");
+  EXPECT_EQ(run(t, 1, 550, 1200), "+");
+  EXPECT_FALSE(t.probing());
+  // drift_windows in a row: another load. It is measured in the next window, not after the 3
+  // windows left of the hold, and the hold after it starts over at 4 (it would have been 16).
+  EXPECT_EQ(run(t, 2, 1600, 1600), "++");
+  EXPECT_TRUE(t.probing());
+  EXPECT_EQ(run(t, 4 + 4 + 1, 1600, 1600),
+            "-++-"
+            "++++"
+            "-");
+  EXPECT_EQ(t.probes(), 3u);
+  EXPECT_EQ(t.switches(), 0u);
+}
+
 }  // namespace
 }  // namespace ringgate
