@@ -566,13 +566,14 @@ int Worker::end_of_iteration() {
   // (bounded). With few busy connections a lone request is never held back, however many others
   // are open and quiet (idle keep-alive, slow or silent clients).
   const uint32_t busy = http_.busy_connections();
+  const bool can_batch = busy >= 4;
   if (bookkeep && batch_tuner_) {
-    tune_batching(now, busy >= 4);
+    tune_batching(now, can_batch);
   }
-  reactor().set_batch_target(busy < 4 || !batching_ ? 1 : std::min(busy / 2, 64u));
+  reactor().set_batch_target(can_batch && batching_ ? std::min(busy / 2, 64u) : 1);
   if (bookkeep) {
     ShardCounters& c = http_.counters();
-    c.batching_shards.store(batching_ && reactor().batch_wait_us() > 0, std::memory_order_relaxed);
+    c.batching_shards.store(batching_, std::memory_order_relaxed);
     c.batched_waits.store(reactor().batched_waits(), std::memory_order_relaxed);
     c.registered_sockets.store(reactor().registered_fds(), std::memory_order_relaxed);
     c.receive_buffer_bytes.store(reactor().buffer_bytes_resident(), std::memory_order_relaxed);
