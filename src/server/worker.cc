@@ -504,7 +504,8 @@ void Worker::check_overload() {
 }
 
 void Worker::tune_batching(uint64_t now_ms, bool busy) {
-  window_busy_ms_ += busy;
+  ++window_ticks_;
+  window_busy_ticks_ += busy;
   if (now_ms < window_end_ms_) {
     return;
   }
@@ -520,8 +521,9 @@ void Worker::tune_batching(uint64_t now_ms, bool busy) {
   BatchTuner& tuner = *batch_tuner_;
   const uint32_t window_ms = tuner.options().window_ms;
   if (window_end_ms_ != 0) {
-    // A window the loop overslept (idle) is not busy: most of its milliseconds went uncounted.
-    const bool busy_window = window_busy_ms_ * 2 >= window_ms;
+    // Busy at most of the milliseconds the loop ran in (a shard short of CPU runs in fewer of
+    // them; an idle one wakes in a few, and answers too few requests to count).
+    const bool busy_window = window_busy_ticks_ * 2 >= window_ticks_;
     if (tuner.window(cpu_ns - window_cpu_ns_, requests - window_requests_, busy_window)) {
       const BatchTuner::Probe& p = tuner.last_probe();
       bump(c.batch_probes);
@@ -546,7 +548,8 @@ void Worker::tune_batching(uint64_t now_ms, bool busy) {
   window_end_ms_ = now_ms + window_ms;
   window_cpu_ns_ = cpu_ns;
   window_requests_ = requests;
-  window_busy_ms_ = 0;
+  window_ticks_ = 0;
+  window_busy_ticks_ = 0;
 }
 
 int Worker::end_of_iteration() {

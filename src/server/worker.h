@@ -144,13 +144,15 @@ class Worker final : public ShardHooks {
   uint64_t bookkept_ms_ = UINT64_MAX;
   // Whether waits may hold out for a batch now (server.batch_wait; with auto, the tuner's
   // choice), the tuner, and its window: when it ends, the thread's CPU time and the requests
-  // answered when it began, and the milliseconds in it when batching could engage.
+  // answered when it began, the milliseconds in it when the loop ran, and those of them when
+  // batching could engage.
   bool batching_ = false;
   std::optional<BatchTuner> batch_tuner_;
   uint64_t window_end_ms_ = 0;
   uint64_t window_cpu_ns_ = 0;
   uint64_t window_requests_ = 0;
-  uint32_t window_busy_ms_ = 0;
+  uint32_t window_ticks_ = 0;
+  uint32_t window_busy_ticks_ = 0;
   bool accept_paused_ = false;
   // This shard's share of the overload budgets, and the marks where shedding starts and stops.
   struct OverloadMarks {
