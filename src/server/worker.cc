@@ -526,10 +526,8 @@ void Worker::tune_batching(uint64_t now_ms, bool busy) {
     const bool busy_window = window_busy_ticks_ * 2 >= window_ticks_;
     if (tuner.window(cpu_ns - window_cpu_ns_, requests - window_requests_, busy_window)) {
       const BatchTuner::Probe& p = tuner.last_probe();
-      bump(c.batch_probes);
-      if (p.switched) {
-        bump(c.batch_switches);
-      }
+      c.batch_probes.store(tuner.probes(), std::memory_order_relaxed);
+      c.batch_switches.store(tuner.switches(), std::memory_order_relaxed);
       // A change at info, a probe that kept the setting at debug.
       const LogLevel level = p.switched ? LogLevel::kInfo : LogLevel::kDebug;
       if (request_log_->wants(level)) {
