@@ -15,8 +15,8 @@ bool BatchTuner::window(uint64_t cpu_ns, uint64_t requests, bool busy) {
       const bool off =
           cost > reference_ * (1 + options_.drift) || cost < reference_ * (1 - options_.drift);
       drifted_ = off ? drifted_ + 1 : 0;
-      if (drifted_ >=
-          options_.drift_windows) {  // not the load the last probe measured: measure again now
+      if (drifted_ >= options_.drift_windows) {
+        // Not the load the last probe measured: measure again now.
         reference_ = 0;
         drifted_ = 0;
         hold_ = 0;
@@ -25,13 +25,13 @@ bool BatchTuner::window(uint64_t cpu_ns, uint64_t requests, bool busy) {
     }
     if (--wait_ == 0) {
       step_ = 1;  // the next window runs the other setting
+      cpu_[0] = cpu_[1] = requests_[0] = requests_[1] = 0;
     }
     return false;
   }
   if (!counts) {  // the load went: what this probe measured no longer compares
     step_ = 0;
     wait_ = std::max<uint32_t>(options_.first_probe, 1);
-    cpu_[0] = cpu_[1] = requests_[0] = requests_[1] = 0;
     return false;
   }
   const int slot = step_ == 1 || step_ == 4 ? 0 : 1;
@@ -58,7 +58,6 @@ bool BatchTuner::window(uint64_t cpu_ns, uint64_t requests, bool busy) {
   reference_ = batching_ ? last_.batched_ns : last_.unbatched_ns;
   drifted_ = 0;
   step_ = 0;
-  cpu_[0] = cpu_[1] = requests_[0] = requests_[1] = 0;
   return true;
 }
 

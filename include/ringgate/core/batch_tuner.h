@@ -74,7 +74,8 @@ class BatchTuner {
   uint32_t hold_ = 0;     // the last hold (0: none yet)
   double reference_ = 0;  // the last probe's CPU ns per request for the settled setting
   uint32_t drifted_ = 0;  // settled windows in a row off reference_ by more than drift
-  uint64_t cpu_[2] = {};  // this probe's CPU ns and requests, [0] other setting, [1] current
+  uint64_t cpu_[2] = {};  // the probe's CPU ns and requests, [0] other setting, [1] current;
+                          // zeroed as a probe starts
   uint64_t requests_[2] = {};
   Probe last_;
   uint64_t probes_ = 0;

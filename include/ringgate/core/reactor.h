@@ -71,7 +71,8 @@ struct ReactorOptions {
   uint32_t buffer_size = 16 * 1024;
   uint32_t buffer_count = 4096;
   uint32_t batch_wait_us = 0;    // see ServerConfig::batch_wait_us
-  bool batch_wait_auto = false;  // batch_wait_us from auto_batch_wait_us(syscall_cost_ns())
+  bool batch_wait_auto = false;  // kAutoBatchWaitUs, batching from the start as
+                                 // auto_batch_wait_us(syscall_cost_ns()) says
   // Slots of the registered file table (register_fd); 0: none, every socket goes by descriptor.
   uint32_t file_slots = 0;
 };
