@@ -7,6 +7,15 @@
 //   io_uring_floor forward PORT UPSTREAM   pairs each client connection with one connection to
 //                                          127.0.0.1:UPSTREAM and copies bytes both ways (an L4
 //                                          forwarder, like HAProxy's mode tcp)
+//   io_uring_floor fanout PORT CATALOG INVENTORY REVIEWS ID
+//                                          bench/run aggregate's page without a gateway's work:
+//                                          for each request head of a client connection, GET
+//                                          /products/ID, /inventory/ID and /reviews/ID at once on
+//                                          its own three connections to 127.0.0.1, then answers
+//                                          {"product":..,"stock":..,"reviews":..} spliced from
+//                                          the bodies (stock: the inventory's "count"); finds
+//                                          each response's end by its Content-Length, checks
+//                                          nothing else
 //
 // Both use what ringgate's reactor uses at best: one ring per thread with SINGLE_ISSUER,
 // DEFER_TASKRUN and COOP_TASKRUN, multishot accept, multishot receive into a provided-buffer
@@ -48,6 +57,9 @@ constexpr std::string_view kResponse =
 
 enum Op : uint64_t { kAccept = 1, kRecv = 2, kSend = 3 };
 
+struct Fan;
+constexpr int kFanOut = 3;
+
 // One direction of a forwarded pair, or a responder's connection: `fd` receives, `peer` is where
 // its bytes go (a forwarder) or the same socket (a responder).
 struct Side {
@@ -66,6 +78,21 @@ struct Side {
   unsigned matched = 0;
   unsigned owed = 0;
   unsigned in_flight = 0;  // answers in the send in flight
+  // Fan-out: the client connection (slot -1) or one of its three upstream connections.
+  Fan* fan = nullptr;
+  int slot = -1;
+};
+
+// Fan-out: one client connection and its three upstream connections. One page at a time (wrk
+// waits for each answer); the strings keep their capacity, so steady state allocates nothing.
+struct Fan {
+  Side client;
+  Side up[kFanOut];
+  std::string response[kFanOut];  // the bytes received from each upstream for this page
+  size_t expect[kFanOut] = {};    // head + Content-Length, once the head is whole (0: not yet)
+  int waiting = 0;                // upstream responses still due
+  bool answering = false;         // the page's answer is being sent
+  std::string out;
 };
 
 struct Floor {
@@ -73,9 +100,11 @@ struct Floor {
   io_uring_buf_ring* buffers = nullptr;
   char* memory = nullptr;
   int listener = -1;
-  uint16_t upstream = 0;  // forward mode when not 0
-  std::string answers;    // kResponse repeated: pipelined heads are answered in one send
-  bool fixed = false;     // sockets registered in the file table, slot = descriptor number
+  uint16_t upstream = 0;             // forward mode when not 0
+  uint16_t fan_ports[kFanOut] = {};  // fan-out mode when not 0
+  std::string fan_requests[kFanOut];
+  std::string answers;  // kResponse repeated: pipelined heads are answered in one send
+  bool fixed = false;   // sockets registered in the file table, slot = descriptor number
   // Buffers in use: where the next read into each begins (the kernel fills an incremental
   // buffer from where the last read ended), the reads not yet done with, and whether the kernel
   // is done with it (a read without IORING_CQE_F_BUF_MORE). Without IOU_PBUF_RING_INC every
@@ -207,10 +236,50 @@ struct Floor {
     }
   }
 
+  // A blocking connect to 127.0.0.1:port (at accept, outside the measured steady state).
+  int connect_upstream(uint16_t port) {
+    const int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (up < 0 || connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      perror("io_uring_floor: connect upstream");
+      if (up >= 0) {
+        close(up);
+      }
+      return -1;
+    }
+    int one = 1;
+    setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    register_fd(up);
+    return up;
+  }
+
   void on_accept(int fd) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     register_fd(fd);
+    if (fan_ports[0] != 0) {
+      auto* fan = new Fan;
+      fan->client.fd = fd;
+      fan->client.fan = fan;
+      for (int i = 0; i < kFanOut; ++i) {
+        fan->up[i].fan = fan;
+        fan->up[i].slot = i;
+        fan->response[i].reserve(kBufferSize);
+        if ((fan->up[i].fd = connect_upstream(fan_ports[i])) < 0) {
+          close_fan(fan);
+          return;
+        }
+      }
+      fan->out.reserve(3 * kBufferSize);
+      arm_recv(&fan->client);
+      for (Side& up : fan->up) {
+        arm_recv(&up);
+      }
+      return;
+    }
     auto* client = new Side;
     client->fd = fd;
     if (upstream == 0) {
@@ -218,28 +287,138 @@ struct Floor {
       arm_recv(client);
       return;
     }
-    const int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(upstream);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (up < 0 || connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      perror("io_uring_floor: connect upstream");
+    const int up = connect_upstream(upstream);
+    if (up < 0) {
+      unregister_fd(fd);
       close(fd);
-      if (up >= 0) {
-        close(up);
-      }
       delete client;
       return;
     }
-    setsockopt(up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    register_fd(up);
     auto* server = new Side;
     server->fd = up;
     server->peer = client;
     client->peer = server;
     arm_recv(client);
     arm_recv(server);
+  }
+
+  // Request heads ("\r\n\r\n") among `res` received bytes: each one is owed an answer.
+  static void count_heads(Side* side, const char* p, int res) {
+    for (int i = 0; i < res; ++i) {
+      const char want = (side->matched % 2 == 0) ? '\r' : '\n';
+      side->matched = p[i] == want ? side->matched + 1 : (p[i] == '\r' ? 1 : 0);
+      if (side->matched == 4) {
+        ++side->owed;
+        side->matched = 0;
+      }
+    }
+  }
+
+  // Fan-out: every socket of the page closed (the memory is kept, as a pair's is).
+  void close_fan(Fan* fan) {
+    for (Side* side : {&fan->client, &fan->up[0], &fan->up[1], &fan->up[2]}) {
+      if (side->fd >= 0) {
+        unregister_fd(side->fd);
+        close(side->fd);
+        side->fd = -1;
+      }
+    }
+  }
+
+  void send_on(Side* side, const char* p, size_t n) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, side->fd, p, static_cast<unsigned>(n), MSG_NOSIGNAL);
+    target(s, side->fd);
+    io_uring_sqe_set_data64(s, data(kSend, side));
+  }
+
+  // The next page owed, when none is under way: the three calls go out together.
+  void fan_start(Fan* fan) {
+    if (fan->waiting != 0 || fan->answering || fan->client.owed == 0) {
+      return;
+    }
+    --fan->client.owed;
+    fan->waiting = kFanOut;
+    for (int i = 0; i < kFanOut; ++i) {
+      fan->response[i].clear();
+      fan->expect[i] = 0;
+      send_on(&fan->up[i], fan_requests[i].data(), fan_requests[i].size());
+    }
+  }
+
+  // The body of upstream response `i`, without the newline NGINX's `return` ends it with.
+  std::string_view fan_body(const Fan* fan, int i) const {
+    std::string_view r = fan->response[i];
+    r.remove_prefix(r.find("\r\n\r\n") + 4);
+    while (!r.empty() && (r.back() == '\n' || r.back() == '\r')) {
+      r.remove_suffix(1);
+    }
+    return r;
+  }
+
+  void fan_answer(Fan* fan) {
+    constexpr std::string_view kOpen = "{\"product\":", kStock = ",\"stock\":",
+                               kReviews = ",\"reviews\":", kClose = "}";
+    const std::string_view product = fan_body(fan, 0);
+    const std::string_view reviews = fan_body(fan, 2);
+    std::string_view stock = fan_body(fan, 1);
+    const size_t count = stock.find("\"count\":");
+    stock = count == std::string_view::npos ? "null" : stock.substr(count + 8);
+    stock = stock.substr(0, stock.find_first_of(",}"));
+    const size_t length = kOpen.size() + product.size() + kStock.size() + stock.size() +
+                          kReviews.size() + reviews.size() + kClose.size();
+    char head[128];
+    const int n = snprintf(head, sizeof head,
+                           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                           "Content-Length: %zu\r\n\r\n",
+                           length);
+    std::string& out = fan->out;
+    out.assign(head, static_cast<size_t>(n));
+    out.append(kOpen).append(product).append(kStock).append(stock);
+    out.append(kReviews).append(reviews).append(kClose);
+    fan->answering = true;
+    send_on(&fan->client, out.data(), out.size());
+  }
+
+  void fan_recv(Side* side, const char* p, int res) {
+    Fan* fan = side->fan;
+    if (side->slot < 0) {
+      count_heads(side, p, res);
+      fan_start(fan);
+      return;
+    }
+    const int i = side->slot;
+    std::string& r = fan->response[i];
+    r.append(p, static_cast<size_t>(res));
+    if (fan->expect[i] == 0) {
+      const size_t head = r.find("\r\n\r\n");
+      if (head == std::string::npos) {
+        return;
+      }
+      const size_t at = r.find("Content-Length: ");
+      if (at == std::string::npos || at > head) {
+        fprintf(stderr, "io_uring_floor: an upstream response without Content-Length\n");
+        close_fan(fan);
+        return;
+      }
+      fan->expect[i] = head + 4 + strtoul(r.c_str() + at + 16, nullptr, 10);
+    }
+    if (r.size() >= fan->expect[i] && --fan->waiting == 0) {
+      fan_answer(fan);
+    }
+  }
+
+  void fan_sent(Side* side, int res) {
+    Fan* fan = side->fan;
+    const size_t want = side->slot < 0 ? fan->out.size() : fan_requests[side->slot].size();
+    if (res < 0 || static_cast<size_t>(res) != want) {
+      close_fan(fan);  // loopback sends of a few KB go out whole
+      return;
+    }
+    if (side->slot < 0) {
+      fan->answering = false;
+      fan_start(fan);
+    }
   }
 
   void on_recv(Side* side, int res, unsigned flags) {
@@ -253,21 +432,16 @@ struct Floor {
         take(bid, res, flags);
         release(bid);
       }
-      close_side(side);
+      side->fan ? close_fan(side->fan) : close_side(side);
       return;
     }
     const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
     const uint32_t offset = take(bid, res, flags);
-    if (side->peer == side) {
-      const char* p = memory + size_t{bid} * kBufferSize + offset;
-      for (int i = 0; i < res; ++i) {
-        const char want = (side->matched % 2 == 0) ? '\r' : '\n';
-        side->matched = p[i] == want ? side->matched + 1 : (p[i] == '\r' ? 1 : 0);
-        if (side->matched == 4) {
-          ++side->owed;
-          side->matched = 0;
-        }
-      }
+    if (side->fan) {
+      fan_recv(side, memory + size_t{bid} * kBufferSize + offset, res);
+      release(bid);
+    } else if (side->peer == side) {
+      count_heads(side, memory + size_t{bid} * kBufferSize + offset, res);
       release(bid);
       answer(side);
     } else if (side->count == kQueue) {
@@ -287,6 +461,10 @@ struct Floor {
   }
 
   void on_send(Side* side, int res) {
+    if (side->fan) {
+      fan_sent(side, res);
+      return;
+    }
     side->sending = false;
     if (side->peer == side) {
       const size_t bytes = size_t{side->in_flight} * kResponse.size();
@@ -429,7 +607,8 @@ struct Floor {
 int usage() {
   fprintf(stderr,
           "usage: io_uring_floor respond PORT\n"
-          "       io_uring_floor forward PORT UPSTREAM_PORT\n");
+          "       io_uring_floor forward PORT UPSTREAM_PORT\n"
+          "       io_uring_floor fanout PORT CATALOG_PORT INVENTORY_PORT REVIEWS_PORT ID\n");
   return 2;
 }
 
@@ -443,6 +622,13 @@ int main(int argc, char** argv) {
   Floor floor;
   if (mode == "forward" && argc == 4) {
     floor.upstream = static_cast<uint16_t>(atoi(argv[3]));
+  } else if (mode == "fanout" && argc == 7) {
+    const char* paths[kFanOut] = {"/products/", "/inventory/", "/reviews/"};
+    for (int i = 0; i < kFanOut; ++i) {
+      floor.fan_ports[i] = static_cast<uint16_t>(atoi(argv[3 + i]));
+      floor.fan_requests[i] =
+          std::string("GET ") + paths[i] + argv[6] + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    }
   } else if (mode != "respond" || argc != 3) {
     return usage();
   }
