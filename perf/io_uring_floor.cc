@@ -23,7 +23,10 @@
 // IO_URING_FLOOR_FIXED=1 registers every socket in the ring's file table (receives and sends
 // name the slot: no file lookup per operation), IO_URING_FLOOR_RING_FD=1 registers the ring's
 // own descriptor, IO_URING_FLOOR_INC=1 has the kernel fill each buffer incrementally
-// (IOU_PBUF_RING_INC, Linux 6.12: small reads share a buffer). Listens on 127.0.0.1; runs until
+// (IOU_PBUF_RING_INC, Linux 6.12: small reads share a buffer), IO_URING_FLOOR_BATCH_US=N batches
+// completions as ringgate's `server.batch_wait` does (each wait asks for half the open client
+// connections' worth of completions, at most 64, and returns N µs after the first one with what is
+// there: IORING_FEAT_MIN_TIMEOUT, Linux 6.12). Listens on 127.0.0.1; runs until
 // killed. Not a product: no timeouts, no limits, blocking connect to the upstream at accept
 // (outside the measured steady state, where wrk's connections are all open).
 
@@ -33,8 +36,10 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -103,8 +108,10 @@ struct Floor {
   uint16_t upstream = 0;             // forward mode when not 0
   uint16_t fan_ports[kFanOut] = {};  // fan-out mode when not 0
   std::string fan_requests[kFanOut];
-  std::string answers;  // kResponse repeated: pipelined heads are answered in one send
-  bool fixed = false;   // sockets registered in the file table, slot = descriptor number
+  std::string answers;    // kResponse repeated: pipelined heads are answered in one send
+  bool fixed = false;     // sockets registered in the file table, slot = descriptor number
+  uint32_t batch_us = 0;  // IO_URING_FLOOR_BATCH_US
+  unsigned clients = 0;   // client connections accepted
   // Buffers in use: where the next read into each begins (the kernel fills an incremental
   // buffer from where the last read ended), the reads not yet done with, and whether the kernel
   // is done with it (a read without IORING_CQE_F_BUF_MORE). Without IOU_PBUF_RING_INC every
@@ -260,6 +267,7 @@ struct Floor {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     register_fd(fd);
+    ++clients;  // never counted down: wrk's connections live as long as the run
     if (fan_ports[0] != 0) {
       auto* fan = new Fan;
       fan->client.fd = fd;
@@ -538,6 +546,13 @@ struct Floor {
       }
       fixed = true;
     }
+    if (const char* v = getenv("IO_URING_FLOOR_BATCH_US"); v) {
+      batch_us = static_cast<uint32_t>(atoi(v));
+      if (batch_us > 0 && !(p.features & (1u << 15))) {  // IORING_FEAT_MIN_TIMEOUT
+        fprintf(stderr, "io_uring_floor: IO_URING_FLOOR_BATCH_US needs Linux 6.12\n");
+        return false;
+      }
+    }
     if (const char* v = getenv("IO_URING_FLOOR_RING_FD"); v && strcmp(v, "1") == 0) {
       if (io_uring_register_ring_fd(&ring) != 1) {
         fprintf(stderr, "io_uring_floor: io_uring_register_ring_fd failed\n");
@@ -589,9 +604,29 @@ struct Floor {
     return true;
   }
 
+  // Submits what is queued and waits for `wait_nr` completions, returning `min_wait_us` after
+  // the first with what is there.
+  void enter(unsigned wait_nr, uint32_t min_wait_us) {
+    io_uring_sq* sq = &ring.sq;
+    if (sq->sqe_head != sq->sqe_tail) {
+      sq->sqe_head = sq->sqe_tail;
+      io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+    }
+    const unsigned to_submit = sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+    io_uring_getevents_arg arg{};
+    arg.pad = min_wait_us;  // min_wait_usec since Linux 6.12
+    syscall(__NR_io_uring_enter, ring.ring_fd, to_submit, wait_nr,
+            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+  }
+
   void run() {
     while (true) {
-      io_uring_submit_and_wait(&ring, 1);
+      const unsigned target = std::min(clients / 2, 64u);
+      if (batch_us > 0 && target > 1) {
+        enter(target, batch_us);
+      } else {
+        io_uring_submit_and_wait(&ring, 1);
+      }
       io_uring_cqe* cqe;
       unsigned head;
       unsigned seen = 0;
