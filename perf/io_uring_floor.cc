@@ -94,6 +94,7 @@ struct Fan {
   Side client;
   Side up[kFanOut];
   std::string response[kFanOut];  // the bytes received from each upstream for this page
+  size_t body_at[kFanOut] = {};   // where the body begins, once the head is whole
   size_t expect[kFanOut] = {};    // head + Content-Length, once the head is whole (0: not yet)
   int waiting = 0;                // upstream responses still due
   bool answering = false;         // the page's answer is being sent
@@ -355,9 +356,9 @@ struct Floor {
   }
 
   // The body of upstream response `i`, without the newline NGINX's `return` ends it with.
-  std::string_view fan_body(const Fan* fan, int i) const {
+  static std::string_view fan_body(const Fan* fan, int i) {
     std::string_view r = fan->response[i];
-    r.remove_prefix(r.find("\r\n\r\n") + 4);
+    r.remove_prefix(fan->body_at[i]);
     while (!r.empty() && (r.back() == '\n' || r.back() == '\r')) {
       r.remove_suffix(1);
     }
@@ -409,6 +410,7 @@ struct Floor {
         close_fan(fan);
         return;
       }
+      fan->body_at[i] = head + 4;
       fan->expect[i] = head + 4 + strtoul(r.c_str() + at + 16, nullptr, 10);
     }
     if (r.size() >= fan->expect[i] && --fan->waiting == 0) {
