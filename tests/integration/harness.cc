@@ -769,6 +769,11 @@ std::optional<Response> fetch(uint16_t port, std::string_view raw_request,
   return read_response(c, options, why);
 }
 
+int status_of(uint16_t port, std::string_view target, std::string_view extra) {
+  auto r = fetch(port, request("GET", target, extra));
+  return r ? r->status : -1;
+}
+
 std::map<std::string, double> scrape_metrics(uint16_t admin_port, std::string* why) {
   std::map<std::string, double> out;
   auto r = fetch(admin_port, request("GET", "/metrics", "Connection: close\r\n", "admin"), {}, why);

@@ -209,6 +209,9 @@ std::string request(std::string_view method, std::string_view target, std::strin
 // One request on a fresh connection; nullopt (with `why`) on any failure.
 std::optional<Response> fetch(uint16_t port, std::string_view raw_request,
                               const ReadOptions& options = {}, std::string* why = nullptr);
+// The status of a GET of `target` on a fresh connection (`extra`: raw header lines); -1 when
+// there was no complete response.
+int status_of(uint16_t port, std::string_view target, std::string_view extra = "");
 
 // GET /metrics on the admin port, parsed into name → value (samples without labels).
 std::map<std::string, double> scrape_metrics(uint16_t admin_port, std::string* why = nullptr);

@@ -26,11 +26,6 @@ class RateLimitTest : public GatewayTest {
   }
 };
 
-int status_of(uint16_t port, const std::string& target, const std::string& extra = "") {
-  auto r = fetch(port, request("GET", target, extra));
-  return r ? r->status : -1;
-}
-
 TEST_F(RateLimitTest, OverTheLimitIs429WithRetryAfterAndRateLimitHeaders) {
   auto& gw = start_limited("  per_client: {key: client_ip, rate: 1/m, burst: 2}\n",
                            "  - match: {path: /hello}\n    rate_limit: per_client\n"

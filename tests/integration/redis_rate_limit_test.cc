@@ -135,11 +135,6 @@ class RedisRateLimitTest : public GatewayTest {
   }
 };
 
-int status_of(uint16_t port, const std::string& target, const std::string& extra = "") {
-  auto r = fetch(port, request("GET", target, extra));
-  return r ? r->status : -1;
-}
-
 const char* kRoute =
     "  - match: {path: /x}\n    rate_limit: shared\n    direct: {body: x}\n"
     "  - match: {path: /free}\n    direct: {body: free}\n";

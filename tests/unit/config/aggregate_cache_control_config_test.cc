@@ -48,7 +48,7 @@ TEST(AggregateCacheControlConfig, ModesAndValuesAreRead) {
   }
 }
 
-const ErrorCase kErrors[] = {
+const ErrorCase kCacheControlErrors[] = {
     {ROUTE "      cache_control: \"\"\n" FIRST, "t.yaml:8:22",
      "routes[0].aggregate.cache_control: empty; write none for no Cache-Control"},
     {ROUTE "      cache_control: most-restrictive\n" FIRST, "t.yaml:8:22",
@@ -76,8 +76,12 @@ const ErrorCase kErrors[] = {
 };
 
 TEST(AggregateCacheControlConfigErrors, EachIsReportedAtItsPosition) {
-  config_test::expect_errors(kErrors);
+  config_test::expect_errors(kCacheControlErrors);
 }
 
 }  // namespace
 }  // namespace ringgate
+
+#undef FIRST
+#undef ROUTE
+#undef UPSTREAMS

@@ -633,7 +633,7 @@ routes:
 #define FIRST BACKEND("key: p, upstream: a, path: \"/p/{id}\"")
 #define TAIL "      backends:\n" FIRST
 
-const ErrorCase kErrors[] = {
+const ErrorCase kAggregateErrors[] = {
     {UPSTREAMS "  - match: {path: /p}\n"
                "    aggregate: x\n",
      "t.yaml:7:16", "routes[0].aggregate: expected a map, got 'x'"},
@@ -1150,7 +1150,7 @@ const ErrorCase kErrors[] = {
 #undef UPSTREAMS
 
 TEST(AggregateConfigErrors, ExactPositionAndReason) {
-  config_test::expect_errors(kErrors);
+  config_test::expect_errors(kAggregateErrors);
 }
 
 TEST(AggregateConfigErrors, AtMost64Backends) {

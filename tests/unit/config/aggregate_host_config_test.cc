@@ -58,7 +58,7 @@ routes:
   EXPECT_EQ(u.host, HostPolicy::kPreserve);
 }
 
-const ErrorCase kErrors[] = {
+const ErrorCase kHostErrors[] = {
     {ROUTE "      backends:\n        - key: p\n          upstream: a\n          path: /p\n"
            "          host: \"a b\"\n",
      "t.yaml:12:17",
@@ -74,8 +74,11 @@ const ErrorCase kErrors[] = {
 };
 
 TEST(AggregateHostConfigErrors, EachIsReportedAtItsPosition) {
-  config_test::expect_errors(kErrors);
+  config_test::expect_errors(kHostErrors);
 }
 
 }  // namespace
 }  // namespace ringgate
+
+#undef ROUTE
+#undef UPSTREAMS

@@ -96,3 +96,5 @@ TEST(CacheConfig, ErrorsAtTheirPosition) {
 
 }  // namespace
 }  // namespace ringgate::config_test
+
+#undef CACHE_HEAD

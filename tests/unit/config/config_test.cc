@@ -343,7 +343,7 @@ TEST(Config, ExamplesLoad) {
 // The first line of every route case: a valid server section.
 #define SERVER "server: {listen: \"127.0.0.1:0\"}\n"
 
-const ErrorCase kErrors[] = {
+const ErrorCase kConfigErrors[] = {
     // Unknown keys, at each level.
     {"server:\n  wokers: 4\n  listen: \":0\"\n", "t.yaml:2:3",
      "unknown key 'wokers' in 'server' (expected one of: workers, pin_cpus, listen, buffers, "
@@ -568,7 +568,7 @@ TEST(ServerConfig, DefaultDrainGraceIsCutToAShorterDrainTimeout) {
 }
 
 TEST(ConfigErrors, ExactPositionAndReason) {
-  config_test::expect_errors(kErrors);
+  config_test::expect_errors(kConfigErrors);
 }
 
 TEST(ConfigErrors, DeepNestingIsAnErrorNotACrash) {

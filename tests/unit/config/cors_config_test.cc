@@ -73,3 +73,5 @@ TEST(CorsConfig, MistakesPointAtTheirValue) {
 
 }  // namespace
 }  // namespace ringgate::config_test
+
+#undef ROUTE

@@ -294,3 +294,5 @@ TEST(CrossReference, TooManyClaimsAtTheirPosition) {
 
 }  // namespace
 }  // namespace ringgate
+
+#undef SERVER

@@ -69,3 +69,5 @@ TEST(LoggingConfig, Problems) {
 
 }  // namespace
 }  // namespace ringgate
+
+#undef SERVER

@@ -144,3 +144,5 @@ TEST(RateLimitConfig, RedisBackend) {
 
 }  // namespace
 }  // namespace ringgate
+
+#undef SERVER

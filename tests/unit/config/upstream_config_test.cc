@@ -371,7 +371,7 @@ TEST(UpstreamConfig, EmbeddedDefaultDocumentsEveryOption) {
 #define UPSTREAM SERVER "upstreams:\n  a:\n    endpoints: [\"127.0.0.1:1\"]\n"
 #define ROUTE UPSTREAM "routes:\n  - match: {prefix: /api}\n"
 
-const ErrorCase kErrors[] = {
+const ErrorCase kUpstreamErrors[] = {
     // server.trusted_hops; the top level.
     {"server:\n  listen: \":0\"\n  trusted_hops: 17\n", "t.yaml:3:17",
      "server.trusted_hops: must be between 0 and 16, got 17"},
@@ -622,7 +622,7 @@ const ErrorCase kErrors[] = {
 #undef SERVER
 
 TEST(UpstreamConfigErrors, ExactPositionAndReason) {
-  config_test::expect_errors(kErrors);
+  config_test::expect_errors(kUpstreamErrors);
 }
 
 TEST(UpstreamConfigErrors, ErrorsNameTheFile) {

@@ -12,7 +12,7 @@
 #include "jwt_signer.h"
 #include "ringgate/filters/auth_jwt.h"
 
-namespace ringgate {
+namespace ringgate::jwks_wait_test {
 namespace {
 
 using jwt::Alg;
@@ -217,4 +217,4 @@ TEST(JwksWait, WithoutAShardClockNothingWaits) {
 }
 
 }  // namespace
-}  // namespace ringgate
+}  // namespace ringgate::jwks_wait_test

@@ -19,7 +19,7 @@
 
 #include "ringgate/filters/rate_limit.h"
 
-namespace ringgate {
+namespace ringgate::remote_rate_limit_test {
 namespace {
 
 constexpr uint64_t kStart = 1000ull * 1000 * 1000;  // 1000 s of uptime, in µs
@@ -906,4 +906,4 @@ TEST(RemoteRateLimit, AWaiterThatCancelsAnotherWhenTold) {
 }
 
 }  // namespace
-}  // namespace ringgate
+}  // namespace ringgate::remote_rate_limit_test
