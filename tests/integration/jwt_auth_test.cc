@@ -133,8 +133,7 @@ TEST_F(JwtAuthTest, AReloadReadsTheJwksFileAgain) {
   ASSERT_TRUE(gw.ok()) << gw.error();
   const Signer added = make_signer(Alg::kES256, "ec-2");
   auto status = [&](const Signer& s, const std::string& kid) {
-    auto r = fetch(gw.port(), request("GET", "/me", bearer(token(s, claims(), kid))));
-    return r ? r->status : 0;
+    return status_of(gw.port(), "/me", bearer(token(s, claims(), kid)));
   };
   EXPECT_EQ(status(rsa_, "rsa-1"), 200);
   EXPECT_EQ(status(added, "ec-2"), 401);

@@ -456,10 +456,7 @@ TEST_P(ReloadTest, RateLimitBucketsAreKept) {
   gateways_.push_back(std::make_unique<GatewayProcess>(limited("2/m")));
   GatewayProcess& g = *gateways_.back();
   ASSERT_TRUE(g.ok()) << g.error();
-  auto status = [&g] {
-    auto r = fetch(g.port(), request("GET", "/v"));
-    return r ? r->status : 0;
-  };
+  auto status = [&g] { return status_of(g.port(), "/v"); };
   EXPECT_EQ(status(), 200);
   EXPECT_EQ(status(), 200);
   EXPECT_EQ(status(), 429);
