@@ -195,17 +195,21 @@ struct Floor {
     io_uring_buf_ring_advance(buffers, 1);
   }
 
+  // Sends `n` bytes at `p` on `fd`; the completion goes to `owner`.
+  void send_bytes(Side* owner, int fd, const char* p, size_t n) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, fd, p, static_cast<unsigned>(n), MSG_NOSIGNAL);
+    target(s, fd);
+    io_uring_sqe_set_data64(s, data(kSend, owner));
+  }
+
   // Forwarder: the next queued buffer of `from` goes out on its peer's socket.
   void send_next(Side* from) {
     if (from->sending || from->count == 0) {
       return;
     }
     const Side::Pending& p = from->queue[from->head];
-    io_uring_sqe* s = sqe();
-    io_uring_prep_send(s, from->peer->fd, memory + size_t{p.bid} * kBufferSize + p.offset, p.length,
-                       MSG_NOSIGNAL);
-    target(s, from->peer->fd);
-    io_uring_sqe_set_data64(s, data(kSend, from));
+    send_bytes(from, from->peer->fd, memory + size_t{p.bid} * kBufferSize + p.offset, p.length);
     from->sending = true;
   }
 
@@ -222,10 +226,7 @@ struct Floor {
         answers += kResponse;
       }
     }
-    io_uring_sqe* s = sqe();
-    io_uring_prep_send(s, side->fd, answers.data(), static_cast<unsigned>(bytes), MSG_NOSIGNAL);
-    target(s, side->fd);
-    io_uring_sqe_set_data64(s, data(kSend, side));
+    send_bytes(side, side->fd, answers.data(), bytes);
     side->sending = true;
   }
 
@@ -334,13 +335,6 @@ struct Floor {
     }
   }
 
-  void send_on(Side* side, const char* p, size_t n) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_send(s, side->fd, p, static_cast<unsigned>(n), MSG_NOSIGNAL);
-    target(s, side->fd);
-    io_uring_sqe_set_data64(s, data(kSend, side));
-  }
-
   // The next page owed, when none is under way: the three calls go out together.
   void fan_start(Fan* fan) {
     if (fan->waiting != 0 || fan->answering || fan->client.owed == 0) {
@@ -351,7 +345,7 @@ struct Floor {
     for (int i = 0; i < kFanOut; ++i) {
       fan->response[i].clear();
       fan->expect[i] = 0;
-      send_on(&fan->up[i], fan_requests[i].data(), fan_requests[i].size());
+      send_bytes(&fan->up[i], fan->up[i].fd, fan_requests[i].data(), fan_requests[i].size());
     }
   }
 
@@ -386,7 +380,7 @@ struct Floor {
     out.append(kOpen).append(product).append(kStock).append(stock);
     out.append(kReviews).append(reviews).append(kClose);
     fan->answering = true;
-    send_on(&fan->client, out.data(), out.size());
+    send_bytes(&fan->client, fan->client.fd, out.data(), out.size());
   }
 
   void fan_recv(Side* side, const char* p, int res) {
