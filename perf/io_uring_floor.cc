@@ -221,10 +221,8 @@ struct Floor {
     side->in_flight = side->owed;
     side->owed = 0;
     const size_t bytes = size_t{side->in_flight} * kResponse.size();
-    if (answers.size() < bytes) {
-      while (answers.size() < bytes) {
-        answers += kResponse;
-      }
+    while (answers.size() < bytes) {
+      answers += kResponse;
     }
     send_bytes(side, side->fd, answers.data(), bytes);
     side->sending = true;
