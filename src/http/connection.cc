@@ -479,14 +479,7 @@ void Connection::response_failed(const Error& error, bool keep_alive) {
   }
   keep_alive = keep_alive && !http_.draining();
   emit_error(error, {}, keep_alive);
-  end_exchange();
-  if (!keep_alive) {
-    close_after_send_ = true;
-  }
-  deadline_ = Deadline::kNone;
-  if (!in_process_) {
-    process_input();
-  }
+  answered(keep_alive);
 }
 
 void Connection::response_done(bool keep_alive) {
