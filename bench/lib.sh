@@ -1,6 +1,5 @@
 # shellcheck shell=bash
-# Shell functions shared by bench/run, perf/cpu_per_request and perf/allocs_per_request (source
-# it; bash only).
+# Shell functions shared by bench/run and the perf/ scripts (source it; bash only).
 
 # Clock ticks per second for /proc/PID/stat's utime and stime.
 CLK_TCK=${CLK_TCK:-$(getconf CLK_TCK)}
@@ -162,6 +161,22 @@ stop_all() {
     stop_pid "${BG_PIDS[i]}"
   done
   BG_PIDS=()
+}
+
+# start_peers KIND DIR CPU → the NGINX peers a bench config of KIND talks to: for proxy the origin
+# of bench/conf/proxy.yaml (127.0.0.1:18090), for aggregate the three backends of
+# bench/conf/aggregate.yaml (18091-18093), pinned to CPU ("" for none), their files under DIR;
+# nothing for another KIND. Returns 1 (logs on stderr) if they did not come up.
+start_peers() {
+  local kind=$1 dir=$2 cpu=$3 conf
+  conf=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/conf
+  case $kind in
+    proxy) start_nginx "$conf/nginx_origin.conf.in" "$dir/origin" 18090 "$cpu" ;;
+    aggregate)
+      start_nginx "$conf/nginx_backends.conf.in" "$dir/backends" 18091 "$cpu" \
+        "INVENTORY_PORT=18092" "REVIEWS_PORT=18093" && wait_port 18092 && wait_port 18093
+      ;;
+  esac
 }
 
 # render_conf TEMPLATE OUT [NAME=VALUE...] → OUT is TEMPLATE with each @NAME@ replaced by VALUE
