@@ -51,7 +51,9 @@ __attribute__((constructor)) static void init(void) {
   }
 }
 
-static void count(void) { atomic_fetch_add_explicit(counter, 1, memory_order_relaxed); }
+static void count(void) {
+  atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
 
 void* malloc(size_t n) {
   if (!real_malloc) {
@@ -96,14 +98,14 @@ void* memalign(size_t a, size_t n) {
 }
 
 // operator new family, by their mangled names: new, new[], nothrow and aligned variants.
-#define FORWARD_NEW(name, params, args)          \
-  void* name params {                            \
-    static void* (*real) params;                 \
-    if (!real) {                                 \
-      real = (void* (*)params)dlsym(RTLD_NEXT, #name); \
-    }                                            \
-    count();                                     \
-    return real args;                            \
+#define FORWARD_NEW(name, params, args)               \
+  void* name params {                                 \
+    static void*(*real)params;                        \
+    if (!real) {                                      \
+      real = (void*(*)params)dlsym(RTLD_NEXT, #name); \
+    }                                                 \
+    count();                                          \
+    return real args;                                 \
   }
 FORWARD_NEW(_Znwm, (size_t n), (n))
 FORWARD_NEW(_Znam, (size_t n), (n))

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # SCENARIO_* are read by bench/run plan, which sources this
 # aggregate: the product-details page of bench/conf/aggregate.yaml, three backend calls at once
 # merged into one JSON object (the backends: one NGINX with three servers, on the client's CPU).
 # NGINX has no way to merge responses: no comparison row.

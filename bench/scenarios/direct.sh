@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # SCENARIO_* are read by bench/run plan, which sources this
 # direct: GET /bench answered by the gateway itself (a direct route, bench/conf/direct.yaml);
 # NGINX `return 200` with the same body beside it.
 SCENARIO_TITLE="direct response (GET /bench, 30 B body)"

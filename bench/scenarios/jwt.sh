@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # SCENARIO_* are read by bench/run plan, which sources this
 # jwt: a proxied route that requires a valid ES256 token (bench/scenarios/jwt.yaml.in, the key
 # made per run by build/bench/jwt_token); every request carries the same token, verified once and
 # then found in the shard's token cache. NGINX (open source) has no JWT check: its row is plain

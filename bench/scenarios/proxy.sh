@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # SCENARIO_* are read by bench/run plan, which sources this
 # proxy: GET /bench proxied to one NGINX origin (1 KB JSON, bench/conf/proxy.yaml); NGINX
 # proxy_pass with keep-alive upstreams beside it. The origin runs on the client's CPU.
 SCENARIO_TITLE="proxy to one origin (GET /bench, 1 KB JSON)"

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # SCENARIO_* are read by bench/run plan, which sources this
 # ratelimit: a proxied route rate-limited per client address (bench/scenarios/ratelimit.yaml),
 # under a limit the ladder never reaches, so every request pays the check and none is refused.
 # NGINX's row is limit_req with the same kind of key (bench/scenarios/nginx_ratelimit.conf.in).

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # SCENARIO_* are read by bench/run plan, which sources this
 # tls: HTTPS keep-alive, GET /bench answered from config over TLS 1.3 with an ECDSA P-256
 # certificate (bench/conf/tls.yaml.in, the certificates made per run); NGINX over HTTPS with the
 # same certificate and body beside it (bench/conf/nginx_tls.conf.in). bench/load resumes the
