@@ -97,7 +97,8 @@ class ClientResponse final : public ResponseSink {
   // Smaller pieces are copied behind the head: the answer goes out with one plain send instead
   // of a sendmsg of two iovecs, and no buffer stays lent (a 1 KiB body: 0.99x the CPU of lending
   // it, `bench/run compare proxy`, twice; lending from 512 B up cost 1.04x the CPU and 1.08x the
-  // user time of copying, 6 rounds on the EPYC guest).
+  // user time of copying in 6 rounds on the EPYC guest, 1.00x and 0.97x in 10, and saved 46 of
+  // 7,418 instructions per proxied request).
   static constexpr size_t kLendMin = 4096;
 
   size_t room() const override;
