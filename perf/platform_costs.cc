@@ -1,6 +1,6 @@
-// What this machine's kernel charges for the two things a shard pays for besides the TCP stack,
-// so that bench figures from two machines can be told apart by cause (bench/run prints it before
-// every measurement):
+// What this machine's kernel charges for what a shard pays besides the TCP stack, so that bench
+// figures from two machines can be told apart by cause (bench/run prints it before every
+// measurement):
 //
 //   platform_costs [SERVER_CPU CLIENT_CPU]      (default 1 0, as bench/run pins)
 //
@@ -11,14 +11,22 @@
 //   read() on an eventfd and being woken by a write from a thread on CLIENT_CPU, its read and its
 //   write to the peer included: what a shard pays each time it waits in io_uring_enter for a
 //   packet that a process on the other CPU sends;
-// - round trip: the wall time of one such ping-pong, both sides sleeping.
+// - round trip: the wall time of one such ping-pong, both sides sleeping;
+// - page after a syscall: what reading a byte from a page costs right after a syscall, above
+//   what it costs in a loop that stays in user space: the refill of its TLB entry (and its cache
+//   line) that a kernel entry forces where page-table isolation runs without PCID (where it
+//   does not, only the cache line's). 64 pages 2 MiB apart, so that no two share a page-table page,
+//   as a process's code, stack, heap and buffers do not.
 //
-// Each figure is the lowest of a few batches (the least the machine charges, not its noise).
+// Each figure but the last is the lowest of a few batches (the least the machine charges, not
+// its noise); the last is a difference of three timings, so it is their median.
 // Not a product: a measurement for bench/run and perf/, about a second long.
 
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +85,57 @@ void* client_side(void* arg) {
   return nullptr;
 }
 
+// The time per pass of `passes` passes: a syscall first if `enter`, then a byte read from each of
+// `count` pages if `touch`.
+double pass_ns(char* const* pages, int count, bool enter, bool touch, int passes) {
+  unsigned sum = 0;
+  const uint64_t start = now_ns(CLOCK_MONOTONIC);
+  for (int i = 0; i < passes; ++i) {
+    if (enter) {
+      syscall(SYS_getppid);
+    }
+    for (int p = 0; touch && p < count; ++p) {
+      sum += *static_cast<volatile char*>(pages[p]);
+    }
+  }
+  if (sum != 0) {
+    std::abort();  // the pages hold zeros; the sum keeps the reads
+  }
+  return static_cast<double>(now_ns(CLOCK_MONOTONIC) - start) / passes;
+}
+
+// ns per page that a syscall before the reads adds (see the top of the file), the median of a
+// few batches that each time the three kinds of pass back to back; -1 if the memory could not
+// be mapped.
+double page_after_syscall_ns() {
+  constexpr int kPages = 64;
+  constexpr size_t kApart = size_t{2} << 20;
+  const size_t span = kApart * kPages;
+  void* map = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) {
+    return -1;
+  }
+  madvise(map, span, MADV_NOHUGEPAGE);
+  char* pages[kPages];
+  for (int p = 0; p < kPages; ++p) {
+    // A different cache set in each page, so that the reads do not evict one another.
+    pages[p] = static_cast<char*>(map) + kApart * p + (p * 64) % 4096;
+    *pages[p] = 0;  // faulted in before timing
+  }
+  constexpr int kBatches = 9;
+  constexpr int kPasses = 5000;
+  double added[kBatches];
+  for (double& a : added) {
+    const double both = pass_ns(pages, kPages, true, true, kPasses);
+    const double enter = pass_ns(pages, kPages, true, false, kPasses);
+    const double touch = pass_ns(pages, kPages, false, true, kPasses);
+    a = (both - enter - touch) / kPages;
+  }
+  munmap(map, span);
+  std::nth_element(added, added + kBatches / 2, added + kBatches);
+  return std::max(0.0, added[kBatches / 2]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +147,7 @@ int main(int argc, char** argv) {
   }
   // Timed as the shards time it for server.batch_wait: auto, with more calls.
   const double sys_ns = ringgate::least_syscall_ns(5, 100000);
+  const double page_ns = page_after_syscall_ns();
 
   constexpr int kRounds = 4000;
   double best_cpu = 1e18;
@@ -123,7 +183,7 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "syscall %.0f ns, sleep+wake %.2f us of CPU %d per cycle (woken from CPU %d), "
-      "round trip %.1f us\n",
-      sys_ns, best_cpu / 1000.0, server_cpu, client_cpu, best_wall / 1000.0);
+      "round trip %.1f us, a page after a syscall %.1f ns\n",
+      sys_ns, best_cpu / 1000.0, server_cpu, client_cpu, best_wall / 1000.0, page_ns);
   return 0;
 }
