@@ -895,7 +895,7 @@ std::optional<std::string_view> AggregateCall::item(const json::Path& path) {
 
 std::optional<std::string_view> AggregateCall::backend(uint32_t index, const json::Path& path) {
   // A done backend's body, or a failed optional one's default. The reader holds one body at a
-  // time: this one is opened (again) for the lookup, with the padding behind it meanwhile.
+  // time: this one is opened (again) for the lookup.
   if (!open(backends_[index])) {
     return std::nullopt;
   }
@@ -911,11 +911,11 @@ bool AggregateCall::open(Backend& b) {
 }
 
 bool AggregateCall::open_text(std::string& text, std::string_view* why) {
-  const size_t len = text.size();
-  text.append(json::kPadding, '\0');
+  // The padding the reader may read is the string's own spare capacity (its NUL first): kept
+  // by the bodies' owners, so this moves nothing and views into the text remain valid.
+  text.reserve(text.size() + json::kPadding);
   std::string_view reason;
-  const bool ok = shard_.json_reader().validate(text.data(), len, route_->limits, &reason);
-  text.resize(len);  // the bytes stay where they are: views into the text remain valid
+  const bool ok = shard_.json_reader().validate(text.data(), text.size(), route_->limits, &reason);
   if (why) {
     *why = reason;
   }

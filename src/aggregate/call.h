@@ -132,7 +132,7 @@ class AggregateCall final : public Timer,
     Error error;              // why it failed (source kBackend, named by its key; detail: reason)
     bool too_big = false;
     // The body once done (a failed optional backend: its default). Capacity for json::kPadding
-    // more bytes is kept, so padding it for the reader never moves it.
+    // more bytes is kept: the reader's padding, so opening it never moves it.
     std::string body;
     // `body` is the response accept_body() validated, untouched since: a projection that takes
     // it whole writes it without a second look (the reader holds one body at a time, so any
@@ -241,7 +241,8 @@ class AggregateCall final : public Timer,
   void answer_failure(Backend& cause);
   // Opens a backend's body (or a failed optional one's default) in the shard's reader.
   bool open(Backend& b);
-  // Validates `text` in the shard's reader (padding it meanwhile) and leaves it open there.
+  // Validates `text` in the shard's reader (its spare capacity the padding) and leaves it open
+  // there.
   bool open_text(std::string& text, std::string_view* why);
   static void on_timer(Timer* t);
 

@@ -176,6 +176,9 @@ struct Reader::Impl {
       code = e;
       return fail(Fault::kSimdjson, nullptr);
     }
+    // Entry n is the body's end (simdjson writes it too; the index has room for a few more):
+    // the end of the last token, and the "token" that check_structure() finds past it.
+    index->structural_indexes[index->n_structural_indexes] = static_cast<uint32_t>(len);
     idx = index->structural_indexes.get();
     n = index->n_structural_indexes;
     return true;
@@ -215,122 +218,149 @@ struct Reader::Impl {
   // The grammar over the structural index: which token may follow which, depth and array sizes,
   // and the text of numbers and literals. Stage 1 has already checked strings (closing quotes,
   // control characters, UTF-8); their escapes are checked by check_escapes().
+  //
+  // Index entry n (one past the last token) is the body's end, so "token n" is the byte after
+  // the body. When that byte is one no state accepts (a std::string's terminating NUL, as every
+  // caller in the gateway passes), reading past the last token fails whatever check reads it:
+  // the walk then needs no bound check per token (kEnded), and a failure past the last token is
+  // reported as the body ending early. Any other byte there: every read is bounded.
   bool check_structure() {
+    switch (data[len]) {
+      case '"':
+      case '{':
+      case '[':
+      case ',':
+      case ':':
+      case '}':
+      case ']':
+        return walk<false>();
+      default:
+        return walk<true>();
+    }
+  }
+
+  template <bool kEnded>
+  bool walk() {
+    // Locals, not members: the stores into `closes` could alias them and force reloads.
     const char* const buf = data;
+    const uint32_t* const tokens = idx;
+    const uint32_t count = n;
+    uint32_t* const closes = closer.get();
+    const uint32_t depth_max = max_depth;
+    const uint32_t elements_max = max_elements;
     uint32_t i = 0;
     uint32_t depth = 0;
-    // The end of token j without the whitespace after it.
-    auto token_end = [&](uint32_t j) {
-      const char* e = j + 1 < n ? buf + idx[j + 1] : end;
-      while (is_ws(e[-1])) {
-        --e;
-      }
-      return e;
+    bool in_array = false;  // is_array[depth - 1], kept at hand
+    auto at = [&](uint32_t j) { return buf[tokens[j]]; };
+    auto readable = [&](uint32_t j) { return kEnded || j < count; };
+    // A check failed at token j; past the last token, the body ended early.
+    auto bad = [&](Fault f, uint32_t j) {
+      return j >= count ? fail(Fault::kTruncated, end) : fail(f, buf + tokens[j]);
+    };
+    // Back in the container around the one just closed.
+    auto closed = [&] {
+      --depth;
+      in_array = depth > 0 && is_array[depth - 1];
     };
 
   value:
-    if (i >= n) {
+    if (!readable(i)) {
       return fail(Fault::kTruncated, end);
     }
-    {
-      const char* p = buf + idx[i];
-      switch (*p) {
-        case '"':
+    switch (at(i)) {
+      case '"':
+        ++i;
+        goto after_value;
+      case '{':
+        if (depth >= depth_max) {
+          return fail(Fault::kDepth, buf + tokens[i]);
+        }
+        opened_at[depth] = i;
+        is_array[depth++] = in_array = false;
+        if (++i; readable(i) && at(i) == '}') {
+          closes[i - 1] = i;
           ++i;
-          goto after_value;
-        case '{':
-          if (depth >= max_depth) {
-            return fail(Fault::kDepth, p);
-          }
-          opened_at[depth] = i;
-          is_array[depth++] = false;
-          if (++i < n && buf[idx[i]] == '}') {
-            closer[i - 1] = i;
-            ++i;
-            --depth;
-            goto after_value;
-          }
-          goto member;
-        case '[':
-          if (depth >= max_depth) {
-            return fail(Fault::kDepth, p);
-          }
-          opened_at[depth] = i;
-          is_array[depth] = true;
-          elements[depth++] = 0;
-          if (++i < n && buf[idx[i]] == ']') {
-            closer[i - 1] = i;
-            ++i;
-            --depth;
-            goto after_value;
-          }
-          goto element;
-        default: {
-          const Fault fault = scalar_fault(p, token_end(i));
-          if (fault != Fault::kNone) {
-            return fail(fault, p);
-          }
-          ++i;
+          closed();
           goto after_value;
         }
+        goto member;
+      case '[':
+        if (depth >= depth_max) {
+          return fail(Fault::kDepth, buf + tokens[i]);
+        }
+        opened_at[depth] = i;
+        elements[depth] = 0;
+        is_array[depth++] = in_array = true;
+        if (++i; readable(i) && at(i) == ']') {
+          closes[i - 1] = i;
+          ++i;
+          closed();
+          goto after_value;
+        }
+        goto element;
+      default: {
+        if (i >= count) {
+          return fail(Fault::kTruncated, end);
+        }
+        // The scalar ends where the next token (or the body) starts, less the whitespace.
+        const char* p = buf + tokens[i];
+        const char* e = buf + tokens[i + 1];
+        while (is_ws(e[-1])) {
+          --e;
+        }
+        if (const Fault f = scalar_fault(p, e); f != Fault::kNone) {
+          return fail(f, p);
+        }
+        ++i;
+        goto after_value;
       }
     }
 
   element:
-    if (++elements[depth - 1] > max_elements) {
-      return fail(Fault::kElements, i < n ? buf + idx[i] : end);
+    if (++elements[depth - 1] > elements_max) {
+      return fail(Fault::kElements, i < count ? buf + tokens[i] : end);
     }
     goto value;
 
   member:
-    if (i >= n) {
+    if (!readable(i)) {
       return fail(Fault::kTruncated, end);
     }
-    if (buf[idx[i]] != '"') {
-      return fail(Fault::kKey, buf + idx[i]);
+    if (at(i) != '"') {
+      return bad(Fault::kKey, i);
     }
-    if (++i >= n) {
+    if (++i; !readable(i)) {
       return fail(Fault::kTruncated, end);
     }
-    if (buf[idx[i]] != ':') {
-      return fail(Fault::kColon, buf + idx[i]);
+    if (at(i) != ':') {
+      return bad(Fault::kColon, i);
     }
     ++i;
     goto value;
 
   after_value:
     if (depth == 0) {
-      if (i < n) {
-        return fail(Fault::kTrailing, buf + idx[i]);
+      if (i < count) {
+        return fail(Fault::kTrailing, buf + tokens[i]);
       }
       return true;
     }
-    if (i >= n) {
+    if (!readable(i)) {
       return fail(Fault::kTruncated, end);
     }
-    {
-      const char c = buf[idx[i]];
-      if (is_array[depth - 1]) {
-        if (c == ',') {
-          ++i;
-          goto element;
-        }
-        if (c != ']') {
-          return fail(Fault::kArrayNext, buf + idx[i]);
-        }
-      } else {
-        if (c == ',') {
-          ++i;
-          goto member;
-        }
-        if (c != '}') {
-          return fail(Fault::kObjectNext, buf + idx[i]);
-        }
-      }
-      closer[opened_at[--depth]] = i;
+    if (const char c = at(i); c == ',') {
       ++i;
-      goto after_value;
+      if (in_array) {
+        goto element;
+      }
+      goto member;
+    } else if (c != (in_array ? ']' : '}')) {
+      return bad(in_array ? Fault::kArrayNext : Fault::kObjectNext, i);
     }
+    closes[opened_at[depth - 1]] = i;
+    ++i;
+    closed();
+    goto after_value;
   }
 
   // Every backslash of the body starts a valid escape, and \u escapes pair their surrogates. Once

@@ -11,7 +11,9 @@ using testing::Body;
 
 class ValidateTest : public ::testing::Test {
  protected:
-  // Validates with every padding byte that could fool a parser that reads past the end.
+  // Validates with every padding byte that could fool a parser that reads past the end. The
+  // verdict and the reason must not depend on it: after a NUL (a std::string's, as the gateway
+  // passes its bodies) the walk reads past the last token unbounded, after the others bounded.
   bool valid(std::string_view text, const Limits& limits = Limits{}) {
     bool result = false;
     bool first = true;
@@ -26,6 +28,7 @@ class ValidateTest : public ::testing::Test {
         first = false;
       } else {
         EXPECT_EQ(ok, result) << "[" << text << "] depends on the padding byte " << pad;
+        EXPECT_EQ(why, why_) << "[" << text << "] depends on the padding byte " << pad;
       }
     }
     return result;
