@@ -250,7 +250,8 @@ class Reader {
 
   // Full check: `data[0..len)` must be exactly one JSON value (RFC 8259) with optional whitespace
   // around it, within `limits`. `data` must be followed by kPadding readable bytes (read, never
-  // written, like the body). On success the body is open; on failure `*why` (if given) is a short
+  // written, like the body); a NUL first among them (a std::string's) spares the check a bound
+  // test per token. On success the body is open; on failure `*why` (if given) is a short
   // reason such as "invalid JSON (expected ',' or '}') near byte 17", "invalid JSON
   // (UTF8_ERROR)", "nesting deeper than 64 levels" or "array longer than 10000 elements",
   // pointing into Reader storage valid until the next validate().
