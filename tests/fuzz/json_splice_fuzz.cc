@@ -4,7 +4,8 @@
 // Input layout: up to 8 leading lines `#PATH\n` (each a Path to parse and use; without any, a
 // fixed set is used), then the body. The body is copied into a heap block of exactly
 // len + kPadding bytes whose padding is `\0`, `]`, `}` or `"` (by length), so AddressSanitizer
-// catches any read past the padding and the padding's content cannot change a verdict.
+// catches any read past the padding and the padding's content cannot change a verdict; it is
+// validated once more behind the other kind of padding (NUL or not), which must agree.
 //
 // Invariants: a body that validates gives values that validate on their own and lie inside the
 // body; every projection / merge output validates; the identity projection is the trimmed body;
@@ -165,6 +166,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Queries on a closed Reader answer kInvalid; on an open one, never.
   std::string_view none;
   FUZZ_CHECK(valid || f.reader.find(json::Path(), &none) == json::Status::kInvalid);
+  // After a NUL the reader's grammar walk reads past the last token unbounded, after any other
+  // byte bounded: the same body behind the other kind of padding gets the same verdict, for the
+  // same reason.
+  f.padded.assign(input.data(), len);
+  f.padded.append(json::kPadding, kPads[len % 4] == '\0' ? '}' : '\0');
+  std::string_view twin_why;
+  FUZZ_CHECK(f.check.validate(f.padded.data(), len, kLimits, &twin_why) == valid);
+  FUZZ_CHECK(twin_why == why);
 
   if (valid) {
     for (const json::Path& p : paths) {
