@@ -163,18 +163,27 @@ stop_all() {
   BG_PIDS=()
 }
 
+# The NGINX peers of the bench configs, at the ports those configs name.
+ORIGIN_PORT=18090    # bench/conf/proxy.yaml's origin
+CATALOG_PORT=18091   # bench/conf/aggregate.yaml's three backends (one NGINX, three servers)
+INVENTORY_PORT=18092
+REVIEWS_PORT=18093
+# The io_uring floor's listener (perf/io_uring_floor.cc) beside ringgate's.
+FLOOR_PORT=${FLOOR_PORT:-18086}
+
 # start_peers KIND DIR CPU → the NGINX peers a bench config of KIND talks to: for proxy the origin
-# of bench/conf/proxy.yaml (127.0.0.1:18090), for aggregate the three backends of
-# bench/conf/aggregate.yaml (18091-18093), pinned to CPU ("" for none), their files under DIR;
-# nothing for another KIND. Returns 1 (logs on stderr) if they did not come up.
+# (ORIGIN_PORT), for aggregate the three backends (CATALOG_PORT, INVENTORY_PORT, REVIEWS_PORT),
+# pinned to CPU ("" for none), their files under DIR; nothing for another KIND. NGINX_MASTER and
+# NGINX_WORKER are theirs after it. Returns 1 (logs on stderr) if they did not come up.
 start_peers() {
   local kind=$1 dir=$2 cpu=$3 conf
   conf=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/conf
   case $kind in
-    proxy) start_nginx "$conf/nginx_origin.conf.in" "$dir/origin" 18090 "$cpu" ;;
+    proxy) start_nginx "$conf/nginx_origin.conf.in" "$dir/origin" "$ORIGIN_PORT" "$cpu" ;;
     aggregate)
-      start_nginx "$conf/nginx_backends.conf.in" "$dir/backends" 18091 "$cpu" \
-        "INVENTORY_PORT=18092" "REVIEWS_PORT=18093" && wait_port 18092 && wait_port 18093
+      start_nginx "$conf/nginx_backends.conf.in" "$dir/backends" "$CATALOG_PORT" "$cpu" \
+        "INVENTORY_PORT=$INVENTORY_PORT" "REVIEWS_PORT=$REVIEWS_PORT" &&
+        wait_port "$INVENTORY_PORT" && wait_port "$REVIEWS_PORT"
       ;;
   esac
 }
