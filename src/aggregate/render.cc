@@ -7,18 +7,6 @@ namespace ringgate::aggregate {
 
 namespace {
 
-// RFC 3986 unreserved characters, by byte: what percent_encode() copies as it is.
-struct Unreserved {
-  bool table[256] = {};
-  constexpr Unreserved() {
-    for (int c = 0; c < 256; ++c) {
-      table[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '.' || c == '_' || c == '~';
-    }
-  }
-};
-constexpr Unreserved kUnreserved;
-
 // A value taken from the request (already text): encoded for the target.
 template <typename What>
 bool put_text(std::string_view text, Target target, std::string& out, std::string* why,
@@ -195,7 +183,7 @@ void percent_encode(std::string_view in, std::string& out) {
   size_t from = 0;  // the bytes [from, i) are unreserved: copied in one run
   for (size_t i = 0; i < in.size(); ++i) {
     const auto c = static_cast<unsigned char>(in[i]);
-    if (!kUnreserved.table[c]) {
+    if (!url_unreserved(c)) {
       const char escape[3] = {'%', kHex[c >> 4], kHex[c & 15]};
       out.append(in.data() + from, i - from).append(escape, sizeof escape);
       from = i + 1;

@@ -8,11 +8,6 @@ namespace ringgate {
 
 namespace {
 
-bool unreserved(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
 // The byte at in[i], decoded when it is an escape; -1 when there is none or it is malformed.
 int byte_at(std::string_view in, size_t i) {
   if (i >= in.size()) {
@@ -102,7 +97,7 @@ bool normalize_path(std::string_view in, char* out, NormalizedPath* result) {
         if (overlong(v, byte_at(in, i + 3))) {
           flags |= kPathOverlongUtf8;
         }
-        if (unreserved(static_cast<unsigned char>(v))) {
+        if (url_unreserved(static_cast<unsigned char>(v))) {
           out[o++] = static_cast<char>(v);
         } else {
           flags |= v == '/'    ? kPathEncodedSlash
