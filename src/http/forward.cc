@@ -1,6 +1,7 @@
 #include "ringgate/http/forward.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -661,10 +662,15 @@ void write_hex64(uint64_t v, char* out) {
 #endif
 }
 
-RequestIdGenerator::RequestIdGenerator(uint64_t seed, unsigned shard)
-    // Distinct shards give distinct seed_: adding an odd multiple of the shard and mixing are
+RequestIdGenerator::RequestIdGenerator(uint64_t seed, uint64_t stream)
+    // Distinct streams give distinct seed_: adding an odd multiple of the stream and mixing are
     // both bijections.
-    : seed_(mix64(mix64(seed) + kGolden * (uint64_t{shard} + 1))) {}
+    : seed_(mix64(mix64(seed) + kGolden * (stream + 1))) {}
+
+uint64_t RequestIdGenerator::new_stream() {
+  static std::atomic<uint64_t> streams{0};
+  return streams.fetch_add(1, std::memory_order_relaxed);
+}
 
 void RequestIdGenerator::next(char* out) {
   const uint64_t n = counter_++;

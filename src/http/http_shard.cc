@@ -41,7 +41,7 @@ HttpShard::HttpShard(Shard& shard, const Config& config, BufferChains& chains,
       out_pool_(kOutBlockSize, 1024),
       connection_limit_(connection_limit),
       // Not the X-Request-Id sequence: a trace id must not give a request id away, or the reverse.
-      trace_ids_(mix64(process_seed() ^ 0x7472616365ull), shard.index()) {
+      trace_ids_(mix64(process_seed() ^ 0x7472616365ull), RequestIdGenerator::new_stream()) {
   shared_spans_.resize(config.server.limits.headers);
   route_counters_ = std::make_unique<RouteCounters[]>(config.routes.size());
   tls_.timers = &shard.timers();

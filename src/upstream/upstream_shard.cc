@@ -29,7 +29,7 @@ UpstreamShard::UpstreamShard(Shard& shard, const Config& config, BufferChains& c
       chains_(chains),
       scratch_pool_(scratch_block_size(config.server.limits), 256),
       request_pool_(request_bytes(config.server.limits), 1024),
-      request_ids_(process_seed(), shard.index()) {
+      request_ids_(process_seed(), RequestIdGenerator::new_stream()) {
   tls_.timers = &shard.timers();
   tls_.now_ms = &shard.now_ms_ref();
   for (size_t i = 0; i < config.upstreams.size(); ++i) {

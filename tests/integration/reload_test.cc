@@ -317,6 +317,44 @@ TEST_P(ProxyReloadTest, PooledUpstreamConnectionsAreKept) {
       << m->body;
 }
 
+// The ids the gateway makes (a started trace's id and span, the X-Request-Id of a request that
+// continues a client's trace) are never made twice: a new generation's shards, built in the same
+// process with the same indexes, do not start again where the first generation's started.
+TEST_P(ProxyReloadTest, IdsAreNotRepeatedByANewGeneration) {
+  Upstream up({"--record", record_file()});
+  auto& g = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(g.ok()) << g.error();
+  const std::string continued =
+      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n";
+  auto send_three = [&] {
+    for (const std::string& extra : {std::string(), std::string(), continued}) {
+      auto r = fetch(g.port(), request("GET", "/api/items", extra));
+      ASSERT_TRUE(r) << g.log();
+      ASSERT_EQ(r->status, 200) << r->raw;
+    }
+  };
+  send_three();
+  Successors successors(GetParam());
+  ASSERT_GT(successors.take_over(g), 0) << g.log();
+  ASSERT_TRUE(successors.wait_drained(g, 1)) << g.log();
+  send_three();
+  const Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 6u);
+  std::set<std::string> ids;
+  size_t made = 0;
+  for (const std::string& raw : rec.requests) {
+    for (const char* header : {"x-request-id", "traceparent"}) {
+      for (const std::string& v : values(raw, header)) {
+        ids.insert(v);
+        ++made;
+      }
+    }
+  }
+  // Each request: one X-Request-Id and one traceparent (a new span id even where continued).
+  EXPECT_EQ(made, 12u);
+  EXPECT_EQ(ids.size(), made) << rec.requests[0] << "\n---\n" << rec.requests[3];
+}
+
 // What the gateway learnt of its upstreams carries over a reload: an endpoint its health checks
 // found down stays out of rotation in the new generation (whose own checks have not yet failed
 // often enough to say so), so no request is sent to it.

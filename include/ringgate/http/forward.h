@@ -111,21 +111,27 @@ size_t write_chunk_size_line(char* out, size_t n);
 // Writes `v` as 16 lower-case hex digits, most significant first (no terminator).
 void write_hex64(uint64_t v, char* out);
 
-// Request ids: 32 lower-case hex characters, unique per process run (shard index, a per-shard
-// counter and a random per-process seed mixed), made without a syscall or allocation.
+// Request ids: 32 lower-case hex characters, unique per process run (a stream number, a
+// per-generator counter and a random per-process seed mixed), made without a syscall or
+// allocation.
 class RequestIdGenerator {
  public:
   static constexpr size_t kLength = 32;
-  // `seed`: random per process (e.g. getrandom at start-up); `shard`: the shard's index.
-  RequestIdGenerator(uint64_t seed, unsigned shard);
-  // Writes kLength characters into out (no terminating NUL). Distinct (shard, counter) pairs
+  // `seed`: random per process (e.g. getrandom at start-up); `stream`: a number no other
+  // generator on this seed has, from new_stream(). Shard index alone would not do: a reload
+  // builds its shards anew in the same process, and they would repeat the old ones' ids.
+  RequestIdGenerator(uint64_t seed, uint64_t stream);
+  // A stream number not handed out before in this process (thread-safe; not for the request
+  // path, where generators are used, only where they are made).
+  static uint64_t new_stream();
+  // Writes kLength characters into out (no terminating NUL). Distinct (stream, counter) pairs
   // give distinct ids for a given seed: both halves come from bijective mixes.
   void next(char* out);
   // Writes 16 characters: half an id, distinct from every other this generator makes (a span id).
   void next_half(char* out);
 
  private:
-  uint64_t seed_;  // the process seed mixed with the shard index
+  uint64_t seed_;  // the process seed mixed with the stream number
   uint64_t counter_ = 0;
 };
 

@@ -740,12 +740,12 @@ TEST(ForwardRequestIdTest, IdsAre32LowerCaseHexCharacters) {
   static_assert(RequestIdGenerator::kLength == 32);
 }
 
-TEST(ForwardRequestIdTest, IdsAreUniqueAcrossShardsAndCounters) {
+TEST(ForwardRequestIdTest, IdsAreUniqueAcrossStreamsAndCounters) {
   std::unordered_set<std::string> seen;
   constexpr int kShards = 4;
   constexpr int kPerShard = 25000;
   for (unsigned shard = 0; shard < kShards; ++shard) {
-    RequestIdGenerator gen(42, shard);
+    RequestIdGenerator gen(42, RequestIdGenerator::new_stream());
     char buf[RequestIdGenerator::kLength];
     for (int i = 0; i < kPerShard; ++i) {
       gen.next(buf);
@@ -755,9 +755,9 @@ TEST(ForwardRequestIdTest, IdsAreUniqueAcrossShardsAndCounters) {
   EXPECT_EQ(seen.size(), static_cast<size_t>(kShards * kPerShard));
 }
 
-TEST(ForwardRequestIdTest, SeedAndShardChangeTheSequence) {
-  auto first = [](uint64_t seed, unsigned shard) {
-    RequestIdGenerator gen(seed, shard);
+TEST(ForwardRequestIdTest, SeedAndStreamChangeTheSequence) {
+  auto first = [](uint64_t seed, uint64_t stream) {
+    RequestIdGenerator gen(seed, stream);
     char buf[RequestIdGenerator::kLength];
     gen.next(buf);
     return std::string(buf, sizeof buf);
@@ -765,6 +765,12 @@ TEST(ForwardRequestIdTest, SeedAndShardChangeTheSequence) {
   EXPECT_EQ(first(1, 0), first(1, 0));
   EXPECT_NE(first(1, 0), first(2, 0));
   EXPECT_NE(first(1, 0), first(1, 1));
+  // Every generator made for a shard draws a stream of its own, so a reload's new shards (same
+  // process, same seed, same shard indexes) do not repeat the ids of the ones they replace.
+  const uint64_t s1 = RequestIdGenerator::new_stream();
+  const uint64_t s2 = RequestIdGenerator::new_stream();
+  EXPECT_NE(s1, s2);
+  EXPECT_NE(first(1, s1), first(1, s2));
   // Sequential counters do not give sequential-looking ids: both halves change.
   RequestIdGenerator gen(1, 0);
   char a[RequestIdGenerator::kLength];
