@@ -94,10 +94,13 @@ void UpstreamConn::release(bool reusable) {
   call_ = nullptr;
   ++requests_;
   const UpstreamConfig& cfg = *cluster_.config;
+  // parser_.reusable(): the response ended keep-alive (no Connection: close, not an HTTP/1.0
+  // answer without keep-alive, no close in chunked trailers); RFC 9112 9.6 forbids another
+  // request on a connection whose response said close, even while the upstream leaves it open.
   const bool keep =
       reusable && !stream_ && state_ == State::kActive && in_.empty() && !peer_eof_ &&
-      generation_ == endpoint_.generation && !parser_.in_message() && !io_->sending() &&
-      !shard_.draining() && endpoint_.idle_count < cfg.keepalive &&
+      generation_ == endpoint_.generation && !parser_.in_message() && parser_.reusable() &&
+      !io_->sending() && !shard_.draining() && endpoint_.idle_count < cfg.keepalive &&
       (cfg.max_requests_per_connection == 0 || requests_ < cfg.max_requests_per_connection);
   if (!keep) {
     close();

@@ -306,6 +306,20 @@ TEST_F(ProxyTest, KeepAlivePoolReusesConnections) {
   ASSERT_TRUE(fetch(gw.port(), request("GET", "/api/k?close=1")));
   ASSERT_TRUE(fetch(gw.port(), request("GET", "/api/k")));
   EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"api\"}"), 2);
+  // Nor one that says so and leaves its socket open (RFC 9112 9.6: no further request on it),
+  // whichever way the token is written.
+  for (const char* close : {"close", "foo%2C%20CLOSE"}) {
+    ASSERT_TRUE(fetch(gw.port(), request("GET", std::string("/api/k?header=Connection:") + close)));
+    auto r = fetch(gw.port(), request("GET", "/api/k"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->raw;
+  }
+  // The answers that said close came on pooled connections (hits 11 and 12), and each request
+  // after one opened a connection (misses 3 and 4). Had it been sent on the closed one, it would
+  // have got a bad response and a retry on a new connection: one more hit, the same misses.
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_misses_total{upstream=\"api\"}"), 4);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_pool_hits_total{upstream=\"api\"}"), 12);
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_upstream_bad_responses_total{upstream=\"api\"}"), 0);
 }
 
 // Sends `n` requests for `target` on `n` fresh connections at once, then reads every answer.
