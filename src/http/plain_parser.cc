@@ -102,8 +102,9 @@ bool value_stop_byte(unsigned char c) {
   return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
+// '#' too ends it: a fragment is refused (RequestParser::normalize_path), off the fast path.
 bool target_byte(unsigned char c) {
-  return c > 0x20 && c < 0x7f;
+  return c > 0x20 && c < 0x7f && c != '#';
 }
 
 // A byte of a path normalize_path acts on: '%', '\\', or '/' or '.' after '/' (an empty segment,
@@ -113,9 +114,9 @@ bool path_special(unsigned char c, unsigned char before) {
 }
 
 // A request target from `pos` (b[pos - 1] is readable: the SP after the method): it ends at the
-// first byte that is not visible ASCII (`end`, or where `n` cut it short), its path at the first
-// '?' (`query`, else `end`); `plain_path`: the path holds no byte path_special() stops at, so
-// normalize_path has nothing to do.
+// first byte that is not visible ASCII or is '#' (`end`, or where `n` cut it short), its path
+// at the first '?' (`query`, else `end`); `plain_path`: the path holds no byte path_special()
+// stops at, so normalize_path has nothing to do.
 struct TargetSpan {
   size_t end;
   size_t query;
@@ -128,6 +129,7 @@ TargetSpan scan_target(const unsigned char* b, size_t pos, size_t n) {
 #if defined(__SSE2__)
   const __m128i first_visible = _mm_set1_epi8(0x21);
   const __m128i del = _mm_set1_epi8(0x7f);
+  const __m128i hash = _mm_set1_epi8('#');
   const __m128i question = _mm_set1_epi8('?');
   const __m128i percent = _mm_set1_epi8('%');
   const __m128i backslash = _mm_set1_epi8('\\');
@@ -135,8 +137,9 @@ TargetSpan scan_target(const unsigned char* b, size_t pos, size_t n) {
   const __m128i dot = _mm_set1_epi8('.');
   pos = scan16(b, pos, n, [&](__m128i v, size_t at) {
     // (a byte from 0x80 is negative: below 0x21 as a signed byte, so it ends the target)
-    const unsigned stops =
-        movemask(_mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del)));
+    const unsigned stops = movemask(
+        _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, first_visible), _mm_cmpeq_epi8(v, del)),
+                     _mm_cmpeq_epi8(v, hash)));
     if (query == SIZE_MAX) {
       unsigned path = stops != 0 ? (1u << __builtin_ctz(stops)) - 1 : 0xffffu;
       if (const unsigned q = movemask(_mm_cmpeq_epi8(v, question)) & path; q != 0) {

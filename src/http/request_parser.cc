@@ -562,10 +562,15 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
   return Event::kError;
 }
 
-bool RequestParser::normalize_path(uint8_t* flags) {
+Error RequestParser::normalize_path(uint8_t* flags) {
   if (path_plain_) {
-    *flags = 0;  // the fast path's target scan found nothing to normalise
-    return true;
+    *flags = 0;  // the fast path's target scan found nothing to normalise, and no '#'
+    return {};
+  }
+  if (target().find('#') != std::string_view::npos) {
+    return Error::client(ErrorKind::kMalformed,
+                         "the request target holds a fragment ('#'), which a request never "
+                         "sends (RFC 9112 3.2)");
   }
   const std::string_view p = path();
   // The head's bytes belong to this parser until the next request begins, and the normalised
@@ -573,7 +578,7 @@ bool RequestParser::normalize_path(uint8_t* flags) {
   char* at = const_cast<char*>(p.data());
   NormalizedPath r;
   if (!ringgate::normalize_path(p, at, &r)) {
-    return false;
+    return Error::client(ErrorKind::kBadEscape);
   }
   *flags = r.flags;
   if (r.path.size() != p.size()) {
@@ -582,7 +587,7 @@ bool RequestParser::normalize_path(uint8_t* flags) {
     url_len_ = static_cast<uint32_t>(r.path.size() + query);
     path_len_ = static_cast<uint32_t>(r.path.size());
   }
-  return true;
+  return {};
 }
 
 uint32_t MessageParser::find_path_length() const {

@@ -146,8 +146,9 @@ void describe_head(RequestParser& p, std::string& trace) {
     trace += " [" + std::string(p.header_name(i)) + "=" + std::string(p.header_value(i)) + "]";
   }
   uint8_t path_flags = 0;
-  const bool normal = p.normalize_path(&path_flags);
-  trace += " normalised=" + std::to_string(normal) + ":" + std::string(p.path()) + ":" +
+  // Which refusal, not only whether: the two reads must refuse a target for the same reason.
+  const int refusal = static_cast<int>(p.normalize_path(&path_flags).kind);
+  trace += " normalised=" + std::to_string(refusal) + ":" + std::string(p.path()) + ":" +
            std::to_string(path_flags) + " query=" + std::string(p.query()) + "\n";
 }
 

@@ -102,6 +102,24 @@ TEST_F(PathNormalizeTest, RawBackslashAndNonAsciiAreRefusedByTheParser) {
   EXPECT_TRUE(read_record(record_file()).requests.empty());
 }
 
+// A fragment never goes upstream: "/public#x" would pass a "/public" rule while a backend that
+// splits it off serves what it likes, and "/admin#x" is not "/admin" to the router.
+TEST_F(PathNormalizeTest, AFragmentInTheTargetIs400) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_paths(up.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  for (const char* target : {"/public#x", "/public/a?b=1#frag", "/admin#", "/x#/../public"}) {
+    auto r = fetch(gw.port(), request("GET", target));
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->status, 400) << target << "\n" << r->raw;
+    EXPECT_NE(r->body.find("fragment"), std::string::npos) << r->body;
+  }
+  EXPECT_TRUE(read_record(record_file()).requests.empty());
+  auto r = fetch(gw.port(), request("GET", "/public/a?b=1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+}
+
 TEST_F(PathNormalizeTest, PipelinedRequestsEachGetTheirOwnPath) {
   Upstream up({"--record", record_file()});
   auto& gw = start_paths(up.port());

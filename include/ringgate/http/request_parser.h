@@ -286,8 +286,10 @@ class RequestParser final : public MessageParser {
   void set_own_input(bool own) { own_input_ = own; }
   // After kHead: normalises the target's path in place (ringgate/http/path.h), so path(),
   // target() and query() give the normalised form from here on; `flags` gets the PathFlag bits
-  // a route must allow. False on a malformed escape.
-  bool normalize_path(uint8_t* flags);
+  // a route must allow. A client error (kind kNone when none): a malformed escape, or a
+  // fragment ('#'), which no origin-form target holds (RFC 9112 3.2) and which a backend that
+  // splits it off would route differently from the gateway ("/admin#x" as "/admin").
+  Error normalize_path(uint8_t* flags);
 };
 
 // A Content-Length value as the parsers' fast paths take it: 1 to 18 digits and nothing else

@@ -112,7 +112,7 @@ std::vector<std::string> ParserTest::trace(const std::vector<std::string>& piece
       // The path as routed: a fast path that read the target may have found it already normal.
       e += " path=" + std::string(parser_.path()) + " query=" + std::string(parser_.query());
       uint8_t path_flags = 0;
-      const bool normal = parser_.normalize_path(&path_flags);
+      const bool normal = parser_.normalize_path(&path_flags).kind == ErrorKind::kNone;
       e += " normalised=" + std::to_string(normal) + ":" + std::string(parser_.path()) + ":" +
            std::to_string(path_flags) + " query=" + std::string(parser_.query());
       events.push_back(e);
@@ -305,7 +305,10 @@ TEST_F(ParserTest, TargetsNormaliseAlikeBothWays) {
                                           "/a?",
                                           "/..",
                                           "/a/b/c/d/e/f/g/h/i/j/k",
-                                          "/a+b(c)~d!e$f"};
+                                          "/a+b(c)~d!e$f",
+                                          "/admin#x",
+                                          "/a?b#c",
+                                          "/#"};
   for (const std::string& path : paths) {
     for (size_t pad : {0, 1, 11, 12, 13, 14, 15, 16, 17, 30}) {
       // `pad` bytes of plain segment first move the path's bytes across the 16-byte blocks.
@@ -323,6 +326,17 @@ TEST_F(ParserTest, TargetsNormaliseAlikeBothWays) {
   EXPECT_NE(events[0].find(" normalised=1:/" + std::string(40, 'a') + "/b.c:0 query=x=/../"),
             std::string::npos)
       << events[0];
+  // A fragment is refused, in the path or after the query, whichever way the head is read: a
+  // backend that splits it off would serve "/admin" for a "/admin#x" no "/admin" rule saw.
+  for (const std::string& target :
+       std::vector<std::string>{"/admin#x", "/a?b#c", "/#", "/" + std::string(30, 'a') + "#"}) {
+    for (bool fast : {true, false}) {
+      const std::vector<std::string> ev =
+          trace({"GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n"}, fast, false);
+      ASSERT_FALSE(ev.empty()) << target;
+      EXPECT_NE(ev[0].find(" normalised=0:"), std::string::npos) << ev[0];
+    }
+  }
 }
 
 // Heads as an HTTP/2 stream writes them (set_own_input: one request that says Connection:
