@@ -60,6 +60,26 @@ bool put_json(std::string_view raw, Target target, std::string& out, std::string
   return put_text(text, target, out, why, what);
 }
 
+// Whether a rendered path (up to its query) has a "." or ".." segment. Values are encoded, but
+// '.' is unreserved: a value "..", from the client's query or a backend's body, would otherwise
+// make "/users/{query.id}/profile" a "/users/../profile" that the backend resolves to "/profile".
+bool has_dot_segment(std::string_view path) {
+  path = path.substr(0, path.find('?'));
+  size_t at = 0;
+  while (at <= path.size()) {
+    size_t end = path.find('/', at);
+    if (end == std::string_view::npos) {
+      end = path.size();
+    }
+    const std::string_view segment = path.substr(at, end - at);
+    if (segment == "." || segment == "..") {
+      return true;
+    }
+    at = end + 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool CompiledTemplate::compile(const AggregateTemplate& source, const AggregateAction& action,
@@ -101,6 +121,7 @@ bool CompiledTemplate::compile(const AggregateTemplate& source, const AggregateA
 
 bool render(const CompiledTemplate& t, Target target, TemplateValues& values, std::string& out,
             std::string* why) {
+  const size_t start = out.size();
   std::string decoded;
   for (const CompiledTemplate::Piece& piece : t.pieces()) {
     const TemplatePiece& p = *piece.piece;
@@ -158,6 +179,14 @@ bool render(const CompiledTemplate& t, Target target, TemplateValues& values, st
         break;
       }
     }
+  }
+  if (target == Target::kPath && has_dot_segment(std::string_view(out).substr(start))) {
+    if (why) {
+      *why =
+          "its path would have a \".\" or \"..\" segment, which the backend would resolve "
+          "to another path";
+    }
+    return false;
   }
   return true;
 }

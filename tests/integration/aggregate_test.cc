@@ -69,6 +69,33 @@ TEST_F(AggregateTest, ChainedBackendReadsAnEarlierResponse) {
   EXPECT_EQ(values(rec.requests[0], "x-order"), std::vector<std::string>{"9"});
 }
 
+// A value that would stand as a "." or ".." segment (from the client's query, decoded, or from a
+// backend's body) fails its backend: "/customers/../card" is not a path the template allows.
+TEST_F(AggregateTest, AValueThatWouldClimbOutOfItsSegmentFailsTheBackend) {
+  Upstream orders({"--name", "orders"});
+  Upstream customers({"--name", "customers", "--record", record_file("c")});
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: order, upstream: a, path: \"/orders/{id}\","
+      " query: {json: '{{\"customer\": \"..\"}}'}}\n"
+      "        - {key: customer, upstream: b, path: \"/customers/{order.customer}/card\"}\n"
+      "        - {key: direct, upstream: b, path: \"/d/{query.c}/x\"}\n",
+      orders.port(), customers.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->raw;
+  EXPECT_NE(r->body.find("backend \\\"customer\\\""), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("segment"), std::string::npos) << r->body;
+  r = fetch(gw.port(), request("GET", "/agg/1?c=%2E%2E"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->raw;
+  EXPECT_NE(r->body.find("backend \\\"direct\\\""), std::string::npos) << r->body;
+  for (const std::string& sent : read_record(record_file("c")).requests) {
+    EXPECT_EQ(sent.find("/.."), std::string::npos) << visible(sent);
+  }
+}
+
 // A POST backend whose body, query and headers are templates over the client's path, query and
 // headers: each value encoded for where it goes, the body framed and typed.
 TEST_F(AggregateTest, TemplatedPostBodyQueryAndHeadersReachTheBackend) {

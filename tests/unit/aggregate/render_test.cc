@@ -128,6 +128,29 @@ TEST_F(RenderTest, ValuesThatCannotGoWhereTheyAreAskedForFailTheRendering) {
             "order.customer.name holds CR, LF or NUL, which a header cannot carry");
 }
 
+// '.' is unreserved, so encoding alone would let a value of "." or ".." (decoded from "%2E%2E"
+// too) become a segment the backend resolves: "/orders/.." is "/". Such a path is refused;
+// dots within a segment, and in a query, are only text.
+TEST_F(RenderTest, AValueThatWouldBeADotSegmentFailsThePath) {
+  for (const char* id : {"..", ".", "%2E%2E", "%2e", ".%2E"}) {
+    id_ = id;
+    EXPECT_EQ(render_error(action_.backends[0].path, Target::kPath),
+              "its path would have a \".\" or \"..\" segment, which the backend would resolve to "
+              "another path")
+        << id;
+  }
+  for (const char* id : {"...", "..x", "a..", ".a"}) {
+    id_ = id;
+    EXPECT_EQ(render_ok(action_.backends[0].path, Target::kPath), std::string("/orders/") + id);
+  }
+  id_ = "%2E%2E%2F";  // an encoded slash stays in its segment: "..%2F" is no dot segment
+  EXPECT_EQ(render_ok(action_.backends[0].path, Target::kPath), "/orders/..%2F");
+  set_order(R"({"customer": {"id": "..", "name": "n"}, "lines": []})");
+  EXPECT_NE(render_error(customer().path, Target::kPath).find("segment"), std::string::npos);
+  query_["lang"] = "..";
+  EXPECT_EQ(render_ok(customer().query[0].value, Target::kQuery), "..");
+}
+
 TEST(PercentCoding, RoundTripsEveryByte) {
   std::string all;
   for (int c = 0; c < 256; ++c) {
