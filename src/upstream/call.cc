@@ -7,7 +7,9 @@
 
 #include "h2_upstream.h"
 #include "pool.h"
+#include "ringgate/core/ascii.h"
 #include "ringgate/core/assert.h"
+#include "ringgate/core/header_list.h"
 #include "ringgate/http/error_reply.h"
 #include "ringgate/http/trace.h"
 #include "ringgate/net/socket.h"
@@ -68,6 +70,14 @@ constexpr size_t kMinRoom = 256;
 constexpr uint8_t kMaxTries = 8;
 constexpr std::string_view kHeadOutgrown =
     "could not be called: the rewritten request head does not fit a request buffer";
+
+// The one protocol a request may switch an upstream connection to: WebSocket. Any other Upgrade
+// (h2c above all: a tunnel to the upstream's HTTP/2, where routes, auth and limits no longer
+// see the requests) is left out of the forwarded head, which the upstream then answers as HTTP.
+bool websocket_upgrade(const RequestParser& p) {
+  return p.upgrade() && p.method() != HTTP_CONNECT && p.http_minor() >= 1 && !p.has_body() &&
+         iequals(trim_ows(p.header("upgrade")), "websocket");
+}
 
 bool idempotent(int method) {
   switch (method) {
@@ -152,7 +162,7 @@ Error ProxyCall::start(Exchange& x, Downstream& client, const RouteConfig& route
   const RequestParser& p = x.request();
   head_request_ = p.method() == HTTP_HEAD;
   idempotent_ = idempotent(p.method());
-  upgrade_ = p.upgrade() && p.method() != HTTP_CONNECT && p.http_minor() >= 1 && !p.has_body();
+  upgrade_ = websocket_upgrade(p);
   request_framing_ = p.chunked()                                        ? BodyFraming::kChunked
                      : p.has_content_length() && p.content_length() > 0 ? BodyFraming::kLength
                                                                         : BodyFraming::kNone;

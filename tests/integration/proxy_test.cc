@@ -618,6 +618,31 @@ TEST_F(ProxyTest, UpgradeDeclinedStaysHttp) {
   EXPECT_NE(next->body.find("\"path\":\"/api/next\""), std::string::npos) << next->body;
 }
 
+// Only a WebSocket upgrade is passed on. An h2c upgrade would tunnel the client to the
+// upstream's HTTP/2, where no route, rule or limit sees its requests: it is left out of the
+// forwarded head, the upstream answers as HTTP, and the connection stays HTTP.
+TEST_F(ProxyTest, AnUpgradeToAnythingButWebSocketIsNotPassedOn) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  Conn c = connect_to(gw.port());
+  ASSERT_TRUE(send_all(c, request("GET", "/api/h2c",
+                                  "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                                  "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n")));
+  auto r = read_response(c);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+  ASSERT_TRUE(send_all(c, request("GET", "/api/next")));
+  auto next = read_response(c);
+  ASSERT_TRUE(next);
+  EXPECT_NE(next->body.find("\"path\":\"/api/next\""), std::string::npos) << next->body;
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 2u);
+  for (const char* gone : {"upgrade", "connection", "http2-settings"}) {
+    EXPECT_TRUE(values(rec.requests[0], gone).empty()) << gone << "\n" << visible(rec.requests[0]);
+  }
+}
+
 TEST_F(ProxyTest, UnrequestedSwitchIs502) {
   Upstream up;
   auto& gw = start_proxy(endpoint(up.port()), "",
