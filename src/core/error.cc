@@ -18,6 +18,8 @@ std::string_view error_text(ErrorKind kind) {
       return "unsupported expectation";
     case ErrorKind::kVersion:
       return "HTTP version not supported";
+    case ErrorKind::kNotImplemented:
+      return "the gateway does not implement what the request needs";
     case ErrorKind::kBadEscape:
       return "the path holds a malformed percent-escape ('%' without two hex digits)";
     case ErrorKind::kPathNotAllowed:
@@ -82,6 +84,8 @@ std::string_view error_code(ErrorKind kind) {
       return "expectation";
     case ErrorKind::kVersion:
       return "version";
+    case ErrorKind::kNotImplemented:
+      return "not_implemented";
     case ErrorKind::kBadEscape:
       return "bad_escape";
     case ErrorKind::kPathNotAllowed:

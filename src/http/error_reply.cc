@@ -34,6 +34,8 @@ int error_status(const Error& e) {
       return 429;
     case ErrorKind::kHeadTooLarge:
       return 431;
+    case ErrorKind::kNotImplemented:
+      return 501;
     case ErrorKind::kVersion:
       return 505;
     case ErrorKind::kUpstreamStatus:

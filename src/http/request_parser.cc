@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ringgate/core/ascii.h"
+#include "ringgate/core/header_list.h"
 #include "ringgate/http/path.h"
 
 namespace ringgate {
@@ -72,6 +73,19 @@ void MessageParser::release() {
     scratch_ = nullptr;
     scratch_len_ = 0;
   }
+}
+
+bool MessageParser::other_transfer_coding() const {
+  bool other = false;
+  for (int i = 0; i < header_count_ && !other; ++i) {
+    if (iequals(header_name(i), "transfer-encoding")) {
+      for_each_list_element(header_value(i), [&other](std::string_view coding, bool) {
+        other = !coding.empty() && !iequals(coding, "chunked");
+        return !other;
+      });
+    }
+  }
+  return other;
 }
 
 int MessageParser::fail(ErrorKind kind, const char* reason) {
@@ -345,6 +359,17 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body_limit()) {
     return r->fail(ErrorKind::kBodyTooLarge, "body too large");
+  }
+  if (r->kind_ == Kind::kRequest && p->method == HTTP_CONNECT) {
+    // A 2xx would open a tunnel for the client (and any proxy before it), whatever follows it.
+    return r->fail(ErrorKind::kNotImplemented,
+                   "CONNECT is not supported: the gateway is not a forward proxy");
+  }
+  if ((p->flags & F_TRANSFER_ENCODING) && r->other_transfer_coding()) {
+    // llhttp reads the chunked framing under "gzip, chunked", and the message would go on as
+    // chunked alone: its body's coding lost (RFC 9112 6.1: 501 for a request).
+    return r->fail(ErrorKind::kNotImplemented,
+                   "a transfer coding other than chunked, which the gateway does not decode");
   }
   if (r->skip_body_) {
     // A response to HEAD has no body whatever its framing says: llhttp sets this flag once

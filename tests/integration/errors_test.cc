@@ -86,6 +86,23 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"SpaceInTarget", "GET /he llo HTTP/1.1\r\nHost: x\r\n\r\n"}),
     [](const ::testing::TestParamInfo<Malformed>& p) { return std::string(p.param.name); });
 
+// What the gateway does not implement is a 501 and the end of the connection: CONNECT (a 2xx
+// would open a tunnel to whoever reads it, and what follows is the tunnel's, not a request) and
+// a transfer coding other than chunked (relayed as chunked alone, the body would lose it).
+TEST_F(ErrorsTest, ConnectAndOtherTransferCodingsAre501) {
+  auto& gw = start();
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  expect_error_and_close(
+      gw, "CONNECT /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+      {501});
+  expect_error_and_close(gw, "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", {501});
+  expect_error_and_close(gw,
+                         "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked"
+                         "\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                         {501});
+  EXPECT_EQ(metric(gw.admin_port(), "ringgate_requests_5xx_total"), 3);
+}
+
 TEST_F(ErrorsTest, Http2RequestLineIsRefused) {
   auto& gw = start();
   ASSERT_TRUE(gw.ok()) << gw.error();

@@ -19,6 +19,7 @@ enum class ErrorKind : uint8_t {
   kBodyTooLarge,      // body over limits.body_bytes → 413
   kExpectation,       // an Expect other than 100-continue → 417
   kVersion,           // not HTTP/1.x → 505
+  kNotImplemented,    // CONNECT, or a transfer coding other than chunked → 501
   kBadEscape,         // '%' without two hex digits in the path → 400
   kPathNotAllowed,    // an encoded slash, backslash, NUL or overlong UTF-8 the route refuses
   kNoRoute,           // → 404

@@ -179,6 +179,8 @@ class MessageParser {
     return std::string_view(head_base_ + off, len);
   }
   int fail(ErrorKind kind, const char* reason);
+  // A Transfer-Encoding field names a coding other than chunked (llhttp only checks the last).
+  bool other_transfer_coding() const;
   uint64_t body_limit() const;
   int on_trailer_bytes(size_t n);
   bool extend(uint32_t& off, uint32_t& len, const char* p, size_t n);

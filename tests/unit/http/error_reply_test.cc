@@ -21,6 +21,7 @@ TEST(ErrorReplyTest, EveryKindHasItsStatus) {
       {ErrorKind::kHeadTooLarge, 431},
       {ErrorKind::kBodyTooLarge, 413},
       {ErrorKind::kExpectation, 417},
+      {ErrorKind::kNotImplemented, 501},
       {ErrorKind::kVersion, 505},
       {ErrorKind::kBadEscape, 400},
       {ErrorKind::kPathNotAllowed, 400},

@@ -306,7 +306,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadResponse{"garbage", "\x16\x03\x01 binary junk\r\n\r\n"},
         BadResponse{"no_status", "HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n"},
         BadResponse{"obs_fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n"},
-        BadResponse{"status_line_garbage", "HTTP/1.1 2x0 OK\r\n\r\n"}),
+        BadResponse{"status_line_garbage", "HTTP/1.1 2x0 OK\r\n\r\n"},
+        // A coding the gateway does not decode: relayed re-chunked, its body would lose it.
+        BadResponse{"te_gzip_until_close",
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\nxyz"},
+        BadResponse{"te_gzip_then_chunked",
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"}),
     [](const ::testing::TestParamInfo<BadResponse>& p) { return std::string(p.param.name); });
 
 }  // namespace
