@@ -107,6 +107,46 @@ bool target_byte(unsigned char c) {
   return c > 0x20 && c < 0x7f && c != '#';
 }
 
+// A Host value of the common shape, checked 16 bytes at a time: letters, digits, '.' and '-',
+// then at most a ':' and digits. `readable`: the bytes readable from `p` (the head goes on past
+// the value). False for anything else, valid or not (valid_host() then judges it byte by byte),
+// or where a 16-byte block would read past what is readable.
+bool common_host(const unsigned char* p, size_t len, size_t readable) {
+#if defined(__SSE2__)
+  if (len == 0 || len > 32 || readable < ((len + 15) & ~size_t{15})) {
+    return false;
+  }
+  uint32_t name = 0;   // letters, digits, '.', '-'
+  uint32_t digit = 0;  // digits
+  uint32_t colon = 0;  // ':'
+  for (size_t at = 0; at < len; at += 16) {
+    // (a byte from 0x80 is negative as a signed byte: in none of the ranges)
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+    const __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));  // only A-Z land in a-z
+    const __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                          _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+    const __m128i digits = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                         _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    const __m128i dot_dash =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    name |= movemask(_mm_or_si128(_mm_or_si128(letters, digits), dot_dash)) << at;
+    digit |= movemask(digits) << at;
+    colon |= movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8(':'))) << at;
+  }
+  const uint32_t in = len == 32 ? ~0u : (1u << len) - 1;
+  colon &= in;
+  const uint32_t first = colon & (0u - colon);  // the first ':', or 0
+  const uint32_t before = first == 0 ? in : first - 1;
+  const uint32_t after = in & ~(before | first);
+  return (name & before) == before && (digit & after) == after;
+#else
+  (void)p;
+  (void)len;
+  (void)readable;
+  return false;
+#endif
+}
+
 // A byte of a path normalize_path acts on: '%', '\\', or '/' or '.' after '/' (an empty segment,
 // or one that may be "." or "..": "/.well-known" is looked at there too).
 bool path_special(unsigned char c, unsigned char before) {
@@ -259,6 +299,9 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
         case FieldRule::kHost:
           if (request) {
             if (f.host >= 0) {
+              return false;  // the callbacks' error
+            }
+            if (!common_host(b + value_at, value.size(), n - value_at) && !valid_host(value)) {
               return false;  // the callbacks' error
             }
             f.host = static_cast<int>(count);

@@ -1,10 +1,12 @@
 #include "ringgate/http/request_parser.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "ringgate/core/ascii.h"
 #include "ringgate/core/header_list.h"
+#include "ringgate/core/hex.h"
 #include "ringgate/http/path.h"
 
 namespace ringgate {
@@ -73,6 +75,56 @@ void MessageParser::release() {
     scratch_ = nullptr;
     scratch_len_ = 0;
   }
+}
+
+namespace {
+
+// The bytes of a reg-name or IPv4 address (RFC 3986 3.2.2): unreserved, sub-delims and '%' of a
+// percent-encoding (its hex digits are unreserved).
+constexpr std::array<bool, 256> kHostByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = detail::kUnreserved.table[c];
+  }
+  for (unsigned char c : std::string_view("!$&'()*+,;=%")) {
+    t[c] = true;
+  }
+  return t;
+}();
+
+}  // namespace
+
+bool valid_host(std::string_view host) {
+  size_t i = 0;
+  if (!host.empty() && host.front() == '[') {
+    // An IP literal: hex digits, ':' and '.' (IPv6, IPv4 in its tail), or an IPvFuture's
+    // "v" HEXDIG "." and then unreserved, sub-delims or ':'.
+    for (i = 1; i < host.size() && host[i] != ']'; ++i) {
+      if (!kHostByte[static_cast<unsigned char>(host[i])] && host[i] != ':') {
+        return false;
+      }
+    }
+    if (i == host.size() || i == 1) {
+      return false;  // no closing bracket, or nothing inside
+    }
+    ++i;
+  } else {
+    while (i < host.size() && kHostByte[static_cast<unsigned char>(host[i])]) {
+      ++i;
+    }
+  }
+  if (i == host.size()) {
+    return true;
+  }
+  if (host[i] != ':') {
+    return false;
+  }
+  for (++i; i < host.size(); ++i) {
+    if (host[i] < '0' || host[i] > '9') {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool MessageParser::other_transfer_coding() const {
@@ -329,6 +381,9 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
   if (iequals(name, "host")) {
     if (r->flags_ & kHasHost) {
       return r->fail(ErrorKind::kMalformed, "more than one Host header");
+    }
+    if (!valid_host(value)) {
+      return r->fail(ErrorKind::kMalformed, "invalid Host header");
     }
     r->flags_ |= kHasHost;
     r->host_index_ = static_cast<int16_t>(r->header_count_ - 1);
@@ -641,7 +696,15 @@ std::string_view MessageParser::host() const {
     return close == std::string_view::npos ? h : h.substr(0, close + 1);
   }
   size_t colon = h.find(':');
-  return colon == std::string_view::npos ? h : h.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    h = h.substr(0, colon);
+  }
+  // A fully qualified name's root dot: "api.example." is "api.example" (and so matches the
+  // routes and cache entries written for it), as a resolver and NGINX's server_name take it.
+  if (h.size() > 1 && h.back() == '.') {
+    h.remove_suffix(1);
+  }
+  return h;
 }
 
 uint64_t MessageParser::body_limit() const {

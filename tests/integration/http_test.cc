@@ -311,17 +311,26 @@ TEST_F(HttpTest, HostBasedRoute) {
     const char* host;
     const char* body;
   };
-  const Case cases[] = {{"a.example", "host-a"},
-                        {"A.Example:8080", "host-a"},
-                        {"b.example", "host-any"},
-                        {"a.example.org", "host-any"},
-                        {"127.0.0.1", "host-any"}};
+  const Case cases[] = {{"a.example", "host-a"},       {"A.Example:8080", "host-a"},
+                        {"a.example.", "host-a"},  // the root dot names the same host
+                        {"a.example.:8080", "host-a"}, {"b.example", "host-any"},
+                        {"a.example.org", "host-any"}, {"127.0.0.1", "host-any"}};
   for (const Case& k : cases) {
     std::string why;
     auto r = fetch(gw.port(), request("GET", "/vhost", "", k.host), {}, &why);
     ASSERT_TRUE(r) << k.host << ": " << why;
     EXPECT_EQ(r->status, 200) << r->raw;
     EXPECT_EQ(r->body, k.body) << "Host: " << k.host;
+  }
+  // A Host that is no host (RFC 9112 3.2: 400) reaches no route: "a.example, b" or "a.example/x"
+  // would name one host to the router and another to the next parser.
+  for (const char* host : {"a.example, b", "a.example/x", "u@a.example", "a.example:80x", "a b"}) {
+    Conn c = connect_to(gw.port());
+    ASSERT_TRUE(send_all(c, request("GET", "/vhost", "", host)));
+    auto r = read_response(c);
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, 400) << host << "\n" << r->raw;
+    EXPECT_TRUE(wait_closed(c, 2s)) << host;
   }
 }
 

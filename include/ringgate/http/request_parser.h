@@ -100,7 +100,8 @@ class MessageParser {
   }
   // First header with this name (case-insensitive); empty view if absent.
   std::string_view header(std::string_view name) const;
-  std::string_view host() const;  // Host without port, as sent
+  // Host without port (and without a trailing root dot: "api.example." is "api.example").
+  std::string_view host() const;
   bool expect_continue() const { return flags_ & kExpectContinue; }
   bool has_body() const;  // Content-Length > 0 or chunked
   uint64_t content_length() const { return parser_.content_length; }
@@ -310,6 +311,12 @@ inline bool plain_content_length(std::string_view value, uint64_t& out) {
   out = n;
   return true;
 }
+
+// A Host value as RFC 9110 7.2 has it: empty, or uri-host [":" port], where uri-host is a
+// reg-name or IPv4 address (unreserved, sub-delims and '%' bytes) or an IP literal in brackets,
+// and port is digits. A server must refuse any other with 400 (RFC 9112 3.2): "a b", "a/b",
+// "u@a" or "a:80x" would name one host to the router and another to whatever parses it next.
+bool valid_host(std::string_view host);
 
 // An upstream's response. Every error (bad framing: CL with TE, differing CLs, a bad chunk,
 // garbage; or a limit crossed) is a 502 for that upstream, and the connection is not reused.

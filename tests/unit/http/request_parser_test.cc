@@ -408,6 +408,38 @@ TEST_F(ParserTest, FoldFoundAtAnyOffsetOfALongValue) {
   }
 }
 
+// Host values are checked (RFC 9112 3.2: 400 for an invalid one), alike by both readers; the
+// host the router sees drops the port and a root dot.
+TEST_F(ParserTest, HostValuesAreCheckedAndARootDotIsDropped) {
+  const std::pair<const char*, const char*> good[] = {
+      {"h", "h"},
+      {"h:80", "h"},
+      {"127.0.0.1:18080", "127.0.0.1"},
+      {"[::1]:8080", "[::1]"},
+      {"[v1.x]", "[v1.x]"},
+      {"a.b-c_d~e!$&'()*+,;=%41", "a.b-c_d~e!$&'()*+,;=%41"},
+      {"api.example.", "api.example"},
+      {"api.example.:443", "api.example"},
+      {"h:", "h"},
+      {"", ""}};
+  for (const auto& [value, host] : good) {
+    const std::string head = std::string("GET / HTTP/1.1\r\nHost: ") + value + "\r\n\r\n";
+    Seen s = run({head});
+    EXPECT_EQ(s.errors, 0) << value;
+    ASSERT_EQ(s.hosts.size(), 1u) << value;
+    EXPECT_EQ(s.hosts[0], host);
+    expect_same_both_ways({head}, false);
+  }
+  for (const char* value : {"a b", "a/b", "u@a", "a:80x", "a, b", "a:b:c", "[::1", "[]", "[::1]x",
+                            "a?b", "a#b", "a\"b", "a\\b", "h:8\t0"}) {
+    const std::string head = std::string("GET / HTTP/1.1\r\nHost: ") + value + "\r\n\r\n";
+    Seen s = run({head});
+    EXPECT_EQ(s.errors, 1) << value;
+    EXPECT_EQ(s.status, 400) << value;
+    expect_same_both_ways({head}, false);
+  }
+}
+
 TEST_F(ParserTest, TabsInALongValueAreAccepted) {
   // In two pieces, so the head is kept in scratch and its views outlive run().
   Seen ok = run({"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\tb\tcdefg", "hijklmnop\tqrstuvwxyz\r\n\r\n"});
