@@ -35,6 +35,7 @@ void AggregateCall::answer() {
   }
   running_ = 0;
   partial_.clear();
+  passed_headers_.clear();
   if (cause) {
     answer_failure(*cause);
   } else {
@@ -58,6 +59,18 @@ void AggregateCall::answer_failure(Backend& cause) {
   Error error = cause.error;
   error.pass_status = action.status_from == cause.index;
   answer_status_ = error_status(error);
+  if (error.kind == ErrorKind::kUpstreamStatus && answer_status_ == error.status) {
+    // Its status passes, and with it the listed headers that go with that status (a 401 must
+    // say WWW-Authenticate, RFC 9110 15.5.2), whichever body is the answer.
+    for (size_t i = 0; i < action.headers.size() && i < cause.listed.size(); ++i) {
+      if (!cause.listed[i].empty()) {
+        passed_headers_.append(action.headers[i])
+            .append(": ")
+            .append(cause.listed[i])
+            .append("\r\n");
+      }
+    }
+  }
   // The backend's own answer, when its status is the one passed: its body as sent (a body over
   // the limit was not kept, an encoded one cannot be passed without its encoding), typed as it
   // said. Without one, the gateway's problem document says what happened.
@@ -270,6 +283,8 @@ void AggregateCall::deliver() {
       log_partial();
     }
     response_headers(response_head_);
+  } else {
+    response_head_.append(passed_headers_);
   }
   const int status = answer_status_;
   const std::string_view content_type = content_type_;

@@ -570,7 +570,14 @@ bool AggregateCall::Item::on_head(const ResponseParser& p) {
   const AggregateCall& call = *backend->call;
   const uint64_t limit = call.route_->action->limits.body_bytes;
   body.clear();
-  described.read(p, call.route_->action->status_from == backend->index);
+  const AggregateAction& action = *call.route_->action;
+  described.read(p, action.status_from == backend->index);
+  if (action.status_from == backend->index) {
+    listed.resize(action.headers.size());
+    for (size_t i = 0; i < action.headers.size(); ++i) {
+      listed[i].assign(p.header(action.headers[i]));
+    }
+  }
   too_big = p.has_content_length() && p.content_length() > limit;
   return !too_big || p.status() < 200 || p.status() > 299;
 }
@@ -619,6 +626,7 @@ void AggregateCall::item_finished(Item& item, const Error& error, std::string re
       b.body.swap(item.body);
       b.accepted = false;
       std::swap(b.described, item.described);
+      b.listed.swap(item.listed);
       b.too_big = item.too_big;
     }
     settle();

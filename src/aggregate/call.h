@@ -115,6 +115,7 @@ class AggregateCall final : public Timer,
     uint64_t started_us = 0;
     std::string body;
     Described described;
+    std::vector<std::string> listed;  // as Backend::listed, kept for a status_from backend only
 
     bool on_head(const ResponseParser& p) override;
     void on_body(std::string_view data) override;
@@ -288,6 +289,9 @@ class AggregateCall final : public Timer,
   // Of the answer: application/json, problem+json, or a status_from backend's (in its Described).
   std::string_view content_type_ = "application/json";
   std::string passed_type_;  // a status_from backend's Content-Type, when its body is the answer
+  // The listed headers of a backend whose status is the answer's (WWW-Authenticate with its 401,
+  // Retry-After with its 429 or 503), as header lines.
+  std::string passed_headers_;
   int answer_status_ = 0;
   std::string reason_;  // scratch: one failed backend's reason, for the "errors" member
   uint32_t running_ = 0;

@@ -235,6 +235,55 @@ TEST_F(AggregateTest, StatusFromForEachPassesTheFailingElementsBody) {
   EXPECT_EQ(r->body, "{\"element\": 410}");
 }
 
+// With a backend's status go the listed headers that belong to it: a 401 must say
+// WWW-Authenticate (RFC 9110 15.5.2), a 429 or 503 may say when to come back. The status may be
+// a for_each element's, or a 503 that passes without status_from.
+TEST_F(AggregateTest, APassedStatusTakesItsListedHeadersAlong) {
+  Upstream a;
+  auto& one = start_agg(
+      "      status_from: product\n"
+      "      headers: [www-authenticate, retry-after]\n"
+      "      backends:\n"
+      "        - {key: product, upstream: a, path: /p, query: {status: \"401\","
+      " header: 'WWW-Authenticate:Bearer realm=\"shop\"', json: '{{\"error\": \"auth\"}}'}}\n"
+      "        - {key: stock, upstream: a, path: /s, query: {header: \"Retry-After:9\"}}\n",
+      a.port());
+  ASSERT_TRUE(one.ok()) << one.error();
+  auto r = fetch(one.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401) << r->raw;
+  EXPECT_EQ(r->header("www-authenticate").value_or(""), "Bearer realm=\"shop\"") << r->raw;
+  EXPECT_FALSE(r->has("retry-after")) << r->raw;  // the failing backend's only
+  EXPECT_EQ(r->body, "{\"error\": \"auth\"}");
+
+  auto& each = start_agg(
+      "      status_from: each\n"
+      "      headers: [retry-after]\n"
+      "      backends:\n"
+      "        - {key: list, upstream: a, path: /l, query: {json: \"[200,429]\"}}\n"
+      "        - {key: each, upstream: a, path: \"/e/{item}\", for_each: \"list[*]\","
+      " query: {status: \"{item}\", header: \"Retry-After:7\"}}\n",
+      a.port());
+  ASSERT_TRUE(each.ok()) << each.error();
+  r = fetch(each.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429) << r->raw;
+  EXPECT_EQ(r->header("retry-after").value_or(""), "7") << r->raw;
+
+  auto& unavailable = start_agg(
+      "      headers: [retry-after]\n"
+      "      backends:\n"
+      "        - {key: product, upstream: a, path: /p,"
+      " query: {status: \"503\", header: \"Retry-After:30\"}}\n",
+      a.port());
+  ASSERT_TRUE(unavailable.ok()) << unavailable.error();
+  r = fetch(unavailable.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->raw;
+  EXPECT_EQ(r->header("retry-after").value_or(""), "30") << r->raw;
+  EXPECT_EQ(r->header("content-type").value_or(""), "application/problem+json") << r->raw;
+}
+
 // cache_control: none sends no Cache-Control, a value is sent as written, and a partial
 // response is no-store whatever the route says.
 TEST_F(AggregateTest, CacheControlNoneOrAValueReplaceTheComputedOne) {
