@@ -209,6 +209,10 @@ bool Projection::build(const ProjectionSpec& spec, Projection* out, std::string*
     }
   }
 
+  if (spec.rename.size() > 64) {
+    *why = "rename: at most 64 members";
+    return false;
+  }
   for (const auto& [from, to] : spec.rename) {
     for (const Rename& r : p.renames_) {
       if (r.from == from) {

@@ -620,6 +620,32 @@ struct Reader::Impl {
     return nullptr;
   }
 
+  // The renames whose source member is in the object at token i, one bit each (by position).
+  uint64_t renames_present(uint32_t i) {
+    uint64_t present = 0;
+    each_member(i, [&](uint32_t k, uint32_t) {
+      const std::string_view key = key_text(k);
+      for (size_t r = 0; r < proj->renames_.size(); ++r) {
+        if (key_is(key, proj->renames_[r].from)) {
+          present |= uint64_t{1} << r;
+        }
+      }
+      return true;
+    });
+    return present;
+  }
+
+  // A member not renamed whose name a present rename gives another: the renamed one takes its
+  // place, so no name appears twice (`rename: {name: title}` on {"name": .., "title": ..}).
+  bool displaced(std::string_view key, uint64_t present) {
+    for (size_t r = 0; r < proj->renames_.size(); ++r) {  // at most 64 (Projection::compile)
+      if ((present >> r & 1) != 0 && key_is(key, proj->renames_[r].to)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // What happens to a member or element whose trie node is `child` (null: no path mentions it),
   // given whether an allow list still filters here; `c` is its value's first character.
   static Act decide(const Projection::Node* child, bool filter, char c, bool* child_filter) {
@@ -658,6 +684,7 @@ struct Reader::Impl {
   }
 
   void write_object(uint32_t i, const Projection::Node* node, bool filter, bool top, Writer& w) {
+    const uint64_t present = top && !proj->renames_.empty() ? renames_present(i) : 0;
     w.begin_object();
     each_member(i, [&](uint32_t k, uint32_t v) {
       const std::string_view key = key_text(k);
@@ -668,6 +695,9 @@ struct Reader::Impl {
         return true;
       }
       const Projection::Rename* rename = top ? rename_for(key) : nullptr;
+      if (rename == nullptr && present != 0 && displaced(key, present)) {
+        return true;
+      }
       if (act == Act::kSplice) {
         const std::string_view value = text(v);
         if (rename != nullptr) {
@@ -739,12 +769,16 @@ struct Reader::Impl {
   Status member_loop(uint32_t i, MemberFn fn, void* ctx) {
     const Projection::Node* node = &proj->nodes_[0];
     const bool filter = proj->filter_;
+    const uint64_t present = proj->renames_.empty() ? 0 : renames_present(i);
     each_member(i, [&](uint32_t k, uint32_t v) {
       const std::string_view key = key_text(k);
       bool child_filter;
       const Projection::Node* child = member_child(node, key);
       const Act act = decide(child, filter, at(v), &child_filter);
       if (act == Act::kDrop) {
+        return true;
+      }
+      if (present != 0 && rename_for(key) == nullptr && displaced(key, present)) {
         return true;
       }
       Member m;

@@ -191,8 +191,11 @@ TEST_F(ProjectTest, RenameTopLevelMembersLast) {
   s.rename = {{"id", "key"}, {"nested", "inner"}};
   EXPECT_EQ(project(s), R"({"key":1,"inner":{"id":2}})");  // allow used the old names
   EXPECT_EQ(project(rename({{"id", "id"}})), R"({"id":1,"nested":{"id":2},"caf\u00e9":3})");
-  EXPECT_EQ(project(rename({{"id", "nested"}})),  // onto an existing name: duplicates
-            R"({"nested":1,"nested":{"id":2},"caf\u00e9":3})");
+  // Onto an existing name: the renamed member takes its place (no name twice), wherever each
+  // stands; a rename whose source is absent displaces nothing.
+  EXPECT_EQ(project(rename({{"id", "nested"}})), R"({"nested":1,"caf\u00e9":3})");
+  EXPECT_EQ(project(rename({{"nested", "id"}})), R"({"id":{"id":2},"caf\u00e9":3})");
+  EXPECT_EQ(project(rename({{"missing", "id"}})), R"({"id":1,"nested":{"id":2},"caf\u00e9":3})");
   EXPECT_EQ(project(rename({{"id", "x"}, {"nested", "id"}})),  // a swap of names works
             R"({"x":1,"id":{"id":2},"caf\u00e9":3})");
 }
@@ -293,6 +296,12 @@ TEST_F(MembersTest, ProjectedAndRenamed) {
       members(s),
       (Result{Status::kOk,
               {{"userId", "userId", "1"}, {"pro\"file", "pro\\\"file", "{\"name\":\"n\"}"}}}));
+  // A merge sees the renamed member in place of one it displaces, as a projection writes it.
+  ProjectionSpec onto;
+  onto.rename = {{"id", "debug"}};
+  EXPECT_EQ(members(onto),
+            (Result{Status::kOk,
+                    {{"debug", "debug", "1"}, {"user", "user", "{\"name\":\"n\",\"pw\":\"x\"}"}}}));
   EXPECT_EQ(members(allow({"user.name"})),
             (Result{Status::kOk, {{"user", "user", "{\"name\":\"n\"}"}}}));
   EXPECT_EQ(members(pick("user")),
