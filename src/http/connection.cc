@@ -891,6 +891,10 @@ void Connection::update_timer() {
   arm_deadline(want, static_cast<uint64_t>(d.count()));
 }
 
+std::string_view Connection::date_line() const {
+  return http_.date().header_line();
+}
+
 void Connection::arm_deadline(Deadline d, uint64_t ms) {
   deadline_ = d;
   due_ms_ = http_.shard().now_ms() + ms;

@@ -95,6 +95,7 @@ class Connection final : public Timer,
   bool closing() const override { return close_after_send_ || peer_eof_; }
   void count_status(int status) override;
   const ResponseHead& response_head(int status) override;
+  std::string_view date_line() const override;
   void response_done(bool keep_alive) override;
   void response_failed(const Error& error, bool keep_alive) override;
   void response_cut() override;

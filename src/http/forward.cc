@@ -19,6 +19,20 @@ char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
+// Whether the head has a field with this rule (no look at the fields when a fast path read the
+// head and saw none).
+bool has_field(const MessageParser& m, FieldRule rule) {
+  if (!m.may_have(rule)) {
+    return false;
+  }
+  for (int i = m.next_ruled_field(0); i < m.header_count(); i = m.next_ruled_field(i + 1)) {
+    if (m.field_rule_of(i) == rule) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool dropped_from_response(const ForwardResponse& forward, std::string_view name) {
   for (size_t i = 0; i < forward.drop_count; ++i) {
     if (iequals(name, forward.drop[i])) {
@@ -510,6 +524,7 @@ size_t write_forward_request_head(const MessageParser& request, const ForwardReq
         }
         break;
       case Field::kExpect:
+      case Field::kDate:
       case Field::kOther:
         if (!tokens.names(name) && !dropped(forward, name)) {
           w.put_received(name, value);
@@ -579,6 +594,9 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   }
   if (forward.framing == BodyFraming::kChunked) {
     w.put("Transfer-Encoding: chunked\r\n");
+  }
+  if (!forward.date.empty() && !has_field(response, FieldRule::kDate)) {
+    w.put(forward.date);
   }
   w.put(forward.extra);
   if (forward.upgrade) {

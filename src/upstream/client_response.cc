@@ -100,6 +100,7 @@ bool ClientResponse::write_head(const ResponseParser& p, ForwardResponse& f) {
     f.drop = edits.drops();
     f.drop_count = edits.drop_count();
   }
+  f.date = client_->date_line();
   size_t avail = 0;
   char* out = client_->out_space(avail);
   const size_t n = out ? write_forward_response_head(p, f, out, avail) : 0;

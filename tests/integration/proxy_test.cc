@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -26,6 +27,17 @@ TEST_F(ProxyTest, ForwardsGetAndReturnsUpstreamResponse) {
   EXPECT_EQ(r->header("content-type").value_or(""), "application/json");
   EXPECT_NE(r->body.find("\"path\":\"/api/items\""), std::string::npos) << r->body;
   EXPECT_NE(r->body.find("\"method\":\"GET\""), std::string::npos) << r->body;
+  // The upstream sent no Date: the gateway adds its own, once (RFC 9110 6.6.1); one the
+  // upstream sends passes alone.
+  struct tm t {};
+  const std::string date = r->header("date").value_or("");
+  EXPECT_NE(strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &t), nullptr) << r->raw;
+  EXPECT_EQ(r->raw.find("Date:", r->raw.find("Date:") + 1), std::string::npos) << r->raw;
+  r = fetch(gw.port(),
+            request("GET", "/api/d?header=Date:Tue,%2001%20Jul%202025%2010:00:00%20GMT"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("date").value_or(""), "Tue, 01 Jul 2025 10:00:00 GMT") << r->raw;
+  EXPECT_EQ(r->raw.find("Date:", r->raw.find("Date:") + 1), std::string::npos) << r->raw;
 }
 
 TEST_F(ProxyTest, A304Or204WithContentLengthHasNoBody) {

@@ -29,10 +29,11 @@ enum class FieldRule : uint8_t {
   kXRequestId,
   kTraceparent,
   kTracestate,
+  kDate,  // a response without one gets the gateway's (RFC 9110 6.6.1)
 };
 
 // By length and first letter: at most one name is compared per field, and most names without a
-// rule (Content-Type, Date, Server, Accept, ...) are told apart by those two alone.
+// rule (Content-Type, Server, Accept, ...) are told apart by those two alone.
 inline FieldRule field_rule(std::string_view name) {
   if (name.size() < 2) {
     return FieldRule::kOther;
@@ -45,7 +46,9 @@ inline FieldRule field_rule(std::string_view name) {
     case 2:
       return first == 't' ? is("te", FieldRule::kTe) : FieldRule::kOther;
     case 4:
-      return first == 'h' ? is("host", FieldRule::kHost) : FieldRule::kOther;
+      return first == 'h'   ? is("host", FieldRule::kHost)
+             : first == 'd' ? is("date", FieldRule::kDate)
+                            : FieldRule::kOther;
     case 6:
       return first == 'e' ? is("expect", FieldRule::kExpect) : FieldRule::kOther;
     case 7:

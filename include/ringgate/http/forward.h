@@ -84,6 +84,8 @@ struct ForwardResponse {
   BodyFraming framing = BodyFraming::kLength;
   // Extra header lines to add, each ending in CRLF (e.g. "X-Request-Id: ...\r\n"); may be empty.
   std::string_view extra;
+  // The gateway's "Date: ...\r\n" line, written when the response has no Date; may be empty.
+  std::string_view date;
   // Lower-case names of upstream headers left out (the gateway's response filters set them).
   const std::string_view* drop = nullptr;
   size_t drop_count = 0;
@@ -91,7 +93,8 @@ struct ForwardResponse {
 
 // Writes the client response head (status line through the final CRLF) from an upstream
 // response. The status line is "HTTP/1.1 <code> <reason_phrase(code)>" (the parser keeps no
-// reason; clients ignore it). The upstream's Date and Server pass through; none is added.
+// reason; clients ignore it). The upstream's Date and Server pass through; a response without
+// a Date gets forward.date (RFC 9110 6.6.1: a recipient with a clock adds one).
 // Returns bytes written, or 0 when it does not fit (bytes past cap are never touched).
 size_t write_forward_response_head(const MessageParser& response, const ForwardResponse& forward,
                                    char* out, size_t cap);

@@ -72,6 +72,8 @@ class Downstream {
   // The response phase for a response head with `status` about to be written: what the route's
   // filters add and drop (valid until the exchange ends).
   virtual const ResponseHead& response_head(int status) = 0;
+  // The shard's current "Date: ...\r\n" line, for a response that came without one.
+  virtual std::string_view date_line() const = 0;
 
   // --- endings ---
   // The response is complete in the output.

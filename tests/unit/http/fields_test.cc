@@ -30,6 +30,7 @@ const std::vector<std::pair<std::string, FieldRule>>& ruled_names() {
       {"x-request-id", FieldRule::kXRequestId},
       {"traceparent", FieldRule::kTraceparent},
       {"tracestate", FieldRule::kTracestate},
+      {"date", FieldRule::kDate},
   };
   return names;
 }
@@ -60,9 +61,9 @@ TEST(Fields, EveryRuledNameAndNothingNextToIt) {
 }
 
 TEST(Fields, CommonNamesWithoutARule) {
-  for (const char* name : {"", "t", "Date", "Server", "Content-Type", "Accept", "Cookie",
-                           "Last-Modified", "ETag", "Accept-Ranges", "User-Agent", "X-Request",
-                           "Authorization", "Cache-Control", "Vary", "Set-Cookie"}) {
+  for (const char* name : {"", "t", "Server", "Content-Type", "Accept", "Cookie", "Last-Modified",
+                           "ETag", "Accept-Ranges", "User-Agent", "X-Request", "Authorization",
+                           "Cache-Control", "Vary", "Set-Cookie"}) {
     EXPECT_EQ(field_rule(name), FieldRule::kOther) << name;
   }
 }

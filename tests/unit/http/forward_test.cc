@@ -631,6 +631,31 @@ TEST_F(ForwardResponseTest, SameHeadWhicheverWayItWasRead) {
   }
 }
 
+// A response without Date gets the gateway's (RFC 9110 6.6.1), after the framing and before the
+// extra lines; one with a Date keeps its own alone, whichever way its head was read.
+TEST_F(ForwardResponseTest, AResponseWithoutDateGetsTheGateways) {
+  ForwardResponse f;
+  f.date = "Date: Sun, 06 Dec 2026 12:00:00 GMT\r\n";
+  f.extra = "X-Extra: e\r\n";
+  parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(write(f),
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: Sun, 06 Dec 2026 12:00:00 GMT\r\n"
+            "X-Extra: e\r\n\r\n");
+  for (const std::string head :
+       {"HTTP/1.1 200 OK\r\nDATE: Tue, 01 Jul 2025 10:00:00 GMT\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\ndate: Tue, 01 Jul 2025 10:00:00 GMT\r\n"
+        "Connection: close\r\n\r\n"}) {
+    const bool plain = written_the_same_both_ways(
+        parser_, head, [&](const std::string& h) { parse(h); }, [&] { return write(f); });
+    EXPECT_EQ(plain, head.find("close") == std::string::npos) << head;
+    parser_.reset();
+    parse(head);
+    const std::string out = write(f);
+    EXPECT_EQ(out.find("2026"), std::string::npos) << out;
+    EXPECT_NE(out.find("Tue, 01 Jul 2025 10:00:00 GMT"), std::string::npos) << out;
+  }
+}
+
 TEST_F(ForwardResponseTest, ConnectionCannotStripContentLength) {
   parse(
       "HTTP/1.1 200 OK\r\nConnection: Content-Length, X-A\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n");

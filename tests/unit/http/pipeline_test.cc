@@ -96,6 +96,7 @@ class NoClient final : public Downstream {
   bool closing() const override { return false; }
   void count_status(int) override {}
   const ResponseHead& response_head(int) override { return head_; }
+  std::string_view date_line() const override { return {}; }
   void response_done(bool) override {}
   void response_failed(const Error&, bool) override {}
   void response_cut() override {}

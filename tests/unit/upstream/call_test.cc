@@ -46,6 +46,7 @@ class FakeClient final : public Downstream {
   bool closing() const override { return false; }
   void count_status(int status) override { counted.push_back(status); }
   const ResponseHead& response_head(int) override { return head_; }
+  std::string_view date_line() const override { return "Date: Sun, 06 Dec 2026 12:00:00 GMT\r\n"; }
   void response_done(bool keep_alive) override {
     ++done;
     done_keep_alive = keep_alive;
