@@ -67,7 +67,7 @@ bool AggregateCall::use_stored(Backend& b, const CacheEntry& e, uint64_t fresh_l
                        });
   Error error;
   std::string why;
-  if (!accept_body(b.body, false, e.status(), &error, &why)) {
+  if (!accept_body(b.body, false, false, e.status(), &error, &why)) {
     return false;
   }
   b.state = Backend::State::kDone;

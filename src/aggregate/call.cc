@@ -387,6 +387,10 @@ bool AggregateCall::render_request(const AggregateRoute::Backend& rb, std::strin
     }
     request_.append("\r\n"sv);
   }
+  // The body is read as JSON as sent: no coding (a config that sets Accept-Encoding says so).
+  if (!cfg.sets_accept_encoding) {
+    request_.append("Accept-Encoding: identity\r\n"sv);
+  }
   // The request's trace: each call is a span of its own in it.
   char traceparent[kTraceparentLength];
   const bool traced = trace_.on;
@@ -552,13 +556,12 @@ void AggregateCall::Described::read(const ResponseParser& p, bool keep_type) {
     if (name.size() == 13 && strncasecmp(name.data(), "cache-control", 13) == 0) {
       cache_control.append(has_cache_control ? ", " : "").append(p.header_value(i));
       has_cache_control = true;
-    } else if (!keep_type) {
-      continue;
-    } else if (name.size() == 12 && strncasecmp(name.data(), "content-type", 12) == 0) {
-      content_type.assign(p.header_value(i));
     } else if (name.size() == 16 && strncasecmp(name.data(), "content-encoding", 16) == 0) {
       const std::string_view v = p.header_value(i);
       encoded = encoded || !(v.size() == 8 && strncasecmp(v.data(), "identity", 8) == 0);
+    } else if (keep_type && name.size() == 12 &&
+               strncasecmp(name.data(), "content-type", 12) == 0) {
+      content_type.assign(p.header_value(i));
     }
   }
 }
@@ -596,7 +599,7 @@ void AggregateCall::Item::on_complete(int upstream_status) {
   backend->call->record_latency(*backend, started_us);
   Error error;
   std::string reason;
-  backend->call->accept_body(body, too_big, upstream_status, &error, &reason);
+  backend->call->accept_body(body, too_big, described.encoded, upstream_status, &error, &reason);
   backend->call->item_finished(*this, error, std::move(reason));
   shard.wake();
 }
@@ -724,7 +727,7 @@ void AggregateCall::Backend::on_complete(int upstream_status) {
   --call->running_;
   Error error;
   std::string why;
-  if (call->accept_body(body, too_big, upstream_status, &error, &why)) {
+  if (call->accept_body(body, too_big, described.encoded, upstream_status, &error, &why)) {
     state = State::kDone;
     call->mark_accepted(*this);
     if (caching) {
@@ -786,8 +789,8 @@ void AggregateCall::project_open(Backend& b) {
   b.projected_ready = true;
 }
 
-bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
-                                std::string* reason) {
+bool AggregateCall::accept_body(std::string& body, bool too_big, bool encoded, int upstream_status,
+                                Error* error, std::string* reason) {
   if (upstream_status < 200 || upstream_status > 299) {
     *error = Error::of(ErrorKind::kUpstreamStatus);
     error->status = static_cast<uint16_t>(upstream_status);
@@ -796,6 +799,12 @@ bool AggregateCall::accept_body(std::string& body, bool too_big, int upstream_st
   if (too_big) {
     *error = Error::of(ErrorKind::kBadResponse);
     *reason = failure_reason(true, *error);
+    return false;
+  }
+  if (encoded) {
+    // Asked for identity (Accept-Encoding), it sent a coded body anyway: not JSON as it stands.
+    *error = Error::of(ErrorKind::kBadResponse);
+    *reason = "sent a body with a Content-Encoding, which the gateway does not decode";
     return false;
   }
   // Room for the padding is kept, so padding the body for the reader never moves it.

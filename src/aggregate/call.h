@@ -202,9 +202,10 @@ class AggregateCall final : public Timer,
   bool projected(Backend& b);
   // Backend::projected (and members, merged_status) from b's body, which the reader holds.
   void project_open(Backend& b);
-  // A complete response of a backend or element: 2xx, within the limits, valid JSON. Otherwise
-  // false with the error and reason it fails with.
-  bool accept_body(std::string& body, bool too_big, int upstream_status, Error* error,
+  // A complete response of a backend or element: 2xx, within the limits, not `encoded` (a
+  // Content-Encoding other than identity), valid JSON. Otherwise false with the error and reason
+  // it fails with.
+  bool accept_body(std::string& body, bool too_big, bool encoded, int upstream_status, Error* error,
                    std::string* reason);
   // Why a call that the proxy gave up on failed: a body over the limit, or what the proxy says.
   std::string failure_reason(bool too_big, const Error& error) const;

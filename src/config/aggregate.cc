@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "config/aggregate_loader.h"
+#include "ringgate/core/ascii.h"
 
 namespace ringgate::config_detail {
 namespace {
@@ -286,6 +287,9 @@ void AggregateLoader::load_backend_request(const Section& s, const TemplateScope
   }
   if (const Field* v = s.find("headers")) {
     load_backend_params(*v, TemplateUse::kHeader, scope, refs, b.headers);
+    b.sets_accept_encoding =
+        std::any_of(b.headers.begin(), b.headers.end(),
+                    [](const AggregateParam& h) { return iequals(h.name, "accept-encoding"); });
   }
   if (const Field* v = s.find("host")) {
     b.host = read_host(*v, &b.host_value);

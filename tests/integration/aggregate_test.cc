@@ -96,6 +96,39 @@ TEST_F(AggregateTest, AValueThatWouldClimbOutOfItsSegmentFailsTheBackend) {
   }
 }
 
+// A backend is asked for its body without a coding (Accept-Encoding: identity, unless the config
+// sets that header itself), and one that sends a coded body anyway fails, saying so, not as
+// "invalid JSON".
+TEST_F(AggregateTest, BackendsAreAskedForBodiesWithoutACodingAndACodedOneFails) {
+  Upstream a({"--record", record_file("a")});
+  auto& gw = start_agg(
+      "      backends:\n"
+      "        - {key: plain, upstream: a, path: /p}\n"
+      "        - {key: asks, upstream: a, path: /q, headers: {accept-encoding: br}}\n",
+      a.port());
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "/agg/1", "Accept-Encoding: gzip\r\n"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+  const Recorded rec = read_record(record_file("a"));
+  ASSERT_EQ(rec.requests.size(), 2u);
+  for (const std::string& sent : rec.requests) {
+    const bool asks = sent.rfind("GET /q", 0) == 0;
+    EXPECT_EQ(values(sent, "accept-encoding"), std::vector<std::string>{asks ? "br" : "identity"})
+        << visible(sent);
+  }
+  auto& coded = start_agg(
+      "      backends:\n"
+      "        - {key: zipped, upstream: a, path: /z,"
+      " query: {header: \"Content-Encoding:gzip\", json: '{{\"a\": 1}}'}}\n",
+      a.port());
+  ASSERT_TRUE(coded.ok()) << coded.error();
+  r = fetch(coded.port(), request("GET", "/agg/1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->raw;
+  EXPECT_NE(r->body.find("Content-Encoding"), std::string::npos) << r->body;
+}
+
 // A POST backend whose body, query and headers are templates over the client's path, query and
 // headers: each value encoded for where it goes, the body framed and typed.
 TEST_F(AggregateTest, TemplatedPostBodyQueryAndHeadersReachTheBackend) {

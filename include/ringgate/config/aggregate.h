@@ -113,6 +113,7 @@ struct AggregateBackend {
   AggregateTemplate path;               // starts with '/'; no query (that is `query`)
   std::vector<AggregateParam> query;    // in config order
   std::vector<AggregateParam> headers;  // in config order; no hop-by-hop, framing or Host
+  bool sets_accept_encoding = false;    // one of `headers`; else the call asks for identity
   // `host:` (the Host the call sends); none: the cluster's `host:`, else kEndpoint.
   std::optional<HostPolicy> host;
   std::string host_value;                 // kFixed: host[:port] as written
