@@ -318,9 +318,8 @@ void Connection::on_head() {
     return;  // answered at message complete, then closed
   }
   // One path from here on: what is routed, what a rule checks and what goes upstream.
-  if (Error bad = parser_->normalize_path(&x.path_flags); bad.kind != ErrorKind::kNone) {
+  if (!parser_->normalize_path(&x.path_flags, &x.error)) {
     bump(counters().parse_bad_path);
-    x.error = bad;
     return;  // answered at message complete, like any refusal
   }
   proceed(http_.pipeline().start(x, fixed_));

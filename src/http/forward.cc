@@ -19,14 +19,17 @@ char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-// Whether the head has a field with this rule (no look at the fields when a fast path read the
-// head and saw none).
-bool has_field(const MessageParser& m, FieldRule rule) {
-  if (!m.may_have(rule)) {
+// Whether the head has a Date: a fast path noted it (may_have is exact for a head it read);
+// llhttp's heads are looked through.
+bool has_date(const MessageParser& m) {
+  if (!m.may_have(FieldRule::kDate)) {
     return false;
   }
-  for (int i = m.next_ruled_field(0); i < m.header_count(); i = m.next_ruled_field(i + 1)) {
-    if (m.field_rule_of(i) == rule) {
+  if (m.read_plain()) {
+    return true;
+  }
+  for (int i = 0; i < m.header_count(); ++i) {
+    if (field_rule(m.header_name(i)) == FieldRule::kDate) {
       return true;
     }
   }
@@ -595,7 +598,7 @@ size_t write_forward_response_head(const MessageParser& response, const ForwardR
   if (forward.framing == BodyFraming::kChunked) {
     w.put("Transfer-Encoding: chunked\r\n");
   }
-  if (!forward.date.empty() && !has_field(response, FieldRule::kDate)) {
+  if (!forward.date.empty() && !has_date(response)) {
     w.put(forward.date);
   }
   w.put(forward.extra);

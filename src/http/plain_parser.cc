@@ -289,7 +289,11 @@ bool MessageParser::read_plain_fields(const unsigned char* b, size_t& pos, size_
     const std::string_view value(data + value_at, at - value_at);
     at += 2;
     const FieldRule rule = field_rule(name);
-    if (rule != FieldRule::kOther) {
+    if (rule == FieldRule::kDate) {
+      // Only noted (may_have): it is written as received, so the head writers' runs of fields
+      // without a rule go on through it.
+      f.rules |= uint32_t{1} << static_cast<unsigned>(rule);
+    } else if (rule != FieldRule::kOther) {
       if (count < 64) {
         f.ruled |= uint64_t{1} << count;
         rules_[count] = rule;

@@ -642,15 +642,12 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
   return Event::kError;
 }
 
-Error RequestParser::normalize_path(uint8_t* flags) {
-  if (path_plain_) {
-    *flags = 0;  // the fast path's target scan found nothing to normalise, and no '#'
-    return {};
-  }
+bool RequestParser::normalize_unplain_path(uint8_t* flags, Error* refusal) {
   if (target().find('#') != std::string_view::npos) {
-    return Error::client(ErrorKind::kMalformed,
-                         "the request target holds a fragment ('#'), which a request never "
-                         "sends (RFC 9112 3.2)");
+    *refusal = Error::client(ErrorKind::kMalformed,
+                             "the request target holds a fragment ('#'), which a request never "
+                             "sends (RFC 9112 3.2)");
+    return false;
   }
   const std::string_view p = path();
   // The head's bytes belong to this parser until the next request begins, and the normalised
@@ -658,7 +655,8 @@ Error RequestParser::normalize_path(uint8_t* flags) {
   char* at = const_cast<char*>(p.data());
   NormalizedPath r;
   if (!ringgate::normalize_path(p, at, &r)) {
-    return Error::client(ErrorKind::kBadEscape);
+    *refusal = Error::client(ErrorKind::kBadEscape);
+    return false;
   }
   *flags = r.flags;
   if (r.path.size() != p.size()) {
@@ -667,7 +665,7 @@ Error RequestParser::normalize_path(uint8_t* flags) {
     url_len_ = static_cast<uint32_t>(r.path.size() + query);
     path_len_ = static_cast<uint32_t>(r.path.size());
   }
-  return {};
+  return true;
 }
 
 uint32_t MessageParser::find_path_length() const {

@@ -147,9 +147,11 @@ void describe_head(RequestParser& p, std::string& trace) {
   }
   uint8_t path_flags = 0;
   // Which refusal, not only whether: the two reads must refuse a target for the same reason.
-  const int refusal = static_cast<int>(p.normalize_path(&path_flags).kind);
-  trace += " normalised=" + std::to_string(refusal) + ":" + std::string(p.path()) + ":" +
-           std::to_string(path_flags) + " query=" + std::string(p.query()) + "\n";
+  ringgate::Error refusal;
+  p.normalize_path(&path_flags, &refusal);
+  trace += " normalised=" + std::to_string(static_cast<int>(refusal.kind)) + ":" +
+           std::string(p.path()) + ":" + std::to_string(path_flags) +
+           " query=" + std::string(p.query()) + "\n";
 }
 
 void read_input(const uint8_t* data, size_t size, bool fast, std::string& trace) {

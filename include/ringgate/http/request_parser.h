@@ -120,7 +120,7 @@ class MessageParser {
   bool field_ruled(int i) const { return i >= 64 || ((ruled_ >> i) & 1) != 0; }
   // Field i's FieldRule: as the fast path found it while reading the head, else looked up by
   // its name.
-  FieldRule field_rule_of(int i) const {
+  [[gnu::always_inline]] FieldRule field_rule_of(int i) const {
     if (!field_ruled(i)) {
       return FieldRule::kOther;
     }
@@ -289,10 +289,19 @@ class RequestParser final : public MessageParser {
   void set_own_input(bool own) { own_input_ = own; }
   // After kHead: normalises the target's path in place (ringgate/http/path.h), so path(),
   // target() and query() give the normalised form from here on; `flags` gets the PathFlag bits
-  // a route must allow. A client error (kind kNone when none): a malformed escape, or a
+  // a route must allow. False with the client error in `refusal`: a malformed escape, or a
   // fragment ('#'), which no origin-form target holds (RFC 9112 3.2) and which a backend that
   // splits it off would route differently from the gateway ("/admin#x" as "/admin").
-  Error normalize_path(uint8_t* flags);
+  bool normalize_path(uint8_t* flags, Error* refusal) {
+    if (path_plain_) {
+      *flags = 0;  // the fast path's target scan found nothing to normalise, and no '#'
+      return true;
+    }
+    return normalize_unplain_path(flags, refusal);
+  }
+
+ private:
+  bool normalize_unplain_path(uint8_t* flags, Error* refusal);
 };
 
 // A Content-Length value as the parsers' fast paths take it: 1 to 18 digits and nothing else

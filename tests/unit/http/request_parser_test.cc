@@ -112,7 +112,8 @@ std::vector<std::string> ParserTest::trace(const std::vector<std::string>& piece
       // The path as routed: a fast path that read the target may have found it already normal.
       e += " path=" + std::string(parser_.path()) + " query=" + std::string(parser_.query());
       uint8_t path_flags = 0;
-      const bool normal = parser_.normalize_path(&path_flags).kind == ErrorKind::kNone;
+      Error refusal;
+      const bool normal = parser_.normalize_path(&path_flags, &refusal);
       e += " normalised=" + std::to_string(normal) + ":" + std::string(parser_.path()) + ":" +
            std::to_string(path_flags) + " query=" + std::string(parser_.query());
       events.push_back(e);
