@@ -614,13 +614,11 @@ TEST_F(ProxyTest, TunnelEndsWhenTheUpstreamCloses) {
   EXPECT_TRUE(wait_closed(c, 5s));
 }
 
-TEST_F(ProxyTest, UpgradeDeclinedStaysHttp) {
-  Upstream up;
-  auto& gw = start_proxy(endpoint(up.port()));
-  ASSERT_TRUE(gw.ok()) << gw.error();
-  Conn c = connect_to(gw.port());
-  // The upstream answers the upgrade request as plain HTTP: the connection stays HTTP.
-  ASSERT_TRUE(send_all(c, upgrade_request("/api/plain")));
+// Sends `upgrading` on a new connection: it is answered 200 as plain HTTP, and the connection
+// stays HTTP (a next request on it is routed and answered).
+void expect_answered_and_still_http(uint16_t port, const std::string& upgrading) {
+  Conn c = connect_to(port);
+  ASSERT_TRUE(send_all(c, upgrading));
   auto r = read_response(c);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->raw;
@@ -630,6 +628,14 @@ TEST_F(ProxyTest, UpgradeDeclinedStaysHttp) {
   EXPECT_NE(next->body.find("\"path\":\"/api/next\""), std::string::npos) << next->body;
 }
 
+TEST_F(ProxyTest, UpgradeDeclinedStaysHttp) {
+  Upstream up;
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  // The upstream answers the upgrade request as plain HTTP.
+  expect_answered_and_still_http(gw.port(), upgrade_request("/api/plain"));
+}
+
 // Only a WebSocket upgrade is passed on. An h2c upgrade would tunnel the client to the
 // upstream's HTTP/2, where no route, rule or limit sees its requests: it is left out of the
 // forwarded head, the upstream answers as HTTP, and the connection stays HTTP.
@@ -637,17 +643,10 @@ TEST_F(ProxyTest, AnUpgradeToAnythingButWebSocketIsNotPassedOn) {
   Upstream up({"--record", record_file()});
   auto& gw = start_proxy(endpoint(up.port()));
   ASSERT_TRUE(gw.ok()) << gw.error();
-  Conn c = connect_to(gw.port());
-  ASSERT_TRUE(send_all(c, request("GET", "/api/h2c",
-                                  "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-                                  "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n")));
-  auto r = read_response(c);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200) << r->raw;
-  ASSERT_TRUE(send_all(c, request("GET", "/api/next")));
-  auto next = read_response(c);
-  ASSERT_TRUE(next);
-  EXPECT_NE(next->body.find("\"path\":\"/api/next\""), std::string::npos) << next->body;
+  expect_answered_and_still_http(gw.port(),
+                                 request("GET", "/api/h2c",
+                                         "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                                         "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"));
   Recorded rec = read_record(record_file());
   ASSERT_EQ(rec.requests.size(), 2u);
   for (const char* gone : {"upgrade", "connection", "http2-settings"}) {
