@@ -547,6 +547,14 @@ bool AggregateCall::launch_item(Backend& b, uint32_t i) {
   return false;
 }
 
+void AggregateCall::read_listed(const ResponseParser& p, const AggregateAction& action,
+                                std::vector<std::string>& listed) {
+  listed.resize(action.headers.size());
+  for (size_t i = 0; i < action.headers.size(); ++i) {
+    listed[i].assign(p.header(action.headers[i]));
+  }
+}
+
 void AggregateCall::Described::read(const ResponseParser& p, bool keep_type) {
   has_cache_control = encoded = false;
   cache_control.clear();
@@ -576,10 +584,7 @@ bool AggregateCall::Item::on_head(const ResponseParser& p) {
   const AggregateAction& action = *call.route_->action;
   described.read(p, action.status_from == backend->index);
   if (action.status_from == backend->index) {
-    listed.resize(action.headers.size());
-    for (size_t i = 0; i < action.headers.size(); ++i) {
-      listed[i].assign(p.header(action.headers[i]));
-    }
+    read_listed(p, action, listed);
   }
   too_big = p.has_content_length() && p.content_length() > limit;
   return !too_big || p.status() < 200 || p.status() > 299;
@@ -700,10 +705,7 @@ bool AggregateCall::Backend::on_head(const ResponseParser& p) {
   const uint64_t limit = action.limits.body_bytes;
   body.clear();
   described.read(p, action.status_from == index);
-  listed.resize(action.headers.size());
-  for (size_t i = 0; i < action.headers.size(); ++i) {
-    listed[i].assign(p.header(action.headers[i]));
-  }
+  read_listed(p, action, listed);
   // As for an Item: a 2xx body over the limit is refused at once (no need to read what will not
   // be kept); another status fails the backend anyway, and its body may be the answer.
   too_big = p.has_content_length() && p.content_length() > limit;

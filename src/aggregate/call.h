@@ -97,7 +97,7 @@ class AggregateCall final : public Timer,
   struct Backend;
   // One call of a for_each backend: its element's request and response.
   // What a response said of itself that the answer may pass on: its Cache-Control (every
-  // field of it, joined), and for status_from its Content-Type and whether its body is encoded.
+  // field of it, joined), whether its body is encoded, and for status_from its Content-Type.
   struct Described {
     bool has_cache_control = false;
     bool encoded = false;  // a Content-Encoding other than identity: the body is not passed on
@@ -106,6 +106,10 @@ class AggregateCall final : public Timer,
 
     void read(const ResponseParser& p, bool keep_type);
   };
+
+  // The values of the action's listed `headers` in a response, by position ("" where absent).
+  static void read_listed(const ResponseParser& p, const AggregateAction& action,
+                          std::vector<std::string>& listed);
 
   struct Item final : ResponseSink {
     Backend* backend = nullptr;
