@@ -642,7 +642,59 @@ MessageParser::Event MessageParser::feed(const char* data, size_t len, size_t& c
   return Event::kError;
 }
 
+bool RequestParser::absolute_to_origin(Error* refusal) {
+  const std::string_view t = target();
+  size_t scheme = 0;
+  if (t.size() > 7 && iequals(t.substr(0, 7), "http://")) {
+    scheme = 7;
+  } else if (t.size() > 8 && iequals(t.substr(0, 8), "https://")) {
+    scheme = 8;
+  } else {
+    *refusal = Error::client(ErrorKind::kMalformed,
+                             "the request target is neither a path nor an http(s) URL");
+    return false;
+  }
+  size_t end = t.find_first_of("/?#", scheme);
+  if (end == std::string_view::npos) {
+    end = t.size();
+  }
+  const size_t authority_len = end - scheme;
+  if (authority_len == 0 || !valid_host(t.substr(scheme, authority_len))) {
+    *refusal = Error::client(ErrorKind::kMalformed,
+                             "the request target's authority is not a host[:port] (RFC 9110 "
+                             "4.2.1: no user information)");
+    return false;
+  }
+  // The head's bytes are this parser's: the origin-form is the target's tail, and where the
+  // URL has no path, the authority moves one byte left (over the scheme's last '/') to make
+  // room for the "/" it needs.
+  char* base = const_cast<char*>(t.data());
+  uint32_t authority_off = url_off_ + static_cast<uint32_t>(scheme);
+  if (end == t.size() || t[end] != '/') {
+    std::memmove(base + scheme - 1, base + scheme, authority_len);
+    --authority_off;
+    --end;
+    base[end] = '/';
+  }
+  url_off_ += static_cast<uint32_t>(end);
+  url_len_ -= static_cast<uint32_t>(end);
+  path_len_ = kPathUnknown;
+  // RFC 9112 3.2.2: the target's authority, not the Host field, names the host. The field's
+  // view is pointed at it, so routes, the forwarded Host and everything else that reads Host
+  // see one host.
+  if (host_index_ >= 0) {
+    spans_[host_index_].value_off = authority_off;
+    spans_[host_index_].value_len = static_cast<uint32_t>(authority_len);
+  }
+  return true;
+}
+
 bool RequestParser::normalize_unplain_path(uint8_t* flags, Error* refusal) {
+  // (The asterisk-form of OPTIONS * goes on as it is: no route has it.)
+  if (!target().empty() && target().front() != '/' && target() != "*" &&
+      !absolute_to_origin(refusal)) {
+    return false;
+  }
   if (target().find('#') != std::string_view::npos) {
     *refusal = Error::client(ErrorKind::kMalformed,
                              "the request target holds a fragment ('#'), which a request never "

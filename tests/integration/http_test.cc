@@ -322,6 +322,13 @@ TEST_F(HttpTest, HostBasedRoute) {
     EXPECT_EQ(r->status, 200) << r->raw;
     EXPECT_EQ(r->body, k.body) << "Host: " << k.host;
   }
+  // An absolute-form target's authority names the host, whatever Host says (RFC 9112 3.2.2).
+  for (const char* target : {"http://a.example/vhost", "HTTP://a.example:8080/x/../vhost"}) {
+    auto r = fetch(gw.port(), request("GET", target, "", "b.example"));
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->status, 200) << target << "\n" << r->raw;
+    EXPECT_EQ(r->body, "host-a") << target;
+  }
   // A Host that is no host (RFC 9112 3.2: 400) reaches no route: "a.example, b" or "a.example/x"
   // would name one host to the router and another to the next parser.
   for (const char* host : {"a.example, b", "a.example/x", "u@a.example", "a.example:80x", "a b"}) {

@@ -135,6 +135,28 @@ TEST_F(ProxyTest, RewritesOnlyWhatMustChange) {
   EXPECT_EQ(id[0].size(), 32u);
 }
 
+// An absolute-form request goes upstream in origin-form, with the URL's authority as its Host
+// (RFC 9112 3.2.2 and 7.2); another scheme is a 400 that reaches no upstream.
+TEST_F(ProxyTest, AbsoluteFormGoesUpstreamInOriginForm) {
+  Upstream up({"--record", record_file()});
+  auto& gw = start_proxy(endpoint(up.port()));
+  ASSERT_TRUE(gw.ok()) << gw.error();
+  auto r = fetch(gw.port(), request("GET", "http://front.example:8080/api/a/./b?q=1", "",
+                                    "elsewhere.example"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->raw;
+  r = fetch(gw.port(), request("GET", "ftp://front.example/api/a"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->raw;
+  Recorded rec = read_record(record_file());
+  ASSERT_EQ(rec.requests.size(), 1u);
+  EXPECT_EQ(rec.requests[0].rfind("GET /api/a/b?q=1 HTTP/1.1\r\n", 0), 0u)
+      << visible(rec.requests[0]);
+  EXPECT_EQ(values(rec.requests[0], "host"), std::vector<std::string>{"front.example:8080"});
+  EXPECT_EQ(values(rec.requests[0], "x-forwarded-host"),
+            std::vector<std::string>{"front.example:8080"});
+}
+
 TEST_F(ProxyTest, ClientRequestIdPassesThrough) {
   Upstream up({"--record", record_file()});
   auto& gw = start_proxy(endpoint(up.port()));

@@ -302,6 +302,10 @@ class RequestParser final : public MessageParser {
 
  private:
   bool normalize_unplain_path(uint8_t* flags, Error* refusal);
+  // An absolute-form target (RFC 9112 3.2.2, "http://host[:port]/path?query") becomes its
+  // origin-form in place, and the Host field's view its authority. False (with the refusal) for
+  // any other scheme, or an authority that is no host[:port].
+  bool absolute_to_origin(Error* refusal);
 };
 
 // A Content-Length value as the parsers' fast paths take it: 1 to 18 digits and nothing else

@@ -441,6 +441,69 @@ TEST_F(ParserTest, HostValuesAreCheckedAndARootDotIsDropped) {
   }
 }
 
+// An absolute-form target (RFC 9112 3.2.2: a server MUST accept it) is routed by its path, and
+// its authority is the host, whatever the Host field says; any other scheme, or user
+// information in the authority, is refused.
+TEST_F(ParserTest, AnAbsoluteFormTargetBecomesItsPathAndItsAuthorityTheHost) {
+  struct Case {
+    const char* target;
+    const char* path;
+    const char* query;
+    const char* host_field;  // the Host field as read from here on: the target's authority
+    const char* host;        // host(): without the port
+  };
+  const Case cases[] = {
+      {"http://a.example:8080/x/../y?q=1", "/y", "q=1", "a.example:8080", "a.example"},
+      {"HTTPS://A.example/p", "/p", "", "A.example", "A.example"},
+      {"http://a.example", "/", "", "a.example", "a.example"},
+      {"http://a.example?x=/..", "/", "x=/..", "a.example", "a.example"},
+      {"http://[::1]:9/v", "/v", "", "[::1]:9", "[::1]"},
+  };
+  for (const Case& k : cases) {
+    const std::string head =
+        std::string("GET ") + k.target + " HTTP/1.1\r\nHost: other.example\r\nX-A: 1\r\n\r\n";
+    std::string path, query, host_field, host;
+    bool normal = false;
+    feed_pieces({head}, [&](RequestParser::Event ev) {
+      if (ev == RequestParser::Event::kHead) {
+        uint8_t flags = 0;
+        Error refusal;
+        normal = parser_.normalize_path(&flags, &refusal);
+        path = parser_.path();
+        query = parser_.query();
+        host_field = parser_.header("host");
+        host = parser_.host();
+        EXPECT_EQ(parser_.header("x-a"), "1") << k.target;
+      }
+    });
+    EXPECT_TRUE(normal) << k.target;
+    EXPECT_EQ(path, k.path) << k.target;
+    EXPECT_EQ(query, k.query) << k.target;
+    EXPECT_EQ(host_field, k.host_field) << k.target;
+    EXPECT_EQ(host, k.host) << k.target;
+    parser_.reset();
+  }
+  for (const char* target :
+       {"ftp://a.example/x", "http://u@a.example/x", "http:///x", "a.example/x", "http://a b/x"}) {
+    const std::string head =
+        std::string("GET ") + target + " HTTP/1.1\r\nHost: other.example\r\n\r\n";
+    bool refused = false;
+    int errors = 0;
+    feed_pieces({head}, [&](RequestParser::Event ev) {
+      if (ev == RequestParser::Event::kHead) {
+        uint8_t flags = 0;
+        Error refusal;
+        refused =
+            !parser_.normalize_path(&flags, &refusal) && refusal.kind == ErrorKind::kMalformed;
+      } else if (ev == RequestParser::Event::kError) {
+        ++errors;
+      }
+    });
+    EXPECT_TRUE(refused || errors > 0) << target;
+    parser_.reset();
+  }
+}
+
 TEST_F(ParserTest, TabsInALongValueAreAccepted) {
   // In two pieces, so the head is kept in scratch and its views outlive run().
   Seen ok = run({"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\tb\tcdefg", "hijklmnop\tqrstuvwxyz\r\n\r\n"});
