@@ -778,7 +778,9 @@ struct Reader::Impl {
       if (act == Act::kDrop) {
         return true;
       }
-      if (present != 0 && rename_for(key) == nullptr && displaced(key, present)) {
+      // (The rename lives in the projection, not in key_scratch: the value below cannot move it.)
+      const Projection::Rename* rename = rename_for(key);
+      if (rename == nullptr && present != 0 && displaced(key, present)) {
         return true;
       }
       Member m;
@@ -791,7 +793,7 @@ struct Reader::Impl {
         m.value = value_scratch;
       }
       // Keys last: matching keys inside the value above reuses key_scratch.
-      if (const Projection::Rename* rename = rename_for(key)) {
+      if (rename != nullptr) {
         m.key = rename->to;
         m.raw_key = rename->to_escaped;
       } else {

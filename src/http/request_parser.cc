@@ -84,7 +84,7 @@ namespace {
 constexpr std::array<bool, 256> kHostByte = [] {
   std::array<bool, 256> t{};
   for (int c = 0; c < 256; ++c) {
-    t[c] = detail::kUnreserved.table[c];
+    t[c] = url_unreserved(static_cast<unsigned char>(c));
   }
   for (unsigned char c : std::string_view("!$&'()*+,;=%")) {
     t[c] = true;

@@ -32,7 +32,7 @@ inline constexpr UnreservedTable kUnreserved;
 
 // RFC 3986 unreserved (ALPHA, DIGIT, '-', '.', '_', '~'): what percent-encoding leaves as it is,
 // by table (one load, where the comparisons cost a handful of branches per byte).
-inline bool url_unreserved(unsigned char c) {
+constexpr bool url_unreserved(unsigned char c) {
   return detail::kUnreserved.table[c];
 }
 
