@@ -74,8 +74,9 @@ constexpr std::string_view kHeadOutgrown =
 // The one protocol a request may switch an upstream connection to: WebSocket. Any other Upgrade
 // (h2c above all: a tunnel to the upstream's HTTP/2, where routes, auth and limits no longer
 // see the requests) is left out of the forwarded head, which the upstream then answers as HTTP.
+// (CONNECT never gets here: the parser answers it 501.)
 bool websocket_upgrade(const RequestParser& p) {
-  return p.upgrade() && p.method() != HTTP_CONNECT && p.http_minor() >= 1 && !p.has_body() &&
+  return p.upgrade() && p.http_minor() >= 1 && !p.has_body() &&
          iequals(trim_ows(p.header("upgrade")), "websocket");
 }
 
